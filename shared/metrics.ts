@@ -1,0 +1,150 @@
+// This module is browser compatible.
+/**
+ * In-process game counters and gauges, rendered in the Prometheus text exposition format.
+ * Counters are plain numbers bumped on the hot path (no allocation, no labels lookup per
+ * increment); `/metrics` and, later, OpenTelemetry read the same objects.
+ *
+ * @module
+ */
+
+/** Kind of a metric, as written in the `# TYPE` line. */
+export type MetricKind = "counter" | "gauge";
+
+/** One metric family: a name, help text, kind and labelled values. */
+export interface MetricFamily {
+  readonly name: string;
+  readonly help: string;
+  readonly kind: MetricKind;
+  /** Current samples; called at render time. */
+  samples(): Iterable<MetricSample>;
+}
+
+/** One sample line: optional labels and a value. */
+export interface MetricSample {
+  readonly labels?: Readonly<Record<string, string | number>>;
+  readonly value: number;
+}
+
+/**
+ * A monotonically increasing counter without labels.
+ *
+ * @example
+ * ```ts
+ * import { Counter } from "./metrics.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const frames = new Counter("sustenet_frames_in_total", "Frames received");
+ * frames.inc();
+ * frames.inc(4);
+ * assert.equal(frames.value, 5);
+ * ```
+ */
+export class Counter implements MetricFamily {
+  readonly kind = "counter";
+  /** Current value. */
+  value = 0;
+  /**
+   * @param name Metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
+   * @param help One-line description.
+   */
+  constructor(readonly name: string, readonly help: string) {
+    assertMetricName(name);
+  }
+  /** Adds `n` (default 1); negative values are refused. */
+  inc(n = 1): void {
+    if (n < 0) throw new RangeError(`counter ${this.name} cannot decrease (got ${n})`);
+    this.value += n;
+  }
+  /** The single sample. */
+  samples(): Iterable<MetricSample> {
+    return [{ value: this.value }];
+  }
+}
+
+/**
+ * A gauge whose value is read from a function at render time (e.g. the registry size).
+ *
+ * @example
+ * ```ts
+ * import { Gauge } from "./metrics.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const players = new Set([1, 2, 3]);
+ * const g = new Gauge("sustenet_players", "Connected players", () => players.size);
+ * assert.deepEqual([...g.samples()], [{ value: 3 }]);
+ * ```
+ */
+export class Gauge implements MetricFamily {
+  readonly kind = "gauge";
+  /**
+   * @param name Metric name.
+   * @param help One-line description.
+   * @param read Returns the current value, or labelled samples.
+   */
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly read: () => number | Iterable<MetricSample>,
+  ) {
+    assertMetricName(name);
+  }
+  /** Samples read now. */
+  samples(): Iterable<MetricSample> {
+    const v = this.read();
+    return typeof v === "number" ? [{ value: v }] : v;
+  }
+}
+
+/**
+ * Renders metric families in the Prometheus text format (version 0.0.4).
+ *
+ * @example
+ * ```ts
+ * import { Counter, renderPrometheus } from "./metrics.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const c = new Counter("sustenet_tickets_issued_total", "Join tickets issued");
+ * c.inc(2);
+ * assert.equal(
+ *   renderPrometheus([c]),
+ *   "# HELP sustenet_tickets_issued_total Join tickets issued\n" +
+ *     "# TYPE sustenet_tickets_issued_total counter\n" +
+ *     "sustenet_tickets_issued_total 2\n",
+ * );
+ * ```
+ */
+export function renderPrometheus(families: Iterable<MetricFamily>): string {
+  let out = "";
+  for (const f of families) {
+    out += `# HELP ${f.name} ${f.help.replaceAll("\\", "\\\\").replaceAll("\n", "\\n")}\n`;
+    out += `# TYPE ${f.name} ${f.kind}\n`;
+    for (const s of f.samples()) {
+      out += `${f.name}${renderLabels(s.labels)} ${formatValue(s.value)}\n`;
+    }
+  }
+  return out;
+}
+
+/** Content type of {@linkcode renderPrometheus} output. */
+export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+function renderLabels(labels: MetricSample["labels"]): string {
+  if (!labels) return "";
+  const parts = Object.entries(labels).map(([k, v]) =>
+    `${k}="${String(v).replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n")}"`
+  );
+  return parts.length ? `{${parts.join(",")}}` : "";
+}
+
+function formatValue(v: number): string {
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Infinity) return "+Inf";
+  if (v === -Infinity) return "-Inf";
+  return String(v);
+}
+
+function assertMetricName(name: string): void {
+  if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(name)) {
+    throw new RangeError(`invalid metric name "${name}"`);
+  }
+}
