@@ -27,6 +27,8 @@ export class SustenetError extends Error {
   readonly code: string;
 
   /**
+   * Creates an error with a stable code.
+   *
    * @param code Stable machine-readable code.
    * @param message Human-readable message; must never contain key material.
    * @param options Standard error options (`cause`).
