@@ -1,0 +1,1405 @@
+// This module is browser compatible.
+/**
+ * The Config.toml schema: typed, validated, frozen settings for every role, parsed from TOML
+ * text and command-line overrides. Pure: no file, network or process access (see
+ * `config.ts` for reading files and argv).
+ *
+ * Every key is checked for type, range and allowed values, an unknown key or section is an
+ * error, and the first error found is thrown as a {@linkcode ConfigError} naming the file (or
+ * flag) and the dotted field. This module must never return a config that failed a check,
+ * and never guesses: a wrong type is an error, not a conversion.
+ *
+ * @module
+ */
+
+import { parse, type TomlTable, type TomlValue } from "smol-toml";
+import { SustenetError } from "./errors.ts";
+import { LOG_LEVEL_NAMES, type LogLevelName } from "./logging.ts";
+
+/**
+ * A server role that reads Config.toml.
+ *
+ * @example
+ * ```ts
+ * import type { Role } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const role: Role = "cluster";
+ * assert.equal(role, "cluster");
+ * ```
+ */
+export type Role = "master" | "cluster";
+
+/**
+ * Thrown for a config that cannot be read (`config_unreadable`) or fails a check
+ * (`config_invalid`). The message names the file or flag and the field.
+ *
+ * @example
+ * ```ts
+ * import { ConfigError, parseConfig } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => parseConfig("[all]\nport = 70000", { file: "Config.toml" }), (err) => {
+ *   assert.ok(err instanceof ConfigError);
+ *   assert.equal(err.code, "config_invalid");
+ *   assert.equal(err.field, "all.port");
+ *   assert.equal(err.message, "Config.toml: all.port must be an integer 0..65535, got 70000");
+ *   return true;
+ * });
+ * ```
+ */
+export class ConfigError extends SustenetError {
+  /** The config file, or null for defaults and flags only. */
+  readonly file: string | null;
+  /** Dotted field path, e.g. `cluster.fragments.tick_hz`, `cluster.plugins[1].url`; "" for the whole file. */
+  readonly field: string;
+  /** The command-line flag the bad value came from (e.g. `--port`), or null. */
+  readonly flag: string | null;
+
+  /**
+   * @param code `"config_invalid"` or `"config_unreadable"`.
+   * @param message Full message, starting with the file or flag.
+   * @param details Where the error is.
+   */
+  constructor(
+    code: "config_invalid" | "config_unreadable",
+    message: string,
+    details: {
+      readonly file: string | null;
+      readonly field: string;
+      readonly flag?: string | null;
+      readonly cause?: unknown;
+    },
+  ) {
+    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.file = details.file;
+    this.field = details.field;
+    this.flag = details.flag ?? null;
+  }
+}
+
+/**
+ * Settings of section `[all]`, shared by every role.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const all = defaultConfig().all;
+ * assert.equal(all.maxFrameBytes, 65536);
+ * assert.equal(all.logLevel, "info");
+ * ```
+ */
+export interface AllSettings {
+  /** Server name shown to clients and the master (≤ 255 UTF-8 bytes). */
+  readonly serverName: string;
+  /** Most simultaneous connections; 0 = no limit. */
+  readonly maxConnections: number;
+  /** Listening port; 0 = role default (see {@linkcode resolvedPort}). */
+  readonly port: number;
+  /** IP address to listen on. */
+  readonly bindIp: string;
+  /** Directory of key files, resolved against the config file's directory. */
+  readonly keysDir: string;
+  /** Largest frame accepted or sent, in bytes. */
+  readonly maxFrameBytes: number;
+  /** Bound of each connection's outgoing queue, in bytes (≥ maxFrameBytes). */
+  readonly maxQueueBytes: number;
+  /** Time allowed for a Hello and key exchange, in ms. */
+  readonly handshakeTimeoutMs: number;
+  /** A connection that sends nothing for this long is closed, in ms. */
+  readonly idleTimeoutMs: number;
+  /** Status HTTP port; 0 = role default (see {@linkcode resolvedStatusPort}). */
+  readonly statusPort: number;
+  /** IP address of the status HTTP server. */
+  readonly statusIp: string;
+  /** Whether the status HTTP server runs. */
+  readonly statusEnabled: boolean;
+  /** Lowest log level written. */
+  readonly logLevel: LogLevelName;
+}
+
+/**
+ * Settings of section `[master]`.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(defaultConfig().master.ticketTtlMs, 30000);
+ * ```
+ */
+export interface MasterSettings {
+  /** A cluster silent for this long is dropped, in ms. */
+  readonly heartbeatTimeoutMs: number;
+  /** Lifetime of a join ticket, in ms. */
+  readonly ticketTtlMs: number;
+  /** Time a cluster has to finish registering, in ms. */
+  readonly registrationTimeoutMs: number;
+}
+
+/**
+ * Bounds of the fragment grid in world units.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const config = parseConfig("[cluster.fragments]\nbounds = [-100, -100, 100, 100]");
+ * assert.deepEqual(config.cluster.fragments.bounds, { minX: -100, minZ: -100, maxX: 100, maxZ: 100 });
+ * ```
+ */
+export interface FragmentBounds {
+  /** Smallest x. */
+  readonly minX: number;
+  /** Smallest z. */
+  readonly minZ: number;
+  /** Largest x (> minX). */
+  readonly maxX: number;
+  /** Largest z (> minZ). */
+  readonly maxZ: number;
+}
+
+/**
+ * Settings of section `[cluster.fragments]` (interest management).
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const fragments = defaultConfig().cluster.fragments;
+ * assert.equal(fragments.enabled, false);
+ * assert.equal(fragments.bounds, null);
+ * ```
+ */
+export interface FragmentSettings {
+  /** Whether the world is split into fragments. */
+  readonly enabled: boolean;
+  /** Side length of a square fragment in world units (> 0). */
+  readonly size: number;
+  /** Grid bounds, or null for an unbounded grid. */
+  readonly bounds: FragmentBounds | null;
+  /** Fragments around a player's own that it sees (0 = own only). */
+  readonly viewDistance: number;
+  /** Position updates per second. */
+  readonly tickHz: number;
+  /** Most players in one fragment. */
+  readonly maxPlayers: number;
+  /** Above this many players a fragment's update rate halves. */
+  readonly crowdThreshold: number;
+}
+
+/**
+ * One Deno permission grant of a plugin Worker: none, all, or a list (paths, hosts, names).
+ *
+ * @example
+ * ```ts
+ * import type { PermissionGrant } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const grant: PermissionGrant = ["api.example.com:443"];
+ * assert.ok(Array.isArray(grant));
+ * ```
+ */
+export type PermissionGrant = boolean | readonly string[];
+
+/**
+ * A plugin Worker's complete permission descriptor: every key present, default `false`.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const config = parseConfig('[[cluster.plugins]]\nurl = "jsr:@game/chat"\npermissions = { net = true }');
+ * const permissions = config.cluster.plugins[0].permissions;
+ * assert.equal(permissions.net, true);
+ * assert.equal(permissions.read, false);
+ * ```
+ */
+export interface PluginPermissions {
+  /** File reads. */
+  readonly read: PermissionGrant;
+  /** File writes. */
+  readonly write: PermissionGrant;
+  /** Network access. */
+  readonly net: PermissionGrant;
+  /** Environment variables. */
+  readonly env: PermissionGrant;
+  /** Subprocesses. */
+  readonly run: PermissionGrant;
+  /** Native libraries. */
+  readonly ffi: PermissionGrant;
+  /** System information. */
+  readonly sys: PermissionGrant;
+  /** Dynamic imports from hosts. */
+  readonly import: PermissionGrant;
+}
+
+/**
+ * A JSON-like value of a plugin's `settings` table (TOML dates become ISO strings).
+ *
+ * @example
+ * ```ts
+ * import type { PluginSettingValue } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const value: PluginSettingValue = { greeting: "hi", limits: [1, 2] };
+ * assert.equal(typeof value, "object");
+ * ```
+ */
+export type PluginSettingValue =
+  | string
+  | number
+  | boolean
+  | readonly PluginSettingValue[]
+  | { readonly [key: string]: PluginSettingValue };
+
+/**
+ * One `[[cluster.plugins]]` entry.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const config = parseConfig('[[cluster.plugins]]\nurl = "./plugins/echo.ts"', { baseDir: "/srv/game" });
+ * const plugin = config.cluster.plugins[0];
+ * assert.equal(plugin.url, "file:///srv/game/plugins/echo.ts");
+ * assert.equal(plugin.name, "echo");
+ * assert.deepEqual(plugin.settings, {});
+ * ```
+ */
+export interface PluginSettings {
+  /** Module URL: `file:` (relative paths resolved against the config file), `https:`, `http:`, `jsr:`, `npm:`. */
+  readonly url: string;
+  /** Unique plugin name (default: the url's base name without extension). */
+  readonly name: string;
+  /** The plugin's own settings, passed to it as is. */
+  readonly settings: { readonly [key: string]: PluginSettingValue };
+  /** Deno permissions of the plugin's Worker. */
+  readonly permissions: PluginPermissions;
+}
+
+/**
+ * Settings of section `[cluster]`, with its sub-tables.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const cluster = defaultConfig().cluster;
+ * assert.equal(cluster.keyName, "cluster_key");
+ * assert.equal(cluster.domainPubKey, null);
+ * assert.deepEqual(cluster.plugins, []);
+ * ```
+ */
+export interface ClusterSettings {
+  /** Name of the shared AES key file in keysDir used to register with the master. */
+  readonly keyName: string;
+  /** Master address (IP or host name). */
+  readonly masterIp: string;
+  /** Master port; 0 = 6256 (see {@linkcode resolvedMasterPort}). */
+  readonly masterPort: number;
+  /** URL where clients fetch the identity public key, or null to send it in-band. */
+  readonly domainPubKey: string | null;
+  /** Address announced to clients; "" = bindIp (see {@linkcode resolvedPublicIp}). */
+  readonly publicIp: string;
+  /** Name of the identity key pair file in keysDir. */
+  readonly identityKeyName: string;
+  /** Heartbeat period towards the master, in ms. */
+  readonly heartbeatIntervalMs: number;
+  /** First reconnect delay after losing the master, in ms. */
+  readonly reconnectMinMs: number;
+  /** Largest reconnect delay, in ms. */
+  readonly reconnectMaxMs: number;
+  /** A plugin that does not answer for this long is restarted, in ms. */
+  readonly pluginWatchdogMs: number;
+  /** Unsealed client traffic (benchmarks, loopback only). */
+  readonly plaintext: boolean;
+  /** Interest management. */
+  readonly fragments: FragmentSettings;
+  /** Plugins loaded in Workers, in order. */
+  readonly plugins: readonly PluginSettings[];
+}
+
+/**
+ * A complete, validated, frozen configuration.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const config = parseConfig('[all]\nserver_name = "EU 1"\n[cluster]\nmaster_port = 7000');
+ * assert.equal(config.file, null);
+ * assert.equal(config.all.serverName, "EU 1");
+ * assert.equal(config.cluster.masterPort, 7000);
+ * assert.ok(Object.isFrozen(config.cluster));
+ * ```
+ */
+export interface SustenetConfig {
+  /** The file it was read from, or null. */
+  readonly file: string | null;
+  /** Section `[all]`. */
+  readonly all: AllSettings;
+  /** Section `[master]`. */
+  readonly master: MasterSettings;
+  /** Section `[cluster]`. */
+  readonly cluster: ClusterSettings;
+}
+
+/**
+ * Default listening ports per role (used when `port = 0`), as in the Rust crate.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_PORTS } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_PORTS.master, 6256);
+ * assert.equal(DEFAULT_PORTS.cluster, 6257);
+ * ```
+ */
+export const DEFAULT_PORTS: Readonly<Record<Role, number>> = Object.freeze({
+  master: 6256,
+  cluster: 6257,
+});
+
+/**
+ * Default status HTTP ports per role (used when `status_port = 0`).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_STATUS_PORTS } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_STATUS_PORTS.master, 6280);
+ * assert.equal(DEFAULT_STATUS_PORTS.cluster, 6281);
+ * ```
+ */
+export const DEFAULT_STATUS_PORTS: Readonly<Record<Role, number>> = Object.freeze({
+  master: 6280,
+  cluster: 6281,
+});
+
+// ---------------------------------------------------------------------------------------------
+// Value kinds: how one key is read from TOML, from a flag's text, and written back.
+
+/** Where a value is being read: decides path resolution. */
+interface ReadContext {
+  /** Directory relative paths from the file resolve against; null = leave them as given. */
+  readonly baseDir: string | null;
+}
+
+interface Kind<T> {
+  /** Completes "must be …": e.g. "an integer 0..65535". */
+  readonly expect: string;
+  /** How the flag is declared, or null when the key has no flag (lists). */
+  readonly flag: "string" | "boolean" | null;
+  /** The value, or undefined when `raw` is not acceptable. */
+  read(raw: TomlValue, ctx: ReadContext): T | undefined;
+  /** Converts a flag's text to the TOML value it stands for (the text itself if it cannot). */
+  fromText(text: string): TomlValue;
+  /** The TOML value of a setting, or undefined to leave the key out. */
+  toToml(value: T): TomlValue | undefined;
+}
+
+const MAX_TIMER_MS = 2_147_483_647; // setTimeout's limit; larger delays fire immediately
+
+function intKind(min: number, max: number, unit = ""): Kind<number> {
+  const lo = BigInt(min);
+  const hi = BigInt(max);
+  return {
+    expect: `an integer ${min}..${max}${unit}`,
+    flag: "string",
+    read: (raw) => typeof raw === "bigint" && raw >= lo && raw <= hi ? Number(raw) : undefined,
+    fromText: (text) => /^[+-]?\d+$/.test(text) ? BigInt(text) : text,
+    toToml: (value) => BigInt(value),
+  };
+}
+
+const msKind = intKind(1, MAX_TIMER_MS, " (milliseconds)");
+const portKind = intKind(0, 65535);
+
+const positiveFloatKind: Kind<number> = {
+  expect: "a number > 0",
+  flag: "string",
+  read: (raw) => {
+    const n = typeof raw === "bigint" ? Number(raw) : raw;
+    return typeof n === "number" && Number.isFinite(n) && n > 0 ? n : undefined;
+  },
+  fromText: (text) => /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(text) ? Number(text) : text,
+  toToml: (value) => value,
+};
+
+const boolKind: Kind<boolean> = {
+  expect: "true or false",
+  flag: "boolean",
+  read: (raw) => typeof raw === "boolean" ? raw : undefined,
+  fromText: (text) => text === "true" ? true : text === "false" ? false : text,
+  toToml: (value) => value,
+};
+
+function stringKind(expect: string, accept: (text: string) => boolean): Kind<string> {
+  return {
+    expect,
+    flag: "string",
+    read: (raw) => typeof raw === "string" && accept(raw) ? raw : undefined,
+    fromText: (text) => text,
+    toToml: (value) => value,
+  };
+}
+
+const encoder = new TextEncoder();
+
+function utf8Length(text: string): number {
+  return encoder.encode(text).byteLength;
+}
+
+const serverNameKind = stringKind(
+  "a non-empty string of at most 255 UTF-8 bytes",
+  (text) => text.length > 0 && utf8Length(text) <= 255, // str8 on the wire
+);
+
+// Key names become file names in keys_dir: no separators, no "." / "..".
+const KEY_NAME = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/;
+const keyNameKind = stringKind(
+  "a key file name (1-64 of A-Z a-z 0-9 _ . -, not starting with .)",
+  (text) => KEY_NAME.test(text),
+);
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+function isIPv4(text: string): boolean {
+  return IPV4.test(text);
+}
+
+function isIPv6(text: string): boolean {
+  return text.includes(":") && /^[0-9A-Fa-f:.]+$/.test(text) &&
+    URL.canParse(`http://[${text}]/`);
+}
+
+function isIp(text: string): boolean {
+  return isIPv4(text) || isIPv6(text);
+}
+
+function normalizedIPv6(text: string): string {
+  return new URL(`http://[${text}]/`).hostname; // e.g. "[::1]"
+}
+
+/**
+ * Whether an IP address is a loopback address (127.0.0.0/8, ::1, or IPv4-mapped 127.x).
+ *
+ * @param ip An IPv4 or IPv6 address.
+ *
+ * @example
+ * ```ts
+ * import { isLoopbackIp } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(isLoopbackIp("127.0.0.1"), true);
+ * assert.equal(isLoopbackIp("::1"), true);
+ * assert.equal(isLoopbackIp("0.0.0.0"), false);
+ * ```
+ */
+export function isLoopbackIp(ip: string): boolean {
+  if (isIPv4(ip)) return ip.startsWith("127.");
+  if (!isIPv6(ip)) return false;
+  const host = normalizedIPv6(ip);
+  return host === "[::1]" || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(host);
+}
+
+function isUnspecifiedIp(ip: string): boolean {
+  return ip === "0.0.0.0" || (isIPv6(ip) && normalizedIPv6(ip) === "[::]");
+}
+
+const HOST_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
+
+function isHostName(text: string): boolean {
+  if (text.length > 253 || /^[\d.]+$/.test(text)) return false; // digits only = a bad IPv4
+  return text.split(".").every((label) => HOST_LABEL.test(label));
+}
+
+const ipKind = stringKind("an IPv4 or IPv6 address", isIp);
+const hostKind = stringKind("an IP address or host name", (t) => isIp(t) || isHostName(t));
+const publicHostKind = stringKind(
+  'an IP address or host name other than 0.0.0.0 / ::, or "" for the default',
+  (t) => t === "" || ((isIp(t) && !isUnspecifiedIp(t)) || isHostName(t)),
+);
+
+const domainPubKeyKind: Kind<string | null> = {
+  expect: 'an https:, http: or file: URL, or "" for none',
+  flag: "string",
+  read: (raw) => {
+    if (raw === "") return null;
+    if (typeof raw !== "string" || !URL.canParse(raw)) return undefined;
+    const protocol = new URL(raw).protocol;
+    return protocol === "https:" || protocol === "http:" || protocol === "file:" ? raw : undefined;
+  },
+  fromText: (text) => text,
+  toToml: (value) => value ?? "",
+};
+
+const logLevelKind: Kind<LogLevelName> = {
+  expect: `one of ${LOG_LEVEL_NAMES.map((l) => `"${l}"`).join(", ")}`,
+  flag: "string",
+  read: (raw) => LOG_LEVEL_NAMES.find((level) => level === raw),
+  fromText: (text) => text,
+  toToml: (value) => value,
+};
+
+const pathKind: Kind<string> = {
+  expect: "a non-empty path",
+  flag: "string",
+  read: (raw, ctx) => {
+    if (typeof raw !== "string" || raw === "" || raw.includes("\0")) return undefined;
+    return ctx.baseDir === null ? raw : resolvePath(ctx.baseDir, raw);
+  },
+  fromText: (text) => text,
+  toToml: (value) => value,
+};
+
+const boundsKind: Kind<FragmentBounds | null> = {
+  expect: "an array of 4 numbers [minX, minZ, maxX, maxZ] with minX < maxX and minZ < maxZ",
+  flag: null,
+  read: (raw) => {
+    if (!Array.isArray(raw) || raw.length !== 4) return undefined;
+    const n = raw.map((v) => typeof v === "bigint" ? Number(v) : v);
+    if (!n.every((v): v is number => typeof v === "number" && Number.isFinite(v))) {
+      return undefined;
+    }
+    const [minX, minZ, maxX, maxZ] = n as [number, number, number, number];
+    return minX < maxX && minZ < maxZ ? Object.freeze({ minX, minZ, maxX, maxZ }) : undefined;
+  },
+  fromText: (text) => text,
+  toToml: (value) => value === null ? undefined : [value.minX, value.minZ, value.maxX, value.maxZ],
+};
+
+// ---------------------------------------------------------------------------------------------
+// Paths (no node:path: this module runs in browsers too).
+
+function isAbsolutePath(path: string): boolean {
+  return path.startsWith("/") || path.startsWith("\\") || /^[A-Za-z]:[\\/]/.test(path);
+}
+
+/** Joins `rel` to `base` (unless absolute) and folds `.` and `..` segments. */
+function resolvePath(base: string, rel: string): string {
+  const sep = base.includes("\\") && !base.includes("/") ? "\\" : "/";
+  const full = isAbsolutePath(rel) ? rel : `${base}${sep}${rel}`;
+  const absolute = isAbsolutePath(full);
+  const drive = /^[A-Za-z]:/.exec(full)?.[0] ?? "";
+  const out: string[] = [];
+  for (const segment of full.slice(drive.length).split(/[\\/]/)) {
+    if (segment === "" || segment === ".") continue;
+    if (segment === ".." && out.length > 0 && out[out.length - 1] !== "..") out.pop();
+    else if (segment !== ".." || !absolute) out.push(segment);
+  }
+  const body = out.join(sep);
+  if (absolute) return `${drive}${sep}${body}`;
+  return body === "" ? "." : body;
+}
+
+/**
+ * The directory part of a file path (`"."` when it has none).
+ *
+ * @param path A file path.
+ *
+ * @example
+ * ```ts
+ * import { dirnameOf } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(dirnameOf("/srv/game/Config.toml"), "/srv/game");
+ * assert.equal(dirnameOf("Config.toml"), ".");
+ * ```
+ */
+export function dirnameOf(path: string): string {
+  const cut = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  if (cut < 0) return ".";
+  if (cut === 0) return path[0] ?? "/";
+  return path.slice(0, cut);
+}
+
+function pathToFileHref(absolutePath: string): string {
+  let path = absolutePath.replaceAll("\\", "/");
+  if (!path.startsWith("/")) path = `/${path}`; // "C:/x" → "/C:/x"
+  const url = new URL("file:///");
+  url.pathname = path; // percent-encodes spaces, "#", "?"
+  return url.href;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The schema tables: one row per key. Flags are the key in kebab-case, prefixed "fragments-"
+// for [cluster.fragments] so `--fragments-size` cannot be mistaken for something else.
+
+interface Field<T> {
+  readonly key: string;
+  readonly kind: Kind<T>;
+  readonly fallback: T;
+}
+
+type Fields<T> = { readonly [P in keyof T]-?: Field<T[P]> };
+
+type ClusterScalars = Omit<ClusterSettings, "fragments" | "plugins">;
+
+function field<T>(key: string, kind: Kind<T>, fallback: T): Field<T> {
+  return { key, kind, fallback };
+}
+
+const ALL_FIELDS: Fields<AllSettings> = {
+  serverName: field("server_name", serverNameKind, "Sustenet"),
+  maxConnections: field("max_connections", intKind(0, 4_294_967_295), 0), // u32 on the wire
+  port: field("port", portKind, 0),
+  bindIp: field("bind_ip", ipKind, "127.0.0.1"),
+  keysDir: field("keys_dir", pathKind, "keys"),
+  maxFrameBytes: field("max_frame_bytes", intKind(64, 16_777_216), 65_536),
+  maxQueueBytes: field("max_queue_bytes", intKind(64, 1_073_741_824), 1_048_576),
+  handshakeTimeoutMs: field("handshake_timeout_ms", msKind, 5_000),
+  idleTimeoutMs: field("idle_timeout_ms", msKind, 30_000),
+  statusPort: field("status_port", portKind, 0),
+  statusIp: field("status_ip", ipKind, "127.0.0.1"),
+  statusEnabled: field("status_enabled", boolKind, true),
+  logLevel: field("log_level", logLevelKind, "info"),
+};
+
+const MASTER_FIELDS: Fields<MasterSettings> = {
+  heartbeatTimeoutMs: field("heartbeat_timeout_ms", msKind, 3_000),
+  ticketTtlMs: field("ticket_ttl_ms", msKind, 30_000),
+  registrationTimeoutMs: field("registration_timeout_ms", msKind, 5_000),
+};
+
+const CLUSTER_FIELDS: Fields<ClusterScalars> = {
+  keyName: field("key_name", keyNameKind, "cluster_key"),
+  masterIp: field("master_ip", hostKind, "127.0.0.1"),
+  masterPort: field("master_port", portKind, 0),
+  domainPubKey: field("domain_pub_key", domainPubKeyKind, null),
+  publicIp: field("public_ip", publicHostKind, ""),
+  identityKeyName: field("identity_key_name", keyNameKind, "cluster_identity"),
+  heartbeatIntervalMs: field("heartbeat_interval_ms", msKind, 1_000),
+  reconnectMinMs: field("reconnect_min_ms", msKind, 500),
+  reconnectMaxMs: field("reconnect_max_ms", msKind, 10_000),
+  pluginWatchdogMs: field("plugin_watchdog_ms", msKind, 2_000),
+  plaintext: field("plaintext", boolKind, false),
+};
+
+const FRAGMENT_FIELDS: Fields<FragmentSettings> = {
+  enabled: field("enabled", boolKind, false),
+  size: field("size", positiveFloatKind, 64),
+  bounds: field("bounds", boundsKind, null),
+  // (2v+1)² fragments are visited per player per tick, so the view distance is capped.
+  viewDistance: field("view_distance", intKind(0, 100), 1),
+  tickHz: field("tick_hz", intKind(1, 120), 20),
+  maxPlayers: field("max_players", intKind(1, 2_147_483_647), 500),
+  crowdThreshold: field("crowd_threshold", intKind(1, 2_147_483_647), 100),
+};
+
+type SectionName = "all" | "master" | "cluster" | "cluster.fragments";
+
+interface FlagRow {
+  readonly flag: string;
+  readonly section: SectionName;
+  readonly key: string;
+  readonly kind: Kind<unknown>;
+  readonly role: Role | null;
+}
+
+function flagRows<T>(section: SectionName, fields: Fields<T>, role: Role | null): FlagRow[] {
+  const prefix = section === "cluster.fragments" ? "fragments-" : "";
+  const rows: FlagRow[] = [];
+  for (const f of Object.values<Field<unknown>>(fields)) {
+    if (f.kind.flag === null) continue;
+    rows.push({
+      flag: prefix + f.key.replaceAll("_", "-"),
+      section,
+      key: f.key,
+      kind: f.kind,
+      role,
+    });
+  }
+  return rows;
+}
+
+const FLAGS: ReadonlyMap<string, FlagRow> = new Map(
+  [
+    ...flagRows("all", ALL_FIELDS, null),
+    ...flagRows("master", MASTER_FIELDS, "master"),
+    ...flagRows("cluster", CLUSTER_FIELDS, "cluster"),
+    ...flagRows("cluster.fragments", FRAGMENT_FIELDS, "cluster"),
+  ].map((row) => [row.flag, row]),
+);
+
+/**
+ * One configurable key, for help text and docs.
+ *
+ * @example
+ * ```ts
+ * import { CONFIG_KEYS, type ConfigKeyInfo } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const port: ConfigKeyInfo | undefined = CONFIG_KEYS.find((k) => k.field === "all.port");
+ * assert.equal(port?.flag, "--port");
+ * ```
+ */
+export interface ConfigKeyInfo {
+  /** Dotted path, e.g. `cluster.master_port`. */
+  readonly field: string;
+  /** Its command-line flag, or null (lists and tables have none). */
+  readonly flag: string | null;
+  /** `"string"` flags take a value; `"boolean"` flags also have a `--no-` form. */
+  readonly flagType: "string" | "boolean" | null;
+  /** What a valid value is, e.g. "an integer 0..65535". */
+  readonly expect: string;
+  /** The role that reads it; null = both. */
+  readonly role: Role | null;
+}
+
+function keyInfos<T>(section: SectionName, fields: Fields<T>, role: Role | null) {
+  const prefix = section === "cluster.fragments" ? "--fragments-" : "--";
+  return Object.values<Field<unknown>>(fields).map((f): ConfigKeyInfo => ({
+    field: `${section}.${f.key}`,
+    flag: f.kind.flag === null ? null : prefix + f.key.replaceAll("_", "-"),
+    flagType: f.kind.flag,
+    expect: f.kind.expect,
+    role,
+  }));
+}
+
+/**
+ * Every scalar key of Config.toml with its flag (plugins are tables, not listed).
+ *
+ * @example
+ * ```ts
+ * import { CONFIG_KEYS } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const flags = CONFIG_KEYS.map((k) => k.flag);
+ * assert.ok(flags.includes("--master-port"));
+ * assert.ok(flags.includes("--fragments-tick-hz"));
+ * ```
+ */
+export const CONFIG_KEYS: readonly ConfigKeyInfo[] = Object.freeze([
+  ...keyInfos("all", ALL_FIELDS, null),
+  ...keyInfos("master", MASTER_FIELDS, "master"),
+  ...keyInfos("cluster", CLUSTER_FIELDS, "cluster"),
+  ...keyInfos("cluster.fragments", FRAGMENT_FIELDS, "cluster"),
+]);
+
+// ---------------------------------------------------------------------------------------------
+// Validation.
+
+interface Validation {
+  readonly file: string | null;
+  readonly baseDir: string | null;
+  /** Fields whose value came from a flag → the flag, for messages. */
+  readonly flags: ReadonlyMap<string, string>;
+}
+
+function show(value: TomlValue | undefined): string {
+  if (value === undefined) return "nothing";
+  if (typeof value === "string") {
+    const text = JSON.stringify(value);
+    return text.length > 60 ? `${text.slice(0, 57)}..."` : text;
+  }
+  if (typeof value === "bigint" || typeof value === "number" || typeof value === "boolean") {
+    return String(value);
+  }
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (isTable(value)) return "a table";
+  return `a date (${value instanceof Date ? value.toISOString() : String(value)})`;
+}
+
+function isTable(value: TomlValue | undefined): value is TomlTable {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === null || proto === Object.prototype;
+}
+
+function where(v: Validation, path: string): string {
+  const flag = v.flags.get(path);
+  return flag === undefined ? `${v.file ?? "config"}: ${path}` : `--${flag}`;
+}
+
+function fail(v: Validation, path: string, text: string, cause?: unknown): never {
+  throw new ConfigError("config_invalid", `${where(v, path)} ${text}`, {
+    file: v.file,
+    field: path,
+    flag: v.flags.has(path) ? `--${v.flags.get(path)}` : null,
+    cause,
+  });
+}
+
+/**
+ * Reports a rule between two fields against the one the user just set: the second field when
+ * only it came from a flag, else the first.
+ */
+function conflict(
+  v: Validation,
+  first: readonly [string, string],
+  second: readonly [string, string],
+): never {
+  const [path, text] = v.flags.has(second[0]) && !v.flags.has(first[0]) ? second : first;
+  return fail(v, path, text);
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      row.push(Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost));
+    }
+    prev = row;
+  }
+  return prev[b.length] ?? 0;
+}
+
+function unknownKey(v: Validation, path: string, key: string, known: readonly string[]): never {
+  const near = known.find((k) => editDistance(k, key) <= 2);
+  const hint = near === undefined ? "" : ` (did you mean ${near}?)`;
+  throw new ConfigError("config_invalid", `${v.file ?? "config"}: unknown key ${path}${hint}`, {
+    file: v.file,
+    field: path,
+  });
+}
+
+function tableAt(v: Validation, raw: TomlValue | undefined, path: string): TomlTable {
+  if (raw === undefined) return {};
+  if (!isTable(raw)) fail(v, path, `must be a table ([${path}]), got ${show(raw)}`);
+  return raw;
+}
+
+function readSection<T>(
+  v: Validation,
+  table: TomlTable,
+  section: string,
+  fields: Fields<T>,
+  subTables: readonly string[] = [],
+): T {
+  const known = [...Object.values<Field<unknown>>(fields).map((f) => f.key), ...subTables];
+  for (const key of Object.keys(table)) {
+    if (!known.includes(key)) unknownKey(v, `${section}.${key}`, key, known);
+  }
+  const out: Partial<T> = {};
+  for (const prop of Object.keys(fields) as (keyof T)[]) {
+    assignField(v, out, prop, fields[prop], table, section);
+  }
+  return Object.freeze(out) as T;
+}
+
+function assignField<T, K extends keyof T>(
+  v: Validation,
+  out: Partial<T>,
+  prop: K,
+  f: Field<T[K]>,
+  table: TomlTable,
+  section: string,
+): void {
+  const path = `${section}.${f.key}`;
+  const raw = table[f.key] ?? f.kind.toToml(f.fallback);
+  if (raw === undefined) {
+    out[prop] = f.fallback; // an optional key left out (e.g. bounds)
+    return;
+  }
+  // Values from flags are relative to the working directory, not the config file.
+  const ctx = { baseDir: v.flags.has(path) ? null : v.baseDir };
+  const value = f.kind.read(raw, ctx);
+  if (value === undefined) fail(v, path, `must be ${f.kind.expect}, got ${show(raw)}`);
+  out[prop] = value;
+}
+
+const PERMISSION_KEYS = ["read", "write", "net", "env", "run", "ffi", "sys", "import"] as const;
+const PLUGIN_KEYS = ["url", "name", "settings", "permissions"];
+const PLUGIN_SCHEMES = ["file", "https", "http", "jsr", "npm"];
+const PLUGIN_NAME = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/;
+
+function readPlugins(v: Validation, raw: TomlValue | undefined): readonly PluginSettings[] {
+  if (raw === undefined) return Object.freeze([]);
+  if (!Array.isArray(raw)) {
+    fail(
+      v,
+      "cluster.plugins",
+      `must be an array of tables ([[cluster.plugins]]), got ${show(raw)}`,
+    );
+  }
+  const names = new Set<string>();
+  const plugins = raw.map((entry, i) => {
+    const path = `cluster.plugins[${i}]`;
+    if (!isTable(entry)) fail(v, path, `must be a table, got ${show(entry)}`);
+    for (const key of Object.keys(entry)) {
+      if (!PLUGIN_KEYS.includes(key)) unknownKey(v, `${path}.${key}`, key, PLUGIN_KEYS);
+    }
+    const url = readPluginUrl(v, entry.url, `${path}.url`);
+    const name = entry.name ?? defaultPluginName(typeof entry.url === "string" ? entry.url : "");
+    if (typeof name !== "string" || !PLUGIN_NAME.test(name)) {
+      const derived = entry.name === undefined ? " (derived from url; set name)" : "";
+      fail(
+        v,
+        `${path}.name`,
+        `must be 1-64 of A-Z a-z 0-9 _ . - not starting with .${derived}, got ${show(name)}`,
+      );
+    }
+    if (names.has(name)) fail(v, `${path}.name`, `must be unique, ${show(name)} is used twice`);
+    names.add(name);
+    const settings = readSettingsTable(v, tableAt(v, entry.settings, `${path}.settings`), path);
+    const permissions = readPermissions(v, entry.permissions, `${path}.permissions`);
+    return Object.freeze({ url, name, settings, permissions });
+  });
+  return Object.freeze(plugins);
+}
+
+function readPluginUrl(v: Validation, raw: TomlValue | undefined, path: string): string {
+  const expect = "must be a file path or a file:, https:, http:, jsr: or npm: URL";
+  if (raw === undefined) fail(v, path, "is required");
+  if (typeof raw !== "string" || raw === "" || raw.includes("\0")) {
+    fail(v, path, `${expect}, got ${show(raw)}`);
+  }
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(raw)?.[1];
+  if (scheme !== undefined && scheme.length > 1) { // one letter is a Windows drive, not a scheme
+    const known = PLUGIN_SCHEMES.includes(scheme.toLowerCase());
+    if (!known || !URL.canParse(raw)) fail(v, path, `${expect}, got ${show(raw)}`);
+    return raw;
+  }
+  if (isAbsolutePath(raw)) return pathToFileHref(resolvePath("/", raw));
+  if (v.baseDir === null || !isAbsolutePath(v.baseDir)) {
+    fail(v, path, `is a relative path but the config has no absolute directory, got ${show(raw)}`);
+  }
+  return pathToFileHref(resolvePath(v.baseDir, raw));
+}
+
+function defaultPluginName(url: string): string {
+  const bare = url.replace(/[?#].*$/, "");
+  const last = bare.split(/[\\/:]/).filter((s) => s !== "").at(-1) ?? "";
+  const unversioned = last.replace(/(?<=.)@.*$/, ""); // "chat@1.2.0" → "chat"
+  const dot = unversioned.lastIndexOf(".");
+  return dot > 0 ? unversioned.slice(0, dot) : unversioned;
+}
+
+function readSettingsTable(
+  v: Validation,
+  table: TomlTable,
+  path: string,
+): { readonly [key: string]: PluginSettingValue } {
+  const out: { [key: string]: PluginSettingValue } = {};
+  for (const [key, value] of Object.entries(table)) {
+    out[key] = readSettingValue(v, value, `${path}.settings.${key}`);
+  }
+  return Object.freeze(out);
+}
+
+function readSettingValue(v: Validation, raw: TomlValue, path: string): PluginSettingValue {
+  if (typeof raw === "string" || typeof raw === "number" || typeof raw === "boolean") return raw;
+  if (typeof raw === "bigint") {
+    const n = Number(raw);
+    if (!Number.isSafeInteger(n)) fail(v, path, `must be a safe integer, got ${raw}`);
+    return n;
+  }
+  if (Array.isArray(raw)) {
+    return Object.freeze(raw.map((item, i) => readSettingValue(v, item, `${path}[${i}]`)));
+  }
+  if (isTable(raw)) {
+    const out: { [key: string]: PluginSettingValue } = {};
+    for (const [key, value] of Object.entries(raw)) {
+      out[key] = readSettingValue(v, value, `${path}.${key}`);
+    }
+    return Object.freeze(out);
+  }
+  // A TOML date or time: TomlDate.toISOString gives its TOML form (local dates stay local).
+  return raw instanceof Date ? raw.toISOString() : String(raw);
+}
+
+function readPermissions(v: Validation, raw: TomlValue | undefined, path: string) {
+  const table = tableAt(v, raw, path);
+  for (const key of Object.keys(table)) {
+    if (!(PERMISSION_KEYS as readonly string[]).includes(key)) {
+      unknownKey(v, `${path}.${key}`, key, PERMISSION_KEYS);
+    }
+  }
+  const grant = (key: typeof PERMISSION_KEYS[number]): PermissionGrant => {
+    const value = table[key];
+    if (value === undefined) return false;
+    if (typeof value === "boolean") return value;
+    if (
+      Array.isArray(value) &&
+      value.every((item) => typeof item === "string" && item !== "" && !item.includes("\0"))
+    ) {
+      return Object.freeze(value.map(String));
+    }
+    return fail(
+      v,
+      `${path}.${key}`,
+      `must be true, false or an array of non-empty strings, got ${show(value)}`,
+    );
+  };
+  const permissions: PluginPermissions = {
+    read: grant("read"),
+    write: grant("write"),
+    net: grant("net"),
+    env: grant("env"),
+    run: grant("run"),
+    ffi: grant("ffi"),
+    sys: grant("sys"),
+    import: grant("import"),
+  };
+  return Object.freeze(permissions);
+}
+
+function validate(doc: TomlTable, v: Validation): SustenetConfig {
+  const sections = ["all", "master", "cluster"];
+  for (const key of Object.keys(doc)) {
+    if (!sections.includes(key)) {
+      const what = isTable(doc[key]) ? `section [${key}]` : `key ${key} (outside any section)`;
+      throw new ConfigError("config_invalid", `${v.file ?? "config"}: unknown ${what}`, {
+        file: v.file,
+        field: key,
+      });
+    }
+  }
+  const all = readSection(v, tableAt(v, doc.all, "all"), "all", ALL_FIELDS);
+  const master = readSection(v, tableAt(v, doc.master, "master"), "master", MASTER_FIELDS);
+  const clusterTable = tableAt(v, doc.cluster, "cluster");
+  const scalars = readSection(v, clusterTable, "cluster", CLUSTER_FIELDS, [
+    "fragments",
+    "plugins",
+  ]);
+  const fragments = readSection(
+    v,
+    tableAt(v, clusterTable.fragments, "cluster.fragments"),
+    "cluster.fragments",
+    FRAGMENT_FIELDS,
+  );
+  const plugins = readPlugins(v, clusterTable.plugins);
+
+  if (all.maxQueueBytes < all.maxFrameBytes) {
+    conflict(v, [
+      "all.max_queue_bytes",
+      `must be at least all.max_frame_bytes (${all.maxFrameBytes}), got ${all.maxQueueBytes}`,
+    ], [
+      "all.max_frame_bytes",
+      `must be at most all.max_queue_bytes (${all.maxQueueBytes}), got ${all.maxFrameBytes}`,
+    ]);
+  }
+  if (scalars.reconnectMinMs > scalars.reconnectMaxMs) {
+    conflict(v, [
+      "cluster.reconnect_min_ms",
+      `must be at most cluster.reconnect_max_ms (${scalars.reconnectMaxMs}), got ${scalars.reconnectMinMs}`,
+    ], [
+      "cluster.reconnect_max_ms",
+      `must be at least cluster.reconnect_min_ms (${scalars.reconnectMinMs}), got ${scalars.reconnectMaxMs}`,
+    ]);
+  }
+  if (scalars.plaintext && !isLoopbackIp(all.bindIp)) {
+    conflict(v, [
+      "cluster.plaintext",
+      `= true is refused because all.bind_ip (${all.bindIp}) is not a loopback address: ` +
+      "plaintext mode sends game traffic unencrypted and is only for benchmarks on 127.0.0.1",
+    ], [
+      "all.bind_ip",
+      `must be a loopback address while cluster.plaintext = true (plaintext mode sends game ` +
+      `traffic unencrypted), got ${show(all.bindIp)}`,
+    ]);
+  }
+  const cluster: ClusterSettings = Object.freeze({ ...scalars, fragments, plugins });
+  return Object.freeze({ file: v.file, all, master, cluster });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public API.
+
+/**
+ * Options of {@linkcode parseConfig}.
+ *
+ * @example
+ * ```ts
+ * import type { ParseConfigOptions } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: ParseConfigOptions = { file: "/srv/game/Config.toml" };
+ * assert.ok(options.file);
+ * ```
+ */
+export interface ParseConfigOptions {
+  /** The file name used in messages and stored in `config.file`. */
+  readonly file?: string;
+  /**
+   * Directory that relative `keys_dir` and plugin paths resolve against; plugin paths need an
+   * absolute one.
+   * @default {the directory of `file`, or none (relative paths kept as given)}
+   */
+  readonly baseDir?: string;
+}
+
+/**
+ * Parses and validates Config.toml text (pure, no I/O). Absent keys take their defaults.
+ *
+ * @param text TOML text.
+ * @param options File name for messages and the base directory for relative paths.
+ * @throws {ConfigError} `config_unreadable` for invalid TOML, `config_invalid` for a bad value,
+ * an unknown key or section, or a refused combination.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const config = parseConfig('[all]\nkeys_dir = "secrets"', { file: "/srv/game/Config.toml" });
+ * assert.equal(config.all.keysDir, "/srv/game/secrets");
+ * assert.equal(config.all.port, 0);
+ * assert.throws(() => parseConfig("[all]\nprot = 1"), /unknown key all.prot \(did you mean port\?\)/);
+ * ```
+ */
+export function parseConfig(text: string, options: ParseConfigOptions = {}): SustenetConfig {
+  const file = options.file ?? null;
+  let doc: TomlTable;
+  try {
+    doc = parse(text, { integersAsBigInt: true, unsafeKeyBehaviour: "throw", maxDepth: 32 });
+  } catch (err) {
+    const detail = err instanceof Error ? err.message.split("\n")[0] : String(err);
+    const at = err instanceof Error && "line" in err && "column" in err
+      ? ` at line ${err.line}, column ${err.column}`
+      : "";
+    throw new ConfigError(
+      "config_unreadable",
+      `${file ?? "config"}: invalid TOML${at}: ${detail}`,
+      { file, field: "", cause: err },
+    );
+  }
+  const baseDir = options.baseDir ?? (file === null ? null : dirnameOf(file));
+  return validate(doc, { file, baseDir, flags: new Map() });
+}
+
+let defaults: SustenetConfig | undefined;
+
+/**
+ * The configuration with every key at its default (what an empty Config.toml gives).
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const config = defaultConfig();
+ * assert.equal(config.all.serverName, "Sustenet");
+ * assert.equal(config.all.bindIp, "127.0.0.1");
+ * assert.equal(config.cluster.fragments.tickHz, 20);
+ * ```
+ */
+export function defaultConfig(): SustenetConfig {
+  defaults ??= parseConfig("");
+  return defaults;
+}
+
+function sectionToToml<T>(values: T, fields: Fields<T>): TomlTable {
+  const out: TomlTable = {};
+  for (const prop of Object.keys(fields) as (keyof T)[]) {
+    const f = fields[prop];
+    const raw = f.kind.toToml(values[prop]);
+    if (raw !== undefined) out[f.key] = raw;
+  }
+  return out;
+}
+
+function pluginToToml(plugin: PluginSettings): TomlTable {
+  const permissions: TomlTable = {};
+  for (const key of PERMISSION_KEYS) {
+    const grant = plugin.permissions[key];
+    permissions[key] = typeof grant === "boolean" ? grant : [...grant];
+  }
+  return {
+    url: plugin.url,
+    name: plugin.name,
+    settings: structuredClone(plugin.settings) as TomlTable,
+    permissions,
+  };
+}
+
+function configToToml(config: SustenetConfig): TomlTable {
+  const { fragments, plugins, ...scalars } = config.cluster;
+  return {
+    all: sectionToToml(config.all, ALL_FIELDS),
+    master: sectionToToml(config.master, MASTER_FIELDS),
+    cluster: {
+      ...sectionToToml(scalars, CLUSTER_FIELDS),
+      fragments: sectionToToml(fragments, FRAGMENT_FIELDS),
+      plugins: plugins.map(pluginToToml),
+    },
+  };
+}
+
+/**
+ * Returns a new config with keys overridden by command-line flags, validated exactly like
+ * file values; errors name the flag. Keys are flag names without `--` (`"port"`,
+ * `"server-name"`, `"fragments-tick-hz"`); values are the flag's text, or a boolean for
+ * switches. Relative paths given by flags stay relative to the working directory.
+ *
+ * @param config The config to start from (not modified).
+ * @param overrides Flag name → value.
+ * @throws {ConfigError} For an unknown flag, a bad value, or a refused combination.
+ *
+ * @example
+ * ```ts
+ * import { applyOverrides, defaultConfig } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const config = applyOverrides(defaultConfig(), { port: "7000", "status-enabled": false });
+ * assert.equal(config.all.port, 7000);
+ * assert.equal(config.all.statusEnabled, false);
+ * assert.throws(
+ *   () => applyOverrides(defaultConfig(), { port: "x" }),
+ *   { message: '--port must be an integer 0..65535, got "x"' },
+ * );
+ * ```
+ */
+export function applyOverrides(
+  config: SustenetConfig,
+  overrides: Readonly<Record<string, string | boolean>>,
+): SustenetConfig {
+  const doc = configToToml(config);
+  const flags = new Map<string, string>();
+  for (const [name, value] of Object.entries(overrides)) {
+    const row = FLAGS.get(name);
+    if (row === undefined) {
+      throw new ConfigError("config_invalid", `unknown flag --${name}`, {
+        file: config.file,
+        field: "",
+        flag: `--${name}`,
+      });
+    }
+    const path = `${row.section}.${row.key}`;
+    if (typeof value === "boolean" && row.kind.flag !== "boolean") {
+      throw new ConfigError("config_invalid", `--${name} needs a value`, {
+        file: config.file,
+        field: path,
+        flag: `--${name}`,
+      });
+    }
+    const section = row.section === "cluster.fragments"
+      ? (doc.cluster as TomlTable).fragments as TomlTable
+      : doc[row.section] as TomlTable;
+    section[row.key] = typeof value === "boolean" ? value : row.kind.fromText(value);
+    flags.set(path, name);
+  }
+  // Paths in `config` are already resolved, so nothing is re-resolved (baseDir null).
+  return validate(doc, { file: config.file, baseDir: null, flags });
+}
+
+/**
+ * The role of the section a flag belongs to (`null` for `[all]` flags), or undefined when
+ * there is no such flag.
+ *
+ * @param flag Flag name without `--`.
+ *
+ * @example
+ * ```ts
+ * import { flagRole } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(flagRole("port"), null);
+ * assert.equal(flagRole("key-name"), "cluster");
+ * assert.equal(flagRole("nope"), undefined);
+ * ```
+ */
+export function flagRole(flag: string): Role | null | undefined {
+  return FLAGS.get(flag)?.role;
+}
+
+/**
+ * The port a role listens on: `all.port`, or 6256 (master) / 6257 (cluster) when it is 0.
+ *
+ * @param config The config.
+ * @param role The role asking.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, resolvedPort } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(resolvedPort(defaultConfig(), "master"), 6256);
+ * assert.equal(resolvedPort(defaultConfig(), "cluster"), 6257);
+ * ```
+ */
+export function resolvedPort(config: SustenetConfig, role: Role): number {
+  return config.all.port === 0 ? DEFAULT_PORTS[role] : config.all.port;
+}
+
+/**
+ * The status HTTP port of a role: `all.status_port`, or 6280 / 6281 when it is 0.
+ *
+ * @param config The config.
+ * @param role The role asking.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, resolvedStatusPort } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(resolvedStatusPort(defaultConfig(), "cluster"), 6281);
+ * ```
+ */
+export function resolvedStatusPort(config: SustenetConfig, role: Role): number {
+  return config.all.statusPort === 0 ? DEFAULT_STATUS_PORTS[role] : config.all.statusPort;
+}
+
+/**
+ * The master port a cluster connects to: `cluster.master_port`, or 6256 when it is 0.
+ *
+ * @param config The config.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, resolvedMasterPort } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(resolvedMasterPort(defaultConfig()), 6256);
+ * ```
+ */
+export function resolvedMasterPort(config: SustenetConfig): number {
+  return config.cluster.masterPort === 0 ? DEFAULT_PORTS.master : config.cluster.masterPort;
+}
+
+/**
+ * The address a cluster announces to clients: `cluster.public_ip`, else `all.bind_ip`, except
+ * that an unspecified bind address (0.0.0.0 / ::) announces 127.0.0.1.
+ *
+ * @param config The config.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig, resolvedPublicIp } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(resolvedPublicIp(parseConfig('[all]\nbind_ip = "10.0.0.5"')), "10.0.0.5");
+ * assert.equal(resolvedPublicIp(parseConfig('[all]\nbind_ip = "0.0.0.0"')), "127.0.0.1");
+ * ```
+ */
+export function resolvedPublicIp(config: SustenetConfig): string {
+  if (config.cluster.publicIp !== "") return config.cluster.publicIp;
+  return isUnspecifiedIp(config.all.bindIp) ? "127.0.0.1" : config.all.bindIp;
+}
+
+/**
+ * The warning a cluster should log when it announces 127.0.0.1 only because it binds every
+ * interface without a `public_ip`, or null.
+ *
+ * @param config The config.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, parseConfig, publicIpWarning } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(publicIpWarning(defaultConfig()), null);
+ * assert.match(publicIpWarning(parseConfig('[all]\nbind_ip = "0.0.0.0"')) ?? "", /public_ip/);
+ * ```
+ */
+export function publicIpWarning(config: SustenetConfig): string | null {
+  if (config.cluster.publicIp !== "" || !isUnspecifiedIp(config.all.bindIp)) return null;
+  return `all.bind_ip is ${config.all.bindIp} and cluster.public_ip is not set: announcing ` +
+    "127.0.0.1, which only local clients can reach; set cluster.public_ip";
+}
