@@ -1,0 +1,567 @@
+// This module is browser compatible.
+/**
+ * The packets of wire protocol v1 as TypeScript types: a discriminated union {@linkcode Packet}
+ * on `kind`, one member per row of docs/PROTOCOL.md's "Packet types" table, plus the constants
+ * the layouts use (type numbers, roles, statuses, magic, version). Types and constants only:
+ * this module must never encode, decode or do I/O (see `codec.ts`).
+ *
+ * @module
+ */
+
+import type { MoveState } from "./move_state.ts";
+
+/**
+ * The four magic bytes a Hello starts with, as text (`"SUST"`, ASCII).
+ *
+ * @example
+ * ```ts
+ * import { PROTOCOL_MAGIC } from "./packets.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new TextEncoder().encode(PROTOCOL_MAGIC).toHex(), "53555354");
+ * ```
+ */
+export const PROTOCOL_MAGIC = "SUST";
+
+/**
+ * The protocol version this code speaks, sent in Hello and HelloOk.
+ *
+ * @example
+ * ```ts
+ * import { PROTOCOL_VERSION } from "./packets.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(PROTOCOL_VERSION, 1);
+ * ```
+ */
+export const PROTOCOL_VERSION = 1;
+
+/**
+ * The first type byte of the plugin command range (0x80..0xFF).
+ *
+ * @example
+ * ```ts
+ * import { PLUGIN_COMMAND_MAX, PLUGIN_COMMAND_MIN } from "./packets.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(PLUGIN_COMMAND_MIN, 0x80);
+ * assert.equal(PLUGIN_COMMAND_MAX, 0xff);
+ * ```
+ */
+export const PLUGIN_COMMAND_MIN = 0x80;
+
+/**
+ * The last type byte of the plugin command range.
+ *
+ * @example
+ * ```ts
+ * import { PLUGIN_COMMAND_MAX } from "./packets.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(PLUGIN_COMMAND_MAX, 255);
+ * ```
+ */
+export const PLUGIN_COMMAND_MAX = 0xff;
+
+/**
+ * Type byte of each packet kind (docs/PROTOCOL.md "Packet types"); plugin commands use
+ * {@linkcode PLUGIN_COMMAND_MIN}..{@linkcode PLUGIN_COMMAND_MAX} instead.
+ *
+ * @example
+ * ```ts
+ * import { PacketType } from "./packets.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(PacketType.Hello, 0x01);
+ * assert.equal(PacketType.ClusterJoinCluster, 0x27);
+ * assert.equal(PacketType.Move, 0x2a);
+ * ```
+ */
+export const PacketType = {
+  Hello: 0x01,
+  HelloOk: 0x02,
+  Error: 0x03,
+  Ping: 0x04,
+  Pong: 0x05,
+  RequestClusters: 0x10,
+  SendClusters: 0x11,
+  JoinCluster: 0x12,
+  JoinTicket: 0x13,
+  BecomeCluster: 0x14,
+  VerifyCluster: 0x15,
+  AnswerCluster: 0x16,
+  CreateCluster: 0x17,
+  Heartbeat: 0x18,
+  Deregister: 0x19,
+  RequestKey: 0x20,
+  VersionOfKey: 0x21,
+  SendPubKey: 0x22,
+  KeyExchange: 0x23,
+  KeyExchangeOk: 0x24,
+  SendPassword: 0x25,
+  Authenticate: 0x26,
+  ClusterJoinCluster: 0x27,
+  LeaveCluster: 0x28,
+  DisconnectCluster: 0x29,
+  Move: 0x2a,
+  MoveBatch: 0x2b,
+  Spawn: 0x2c,
+  Despawn: 0x2d,
+} as const;
+
+/** One of the {@linkcode PacketType} numbers. */
+export type PacketType = typeof PacketType[keyof typeof PacketType];
+
+/**
+ * The role a peer announces in Hello / HelloOk.
+ *
+ * @example
+ * ```ts
+ * import { Role } from "./packets.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual([Role.Client, Role.Cluster, Role.Master], [1, 2, 3]);
+ * ```
+ */
+export const Role = { Client: 1, Cluster: 2, Master: 3 } as const;
+
+/** One of the {@linkcode Role} numbers. */
+export type Role = typeof Role[keyof typeof Role];
+
+/**
+ * Status of an Authenticate packet (the Rust crate's 20/40/44/50); anything but `Ok` is
+ * followed by close.
+ *
+ * @example
+ * ```ts
+ * import { AuthStatus } from "./packets.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(AuthStatus.Ok, 20);
+ * assert.equal(AuthStatus.TicketExpired, 44);
+ * ```
+ */
+export const AuthStatus = {
+  /** Authenticated; `clientId` is valid. */
+  Ok: 20,
+  /** Ticket cannot be opened, is for another cluster, bound to another key, or malformed. */
+  TicketInvalid: 40,
+  /** Ticket expired or already used. */
+  TicketExpired: 44,
+  /** Server error or cluster full. */
+  ServerError: 50,
+} as const;
+
+/** One of the {@linkcode AuthStatus} numbers. */
+export type AuthStatus = typeof AuthStatus[keyof typeof AuthStatus];
+
+/**
+ * Bytes of the fixed-size `key32` fields: KeyExchange's key and random, KeyExchangeOk's random,
+ * BecomeCluster's nonce.
+ *
+ * @example
+ * ```ts
+ * import { KEY_MATERIAL_BYTES } from "./packets.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(KEY_MATERIAL_BYTES, 32);
+ * ```
+ */
+export const KEY_MATERIAL_BYTES = 32;
+
+/** One cluster as listed by SendClusters. */
+export interface ClusterInfo {
+  /** Cluster id assigned by the master (never 0). */
+  readonly id: number;
+  /** Display name (str8). */
+  readonly name: string;
+  /** Host clients connect to (str8). */
+  readonly host: string;
+  /** TCP port. */
+  readonly port: number;
+  /** Connected players. */
+  readonly load: number;
+  /** Player capacity. */
+  readonly maxConnections: number;
+  /** Version of the cluster's identity public key. */
+  readonly keyVersion: number;
+  /** Flags bit 0: no free slot. */
+  readonly full: boolean;
+}
+
+/** One entry of a MoveBatch: whose state it is and the state. */
+export interface MoveEntry {
+  /** The cluster-local client id. */
+  readonly clientId: number;
+  /** That client's movement state. */
+  readonly state: MoveState;
+}
+
+/** 0x01: first frame of every connection. The magic is implied (checked by the codec). */
+export interface HelloPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "Hello";
+  /** Protocol version the sender speaks. */
+  readonly version: number;
+  /** The sender's role. */
+  readonly role: Role;
+}
+
+/** 0x02: the server accepted the Hello. */
+export interface HelloOkPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "HelloOk";
+  /** Protocol version the server speaks. */
+  readonly version: number;
+  /** The server's role. */
+  readonly role: Role;
+  /** The server's configured name (str8). */
+  readonly serverName: string;
+}
+
+/**
+ * 0x03: a protocol or application error. The sender closes after it, except the master's
+ * answers 11–14 to JoinCluster, which leave a client's master connection open.
+ */
+export interface ErrorPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "Error";
+  /** An `ErrorCode`; any u16 is accepted on decode (a newer peer may send new codes). */
+  readonly code: number;
+  /** Readable reason (str16). */
+  readonly reason: string;
+}
+
+/** 0x04: keep-alive probe. */
+export interface PingPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "Ping";
+  /** Opaque u32 echoed by Pong. */
+  readonly value: number;
+}
+
+/** 0x05: answer to Ping with the same value. */
+export interface PongPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "Pong";
+  /** The value of the Ping answered. */
+  readonly value: number;
+}
+
+/** 0x10: ask for the cluster list. */
+export interface RequestClustersPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "RequestClusters";
+}
+
+/** 0x11: the cluster list. */
+export interface SendClustersPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "SendClusters";
+  /** At most 65535 entries. */
+  readonly clusters: readonly ClusterInfo[];
+}
+
+/** 0x12: client asks the master for a join ticket. */
+export interface JoinClusterPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "JoinCluster";
+  /** Wanted cluster, 0 = any with room. */
+  readonly clusterId: number;
+  /** The client's ephemeral X25519 public key (bytes8). */
+  readonly clientPublicKey: Uint8Array;
+  /** Opaque credential for the master's authentication hook (bytes16, may be empty). */
+  readonly credential: Uint8Array;
+}
+
+/** 0x13: the master's answer to JoinCluster. */
+export interface JoinTicketPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "JoinTicket";
+  /** Cluster id assigned by the master. */
+  readonly clusterId: number;
+  /** Where to connect (str8). */
+  readonly host: string;
+  /** TCP port. */
+  readonly port: number;
+  /** Version of the cluster's identity key. */
+  readonly keyVersion: number;
+  /** The cluster's identity public key (bytes8), to pin or compare. */
+  readonly clusterPublicKey: Uint8Array;
+  /** The sealed ticket, opaque to the client (bytes16). */
+  readonly ticket: Uint8Array;
+}
+
+/** 0x14: a cluster asks the master to register it. */
+export interface BecomeClusterPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "BecomeCluster";
+  /** Name of the shared key file (str8). */
+  readonly keyName: string;
+  /** 32 random bytes, part of the session key salt. */
+  readonly clusterNonce: Uint8Array;
+}
+
+/** 0x15: the master's challenge. */
+export interface VerifyClusterPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "VerifyCluster";
+  /** nonce ‖ ciphertext ‖ tag of the passphrase (bytes8). */
+  readonly sealedPassphrase: Uint8Array;
+}
+
+/** 0x16: the cluster's answer to the challenge. */
+export interface AnswerClusterPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "AnswerCluster";
+  /** The opened passphrase (bytes8). */
+  readonly passphrase: Uint8Array;
+  /** Cluster display name (str8). */
+  readonly name: string;
+  /** Host clients connect to (str8). */
+  readonly host: string;
+  /** TCP port. */
+  readonly port: number;
+  /** Player capacity. */
+  readonly maxConnections: number;
+  /** Version of the cluster's identity public key. */
+  readonly keyVersion: number;
+  /** The cluster's identity public key (bytes8). */
+  readonly publicKey: Uint8Array;
+}
+
+/** 0x17: registration accepted; the last plaintext frame of the master link. */
+export interface CreateClusterPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "CreateCluster";
+  /** Cluster id assigned by the master. */
+  readonly clusterId: number;
+}
+
+/** 0x18: the cluster's periodic load report (sealed). */
+export interface HeartbeatPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "Heartbeat";
+  /** Connected players. */
+  readonly load: number;
+  /** Player capacity. */
+  readonly maxConnections: number;
+}
+
+/** 0x19: the cluster leaves the master (sealed). */
+export interface DeregisterPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "Deregister";
+  /** str16. */
+  readonly reason: string;
+}
+
+/** 0x20: the client asks for the cluster's identity key. */
+export interface RequestKeyPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "RequestKey";
+  /** Version the client has cached, 0 = none. */
+  readonly cachedVersion: number;
+}
+
+/** 0x21: the client's cached key is current. */
+export interface VersionOfKeyPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "VersionOfKey";
+  /** Version of the cluster's identity key. */
+  readonly version: number;
+}
+
+/** 0x22: the cluster's identity key. */
+export interface SendPubKeyPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "SendPubKey";
+  /** Version of the cluster's identity key. */
+  readonly version: number;
+  /** bytes8. */
+  readonly publicKey: Uint8Array;
+}
+
+/** 0x23: the client's half of the session handshake. */
+export interface KeyExchangePacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "KeyExchange";
+  /** The client's ephemeral X25519 public key, exactly 32 bytes. */
+  readonly clientPublicKey: Uint8Array;
+  /** Exactly 32 random bytes. */
+  readonly clientRandom: Uint8Array;
+}
+
+/** 0x24: the cluster's half; the last plaintext frame of a client connection. */
+export interface KeyExchangeOkPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "KeyExchangeOk";
+  /** Exactly 32 random bytes. */
+  readonly serverRandom: Uint8Array;
+}
+
+/** 0x25: the join ticket, sent sealed to the cluster. */
+export interface SendPasswordPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "SendPassword";
+  /** bytes16. */
+  readonly ticket: Uint8Array;
+}
+
+/** 0x26: the cluster's verdict on the ticket. */
+export interface AuthenticatePacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "Authenticate";
+  /** The verdict. */
+  readonly status: AuthStatus;
+  /** The cluster-local client id (0 unless `status` is `Ok`). */
+  readonly clientId: number;
+}
+
+/** 0x27: JoinCluster sent to a cluster; always answered with `Error(UseMaster)`. */
+export interface ClusterJoinClusterPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "ClusterJoinCluster";
+  /** Cluster id assigned by the master. */
+  readonly clusterId: number;
+}
+
+/** 0x28: the client leaves; the cluster acknowledges with the same packet and closes. */
+export interface LeaveClusterPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "LeaveCluster";
+}
+
+/** 0x29: the cluster disconnects the client, then closes. */
+export interface DisconnectClusterPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "DisconnectCluster";
+  /** str16. */
+  readonly reason: string;
+}
+
+/** 0x2A: the client's own movement. */
+export interface MovePacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "Move";
+  /** The movement state. */
+  readonly state: MoveState;
+}
+
+/** 0x2B: positions of nearby players. */
+export interface MoveBatchPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "MoveBatch";
+  /** At most 65535 entries (and what fits one frame). */
+  readonly entries: readonly MoveEntry[];
+}
+
+/** 0x2C: a player appeared nearby. */
+export interface SpawnPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "Spawn";
+  /** The cluster-local client id. */
+  readonly clientId: number;
+  /** The player's id as decided by the master's authentication hook (str8). */
+  readonly playerId: string;
+  /** The movement state. */
+  readonly state: MoveState;
+}
+
+/** 0x2D: a player left the neighbourhood. */
+export interface DespawnPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "Despawn";
+  /** The cluster-local client id. */
+  readonly clientId: number;
+}
+
+/** 0x80..0xFF: a game command for the plugins; the type byte is the command. */
+export interface PluginPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "Plugin";
+  /** 0x80..0xFF. */
+  readonly command: number;
+  /**
+   * Opaque bytes. When decoded, a view of the frame (valid until the frame decoder's next
+   * push); copy it to keep it.
+   */
+  readonly payload: Uint8Array;
+}
+
+/**
+ * Every packet of protocol v1, discriminated by `kind`.
+ *
+ * @example Narrow on kind
+ * ```ts
+ * import type { Packet } from "./packets.ts";
+ * import assert from "node:assert/strict";
+ *
+ * function describe(p: Packet): string {
+ *   switch (p.kind) {
+ *     case "Ping":
+ *       return `ping ${p.value}`;
+ *     case "Plugin":
+ *       return `command ${p.command}`;
+ *     default:
+ *       return p.kind;
+ *   }
+ * }
+ * assert.equal(describe({ kind: "Ping", value: 7 }), "ping 7");
+ * assert.equal(describe({ kind: "LeaveCluster" }), "LeaveCluster");
+ * ```
+ */
+export type Packet =
+  | HelloPacket
+  | HelloOkPacket
+  | ErrorPacket
+  | PingPacket
+  | PongPacket
+  | RequestClustersPacket
+  | SendClustersPacket
+  | JoinClusterPacket
+  | JoinTicketPacket
+  | BecomeClusterPacket
+  | VerifyClusterPacket
+  | AnswerClusterPacket
+  | CreateClusterPacket
+  | HeartbeatPacket
+  | DeregisterPacket
+  | RequestKeyPacket
+  | VersionOfKeyPacket
+  | SendPubKeyPacket
+  | KeyExchangePacket
+  | KeyExchangeOkPacket
+  | SendPasswordPacket
+  | AuthenticatePacket
+  | ClusterJoinClusterPacket
+  | LeaveClusterPacket
+  | DisconnectClusterPacket
+  | MovePacket
+  | MoveBatchPacket
+  | SpawnPacket
+  | DespawnPacket
+  | PluginPacket;
+
+/** The `kind` names of {@linkcode Packet}. */
+export type PacketKind = Packet["kind"];
+
+/** The packet of a given kind, e.g. `PacketOf<"Hello">`. */
+export type PacketOf<K extends PacketKind> = Extract<Packet, { readonly kind: K }>;
+
+/**
+ * Every packet kind, in type-number order (Plugin last).
+ *
+ * @example
+ * ```ts
+ * import { PACKET_KINDS } from "./packets.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(PACKET_KINDS.length, 30);
+ * assert.equal(PACKET_KINDS[0], "Hello");
+ * ```
+ */
+export const PACKET_KINDS: readonly PacketKind[] = [
+  ...(Object.keys(PacketType) as (keyof typeof PacketType)[]),
+  "Plugin",
+];
