@@ -1,0 +1,421 @@
+// This module is browser compatible.
+/**
+ * Sans-I/O sealed record layer (docs/PROTOCOL.md, "Sealed records"): each record is
+ * `u32 length | ciphertext ‖ tag`, its nonce the per-direction record counter, which both sides
+ * track and which is never sent. {@linkcode SealedRecordWriter} turns batches of frames into
+ * records; {@linkcode SealedRecordReader} turns received bytes back into plaintext batches.
+ *
+ * This module does no I/O and must never reuse a counter value, never buffer more of a record
+ * than its checked length, and never hand out plaintext from a record whose tag failed. After
+ * one failure a reader stays failed: a gap, replay or reorder cannot be recovered from.
+ *
+ * @module
+ */
+
+import { RECORD_TAG_BYTES, type RecordCipher, RecordError } from "./record_cipher.ts";
+
+/** Bytes of a record's length prefix. */
+export const RECORD_HEADER_BYTES = 4;
+
+/**
+ * Default bound on a record's length field (ciphertext + tag): 1 MiB of plaintext + the tag.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_RECORD_BYTES } from "./sealed_record.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_MAX_RECORD_BYTES, 1024 * 1024 + 16);
+ * ```
+ */
+export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024 + RECORD_TAG_BYTES;
+
+/** Largest value the u32 length field can hold. */
+const MAX_U32 = 0xffff_ffff;
+
+/** Bytes of frame length prefix, used to split an oversized batch at frame boundaries. */
+const FRAME_HEADER_BYTES = 4;
+
+/** A read buffer larger than this is dropped when it empties, so idle links hold little. */
+const KEEP_BUFFER_BYTES = 64 * 1024;
+
+/** Options of {@linkcode SealedRecordWriter} and {@linkcode SealedRecordReader}. */
+export interface SealedRecordOptions {
+  /**
+   * Largest record length field (ciphertext + tag). Both sides of a link must agree.
+   *
+   * @default {1048592}
+   */
+  readonly maxRecordBytes?: number;
+}
+
+/** What {@linkcode SealedRecordReader.next} gives: a plaintext, the final error, or "need more". */
+export type RecordReadResult = Uint8Array | RecordError | undefined;
+
+function checkMaxRecordBytes(options: SealedRecordOptions): number {
+  const max = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+  if (!Number.isInteger(max) || max <= RECORD_TAG_BYTES || max > MAX_U32) {
+    throw new RangeError(
+      `maxRecordBytes must be an integer ${RECORD_TAG_BYTES + 1}..${MAX_U32}, got ${max}`,
+    );
+  }
+  return max;
+}
+
+/**
+ * Seals batches of frames into records, one counter value per record.
+ *
+ * A batch (one or more arrays of whole frames, everything queued in one event-loop turn)
+ * becomes one record, or several if it exceeds the record bound; records are only ever split
+ * between frames. Counters are taken synchronously when {@linkcode seal} is called, so with an
+ * asynchronous cipher the returned records must be written in call order.
+ *
+ * @example Two frames, one record
+ * ```ts
+ * import { SealedRecordReader, SealedRecordWriter } from "./sealed_record.ts";
+ * import { NodeRecordCipher } from "./record_cipher_node.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const key = new Uint8Array(32).fill(9);
+ * const writer = new SealedRecordWriter(new NodeRecordCipher(key));
+ * const frames = [new Uint8Array([0, 0, 0, 1, 0x10]), new Uint8Array([0, 0, 0, 1, 0x11])];
+ * const record = writer.seal(frames);
+ * assert.ok(record instanceof Uint8Array);
+ * assert.equal(record.length, 4 + 10 + 16);
+ * assert.equal(writer.counter, 1);
+ *
+ * const reader = new SealedRecordReader(new NodeRecordCipher(key));
+ * reader.push(record);
+ * assert.deepEqual(reader.next(), new Uint8Array([0, 0, 0, 1, 0x10, 0, 0, 0, 1, 0x11]));
+ * assert.equal(reader.next(), undefined);
+ * ```
+ */
+export class SealedRecordWriter {
+  readonly #cipher: RecordCipher;
+  readonly #maxPlaintextBytes: number;
+  #counter = 0;
+
+  /**
+   * @param cipher The cipher of this direction's key.
+   * @param options Record bound.
+   * @throws {RangeError} If `maxRecordBytes` is out of range.
+   */
+  constructor(cipher: RecordCipher, options: SealedRecordOptions = {}) {
+    this.#cipher = cipher;
+    this.#maxPlaintextBytes = checkMaxRecordBytes(options) - RECORD_TAG_BYTES;
+  }
+
+  /** The counter (nonce) the next record will use; also the number of records sealed so far. */
+  get counter(): number {
+    return this.#counter;
+  }
+
+  /** Largest plaintext one record can carry (`maxRecordBytes - 16`). */
+  get maxPlaintextBytes(): number {
+    return this.#maxPlaintextBytes;
+  }
+
+  /**
+   * Seals a batch of whole frames into one record, or several back to back if the batch is
+   * larger than one record may be. An empty batch gives an empty array and uses no counter.
+   * The input arrays are only read, never modified or kept.
+   *
+   * @param batch One array of concatenated frames, or a list of such arrays.
+   * @returns The record bytes, length prefixes included: a value when the cipher completed
+   * synchronously, otherwise a promise.
+   * @throws {RangeError} If one frame alone is larger than a record's plaintext bound, or the
+   * batch does not consist of whole frames where it has to be split.
+   * @throws {RecordError} `record_counter_exhausted` after 2^53 - 1 records.
+   */
+  seal(batch: Uint8Array | readonly Uint8Array[]): Uint8Array | Promise<Uint8Array> {
+    const plaintexts = this.#pack(batch instanceof Uint8Array ? [batch] : batch);
+    if (plaintexts.length === 0) return new Uint8Array(0);
+    const counters: number[] = [];
+    for (let i = 0; i < plaintexts.length; i++) counters.push(this.#takeCounter());
+    const cipher = this.#cipher;
+    const results = plaintexts.map((plaintext, i) => cipher.seal(counters[i], plaintext));
+    const ready: Uint8Array[] = [];
+    for (const result of results) {
+      if (!(result instanceof Uint8Array)) return Promise.all(results).then(joinRecords);
+      ready.push(result);
+    }
+    return joinRecords(ready);
+  }
+
+  #takeCounter(): number {
+    if (this.#counter >= Number.MAX_SAFE_INTEGER) {
+      throw new RecordError("record_counter_exhausted", "record counter exhausted; rekey the link");
+    }
+    return this.#counter++;
+  }
+
+  /** Groups the batch into record plaintexts of at most `#maxPlaintextBytes`. */
+  #pack(chunks: readonly Uint8Array[]): Uint8Array[] {
+    const max = this.#maxPlaintextBytes;
+    let total = 0;
+    for (const chunk of chunks) total += chunk.length;
+    if (total === 0) return [];
+    if (total <= max) {
+      // The common case: one record. A single chunk is sealed as is, without a copy.
+      if (chunks.length === 1) return [chunks[0]];
+      return [concat(chunks, total)];
+    }
+    const pieces: Uint8Array[] = [];
+    for (const chunk of chunks) {
+      if (chunk.length <= max) pieces.push(chunk);
+      else splitFrames(chunk, max, pieces);
+    }
+    const records: Uint8Array[] = [];
+    let group: Uint8Array[] = [];
+    let groupBytes = 0;
+    for (const piece of pieces) {
+      if (groupBytes + piece.length > max) {
+        records.push(concat(group, groupBytes));
+        group = [];
+        groupBytes = 0;
+      }
+      group.push(piece);
+      groupBytes += piece.length;
+    }
+    if (groupBytes > 0) records.push(concat(group, groupBytes));
+    return records;
+  }
+}
+
+/**
+ * Opens records received in any chunking and gives back their plaintexts in order.
+ *
+ * Push bytes with {@linkcode push} (they are copied), then call {@linkcode next} until it gives
+ * `undefined`. The length prefix of a record is checked as soon as its 4 bytes are in, before
+ * any of its body is kept: a record above `maxRecordBytes` (or too short to hold a tag) fails
+ * the reader at once. The counter advances once per record, so a record that was tampered with,
+ * replayed, dropped or reordered fails its tag. Every failure is final.
+ *
+ * When the cipher completes asynchronously (WebCrypto, or a large record with the hybrid cipher)
+ * {@linkcode next} gives a promise; await it before calling {@linkcode next} again.
+ *
+ * @example A replayed record fails
+ * ```ts
+ * import { SealedRecordReader, SealedRecordWriter } from "./sealed_record.ts";
+ * import { NodeRecordCipher, } from "./record_cipher_node.ts";
+ * import { RecordError } from "./record_cipher.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const cipher = new NodeRecordCipher(new Uint8Array(32));
+ * const record = new SealedRecordWriter(cipher).seal(new Uint8Array([0, 0, 0, 1, 4]));
+ * assert.ok(record instanceof Uint8Array);
+ * const reader = new SealedRecordReader(cipher);
+ * reader.push(record);
+ * reader.push(record);
+ * assert.ok(reader.next() instanceof Uint8Array);
+ * const replay = reader.next();
+ * assert.ok(replay instanceof RecordError);
+ * assert.equal(replay.code, "record_auth_failed");
+ * ```
+ */
+export class SealedRecordReader {
+  readonly #cipher: RecordCipher;
+  readonly #maxRecordBytes: number;
+  #counter = 0;
+  /** Received bytes not yet consumed live in `#buf[#start, #end)`. */
+  #buf = new Uint8Array(0);
+  #start = 0;
+  #end = 0;
+  #failed: RecordError | undefined;
+
+  /**
+   * @param cipher The cipher of this direction's key.
+   * @param options Record bound.
+   * @throws {RangeError} If `maxRecordBytes` is out of range.
+   */
+  constructor(cipher: RecordCipher, options: SealedRecordOptions = {}) {
+    this.#cipher = cipher;
+    this.#maxRecordBytes = checkMaxRecordBytes(options);
+  }
+
+  /** The counter (nonce) the next record must have been sealed with. */
+  get counter(): number {
+    return this.#counter;
+  }
+
+  /** Bytes received but not yet opened. */
+  get bufferedBytes(): number {
+    return this.#end - this.#start;
+  }
+
+  /** The error the reader failed with, or `undefined` while the stream is healthy. */
+  get error(): RecordError | undefined {
+    return this.#failed;
+  }
+
+  /**
+   * Appends received bytes (copied, so the caller may reuse its buffer). Ignored once failed.
+   *
+   * @param bytes Any number of bytes, records split anywhere.
+   */
+  push(bytes: Uint8Array): void {
+    if (this.#failed !== undefined || bytes.length === 0) return;
+    const used = this.#end - this.#start;
+    if (this.#end + bytes.length > this.#buf.length) {
+      if (used + bytes.length <= this.#buf.length) {
+        this.#buf.copyWithin(0, this.#start, this.#end);
+      } else {
+        // Grows to what is received, never to what a header announces.
+        const grown = new Uint8Array(Math.max(used + bytes.length, this.#buf.length * 2, 4096));
+        grown.set(this.#buf.subarray(this.#start, this.#end));
+        this.#buf = grown;
+      }
+      this.#start = 0;
+      this.#end = used;
+    }
+    this.#buf.set(bytes, this.#end);
+    this.#end += bytes.length;
+    this.#checkHeader();
+  }
+
+  /**
+   * Opens the next whole record.
+   *
+   * @returns Its plaintext; `undefined` if more bytes are needed; the final
+   * {@linkcode RecordError} if the stream failed (also on every later call). With an
+   * asynchronous cipher, a promise of the plaintext or the final error.
+   */
+  next(): RecordReadResult | Promise<Uint8Array | RecordError> {
+    if (this.#failed !== undefined) return this.#failed;
+    const header = this.#checkHeader();
+    if (header === undefined) return this.#failed;
+    const end = this.#start + RECORD_HEADER_BYTES + header;
+    if (end > this.#end) return undefined;
+    if (this.#counter >= Number.MAX_SAFE_INTEGER) {
+      return this.#fail(
+        new RecordError("record_counter_exhausted", "record counter exhausted; rekey the link"),
+      );
+    }
+    const counter = this.#counter++;
+    // A view, not a copy: a cipher reads its input before returning, even when it returns a
+    // promise, so the buffer may move afterwards.
+    const sealed = this.#buf.subarray(this.#start + RECORD_HEADER_BYTES, end);
+    this.#consume(end);
+    let result: Uint8Array | Promise<Uint8Array>;
+    try {
+      result = this.#cipher.open(counter, sealed);
+    } catch (error) {
+      if (error instanceof RecordError) return this.#fail(error);
+      throw error;
+    }
+    if (result instanceof Uint8Array) return result;
+    return result.then(
+      (plaintext) => plaintext,
+      (error: unknown) => {
+        if (error instanceof RecordError) return this.#fail(error);
+        throw error;
+      },
+    );
+  }
+
+  /** Marks `[#start, end)` consumed; frees a large buffer once it is empty. */
+  #consume(end: number): void {
+    this.#start = end;
+    if (this.#start === this.#end) {
+      this.#start = 0;
+      this.#end = 0;
+      if (this.#buf.length > KEEP_BUFFER_BYTES) this.#buf = new Uint8Array(0);
+    }
+  }
+
+  /**
+   * Validates the length prefix of the next record if its 4 bytes are in.
+   *
+   * @returns The length, `undefined` if not enough bytes or the reader just failed (then
+   * `#failed` is set).
+   */
+  #checkHeader(): number | undefined {
+    if (this.#end - this.#start < RECORD_HEADER_BYTES) return undefined;
+    const b = this.#buf;
+    const s = this.#start;
+    const length = b[s] * 0x100_0000 + ((b[s + 1] << 16) | (b[s + 2] << 8) | b[s + 3]);
+    if (length > this.#maxRecordBytes) {
+      this.#fail(
+        new RecordError(
+          "record_too_large",
+          `record length ${length} above max_record_bytes ${this.#maxRecordBytes}`,
+        ),
+      );
+      return undefined;
+    }
+    if (length < RECORD_TAG_BYTES) {
+      this.#fail(
+        new RecordError(
+          "record_too_small",
+          `record length ${length} below the ${RECORD_TAG_BYTES}-byte tag`,
+        ),
+      );
+      return undefined;
+    }
+    return length;
+  }
+
+  #fail(error: RecordError): RecordError {
+    this.#failed ??= error;
+    // The stream cannot be resynchronised: free what is buffered.
+    this.#buf = new Uint8Array(0);
+    this.#start = 0;
+    this.#end = 0;
+    return this.#failed;
+  }
+}
+
+/** Concatenates `chunks` (`total` bytes) into a new array. */
+function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1 && chunks[0].length === total) return chunks[0];
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
+
+/** Cuts concatenated frames into views of at most `max` bytes, between frames only. */
+function splitFrames(bytes: Uint8Array, max: number, out: Uint8Array[]): void {
+  let start = 0;
+  let pos = 0;
+  while (pos < bytes.length) {
+    if (bytes.length - pos < FRAME_HEADER_BYTES) {
+      throw new RangeError("batch to split does not end on a frame boundary");
+    }
+    const frameBytes = FRAME_HEADER_BYTES +
+      bytes[pos] * 0x100_0000 + ((bytes[pos + 1] << 16) | (bytes[pos + 2] << 8) | bytes[pos + 3]);
+    if (frameBytes > max) {
+      throw new RangeError(`frame of ${frameBytes} bytes above the record plaintext bound ${max}`);
+    }
+    if (pos + frameBytes > bytes.length) {
+      throw new RangeError("batch to split does not end on a frame boundary");
+    }
+    if (pos + frameBytes - start > max) {
+      out.push(bytes.subarray(start, pos));
+      start = pos;
+    }
+    pos += frameBytes;
+  }
+  if (pos > start) out.push(bytes.subarray(start, pos));
+}
+
+/** Prefixes each sealed record with its u32 length and joins them into one array. */
+function joinRecords(sealed: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const s of sealed) total += RECORD_HEADER_BYTES + s.length;
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const s of sealed) {
+    const n = s.length;
+    out[offset] = n >>> 24;
+    out[offset + 1] = n >>> 16;
+    out[offset + 2] = n >>> 8;
+    out[offset + 3] = n;
+    out.set(s, offset + RECORD_HEADER_BYTES);
+    offset += RECORD_HEADER_BYTES + n;
+  }
+  return out;
+}

@@ -1,0 +1,1013 @@
+/**
+ * The Deno TCP adapter of the wire protocol: {@linkcode FrameConnection} turns a `Deno.Conn`
+ * into frames in and frames out, plaintext first and sealed records after the link's switch
+ * point (docs/PROTOCOL.md, "Sealed records"). {@linkcode listenFrames} and
+ * {@linkcode connectFrames} open such connections; {@linkcode broadcast} queues one encoded
+ * frame on many of them.
+ *
+ * It is the only shared module that touches Deno sockets, and it knows nothing of packets
+ * beyond the Error frame it sends when it closes a connection. It must never let one
+ * connection's memory grow without bound (frames, records and the outgoing queue are all
+ * bounded), never let one bad peer throw out of a loop into the server, and never log frame
+ * contents or keys.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { SustenetError } from "./errors.ts";
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  encodeFrame,
+  type Frame,
+  FrameDecoder,
+} from "./protocol/frame.ts";
+import { ErrorCode, ProtocolError } from "./protocol/protocol_error.ts";
+import {
+  assertRecordKey,
+  createRecordCipher,
+  RECORD_TAG_BYTES,
+  type RecordCipher,
+  type RecordCipherKind,
+  RecordError,
+} from "./record_cipher.ts";
+import {
+  DEFAULT_MAX_RECORD_BYTES,
+  type RecordReadResult,
+  SealedRecordReader,
+  SealedRecordWriter,
+} from "./sealed_record.ts";
+
+const logger = getLogger(["sustenet", "system", "transport"]);
+
+/** Packet type of the Error frame (docs/PROTOCOL.md). */
+const ERROR_FRAME_TYPE = 0x03;
+
+/** Largest join buffer a connection keeps between writes. */
+const KEEP_JOIN_BUFFER_BYTES = 64 * 1024;
+
+/** Longest reason, in UTF-8 bytes, put in an Error frame the transport sends. */
+const MAX_REASON_BYTES = 1024;
+
+/** Who ended a connection: its owner, the peer, or a failure this side detected. */
+export type CloseSource = "local" | "remote" | "error";
+
+/** Why and by whom a {@linkcode FrameConnection} was closed. */
+export interface CloseInfo {
+  /** Human-readable reason (never secret). */
+  readonly reason: string;
+  /** The code of the Error frame this side sent (best effort) when closing, if any. */
+  readonly code?: number;
+  /** Who ended it. */
+  readonly by: CloseSource;
+}
+
+/** A reason to close a connection with: an Error frame `code` plus a message for the peer. */
+export interface CloseReason {
+  /** Error code (docs/PROTOCOL.md "Error codes"). */
+  readonly code: number;
+  /** Reason sent in the Error frame and logged; never secret. */
+  readonly message: string;
+}
+
+/**
+ * Receives each frame, in order. A payload is a view that stays valid only until the handler
+ * returns: copy what you keep. The handler may call {@linkcode FrameConnection.send},
+ * {@linkcode FrameConnection.startSealing} or {@linkcode FrameConnection.close}; if it throws,
+ * the connection is closed with `Error(Internal)`.
+ */
+export type FrameHandler = (frame: Frame, connection: FrameConnection) => void;
+
+/** A key for one direction of a sealed link: 32 raw bytes, or a ready cipher. */
+export type SealingKey = Uint8Array | RecordCipher;
+
+/** The keys of both directions of a sealed link, from this side's point of view. */
+export interface SealingKeys {
+  /** Seals what this side sends. */
+  readonly sendKey: SealingKey;
+  /** Opens what this side receives. */
+  readonly receiveKey: SealingKey;
+}
+
+/** Options of {@linkcode FrameConnection}. */
+export interface FrameConnectionOptions {
+  /**
+   * Frame handler; reading starts as soon as there is one (else call
+   * {@linkcode FrameConnection.start}).
+   */
+  readonly onFrame?: FrameHandler;
+  /**
+   * Largest accepted frame `length` (type + payload); a larger one is `Error(FrameTooLarge)`.
+   *
+   * @default {65536}
+   */
+  readonly maxFrameBytes?: number;
+  /**
+   * Largest record `length` (ciphertext + tag) once sealed, both ways.
+   *
+   * @default {1048592}
+   */
+  readonly maxRecordBytes?: number;
+  /**
+   * Bound on bytes queued and being written; reaching it closes the connection with
+   * `Error(SlowConsumer)`.
+   *
+   * @default {1048576}
+   */
+  readonly maxQueueBytes?: number;
+  /**
+   * Time until {@linkcode FrameConnection.markEstablished} before `Error(Timeout)`; 0 = none.
+   *
+   * @default {10000}
+   */
+  readonly handshakeTimeoutMs?: number;
+  /**
+   * Time without receiving a byte before `Error(Timeout)`; 0 = none.
+   *
+   * @default {30000}
+   */
+  readonly idleTimeoutMs?: number;
+  /**
+   * How long {@linkcode FrameConnection.close} waits for queued frames to be written.
+   *
+   * @default {1000}
+   */
+  readonly closeFlushTimeoutMs?: number;
+  /**
+   * Record cipher made from raw keys given to {@linkcode FrameConnection.startSealing}.
+   *
+   * @default {"hybrid"}
+   */
+  readonly recordCipher?: RecordCipherKind;
+  /**
+   * Size of the read buffer (reused for every read of this connection).
+   *
+   * @default {65536}
+   */
+  readonly readBufferBytes?: number;
+}
+
+/** Codes of {@linkcode TransportError}. */
+export type TransportErrorCode = "transport_already_started" | "transport_already_sealed";
+
+/**
+ * A {@linkcode FrameConnection} method was called in a state where it makes no sense (a
+ * programming error of the owner, not of the peer).
+ *
+ * @example
+ * ```ts
+ * import { TransportError } from "./transport.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const err = new TransportError("transport_already_sealed", "writer already sealed");
+ * assert.equal(err.code, "transport_already_sealed");
+ * ```
+ */
+export class TransportError extends SustenetError {
+  /** Which misuse this is. */
+  declare readonly code: TransportErrorCode;
+
+  /**
+   * @param code Which misuse this is.
+   * @param message Human-readable reason.
+   */
+  constructor(code: TransportErrorCode, message: string) {
+    super(code, message);
+  }
+}
+
+type State = "open" | "closing" | "closed";
+
+function checkNonNegative(name: string, value: number): number {
+  if (!Number.isFinite(value) || value < 0) {
+    throw new RangeError(`${name} must be a finite number >= 0, got ${value}`);
+  }
+  return value;
+}
+
+function checkPositiveInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`${name} must be a positive integer, got ${value}`);
+  }
+  return value;
+}
+
+/** `host:port` of an address, for logs. */
+function formatAddr(addr: Deno.Addr): string {
+  return addr.transport === "tcp" || addr.transport === "udp"
+    ? `${addr.hostname}:${addr.port}`
+    : addr.transport;
+}
+
+/**
+ * Encodes an Error frame (`u16 code | str16 reason`), the reason cut to whole characters
+ * within 1 KiB.
+ *
+ * @param code The error code.
+ * @param reason The readable reason.
+ *
+ * @example
+ * ```ts
+ * import { encodeErrorFrame } from "./transport.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(encodeErrorFrame(9, "idle").toHex(), "0000000903" + "0009" + "0004" + "69646c65");
+ * ```
+ */
+export function encodeErrorFrame(code: number, reason: string): Uint8Array {
+  const payload = new Uint8Array(4 + MAX_REASON_BYTES);
+  const { written } = new TextEncoder().encodeInto(reason, payload.subarray(4));
+  const view = new DataView(payload.buffer);
+  view.setUint16(0, code);
+  view.setUint16(2, written);
+  return encodeFrame(ERROR_FRAME_TYPE, payload.subarray(0, 4 + written));
+}
+
+/**
+ * One framed TCP connection: frames in through a handler, pre-encoded frames out through a
+ * bounded, per-turn batched queue, sealed records after {@linkcode startSealing}.
+ *
+ * Everything {@linkcode send} queues in one event-loop turn goes out as one socket write
+ * (plaintext: one buffer; sealed: one record, or a few if above the record bound). Writes are
+ * awaited one at a time, so a peer that does not read makes the queue grow until
+ * `maxQueueBytes`, and then it is disconnected with `Error(SlowConsumer)`. Bad frames and bad
+ * records close the connection with the matching Error frame and a logged reason; timeouts
+ * close it with `Error(Timeout)`. {@linkcode closed} always resolves, never rejects.
+ *
+ * @example Echo one frame over loopback
+ * ```ts
+ * import { connectFrames, listenFrames } from "./transport.ts";
+ * import { encodeFrame } from "./protocol/frame.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const server = listenFrames({
+ *   port: 0,
+ *   onFrame: (frame, conn) => conn.send(encodeFrame(frame.type, frame.payload)),
+ * });
+ * const got = Promise.withResolvers<number>();
+ * const client = await connectFrames({
+ *   port: server.addr.port,
+ *   onFrame: (frame) => got.resolve(frame.payload[0]),
+ * });
+ * client.send(encodeFrame(0x04, new Uint8Array([42, 0, 0, 0])));
+ * assert.equal(await got.promise, 42);
+ * assert.equal((await client.close()).by, "local");
+ * await server.close();
+ * ```
+ */
+export class FrameConnection {
+  /** Resolves once the socket is closed and both loops have ended; never rejects. */
+  readonly closed: Promise<CloseInfo>;
+  /** The peer's address. */
+  readonly remoteAddr: Deno.Addr;
+  /** This side's address. */
+  readonly localAddr: Deno.Addr;
+
+  readonly #conn: Deno.Conn;
+  readonly #resolveClosed: (info: CloseInfo) => void;
+  readonly #maxQueueBytes: number;
+  readonly #maxRecordBytes: number;
+  readonly #idleTimeoutMs: number;
+  readonly #closeFlushTimeoutMs: number;
+  readonly #recordCipher: RecordCipherKind | undefined;
+  readonly #readBufferBytes: number;
+  readonly #decoder: FrameDecoder;
+  #state: State = "open";
+  #closeInfo: CloseInfo | undefined;
+  #onFrame: FrameHandler | undefined;
+  #established = false;
+
+  // Reading.
+  #readLoop: Promise<void> | undefined;
+  #readerSealed = false;
+  #records: SealedRecordReader | Promise<SealedRecordReader | undefined> | undefined;
+  #lastReceived = performance.now();
+
+  // Writing.
+  #queue: Uint8Array[] = [];
+  /** The array of the previous batch, reused as the next queue (no allocation per write). */
+  #spareQueue: Uint8Array[] = [];
+  #queuedBytes = 0;
+  #inflightBytes = 0;
+  /** Queue entries before this index were queued before the writer switch: plaintext. */
+  #sealFrom = 0;
+  #sealer: SealedRecordWriter | Promise<SealedRecordWriter | undefined> | undefined;
+  #writerSealed = false;
+  #flushScheduled = false;
+  #writeLoop: Promise<void> | undefined;
+  #writeFailed = false;
+  /** Reused buffer for joining a plaintext batch; free again once its write completed. */
+  #joinBuffer = new Uint8Array(0);
+
+  // Timers.
+  #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+
+  // Counters.
+  #framesIn = 0;
+  #framesOut = 0;
+  #bytesIn = 0;
+  #bytesOut = 0;
+  #writes = 0;
+
+  /**
+   * Wraps an open connection; timers start now, reading starts once there is a handler.
+   *
+   * @param conn A connected socket; the connection owns it from now on.
+   * @param options Bounds, timeouts and the frame handler.
+   * @throws {RangeError} If an option is out of range.
+   */
+  constructor(conn: Deno.Conn, options: FrameConnectionOptions = {}) {
+    this.#maxQueueBytes = checkPositiveInteger(
+      "maxQueueBytes",
+      options.maxQueueBytes ?? 1024 * 1024,
+    );
+    this.#maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+    if (
+      !Number.isInteger(this.#maxRecordBytes) || this.#maxRecordBytes <= RECORD_TAG_BYTES ||
+      this.#maxRecordBytes > 0xffff_ffff
+    ) {
+      throw new RangeError(
+        `maxRecordBytes must be an integer ${
+          RECORD_TAG_BYTES + 1
+        }..${0xffff_ffff}, got ${this.#maxRecordBytes}`,
+      );
+    }
+    this.#readBufferBytes = checkPositiveInteger(
+      "readBufferBytes",
+      options.readBufferBytes ?? 64 * 1024,
+    );
+    const handshakeMs = checkNonNegative(
+      "handshakeTimeoutMs",
+      options.handshakeTimeoutMs ?? 10_000,
+    );
+    this.#idleTimeoutMs = checkNonNegative("idleTimeoutMs", options.idleTimeoutMs ?? 30_000);
+    this.#closeFlushTimeoutMs = checkNonNegative(
+      "closeFlushTimeoutMs",
+      options.closeFlushTimeoutMs ?? 1000,
+    );
+    this.#recordCipher = options.recordCipher;
+    this.#decoder = new FrameDecoder({
+      maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+    });
+
+    this.#conn = conn;
+    this.remoteAddr = conn.remoteAddr;
+    this.localAddr = conn.localAddr;
+    const { promise, resolve } = Promise.withResolvers<CloseInfo>();
+    this.closed = promise;
+    this.#resolveClosed = resolve;
+
+    if (handshakeMs > 0) {
+      this.#handshakeTimer = setTimeout(() => {
+        this.#handshakeTimer = undefined;
+        this.#fail(ErrorCode.Timeout, "handshake timeout", "info");
+      }, handshakeMs);
+    }
+    if (this.#idleTimeoutMs > 0) {
+      this.#idleTimer = setTimeout(this.#checkIdle, this.#idleTimeoutMs);
+    }
+    if (options.onFrame !== undefined) this.start(options.onFrame);
+  }
+
+  /** Frames received and delivered to the handler. */
+  get framesIn(): number {
+    return this.#framesIn;
+  }
+
+  /** Frames written to the socket (queued frames whose write completed). */
+  get framesOut(): number {
+    return this.#framesOut;
+  }
+
+  /** Bytes read from the socket (record overhead included once sealed). */
+  get bytesIn(): number {
+    return this.#bytesIn;
+  }
+
+  /** Bytes written to the socket (record overhead included once sealed). */
+  get bytesOut(): number {
+    return this.#bytesOut;
+  }
+
+  /** Socket writes completed: one per flushed batch, however many frames it held. */
+  get writes(): number {
+    return this.#writes;
+  }
+
+  /** Bytes queued plus bytes being written; stays within `maxQueueBytes` while open. */
+  get queuedBytes(): number {
+    return this.#queuedBytes + this.#inflightBytes;
+  }
+
+  /** `true` until the connection starts closing. */
+  get isOpen(): boolean {
+    return this.#state === "open";
+  }
+
+  /** `true` once {@linkcode markEstablished} was called. */
+  get established(): boolean {
+    return this.#established;
+  }
+
+  /** `true` once this side seals what it sends. */
+  get sealed(): boolean {
+    return this.#writerSealed;
+  }
+
+  /**
+   * Starts reading, delivering each frame to `onFrame`.
+   *
+   * @param onFrame The frame handler.
+   * @throws {TransportError} `transport_already_started` if reading has already started.
+   */
+  start(onFrame: FrameHandler): void {
+    if (this.#onFrame !== undefined) {
+      throw new TransportError("transport_already_started", "frame handler already set");
+    }
+    this.#onFrame = onFrame;
+    if (this.#state === "open") this.#readLoop = this.#runReads();
+  }
+
+  /** Ends the handshake period: the handshake timeout no longer applies. */
+  markEstablished(): void {
+    this.#established = true;
+    if (this.#handshakeTimer !== undefined) {
+      clearTimeout(this.#handshakeTimer);
+      this.#handshakeTimer = undefined;
+    }
+  }
+
+  /**
+   * Queues one pre-encoded frame (or several concatenated). The array is only read, never
+   * modified, so one encoded frame may be queued on many connections. Everything queued in one
+   * event-loop turn is written together.
+   *
+   * @param frameBytes Whole frames, `u32 length | u8 type | payload`.
+   * @returns `false` if the connection is closing or closed, or the frame tripped the queue
+   * bound (the connection is then closed with `Error(SlowConsumer)`).
+   * @throws {RangeError} If `frameBytes` alone is larger than `maxQueueBytes`.
+   */
+  send(frameBytes: Uint8Array): boolean {
+    if (this.#state !== "open") return false;
+    const length = frameBytes.length;
+    if (length > this.#maxQueueBytes) {
+      throw new RangeError(
+        `frame of ${length} bytes above maxQueueBytes ${this.#maxQueueBytes}`,
+      );
+    }
+    if (this.#queuedBytes + this.#inflightBytes + length > this.#maxQueueBytes) {
+      this.#queue.length = 0;
+      this.#queuedBytes = 0;
+      this.#sealFrom = 0;
+      this.#fail(
+        ErrorCode.SlowConsumer,
+        `outgoing queue above ${this.#maxQueueBytes} bytes`,
+        "warning",
+      );
+      return false;
+    }
+    if (length === 0) return true;
+    this.#queue.push(frameBytes);
+    this.#queuedBytes += length;
+    this.#scheduleFlush();
+    return true;
+  }
+
+  /**
+   * Switches both directions to sealed records: frames sent from now on are sealed, and bytes
+   * received after the frame being handled are read as records. Synchronous, so it can be
+   * called from the handler between two frames of one read.
+   *
+   * @param keys The send and receive keys (raw 32 bytes or ready ciphers).
+   * @throws {TransportError} `transport_already_sealed` if either direction already is.
+   * @throws {RangeError} If a raw key is not 32 bytes.
+   */
+  startSealing(keys: SealingKeys): void {
+    if (this.#writerSealed || this.#readerSealed) {
+      throw new TransportError("transport_already_sealed", "connection already sealed");
+    }
+    this.#checkKey(keys.sendKey);
+    this.#checkKey(keys.receiveKey);
+    this.startSealingWriter(keys.sendKey);
+    this.startSealingReader(keys.receiveKey);
+  }
+
+  /**
+   * Seals every frame queued from now on; frames queued before stay plaintext.
+   *
+   * @param sendKey The key (or cipher) of this side's sending direction.
+   * @throws {TransportError} `transport_already_sealed` if the writer already seals.
+   * @throws {RangeError} If a raw key is not 32 bytes.
+   */
+  startSealingWriter(sendKey: SealingKey): void {
+    if (this.#writerSealed) {
+      throw new TransportError("transport_already_sealed", "writer already sealed");
+    }
+    const cipher = this.#toCipher(sendKey);
+    this.#writerSealed = true;
+    this.#sealFrom = this.#queue.length;
+    const options = { maxRecordBytes: this.#maxRecordBytes };
+    this.#sealer = cipher instanceof Promise
+      ? cipher.then((c) => {
+        const writer = c === undefined ? undefined : new SealedRecordWriter(c, options);
+        this.#sealer = writer;
+        return writer;
+      })
+      : new SealedRecordWriter(cipher, options);
+  }
+
+  /**
+   * Reads everything after the frame being handled (or after the last frame read) as records.
+   *
+   * @param receiveKey The key (or cipher) of this side's receiving direction.
+   * @throws {TransportError} `transport_already_sealed` if the reader already opens records.
+   * @throws {RangeError} If a raw key is not 32 bytes.
+   */
+  startSealingReader(receiveKey: SealingKey): void {
+    if (this.#readerSealed) {
+      throw new TransportError("transport_already_sealed", "reader already sealed");
+    }
+    const cipher = this.#toCipher(receiveKey);
+    this.#readerSealed = true;
+    // Bytes after the switch frame are record bytes: move them to the record reader.
+    const remainder = this.#decoder.takeRemainder();
+    const options = { maxRecordBytes: this.#maxRecordBytes };
+    const makeReader = (c: RecordCipher) => {
+      const reader = new SealedRecordReader(c, options);
+      reader.push(remainder);
+      this.#records = reader;
+      return reader;
+    };
+    this.#records = cipher instanceof Promise
+      ? cipher.then((c) => c === undefined ? undefined : makeReader(c))
+      : makeReader(cipher);
+  }
+
+  /**
+   * Closes the connection: sends `Error(reason.code, reason.message)` if a reason is given,
+   * writes what is queued (bounded by `closeFlushTimeoutMs`), closes the socket. Idempotent:
+   * later calls return the same promise.
+   *
+   * @param reason Optional Error frame to send first.
+   * @returns {@linkcode closed}.
+   */
+  close(reason?: CloseReason): Promise<CloseInfo> {
+    return this.#beginClose(reason?.message ?? "closed by owner", reason?.code, "local");
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  async #runReads(): Promise<void> {
+    const buffer = new Uint8Array(this.#readBufferBytes);
+    try {
+      while (this.#state === "open") {
+        const n = await this.#conn.read(buffer);
+        if (this.#state !== "open") return;
+        if (n === null) {
+          this.#beginClose("connection closed by peer", undefined, "remote");
+          return;
+        }
+        this.#bytesIn += n;
+        this.#lastReceived = performance.now();
+        // The decoder lets go of `buffer` once drained, so the next read may reuse it.
+        await this.#ingest(buffer.subarray(0, n));
+      }
+    } catch (error) {
+      if (this.#state !== "open") return; // our own close interrupted the read
+      this.#socketFailed("read", error);
+    }
+  }
+
+  async #ingest(chunk: Uint8Array): Promise<void> {
+    if (this.#readerSealed) {
+      const records = this.#records;
+      const reader = records instanceof Promise ? await records : records;
+      if (reader === undefined) return;
+      reader.push(chunk);
+    } else {
+      this.#decoder.push(chunk);
+    }
+    await this.#drain();
+  }
+
+  /** Delivers every complete frame, opening records as needed. */
+  async #drain(): Promise<void> {
+    while (this.#state === "open") {
+      const item = this.#decoder.next();
+      if (item === undefined) {
+        if (!this.#readerSealed) return;
+        const records = this.#records;
+        // Awaited only while the cipher is being made: a ready reader costs no microtask.
+        const reader = records instanceof Promise ? await records : records;
+        if (reader === undefined || this.#state !== "open") return;
+        let plaintext: RecordReadResult | Promise<Uint8Array | RecordError> = reader.next();
+        // Synchronous ciphers cost no promise here.
+        if (plaintext instanceof Promise) plaintext = await plaintext;
+        if (plaintext === undefined) return;
+        if (plaintext instanceof RecordError) {
+          this.#fail(ErrorCode.BadFrame, `bad record: ${plaintext.message}`, "warning");
+          return;
+        }
+        this.#decoder.push(plaintext);
+        continue;
+      }
+      if (item instanceof ProtocolError) {
+        this.#fail(item.errorCode, item.message, "warning");
+        return;
+      }
+      this.#framesIn++;
+      try {
+        (this.#onFrame as FrameHandler)(item, this);
+      } catch (error) {
+        logger.error("frame handler failed on {remote}: {error}", {
+          remote: formatAddr(this.remoteAddr),
+          error,
+        });
+        this.#fail(ErrorCode.Internal, "internal error", "none");
+        return;
+      }
+    }
+  }
+
+  readonly #checkIdle = (): void => {
+    this.#idleTimer = undefined;
+    if (this.#state !== "open") return;
+    const quiet = performance.now() - this.#lastReceived;
+    if (quiet >= this.#idleTimeoutMs) {
+      this.#fail(ErrorCode.Timeout, "idle timeout", "info");
+    } else {
+      // One timer per connection, re-armed lazily rather than reset on every read.
+      this.#idleTimer = setTimeout(this.#checkIdle, this.#idleTimeoutMs - quiet);
+    }
+  };
+
+  // ---------------------------------------------------------------- writing
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.#writeLoop !== undefined) return;
+    this.#flushScheduled = true;
+    // A microtask runs after everything the current task queues, so one turn = one write.
+    queueMicrotask(this.#flush);
+  }
+
+  readonly #flush = (): void => {
+    this.#flushScheduled = false;
+    if (this.#writeLoop === undefined && this.#queue.length > 0 && !this.#writeFailed) {
+      this.#writeLoop = this.#runWrites();
+    }
+  };
+
+  async #runWrites(): Promise<void> {
+    try {
+      while (this.#queue.length > 0 && !this.#writeFailed) {
+        const batch = this.#queue;
+        const sealFrom = this.#writerSealed ? this.#sealFrom : batch.length;
+        this.#queue = this.#spareQueue;
+        this.#sealFrom = 0;
+        this.#inflightBytes = this.#queuedBytes;
+        this.#queuedBytes = 0;
+        const bytes = await this.#encodeBatch(batch, sealFrom);
+        if (bytes === undefined) return;
+        let offset = 0;
+        while (offset < bytes.length) {
+          offset += await this.#conn.write(offset === 0 ? bytes : bytes.subarray(offset));
+        }
+        this.#writes++;
+        this.#bytesOut += bytes.length;
+        this.#framesOut += batch.length;
+        this.#inflightBytes = 0;
+        batch.length = 0;
+        this.#spareQueue = batch;
+      }
+    } catch (error) {
+      this.#writeFailed = true;
+      this.#queue.length = 0;
+      this.#queuedBytes = 0;
+      if (this.#state === "open") this.#socketFailed("write", error);
+      else if (!(error instanceof Deno.errors.BadResource)) {
+        logger.debug("write on {remote} ended while closing: {error}", {
+          remote: formatAddr(this.remoteAddr),
+          error,
+        });
+      }
+    } finally {
+      this.#inflightBytes = 0;
+      this.#writeLoop = undefined;
+    }
+  }
+
+  /** Joins a batch into the bytes of one write: plaintext frames, then sealed records. */
+  async #encodeBatch(batch: Uint8Array[], sealFrom: number): Promise<Uint8Array | undefined> {
+    if (sealFrom >= batch.length) return this.#joinPlain(batch, batch.length, 0);
+    const pending = this.#sealer;
+    const sealer = pending instanceof Promise ? await pending : pending;
+    if (sealer === undefined) return undefined;
+    const records = sealer.seal(sealFrom === 0 ? batch : batch.slice(sealFrom));
+    const recordBytes = records instanceof Uint8Array ? records : await records;
+    if (sealFrom === 0) return recordBytes;
+    // The switch happened mid-batch: the plaintext frames, then the records, in one write.
+    const joined = this.#joinPlain(batch, sealFrom, recordBytes.length);
+    joined.set(recordBytes, joined.length - recordBytes.length);
+    return joined;
+  }
+
+  /** Concatenates `batch[0, end)` followed by `extra` free bytes, reusing a buffer. */
+  #joinPlain(batch: readonly Uint8Array[], end: number, extra: number): Uint8Array {
+    if (end === 1 && extra === 0) return batch[0]; // nothing to join: write it as is
+    let total = extra;
+    for (let i = 0; i < end; i++) total += batch[i].length;
+    let out: Uint8Array;
+    if (total > KEEP_JOIN_BUFFER_BYTES) {
+      // A rare large batch gets its own array, so idle connections do not keep big buffers.
+      out = new Uint8Array(total);
+    } else {
+      if (this.#joinBuffer.length < total) {
+        this.#joinBuffer = new Uint8Array(
+          Math.min(KEEP_JOIN_BUFFER_BYTES, Math.max(total * 2, 4096)),
+        );
+      }
+      out = this.#joinBuffer.subarray(0, total);
+    }
+    let offset = 0;
+    for (let i = 0; i < end; i++) {
+      out.set(batch[i], offset);
+      offset += batch[i].length;
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- sealing helpers
+
+  #checkKey(key: SealingKey): void {
+    if (key instanceof Uint8Array) assertRecordKey(key);
+  }
+
+  /** A ready cipher, or a promise of one that resolves to `undefined` if creation failed. */
+  #toCipher(key: SealingKey): RecordCipher | Promise<RecordCipher | undefined> {
+    if (!(key instanceof Uint8Array)) return key;
+    assertRecordKey(key);
+    return createRecordCipher(key, { prefer: this.#recordCipher }).catch((error: unknown) => {
+      logger.error("record cipher setup failed for {remote}: {error}", {
+        remote: formatAddr(this.remoteAddr),
+        error,
+      });
+      this.#fail(ErrorCode.Internal, "internal error", "none");
+      return undefined;
+    });
+  }
+
+  // ---------------------------------------------------------------- closing
+
+  #socketFailed(operation: "read" | "write", error: unknown): void {
+    const byPeer = error instanceof Deno.errors.ConnectionReset ||
+      error instanceof Deno.errors.BrokenPipe ||
+      error instanceof Deno.errors.ConnectionAborted;
+    const message = error instanceof Error ? error.message : String(error);
+    if (!byPeer) {
+      logger.warn("{operation} failed on {remote}: {message}", {
+        operation,
+        remote: formatAddr(this.remoteAddr),
+        message,
+      });
+    }
+    this.#beginClose(`${operation} failed: ${message}`, undefined, byPeer ? "remote" : "error");
+  }
+
+  /** Closes because of something this side detected, telling the peer `code`. */
+  #fail(code: number, reason: string, log: "info" | "warning" | "none"): void {
+    if (this.#state !== "open") return;
+    const properties = { remote: formatAddr(this.remoteAddr), reason, code };
+    if (log === "info") logger.info("closing {remote}: {reason}", properties);
+    else if (log === "warning") logger.warn("closing {remote}: {reason}", properties);
+    this.#beginClose(reason, code, "error");
+  }
+
+  #beginClose(reason: string, code: number | undefined, by: CloseSource): Promise<CloseInfo> {
+    if (this.#state !== "open") return this.closed;
+    this.#state = "closing";
+    this.#closeInfo = code === undefined ? { reason, by } : { reason, code, by };
+    if (this.#handshakeTimer !== undefined) clearTimeout(this.#handshakeTimer);
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#handshakeTimer = undefined;
+    this.#idleTimer = undefined;
+    if (code !== undefined && !this.#writeFailed) {
+      // Bypasses the queue bound on purpose: one small frame, and it is the last.
+      const frame = encodeErrorFrame(code, reason);
+      this.#queue.push(frame);
+      this.#queuedBytes += frame.length;
+    }
+    this.#finish().then(
+      (info) => this.#resolveClosed(info),
+      (error: unknown) => {
+        // #finish handles every expected failure; this is a last resort so closed resolves.
+        logger.error("closing {remote} failed: {error}", {
+          remote: formatAddr(this.remoteAddr),
+          error,
+        });
+        this.#resolveClosed(this.#closeInfo ?? { reason, by });
+      },
+    );
+    return this.closed;
+  }
+
+  async #finish(): Promise<CloseInfo> {
+    if (this.#writeLoop === undefined && this.#queue.length > 0 && !this.#writeFailed) {
+      this.#writeLoop = this.#runWrites();
+    }
+    const writes = this.#writeLoop;
+    if (writes !== undefined) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.#closeFlushTimeoutMs);
+      });
+      await Promise.race([writes, timeout]);
+      clearTimeout(timer);
+    }
+    try {
+      this.#conn.close();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BadResource)) throw error;
+      // Already closed (by the runtime after a failure): nothing left to release.
+    }
+    // Both loops end promptly once the socket is closed; wait so nothing outlives `closed`.
+    await this.#readLoop;
+    await this.#writeLoop;
+    this.#state = "closed";
+    const info = this.#closeInfo as CloseInfo;
+    logger.debug("closed {remote} by {by}: {reason}", {
+      remote: formatAddr(this.remoteAddr),
+      by: info.by,
+      reason: info.reason,
+    });
+    return info;
+  }
+}
+
+/**
+ * Queues the same encoded frame on every connection (but `except`); encodes nothing, copies
+ * nothing.
+ *
+ * @param connections Receivers.
+ * @param frameBytes One or more whole encoded frames, shared by every queue, never modified.
+ * @param except A connection to skip (typically the sender).
+ * @returns How many connections accepted the frame.
+ *
+ * @example
+ * ```ts
+ * import { broadcast, type FrameConnection } from "./transport.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(broadcast(new Set<FrameConnection>(), new Uint8Array([0, 0, 0, 1, 0x10])), 0);
+ * ```
+ */
+export function broadcast(
+  connections: Iterable<FrameConnection>,
+  frameBytes: Uint8Array,
+  except?: FrameConnection,
+): number {
+  let sent = 0;
+  for (const connection of connections) {
+    if (connection !== except && connection.send(frameBytes)) sent++;
+  }
+  return sent;
+}
+
+/** Options of {@linkcode listenFrames}; connection options apply to every accepted one. */
+export interface ListenFramesOptions extends FrameConnectionOptions {
+  /**
+   * Address to bind.
+   *
+   * @default {"127.0.0.1"}
+   */
+  readonly hostname?: string;
+  /** Port to bind; 0 picks a free one (read it back from {@linkcode FrameListener.addr}). */
+  readonly port: number;
+  /** Called with each accepted connection; set its handler here unless `onFrame` is given. */
+  readonly onConnection?: (connection: FrameConnection) => void;
+}
+
+/** A listening socket made by {@linkcode listenFrames}. */
+export interface FrameListener {
+  /** The bound address (with the real port when 0 was asked). */
+  readonly addr: Deno.NetAddr;
+  /** Connections accepted and not yet closed. */
+  readonly connections: ReadonlySet<FrameConnection>;
+  /**
+   * Stops accepting, closes every open connection (with `reason` as Error frame if given) and
+   * resolves once all are closed.
+   */
+  close(reason?: CloseReason): Promise<void>;
+}
+
+/**
+ * Listens for TCP connections and wraps each in a {@linkcode FrameConnection} (no-delay on).
+ *
+ * @param options Address, connection options and the callbacks.
+ * @returns The listener; its `addr.port` is the real port.
+ *
+ * @example
+ * ```ts
+ * import { listenFrames } from "./transport.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const server = listenFrames({ port: 0, onFrame: () => {} });
+ * assert.ok(server.addr.port > 0);
+ * await server.close();
+ * ```
+ */
+export function listenFrames(options: ListenFramesOptions): FrameListener {
+  const listener = Deno.listen({
+    hostname: options.hostname ?? "127.0.0.1",
+    port: options.port,
+    transport: "tcp",
+  });
+  const connections = new Set<FrameConnection>();
+  let closing = false;
+
+  const accept = async (): Promise<void> => {
+    while (!closing) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (closing || error instanceof Deno.errors.BadResource) return;
+        logger.warn("accept failed: {error}", { error });
+        // Back off briefly so a persistent failure (e.g. out of descriptors) does not spin.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
+      if (closing) {
+        conn.close();
+        return;
+      }
+      conn.setNoDelay(true);
+      const connection = new FrameConnection(conn, options);
+      connections.add(connection);
+      connection.closed.then(() => connections.delete(connection));
+      try {
+        options.onConnection?.(connection);
+      } catch (error) {
+        logger.error("onConnection failed for {remote}: {error}", {
+          remote: formatAddr(connection.remoteAddr),
+          error,
+        });
+        connection.close({ code: ErrorCode.Internal, message: "internal error" });
+      }
+    }
+  };
+  const acceptLoop = accept();
+
+  return {
+    addr: listener.addr,
+    connections,
+    async close(reason?: CloseReason): Promise<void> {
+      if (!closing) {
+        closing = true;
+        listener.close();
+      }
+      await acceptLoop;
+      await Promise.all([...connections].map((c) => c.close(reason)));
+    },
+  };
+}
+
+/** Options of {@linkcode connectFrames}. */
+export interface ConnectFramesOptions extends FrameConnectionOptions {
+  /**
+   * Host to connect to.
+   *
+   * @default {"127.0.0.1"}
+   */
+  readonly hostname?: string;
+  /** Port to connect to. */
+  readonly port: number;
+}
+
+/**
+ * Connects over TCP (no-delay on) and wraps the socket in a {@linkcode FrameConnection}.
+ *
+ * @param options Address and connection options (give `onFrame`, or call `start` at once).
+ * @returns The connection; close it with {@linkcode FrameConnection.close}.
+ *
+ * @example
+ * ```ts
+ * import { connectFrames, listenFrames } from "./transport.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const server = listenFrames({ port: 0, onFrame: () => {} });
+ * const client = await connectFrames({ port: server.addr.port, onFrame: () => {} });
+ * assert.equal(client.isOpen, true);
+ * await client.close();
+ * await server.close();
+ * ```
+ */
+export async function connectFrames(options: ConnectFramesOptions): Promise<FrameConnection> {
+  const conn = await Deno.connect({
+    hostname: options.hostname ?? "127.0.0.1",
+    port: options.port,
+    transport: "tcp",
+  });
+  conn.setNoDelay(true);
+  return new FrameConnection(conn, options);
+}

@@ -1,0 +1,286 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { encodeFrame } from "../shared/protocol/frame.ts";
+import { type RecordCipher, RecordError, WebCryptoRecordCipher } from "../shared/record_cipher.ts";
+import { HybridRecordCipher, NodeRecordCipher } from "../shared/record_cipher_node.ts";
+import {
+  DEFAULT_MAX_RECORD_BYTES,
+  type RecordReadResult,
+  SealedRecordReader,
+  SealedRecordWriter,
+} from "../shared/sealed_record.ts";
+
+const KEY = new Uint8Array(32).fill(0x5a);
+
+function frame(type: number, size: number): Uint8Array {
+  return encodeFrame(type, new Uint8Array(size).fill(type));
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+function sealSync(writer: SealedRecordWriter, batch: Uint8Array | Uint8Array[]): Uint8Array {
+  const record = writer.seal(batch);
+  assert.ok(record instanceof Uint8Array, "a node cipher seals synchronously");
+  return record;
+}
+
+/** Drains every available plaintext (awaiting asynchronous opens). */
+async function drain(reader: SealedRecordReader): Promise<(Uint8Array | RecordError)[]> {
+  const out: (Uint8Array | RecordError)[] = [];
+  for (;;) {
+    const result: RecordReadResult = await reader.next();
+    if (result === undefined) return out;
+    out.push(result);
+    if (result instanceof RecordError) return out;
+  }
+}
+
+function syncPair(options?: { maxRecordBytes?: number }) {
+  const cipher = new NodeRecordCipher(KEY);
+  return {
+    writer: new SealedRecordWriter(cipher, options),
+    reader: new SealedRecordReader(cipher, options),
+  };
+}
+
+Deno.test("records written in order are read back in order and the counters advance", async () => {
+  const { writer, reader } = syncPair();
+  const batches = [[frame(1, 3)], [frame(2, 0), frame(3, 10)], [frame(4, 1000)]];
+  for (const batch of batches) reader.push(sealSync(writer, batch));
+  assert.equal(writer.counter, 3);
+  const plaintexts = await drain(reader);
+  assert.deepEqual(plaintexts, batches.map(concat));
+  assert.equal(reader.counter, 3);
+  assert.equal(reader.bufferedBytes, 0);
+  assert.equal(reader.error, undefined);
+});
+
+Deno.test("a record with any bit flipped fails and the failure is final", () => {
+  const { writer } = syncPair();
+  const record = sealSync(writer, [frame(9, 40)]);
+  const next = sealSync(writer, [frame(9, 1)]);
+  // Bits of the ciphertext and tag (the length prefix is covered by its own test).
+  for (let bit = 32; bit < record.length * 8; bit += 13) {
+    const tampered = record.slice();
+    tampered[bit >> 3] ^= 1 << (bit & 7);
+    const reader = new SealedRecordReader(new NodeRecordCipher(KEY));
+    reader.push(tampered);
+    const result = reader.next();
+    assert.ok(result instanceof RecordError);
+    assert.equal(result.code, "record_auth_failed");
+    // Further good bytes cannot revive the stream.
+    reader.push(next);
+    assert.equal(reader.next(), result);
+    assert.equal(reader.error, result);
+    assert.equal(reader.bufferedBytes, 0);
+  }
+});
+
+Deno.test("a replayed, dropped or reordered record fails authentication", async () => {
+  const { writer } = syncPair();
+  const [r0, r1, r2] = [0, 1, 2].map((i) => sealSync(writer, frame(0x80 + i, 4)));
+  const cases: Record<string, Uint8Array[]> = {
+    replay: [r0, r0],
+    drop: [r0, r2],
+    reorder: [r1, r0],
+    "replay of an older record": [r0, r1, r0],
+  };
+  for (const [name, sequence] of Object.entries(cases)) {
+    const reader = new SealedRecordReader(new NodeRecordCipher(KEY));
+    let last: RecordReadResult;
+    for (const record of sequence) {
+      reader.push(record);
+      last = await reader.next();
+    }
+    assert.ok(last instanceof RecordError, name);
+    assert.equal(last.code, "record_auth_failed", name);
+  }
+});
+
+Deno.test("an oversize length is refused from its 4 bytes, before any body is buffered", () => {
+  for (const length of [DEFAULT_MAX_RECORD_BYTES + 1, 0xffff_ffff]) {
+    const reader = new SealedRecordReader(new NodeRecordCipher(KEY));
+    const header = new Uint8Array(4);
+    new DataView(header.buffer).setUint32(0, length);
+    reader.push(header.subarray(0, 2));
+    assert.equal(reader.next(), undefined);
+    reader.push(header.subarray(2));
+    assert.equal(reader.error?.code, "record_too_large");
+    assert.equal(reader.bufferedBytes, 0);
+    const result = reader.next();
+    assert.ok(result instanceof RecordError);
+    assert.equal(result.code, "record_too_large");
+    reader.push(new Uint8Array(1000));
+    assert.equal(reader.bufferedBytes, 0);
+  }
+  // The bound is configurable and applies exactly.
+  const { writer } = syncPair();
+  const record = sealSync(writer, frame(1, 95)); // 100 bytes of frame + 16 of tag
+  const strict = new SealedRecordReader(new NodeRecordCipher(KEY), { maxRecordBytes: 115 });
+  strict.push(record);
+  assert.equal((strict.next() as RecordError).code, "record_too_large");
+  const exact = new SealedRecordReader(new NodeRecordCipher(KEY), { maxRecordBytes: 116 });
+  exact.push(record);
+  assert.ok(exact.next() instanceof Uint8Array);
+});
+
+Deno.test("a length too short to hold a tag is refused", () => {
+  for (const length of [0, 1, 15]) {
+    const reader = new SealedRecordReader(new NodeRecordCipher(KEY));
+    reader.push(new Uint8Array([0, 0, 0, length, ...new Uint8Array(20)]));
+    const result = reader.next();
+    assert.ok(result instanceof RecordError);
+    assert.equal(result.code, "record_too_small");
+  }
+});
+
+Deno.test("records arrive intact in any chunking", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.array(fc.nat({ max: 300 }), { minLength: 1, maxLength: 4 }), {
+        minLength: 1,
+        maxLength: 8,
+      }),
+      fc.array(fc.nat({ max: 10_000 }), { maxLength: 12 }),
+      async (batchSizes, cuts) => {
+        const { writer, reader } = syncPair();
+        const batches = batchSizes.map((sizes) => sizes.map((s, i) => frame(0x80 + i, s)));
+        const stream = concat(batches.map((batch) => sealSync(writer, batch)));
+        const points = [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b);
+        const got: (Uint8Array | RecordError)[] = [];
+        let start = 0;
+        for (const point of [...points, stream.length]) {
+          // Pushes a copy that is then scribbled over: the reader must have copied it.
+          const chunk = stream.slice(start, point);
+          reader.push(chunk);
+          chunk.fill(0xee);
+          got.push(...await drain(reader));
+          start = point;
+        }
+        assert.deepEqual(got, batches.map(concat));
+        assert.equal(reader.bufferedBytes, 0);
+      },
+    ),
+    { numRuns: 150 },
+  );
+});
+
+Deno.test("a batch above the record bound is split into several records between frames", async () => {
+  const { writer, reader } = syncPair({ maxRecordBytes: 16 + 100 });
+  assert.equal(writer.maxPlaintextBytes, 100);
+  const frames = Array.from({ length: 10 }, (_, i) => frame(i, 25)); // 30 bytes each
+  // Once as a list of frames, once as one concatenated array.
+  for (const batch of [frames, concat(frames)]) {
+    const before = writer.counter;
+    const records = sealSync(writer, batch);
+    assert.equal(writer.counter - before, 4); // 3 + 3 + 3 + 1 frames
+    reader.push(records);
+    const plaintexts = await drain(reader);
+    assert.equal(plaintexts.length, 4);
+    for (const p of plaintexts) {
+      assert.ok(p instanceof Uint8Array && p.length <= 100 && p.length % 30 === 0);
+    }
+    assert.deepEqual(concat(plaintexts as Uint8Array[]), concat(frames));
+  }
+});
+
+Deno.test("the writer refuses a frame larger than a record and a batch it cannot split", () => {
+  const { writer } = syncPair({ maxRecordBytes: 16 + 100 });
+  assert.throws(() => writer.seal(frame(1, 200)), RangeError);
+  assert.throws(() => writer.seal([frame(1, 10), frame(2, 96)]), RangeError);
+  // Frames cut short, or trailing garbage, where a split is needed.
+  const frames = concat([frame(1, 60), frame(2, 60)]);
+  assert.throws(() => writer.seal(frames.subarray(0, frames.length - 1)), RangeError);
+  assert.throws(() => writer.seal(concat([frames, new Uint8Array([0, 0])])), RangeError);
+  assert.equal(writer.counter, 0, "a refused batch uses no counter");
+  assert.deepEqual(writer.seal([]), new Uint8Array(0));
+  assert.deepEqual(writer.seal(new Uint8Array(0)), new Uint8Array(0));
+  assert.equal(writer.counter, 0, "an empty batch uses no counter");
+});
+
+Deno.test("the writer never modifies the frames it seals", () => {
+  const { writer } = syncPair({ maxRecordBytes: 16 + 100 });
+  const frames = [frame(1, 20), frame(2, 70), frame(3, 5)];
+  const copies = frames.map((f) => f.slice());
+  sealSync(writer, frames);
+  sealSync(writer, frames[0]);
+  assert.deepEqual(frames, copies);
+});
+
+Deno.test("asynchronous ciphers write the same records and read them back", async () => {
+  const ciphers: RecordCipher[] = [
+    await WebCryptoRecordCipher.create(KEY),
+    await HybridRecordCipher.create(KEY, 64),
+  ];
+  for (const cipher of ciphers) {
+    const writer = new SealedRecordWriter(cipher, { maxRecordBytes: 16 + 200 });
+    const reference = new SealedRecordWriter(new NodeRecordCipher(KEY), {
+      maxRecordBytes: 16 + 200,
+    });
+    const batches = [[frame(1, 10)], [frame(2, 150), frame(3, 150)], [frame(4, 30)]];
+    const records: Uint8Array[] = [];
+    for (const batch of batches) {
+      const sealed = await writer.seal(batch);
+      assert.deepEqual(sealed, sealSync(reference, batch));
+      records.push(sealed);
+    }
+    const reader = new SealedRecordReader(cipher, { maxRecordBytes: 16 + 200 });
+    reader.push(concat(records));
+    assert.deepEqual(await drain(reader), [
+      concat(batches[0]),
+      batches[1][0],
+      batches[1][1],
+      concat(batches[2]),
+    ]);
+    // Node-sealed records open with the asynchronous cipher too.
+    const node = new SealedRecordWriter(new NodeRecordCipher(KEY));
+    const nodeReader = new SealedRecordReader(cipher);
+    nodeReader.push(sealSync(node, frame(7, 500)));
+    assert.deepEqual(await drain(nodeReader), [frame(7, 500)]);
+  }
+});
+
+Deno.test("an asynchronous reader also fails for good on a tampered record", async () => {
+  const cipher = await WebCryptoRecordCipher.create(KEY);
+  const writer = new SealedRecordWriter(cipher);
+  const first = await writer.seal(frame(1, 10));
+  const second = await writer.seal(frame(2, 10));
+  const reader = new SealedRecordReader(cipher);
+  const tampered = first.slice();
+  tampered[10] ^= 0x40;
+  reader.push(tampered);
+  const pending = reader.next();
+  assert.ok(pending instanceof Promise);
+  const result = await pending;
+  assert.ok(result instanceof RecordError);
+  assert.equal(result.code, "record_auth_failed");
+  reader.push(second);
+  assert.equal(reader.next(), result);
+});
+
+Deno.test("a bad maxRecordBytes is refused", () => {
+  const cipher = new NodeRecordCipher(KEY);
+  for (const bad of [0, 16, 1.5, -1, 2 ** 32, Number.NaN]) {
+    assert.throws(() => new SealedRecordWriter(cipher, { maxRecordBytes: bad }), RangeError);
+    assert.throws(() => new SealedRecordReader(cipher, { maxRecordBytes: bad }), RangeError);
+  }
+});
+
+Deno.test("a reader lets go of a large buffer once it is drained", () => {
+  const { writer, reader } = syncPair();
+  const big = sealSync(writer, frame(1, 60_000));
+  reader.push(big.subarray(0, big.length - 1));
+  assert.equal(reader.next(), undefined);
+  assert.equal(reader.bufferedBytes, big.length - 1);
+  reader.push(big.subarray(big.length - 1));
+  assert.ok(reader.next() instanceof Uint8Array);
+  assert.equal(reader.bufferedBytes, 0);
+});

@@ -1,0 +1,518 @@
+import assert from "node:assert/strict";
+import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
+import { encodeFrame, type Frame, FrameDecoder } from "../shared/protocol/frame.ts";
+import { ErrorCode } from "../shared/protocol/protocol_error.ts";
+import { type RecordCipherKind, WebCryptoRecordCipher } from "../shared/record_cipher.ts";
+import { NodeRecordCipher } from "../shared/record_cipher_node.ts";
+import { SealedRecordReader, SealedRecordWriter } from "../shared/sealed_record.ts";
+import {
+  broadcast,
+  type CloseInfo,
+  connectFrames,
+  encodeErrorFrame,
+  type FrameConnection,
+  type FrameListener,
+  listenFrames,
+  type ListenFramesOptions,
+  TransportError,
+} from "../shared/transport.ts";
+
+const CLIENT_KEY = new Uint8Array(32).fill(0x11); // client → server
+const SERVER_KEY = new Uint8Array(32).fill(0x22); // server → client
+const SWITCH = 0x17; // last plaintext frame, as CreateCluster
+
+function frame(type: number, size: number, fill = type): Uint8Array {
+  return encodeFrame(type, new Uint8Array(size).fill(fill));
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+function copyFrame(f: Frame): Frame {
+  return { type: f.type, payload: f.payload.slice() };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function rawConnect(listener: FrameListener): Promise<Deno.TcpConn> {
+  return await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
+}
+
+/** Reads from a raw socket until the peer closes; returns everything read. */
+async function readToEnd(conn: Deno.Conn): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  const buffer = new Uint8Array(65536);
+  for (;;) {
+    const n = await conn.read(buffer).catch((error: unknown) => {
+      if (error instanceof Deno.errors.ConnectionReset) return null;
+      throw error;
+    });
+    if (n === null) return concat(parts);
+    parts.push(buffer.slice(0, n));
+  }
+}
+
+function decodeAll(bytes: Uint8Array, maxFrameBytes?: number): Frame[] {
+  const decoder = new FrameDecoder({ maxFrameBytes });
+  decoder.push(bytes);
+  const frames: Frame[] = [];
+  for (;;) {
+    const f = decoder.next();
+    if (f === undefined) return frames;
+    if (f instanceof Error) throw f;
+    frames.push(copyFrame(f));
+  }
+}
+
+function errorCodeOf(f: Frame): number {
+  assert.equal(f.type, 0x03);
+  return (f.payload[0] << 8) | f.payload[1];
+}
+
+/** A listener whose accepted connections are handed out through `next()`. */
+function serve(options: Omit<ListenFramesOptions, "port"> = {}) {
+  const accepted: FrameConnection[] = [];
+  const waiters: ((c: FrameConnection) => void)[] = [];
+  const listener = listenFrames({
+    port: 0,
+    ...options,
+    onConnection(connection) {
+      options.onConnection?.(connection);
+      const waiter = waiters.shift();
+      if (waiter) waiter(connection);
+      else accepted.push(connection);
+    },
+  });
+  return {
+    listener,
+    next(): Promise<FrameConnection> {
+      const ready = accepted.shift();
+      return ready ? Promise.resolve(ready) : new Promise((resolve) => waiters.push(resolve));
+    },
+  };
+}
+
+Deno.test("frames arrive both ways whatever the chunking", async () => {
+  const server = serve({
+    onFrame: (f, conn) => conn.send(encodeFrame(f.type, f.payload)),
+  });
+  const raw = await rawConnect(server.listener);
+  const frames = [frame(0x04, 4), frame(0x10, 0), frame(0x80, 3000), frame(0x81, 65535)];
+  const stream = concat(frames);
+  // Byte by byte for the first frames, then uneven chunks, with pauses in between.
+  const cuts = [1, 2, 3, 4, 5, 6, 7, 9, 12, 20, 700, 3100, 40_000, stream.length];
+  let start = 0;
+  for (const cut of cuts) {
+    await writeAll(raw, stream.subarray(start, cut));
+    start = cut;
+    if (cut < 12) await delay(2);
+  }
+  const connection = await server.next();
+  const echoed: Frame[] = [];
+  const decoder = new FrameDecoder();
+  const buffer = new Uint8Array(7000); // small reads, so the replies come in pieces too
+  while (echoed.length < frames.length) {
+    const n = await raw.read(buffer);
+    assert.ok(n !== null);
+    decoder.push(buffer.subarray(0, n));
+    for (let f = decoder.next(); f !== undefined; f = decoder.next()) {
+      assert.ok(!(f instanceof Error));
+      echoed.push(copyFrame(f));
+    }
+  }
+  assert.deepEqual(echoed, decodeAll(stream));
+  assert.equal(connection.framesIn, 4);
+  assert.equal(connection.framesOut, 4);
+  assert.equal(connection.bytesIn, stream.length);
+  assert.equal(connection.bytesOut, stream.length);
+  raw.close();
+  const info = await connection.closed;
+  assert.equal(info.by, "remote");
+  await server.listener.close();
+});
+
+Deno.test("frames queued in one turn go out as one write, and the frame bytes are untouched", async () => {
+  const shared = frame(0x80, 100);
+  const copy = shared.slice();
+  const server = serve({ onFrame: () => {} });
+  const raws = await Promise.all([0, 1, 2].map(() => rawConnect(server.listener)));
+  const connections = await Promise.all([0, 1, 2].map(() => server.next()));
+  for (const connection of connections) {
+    for (let i = 0; i < 99; i++) connection.send(frame(0x81, i));
+  }
+  // One encoded frame, queued on all three: not copied, not modified.
+  assert.equal(broadcast(connections, shared), 3);
+  assert.equal(broadcast(connections, shared, connections[1]), 2);
+  for (const [i, raw] of raws.entries()) {
+    const expected = 99 + (i === 1 ? 1 : 2);
+    const got: Frame[] = [];
+    const decoder = new FrameDecoder();
+    const buffer = new Uint8Array(65536);
+    while (got.length < expected) {
+      const n = await raw.read(buffer);
+      assert.ok(n !== null);
+      decoder.push(buffer.subarray(0, n));
+      for (let f = decoder.next(); f !== undefined; f = decoder.next()) {
+        assert.ok(!(f instanceof Error));
+        got.push(copyFrame(f));
+      }
+    }
+    assert.deepEqual(got.slice(0, 99).map((f) => f.payload.length), [...Array(99).keys()]);
+    assert.deepEqual(got.at(-1), { type: 0x80, payload: new Uint8Array(100).fill(0x80) });
+    assert.equal(connections[i].writes, 1, "everything queued in one turn is one write");
+    assert.equal(connections[i].framesOut, expected);
+  }
+  assert.deepEqual(shared, copy);
+  // A later turn is a later write.
+  connections[0].send(frame(0x82, 1));
+  connections[0].send(frame(0x83, 1));
+  await raws[0].read(new Uint8Array(100));
+  assert.equal(connections[0].writes, 2);
+  for (const raw of raws) raw.close();
+  await server.listener.close();
+});
+
+for (const kind of ["node", "webcrypto", "hybrid"] as const satisfies RecordCipherKind[]) {
+  Deno.test(`a link switches to sealed records mid-batch and mid-read (${kind})`, async () => {
+    const serverGot: Frame[] = [];
+    const server = serve({
+      recordCipher: kind,
+      onFrame(f, conn) {
+        serverGot.push(copyFrame(f));
+        if (f.type === 0x14) {
+          // The server sends the last plaintext frame, switches, and goes on in the same turn.
+          conn.send(encodeFrame(SWITCH, new Uint8Array([0, 0, 0, 7])));
+          conn.startSealing({ sendKey: SERVER_KEY, receiveKey: CLIENT_KEY });
+          conn.markEstablished();
+          conn.send(frame(0x18, 8));
+          conn.send(frame(0x80, 5000));
+        } else if (f.type >= 0x80) {
+          conn.send(encodeFrame(f.type, f.payload));
+        }
+      },
+    });
+    const clientGot: Frame[] = [];
+    const done = Promise.withResolvers<void>();
+    const client = await connectFrames({
+      port: server.listener.addr.port,
+      recordCipher: kind,
+      onFrame(f, conn) {
+        clientGot.push(copyFrame(f));
+        if (f.type === SWITCH) {
+          assert.equal(conn.sealed, false);
+          conn.startSealing({ sendKey: CLIENT_KEY, receiveKey: SERVER_KEY });
+          conn.send(frame(0x90, 3));
+          conn.send(frame(0x91, 20_000));
+        }
+        if (f.type === 0x91) done.resolve();
+      },
+    });
+    client.send(frame(0x14, 10));
+    await done.promise;
+    assert.deepEqual(clientGot.map((f) => f.type), [SWITCH, 0x18, 0x80, 0x90, 0x91]);
+    assert.deepEqual(clientGot[2].payload, new Uint8Array(5000).fill(0x80));
+    assert.deepEqual(clientGot[4].payload, new Uint8Array(20_000).fill(0x91));
+    assert.deepEqual(serverGot.map((f) => f.type), [0x14, 0x90, 0x91]);
+    const serverSide = [...server.listener.connections][0];
+    assert.equal(serverSide.sealed, true);
+    assert.equal(serverSide.writes, 2, "plaintext + sealed in one write, then the echoes");
+    await client.close();
+    await server.listener.close();
+  });
+}
+
+Deno.test("sealed bytes that follow the switch frame in the same read are opened as records", async () => {
+  const server = serve({
+    onFrame(f, conn) {
+      if (f.type === SWITCH) conn.startSealing({ sendKey: SERVER_KEY, receiveKey: CLIENT_KEY });
+      else conn.send(encodeFrame(f.type, f.payload));
+    },
+  });
+  const raw = await rawConnect(server.listener);
+  const writer = new SealedRecordWriter(new NodeRecordCipher(CLIENT_KEY));
+  const record = writer.seal([frame(0x80, 10), frame(0x81, 20)]) as Uint8Array;
+  // The switch frame and the first record in one write (one read on the server).
+  await writeAll(raw, concat([frame(SWITCH, 4), record]));
+  const reader = new SealedRecordReader(await WebCryptoRecordCipher.create(SERVER_KEY));
+  const got: Frame[] = [];
+  const buffer = new Uint8Array(65536);
+  while (got.length < 2) {
+    const n = await raw.read(buffer);
+    assert.ok(n !== null);
+    reader.push(buffer.subarray(0, n));
+    for (let p = await reader.next(); p !== undefined; p = await reader.next()) {
+      assert.ok(p instanceof Uint8Array);
+      got.push(...decodeAll(p));
+    }
+  }
+  assert.deepEqual(got, decodeAll(concat([frame(0x80, 10), frame(0x81, 20)])));
+  raw.close();
+  await server.listener.close();
+});
+
+Deno.test("a tampered record closes that connection while the server keeps serving others", async () => {
+  const server = serve({
+    onFrame(f, conn) {
+      if (f.type === SWITCH) conn.startSealing({ sendKey: SERVER_KEY, receiveKey: CLIENT_KEY });
+      else conn.send(encodeFrame(f.type, f.payload));
+    },
+  });
+  const good = Promise.withResolvers<Frame>();
+  const other = await connectFrames({
+    port: server.listener.addr.port,
+    onFrame: (f) => good.resolve(copyFrame(f)),
+  });
+  const raw = await rawConnect(server.listener);
+  const writer = new SealedRecordWriter(new NodeRecordCipher(CLIENT_KEY));
+  const record = writer.seal(frame(0x80, 10)) as Uint8Array;
+  record[record.length - 1] ^= 1;
+  await writeAll(raw, concat([frame(SWITCH, 4), record]));
+  await server.next(); // `other`
+  const info = await (await server.next()).closed;
+  assert.equal(info.by, "error");
+  assert.equal(info.code, ErrorCode.BadFrame);
+  assert.match(info.reason, /authentication/);
+  // The Error frame is sealed (the server writer had switched), then the socket is closed.
+  const rest = await readToEnd(raw);
+  const reader = new SealedRecordReader(new NodeRecordCipher(SERVER_KEY));
+  reader.push(rest);
+  const plain = reader.next();
+  assert.ok(plain instanceof Uint8Array);
+  assert.equal(errorCodeOf(decodeAll(plain)[0]), ErrorCode.BadFrame);
+  // The other connection is unaffected.
+  other.send(frame(0x81, 3));
+  assert.deepEqual(await good.promise, { type: 0x81, payload: new Uint8Array(3).fill(0x81) });
+  raw.close();
+  await other.close();
+  await server.listener.close();
+});
+
+Deno.test("a peer that never reads is disconnected as a slow consumer with a bounded queue", async () => {
+  const maxQueueBytes = 256 * 1024;
+  const server = serve({ onFrame: () => {}, maxQueueBytes, closeFlushTimeoutMs: 100 });
+  const raw = await rawConnect(server.listener);
+  const connection = await server.next();
+  const chunk = frame(0x80, 16 * 1024);
+  let maxSeen = 0;
+  let refused = false;
+  // Until the kernel buffers fill, the queue drains; then it grows to the bound and trips.
+  for (let turn = 0; turn < 100_000 && !refused; turn++) {
+    for (let i = 0; i < 4 && !refused; i++) {
+      refused = !connection.send(chunk);
+      maxSeen = Math.max(maxSeen, connection.queuedBytes);
+      assert.ok(connection.queuedBytes <= maxQueueBytes);
+    }
+    await delay(0);
+  }
+  assert.ok(refused, "the bound tripped");
+  assert.ok(maxSeen <= maxQueueBytes);
+  assert.equal(connection.send(chunk), false, "a closing connection takes nothing more");
+  const info = await connection.closed;
+  assert.equal(info.code, ErrorCode.SlowConsumer);
+  assert.equal(info.by, "error");
+  raw.close();
+  await server.listener.close();
+});
+
+Deno.test("an oversize or zero-length frame gets an Error frame, then the socket closes", async () => {
+  const server = serve({ onFrame: () => {}, maxFrameBytes: 1000 });
+  for (
+    const [header, code] of [
+      [[0, 0, 0x03, 0xe9], ErrorCode.FrameTooLarge], // 1001
+      [[0xff, 0xff, 0xff, 0xff], ErrorCode.FrameTooLarge],
+      [[0, 0, 0, 0], ErrorCode.BadFrame],
+    ] as const
+  ) {
+    const raw = await rawConnect(server.listener);
+    await writeAll(raw, concat([frame(0x10, 2), new Uint8Array(header), new Uint8Array(50)]));
+    const replies = decodeAll(await readToEnd(raw));
+    assert.equal(replies.length, 1);
+    assert.equal(errorCodeOf(replies[0]), code);
+    raw.close();
+  }
+  await server.listener.close();
+});
+
+Deno.test("the handshake timeout closes a silent connection; markEstablished stops it", async () => {
+  const infos: Promise<CloseInfo>[] = [];
+  const server = serve({
+    handshakeTimeoutMs: 150,
+    idleTimeoutMs: 0,
+    onConnection: (c) => infos.push(c.closed),
+    onFrame: (f, conn) => {
+      if (f.type === 0x01) conn.markEstablished();
+    },
+  });
+  const silent = await rawConnect(server.listener);
+  await server.next();
+  const replies = decodeAll(await readToEnd(silent));
+  assert.equal(errorCodeOf(replies[0]), ErrorCode.Timeout);
+  const info = await infos[0];
+  assert.equal(info.reason, "handshake timeout");
+  assert.equal(info.by, "error");
+  silent.close();
+
+  const polite = await connectFrames({ port: server.listener.addr.port, onFrame: () => {} });
+  polite.send(frame(0x01, 7));
+  const established = await server.next();
+  await delay(400);
+  assert.equal(established.isOpen, true);
+  assert.equal(established.established, true);
+  await polite.close();
+  await server.listener.close();
+});
+
+Deno.test("the idle timeout closes a connection that stops sending, not one that keeps on", async () => {
+  const server = serve({ handshakeTimeoutMs: 0, idleTimeoutMs: 300, onFrame: () => {} });
+  const closedInfo = Promise.withResolvers<Frame>();
+  const client = await connectFrames({
+    port: server.listener.addr.port,
+    idleTimeoutMs: 0,
+    handshakeTimeoutMs: 0,
+    onFrame: (f) => closedInfo.resolve(copyFrame(f)),
+  });
+  const connection = await server.next();
+  for (let i = 0; i < 10; i++) {
+    client.send(frame(0x04, 4));
+    await delay(40);
+  }
+  assert.equal(connection.isOpen, true, "kept alive by traffic");
+  const info = await connection.closed;
+  assert.deepEqual(info, { reason: "idle timeout", code: ErrorCode.Timeout, by: "error" });
+  assert.equal(errorCodeOf(await closedInfo.promise), ErrorCode.Timeout);
+  const clientInfo = await client.closed;
+  assert.equal(clientInfo.by, "remote");
+  await server.listener.close();
+});
+
+Deno.test("close sends its Error frame once, is idempotent and refuses later sends", async () => {
+  const server = serve({ onFrame: () => {} });
+  const raw = await rawConnect(server.listener);
+  const connection = await server.next();
+  connection.send(frame(0x80, 5));
+  const first = connection.close({ code: ErrorCode.ShuttingDown, message: "server stopping" });
+  const second = connection.close();
+  assert.equal(first, second);
+  assert.equal(connection.isOpen, false);
+  assert.equal(connection.send(frame(0x80, 1)), false);
+  const replies = decodeAll(await readToEnd(raw));
+  assert.deepEqual(replies.map((f) => f.type), [0x80, 0x03]);
+  assert.equal(errorCodeOf(replies[1]), ErrorCode.ShuttingDown);
+  assert.equal(new TextDecoder().decode(replies[1].payload.subarray(4)), "server stopping");
+  assert.deepEqual(await first, {
+    reason: "server stopping",
+    code: ErrorCode.ShuttingDown,
+    by: "local",
+  });
+  raw.close();
+  await server.listener.close();
+});
+
+Deno.test("a handler that throws closes only its connection with Error(Internal)", async () => {
+  const server = serve({
+    onFrame(f) {
+      if (f.type === 0x66) throw new Error("plugin bug");
+    },
+  });
+  const raw = await rawConnect(server.listener);
+  await writeAll(raw, concat([frame(0x66, 1), frame(0x67, 1)]));
+  const replies = decodeAll(await readToEnd(raw));
+  assert.equal(errorCodeOf(replies[0]), ErrorCode.Internal);
+  const connection = await server.next();
+  assert.equal(connection.framesIn, 1, "nothing is delivered after the failure");
+  assert.equal((await connection.closed).code, ErrorCode.Internal);
+  raw.close();
+  await server.listener.close();
+});
+
+Deno.test("the listener closes every open connection with the reason given", async () => {
+  const server = serve({ onFrame: () => {} });
+  const clientsGot: Promise<Frame>[] = [];
+  const clients: FrameConnection[] = [];
+  for (let i = 0; i < 3; i++) {
+    const got = Promise.withResolvers<Frame>();
+    clients.push(
+      await connectFrames({
+        port: server.listener.addr.port,
+        onFrame: (f) => got.resolve(copyFrame(f)),
+      }),
+    );
+    clientsGot.push(got.promise);
+    await server.next();
+  }
+  assert.equal(server.listener.connections.size, 3);
+  await server.listener.close({ code: ErrorCode.ShuttingDown, message: "bye" });
+  assert.equal(server.listener.connections.size, 0);
+  for (const got of clientsGot) assert.equal(errorCodeOf(await got), ErrorCode.ShuttingDown);
+  for (const client of clients) assert.equal((await client.closed).by, "remote");
+});
+
+Deno.test("misuse is refused: bad options, double start, double sealing, bad keys, huge frames", async () => {
+  const server = serve({ onFrame: () => {} });
+  const port = server.listener.addr.port;
+  for (
+    const bad of [
+      { maxQueueBytes: 0 },
+      { maxRecordBytes: 16 },
+      { idleTimeoutMs: -1 },
+      { handshakeTimeoutMs: Number.NaN },
+      { readBufferBytes: 0.5 },
+      { maxFrameBytes: 0 },
+    ]
+  ) {
+    await assert.rejects(connectFrames({ port, ...bad }), RangeError);
+  }
+  const client = await connectFrames({ port, onFrame: () => {}, maxQueueBytes: 1000 });
+  assert.throws(() => client.start(() => {}), TransportError);
+  assert.throws(() => client.send(new Uint8Array(1001)), RangeError);
+  assert.equal(client.send(new Uint8Array(0)), true);
+  assert.throws(
+    () => client.startSealing({ sendKey: new Uint8Array(16), receiveKey: SERVER_KEY }),
+    RangeError,
+  );
+  assert.equal(client.sealed, false, "a refused key changes nothing");
+  client.startSealing({ sendKey: CLIENT_KEY, receiveKey: new NodeRecordCipher(SERVER_KEY) });
+  assert.throws(
+    () => client.startSealing({ sendKey: CLIENT_KEY, receiveKey: SERVER_KEY }),
+    { code: "transport_already_sealed" },
+  );
+  assert.throws(() => client.startSealingWriter(CLIENT_KEY), TransportError);
+  assert.throws(() => client.startSealingReader(SERVER_KEY), TransportError);
+  await client.close();
+  await server.listener.close();
+});
+
+Deno.test("encodeErrorFrame cuts a long reason on a character boundary", () => {
+  const f = decodeAll(encodeErrorFrame(18, "é".repeat(600)))[0];
+  assert.equal(errorCodeOf(f), 18);
+  const length = (f.payload[2] << 8) | f.payload[3];
+  assert.equal(length, 1024);
+  assert.equal(new TextDecoder("utf-8", { fatal: true }).decode(f.payload.subarray(4)).length, 512);
+});
+
+Deno.test("encodeErrorFrame writes exactly what the packet codec writes for an Error", () => {
+  const bytes = encodeErrorFrame(ErrorCode.SlowConsumer, "outgoing queue full");
+  assert.deepEqual(
+    bytes,
+    encodePacket({ kind: "Error", code: ErrorCode.SlowConsumer, reason: "outgoing queue full" }),
+  );
+  assert.deepEqual(decodePacket(decodeAll(bytes)[0]), {
+    kind: "Error",
+    code: ErrorCode.SlowConsumer,
+    reason: "outgoing queue full",
+  });
+});
