@@ -1,0 +1,254 @@
+// This module is browser compatible.
+/**
+ * The master's side of cluster registration as a sans-I/O state machine
+ * (docs/PROTOCOL.md "Cluster → master"): BecomeCluster → VerifyCluster (a random passphrase
+ * sealed with the named key) → AnswerCluster → registered, with the master-link keys ready so
+ * the caller can switch to sealed records synchronously right after writing CreateCluster.
+ *
+ * One try per connection, a deadline, a constant-time compare, and one generic failure
+ * ({@linkcode REGISTRATION_FAILED}) whatever went wrong; the precise reason is only for the
+ * master's log. An unknown key name still gets a VerifyCluster of the same length, sealed
+ * with a throwaway key, so key names cannot be probed. This module must never read files,
+ * touch sockets, or put a key or passphrase into a result's reason.
+ *
+ * @module
+ */
+
+import type {
+  AnswerClusterPacket,
+  BecomeClusterPacket,
+  VerifyClusterPacket,
+} from "../shared/protocol/packets.ts";
+import { ErrorCode } from "../shared/protocol/protocol_error.ts";
+import { deriveMasterLinkKeys, type MasterLinkKeys } from "../shared/key_derivation.ts";
+import {
+  constantTimeEqual,
+  encrypt,
+  generateAesKeyBytes,
+  importAesKey,
+  randomPassphrase,
+} from "../shared/security.ts";
+import { X25519_PUBLIC_KEY_BYTES } from "../shared/identity_key.ts";
+import type { ClusterAnnouncement } from "./registry.ts";
+
+/** Bytes of the challenge passphrase. */
+const PASSPHRASE_BYTES = 32;
+
+/**
+ * The one Error every failed registration gets, whatever went wrong.
+ *
+ * @example
+ * ```ts
+ * import { REGISTRATION_FAILED } from "./cluster_registration.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(REGISTRATION_FAILED, { code: 10, message: "cluster registration failed" });
+ * ```
+ */
+export const REGISTRATION_FAILED: { readonly code: number; readonly message: string } = Object
+  .freeze({ code: ErrorCode.AuthFailed, message: "cluster registration failed" });
+
+/** Why a registration failed (for the master's log and metrics only, never sent). */
+export type RegistrationFailure =
+  | "unknown_key"
+  | "wrong_answer"
+  | "timeout"
+  | "invalid_announcement"
+  | "out_of_order";
+
+/** Where a registration stands. */
+export type RegistrationState =
+  | "awaiting_become"
+  | "challenging"
+  | "awaiting_answer"
+  | "registered"
+  | "failed";
+
+/** What the caller does next. */
+export type RegistrationStep =
+  | {
+    /** Send `packet` (VerifyCluster) and wait for AnswerCluster. */
+    readonly kind: "challenge";
+    readonly packet: VerifyClusterPacket;
+  }
+  | {
+    /** Register the cluster, send CreateCluster, then seal with `linkKeys` (master's view). */
+    readonly kind: "registered";
+    readonly announcement: ClusterAnnouncement;
+    /** The shared cluster key (seals join tickets for this cluster). */
+    readonly clusterKey: Uint8Array;
+    /** Both directions' record keys. */
+    readonly linkKeys: MasterLinkKeys;
+  }
+  | {
+    /** Send {@linkcode REGISTRATION_FAILED} and close. */
+    readonly kind: "refused";
+    readonly reason: RegistrationFailure;
+  };
+
+/** Options of {@linkcode ClusterRegistration}. */
+export interface ClusterRegistrationOptions {
+  /** Unix ms after which the registration can no longer succeed. */
+  readonly deadline: number;
+}
+
+/** What is remembered between the challenge and the answer. */
+interface Challenge {
+  readonly keyName: string;
+  /** `undefined` for an unknown key name: no answer can match. */
+  readonly clusterKey: Uint8Array | undefined;
+  readonly passphrase: Uint8Array;
+  readonly linkKeys: MasterLinkKeys;
+}
+
+/**
+ * One cluster connection's registration, from BecomeCluster to registered or failed.
+ *
+ * @example A cluster that knows the key registers
+ * ```ts
+ * import { ClusterRegistration } from "./cluster_registration.ts";
+ * import { decrypt, importAesKey } from "../shared/security.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const key = crypto.getRandomValues(new Uint8Array(32));
+ * const registration = new ClusterRegistration({ deadline: 10_000 });
+ * const become = { kind: "BecomeCluster" as const, keyName: "k", clusterNonce: new Uint8Array(32) };
+ * const step = await registration.challenge(become, key, 1_000);
+ * assert.equal(step.kind, "challenge");
+ * if (step.kind !== "challenge") throw new Error("unreachable");
+ * const passphrase = await decrypt(await importAesKey(key), step.packet.sealedPassphrase);
+ * const done = registration.answer({
+ *   kind: "AnswerCluster",
+ *   passphrase,
+ *   name: "eu-1",
+ *   host: "127.0.0.1",
+ *   port: 6257,
+ *   maxConnections: 100,
+ *   keyVersion: 1,
+ *   publicKey: new Uint8Array(32).fill(7),
+ * }, 2_000);
+ * assert.equal(done.kind, "registered");
+ * assert.equal(registration.state, "registered");
+ * ```
+ */
+export class ClusterRegistration {
+  readonly #deadline: number;
+  #state: RegistrationState = "awaiting_become";
+  #challenge: Challenge | undefined;
+  #keyName: string | undefined;
+
+  /** @param options The deadline. */
+  constructor(options: ClusterRegistrationOptions) {
+    this.#deadline = options.deadline;
+  }
+
+  /** Where the registration stands. */
+  get state(): RegistrationState {
+    return this.#state;
+  }
+
+  /** The key name the cluster asked for (peer-supplied, for logs), once BecomeCluster came. */
+  get keyName(): string | undefined {
+    return this.#keyName;
+  }
+
+  /** Unix ms after which it fails. */
+  get deadline(): number {
+    return this.#deadline;
+  }
+
+  /**
+   * Handles BecomeCluster: makes the sealed passphrase (and the link keys, so the answer can
+   * be handled synchronously).
+   *
+   * @param packet The BecomeCluster packet.
+   * @param clusterKey The 32-byte key named by `packet.keyName`, or `undefined` if there is
+   * no such key (the cluster still gets a challenge of the same length).
+   * @param now Current Unix ms.
+   */
+  async challenge(
+    packet: BecomeClusterPacket,
+    clusterKey: Uint8Array | undefined,
+    now: number,
+  ): Promise<RegistrationStep> {
+    if (this.#state !== "awaiting_become") return this.#fail("out_of_order");
+    this.#keyName = packet.keyName;
+    if (now > this.#deadline) return this.#fail("timeout");
+    this.#state = "challenging";
+    const passphrase = randomPassphrase(PASSPHRASE_BYTES);
+    // An unknown name costs the same work under a throwaway key, so timing and length match.
+    const sealingKey = clusterKey ?? generateAesKeyBytes();
+    const [sealedPassphrase, linkKeys] = await Promise.all([
+      importAesKey(sealingKey).then((key) => encrypt(key, passphrase)),
+      deriveMasterLinkKeys(sealingKey, packet.clusterNonce, passphrase),
+    ]);
+    // The deadline may have passed (and expire() been called) while sealing.
+    if (this.#state !== "challenging") return { kind: "refused", reason: "timeout" };
+    this.#challenge = {
+      keyName: packet.keyName,
+      clusterKey: clusterKey?.slice(),
+      passphrase,
+      linkKeys,
+    };
+    this.#state = "awaiting_answer";
+    return { kind: "challenge", packet: { kind: "VerifyCluster", sealedPassphrase } };
+  }
+
+  /**
+   * Handles AnswerCluster. Synchronous on purpose: the caller writes CreateCluster and
+   * switches to sealed records before the next frame is read.
+   *
+   * @param packet The AnswerCluster packet.
+   * @param now Current Unix ms.
+   */
+  answer(packet: AnswerClusterPacket, now: number): RegistrationStep {
+    const challenge = this.#challenge;
+    if (this.#state !== "awaiting_answer" || challenge === undefined) {
+      return this.#fail("out_of_order");
+    }
+    if (now > this.#deadline) return this.#fail("timeout");
+    // Compare first, whatever the key: an unknown key must not answer faster.
+    const matches = constantTimeEqual(packet.passphrase, challenge.passphrase);
+    if (challenge.clusterKey === undefined) return this.#fail("unknown_key");
+    if (!matches) return this.#fail("wrong_answer");
+    if (!isValidAnnouncement(packet)) return this.#fail("invalid_announcement");
+    this.#state = "registered";
+    this.#challenge = undefined;
+    return {
+      kind: "registered",
+      clusterKey: challenge.clusterKey,
+      linkKeys: challenge.linkKeys,
+      announcement: {
+        name: packet.name,
+        host: packet.host,
+        port: packet.port,
+        maxConnections: packet.maxConnections,
+        keyVersion: packet.keyVersion,
+        publicKey: packet.publicKey.slice(),
+        keyName: challenge.keyName,
+      },
+    };
+  }
+
+  /**
+   * Ends the registration because its deadline passed (the caller's timer), unless it is
+   * already over.
+   *
+   * @returns `refused` with reason `timeout`, or `undefined` if it had already ended.
+   */
+  expire(): RegistrationStep | undefined {
+    if (this.#state === "registered" || this.#state === "failed") return undefined;
+    return this.#fail("timeout");
+  }
+
+  #fail(reason: RegistrationFailure): RegistrationStep {
+    this.#state = "failed";
+    this.#challenge = undefined;
+    return { kind: "refused", reason };
+  }
+}
+
+function isValidAnnouncement(packet: AnswerClusterPacket): boolean {
+  return packet.name.length > 0 && packet.host.length > 0 && packet.port > 0 &&
+    packet.publicKey.length === X25519_PUBLIC_KEY_BYTES;
+}

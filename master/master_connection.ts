@@ -1,0 +1,389 @@
+/**
+ * The socket adapter for one connection to the master: decodes frames, answers the Hello,
+ * then drives a {@linkcode MasterClientSession} (clients) or a {@linkcode ClusterRegistration}
+ * followed by a {@linkcode ClusterLink} (clusters), turning their actions into frames on a
+ * `FrameConnection` and their deadlines into timers. All protocol decisions live in those
+ * state machines; this file only wires them to the socket, keeps per-connection work in
+ * order and bounded, and cleans up when the connection ends.
+ *
+ * Bad input closes only this connection, with a logged reason; no promise started here is
+ * left without a handler, and no key, passphrase, credential or ticket is logged.
+ *
+ * @module
+ */
+
+import type { FrameConnection } from "../shared/transport.ts";
+import type { Frame } from "../shared/protocol/frame.ts";
+import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
+import type { Packet } from "../shared/protocol/packets.ts";
+import { ErrorCode, ProtocolError } from "../shared/protocol/protocol_error.ts";
+import { logSuccess, roleLogger } from "../shared/logging.ts";
+import type { ClusterAllocator } from "./allocation.ts";
+import type { AuthenticateHook } from "./authenticate.ts";
+import { MasterClientSession } from "./client_session.ts";
+import type { ClusterKeySource } from "./cluster_keys.ts";
+import { ClusterLink } from "./cluster_link.ts";
+import {
+  ClusterRegistration,
+  REGISTRATION_FAILED,
+  type RegistrationStep,
+} from "./cluster_registration.ts";
+import { closeWith, type ConnectionAction } from "./connection_action.ts";
+import { answerHello } from "./hello.ts";
+import type { MasterMetrics } from "./metrics.ts";
+import type { ClusterId, ClusterRegistry } from "./registry.ts";
+
+const logger = roleLogger("master", "connection");
+
+/** Most client requests in flight on one connection before it is dropped. */
+const MAX_PENDING_REQUESTS = 32;
+
+/** What every connection of one master shares. */
+export interface MasterContext {
+  /** Name sent in HelloOk. */
+  readonly serverName: string;
+  /** Live clusters. */
+  readonly registry: ClusterRegistry;
+  /** Cluster choice and tickets. */
+  readonly allocator: ClusterAllocator;
+  /** Counters. */
+  readonly metrics: MasterMetrics;
+  /** Player identity hook. */
+  readonly authenticate: AuthenticateHook;
+  /** Cluster key lookup. */
+  readonly clusterKeys: ClusterKeySource;
+  /** Frame bound of clients (cluster lists are cut to fit). */
+  readonly maxFrameBytes: number;
+  /** Time a cluster has from connecting to registered, in ms. */
+  readonly registrationTimeoutMs: number;
+  /** A cluster silent this long is dropped, in ms. */
+  readonly heartbeatTimeoutMs: number;
+  /** The connection of each registered cluster (to close a replaced one). */
+  readonly links: Map<ClusterId, FrameConnection>;
+  /** Registers background work so `stop()` can wait for it. */
+  readonly track: (work: Promise<unknown>) => void;
+  /** Clock in Unix ms. */
+  readonly now: () => number;
+}
+
+type Phase =
+  | { readonly kind: "hello" }
+  | { readonly kind: "client"; readonly session: MasterClientSession }
+  | { readonly kind: "registering"; readonly registration: ClusterRegistration }
+  | { readonly kind: "linked"; readonly link: ClusterLink }
+  | { readonly kind: "closed" };
+
+function describe(connection: FrameConnection): string {
+  const addr = connection.remoteAddr;
+  return addr.transport === "tcp" ? `${addr.hostname}:${addr.port}` : addr.transport;
+}
+
+/**
+ * Serves one accepted connection until it closes.
+ *
+ * @example Started for each accepted connection
+ * ```ts
+ * import { MasterConnection } from "./master_connection.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(typeof MasterConnection.serve, "function");
+ * ```
+ */
+export class MasterConnection {
+  readonly #connection: FrameConnection;
+  readonly #context: MasterContext;
+  readonly #remote: string;
+  readonly #acceptedAt: number;
+  #phase: Phase = { kind: "hello" };
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #requests: Promise<void> = Promise.resolve();
+  #pendingRequests = 0;
+
+  /**
+   * Starts serving `connection` (reading begins at once).
+   *
+   * @param connection An accepted connection without a frame handler yet.
+   * @param context What the master's connections share.
+   */
+  static serve(connection: FrameConnection, context: MasterContext): MasterConnection {
+    return new MasterConnection(connection, context);
+  }
+
+  private constructor(connection: FrameConnection, context: MasterContext) {
+    this.#connection = connection;
+    this.#context = context;
+    this.#remote = describe(connection);
+    this.#acceptedAt = context.now();
+    connection.closed.then((info) => this.#onClosed(info.reason)).catch((error: unknown) => {
+      logger.error("cleanup after {remote} failed: {error}", { remote: this.#remote, error });
+    });
+    connection.start(this.#onFrame);
+  }
+
+  readonly #onFrame = (frame: Frame): void => {
+    const packet = decodePacket(frame);
+    if (packet instanceof ProtocolError) {
+      this.#apply(closeWith(packet.errorCode, packet.message));
+      return;
+    }
+    const phase = this.#phase;
+    switch (phase.kind) {
+      case "hello":
+        this.#onHello(packet);
+        return;
+      case "client":
+        this.#queueClientRequest(phase.session, packet);
+        return;
+      case "registering":
+        this.#onRegistrationPacket(phase.registration, packet);
+        return;
+      case "linked":
+        this.#apply(phase.link.handle(packet, this.#context.now()));
+        return;
+      case "closed":
+        return;
+    }
+  };
+
+  #onHello(packet: Packet): void {
+    const outcome = answerHello(packet, this.#context.serverName);
+    if (!outcome.ok) {
+      this.#apply(outcome.action);
+      return;
+    }
+    this.#send(outcome.reply);
+    this.#connection.markEstablished();
+    const context = this.#context;
+    if (outcome.role === "client") {
+      const addr = this.#connection.remoteAddr as Deno.NetAddr;
+      this.#phase = {
+        kind: "client",
+        session: new MasterClientSession({
+          allocator: context.allocator,
+          authenticate: context.authenticate,
+          remoteAddr: { hostname: addr.hostname, port: addr.port },
+          maxFrameBytes: context.maxFrameBytes,
+          now: context.now,
+        }),
+      };
+      return;
+    }
+    // The deadline counts from connecting: Hello time is part of the registration.
+    const registration = new ClusterRegistration({
+      deadline: this.#acceptedAt + context.registrationTimeoutMs,
+    });
+    this.#phase = { kind: "registering", registration };
+    this.#setTimer(registration.deadline - context.now(), () => {
+      const step = registration.expire();
+      if (step !== undefined) this.#onRegistrationStep(registration, step);
+    });
+  }
+
+  // ---------------------------------------------------------------- clients
+
+  #queueClientRequest(session: MasterClientSession, packet: Packet): void {
+    if (this.#pendingRequests >= MAX_PENDING_REQUESTS) {
+      this.#apply(closeWith(ErrorCode.SlowConsumer, "too many requests in flight"));
+      return;
+    }
+    this.#pendingRequests++;
+    // Chained so answers leave in the order the requests came, whatever each one awaits.
+    const work = this.#requests.then(async () => {
+      if (this.#phase.kind === "closed") return;
+      const result = await session.handle(packet);
+      this.#pendingRequests--;
+      const join = result.join;
+      if (join !== undefined) {
+        if (join.issued) {
+          this.#context.metrics.ticketsIssued.inc();
+          logger.info("ticket for {playerId} to cluster {clusterId} issued to {remote}", {
+            playerId: join.playerId,
+            clusterId: join.clusterId,
+            remote: this.#remote,
+          });
+        } else {
+          this.#context.metrics.joinsRefused.inc(join.reason);
+          logger.info("join from {remote} refused: {reason}", {
+            remote: this.#remote,
+            reason: join.reason,
+          });
+        }
+      }
+      this.#apply(result.action);
+    }).catch((error: unknown) => {
+      logger.error("request from {remote} failed: {error}", { remote: this.#remote, error });
+      this.#apply(closeWith(ErrorCode.Internal, "internal error"));
+    });
+    this.#requests = work;
+    this.#context.track(work);
+  }
+
+  // ---------------------------------------------------------------- clusters
+
+  #onRegistrationPacket(registration: ClusterRegistration, packet: Packet): void {
+    const context = this.#context;
+    switch (packet.kind) {
+      case "BecomeCluster": {
+        const work = (async () => {
+          const key = registration.state === "awaiting_become"
+            ? await context.clusterKeys(packet.keyName)
+            : undefined;
+          const step = await registration.challenge(packet, key, context.now());
+          this.#onRegistrationStep(registration, step);
+        })().catch((error: unknown) => {
+          logger.error("cluster challenge for {remote} failed: {error}", {
+            remote: this.#remote,
+            error,
+          });
+          this.#apply(closeWith(ErrorCode.Internal, "internal error"));
+        });
+        context.track(work);
+        return;
+      }
+      case "AnswerCluster":
+        // Synchronous: on success the link is sealed before the next frame is read.
+        this.#onRegistrationStep(registration, registration.answer(packet, context.now()));
+        return;
+      default:
+        this.#apply(closeWith(ErrorCode.UnexpectedPacket, `unexpected ${packet.kind}`));
+    }
+  }
+
+  #onRegistrationStep(registration: ClusterRegistration, step: RegistrationStep): void {
+    if (this.#phase.kind !== "registering") return;
+    switch (step.kind) {
+      case "challenge":
+        this.#send(step.packet);
+        return;
+      case "refused":
+        this.#context.metrics.authFailures.inc();
+        logger.warn("cluster registration from {remote} refused: {reason}{key}", {
+          remote: this.#remote,
+          reason: step.reason,
+          key: registration.keyName === undefined
+            ? ""
+            : ` (key name ${JSON.stringify(registration.keyName)})`,
+        });
+        this.#apply({ kind: "close", ...REGISTRATION_FAILED });
+        return;
+      case "registered":
+        this.#registered(step);
+        return;
+    }
+  }
+
+  #registered(step: Extract<RegistrationStep, { kind: "registered" }>): void {
+    const context = this.#context;
+    this.#clearTimer();
+    const { record, replaced } = context.registry.register(step.announcement, context.now());
+    if (replaced !== undefined) {
+      logger.warn(
+        "cluster {name} ({id}) at {host}:{port} replaced by a newer registration; closing it",
+        { name: replaced.name, id: replaced.id, host: replaced.host, port: replaced.port },
+      );
+      context.links.get(replaced.id)?.close();
+      context.links.delete(replaced.id);
+    }
+    context.allocator.setClusterKey(record.id, step.clusterKey);
+    context.links.set(record.id, this.#connection);
+    // CreateCluster is the last plaintext frame; everything after it is sealed both ways
+    // (the reader from the first byte after AnswerCluster, which this handler is handling).
+    this.#send({ kind: "CreateCluster", clusterId: record.id });
+    this.#connection.startSealing({
+      sendKey: step.linkKeys.masterToCluster,
+      receiveKey: step.linkKeys.clusterToMaster,
+    });
+    const link = new ClusterLink({
+      id: record.id,
+      registry: context.registry,
+      heartbeatTimeoutMs: context.heartbeatTimeoutMs,
+    });
+    this.#phase = { kind: "linked", link };
+    context.metrics.clustersRegistered.inc();
+    logSuccess(logger, "cluster {name} ({id}) registered from {remote}: {host}:{port}", {
+      name: record.name,
+      id: record.id,
+      remote: this.#remote,
+      host: record.host,
+      port: record.port,
+    });
+    this.#scheduleHeartbeatCheck(link, context.heartbeatTimeoutMs);
+  }
+
+  #scheduleHeartbeatCheck(link: ClusterLink, delayMs: number): void {
+    this.#setTimer(delayMs, () => {
+      const check = link.checkHeartbeat(this.#context.now());
+      if (!check.expired) {
+        this.#scheduleHeartbeatCheck(link, check.nextCheckMs);
+        return;
+      }
+      logger.warn("cluster {id} missed its heartbeats; dropped", { id: link.id });
+      this.#apply(check.action);
+    });
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  #send(packet: Packet): void {
+    this.#connection.send(encodePacket(packet));
+  }
+
+  #apply(action: ConnectionAction): void {
+    switch (action.kind) {
+      case "none":
+        return;
+      case "send":
+        try {
+          this.#send(action.packet);
+        } catch (error) {
+          // A field out of range for the wire (a bug, not the peer's fault).
+          logger.error("cannot encode {kind} for {remote}: {error}", {
+            kind: action.packet.kind,
+            remote: this.#remote,
+            error,
+          });
+          this.#apply(closeWith(ErrorCode.Internal, "internal error"));
+        }
+        return;
+      case "close":
+        if (!this.#connection.isOpen) return;
+        logger.debug("closing {remote}: {message}", {
+          remote: this.#remote,
+          message: action.message,
+        });
+        this.#connection.close(
+          action.code === undefined ? undefined : { code: action.code, message: action.message },
+        );
+        return;
+    }
+  }
+
+  #setTimer(delayMs: number, run: () => void): void {
+    this.#clearTimer();
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#phase.kind !== "closed") run();
+    }, Math.max(0, delayMs));
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #onClosed(reason: string): void {
+    const phase = this.#phase;
+    this.#phase = { kind: "closed" };
+    this.#clearTimer();
+    const context = this.#context;
+    context.metrics.connectionClosed(this.#connection);
+    if (phase.kind === "linked") {
+      const id = phase.link.id;
+      if (context.links.get(id) === this.#connection) context.links.delete(id);
+      if (context.registry.get(id) !== undefined) {
+        logger.info("cluster {id} disconnected: {reason}", { id, reason });
+        phase.link.disconnected();
+      }
+    }
+  }
+}

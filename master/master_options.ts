@@ -1,0 +1,274 @@
+// This module is browser compatible.
+/**
+ * The options of `startMaster()`, their defaults, and {@linkcode masterOptionsFromConfig}
+ * which maps a validated Config.toml to them (port 0 in the file means the role default 6256;
+ * port 0 here means "the OS chooses"). This module must never read files or start anything.
+ *
+ * @module
+ */
+
+import { resolvedPort, resolvedStatusPort, type SustenetConfig } from "../shared/config_schema.ts";
+import type { AuthenticateHook } from "./authenticate.ts";
+
+/** Where the status HTTP server listens. */
+export interface MasterStatusOptions {
+  /**
+   * Address to bind.
+   *
+   * @default {"127.0.0.1"}
+   */
+  readonly hostname?: string;
+  /** Port; 0 lets the OS choose. */
+  readonly port: number;
+}
+
+/** Options of `startMaster()`. Every field has a default. */
+export interface MasterOptions {
+  /**
+   * Address to listen on.
+   *
+   * @default {"127.0.0.1"}
+   */
+  readonly hostname?: string;
+  /**
+   * Port to listen on; 0 lets the OS choose (read it back from `addr`).
+   *
+   * @default {0}
+   */
+  readonly port?: number;
+  /**
+   * Name sent in HelloOk and shown on the status page.
+   *
+   * @default {"Sustenet"}
+   */
+  readonly serverName?: string;
+  /**
+   * Directory of the shared cluster keys, read on every BecomeCluster. Ignored when
+   * `clusterKeys` is given.
+   *
+   * @default {"keys"}
+   */
+  readonly keysDir?: string;
+  /** Custom cluster key lookup (by key name) instead of `keysDir`. */
+  readonly clusterKeys?: (keyName: string) => Promise<Uint8Array | undefined>;
+  /**
+   * Decides each player's id from the JoinCluster credential.
+   *
+   * @default {guestAuthenticate (anonymous `guest-<hex>` ids)}
+   */
+  readonly authenticate?: AuthenticateHook;
+  /**
+   * Most simultaneous connections (clients and clusters); 0 = no limit.
+   *
+   * @default {0}
+   */
+  readonly maxConnections?: number;
+  /**
+   * Largest frame accepted or sent.
+   *
+   * @default {65536}
+   */
+  readonly maxFrameBytes?: number;
+  /**
+   * Outgoing bytes queued per connection before it is dropped.
+   *
+   * @default {1048576}
+   */
+  readonly maxQueueBytes?: number;
+  /**
+   * Time a new connection has to send its Hello, in ms.
+   *
+   * @default {5000}
+   */
+  readonly handshakeTimeoutMs?: number;
+  /**
+   * A connection that sends nothing for this long is closed, in ms.
+   *
+   * @default {30000}
+   */
+  readonly idleTimeoutMs?: number;
+  /**
+   * A cluster without a Heartbeat for this long is dropped, in ms.
+   *
+   * @default {3000}
+   */
+  readonly heartbeatTimeoutMs?: number;
+  /**
+   * Lifetime of a join ticket, in ms.
+   *
+   * @default {30000}
+   */
+  readonly ticketTtlMs?: number;
+  /**
+   * Time a cluster has, from connecting, to finish registering, in ms.
+   *
+   * @default {5000}
+   */
+  readonly registrationTimeoutMs?: number;
+  /**
+   * How long an issued ticket counts as reserved load on its cluster, in ms.
+   *
+   * @default {5000}
+   */
+  readonly reservationWindowMs?: number;
+  /**
+   * Status HTTP server (`/health`, `/metrics`, `/`); `false` = none.
+   *
+   * @default {false}
+   */
+  readonly status?: MasterStatusOptions | false;
+}
+
+/**
+ * Maps a validated config to {@linkcode MasterOptions}: `[all]` and `[master]` settings, port
+ * 0 resolved to 6256 and status port 0 to 6280.
+ *
+ * @param config A config from `loadConfig` / `configFromArgs`.
+ *
+ * @example
+ * ```ts
+ * import { masterOptionsFromConfig } from "./master_options.ts";
+ * import { parseConfig } from "../shared/config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options = masterOptionsFromConfig(parseConfig("[master]\nticket_ttl_ms = 5000\n"));
+ * assert.equal(options.port, 6256);
+ * assert.equal(options.ticketTtlMs, 5000);
+ * assert.deepEqual(options.status, { hostname: "127.0.0.1", port: 6280 });
+ * ```
+ */
+export function masterOptionsFromConfig(config: SustenetConfig): MasterOptions {
+  const { all, master } = config;
+  return {
+    hostname: all.bindIp,
+    port: resolvedPort(config, "master"),
+    serverName: all.serverName,
+    keysDir: all.keysDir,
+    maxConnections: all.maxConnections,
+    maxFrameBytes: all.maxFrameBytes,
+    maxQueueBytes: all.maxQueueBytes,
+    handshakeTimeoutMs: all.handshakeTimeoutMs,
+    idleTimeoutMs: all.idleTimeoutMs,
+    heartbeatTimeoutMs: master.heartbeatTimeoutMs,
+    ticketTtlMs: master.ticketTtlMs,
+    registrationTimeoutMs: master.registrationTimeoutMs,
+    status: all.statusEnabled
+      ? { hostname: all.statusIp, port: resolvedStatusPort(config, "master") }
+      : false,
+  };
+}
+
+/** {@linkcode MasterOptions} with every default filled in and every value checked. */
+export interface ResolvedMasterOptions {
+  /** Address to listen on. */
+  readonly hostname: string;
+  /** Port to listen on (0 = the OS chooses). */
+  readonly port: number;
+  /** Name sent in HelloOk. */
+  readonly serverName: string;
+  /** Keys directory (unused when `clusterKeys` is set). */
+  readonly keysDir: string;
+  /** Custom cluster key lookup, if any. */
+  readonly clusterKeys: ((keyName: string) => Promise<Uint8Array | undefined>) | undefined;
+  /** Identity hook, if any (else guest ids). */
+  readonly authenticate: AuthenticateHook | undefined;
+  /** Connection limit (0 = none). */
+  readonly maxConnections: number;
+  /** Frame bound. */
+  readonly maxFrameBytes: number;
+  /** Outgoing queue bound per connection. */
+  readonly maxQueueBytes: number;
+  /** Hello deadline, in ms (0 = none). */
+  readonly handshakeTimeoutMs: number;
+  /** Idle limit, in ms (0 = none). */
+  readonly idleTimeoutMs: number;
+  /** Heartbeat timeout, in ms. */
+  readonly heartbeatTimeoutMs: number;
+  /** Ticket lifetime, in ms. */
+  readonly ticketTtlMs: number;
+  /** Registration deadline from connecting, in ms. */
+  readonly registrationTimeoutMs: number;
+  /** Reserved-load window, in ms. */
+  readonly reservationWindowMs: number;
+  /** Status server, or `false`. */
+  readonly status: MasterStatusOptions | false;
+}
+
+function integerIn(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`${name} must be an integer ${min}..${max}, got ${value}`);
+  }
+  return value;
+}
+
+const MAX_MS = 2 ** 31 - 1; // the largest setTimeout delay
+
+/**
+ * Fills in the defaults of {@linkcode MasterOptions} and checks every value, so a bad option
+ * fails `startMaster()` at once instead of the first connection.
+ *
+ * @param options The caller's options.
+ * @throws {RangeError} Naming the first option out of range.
+ *
+ * @example
+ * ```ts
+ * import { resolveMasterOptions } from "./master_options.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(resolveMasterOptions({}).heartbeatTimeoutMs, 3000);
+ * assert.throws(() => resolveMasterOptions({ ticketTtlMs: 0 }), /ticketTtlMs/);
+ * assert.throws(() => resolveMasterOptions({ serverName: "x".repeat(256) }), /serverName/);
+ * ```
+ */
+export function resolveMasterOptions(options: MasterOptions): ResolvedMasterOptions {
+  const serverName = options.serverName ?? "Sustenet";
+  if (!serverName.isWellFormed() || new TextEncoder().encode(serverName).length > 255) {
+    throw new RangeError("serverName must be well-formed and at most 255 UTF-8 bytes");
+  }
+  const maxFrameBytes = integerIn("maxFrameBytes", options.maxFrameBytes ?? 65536, 64, 2 ** 24);
+  const status = options.status ?? false;
+  if (status !== false) integerIn("status.port", status.port, 0, 65535);
+  return {
+    hostname: options.hostname ?? "127.0.0.1",
+    port: integerIn("port", options.port ?? 0, 0, 65535),
+    serverName,
+    keysDir: options.keysDir ?? "keys",
+    clusterKeys: options.clusterKeys,
+    authenticate: options.authenticate,
+    maxConnections: integerIn("maxConnections", options.maxConnections ?? 0, 0, 2 ** 31),
+    maxFrameBytes,
+    maxQueueBytes: integerIn(
+      "maxQueueBytes",
+      options.maxQueueBytes ?? 1024 * 1024,
+      maxFrameBytes,
+      2 ** 31,
+    ),
+    handshakeTimeoutMs: integerIn(
+      "handshakeTimeoutMs",
+      options.handshakeTimeoutMs ?? 5000,
+      0,
+      MAX_MS,
+    ),
+    idleTimeoutMs: integerIn("idleTimeoutMs", options.idleTimeoutMs ?? 30_000, 0, MAX_MS),
+    heartbeatTimeoutMs: integerIn(
+      "heartbeatTimeoutMs",
+      options.heartbeatTimeoutMs ?? 3000,
+      1,
+      MAX_MS,
+    ),
+    ticketTtlMs: integerIn("ticketTtlMs", options.ticketTtlMs ?? 30_000, 1, MAX_MS),
+    registrationTimeoutMs: integerIn(
+      "registrationTimeoutMs",
+      options.registrationTimeoutMs ?? 5000,
+      1,
+      MAX_MS,
+    ),
+    reservationWindowMs: integerIn(
+      "reservationWindowMs",
+      options.reservationWindowMs ?? 5000,
+      1,
+      MAX_MS,
+    ),
+    status,
+  };
+}

@@ -1,0 +1,216 @@
+// This module is browser compatible.
+/**
+ * The master's counters and gauges, rendered on `/metrics`: live clusters and connections,
+ * frames and bytes in and out (closed connections plus open ones), cluster registration
+ * failures, tickets issued, joins refused by reason, clusters removed by reason. Plain numbers
+ * bumped in place; this module must never do I/O or hold connection objects itself.
+ *
+ * @module
+ */
+
+import { Counter, Gauge, type MetricFamily, type MetricSample } from "../shared/metrics.ts";
+import type { JoinRefusalReason } from "./allocation.ts";
+import type { ClusterRemovalReason } from "./registry.ts";
+
+/** The traffic counters of one connection (a `FrameConnection` fits). */
+export interface TrafficCounts {
+  /** Frames received. */
+  readonly framesIn: number;
+  /** Frames written. */
+  readonly framesOut: number;
+  /** Bytes read. */
+  readonly bytesIn: number;
+  /** Bytes written. */
+  readonly bytesOut: number;
+}
+
+/**
+ * A counter with one label whose values are known up front (all rendered, zeros included).
+ *
+ * @example
+ * ```ts
+ * import { LabeledCounter } from "./metrics.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const refused = new LabeledCounter("x_total", "X", "reason", ["a", "b"] as const);
+ * refused.inc("b");
+ * assert.equal(refused.get("b"), 1);
+ * assert.deepEqual([...refused.samples()], [
+ *   { labels: { reason: "a" }, value: 0 },
+ *   { labels: { reason: "b" }, value: 1 },
+ * ]);
+ * ```
+ */
+export class LabeledCounter<L extends string> implements MetricFamily {
+  /** Always a counter. */
+  readonly kind = "counter";
+  readonly #values: Map<L, number>;
+
+  /**
+   * @param name Metric name.
+   * @param help One-line description.
+   * @param label The label's name.
+   * @param values Every label value.
+   */
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly label: string,
+    values: readonly L[],
+  ) {
+    if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(name)) {
+      throw new RangeError(`invalid metric name "${name}"`);
+    }
+    this.#values = new Map(values.map((v) => [v, 0]));
+  }
+
+  /** Adds one to `value`'s count. */
+  inc(value: L): void {
+    this.#values.set(value, (this.#values.get(value) ?? 0) + 1);
+  }
+
+  /** The count of `value`. */
+  get(value: L): number {
+    return this.#values.get(value) ?? 0;
+  }
+
+  /** One sample per label value. */
+  samples(): Iterable<MetricSample> {
+    return [...this.#values].map(([value, count]) => ({
+      labels: { [this.label]: value },
+      value: count,
+    }));
+  }
+}
+
+/** Where {@linkcode MasterMetrics} reads its gauges and live traffic. */
+export interface MasterMetricsSources {
+  /** Live clusters. */
+  readonly clusters: () => number;
+  /** Open connections (their traffic so far is added to the closed ones'). */
+  readonly connections: () => Iterable<TrafficCounts>;
+}
+
+const JOIN_REFUSAL_REASONS: readonly JoinRefusalReason[] = [
+  "unknown_cluster",
+  "cluster_full",
+  "no_cluster",
+  "unauthorized",
+];
+const REMOVAL_REASONS: readonly ClusterRemovalReason[] = [
+  "deregistered",
+  "heartbeat_timeout",
+  "disconnected",
+  "replaced",
+  "shutdown",
+];
+type TrafficKey = keyof TrafficCounts;
+
+/**
+ * The master's metrics.
+ *
+ * @example
+ * ```ts
+ * import { MasterMetrics } from "./metrics.ts";
+ * import { renderPrometheus } from "../shared/metrics.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const metrics = new MasterMetrics({ clusters: () => 2, connections: () => [] });
+ * metrics.ticketsIssued.inc();
+ * metrics.connectionClosed({ framesIn: 3, framesOut: 4, bytesIn: 50, bytesOut: 60 });
+ * const text = renderPrometheus(metrics.families());
+ * assert.match(text, /^sustenet_master_clusters 2$/m);
+ * assert.match(text, /^sustenet_master_tickets_issued_total 1$/m);
+ * assert.match(text, /^sustenet_master_frames_in_total 3$/m);
+ * ```
+ */
+export class MasterMetrics {
+  /** Join tickets issued. */
+  readonly ticketsIssued: Counter = new Counter(
+    "sustenet_master_tickets_issued_total",
+    "Join tickets issued",
+  );
+  /** Cluster registrations refused (unknown key, wrong answer, timeout, …). */
+  readonly authFailures: Counter = new Counter(
+    "sustenet_master_auth_failures_total",
+    "Cluster registrations refused",
+  );
+  /** Clusters registered. */
+  readonly clustersRegistered: Counter = new Counter(
+    "sustenet_master_clusters_registered_total",
+    "Clusters registered",
+  );
+  /** Connections refused because max_connections was reached. */
+  readonly connectionsRefused: Counter = new Counter(
+    "sustenet_master_connections_refused_total",
+    "Connections refused with ServerFull",
+  );
+  /** JoinCluster requests refused, by reason. */
+  readonly joinsRefused: LabeledCounter<JoinRefusalReason> = new LabeledCounter(
+    "sustenet_master_joins_refused_total",
+    "JoinCluster requests refused",
+    "reason",
+    JOIN_REFUSAL_REASONS,
+  );
+  /** Clusters removed from the registry, by reason. */
+  readonly clustersRemoved: LabeledCounter<ClusterRemovalReason> = new LabeledCounter(
+    "sustenet_master_clusters_removed_total",
+    "Clusters removed from the registry",
+    "reason",
+    REMOVAL_REASONS,
+  );
+
+  readonly #sources: MasterMetricsSources;
+  readonly #closed: Record<TrafficKey, number> = {
+    framesIn: 0,
+    framesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+  };
+
+  /** @param sources Where gauges and live traffic are read. */
+  constructor(sources: MasterMetricsSources) {
+    this.#sources = sources;
+  }
+
+  /** Adds a closed connection's final traffic to the totals. */
+  connectionClosed(counts: TrafficCounts): void {
+    this.#closed.framesIn += counts.framesIn;
+    this.#closed.framesOut += counts.framesOut;
+    this.#closed.bytesIn += counts.bytesIn;
+    this.#closed.bytesOut += counts.bytesOut;
+  }
+
+  /** Total of one traffic counter over closed and open connections. */
+  traffic(key: TrafficKey): number {
+    let total = this.#closed[key];
+    for (const connection of this.#sources.connections()) total += connection[key];
+    return total;
+  }
+
+  /** Every metric family, for `/metrics`. */
+  families(): MetricFamily[] {
+    const traffic = (key: TrafficKey, name: string, help: string): MetricFamily => ({
+      name,
+      help,
+      kind: "counter",
+      samples: () => [{ value: this.traffic(key) }],
+    });
+    let connections = 0;
+    for (const _ of this.#sources.connections()) connections++;
+    return [
+      new Gauge("sustenet_master_clusters", "Live clusters", this.#sources.clusters),
+      new Gauge("sustenet_master_connections", "Open connections", () => connections),
+      traffic("framesIn", "sustenet_master_frames_in_total", "Frames received"),
+      traffic("framesOut", "sustenet_master_frames_out_total", "Frames sent"),
+      traffic("bytesIn", "sustenet_master_bytes_in_total", "Bytes received"),
+      traffic("bytesOut", "sustenet_master_bytes_out_total", "Bytes sent"),
+      this.authFailures,
+      this.ticketsIssued,
+      this.joinsRefused,
+      this.clustersRegistered,
+      this.clustersRemoved,
+      this.connectionsRefused,
+    ];
+  }
+}

@@ -1,0 +1,225 @@
+// This module is browser compatible.
+/**
+ * The master's table of live clusters: {@linkcode ClusterRegistry} assigns cluster ids, keeps
+ * what each cluster announced and reported (load, capacity, identity key, heartbeat times),
+ * and removes a cluster at once when told (heartbeat loss, disconnect, Deregister, a newer
+ * cluster at the same address). Pure bookkeeping: it must never do I/O, start timers or hand
+ * out the ticket keys it holds through its read-only view.
+ *
+ * @module
+ */
+
+import type { AnswerClusterPacket } from "../shared/protocol/packets.ts";
+
+declare const clusterIdBrand: unique symbol;
+
+/** A cluster id assigned by the master: a u32, never 0. */
+export type ClusterId = number & { readonly [clusterIdBrand]: true };
+
+/** What a cluster announced in AnswerCluster (its passphrase aside), and the key it used. */
+export interface ClusterAnnouncement extends Omit<AnswerClusterPacket, "kind" | "passphrase"> {
+  /** Name of the shared key the cluster registered with. */
+  readonly keyName: string;
+}
+
+/** One live cluster as the registry knows it. Records are replaced, never mutated. */
+export interface ClusterRecord extends ClusterAnnouncement {
+  /** Id assigned at registration. */
+  readonly id: ClusterId;
+  /** Connected players, from the last Heartbeat (0 until the first). */
+  readonly load: number;
+  /** When it registered (Unix ms). */
+  readonly registeredAt: number;
+  /** When its last Heartbeat arrived (Unix ms; `registeredAt` until the first). */
+  readonly lastHeartbeat: number;
+}
+
+/** Why a cluster left the registry. */
+export type ClusterRemovalReason =
+  | "deregistered"
+  | "heartbeat_timeout"
+  | "disconnected"
+  | "replaced"
+  | "shutdown";
+
+/** Called with each removed record and why it was removed. */
+export type ClusterRemovalListener = (record: ClusterRecord, reason: ClusterRemovalReason) => void;
+
+/** The read-only face of the registry handed to embedders (`startMaster().registry`). */
+export interface ClusterRegistryView {
+  /** Number of live clusters. */
+  readonly size: number;
+  /** The live cluster with this id, if any. */
+  get(id: number): ClusterRecord | undefined;
+  /** Every live cluster, by id. */
+  list(): readonly ClusterRecord[];
+}
+
+/** The result of {@linkcode ClusterRegistry.register}. */
+export interface Registration {
+  /** The new record. */
+  readonly record: ClusterRecord;
+  /** The older cluster at the same host:port that the new one replaced, if any. */
+  readonly replaced?: ClusterRecord;
+}
+
+const MAX_CLUSTER_ID = 0xffff_ffff;
+
+/**
+ * The live clusters, by id. Registering a cluster whose host:port is already listed replaces
+ * the older one (removed with reason `"replaced"`; its owner closes that link).
+ *
+ * @example Register, heartbeat, remove
+ * ```ts
+ * import { ClusterRegistry } from "./registry.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const registry = new ClusterRegistry();
+ * const announcement = {
+ *   name: "eu-1",
+ *   host: "127.0.0.1",
+ *   port: 6257,
+ *   maxConnections: 100,
+ *   keyVersion: 1,
+ *   publicKey: new Uint8Array(32),
+ *   keyName: "cluster_key",
+ * };
+ * const { record } = registry.register(announcement, 1_000);
+ * assert.equal(record.id, 1);
+ * assert.equal(registry.heartbeat(record.id, 12, 100, 2_000), true);
+ * assert.equal(registry.get(record.id)?.load, 12);
+ * registry.remove(record.id, "deregistered");
+ * assert.equal(registry.size, 0);
+ * ```
+ */
+export class ClusterRegistry implements ClusterRegistryView {
+  readonly #records = new Map<ClusterId, ClusterRecord>();
+  readonly #listeners: ClusterRemovalListener[] = [];
+  #nextId = 1;
+
+  /** Number of live clusters. */
+  get size(): number {
+    return this.#records.size;
+  }
+
+  /**
+   * Adds a cluster with a fresh id; a cluster already at the same host:port is removed first.
+   *
+   * @param announcement What the cluster announced.
+   * @param now Registration time (Unix ms).
+   * @throws {RangeError} If every u32 id is taken (4 294 967 295 live clusters).
+   */
+  register(announcement: ClusterAnnouncement, now: number): Registration {
+    const previous = this.findByAddress(announcement.host, announcement.port);
+    if (previous !== undefined) this.remove(previous.id, "replaced");
+    const record: ClusterRecord = {
+      id: this.#allocateId(),
+      name: announcement.name,
+      host: announcement.host,
+      port: announcement.port,
+      maxConnections: announcement.maxConnections,
+      keyVersion: announcement.keyVersion,
+      publicKey: announcement.publicKey.slice(),
+      keyName: announcement.keyName,
+      load: 0,
+      registeredAt: now,
+      lastHeartbeat: now,
+    };
+    this.#records.set(record.id, record);
+    return previous === undefined ? { record } : { record, replaced: previous };
+  }
+
+  /**
+   * Records a Heartbeat.
+   *
+   * @returns `false` if the cluster is no longer listed.
+   */
+  heartbeat(id: ClusterId, load: number, maxConnections: number, now: number): boolean {
+    const record = this.#records.get(id);
+    if (record === undefined) return false;
+    this.#records.set(id, { ...record, load, maxConnections, lastHeartbeat: now });
+    return true;
+  }
+
+  /**
+   * Removes a cluster at once and tells the removal listeners.
+   *
+   * @returns The removed record, or `undefined` if it was not listed.
+   */
+  remove(id: ClusterId, reason: ClusterRemovalReason): ClusterRecord | undefined {
+    const record = this.#records.get(id);
+    if (record === undefined) return undefined;
+    this.#records.delete(id);
+    for (const listener of this.#listeners) listener(record, reason);
+    return record;
+  }
+
+  /** The live cluster with this id, if any. */
+  get(id: number): ClusterRecord | undefined {
+    return this.#records.get(id as ClusterId);
+  }
+
+  /** The live cluster announcing this host:port, if any. */
+  findByAddress(host: string, port: number): ClusterRecord | undefined {
+    for (const record of this.#records.values()) {
+      if (record.host === host && record.port === port) return record;
+    }
+    return undefined;
+  }
+
+  /** Every live cluster, by id (registration order, ids only grow until they wrap). */
+  list(): readonly ClusterRecord[] {
+    return [...this.#records.values()].sort((a, b) => a.id - b.id);
+  }
+
+  /** The clusters whose last heartbeat is `timeoutMs` or more before `now`. */
+  silentSince(now: number, timeoutMs: number): readonly ClusterRecord[] {
+    return [...this.#records.values()].filter((r) => now - r.lastHeartbeat >= timeoutMs);
+  }
+
+  /** Adds a listener called on every removal; returns a function that removes it. */
+  onRemove(listener: ClusterRemovalListener): () => void {
+    this.#listeners.push(listener);
+    return () => {
+      const at = this.#listeners.indexOf(listener);
+      if (at >= 0) this.#listeners.splice(at, 1);
+    };
+  }
+
+  /**
+   * A read-only view (size, get, list) that cannot register or remove anything.
+   *
+   * @example
+   * ```ts
+   * import { ClusterRegistry } from "./registry.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const view = new ClusterRegistry().view();
+   * assert.equal(view.size, 0);
+   * assert.equal("remove" in view, false);
+   * ```
+   */
+  view(): ClusterRegistryView {
+    const size = () => this.size;
+    return Object.freeze({
+      get size() {
+        return size();
+      },
+      get: (id: number) => this.get(id),
+      list: () => this.list(),
+    });
+  }
+
+  #allocateId(): ClusterId {
+    if (this.#records.size >= MAX_CLUSTER_ID) throw new RangeError("no free cluster id");
+    // Ids grow so a stale id from a departed cluster is not reused soon; wrap past the u32.
+    while (this.#records.has(this.#nextId as ClusterId)) this.#advance();
+    const id = this.#nextId as ClusterId;
+    this.#advance();
+    return id;
+  }
+
+  #advance(): void {
+    this.#nextId = this.#nextId >= MAX_CLUSTER_ID ? 1 : this.#nextId + 1;
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * {@linkcode startMaster}: runs a Sustenet master in this process — the TCP listener for
+ * clients and clusters, the cluster registry, join tickets, and the status HTTP server — and
+ * stops it gracefully. It wires the parts together and owns their lifetimes; it must never
+ * leave a socket, timer or promise behind after `stop()` resolves.
+ *
+ * @module
+ */
+
+import { listenFrames } from "../shared/transport.ts";
+import { roleLogger } from "../shared/logging.ts";
+import { ErrorCode } from "../shared/protocol/protocol_error.ts";
+import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
+import { ClusterAllocator } from "./allocation.ts";
+import { guestAuthenticate } from "./authenticate.ts";
+import { keysDirKeySource, reportKeysDir } from "./cluster_keys.ts";
+import { MasterConnection, type MasterContext } from "./master_connection.ts";
+import { type MasterOptions, resolveMasterOptions } from "./master_options.ts";
+import { MasterMetrics } from "./metrics.ts";
+import { ClusterRegistry, type ClusterRegistryView } from "./registry.ts";
+import { renderStatusPage } from "./status_page.ts";
+import type { FrameConnection } from "../shared/transport.ts";
+
+const logger = roleLogger("master");
+
+/** How long `stop()` waits for in-flight requests (authentication hooks) to settle. */
+const STOP_WAIT_MS = 2000;
+
+/** A host and port. */
+export interface MasterAddress {
+  /** Bound IP address. */
+  readonly hostname: string;
+  /** Bound port (the real one when 0 was asked). */
+  readonly port: number;
+}
+
+/** A running master. */
+export interface MasterServer extends AsyncDisposable {
+  /** Where clients and clusters connect. */
+  readonly addr: MasterAddress;
+  /** Where the status HTTP server listens, or `null` when it is disabled. */
+  readonly statusAddr: MasterAddress | null;
+  /** The live clusters (read-only). */
+  readonly registry: ClusterRegistryView;
+  /** The master's counters (also on `/metrics`). */
+  readonly metrics: MasterMetrics;
+  /**
+   * Stops accepting, sends `Error(ShuttingDown)` to every connection, writes what is queued,
+   * closes everything. Idempotent.
+   */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a master.
+ *
+ * @param options Address, keys, limits, timeouts, hook, status server; all optional.
+ * @throws {Deno.errors.AddrInUse} (or another listen error) if the port cannot be bound.
+ *
+ * @example Start on a free port and stop
+ * ```ts
+ * import { startMaster } from "./start_master.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const keysDir = await Deno.makeTempDir();
+ * const master = await startMaster({ port: 0, keysDir });
+ * assert.ok(master.addr.port > 0);
+ * assert.equal(master.registry.size, 0);
+ * await master.stop();
+ * await Deno.remove(keysDir);
+ * ```
+ */
+export async function startMaster(options: MasterOptions = {}): Promise<MasterServer> {
+  const startedAt = performance.now();
+  const resolved = resolveMasterOptions(options);
+  const { serverName, maxConnections, keysDir } = resolved;
+  if (resolved.clusterKeys === undefined) await reportKeysDir(keysDir);
+
+  const registry = new ClusterRegistry();
+  const allocator = new ClusterAllocator({
+    registry,
+    ticketTtlMs: resolved.ticketTtlMs,
+    reservationWindowMs: resolved.reservationWindowMs,
+  });
+  const active = new Set<FrameConnection>();
+  const metrics = new MasterMetrics({ clusters: () => registry.size, connections: () => active });
+  registry.onRemove((record, reason) => {
+    metrics.clustersRemoved.inc(reason);
+    logger.info("cluster {name} ({id}) removed: {reason}", {
+      name: record.name,
+      id: record.id,
+      reason,
+    });
+  });
+
+  const pending = new Set<Promise<unknown>>();
+  const context: MasterContext = {
+    serverName,
+    registry,
+    allocator,
+    metrics,
+    authenticate: resolved.authenticate ?? guestAuthenticate,
+    clusterKeys: resolved.clusterKeys ?? keysDirKeySource(keysDir),
+    maxFrameBytes: resolved.maxFrameBytes,
+    registrationTimeoutMs: resolved.registrationTimeoutMs,
+    heartbeatTimeoutMs: resolved.heartbeatTimeoutMs,
+    links: new Map(),
+    track: (work) => {
+      pending.add(work);
+      // Tracked work ends in its own .catch that logs, so both branches only forget it.
+      const forget = () => pending.delete(work);
+      work.then(forget, forget);
+    },
+    now: Date.now,
+  };
+
+  const listener = listenFrames({
+    hostname: resolved.hostname,
+    port: resolved.port,
+    maxFrameBytes: resolved.maxFrameBytes,
+    maxQueueBytes: resolved.maxQueueBytes,
+    handshakeTimeoutMs: resolved.handshakeTimeoutMs,
+    idleTimeoutMs: resolved.idleTimeoutMs,
+    onConnection: (connection) => {
+      if (maxConnections > 0 && active.size >= maxConnections) {
+        metrics.connectionsRefused.inc();
+        logger.info("connection refused: {count} connections is the limit", {
+          count: maxConnections,
+        });
+        connection.close({ code: ErrorCode.ServerFull, message: "server full" });
+        return;
+      }
+      active.add(connection);
+      connection.closed.then(() => active.delete(connection));
+      MasterConnection.serve(connection, context);
+    },
+  });
+
+  let status: StatusServer | null = null;
+  if (resolved.status !== false) {
+    try {
+      status = startStatusServer({
+        hostname: resolved.status.hostname ?? "127.0.0.1",
+        port: resolved.status.port,
+        health: () => ({
+          status: "ok",
+          role: "master",
+          clusters: registry.size,
+          connections: active.size,
+          uptimeS: Math.floor((performance.now() - startedAt) / 1000),
+        }),
+        metrics: () => metrics.families(),
+        page: () =>
+          renderStatusPage({
+            serverName,
+            clusters: registry.list(),
+            connections: active.size,
+            uptimeS: (performance.now() - startedAt) / 1000,
+            now: Date.now(),
+          }),
+      });
+    } catch (error) {
+      await listener.close();
+      throw error;
+    }
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      logger.info("master stopping");
+      for (const record of registry.list()) registry.remove(record.id, "shutdown");
+      await listener.close({ code: ErrorCode.ShuttingDown, message: "master shutting down" });
+      await settle(pending, STOP_WAIT_MS);
+      await status?.close();
+      logger.info("master stopped");
+    })();
+    return stopping;
+  };
+
+  const addr = { hostname: listener.addr.hostname, port: listener.addr.port };
+  logger.info("master {name} listening on {host}:{port}", {
+    name: serverName,
+    host: addr.hostname,
+    port: addr.port,
+  });
+  return {
+    addr,
+    statusAddr: status === null ? null : status.addr,
+    registry: registry.view(),
+    metrics,
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}
+
+/** Waits until every promise in `pending` settled, or `timeoutMs`, whichever comes first. */
+async function settle(pending: Set<Promise<unknown>>, timeoutMs: number): Promise<void> {
+  if (pending.size === 0) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs);
+  });
+  await Promise.race([Promise.allSettled([...pending]), timeout]);
+  clearTimeout(timer);
+}

@@ -1,0 +1,207 @@
+/**
+ * Raw protocol peers for the master's socket tests, built from shared/transport and the codec
+ * only (no client or cluster library): a {@linkcode RawPeer} that sends packets and reads
+ * decoded ones in order, and {@linkcode registerRawCluster} that runs the whole cluster
+ * registration and switches the link to sealed records exactly at the switch point. Test
+ * helper; never used by library code.
+ *
+ * @module
+ */
+
+import { connectFrames, type FrameConnection, type SealingKeys } from "../shared/transport.ts";
+import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
+import { type Packet, type PacketKind, type PacketOf, Role } from "../shared/protocol/packets.ts";
+import { ProtocolError } from "../shared/protocol/protocol_error.ts";
+import { deriveMasterLinkKeys } from "../shared/key_derivation.ts";
+import { decrypt, importAesKey } from "../shared/security.ts";
+
+/** A test connection to the master speaking raw packets. */
+export class RawPeer {
+  readonly connection: FrameConnection;
+  readonly #queue: (Packet | ProtocolError)[] = [];
+  #waiters: Array<() => void> = [];
+  #sealOn: { kind: PacketKind; keys: SealingKeys } | undefined;
+
+  private constructor(connection: FrameConnection) {
+    this.connection = connection;
+    connection.closed.then(() => this.#wake());
+  }
+
+  /** Connects to 127.0.0.1:`port`. */
+  static async connect(port: number): Promise<RawPeer> {
+    const connection = await connectFrames({
+      port,
+      handshakeTimeoutMs: 0,
+      idleTimeoutMs: 0,
+      closeFlushTimeoutMs: 200,
+    });
+    const self = new RawPeer(connection);
+    connection.start((frame) => {
+      const packet = decodePacket(frame);
+      self.#queue.push(packet);
+      // The cluster switches both directions right after reading the switch frame.
+      const seal = self.#sealOn;
+      if (seal !== undefined && !(packet instanceof ProtocolError) && packet.kind === seal.kind) {
+        self.#sealOn = undefined;
+        connection.startSealing(seal.keys);
+      }
+      self.#wake();
+    });
+    return self;
+  }
+
+  /** Connects and completes Hello as `role`; returns the peer (HelloOk consumed). */
+  static async hello(port: number, role: "client" | "cluster"): Promise<RawPeer> {
+    const peer = await RawPeer.connect(port);
+    peer.send({ kind: "Hello", version: 1, role: role === "client" ? Role.Client : Role.Cluster });
+    await peer.expect("HelloOk");
+    return peer;
+  }
+
+  /** Queues a packet. */
+  send(packet: Packet): void {
+    this.connection.send(encodePacket(packet));
+  }
+
+  /** Switches to sealed records, synchronously, when a packet of `kind` arrives. */
+  sealOn(kind: PacketKind, keys: SealingKeys): void {
+    this.#sealOn = { kind, keys };
+  }
+
+  /** The next packet, or `undefined` once the connection is closed and nothing is left. */
+  async next(timeoutMs = 5000): Promise<Packet | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    while (true) {
+      const item = this.#queue.shift();
+      if (item !== undefined) {
+        if (item instanceof ProtocolError) throw item;
+        return item;
+      }
+      if (!this.connection.isOpen) return undefined;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no packet within ${timeoutMs} ms`);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#waiters.push(resolve);
+        timer = setTimeout(resolve, left);
+      });
+      clearTimeout(timer);
+    }
+  }
+
+  /** The next packet, which must be of `kind`. */
+  async expect<K extends PacketKind>(kind: K, timeoutMs = 5000): Promise<PacketOf<K>> {
+    const packet = await this.next(timeoutMs);
+    if (packet === undefined) throw new Error(`connection closed while expecting ${kind}`);
+    if (packet.kind !== kind) {
+      throw new Error(`expected ${kind}, got ${JSON.stringify(describe(packet))}`);
+    }
+    return packet as PacketOf<K>;
+  }
+
+  /** The next packet must be Error(code); returns it. */
+  async expectError(code: number, timeoutMs = 5000): Promise<PacketOf<"Error">> {
+    const error = await this.expect("Error", timeoutMs);
+    if (error.code !== code) {
+      throw new Error(`expected Error ${code}, got ${error.code} ${error.reason}`);
+    }
+    return error;
+  }
+
+  /** Resolves once the master closed the connection (draining anything left). */
+  async waitClosed(timeoutMs = 5000): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), timeoutMs);
+    });
+    const result = await Promise.race([this.connection.closed, timeout]);
+    clearTimeout(timer);
+    if (result === "timeout") throw new Error(`still open after ${timeoutMs} ms`);
+  }
+
+  /** Closes this side. */
+  async close(): Promise<void> {
+    await this.connection.close();
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  }
+}
+
+function describe(packet: Packet): unknown {
+  return packet.kind === "Error" ? packet : { kind: packet.kind };
+}
+
+/** What a raw cluster announces. */
+export interface RawClusterOptions {
+  readonly keyName: string;
+  readonly key: Uint8Array;
+  readonly name?: string;
+  readonly host?: string;
+  readonly port?: number;
+  readonly maxConnections?: number;
+  readonly keyVersion?: number;
+  readonly publicKey?: Uint8Array;
+}
+
+/** A registered raw cluster: its sealed link and id. */
+export interface RawCluster {
+  readonly peer: RawPeer;
+  readonly clusterId: number;
+}
+
+/** Hello, BecomeCluster, answers the challenge; resolves with the VerifyCluster packet. */
+export async function challengeOf(
+  port: number,
+  keyName: string,
+  clusterNonce: Uint8Array = crypto.getRandomValues(new Uint8Array(32)),
+): Promise<{ peer: RawPeer; sealedPassphrase: Uint8Array; clusterNonce: Uint8Array }> {
+  const peer = await RawPeer.hello(port, "cluster");
+  peer.send({ kind: "BecomeCluster", keyName, clusterNonce });
+  const verify = await peer.expect("VerifyCluster");
+  return { peer, sealedPassphrase: verify.sealedPassphrase, clusterNonce };
+}
+
+/** The AnswerCluster a raw cluster sends with `passphrase`. */
+export function answerOf(options: RawClusterOptions, passphrase: Uint8Array): Packet {
+  return {
+    kind: "AnswerCluster",
+    passphrase,
+    name: options.name ?? "test-cluster",
+    host: options.host ?? "127.0.0.1",
+    port: options.port ?? 7000,
+    maxConnections: options.maxConnections ?? 100,
+    keyVersion: options.keyVersion ?? 1,
+    publicKey: options.publicKey ?? new Uint8Array(32).fill(0x42),
+  };
+}
+
+/** Registers a raw cluster with the master at `masterPort`; the link is sealed afterwards. */
+export async function registerRawCluster(
+  masterPort: number,
+  options: RawClusterOptions,
+): Promise<RawCluster> {
+  const { peer, sealedPassphrase, clusterNonce } = await challengeOf(masterPort, options.keyName);
+  const passphrase = await decrypt(await importAesKey(options.key), sealedPassphrase);
+  const keys = await deriveMasterLinkKeys(options.key, clusterNonce, passphrase);
+  peer.sealOn("CreateCluster", { sendKey: keys.clusterToMaster, receiveKey: keys.masterToCluster });
+  peer.send(answerOf(options, passphrase));
+  const created = await peer.expect("CreateCluster");
+  return { peer, clusterId: created.clusterId };
+}
+
+/** Polls `condition` every 10 ms until it holds, or fails after `timeoutMs`. */
+export async function waitFor(
+  condition: () => boolean,
+  timeoutMs = 3000,
+  what = "condition",
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -1,0 +1,265 @@
+/**
+ * Helpers for tests that run a real role process (`master/main.ts`, `cluster/main.ts`,
+ * `client/main.ts`) with `Deno.execPath()`: a free loopback port, a spawned child whose stdout
+ * is read line by line, waiting for a line, temporary config files.
+ *
+ * Everything here is cleanup-safe: `kill()` ignores a child that already exited, `close()`
+ * kills, awaits the exit and drains both pipes, so Deno's resource sanitizer stays quiet when a
+ * test calls `await using proc = spawnRole(...)` or `proc.close()` in `finally`. Never used by
+ * library code.
+ *
+ * @module
+ */
+
+/** Absolute path of the repository root (the folder holding deno.json). */
+export const REPO_ROOT: string = decodeURIComponent(new URL("../", import.meta.url).pathname);
+
+/** The roles that have a `main.ts` to run. */
+export type Role = "master" | "cluster" | "client";
+
+/**
+ * Returns a TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read it, close).
+ * Another process can take it in between; tests that can pass port 0 in-process should.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { freePort } from "./_process.ts";
+ * const port = await freePort();
+ * assert.ok(port > 0 && port < 65536);
+ * ```
+ */
+export function freePort(): Promise<number> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return Promise.resolve(port);
+}
+
+/** Options for {@link spawnRole}. */
+export interface SpawnRoleOptions {
+  /** Working directory of the child. @default the repository root */
+  readonly cwd?: string;
+  /** Extra environment variables for the child. */
+  readonly env?: Record<string, string>;
+  /** Deno flags placed before the script. @default ["-A"] */
+  readonly denoFlags?: readonly string[];
+}
+
+/** A running role process whose stdout is split into lines and stderr is collected. */
+export interface RoleProcess extends AsyncDisposable {
+  /** The underlying child process. */
+  readonly child: Deno.ChildProcess;
+  /** Async iterator over stdout lines not yet consumed (shared by all callers). */
+  lines(): AsyncIterableIterator<string>;
+  /** Every stdout line read so far (consumed or not). */
+  stdoutLines(): readonly string[];
+  /** Everything the child wrote to stderr so far. */
+  stderrText(): string;
+  /** Sends a signal; does nothing if the child has already exited. */
+  kill(signal?: Deno.Signal): void;
+  /** Resolves with the exit status once the child ends and both pipes are drained. */
+  waitExit(): Promise<Deno.CommandStatus>;
+  /** Kills the child if it still runs (SIGKILL after `graceMs`), then awaits everything. */
+  close(graceMs?: number): Promise<Deno.CommandStatus>;
+}
+
+/**
+ * Starts `deno run -A <role>/main.ts ...args` from the repository root.
+ *
+ * @param role which role's main.ts to run
+ * @param args arguments after the script, e.g. `["--config", path]`
+ */
+export function spawnRole(
+  role: Role,
+  args: readonly string[],
+  opts: SpawnRoleOptions = {},
+): RoleProcess {
+  const script = decodeURIComponent(new URL(`../${role}/main.ts`, import.meta.url).pathname);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...(opts.denoFlags ?? ["-A"]), script, ...args],
+    cwd: opts.cwd ?? REPO_ROOT,
+    env: { NO_COLOR: "1", ...opts.env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+
+  const seen: string[] = [];
+  const pending: string[] = [];
+  let waiters: Array<() => void> = [];
+  let stdoutDone = false;
+  let stderr = "";
+  let exited = false;
+
+  const wake = (): void => {
+    const ws = waiters;
+    waiters = [];
+    for (const w of ws) w();
+  };
+
+  const stdoutPump = (async () => {
+    let buffered = "";
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stdout) {
+      buffered += decoder.decode(chunk, { stream: true });
+      let nl: number;
+      while ((nl = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, nl).replace(/\r$/, "");
+        buffered = buffered.slice(nl + 1);
+        seen.push(line);
+        pending.push(line);
+      }
+      wake();
+    }
+    buffered += decoder.decode();
+    if (buffered.length > 0) {
+      seen.push(buffered);
+      pending.push(buffered);
+    }
+    stdoutDone = true;
+    wake();
+  })();
+
+  const stderrPump = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stderr) stderr += decoder.decode(chunk, { stream: true });
+    stderr += decoder.decode();
+  })();
+
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  const finished = Promise.all([status, stdoutPump, stderrPump]).then(([s]) => s);
+
+  async function* lineIterator(): AsyncIterableIterator<string> {
+    while (true) {
+      const next = pending.shift();
+      if (next !== undefined) {
+        yield next;
+        continue;
+      }
+      if (stdoutDone) return;
+      await new Promise<void>((resolve) => waiters.push(resolve));
+    }
+  }
+
+  const kill = (signal: Deno.Signal = "SIGTERM"): void => {
+    if (exited) return;
+    try {
+      child.kill(signal);
+    } catch (err) {
+      // The child can exit between the check and the kill; anything else is a real failure.
+      if (!(err instanceof TypeError) && !(err instanceof Deno.errors.NotFound)) throw err;
+    }
+  };
+
+  const close = async (graceMs = 3000): Promise<Deno.CommandStatus> => {
+    if (!exited) {
+      kill("SIGTERM");
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timedOut = await Promise.race([
+        status.then(() => false),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), graceMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) kill("SIGKILL");
+    }
+    return await finished;
+  };
+
+  return {
+    child,
+    lines: lineIterator,
+    stdoutLines: () => seen,
+    stderrText: () => stderr,
+    kill,
+    waitExit: () => finished,
+    close,
+    [Symbol.asyncDispose]: async () => {
+      await close();
+    },
+  };
+}
+
+/** Raised by {@link waitForLine} when no line matches in time or stdout ends first. */
+export class LineTimeoutError extends Error {
+  /** @param message what was awaited and what the child printed */
+  constructor(message: string) {
+    super(message);
+    this.name = "LineTimeoutError";
+  }
+}
+
+/**
+ * Reads stdout lines of `proc` until one matches `pattern`, and returns the match.
+ * Lines read before the match are consumed. Fails after `timeoutMs` or when stdout ends,
+ * with the child's stdout and stderr in the message.
+ */
+export async function waitForLine(
+  proc: RoleProcess,
+  pattern: RegExp,
+  timeoutMs = 10_000,
+): Promise<RegExpMatchArray> {
+  const it = proc.lines();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), timeoutMs);
+  });
+  const describe = (why: string): string =>
+    `${why} waiting for ${pattern}\n--- stdout ---\n${proc.stdoutLines().join("\n")}\n` +
+    `--- stderr ---\n${proc.stderrText()}`;
+  try {
+    while (true) {
+      const next = await Promise.race([it.next(), timeout]);
+      if (next === "timeout") {
+        throw new LineTimeoutError(describe(`timed out after ${timeoutMs} ms`));
+      }
+      if (next.done) {
+        // Give stderr a moment to be drained so the message says why the child ended.
+        await Promise.race([proc.waitExit(), timeout]);
+        throw new LineTimeoutError(describe("stdout ended"));
+      }
+      const match = next.value.match(pattern);
+      if (match) return match;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A temporary file that deletes itself on dispose. */
+export interface TempFile extends AsyncDisposable {
+  /** Absolute path of the file. */
+  readonly path: string;
+  /** Removes the file (and its folder); safe to call twice. */
+  remove(): Promise<void>;
+}
+
+/**
+ * Writes `text` to `Config.toml` inside a fresh temporary directory and returns its path.
+ * Relative paths in the config (e.g. `keys_dir`) resolve against that directory.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { writeTempConfig } from "./_process.ts";
+ * await using file = await writeTempConfig("[all]\nport = 0\n");
+ * assert.equal(await Deno.readTextFile(file.path), "[all]\nport = 0\n");
+ * ```
+ */
+export async function writeTempConfig(text: string): Promise<TempFile> {
+  const dir = await Deno.makeTempDir({ prefix: "sustenet_test_" });
+  const path = `${dir}/Config.toml`;
+  await Deno.writeTextFile(path, text);
+  let removed = false;
+  const remove = async (): Promise<void> => {
+    if (removed) return;
+    removed = true;
+    await Deno.remove(dir, { recursive: true });
+  };
+  return { path, remove, [Symbol.asyncDispose]: remove };
+}

@@ -1,0 +1,164 @@
+/** The master's cluster registration state machine, driven without sockets. */
+
+import assert from "node:assert/strict";
+import {
+  ClusterRegistration,
+  REGISTRATION_FAILED,
+  type RegistrationStep,
+} from "../master/cluster_registration.ts";
+import { deriveMasterLinkKeys } from "../shared/key_derivation.ts";
+import type { AnswerClusterPacket, BecomeClusterPacket } from "../shared/protocol/packets.ts";
+import { decrypt, DecryptError, importAesKey } from "../shared/security.ts";
+
+const KEY = crypto.getRandomValues(new Uint8Array(32));
+const NONCE = crypto.getRandomValues(new Uint8Array(32));
+const BECOME: BecomeClusterPacket = { kind: "BecomeCluster", keyName: "k", clusterNonce: NONCE };
+
+const ANNOUNCED = {
+  name: "eu-1",
+  host: "127.0.0.1",
+  port: 6257,
+  maxConnections: 100,
+  keyVersion: 2,
+  publicKey: new Uint8Array(32).fill(5),
+};
+
+function answer(passphrase: Uint8Array, extra: Partial<AnswerClusterPacket> = {}) {
+  return { kind: "AnswerCluster" as const, passphrase, ...ANNOUNCED, ...extra };
+}
+
+function sealedOf(step: RegistrationStep): Uint8Array {
+  assert.equal(step.kind, "challenge");
+  if (step.kind !== "challenge") throw new Error("unreachable");
+  return step.packet.sealedPassphrase;
+}
+
+async function challenged(
+  key: Uint8Array | undefined = KEY,
+): Promise<{ registration: ClusterRegistration; passphrase: Uint8Array; sealed: Uint8Array }> {
+  const registration = new ClusterRegistration({ deadline: 10_000 });
+  const sealed = sealedOf(await registration.challenge(BECOME, key, 1_000));
+  const passphrase = key === undefined
+    ? new Uint8Array(32)
+    : await decrypt(await importAesKey(key), sealed);
+  return { registration, passphrase, sealed };
+}
+
+Deno.test("the right answer registers with the announced fields and the link keys", async () => {
+  const { registration, passphrase } = await challenged();
+  assert.equal(registration.state, "awaiting_answer");
+  assert.equal(passphrase.length, 32);
+  const step = registration.answer(answer(passphrase), 2_000);
+  assert.equal(step.kind, "registered");
+  if (step.kind !== "registered") return;
+  assert.deepEqual(step.announcement, { ...ANNOUNCED, keyName: "k" });
+  assert.deepEqual(step.clusterKey, KEY);
+  // The cluster derives the same keys from what it knows.
+  assert.deepEqual(step.linkKeys, await deriveMasterLinkKeys(KEY, NONCE, passphrase));
+  assert.equal(registration.state, "registered");
+  assert.equal(registration.expire(), undefined);
+});
+
+Deno.test("every challenge has a fresh passphrase and nonce", async () => {
+  const a = await challenged();
+  const b = await challenged();
+  assert.notDeepEqual(a.passphrase, b.passphrase);
+  assert.notDeepEqual(a.sealed.subarray(0, 12), b.sealed.subarray(0, 12));
+});
+
+Deno.test("a wrong answer is refused and the registration is over", async () => {
+  const { registration, passphrase } = await challenged();
+  const wrong = passphrase.slice();
+  wrong[31] ^= 1;
+  assert.deepEqual(registration.answer(answer(wrong), 2_000), {
+    kind: "refused",
+    reason: "wrong_answer",
+  });
+  assert.equal(registration.state, "failed");
+  // One try: the right answer afterwards is refused too.
+  assert.equal(registration.answer(answer(passphrase), 2_000).kind, "refused");
+});
+
+Deno.test("answers of another length are refused", async () => {
+  const { registration, passphrase } = await challenged();
+  const step = registration.answer(answer(passphrase.subarray(0, 31)), 2_000);
+  assert.deepEqual(step, { kind: "refused", reason: "wrong_answer" });
+});
+
+Deno.test("an unknown key gets a same-length challenge nobody can open", async () => {
+  const known = await challenged();
+  const registration = new ClusterRegistration({ deadline: 10_000 });
+  const sealed = sealedOf(await registration.challenge(BECOME, undefined, 1_000));
+  assert.equal(sealed.length, known.sealed.length);
+  await assert.rejects(decrypt(await importAesKey(KEY), sealed), DecryptError);
+  assert.deepEqual(registration.answer(answer(known.passphrase), 2_000), {
+    kind: "refused",
+    reason: "unknown_key",
+  });
+});
+
+Deno.test("an answer after the deadline is refused even if right", async () => {
+  const registration = new ClusterRegistration({ deadline: 5_000 });
+  const sealed = sealedOf(await registration.challenge(BECOME, KEY, 1_000));
+  const passphrase = await decrypt(await importAesKey(KEY), sealed);
+  assert.deepEqual(registration.answer(answer(passphrase), 5_001), {
+    kind: "refused",
+    reason: "timeout",
+  });
+});
+
+Deno.test("a BecomeCluster after the deadline is refused", async () => {
+  const registration = new ClusterRegistration({ deadline: 5_000 });
+  assert.deepEqual(await registration.challenge(BECOME, KEY, 6_000), {
+    kind: "refused",
+    reason: "timeout",
+  });
+});
+
+Deno.test("expire() fails a pending registration, also while the challenge is being sealed", async () => {
+  const waiting = new ClusterRegistration({ deadline: 5_000 });
+  assert.deepEqual(waiting.expire(), { kind: "refused", reason: "timeout" });
+  assert.equal(waiting.state, "failed");
+  assert.equal(waiting.expire(), undefined);
+
+  const sealing = new ClusterRegistration({ deadline: 5_000 });
+  const pending = sealing.challenge(BECOME, KEY, 1_000);
+  assert.equal(sealing.state, "challenging");
+  sealing.expire();
+  assert.deepEqual(await pending, { kind: "refused", reason: "timeout" });
+});
+
+Deno.test("out-of-order packets are refused: answer first, or a second BecomeCluster", async () => {
+  const early = new ClusterRegistration({ deadline: 5_000 });
+  assert.deepEqual(early.answer(answer(new Uint8Array(32)), 1_000), {
+    kind: "refused",
+    reason: "out_of_order",
+  });
+  const { registration } = await challenged();
+  assert.deepEqual(await registration.challenge(BECOME, KEY, 1_000), {
+    kind: "refused",
+    reason: "out_of_order",
+  });
+});
+
+Deno.test("a right answer with an unusable announcement is refused", async () => {
+  const bad: Partial<AnswerClusterPacket>[] = [
+    { publicKey: new Uint8Array(31) },
+    { port: 0 },
+    { host: "" },
+    { name: "" },
+  ];
+  for (const extra of bad) {
+    const { registration, passphrase } = await challenged();
+    assert.deepEqual(registration.answer(answer(passphrase, extra), 2_000), {
+      kind: "refused",
+      reason: "invalid_announcement",
+    }, JSON.stringify(Object.keys(extra)));
+  }
+});
+
+Deno.test("every failure is sent as the same Error(AuthFailed)", () => {
+  assert.equal(REGISTRATION_FAILED.code, 10);
+  assert.equal(REGISTRATION_FAILED.message, "cluster registration failed");
+  assert.ok(Object.isFrozen(REGISTRATION_FAILED));
+});
