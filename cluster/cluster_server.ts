@@ -1,0 +1,1195 @@
+/**
+ * The cluster server: {@linkcode startCluster} loads the cluster's keys, starts its plugins,
+ * listens for clients, keeps the master link up and serves `/health` and `/metrics`. It is the
+ * socket adapter around the sans-I/O pieces: each client connection runs a
+ * {@linkcode ClientSession}, authenticated players live in a {@linkcode PlayerTable}, their
+ * game packets go to the plugin hosts and (with fragments on) the {@linkcode FragmentGrid},
+ * whose tick results go back out as MoveBatch / Spawn / Despawn.
+ *
+ * It must never let one connection's bad input or one plugin's failure reach another player
+ * (each bad input closes only its connection, with a logged reason), never leave a promise
+ * without a handler, never close a player because the master went away, and never log a key,
+ * ticket or session key.
+ *
+ * @module
+ */
+
+import {
+  isLoopbackIp,
+  resolvedMasterPort,
+  resolvedPort,
+  resolvedStatusPort,
+  type SustenetConfig,
+} from "../shared/config.ts";
+import { TicketVerifier } from "../shared/join_ticket.ts";
+import { generateKey, keyPath, loadKey, loadOrCreateIdentity } from "../shared/keys.ts";
+import { logSuccess, roleLogger } from "../shared/logging.ts";
+import { decodePacket, encodePacket, encodePluginFrame } from "../shared/protocol/codec.ts";
+import { encodeFrame, type Frame } from "../shared/protocol/frame.ts";
+import type { MoveState } from "../shared/protocol/move_state.ts";
+import { type ClusterInfo, PacketType } from "../shared/protocol/packets.ts";
+import { ErrorCode } from "../shared/protocol/protocol_error.ts";
+import {
+  type BroadcastOptions,
+  type ClientId,
+  isPluginMove,
+  type SustenetPlugin,
+} from "../shared/plugin.ts";
+import { importAesKey, KeyError } from "../shared/security.ts";
+import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
+import {
+  broadcast,
+  type CloseInfo,
+  type FrameConnection,
+  type FrameListener,
+  listenFrames,
+} from "../shared/transport.ts";
+import { ClientSession, type ClientSessionOptions, type SessionAction } from "./client_session.ts";
+import { FragmentGrid, type FragmentGridOptions } from "./fragment_grid.ts";
+import type { FragmentId } from "./fragment_id.ts";
+import { InProcessPluginHost } from "./in_process_plugin_host.ts";
+import { MasterLink, type MasterLinkState } from "./master_link.ts";
+import { ClusterMetrics } from "./metrics.ts";
+import { PlayerTable, type PlayerView } from "./players.ts";
+import type { PluginActions, PluginHost, PluginSpec } from "./plugin_host.ts";
+import { WorkerPluginHost } from "./worker_plugin_host.ts";
+
+const logger = roleLogger("cluster");
+
+/** Longest DisconnectCluster reason sent, in characters (str16 holds 65 535 bytes). */
+const MAX_DISCONNECT_REASON_CHARS = 1000;
+/** Ticket verifiers kept for earlier cluster ids (tickets issued before a re-registration). */
+const MAX_OLD_VERIFIERS = 4;
+
+/**
+ * Where a cluster's master is.
+ *
+ * @example
+ * ```ts
+ * import type { ClusterMasterAddress } from "./cluster_server.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const master: ClusterMasterAddress = { hostname: "127.0.0.1", port: 6256 };
+ * assert.equal(master.port, 6256);
+ * ```
+ */
+export interface ClusterMasterAddress {
+  /** The master's host name or IP. */
+  readonly hostname: string;
+  /** The master's port. */
+  readonly port: number;
+}
+
+/**
+ * Where the status HTTP server listens.
+ *
+ * @example
+ * ```ts
+ * import type { ClusterStatusOptions } from "./cluster_server.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const status: ClusterStatusOptions = { port: 0 };
+ * assert.equal(status.hostname, undefined);
+ * ```
+ */
+export interface ClusterStatusOptions {
+  /**
+   * Address to bind.
+   *
+   * @default {"127.0.0.1"}
+   */
+  readonly hostname?: string;
+  /** Port; 0 lets the OS choose. */
+  readonly port: number;
+}
+
+/**
+ * A trusted plugin run in-process, with its name and settings.
+ *
+ * @example
+ * ```ts
+ * import type { InProcessPluginEntry } from "./cluster_server.ts";
+ * import { definePlugin } from "../shared/plugin.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const entry: InProcessPluginEntry = { plugin: definePlugin({}), name: "rules", settings: {} };
+ * assert.equal(entry.name, "rules");
+ * ```
+ */
+export interface InProcessPluginEntry {
+  /** The plugin object. */
+  readonly plugin: SustenetPlugin;
+  /**
+   * Its name (logs, errors).
+   *
+   * @default {"plugin-<index>"}
+   */
+  readonly name?: string;
+  /**
+   * Its `ctx.settings`.
+   *
+   * @default {{}}
+   */
+  readonly settings?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Interest management settings: the fragment grid without its tick rate (that is
+ * {@linkcode ClusterOptions.tickHz}).
+ *
+ * @example
+ * ```ts
+ * import type { ClusterFragmentOptions } from "./cluster_server.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const fragments: ClusterFragmentOptions = {
+ *   size: 64,
+ *   maxPlayersPerFragment: 500,
+ *   crowdThreshold: 100,
+ * };
+ * assert.equal(fragments.size, 64);
+ * ```
+ */
+export type ClusterFragmentOptions = Omit<FragmentGridOptions, "tickHz">;
+
+/**
+ * Options of {@linkcode startCluster}. Every field has a default.
+ *
+ * @example
+ * ```ts
+ * import type { ClusterOptions } from "./cluster_server.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: ClusterOptions = { serverName: "eu-1", port: 0, master: null };
+ * assert.equal(options.master, null);
+ * ```
+ */
+export interface ClusterOptions {
+  /**
+   * Address to listen on.
+   *
+   * @default {"127.0.0.1"}
+   */
+  readonly hostname?: string;
+  /**
+   * Port to listen on; 0 lets the OS choose (read it back from `addr`).
+   *
+   * @default {0}
+   */
+  readonly port?: number;
+  /**
+   * Address announced to the master for clients; by default `hostname`, or 127.0.0.1 (with a
+   * warning) when `hostname` is 0.0.0.0 or ::.
+   */
+  readonly publicHost?: string;
+  /**
+   * Name sent in HelloOk and announced to the master.
+   *
+   * @default {"Sustenet"}
+   */
+  readonly serverName?: string;
+  /**
+   * Most simultaneous client connections; 0 = no limit.
+   *
+   * @default {0}
+   */
+  readonly maxConnections?: number;
+  /**
+   * Directory of the key files.
+   *
+   * @default {"keys"}
+   */
+  readonly keysDir?: string;
+  /**
+   * Name of the AES key shared with the master (generated, with a warning, when missing).
+   *
+   * @default {"cluster_key"}
+   */
+  readonly keyName?: string;
+  /**
+   * Name of the X25519 identity key pair (`<name>.identity` and `<name>.pub`).
+   *
+   * @default {"cluster_identity"}
+   */
+  readonly identityKeyName?: string;
+  /**
+   * The master to register with; `null` runs without one (every ticket then gets 50).
+   *
+   * @default {{ hostname: "127.0.0.1", port: 6256 }}
+   */
+  readonly master?: ClusterMasterAddress | null;
+  /**
+   * Time between heartbeats to the master, in ms.
+   *
+   * @default {1000}
+   */
+  readonly heartbeatIntervalMs?: number;
+  /**
+   * First reconnect delay after losing the master, in ms.
+   *
+   * @default {500}
+   */
+  readonly reconnectMinMs?: number;
+  /**
+   * Largest reconnect delay, in ms.
+   *
+   * @default {10000}
+   */
+  readonly reconnectMaxMs?: number;
+  /**
+   * Largest frame accepted or sent.
+   *
+   * @default {65536}
+   */
+  readonly maxFrameBytes?: number;
+  /**
+   * Outgoing bytes queued per connection before it is dropped (≥ maxFrameBytes + 4).
+   *
+   * @default {1048576}
+   */
+  readonly maxQueueBytes?: number;
+  /**
+   * Time a client has from connecting to being authenticated, in ms.
+   *
+   * @default {5000}
+   */
+  readonly handshakeTimeoutMs?: number;
+  /**
+   * A connection that sends nothing for this long is closed, in ms (0 = never).
+   *
+   * @default {30000}
+   */
+  readonly idleTimeoutMs?: number;
+  /**
+   * Status HTTP server (`/health`, `/metrics`); `false` = none.
+   *
+   * @default {false}
+   */
+  readonly status?: ClusterStatusOptions | false;
+  /** Trusted plugins run in-process, in order: plugin objects, or entries with a name. */
+  readonly plugins?: readonly (SustenetPlugin | InProcessPluginEntry)[];
+  /** Plugins loaded by URL, each in its own sandboxed Worker, after the in-process ones. */
+  readonly pluginSpecs?: readonly PluginSpec[];
+  /**
+   * A Worker plugin that does not answer for this long is restarted, in ms.
+   *
+   * @default {2000}
+   */
+  readonly pluginWatchdogMs?: number;
+  /**
+   * Interest management; `false` = off (moves go to plugins only).
+   *
+   * @default {false}
+   */
+  readonly fragments?: ClusterFragmentOptions | false;
+  /**
+   * Ticks per second: plugins' `onTick` and, with fragments on, position updates.
+   *
+   * @default {20}
+   */
+  readonly tickHz?: number;
+  /**
+   * Unsealed client traffic, for benchmarks; refused unless `hostname` is a loopback address.
+   *
+   * @default {false}
+   */
+  readonly plaintext?: boolean;
+  /** URL where clients fetch the identity public key (logged at start; informational). */
+  readonly domainPubKey?: string | null;
+}
+
+/**
+ * A host and port.
+ *
+ * @example
+ * ```ts
+ * import type { ClusterAddress } from "./cluster_server.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const addr: ClusterAddress = { hostname: "127.0.0.1", port: 6257 };
+ * assert.equal(addr.port, 6257);
+ * ```
+ */
+export interface ClusterAddress {
+  /** Bound IP address. */
+  readonly hostname: string;
+  /** Bound port (the real one when 0 was asked). */
+  readonly port: number;
+}
+
+/**
+ * A running cluster, as {@linkcode startCluster} returns it.
+ *
+ * @example
+ * ```ts
+ * import { type ClusterServer, startCluster } from "./cluster_server.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const keysDir = await Deno.makeTempDir();
+ * const cluster: ClusterServer = await startCluster({ port: 0, keysDir, master: null });
+ * assert.equal(cluster.masterLinkState, "disabled");
+ * await cluster.stop();
+ * await Deno.remove(keysDir, { recursive: true });
+ * ```
+ */
+export interface ClusterServer extends AsyncDisposable {
+  /** Where clients connect. */
+  readonly addr: ClusterAddress;
+  /** Where the status HTTP server listens, or null when it is disabled. */
+  readonly statusAddr: ClusterAddress | null;
+  /** The id the master gave at the latest registration, or undefined before the first. */
+  readonly clusterId: number | undefined;
+  /** The authenticated players (read-only). */
+  readonly players: PlayerView;
+  /** The master link's state (`disabled` without a master). */
+  readonly masterLinkState: MasterLinkState | "disabled";
+  /** The identity public key clients pin, and its version. */
+  readonly identity: { readonly publicKey: Uint8Array; readonly version: number };
+  /** The cluster's counters (also on `/metrics`). */
+  readonly metrics: ClusterMetrics;
+  /**
+   * Stops: refuses new connections, sends DisconnectCluster(reason) to every player,
+   * deregisters from the master, writes what is queued, stops the plugins. Idempotent.
+   */
+  stop(reason?: string): Promise<void>;
+}
+
+/**
+ * The {@linkcode ClusterOptions} a validated config describes (ports resolved: 0 in the file
+ * means 6257 / 6256 / 6281).
+ *
+ * @param config A config from `loadConfig` / `configFromArgs`.
+ *
+ * @example
+ * ```ts
+ * import { clusterOptionsFromConfig } from "./cluster_server.ts";
+ * import { parseConfig } from "../shared/config.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options = clusterOptionsFromConfig(parseConfig('[all]\nserver_name = "eu-1"'));
+ * assert.equal(options.port, 6257);
+ * assert.deepEqual(options.master, { hostname: "127.0.0.1", port: 6256 });
+ * assert.deepEqual(options.status, { hostname: "127.0.0.1", port: 6281 });
+ * assert.equal(options.fragments, false);
+ * ```
+ */
+export function clusterOptionsFromConfig(config: SustenetConfig): ClusterOptions {
+  const { all, cluster } = config;
+  const fragments = cluster.fragments;
+  return {
+    hostname: all.bindIp,
+    port: resolvedPort(config, "cluster"),
+    // Left out when unset, so startCluster derives it from bind_ip (and warns on 0.0.0.0).
+    ...(cluster.publicIp === "" ? {} : { publicHost: cluster.publicIp }),
+    serverName: all.serverName,
+    maxConnections: all.maxConnections,
+    keysDir: all.keysDir,
+    keyName: cluster.keyName,
+    identityKeyName: cluster.identityKeyName,
+    master: { hostname: cluster.masterIp, port: resolvedMasterPort(config) },
+    heartbeatIntervalMs: cluster.heartbeatIntervalMs,
+    reconnectMinMs: cluster.reconnectMinMs,
+    reconnectMaxMs: cluster.reconnectMaxMs,
+    maxFrameBytes: all.maxFrameBytes,
+    maxQueueBytes: all.maxQueueBytes,
+    handshakeTimeoutMs: all.handshakeTimeoutMs,
+    idleTimeoutMs: all.idleTimeoutMs,
+    status: all.statusEnabled
+      ? { hostname: all.statusIp, port: resolvedStatusPort(config, "cluster") }
+      : false,
+    pluginSpecs: cluster.plugins.map((p) => ({
+      url: p.url,
+      name: p.name,
+      settings: p.settings,
+      permissions: p.permissions,
+    })),
+    pluginWatchdogMs: cluster.pluginWatchdogMs,
+    fragments: fragments.enabled
+      ? {
+        size: fragments.size,
+        ...(fragments.bounds === null ? {} : { bounds: fragments.bounds }),
+        viewDistance: fragments.viewDistance,
+        maxPlayersPerFragment: fragments.maxPlayers,
+        crowdThreshold: fragments.crowdThreshold,
+      }
+      : false,
+    tickHz: fragments.tickHz,
+    plaintext: cluster.plaintext,
+    domainPubKey: cluster.domainPubKey,
+  };
+}
+
+/**
+ * Starts a cluster: keys, plugins, client listener, master link, status server.
+ *
+ * @param options Address, keys, master, limits, plugins, fragments; all optional.
+ * @returns The running cluster.
+ * @throws {PluginLoadError} If a plugin cannot be loaded (naming it); nothing is left running.
+ * @throws {KeyError} If a key file is unusable.
+ * @throws {RangeError} If an option is out of range (`plaintext` off loopback, a queue bound
+ * below the frame bound, …).
+ * @throws {Deno.errors.AddrInUse} (or another listen error) if the port cannot be bound.
+ *
+ * @example A standalone cluster with an in-process plugin
+ * ```ts
+ * import { startCluster } from "./cluster_server.ts";
+ * import { definePlugin } from "../shared/plugin.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const keysDir = await Deno.makeTempDir();
+ * const cluster = await startCluster({
+ *   port: 0,
+ *   keysDir,
+ *   master: null,
+ *   plugins: [definePlugin({ onMessage: (ctx, from, command, payload) => ctx.send(from, command, payload) })],
+ * });
+ * assert.ok(cluster.addr.port > 0);
+ * assert.equal(cluster.players.size, 0);
+ * assert.equal(cluster.identity.publicKey.length, 32);
+ * await cluster.stop();
+ * await Deno.remove(keysDir, { recursive: true });
+ * ```
+ */
+export async function startCluster(options: ClusterOptions = {}): Promise<ClusterServer> {
+  const runtime = new ClusterRuntime(options);
+  await runtime.start();
+  return runtime.server();
+}
+
+/** What the cluster keeps per accepted client connection. */
+interface ConnectionRecord {
+  readonly session: ClientSession;
+  /** Why the player is leaving, when the cluster decided it (kick, shutdown, protocol). */
+  leaveReason: string | undefined;
+  /** Settles once the close was cleaned up (player removed, plugins told). */
+  cleanedUp: Promise<void> | undefined;
+}
+
+/** The settings every part of the runtime reads, with defaults applied. */
+interface Settings {
+  readonly hostname: string;
+  readonly port: number;
+  readonly publicHost: string;
+  readonly serverName: string;
+  readonly maxConnections: number;
+  readonly keysDir: string;
+  readonly keyName: string;
+  readonly identityKeyName: string;
+  readonly maxFrameBytes: number;
+  readonly maxQueueBytes: number;
+  readonly tickHz: number;
+}
+
+function settingsOf(options: ClusterOptions): Settings {
+  const hostname = options.hostname ?? "127.0.0.1";
+  const maxFrameBytes = options.maxFrameBytes ?? 65_536;
+  const maxQueueBytes = options.maxQueueBytes ?? 1_048_576;
+  const maxConnections = options.maxConnections ?? 0;
+  const tickHz = options.tickHz ?? 20;
+  if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 64) {
+    throw new RangeError(`maxFrameBytes must be an integer >= 64, got ${maxFrameBytes}`);
+  }
+  if (!Number.isInteger(maxQueueBytes) || maxQueueBytes < maxFrameBytes + 4) {
+    throw new RangeError(
+      `maxQueueBytes must be an integer >= maxFrameBytes + 4 (${maxFrameBytes + 4}), ` +
+        `got ${maxQueueBytes}`,
+    );
+  }
+  if (!Number.isInteger(maxConnections) || maxConnections < 0) {
+    throw new RangeError(`maxConnections must be an integer >= 0, got ${maxConnections}`);
+  }
+  if (!Number.isFinite(tickHz) || tickHz <= 0 || tickHz > 1000) {
+    throw new RangeError(`tickHz must be within (0, 1000], got ${tickHz}`);
+  }
+  if (options.plaintext === true && !isLoopbackIp(hostname)) {
+    throw new RangeError(
+      `plaintext mode needs a loopback hostname (it sends game traffic unencrypted), got ${hostname}`,
+    );
+  }
+  let publicHost = options.publicHost;
+  if (publicHost === undefined || publicHost === "") {
+    const unspecified = hostname === "0.0.0.0" || hostname === "::";
+    publicHost = unspecified ? "127.0.0.1" : hostname;
+    if (unspecified) {
+      logger.warn(
+        "listening on {hostname} without a public address: announcing 127.0.0.1, which only " +
+          "local clients can reach; set cluster.public_ip",
+        { hostname },
+      );
+    }
+  }
+  const serverName = options.serverName ?? "Sustenet";
+  // Both travel as str8 (HelloOk, AnswerCluster): refuse here rather than fail per connection.
+  for (const [field, value] of [["serverName", serverName], ["publicHost", publicHost]]) {
+    const bytes = new TextEncoder().encode(value).length;
+    if (bytes === 0 || bytes > 255 || !value.isWellFormed()) {
+      throw new RangeError(`${field} must be 1..255 bytes of valid UTF-8, got ${bytes} bytes`);
+    }
+  }
+  return {
+    hostname,
+    port: options.port ?? 0,
+    publicHost,
+    serverName,
+    maxConnections,
+    keysDir: options.keysDir ?? "keys",
+    keyName: options.keyName ?? "cluster_key",
+    identityKeyName: options.identityKeyName ?? "cluster_identity",
+    maxFrameBytes,
+    maxQueueBytes,
+    tickHz,
+  };
+}
+
+/** Loads the master-shared key, generating it (with a warning) the first time. */
+async function loadClusterKey(keysDir: string, keyName: string): Promise<Uint8Array> {
+  try {
+    return await loadKey(keysDir, keyName);
+  } catch (error) {
+    if (!(error instanceof KeyError) || error.code !== "key_missing") throw error;
+  }
+  try {
+    await generateKey(keysDir, keyName);
+    logger.warn(
+      "no cluster key {path}: generated a new one; the master needs this same key, so copy " +
+        "the file into the master's keys directory",
+      { path: keyPath(keysDir, keyName) },
+    );
+  } catch (error) {
+    // Another process made it between our two steps: use theirs.
+    if (!(error instanceof KeyError) || error.code !== "key_exists") throw error;
+  }
+  return await loadKey(keysDir, keyName);
+}
+
+function isPluginEntry(
+  value: SustenetPlugin | InProcessPluginEntry,
+): value is InProcessPluginEntry {
+  return "plugin" in value && typeof value.plugin === "object" && value.plugin !== null;
+}
+
+/** The running cluster's state and wiring (one instance per startCluster). */
+class ClusterRuntime implements PluginActions {
+  readonly #options: ClusterOptions;
+  readonly #settings: Settings;
+  readonly #startedAt = performance.now();
+  readonly #players: PlayerTable<FrameConnection>;
+  readonly #connections = new Map<FrameConnection, ConnectionRecord>();
+  readonly #verifiers = new Map<number, TicketVerifier>();
+  readonly #hosts: PluginHost[] = [];
+  readonly #grid: FragmentGrid | undefined;
+  readonly metrics: ClusterMetrics;
+  #clusterAesKey: CryptoKey | undefined;
+  #identity: { privateKey: CryptoKey; publicKey: Uint8Array; version: number } | undefined;
+  #sessionOptions: Omit<ClientSessionOptions, "admit"> | undefined;
+  #listener: FrameListener | undefined;
+  #status: StatusServer | undefined;
+  #link: MasterLink | undefined;
+  #tickTimer: ReturnType<typeof setInterval> | undefined;
+  #lastTick = 0;
+  #stopping: Promise<void> | undefined;
+  #closing = false;
+
+  constructor(options: ClusterOptions) {
+    this.#options = options;
+    this.#settings = settingsOf(options);
+    this.#players = new PlayerTable<FrameConnection>({
+      maxPlayers: this.#settings.maxConnections,
+    });
+    const fragments = options.fragments;
+    this.#grid = fragments === undefined || fragments === false
+      ? undefined
+      : new FragmentGrid({ ...fragments, tickHz: this.#settings.tickHz });
+    this.metrics = new ClusterMetrics({
+      players: () => this.#players.size,
+      connections: () => this.#connections.keys(),
+      masterLinkState: () => this.#linkState(),
+      fragments: () => this.#grid?.fragmentStats(),
+    });
+  }
+
+  async start(): Promise<void> {
+    const s = this.#settings;
+    const clusterKey = await loadClusterKey(s.keysDir, s.keyName);
+    this.#clusterAesKey = await importAesKey(clusterKey);
+    const identity = await loadOrCreateIdentity(s.keysDir, s.identityKeyName);
+    this.#identity = identity;
+    const publicFile = `${s.keysDir.replace(/[\\/]+$/, "")}/${s.identityKeyName}.pub`;
+    if (identity.created) {
+      logger.info("created the identity key pair {name}; its public key is in {file}", {
+        name: s.identityKeyName,
+        file: publicFile,
+      });
+    } else if (identity.publicFileRewritten) {
+      logger.info("rewrote {file} from the identity private key", { file: publicFile });
+    }
+    if (this.#options.domainPubKey) {
+      logger.info("clients fetch the identity public key from {url}: publish {file} there", {
+        url: this.#options.domainPubKey,
+        file: publicFile,
+      });
+    }
+    this.#sessionOptions = {
+      serverName: s.serverName,
+      identity,
+      tickets: () => this.#currentVerifier(),
+      clusters: () => this.#selfInfo(),
+      plaintext: this.#options.plaintext === true,
+    };
+    try {
+      await this.#startPlugins();
+      this.#listen();
+      this.#startStatus();
+    } catch (error) {
+      await this.#teardown("start failed");
+      throw error;
+    }
+    this.#startLink(clusterKey);
+    if (this.#hosts.length > 0 || this.#grid !== undefined) {
+      this.#lastTick = performance.now();
+      this.#tickTimer = setInterval(this.#tick, 1000 / s.tickHz);
+    }
+    const addr = this.#listener!.addr;
+    logSuccess(logger, "cluster {name} listening on {host}:{port}", {
+      name: s.serverName,
+      host: addr.hostname,
+      port: addr.port,
+    });
+  }
+
+  server(): ClusterServer {
+    const listener = this.#listener!;
+    const status = this.#status;
+    const identity = this.#identity!;
+    // deno-lint-ignore no-this-alias
+    const runtime = this;
+    const stop = (reason?: string) => this.stop(reason);
+    const players = this.#players;
+    return {
+      addr: { hostname: listener.addr.hostname, port: listener.addr.port },
+      statusAddr: status === undefined ? null : status.addr,
+      get clusterId() {
+        return runtime.#link?.clusterId;
+      },
+      // A view, not the table: callers cannot add or remove players.
+      players: Object.freeze({
+        get size() {
+          return players.size;
+        },
+        get: (clientId: number) => players.get(clientId),
+        list: () => players.list(),
+      }),
+      get masterLinkState() {
+        return runtime.#linkState();
+      },
+      identity: { publicKey: identity.publicKey, version: identity.version },
+      metrics: this.metrics,
+      stop,
+      [Symbol.asyncDispose]: () => stop(),
+    };
+  }
+
+  // ---------------------------------------------------------------- startup pieces
+
+  async #startPlugins(): Promise<void> {
+    const entries = this.#options.plugins ?? [];
+    entries.forEach((entry, index) => {
+      const { plugin, name, settings } = isPluginEntry(entry)
+        ? entry
+        : { plugin: entry, name: undefined, settings: undefined };
+      this.#hosts.push(
+        new InProcessPluginHost(plugin, this, {
+          name: name ?? `plugin-${index + 1}`,
+          ...(settings === undefined ? {} : { settings }),
+        }),
+      );
+    });
+    for (const spec of this.#options.pluginSpecs ?? []) {
+      this.#hosts.push(
+        new WorkerPluginHost(spec, this, { watchdogMs: this.#options.pluginWatchdogMs ?? 2000 }),
+      );
+    }
+    // Sequential, so the first failure is the one reported and later plugins are not loaded.
+    for (const host of this.#hosts) {
+      await host.start();
+      logger.info("plugin {name} started", { name: host.name });
+    }
+  }
+
+  #listen(): void {
+    const s = this.#settings;
+    this.#listener = listenFrames({
+      hostname: s.hostname,
+      port: s.port,
+      maxFrameBytes: s.maxFrameBytes,
+      maxQueueBytes: s.maxQueueBytes,
+      handshakeTimeoutMs: this.#options.handshakeTimeoutMs ?? 5000,
+      idleTimeoutMs: this.#options.idleTimeoutMs ?? 30_000,
+      onConnection: (connection) => this.#accept(connection),
+    });
+  }
+
+  #startStatus(): void {
+    const status = this.#options.status;
+    if (status === undefined || status === false) return;
+    this.#status = startStatusServer({
+      hostname: status.hostname ?? "127.0.0.1",
+      port: status.port,
+      health: () => this.#health(),
+      metrics: () => this.metrics.families(),
+    });
+  }
+
+  #startLink(clusterKey: Uint8Array): void {
+    const master = this.#options.master === undefined
+      ? { hostname: "127.0.0.1", port: 6256 }
+      : this.#options.master;
+    if (master === null) {
+      logger.warn("no master configured: join tickets cannot be checked, every join is refused");
+      return;
+    }
+    const s = this.#settings;
+    const identity = this.#identity!;
+    this.#link = new MasterLink({
+      hostname: master.hostname,
+      port: master.port,
+      keyName: s.keyName,
+      clusterKey,
+      announcement: {
+        name: s.serverName,
+        host: s.publicHost,
+        port: this.#listener!.addr.port,
+        maxConnections: s.maxConnections,
+        keyVersion: identity.version,
+        publicKey: identity.publicKey,
+      },
+      load: () => this.#players.size,
+      heartbeatIntervalMs: this.#options.heartbeatIntervalMs ?? 1000,
+      reconnectMinMs: this.#options.reconnectMinMs ?? 500,
+      reconnectMaxMs: this.#options.reconnectMaxMs ?? 10_000,
+      handshakeTimeoutMs: this.#options.handshakeTimeoutMs ?? 5000,
+      maxFrameBytes: s.maxFrameBytes,
+      onRegistered: (clusterId) => this.#registered(clusterId),
+    });
+    this.#link.start();
+  }
+
+  #registered(clusterId: number): void {
+    this.metrics.registrations.inc();
+    if (this.#verifiers.has(clusterId)) return;
+    // One verifier per id, kept across re-registrations so a used ticket stays used.
+    this.#verifiers.set(
+      clusterId,
+      new TicketVerifier({ clusterKey: this.#clusterAesKey!, clusterId }),
+    );
+    for (const id of this.#verifiers.keys()) {
+      if (this.#verifiers.size <= MAX_OLD_VERIFIERS + 1) break;
+      if (id !== clusterId) this.#verifiers.delete(id);
+    }
+  }
+
+  #currentVerifier(): TicketVerifier | undefined {
+    const id = this.#link?.clusterId;
+    return id === undefined ? undefined : this.#verifiers.get(id);
+  }
+
+  #linkState(): MasterLinkState | "disabled" {
+    return this.#link?.state ?? "disabled";
+  }
+
+  #selfInfo(): readonly ClusterInfo[] {
+    const id = this.#link?.clusterId;
+    if (id === undefined) return [];
+    const s = this.#settings;
+    return [{
+      id,
+      name: s.serverName,
+      host: s.publicHost,
+      port: this.#listener!.addr.port,
+      load: this.#players.size,
+      maxConnections: s.maxConnections,
+      keyVersion: this.#identity!.version,
+      full: this.#players.full,
+    }];
+  }
+
+  #health(): Record<string, unknown> {
+    return {
+      status: this.#closing ? "stopping" : "ok",
+      role: "cluster",
+      name: this.#settings.serverName,
+      clusterId: this.#link?.clusterId ?? null,
+      masterLink: this.#linkState(),
+      players: this.#players.size,
+      connections: this.#connections.size,
+      plugins: this.#hosts.map((host) => ({ name: host.name, state: host.state })),
+      fragments: this.#grid === undefined ? null : [...this.#grid.fragmentStats()].length,
+      uptimeS: Math.round((performance.now() - this.#startedAt) / 1000),
+    };
+  }
+
+  // ---------------------------------------------------------------- client connections
+
+  #accept(connection: FrameConnection): void {
+    const max = this.#settings.maxConnections;
+    if (this.#closing) {
+      this.metrics.connectionsRefused.inc();
+      connection.close({ code: ErrorCode.ShuttingDown, message: "cluster shutting down" });
+      return;
+    }
+    if (max > 0 && this.#connections.size >= max) {
+      this.metrics.connectionsRefused.inc();
+      logger.info("refusing a connection: max_connections ({max}) reached", { max });
+      connection.close({ code: ErrorCode.ServerFull, message: "cluster full" });
+      return;
+    }
+    this.metrics.connectionsAccepted.inc();
+    const session = new ClientSession({
+      ...this.#sessionOptions!,
+      admit: (claims) => this.#players.add(claims.playerId, connection)?.clientId,
+    });
+    const record: ConnectionRecord = { session, leaveReason: undefined, cleanedUp: undefined };
+    this.#connections.set(connection, record);
+    record.cleanedUp = connection.closed.then((info) => this.#closed(connection, record, info))
+      .catch((error: unknown) => {
+        logger.error("cleaning up after {remote} failed: {error}", {
+          remote: remoteOf(connection),
+          error,
+        });
+      });
+    connection.start((frame) => this.#frame(frame, connection, record));
+  }
+
+  #frame(frame: Frame, connection: FrameConnection, record: ConnectionRecord): void {
+    const step = record.session.receive(decodePacket(frame));
+    if (!(step instanceof Promise)) {
+      this.#apply(step, connection, record);
+      return;
+    }
+    step.then(
+      (actions) => this.#apply(actions, connection, record),
+      (error: unknown) => {
+        logger.error("handshake step failed for {remote}: {error}", {
+          remote: remoteOf(connection),
+          error,
+        });
+        connection.close({ code: ErrorCode.Internal, message: "internal error" });
+      },
+    );
+  }
+
+  #apply(
+    actions: readonly SessionAction[],
+    connection: FrameConnection,
+    record: ConnectionRecord,
+  ): void {
+    for (const action of actions) {
+      switch (action.type) {
+        case "send":
+          connection.send(action.frame);
+          break;
+        case "seal":
+          // Synchronous, before the next frame of this read: the client's next bytes are records.
+          if (connection.isOpen) connection.startSealing(action.keys);
+          break;
+        case "authenticated":
+          this.#joined(connection, action.clientId);
+          break;
+        case "refused":
+          this.metrics.authResult(action.status);
+          break;
+        case "plugin":
+          this.#message(record.session.clientId, action.command, action.payload);
+          break;
+        case "move":
+          this.#move(record.session.clientId, action.state);
+          break;
+        case "close":
+          logClose(connection, action);
+          record.leaveReason ??= action.reason;
+          connection.close(
+            action.code === undefined ? undefined : { code: action.code, message: action.reason },
+          );
+          return;
+      }
+    }
+  }
+
+  #joined(connection: FrameConnection, clientId: number): void {
+    connection.markEstablished();
+    this.metrics.authResult(20);
+    const player = this.#players.player(clientId);
+    if (player === undefined) return;
+    logger.info("player {playerId} joined as client {clientId} from {remote}", {
+      playerId: player.playerId,
+      clientId,
+      remote: remoteOf(connection),
+    });
+    for (const host of this.#hosts) host.join(player.info);
+  }
+
+  #closed(connection: FrameConnection, record: ConnectionRecord, info: CloseInfo): void {
+    this.#connections.delete(connection);
+    this.metrics.connectionClosed(connection);
+    const clientId = record.session.clientId;
+    if (!record.session.closed()) return;
+    const player = this.#players.remove(clientId);
+    if (player === undefined) return;
+    this.#grid?.remove(clientId);
+    const reason = record.leaveReason ?? info.reason;
+    logger.info("player {playerId} (client {clientId}) left: {reason}", {
+      playerId: player.playerId,
+      clientId,
+      reason,
+    });
+    for (const host of this.#hosts) host.leave(player.info, reason);
+  }
+
+  // ---------------------------------------------------------------- game traffic
+
+  #message(clientId: number, command: number, payload: Uint8Array): void {
+    this.metrics.pluginMessages.inc();
+    for (const host of this.#hosts) host.message(clientId as ClientId, command, payload);
+  }
+
+  #move(clientId: number, state: MoveState): void {
+    // NaN and infinities decode fine (f32) but are never a position.
+    if (!isPluginMove(state)) {
+      this.metrics.movesRejected.inc();
+      this.#correct(clientId);
+      return;
+    }
+    let pending: Promise<boolean>[] | undefined;
+    for (const host of this.#hosts) {
+      const verdict = host.move(clientId as ClientId, state);
+      if (verdict === false) {
+        this.metrics.movesRejected.inc();
+        this.#correct(clientId);
+        return;
+      }
+      if (verdict !== true) (pending ??= []).push(verdict);
+    }
+    if (pending === undefined) {
+      this.#place(clientId, state);
+      return;
+    }
+    Promise.all(pending).then(
+      (verdicts) => {
+        if (verdicts.includes(false)) {
+          this.metrics.movesRejected.inc();
+          this.#correct(clientId);
+        } else {
+          this.#place(clientId, state);
+        }
+      },
+      (error: unknown) => logger.error("a plugin's move check failed: {error}", { error }),
+    );
+  }
+
+  /** Puts an accepted move into the fragment grid (when on). */
+  #place(clientId: number, state: MoveState): void {
+    const grid = this.#grid;
+    if (grid === undefined) {
+      this.metrics.movesAccepted.inc();
+      return;
+    }
+    if (this.#players.player(clientId) === undefined) return; // left while plugins decided
+    const now = performance.now();
+    const outcome = grid.fragmentOf(clientId) === undefined
+      ? grid.add(clientId, state, now)
+      : grid.move(clientId, state, now);
+    if (outcome === "accepted" || outcome === "unchanged") {
+      this.metrics.movesAccepted.inc();
+    } else if (outcome === "clamped") {
+      this.metrics.movesAccepted.inc();
+      this.#correct(clientId);
+    } else {
+      this.metrics.movesRejected.inc();
+      this.#correct(clientId);
+    }
+  }
+
+  /** Sends a player its own stored state back (a MoveBatch entry with its own id). */
+  #correct(clientId: number): void {
+    const state = this.#grid?.stateOf(clientId);
+    const player = this.#players.player(clientId);
+    if (state === undefined || player === undefined) return;
+    player.connection.send(encodePacket({ kind: "MoveBatch", entries: [{ clientId, state }] }));
+  }
+
+  readonly #tick = (): void => {
+    // A timer callback that throws would take the process down: contain it here.
+    try {
+      const now = performance.now();
+      const dtMs = Math.max(0, now - this.#lastTick);
+      this.#lastTick = now;
+      for (const host of this.#hosts) host.tick(dtMs);
+      if (this.#grid !== undefined) this.#fragmentTick(this.#grid, now);
+    } catch (error) {
+      logger.error("tick failed: {error}", { error });
+    }
+  };
+
+  #fragmentTick(grid: FragmentGrid, now: number): void {
+    const result = grid.tick(now);
+    if (result.interest.size > 0) {
+      // Each Spawn / Despawn is encoded once per tick, whoever receives it.
+      const spawns = new Map<number, Uint8Array>();
+      const despawns = new Map<number, Uint8Array>();
+      for (const [viewer, change] of result.interest) {
+        const connection = this.#players.player(viewer)?.connection;
+        if (connection === undefined) continue;
+        for (const id of change.left) {
+          let frame = despawns.get(id);
+          if (frame === undefined) {
+            frame = encodePacket({ kind: "Despawn", clientId: id });
+            despawns.set(id, frame);
+          }
+          connection.send(frame);
+        }
+        for (const entity of change.entered) {
+          let frame = spawns.get(entity.id);
+          if (frame === undefined) {
+            frame = encodePacket({
+              kind: "Spawn",
+              clientId: entity.id,
+              playerId: this.#players.get(entity.id)?.playerId ?? "",
+              state: entity.state,
+            });
+            spawns.set(entity.id, frame);
+          }
+          connection.send(frame);
+        }
+      }
+    }
+    const maxPayload = this.#settings.maxFrameBytes - 1;
+    for (const viewer of result.recipients()) {
+      const connection = this.#players.player(viewer)?.connection;
+      if (connection === undefined) continue;
+      for (const payload of result.moveBatchFor(viewer, maxPayload)) {
+        connection.send(encodeFrame(PacketType.MoveBatch, payload));
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- PluginActions
+
+  /** Sends a plugin command to one player (dropped if it left). */
+  send(to: ClientId, command: number, payload: Uint8Array): void {
+    const player = this.#players.player(to);
+    if (player === undefined) return;
+    const frame = this.#pluginFrame(command, payload);
+    if (frame !== undefined) player.connection.send(frame);
+  }
+
+  /** Sends one encoded frame to everyone, all but one, or one fragment's audience. */
+  broadcast(command: number, payload: Uint8Array, options: BroadcastOptions): void {
+    const frame = this.#pluginFrame(command, payload);
+    if (frame === undefined) return;
+    const except = options.except === undefined
+      ? undefined
+      : this.#players.player(options.except)?.connection;
+    if (options.fragment === undefined) {
+      broadcast(this.#players.connections, frame, except);
+    } else if (this.#grid === undefined) {
+      logger.debug("broadcast to fragment {fragment} dropped: fragments are off", {
+        fragment: options.fragment,
+      });
+    } else {
+      broadcast(this.#audience(this.#grid, options.fragment), frame, except);
+    }
+  }
+
+  /** Disconnects a player with DisconnectCluster(reason). */
+  kick(client: ClientId, reason: string): void {
+    const player = this.#players.player(client);
+    if (player === undefined) return;
+    const record = this.#connections.get(player.connection);
+    if (record !== undefined) record.leaveReason = `kicked: ${reason}`;
+    this.metrics.kicks.inc();
+    logger.info("kicking player {playerId} (client {clientId}): {reason}", {
+      playerId: player.playerId,
+      clientId: client,
+      reason,
+    });
+    player.connection.send(disconnectFrame(reason));
+    player.connection.close();
+  }
+
+  *#audience(grid: FragmentGrid, fragment: number): Generator<FrameConnection> {
+    for (const id of grid.playersInterestedIn(fragment as FragmentId)) {
+      const connection = this.#players.player(id)?.connection;
+      if (connection !== undefined) yield connection;
+    }
+  }
+
+  #pluginFrame(command: number, payload: Uint8Array): Uint8Array | undefined {
+    if (payload.length + 1 > this.#settings.maxFrameBytes) {
+      logger.warn("plugin command {command} of {bytes} bytes is above max_frame_bytes; dropped", {
+        command,
+        bytes: payload.length + 1,
+      });
+      return undefined;
+    }
+    return encodePluginFrame(command, payload);
+  }
+
+  // ---------------------------------------------------------------- stopping
+
+  stop(reason = "cluster shutting down"): Promise<void> {
+    this.#stopping ??= this.#teardown(reason);
+    return this.#stopping;
+  }
+
+  async #teardown(reason: string): Promise<void> {
+    this.#closing = true;
+    if (this.#tickTimer !== undefined) clearInterval(this.#tickTimer);
+    this.#tickTimer = undefined;
+    // Players first: they are told why, then their queues drain as the sockets close.
+    const players = [...this.#players.players()];
+    if (players.length > 0) {
+      broadcast(this.#players.connections, disconnectFrame(reason));
+      for (const player of players) {
+        const record = this.#connections.get(player.connection);
+        if (record !== undefined) record.leaveReason = reason;
+        player.connection.close();
+      }
+    }
+    const link = this.#link?.stop(reason);
+    await this.#listener?.close({ code: ErrorCode.ShuttingDown, message: reason });
+    await Promise.all([...this.#connections.values()].map((r) => r.cleanedUp));
+    await link;
+    for (const host of this.#hosts) {
+      try {
+        await host.stop();
+      } catch (error) {
+        logger.error("plugin {name} failed to stop: {error}", { name: host.name, error });
+      }
+    }
+    await this.#status?.close();
+    logger.info("cluster {name} stopped", { name: this.#settings.serverName });
+  }
+}
+
+function disconnectFrame(reason: string): Uint8Array {
+  // Cut, then mend a surrogate pair the cut may have split: the encoder refuses lone ones.
+  return encodePacket({
+    kind: "DisconnectCluster",
+    reason: String(reason).slice(0, MAX_DISCONNECT_REASON_CHARS).toWellFormed(),
+  });
+}
+
+function remoteOf(connection: FrameConnection): string {
+  const addr = connection.remoteAddr;
+  return addr.transport === "tcp" ? `${addr.hostname}:${addr.port}` : addr.transport;
+}
+
+/** The LogTape method of each close level. */
+const LOG_METHOD = { debug: "debug", info: "info", warning: "warn", error: "error" } as const;
+
+function logClose(connection: FrameConnection, action: SessionAction & { type: "close" }): void {
+  logger[LOG_METHOD[action.level]]("closing {remote}: {reason}", {
+    remote: remoteOf(connection),
+    reason: action.reason,
+  });
+}

@@ -1,0 +1,306 @@
+// This module is browser compatible.
+/**
+ * The cluster's in-process counters and gauges, rendered on its `/metrics` (Prometheus text)
+ * and summarised on `/health`: players, connections, frames and bytes in and out, ticket
+ * checks by Authenticate status, plugin messages, moves, the master link's state and, with
+ * fragments on, each populated fragment's players, update rate and bytes sent.
+ *
+ * It only counts: it never touches a socket, and never labels a sample with anything a client
+ * chose (player ids, names), so a client cannot grow the metric set.
+ *
+ * @module
+ */
+
+import type { FragmentStats } from "./fragment_grid.ts";
+import { LabeledCounter, type TrafficCounts } from "../master/metrics.ts";
+import { Counter, Gauge, type MetricFamily, type MetricSample } from "../shared/metrics.ts";
+import type { MasterLinkState } from "./master_link.ts";
+
+/** The traffic counters summed over connections: key, metric name, help. */
+const TRAFFIC = [
+  ["framesIn", "sustenet_cluster_frames_in_total", "Frames received from clients"],
+  ["framesOut", "sustenet_cluster_frames_out_total", "Frames sent to clients"],
+  ["bytesIn", "sustenet_cluster_bytes_in_total", "Bytes received from clients"],
+  ["bytesOut", "sustenet_cluster_bytes_out_total", "Bytes sent to clients"],
+] as const;
+
+/** The Authenticate statuses counted, as label values. */
+type AuthLabel = "20" | "40" | "44" | "50";
+const AUTH_LABELS: readonly AuthLabel[] = ["20", "40", "44", "50"];
+
+/**
+ * The master link states reported, plus `disabled` for a cluster started without a master.
+ *
+ * @example
+ * ```ts
+ * import type { ReportedLinkState } from "./metrics.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const state: ReportedLinkState = "disabled";
+ * assert.equal(state, "disabled");
+ * ```
+ */
+export type ReportedLinkState = MasterLinkState | "disabled";
+const LINK_STATES: readonly ReportedLinkState[] = [
+  "connecting",
+  "registering",
+  "registered",
+  "waiting",
+  "stopped",
+  "disabled",
+];
+
+/**
+ * Where {@linkcode ClusterMetrics} reads its gauges and live traffic.
+ *
+ * @example
+ * ```ts
+ * import type { ClusterMetricsSources } from "./metrics.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const sources: ClusterMetricsSources = {
+ *   players: () => 0,
+ *   connections: () => [],
+ *   masterLinkState: () => "disabled",
+ *   fragments: () => undefined,
+ * };
+ * assert.equal(sources.players(), 0);
+ * ```
+ */
+export interface ClusterMetricsSources {
+  /** Authenticated players now. */
+  readonly players: () => number;
+  /** Open client connections (their traffic so far is added to the closed ones'). */
+  readonly connections: () => Iterable<TrafficCounts>;
+  /** The master link's state now. */
+  readonly masterLinkState: () => ReportedLinkState;
+  /** Per-fragment stats, or undefined when fragments are off. */
+  readonly fragments: () => Iterable<FragmentStats> | undefined;
+}
+
+/**
+ * Every counter the cluster keeps, and the families `/metrics` renders.
+ *
+ * @example
+ * ```ts
+ * import { ClusterMetrics } from "./metrics.ts";
+ * import { renderPrometheus } from "../shared/metrics.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const metrics = new ClusterMetrics({
+ *   players: () => 2,
+ *   connections: () => [{ framesIn: 3, framesOut: 4, bytesIn: 50, bytesOut: 60 }],
+ *   masterLinkState: () => "registered",
+ *   fragments: () => undefined,
+ * });
+ * metrics.authResult(20);
+ * metrics.connectionClosed({ framesIn: 1, framesOut: 1, bytesIn: 10, bytesOut: 10 });
+ * const text = renderPrometheus(metrics.families());
+ * assert.match(text, /^sustenet_cluster_players 2$/m);
+ * assert.match(text, /^sustenet_cluster_frames_in_total 4$/m);
+ * assert.match(text, /^sustenet_cluster_auth_results_total\{status="20"\} 1$/m);
+ * assert.match(text, /^sustenet_cluster_master_link\{state="registered"\} 1$/m);
+ * ```
+ */
+export class ClusterMetrics {
+  /** Client connections accepted. */
+  readonly connectionsAccepted: Counter = new Counter(
+    "sustenet_cluster_connections_accepted_total",
+    "Client connections accepted",
+  );
+  /** Connections refused because max_connections was reached or the cluster was stopping. */
+  readonly connectionsRefused: Counter = new Counter(
+    "sustenet_cluster_connections_refused_total",
+    "Client connections refused with ServerFull or ShuttingDown",
+  );
+  /** Ticket checks by Authenticate status (20 ok, 40 invalid, 44 expired/used, 50 error/full). */
+  readonly authResults: LabeledCounter<AuthLabel> = new LabeledCounter(
+    "sustenet_cluster_auth_results_total",
+    "Ticket checks by Authenticate status",
+    "status",
+    AUTH_LABELS,
+  );
+  /** Plugin commands received from players. */
+  readonly pluginMessages: Counter = new Counter(
+    "sustenet_cluster_plugin_messages_total",
+    "Plugin commands received from players",
+  );
+  /** Moves accepted (by the plugins, and by the fragment grid when it is on). */
+  readonly movesAccepted: Counter = new Counter(
+    "sustenet_cluster_moves_accepted_total",
+    "Moves accepted",
+  );
+  /** Moves dropped by a plugin or refused by the fragment grid. */
+  readonly movesRejected: Counter = new Counter(
+    "sustenet_cluster_moves_rejected_total",
+    "Moves rejected by a plugin or the fragment grid",
+  );
+  /** Players kicked by plugins. */
+  readonly kicks: Counter = new Counter("sustenet_cluster_kicks_total", "Players kicked");
+  /** Registrations confirmed by a master. */
+  readonly registrations: Counter = new Counter(
+    "sustenet_cluster_master_registrations_total",
+    "Registrations confirmed by the master",
+  );
+
+  readonly #sources: ClusterMetricsSources;
+  readonly #closed = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 };
+
+  /**
+   * Creates the counters, all at zero.
+   *
+   * @param sources Where gauges and live traffic are read.
+   */
+  constructor(sources: ClusterMetricsSources) {
+    this.#sources = sources;
+  }
+
+  /**
+   * Counts one ticket check's outcome.
+   *
+   * @param status The Authenticate status sent.
+   *
+   * @example
+   * ```ts
+   * import { ClusterMetrics } from "./metrics.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const metrics = new ClusterMetrics({
+   *   players: () => 0,
+   *   connections: () => [],
+   *   masterLinkState: () => "disabled",
+   *   fragments: () => undefined,
+   * });
+   * metrics.authResult(44);
+   * assert.equal(metrics.authResults.get("44"), 1);
+   * ```
+   */
+  authResult(status: 20 | 40 | 44 | 50): void {
+    this.authResults.inc(String(status) as AuthLabel);
+  }
+
+  /**
+   * Adds a closed connection's final traffic to the totals.
+   *
+   * @param counts Its counters at close.
+   *
+   * @example
+   * ```ts
+   * import { ClusterMetrics } from "./metrics.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const metrics = new ClusterMetrics({
+   *   players: () => 0,
+   *   connections: () => [],
+   *   masterLinkState: () => "disabled",
+   *   fragments: () => undefined,
+   * });
+   * metrics.connectionClosed({ framesIn: 2, framesOut: 0, bytesIn: 9, bytesOut: 0 });
+   * assert.equal(metrics.total("bytesIn"), 9);
+   * ```
+   */
+  connectionClosed(counts: TrafficCounts): void {
+    for (const [key] of TRAFFIC) this.#closed[key] += counts[key];
+  }
+
+  /**
+   * One traffic counter summed over closed and open connections.
+   *
+   * @param key Which counter.
+   *
+   * @example
+   * ```ts
+   * import { ClusterMetrics } from "./metrics.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const metrics = new ClusterMetrics({
+   *   players: () => 0,
+   *   connections: () => [{ framesIn: 1, framesOut: 2, bytesIn: 3, bytesOut: 4 }],
+   *   masterLinkState: () => "disabled",
+   *   fragments: () => undefined,
+   * });
+   * assert.equal(metrics.total("framesOut"), 2);
+   * ```
+   */
+  total(key: keyof TrafficCounts): number {
+    let sum = this.#closed[key];
+    for (const live of this.#sources.connections()) sum += live[key];
+    return sum;
+  }
+
+  /**
+   * Every family, for `/metrics`.
+   *
+   * @example
+   * ```ts
+   * import { ClusterMetrics } from "./metrics.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const metrics = new ClusterMetrics({
+   *   players: () => 0,
+   *   connections: () => [],
+   *   masterLinkState: () => "disabled",
+   *   fragments: () => [{ id: 0 as never, fx: 1, fz: -2, players: 3, updateHz: 10, bytesOut: 99 }],
+   * });
+   * const names = metrics.families().map((f) => f.name);
+   * assert.ok(names.includes("sustenet_cluster_fragment_players"));
+   * ```
+   */
+  families(): MetricFamily[] {
+    const sources = this.#sources;
+    const families: MetricFamily[] = [
+      new Gauge("sustenet_cluster_players", "Authenticated players", sources.players),
+      new Gauge("sustenet_cluster_connections", "Open client connections", () => {
+        let open = 0;
+        for (const _ of sources.connections()) open++;
+        return open;
+      }),
+      ...TRAFFIC.map(([key, name, help]): MetricFamily => ({
+        name,
+        help,
+        kind: "counter",
+        samples: () => [{ value: this.total(key) }],
+      })),
+      this.connectionsAccepted,
+      this.connectionsRefused,
+      this.authResults,
+      this.pluginMessages,
+      this.movesAccepted,
+      this.movesRejected,
+      this.kicks,
+      this.registrations,
+      new Gauge("sustenet_cluster_master_link", "Master link state (1 = current)", () => {
+        const current = sources.masterLinkState();
+        return LINK_STATES.map((state) => ({
+          labels: { state },
+          value: state === current ? 1 : 0,
+        }));
+      }),
+    ];
+    const fragments = sources.fragments();
+    if (fragments !== undefined) {
+      const stats = [...fragments];
+      const per = (pick: (s: FragmentStats) => number): MetricSample[] =>
+        stats.map((s) => ({ labels: { fragment: `${s.fx},${s.fz}` }, value: pick(s) }));
+      families.push(
+        new Gauge(
+          "sustenet_cluster_fragment_players",
+          "Players per populated fragment",
+          () => per((s) => s.players),
+        ),
+        new Gauge(
+          "sustenet_cluster_fragment_update_hz",
+          "Update rate per populated fragment",
+          () => per((s) => s.updateHz),
+        ),
+        {
+          name: "sustenet_cluster_fragment_bytes_out_total",
+          help: "MoveBatch bytes encoded per populated fragment",
+          kind: "counter",
+          samples: () => per((s) => s.bytesOut),
+        },
+      );
+    }
+    return families;
+  }
+}

@@ -1,0 +1,187 @@
+// This module is browser compatible.
+/**
+ * Builds the permission descriptor of a plugin Worker (`new Worker(url, { deno: { permissions
+ * } })`) from the grants in Config.toml: every permission present, `false` unless granted.
+ *
+ * Why complete: a Worker's permissions default to **inherit** from the parent, key by key, so a
+ * descriptor that leaves out `net` would hand the plugin the cluster's network access. This
+ * module must never return a descriptor with a key missing, never pass `"inherit"` through,
+ * and never accept a key it does not know (a typo must not silently grant nothing, or
+ * everything).
+ *
+ * @module
+ */
+
+import type { PermissionGrant, PluginPermissions } from "../shared/config_schema.ts";
+
+/**
+ * The permission names a Worker descriptor has, in Deno's order of flags.
+ *
+ * @example
+ * ```ts
+ * import { PLUGIN_PERMISSION_NAMES } from "./plugin_permissions.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(PLUGIN_PERMISSION_NAMES.length, 8);
+ * assert.ok(PLUGIN_PERMISSION_NAMES.includes("import"));
+ * ```
+ */
+export const PLUGIN_PERMISSION_NAMES: readonly (keyof PluginPermissions)[] = Object.freeze([
+  "read",
+  "write",
+  "net",
+  "env",
+  "run",
+  "ffi",
+  "sys",
+  "import",
+]);
+
+/**
+ * No permission at all: the default of every plugin.
+ *
+ * @example
+ * ```ts
+ * import { NO_PLUGIN_PERMISSIONS } from "./plugin_permissions.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(Object.values(NO_PLUGIN_PERMISSIONS).every((grant) => grant === false));
+ * ```
+ */
+export const NO_PLUGIN_PERMISSIONS: PluginPermissions = Object.freeze({
+  read: false,
+  write: false,
+  net: false,
+  env: false,
+  run: false,
+  ffi: false,
+  sys: false,
+  import: false,
+});
+
+/**
+ * A complete Worker permission descriptor: all eight keys, each `false`, `true` or a list.
+ * Assignable to `Deno.PermissionOptionsObject`.
+ *
+ * @example
+ * ```ts
+ * import { buildWorkerPermissions, type WorkerPermissionDescriptor } from "./plugin_permissions.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const descriptor: WorkerPermissionDescriptor = buildWorkerPermissions({});
+ * assert.equal(descriptor.env, false);
+ * ```
+ */
+export type WorkerPermissionDescriptor = {
+  -readonly [K in keyof PluginPermissions]: boolean | string[];
+};
+
+/**
+ * Options of {@linkcode buildWorkerPermissions}.
+ *
+ * @example
+ * ```ts
+ * import type { WorkerPermissionOptions } from "./plugin_permissions.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: WorkerPermissionOptions = { importHosts: ["plugins.example.com"] };
+ * assert.equal(options.importHosts?.length, 1);
+ * ```
+ */
+export interface WorkerPermissionOptions {
+  /**
+   * Hosts (`host[:port]`) added to the `import` grant, so a plugin served over https can load
+   * its own module.
+   * @default {[]}
+   */
+  readonly importHosts?: readonly string[];
+}
+
+function checkGrant(name: string, grant: unknown): PermissionGrant {
+  if (grant === "inherit") {
+    throw new TypeError(
+      `plugin permission ${name} cannot be "inherit": a plugin never inherits the cluster's ` +
+        `permissions; grant true or a list`,
+    );
+  }
+  if (typeof grant === "boolean") return grant;
+  if (Array.isArray(grant)) {
+    for (const item of grant) {
+      if (typeof item !== "string" || item === "" || item.includes("\0")) {
+        throw new TypeError(
+          `plugin permission ${name} must list non-empty strings, got ${JSON.stringify(item)}`,
+        );
+      }
+    }
+    return grant as readonly string[];
+  }
+  throw new TypeError(
+    `plugin permission ${name} must be true, false or a list of strings, got ${typeof grant}`,
+  );
+}
+
+function descriptorValue(grant: PermissionGrant): boolean | string[] {
+  if (typeof grant === "boolean") return grant;
+  // An empty list grants nothing; say so plainly rather than rely on how Deno reads [].
+  return grant.length === 0 ? false : [...grant];
+}
+
+/**
+ * Builds a complete Worker permission descriptor: `false` for everything not granted.
+ *
+ * @param grants The plugin's grants (missing keys are `false`).
+ * @param options Extra hosts for `import`.
+ * @returns A new descriptor with all eight keys.
+ * @throws {TypeError} On an unknown key, `"inherit"`, or a value that is not a boolean or a
+ * list of non-empty strings.
+ *
+ * @example
+ * ```ts
+ * import { buildWorkerPermissions } from "./plugin_permissions.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(buildWorkerPermissions({ read: ["/srv/game/motd"] }), {
+ *   read: ["/srv/game/motd"],
+ *   write: false,
+ *   net: false,
+ *   env: false,
+ *   run: false,
+ *   ffi: false,
+ *   sys: false,
+ *   import: false,
+ * });
+ * assert.throws(() => buildWorkerPermissions({ net: "inherit" } as never), TypeError);
+ * assert.throws(() => buildWorkerPermissions({ reed: true } as never), TypeError);
+ * ```
+ */
+export function buildWorkerPermissions(
+  grants: Partial<PluginPermissions>,
+  options: WorkerPermissionOptions = {},
+): WorkerPermissionDescriptor {
+  if (typeof grants !== "object" || grants === null || Array.isArray(grants)) {
+    throw new TypeError("plugin permissions must be a table of grants");
+  }
+  for (const key of Object.keys(grants)) {
+    if (!(PLUGIN_PERMISSION_NAMES as readonly string[]).includes(key)) {
+      throw new TypeError(
+        `unknown plugin permission ${JSON.stringify(key)}; known: ${
+          PLUGIN_PERMISSION_NAMES.join(", ")
+        }`,
+      );
+    }
+  }
+  const out = {} as WorkerPermissionDescriptor;
+  for (const name of PLUGIN_PERMISSION_NAMES) {
+    out[name] = descriptorValue(checkGrant(name, grants[name] ?? false));
+  }
+  const hosts = options.importHosts ?? [];
+  if (hosts.length > 0 && out.import !== true) {
+    const list = out.import === false ? [] : out.import;
+    for (const host of hosts) {
+      checkGrant("import", [host]);
+      if (!list.includes(host)) list.push(host);
+    }
+    out.import = list;
+  }
+  return out;
+}

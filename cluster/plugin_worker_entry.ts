@@ -1,0 +1,274 @@
+// This module is browser compatible.
+/**
+ * The code a plugin Worker runs around the plugin: it checks the plugin module's default
+ * export, tells the host which hooks exist, then turns the host's event batches into hook
+ * calls and the plugin's actions into batches back (one `postMessage` per turn).
+ *
+ * The Worker's main module is a two-line bootstrap the host generates (see
+ * `worker_plugin_host.ts`) that statically imports the plugin and this module and calls
+ * {@linkcode runPluginWorker}. Static imports are part of the Worker's module graph and load
+ * without read permission; a dynamic `import(url)` here would need read access to the plugin
+ * file and every local module it imports, which would hand that access to the plugin too.
+ *
+ * It must never let a plugin exception end the Worker: every hook call is caught, uncaught
+ * errors and rejections are caught on the global scope, and all are reported to the host as
+ * `hookError` events. It must never use a Deno API: the Worker usually has no permissions.
+ *
+ * @module
+ */
+
+import {
+  createPluginContext,
+  definePlugin,
+  PlayerRoster,
+  type PluginContext,
+  type PluginHookName,
+  pluginHooks,
+  type SustenetPlugin,
+} from "../shared/plugin.ts";
+import {
+  type HostEvent,
+  type MessageBatch,
+  MessageBatcher,
+  payloadOf,
+  type WorkerEvent,
+} from "./plugin_messages.ts";
+
+/**
+ * The parts of a Worker's global scope the entry uses (a real Worker's `self`, or a stand-in
+ * in tests).
+ *
+ * @example
+ * ```ts
+ * import type { PluginWorkerScope } from "./plugin_worker_entry.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const scope: PluginWorkerScope = Object.assign(new EventTarget(), { postMessage() {} });
+ * assert.equal(typeof scope.postMessage, "function");
+ * ```
+ */
+export interface PluginWorkerScope {
+  /** Posts to the host. */
+  postMessage(message: unknown, transfer: Transferable[]): void;
+  /** Listens for `message`, `error` and `unhandledrejection`. */
+  addEventListener(type: string, listener: (event: Event) => void): void;
+}
+
+function errorParts(err: unknown): { errorName: string; errorMessage: string } {
+  if (err instanceof Error) return { errorName: err.name, errorMessage: err.message };
+  return { errorName: typeof err, errorMessage: String(err) };
+}
+
+/**
+ * Runs a loaded plugin module inside a Worker: posts `ready` (or `loadFailed` if the module's
+ * default export is not a plugin) and then serves the host's events until `stop`.
+ *
+ * @param module The plugin module's namespace (`import * as plugin from "…"`).
+ * @param scope The Worker's global scope.
+ *
+ * @example Drive the entry with a stand-in scope
+ * ```ts
+ * import { runPluginWorker } from "./plugin_worker_entry.ts";
+ * import { definePlugin } from "../shared/plugin.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const posted: { events: { kind: string }[] }[] = [];
+ * const scope = Object.assign(new EventTarget(), {
+ *   postMessage: (batch: { events: { kind: string }[] }) => posted.push(batch),
+ * });
+ * runPluginWorker({ default: definePlugin({ onTick() {} }) }, scope);
+ * await Promise.resolve();
+ * assert.deepEqual(posted[0].events, [{ kind: "ready", hooks: ["onTick"] }]);
+ *
+ * const start = { kind: "start", name: "demo", settings: {} };
+ * scope.dispatchEvent(new MessageEvent("message", {
+ *   data: { events: [start, { kind: "ping", seq: 1 }], bytes: new Uint8Array() },
+ * }));
+ * await new Promise((resolve) => setTimeout(resolve, 0));
+ * assert.deepEqual(posted.slice(1).flatMap((b) => b.events), [
+ *   { kind: "pong", seq: 1 },
+ *   { kind: "started" },
+ * ]);
+ * ```
+ */
+export function runPluginWorker(module: unknown, scope: PluginWorkerScope): void {
+  const batcher = new MessageBatcher<WorkerEvent>((batch, transfer) =>
+    scope.postMessage(batch, transfer)
+  );
+  const report = (hook: PluginHookName | "uncaught", err: unknown) =>
+    batcher.push({ kind: "hookError", hook, ...errorParts(err) });
+
+  // Errors that escape hooks (a throw in a timer, a rejected promise nobody awaited) would end
+  // the Worker; they are reported and the plugin keeps running.
+  scope.addEventListener("error", (event) => {
+    event.preventDefault();
+    report("uncaught", (event as ErrorEvent).error ?? (event as ErrorEvent).message);
+  });
+  scope.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    report("uncaught", (event as PromiseRejectionEvent).reason);
+  });
+
+  let plugin: SustenetPlugin;
+  try {
+    const exported = (module as { default?: unknown } | null)?.default;
+    if (exported === undefined) {
+      throw new TypeError("the module has no default export (export default definePlugin({...}))");
+    }
+    plugin = definePlugin(exported as SustenetPlugin);
+  } catch (err) {
+    const { errorName, errorMessage } = errorParts(err);
+    batcher.push({ kind: "loadFailed", reason: `${errorName}: ${errorMessage}` });
+    return;
+  }
+
+  const roster = new PlayerRoster();
+  const serve = new PluginEventLoop(plugin, batcher, roster, report);
+  scope.addEventListener("message", (event) => {
+    const batch = (event as MessageEvent).data as MessageBatch<HostEvent>;
+    serve.receive(batch);
+  });
+  batcher.push({ kind: "ready", hooks: pluginHooks(plugin) });
+}
+
+// Runs host events in order. Hooks are synchronous except onStart/onStop, whose promises are
+// awaited before the next event, so a plugin never sees a join before its start finished.
+class PluginEventLoop {
+  readonly #plugin: SustenetPlugin;
+  readonly #batcher: MessageBatcher<WorkerEvent>;
+  readonly #roster: PlayerRoster;
+  readonly #report: (hook: PluginHookName | "uncaught", err: unknown) => void;
+  // Queued events and, side by side, the bytes of the batch each came in (its payload view);
+  // two arrays rather than a wrapper object per event.
+  #queue: HostEvent[] = [];
+  #queueBytes: Uint8Array[] = [];
+  #head = 0;
+  #draining = false;
+  #ctx: PluginContext | null = null;
+  #stopped = false;
+
+  constructor(
+    plugin: SustenetPlugin,
+    batcher: MessageBatcher<WorkerEvent>,
+    roster: PlayerRoster,
+    report: (hook: PluginHookName | "uncaught", err: unknown) => void,
+  ) {
+    this.#plugin = plugin;
+    this.#batcher = batcher;
+    this.#roster = roster;
+    this.#report = report;
+  }
+
+  receive(batch: MessageBatch<HostEvent>): void {
+    for (const event of batch.events) {
+      // Pings are answered at once, not queued: the watchdog asks whether this thread's event
+      // loop is alive, not whether a slow onStart has finished.
+      if (event.kind === "ping") this.#batcher.push({ kind: "pong", seq: event.seq });
+      else {
+        this.#queue.push(event);
+        this.#queueBytes.push(batch.bytes);
+      }
+    }
+    if (!this.#draining) {
+      this.#drain().catch((err: unknown) => this.#report("uncaught", err));
+    }
+  }
+
+  async #drain(): Promise<void> {
+    this.#draining = true;
+    try {
+      while (this.#head < this.#queue.length) {
+        const at = this.#head++;
+        const pending = this.#handle(this.#queue[at], this.#queueBytes[at]);
+        if (pending !== undefined) await pending;
+      }
+      this.#queue.length = 0;
+      this.#queueBytes.length = 0;
+      this.#head = 0;
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  #handle(event: HostEvent, bytes: Uint8Array): Promise<void> | undefined {
+    if (this.#stopped) return undefined;
+    if (event.kind === "start") return this.#start(event.name, event.settings);
+    const ctx = this.#ctx;
+    if (ctx === null) return undefined; // the host always sends start first
+    const plugin = this.#plugin;
+    switch (event.kind) {
+      case "join":
+        this.#roster.add(event.player);
+        this.#call("onJoin", () => plugin.onJoin?.(ctx, event.player));
+        return undefined;
+      case "leave":
+        this.#roster.remove(event.player.clientId);
+        this.#call("onLeave", () => plugin.onLeave?.(ctx, event.player, event.reason));
+        return undefined;
+      case "message": {
+        const payload = payloadOf(bytes, event.at, event.length);
+        this.#call("onMessage", () => plugin.onMessage?.(ctx, event.from, event.command, payload));
+        return undefined;
+      }
+      case "move": {
+        const verdict = this.#call("onMove", () => plugin.onMove?.(ctx, event.client, event.move));
+        this.#batcher.push({ kind: "moveResult", id: event.id, accept: verdict !== false });
+        return undefined;
+      }
+      case "tick":
+        this.#call("onTick", () => plugin.onTick?.(ctx, event.dtMs));
+        return undefined;
+      case "barrier":
+        this.#batcher.push({ kind: "barrierDone", id: event.id });
+        return undefined;
+      case "stop":
+        return this.#stop(ctx);
+      default:
+        return undefined;
+    }
+  }
+
+  async #start(name: string, settings: Readonly<Record<string, unknown>>): Promise<void> {
+    const batcher = this.#batcher;
+    const ctx = createPluginContext({
+      name,
+      settings,
+      players: () => this.#roster.list(),
+      sink: {
+        send(to, command, payload) {
+          const at = batcher.pack(payload);
+          batcher.push({ kind: "send", to, command, at, length: payload.length });
+        },
+        broadcast(command, payload, options) {
+          const at = batcher.pack(payload);
+          batcher.push({ kind: "broadcast", command, at, length: payload.length, options });
+        },
+        kick: (client, reason) => batcher.push({ kind: "kick", client, reason }),
+        log: (level, message) => batcher.push({ kind: "log", level, message }),
+      },
+    });
+    this.#ctx = ctx;
+    await this.#call("onStart", () => this.#plugin.onStart?.(ctx));
+    batcher.push({ kind: "started" });
+  }
+
+  async #stop(ctx: PluginContext): Promise<void> {
+    this.#stopped = true;
+    await this.#call("onStop", () => this.#plugin.onStop?.(ctx));
+    this.#batcher.push({ kind: "stopped" });
+  }
+
+  // Calls one hook; a throw or a rejected promise is reported, never rethrown.
+  #call(hook: PluginHookName, run: () => unknown): unknown {
+    try {
+      const result = run();
+      if (result instanceof Promise) {
+        return result.catch((err: unknown) => this.#report(hook, err));
+      }
+      return result;
+    } catch (err) {
+      this.#report(hook, err);
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,801 @@
+/**
+ * Runs a plugin loaded by URL in its own module Worker, whose Deno permissions are exactly
+ * the config's grants (default: none), and keeps it alive: a watchdog pings it, and a plugin
+ * that stops answering or crashes is terminated and restarted with backoff, then replayed
+ * `onStart` and an `onJoin` per current player so its state rebuilds. Players stay connected
+ * throughout; events that arrive while no Worker runs are dropped (moves are accepted).
+ *
+ * It must never give a Worker an incomplete permission descriptor (Workers inherit what is
+ * left out), never act on a Worker message that `parseWorkerEvent` rejected, and never let a
+ * plugin failure throw into the cluster: only the initial {@linkcode WorkerPluginHost.start}
+ * rejects, with a {@linkcode PluginLoadError}, and always within `loadTimeoutMs`.
+ *
+ * Deno 2.9.6 caveat: `worker.terminate()` cannot interrupt JavaScript that never yields
+ * (`for (;;) {}`): the Worker stops receiving and sending messages, but its thread keeps one
+ * core busy until the process exits (upstream: denoland/deno#35657). The watchdog still
+ * replaces such a plugin, `maxRestarts` bounds how many threads a looping plugin can strand,
+ * and a cluster should end with `Deno.exit()` after its graceful shutdown.
+ *
+ * @module
+ */
+
+import type { Logger } from "@logtape/logtape";
+import { roleLogger } from "../shared/logging.ts";
+import {
+  type ClientId,
+  type PlayerInfo,
+  PlayerRoster,
+  type PluginHookName,
+  type PluginMove,
+} from "../shared/plugin.ts";
+import { ReconnectBackoff } from "./backoff.ts";
+import {
+  assertMessage,
+  assertMove,
+  assertPlayer,
+  assertTick,
+  logHookError,
+  logPluginLine,
+  type PluginActions,
+  type PluginHost,
+  type PluginHostState,
+  PluginLoadError,
+  type PluginSpec,
+} from "./plugin_host.ts";
+import {
+  type HostEvent,
+  isMessageBatch,
+  MessageBatcher,
+  parseWorkerEvent,
+  payloadOf,
+  type WorkerEvent,
+} from "./plugin_messages.ts";
+import { buildWorkerPermissions, type WorkerPermissionDescriptor } from "./plugin_permissions.ts";
+
+/**
+ * Options of {@linkcode WorkerPluginHost}.
+ *
+ * @example
+ * ```ts
+ * import type { WorkerPluginHostOptions } from "./worker_plugin_host.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: WorkerPluginHostOptions = { watchdogMs: 1000, maxRestarts: 3 };
+ * assert.equal(options.maxRestarts, 3);
+ * ```
+ */
+export interface WorkerPluginHostOptions {
+  /**
+   * A Worker that does not answer a ping for this long is restarted; pings go every half.
+   * @default {2000}
+   */
+  readonly watchdogMs?: number;
+  /**
+   * Restarts in a row (without `stableAfterMs` of good health between) before the plugin is
+   * unloaded (state `failed`).
+   * @default {5}
+   */
+  readonly maxRestarts?: number;
+  /**
+   * First restart delay; it doubles per restart in a row, up to `maxRestartBackoffMs`.
+   * @default {500}
+   */
+  readonly restartBackoffMs?: number;
+  /**
+   * Longest restart delay.
+   * @default {30000}
+   */
+  readonly maxRestartBackoffMs?: number;
+  /**
+   * A Worker that ran this long before failing resets the restart count and backoff.
+   * @default {60000}
+   */
+  readonly stableAfterMs?: number;
+  /**
+   * Longest time to load the module and finish `onStart`.
+   * @default {10000}
+   */
+  readonly loadTimeoutMs?: number;
+  /**
+   * Longest wait for `onMove`'s verdict; a late verdict counts as accept.
+   * @default {250}
+   */
+  readonly moveTimeoutMs?: number;
+  /**
+   * Longest wait for `onStop` before the Worker is terminated anyway.
+   * @default {2000}
+   */
+  readonly stopTimeoutMs?: number;
+}
+
+/**
+ * Counters of a {@linkcode WorkerPluginHost} since it was made.
+ *
+ * @example
+ * ```ts
+ * import type { WorkerPluginHostStats } from "./worker_plugin_host.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const stats: Pick<WorkerPluginHostStats, "restarts"> = { restarts: 0 };
+ * assert.equal(stats.restarts, 0);
+ * ```
+ */
+export interface WorkerPluginHostStats {
+  /** `postMessage` calls to Workers (one per batch). */
+  readonly postsToWorker: number;
+  /** Events sent to Workers. */
+  readonly eventsToWorker: number;
+  /** Batches received from Workers (one `postMessage` each). */
+  readonly batchesFromWorker: number;
+  /** Valid events received from Workers. */
+  readonly eventsFromWorker: number;
+  /** Worker messages or events dropped because they were malformed or forged. */
+  readonly invalidEvents: number;
+  /** Events dropped because no Worker was running (restart in progress, failed). */
+  readonly droppedEvents: number;
+  /** Hook calls that threw or rejected, plus uncaught errors inside the Worker. */
+  readonly hookErrors: number;
+  /** Moves accepted because the verdict came too late. */
+  readonly moveTimeouts: number;
+  /** Restarts after a hang or crash. */
+  readonly restarts: number;
+}
+
+type Phase = "loading" | "starting" | "running" | "dead";
+
+interface PendingMove {
+  readonly resolve: (accept: boolean) => void;
+  readonly deadline: number;
+}
+
+// One Worker and everything that lives and dies with it.
+class Incarnation {
+  readonly worker: Worker;
+  readonly batcher: MessageBatcher<HostEvent>;
+  readonly started = Promise.withResolvers<void>();
+  phase: Phase = "loading";
+  hooks: ReadonlySet<PluginHookName> = new Set();
+  startedAt = 0;
+  lastPongAt = 0;
+  pingSeq = 0;
+  settled = false;
+  loadTimer: ReturnType<typeof setTimeout> | undefined;
+  watchdogTimer: ReturnType<typeof setInterval> | undefined;
+  moveTimer: ReturnType<typeof setTimeout> | undefined;
+  onStopped: (() => void) | null = null;
+  readonly moves = new Map<number, PendingMove>();
+  readonly barriers = new Map<number, () => void>();
+
+  constructor(worker: Worker, batcher: MessageBatcher<HostEvent>) {
+    this.worker = worker;
+    this.batcher = batcher;
+  }
+}
+
+// Deno colours its Worker error text with ANSI escapes.
+// deno-lint-ignore no-control-regex
+const ANSI_ESCAPES = /\x1b\[[0-9;]*m/g;
+const BOOTSTRAP_FRAME = /^\s*at .*data:application\/javascript.*$/;
+
+// Deno's Worker error text, without colours and without stack lines that point into the
+// generated bootstrap (they are noise to whoever reads the log).
+function cleanErrorText(message: string): string {
+  return message.replace(ANSI_ESCAPES, "")
+    .split("\n")
+    .filter((line) => !BOOTSTRAP_FRAME.test(line))
+    .join("\n")
+    .trim();
+}
+
+function resolvePluginUrl(url: string | URL): URL {
+  if (url instanceof URL) return url;
+  // A scheme of two letters or more (one letter is a Windows drive, not a scheme).
+  if (/^[A-Za-z][A-Za-z0-9+.-]+:/.test(url)) return new URL(url);
+  const cwd = new URL("file:///");
+  cwd.pathname = Deno.cwd().replace(/\/?$/, "/");
+  return new URL(url, cwd);
+}
+
+const ENTRY_URL = new URL("./plugin_worker_entry.ts", import.meta.url);
+
+// The Worker's main module: static imports load without read permission (see the entry's
+// module doc), so the plugin needs no access to its own files.
+function bootstrapUrl(pluginUrl: URL): string {
+  const source = `import * as plugin from ${JSON.stringify(pluginUrl.href)};\n` +
+    `import { runPluginWorker } from ${JSON.stringify(ENTRY_URL.href)};\n` +
+    `runPluginWorker(plugin, self);\n`;
+  return `data:application/javascript,${encodeURIComponent(source)}`;
+}
+
+function remoteHost(url: URL): string[] {
+  return url.protocol === "https:" || url.protocol === "http:" ? [url.host] : [];
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new RangeError(`${name} must be a finite number > 0, got ${value}`);
+  }
+  return value;
+}
+
+/**
+ * A {@linkcode PluginHost} that loads a plugin module by URL into a sandboxed module Worker.
+ *
+ * @example Echo through a Worker with no permissions
+ * ```ts
+ * import { WorkerPluginHost } from "./worker_plugin_host.ts";
+ * import { NO_PLUGIN_PERMISSIONS } from "./plugin_permissions.ts";
+ * import { asClientId } from "../shared/plugin.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const sent: number[][] = [];
+ * const host = new WorkerPluginHost({
+ *   url: new URL("../plugins/echo.ts", import.meta.url),
+ *   name: "echo",
+ *   settings: {},
+ *   permissions: NO_PLUGIN_PERMISSIONS,
+ * }, { send: (_to, _command, payload) => sent.push([...payload]), broadcast() {}, kick() {} });
+ * await host.start();
+ * host.message(asClientId(1), 0x80, new Uint8Array([4, 2]));
+ * await host.flush();
+ * await host.stop();
+ * assert.deepEqual(sent, [[4, 2]]);
+ * ```
+ */
+export class WorkerPluginHost implements PluginHost {
+  readonly #name: string;
+  readonly #actions: PluginActions;
+  readonly #log: Logger;
+  readonly #roster = new PlayerRoster();
+  readonly #settings: Readonly<Record<string, unknown>>;
+  readonly #url: URL;
+  readonly #bootstrapUrl: string;
+  readonly #permissions: WorkerPermissionDescriptor;
+  readonly #backoff: ReconnectBackoff;
+  readonly #watchdogMs: number;
+  readonly #maxRestarts: number;
+  readonly #stableAfterMs: number;
+  readonly #loadTimeoutMs: number;
+  readonly #moveTimeoutMs: number;
+  readonly #stopTimeoutMs: number;
+  #state: PluginHostState = "idle";
+  #current: Incarnation | null = null;
+  #restartTimer: ReturnType<typeof setTimeout> | undefined;
+  #starting: Promise<void> | null = null;
+  #stopping: Promise<void> | null = null;
+  #nextId = 1;
+  #postsToWorker = 0;
+  #eventsToWorker = 0;
+  #batchesFromWorker = 0;
+  #eventsFromWorker = 0;
+  #invalidEvents = 0;
+  #droppedEvents = 0;
+  #hookErrors = 0;
+  #moveTimeouts = 0;
+  #restarts = 0;
+
+  /**
+   * Prepares the host; nothing is loaded until {@linkcode WorkerPluginHost.start}.
+   *
+   * @param spec URL, name, settings and permissions (a `[[cluster.plugins]]` entry).
+   * @param actions Where the plugin's sends, broadcasts and kicks go.
+   * @param options Watchdog, restart and timeout settings.
+   * @throws {TypeError} If the permissions are invalid or the settings cannot be cloned.
+   * @throws {RangeError} If an option is out of range.
+   */
+  constructor(spec: PluginSpec, actions: PluginActions, options: WorkerPluginHostOptions = {}) {
+    this.#name = spec.name;
+    this.#actions = actions;
+    this.#log = roleLogger("plugin", spec.name);
+    this.#watchdogMs = positive("watchdogMs", options.watchdogMs ?? 2_000);
+    this.#loadTimeoutMs = positive("loadTimeoutMs", options.loadTimeoutMs ?? 10_000);
+    this.#moveTimeoutMs = positive("moveTimeoutMs", options.moveTimeoutMs ?? 250);
+    this.#stopTimeoutMs = positive("stopTimeoutMs", options.stopTimeoutMs ?? 2_000);
+    this.#stableAfterMs = positive("stableAfterMs", options.stableAfterMs ?? 60_000);
+    this.#maxRestarts = options.maxRestarts ?? 5;
+    if (!Number.isInteger(this.#maxRestarts) || this.#maxRestarts < 0) {
+      throw new RangeError(`maxRestarts must be an integer >= 0, got ${this.#maxRestarts}`);
+    }
+    const restartBackoffMs = positive("restartBackoffMs", options.restartBackoffMs ?? 500);
+    this.#backoff = new ReconnectBackoff({
+      minMs: restartBackoffMs,
+      maxMs: Math.max(restartBackoffMs, options.maxRestartBackoffMs ?? 30_000),
+    });
+    try {
+      this.#settings = structuredClone(spec.settings);
+    } catch (err) {
+      throw new TypeError(`settings of plugin "${spec.name}" must be plain data`, { cause: err });
+    }
+    const url = resolvePluginUrl(spec.url);
+    this.#url = url;
+    this.#permissions = buildWorkerPermissions(spec.permissions, {
+      importHosts: [...remoteHost(url), ...remoteHost(ENTRY_URL)],
+    });
+    this.#bootstrapUrl = bootstrapUrl(url);
+  }
+
+  /** The plugin's name. */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** The host's lifecycle state (`failed`: unloaded after too many restarts). */
+  get state(): PluginHostState {
+    return this.#state;
+  }
+
+  /** The hooks the running plugin defines (empty while none is loaded). */
+  get hooks(): readonly PluginHookName[] {
+    return [...(this.#current?.hooks ?? [])];
+  }
+
+  /** The Worker permission descriptor this host passes (complete, built from the grants). */
+  get permissions(): Readonly<WorkerPermissionDescriptor> {
+    return this.#permissions;
+  }
+
+  /** A snapshot of the host's counters. */
+  get stats(): WorkerPluginHostStats {
+    return {
+      postsToWorker: this.#postsToWorker,
+      eventsToWorker: this.#eventsToWorker,
+      batchesFromWorker: this.#batchesFromWorker,
+      eventsFromWorker: this.#eventsFromWorker,
+      invalidEvents: this.#invalidEvents,
+      droppedEvents: this.#droppedEvents,
+      hookErrors: this.#hookErrors,
+      moveTimeouts: this.#moveTimeouts,
+      restarts: this.#restarts,
+    };
+  }
+
+  /**
+   * Starts the Worker, loads the plugin and runs `onStart`.
+   *
+   * @throws {PluginLoadError} If the module cannot be loaded (bad URL, syntax error, missing
+   * permission, no plugin default export), or loading and `onStart` take over `loadTimeoutMs`.
+   */
+  start(): Promise<void> {
+    if (this.#state === "stopping" || this.#state === "stopped") {
+      return Promise.reject(new PluginLoadError(this.#name, "the host was stopped"));
+    }
+    this.#starting ??= this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
+    this.#state = "starting";
+    try {
+      await this.#checkFileExists();
+      const inc = this.#spawn();
+      await inc.started.promise;
+    } catch (err) {
+      if (this.#state === "starting") this.#state = "failed";
+      throw err;
+    }
+    if (this.#state === "starting") this.#state = "running";
+  }
+
+  // A missing local module gets a plain "module not found" at once, rather than whatever the
+  // Worker's loader says (under `deno test` it is a type-check failure with the detail only on
+  // stderr).
+  async #checkFileExists(): Promise<void> {
+    if (this.#url.protocol !== "file:") return;
+    let isFile: boolean;
+    try {
+      isFile = (await Deno.stat(this.#url)).isFile;
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) {
+        throw new PluginLoadError(this.#name, `module not found: ${this.#url.href}`, {
+          cause: err,
+        });
+      }
+      // The cluster may not be allowed to look (no read permission): the Worker's own load
+      // will report what is wrong.
+      this.#log.debug("cannot check {url} before loading it: {error}", {
+        url: this.#url.href,
+        error: err,
+      });
+      return;
+    }
+    if (!isFile) {
+      throw new PluginLoadError(this.#name, `module is not a file: ${this.#url.href}`);
+    }
+  }
+
+  /** A player joined. */
+  join(player: PlayerInfo): void {
+    assertPlayer(player);
+    this.#roster.add(player);
+    this.#send({ kind: "join", player });
+  }
+
+  /** A player left. */
+  leave(player: PlayerInfo, reason: string): void {
+    assertPlayer(player);
+    this.#roster.remove(player.clientId);
+    this.#send({ kind: "leave", player, reason: String(reason) });
+  }
+
+  /** A player sent a plugin command; the payload is copied into the next batch. */
+  message(from: ClientId, command: number, payload: Uint8Array): void {
+    assertMessage(from, command, payload);
+    const inc = this.#live();
+    if (inc === null) {
+      this.#droppedEvents++;
+      return;
+    }
+    const at = inc.batcher.pack(payload);
+    inc.batcher.push({ kind: "message", from, command, at, length: payload.length });
+  }
+
+  /**
+   * A player moves. Resolves at once (`true`) when the plugin has no `onMove` or is not
+   * running; otherwise asks the Worker and accepts if no verdict comes in `moveTimeoutMs`.
+   */
+  move(client: ClientId, move: PluginMove): boolean | Promise<boolean> {
+    assertMove(client, move);
+    const inc = this.#live();
+    if (inc === null || !inc.hooks.has("onMove")) return true;
+    const id = this.#nextId++;
+    inc.batcher.push({ kind: "move", id, client, move });
+    return new Promise<boolean>((resolve) => {
+      inc.moves.set(id, { resolve, deadline: performance.now() + this.#moveTimeoutMs });
+      this.#armMoveTimer(inc);
+    });
+  }
+
+  /** A cluster tick. */
+  tick(dtMs: number): void {
+    assertTick(dtMs);
+    this.#send({ kind: "tick", dtMs });
+  }
+
+  /**
+   * Resolves once the Worker has handled every event sent so far and its resulting actions
+   * were delivered (or at once when no Worker runs; early if the Worker dies).
+   */
+  flush(): Promise<void> {
+    const inc = this.#live();
+    if (inc === null) return Promise.resolve();
+    const id = this.#nextId++;
+    inc.batcher.push({ kind: "barrier", id });
+    return new Promise<void>((resolve) => inc.barriers.set(id, resolve));
+  }
+
+  /** Runs `onStop` (up to `stopTimeoutMs`) and terminates the Worker. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    this.#state = "stopping";
+    clearTimeout(this.#restartTimer);
+    this.#restartTimer = undefined;
+    const inc = this.#current;
+    if (inc !== null) {
+      clearInterval(inc.watchdogTimer);
+      if (inc.phase === "running") {
+        const stopped = Promise.withResolvers<boolean>();
+        inc.onStopped = () => stopped.resolve(true);
+        inc.batcher.push({ kind: "stop" });
+        const timer = setTimeout(() => stopped.resolve(false), this.#stopTimeoutMs);
+        const clean = await stopped.promise;
+        clearTimeout(timer);
+        if (!clean) {
+          this.#log.warn("onStop did not finish within {ms} ms; terminated anyway", {
+            ms: this.#stopTimeoutMs,
+          });
+        }
+      }
+      this.#kill(inc, "the host was stopped");
+    }
+    this.#state = "stopped";
+  }
+
+  // The Worker to send events to, if one is loaded and the host is not stopping.
+  #live(): Incarnation | null {
+    const inc = this.#current;
+    if (inc === null || (inc.phase !== "starting" && inc.phase !== "running")) return null;
+    if (this.#state === "stopping" || this.#state === "stopped") return null;
+    return inc;
+  }
+
+  #send(event: HostEvent): void {
+    const inc = this.#live();
+    if (inc === null) this.#droppedEvents++;
+    else inc.batcher.push(event);
+  }
+
+  #spawn(): Incarnation {
+    let worker: Worker;
+    try {
+      worker = new Worker(this.#bootstrapUrl, {
+        type: "module",
+        name: `plugin:${this.#name}`,
+        deno: { permissions: this.#permissions },
+      });
+    } catch (err) {
+      const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      throw new PluginLoadError(this.#name, reason, { cause: err });
+    }
+    const batcher = new MessageBatcher<HostEvent>((batch, transfer) => {
+      if (inc.phase === "dead") return; // a flush scheduled before the Worker was killed
+      this.#postsToWorker++;
+      this.#eventsToWorker += batch.events.length;
+      worker.postMessage(batch, transfer);
+    });
+    const inc = new Incarnation(worker, batcher);
+    this.#current = inc;
+    worker.onmessage = (event: MessageEvent) => this.#receive(inc, event.data);
+    worker.onerror = (event: ErrorEvent) => {
+      // Without preventDefault an error in a Worker is rethrown in this thread and ends the
+      // cluster; here it ends (and restarts) only the plugin.
+      event.preventDefault();
+      this.#crashed(inc, cleanErrorText(event.message));
+    };
+    worker.onmessageerror = () => {
+      this.#invalidEvents++;
+      this.#log.warn("a message from the Worker could not be deserialized; dropped");
+    };
+    inc.loadTimer = setTimeout(
+      () => this.#loadFailed(inc, `did not load and start within ${this.#loadTimeoutMs} ms`),
+      this.#loadTimeoutMs,
+    );
+    return inc;
+  }
+
+  #receive(inc: Incarnation, data: unknown): void {
+    if (inc.phase === "dead") return;
+    if (!isMessageBatch(data)) {
+      this.#invalid("a Worker message that is not an event batch");
+      return;
+    }
+    this.#batchesFromWorker++;
+    for (const raw of data.events) {
+      const event = parseWorkerEvent(raw, data.bytes.length);
+      if (typeof event === "string") {
+        this.#invalid(event);
+        continue;
+      }
+      this.#eventsFromWorker++;
+      this.#handle(inc, event, data.bytes);
+      // #handle may have killed this Worker (a load failure): drop the rest of its batch.
+      if ((inc.phase as Phase) === "dead") return;
+    }
+  }
+
+  #invalid(reason: string): void {
+    this.#invalidEvents++;
+    // A hostile plugin could post garbage in a loop: log the first ones, then every 1000th.
+    if (this.#invalidEvents <= 10 || this.#invalidEvents % 1000 === 0) {
+      this.#log.warn("dropped an invalid Worker event ({reason}); {count} so far", {
+        reason,
+        count: this.#invalidEvents,
+      });
+    }
+  }
+
+  #handle(inc: Incarnation, event: WorkerEvent, bytes: Uint8Array): void {
+    // Before `ready`, only the plugin module's own top-level code has run: anything it posts
+    // besides the entry's load result is forged.
+    if (inc.phase === "loading" && event.kind !== "ready" && event.kind !== "loadFailed") {
+      this.#invalid(`${event.kind} before the plugin was loaded`);
+      return;
+    }
+    switch (event.kind) {
+      case "ready":
+        if (inc.phase !== "loading") return;
+        inc.phase = "starting";
+        inc.hooks = new Set(event.hooks);
+        inc.batcher.push({ kind: "start", name: this.#name, settings: this.#settings });
+        for (const player of this.#roster.list()) inc.batcher.push({ kind: "join", player });
+        return;
+      case "loadFailed":
+        if (inc.phase === "loading") this.#loadFailed(inc, event.reason);
+        return;
+      case "started":
+        if (inc.phase === "starting") this.#running(inc);
+        return;
+      case "send":
+        this.#act(
+          "send",
+          () =>
+            this.#actions.send(event.to, event.command, payloadOf(bytes, event.at, event.length)),
+        );
+        return;
+      case "broadcast":
+        this.#act("broadcast", () =>
+          this.#actions.broadcast(
+            event.command,
+            payloadOf(bytes, event.at, event.length),
+            event.options,
+          ));
+        return;
+      case "kick":
+        this.#act("kick", () => this.#actions.kick(event.client, event.reason));
+        return;
+      case "log":
+        logPluginLine(this.#log, event.level, event.message);
+        return;
+      case "hookError":
+        this.#hookErrors++;
+        logHookError(this.#log, event.hook, event.errorName, event.errorMessage);
+        return;
+      case "moveResult": {
+        const pending = inc.moves.get(event.id);
+        if (pending !== undefined) {
+          inc.moves.delete(event.id);
+          pending.resolve(event.accept);
+        }
+        return;
+      }
+      case "pong":
+        inc.lastPongAt = performance.now();
+        return;
+      case "barrierDone": {
+        const resolve = inc.barriers.get(event.id);
+        inc.barriers.delete(event.id);
+        resolve?.();
+        return;
+      }
+      case "stopped":
+        inc.onStopped?.();
+        return;
+    }
+  }
+
+  // A cluster action that throws is the cluster's bug, not the plugin's: log it and go on
+  // with the rest of the batch.
+  #act(what: string, run: () => void): void {
+    try {
+      run();
+    } catch (err) {
+      this.#log.error("cluster action {what} failed: {error}", { what, error: err });
+    }
+  }
+
+  #running(inc: Incarnation): void {
+    inc.phase = "running";
+    clearTimeout(inc.loadTimer);
+    inc.startedAt = inc.lastPongAt = performance.now();
+    inc.watchdogTimer = setInterval(() => this.#watch(inc), Math.max(1, this.#watchdogMs / 2));
+    inc.settled = true;
+    inc.started.resolve();
+  }
+
+  #watch(inc: Incarnation): void {
+    const silentMs = performance.now() - inc.lastPongAt;
+    if (silentMs > this.#watchdogMs) {
+      this.#recover(inc, `did not answer the watchdog for ${Math.round(silentMs)} ms (hung)`);
+      return;
+    }
+    inc.batcher.push({ kind: "ping", seq: ++inc.pingSeq });
+  }
+
+  #crashed(inc: Incarnation, message: string): void {
+    if (inc.phase === "loading" || inc.phase === "starting") this.#loadFailed(inc, message);
+    else if (inc.phase === "running") this.#recover(inc, `crashed: ${message}`);
+  }
+
+  #loadFailed(inc: Incarnation, reason: string): void {
+    if (inc.phase === "dead") return;
+    this.#kill(inc, reason);
+  }
+
+  // A running plugin hung or crashed: replace it, unless it has failed too often in a row.
+  #recover(inc: Incarnation, reason: string): void {
+    if (inc.phase === "dead") return;
+    const ranMs = performance.now() - inc.startedAt;
+    this.#kill(inc, reason);
+    this.#log.error("plugin {plugin} {reason}; terminated", { plugin: this.#name, reason });
+    if (ranMs >= this.#stableAfterMs) this.#backoff.reset();
+    this.#scheduleRestart();
+  }
+
+  #scheduleRestart(): void {
+    if (this.#state === "stopping" || this.#state === "stopped") return;
+    if (this.#backoff.attempts >= this.#maxRestarts) {
+      this.#state = "failed";
+      this.#log.error("plugin {plugin} failed {count} times in a row; unloaded", {
+        plugin: this.#name,
+        count: this.#backoff.attempts + 1,
+      });
+      return;
+    }
+    const delayMs = this.#backoff.next();
+    this.#restarts++;
+    this.#state = "restarting";
+    this.#log.warn("restarting plugin {plugin} in {delayMs} ms", { plugin: this.#name, delayMs });
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined;
+      this.#respawn();
+    }, delayMs);
+  }
+
+  #respawn(): void {
+    let inc: Incarnation;
+    try {
+      inc = this.#spawn();
+    } catch (err) {
+      this.#log.error("plugin {plugin} could not restart: {error}", {
+        plugin: this.#name,
+        error: err,
+      });
+      this.#scheduleRestart();
+      return;
+    }
+    inc.started.promise.then(
+      () => {
+        if (this.#current !== inc || this.#state !== "restarting") return;
+        this.#state = "running";
+        this.#log.info("plugin {plugin} restarted with {players} player(s) replayed", {
+          plugin: this.#name,
+          players: this.#roster.size,
+        });
+      },
+      (err: unknown) => {
+        this.#log.error("plugin {plugin} could not restart: {error}", {
+          plugin: this.#name,
+          error: err,
+        });
+        this.#scheduleRestart();
+      },
+    );
+  }
+
+  // Ends one Worker for good: timers cleared, thread terminated, every waiter released (moves
+  // accepted, flushes and stop resolved, a pending start rejected).
+  #kill(inc: Incarnation, reason: string): void {
+    if (inc.phase === "dead") return;
+    inc.phase = "dead";
+    clearTimeout(inc.loadTimer);
+    clearInterval(inc.watchdogTimer);
+    clearTimeout(inc.moveTimer);
+    inc.worker.onmessage = null;
+    inc.worker.onmessageerror = null;
+    // Keep an error handler: a late error event must not reach this thread's global scope.
+    inc.worker.onerror = (event: ErrorEvent) => event.preventDefault();
+    inc.worker.terminate();
+    if (this.#current === inc) this.#current = null;
+    for (const pending of inc.moves.values()) pending.resolve(true);
+    inc.moves.clear();
+    for (const resolve of inc.barriers.values()) resolve();
+    inc.barriers.clear();
+    inc.onStopped?.();
+    if (!inc.settled) {
+      inc.settled = true;
+      inc.started.reject(new PluginLoadError(this.#name, reason));
+    }
+  }
+
+  #armMoveTimer(inc: Incarnation): void {
+    if (inc.moveTimer !== undefined || inc.moves.size === 0) return;
+    // Deadlines grow with insertion order, so the first pending move expires first.
+    const first = inc.moves.values().next().value as PendingMove;
+    inc.moveTimer = setTimeout(() => {
+      inc.moveTimer = undefined;
+      this.#expireMoves(inc);
+    }, Math.max(0, first.deadline - performance.now()));
+  }
+
+  #expireMoves(inc: Incarnation): void {
+    const now = performance.now();
+    let expired = 0;
+    for (const [id, pending] of inc.moves) {
+      if (pending.deadline > now) break;
+      inc.moves.delete(id);
+      pending.resolve(true);
+      expired++;
+    }
+    if (expired > 0) {
+      this.#moveTimeouts += expired;
+      this.#log.warn("{count} move verdict(s) took over {ms} ms; accepted", {
+        count: expired,
+        ms: this.#moveTimeoutMs,
+      });
+    }
+    this.#armMoveTimer(inc);
+  }
+}

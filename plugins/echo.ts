@@ -1,0 +1,60 @@
+// This module is browser compatible.
+/**
+ * Example plugin: echoes plugin command 0x80 back to its sender, payload unchanged. The
+ * smallest useful plugin, and the one tests use to measure the host round trip.
+ *
+ * It must never answer anyone but the sender, nor any other command.
+ *
+ * @example
+ * ```ts
+ * import echo from "./echo.ts";
+ * import { InProcessPluginHost } from "../cluster/in_process_plugin_host.ts";
+ * import { asClientId } from "../shared/plugin.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const replies: number[][] = [];
+ * const host = new InProcessPluginHost(echo, {
+ *   send: (_to, _command, payload) => replies.push([...payload]),
+ *   broadcast() {},
+ *   kick() {},
+ * }, { name: "echo" });
+ * await host.start();
+ * host.message(asClientId(1), 0x80, new Uint8Array([7]));
+ * host.message(asClientId(1), 0x81, new Uint8Array([8])); // not echo's command
+ * assert.deepEqual(replies, [[7]]);
+ * ```
+ *
+ * @module
+ */
+
+import { definePlugin } from "../shared/plugin.ts";
+
+/**
+ * The command echo answers (and answers with).
+ *
+ * @example
+ * ```ts
+ * import { ECHO_COMMAND } from "./echo.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(ECHO_COMMAND, 0x80);
+ * ```
+ */
+export const ECHO_COMMAND = 0x80;
+
+/**
+ * The echo plugin.
+ *
+ * @example
+ * ```ts
+ * import echo from "./echo.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(typeof echo.onMessage, "function");
+ * ```
+ */
+export default definePlugin({
+  onMessage(ctx, from, command, payload) {
+    if (command === ECHO_COMMAND) ctx.send(from, ECHO_COMMAND, payload);
+  },
+});

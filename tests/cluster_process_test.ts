@@ -1,0 +1,79 @@
+import assert from "node:assert/strict";
+import { generateKey } from "../shared/keys.ts";
+import { freePort, REPO_ROOT, spawnRole, waitForLine, writeTempConfig } from "./_process.ts";
+import { playerJoins } from "./_raw_client.ts";
+
+const ECHO_URL = new URL("../plugins/echo.ts", import.meta.url).href;
+
+Deno.test("cluster/main.ts serves players through a real master and stops cleanly on SIGTERM", async () => {
+  const keysDir = await Deno.makeTempDir();
+  await generateKey(keysDir, "cluster_key");
+  const masterPort = await freePort();
+  await using masterConfig = await writeTempConfig(
+    `[all]\nport = ${masterPort}\nkeys_dir = "${keysDir}"\nstatus_enabled = false\n`,
+  );
+  const statusPort = await freePort();
+  await using clusterConfig = await writeTempConfig(
+    `[all]\nserver_name = "proc-1"\nport = ${await freePort()}\nkeys_dir = "${keysDir}"\n` +
+      `status_port = ${statusPort}\n` +
+      `[cluster]\nmaster_port = ${masterPort}\nreconnect_min_ms = 100\n` +
+      `[[cluster.plugins]]\nurl = "${ECHO_URL}"\n`,
+  );
+  await using master = spawnRole("master", ["--config", masterConfig.path]);
+  await using cluster = spawnRole("cluster", ["--config", clusterConfig.path]);
+  try {
+    await waitForLine(master, /^master listening on /);
+    const ready = await waitForLine(
+      cluster,
+      /^cluster proc-1 listening on 127\.0\.0\.1:(\d+) status http:\/\/127\.0\.0\.1:(\d+)\/$/,
+    );
+    const clusterPort = Number(ready[1]);
+    assert.equal(Number(ready[2]), statusPort);
+    // Registration follows the ready line: wait until the master can issue tickets for it.
+    let health: { masterLink?: string } = {};
+    for (let i = 0; i < 100 && health.masterLink !== "registered"; i++) {
+      health = await (await fetch(`http://127.0.0.1:${statusPort}/health`)).json();
+      if (health.masterLink !== "registered") await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(health.masterLink, "registered");
+    const { client } = await playerJoins(masterPort, clusterPort);
+    try {
+      client.send({ kind: "Plugin", command: 0x80, payload: new Uint8Array([42]) });
+      assert.deepEqual([...(await client.expect("Plugin")).payload], [42]);
+      cluster.kill("SIGTERM");
+      const bye = await client.expect("DisconnectCluster");
+      assert.match(bye.reason, /shutting down/);
+      await client.closed;
+    } finally {
+      await client.close();
+    }
+    assert.equal((await cluster.waitExit()).code, 0);
+  } finally {
+    await Deno.remove(keysDir, { recursive: true });
+  }
+});
+
+Deno.test("cluster/main.ts exits 1 naming a plugin that cannot be loaded", async () => {
+  const keysDir = await Deno.makeTempDir();
+  try {
+    await using config = await writeTempConfig(
+      `[all]\nport = ${await freePort()}\nkeys_dir = "${keysDir}"\nstatus_enabled = false\n` +
+        `[[cluster.plugins]]\nurl = "${new URL("../plugins/missing.ts", import.meta.url).href}"\n` +
+        `name = "ghost"\n`,
+    );
+    await using cluster = spawnRole("cluster", ["--config", config.path]);
+    const status = await cluster.waitExit();
+    assert.equal(status.code, 1);
+    assert.match(cluster.stderrText(), /plugin "ghost"/);
+  } finally {
+    await Deno.remove(keysDir, { recursive: true });
+  }
+});
+
+Deno.test("cluster/main.ts exits 2 naming a bad config field", async () => {
+  await using config = await writeTempConfig(`[cluster]\nheartbeat_interval_ms = -5\n`);
+  await using cluster = spawnRole("cluster", ["--config", config.path], { cwd: REPO_ROOT });
+  const status = await cluster.waitExit();
+  assert.equal(status.code, 2);
+  assert.match(cluster.stderrText(), /heartbeat_interval_ms/);
+});
