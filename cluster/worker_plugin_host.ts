@@ -329,9 +329,9 @@ export class WorkerPluginHost implements PluginHost {
     return [...(this.#current?.hooks ?? [])];
   }
 
-  /** The Worker permission descriptor this host passes (complete, built from the grants). */
-  get permissions(): Readonly<WorkerPermissionDescriptor> {
-    return this.#permissions;
+  /** A copy of the Worker permission descriptor this host passes (complete, from the grants). */
+  get permissions(): WorkerPermissionDescriptor {
+    return structuredClone(this.#permissions);
   }
 
   /** A snapshot of the host's counters. */
@@ -367,6 +367,8 @@ export class WorkerPluginHost implements PluginHost {
     this.#state = "starting";
     try {
       await this.#checkFileExists();
+      // stop() may have run while the file was checked: never spawn after it.
+      if (this.#state !== "starting") throw new PluginLoadError(this.#name, "the host was stopped");
       const inc = this.#spawn();
       await inc.started.promise;
     } catch (err) {

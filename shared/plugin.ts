@@ -551,6 +551,7 @@ function deepFreeze<T>(value: T): T {
  * in the plugin, where the bug is, and never reaches the cluster.
  *
  * @param options Name, settings, sink and player list.
+ * @throws {TypeError} If the settings are not structured-cloneable data.
  *
  * @example
  * ```ts
@@ -579,9 +580,13 @@ function deepFreeze<T>(value: T): T {
 export function createPluginContext(options: PluginContextOptions): PluginContext {
   const { name, sink, players } = options;
   // A copy, so a plugin that mutates its settings cannot change the host's config.
-  const settings = deepFreeze(structuredClone(options.settings)) as Readonly<
-    Record<string, unknown>
-  >;
+  let copy: Record<string, unknown>;
+  try {
+    copy = structuredClone(options.settings);
+  } catch (err) {
+    throw new TypeError(`settings of plugin "${name}" must be plain data`, { cause: err });
+  }
+  const settings: Readonly<Record<string, unknown>> = deepFreeze(copy);
   const log = Object.freeze({
     debug: (message: string) => sink.log("debug", String(message)),
     info: (message: string) => sink.log("info", String(message)),
