@@ -35,3 +35,4 @@ export * from "./record_cipher.ts";
 export * from "./record_cipher_node.ts";
 export * from "./sealed_record.ts";
 export * from "./transport.ts";
+export * from "./plugin.ts";

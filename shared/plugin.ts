@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { PLUGIN_COMMAND_MAX, PLUGIN_COMMAND_MIN } from "./protocol/packets.ts";
 
 /**
  * The id a cluster gives a connected player (u32, unique on that cluster).
@@ -340,30 +341,8 @@ export const PLUGIN_HOOKS: readonly PluginHookName[] = Object.freeze([
   "onStop",
 ]);
 
-/**
- * Lowest plugin command (packet type).
- *
- * @example
- * ```ts
- * import { PLUGIN_COMMAND_MIN } from "./plugin.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(PLUGIN_COMMAND_MIN, 0x80);
- * ```
- */
-export const PLUGIN_COMMAND_MIN = 0x80;
-/**
- * Highest plugin command (packet type).
- *
- * @example
- * ```ts
- * import { PLUGIN_COMMAND_MAX } from "./plugin.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(PLUGIN_COMMAND_MAX, 0xff);
- * ```
- */
-export const PLUGIN_COMMAND_MAX = 0xff;
+// The command range is the protocol's; one definition, re-exported for plugin authors.
+export { PLUGIN_COMMAND_MAX, PLUGIN_COMMAND_MIN };
 
 /**
  * Tells whether a value is a plugin command: an integer in 0x80..0xFF.
@@ -614,11 +593,12 @@ export function createPluginContext(options: PluginContextOptions): PluginContex
       if (except !== undefined) checkClient(except, "broadcast except");
       if (
         fragment !== undefined &&
-        !(typeof fragment === "number" && Number.isInteger(fragment) && fragment >= 0 &&
-          fragment <= 0xffff_ffff)
+        !(typeof fragment === "number" && Number.isSafeInteger(fragment) && fragment >= 0)
       ) {
         throw new RangeError(
-          `broadcast fragment must be an integer in 0..4294967295, got ${describe(fragment)}`,
+          `broadcast fragment must be a fragment id (a non-negative safe integer), got ${
+            describe(fragment)
+          }`,
         );
       }
       sink.broadcast(command, payload, broadcastOptions(except, fragment));

@@ -1,0 +1,79 @@
+/**
+ * Opens the client's TCP connections (to the master or a cluster) through shared/transport.ts
+ * with a bounded connect time, turning socket failures into `ClientError`s
+ * (`master_unreachable` / `cluster_unreachable` / `timeout`). Private to `client/`.
+ *
+ * It must never leave a socket open after it gave up on it.
+ *
+ * @module
+ */
+
+import {
+  connectFrames,
+  type FrameConnection,
+  type FrameConnectionOptions,
+} from "../shared/transport.ts";
+import { roleLogger } from "../shared/logging.ts";
+import { ClientError } from "./errors.ts";
+
+const logger = roleLogger("client", "dial");
+
+/**
+ * Connects to `host:port` within `timeoutMs`; reading starts when the caller calls `start`.
+ *
+ * @param what Which server this is, for the error code and message.
+ * @param host Host name or IP.
+ * @param port TCP port.
+ * @param options Connection options (no `onFrame`: the caller starts reading).
+ * @param timeoutMs Longest wait for the TCP connection.
+ * @throws {ClientError} `master_unreachable` / `cluster_unreachable` if the connection fails,
+ * `timeout` if it takes longer than `timeoutMs`.
+ *
+ * @example Dial a cluster from a join ticket
+ * ```ts
+ * import { dial } from "./_dial.ts";
+ * import assert from "node:assert/strict";
+ *
+ * async function openCluster(host: string, port: number) {
+ *   const conn = await dial("cluster", host, port, { maxFrameBytes: 65536 }, 5000);
+ *   conn.start((frame) => console.log(frame.type));
+ *   return conn;
+ * }
+ * assert.equal(typeof openCluster, "function");
+ * ```
+ */
+export async function dial(
+  what: "master" | "cluster",
+  host: string,
+  port: number,
+  options: FrameConnectionOptions,
+  timeoutMs: number,
+): Promise<FrameConnection> {
+  const connecting = connectFrames({ ...options, hostname: host, port });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), timeoutMs);
+  });
+  try {
+    const result = await Promise.race([connecting, timeout]);
+    if (result === "timeout") {
+      // Too late for the caller, but the socket may still open: close it when it does.
+      connecting.then(
+        (conn) => conn.close(),
+        (error: unknown) => logger.debug("late connect to {what} failed: {error}", { what, error }),
+      );
+      throw new ClientError("timeout", `no connection to the ${what} ${host}:${port} in time`);
+    }
+    return result;
+  } catch (cause) {
+    if (cause instanceof ClientError) throw cause;
+    const message = cause instanceof Error ? cause.message : String(cause);
+    throw new ClientError(
+      what === "master" ? "master_unreachable" : "cluster_unreachable",
+      `cannot connect to the ${what} at ${host}:${port}: ${message}`,
+      { cause },
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+}

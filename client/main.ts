@@ -1,0 +1,440 @@
+/**
+ * The command line of `deno task client`: list a master's clusters, join one and chat from
+ * stdin, or run headless bots.
+ *
+ * ```
+ * deno task client [--master host:port] list
+ * deno task client [--master host:port] join [id|auto]
+ * deno task client [--master host:port] --bots N [--seconds S]
+ * ```
+ *
+ * Exit codes: 0 success (with `--bots`: every bot joined), 1 a failure (its code and reason on
+ * stderr), 2 a usage error. It must never print a credential or key, and never exit with a
+ * connection left open except by the process ending.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { CHAT_COMMAND, CHAT_REFUSED_COMMAND } from "../plugins/chat.ts";
+import { type LogLevelName, setupLogging } from "../shared/logging.ts";
+import type { ClusterInfo } from "../shared/protocol/packets.ts";
+import { onShutdownSignal } from "../shared/shutdown_signals.ts";
+import { type BotStatus, formatBotStatus, formatBotSummary, startBots } from "./bots.ts";
+import type { ClusterSession } from "./cluster_session_handle.ts";
+import { ClientError } from "./errors.ts";
+import type { PinnedKeySource } from "./key_pinning.ts";
+import { SustenetClient, type SustenetClientOptions } from "./sustenet_client.ts";
+
+const USAGE = `Usage:
+  deno task client [options] list              print the master's clusters
+  deno task client [options] join [id|auto]    join a cluster; stdin lines are sent as chat
+  deno task client [options] --bots N          run N headless bots (list, auto-join, chat, echo)
+
+Options:
+  --master HOST:PORT     the master (default 127.0.0.1:6256)
+  --credential TEXT      credential for the master's authentication hook
+  --pin WHERE=SOURCE     pin a cluster key; WHERE is host:port, a cluster name or *, SOURCE a
+                         .pub file or an http(s)/file URL (repeatable)
+  --request-key          ask clusters for their key and pin the first one seen
+  --reconnect            rejoin when the cluster drops
+  --timeout MS           connect / handshake / answer timeout (default 10000)
+  --keepalive MS         ping period, 0 = none (default 10000)
+  --bots N               number of bots
+  --seconds S            how long the bots play (default 10)
+  --interval MS          time between two messages of one bot (default 250)
+  --log-level LEVEL      debug, info, warning or error (default warning)
+  -h, --help             this text`;
+
+/** A bad command line; the message says what is wrong. */
+export class UsageError extends Error {
+  /** @param message What is wrong with the command line. */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** What the command line asks for. */
+export type CliCommand =
+  | { readonly kind: "help" }
+  | { readonly kind: "list" }
+  | { readonly kind: "join"; readonly cluster: number | "auto" }
+  | {
+    readonly kind: "bots";
+    readonly count: number;
+    readonly seconds: number;
+    readonly intervalMs: number;
+  };
+
+/** The parsed command line. */
+export interface CliArgs {
+  /** What to do. */
+  readonly command: CliCommand;
+  /** Master host. */
+  readonly host: string;
+  /** Master port. */
+  readonly port: number;
+  /** Client options from the flags. */
+  readonly client: Omit<SustenetClientOptions, "host" | "port">;
+  /** Log threshold. */
+  readonly logLevel: LogLevelName;
+}
+
+function positiveNumber(flag: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isFinite(value) || value < 0) {
+    throw new UsageError(`${flag} must be a number >= 0, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+/**
+ * Splits `host:port` (IPv6 in brackets: `[::1]:6256`).
+ *
+ * @param text The address.
+ * @throws {UsageError} If it is not `host:port` with a port 1..65535.
+ *
+ * @example
+ * ```ts
+ * import { parseHostPort } from "./main.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(parseHostPort("127.0.0.1:6256"), { host: "127.0.0.1", port: 6256 });
+ * assert.deepEqual(parseHostPort("[::1]:7000"), { host: "::1", port: 7000 });
+ * assert.throws(() => parseHostPort("localhost"), /host:port/);
+ * ```
+ */
+export function parseHostPort(text: string): { host: string; port: number } {
+  const colon = text.lastIndexOf(":");
+  const host = text.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
+  const port = Number(text.slice(colon + 1));
+  if (colon <= 0 || host === "" || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new UsageError(`--master must be host:port with a port 1..65535, got ${text}`);
+  }
+  return { host, port };
+}
+
+function parsePins(values: readonly string[]): Record<string, PinnedKeySource> {
+  const pins: Record<string, PinnedKeySource> = {};
+  for (const value of values) {
+    const eq = value.indexOf("=");
+    if (eq <= 0 || eq === value.length - 1) {
+      throw new UsageError(`--pin must be WHERE=SOURCE, got ${JSON.stringify(value)}`);
+    }
+    const source = value.slice(eq + 1);
+    pins[value.slice(0, eq)] = /^(https?|file):/.test(source) ? { url: source } : { file: source };
+  }
+  return pins;
+}
+
+/**
+ * Parses the command line of `deno task client`.
+ *
+ * @param args The arguments after the script.
+ * @throws {UsageError} For an unknown flag, a bad value or a missing command.
+ *
+ * @example
+ * ```ts
+ * import { parseCliArgs } from "./main.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const args = parseCliArgs(["--master", "127.0.0.1:7000", "join", "3"]);
+ * assert.deepEqual(args.command, { kind: "join", cluster: 3 });
+ * assert.equal(args.port, 7000);
+ * const bots = parseCliArgs(["--bots", "5", "--seconds", "2"]);
+ * assert.deepEqual(bots.command, { kind: "bots", count: 5, seconds: 2, intervalMs: 250 });
+ * assert.throws(() => parseCliArgs(["fly"]), /unknown command/);
+ * ```
+ */
+export function parseCliArgs(args: readonly string[]): CliArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        master: { type: "string" },
+        credential: { type: "string" },
+        pin: { type: "string", multiple: true },
+        "request-key": { type: "boolean" },
+        reconnect: { type: "boolean" },
+        timeout: { type: "string" },
+        keepalive: { type: "string" },
+        bots: { type: "string" },
+        seconds: { type: "string" },
+        interval: { type: "string" },
+        "log-level": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (cause) {
+    if (!(cause instanceof TypeError)) throw cause;
+    throw new UsageError(cause.message);
+  }
+  const { values, positionals } = parsed;
+  const { host, port } = parseHostPort(values.master ?? "127.0.0.1:6256");
+  const logLevel = values["log-level"] ?? "warning";
+  if (!["debug", "info", "warning", "error"].includes(logLevel)) {
+    throw new UsageError(`--log-level must be debug, info, warning or error, got ${logLevel}`);
+  }
+  const timeoutMs = positiveNumber("--timeout", values.timeout, 10_000);
+  const client: Omit<SustenetClientOptions, "host" | "port"> = {
+    timeoutMs: timeoutMs === 0 ? 10_000 : timeoutMs,
+    keepaliveMs: positiveNumber("--keepalive", values.keepalive, 10_000),
+    ...(values.credential === undefined ? {} : { credential: values.credential }),
+    ...(values.pin === undefined ? {} : { pinnedKeys: parsePins(values.pin) }),
+    ...(values["request-key"] === true ? { requestKey: true } : {}),
+    ...(values.reconnect === true ? { reconnect: { enabled: true } } : {}),
+  };
+  let command: CliCommand;
+  if (values.help === true) {
+    command = { kind: "help" };
+  } else if (values.bots !== undefined) {
+    const count = positiveNumber("--bots", values.bots, 0);
+    if (!Number.isInteger(count) || count < 1) {
+      throw new UsageError(`--bots must be an integer >= 1, got ${values.bots}`);
+    }
+    const seconds = positiveNumber("--seconds", values.seconds, 10);
+    if (seconds <= 0) throw new UsageError("--seconds must be > 0");
+    const intervalMs = Math.max(1, positiveNumber("--interval", values.interval, 250));
+    if (positionals.length > 0) throw new UsageError("--bots takes no command");
+    command = { kind: "bots", count, seconds, intervalMs };
+  } else if (positionals[0] === "list" && positionals.length === 1) {
+    command = { kind: "list" };
+  } else if (positionals[0] === "join" && positionals.length <= 2) {
+    const target = positionals[1] ?? "auto";
+    const id = Number(target);
+    if (target !== "auto" && (!Number.isInteger(id) || id < 1 || id > 0xffff_ffff)) {
+      throw new UsageError(`join takes a cluster id or auto, got ${target}`);
+    }
+    command = { kind: "join", cluster: target === "auto" ? "auto" : id };
+  } else if (positionals.length === 0) {
+    throw new UsageError("missing command: list, join or --bots N");
+  } else {
+    throw new UsageError(`unknown command: ${positionals.join(" ")}`);
+  }
+  return { command, host, port, client, logLevel: logLevel as LogLevelName };
+}
+
+/**
+ * Formats clusters as an aligned table.
+ *
+ * @param clusters From `listClusters()`.
+ *
+ * @example
+ * ```ts
+ * import { formatClusterTable } from "./main.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const lines = formatClusterTable([{
+ *   id: 1, name: "eu-1", host: "127.0.0.1", port: 6257, load: 2, maxConnections: 10,
+ *   keyVersion: 7, full: false,
+ * }]);
+ * assert.match(lines[0], /^ID +NAME +ADDRESS +LOAD +FULL$/);
+ * assert.match(lines[1], /^1 +eu-1 +127\.0\.0\.1:6257 +2\/10 +no$/);
+ * ```
+ */
+export function formatClusterTable(clusters: readonly ClusterInfo[]): string[] {
+  const rows = [
+    ["ID", "NAME", "ADDRESS", "LOAD", "FULL"],
+    ...clusters.map((c) => [
+      String(c.id),
+      c.name,
+      `${c.host}:${c.port}`,
+      `${c.load}/${c.maxConnections === 0 ? "∞" : c.maxConnections}`,
+      c.full ? "yes" : "no",
+    ]),
+  ];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  return rows.map((row) =>
+    row.map((cell, i) => i === row.length - 1 ? cell : cell.padEnd(widths[i])).join("  ")
+  );
+}
+
+/**
+ * Describes a message from the cluster for the terminal: chat lines as `[client N] text`,
+ * chat refusals, other commands as text (or hex if they are not UTF-8).
+ *
+ * @param command The plugin command.
+ * @param payload Its payload.
+ *
+ * @example
+ * ```ts
+ * import { describeMessage } from "./main.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const chat = new Uint8Array([0, 0, 0, 3, ...new TextEncoder().encode("hi")]);
+ * assert.equal(describeMessage(0x81, chat), "[client 3] hi");
+ * assert.equal(describeMessage(0x90, new Uint8Array([0xff])), "command 0x90: ff");
+ * ```
+ */
+export function describeMessage(command: number, payload: Uint8Array): string {
+  if (command === CHAT_COMMAND && payload.length >= 4) {
+    const sender = new DataView(payload.buffer, payload.byteOffset).getUint32(0);
+    return `[client ${sender}] ${new TextDecoder().decode(payload.subarray(4))}`;
+  }
+  if (command === CHAT_REFUSED_COMMAND) {
+    return `chat refused: ${new TextDecoder().decode(payload)}`;
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(payload);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    text = payload.toHex(); // not text: show the bytes
+  }
+  return `command 0x${command.toString(16)}: ${text}`;
+}
+
+async function listCommand(client: SustenetClient): Promise<number> {
+  const clusters = await client.listClusters();
+  if (clusters.length === 0) console.log("no clusters");
+  else for (const line of formatClusterTable(clusters)) console.log(line);
+  return 0;
+}
+
+/** Sends each stdin line as chat until stdin ends or the session does. */
+async function chatFromStdin(session: ClusterSession): Promise<void> {
+  const reader = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
+  let reading = true;
+  // A session that ends (kicked, cluster stopped) stops the wait for the next line.
+  session.closed.then(() => reading ? reader.cancel() : undefined).catch((error: unknown) => {
+    console.error(`stdin: ${error instanceof Error ? error.message : String(error)}`);
+  });
+  const encoder = new TextEncoder();
+  let buffered = "";
+  while (session.status !== "closed") {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffered += value;
+    let newline: number;
+    while ((newline = buffered.indexOf("\n")) >= 0) {
+      const line = buffered.slice(0, newline).replace(/\r$/, "");
+      buffered = buffered.slice(newline + 1);
+      if (line.length > 0 && session.status === "joined") {
+        session.send(CHAT_COMMAND, encoder.encode(line));
+      }
+    }
+  }
+  reading = false;
+  reader.releaseLock();
+}
+
+async function joinCommand(client: SustenetClient, cluster: number | "auto"): Promise<number> {
+  const session = await client.join(cluster);
+  console.log(
+    `joined ${session.serverName} (cluster ${session.clusterId}) as client ` +
+      `${session.clientId}; type a line to chat, Ctrl-D to leave`,
+  );
+  session.on("message", ({ command, payload }) => console.log(describeMessage(command, payload)));
+  session.on("disconnect", ({ reason, reconnecting }) => {
+    console.error(`disconnected: ${reason}${reconnecting ? " (reconnecting)" : ""}`);
+  });
+  session.on("reconnect", ({ clusterId, clientId }) => {
+    console.error(`rejoined cluster ${clusterId} as client ${clientId}`);
+  });
+  const removeSignals = onShutdownSignal(async () => {
+    await session.leave();
+    await client.close();
+  });
+  try {
+    await chatFromStdin(session);
+    const ended = session.status === "closed";
+    await session.leave();
+    if (!ended) return 0;
+    const error = await session.closed;
+    console.error(`session ended: ${error.code}: ${error.message}`);
+    return 1;
+  } finally {
+    removeSignals();
+  }
+}
+
+async function botsCommand(args: CliArgs, command: CliCommand & { kind: "bots" }): Promise<number> {
+  const run = startBots({
+    master: { host: args.host, port: args.port },
+    count: command.count,
+    seconds: command.seconds,
+    intervalMs: command.intervalMs,
+    client: args.client,
+  });
+  const tty = Deno.stdout.isTerminal();
+  const encoder = new TextEncoder();
+  let previous: BotStatus | undefined;
+  const timer = setInterval(() => {
+    const status = run.status();
+    const line = formatBotStatus(status, previous);
+    previous = status;
+    // On a terminal one line is rewritten in place; elsewhere a plain line per second.
+    if (tty) Deno.stdout.writeSync(encoder.encode(`\r\x1b[2K${line}`));
+    else console.log(line);
+  }, tty ? 250 : 1000);
+  const removeSignals = onShutdownSignal(async () => {
+    run.stop();
+    await run.done;
+  });
+  try {
+    const summary = await run.done;
+    if (tty) Deno.stdout.writeSync(encoder.encode("\r\x1b[2K"));
+    for (const line of formatBotSummary(summary)) console.log(line);
+    return summary.status.joined === command.count ? 0 : 1;
+  } finally {
+    clearInterval(timer);
+    removeSignals();
+  }
+}
+
+/**
+ * Runs the command line and returns the exit code.
+ *
+ * @param args The arguments after the script.
+ *
+ * @example Help needs no master
+ * ```ts
+ * import { main } from "./main.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const log = console.log;
+ * console.log = () => {};
+ * try {
+ *   assert.equal(await main(["--help"]), 0);
+ * } finally {
+ *   console.log = log;
+ * }
+ * ```
+ */
+export async function main(args: readonly string[]): Promise<number> {
+  let cli: CliArgs;
+  try {
+    cli = parseCliArgs(args);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`${error.message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { command } = cli;
+  if (command.kind === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+  await setupLogging({ level: cli.logLevel, role: "client" });
+  if (command.kind === "bots") return await botsCommand(cli, command);
+  let client: SustenetClient | undefined;
+  try {
+    client = await SustenetClient.connect({ ...cli.client, host: cli.host, port: cli.port });
+    return command.kind === "list"
+      ? await listCommand(client)
+      : await joinCommand(client, command.cluster);
+  } catch (error) {
+    if (!(error instanceof ClientError)) throw error;
+    console.error(`error: ${error.code}: ${error.message}`);
+    return 1;
+  } finally {
+    await client?.close();
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
