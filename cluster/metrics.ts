@@ -12,7 +12,7 @@
  */
 
 import type { FragmentStats } from "./fragment_grid.ts";
-import { LabeledCounter, type TrafficCounts } from "../master/metrics.ts";
+import { LabeledCounter, type TrafficCounts } from "../shared/metrics.ts";
 import { Counter, Gauge, type MetricFamily, type MetricSample } from "../shared/metrics.ts";
 import type { MasterLinkState } from "./master_link.ts";
 

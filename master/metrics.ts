@@ -8,80 +8,15 @@
  * @module
  */
 
-import { Counter, Gauge, type MetricFamily, type MetricSample } from "../shared/metrics.ts";
+import {
+  Counter,
+  Gauge,
+  LabeledCounter,
+  type MetricFamily,
+  type TrafficCounts,
+} from "../shared/metrics.ts";
 import type { JoinRefusalReason } from "./allocation.ts";
 import type { ClusterRemovalReason } from "./registry.ts";
-
-/** The traffic counters of one connection (a `FrameConnection` fits). */
-export interface TrafficCounts {
-  /** Frames received. */
-  readonly framesIn: number;
-  /** Frames written. */
-  readonly framesOut: number;
-  /** Bytes read. */
-  readonly bytesIn: number;
-  /** Bytes written. */
-  readonly bytesOut: number;
-}
-
-/**
- * A counter with one label whose values are known up front (all rendered, zeros included).
- *
- * @example
- * ```ts
- * import { LabeledCounter } from "./metrics.ts";
- * import assert from "node:assert/strict";
- *
- * const refused = new LabeledCounter("x_total", "X", "reason", ["a", "b"] as const);
- * refused.inc("b");
- * assert.equal(refused.get("b"), 1);
- * assert.deepEqual([...refused.samples()], [
- *   { labels: { reason: "a" }, value: 0 },
- *   { labels: { reason: "b" }, value: 1 },
- * ]);
- * ```
- */
-export class LabeledCounter<L extends string> implements MetricFamily {
-  /** Always a counter. */
-  readonly kind = "counter";
-  readonly #values: Map<L, number>;
-
-  /**
-   * @param name Metric name.
-   * @param help One-line description.
-   * @param label The label's name.
-   * @param values Every label value.
-   */
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly label: string,
-    values: readonly L[],
-  ) {
-    if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(name)) {
-      throw new RangeError(`invalid metric name "${name}"`);
-    }
-    this.#values = new Map(values.map((v) => [v, 0]));
-  }
-
-  /** Adds one to `value`'s count. */
-  inc(value: L): void {
-    this.#values.set(value, (this.#values.get(value) ?? 0) + 1);
-  }
-
-  /** The count of `value`. */
-  get(value: L): number {
-    return this.#values.get(value) ?? 0;
-  }
-
-  /** One sample per label value. */
-  samples(): Iterable<MetricSample> {
-    return [...this.#values].map(([value, count]) => ({
-      labels: { [this.label]: value },
-      value: count,
-    }));
-  }
-}
 
 /** Where {@linkcode MasterMetrics} reads its gauges and live traffic. */
 export interface MasterMetricsSources {

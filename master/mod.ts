@@ -40,5 +40,5 @@ export type {
   ClusterRemovalReason,
 } from "./registry.ts";
 export { type ClusterKeySource, keysDirKeySource } from "./cluster_keys.ts";
-export { LabeledCounter, MasterMetrics } from "./metrics.ts";
+export { MasterMetrics } from "./metrics.ts";
 export type { JoinRefusalReason } from "./allocation.ts";

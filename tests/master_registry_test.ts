@@ -14,7 +14,8 @@ import {
   resolveMasterOptions,
 } from "../master/master_options.ts";
 import { startMaster } from "../master/start_master.ts";
-import { LabeledCounter, MasterMetrics } from "../master/metrics.ts";
+import { MasterMetrics } from "../master/metrics.ts";
+import { LabeledCounter } from "../shared/metrics.ts";
 import {
   type ClusterAnnouncement,
   type ClusterRecord,
