@@ -1,0 +1,232 @@
+import assert from "node:assert/strict";
+import { SustenetClient } from "../client/mod.ts";
+import { generateKey } from "../shared/keys.ts";
+import type { ClusterInfo, PacketOf } from "../shared/protocol/packets.ts";
+import { RawPeer } from "./_master_peer.ts";
+import { freePort, REPO_ROOT, type RoleProcess, spawnRole, waitForLine } from "./_process.ts";
+import { joinCluster, type RawClient, requestTicket, waitUntil } from "./_raw_client.ts";
+
+const HEARTBEAT_TIMEOUT_MS = 1500;
+
+/** A temporary folder with a shared keys dir, role configs, and every spawned process. */
+class Deployment implements AsyncDisposable {
+  readonly dir: string;
+  readonly processes: RoleProcess[] = [];
+
+  private constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  static async create(): Promise<Deployment> {
+    const dir = await Deno.makeTempDir({ prefix: "sustenet_fault_" });
+    await generateKey(`${dir}/keys`, "cluster_key");
+    return new Deployment(dir);
+  }
+
+  /** Starts a master on `port` and waits for its ready line. */
+  async master(port: number): Promise<RoleProcess> {
+    const config = `${this.dir}/master_${port}.toml`;
+    await Deno.writeTextFile(
+      config,
+      `[all]\nport = ${port}\nkeys_dir = "keys"\nstatus_enabled = false\n` +
+        `[master]\nheartbeat_timeout_ms = ${HEARTBEAT_TIMEOUT_MS}\n`,
+    );
+    return await this.#start("master", config, /^master listening on /);
+  }
+
+  /** Starts a cluster named `name` on `port` with the given plugin files, registered to `masterPort`. */
+  async cluster(
+    name: string,
+    port: number,
+    masterPort: number,
+    plugins: readonly string[] = ["plugins/echo.ts"],
+  ): Promise<RoleProcess> {
+    const config = `${this.dir}/cluster_${name}.toml`;
+    const pluginTables = plugins.map((p) => `[[cluster.plugins]]\nurl = "${REPO_ROOT}${p}"\n`);
+    await Deno.writeTextFile(
+      config,
+      `[all]\nport = ${port}\nkeys_dir = "keys"\nstatus_enabled = false\nserver_name = "${name}"\n` +
+        `[cluster]\nmaster_port = ${masterPort}\nidentity_key_name = "${name}_identity"\n` +
+        `heartbeat_interval_ms = 200\nreconnect_min_ms = 100\nreconnect_max_ms = 300\n` +
+        pluginTables.join(""),
+    );
+    return await this.#start("cluster", config, new RegExp(`^cluster ${name} listening on `));
+  }
+
+  async #start(role: "master" | "cluster", config: string, ready: RegExp): Promise<RoleProcess> {
+    const proc = spawnRole(role, ["--config", config]);
+    this.processes.push(proc);
+    await waitForLine(proc, ready, 20_000);
+    return proc;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    for (const proc of this.processes) await proc.close(2000);
+    await Deno.remove(this.dir, { recursive: true });
+  }
+}
+
+async function clustersOf(masterPort: number): Promise<readonly ClusterInfo[]> {
+  const peer = await RawPeer.hello(masterPort, "client");
+  try {
+    peer.send({ kind: "RequestClusters" });
+    return (await peer.expect("SendClusters")).clusters;
+  } finally {
+    await peer.close();
+  }
+}
+
+/** Polls the master's list until `check` holds. */
+async function waitForList(
+  masterPort: number,
+  check: (clusters: readonly ClusterInfo[]) => boolean,
+  what: string,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (true) {
+    try {
+      if (check(await clustersOf(masterPort))) return;
+    } catch (error) {
+      // A master still starting refuses the connection: poll again.
+      if (!(error instanceof Deno.errors.ConnectionRefused)) throw error;
+    }
+    if (performance.now() > deadline) throw new Error(`${what} not within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Joins the cluster `clusterId` (0 = any) through the master, the raw way; asserts status 20. */
+async function joinThrough(masterPort: number, clusterId = 0): Promise<RawClient> {
+  const grant = await requestTicket(masterPort, clusterId);
+  assert.equal(grant.answer.kind, "JoinTicket", JSON.stringify(grant.answer));
+  const ticket = grant.answer as PacketOf<"JoinTicket">;
+  const { client, auth } = await joinCluster(ticket.port, {
+    ephemeral: grant.ephemeral,
+    ticket: ticket.ticket,
+    clusterPublicKey: ticket.clusterPublicKey,
+  });
+  assert.equal(auth.status, 20);
+  return client;
+}
+
+async function echoes(client: RawClient, text: string, command = 0x80): Promise<void> {
+  const payload = new TextEncoder().encode(text);
+  client.send({ kind: "Plugin", command, payload });
+  let answer = await client.expect("Plugin", 5000);
+  // exits.ts greets (0x92) every player it sees join, again when it is restarted.
+  while (answer.command === 0x92) answer = await client.expect("Plugin", 5000);
+  assert.equal(answer.command, command);
+  assert.equal(new TextDecoder().decode(answer.payload), text);
+}
+
+Deno.test("kill -9 of the master: players keep playing, clusters are listed again within 3 s of a new master", async () => {
+  await using deployment = await Deployment.create();
+  const masterPort = await freePort();
+  const master = await deployment.master(masterPort);
+  await deployment.cluster("eu-1", await freePort(), masterPort);
+  await deployment.cluster("eu-2", await freePort(), masterPort);
+  await waitForList(masterPort, (list) => list.length === 2, "two clusters listed", 10_000);
+  const players = [];
+  for (const cluster of await clustersOf(masterPort)) {
+    players.push(await joinThrough(masterPort, cluster.id));
+  }
+  try {
+    master.kill("SIGKILL");
+    await master.waitExit();
+    for (const [i, player] of players.entries()) await echoes(player, `no master ${i}`);
+
+    await deployment.master(masterPort);
+    await waitForList(masterPort, (list) => list.length === 2, "both clusters listed again", 3000);
+    for (const [i, player] of players.entries()) await echoes(player, `new master ${i}`);
+    // And joins work through the new master.
+    const late = await joinThrough(masterPort);
+    await echoes(late, "late");
+    await late.close();
+  } finally {
+    for (const player of players) await player.close();
+  }
+});
+
+Deno.test("kill -9 of a cluster: it leaves the list within the heartbeat timeout and gets no new joins", async () => {
+  await using deployment = await Deployment.create();
+  const masterPort = await freePort();
+  await deployment.master(masterPort);
+  const doomedPort = await freePort();
+  const doomed = await deployment.cluster("doomed", doomedPort, masterPort);
+  await deployment.cluster("survivor", await freePort(), masterPort);
+  await waitForList(masterPort, (list) => list.length === 2, "two clusters listed", 10_000);
+
+  doomed.kill("SIGKILL");
+  await doomed.waitExit();
+  await waitForList(
+    masterPort,
+    (list) => list.length === 1 && list[0].name === "survivor",
+    "the killed cluster to be unlisted",
+    HEARTBEAT_TIMEOUT_MS + 1000,
+  );
+  for (let i = 0; i < 5; i++) {
+    const grant = await requestTicket(masterPort);
+    assert.equal(grant.answer.kind, "JoinTicket");
+    assert.notEqual((grant.answer as { port: number }).port, doomedPort);
+  }
+  assert.deepEqual((await clustersOf(masterPort)).map((c) => c.name), ["survivor"]);
+});
+
+Deno.test("a plugin crash mid-game (its Worker exits) leaves the other players playing", async () => {
+  await using deployment = await Deployment.create();
+  const masterPort = await freePort();
+  await deployment.master(masterPort);
+  const clusterPort = await freePort();
+  await deployment.cluster("eu-1", clusterPort, masterPort, [
+    "plugins/echo.ts",
+    "plugins/testing/exits.ts",
+  ]);
+  await waitForList(masterPort, (list) => list.length === 1, "the cluster listed", 10_000);
+  const crasher = { client: await joinThrough(masterPort) };
+  const bystander = { client: await joinThrough(masterPort) };
+  try {
+    // exits.ts greets each joining player with 0x92.
+    assert.equal((await crasher.client.expect("Plugin", 5000)).command, 0x92);
+    assert.equal((await bystander.client.expect("Plugin", 5000)).command, 0x92);
+    crasher.client.send({ kind: "Plugin", command: 0x90, payload: new Uint8Array() });
+    await echoes(bystander.client, "the game goes on");
+    await echoes(crasher.client, "me too");
+    // The crashed plugin is restarted (messages sent meanwhile are dropped) and answers again.
+    await waitUntil(
+      () => {
+        const answered = bystander.client.pending.some((p) =>
+          !(p instanceof Error) && p.kind === "Plugin" && p.command === 0x91
+        );
+        if (!answered) {
+          bystander.client.send({ kind: "Plugin", command: 0x91, payload: new Uint8Array([1]) });
+        }
+        return answered;
+      },
+      "the restarted plugin to answer",
+      10_000,
+    );
+  } finally {
+    await crasher.client.close();
+    await bystander.client.close();
+  }
+});
+
+Deno.test("SIGTERM of a cluster drains its players with a DisconnectCluster reason", async () => {
+  await using deployment = await Deployment.create();
+  const masterPort = await freePort();
+  await deployment.master(masterPort);
+  const cluster = await deployment.cluster("eu-1", await freePort(), masterPort);
+  await waitForList(masterPort, (list) => list.length === 1, "the cluster listed", 10_000);
+  await using client = await SustenetClient.connect({ port: masterPort, keepaliveMs: 0 });
+  const session = await client.join("auto");
+  const disconnected = new Promise<string>((resolve) => {
+    session.on("disconnect", ({ reason }) => resolve(reason));
+  });
+  cluster.kill("SIGTERM");
+  const reason = await disconnected;
+  assert.match(reason, /shut|stop/i);
+  assert.equal((await cluster.waitExit()).code, 0);
+  await waitForList(masterPort, (list) => list.length === 0, "the cluster to deregister", 3000);
+  await waitUntil(() => session.status === "closed", "the session to close");
+});
