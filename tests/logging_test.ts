@@ -278,8 +278,11 @@ Deno.test("redact never lets a secret through", () => {
     fc.property(fc.uint8Array({ minLength: 1, maxLength: 64 }), (secret) => {
       // The output depends on the length only: no byte of the secret can be recovered.
       assert.equal(redact(secret), redact(new Uint8Array(secret.length)));
-      assert.ok(!redact(secret).includes(secret.toHex()));
-      assert.ok(!redact(secret).includes(secret.toBase64()));
+      // Short secrets can spell words of the label itself ("ed" is in "redacted").
+      if (secret.length >= 4) {
+        assert.ok(!redact(secret).includes(secret.toHex()));
+        assert.ok(!redact(secret).includes(secret.toBase64()));
+      }
     }),
   );
   fc.assert(
