@@ -1025,6 +1025,8 @@ class ClusterRuntime implements PluginActions {
       this.#lastTick = now;
       for (const host of this.#hosts) host.tick(dtMs);
       if (this.#grid !== undefined) this.#fragmentTick(this.#grid, now);
+      // Grid work, encoding and queueing; the socket writes themselves happen after.
+      this.metrics.tickSeconds.record((performance.now() - now) / 1000);
     } catch (error) {
       logger.error("tick failed: {error}", { error });
     }
@@ -1082,21 +1084,25 @@ class ClusterRuntime implements PluginActions {
     if (frame !== undefined) player.connection.send(frame);
   }
 
-  /** Sends one encoded frame to everyone, all but one, or one fragment's audience. */
+  /**
+   * Sends one encoded frame to everyone, all but one, or one fragment's audience (named by id,
+   * or by a player in it: `near`, which is everyone when the grid has no place for that player).
+   */
   broadcast(command: number, payload: Uint8Array, options: BroadcastOptions): void {
     const frame = this.#pluginFrame(command, payload);
     if (frame === undefined) return;
     const except = options.except === undefined
       ? undefined
       : this.#players.player(options.except)?.connection;
-    if (options.fragment === undefined) {
+    const fragment = options.near === undefined
+      ? options.fragment
+      : this.#grid?.fragmentOf(options.near);
+    if (fragment === undefined) {
       broadcast(this.#players.connections, frame, except);
     } else if (this.#grid === undefined) {
-      logger.debug("broadcast to fragment {fragment} dropped: fragments are off", {
-        fragment: options.fragment,
-      });
+      logger.debug("broadcast to fragment {fragment} dropped: fragments are off", { fragment });
     } else {
-      broadcast(this.#audience(this.#grid, options.fragment), frame, except);
+      broadcast(this.#audience(this.#grid, fragment), frame, except);
     }
   }
 

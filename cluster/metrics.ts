@@ -2,8 +2,9 @@
 /**
  * The cluster's in-process counters and gauges, rendered on its `/metrics` (Prometheus text)
  * and summarised on `/health`: players, connections, frames and bytes in and out, ticket
- * checks by Authenticate status, plugin messages, moves, the master link's state and, with
- * fragments on, each populated fragment's players, update rate and bytes sent.
+ * checks by Authenticate status, plugin messages, moves, the master link's state, tick
+ * duration quantiles and, with fragments on, each populated fragment's players, update rate
+ * and bytes sent.
  *
  * It only counts: it never touches a socket, and never labels a sample with anything a client
  * chose (player ids, names), so a client cannot grow the metric set.
@@ -78,6 +79,79 @@ export interface ClusterMetricsSources {
   readonly fragments: () => Iterable<FragmentStats> | undefined;
 }
 
+/** Ticks kept by a {@linkcode TickDurations} window (a minute at the default 20 Hz). */
+const TICK_WINDOW = 1200;
+
+/**
+ * The durations of the latest ticks (a sliding window of {@linkcode TICK_WINDOW}), for the
+ * p50 / p99 on `/metrics`. Recording is a store into a preallocated ring: no allocation per
+ * tick; only a read sorts (a copy).
+ *
+ * @example
+ * ```ts
+ * import { TickDurations } from "./metrics.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const ticks = new TickDurations(4);
+ * for (const s of [0.001, 0.002, 0.003, 0.004, 0.010]) ticks.record(s);
+ * assert.equal(ticks.count, 4); // the oldest fell out of the window
+ * assert.equal(ticks.quantile(0.5), 0.003);
+ * assert.equal(ticks.quantile(0.99), 0.010);
+ * ticks.reset();
+ * assert.equal(ticks.quantile(0.99), 0);
+ * ```
+ */
+export class TickDurations {
+  readonly #ring: Float64Array;
+  #next = 0;
+  #count = 0;
+
+  /**
+   * @param window How many of the latest ticks are kept.
+   * @throws {RangeError} If `window` is not a positive integer.
+   */
+  constructor(window: number = TICK_WINDOW) {
+    if (!Number.isInteger(window) || window < 1) {
+      throw new RangeError(`tick window must be a positive integer, got ${window}`);
+    }
+    this.#ring = new Float64Array(window);
+  }
+
+  /** How many durations the window holds. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /**
+   * Adds one tick's duration.
+   *
+   * @param seconds How long the tick took.
+   */
+  record(seconds: number): void {
+    this.#ring[this.#next] = seconds;
+    this.#next = (this.#next + 1) % this.#ring.length;
+    if (this.#count < this.#ring.length) this.#count++;
+  }
+
+  /**
+   * The nearest-rank quantile of the window, in seconds (0 when empty).
+   *
+   * @param q The quantile, in [0, 1].
+   */
+  quantile(q: number): number {
+    if (this.#count === 0) return 0;
+    const sorted = this.#ring.slice(0, this.#count).sort();
+    const rank = Math.min(this.#count, Math.max(1, Math.ceil(q * this.#count)));
+    return sorted[rank - 1];
+  }
+
+  /** Empties the window (a benchmark starts its measurement). */
+  reset(): void {
+    this.#next = 0;
+    this.#count = 0;
+  }
+}
+
 /**
  * Every counter the cluster keeps, and the families `/metrics` renders.
  *
@@ -142,6 +216,9 @@ export class ClusterMetrics {
     "sustenet_cluster_master_registrations_total",
     "Registrations confirmed by the master",
   );
+
+  /** Durations of the latest ticks (plugins' onTick, grid tick, encoding, queueing). */
+  readonly tickSeconds: TickDurations = new TickDurations();
 
   readonly #sources: ClusterMetricsSources;
   readonly #closed = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 };
@@ -269,6 +346,15 @@ export class ClusterMetrics {
       this.movesRejected,
       this.kicks,
       this.registrations,
+      new Gauge(
+        "sustenet_cluster_tick_seconds",
+        `Tick duration quantiles over the latest ${TICK_WINDOW} ticks`,
+        () =>
+          [0.5, 0.99].map((q) => ({
+            labels: { quantile: String(q) },
+            value: this.tickSeconds.quantile(q),
+          })),
+      ),
       new Gauge("sustenet_cluster_master_link", "Master link state (1 = current)", () => {
         const current = sources.masterLinkState();
         return LINK_STATES.map((state) => ({

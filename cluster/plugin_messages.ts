@@ -14,6 +14,7 @@
 
 import {
   type BroadcastOptions,
+  checkBroadcastOptions,
   type ClientId,
   isClientId,
   isPluginCommand,
@@ -452,12 +453,6 @@ export function parseWorkerEvent(event: unknown, byteLength: number): WorkerEven
 }
 
 function parseBroadcastOptions(value: unknown): BroadcastOptions | null {
-  if (typeof value !== "object" || value === null) return null;
-  const { except, fragment } = value as Record<string, unknown>;
-  if (except !== undefined && !isClientId(except)) return null;
-  if (fragment !== undefined && !isClientId(fragment)) return null; // same u32 range
-  if (except === undefined && fragment === undefined) return {};
-  if (fragment === undefined) return { except: except as ClientId };
-  if (except === undefined) return { fragment: fragment as number };
-  return { except: except as ClientId, fragment: fragment as number };
+  const options = checkBroadcastOptions(value);
+  return typeof options === "string" ? null : options;
 }

@@ -141,14 +141,16 @@ export interface PluginMove {
 }
 
 /**
- * Where a broadcast goes: everyone, everyone but one player, and/or one fragment's audience.
+ * Where a broadcast goes: everyone, everyone but one player, and/or the audience of one
+ * fragment, named by id (`fragment`) or by a player standing in it (`near`).
  *
- * @example
+ * @example Chat heard around the speaker, not by the speaker
  * ```ts
  * import { asClientId, type BroadcastOptions } from "./plugin.ts";
  * import assert from "node:assert/strict";
  *
- * const options: BroadcastOptions = { except: asClientId(3) };
+ * const speaker = asClientId(3);
+ * const options: BroadcastOptions = { near: speaker, except: speaker };
  * assert.equal(options.fragment, undefined);
  * ```
  */
@@ -157,6 +159,12 @@ export interface BroadcastOptions {
   readonly except?: ClientId;
   /** Only the players who see this fragment (its players and its neighbours'). */
   readonly fragment?: number;
+  /**
+   * Only the players who see this player's fragment (those whose interest area includes it).
+   * With fragments off, or before the player's first accepted move, it goes to everyone.
+   * Exclusive with `fragment`.
+   */
+  readonly near?: ClientId;
 }
 
 /**
@@ -251,10 +259,11 @@ export interface PluginContext {
    */
   send(to: ClientId, command: number, payload: Uint8Array): void;
   /**
-   * Sends a plugin command to every player, or to all but `except`, or to one fragment.
+   * Sends a plugin command to every player, or to all but `except`, or to the audience of a
+   * fragment (`fragment`) or of a player's fragment (`near`).
    *
    * @throws {RangeError} If `command` is outside 0x80..0xFF or an option is out of range.
-   * @throws {TypeError} If `payload` is not a Uint8Array.
+   * @throws {TypeError} If `payload` is not a Uint8Array, or both `fragment` and `near` are set.
    */
   broadcast(command: number, payload: Uint8Array, options?: BroadcastOptions): void;
   /**
@@ -508,12 +517,54 @@ function describe(value: unknown): string {
 
 const NO_BROADCAST_OPTIONS: BroadcastOptions = Object.freeze({});
 
-// Only the keys that are set, so every host reports the same options object shape.
-function broadcastOptions(except?: ClientId, fragment?: number): BroadcastOptions {
-  if (except === undefined && fragment === undefined) return NO_BROADCAST_OPTIONS;
-  if (fragment === undefined) return { except };
-  if (except === undefined) return { fragment };
-  return { except, fragment };
+/**
+ * Checks a broadcast's options and returns them with only the keys that are set, so every
+ * host (in-process, Worker, the Worker message parser) sees the same object shape.
+ *
+ * @param options Any value a plugin passed as options.
+ * @returns The options, or a string saying what is wrong (the caller picks the error).
+ *
+ * @example
+ * ```ts
+ * import { checkBroadcastOptions } from "./plugin.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(checkBroadcastOptions({ near: 4, except: undefined }), { near: 4 });
+ * assert.equal(typeof checkBroadcastOptions({ near: -1 }), "string");
+ * assert.equal(typeof checkBroadcastOptions({ near: 1, fragment: 2 }), "string");
+ * ```
+ */
+export function checkBroadcastOptions(options: unknown): BroadcastOptions | string {
+  if (typeof options !== "object" || options === null) {
+    return `broadcast options must be an object, got ${describe(options)}`;
+  }
+  const { except, fragment, near } = options as Record<string, unknown>;
+  if (except !== undefined && !isClientId(except)) {
+    return `broadcast except must be a client id (u32), got ${describe(except)}`;
+  }
+  if (near !== undefined && !isClientId(near)) {
+    return `broadcast near must be a client id (u32), got ${describe(near)}`;
+  }
+  // Fragment ids are packed coordinates: any non-negative safe integer.
+  if (
+    fragment !== undefined &&
+    !(typeof fragment === "number" && Number.isSafeInteger(fragment) && fragment >= 0)
+  ) {
+    return `broadcast fragment must be a fragment id (a non-negative safe integer), got ${
+      describe(fragment)
+    }`;
+  }
+  if (fragment !== undefined && near !== undefined) {
+    return "broadcast takes fragment or near, not both";
+  }
+  if (except === undefined && fragment === undefined && near === undefined) {
+    return NO_BROADCAST_OPTIONS;
+  }
+  return {
+    ...(except === undefined ? {} : { except: except as ClientId }),
+    ...(fragment === undefined ? {} : { fragment: fragment as number }),
+    ...(near === undefined ? {} : { near: near as ClientId }),
+  };
 }
 
 function deepFreeze<T>(value: T): T {
@@ -586,22 +637,13 @@ export function createPluginContext(options: PluginContextOptions): PluginContex
     broadcast(command: number, payload: Uint8Array, opts: BroadcastOptions = {}): void {
       checkCommand(command);
       checkPayload(payload);
-      if (typeof opts !== "object" || opts === null) {
-        throw new TypeError(`broadcast options must be an object, got ${describe(opts)}`);
+      const checked = checkBroadcastOptions(opts);
+      if (typeof checked === "string") {
+        const shapeError = typeof opts !== "object" || opts === null ||
+          (opts.fragment !== undefined && opts.near !== undefined);
+        throw shapeError ? new TypeError(checked) : new RangeError(checked);
       }
-      const { except, fragment } = opts;
-      if (except !== undefined) checkClient(except, "broadcast except");
-      if (
-        fragment !== undefined &&
-        !(typeof fragment === "number" && Number.isSafeInteger(fragment) && fragment >= 0)
-      ) {
-        throw new RangeError(
-          `broadcast fragment must be a fragment id (a non-negative safe integer), got ${
-            describe(fragment)
-          }`,
-        );
-      }
-      sink.broadcast(command, payload, broadcastOptions(except, fragment));
+      sink.broadcast(command, payload, checked);
     },
     kick(client: ClientId, reason: string): void {
       checkClient(client, "kick target");
