@@ -49,3 +49,23 @@ export {
   type WorkerPluginHostStats,
 } from "./worker_plugin_host.ts";
 export { NO_PLUGIN_PERMISSIONS } from "./plugin_permissions.ts";
+export { TickDurations } from "./metrics.ts";
+export {
+  type AddOutcome,
+  type EntityId,
+  type EntityState,
+  FragmentGrid,
+  FragmentGridError,
+  type FragmentGridOptions,
+  type FragmentStats,
+  type InterestChange,
+  type MoveOutcome,
+  type TickResult,
+} from "./fragment_grid.ts";
+export {
+  FRAGMENT_COORD_LIMIT,
+  fragmentCoords,
+  fragmentDistance,
+  type FragmentId,
+  fragmentId,
+} from "./fragment_id.ts";
