@@ -13,17 +13,16 @@
  */
 
 import type { FragmentStats } from "./fragment_grid.ts";
-import { LabeledCounter, type TrafficCounts } from "../shared/metrics.ts";
-import { Counter, Gauge, type MetricFamily, type MetricSample } from "../shared/metrics.ts";
+import {
+  Counter,
+  Gauge,
+  LabeledCounter,
+  type MetricFamily,
+  type MetricSample,
+  type TrafficCounts,
+  TrafficTotals,
+} from "../shared/metrics.ts";
 import type { MasterLinkState } from "./master_link.ts";
-
-/** The traffic counters summed over connections: key, metric name, help. */
-const TRAFFIC = [
-  ["framesIn", "sustenet_cluster_frames_in_total", "Frames received from clients"],
-  ["framesOut", "sustenet_cluster_frames_out_total", "Frames sent to clients"],
-  ["bytesIn", "sustenet_cluster_bytes_in_total", "Bytes received from clients"],
-  ["bytesOut", "sustenet_cluster_bytes_out_total", "Bytes sent to clients"],
-] as const;
 
 /** The Authenticate statuses counted, as label values. */
 type AuthLabel = "20" | "40" | "44" | "50";
@@ -221,7 +220,7 @@ export class ClusterMetrics {
   readonly tickSeconds: TickDurations = new TickDurations();
 
   readonly #sources: ClusterMetricsSources;
-  readonly #closed = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 };
+  readonly #traffic: TrafficTotals;
 
   /**
    * Creates the counters, all at zero.
@@ -230,6 +229,7 @@ export class ClusterMetrics {
    */
   constructor(sources: ClusterMetricsSources) {
     this.#sources = sources;
+    this.#traffic = new TrafficTotals("sustenet_cluster", sources.connections, "clients");
   }
 
   /**
@@ -277,7 +277,7 @@ export class ClusterMetrics {
    * ```
    */
   connectionClosed(counts: TrafficCounts): void {
-    for (const [key] of TRAFFIC) this.#closed[key] += counts[key];
+    this.#traffic.connectionClosed(counts);
   }
 
   /**
@@ -300,9 +300,7 @@ export class ClusterMetrics {
    * ```
    */
   total(key: keyof TrafficCounts): number {
-    let sum = this.#closed[key];
-    for (const live of this.#sources.connections()) sum += live[key];
-    return sum;
+    return this.#traffic.total(key);
   }
 
   /**
@@ -327,17 +325,12 @@ export class ClusterMetrics {
     const sources = this.#sources;
     const families: MetricFamily[] = [
       new Gauge("sustenet_cluster_players", "Authenticated players", sources.players),
-      new Gauge("sustenet_cluster_connections", "Open client connections", () => {
-        let open = 0;
-        for (const _ of sources.connections()) open++;
-        return open;
-      }),
-      ...TRAFFIC.map(([key, name, help]): MetricFamily => ({
-        name,
-        help,
-        kind: "counter",
-        samples: () => [{ value: this.total(key) }],
-      })),
+      new Gauge(
+        "sustenet_cluster_connections",
+        "Open client connections",
+        () => this.#traffic.open(),
+      ),
+      ...this.#traffic.families(),
       this.connectionsAccepted,
       this.connectionsRefused,
       this.authResults,

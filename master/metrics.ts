@@ -14,6 +14,7 @@ import {
   LabeledCounter,
   type MetricFamily,
   type TrafficCounts,
+  TrafficTotals,
 } from "../shared/metrics.ts";
 import type { JoinRefusalReason } from "./allocation.ts";
 import type { ClusterRemovalReason } from "./registry.ts";
@@ -39,7 +40,6 @@ const REMOVAL_REASONS: readonly ClusterRemovalReason[] = [
   "replaced",
   "shutdown",
 ];
-type TrafficKey = keyof TrafficCounts;
 
 /**
  * The master's metrics.
@@ -96,50 +96,31 @@ export class MasterMetrics {
   );
 
   readonly #sources: MasterMetricsSources;
-  readonly #closed: Record<TrafficKey, number> = {
-    framesIn: 0,
-    framesOut: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-  };
+  readonly #traffic: TrafficTotals;
 
   /** @param sources Where gauges and live traffic are read. */
   constructor(sources: MasterMetricsSources) {
     this.#sources = sources;
+    this.#traffic = new TrafficTotals("sustenet_master", sources.connections);
   }
 
   /** Adds a closed connection's final traffic to the totals. */
   connectionClosed(counts: TrafficCounts): void {
-    this.#closed.framesIn += counts.framesIn;
-    this.#closed.framesOut += counts.framesOut;
-    this.#closed.bytesIn += counts.bytesIn;
-    this.#closed.bytesOut += counts.bytesOut;
+    this.#traffic.connectionClosed(counts);
   }
 
   /** Total of one traffic counter over closed and open connections. */
-  traffic(key: TrafficKey): number {
-    let total = this.#closed[key];
-    for (const connection of this.#sources.connections()) total += connection[key];
-    return total;
+  traffic(key: keyof TrafficCounts): number {
+    return this.#traffic.total(key);
   }
 
   /** Every metric family, for `/metrics`. */
   families(): MetricFamily[] {
-    const traffic = (key: TrafficKey, name: string, help: string): MetricFamily => ({
-      name,
-      help,
-      kind: "counter",
-      samples: () => [{ value: this.traffic(key) }],
-    });
-    let connections = 0;
-    for (const _ of this.#sources.connections()) connections++;
+    const connections = this.#traffic.open();
     return [
       new Gauge("sustenet_master_clusters", "Live clusters", this.#sources.clusters),
       new Gauge("sustenet_master_connections", "Open connections", () => connections),
-      traffic("framesIn", "sustenet_master_frames_in_total", "Frames received"),
-      traffic("framesOut", "sustenet_master_frames_out_total", "Frames sent"),
-      traffic("bytesIn", "sustenet_master_bytes_in_total", "Bytes received"),
-      traffic("bytesOut", "sustenet_master_bytes_out_total", "Bytes sent"),
+      ...this.#traffic.families(),
       this.authFailures,
       this.ticketsIssued,
       this.joinsRefused,

@@ -165,6 +165,82 @@ export class LabeledCounter<L extends string> implements MetricFamily {
 }
 
 /**
+ * Frames and bytes in and out summed over a server's connections: the closed ones' final
+ * counts plus the live ones' current counts, read at render time (nothing per frame).
+ *
+ * @example
+ * ```ts
+ * import { renderPrometheus, TrafficTotals } from "./metrics.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const live = [{ framesIn: 1, framesOut: 2, bytesIn: 3, bytesOut: 4 }];
+ * const traffic = new TrafficTotals("demo", () => live);
+ * traffic.connectionClosed({ framesIn: 10, framesOut: 0, bytesIn: 0, bytesOut: 0 });
+ * assert.equal(traffic.total("framesIn"), 11);
+ * assert.match(renderPrometheus(traffic.families()), /^demo_bytes_out_total 4$/m);
+ * ```
+ */
+export class TrafficTotals {
+  readonly #closed = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 };
+  readonly #families: readonly MetricFamily[];
+
+  /**
+   * @param prefix Metric name prefix, e.g. `sustenet_master`.
+   * @param live The open connections.
+   * @param peers Who the traffic is with, for the help text (e.g. `clients`).
+   */
+  constructor(
+    prefix: string,
+    readonly live: () => Iterable<TrafficCounts>,
+    peers?: string,
+  ) {
+    const scope = peers === undefined ? "" : ` (${peers})`;
+    const family = (key: keyof TrafficCounts, name: string, help: string): MetricFamily => {
+      assertMetricName(`${prefix}_${name}`);
+      return {
+        name: `${prefix}_${name}`,
+        help: help + scope,
+        kind: "counter",
+        samples: () => [{ value: this.total(key) }],
+      };
+    };
+    this.#families = [
+      family("framesIn", "frames_in_total", "Frames received"),
+      family("framesOut", "frames_out_total", "Frames sent"),
+      family("bytesIn", "bytes_in_total", "Bytes received"),
+      family("bytesOut", "bytes_out_total", "Bytes sent"),
+    ];
+  }
+
+  /** Adds a closed connection's final counts. */
+  connectionClosed(counts: TrafficCounts): void {
+    this.#closed.framesIn += counts.framesIn;
+    this.#closed.framesOut += counts.framesOut;
+    this.#closed.bytesIn += counts.bytesIn;
+    this.#closed.bytesOut += counts.bytesOut;
+  }
+
+  /** One counter over closed and open connections. */
+  total(key: keyof TrafficCounts): number {
+    let sum = this.#closed[key];
+    for (const connection of this.live()) sum += connection[key];
+    return sum;
+  }
+
+  /** The number of open connections. */
+  open(): number {
+    let n = 0;
+    for (const _ of this.live()) n++;
+    return n;
+  }
+
+  /** The four counter families. */
+  families(): readonly MetricFamily[] {
+    return this.#families;
+  }
+}
+
+/**
  * Renders metric families in the Prometheus text format (version 0.0.4).
  *
  * @example
