@@ -9,39 +9,14 @@
  * @module
  */
 
-import { configFromArgs, exitOnConfigError, type SustenetConfig } from "../shared/config.ts";
-import { setupLogging } from "../shared/logging.ts";
-import { onShutdownSignal } from "../shared/shutdown_signals.ts";
-import { clusterOptionsFromConfig, type ClusterServer, startCluster } from "./cluster_server.ts";
+import { runServerMain } from "../shared/server_main.ts";
+import { clusterOptionsFromConfig, startCluster } from "./cluster_server.ts";
 
-let config: SustenetConfig;
-try {
-  config = await configFromArgs(Deno.args, "cluster");
-} catch (error) {
-  exitOnConfigError(error);
-}
-
-await setupLogging({ level: config.all.logLevel, role: "cluster" });
-
-const options = clusterOptionsFromConfig(config);
-let cluster: ClusterServer;
-try {
-  cluster = await startCluster(options);
-} catch (error) {
-  const where = `${options.hostname}:${options.port}`;
-  console.error(
-    `error: cannot start cluster ${options.serverName} on ${where}: ${
-      error instanceof Error ? error.message : String(error)
-    }`,
-  );
-  Deno.exit(1);
-}
-
-onShutdownSignal(() => cluster.stop());
-const { addr, statusAddr } = cluster;
-const statusPart = statusAddr === null
-  ? ""
-  : ` status http://${statusAddr.hostname}:${statusAddr.port}/`;
-console.log(
-  `cluster ${options.serverName} listening on ${addr.hostname}:${addr.port}${statusPart}`,
-);
+await runServerMain("cluster", Deno.args, (config) => {
+  const options = clusterOptionsFromConfig(config);
+  return {
+    name: `cluster ${options.serverName}`,
+    where: `${options.hostname}:${options.port}`,
+    start: () => startCluster(options),
+  };
+});

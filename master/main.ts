@@ -8,38 +8,15 @@
  * @module
  */
 
-import { configFromArgs, exitOnConfigError, type SustenetConfig } from "../shared/config.ts";
-import { setupLogging } from "../shared/logging.ts";
-import { onShutdownSignal } from "../shared/shutdown_signals.ts";
+import { runServerMain } from "../shared/server_main.ts";
 import { masterOptionsFromConfig } from "./master_options.ts";
-import { type MasterServer, startMaster } from "./start_master.ts";
+import { startMaster } from "./start_master.ts";
 
-let config: SustenetConfig;
-try {
-  config = await configFromArgs(Deno.args, "master");
-} catch (error) {
-  exitOnConfigError(error);
-}
-
-await setupLogging({ level: config.all.logLevel, role: "master" });
-
-const options = masterOptionsFromConfig(config);
-let master: MasterServer;
-try {
-  master = await startMaster(options);
-} catch (error) {
-  const where = `${options.hostname}:${options.port}`;
-  console.error(
-    `error: cannot start the master on ${where}: ${
-      error instanceof Error ? error.message : String(error)
-    }`,
-  );
-  Deno.exit(1);
-}
-
-onShutdownSignal(() => master.stop());
-const { addr, statusAddr } = master;
-const statusPart = statusAddr === null
-  ? ""
-  : ` status http://${statusAddr.hostname}:${statusAddr.port}/`;
-console.log(`master listening on ${addr.hostname}:${addr.port}${statusPart}`);
+await runServerMain("master", Deno.args, (config) => {
+  const options = masterOptionsFromConfig(config);
+  return {
+    name: "master",
+    where: `${options.hostname}:${options.port}`,
+    start: () => startMaster(options),
+  };
+});

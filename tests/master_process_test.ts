@@ -54,7 +54,7 @@ Deno.test("master/main.ts exits 1 when its port is taken", async () => {
     await using master = spawnRole("master", ["--config", config.path, "--log-level", "error"]);
     const status = await master.waitExit();
     assert.equal(status.code, 1);
-    assert.match(master.stderrText(), /cannot start the master/);
+    assert.match(master.stderrText(), /cannot start master/);
   } finally {
     taken.close();
   }
