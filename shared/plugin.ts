@@ -12,6 +12,7 @@
  * @module
  */
 import { PLUGIN_COMMAND_MAX, PLUGIN_COMMAND_MIN } from "./protocol/packets.ts";
+import type { MoveState } from "./protocol/move_state.ts";
 
 /**
  * The id a cluster gives a connected player (u32, unique on that cluster).
@@ -123,22 +124,8 @@ export interface Vec3 {
  * assert.equal(move.vx, undefined);
  * ```
  */
-export interface PluginMove {
-  /** New x. */
-  readonly x: number;
-  /** New y. */
-  readonly y: number;
-  /** New z. */
-  readonly z: number;
-  /** Heading in radians, if sent. */
-  readonly yaw?: number;
-  /** Velocity x, if sent (then vy and vz are too). */
-  readonly vx?: number;
-  /** Velocity y, if sent. */
-  readonly vy?: number;
-  /** Velocity z, if sent. */
-  readonly vz?: number;
-}
+// A move is the wire's MoveState: one type, so plugin and protocol never drift apart.
+export type PluginMove = MoveState;
 
 /**
  * Where a broadcast goes: everyone, everyone but one player, and/or the audience of one
