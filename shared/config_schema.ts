@@ -683,7 +683,7 @@ const CLUSTER_FIELDS: Fields<ClusterScalars> = {
   identityKeyName: field("identity_key_name", keyNameKind, "cluster_identity"),
   heartbeatIntervalMs: field("heartbeat_interval_ms", msKind, 1_000),
   reconnectMinMs: field("reconnect_min_ms", msKind, 500),
-  reconnectMaxMs: field("reconnect_max_ms", msKind, 10_000),
+  reconnectMaxMs: field("reconnect_max_ms", msKind, 2_000),
   pluginWatchdogMs: field("plugin_watchdog_ms", msKind, 2_000),
   plaintext: field("plaintext", boolKind, false),
 };

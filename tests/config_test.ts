@@ -86,7 +86,7 @@ Deno.test("an empty config gives every documented default", () => {
       identityKeyName: "cluster_identity",
       heartbeatIntervalMs: 1000,
       reconnectMinMs: 500,
-      reconnectMaxMs: 10000,
+      reconnectMaxMs: 2000,
       pluginWatchdogMs: 2000,
       plaintext: false,
       fragments: {
@@ -428,7 +428,7 @@ Deno.test("cross-field rules: queue ≥ frame, reconnect min ≤ max", () => {
   assertConfigError(
     () => parseConfig("[cluster]\nreconnect_min_ms = 20000"),
     "cluster.reconnect_min_ms",
-    /must be at most cluster\.reconnect_max_ms \(10000\), got 20000/,
+    /must be at most cluster\.reconnect_max_ms \(2000\), got 20000/,
   );
 });
 

@@ -47,7 +47,7 @@ class Deployment implements AsyncDisposable {
       config,
       `[all]\nport = ${port}\nkeys_dir = "keys"\nstatus_enabled = false\nserver_name = "${name}"\n` +
         `[cluster]\nmaster_port = ${masterPort}\nidentity_key_name = "${name}_identity"\n` +
-        `heartbeat_interval_ms = 200\nreconnect_min_ms = 100\nreconnect_max_ms = 300\n` +
+        `heartbeat_interval_ms = 200\n` + // reconnect delays at their defaults
         pluginTables.join(""),
     );
     return await this.#start("cluster", config, new RegExp(`^cluster ${name} listening on `));
