@@ -4,7 +4,7 @@
  *
  * ```
  * deno task client [--master host:port] list
- * deno task client [--master host:port] join [id|auto]
+ * deno task client [--master host:port] join [id|auto]   # then: text, /cmd N text, /hex N hex
  * deno task client [--master host:port] --bots N [--seconds S]
  * ```
  *
@@ -28,7 +28,7 @@ import { SustenetClient, type SustenetClientOptions } from "./sustenet_client.ts
 
 const USAGE = `Usage:
   deno task client [options] list              print the master's clusters
-  deno task client [options] join [id|auto]    join a cluster; stdin lines are sent as chat
+  deno task client [options] join [id|auto]    join a cluster and type lines (see Joined)
   deno task client [options] --bots N          run N headless bots (list, auto-join, chat, echo)
 
 Options:
@@ -44,7 +44,15 @@ Options:
   --seconds S            how long the bots play (default 10)
   --interval MS          time between two messages of one bot (default 250)
   --log-level LEVEL      debug, info, warning or error (default warning)
-  -h, --help             this text`;
+  -h, --help             this text
+
+Joined (join): each stdin line is one message
+  TEXT                   chat (plugin command 0x81) to everyone on the cluster
+  /cmd N TEXT            plugin command N (0x80..0xff, decimal or 0x hex) with TEXT as UTF-8
+  /hex N HEX             plugin command N with the payload given as hex bytes ("" = empty)
+  //TEXT                 chat a line that starts with "/"
+  Every message the cluster sends is printed: chat as "[client ID] text", any other command
+  as "command 0xNN: text" (hex when the payload is not UTF-8).`;
 
 /** A bad command line; the message says what is wrong. */
 export class UsageError extends Error {
@@ -289,6 +297,73 @@ export function describeMessage(command: number, payload: Uint8Array): string {
   return `command 0x${command.toString(16)}: ${text}`;
 }
 
+/** One stdin line of `join`: a plugin message to send, or why the line cannot be sent. */
+export type InputLine =
+  | { readonly kind: "send"; readonly command: number; readonly payload: Uint8Array }
+  | { readonly kind: "invalid"; readonly reason: string };
+
+function pluginCommand(text: string): number | undefined {
+  const value = /^0x[0-9a-f]{1,2}$/i.test(text)
+    ? parseInt(text.slice(2), 16)
+    : /^[0-9]{1,3}$/.test(text)
+    ? Number(text)
+    : Number.NaN;
+  return value >= 0x80 && value <= 0xff ? value : undefined;
+}
+
+/**
+ * Turns a stdin line of `join` into the plugin message it asks for: plain text is chat
+ * (0x81), `/cmd N text` and `/hex N hex` send any plugin command 0x80..0xff, `//text` chats a
+ * line starting with "/".
+ *
+ * @param line One line without its newline.
+ *
+ * @example
+ * ```ts
+ * import { parseInputLine } from "./main.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(parseInputLine("hi"), {
+ *   kind: "send", command: 0x81, payload: new TextEncoder().encode("hi"),
+ * });
+ * assert.deepEqual(parseInputLine("/cmd 0x80 ping me"), {
+ *   kind: "send", command: 0x80, payload: new TextEncoder().encode("ping me"),
+ * });
+ * assert.deepEqual(parseInputLine("/hex 200 ff00"), {
+ *   kind: "send", command: 200, payload: new Uint8Array([0xff, 0]),
+ * });
+ * assert.equal(parseInputLine("/cmd 0x10 x").kind, "invalid"); // below the plugin range
+ * assert.equal(parseInputLine("/hex 0x80 abc").kind, "invalid"); // odd number of digits
+ * ```
+ */
+export function parseInputLine(line: string): InputLine {
+  const encoder = new TextEncoder();
+  if (!line.startsWith("/")) {
+    return { kind: "send", command: CHAT_COMMAND, payload: encoder.encode(line) };
+  }
+  if (line.startsWith("//")) {
+    return { kind: "send", command: CHAT_COMMAND, payload: encoder.encode(line.slice(1)) };
+  }
+  const match = /^\/(cmd|hex)\s+(\S+)(?:\s(.*))?$/.exec(line);
+  if (match === null) {
+    return { kind: "invalid", reason: "use /cmd N TEXT, /hex N HEX, or //TEXT to chat a /" };
+  }
+  const [, verb, commandText, rest = ""] = match;
+  const command = pluginCommand(commandText);
+  if (command === undefined) {
+    return {
+      kind: "invalid",
+      reason: `N must be a plugin command 0x80..0xff, got ${JSON.stringify(commandText)}`,
+    };
+  }
+  if (verb === "cmd") return { kind: "send", command, payload: encoder.encode(rest) };
+  const hex = rest.replace(/\s+/g, "");
+  if (!/^(?:[0-9a-f]{2})*$/i.test(hex)) {
+    return { kind: "invalid", reason: "HEX must be pairs of hex digits" };
+  }
+  return { kind: "send", command, payload: Uint8Array.fromHex(hex) };
+}
+
 async function listCommand(client: SustenetClient): Promise<number> {
   const clusters = await client.listClusters();
   if (clusters.length === 0) console.log("no clusters");
@@ -296,7 +371,7 @@ async function listCommand(client: SustenetClient): Promise<number> {
   return 0;
 }
 
-/** Sends each stdin line as chat until stdin ends or the session does. */
+/** Sends each stdin line (see {@linkcode parseInputLine}) until stdin ends or the session does. */
 async function chatFromStdin(session: ClusterSession): Promise<void> {
   const reader = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
   let reading = true;
@@ -304,7 +379,6 @@ async function chatFromStdin(session: ClusterSession): Promise<void> {
   session.closed.then(() => reading ? reader.cancel() : undefined).catch((error: unknown) => {
     console.error(`stdin: ${error instanceof Error ? error.message : String(error)}`);
   });
-  const encoder = new TextEncoder();
   let buffered = "";
   while (session.status !== "closed") {
     const { value, done } = await reader.read();
@@ -314,9 +388,10 @@ async function chatFromStdin(session: ClusterSession): Promise<void> {
     while ((newline = buffered.indexOf("\n")) >= 0) {
       const line = buffered.slice(0, newline).replace(/\r$/, "");
       buffered = buffered.slice(newline + 1);
-      if (line.length > 0 && session.status === "joined") {
-        session.send(CHAT_COMMAND, encoder.encode(line));
-      }
+      if (line.length === 0 || session.status !== "joined") continue;
+      const input = parseInputLine(line);
+      if (input.kind === "send") session.send(input.command, input.payload);
+      else console.error(`not sent: ${input.reason}`);
     }
   }
   reading = false;
@@ -327,7 +402,8 @@ async function joinCommand(client: SustenetClient, cluster: number | "auto"): Pr
   const session = await client.join(cluster);
   console.log(
     `joined ${session.serverName} (cluster ${session.clusterId}) as client ` +
-      `${session.clientId}; type a line to chat, Ctrl-D to leave`,
+      `${session.clientId}; type a line to chat (/cmd N TEXT, /hex N HEX for other ` +
+      `commands), Ctrl-D to leave`,
   );
   session.on("message", ({ command, payload }) => console.log(describeMessage(command, payload)));
   session.on("disconnect", ({ reason, reconnecting }) => {

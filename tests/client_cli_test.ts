@@ -1,9 +1,17 @@
 /**
  * The client against real server processes (`master/main.ts`, `cluster/main.ts`), both as a
- * library in this process and as `client/main.ts` (`deno task client`) child processes.
+ * library in this process and as `client/main.ts` (`deno task client`) child processes,
+ * including the library's typed errors. (ticket_refused needs a ticket the master issues but
+ * the cluster refuses, which is not reachable from outside the processes;
+ * tests/client_integration_test.ts covers it in-process.)
  */
 import assert from "node:assert/strict";
-import { SustenetClient } from "../client/mod.ts";
+import { ClientError, SustenetClient, type SustenetClientOptions } from "../client/mod.ts";
+import {
+  exportIdentity,
+  formatPublicKeyFile,
+  generateIdentityKeyPair,
+} from "../shared/identity_key.ts";
 import { generateKey } from "../shared/keys.ts";
 import {
   freePort,
@@ -16,8 +24,20 @@ import {
 
 const decoder = new TextDecoder();
 
-/** A master and one cluster (echo + chat plugins) as processes, sharing a temp keys dir. */
-async function startServers() {
+function hasCode(code: string) {
+  return (e: unknown) => {
+    assert.ok(e instanceof ClientError, `expected a ClientError, got ${e}`);
+    assert.equal(e.code, code, e.message);
+    return true;
+  };
+}
+
+/**
+ * A master and one cluster (echo + chat plugins) as processes, sharing a temp keys dir.
+ *
+ * @param maxConnections The cluster's max_connections (0 = no limit).
+ */
+async function startServers(maxConnections = 0) {
   const masterPort = await freePort();
   const master = await writeTempConfig(
     `[all]\nserver_name = "cli-master"\nport = ${masterPort}\nstatus_enabled = false\n` +
@@ -28,6 +48,7 @@ async function startServers() {
   const plugin = (name: string) => new URL(`../plugins/${name}`, import.meta.url).href;
   const cluster = await writeTempConfig(
     `[all]\nserver_name = "cli-cluster"\nport = ${await freePort()}\n` +
+      `max_connections = ${maxConnections}\n` +
       `keys_dir = ${JSON.stringify(keysDir)}\nstatus_enabled = false\nlog_level = "warning"\n` +
       `[cluster]\nmaster_port = ${masterPort}\nheartbeat_interval_ms = 100\n` +
       `[[cluster.plugins]]\nurl = "${plugin("echo.ts")}"\n` +
@@ -61,7 +82,7 @@ async function startServers() {
     await close();
     throw error;
   }
-  return { masterPort, [Symbol.asyncDispose]: close };
+  return { masterPort, keysDir, [Symbol.asyncDispose]: close };
 }
 
 async function runClient(args: readonly string[]) {
@@ -111,7 +132,7 @@ Deno.test("the library and the CLI work against real master and cluster processe
   );
 });
 
-Deno.test("`join` sends stdin lines as chat and prints the chat it receives", async () => {
+Deno.test("`join` sends stdin lines as chat or any plugin command and prints what comes back", async () => {
   await using servers = await startServers();
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -142,17 +163,28 @@ Deno.test("`join` sends stdin lines as chat and prints the chat it receives", as
     await readUntil(/joined cli-cluster \(cluster \d+\) as client (\d+)/);
     await writer.write(new TextEncoder().encode("hello from stdin\n"));
     await readUntil(/\[client \d+\] hello from stdin/);
+    // Any plugin command: the echo plugin answers 0x80, printed with its command.
+    await writer.write(new TextEncoder().encode("/cmd 0x80 echo me\n"));
+    await readUntil(/^command 0x80: echo me$/m);
+    await writer.write(new TextEncoder().encode("/cmd 0x7f refused\n/hex 128 ff01\n"));
+    await readUntil(/^command 0x80: ff01$/m);
+    await writer.write(new TextEncoder().encode("//slash chat\n"));
+    await readUntil(/\[client \d+\] \/slash chat/);
   } finally {
     await writer.close(); // end of stdin: the client leaves and exits
     while (!(await reader.read()).done) {
       // drain the rest of stdout
     }
     const status = await child.status;
-    assert.equal(status.code, 0, `${stdout}\n${await stderr}`);
+    const errors = await stderr;
+    assert.equal(status.code, 0, `${stdout}\n${errors}`);
+    // A command outside 0x80..0xff is not sent, and nothing came back for it.
+    assert.match(errors, /not sent: N must be a plugin command 0x80\.\.0xff, got "0x7f"/);
+    assert.doesNotMatch(stdout, /refused/);
   }
 });
 
-Deno.test("the CLI exits 1 with the error code when the master is unreachable, 2 on bad usage", async () => {
+Deno.test("the CLI exits 1 when the master is unreachable, 2 on bad usage; --help shows /cmd and /hex", async () => {
   const port = await freePort();
   const unreachable = await runClient(["--master", `127.0.0.1:${port}`, "list"]);
   assert.equal(unreachable.code, 1);
@@ -160,7 +192,86 @@ Deno.test("the CLI exits 1 with the error code when the master is unreachable, 2
   const usage = await runClient(["--bots", "two"]);
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /--bots must be a number/);
+  const help = await runClient(["--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^ {2}\/cmd N TEXT +plugin command N \(0x80\.\.0xff/m);
+  assert.match(help.stdout, /^ {2}\/hex N HEX +plugin command N with the payload given as hex/m);
   const unknown = await runClient(["--master", "nowhere"]);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /--master must be host:port/);
+});
+
+Deno.test("a closed master port is master_unreachable", async () => {
+  const port = await freePort();
+  await assert.rejects(
+    SustenetClient.connect({ port, timeoutMs: 2000 }),
+    hasCode("master_unreachable"),
+  );
+});
+
+Deno.test("against real processes: wrong and unavailable pins, then a full cluster", async (t) => {
+  await using servers = await startServers(1);
+  const clients: SustenetClient[] = [];
+  const connect = async (options: Omit<SustenetClientOptions, "port"> = {}) => {
+    const client = await SustenetClient.connect({ port: servers.masterPort, ...options });
+    clients.push(client);
+    return client;
+  };
+  // A web server whose every path is missing, for a pinned `{ url }` that 404s.
+  const web = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () => new Response("no such key", { status: 404 }),
+  );
+  try {
+    // Each ticket reserves the one slot until the cluster's next heartbeat (100 ms): before a
+    // join, wait until the master lists the cluster (registration follows the ready line
+    // closely) with room.
+    const observer = await connect();
+    const room = async (): Promise<number> => {
+      const deadline = performance.now() + 10_000;
+      for (;;) {
+        const [cluster] = await observer.listClusters();
+        if (cluster !== undefined && !cluster.full) return cluster.id;
+        assert.ok(performance.now() < deadline, "the cluster never had room");
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+
+    await t.step("a pinned key that is not the cluster's is key_mismatch", async () => {
+      const other = await exportIdentity(await generateIdentityKeyPair());
+      const bytes = await connect({ pinnedKeys: { "cli-cluster": other.publicRaw } });
+      await assert.rejects(bytes.join(await room()), hasCode("key_mismatch"));
+      const file = `${servers.keysDir}/other.pub`;
+      await Deno.writeTextFile(file, formatPublicKeyFile(other.publicRaw));
+      const fromFile = await connect({ pinnedKeys: { "*": { file } } });
+      await assert.rejects(fromFile.join(await room()), hasCode("key_mismatch"));
+    });
+
+    await t.step(
+      "a pin whose URL 404s or whose .pub file is missing is key_unavailable",
+      async () => {
+        const url = `http://127.0.0.1:${web.addr.port}/solo.pub`;
+        const byUrl = await connect({ pinnedKeys: { "cli-cluster": { url } } });
+        await assert.rejects(byUrl.join(await room()), hasCode("key_unavailable"));
+        const file = `${servers.keysDir}/missing.pub`;
+        const byFile = await connect({ pinnedKeys: { "*": { file } } });
+        await assert.rejects(byFile.join(await room()), hasCode("key_unavailable"));
+      },
+    );
+
+    await t.step("with max_connections = 1 the second join is cluster_full", async () => {
+      // The first player pins the cluster's real .pub file: pins that match let joins through.
+      const file = `${servers.keysDir}/cluster_identity.pub`;
+      const first = await connect({ pinnedKeys: { "cli-cluster": { file } } });
+      const clusterId = await room();
+      const session = await first.join(clusterId);
+      assert.equal(session.serverName, "cli-cluster");
+      const second = await connect();
+      await assert.rejects(second.join(clusterId), hasCode("cluster_full"));
+      await session.leave();
+    });
+  } finally {
+    for (const client of clients) await client.close();
+    await web.shutdown();
+  }
 });

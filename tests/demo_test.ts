@@ -1,14 +1,16 @@
 /**
- * `deno task demo` end to end: the real demo script as a child process.
+ * `deno task demo` end to end: the real demo as a child process, started the way the README
+ * says (`deno task demo`, so with the task's permissions), and the script itself for flags.
  */
 import assert from "node:assert/strict";
 import { REPO_ROOT } from "./_process.ts";
 
-async function runDemo(
+/** Runs `deno <args>` from the repository root and collects its output. */
+async function runDeno(
   args: readonly string[],
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${REPO_ROOT}demo.ts`, ...args],
+    args: [...args],
     cwd: REPO_ROOT,
     env: { NO_COLOR: "1" },
     stdin: "null",
@@ -23,8 +25,9 @@ async function runDemo(
   };
 }
 
-Deno.test("the demo starts a master and two clusters, runs bots, summarises and exits 0", async () => {
-  const { code, stdout, stderr } = await runDemo(["--bots", "4", "--seconds", "2"]);
+Deno.test("`deno task demo` starts a master and two clusters, runs bots, summarises and exits 0", async () => {
+  // Default arguments, as in the README: 6 bots for 4 seconds.
+  const { code, stdout, stderr } = await runDeno(["task", "demo"]);
   assert.equal(code, 0, `demo failed:\n${stdout}\n${stderr}`);
   assert.match(
     stdout,
@@ -33,14 +36,14 @@ Deno.test("the demo starts a master and two clusters, runs bots, summarises and 
   assert.match(stdout, /^ {2}ID +NAME +ADDRESS +LOAD +FULL$/m);
   assert.match(stdout, /^ {2}\d+ +cluster-a +127\.0\.0\.1:\d+ +\d+\/∞ +no$/m);
   assert.match(stdout, /^ {2}\d+ +cluster-b +127\.0\.0\.1:\d+ +\d+\/∞ +no$/m);
-  for (let bot = 1; bot <= 4; bot++) {
+  for (let bot = 1; bot <= 6; bot++) {
     assert.match(
       stdout,
       new RegExp(`^  bot ${bot}: joined cluster-[ab] \\(cluster \\d+\\) as client \\d+;`, "m"),
     );
   }
   const totals = stdout.match(
-    /^totals: bots joined: 4\/4; chat sent (\d+) received (\d+); echo sent (\d+) echoed (\d+); errors 0$/m,
+    /^totals: bots joined: 6\/6; chat sent (\d+) received (\d+); echo sent (\d+) echoed (\d+); errors 0$/m,
   );
   assert.ok(totals !== null, stdout);
   const [chatSent, chatReceived, echoSent, echoed] = totals.slice(1).map(Number);
@@ -53,7 +56,7 @@ Deno.test("the demo starts a master and two clusters, runs bots, summarises and 
 });
 
 Deno.test("the demo refuses a bad flag with exit code 2 before starting anything", async () => {
-  const { code, stderr } = await runDemo(["--bots", "zero"]);
+  const { code, stderr } = await runDeno(["run", "-A", `${REPO_ROOT}demo.ts`, "--bots", "zero"]);
   assert.equal(code, 2);
   assert.match(stderr, /--bots must be an integer/);
 });

@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { getConfig, getLogger, type LogRecord, reset } from "@logtape/logtape";
-// Importing the config modules too: no Sustenet module may configure logging on import.
+// Importing every entry point too: no Sustenet module may configure logging on import.
 import "../shared/config.ts";
+import "../mod.ts";
+import "../master/mod.ts";
+import "../cluster/mod.ts";
+import "../client/mod.ts";
 import {
   formatLogRecord,
   LOG_LEVEL_NAMES,
