@@ -565,9 +565,11 @@ const pathKind: Kind<string> = {
   toToml: (value) => value,
 };
 
+const NUMBER_TEXT = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+
 const boundsKind: Kind<FragmentBounds | null> = {
   expect: "an array of 4 numbers [minX, minZ, maxX, maxZ] with minX < maxX and minZ < maxZ",
-  flag: null,
+  flag: "string",
   read: (raw) => {
     if (!Array.isArray(raw) || raw.length !== 4) return undefined;
     const n = raw.map((v) => typeof v === "bigint" ? Number(v) : v);
@@ -577,7 +579,13 @@ const boundsKind: Kind<FragmentBounds | null> = {
     const [minX, minZ, maxX, maxZ] = n as [number, number, number, number];
     return minX < maxX && minZ < maxZ ? Object.freeze({ minX, minZ, maxX, maxZ }) : undefined;
   },
-  fromText: (text) => text,
+  // The flag takes "minX,minZ,maxX,maxZ"; anything else stays text, so the error shows it.
+  fromText: (text) => {
+    const parts = text.split(",").map((part) => part.trim());
+    return parts.length === 4 && parts.every((part) => NUMBER_TEXT.test(part))
+      ? parts.map(Number)
+      : text;
+  },
   toToml: (value) => value === null ? undefined : [value.minX, value.minZ, value.maxX, value.maxZ],
 };
 
@@ -1029,7 +1037,13 @@ function readPermissions(v: Validation, raw: TomlValue | undefined, path: string
       Array.isArray(value) &&
       value.every((item) => typeof item === "string" && item !== "" && !item.includes("\0"))
     ) {
-      return Object.freeze(value.map(String));
+      // Relative paths mean the config's directory, like `url` (the process's cwd is arbitrary).
+      const isPath = key === "read" || key === "write";
+      return Object.freeze(
+        value.map((item) =>
+          isPath && v.baseDir !== null ? resolvePath(v.baseDir, String(item)) : String(item)
+        ),
+      );
     }
     return fail(
       v,

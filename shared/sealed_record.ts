@@ -67,7 +67,9 @@ function checkMaxRecordBytes(options: SealedRecordOptions): number {
  *
  * A batch (one or more arrays of whole frames, everything queued in one event-loop turn)
  * becomes one record, or several if it exceeds the record bound; records are only ever split
- * between frames. Counters are taken synchronously when {@linkcode seal} is called, so with an
+ * between frames. Frames are packed together only up to 1 MiB of plaintext (the bound every
+ * reader accepts), so a peer with a smaller frame bound can still read them; a single frame
+ * above that, up to `maxRecordBytes - 16`, gets a record of its own. Counters are taken synchronously when {@linkcode seal} is called, so with an
  * asynchronous cipher the returned records must be written in call order.
  *
  * @example Two frames, one record
@@ -93,6 +95,8 @@ function checkMaxRecordBytes(options: SealedRecordOptions): number {
 export class SealedRecordWriter {
   readonly #cipher: RecordCipher;
   readonly #maxPlaintextBytes: number;
+  /** Bound on frames packed together; every reader accepts it whatever its own frame bound. */
+  readonly #packBytes: number;
   #counter = 0;
 
   /**
@@ -103,6 +107,10 @@ export class SealedRecordWriter {
   constructor(cipher: RecordCipher, options: SealedRecordOptions = {}) {
     this.#cipher = cipher;
     this.#maxPlaintextBytes = checkMaxRecordBytes(options) - RECORD_TAG_BYTES;
+    this.#packBytes = Math.min(
+      this.#maxPlaintextBytes,
+      DEFAULT_MAX_RECORD_BYTES - RECORD_TAG_BYTES,
+    );
   }
 
   /** The counter (nonce) the next record will use; also the number of records sealed so far. */
@@ -149,27 +157,30 @@ export class SealedRecordWriter {
     return this.#counter++;
   }
 
-  /** Groups the batch into record plaintexts of at most `#maxPlaintextBytes`. */
+  /**
+   * Groups the batch into record plaintexts of at most `#packBytes`; a single frame larger than
+   * that (up to `#maxPlaintextBytes`) gets a record of its own.
+   */
   #pack(chunks: readonly Uint8Array[]): Uint8Array[] {
-    const max = this.#maxPlaintextBytes;
+    const pack = this.#packBytes;
     let total = 0;
     for (const chunk of chunks) total += chunk.length;
     if (total === 0) return [];
-    if (total <= max) {
+    if (total <= pack) {
       // The common case: one record. A single chunk is sealed as is, without a copy.
       if (chunks.length === 1) return [chunks[0]];
       return [concat(chunks, total)];
     }
     const pieces: Uint8Array[] = [];
     for (const chunk of chunks) {
-      if (chunk.length <= max) pieces.push(chunk);
-      else splitFrames(chunk, max, pieces);
+      if (chunk.length <= pack) pieces.push(chunk);
+      else splitFrames(chunk, pack, this.#maxPlaintextBytes, pieces);
     }
     const records: Uint8Array[] = [];
     let group: Uint8Array[] = [];
     let groupBytes = 0;
     for (const piece of pieces) {
-      if (groupBytes + piece.length > max) {
+      if (groupBytes > 0 && groupBytes + piece.length > pack) {
         records.push(concat(group, groupBytes));
         group = [];
         groupBytes = 0;
@@ -377,8 +388,11 @@ function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
   return out;
 }
 
-/** Cuts concatenated frames into views of at most `max` bytes, between frames only. */
-function splitFrames(bytes: Uint8Array, max: number, out: Uint8Array[]): void {
+/**
+ * Cuts concatenated frames into views of at most `pack` bytes, between frames only; a frame
+ * larger than `pack` (but within `max`) becomes a view of its own.
+ */
+function splitFrames(bytes: Uint8Array, pack: number, max: number, out: Uint8Array[]): void {
   let start = 0;
   let pos = 0;
   while (pos < bytes.length) {
@@ -393,11 +407,15 @@ function splitFrames(bytes: Uint8Array, max: number, out: Uint8Array[]): void {
     if (pos + frameBytes > bytes.length) {
       throw new RangeError("batch to split does not end on a frame boundary");
     }
-    if (pos + frameBytes - start > max) {
+    if (pos > start && pos + frameBytes - start > pack) {
       out.push(bytes.subarray(start, pos));
       start = pos;
     }
     pos += frameBytes;
+    if (frameBytes > pack) {
+      out.push(bytes.subarray(start, pos));
+      start = pos;
+    }
   }
   if (pos > start) out.push(bytes.subarray(start, pos));
 }

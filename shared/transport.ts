@@ -20,6 +20,7 @@ import {
   DEFAULT_MAX_FRAME_BYTES,
   encodeFrame,
   type Frame,
+  FRAME_HEADER_BYTES,
   FrameDecoder,
 } from "./protocol/frame.ts";
 import { ErrorCode, ProtocolError } from "./protocol/protocol_error.ts";
@@ -103,7 +104,9 @@ export interface FrameConnectionOptions {
    */
   readonly maxFrameBytes?: number;
   /**
-   * Largest record `length` (ciphertext + tag) once sealed, both ways.
+   * Largest record `length` (ciphertext + tag) once sealed, both ways. The default is derived
+   * from `maxFrameBytes` so that any frame the link accepts fits in one record:
+   * `max(1 MiB + 16, maxFrameBytes + 4 + 16)`.
    *
    * @default {1048592}
    */
@@ -197,6 +200,26 @@ function formatAddr(addr: Deno.Addr): string {
   return addr.transport === "tcp" || addr.transport === "udp"
     ? `${addr.hostname}:${addr.port}`
     : addr.transport;
+}
+
+/**
+ * The record bound a link with frame bound `maxFrameBytes` uses when none is given: large
+ * enough for its largest frame (header and tag included), never below the 1 MiB + 16 default.
+ *
+ * @param maxFrameBytes The link's largest accepted frame `length`.
+ * @returns The largest record `length` (ciphertext + tag) the link accepts.
+ *
+ * @example
+ * ```ts
+ * import { recordBytesFor } from "./transport.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(recordBytesFor(65536), 1024 * 1024 + 16);
+ * assert.equal(recordBytesFor(2 * 1024 * 1024), 2 * 1024 * 1024 + 4 + 16);
+ * ```
+ */
+export function recordBytesFor(maxFrameBytes: number): number {
+  return Math.max(DEFAULT_MAX_RECORD_BYTES, maxFrameBytes + FRAME_HEADER_BYTES + RECORD_TAG_BYTES);
 }
 
 /**
@@ -322,7 +345,10 @@ export class FrameConnection {
       "maxQueueBytes",
       options.maxQueueBytes ?? 1024 * 1024,
     );
-    this.#maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+    const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    // The decoder validates maxFrameBytes before the record bound is derived from it.
+    this.#decoder = new FrameDecoder({ maxFrameBytes });
+    this.#maxRecordBytes = options.maxRecordBytes ?? recordBytesFor(maxFrameBytes);
     if (
       !Number.isInteger(this.#maxRecordBytes) || this.#maxRecordBytes <= RECORD_TAG_BYTES ||
       this.#maxRecordBytes > 0xffff_ffff
@@ -347,9 +373,6 @@ export class FrameConnection {
       options.closeFlushTimeoutMs ?? 1000,
     );
     this.#recordCipher = options.recordCipher;
-    this.#decoder = new FrameDecoder({
-      maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
-    });
 
     this.#conn = conn;
     this.remoteAddr = conn.remoteAddr;

@@ -578,6 +578,22 @@ nested = { deep = { x = 1 } }
   assert.doesNotThrow(() => JSON.stringify(plugin?.settings));
 });
 
+Deno.test("relative read and write permission paths resolve against the config's directory", () => {
+  const config = parseAt(`
+[[cluster.plugins]]
+url = "./plugins/motd.ts"
+permissions = { read = ["./data/motd.txt", "../shared", "/etc/motd"], write = ["logs"], net = ["a.example:443"] }
+`);
+  const permissions = config.cluster.plugins[0]?.permissions;
+  assert.deepEqual(permissions?.read, ["/srv/game/data/motd.txt", "/srv/shared", "/etc/motd"]);
+  assert.deepEqual(permissions?.write, ["/srv/game/logs"]);
+  // Hosts are not paths: left alone.
+  assert.deepEqual(permissions?.net, ["a.example:443"]);
+  // Already resolved, so flags re-validating the config leave them as they are.
+  const again = applyOverrides(config, { "max-connections": "5" });
+  assert.deepEqual(again.cluster.plugins[0]?.permissions.read, permissions?.read);
+});
+
 Deno.test("bad plugin entries name the entry and the field", () => {
   const cases: readonly [string, string, RegExp][] = [
     ["[cluster]\nplugins = 5", "cluster.plugins", /must be an array of tables/],
@@ -776,14 +792,62 @@ Deno.test("flag errors name the flag", () => {
   assertConfigError(() => applyOverrides(base, { config: "x" }), "", "unknown flag --config");
 });
 
+Deno.test("--fragments-bounds takes minX,minZ,maxX,maxZ, validated like the file value", async () => {
+  const config = applyOverrides(defaultConfig(), { "fragments-bounds": "-10, -20.5,10,2e1" });
+  assert.deepEqual(config.cluster.fragments.bounds, { minX: -10, minZ: -20.5, maxX: 10, maxZ: 20 });
+  // It replaces the file's bounds.
+  const fromFile = parseConfig("[cluster.fragments]\nbounds = [0, 0, 1, 1]");
+  assert.deepEqual(
+    applyOverrides(fromFile, { "fragments-bounds": "1,2,3,4" }).cluster.fragments.bounds,
+    { minX: 1, minZ: 2, maxX: 3, maxZ: 4 },
+  );
+  const expect = "an array of 4 numbers [minX, minZ, maxX, maxZ] with minX < maxX and minZ < maxZ";
+  for (
+    const [text, shown] of [
+      ["1,2,3", '"1,2,3"'],
+      ["1,2,3,4,5", '"1,2,3,4,5"'],
+      ["a,b,c,d", '"a,b,c,d"'],
+      ["0,0,inf,10", '"0,0,inf,10"'],
+      ["", '""'],
+      ["10,0,0,10", "an array of 4"],
+      ["0,5,10,5", "an array of 4"],
+    ]
+  ) {
+    const err = assertConfigError(
+      () => applyOverrides(defaultConfig(), { "fragments-bounds": text }),
+      "cluster.fragments.bounds",
+      `--fragments-bounds must be ${expect}, got ${shown}`,
+    );
+    assert.equal(err.flag, "--fragments-bounds");
+  }
+  await withTempDir(async (dir) => {
+    const parsed = await configFromArgs(["--fragments-bounds=-100,-50,100,50"], "cluster", {
+      cwd: dir,
+    });
+    assert.deepEqual(parsed.cluster.fragments.bounds, {
+      minX: -100,
+      minZ: -50,
+      maxX: 100,
+      maxZ: 50,
+    });
+    await assert.rejects(
+      configFromArgs(["--fragments-bounds", "0,0,0,0"], "cluster", { cwd: dir }),
+      {
+        message: `--fragments-bounds must be ${expect}, got an array of 4`,
+      },
+    );
+    await assert.rejects(
+      configFromArgs(["--fragments-bounds", "0,0,1,1"], "master", { cwd: dir }),
+      { message: /^--fragments-bounds is a cluster setting/ },
+    );
+  });
+});
+
 Deno.test("every flag is unique and follows its key's name", () => {
   const flags = CONFIG_KEYS.flatMap((k) => k.flag === null ? [] : [k.flag]);
   assert.equal(new Set(flags).size, flags.length);
   for (const key of CONFIG_KEYS) {
-    if (key.flag === null) {
-      assert.equal(key.field, "cluster.fragments.bounds");
-      continue;
-    }
+    assert.ok(key.flag !== null, `${key.field} has a flag`);
     const name = key.field.split(".").at(-1)?.replaceAll("_", "-");
     const prefix = key.field.startsWith("cluster.fragments.") ? "--fragments-" : "--";
     assert.equal(key.flag, `${prefix}${name}`);

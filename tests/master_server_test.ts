@@ -455,7 +455,10 @@ Deno.test("a bad first frame is answered with the right error and closed", async
 
     const newer = await connect();
     newer.send({ kind: "Hello", version: 2, role: 1 });
-    await newer.expectError(ErrorCode.VersionMismatch);
+    const mismatch = await newer.expectError(ErrorCode.VersionMismatch);
+    assert.match(mismatch.reason, /version/i);
+    await newer.waitClosed();
+    assert.equal((await newer.connection.closed).by, "remote", "the master closed the socket");
 
     const master = await connect();
     master.send({ kind: "Hello", version: 1, role: 3 });

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { reset as resetLogging } from "@logtape/logtape";
+import { formatLogRecord, type LogRecord, setupLogging } from "../shared/logging.ts";
 import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
 import { encodeFrame, type Frame, FrameDecoder } from "../shared/protocol/frame.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
@@ -14,6 +16,7 @@ import {
   type FrameListener,
   listenFrames,
   type ListenFramesOptions,
+  recordBytesFor,
   TransportError,
 } from "../shared/transport.ts";
 
@@ -302,6 +305,26 @@ Deno.test("a tampered record closes that connection while the server keeps servi
 });
 
 Deno.test("a peer that never reads is disconnected as a slow consumer with a bounded queue", async () => {
+  const records: LogRecord[] = [];
+  const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+  await setupLogging({
+    level: "debug",
+    console: quiet,
+    sinks: { memory: (record) => records.push(record) },
+  });
+  try {
+    await slowConsumerIsDropped();
+  } finally {
+    await resetLogging();
+  }
+  const closing = records.filter((r) => r.message.join("").startsWith("closing "));
+  assert.equal(closing.length, 1, "one logged reason");
+  assert.equal(closing[0].level, "warning");
+  assert.match(formatLogRecord(closing[0]), /outgoing queue above 262144 bytes/);
+  assert.equal(closing[0].properties.code, ErrorCode.SlowConsumer);
+});
+
+async function slowConsumerIsDropped(): Promise<void> {
   const maxQueueBytes = 256 * 1024;
   const server = serve({ onFrame: () => {}, maxQueueBytes, closeFlushTimeoutMs: 100 });
   const raw = await rawConnect(server.listener);
@@ -326,7 +349,7 @@ Deno.test("a peer that never reads is disconnected as a slow consumer with a bou
   assert.equal(info.by, "error");
   raw.close();
   await server.listener.close();
-});
+}
 
 Deno.test("an oversize or zero-length frame gets an Error frame, then the socket closes", async () => {
   const server = serve({ onFrame: () => {}, maxFrameBytes: 1000 });
@@ -515,4 +538,65 @@ Deno.test("encodeErrorFrame writes exactly what the packet codec writes for an E
     code: ErrorCode.SlowConsumer,
     reason: "outgoing queue full",
   });
+});
+
+Deno.test("a sealed link with maxFrameBytes 2 MiB carries a 1.5 MiB frame both ways", async () => {
+  const big = 1536 * 1024;
+  const bounds = { maxFrameBytes: 2 * 1024 * 1024, maxQueueBytes: 4 * 1024 * 1024 };
+  const server = serve({
+    ...bounds,
+    onFrame(f, conn) {
+      if (f.type === SWITCH) conn.startSealing({ sendKey: SERVER_KEY, receiveKey: CLIENT_KEY });
+      else conn.send(encodeFrame(f.type, f.payload));
+    },
+  });
+  const echoed = Promise.withResolvers<Frame>();
+  const client = await connectFrames({
+    ...bounds,
+    port: server.listener.addr.port,
+    onFrame: (f) => echoed.resolve(copyFrame(f)),
+  });
+  client.send(frame(SWITCH, 4));
+  client.startSealing({ sendKey: CLIENT_KEY, receiveKey: SERVER_KEY });
+  client.send(frame(0x80, big, 0x5a));
+  const got = await echoed.promise;
+  assert.equal(got.type, 0x80);
+  assert.deepEqual(got.payload, new Uint8Array(big).fill(0x5a));
+  assert.equal((await client.close()).by, "local");
+  await server.listener.close();
+});
+
+Deno.test("the record bound follows the frame bound, never below 1 MiB + 16", () => {
+  assert.equal(recordBytesFor(64), 1024 * 1024 + 16);
+  assert.equal(recordBytesFor(1024 * 1024), 1024 * 1024 + 4 + 16);
+  assert.equal(recordBytesFor(16 * 1024 * 1024), 16 * 1024 * 1024 + 4 + 16);
+});
+
+Deno.test("a writer with a large record bound packs frames only up to 1 MiB per record", () => {
+  const maxRecordBytes = recordBytesFor(4 * 1024 * 1024);
+  const writer = new SealedRecordWriter(new NodeRecordCipher(CLIENT_KEY), { maxRecordBytes });
+  // A reader with the default bound (a peer whose frame bound is small) reads many small frames.
+  const small = new SealedRecordReader(new NodeRecordCipher(CLIENT_KEY));
+  const frames = Array.from({ length: 40 }, (_, i) => frame(0x80, 60 * 1024, i));
+  small.push(writer.seal(frames) as Uint8Array);
+  assert.equal(writer.counter, 3, "2.4 MB of frames in three records");
+  const opened: Frame[] = [];
+  for (let p = small.next(); p !== undefined; p = small.next()) {
+    assert.ok(p instanceof Uint8Array);
+    opened.push(...decodeAll(p));
+  }
+  assert.deepEqual(opened, decodeAll(concat(frames)));
+  // One frame above 1 MiB gets a record of its own, between two packed ones.
+  const large = new SealedRecordReader(new NodeRecordCipher(CLIENT_KEY), { maxRecordBytes });
+  const mixed = [frame(0x81, 10), frame(0x82, 3 * 1024 * 1024), frame(0x83, 10)];
+  const fresh = new SealedRecordWriter(new NodeRecordCipher(CLIENT_KEY), { maxRecordBytes });
+  large.push(fresh.seal(concat(mixed)) as Uint8Array);
+  assert.equal(fresh.counter, 3);
+  const back: Frame[] = [];
+  for (let p = large.next(); p !== undefined; p = large.next()) {
+    assert.ok(p instanceof Uint8Array);
+    back.push(...decodeAll(p, 4 * 1024 * 1024));
+  }
+  assert.deepEqual(back.map((f) => f.type), [0x81, 0x82, 0x83]);
+  assert.throws(() => writer.seal(frame(0x84, 4 * 1024 * 1024)), RangeError);
 });

@@ -1,0 +1,279 @@
+import assert from "node:assert/strict";
+import { importIdentity } from "../shared/identity_key.ts";
+import { openJoinTicket, sealJoinTicket } from "../shared/join_ticket.ts";
+import {
+  clientSessionKeysForClient,
+  clientSessionKeysForCluster,
+  deriveMasterLinkKeys,
+} from "../shared/key_derivation.ts";
+import { type RecordCipher, WebCryptoRecordCipher } from "../shared/record_cipher.ts";
+import { NodeRecordCipher } from "../shared/record_cipher_node.ts";
+import { SealedRecordReader, SealedRecordWriter } from "../shared/sealed_record.ts";
+
+/** One `Crypto vector:` block of docs/PROTOCOL.md: its label and its `name = value` lines. */
+interface CryptoVector {
+  readonly label: string;
+  readonly values: ReadonlyMap<string, string>;
+}
+
+/**
+ * Reads every crypto vector of the Markdown: a line `Crypto vector: <label>`, then a fenced
+ * `text` block of `name = value` lines, a line starting with two spaces continuing the value.
+ */
+function parseCryptoVectors(markdown: string): CryptoVector[] {
+  const lines = markdown.split("\n");
+  const vectors: CryptoVector[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const head = /^Crypto vector: (.+?)\s*$/.exec(lines[i]);
+    if (head === null) continue;
+    let j = i + 1;
+    while (j < lines.length && lines[j].trim() === "") j++;
+    assert.equal(lines[j], "```text", `a text block follows "${lines[i]}" (line ${i + 1})`);
+    const values = new Map<string, string>();
+    let last: string | undefined;
+    for (j++; j < lines.length && lines[j] !== "```"; j++) {
+      const line = lines[j];
+      if (line.startsWith("  ")) {
+        assert.ok(last !== undefined, `line ${j + 1} continues a value`);
+        values.set(last, `${values.get(last)} ${line.trim()}`);
+        continue;
+      }
+      const entry = /^(\w+)\s*=\s*(.+)$/.exec(line);
+      assert.ok(entry !== null, `line ${j + 1} is "name = value": ${line}`);
+      assert.ok(!values.has(entry[1]), `"${entry[1]}" appears once in "${head[1]}"`);
+      values.set(entry[1], entry[2].trim());
+      last = entry[1];
+    }
+    assert.ok(j < lines.length, `the block of "${lines[i]}" is closed`);
+    vectors.push({ label: head[1], values });
+    i = j;
+  }
+  return vectors;
+}
+
+const markdown = await Deno.readTextFile(new URL("../docs/PROTOCOL.md", import.meta.url));
+const vectors = parseCryptoVectors(markdown);
+
+function vector(label: string): CryptoVector {
+  const found = vectors.find((v) => v.label === label);
+  assert.ok(found !== undefined, `PROTOCOL.md has the crypto vector "${label}"`);
+  return found;
+}
+
+function raw(v: CryptoVector, name: string): string {
+  const value = v.values.get(name);
+  assert.ok(value !== undefined, `"${v.label}" has ${name}`);
+  return value;
+}
+
+function hex(v: CryptoVector, name: string): Uint8Array<ArrayBuffer> {
+  const compact = raw(v, name).replace(/\s+/g, "");
+  assert.match(compact, /^([0-9a-f]{2})+$/, `${name} of "${v.label}" is lowercase hex bytes`);
+  return Uint8Array.fromHex(compact);
+}
+
+function text(v: CryptoVector, name: string): string {
+  const value = raw(v, name);
+  assert.match(value, /^".*"$/, `${name} of "${v.label}" is a quoted string`);
+  return JSON.parse(value);
+}
+
+function integer(v: CryptoVector, name: string): number {
+  const value = raw(v, name);
+  assert.match(value, /^\d+$/, `${name} of "${v.label}" is a decimal integer`);
+  return Number(value);
+}
+
+const utf8 = (s: string) => new TextEncoder().encode(s);
+
+/** PKCS#8 wrapping of a raw X25519 private key (RFC 8410), for WebCrypto's import. */
+const X25519_PKCS8_PREFIX = Uint8Array.fromHex("302e020100300506032b656e04220420");
+
+function pkcs8Of(privateRaw: Uint8Array): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(X25519_PKCS8_PREFIX.length + privateRaw.length);
+  out.set(X25519_PKCS8_PREFIX);
+  out.set(privateRaw, X25519_PKCS8_PREFIX.length);
+  return out;
+}
+
+/** HKDF-SHA-256 to 64 bytes with plain WebCrypto, independently of shared/key_derivation.ts. */
+async function webCryptoHkdf64(
+  ikm: Uint8Array<ArrayBuffer>,
+  salt: Uint8Array<ArrayBuffer>,
+  info: string,
+): Promise<Uint8Array> {
+  const key = await crypto.subtle.importKey("raw", ikm, "HKDF", false, ["deriveBits"]);
+  const bits = await crypto.subtle.deriveBits(
+    { name: "HKDF", hash: "SHA-256", salt, info: utf8(info) },
+    key,
+    512,
+  );
+  return new Uint8Array(bits);
+}
+
+async function aesKey(raw: Uint8Array<ArrayBuffer>): Promise<CryptoKey> {
+  return await crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]);
+}
+
+/** The parts back to back (small inputs only: it goes through an array of numbers). */
+const join = (...parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> =>
+  new Uint8Array(parts.flatMap((p) => [...p]));
+
+Deno.test("PROTOCOL.md has exactly the crypto vectors the test checks", () => {
+  assert.deepEqual(vectors.map((v) => v.label).sort(), [
+    "client session keys",
+    "join ticket",
+    "master-link keys",
+    "sealed records",
+  ]);
+});
+
+Deno.test("the master-link key vector matches the implementation and plain HKDF", async () => {
+  const v = vector("master-link keys");
+  const clusterKey = hex(v, "clusterKey");
+  const clusterNonce = hex(v, "clusterNonce");
+  const passphrase = hex(v, "passphrase");
+  const keys = await deriveMasterLinkKeys(clusterKey, clusterNonce, passphrase);
+  assert.equal(keys.clusterToMaster.toHex(), hex(v, "clusterToMaster").toHex());
+  assert.equal(keys.masterToCluster.toHex(), hex(v, "masterToCluster").toHex());
+  const okm = await webCryptoHkdf64(
+    clusterKey,
+    join(clusterNonce, passphrase),
+    "sustenet master-link v1",
+  );
+  assert.equal(okm.toHex(), join(hex(v, "clusterToMaster"), hex(v, "masterToCluster")).toHex());
+});
+
+Deno.test("the client session key vector matches both sides and plain X25519 + HKDF", async () => {
+  const v = vector("client session keys");
+  const client = await importIdentity(pkcs8Of(hex(v, "clientPrivate")));
+  const cluster = await importIdentity(pkcs8Of(hex(v, "clusterPrivate")));
+  assert.equal(client.publicRaw.toHex(), hex(v, "clientPublic").toHex());
+  assert.equal(cluster.publicRaw.toHex(), hex(v, "clusterPublic").toHex());
+  const clusterPublic = await crypto.subtle.importKey(
+    "raw",
+    hex(v, "clusterPublic"),
+    { name: "X25519" },
+    false,
+    [],
+  );
+  const shared = new Uint8Array(
+    await crypto.subtle.deriveBits(
+      { name: "X25519", public: clusterPublic },
+      client.privateKey,
+      256,
+    ),
+  );
+  assert.equal(shared.toHex(), hex(v, "sharedSecret").toHex());
+
+  const clientRandom = hex(v, "clientRandom");
+  const serverRandom = hex(v, "serverRandom");
+  const expected = {
+    clientToCluster: hex(v, "clientToCluster"),
+    clusterToClient: hex(v, "clusterToClient"),
+  };
+  const onClient = await clientSessionKeysForClient(
+    client.privateKey,
+    cluster.publicRaw,
+    clientRandom,
+    serverRandom,
+  );
+  const onCluster = await clientSessionKeysForCluster(
+    cluster.privateKey,
+    client.publicRaw,
+    clientRandom,
+    serverRandom,
+  );
+  assert.deepEqual(onClient, expected);
+  assert.deepEqual(onCluster, expected);
+  const okm = await webCryptoHkdf64(
+    hex(v, "sharedSecret"),
+    join(clientRandom, serverRandom),
+    "sustenet client-session v1",
+  );
+  assert.equal(okm.toHex(), join(expected.clientToCluster, expected.clusterToClient).toHex());
+});
+
+Deno.test("the sealed record vector matches every cipher, the reader and plain AES-GCM", async () => {
+  const v = vector("sealed records");
+  const key = hex(v, "key");
+  const frame = hex(v, "frame");
+  const records = [hex(v, "record0"), hex(v, "record1")];
+  const ciphers: RecordCipher[] = [
+    new NodeRecordCipher(key),
+    await WebCryptoRecordCipher.create(key),
+  ];
+  for (const cipher of ciphers) {
+    const writer = new SealedRecordWriter(cipher);
+    assert.equal((await writer.seal(frame)).toHex(), records[0].toHex());
+    assert.equal((await writer.seal(frame)).toHex(), records[1].toHex());
+    const reader = new SealedRecordReader(cipher);
+    reader.push(join(...records));
+    assert.deepEqual(await reader.next(), frame);
+    assert.deepEqual(await reader.next(), frame);
+    assert.equal(reader.next(), undefined);
+  }
+  // Independently: u32 length, then AES-256-GCM under the 12-byte big-endian counter, no AAD.
+  const aes = await aesKey(key);
+  for (const [counter, record] of records.entries()) {
+    const iv = new Uint8Array(12);
+    new DataView(iv.buffer).setUint32(8, counter);
+    const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv }, aes, frame));
+    const length = new Uint8Array(4);
+    new DataView(length.buffer).setUint32(0, sealed.length);
+    assert.equal(join(length, sealed).toHex(), record.toHex(), `record ${counter}`);
+  }
+});
+
+Deno.test("the join ticket vector: plaintext layout, fixed-nonce sealing, opening", async () => {
+  const v = vector("join ticket");
+  const clusterKey = hex(v, "clusterKey");
+  const claims = {
+    clusterId: integer(v, "clusterId"),
+    playerId: text(v, "playerId"),
+    expiresAtMs: integer(v, "expiresAtMs"),
+    clientKeyHash: hex(v, "clientKeyHash"),
+    ticketId: hex(v, "ticketId"),
+  };
+  const plaintext = hex(v, "plaintext");
+  const nonce = hex(v, "nonce");
+  const sealed = hex(v, "sealedTicket");
+
+  // The hash binds the client key of the session vector.
+  const clientPublic = hex(vector("client session keys"), "clientPublic");
+  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", clientPublic));
+  assert.equal(hash.toHex(), claims.clientKeyHash.toHex());
+
+  // The layout, written out field by field.
+  const player = utf8(claims.playerId);
+  const fixed = new Uint8Array(1 + 4 + 1);
+  const header = new DataView(fixed.buffer);
+  header.setUint8(0, 1);
+  header.setUint32(1, claims.clusterId);
+  header.setUint8(5, player.length);
+  const expires = new Uint8Array(8);
+  new DataView(expires.buffer).setBigUint64(0, BigInt(claims.expiresAtMs));
+  const layout = join(fixed, player, expires, claims.clientKeyHash, claims.ticketId);
+  assert.equal(layout.toHex(), plaintext.toHex());
+
+  // Sealing under the given nonce gives the sealed ticket, and it opens to the plaintext.
+  const aes = await aesKey(clusterKey);
+  const additionalData = utf8("sustenet-ticket-v1");
+  const body = new Uint8Array(
+    await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData }, aes, plaintext),
+  );
+  assert.equal(join(nonce, body).toHex(), sealed.toHex());
+  assert.deepEqual(await openJoinTicket(clusterKey, sealed), claims);
+
+  // The implementation (random nonce) writes exactly this plaintext.
+  const ours = await sealJoinTicket(clusterKey, claims);
+  assert.equal(ours.length, sealed.length);
+  const opened = new Uint8Array(
+    await crypto.subtle.decrypt(
+      { name: "AES-GCM", iv: ours.subarray(0, 12), additionalData },
+      aes,
+      ours.subarray(12),
+    ),
+  );
+  assert.equal(opened.toHex(), plaintext.toHex());
+});
