@@ -33,6 +33,7 @@ export * from "./metrics.ts";
 export * from "./status_server.ts";
 export * from "./record_cipher.ts";
 export * from "./record_cipher_node.ts";
+export * from "./record_cipher_ffi.ts";
 export * from "./sealed_record.ts";
 export * from "./transport.ts";
 export * from "./plugin.ts";

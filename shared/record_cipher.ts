@@ -100,19 +100,22 @@ export interface SyncRecordCipher extends RecordCipher {
 }
 
 /** Which implementation {@linkcode createRecordCipher} should use. */
-export type RecordCipherKind = "node" | "webcrypto" | "hybrid";
+export type RecordCipherKind = "ffi" | "node" | "webcrypto" | "hybrid";
 
 /** Options of {@linkcode createRecordCipher}. */
 export interface RecordCipherOptions {
   /**
-   * The implementation to use: `"node"` (`node:crypto`, synchronous), `"webcrypto"` (portable,
-   * asynchronous) or `"hybrid"` (`node:crypto` for small records, WebCrypto for large ones; see
-   * `HybridRecordCipher`). `"node"` and `"hybrid"` fall back to WebCrypto where `node:crypto`
-   * cannot be loaded (a browser). `bench/seal_bench.ts` measured `node:crypto` faster for small
-   * records (about 1.4x at 64 B) and WebCrypto faster from about 1 KiB (4x at 16 KiB), so
-   * servers (Deno, Node) default to `"hybrid"`.
+   * The implementation to use: `"ffi"` (libcrypto through Deno FFI, synchronous, the fastest;
+   * needs `--allow-ffi`; see `FfiRecordCipher`), `"node"` (`node:crypto`, synchronous),
+   * `"webcrypto"` (portable, asynchronous) or `"hybrid"` (`node:crypto` for small records,
+   * WebCrypto for large ones; see `HybridRecordCipher`). Each falls back to the next available
+   * one: `"ffi"` to `"hybrid"` where FFI is not allowed or libcrypto is missing, `"node"` and
+   * `"hybrid"` to WebCrypto where `node:crypto` cannot be loaded (a browser).
+   * `bench/seal_bench.ts` measured libcrypto through FFI several times faster than the others
+   * at every record size, so servers (Deno, Node) default to `"ffi"`, which in practice means
+   * `"hybrid"` without `--allow-ffi` and on Node.
    *
-   * @default {"hybrid" in Deno or Node, "webcrypto" elsewhere}
+   * @default {"ffi" in Deno or Node, "webcrypto" elsewhere}
    */
   readonly prefer?: RecordCipherKind;
 }
@@ -292,22 +295,33 @@ export async function createRecordCipher(
   options: RecordCipherOptions = {},
 ): Promise<RecordCipher> {
   assertRecordKey(key);
-  const prefer = options.prefer ?? (hasServerRuntime() ? "hybrid" : "webcrypto");
+  const prefer = options.prefer ?? (hasServerRuntime() ? "ffi" : "webcrypto");
+  if (prefer === "ffi") {
+    const ffi = await importOptional(() => import("./record_cipher_ffi.ts"));
+    if (ffi?.FfiRecordCipher.available()) return ffi.FfiRecordCipher.create(key);
+  }
   if (prefer !== "webcrypto") {
-    let nodeModule: typeof import("./record_cipher_node.ts") | undefined;
-    try {
-      nodeModule = await import("./record_cipher_node.ts");
-    } catch {
-      // No node:crypto in this runtime (a browser): "prefer" allows the portable fallback.
-      nodeModule = undefined;
-    }
-    if (nodeModule !== undefined) {
+    const node = await importOptional(() => import("./record_cipher_node.ts"));
+    if (node !== undefined) {
       return prefer === "node"
-        ? new nodeModule.NodeRecordCipher(key)
-        : await nodeModule.HybridRecordCipher.create(key);
+        ? new node.NodeRecordCipher(key)
+        : await node.HybridRecordCipher.create(key);
     }
   }
   return await WebCryptoRecordCipher.create(key);
+}
+
+/**
+ * Imports a runtime-specific module, or gives `undefined` where this runtime cannot load it
+ * (a browser has no `node:crypto`); the caller then falls back to a portable implementation.
+ */
+async function importOptional<T>(load: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await load();
+  } catch {
+    // Not loadable here: the documented fallback of `prefer` applies.
+    return undefined;
+  }
 }
 
 /** Tells whether the runtime is Deno or Node, where `node:crypto` is available. */
