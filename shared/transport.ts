@@ -315,6 +315,7 @@ export class FrameConnection {
   /** Queue entries before this index were queued before the writer switch: plaintext. */
   #sealFrom = 0;
   #sealer: SealedRecordWriter | Promise<SealedRecordWriter | undefined> | undefined;
+  readonly #ownedCiphers: RecordCipher[] = [];
   #writerSealed = false;
   #flushScheduled = false;
   #writeLoop: Promise<void> | undefined;
@@ -770,7 +771,11 @@ export class FrameConnection {
   #toCipher(key: SealingKey): RecordCipher | Promise<RecordCipher | undefined> {
     if (!(key instanceof Uint8Array)) return key;
     assertRecordKey(key);
-    return createRecordCipher(key, { prefer: this.#recordCipher }).catch((error: unknown) => {
+    return createRecordCipher(key, { prefer: this.#recordCipher }).then((cipher) => {
+      // Ciphers made here are ours to release (native libcrypto contexts are invisible to GC).
+      this.#ownedCiphers.push(cipher);
+      return cipher;
+    }).catch((error: unknown) => {
       logger.error("record cipher setup failed for {remote}: {error}", {
         remote: formatAddr(this.remoteAddr),
         error,
@@ -856,6 +861,9 @@ export class FrameConnection {
     // Both loops end promptly once the socket is closed; wait so nothing outlives `closed`.
     await this.#readLoop;
     await this.#writeLoop;
+    for (const cipher of this.#ownedCiphers.splice(0)) {
+      if (Symbol.dispose in cipher) (cipher as RecordCipher & Disposable)[Symbol.dispose]();
+    }
     this.#state = "closed";
     const info = this.#closeInfo as CloseInfo;
     logger.debug("closed {remote} by {by}: {reason}", {
