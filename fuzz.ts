@@ -4,8 +4,9 @@
  * then sends random, mutated, truncated, oversized and out-of-order frames to both at every
  * protocol state while a well-behaved player keeps playing and a client keeps pinging the
  * master. Prints frames sent, connections, connections the servers closed, each server's RSS
- * before and after, and crashes; exits 1 if a server died, the well-behaved peers stopped
- * getting answers, or a server's RSS grew past its bound.
+ * before and after, and crashes; exits 1 if a server died, wrote an uncaught error or an
+ * unhandled rejection to its stderr, the well-behaved peers stopped getting answers, or a
+ * server's RSS grew past its bound.
  *
  * A development tool: it only talks to 127.0.0.1 and must never be imported by library code.
  *
@@ -31,6 +32,12 @@ import {
 
 /** RSS growth allowed per server over the whole run. */
 const RSS_GROWTH_BOUND = 256 * 1024 * 1024;
+
+/**
+ * What Deno prints for an uncaught exception or unhandled rejection (`error: Uncaught …`), and
+ * what a server's own last-resort handlers log: either means a bug, even if the process lived.
+ */
+const UNCAUGHT = /\b(uncaught|unhandled)\b/i;
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -186,6 +193,15 @@ try {
 } finally {
   for (const proc of processes) await proc.close(3000);
   await Deno.remove(dir, { recursive: true });
+}
+// After close, so each child's stderr is complete (a shutdown error counts too).
+for (const proc of processes) {
+  const bad = proc.stderrText().split("\n").filter((line) => UNCAUGHT.test(line));
+  if (bad.length === 0) continue;
+  const role = proc === processes[0] ? "master" : "cluster";
+  console.error(`${role} stderr has ${bad.length} uncaught/unhandled line(s):`);
+  for (const line of bad.slice(0, 10)) console.error(`  ${line}`);
+  failed = true;
 }
 Deno.exit(failed ? 1 : 0);
 

@@ -248,25 +248,8 @@ export async function openClusterStage(
       connection.send(HELLO_CLIENT);
       return connection;
     }
-    case "sealed_unauthenticated": {
-      const client = await RawClient.connect(targets.clusterPort);
-      client.send({ kind: "Hello", version: 1, role: Role.Client });
-      await client.expect("HelloOk");
-      client.send({ kind: "RequestKey", cachedVersion: 0 });
-      const { publicKey } = await client.expect("SendPubKey");
-      const ephemeral = await generateEphemeralKeyPair();
-      const clientRandom = crypto.getRandomValues(new Uint8Array(32));
-      client.send({ kind: "KeyExchange", clientPublicKey: ephemeral.publicRaw, clientRandom });
-      const { serverRandom } = await client.expect("KeyExchangeOk");
-      const keys = await clientSessionKeysForClient(
-        ephemeral.privateKey,
-        publicKey,
-        clientRandom,
-        serverRandom,
-      );
-      await client.seal(keys.clientToCluster, keys.clusterToClient);
-      return client.connection;
-    }
+    case "sealed_unauthenticated":
+      return (await keyedClusterClient(targets.clusterPort)).connection;
     case "player": {
       const grant = await requestTicket(targets.masterPort, targets.clusterId);
       if (grant.answer.kind !== "JoinTicket") {
@@ -280,6 +263,32 @@ export async function openClusterStage(
       return join.client.connection;
     }
   }
+}
+
+/**
+ * A client that finished the cluster's key exchange (its connection sealed) but has not sent
+ * SendPassword: the state a ticket check guards.
+ *
+ * @param port The cluster's port on 127.0.0.1.
+ */
+export async function keyedClusterClient(port: number): Promise<RawClient> {
+  const client = await RawClient.connect(port);
+  client.send({ kind: "Hello", version: 1, role: Role.Client });
+  await client.expect("HelloOk");
+  client.send({ kind: "RequestKey", cachedVersion: 0 });
+  const { publicKey } = await client.expect("SendPubKey");
+  const ephemeral = await generateEphemeralKeyPair();
+  const clientRandom = crypto.getRandomValues(new Uint8Array(32));
+  client.send({ kind: "KeyExchange", clientPublicKey: ephemeral.publicRaw, clientRandom });
+  const { serverRandom } = await client.expect("KeyExchangeOk");
+  const keys = await clientSessionKeysForClient(
+    ephemeral.privateKey,
+    publicKey,
+    clientRandom,
+    serverRandom,
+  );
+  await client.seal(keys.clientToCluster, keys.clusterToClient);
+  return client;
 }
 
 /** What one fuzz connection saw. */

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
+import { type LogRecord, reset } from "@logtape/logtape";
 import { type ClusterOptions, startCluster } from "../cluster/cluster_server.ts";
 import { startMaster } from "../master/mod.ts";
 import { clientKeyHash, newTicketId, sealJoinTicket } from "../shared/join_ticket.ts";
 import { generateEphemeralKeyPair } from "../shared/key_derivation.ts";
 import { loadKey } from "../shared/keys.ts";
+import { setupLogging } from "../shared/logging.ts";
 import { definePlugin, type PlayerInfo } from "../shared/plugin.ts";
 import {
   joinCluster,
@@ -14,6 +16,7 @@ import {
   waitUntil,
   type World,
 } from "./_raw_client.ts";
+import { keyedClusterClient } from "./_fuzz.ts";
 
 const echo = definePlugin({
   onMessage(ctx, from, command, payload) {
@@ -397,4 +400,80 @@ Deno.test("names that cannot go on the wire are refused at start", async () => {
     () => startCluster({ maxFrameBytes: 1024, maxQueueBytes: 1024, master: null }),
     /maxQueueBytes/,
   );
+});
+
+Deno.test("after the key exchange, a sealed packet other than SendPassword is UnexpectedPacket, never an admission", async () => {
+  await using w = await world();
+  const port = w.cluster.addr.port;
+  for (
+    const packet of [
+      { kind: "Plugin", command: 0x80, payload: new Uint8Array([1]) },
+      { kind: "Move", state: { x: 1, y: 0, z: 1 } },
+      { kind: "Ping", value: 1 },
+      { kind: "LeaveCluster" },
+    ] as const
+  ) {
+    const client = await keyedClusterClient(port);
+    try {
+      client.send(packet);
+      const error = await client.expect("Error");
+      assert.equal(error.code, 7, packet.kind); // UnexpectedPacket
+      await client.closed;
+      assert.equal(w.cluster.players.size, 0);
+    } finally {
+      await client.close();
+    }
+  }
+  assert.equal(w.cluster.metrics.authResults.get("20"), 0);
+});
+
+Deno.test("an empty ticket after the key exchange is refused with 40 and admits no one", async () => {
+  await using w = await world();
+  const ephemeral = await generateEphemeralKeyPair();
+  const status = await refusedWith(w.cluster.addr.port, { ephemeral, ticket: new Uint8Array() });
+  assert.equal(status, 40);
+  assert.equal(w.cluster.players.size, 0);
+  assert.equal(w.cluster.metrics.authResults.get("40"), 1);
+});
+
+Deno.test("the announced publicHost is what the master lists and hands out", async () => {
+  await using w = await world({ publicHost: "10.1.2.3" });
+  const [record] = w.master.registry.list();
+  assert.equal(record?.host, "10.1.2.3");
+  assert.equal(record?.port, w.cluster.addr.port);
+  // The listener itself stays on its bind address.
+  assert.equal(w.cluster.addr.hostname, "127.0.0.1");
+  const grant = await requestTicket(w.master.addr.port);
+  assert.ok(grant.answer.kind === "JoinTicket");
+  assert.equal(grant.answer.host, "10.1.2.3");
+});
+
+Deno.test("a missing cluster key is generated with a warning that the master needs the same key", async () => {
+  const keysDir = await Deno.makeTempDir();
+  const warnings: string[] = [];
+  await setupLogging({
+    level: "info",
+    console: { debug() {}, info() {}, warn() {}, error() {} },
+    sinks: {
+      capture(record: LogRecord) {
+        if (record.level !== "warning" || record.category[1] !== "cluster") return;
+        warnings.push(record.message.map(String).join(""));
+      },
+    },
+  });
+  try {
+    await using _cluster = await startCluster({ port: 0, keysDir, master: null });
+    assert.equal((await loadKey(keysDir, "cluster_key")).length, 32);
+    const generated = warnings.filter((w) => w.includes("generated a new one"));
+    assert.equal(generated.length, 1, warnings.join("\n"));
+    assert.ok(generated[0].includes(`${keysDir}/cluster_key`));
+    assert.match(generated[0], /the master needs this same key/);
+    // A second start finds the key and warns no more.
+    warnings.length = 0;
+    await using _again = await startCluster({ port: 0, keysDir, master: null });
+    assert.deepEqual(warnings.filter((w) => w.includes("generated")), []);
+  } finally {
+    await reset();
+    await Deno.remove(keysDir, { recursive: true });
+  }
 });

@@ -53,6 +53,19 @@ class Deployment implements AsyncDisposable {
     return await this.#start("cluster", config, new RegExp(`^cluster ${name} listening on `));
   }
 
+  /** A master, a cluster `name` (the victim) and a cluster "survivor", both listed. */
+  async victimAndSurvivor(
+    name: string,
+  ): Promise<{ masterPort: number; victim: RoleProcess; victimPort: number }> {
+    const masterPort = await freePort();
+    await this.master(masterPort);
+    const victimPort = await freePort();
+    const victim = await this.cluster(name, victimPort, masterPort);
+    await this.cluster("survivor", await freePort(), masterPort);
+    await waitForList(masterPort, (list) => list.length === 2, "two clusters listed", 10_000);
+    return { masterPort, victim, victimPort };
+  }
+
   async #start(role: "master" | "cluster", config: string, ready: RegExp): Promise<RoleProcess> {
     const proc = spawnRole(role, ["--config", config]);
     this.processes.push(proc);
@@ -110,6 +123,24 @@ async function joinThrough(masterPort: number, clusterId = 0): Promise<RawClient
   return client;
 }
 
+/**
+ * Waits (heartbeat timeout + 1 s at most) until only "survivor" is listed, then checks that new
+ * joins never get the port of the cluster that went silent.
+ */
+async function unlistedAndAvoided(masterPort: number, gonePort: number, what: string) {
+  await waitForList(
+    masterPort,
+    (list) => list.length === 1 && list[0].name === "survivor",
+    `${what} to be unlisted`,
+    HEARTBEAT_TIMEOUT_MS + 1000,
+  );
+  for (let i = 0; i < 5; i++) {
+    const grant = await requestTicket(masterPort);
+    assert.equal(grant.answer.kind, "JoinTicket");
+    assert.notEqual((grant.answer as { port: number }).port, gonePort);
+  }
+}
+
 async function echoes(client: RawClient, text: string, command = 0x80): Promise<void> {
   const payload = new TextEncoder().encode(text);
   client.send({ kind: "Plugin", command, payload });
@@ -150,27 +181,41 @@ Deno.test("kill -9 of the master: players keep playing, clusters are listed agai
 
 Deno.test("kill -9 of a cluster: it leaves the list within the heartbeat timeout and gets no new joins", async () => {
   await using deployment = await Deployment.create();
-  const masterPort = await freePort();
-  await deployment.master(masterPort);
-  const doomedPort = await freePort();
-  const doomed = await deployment.cluster("doomed", doomedPort, masterPort);
-  await deployment.cluster("survivor", await freePort(), masterPort);
-  await waitForList(masterPort, (list) => list.length === 2, "two clusters listed", 10_000);
+  const { masterPort, victim: doomed, victimPort: doomedPort } = await deployment.victimAndSurvivor(
+    "doomed",
+  );
 
   doomed.kill("SIGKILL");
   await doomed.waitExit();
-  await waitForList(
-    masterPort,
-    (list) => list.length === 1 && list[0].name === "survivor",
-    "the killed cluster to be unlisted",
-    HEARTBEAT_TIMEOUT_MS + 1000,
-  );
-  for (let i = 0; i < 5; i++) {
-    const grant = await requestTicket(masterPort);
-    assert.equal(grant.answer.kind, "JoinTicket");
-    assert.notEqual((grant.answer as { port: number }).port, doomedPort);
-  }
+  await unlistedAndAvoided(masterPort, doomedPort, "the killed cluster");
   assert.deepEqual((await clustersOf(masterPort)).map((c) => c.name), ["survivor"]);
+});
+
+Deno.test("SIGSTOP of a cluster: unlisted within the heartbeat timeout, no new joins; back after SIGCONT", async () => {
+  await using deployment = await Deployment.create();
+  const { masterPort, victim: frozen, victimPort: frozenPort } = await deployment.victimAndSurvivor(
+    "frozen",
+  );
+
+  // Alive to the kernel (its sockets stay open) but silent: only the heartbeat timeout tells.
+  frozen.kill("SIGSTOP");
+  try {
+    await unlistedAndAvoided(masterPort, frozenPort, "the stopped cluster");
+  } finally {
+    // Before any cleanup: a stopped process would ignore the SIGTERM that close() sends.
+    frozen.kill("SIGCONT");
+  }
+  // Resumed, it finds its link dropped and registers again.
+  await waitForList(masterPort, (list) => list.length === 2, "the resumed cluster listed", 10_000);
+  const client = await joinThrough(
+    masterPort,
+    (await clustersOf(masterPort)).find((c) => c.name === "frozen")!.id,
+  );
+  try {
+    await echoes(client, "thawed");
+  } finally {
+    await client.close();
+  }
 });
 
 Deno.test("a plugin crash mid-game (its Worker exits) leaves the other players playing", async () => {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { type LogRecord, reset } from "@logtape/logtape";
 import { type MasterServer, startMaster } from "../master/mod.ts";
 import { renderPrometheus } from "../shared/metrics.ts";
 import { generateKey, loadKey } from "../shared/keys.ts";
@@ -6,9 +7,17 @@ import { encodePacket } from "../shared/protocol/codec.ts";
 import { type Frame, FrameDecoder } from "../shared/protocol/frame.ts";
 import { Role } from "../shared/protocol/packets.ts";
 import { ErrorCode, ProtocolError } from "../shared/protocol/protocol_error.ts";
+import { setupLogging } from "../shared/logging.ts";
 import { definePlugin } from "../shared/plugin.ts";
 import { RawPeer, registerRawCluster } from "./_master_peer.ts";
-import { playerJoins, type RawClient, startWorld, waitUntil } from "./_raw_client.ts";
+import {
+  joinCluster,
+  playerJoins,
+  type RawClient,
+  requestTicket,
+  startWorld,
+  waitUntil,
+} from "./_raw_client.ts";
 import { concatBytes } from "./_fuzz.ts";
 
 const HELLO_CLIENT = encodePacket({ kind: "Hello", version: 1, role: Role.Client });
@@ -233,5 +242,164 @@ Deno.test("a connection flood beyond the master's max_connections gets ServerFul
     await client.close();
     await master.stop();
     await Deno.remove(keysDir, { recursive: true });
+  }
+});
+
+/**
+ * A TCP relay between one client and the cluster that can stop reading the cluster's side, so
+ * a client whose own library reads everything can play a player that never reads.
+ */
+class PausableRelay implements AsyncDisposable {
+  readonly #listener: Deno.TcpListener;
+  readonly #target: number;
+  #paused = false;
+  #resume: (() => void) | undefined;
+  #pumps: Promise<unknown>[] = [];
+  #conns: Deno.Conn[] = [];
+  /** Bytes read from the cluster's side so far. */
+  fromServer = 0;
+
+  constructor(target: number) {
+    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    this.#target = target;
+    this.#pumps.push(this.#acceptOne());
+  }
+
+  get port(): number {
+    return this.#listener.addr.port;
+  }
+
+  async #acceptOne(): Promise<void> {
+    const client = await this.#listener.accept();
+    const server = await Deno.connect({ hostname: "127.0.0.1", port: this.#target });
+    this.#conns.push(client, server);
+    this.#pumps.push(this.#pump(client, server, false), this.#pump(server, client, true));
+  }
+
+  async #pump(from: Deno.Conn, to: Deno.Conn, fromServer: boolean): Promise<void> {
+    const buffer = new Uint8Array(16 * 1024);
+    try {
+      for (;;) {
+        if (fromServer && this.#paused) {
+          await new Promise<void>((resolve) => this.#resume = resolve);
+        }
+        const n = await from.read(buffer);
+        if (n === null) break;
+        if (fromServer) this.fromServer += n;
+        // Once resumed after a pause, the client side is not fed any more: only counted.
+        if (!fromServer || this.#resume === undefined) await to.write(buffer.subarray(0, n));
+      }
+    } catch (error) {
+      // Either side may be reset or closed under the pump when a test ends it.
+      if (
+        !(error instanceof Deno.errors.ConnectionReset) &&
+        !(error instanceof Deno.errors.BrokenPipe) &&
+        !(error instanceof Deno.errors.BadResource) &&
+        !(error instanceof Deno.errors.Interrupted)
+      ) throw error;
+    }
+  }
+
+  /** Stops reading what the cluster sends. */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  /** Reads (and discards) whatever the cluster wrote, up to its end; resolves at the end. */
+  async drain(): Promise<void> {
+    this.#paused = false;
+    const resume = this.#resume;
+    this.#resume = () => {};
+    resume?.();
+    await this.#pumps[2];
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#listener.close();
+    this.#paused = false;
+    this.#resume?.(); // a paused pump would wait forever
+    for (const conn of this.#conns) {
+      try {
+        conn.close();
+      } catch (error) {
+        if (!(error instanceof Deno.errors.BadResource)) throw error; // already closed
+      }
+    }
+    await Promise.allSettled(this.#pumps);
+  }
+}
+
+Deno.test("a cluster player that never reads while a plugin broadcasts is dropped at its queue bound", async () => {
+  const maxQueueBytes = 256 * 1024;
+  const payload = new Uint8Array(16 * 1024 - 1).fill(7); // + 1 command byte + 4 length bytes
+  const frameBytes = payload.length + 5;
+  // Under the bound per round: a connection's queue is flushed once per event-loop turn.
+  const perRound = 4;
+  // The transport logs the drop synchronously inside the send that overflowed, so the plugin
+  // knows exactly how many bytes the slow player's queue accepted.
+  let dropped = false;
+  let accepted = 0;
+  await setupLogging({
+    level: "warning",
+    console: { debug() {}, info() {}, warn() {}, error() {} },
+    sinks: {
+      drops(record: LogRecord) {
+        if (/outgoing queue above/.test(String(record.properties.reason))) dropped = true;
+      },
+    },
+  });
+  const left: string[] = [];
+  const shouter = definePlugin({
+    onMessage(ctx, _from, command) {
+      if (command !== 0x81) return;
+      for (let i = 0; i < perRound; i++) {
+        ctx.broadcast(0x81, payload);
+        if (!dropped) accepted += frameBytes; // the frame that overflowed is not counted
+      }
+    },
+    onLeave: (_ctx, _player, reason) => void left.push(reason),
+  });
+  try {
+    await using w = await startWorld({ plugins: [echo, shouter], maxQueueBytes });
+    await using relay = new PausableRelay(w.cluster.addr.port);
+    const grant = await requestTicket(w.master.addr.port);
+    assert.ok(grant.answer.kind === "JoinTicket");
+    const slow = await joinCluster(relay.port, {
+      ephemeral: grant.ephemeral,
+      ticket: grant.answer.ticket,
+      clusterPublicKey: grant.answer.clusterPublicKey,
+    });
+    assert.equal(slow.auth.status, 20);
+    const steady = await playerJoins(w.master.addr.port, w.cluster.addr.port);
+    try {
+      const beforePause = relay.fromServer;
+      relay.pause();
+      for (let round = 0; round < 2000 && !dropped; round++) {
+        steady.client.send({ kind: "Plugin", command: 0x81, payload: new Uint8Array() });
+        for (let i = 0; i < perRound; i++) {
+          assert.equal((await steady.client.expect("Plugin")).payload.length, payload.length);
+        }
+      }
+      assert.ok(dropped, "the slow player was never dropped");
+      // Gone from the cluster, with the reason, while the other player carries on.
+      await waitUntil(() => left.length === 1, "the slow player to leave", 5000);
+      assert.equal(left[0], `outgoing queue above ${maxQueueBytes} bytes`);
+      assert.equal(w.cluster.players.size, 1);
+      await echoes(steady.client, "still playing");
+      steady.client.send({ kind: "Plugin", command: 0x81, payload: new Uint8Array() });
+      for (let i = 0; i < perRound; i++) await steady.client.expect("Plugin");
+      // Everything the cluster wrote into the slow socket, read to its end.
+      await relay.drain();
+      const written = relay.fromServer - beforePause;
+      // The cluster never held more than maxQueueBytes for it: what its queue accepted and
+      // never wrote stays within the bound (socket buffers took the rest).
+      assert.ok(accepted - written <= maxQueueBytes, `${accepted} accepted, ${written} written`);
+      assert.ok(accepted > maxQueueBytes, `${accepted} accepted before the drop`);
+    } finally {
+      await steady.client.close();
+      await slow.client.close();
+    }
+  } finally {
+    await reset();
   }
 });
