@@ -81,6 +81,19 @@ export interface RecordCipher {
    */
   seal(counter: RecordCounter, plaintext: Uint8Array): Uint8Array | Promise<Uint8Array>;
   /**
+   * Optional, synchronous only (a cipher whose `sync` is `false` may offer it, but the record
+   * layer then uses {@linkcode seal}): encrypts one record under the nonce `counter` into a
+   * buffer the caller owns, so a record layer can seal a batch without a copy per record.
+   * Writes `ciphertext ‖ tag` into the first `plaintext.length + 16` bytes of `out`.
+   *
+   * In place is allowed only at the same offset: `plaintext` may be `out.subarray(0, n)`
+   * (same buffer, same start); any other overlap of `plaintext` and `out` is refused with a
+   * RangeError, as is an `out` shorter than `plaintext.length + 16`.
+   *
+   * @returns The number of bytes written, always `plaintext.length + 16`.
+   */
+  sealInto?(counter: RecordCounter, plaintext: Uint8Array, out: Uint8Array): number;
+  /**
    * Decrypts `ciphertext ‖ tag` sealed under the nonce `counter`.
    *
    * Throws (or rejects with) {@linkcode RecordError} `record_auth_failed` if the tag does not

@@ -97,6 +97,8 @@ export class SealedRecordWriter {
   readonly #maxPlaintextBytes: number;
   /** Bound on frames packed together; every reader accepts it whatever its own frame bound. */
   readonly #packBytes: number;
+  /** The cipher again when it seals synchronously into a caller's buffer, else `undefined`. */
+  readonly #intoCipher: SealIntoCipher | undefined;
   #counter = 0;
 
   /**
@@ -106,6 +108,7 @@ export class SealedRecordWriter {
    */
   constructor(cipher: RecordCipher, options: SealedRecordOptions = {}) {
     this.#cipher = cipher;
+    this.#intoCipher = canSealInto(cipher) ? cipher : undefined;
     this.#maxPlaintextBytes = checkMaxRecordBytes(options) - RECORD_TAG_BYTES;
     this.#packBytes = Math.min(
       this.#maxPlaintextBytes,
@@ -126,7 +129,9 @@ export class SealedRecordWriter {
   /**
    * Seals a batch of whole frames into one record, or several back to back if the batch is
    * larger than one record may be. An empty batch gives an empty array and uses no counter.
-   * The input arrays are only read, never modified or kept.
+   * The input arrays are only read, never modified or kept. With a cipher that offers
+   * `sealInto` (and is synchronous) the whole batch is sealed into one new array, each record
+   * in place right after its length prefix; the bytes are the same as through `seal`.
    *
    * @param batch One array of concatenated frames, or a list of such arrays.
    * @returns The record bytes, length prefixes included: a value when the cipher completed
@@ -136,12 +141,21 @@ export class SealedRecordWriter {
    * @throws {RecordError} `record_counter_exhausted` after 2^53 - 1 records.
    */
   seal(batch: Uint8Array | readonly Uint8Array[]): Uint8Array | Promise<Uint8Array> {
-    const plaintexts = this.#pack(batch instanceof Uint8Array ? [batch] : batch);
-    if (plaintexts.length === 0) return new Uint8Array(0);
-    const counters: number[] = [];
-    for (let i = 0; i < plaintexts.length; i++) counters.push(this.#takeCounter());
+    const chunks = batch instanceof Uint8Array ? [batch] : batch;
+    let total = 0;
+    for (const chunk of chunks) total += chunk.length;
+    if (total === 0) return new Uint8Array(0);
+    // The common case is one record: the batch as it is, no grouping.
+    const groups = total <= this.#packBytes
+      ? [{ pieces: chunks, bytes: total }]
+      : this.#group(chunks);
+    const first = this.#counter;
+    for (let i = 0; i < groups.length; i++) this.#takeCounter();
+    if (this.#intoCipher !== undefined) return sealGroupsInto(this.#intoCipher, first, groups);
     const cipher = this.#cipher;
-    const results = plaintexts.map((plaintext, i) => cipher.seal(counters[i], plaintext));
+    const results = groups.map((group, i) =>
+      cipher.seal(first + i, concat(group.pieces, group.bytes))
+    );
     const ready: Uint8Array[] = [];
     for (const result of results) {
       if (!(result instanceof Uint8Array)) return Promise.all(results).then(joinRecords);
@@ -158,38 +172,30 @@ export class SealedRecordWriter {
   }
 
   /**
-   * Groups the batch into record plaintexts of at most `#packBytes`; a single frame larger than
-   * that (up to `#maxPlaintextBytes`) gets a record of its own.
+   * Groups a batch of more than `#packBytes` into record plaintexts of at most `#packBytes`;
+   * a single frame larger than that (up to `#maxPlaintextBytes`) gets a record of its own.
    */
-  #pack(chunks: readonly Uint8Array[]): Uint8Array[] {
+  #group(chunks: readonly Uint8Array[]): RecordGroup[] {
     const pack = this.#packBytes;
-    let total = 0;
-    for (const chunk of chunks) total += chunk.length;
-    if (total === 0) return [];
-    if (total <= pack) {
-      // The common case: one record. A single chunk is sealed as is, without a copy.
-      if (chunks.length === 1) return [chunks[0]];
-      return [concat(chunks, total)];
-    }
     const pieces: Uint8Array[] = [];
     for (const chunk of chunks) {
       if (chunk.length <= pack) pieces.push(chunk);
       else splitFrames(chunk, pack, this.#maxPlaintextBytes, pieces);
     }
-    const records: Uint8Array[] = [];
+    const groups: RecordGroup[] = [];
     let group: Uint8Array[] = [];
     let groupBytes = 0;
     for (const piece of pieces) {
       if (groupBytes > 0 && groupBytes + piece.length > pack) {
-        records.push(concat(group, groupBytes));
+        groups.push({ pieces: group, bytes: groupBytes });
         group = [];
         groupBytes = 0;
       }
       group.push(piece);
       groupBytes += piece.length;
     }
-    if (groupBytes > 0) records.push(concat(group, groupBytes));
-    return records;
+    if (groupBytes > 0) groups.push({ pieces: group, bytes: groupBytes });
+    return groups;
   }
 }
 
@@ -374,6 +380,62 @@ export class SealedRecordReader {
     this.#end = 0;
     return this.#failed;
   }
+}
+
+/** The frames of one record: views of the batch, `bytes` in all, sealed in this order. */
+interface RecordGroup {
+  readonly pieces: readonly Uint8Array[];
+  readonly bytes: number;
+}
+
+/** A synchronous cipher that can seal into a caller's buffer. */
+type SealIntoCipher = RecordCipher & {
+  sealInto(counter: number, plaintext: Uint8Array, out: Uint8Array): number;
+};
+
+/** Tells whether the writer may seal a whole batch into one buffer with `cipher`. */
+function canSealInto(cipher: RecordCipher): cipher is SealIntoCipher {
+  return cipher.sync && typeof cipher.sealInto === "function";
+}
+
+/**
+ * Seals `groups` (counters `first`, `first + 1`, ...) into one new array of records: each
+ * group's frames are copied right after the record's length prefix and sealed in place there,
+ * and a group of one view is sealed straight from it, so a batch costs one allocation and at
+ * most one copy of its bytes. Gives the same bytes as sealing each group with `seal`.
+ */
+function sealGroupsInto(
+  cipher: SealIntoCipher,
+  first: number,
+  groups: readonly RecordGroup[],
+): Uint8Array {
+  let size = 0;
+  for (const group of groups) size += RECORD_HEADER_BYTES + group.bytes + RECORD_TAG_BYTES;
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (let i = 0; i < groups.length; i++) {
+    const { pieces, bytes } = groups[i];
+    const n = bytes + RECORD_TAG_BYTES;
+    out[offset] = n >>> 24;
+    out[offset + 1] = n >>> 16;
+    out[offset + 2] = n >>> 8;
+    out[offset + 3] = n;
+    const body = offset + RECORD_HEADER_BYTES;
+    const record = out.subarray(body, body + n);
+    if (pieces.length === 1) {
+      cipher.sealInto(first + i, pieces[0], record);
+    } else {
+      let at = body;
+      for (const piece of pieces) {
+        out.set(piece, at);
+        at += piece.length;
+      }
+      // In place: the plaintext starts where the ciphertext goes, as sealInto allows.
+      cipher.sealInto(first + i, record.subarray(0, bytes), record);
+    }
+    offset = body + n;
+  }
+  return out;
 }
 
 /** Concatenates `chunks` (`total` bytes) into a new array. */

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { encodeFrame } from "../shared/protocol/frame.ts";
-import { type RecordCipher, RecordError, WebCryptoRecordCipher } from "../shared/record_cipher.ts";
+import {
+  type RecordCipher,
+  type RecordCounter,
+  RecordError,
+  WebCryptoRecordCipher,
+} from "../shared/record_cipher.ts";
+import { FfiRecordCipher } from "../shared/record_cipher_ffi.ts";
 import { HybridRecordCipher, NodeRecordCipher } from "../shared/record_cipher_node.ts";
 import {
   DEFAULT_MAX_RECORD_BYTES,
@@ -283,4 +289,182 @@ Deno.test("a reader lets go of a large buffer once it is drained", () => {
   reader.push(big.subarray(big.length - 1));
   assert.ok(reader.next() instanceof Uint8Array);
   assert.equal(reader.bufferedBytes, 0);
+});
+
+/**
+ * node:crypto behind `sealInto` only (its `seal` fails the test), checking on every call the
+ * contract the writer must keep: room for the tag, and plaintext either outside `out` or at
+ * its very start (in place).
+ */
+class SealIntoOnly implements RecordCipher {
+  readonly sync = true as const;
+  readonly #inner = new NodeRecordCipher(KEY);
+  calls = 0;
+  inPlace = 0;
+
+  seal(): Uint8Array {
+    throw new Error("seal must not be used when sealInto is offered");
+  }
+
+  open(counter: RecordCounter, sealed: Uint8Array): Uint8Array {
+    return this.#inner.open(counter, sealed);
+  }
+
+  sealInto(counter: RecordCounter, plaintext: Uint8Array, out: Uint8Array): number {
+    this.calls++;
+    assert.ok(out.length >= plaintext.length + 16, "out has room for the tag");
+    if (plaintext.buffer === out.buffer) {
+      assert.equal(plaintext.byteOffset, out.byteOffset, "in place only at the same offset");
+      this.inPlace++;
+    }
+    const sealed = this.#inner.seal(counter, plaintext);
+    out.set(sealed);
+    return sealed.length;
+  }
+}
+
+/** Hides every optional method of `cipher`, as a cipher without `sealInto` would be. */
+function sealOnly(cipher: RecordCipher): RecordCipher {
+  return {
+    sync: cipher.sync,
+    seal: (counter, plaintext) => cipher.seal(counter, plaintext),
+    open: (counter, sealed) => cipher.open(counter, sealed),
+  };
+}
+
+/** Batches of every shape the writer handles, with the record bound each needs. */
+const SHAPES: readonly { name: string; maxRecordBytes?: number; batch: () => Uint8Array[] }[] = [
+  { name: "one chunk", batch: () => [concat([frame(1, 35), frame(2, 35)])] },
+  { name: "a list of frames", batch: () => Array.from({ length: 20 }, (_, i) => frame(i, 35)) },
+  { name: "empty chunks among frames", batch: () => [new Uint8Array(0), frame(3, 1), frame(4, 0)] },
+  {
+    name: "a list split into several records",
+    maxRecordBytes: 16 + 100,
+    batch: () => Array.from({ length: 10 }, (_, i) => frame(i, 25)),
+  },
+  {
+    name: "one chunk split into several records",
+    maxRecordBytes: 16 + 100,
+    batch: () => [concat(Array.from({ length: 10 }, (_, i) => frame(i, 25)))],
+  },
+  {
+    name: "a frame above 1 MiB in a record of its own",
+    maxRecordBytes: 3 * 1024 * 1024,
+    batch: () => [concat([frame(1, 10), frame(2, 2 * 1024 * 1024), frame(3, 10)]), frame(4, 7)],
+  },
+];
+
+Deno.test("a cipher with sealInto writes the same records as one without", async () => {
+  for (const shape of SHAPES) {
+    const options = { maxRecordBytes: shape.maxRecordBytes };
+    const into = new SealIntoOnly();
+    const writer = new SealedRecordWriter(into, options);
+    const reference = new SealedRecordWriter(new NodeRecordCipher(KEY), options);
+    const reader = new SealedRecordReader(into, options);
+    for (let round = 0; round < 2; round++) {
+      const batch = shape.batch();
+      const copies = batch.map((b) => b.slice());
+      const sealed = sealSync(writer, batch);
+      assert.deepEqual(sealed, sealSync(reference, batch), shape.name);
+      assert.deepEqual(batch, copies, `${shape.name}: the frames are untouched`);
+      assert.equal(writer.counter, reference.counter, shape.name);
+      reader.push(sealed);
+      const opened = await drain(reader);
+      assert.deepEqual(concat(opened as Uint8Array[]), concat(batch), shape.name);
+    }
+    assert.equal(into.calls, writer.counter, `${shape.name}: one sealInto per record`);
+  }
+});
+
+Deno.test("several frames of one record are sealed in place, a lone view straight from it", () => {
+  const into = new SealIntoOnly();
+  const writer = new SealedRecordWriter(into);
+  sealSync(writer, [frame(1, 3), frame(2, 3)]);
+  assert.deepEqual([into.calls, into.inPlace], [1, 1]);
+  sealSync(writer, concat([frame(1, 3), frame(2, 3)]));
+  sealSync(writer, [frame(1, 3)]);
+  assert.deepEqual([into.calls, into.inPlace], [3, 1]);
+});
+
+Deno.test("random batches seal to the same bytes with and without sealInto", () => {
+  const frameArb = fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 120 }))
+    .map(([type, size]) => frame(type, size));
+  fc.assert(
+    fc.property(
+      fc.array(fc.array(frameArb, { maxLength: 6 }), { maxLength: 6 }),
+      fc.integer({ min: 125, max: 700 }),
+      (chunkFrames, maxPlaintext) => {
+        const options = { maxRecordBytes: 16 + maxPlaintext };
+        const writer = new SealedRecordWriter(new SealIntoOnly(), options);
+        const reference = new SealedRecordWriter(new NodeRecordCipher(KEY), options);
+        const batch = chunkFrames.map(concat);
+        assert.deepEqual(sealSync(writer, batch), sealSync(reference, batch));
+        assert.equal(writer.counter, reference.counter);
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
+
+Deno.test("a refused batch uses no counter and no sealInto", () => {
+  const into = new SealIntoOnly();
+  const writer = new SealedRecordWriter(into, { maxRecordBytes: 16 + 100 });
+  assert.throws(() => writer.seal(frame(1, 200)), RangeError);
+  const frames = concat([frame(1, 60), frame(2, 60)]);
+  assert.throws(() => writer.seal(frames.subarray(0, frames.length - 1)), RangeError);
+  assert.deepEqual(writer.seal([new Uint8Array(0)]), new Uint8Array(0));
+  assert.equal(writer.counter, 0);
+  assert.equal(into.calls, 0);
+});
+
+Deno.test("an asynchronous cipher that offers sealInto is still sealed through seal", async () => {
+  const web = await WebCryptoRecordCipher.create(KEY);
+  const cipher: RecordCipher = {
+    sync: false,
+    seal: (counter, plaintext) => web.seal(counter, plaintext),
+    open: (counter, sealed) => web.open(counter, sealed),
+    sealInto: () => {
+      throw new Error("sealInto must not be used by an asynchronous cipher");
+    },
+  };
+  const frames = [frame(1, 10), frame(2, 20)];
+  const sealed = await new SealedRecordWriter(cipher).seal(frames);
+  assert.deepEqual(sealed, sealSync(new SealedRecordWriter(new NodeRecordCipher(KEY)), frames));
+});
+
+Deno.test({
+  name: "libcrypto's sealInto writes the same records as its seal, and they open",
+  ignore: !FfiRecordCipher.available(),
+  fn: async () => {
+    for (const shape of SHAPES) {
+      const options = { maxRecordBytes: shape.maxRecordBytes };
+      using ffi = FfiRecordCipher.create(KEY);
+      const writer = new SealedRecordWriter(ffi, options);
+      const hidden = new SealedRecordWriter(sealOnly(ffi), options);
+      const reference = new SealedRecordWriter(new NodeRecordCipher(KEY), options);
+      const reader = new SealedRecordReader(ffi, options);
+      for (let round = 0; round < 3; round++) {
+        const batch = shape.batch();
+        const copies = batch.map((b) => b.slice());
+        const sealed = sealSync(writer, batch);
+        assert.deepEqual(sealed, sealSync(hidden, batch), shape.name);
+        assert.deepEqual(sealed, sealSync(reference, batch), shape.name);
+        assert.deepEqual(batch, copies, `${shape.name}: the frames are untouched`);
+        reader.push(sealed);
+        const opened = await drain(reader);
+        assert.deepEqual(concat(opened as Uint8Array[]), concat(batch), shape.name);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "a closed libcrypto cipher makes seal throw instead of writing a record",
+  ignore: !FfiRecordCipher.available(),
+  fn: () => {
+    const ffi = FfiRecordCipher.create(KEY);
+    const writer = new SealedRecordWriter(ffi);
+    ffi.close();
+    assert.throws(() => writer.seal([frame(1, 3), frame(2, 3)]), { code: "ffi_cipher_closed" });
+  },
 });

@@ -5,6 +5,7 @@ import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
 import { encodeFrame, type Frame, FrameDecoder } from "../shared/protocol/frame.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { type RecordCipherKind, WebCryptoRecordCipher } from "../shared/record_cipher.ts";
+import { FfiRecordCipher } from "../shared/record_cipher_ffi.ts";
 import { NodeRecordCipher } from "../shared/record_cipher_node.ts";
 import { SealedRecordReader, SealedRecordWriter } from "../shared/sealed_record.ts";
 import {
@@ -599,4 +600,53 @@ Deno.test("a writer with a large record bound packs frames only up to 1 MiB per 
   }
   assert.deepEqual(back.map((f) => f.type), [0x81, 0x82, 0x83]);
   assert.throws(() => writer.seal(frame(0x84, 4 * 1024 * 1024)), RangeError);
+});
+
+/** Reads exactly `length` bytes from a raw socket (fails if the peer closes first). */
+async function readExactly(conn: Deno.Conn, length: number): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  let offset = 0;
+  while (offset < length) {
+    const n = await conn.read(out.subarray(offset));
+    assert.notEqual(n, null, `peer closed after ${offset} of ${length} bytes`);
+    offset += n ?? 0;
+  }
+  return out;
+}
+
+Deno.test({
+  name: "with libcrypto a mid-batch switch writes exactly the plaintext, then the records",
+  ignore: !FfiRecordCipher.available(),
+  fn: async () => {
+    const switchFrame = encodeFrame(SWITCH, new Uint8Array([0, 0, 0, 7]));
+    const small = Array.from({ length: 20 }, (_, i) => frame(0x80 + i, 35));
+    const large = [frame(0xa0, 700 * 1024), frame(0xa1, 700 * 1024)]; // two records
+    const bounds = { maxFrameBytes: 2 * 1024 * 1024, maxQueueBytes: 4 * 1024 * 1024 };
+    const server = serve({
+      ...bounds,
+      recordCipher: "ffi",
+      onConnection(conn) {
+        // One turn: the last plaintext frame, the switch, then frames to seal.
+        conn.send(switchFrame);
+        conn.startSealing({ sendKey: SERVER_KEY, receiveKey: CLIENT_KEY });
+        conn.markEstablished();
+        for (const f of small) conn.send(f);
+        // A later turn: frames above the 1 MiB pack bound, so several records in one write.
+        setTimeout(() => {
+          for (const f of large) conn.send(f);
+        }, 0);
+      },
+    });
+    const raw = await rawConnect(server.listener);
+    const reference = new SealedRecordWriter(new NodeRecordCipher(SERVER_KEY), {
+      maxRecordBytes: recordBytesFor(bounds.maxFrameBytes),
+    });
+    const first = concat([switchFrame, reference.seal(small) as Uint8Array]);
+    assert.deepEqual(await readExactly(raw, first.length), first);
+    const second = reference.seal(large) as Uint8Array;
+    assert.equal(reference.counter, 3);
+    assert.deepEqual(await readExactly(raw, second.length), second);
+    raw.close();
+    await server.listener.close();
+  },
 });
