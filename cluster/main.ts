@@ -10,7 +10,8 @@
  */
 
 import { runServerMain } from "../shared/server_main.ts";
-import { clusterOptionsFromConfig, startCluster } from "./cluster_server.ts";
+import { clusterOptionsFromConfig } from "./cluster_options.ts";
+import { startCluster } from "./cluster_server.ts";
 
 await runServerMain("cluster", Deno.args, (config) => {
   const options = clusterOptionsFromConfig(config);

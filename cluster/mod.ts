@@ -21,17 +21,15 @@
  * @module
  */
 
+export { type ClusterAddress, type ClusterServer, startCluster } from "./cluster_server.ts";
 export {
-  type ClusterAddress,
   type ClusterFragmentOptions,
   type ClusterMasterAddress,
   type ClusterOptions,
   clusterOptionsFromConfig,
-  type ClusterServer,
   type ClusterStatusOptions,
   type InProcessPluginEntry,
-  startCluster,
-} from "./cluster_server.ts";
+} from "./cluster_options.ts";
 export type { MasterLinkState, RegistrationDetails } from "./master_link.ts";
 export type { Player, PlayerView } from "./players.ts";
 export { ClusterMetrics, type ClusterMetricsSources, type ReportedLinkState } from "./metrics.ts";

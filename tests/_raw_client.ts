@@ -10,11 +10,7 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  type ClusterOptions,
-  type ClusterServer,
-  startCluster,
-} from "../cluster/cluster_server.ts";
+import { type ClusterOptions, type ClusterServer, startCluster } from "../cluster/mod.ts";
 import { type MasterServer, startMaster } from "../master/mod.ts";
 import { generateKey } from "../shared/keys.ts";
 import {

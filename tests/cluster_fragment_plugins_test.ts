@@ -10,11 +10,7 @@ import {
   type SustenetPlugin,
 } from "../shared/plugin.ts";
 import type { Packet } from "../shared/protocol/packets.ts";
-import type {
-  ClusterFragmentOptions,
-  ClusterOptions,
-  ClusterServer,
-} from "../cluster/cluster_server.ts";
+import type { ClusterFragmentOptions, ClusterOptions, ClusterServer } from "../cluster/mod.ts";
 import { type ClusterJoin, playerJoins, type RawClient, startWorld } from "./_raw_client.ts";
 
 /** Fragments of 10 units, each player seeing its own and the 8 around it. */

@@ -4,7 +4,7 @@
  * lower update rate of a crowded fragment.
  */
 import assert from "node:assert/strict";
-import type { ClusterFragmentOptions } from "../cluster/cluster_server.ts";
+import type { ClusterFragmentOptions } from "../cluster/mod.ts";
 import { renderPrometheus } from "../shared/metrics.ts";
 import type { Packet } from "../shared/protocol/packets.ts";
 import { type ClusterJoin, playerJoins, startWorld, waitUntil, type World } from "./_raw_client.ts";

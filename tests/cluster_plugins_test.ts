@@ -1,10 +1,6 @@
 import assert from "node:assert/strict";
 import { type LogRecord, reset } from "@logtape/logtape";
-import {
-  type ClusterOptions,
-  clusterOptionsFromConfig,
-  startCluster,
-} from "../cluster/cluster_server.ts";
+import { type ClusterOptions, clusterOptionsFromConfig, startCluster } from "../cluster/mod.ts";
 import { PluginLoadError } from "../cluster/plugin_host.ts";
 import { NO_PLUGIN_PERMISSIONS } from "../cluster/plugin_permissions.ts";
 import { parseConfig } from "../shared/config.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type LogRecord, reset } from "@logtape/logtape";
-import { type ClusterOptions, startCluster } from "../cluster/cluster_server.ts";
+import { type ClusterOptions, startCluster } from "../cluster/mod.ts";
 import { startMaster } from "../master/mod.ts";
 import { clientKeyHash, newTicketId, sealJoinTicket } from "../shared/join_ticket.ts";
 import { generateEphemeralKeyPair } from "../shared/key_derivation.ts";

@@ -1,0 +1,406 @@
+/**
+ * What `startCluster` can be told: the cluster's options and their defaults, and
+ * {@linkcode clusterOptionsFromConfig}, which turns a validated `Config.toml` into them. Pure
+ * data and validation: it must never open a socket or a file.
+ *
+ * @module
+ */
+
+import {
+  isLoopbackIp,
+  resolvedMasterPort,
+  resolvedPort,
+  resolvedStatusPort,
+  type SustenetConfig,
+} from "../shared/config.ts";
+import { roleLogger } from "../shared/logging.ts";
+import type { SustenetPlugin } from "../shared/plugin.ts";
+import type { FragmentGridOptions } from "./fragment_grid.ts";
+import type { PluginSpec } from "./plugin_host.ts";
+
+const logger = roleLogger("cluster");
+
+/**
+ * Where a cluster's master is.
+ *
+ * @example
+ * ```ts
+ * import type { ClusterMasterAddress } from "./cluster_options.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const master: ClusterMasterAddress = { hostname: "127.0.0.1", port: 6256 };
+ * assert.equal(master.port, 6256);
+ * ```
+ */
+export interface ClusterMasterAddress {
+  /** The master's host name or IP. */
+  readonly hostname: string;
+  /** The master's port. */
+  readonly port: number;
+}
+
+/**
+ * Where the status HTTP server listens.
+ *
+ * @example
+ * ```ts
+ * import type { ClusterStatusOptions } from "./cluster_options.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const status: ClusterStatusOptions = { port: 0 };
+ * assert.equal(status.hostname, undefined);
+ * ```
+ */
+export interface ClusterStatusOptions {
+  /**
+   * Address to bind.
+   *
+   * @default {"127.0.0.1"}
+   */
+  readonly hostname?: string;
+  /** Port; 0 lets the OS choose. */
+  readonly port: number;
+}
+
+/**
+ * A trusted plugin run in-process, with its name and settings.
+ *
+ * @example
+ * ```ts
+ * import type { InProcessPluginEntry } from "./cluster_options.ts";
+ * import { definePlugin } from "../shared/plugin.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const entry: InProcessPluginEntry = { plugin: definePlugin({}), name: "rules", settings: {} };
+ * assert.equal(entry.name, "rules");
+ * ```
+ */
+export interface InProcessPluginEntry {
+  /** The plugin object. */
+  readonly plugin: SustenetPlugin;
+  /**
+   * Its name (logs, errors).
+   *
+   * @default {"plugin-<index>"}
+   */
+  readonly name?: string;
+  /**
+   * Its `ctx.settings`.
+   *
+   * @default {{}}
+   */
+  readonly settings?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Interest management settings: the fragment grid without its tick rate (that is
+ * {@linkcode ClusterOptions.tickHz}).
+ *
+ * @example
+ * ```ts
+ * import type { ClusterFragmentOptions } from "./cluster_options.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const fragments: ClusterFragmentOptions = {
+ *   size: 64,
+ *   maxPlayersPerFragment: 500,
+ *   crowdThreshold: 100,
+ * };
+ * assert.equal(fragments.size, 64);
+ * ```
+ */
+export type ClusterFragmentOptions = Omit<FragmentGridOptions, "tickHz">;
+
+/**
+ * Options of {@linkcode startCluster}. Every field has a default.
+ *
+ * @example
+ * ```ts
+ * import type { ClusterOptions } from "./cluster_options.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: ClusterOptions = { serverName: "eu-1", port: 0, master: null };
+ * assert.equal(options.master, null);
+ * ```
+ */
+export interface ClusterOptions {
+  /**
+   * Address to listen on.
+   *
+   * @default {"127.0.0.1"}
+   */
+  readonly hostname?: string;
+  /**
+   * Port to listen on; 0 lets the OS choose (read it back from `addr`).
+   *
+   * @default {0}
+   */
+  readonly port?: number;
+  /**
+   * Address announced to the master for clients; by default `hostname`, or 127.0.0.1 (with a
+   * warning) when `hostname` is 0.0.0.0 or ::.
+   */
+  readonly publicHost?: string;
+  /**
+   * Name sent in HelloOk and announced to the master.
+   *
+   * @default {"Sustenet"}
+   */
+  readonly serverName?: string;
+  /**
+   * Most simultaneous client connections; 0 = no limit.
+   *
+   * @default {0}
+   */
+  readonly maxConnections?: number;
+  /**
+   * Directory of the key files.
+   *
+   * @default {"keys"}
+   */
+  readonly keysDir?: string;
+  /**
+   * Name of the AES key shared with the master (generated, with a warning, when missing).
+   *
+   * @default {"cluster_key"}
+   */
+  readonly keyName?: string;
+  /**
+   * Name of the X25519 identity key pair (`<name>.identity` and `<name>.pub`).
+   *
+   * @default {"cluster_identity"}
+   */
+  readonly identityKeyName?: string;
+  /**
+   * The master to register with; `null` runs without one (every ticket then gets 50).
+   *
+   * @default {{ hostname: "127.0.0.1", port: 6256 }}
+   */
+  readonly master?: ClusterMasterAddress | null;
+  /**
+   * Time between heartbeats to the master, in ms.
+   *
+   * @default {1000}
+   */
+  readonly heartbeatIntervalMs?: number;
+  /**
+   * First reconnect delay after losing the master, in ms.
+   *
+   * @default {500}
+   */
+  readonly reconnectMinMs?: number;
+  /**
+   * Largest reconnect delay, in ms.
+   *
+   * @default {10000}
+   */
+  readonly reconnectMaxMs?: number;
+  /**
+   * Largest frame accepted or sent.
+   *
+   * @default {65536}
+   */
+  readonly maxFrameBytes?: number;
+  /**
+   * Outgoing bytes queued per connection before it is dropped (≥ maxFrameBytes + 4).
+   *
+   * @default {1048576}
+   */
+  readonly maxQueueBytes?: number;
+  /**
+   * Time a client has from connecting to being authenticated, in ms.
+   *
+   * @default {5000}
+   */
+  readonly handshakeTimeoutMs?: number;
+  /**
+   * A connection that sends nothing for this long is closed, in ms (0 = never).
+   *
+   * @default {30000}
+   */
+  readonly idleTimeoutMs?: number;
+  /**
+   * Status HTTP server (`/health`, `/metrics`); `false` = none.
+   *
+   * @default {false}
+   */
+  readonly status?: ClusterStatusOptions | false;
+  /** Trusted plugins run in-process, in order: plugin objects, or entries with a name. */
+  readonly plugins?: readonly (SustenetPlugin | InProcessPluginEntry)[];
+  /** Plugins loaded by URL, each in its own sandboxed Worker, after the in-process ones. */
+  readonly pluginSpecs?: readonly PluginSpec[];
+  /**
+   * A Worker plugin that does not answer for this long is restarted, in ms.
+   *
+   * @default {2000}
+   */
+  readonly pluginWatchdogMs?: number;
+  /**
+   * Interest management; `false` = off (moves go to plugins only).
+   *
+   * @default {false}
+   */
+  readonly fragments?: ClusterFragmentOptions | false;
+  /**
+   * Ticks per second: plugins' `onTick` and, with fragments on, position updates.
+   *
+   * @default {20}
+   */
+  readonly tickHz?: number;
+  /**
+   * Unsealed client traffic, for benchmarks; refused unless `hostname` is a loopback address.
+   *
+   * @default {false}
+   */
+  readonly plaintext?: boolean;
+  /** URL where clients fetch the identity public key (logged at start; informational). */
+  readonly domainPubKey?: string | null;
+}
+
+/**
+ * The {@linkcode ClusterOptions} a validated config describes (ports resolved: 0 in the file
+ * means 6257 / 6256 / 6281).
+ *
+ * @param config A config from `loadConfig` / `configFromArgs`.
+ *
+ * @example
+ * ```ts
+ * import { clusterOptionsFromConfig } from "./cluster_options.ts";
+ * import { parseConfig } from "../shared/config.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options = clusterOptionsFromConfig(parseConfig('[all]\nserver_name = "eu-1"'));
+ * assert.equal(options.port, 6257);
+ * assert.deepEqual(options.master, { hostname: "127.0.0.1", port: 6256 });
+ * assert.deepEqual(options.status, { hostname: "127.0.0.1", port: 6281 });
+ * assert.equal(options.fragments, false);
+ * ```
+ */
+export function clusterOptionsFromConfig(config: SustenetConfig): ClusterOptions {
+  const { all, cluster } = config;
+  const fragments = cluster.fragments;
+  return {
+    hostname: all.bindIp,
+    port: resolvedPort(config, "cluster"),
+    // Left out when unset, so startCluster derives it from bind_ip (and warns on 0.0.0.0).
+    ...(cluster.publicIp === "" ? {} : { publicHost: cluster.publicIp }),
+    serverName: all.serverName,
+    maxConnections: all.maxConnections,
+    keysDir: all.keysDir,
+    keyName: cluster.keyName,
+    identityKeyName: cluster.identityKeyName,
+    master: { hostname: cluster.masterIp, port: resolvedMasterPort(config) },
+    heartbeatIntervalMs: cluster.heartbeatIntervalMs,
+    reconnectMinMs: cluster.reconnectMinMs,
+    reconnectMaxMs: cluster.reconnectMaxMs,
+    maxFrameBytes: all.maxFrameBytes,
+    maxQueueBytes: all.maxQueueBytes,
+    handshakeTimeoutMs: all.handshakeTimeoutMs,
+    idleTimeoutMs: all.idleTimeoutMs,
+    status: all.statusEnabled
+      ? { hostname: all.statusIp, port: resolvedStatusPort(config, "cluster") }
+      : false,
+    pluginSpecs: cluster.plugins.map((p) => ({
+      url: p.url,
+      name: p.name,
+      settings: p.settings,
+      permissions: p.permissions,
+    })),
+    pluginWatchdogMs: cluster.pluginWatchdogMs,
+    fragments: fragments.enabled
+      ? {
+        size: fragments.size,
+        ...(fragments.bounds === null ? {} : { bounds: fragments.bounds }),
+        viewDistance: fragments.viewDistance,
+        maxPlayersPerFragment: fragments.maxPlayers,
+        crowdThreshold: fragments.crowdThreshold,
+      }
+      : false,
+    tickHz: fragments.tickHz,
+    plaintext: cluster.plaintext,
+    domainPubKey: cluster.domainPubKey,
+  };
+}
+
+/** The settings every part of the runtime reads, with defaults applied. */
+export interface Settings {
+  readonly hostname: string;
+  readonly port: number;
+  readonly publicHost: string;
+  readonly serverName: string;
+  readonly maxConnections: number;
+  readonly keysDir: string;
+  readonly keyName: string;
+  readonly identityKeyName: string;
+  readonly maxFrameBytes: number;
+  readonly maxQueueBytes: number;
+  readonly tickHz: number;
+}
+
+export function settingsOf(options: ClusterOptions): Settings {
+  const hostname = options.hostname ?? "127.0.0.1";
+  const maxFrameBytes = options.maxFrameBytes ?? 65_536;
+  const maxQueueBytes = options.maxQueueBytes ?? 1_048_576;
+  const maxConnections = options.maxConnections ?? 0;
+  const tickHz = options.tickHz ?? 20;
+  if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 64) {
+    throw new RangeError(`maxFrameBytes must be an integer >= 64, got ${maxFrameBytes}`);
+  }
+  if (!Number.isInteger(maxQueueBytes) || maxQueueBytes < maxFrameBytes + 4) {
+    throw new RangeError(
+      `maxQueueBytes must be an integer >= maxFrameBytes + 4 (${maxFrameBytes + 4}), ` +
+        `got ${maxQueueBytes}`,
+    );
+  }
+  if (!Number.isInteger(maxConnections) || maxConnections < 0) {
+    throw new RangeError(`maxConnections must be an integer >= 0, got ${maxConnections}`);
+  }
+  if (!Number.isFinite(tickHz) || tickHz <= 0 || tickHz > 1000) {
+    throw new RangeError(`tickHz must be within (0, 1000], got ${tickHz}`);
+  }
+  if (options.plaintext === true && !isLoopbackIp(hostname)) {
+    throw new RangeError(
+      `plaintext mode needs a loopback hostname (it sends game traffic unencrypted), got ${hostname}`,
+    );
+  }
+  let publicHost = options.publicHost;
+  if (publicHost === undefined || publicHost === "") {
+    const unspecified = hostname === "0.0.0.0" || hostname === "::";
+    publicHost = unspecified ? "127.0.0.1" : hostname;
+    if (unspecified) {
+      logger.warn(
+        "listening on {hostname} without a public address: announcing 127.0.0.1, which only " +
+          "local clients can reach; set cluster.public_ip",
+        { hostname },
+      );
+    }
+  }
+  const serverName = options.serverName ?? "Sustenet";
+  // Both travel as str8 (HelloOk, AnswerCluster): refuse here rather than fail per connection.
+  for (const [field, value] of [["serverName", serverName], ["publicHost", publicHost]]) {
+    const bytes = new TextEncoder().encode(value).length;
+    if (bytes === 0 || bytes > 255 || !value.isWellFormed()) {
+      throw new RangeError(`${field} must be 1..255 bytes of valid UTF-8, got ${bytes} bytes`);
+    }
+  }
+  return {
+    hostname,
+    port: options.port ?? 0,
+    publicHost,
+    serverName,
+    maxConnections,
+    keysDir: options.keysDir ?? "keys",
+    keyName: options.keyName ?? "cluster_key",
+    identityKeyName: options.identityKeyName ?? "cluster_identity",
+    maxFrameBytes,
+    maxQueueBytes,
+    tickHz,
+  };
+}
+
+/** Tells a `{ plugin, name, settings }` entry from a bare plugin object. */
+export function isPluginEntry(
+  value: SustenetPlugin | InProcessPluginEntry,
+): value is InProcessPluginEntry {
+  return "plugin" in value && typeof value.plugin === "object" && value.plugin !== null;
+}
