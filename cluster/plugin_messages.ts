@@ -54,6 +54,7 @@ export type HostEvent =
     readonly at: number;
     readonly length: number;
   }
+  | { readonly kind: "messages"; readonly count: number }
   | {
     readonly kind: "move";
     readonly id: number;
@@ -96,6 +97,7 @@ export type WorkerEvent =
     readonly length: number;
     readonly options: BroadcastOptions;
   }
+  | { readonly kind: "sends"; readonly count: number }
   | { readonly kind: "kick"; readonly client: ClientId; readonly reason: string }
   | { readonly kind: "log"; readonly level: PluginLogLevel; readonly message: string }
   | {
@@ -127,7 +129,26 @@ export interface MessageBatch<E> {
   readonly events: readonly E[];
   /** Every payload of the batch, back to back. */
   readonly bytes: Uint8Array;
+  /**
+   * The batch's compact records, {@linkcode RECORD_FIELDS} u32 each (`client, command, at,
+   * length`), read in order by its `messages`/`sends` run events; absent when there are none.
+   */
+  readonly records?: Uint32Array;
 }
+
+/**
+ * u32 fields per compact record in a batch's `records`: client id, command, payload offset,
+ * payload length.
+ *
+ * @example
+ * ```ts
+ * import { RECORD_FIELDS } from "./plugin_messages.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(RECORD_FIELDS, 4);
+ * ```
+ */
+export const RECORD_FIELDS = 4;
 
 /**
  * Options of {@linkcode MessageBatcher}.
@@ -141,7 +162,7 @@ export interface MessageBatch<E> {
  * assert.equal(options.initialBytes, 1024);
  * ```
  */
-export interface MessageBatcherOptions {
+export interface MessageBatcherOptions<E = unknown> {
   /**
    * Starting size of the payload buffer (it doubles as needed, and shrinks back after a batch
    * above 1 MiB).
@@ -153,6 +174,11 @@ export interface MessageBatcherOptions {
    * @default {queueMicrotask}
    */
   readonly schedule?: (flush: () => void) => void;
+  /**
+   * Makes the run event that stands for `count` consecutive compact records (`messages` on the
+   * host side, `sends` in the Worker); {@linkcode MessageBatcher.pushRecord} needs it.
+   */
+  readonly run?: (count: number) => E;
 }
 
 const SHRINK_ABOVE_BYTES = 1 << 20;
@@ -188,9 +214,16 @@ export class MessageBatcher<E> {
   readonly #schedule: (flush: () => void) => void;
   readonly #initialBytes: number;
   readonly #flush = () => this.flush();
+  readonly #run: ((count: number) => E) | undefined;
   #events: E[] = [];
   #bytes: Uint8Array;
   #used = 0;
+  #records: Uint32Array;
+  #recordsUsed = 0;
+  // The open run of records: its slot in #events (filled in when it closes) and its length.
+  #runSlot = -1;
+  #runCount = 0;
+  #runEvents = 0; // run events in #events (pending counts their records instead)
   #scheduled = false;
   #posts = 0;
   #eventsPosted = 0;
@@ -202,7 +235,7 @@ export class MessageBatcher<E> {
    */
   constructor(
     post: (batch: MessageBatch<E>, transfer: Transferable[]) => void,
-    options: MessageBatcherOptions = {},
+    options: MessageBatcherOptions<E> = {},
   ) {
     const initialBytes = options.initialBytes ?? 4096;
     if (!Number.isInteger(initialBytes) || initialBytes <= 0) {
@@ -213,6 +246,8 @@ export class MessageBatcher<E> {
     this.#schedule = options.schedule ?? ((flush) => queueMicrotask(flush));
     this.#initialBytes = initialBytes;
     this.#bytes = new Uint8Array(initialBytes);
+    this.#run = options.run;
+    this.#records = new Uint32Array(options.run === undefined ? 0 : 256 * RECORD_FIELDS);
   }
 
   /** How many batches were posted so far (one `postMessage` each). */
@@ -225,9 +260,9 @@ export class MessageBatcher<E> {
     return this.#eventsPosted;
   }
 
-  /** Events waiting for the next flush. */
+  /** Events waiting for the next flush (each compact record counts as one). */
   get pending(): number {
-    return this.#events.length;
+    return this.#events.length - this.#runEvents + this.#recordsUsed / RECORD_FIELDS;
   }
 
   /**
@@ -257,7 +292,70 @@ export class MessageBatcher<E> {
    * @param event The event.
    */
   push(event: E): void {
+    if (this.#runSlot >= 0) this.#closeRun();
     this.#events.push(event);
+    this.#arm();
+  }
+
+  /**
+   * Queues one compact record (a message or send: client, command, payload) without an event
+   * object: consecutive records share one run event, so a burst costs one structured-clone
+   * object instead of one per message. Order with {@linkcode MessageBatcher.push} is kept.
+   *
+   * @param client The client id (u32).
+   * @param command The command (u8).
+   * @param payload The bytes, copied at once (as {@linkcode MessageBatcher.pack}).
+   * @throws {TypeError} If the batcher was made without a `run` option.
+   *
+   * @example Three sends, one run event, one records array
+   * ```ts
+   * import { MessageBatcher, type MessageBatch, type WorkerEvent } from "./plugin_messages.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const posts: MessageBatch<WorkerEvent>[] = [];
+   * const batcher = new MessageBatcher<WorkerEvent>((batch) => posts.push(batch), {
+   *   run: (count) => ({ kind: "sends", count }),
+   * });
+   * for (const to of [1, 2, 3]) batcher.pushRecord(to, 0x80, new Uint8Array([to]));
+   * batcher.push({ kind: "started" });
+   * batcher.flush();
+   * assert.deepEqual(posts[0].events, [{ kind: "sends", count: 3 }, { kind: "started" }]);
+   * assert.deepEqual([...posts[0].records!.subarray(4, 8)], [2, 0x80, 1, 1]);
+   * assert.equal(batcher.eventsPosted, 4);
+   * ```
+   */
+  pushRecord(client: number, command: number, payload: Uint8Array): void {
+    const run = this.#run;
+    if (run === undefined) throw new TypeError("pushRecord needs the batcher's run option");
+    const at = this.pack(payload);
+    let used = this.#recordsUsed;
+    if (used + RECORD_FIELDS > this.#records.length) {
+      const grown = new Uint32Array(Math.max(256 * RECORD_FIELDS, this.#records.length * 2));
+      grown.set(this.#records.subarray(0, used));
+      this.#records = grown;
+    }
+    const records = this.#records;
+    records[used++] = client;
+    records[used++] = command;
+    records[used++] = at;
+    records[used++] = payload.length;
+    this.#recordsUsed = used;
+    if (this.#runSlot < 0) {
+      this.#runSlot = this.#events.length;
+      this.#events.push(run(0)); // a placeholder, replaced when the run closes
+      this.#runEvents++;
+    }
+    this.#runCount++;
+    this.#arm();
+  }
+
+  #closeRun(): void {
+    this.#events[this.#runSlot] = (this.#run as (count: number) => E)(this.#runCount);
+    this.#runSlot = -1;
+    this.#runCount = 0;
+  }
+
+  #arm(): void {
     if (!this.#scheduled) {
       this.#scheduled = true;
       this.#schedule(this.#flush);
@@ -268,14 +366,25 @@ export class MessageBatcher<E> {
   flush(): void {
     this.#scheduled = false;
     if (this.#events.length === 0) return;
+    const count = this.pending;
+    if (this.#runSlot >= 0) this.#closeRun();
     const events = this.#events;
     const bytes = this.#used === 0 ? EMPTY_BYTES : this.#bytes.slice(0, this.#used);
     this.#events = [];
+    this.#runEvents = 0;
     this.#used = 0;
     if (this.#bytes.length > SHRINK_ABOVE_BYTES) this.#bytes = new Uint8Array(this.#initialBytes);
     this.#posts++;
-    this.#eventsPosted += events.length;
-    this.#post({ events, bytes }, bytes === EMPTY_BYTES ? [] : [bytes.buffer]);
+    this.#eventsPosted += count;
+    const transfer: Transferable[] = bytes === EMPTY_BYTES ? [] : [bytes.buffer];
+    if (this.#recordsUsed === 0) {
+      this.#post({ events, bytes }, transfer);
+      return;
+    }
+    const records = this.#records.slice(0, this.#recordsUsed);
+    this.#recordsUsed = 0;
+    transfer.push(records.buffer);
+    this.#post({ events, bytes, records }, transfer);
   }
 }
 
@@ -299,6 +408,39 @@ export function payloadOf(bytes: Uint8Array, at: number, length: number): Uint8A
 }
 
 /**
+ * Checks the compact send record at `offset` of a Worker batch's `records` (posted by plugin
+ * code, so untrusted): inside the array, command in 0x80..0xFF, payload inside the batch.
+ *
+ * @param records The batch's `records` (absent if the Worker sent none).
+ * @param offset The record's first index (a multiple of {@linkcode RECORD_FIELDS}).
+ * @param byteLength The batch's `bytes.length`.
+ * @returns `null` if the record is good, else what is wrong.
+ *
+ * @example
+ * ```ts
+ * import { checkSendRecord } from "./plugin_messages.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const records = new Uint32Array([7, 0x80, 0, 2, 7, 0x2a, 0, 2]);
+ * assert.equal(checkSendRecord(records, 0, 2), null);
+ * assert.equal(typeof checkSendRecord(records, 4, 2), "string"); // a forged Move (0x2a)
+ * assert.equal(typeof checkSendRecord(records, 8, 2), "string"); // past the end
+ * ```
+ */
+export function checkSendRecord(
+  records: Uint32Array | undefined,
+  offset: number,
+  byteLength: number,
+): string | null {
+  if (records === undefined || offset + RECORD_FIELDS > records.length) {
+    return "sends: run past the records";
+  }
+  if (!isPluginCommand(records[offset + 1])) return "sends: command outside 0x80..0xff";
+  if (records[offset + 2] + records[offset + 3] > byteLength) return "sends: payload out of range";
+  return null;
+}
+
+/**
  * Tells whether a posted value has the shape of a {@linkcode MessageBatch} (events array and
  * bytes); its events still need {@linkcode parseWorkerEvent} one by one.
  *
@@ -315,8 +457,9 @@ export function payloadOf(bytes: Uint8Array, at: number, length: number): Uint8A
  */
 export function isMessageBatch(data: unknown): data is MessageBatch<unknown> {
   if (typeof data !== "object" || data === null) return false;
-  const { events, bytes } = data as Record<string, unknown>;
-  return Array.isArray(events) && bytes instanceof Uint8Array;
+  const { events, bytes, records } = data as Record<string, unknown>;
+  return Array.isArray(events) && bytes instanceof Uint8Array &&
+    (records === undefined || records instanceof Uint32Array);
 }
 
 /**
@@ -401,6 +544,10 @@ export function parseWorkerEvent(event: unknown, byteLength: number): WorkerEven
       if (options === null) return "broadcast: bad options";
       return { kind: "broadcast", command: e.command, ...range, options };
     }
+    case "sends":
+      // The records themselves are checked one by one where they are read (the host).
+      if (!isCount(e.count) || e.count === 0) return "sends: bad count";
+      return { kind: "sends", count: e.count };
     case "kick":
       if (!isClientId(e.client)) return "kick: bad client id";
       if (typeof e.reason !== "string") return "kick: reason is not a string";

@@ -18,6 +18,7 @@
  */
 
 import {
+  type ClientId,
   createPluginContext,
   definePlugin,
   PlayerRoster,
@@ -31,6 +32,7 @@ import {
   type MessageBatch,
   MessageBatcher,
   payloadOf,
+  RECORD_FIELDS,
   type WorkerEvent,
 } from "./plugin_messages.ts";
 
@@ -92,8 +94,9 @@ function errorParts(err: unknown): { errorName: string; errorMessage: string } {
  * ```
  */
 export function runPluginWorker(module: unknown, scope: PluginWorkerScope): void {
-  const batcher = new MessageBatcher<WorkerEvent>((batch, transfer) =>
-    scope.postMessage(batch, transfer)
+  const batcher = new MessageBatcher<WorkerEvent>(
+    (batch, transfer) => scope.postMessage(batch, transfer),
+    { run: (count) => ({ kind: "sends", count }) },
   );
   const report = (hook: PluginHookName | "uncaught", err: unknown) =>
     batcher.push({ kind: "hookError", hook, ...errorParts(err) });
@@ -138,10 +141,12 @@ class PluginEventLoop {
   readonly #batcher: MessageBatcher<WorkerEvent>;
   readonly #roster: PlayerRoster;
   readonly #report: (hook: PluginHookName | "uncaught", err: unknown) => void;
-  // Queued events and, side by side, the bytes of the batch each came in (its payload view);
-  // two arrays rather than a wrapper object per event.
+  // Queued events and, side by side, the batch each came in (its payloads and records) and,
+  // for a `messages` run, its first record's offset; parallel arrays rather than a wrapper
+  // object per event.
   #queue: HostEvent[] = [];
-  #queueBytes: Uint8Array[] = [];
+  #queueBatch: MessageBatch<HostEvent>[] = [];
+  #queueRecordAt: number[] = [];
   #head = 0;
   #draining = false;
   #ctx: PluginContext | null = null;
@@ -160,13 +165,16 @@ class PluginEventLoop {
   }
 
   receive(batch: MessageBatch<HostEvent>): void {
+    let record = 0;
     for (const event of batch.events) {
       // Pings are answered at once, not queued: the watchdog asks whether this thread's event
       // loop is alive, not whether a slow onStart has finished.
       if (event.kind === "ping") this.#batcher.push({ kind: "pong", seq: event.seq });
       else {
         this.#queue.push(event);
-        this.#queueBytes.push(batch.bytes);
+        this.#queueBatch.push(batch);
+        this.#queueRecordAt.push(record);
+        if (event.kind === "messages") record += event.count * RECORD_FIELDS;
       }
     }
     if (!this.#draining) {
@@ -179,18 +187,27 @@ class PluginEventLoop {
     try {
       while (this.#head < this.#queue.length) {
         const at = this.#head++;
-        const pending = this.#handle(this.#queue[at], this.#queueBytes[at]);
+        const pending = this.#handle(
+          this.#queue[at],
+          this.#queueBatch[at],
+          this.#queueRecordAt[at],
+        );
         if (pending !== undefined) await pending;
       }
       this.#queue.length = 0;
-      this.#queueBytes.length = 0;
+      this.#queueBatch.length = 0;
+      this.#queueRecordAt.length = 0;
       this.#head = 0;
     } finally {
       this.#draining = false;
     }
   }
 
-  #handle(event: HostEvent, bytes: Uint8Array): Promise<void> | undefined {
+  #handle(
+    event: HostEvent,
+    batch: MessageBatch<HostEvent>,
+    recordAt: number,
+  ): Promise<void> | undefined {
     if (this.#stopped) return undefined;
     if (event.kind === "start") return this.#start(event.name, event.settings);
     const ctx = this.#ctx;
@@ -206,10 +223,13 @@ class PluginEventLoop {
         this.#call("onLeave", () => plugin.onLeave?.(ctx, event.player, event.reason));
         return undefined;
       case "message": {
-        const payload = payloadOf(bytes, event.at, event.length);
+        const payload = payloadOf(batch.bytes, event.at, event.length);
         this.#call("onMessage", () => plugin.onMessage?.(ctx, event.from, event.command, payload));
         return undefined;
       }
+      case "messages":
+        this.#messages(ctx, batch, recordAt, event.count);
+        return undefined;
       case "move": {
         const verdict = this.#call("onMove", () => plugin.onMove?.(ctx, event.client, event.move));
         this.#batcher.push({ kind: "moveResult", id: event.id, accept: verdict !== false });
@@ -228,6 +248,31 @@ class PluginEventLoop {
     }
   }
 
+  // A run of compact message records (trusted: the host wrote them).
+  #messages(ctx: PluginContext, batch: MessageBatch<HostEvent>, at: number, count: number): void {
+    const plugin = this.#plugin;
+    const { bytes, records } = batch;
+    if (plugin.onMessage === undefined || records === undefined) return;
+    const end = at + count * RECORD_FIELDS;
+    for (let r = at; r < end; r += RECORD_FIELDS) {
+      // #call's closure inlined: this loop runs once per message.
+      try {
+        const payload = payloadOf(bytes, records[r + 2], records[r + 3]);
+        const result: unknown = plugin.onMessage(
+          ctx,
+          records[r] as ClientId,
+          records[r + 1],
+          payload,
+        );
+        if (result instanceof Promise) {
+          result.catch((err: unknown) => this.#report("onMessage", err));
+        }
+      } catch (err) {
+        this.#report("onMessage", err);
+      }
+    }
+  }
+
   async #start(name: string, settings: Readonly<Record<string, unknown>>): Promise<void> {
     const batcher = this.#batcher;
     const ctx = createPluginContext({
@@ -235,10 +280,7 @@ class PluginEventLoop {
       settings,
       players: () => this.#roster.list(),
       sink: {
-        send(to, command, payload) {
-          const at = batcher.pack(payload);
-          batcher.push({ kind: "send", to, command, at, length: payload.length });
-        },
+        send: (to, command, payload) => batcher.pushRecord(to, command, payload),
         broadcast(command, payload, options) {
           const at = batcher.pack(payload);
           batcher.push({ kind: "broadcast", command, at, length: payload.length, options });

@@ -43,11 +43,14 @@ import {
   type PluginSpec,
 } from "./plugin_host.ts";
 import {
+  checkSendRecord,
   type HostEvent,
   isMessageBatch,
+  type MessageBatch,
   MessageBatcher,
   parseWorkerEvent,
   payloadOf,
+  RECORD_FIELDS,
   type WorkerEvent,
 } from "./plugin_messages.ts";
 import { buildWorkerPermissions, type WorkerPermissionDescriptor } from "./plugin_permissions.ts";
@@ -427,8 +430,7 @@ export class WorkerPluginHost implements PluginHost {
       this.#droppedEvents++;
       return;
     }
-    const at = inc.batcher.pack(payload);
-    inc.batcher.push({ kind: "message", from, command, at, length: payload.length });
+    inc.batcher.pushRecord(from, command, payload);
   }
 
   /**
@@ -527,7 +529,7 @@ export class WorkerPluginHost implements PluginHost {
       this.#postsToWorker++;
       this.#eventsToWorker += batch.events.length;
       worker.postMessage(batch, transfer);
-    });
+    }, { run: (count) => ({ kind: "messages", count }) });
     const inc = new Incarnation(worker, batcher);
     this.#current = inc;
     worker.onmessage = (event: MessageEvent) => this.#receive(inc, event.data);
@@ -555,17 +557,53 @@ export class WorkerPluginHost implements PluginHost {
       return;
     }
     this.#batchesFromWorker++;
-    for (const raw of data.events) {
-      const event = parseWorkerEvent(raw, data.bytes.length);
+    const batch = data as MessageBatch<unknown>;
+    let record = 0; // the next compact record's offset in batch.records
+    for (const raw of batch.events) {
+      const event = parseWorkerEvent(raw, batch.bytes.length);
       if (typeof event === "string") {
         this.#invalid(event);
         continue;
       }
+      if (event.kind === "sends") {
+        record = this.#sends(inc, batch, record, event.count);
+        continue;
+      }
       this.#eventsFromWorker++;
-      this.#handle(inc, event, data.bytes);
+      this.#handle(inc, event, batch.bytes);
       // #handle may have killed this Worker (a load failure): drop the rest of its batch.
       if ((inc.phase as Phase) === "dead") return;
     }
+  }
+
+  // A run of `count` compact send records from `record` on; returns the offset after it.
+  #sends(inc: Incarnation, batch: MessageBatch<unknown>, record: number, count: number): number {
+    const { bytes, records } = batch;
+    for (let i = 0; i < count; i++, record += RECORD_FIELDS) {
+      const wrong = checkSendRecord(records, record, bytes.length);
+      if (wrong !== null) {
+        this.#invalid(wrong);
+        // Past the end, every later record of the run is missing too.
+        if (records === undefined || record >= records.length) return record;
+        continue;
+      }
+      if (inc.phase === "loading") {
+        this.#invalid("send before the plugin was loaded");
+        continue;
+      }
+      this.#eventsFromWorker++;
+      const r = records as Uint32Array;
+      const payload = payloadOf(bytes, r[record + 2], r[record + 3]);
+      const to = r[record] as ClientId;
+      const command = r[record + 1];
+      // #act's closure inlined: this loop runs once per echoed message.
+      try {
+        this.#actions.send(to, command, payload);
+      } catch (err) {
+        this.#log.error("cluster action {what} failed: {error}", { what: "send", error: err });
+      }
+    }
+    return record;
   }
 
   #invalid(reason: string): void {
@@ -599,6 +637,8 @@ export class WorkerPluginHost implements PluginHost {
         return;
       case "started":
         if (inc.phase === "starting") this.#running(inc);
+        return;
+      case "sends": // runs are read in #receive
         return;
       case "send":
         this.#act(
