@@ -6,6 +6,12 @@ import { NO_PLUGIN_PERMISSIONS } from "../cluster/plugin_permissions.ts";
 import { WorkerPluginHost, type WorkerPluginHostOptions } from "../cluster/worker_plugin_host.ts";
 import type { PluginPermissions } from "../shared/config_schema.ts";
 import { asClientId, type PlayerInfo } from "../shared/plugin.ts";
+import {
+  AFTER_FORGED_RUN,
+  FORGE_SENDS,
+  FORGE_SENDS_ANSWER,
+  forgedSendBatches,
+} from "../plugins/testing/forges_sends.ts";
 
 // These tests run with -A: every Worker below proves it did not inherit that.
 
@@ -315,6 +321,40 @@ Deno.test("events a plugin forges with postMessage are dropped and the plugin ke
       assert.deepEqual(other, []);
       assert.equal(forger.state, "running");
       assert.ok(records.some((r) => r.level === "warning" && r.properties.reason !== undefined));
+    } finally {
+      await forger.stop();
+    }
+  });
+});
+
+Deno.test("forged compact send runs are dropped record by record and the host keeps running", async () => {
+  await withLogs(async (records) => {
+    const { actions, sent, other } = recorder();
+    const forger = host(pluginUrl("testing/forges_sends.ts"), actions);
+    try {
+      await forger.start();
+      const before = forger.stats;
+      forger.message(P1.clientId, FORGE_SENDS, new Uint8Array());
+      // The forged posts precede the plugin's own batch and the barrier: all are read by now.
+      await forger.flush();
+      const expected = forgedSendBatches(P1.clientId).reduce((sum, b) => sum + b.invalid, 0);
+      assert.equal(forger.stats.invalidEvents - before.invalidEvents, expected);
+      // Only the valid ctx.send reached the cluster: no forged record, whatever its command.
+      assert.deepEqual(sent, [{ to: 1, command: FORGE_SENDS_ANSWER, text: "ok" }]);
+      assert.deepEqual(other, []);
+      // A malformed run does not drop the valid events after it in the same batch.
+      assert.ok(records.some((r) => r.properties.pluginMessage === AFTER_FORGED_RUN));
+      assert.ok(records.some((r) => /^sends: /.test(String(r.properties.reason))));
+      // The host, and the plugin, keep working.
+      assert.equal(forger.state, "running");
+      assert.equal(forger.stats.restarts, 0);
+      forger.message(P2.clientId, FORGE_SENDS, new Uint8Array());
+      await forger.flush();
+      assert.equal(forger.stats.invalidEvents - before.invalidEvents, 2 * expected);
+      assert.deepEqual(sent.map((s) => [s.to, s.command, s.text]), [
+        [1, FORGE_SENDS_ANSWER, "ok"],
+        [2, FORGE_SENDS_ANSWER, "ok"],
+      ]);
     } finally {
       await forger.stop();
     }
