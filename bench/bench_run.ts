@@ -1,0 +1,254 @@
+/**
+ * One bench run, in order: sealing throughput; the relay campaign of each system (raw relay,
+ * Sustenet plaintext, Sustenet sealed, Colyseus — fixed R in quick mode, the search for the most
+ * clients sustained at 20 Hz in full mode); idle memory, echo and join storm on a sealed
+ * cluster; optionally a CPU profile of the sealed cluster under relay load. Each server runs in
+ * its own process, each load in a generator process of its own.
+ *
+ * A part that fails (a server that does not start, Colyseus not installable) is recorded in
+ * `skipped` and the run carries on; every server is stopped before the next part starts.
+ *
+ * @module
+ */
+
+import type { BenchOptions } from "./bench_options.ts";
+import {
+  type BenchServer,
+  startColyseusServer,
+  startRawRelayServer,
+  startSustenetServers,
+  type SustenetServers,
+} from "./bench_servers.ts";
+import { profileCluster } from "./cluster_profile.ts";
+import { ensureColyseus } from "./colyseus_install.ts";
+import type { LoadResult, LoadScenario, WindowedRun } from "./load_job.ts";
+import { machineInfo } from "./machine_info.ts";
+import {
+  type RelayJobFactory,
+  type RelayPlan,
+  type RelayRun,
+  runRelayCampaign,
+  type SystemResult,
+} from "./relay_campaign.ts";
+import { type BenchResults, checkGoals, formatTable, RELAY_HEADERS, relayRow } from "./report.ts";
+import { relayJob, runGenerator } from "./run_generator.ts";
+import { measureSealing } from "./seal_throughput.ts";
+
+/** Sends per client per second in every relay run (issue 9). */
+const HZ = 20;
+
+/** Deadline of a generator: handshakes, warm-up and windows, plus slack. */
+function deadlineFor(clients: number, run: WindowedRun): number {
+  return 20_000 + clients * 20 + run.warmupMs + run.windowMs * run.windows;
+}
+
+/** Each run's job for a started server: the relay scenario against its target. */
+function relayJobs(server: BenchServer): RelayJobFactory {
+  return (clients, run) =>
+    relayJob(
+      server.target,
+      { kind: "relay", clients, hz: HZ, ...run },
+      server.pids,
+      deadlineFor(clients, run),
+    );
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The best count a campaign reached: confirmed, else the probes'. */
+function bestOf(system: SystemResult | undefined): number | undefined {
+  return system?.maxSustainedClients ?? system?.probeBest;
+}
+
+/** The state of one run while it goes. */
+class BenchRun {
+  readonly skipped: { what: string; why: string }[] = [];
+  readonly relay: SystemResult[] = [];
+  readonly scenarios: { name: string; result: LoadResult }[] = [];
+  readonly #options: BenchOptions;
+  readonly #log: (line: string) => void;
+  readonly #probe: WindowedRun;
+  readonly #confirm: WindowedRun = { warmupMs: 3000, windowMs: 10_000, windows: 3 };
+
+  constructor(options: BenchOptions, log: (line: string) => void) {
+    this.#options = options;
+    this.#log = log;
+    this.#probe = options.quick
+      ? { warmupMs: 1000, windowMs: 2000, windows: 1 }
+      : { warmupMs: 1500, windowMs: 3000, windows: 1 };
+  }
+
+  #plan(fixedClients: number, start: number, min: number, max: number): RelayPlan {
+    return {
+      mode: this.#options.quick ? "fixed" : "search",
+      fixedClients,
+      hz: HZ,
+      probe: this.#probe,
+      confirm: this.#confirm,
+      search: { start, min, max: Math.max(min, max) },
+    };
+  }
+
+  readonly #printRun = (label: string, run: RelayRun): void => {
+    this.#log(`  ${formatTable(RELAY_HEADERS, [relayRow(label, run)]).split("\n")[1]}`);
+    if (!run.pass) this.#log(`    ${run.reasons.join("; ")}`);
+  };
+
+  /** One system's campaign; a server that does not start is recorded, not fatal. */
+  async #campaign<S extends BenchServer>(
+    label: string,
+    start: () => Promise<S>,
+    plan: RelayPlan,
+  ): Promise<SystemResult | undefined> {
+    this.#log(`relay: ${label} …`);
+    try {
+      const result = await runRelayCampaign(label, start, relayJobs, plan, this.#printRun);
+      this.relay.push(result);
+      return result;
+    } catch (error) {
+      this.skipped.push({ what: `relay ${label}`, why: messageOf(error) });
+      this.#log(`  ${label} failed: ${messageOf(error)}`);
+      return undefined;
+    }
+  }
+
+  /** The four relay campaigns, each search started near where the raw relay ended. */
+  async relayCampaigns(): Promise<void> {
+    const parts = this.#options.parts;
+    let rawBest: number | undefined;
+    if (parts.has("raw")) {
+      const raw = await this.#campaign("raw", startRawRelayServer, this.#plan(50, 300, 10, 2000));
+      rawBest = bestOf(raw);
+    }
+    for (const sealed of [false, true]) {
+      if (!parts.has(sealed ? "sealed" : "plaintext")) continue;
+      // Plaintext should come close to the raw relay; sealing costs more.
+      const start = rawBest === undefined
+        ? (sealed ? 150 : 250)
+        : Math.round(rawBest * (sealed ? 0.5 : 0.9));
+      const max = rawBest === undefined ? 2000 : Math.round(rawBest * 1.3);
+      await this.#campaign(
+        `sustenet-${sealed ? "sealed" : "plaintext"}`,
+        () => startSustenetServers({ sealed }),
+        this.#plan(50, start, 10, max),
+      );
+    }
+    if (parts.has("colyseus")) {
+      const available = await ensureColyseus(this.#options.quick);
+      if (!available.ok) {
+        this.skipped.push({ what: "colyseus", why: available.why });
+        this.#log(`colyseus skipped: ${available.why}`);
+      } else {
+        await this.#campaign("colyseus", startColyseusServer, this.#plan(20, 50, 4, 600));
+      }
+    }
+  }
+
+  async #onCluster(name: string, scenario: LoadScenario, servers: SustenetServers) {
+    this.#log(`${name} …`);
+    const clients = "clients" in scenario ? scenario.clients : 0;
+    const result = await runGenerator({
+      target: servers.target,
+      scenario,
+      serverPids: servers.pids,
+      deadlineMs: 120_000 + clients * 20,
+    });
+    this.scenarios.push({ name, result });
+  }
+
+  /** Idle memory, echo and join storm on one fresh sealed cluster. */
+  async clusterScenarios(): Promise<void> {
+    const parts = this.#options.parts;
+    const quick = this.#options.quick;
+    if (!parts.has("idle") && !parts.has("echo") && !parts.has("join")) return;
+    let servers: SustenetServers | undefined;
+    try {
+      servers = await startSustenetServers({ sealed: true });
+      // Idle first, on a fresh process, so its RSS is not inflated by earlier load.
+      if (parts.has("idle")) {
+        for (const clients of quick ? [300] : [1000, 10_000]) {
+          const scenario = { kind: "idle", clients, settleMs: 2000 } as const;
+          await this.#onCluster(`idle ${clients}`, scenario, servers);
+        }
+      }
+      if (parts.has("echo")) {
+        const run = quick
+          ? { warmupMs: 500, windowMs: 2000, windows: 1 }
+          : { warmupMs: 2000, windowMs: 10_000, windows: 1 };
+        const scenario = { kind: "echo", clients: 16, inflight: quick ? 8 : 32, ...run } as const;
+        await this.#onCluster("echo", scenario, servers);
+      }
+      if (parts.has("join")) {
+        const scenario = { kind: "join", joins: quick ? 100 : 1000, concurrency: 32 } as const;
+        await this.#onCluster("join storm", scenario, servers);
+      }
+    } catch (error) {
+      this.skipped.push({ what: "echo/join/idle", why: messageOf(error) });
+    } finally {
+      await servers?.stop();
+    }
+  }
+
+  /** A CPU profile of the sealed cluster at 80 % of its measured maximum (or 150 clients). */
+  async profile(stamp: string): Promise<BenchResults["profile"]> {
+    const sealedBest = bestOf(this.relay.find((r) => r.label === "sustenet-sealed"));
+    const clients = sealedBest === undefined ? 150 : Math.max(10, Math.round(sealedBest * 0.8));
+    this.#log(`profiling the sealed cluster at ${clients} clients …`);
+    try {
+      await Deno.mkdir(this.#options.resultsDir, { recursive: true });
+      const keepAs = `${this.#options.resultsDir}/${stamp}-cluster.cpuprofile`;
+      const result = await profileCluster(clients, HZ, keepAs);
+      return { clients: result.clients, top: result.top };
+    } catch (error) {
+      this.skipped.push({ what: "profile", why: messageOf(error) });
+      return undefined;
+    }
+  }
+}
+
+/**
+ * Runs the bench.
+ *
+ * @param options What to run.
+ * @param log Progress lines.
+ * @returns Everything measured (written out by the caller).
+ */
+export async function runBench(
+  options: BenchOptions,
+  log: (line: string) => void,
+): Promise<BenchResults> {
+  const started = new Date();
+  const startMs = performance.now();
+  const machine = await machineInfo();
+  log(
+    `Sustenet bench (${options.quick ? "quick" : "full"}): ${machine.nproc} × ` +
+      `${machine.cpuModel}, Deno ${machine.deno}, load ` +
+      machine.loadAverage.map((l) => l.toFixed(2)).join(" "),
+  );
+  const run = new BenchRun(options, log);
+  let sealing: BenchResults["sealing"] = [];
+  if (options.parts.has("sealing")) {
+    log("sealing throughput …");
+    sealing = await measureSealing(options.quick ? 200 : 1000);
+  }
+  await run.relayCampaigns();
+  await run.clusterScenarios();
+  const profile = options.profile
+    ? await run.profile(started.toISOString().replaceAll(":", "-"))
+    : undefined;
+  return {
+    version: 1,
+    startedAt: started.toISOString(),
+    durationS: Math.round((performance.now() - startMs) / 1000),
+    mode: options.quick ? "quick" : "full",
+    machine,
+    sealing,
+    relay: run.relay,
+    goals: options.quick ? [] : checkGoals(run.relay),
+    scenarios: run.scenarios,
+    ...(profile === undefined ? {} : { profile }),
+    skipped: run.skipped,
+  };
+}

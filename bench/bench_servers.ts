@@ -1,0 +1,261 @@
+/**
+ * The servers a bench run measures, each started as its own child process and stopped in
+ * `stop()`: the raw Deno relay, a Sustenet master plus the bench cluster
+ * (`bench/cluster_server.ts`, sealed or plaintext, in a temporary directory with fresh keys and
+ * configs), and the Colyseus server under Node.
+ *
+ * It must never leave a process or a temporary directory behind: every start failure stops
+ * what was already started, and `stop()` is safe to call twice.
+ *
+ * @module
+ */
+
+import { BenchChild } from "./child_process.ts";
+import { freePort } from "../tests/_process.ts";
+import { generateKey } from "../shared/keys.ts";
+import { MasterTicketSource } from "./sustenet_join.ts";
+import { SustenetError } from "../shared/errors.ts";
+import type { LoadTarget } from "./load_job.ts";
+import type { ColyseusTarget } from "./run_generator.ts";
+
+/** Absolute path of the repository root. */
+export const REPO_ROOT: string = decodeURIComponent(new URL("../", import.meta.url).pathname);
+
+/** The master's section: tickets and heartbeats that outlast the longest run. */
+const MASTER_SECTION = "[master]\nticket_ttl_ms = 600000\nheartbeat_timeout_ms = 10000";
+
+/** How long a server may take to print its ready line, ms. */
+const READY_TIMEOUT_MS = 30_000;
+
+/** A started server (or group of servers). */
+export interface BenchServer extends AsyncDisposable {
+  /** Label for reports (`raw`, `sustenet-sealed`, …). */
+  readonly label: string;
+  /** Processes whose CPU and RSS are the server's. */
+  readonly pids: readonly number[];
+  /** Where a load generator connects. */
+  readonly target: LoadTarget | ColyseusTarget;
+  /** Stops every process and removes temporary files. */
+  stop(): Promise<void>;
+}
+
+/** The raw relay. */
+export interface RawRelayServer extends BenchServer {
+  /** Its port on 127.0.0.1. */
+  readonly port: number;
+  /** The relay, frames only. */
+  readonly target: Extract<LoadTarget, { readonly kind: "raw" }>;
+}
+
+/** A Sustenet master and one bench cluster. */
+export interface SustenetServers extends BenchServer {
+  /** The master's port on 127.0.0.1. */
+  readonly masterPort: number;
+  /** The cluster process (the one measured). */
+  readonly clusterPid: number;
+  /** `false` when the cluster runs with `plaintext = true`. */
+  readonly sealed: boolean;
+  /** The master, with the cluster's sealing. */
+  readonly target: Extract<LoadTarget, { readonly kind: "sustenet" }>;
+}
+
+/** The Colyseus server. */
+export interface ColyseusServer extends BenchServer {
+  /** Its port on 127.0.0.1. */
+  readonly port: number;
+  /** The server, for the Node generator. */
+  readonly target: ColyseusTarget;
+}
+
+/** The cluster never registered with the master in time. */
+export class BenchServerError extends SustenetError {
+  /** @param message What did not start. */
+  constructor(message: string) {
+    super("bench_server_failed", message);
+  }
+}
+
+function denoScript(name: string, script: string, args: readonly string[], flags: string[] = []) {
+  return BenchChild.spawn({
+    name,
+    command: Deno.execPath(),
+    args: ["run", "-A", ...flags, `${REPO_ROOT}${script}`, ...args],
+    cwd: REPO_ROOT,
+  });
+}
+
+/** Waits for a one-process server's ready line; stops the child if it never comes. */
+async function singleProcess<T extends LoadTarget | ColyseusTarget>(
+  child: BenchChild,
+  ready: RegExp,
+  label: string,
+  target: (match: RegExpMatchArray) => T,
+): Promise<BenchServer & { readonly target: T; readonly port: number }> {
+  try {
+    const found = target(await child.waitForLine(ready, READY_TIMEOUT_MS));
+    const stop = async () => {
+      await child.stop();
+    };
+    const port = "port" in found ? found.port : 0;
+    return { label, target: found, port, pids: [child.pid], stop, [Symbol.asyncDispose]: stop };
+  } catch (error) {
+    await child.stop();
+    throw error;
+  }
+}
+
+/**
+ * Starts the raw relay (`bench/raw_relay.ts`).
+ *
+ * @example
+ * ```ts
+ * import { startRawRelayServer } from "./bench_servers.ts";
+ * import assert from "node:assert/strict";
+ *
+ * await using relay = await startRawRelayServer();
+ * assert.ok(relay.port > 0 && relay.pids.length === 1);
+ * assert.equal(relay.target.kind, "raw");
+ * ```
+ */
+export function startRawRelayServer(): Promise<RawRelayServer> {
+  const child = denoScript("raw relay", "bench/raw_relay.ts", ["--port", "0"]);
+  return singleProcess(child, /raw relay listening on [^:]+:(\d+)/, "raw", (match) => ({
+    kind: "raw",
+    host: "127.0.0.1",
+    port: Number(match[1]),
+  }));
+}
+
+/** Options of {@linkcode startSustenetServers}. */
+export interface SustenetServersOptions {
+  /** Seal client traffic (`false` = `plaintext = true`). */
+  readonly sealed: boolean;
+  /** Extra Deno flags for the cluster process (e.g. `--cpu-prof`). */
+  readonly clusterDenoFlags?: string[];
+  /** Working directory of the cluster process (where `--cpu-prof` writes). */
+  readonly clusterCwd?: string;
+}
+
+/**
+ * A role's Config.toml for the bench: loopback, no status server, quiet logs, and timeouts long
+ * enough that an overloaded run is measured rather than cut off.
+ */
+function benchConfig(name: string, port: number, section: string): string {
+  return `[all]
+server_name = "${name}"
+port = ${port}
+keys_dir = "keys"
+status_enabled = false
+log_level = "warning"
+idle_timeout_ms = 600000
+handshake_timeout_ms = 60000
+max_queue_bytes = 8388608
+
+${section}
+`;
+}
+
+/**
+ * Starts a master and the bench cluster in a fresh temporary directory, and waits until the
+ * cluster is listed by the master.
+ *
+ * @param options Sealed or plaintext, profiler flags.
+ */
+export async function startSustenetServers(
+  options: SustenetServersOptions,
+): Promise<SustenetServers> {
+  const dir = await Deno.makeTempDir({ prefix: "sustenet_bench_" });
+  const children: BenchChild[] = [];
+  const stop = async () => {
+    await Promise.all(children.map((child) => child.stop()));
+    children.length = 0;
+    await Deno.remove(dir, { recursive: true }).catch((error: unknown) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
+  };
+  try {
+    await generateKey(`${dir}/keys`, "bench");
+    const masterPort = await freePort();
+    await Deno.writeTextFile(
+      `${dir}/master.toml`,
+      benchConfig("bench-master", masterPort, MASTER_SECTION),
+    );
+    const master = denoScript("master", "master/main.ts", ["--config", `${dir}/master.toml`]);
+    children.push(master);
+    await master.waitForLine(/^master listening on /, READY_TIMEOUT_MS);
+
+    const clusterPort = await freePort();
+    const clusterSection = `[cluster]\nkey_name = "bench"\nmaster_port = ${masterPort}\n` +
+      `plaintext = ${!options.sealed}`;
+    await Deno.writeTextFile(
+      `${dir}/cluster.toml`,
+      benchConfig("bench-cluster", clusterPort, clusterSection),
+    );
+    const cluster = BenchChild.spawn({
+      name: "cluster",
+      command: Deno.execPath(),
+      args: [
+        "run",
+        "-A",
+        ...(options.clusterDenoFlags ?? []),
+        `${REPO_ROOT}bench/cluster_server.ts`,
+        "--config",
+        `${dir}/cluster.toml`,
+      ],
+      cwd: options.clusterCwd ?? REPO_ROOT,
+    });
+    children.push(cluster);
+    await cluster.waitForLine(/^cluster \S+ listening on /, READY_TIMEOUT_MS);
+    await waitUntilListed(masterPort);
+    return {
+      label: options.sealed ? "sustenet-sealed" : "sustenet-plaintext",
+      target: { kind: "sustenet", masterHost: "127.0.0.1", masterPort, sealed: options.sealed },
+      masterPort,
+      clusterPid: cluster.pid,
+      sealed: options.sealed,
+      pids: [cluster.pid],
+      stop,
+      [Symbol.asyncDispose]: stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** Polls the master's cluster list until one cluster is registered. */
+async function waitUntilListed(masterPort: number): Promise<void> {
+  const source = await MasterTicketSource.open("127.0.0.1", masterPort);
+  try {
+    const deadline = performance.now() + READY_TIMEOUT_MS;
+    while (performance.now() < deadline) {
+      if ((await source.listClusters()).length > 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new BenchServerError(`the cluster did not register within ${READY_TIMEOUT_MS} ms`);
+  } finally {
+    source.close();
+    await source.closed;
+  }
+}
+
+/** Directory of the Colyseus baseline (its own package.json and node_modules). */
+export const COLYSEUS_DIR = `${REPO_ROOT}bench/colyseus`;
+
+/**
+ * Starts the Colyseus server under Node (its packages must be installed).
+ */
+export async function startColyseusServer(): Promise<ColyseusServer> {
+  const port = await freePort();
+  const child = BenchChild.spawn({
+    name: "colyseus server",
+    command: "node",
+    args: [`${COLYSEUS_DIR}/server.mjs`, "--port", String(port)],
+    cwd: COLYSEUS_DIR,
+  });
+  return await singleProcess(child, /^colyseus listening on /, "colyseus", () => ({
+    kind: "colyseus",
+    host: "127.0.0.1",
+    port,
+  }));
+}

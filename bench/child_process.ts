@@ -1,0 +1,242 @@
+/**
+ * Child processes of the bench runner (servers, load generators, Node for Colyseus): spawned
+ * with piped output read line by line, waited for a ready line with a deadline, and always
+ * stopped (SIGTERM, then SIGKILL after a grace period) and awaited, pipes drained.
+ * `tests/_process.ts` does this for the role mains in tests; the bench also runs its own
+ * scripts and Node, so it has this small generic version.
+ *
+ * It must never leave a child running after {@linkcode BenchChild.stop} returns, and never wait
+ * without a deadline.
+ *
+ * @module
+ */
+
+import { SustenetError } from "../shared/errors.ts";
+
+/** A child did not print its ready line, or exited, or overran its time. */
+export class ChildProcessError extends SustenetError {
+  /**
+   * @param code What went wrong.
+   * @param message Details, with the child's recent output.
+   */
+  constructor(code: "child_not_ready" | "child_timeout" | "child_failed", message: string) {
+    super(code, message);
+  }
+}
+
+/** Options of {@linkcode BenchChild.spawn}. */
+export interface BenchChildOptions {
+  /** A short name for messages (`"cluster"`, `"colyseus server"`). */
+  readonly name: string;
+  /** The program: `Deno.execPath()`, `"node"`, … */
+  readonly command: string;
+  /** Its arguments. */
+  readonly args: readonly string[];
+  /** Working directory. */
+  readonly cwd?: string;
+  /** Extra environment variables. */
+  readonly env?: Record<string, string>;
+}
+
+/** Someone waiting for a stdout line. */
+interface LineWatcher {
+  readonly pattern: RegExp;
+  readonly resolve: (match: RegExpMatchArray) => void;
+}
+
+/** Keep at most this many lines of output per stream, for error messages. */
+const KEEP_LINES = 200;
+
+/** A spawned child with line-split output. */
+export class BenchChild implements AsyncDisposable {
+  /** The child's process id. */
+  readonly pid: number;
+  /** Its name, for messages. */
+  readonly name: string;
+  readonly #child: Deno.ChildProcess;
+  readonly #stdout: string[] = [];
+  readonly #stderr: string[] = [];
+  readonly #done: Promise<Deno.CommandStatus>;
+  readonly #watchers = new Set<LineWatcher>();
+  readonly #exitWaiters = new Set<() => void>();
+  #exited = false;
+
+  private constructor(options: BenchChildOptions) {
+    this.name = options.name;
+    this.#child = new Deno.Command(options.command, {
+      args: [...options.args],
+      cwd: options.cwd,
+      env: { NO_COLOR: "1", ...options.env },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.pid = this.#child.pid;
+    const status = this.#child.status.then((s) => {
+      this.#exited = true;
+      for (const wake of this.#exitWaiters) wake();
+      return s;
+    });
+    this.#done = Promise.all([
+      status,
+      this.#pump(this.#child.stdout, this.#stdout, true),
+      this.#pump(this.#child.stderr, this.#stderr, false),
+    ]).then(([s]) => s);
+  }
+
+  /**
+   * Starts a child.
+   *
+   * @param options What to run.
+   *
+   * @example
+   * ```ts
+   * import { BenchChild } from "./child_process.ts";
+   * import assert from "node:assert/strict";
+   *
+   * await using child = BenchChild.spawn({
+   *   name: "echo",
+   *   command: Deno.execPath(),
+   *   args: ["eval", "console.log('ready 42')"],
+   * });
+   * const match = await child.waitForLine(/ready (\d+)/, 10_000);
+   * assert.equal(match[1], "42");
+   * assert.equal((await child.waitExit(10_000)).code, 0);
+   * ```
+   */
+  static spawn(options: BenchChildOptions): BenchChild {
+    return new BenchChild(options);
+  }
+
+  /** Stdout lines so far (the last 200). */
+  get stdoutLines(): readonly string[] {
+    return this.#stdout;
+  }
+
+  /** Stderr so far (the last 200 lines). */
+  get stderrText(): string {
+    return this.#stderr.join("\n");
+  }
+
+  /** `true` once the child has exited. */
+  get exited(): boolean {
+    return this.#exited;
+  }
+
+  async #pump(stream: ReadableStream<Uint8Array>, lines: string[], watch: boolean) {
+    let partial = "";
+    const add = (line: string): void => {
+      lines.push(line);
+      if (lines.length > KEEP_LINES) lines.shift();
+      if (!watch) return;
+      for (const watcher of this.#watchers) {
+        const match = line.match(watcher.pattern);
+        if (match !== null) watcher.resolve(match);
+      }
+    };
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+      partial += text;
+      let newline: number;
+      while ((newline = partial.indexOf("\n")) >= 0) {
+        add(partial.slice(0, newline));
+        partial = partial.slice(newline + 1);
+      }
+    }
+    if (partial.length > 0) add(partial);
+  }
+
+  #describe(): string {
+    return `--- ${this.name} stdout ---\n${this.#stdout.slice(-20).join("\n")}\n` +
+      `--- ${this.name} stderr ---\n${this.#stderr.slice(-20).join("\n")}`;
+  }
+
+  /**
+   * Waits for a stdout line matching `pattern` (the last 200 lines seen earlier count too).
+   *
+   * @param pattern What to wait for.
+   * @param timeoutMs Deadline.
+   * @throws {ChildProcessError} `child_not_ready` on timeout or if the child exits first.
+   */
+  async waitForLine(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
+    for (const line of this.#stdout) {
+      const match = line.match(pattern);
+      if (match !== null) return match;
+    }
+    const found = Promise.withResolvers<RegExpMatchArray | "exited" | "timeout">();
+    const watcher = { pattern, resolve: found.resolve };
+    this.#watchers.add(watcher);
+    const timer = setTimeout(() => found.resolve("timeout"), timeoutMs);
+    this.#exitWaiters.add(() => found.resolve("exited"));
+    if (this.#exited) found.resolve("exited");
+    const result = await found.promise;
+    clearTimeout(timer);
+    this.#watchers.delete(watcher);
+    if (typeof result !== "string") return result;
+    const why = result === "exited" ? "exited" : `did not print it within ${timeoutMs} ms`;
+    throw new ChildProcessError(
+      "child_not_ready",
+      `${this.name} ${why} waiting for ${pattern}\n${this.#describe()}`,
+    );
+  }
+
+  /**
+   * Waits for the child to exit by itself, killing it if it overruns.
+   *
+   * @param timeoutMs Deadline.
+   * @throws {ChildProcessError} `child_timeout` if it had to be killed.
+   */
+  async waitExit(timeoutMs: number): Promise<Deno.CommandStatus> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = await Promise.race([
+      this.#done.then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      await this.stop();
+      throw new ChildProcessError(
+        "child_timeout",
+        `${this.name} ran over ${timeoutMs} ms and was killed\n${this.#describe()}`,
+      );
+    }
+    return await this.#done;
+  }
+
+  /**
+   * Stops the child: SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited and its
+   * pipes are drained. Safe to call more than once.
+   *
+   * @param graceMs Time between SIGTERM and SIGKILL.
+   */
+  async stop(graceMs = 5000): Promise<Deno.CommandStatus> {
+    if (!this.#exited) {
+      this.#signal("SIGTERM");
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const killed = await Promise.race([
+        this.#child.status.then(() => false),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), graceMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (killed) this.#signal("SIGKILL");
+    }
+    return await this.#done;
+  }
+
+  #signal(signal: Deno.Signal): void {
+    try {
+      this.#child.kill(signal);
+    } catch (error) {
+      // It exited between the check and the signal; anything else is a real failure.
+      if (!(error instanceof TypeError) && !(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+
+  /** Stops the child (for `await using`). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}

@@ -1,0 +1,270 @@
+/**
+ * The relay scenario for one system (raw relay, Sustenet plaintext or sealed, Colyseus): either
+ * one run at a fixed client count (`--quick`), or the search for the most clients sustained at
+ * 20 Hz — short probes steered by {@linkcode MaxClientsSearch}, then confirmation runs
+ * (3 s warm-up, median of 3 windows of 10 s) at the best count, stepping down if it does not
+ * hold. Each run is a fresh generator process against the same server.
+ *
+ * It never runs more than the plan's probes plus two confirmations, so every campaign is
+ * bounded in time.
+ *
+ * @module
+ */
+
+import type { LoadJob, LoadResult, WindowedRun, WindowResult } from "./load_job.ts";
+import {
+  judgeRelay,
+  MaxClientsSearch,
+  median,
+  type SustainCriterion,
+} from "./max_clients_search.ts";
+import { type ColyseusJob, runGenerator } from "./run_generator.ts";
+import type { BenchServer } from "./bench_servers.ts";
+
+/** What one relay run showed (medians over its windows). */
+export interface RelayRun {
+  /** Why it ran: a fixed-size run, a search probe, or a confirmation. */
+  readonly phase: "fixed" | "probe" | "confirm";
+  /** Clients. */
+  readonly clients: number;
+  /** `false` if the generator failed (then only `error` is meaningful). */
+  readonly ok: boolean;
+  /** The generator's failure. */
+  readonly error?: string;
+  /** Time to connect (and authenticate) every client, ms. */
+  readonly connectMs: number;
+  /** Median frames received per second. */
+  readonly receivedPerSecond: number;
+  /** R·(R−1)·hz. */
+  readonly expectedPerSecond: number;
+  /** received / expected. */
+  readonly deliveredRatio: number;
+  /** Median p50 one-way latency, ms. */
+  readonly p50Ms: number;
+  /** Median p99 one-way latency, ms. */
+  readonly p99Ms: number;
+  /** Median server CPU % (all its processes). */
+  readonly serverCpuPercent: number;
+  /** Largest server RSS seen, bytes. */
+  readonly serverRssBytes: number;
+  /** Median generator CPU %. */
+  readonly generatorCpuPercent: number;
+  /** Sends the generator skipped because it lagged (should be 0). */
+  readonly skippedSends: number;
+  /** Whether it meets the sustained-load criterion. */
+  readonly pass: boolean;
+  /** Why not. */
+  readonly reasons: readonly string[];
+}
+
+/** The outcome of one system's campaign. */
+export interface SystemResult {
+  /** `raw`, `sustenet-plaintext`, `sustenet-sealed`, `colyseus`. */
+  readonly label: string;
+  /** Every run, in order. */
+  readonly runs: readonly RelayRun[];
+  /** Most clients sustained in a confirmation run (search mode). */
+  readonly maxSustainedClients?: number;
+  /** Whether a confirmation run passed (then `maxSustainedClients` is set). */
+  readonly confirmed: boolean;
+  /** The best count the short probes passed when no confirmation held. */
+  readonly probeBest?: number;
+  /** Why the campaign ended early (its server failed to restart), if it did. */
+  readonly error?: string;
+  /** Frames per second delivered at that count. */
+  readonly framesPerSecondAtMax?: number;
+}
+
+/** How to run a campaign. */
+export interface RelayPlan {
+  /** `fixed`: one run of `fixedClients`; `search`: find the maximum. */
+  readonly mode: "fixed" | "search";
+  /** Clients of the fixed run. */
+  readonly fixedClients: number;
+  /** Sends per client per second. */
+  readonly hz: number;
+  /** Timing of a fixed run or a probe. */
+  readonly probe: WindowedRun;
+  /** Timing of a confirmation run. */
+  readonly confirm: WindowedRun;
+  /** Search range and start. */
+  readonly search: { readonly start: number; readonly min: number; readonly max: number };
+  /**
+   * Most probes.
+   *
+   * @default {7}
+   */
+  readonly maxProbes?: number;
+  /** The pass criterion (issue 9's by default). */
+  readonly criterion?: SustainCriterion;
+}
+
+/** Builds the job of one run for this system. */
+export type RelayJobFactory = (clients: number, run: WindowedRun) => LoadJob | ColyseusJob;
+
+/**
+ * Sums what each server process used in one window.
+ *
+ * @param window One window.
+ */
+function serverCpu(window: WindowResult): number {
+  return window.servers.reduce((sum, s) => sum + s.cpuPercent, 0);
+}
+
+/**
+ * Reduces a generator's result to one {@linkcode RelayRun}.
+ *
+ * @param phase Why it ran.
+ * @param clients Clients asked for.
+ * @param hz Rate.
+ * @param result The generator's result.
+ * @param criterion The pass criterion.
+ *
+ * @example
+ * ```ts
+ * import { summariseRelay } from "./relay_campaign.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const failed = summariseRelay("probe", 10, 20, { kind: "relay", ok: false, error: "boom" });
+ * assert.equal(failed.pass, false);
+ * assert.deepEqual(failed.reasons, ["boom"]);
+ * ```
+ */
+export function summariseRelay(
+  phase: RelayRun["phase"],
+  clients: number,
+  hz: number,
+  result: LoadResult,
+  criterion: SustainCriterion = {},
+): RelayRun {
+  if (!result.ok || result.kind !== "relay" || result.windows.length === 0) {
+    const error = result.ok ? "no measured window" : result.error;
+    return {
+      phase,
+      clients,
+      ok: false,
+      error,
+      connectMs: 0,
+      receivedPerSecond: 0,
+      expectedPerSecond: clients * (clients - 1) * hz,
+      deliveredRatio: 0,
+      p50Ms: 0,
+      p99Ms: 0,
+      serverCpuPercent: 0,
+      serverRssBytes: 0,
+      generatorCpuPercent: 0,
+      skippedSends: 0,
+      pass: false,
+      reasons: [error],
+    };
+  }
+  const windows = result.windows;
+  const receivedPerSecond = median(windows.map((w) => w.receivedPerSecond));
+  const p99Ms = median(windows.map((w) => w.p99Ms));
+  const verdict = judgeRelay({ clients, hz, receivedPerSecond, p99Ms }, criterion);
+  const lost = windows.some((w) => w.openClients < clients);
+  const reasons = lost ? [...verdict.reasons, "clients were disconnected"] : verdict.reasons;
+  return {
+    phase,
+    clients,
+    ok: true,
+    connectMs: result.connectMs,
+    receivedPerSecond: Math.round(receivedPerSecond),
+    expectedPerSecond: verdict.expectedPerSecond,
+    deliveredRatio: Math.round(verdict.deliveredRatio * 10000) / 10000,
+    p50Ms: median(windows.map((w) => w.p50Ms)),
+    p99Ms,
+    serverCpuPercent: Math.round(median(windows.map(serverCpu)) * 10) / 10,
+    serverRssBytes: Math.max(...windows.flatMap((w) => w.servers.map((s) => s.rssBytes))),
+    generatorCpuPercent: median(windows.map((w) => w.generator.cpuPercent)),
+    skippedSends: windows.reduce((sum, w) => sum + w.skipped, 0),
+    pass: verdict.pass && !lost,
+    reasons,
+  };
+}
+
+/** Pause between runs so the server has closed the previous run's connections, ms. */
+const SETTLE_MS = 750;
+
+/**
+ * Runs one system's relay campaign: starts its server, runs each planned load in a fresh
+ * generator, restarts the server after a failed run (an overloaded server may still be
+ * draining, which must not count against the next run), and always stops it.
+ *
+ * @param label The system's name.
+ * @param start Starts the server.
+ * @param jobs Builds each run's job for a started server.
+ * @param plan Fixed or search, timings, range.
+ * @param report Called with every run as it completes (progress output).
+ */
+export async function runRelayCampaign<S extends BenchServer>(
+  label: string,
+  start: () => Promise<S>,
+  jobs: (server: S) => RelayJobFactory,
+  plan: RelayPlan,
+  report: (label: string, run: RelayRun) => void,
+): Promise<SystemResult> {
+  const runs: RelayRun[] = [];
+  let server = await start();
+  const run = async (phase: RelayRun["phase"], clients: number, timing: WindowedRun) => {
+    const previous = runs[runs.length - 1];
+    if (previous !== undefined && !previous.pass) {
+      await server.stop();
+      server = await start();
+    } else if (previous !== undefined) {
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    }
+    const result = await runGenerator(jobs(server)(clients, timing));
+    const summary = summariseRelay(phase, clients, plan.hz, result, plan.criterion);
+    runs.push(summary);
+    report(label, summary);
+    return summary;
+  };
+  try {
+    return await campaign(label, runs, run, plan);
+  } catch (error) {
+    // A server that would not restart ends the campaign, keeping what was measured.
+    if (runs.length === 0) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    return { label, runs, confirmed: false, error: message };
+  } finally {
+    await server.stop();
+  }
+}
+
+/** The fixed run, or the search and its confirmation. */
+async function campaign(
+  label: string,
+  runs: readonly RelayRun[],
+  run: (phase: RelayRun["phase"], clients: number, timing: WindowedRun) => Promise<RelayRun>,
+  plan: RelayPlan,
+): Promise<SystemResult> {
+  if (plan.mode === "fixed") {
+    await run("fixed", plan.fixedClients, plan.probe);
+    return { label, runs, confirmed: false };
+  }
+  const search = new MaxClientsSearch({ ...plan.search, maxProbes: plan.maxProbes ?? 7 });
+  for (let clients = search.next(); clients !== undefined; clients = search.next()) {
+    search.record(clients, (await run("probe", clients, plan.probe)).pass);
+  }
+  let candidate = search.best;
+  // Confirm the best probe with the full measurement; one step down if it does not hold.
+  for (let attempt = 0; attempt < 2 && candidate !== undefined; attempt++) {
+    const confirmed = await run("confirm", candidate, plan.confirm);
+    if (confirmed.pass) {
+      return {
+        label,
+        runs,
+        maxSustainedClients: candidate,
+        confirmed: true,
+        framesPerSecondAtMax: confirmed.receivedPerSecond,
+      };
+    }
+    const lower = Math.round(candidate * 0.9);
+    candidate = lower >= plan.search.min && lower < candidate ? lower : undefined;
+  }
+  // No confirmation held: keep the probes' answer apart, so it is never taken for a result.
+  return search.best === undefined
+    ? { label, runs, confirmed: false }
+    : { label, runs, confirmed: false, probeBest: search.best };
+}

@@ -1,0 +1,133 @@
+/**
+ * The relay and echo scenarios over connected clients. Relay: every client sends a probe frame
+ * at `hz` (paced by {@linkcode SendSchedule}), the server fans each out to all other clients,
+ * and every arrival is counted with its one-way latency. Echo: every client keeps `inflight`
+ * probes outstanding through the echo plugin and sends a new one for each answer (round-trip
+ * latency). Both warm up, then measure consecutive windows with {@linkcode WindowMeter}.
+ *
+ * Sender and receivers live in this one process, so one-way latency compares two readings of
+ * one clock. It must never stop by itself before its windows are done, and never leave its
+ * timer running.
+ *
+ * @module
+ */
+
+import type { BenchConnection } from "./bench_connection.ts";
+import type { WindowedRun, WindowResult } from "./load_job.ts";
+import {
+  ECHO_COMMAND,
+  probeFrame,
+  probeNowMs,
+  readProbeSentMs,
+  RELAY_COMMAND,
+} from "./probe_frame.ts";
+import { SendSchedule } from "./send_schedule.ts";
+import { WindowMeter } from "./window_meter.ts";
+
+/** Sender tick, ms: a tenth of a 20 Hz period, so sends are spread over 10 slots. */
+const TICK_MS = 5;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function openCount(conns: readonly BenchConnection[]): number {
+  let open = 0;
+  for (const conn of conns) if (conn.isOpen) open++;
+  return open;
+}
+
+/** Runs the warm-up, then each window, and returns every window's result. */
+async function measureWindows(
+  run: WindowedRun,
+  meter: WindowMeter,
+  conns: readonly BenchConnection[],
+): Promise<WindowResult[]> {
+  await sleep(run.warmupMs);
+  const results: WindowResult[] = [];
+  for (let w = 0; w < run.windows; w++) {
+    meter.start();
+    await sleep(run.windowMs);
+    results.push(meter.finish(openCount(conns)));
+  }
+  return results;
+}
+
+/**
+ * Runs the relay scenario on connected clients.
+ *
+ * @param conns The clients (index = sender id).
+ * @param scenario Rate and windows.
+ * @param serverPids Server processes to measure.
+ * @returns One result per window.
+ */
+export async function runRelay(
+  conns: readonly BenchConnection[],
+  scenario: WindowedRun & { readonly hz: number },
+  serverPids: readonly number[],
+): Promise<WindowResult[]> {
+  const meter = new WindowMeter(serverPids);
+  const histogram = meter.histogram;
+  for (const conn of conns) {
+    conn.startReading((view, offset) => {
+      if (!meter.measuring || view.getUint8(offset) !== RELAY_COMMAND) return;
+      meter.received++;
+      histogram.recordMicros((conn.lastReadMs - readProbeSentMs(view, offset)) * 1000);
+    });
+  }
+  const schedule = new SendSchedule({ clients: conns.length, hz: scenario.hz });
+  const sequence = new Uint32Array(conns.length);
+  const start = performance.now();
+  let skippedBefore = 0;
+  const send = (client: number): void => {
+    const frame = probeFrame(RELAY_COMMAND, probeNowMs(), client, sequence[client]++);
+    if (conns[client].send(frame) && meter.measuring) meter.sent++;
+  };
+  const timer = setInterval(() => {
+    schedule.due(performance.now() - start, send);
+    if (schedule.skipped !== skippedBefore) {
+      if (meter.measuring) meter.skipped += schedule.skipped - skippedBefore;
+      skippedBefore = schedule.skipped;
+    }
+  }, TICK_MS);
+  try {
+    return await measureWindows(scenario, meter, conns);
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/**
+ * Runs the echo scenario on connected clients: each keeps `inflight` probes outstanding.
+ *
+ * @param conns The clients.
+ * @param scenario Requests in flight per client and windows.
+ * @param serverPids Server processes to measure.
+ * @returns One result per window (`received` = answers, latency = round trip).
+ */
+export async function runEcho(
+  conns: readonly BenchConnection[],
+  scenario: WindowedRun & { readonly inflight: number },
+  serverPids: readonly number[],
+): Promise<WindowResult[]> {
+  const meter = new WindowMeter(serverPids);
+  const histogram = meter.histogram;
+  conns.forEach((conn, client) => {
+    let sequence = 0;
+    conn.startReading((view, offset) => {
+      if (view.getUint8(offset) !== ECHO_COMMAND) return;
+      if (meter.measuring) {
+        meter.received++;
+        histogram.recordMicros((conn.lastReadMs - readProbeSentMs(view, offset)) * 1000);
+      }
+      // Answer received: the next request goes out in the same turn's batch.
+      if (conn.send(probeFrame(ECHO_COMMAND, conn.lastReadMs, client, sequence++))) {
+        if (meter.measuring) meter.sent++;
+      }
+    });
+    for (let i = 0; i < scenario.inflight; i++) {
+      conn.send(probeFrame(ECHO_COMMAND, probeNowMs(), client, sequence++));
+    }
+  });
+  return await measureWindows(scenario, meter, conns);
+}

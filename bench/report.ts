@@ -1,0 +1,318 @@
+/**
+ * The bench's output: the results object (everything measured, written as
+ * `bench/results/<ISO date>.json`), the headline comparison of issue 9 (max sustained clients
+ * of each system and its ratio to the raw relay and to Colyseus, against the goals), and the
+ * plain-text tables printed on stdout.
+ *
+ * Formatting only: it never measures anything and never changes a figure it prints.
+ *
+ * @module
+ */
+
+import type { LoadResult } from "./load_job.ts";
+import type { MachineInfo } from "./machine_info.ts";
+import type { ProfileEntry } from "./profile_summary.ts";
+import type { RelayRun, SystemResult } from "./relay_campaign.ts";
+import type { SealFigure } from "./seal_throughput.ts";
+
+/** One of issue 9's goals, checked against this run. */
+export interface GoalCheck {
+  /** E.g. `"plaintext ≥ 0.9 × raw"`. */
+  readonly goal: string;
+  /** The measured ratio, if both sides were measured. */
+  readonly ratio?: number;
+  /** The ratio the goal asks for. */
+  readonly target: number;
+  /** `undefined` when it could not be measured. */
+  readonly met?: boolean;
+}
+
+/** Everything a bench run produced. */
+export interface BenchResults {
+  /** Results format version. */
+  readonly version: 1;
+  /** ISO time the run started. */
+  readonly startedAt: string;
+  /** Total duration, s. */
+  readonly durationS: number;
+  /** `quick` or `full`. */
+  readonly mode: "quick" | "full";
+  /** Where it ran. */
+  readonly machine: MachineInfo;
+  /** Sealing throughput. */
+  readonly sealing: readonly SealFigure[];
+  /** One relay campaign per system. */
+  readonly relay: readonly SystemResult[];
+  /** The goals of issue 9 (search mode only). */
+  readonly goals: readonly GoalCheck[];
+  /** Echo, join storm and idle results. */
+  readonly scenarios: readonly { readonly name: string; readonly result: LoadResult }[];
+  /** Top functions of the cluster's CPU profile under relay load (`--profile`). */
+  readonly profile?: { readonly clients: number; readonly top: readonly ProfileEntry[] };
+  /** Parts skipped and why (Colyseus not installable, openssl missing, …). */
+  readonly skipped: readonly { readonly what: string; readonly why: string }[];
+}
+
+/**
+ * Formats a rate with a k/M suffix.
+ *
+ * @param perSecond The rate.
+ *
+ * @example
+ * ```ts
+ * import { formatRate } from "./report.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(formatRate(2_446_365), "2.45 M");
+ * assert.equal(formatRate(49_054), "49.1 k");
+ * assert.equal(formatRate(950), "950");
+ * ```
+ */
+export function formatRate(perSecond: number): string {
+  if (perSecond >= 1e6) return `${(perSecond / 1e6).toFixed(2)} M`;
+  if (perSecond >= 1e4) return `${(perSecond / 1e3).toFixed(1)} k`;
+  return String(Math.round(perSecond));
+}
+
+/**
+ * Formats bytes as MiB or KiB.
+ *
+ * @param bytes The size.
+ *
+ * @example
+ * ```ts
+ * import { formatBytes } from "./report.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(formatBytes(3 * 1024 * 1024), "3.0 MiB");
+ * assert.equal(formatBytes(2560), "2.5 KiB");
+ * ```
+ */
+export function formatBytes(bytes: number): string {
+  if (Math.abs(bytes) >= 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+  if (Math.abs(bytes) >= 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${Math.round(bytes)} B`;
+}
+
+/**
+ * Lays out rows under headers in aligned columns (numbers right-aligned).
+ *
+ * @param headers Column titles.
+ * @param rows Cells, as text.
+ *
+ * @example
+ * ```ts
+ * import { formatTable } from "./report.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(formatTable(["a", "n"], [["x", "10"], ["yy", "2"]]), "a    n\nx   10\nyy   2");
+ * ```
+ */
+export function formatTable(
+  headers: readonly string[],
+  rows: readonly (readonly string[])[],
+): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
+  const numeric = headers.map((_, i) =>
+    rows.length > 0 && rows.every((r) => /^[\d.,\s%kMGiB×<≈-]*$/.test(r[i] ?? ""))
+  );
+  const line = (cells: readonly string[]) =>
+    cells.map((c, i) => numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))
+      .join("  ").trimEnd();
+  return [line(headers), ...rows.map(line)].join("\n");
+}
+
+/** The best count a campaign reached: confirmed, else the probes' (marked). */
+function bestOf(system: SystemResult | undefined): number | undefined {
+  return system?.maxSustainedClients ?? system?.probeBest;
+}
+
+/**
+ * Checks issue 9's goals: plaintext ≥ 0.9 × raw, sealed ≥ 0.7 × raw, both ≥ 6 × Colyseus
+ * (ratios of max sustained clients).
+ *
+ * @param systems The campaigns, by label.
+ *
+ * @example
+ * ```ts
+ * import { checkGoals } from "./report.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const sys = (label: string, n: number) => ({ label, runs: [], maxSustainedClients: n, confirmed: true });
+ * const goals = checkGoals([sys("raw", 300), sys("sustenet-plaintext", 280), sys("sustenet-sealed", 180)]);
+ * assert.equal(goals[0].met, true);
+ * assert.equal(goals[1].met, false);
+ * assert.equal(goals[2].met, undefined); // no Colyseus figure
+ * ```
+ */
+export function checkGoals(systems: readonly SystemResult[]): GoalCheck[] {
+  const find = (label: string) => bestOf(systems.find((s) => s.label === label));
+  const raw = find("raw");
+  const plain = find("sustenet-plaintext");
+  const sealed = find("sustenet-sealed");
+  const colyseus = find("colyseus");
+  const check = (goal: string, a: number | undefined, b: number | undefined, target: number) => {
+    if (a === undefined || b === undefined || b === 0) return { goal, target };
+    const ratio = Math.round(a / b * 100) / 100;
+    return { goal, ratio, target, met: ratio >= target };
+  };
+  return [
+    check("plaintext ≥ 0.9 × raw", plain, raw, 0.9),
+    check("sealed ≥ 0.7 × raw", sealed, raw, 0.7),
+    check("plaintext ≥ 6 × Colyseus", plain, colyseus, 6),
+    check("sealed ≥ 6 × Colyseus", sealed, colyseus, 6),
+  ];
+}
+
+/**
+ * One table row of a relay run.
+ *
+ * @param label The system.
+ * @param run The run.
+ */
+export function relayRow(label: string, run: RelayRun): string[] {
+  if (!run.ok) {
+    return [label, run.phase, String(run.clients), "", "", "", "", "", "", "", "failed"];
+  }
+  return [
+    label,
+    run.phase,
+    String(run.clients),
+    formatRate(run.receivedPerSecond),
+    `${(run.deliveredRatio * 100).toFixed(1)} %`,
+    run.p50Ms.toFixed(2),
+    run.p99Ms.toFixed(2),
+    `${run.serverCpuPercent.toFixed(0)} %`,
+    formatBytes(run.serverRssBytes),
+    `${run.generatorCpuPercent.toFixed(0)} %`,
+    run.pass ? "pass" : "FAIL",
+  ];
+}
+
+/** Headers of {@linkcode relayRow}. */
+export const RELAY_HEADERS: readonly string[] = [
+  "system",
+  "run",
+  "R",
+  "frames/s",
+  "delivered",
+  "p50 ms",
+  "p99 ms",
+  "server CPU",
+  "server RSS",
+  "gen CPU",
+  "verdict",
+];
+
+/**
+ * The whole report as text: sealing, relay runs, headline with goals, other scenarios,
+ * profile, skipped parts.
+ *
+ * @param results The run's results.
+ */
+export function formatReport(results: BenchResults): string {
+  const out: string[] = [];
+  const m = results.machine;
+  out.push(
+    `Sustenet bench (${results.mode}) — ${m.nproc} × ${m.cpuModel}${
+      m.aesNi ? " (AES-NI)" : ""
+    }, Deno ${m.deno}, Node ${m.node}, load ${m.loadAverage.map((l) => l.toFixed(2)).join(" ")}`,
+  );
+  if (results.sealing.length > 0) {
+    out.push("", "Sealing (AES-256-GCM, one record per seal)");
+    out.push(formatTable(
+      ["implementation", "record", "records/s", "MB/s"],
+      results.sealing.map((f) => [
+        f.implementation,
+        formatBytes(f.recordBytes),
+        formatRate(f.recordsPerSecond),
+        f.megabytesPerSecond.toFixed(1),
+      ]),
+    ));
+  }
+  const runs = results.relay.flatMap((s) => s.runs.map((r) => relayRow(s.label, r)));
+  if (runs.length > 0) {
+    out.push("", "Relay: 32-byte payload at 20 Hz, fanned out to all other clients");
+    out.push(formatTable(RELAY_HEADERS, runs));
+  }
+  const searched = results.relay.filter((s) => bestOf(s) !== undefined);
+  if (searched.length > 0) {
+    out.push("", "Max sustained clients at 20 Hz (p99 ≤ 50 ms, ≥ 97 % delivered)");
+    out.push(formatTable(
+      ["system", "clients", "frames/s", "measured by"],
+      searched.map((s) => [
+        s.label,
+        String(bestOf(s)),
+        s.framesPerSecondAtMax === undefined ? "" : formatRate(s.framesPerSecondAtMax),
+        s.confirmed ? "median of confirmation windows" : "short probe only (not confirmed)",
+      ]),
+    ));
+    out.push(formatTable(
+      ["goal", "ratio", "verdict"],
+      results.goals.map((g) => [
+        g.goal,
+        g.ratio === undefined ? "n/a" : `${g.ratio}×`,
+        g.met === undefined ? "not measured" : g.met ? "met" : "NOT met",
+      ]),
+    ));
+  }
+  for (const s of results.relay) {
+    if (s.error !== undefined) out.push(`${s.label} ended early: ${s.error}`);
+  }
+  for (const { name, result } of results.scenarios) out.push("", scenarioLine(name, result));
+  if (results.profile !== undefined) {
+    out.push(
+      "",
+      `Cluster CPU profile under relay load (${results.profile.clients} clients, sealed)`,
+    );
+    out.push(formatTable(
+      ["self %", "self ms", "function", "location"],
+      results.profile.top.map((e) => [
+        e.percent.toFixed(1),
+        e.selfMs.toFixed(0),
+        e.functionName,
+        e.location,
+      ]),
+    ));
+  }
+  for (const s of results.skipped) out.push(`skipped ${s.what}: ${s.why}`);
+  return out.join("\n");
+}
+
+function scenarioLine(name: string, result: LoadResult): string {
+  if (!result.ok) return `${name}: failed: ${result.error}`;
+  switch (result.kind) {
+    case "echo": {
+      const w = result.windows[result.windows.length - 1];
+      return `${name}: ${result.clients} clients, ${formatRate(w.receivedPerSecond)} echoes/s, ` +
+        `RTT p50 ${w.p50Ms.toFixed(2)} ms p99 ${w.p99Ms.toFixed(2)} ms, server CPU ` +
+        `${w.servers.reduce((s, p) => s + p.cpuPercent, 0).toFixed(0)} %`;
+    }
+    case "join":
+      return `${name}: ${result.joins} joins (${result.failures} failed) in ${result.durationMs} ms: ` +
+        `${result.joinsPerSecond} joins/s, p50 ${result.p50Ms.toFixed(1)} ms p99 ` +
+        `${result.p99Ms.toFixed(1)} ms${
+          result.firstError === undefined ? "" : ` (first error: ${result.firstError})`
+        }`;
+    case "idle":
+      return `${name}: ${result.clients} idle authenticated clients: cluster RSS ` +
+        `${formatBytes(result.rssBeforeBytes)} → ${formatBytes(result.rssAfterBytes)}, ` +
+        `${formatBytes(result.rssPerClientBytes)} per client (connected in ${result.connectMs} ms)`;
+    case "relay":
+      return `${name}: ${result.clients} clients`;
+  }
+}
+
+/**
+ * Writes the results as `<dir>/<ISO date>.json` (colons replaced, so the name is portable).
+ *
+ * @param results The results.
+ * @param dir The results directory (created if missing).
+ * @returns The file's path.
+ */
+export async function writeResults(results: BenchResults, dir: string): Promise<string> {
+  await Deno.mkdir(dir, { recursive: true });
+  const path = `${dir}/${results.startedAt.replaceAll(":", "-")}.json`;
+  await Deno.writeTextFile(path, JSON.stringify(results, null, 2) + "\n");
+  return path;
+}

@@ -1,0 +1,48 @@
+import assert from "node:assert/strict";
+import { BenchChild, ChildProcessError } from "../child_process.ts";
+
+function denoEval(code: string): BenchChild {
+  return BenchChild.spawn({ name: "child", command: Deno.execPath(), args: ["eval", code] });
+}
+
+Deno.test("a line not printed in time is child_not_ready, with the child's output", async () => {
+  await using child = denoEval(
+    "console.log('hello'); console.error('oops'); setTimeout(() => {}, 5000)",
+  );
+  await child.waitForLine(/hello/, 10_000);
+  await assert.rejects(child.waitForLine(/never/, 200), (error) => {
+    assert.ok(error instanceof ChildProcessError);
+    assert.equal(error.code, "child_not_ready");
+    assert.match(error.message, /did not print it within 200 ms/);
+    return true;
+  });
+  assert.notEqual((await child.stop()).code, 0);
+  assert.match(child.stderrText, /oops/);
+  assert.equal(child.exited, true);
+  await child.stop(); // twice is fine
+});
+
+Deno.test("a child that exits before the line is reported at once", async () => {
+  await using child = denoEval("console.log('bye')");
+  await assert.rejects(child.waitForLine(/ready/, 10_000), /exited waiting for/);
+  assert.deepEqual(child.stdoutLines, ["bye"]);
+});
+
+Deno.test("a child that overruns waitExit is killed", async () => {
+  await using child = denoEval("setTimeout(() => {}, 60_000)");
+  await assert.rejects(child.waitExit(200), (error) => {
+    assert.ok(error instanceof ChildProcessError);
+    assert.equal(error.code, "child_timeout");
+    return true;
+  });
+  assert.equal(child.exited, true);
+});
+
+Deno.test("a child ignoring SIGTERM is killed after the grace period", async () => {
+  await using child = denoEval(
+    "Deno.addSignalListener('SIGTERM', () => {}); console.log('up'); setTimeout(() => {}, 60_000)",
+  );
+  await child.waitForLine(/up/, 10_000);
+  const status = await child.stop(200);
+  assert.equal(status.signal, "SIGKILL");
+});

@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { startSustenetServers } from "../bench_servers.ts";
+import { runGenerator } from "../run_generator.ts";
+
+const short = { warmupMs: 300, windowMs: 700, windows: 1 };
+
+Deno.test("sealed: relay, echo, join storm and idle run against a real master and cluster", async () => {
+  await using servers = await startSustenetServers({ sealed: true });
+  assert.deepEqual(servers.target, {
+    kind: "sustenet",
+    masterHost: "127.0.0.1",
+    masterPort: servers.masterPort,
+    sealed: true,
+  });
+  const base = { target: servers.target, serverPids: servers.pids, deadlineMs: 30_000 };
+
+  const relay = await runGenerator({
+    ...base,
+    scenario: { kind: "relay", clients: 4, hz: 20, ...short },
+  });
+  assert.ok(relay.ok && relay.kind === "relay", JSON.stringify(relay));
+  assert.ok(relay.windows[0].received > 0);
+  assert.equal(relay.windows[0].servers[0].pid, servers.clusterPid);
+
+  const echo = await runGenerator({
+    ...base,
+    scenario: { kind: "echo", clients: 2, inflight: 4, ...short },
+  });
+  assert.ok(echo.ok && echo.kind === "echo", JSON.stringify(echo));
+  assert.ok(echo.windows[0].received > 0);
+
+  const join = await runGenerator({
+    ...base,
+    scenario: { kind: "join", joins: 8, concurrency: 4 },
+  });
+  assert.ok(join.ok && join.kind === "join", JSON.stringify(join));
+  assert.equal(join.failures, 0, join.firstError);
+  assert.ok(join.joinsPerSecond > 0 && join.p99Ms >= join.p50Ms);
+
+  const idle = await runGenerator({
+    ...base,
+    scenario: { kind: "idle", clients: 20, settleMs: 100 },
+  });
+  assert.ok(idle.ok && idle.kind === "idle", JSON.stringify(idle));
+  assert.equal(idle.clients, 20);
+  assert.ok(idle.rssAfterBytes > 0);
+});
+
+Deno.test("plaintext: the relay runs against a cluster with plaintext = true", async () => {
+  await using servers = await startSustenetServers({ sealed: false });
+  assert.equal(servers.label, "sustenet-plaintext");
+  const relay = await runGenerator({
+    target: servers.target,
+    scenario: { kind: "relay", clients: 3, hz: 20, ...short },
+    serverPids: servers.pids,
+    deadlineMs: 30_000,
+  });
+  assert.ok(relay.ok && relay.kind === "relay", JSON.stringify(relay));
+  assert.ok(relay.windows[0].received > 0);
+});
+
+Deno.test("a sealed generator against a plaintext cluster fails its handshake, reported", async () => {
+  await using servers = await startSustenetServers({ sealed: false });
+  const result = await runGenerator({
+    target: { ...servers.target, sealed: true },
+    scenario: { kind: "relay", clients: 2, hz: 20, ...short },
+    serverPids: servers.pids,
+    deadlineMs: 30_000,
+  });
+  assert.equal(result.ok, false);
+});
+
+Deno.test("join and idle need a Sustenet target", async () => {
+  const result = await runGenerator({
+    target: { kind: "raw", host: "127.0.0.1", port: 9 },
+    scenario: { kind: "join", joins: 1, concurrency: 1 },
+    serverPids: [],
+    deadlineMs: 5000,
+  });
+  assert.ok(!result.ok && /needs a Sustenet target/.test(result.error));
+});

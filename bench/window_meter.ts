@@ -1,0 +1,106 @@
+/**
+ * One measurement window of a load run: counters the scenario bumps (sent, received, skipped),
+ * a latency histogram, and CPU % / RSS of the generator and of each server process between
+ * {@linkcode WindowMeter.start} and {@linkcode WindowMeter.finish}, read from `/proc` at exactly
+ * the window's edges.
+ *
+ * It must never allocate per sample (counters and a fixed histogram only).
+ *
+ * @module
+ */
+
+import { LatencyHistogram } from "./latency_histogram.ts";
+import type { ProcessFigures, WindowResult } from "./load_job.ts";
+import { type ProcessSample, sampleProcess, usageBetween } from "./process_stats.ts";
+
+/**
+ * Counts one window.
+ *
+ * @example
+ * ```ts
+ * import { WindowMeter } from "./window_meter.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const meter = new WindowMeter([]);
+ * meter.start();
+ * meter.sent += 2;
+ * meter.received += 2;
+ * meter.histogram.recordMicros(1500);
+ * meter.histogram.recordMicros(2500);
+ * await new Promise((r) => setTimeout(r, 20));
+ * const result = meter.finish(2);
+ * assert.equal(result.received, 2);
+ * assert.equal(result.p99Ms, 2.496);
+ * assert.equal(result.openClients, 2);
+ * ```
+ */
+export class WindowMeter {
+  /** Latencies of this window. */
+  readonly histogram: LatencyHistogram = new LatencyHistogram();
+  /** Frames sent in this window. */
+  sent = 0;
+  /** Sends skipped in this window. */
+  skipped = 0;
+  /** Frames received in this window. */
+  received = 0;
+  /** `true` between start and finish. */
+  measuring = false;
+
+  readonly #serverPids: readonly number[];
+  #startMs = 0;
+  #before: ProcessSample[] = [];
+
+  /** @param serverPids Server processes to measure beside this one. */
+  constructor(serverPids: readonly number[]) {
+    this.#serverPids = serverPids;
+  }
+
+  /** Resets the counters and reads every process's CPU time. */
+  start(): void {
+    this.sent = 0;
+    this.skipped = 0;
+    this.received = 0;
+    this.histogram.reset();
+    this.#before = [Deno.pid, ...this.#serverPids].map(sampleProcess);
+    this.#startMs = performance.now();
+    this.measuring = true;
+  }
+
+  /**
+   * Ends the window and summarises it.
+   *
+   * @param openClients Clients still connected at the end.
+   */
+  finish(openClients: number): WindowResult {
+    this.measuring = false;
+    const durationMs = performance.now() - this.#startMs;
+    const figures: ProcessFigures[] = this.#before.map((before) => {
+      const usage = usageBetween(before, sampleProcess(before.pid));
+      return {
+        pid: before.pid,
+        cpuPercent: round(usage.cpuPercent, 1),
+        rssBytes: usage.rssBytes,
+      };
+    });
+    const h = this.histogram;
+    return {
+      durationMs: round(durationMs, 1),
+      sent: this.sent,
+      skipped: this.skipped,
+      received: this.received,
+      receivedPerSecond: Math.round(this.received * 1000 / durationMs),
+      p50Ms: h.percentileMicros(50) / 1000,
+      p99Ms: h.percentileMicros(99) / 1000,
+      maxMs: round(h.maxMicros / 1000, 3),
+      latencyBuckets: h.toSparse(),
+      openClients,
+      generator: figures[0],
+      servers: figures.slice(1),
+    };
+  }
+}
+
+function round(value: number, digits: number): number {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}
