@@ -19,6 +19,7 @@ export const BENCH_PARTS = [
   "colyseus",
   "idle",
   "echo",
+  "echo-sandboxed",
   "join",
 ] as const;
 
@@ -53,6 +54,8 @@ export const BENCH_USAGE =
                    short echo / join / idle runs; Colyseus only if installable offline
   (default)        full: max sustained clients per system (probes, then 3 × 10 s
                    confirmation), echo, join storm, idle 1k and 10k, sealing; about 6 minutes
+                   (echo runs the echo plugin in-process, echo-sandboxed the same load with
+                   it loaded by URL into a Worker; with both, their ratio is reported)
   --only PARTS     comma-separated subset of: ${BENCH_PARTS.join(",")}
                    e.g. a sealed-only quick run: --quick --only sealed
   --profile        also profile the sealed cluster under relay load (--cpu-prof) and summarise

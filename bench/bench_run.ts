@@ -1,9 +1,11 @@
 /**
  * One bench run, in order: sealing throughput; the relay campaign of each system (raw relay,
  * Sustenet plaintext, Sustenet sealed, Colyseus — fixed R in quick mode, the search for the most
- * clients sustained at 20 Hz in full mode); idle memory, echo and join storm on a sealed
- * cluster; optionally a CPU profile of the sealed cluster under relay load. Each server runs in
- * its own process, each load in a generator process of its own.
+ * clients sustained at 20 Hz in full mode); idle memory and join storm on a sealed cluster;
+ * echo on a sealed cluster with the echo plugin in-process, then the same load with it
+ * sandboxed (issue 6), each on a fresh cluster, back to back; optionally a CPU profile of the
+ * sealed cluster under relay load. Each server runs in its own process, each load in a
+ * generator process of its own.
  *
  * A part that fails (a server that does not start, Colyseus not installable) is recorded in
  * `skipped` and the run carries on; every server is stopped before the next part starts.
@@ -14,6 +16,7 @@
 import type { BenchOptions } from "./bench_options.ts";
 import {
   type BenchServer,
+  type EchoPluginMode,
   startColyseusServer,
   startRawRelayServer,
   startSustenetServers,
@@ -30,7 +33,14 @@ import {
   runRelayCampaign,
   type SystemResult,
 } from "./relay_campaign.ts";
-import { type BenchResults, checkGoals, formatTable, RELAY_HEADERS, relayRow } from "./report.ts";
+import {
+  type BenchResults,
+  checkGoals,
+  compareEcho,
+  formatTable,
+  RELAY_HEADERS,
+  relayRow,
+} from "./report.ts";
 import { relayJob, runGenerator } from "./run_generator.ts";
 import { measureSealing } from "./seal_throughput.ts";
 
@@ -67,6 +77,8 @@ class BenchRun {
   readonly skipped: { what: string; why: string }[] = [];
   readonly relay: SystemResult[] = [];
   readonly scenarios: { name: string; result: LoadResult }[] = [];
+  /** Each echo part's result, by where its plugin ran. */
+  readonly echo = new Map<EchoPluginMode, LoadResult>();
   readonly #options: BenchOptions;
   readonly #log: (line: string) => void;
   readonly #probe: WindowedRun;
@@ -156,39 +168,73 @@ class BenchRun {
       deadlineMs: 120_000 + clients * 20,
     });
     this.scenarios.push({ name, result });
+    return result;
   }
 
-  /** Idle memory, echo and join storm on one fresh sealed cluster. */
+  /** Idle memory and join storm on one fresh sealed cluster; then the echo parts. */
   async clusterScenarios(): Promise<void> {
     const parts = this.#options.parts;
     const quick = this.#options.quick;
-    if (!parts.has("idle") && !parts.has("echo") && !parts.has("join")) return;
-    let servers: SustenetServers | undefined;
-    try {
-      servers = await startSustenetServers({ sealed: true });
-      // Idle first, on a fresh process, so its RSS is not inflated by earlier load.
-      if (parts.has("idle")) {
-        for (const clients of quick ? [300] : [1000, 10_000]) {
-          const scenario = { kind: "idle", clients, settleMs: 2000 } as const;
-          await this.#onCluster(`idle ${clients}`, scenario, servers);
+    if (parts.has("idle") || parts.has("join")) {
+      let servers: SustenetServers | undefined;
+      try {
+        servers = await startSustenetServers({ sealed: true });
+        // Idle first, on a fresh process, so its RSS is not inflated by earlier load.
+        if (parts.has("idle")) {
+          for (const clients of quick ? [300] : [1000, 10_000]) {
+            const scenario = { kind: "idle", clients, settleMs: 2000 } as const;
+            await this.#onCluster(`idle ${clients}`, scenario, servers);
+          }
         }
+        if (parts.has("join")) {
+          const scenario = { kind: "join", joins: quick ? 100 : 1000, concurrency: 32 } as const;
+          await this.#onCluster("join storm", scenario, servers);
+        }
+      } catch (error) {
+        this.skipped.push({ what: "idle/join", why: messageOf(error) });
+      } finally {
+        await servers?.stop();
       }
-      if (parts.has("echo")) {
-        const run = quick
-          ? { warmupMs: 500, windowMs: 2000, windows: 1 }
-          : { warmupMs: 2000, windowMs: 10_000, windows: 1 };
-        const scenario = { kind: "echo", clients: 16, inflight: quick ? 8 : 32, ...run } as const;
-        await this.#onCluster("echo", scenario, servers);
-      }
-      if (parts.has("join")) {
-        const scenario = { kind: "join", joins: quick ? 100 : 1000, concurrency: 32 } as const;
-        await this.#onCluster("join storm", scenario, servers);
-      }
-    } catch (error) {
-      this.skipped.push({ what: "echo/join/idle", why: messageOf(error) });
-    } finally {
-      await servers?.stop();
     }
+    await this.#echoScenarios();
+  }
+
+  /**
+   * The echo load with the plugin in-process (`echo`), then the same with it sandboxed
+   * (`echo-sandboxed`): each on a fresh sealed cluster, back to back, so the two differ only in
+   * where the plugin runs.
+   */
+  async #echoScenarios(): Promise<void> {
+    const quick = this.#options.quick;
+    const run = quick
+      ? { warmupMs: 500, windowMs: 2000, windows: 1 }
+      : { warmupMs: 2000, windowMs: 10_000, windows: 1 };
+    const scenario = { kind: "echo", clients: 16, inflight: quick ? 8 : 32, ...run } as const;
+    const variants: readonly (readonly ["echo" | "echo-sandboxed", EchoPluginMode])[] = [
+      ["echo", "in-process"],
+      ["echo-sandboxed", "sandboxed"],
+    ];
+    for (const [part, echo] of variants) {
+      if (!this.#options.parts.has(part)) continue;
+      let servers: SustenetServers | undefined;
+      try {
+        servers = await startSustenetServers({ sealed: true, echo });
+        this.echo.set(echo, await this.#onCluster(part, scenario, servers));
+      } catch (error) {
+        this.skipped.push({ what: part, why: messageOf(error) });
+        this.#log(`  ${part} failed: ${messageOf(error)}`);
+      } finally {
+        await servers?.stop();
+      }
+    }
+  }
+
+  /** Issue 6's comparison, when either echo part ran. */
+  echoComparison(): BenchResults["pluginEcho"] {
+    if (!this.#options.parts.has("echo") && !this.#options.parts.has("echo-sandboxed")) {
+      return undefined;
+    }
+    return compareEcho(this.echo.get("in-process"), this.echo.get("sandboxed"));
   }
 
   /** A CPU profile of the sealed cluster at 80 % of its measured maximum (or 150 clients). */
@@ -238,6 +284,7 @@ export async function runBench(
   const profile = options.profile
     ? await run.profile(started.toISOString().replaceAll(":", "-"))
     : undefined;
+  const pluginEcho = run.echoComparison();
   return {
     version: 1,
     startedAt: started.toISOString(),
@@ -248,6 +295,7 @@ export async function runBench(
     relay: run.relay,
     goals: options.quick ? [] : checkGoals(run.relay),
     scenarios: run.scenarios,
+    ...(pluginEcho === undefined ? {} : { pluginEcho }),
     ...(profile === undefined ? {} : { profile }),
     skipped: run.skipped,
   };

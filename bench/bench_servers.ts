@@ -1,8 +1,8 @@
 /**
  * The servers a bench run measures, each started as its own child process and stopped in
  * `stop()`: the raw Deno relay, a Sustenet master plus the bench cluster
- * (`bench/cluster_server.ts`, sealed or plaintext, in a temporary directory with fresh keys and
- * configs), and the Colyseus server under Node.
+ * (`bench/cluster_server.ts`, sealed or plaintext, its echo plugin in-process or sandboxed, in a
+ * temporary directory with fresh keys and configs), and the Colyseus server under Node.
  *
  * It must never leave a process or a temporary directory behind: every start failure stops
  * what was already started, and `stop()` is safe to call twice.
@@ -23,6 +23,14 @@ export const REPO_ROOT: string = decodeURIComponent(new URL("../", import.meta.u
 
 /** The master's section: tickets and heartbeats that outlast the longest run. */
 const MASTER_SECTION = "[master]\nticket_ttl_ms = 600000\nheartbeat_timeout_ms = 10000";
+
+/**
+ * The echo plugin loaded by URL into a Worker with the default permissions (none); the bench
+ * cluster then leaves out its in-process echo (see `bench/cluster_server.ts`).
+ */
+const SANDBOXED_ECHO = `\n\n[[cluster.plugins]]\nurl = "${
+  new URL("../plugins/echo.ts", import.meta.url).href
+}"\nname = "echo"`;
 
 /** How long a server may take to print its ready line, ms. */
 const READY_TIMEOUT_MS = 30_000;
@@ -55,6 +63,8 @@ export interface SustenetServers extends BenchServer {
   readonly clusterPid: number;
   /** `false` when the cluster runs with `plaintext = true`. */
   readonly sealed: boolean;
+  /** Where the cluster's echo plugin runs. */
+  readonly echo: EchoPluginMode;
   /** The master, with the cluster's sealing. */
   readonly target: Extract<LoadTarget, { readonly kind: "sustenet" }>;
 }
@@ -126,10 +136,23 @@ export function startRawRelayServer(): Promise<RawRelayServer> {
   }));
 }
 
+/**
+ * How the bench cluster runs `plugins/echo.ts`: handed to `startCluster` as a trusted object
+ * (`in-process`), or loaded by URL from `[[cluster.plugins]]` into a Worker with no permissions
+ * (`sandboxed`).
+ */
+export type EchoPluginMode = "in-process" | "sandboxed";
+
 /** Options of {@linkcode startSustenetServers}. */
 export interface SustenetServersOptions {
   /** Seal client traffic (`false` = `plaintext = true`). */
   readonly sealed: boolean;
+  /**
+   * Where the echo plugin runs.
+   *
+   * @default {"in-process"}
+   */
+  readonly echo?: EchoPluginMode;
   /** Extra Deno flags for the cluster process (e.g. `--cpu-prof`). */
   readonly clusterDenoFlags?: string[];
   /** Working directory of the cluster process (where `--cpu-prof` writes). */
@@ -185,8 +208,9 @@ export async function startSustenetServers(
     await master.waitForLine(/^master listening on /, READY_TIMEOUT_MS);
 
     const clusterPort = await freePort();
+    const echo = options.echo ?? "in-process";
     const clusterSection = `[cluster]\nkey_name = "bench"\nmaster_port = ${masterPort}\n` +
-      `plaintext = ${!options.sealed}`;
+      `plaintext = ${!options.sealed}` + (echo === "sandboxed" ? SANDBOXED_ECHO : "");
     await Deno.writeTextFile(
       `${dir}/cluster.toml`,
       benchConfig("bench-cluster", clusterPort, clusterSection),
@@ -213,6 +237,7 @@ export async function startSustenetServers(
       masterPort,
       clusterPid: cluster.pid,
       sealed: options.sealed,
+      echo,
       pids: [cluster.pid],
       stop,
       [Symbol.asyncDispose]: stop,

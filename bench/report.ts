@@ -1,8 +1,9 @@
 /**
  * The bench's output: the results object (everything measured, written as
  * `bench/results/<ISO date>.json`), the headline comparison of issue 9 (max sustained clients
- * of each system and its ratio to the raw relay and to Colyseus, against the goals), and the
- * plain-text tables printed on stdout.
+ * of each system and its ratio to the raw relay and to Colyseus, against the goals), issue 6's
+ * end-to-end echo comparison (sandboxed plugin versus in-process), and the plain-text tables
+ * printed on stdout.
  *
  * Formatting only: it never measures anything and never changes a figure it prints.
  *
@@ -22,6 +23,39 @@ export interface GoalCheck {
   /** The measured ratio, if both sides were measured. */
   readonly ratio?: number;
   /** The ratio the goal asks for. */
+  readonly target: number;
+  /** `undefined` when it could not be measured. */
+  readonly met?: boolean;
+}
+
+/** One echo run's figures (its last measured window). */
+export interface EchoFigures {
+  /** Clients connected and echoing. */
+  readonly clients: number;
+  /** Echoes received per second, all clients together. */
+  readonly echoesPerSecond: number;
+  /** Round trip, 50th percentile, ms. */
+  readonly p50Ms: number;
+  /** Round trip, 99th percentile, ms. */
+  readonly p99Ms: number;
+  /** CPU of the cluster process (all its threads, the plugin Worker's included), %. */
+  readonly clusterCpuPercent: number;
+  /** CPU of the load generator (the clients), %: near 100 % it, not the cluster, is the limit. */
+  readonly generatorCpuPercent: number;
+}
+
+/**
+ * Issue 6's end-to-end comparison: the same echo load through a real sealed cluster whose echo
+ * plugin runs in-process or sandboxed (a Worker loaded by URL, no permissions).
+ */
+export interface PluginEchoComparison {
+  /** The in-process run; absent if not run or failed. */
+  readonly inProcess?: EchoFigures;
+  /** The sandboxed run; absent if not run or failed. */
+  readonly sandboxed?: EchoFigures;
+  /** Sandboxed / in-process echoes per second (2 decimals), when both were measured. */
+  readonly ratio?: number;
+  /** The ratio issue 6 asks for. */
   readonly target: number;
   /** `undefined` when it could not be measured. */
   readonly met?: boolean;
@@ -47,6 +81,8 @@ export interface BenchResults {
   readonly goals: readonly GoalCheck[];
   /** Echo, join storm and idle results. */
   readonly scenarios: readonly { readonly name: string; readonly result: LoadResult }[];
+  /** Echo with the plugin in-process versus sandboxed (when either echo part ran). */
+  readonly pluginEcho?: PluginEchoComparison;
   /** Top functions of the cluster's CPU profile under relay load (`--profile`). */
   readonly profile?: { readonly clients: number; readonly top: readonly ProfileEntry[] };
   /** Parts skipped and why (Colyseus not installable, openssl missing, …). */
@@ -164,6 +200,97 @@ export function checkGoals(systems: readonly SystemResult[]): GoalCheck[] {
   ];
 }
 
+/** Issue 6's goal: the sandboxed echo reaches this fraction of the in-process one. */
+const SANDBOXED_ECHO_TARGET = 0.7;
+
+function echoFigures(result: LoadResult | undefined): EchoFigures | undefined {
+  if (result === undefined || !result.ok || result.kind !== "echo") return undefined;
+  const w = result.windows[result.windows.length - 1];
+  if (w === undefined) return undefined;
+  return {
+    clients: result.clients,
+    echoesPerSecond: Math.round(w.receivedPerSecond),
+    p50Ms: w.p50Ms,
+    p99Ms: w.p99Ms,
+    clusterCpuPercent: Math.round(w.servers.reduce((sum, p) => sum + p.cpuPercent, 0)),
+    generatorCpuPercent: Math.round(w.generator.cpuPercent),
+  };
+}
+
+/**
+ * Compares the echo runs with the plugin in-process and sandboxed (issue 6: sandboxed ≥ 0.7 ×
+ * in-process, in echoes per second); a run that is missing or failed leaves its side out.
+ *
+ * @param inProcess The `echo` part's result.
+ * @param sandboxed The `echo-sandboxed` part's result.
+ *
+ * @example
+ * ```ts
+ * import { compareEcho } from "./report.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const run = (perSecond: number) => ({
+ *   kind: "echo", ok: true, clients: 16, connectMs: 1,
+ *   windows: [{
+ *     durationMs: 1000, sent: perSecond, skipped: 0, received: perSecond,
+ *     receivedPerSecond: perSecond, p50Ms: 1, p99Ms: 3, maxMs: 4, latencyBuckets: [],
+ *     openClients: 16, generator: { pid: 1, cpuPercent: 80, rssBytes: 1 },
+ *     servers: [{ pid: 2, cpuPercent: 99.6, rssBytes: 1 }],
+ *   }],
+ * } as const);
+ * const comparison = compareEcho(run(400_000), run(300_000));
+ * assert.equal(comparison.ratio, 0.75);
+ * assert.equal(comparison.met, true);
+ * assert.equal(comparison.sandboxed?.clusterCpuPercent, 100);
+ * assert.equal(compareEcho(run(1), undefined).met, undefined);
+ * ```
+ */
+export function compareEcho(
+  inProcess: LoadResult | undefined,
+  sandboxed: LoadResult | undefined,
+): PluginEchoComparison {
+  const a = echoFigures(inProcess);
+  const b = echoFigures(sandboxed);
+  const sides = {
+    ...(a === undefined ? {} : { inProcess: a }),
+    ...(b === undefined ? {} : { sandboxed: b }),
+  };
+  if (a === undefined || b === undefined || a.echoesPerSecond === 0) {
+    return { ...sides, target: SANDBOXED_ECHO_TARGET };
+  }
+  const ratio = Math.round(b.echoesPerSecond / a.echoesPerSecond * 100) / 100;
+  return { ...sides, ratio, target: SANDBOXED_ECHO_TARGET, met: ratio >= SANDBOXED_ECHO_TARGET };
+}
+
+function echoRow(label: string, figures: EchoFigures | undefined): string[] {
+  if (figures === undefined) return [label, "", "", "", "", "", "not measured"];
+  return [
+    label,
+    String(figures.clients),
+    formatRate(figures.echoesPerSecond),
+    figures.p50Ms.toFixed(2),
+    figures.p99Ms.toFixed(2),
+    `${figures.clusterCpuPercent} %`,
+    `${figures.generatorCpuPercent} %`,
+  ];
+}
+
+function formatEcho(echo: PluginEchoComparison): string[] {
+  return [
+    "",
+    "Echo through a sealed cluster: plugins/echo.ts in-process vs sandboxed (Worker, no permissions)",
+    formatTable(
+      ["plugin", "clients", "echoes/s", "RTT p50 ms", "RTT p99 ms", "cluster CPU", "gen CPU"],
+      [echoRow("in-process", echo.inProcess), echoRow("sandboxed", echo.sandboxed)],
+    ),
+    `sandboxed / in-process: ${
+      echo.ratio === undefined ? "n/a" : `${echo.ratio}×`
+    } (goal ≥ ${echo.target}×: ${
+      echo.met === undefined ? "not measured" : echo.met ? "met" : "NOT met"
+    })`,
+  ];
+}
+
 /**
  * One table row of a relay run.
  *
@@ -260,6 +387,7 @@ export function formatReport(results: BenchResults): string {
     if (s.error !== undefined) out.push(`${s.label} ended early: ${s.error}`);
   }
   for (const { name, result } of results.scenarios) out.push("", scenarioLine(name, result));
+  if (results.pluginEcho !== undefined) out.push(...formatEcho(results.pluginEcho));
   if (results.profile !== undefined) {
     out.push(
       "",

@@ -8,7 +8,8 @@ Deno.test("bench options: defaults, subsets and bad flags", () => {
   const all = parseBenchArgs([], "/r");
   assert.ok(all !== "help");
   assert.equal(all.quick, false);
-  assert.equal(all.parts.size, 8);
+  assert.equal(all.parts.size, 9);
+  assert.ok(all.parts.has("echo-sandboxed"));
   assert.equal(all.resultsDir, "/r");
   const some = parseBenchArgs(["--profile", "--results", "/x", "--only", "echo"], "/r");
   assert.ok(some !== "help");
@@ -20,7 +21,7 @@ Deno.test("bench options: defaults, subsets and bad flags", () => {
   assert.throws(() => parseBenchArgs(["--only", "raw,"], "/r"), /unknown part ""/);
 });
 
-Deno.test("deno task bench --quick --only raw,sealing prints the tables and writes the JSON", async () => {
+Deno.test("deno task bench --quick --only raw,sealing,echo,echo-sandboxed prints the tables and writes the JSON", async () => {
   const dir = await Deno.makeTempDir();
   try {
     await using bench = BenchChild.spawn({
@@ -32,7 +33,7 @@ Deno.test("deno task bench --quick --only raw,sealing prints the tables and writ
         `${REPO_ROOT}bench/main.ts`,
         "--quick",
         "--only",
-        "raw,sealing",
+        "raw,sealing,echo,echo-sandboxed",
         "--results",
         dir,
       ],
@@ -43,6 +44,7 @@ Deno.test("deno task bench --quick --only raw,sealing prints the tables and writ
     const out = bench.stdoutLines.join("\n");
     assert.match(out, /Relay: 32-byte payload at 20 Hz/);
     assert.match(out, /Sealing \(AES-256-GCM/);
+    assert.match(out, /in-process vs sandboxed[\s\S]*sandboxed \/ in-process: \d+(\.\d+)?×/);
     const files = [...Deno.readDirSync(dir)].map((e) => e.name);
     assert.equal(files.length, 1);
     const results = JSON.parse(await Deno.readTextFile(`${dir}/${files[0]}`)) as BenchResults;
@@ -52,6 +54,16 @@ Deno.test("deno task bench --quick --only raw,sealing prints the tables and writ
     ]);
     assert.ok(results.sealing.length > 0);
     assert.deepEqual(results.goals, []);
+    assert.deepEqual(results.scenarios.map((s) => [s.name, s.result.ok]), [
+      ["echo", true],
+      ["echo-sandboxed", true],
+    ]);
+    const echo = results.pluginEcho;
+    assert.ok(echo?.inProcess !== undefined && echo.sandboxed !== undefined, JSON.stringify(echo));
+    assert.ok(echo.inProcess.echoesPerSecond > 0 && echo.sandboxed.echoesPerSecond > 0);
+    assert.ok(echo.sandboxed.p99Ms >= echo.sandboxed.p50Ms);
+    assert.ok(echo.ratio !== undefined && echo.ratio > 0);
+    assert.equal(echo.target, 0.7);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { type BenchResults, checkGoals, formatReport, writeResults } from "../report.ts";
+import {
+  type BenchResults,
+  checkGoals,
+  compareEcho,
+  formatReport,
+  writeResults,
+} from "../report.ts";
 import { summariseRelay } from "../relay_campaign.ts";
 import type { WindowResult } from "../load_job.ts";
 
@@ -109,6 +115,17 @@ const results: BenchResults = {
     },
     { name: "broken", result: { kind: "join", ok: false, error: "no master" } },
   ],
+  pluginEcho: {
+    inProcess: {
+      clients: 16,
+      echoesPerSecond: 400_000,
+      p50Ms: 0.5,
+      p99Ms: 2,
+      clusterCpuPercent: 90,
+      generatorCpuPercent: 70,
+    },
+    target: 0.7,
+  },
   profile: {
     clients: 5,
     top: [{ functionName: "seal", location: "a.ts:1", selfMs: 5, percent: 50 }],
@@ -130,11 +147,45 @@ Deno.test("the report shows every part, probe-only maxima marked as such", () =>
       "broken: failed: no master",
       "seal",
       "skipped colyseus: node is not installed",
+      /in-process\s+16\s+400\.0 k\s+0\.50\s+2\.00\s+90 %\s+70 %/,
+      /sandboxed\s+not measured/,
+      "sandboxed / in-process: n/a (goal ≥ 0.7×: not measured)",
     ]
   ) {
     const found = typeof expected === "string" ? text.includes(expected) : expected.test(text);
     assert.ok(found, `missing ${expected} in:\n${text}`);
   }
+});
+
+Deno.test("the echo comparison gives the ratio of sandboxed to in-process echoes per second", () => {
+  const run = (perSecond: number, p99: number) =>
+    ({
+      kind: "echo",
+      ok: true,
+      clients: 16,
+      connectMs: 1,
+      windows: [window(1, 1), { ...window(perSecond, p99), receivedPerSecond: perSecond }],
+    }) as const;
+  const low = compareEcho(run(400_000, 2), run(200_000, 4));
+  assert.deepEqual(low.inProcess, {
+    clients: 16,
+    echoesPerSecond: 400_000,
+    p50Ms: 1,
+    p99Ms: 2,
+    clusterCpuPercent: 20,
+    generatorCpuPercent: 10,
+  });
+  assert.equal(low.sandboxed?.p99Ms, 4);
+  assert.equal(low.ratio, 0.5);
+  assert.equal(low.met, false);
+  assert.match(formatReport({ ...results, pluginEcho: low }), /0\.5× \(goal ≥ 0\.7×: NOT met\)/);
+  const failed = compareEcho(run(1000, 1), { kind: "echo", ok: false, error: "no cluster" });
+  assert.equal(failed.sandboxed, undefined);
+  assert.equal(failed.ratio, undefined);
+  assert.equal(failed.met, undefined);
+  const none = compareEcho(undefined, undefined);
+  assert.deepEqual(none, { target: 0.7 });
+  assert.equal(compareEcho(run(0, 1), run(10, 1)).ratio, undefined);
 });
 
 Deno.test("results are written as a JSON file named after the start time", async () => {

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
-import { startSustenetServers } from "../bench_servers.ts";
+import { type EchoPluginMode, startSustenetServers } from "../bench_servers.ts";
 import { runGenerator } from "../run_generator.ts";
+import { closeAll, connectClients } from "../load_clients.ts";
+import { ECHO_COMMAND, probeFrame, probeNowMs } from "../probe_frame.ts";
 
 const short = { warmupMs: 300, windowMs: 700, windows: 1 };
 
@@ -44,6 +46,49 @@ Deno.test("sealed: relay, echo, join storm and idle run against a real master an
   assert.ok(idle.ok && idle.kind === "idle", JSON.stringify(idle));
   assert.equal(idle.clients, 20);
   assert.ok(idle.rssAfterBytes > 0);
+});
+
+/** Sends `count` echo requests on one joined client and counts answers until quiet. */
+async function echoAnswers(echo: EchoPluginMode, count: number): Promise<number> {
+  await using servers = await startSustenetServers({ sealed: true, echo });
+  assert.equal(servers.echo, echo);
+  const conns = await connectClients(servers.target, 1);
+  try {
+    let answers = 0;
+    let wake: (() => void) | undefined;
+    conns[0].startReading((view, offset) => {
+      if (view.getUint8(offset) !== ECHO_COMMAND) return;
+      answers++;
+      wake?.();
+    });
+    for (let i = 0; i < count; i++) conns[0].send(probeFrame(ECHO_COMMAND, probeNowMs(), 0, i));
+    while (answers < count) await new Promise<void>((resolve) => (wake = resolve));
+    // A second echo plugin would answer each request again: give it time to show.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    return answers;
+  } finally {
+    await closeAll(conns);
+  }
+}
+
+Deno.test("sandboxed echo: the Worker plugin from [[cluster.plugins]] answers each request once", async () => {
+  assert.equal(await echoAnswers("sandboxed", 5), 5);
+});
+
+Deno.test("in-process echo: the bench cluster's own echo answers each request once", async () => {
+  assert.equal(await echoAnswers("in-process", 5), 5);
+});
+
+Deno.test("sandboxed echo: the echo load runs through the Worker plugin", async () => {
+  await using servers = await startSustenetServers({ sealed: true, echo: "sandboxed" });
+  const echo = await runGenerator({
+    target: servers.target,
+    scenario: { kind: "echo", clients: 2, inflight: 4, ...short },
+    serverPids: servers.pids,
+    deadlineMs: 30_000,
+  });
+  assert.ok(echo.ok && echo.kind === "echo", JSON.stringify(echo));
+  assert.ok(echo.windows[0].received > 0);
 });
 
 Deno.test("plaintext: the relay runs against a cluster with plaintext = true", async () => {
