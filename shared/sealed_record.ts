@@ -185,8 +185,16 @@ export class SealedRecordWriter {
     const groups: RecordGroup[] = [];
     let group: Uint8Array[] = [];
     let groupBytes = 0;
-    for (const piece of pieces) {
+    for (let piece of pieces) {
       if (groupBytes > 0 && groupBytes + piece.length > pack) {
+        // Fill the record with the whole frames of this piece that fit, so records break at the
+        // same frames however the batch was cut into pieces (e.g. staged runs of small frames).
+        const fit = frameBytesWithin(piece, pack - groupBytes);
+        if (fit > 0) {
+          group.push(piece.subarray(0, fit));
+          groupBytes += fit;
+          piece = piece.subarray(fit);
+        }
         groups.push({ pieces: group, bytes: groupBytes });
         group = [];
         groupBytes = 0;
@@ -480,6 +488,19 @@ function splitFrames(bytes: Uint8Array, pack: number, max: number, out: Uint8Arr
     }
   }
   if (pos > start) out.push(bytes.subarray(start, pos));
+}
+
+/** Bytes of the longest run of whole frames at the start of `bytes` within `room` bytes. */
+function frameBytesWithin(bytes: Uint8Array, room: number): number {
+  let pos = 0;
+  while (bytes.length - pos >= FRAME_HEADER_BYTES) {
+    const end = pos + FRAME_HEADER_BYTES +
+      bytes[pos] * 0x100_0000 + ((bytes[pos + 1] << 16) | (bytes[pos + 2] << 8) | bytes[pos + 3]);
+    // Called only for a piece longer than `room`, so a frame within `room` is within `bytes`.
+    if (end > room) break;
+    pos = end;
+  }
+  return pos;
 }
 
 /** Prefixes each sealed record with its u32 length and joins them into one array. */

@@ -47,6 +47,24 @@ const ERROR_FRAME_TYPE = 0x03;
 /** Largest join buffer a connection keeps between writes. */
 const KEEP_JOIN_BUFFER_BYTES = 64 * 1024;
 
+/** First size of the read buffer; it doubles (up to `readBufferBytes`) when a read fills it. */
+const INITIAL_READ_BUFFER_BYTES = 4096;
+
+/** Consecutive reads using under a quarter of a grown read buffer before it shrinks back. */
+const SHRINK_AFTER_SMALL_READS = 64;
+
+/** Frames below this size are copied into a staging buffer when queued back to back. */
+const STAGE_FRAME_BYTES = 512;
+
+/** First size of a staging buffer; each new one doubles, up to the cap below. */
+const MIN_STAGE_BYTES = 1024;
+
+/** Largest staging buffer; a longer run of small frames continues in a new one. */
+const MAX_STAGE_BYTES = 64 * 1024;
+
+/** Shared empty buffer: connections allocate staging space only once they stage frames. */
+const NO_STAGE = new Uint8Array(0);
+
 /** Longest reason, in UTF-8 bytes, put in an Error frame the transport sends. */
 const MAX_REASON_BYTES = 1024;
 
@@ -143,7 +161,9 @@ export interface FrameConnectionOptions {
    */
   readonly recordCipher?: RecordCipherKind;
   /**
-   * Size of the read buffer (reused for every read of this connection).
+   * Largest size of the read buffer (reused for every read of this connection). It starts at
+   * 4 KiB (or this, if smaller), doubles whenever a read fills it, and shrinks back after a
+   * long run of small reads, so idle connections hold little.
    *
    * @default {65536}
    */
@@ -307,11 +327,27 @@ export class FrameConnection {
   #lastReceived = performance.now();
 
   // Writing.
+  /**
+   * Queued pieces: caller arrays kept by reference, and runs of small frames copied into
+   * `#stage` (so a turn of many tiny frames reaches the writer as a few pieces).
+   */
   #queue: Uint8Array[] = [];
   /** The array of the previous batch, reused as the next queue (no allocation per write). */
   #spareQueue: Uint8Array[] = [];
   #queuedBytes = 0;
   #inflightBytes = 0;
+  /** Frames (sends) in `#queue`, and in the batch being written. */
+  #queuedFrames = 0;
+  #inflightFrames = 0;
+  /** Staging buffer the current queue's runs are copied into; `#stageUsed` bytes are taken. */
+  #stage: Uint8Array = NO_STAGE;
+  #stageUsed = 0;
+  /** The other staging buffer: the one of the batch being written, or free. */
+  #spareStage: Uint8Array = NO_STAGE;
+  /** Start in `#stage` of the run the last queue entry stands for; -1 if none is open. */
+  #runStart = -1;
+  /** `true` when the last queue entry is a lone small caller array that a run may start from. */
+  #loneSmall = false;
   /** Queue entries before this index were queued before the writer switch: plaintext. */
   #sealFrom = 0;
   #sealer: SealedRecordWriter | Promise<SealedRecordWriter | undefined> | undefined;
@@ -465,7 +501,9 @@ export class FrameConnection {
   /**
    * Queues one pre-encoded frame (or several concatenated). The array is only read, never
    * modified, so one encoded frame may be queued on many connections. Everything queued in one
-   * event-loop turn is written together.
+   * event-loop turn is written together. Small frames (under 512 bytes) sent back to back are
+   * copied into a staging buffer of this connection, so the writer gathers a few pieces rather
+   * than hundreds; larger ones are kept by reference until written.
    *
    * @param frameBytes Whole frames, `u32 length | u8 type | payload`.
    * @returns `false` if the connection is closing or closed, or the frame tripped the queue
@@ -481,8 +519,7 @@ export class FrameConnection {
       );
     }
     if (this.#queuedBytes + this.#inflightBytes + length > this.#maxQueueBytes) {
-      this.#queue.length = 0;
-      this.#queuedBytes = 0;
+      this.#clearQueue();
       this.#sealFrom = 0;
       this.#fail(
         ErrorCode.SlowConsumer,
@@ -492,8 +529,10 @@ export class FrameConnection {
       return false;
     }
     if (length === 0) return true;
-    this.#queue.push(frameBytes);
+    if (length < STAGE_FRAME_BYTES) this.#stageSmall(frameBytes);
+    else this.#enqueue(frameBytes);
     this.#queuedBytes += length;
+    this.#queuedFrames++;
     this.#scheduleFlush();
     return true;
   }
@@ -530,6 +569,8 @@ export class FrameConnection {
     }
     const cipher = this.#toCipher(sendKey);
     this.#writerSealed = true;
+    // A run must not span the switch: what is queued so far stays plaintext.
+    this.#closeRun();
     this.#sealFrom = this.#queue.length;
     const options = { maxRecordBytes: this.#maxRecordBytes };
     this.#sealer = cipher instanceof Promise
@@ -583,7 +624,11 @@ export class FrameConnection {
   // ---------------------------------------------------------------- reading
 
   async #runReads(): Promise<void> {
-    const buffer = new Uint8Array(this.#readBufferBytes);
+    const max = this.#readBufferBytes;
+    const initial = Math.min(INITIAL_READ_BUFFER_BYTES, max);
+    // Small first: most connections are idle most of the time and a buffer is held per read.
+    let buffer = new Uint8Array(initial);
+    let smallReads = 0;
     try {
       while (this.#state === "open") {
         const n = await this.#conn.read(buffer);
@@ -594,8 +639,20 @@ export class FrameConnection {
         }
         this.#bytesIn += n;
         this.#lastReceived = performance.now();
-        // The decoder lets go of `buffer` once drained, so the next read may reuse it.
+        // The decoder lets go of `buffer` once drained (frames are delivered and handlers have
+        // returned by then), so the next read may reuse or replace it.
         await this.#ingest(buffer.subarray(0, n));
+        if (n === buffer.length) {
+          smallReads = 0;
+          if (buffer.length < max) buffer = new Uint8Array(Math.min(buffer.length * 2, max));
+        } else if (buffer.length > initial && n < buffer.length / 4) {
+          if (++smallReads >= SHRINK_AFTER_SMALL_READS) {
+            smallReads = 0;
+            buffer = new Uint8Array(initial);
+          }
+        } else {
+          smallReads = 0;
+        }
       }
     } catch (error) {
       if (this.#state !== "open") return; // our own close interrupted the read
@@ -685,12 +742,20 @@ export class FrameConnection {
   async #runWrites(): Promise<void> {
     try {
       while (this.#queue.length > 0 && !this.#writeFailed) {
+        this.#closeRun();
         const batch = this.#queue;
         const sealFrom = this.#writerSealed ? this.#sealFrom : batch.length;
         this.#queue = this.#spareQueue;
         this.#sealFrom = 0;
         this.#inflightBytes = this.#queuedBytes;
         this.#queuedBytes = 0;
+        this.#inflightFrames = this.#queuedFrames;
+        this.#queuedFrames = 0;
+        // The batch keeps its staging buffer until written; the free one takes new runs.
+        const stage = this.#stage;
+        this.#stage = this.#spareStage;
+        this.#spareStage = stage;
+        this.#stageUsed = 0;
         const bytes = await this.#encodeBatch(batch, sealFrom);
         if (bytes === undefined) return;
         let offset = 0;
@@ -699,15 +764,15 @@ export class FrameConnection {
         }
         this.#writes++;
         this.#bytesOut += bytes.length;
-        this.#framesOut += batch.length;
+        this.#framesOut += this.#inflightFrames;
         this.#inflightBytes = 0;
+        this.#inflightFrames = 0;
         batch.length = 0;
         this.#spareQueue = batch;
       }
     } catch (error) {
       this.#writeFailed = true;
-      this.#queue.length = 0;
-      this.#queuedBytes = 0;
+      this.#clearQueue();
       if (this.#state === "open") this.#socketFailed("write", error);
       else if (!(error instanceof Deno.errors.BadResource)) {
         logger.debug("write on {remote} ended while closing: {error}", {
@@ -717,8 +782,76 @@ export class FrameConnection {
       }
     } finally {
       this.#inflightBytes = 0;
+      this.#inflightFrames = 0;
       this.#writeLoop = undefined;
     }
+  }
+
+  /** Queues a caller's array as its own piece, by reference. */
+  #enqueue(frameBytes: Uint8Array): void {
+    this.#closeRun();
+    this.#queue.push(frameBytes);
+  }
+
+  /**
+   * Queues a small frame: a lone one by reference; from the second in a row on, the frames are
+   * copied one after the other into the staging buffer, which the queue sees as one piece.
+   * Copying here is cheaper than handing the writer hundreds of tiny pieces to gather.
+   */
+  #stageSmall(frameBytes: Uint8Array): void {
+    const queue = this.#queue;
+    if (this.#runStart >= 0) {
+      if (this.#stageUsed + frameBytes.length <= this.#stage.length) {
+        this.#stage.set(frameBytes, this.#stageUsed);
+        this.#stageUsed += frameBytes.length;
+        return;
+      }
+      // This buffer is full: the run ends here, and the frame may start the next one.
+      this.#closeRun();
+      queue.push(frameBytes);
+      this.#loneSmall = true;
+      return;
+    }
+    if (!this.#loneSmall) {
+      queue.push(frameBytes);
+      this.#loneSmall = true;
+      return;
+    }
+    const lone = queue[queue.length - 1];
+    const need = lone.length + frameBytes.length;
+    if (this.#stageUsed + need > this.#stage.length) {
+      // Pieces queued earlier keep the old buffer alive through their views until written.
+      this.#stage = new Uint8Array(
+        Math.min(MAX_STAGE_BYTES, Math.max(MIN_STAGE_BYTES, this.#stage.length * 2, need)),
+      );
+      this.#stageUsed = 0;
+    }
+    const start = this.#stageUsed;
+    this.#stage.set(lone, start);
+    this.#stage.set(frameBytes, start + lone.length);
+    this.#stageUsed = start + need;
+    this.#runStart = start;
+    this.#loneSmall = false;
+  }
+
+  /** Ends the open run, if any: the last queue entry becomes a view of its staged bytes. */
+  #closeRun(): void {
+    if (this.#runStart >= 0) {
+      this.#queue[this.#queue.length - 1] = this.#stage.subarray(this.#runStart, this.#stageUsed);
+      this.#runStart = -1;
+    }
+    this.#loneSmall = false;
+  }
+
+  /** Drops everything queued (not the batch being written). */
+  #clearQueue(): void {
+    this.#queue.length = 0;
+    this.#queuedBytes = 0;
+    this.#queuedFrames = 0;
+    this.#runStart = -1;
+    this.#loneSmall = false;
+    // Only views in the dropped queue pointed into this buffer.
+    this.#stageUsed = 0;
   }
 
   /** Joins a batch into the bytes of one write: plaintext frames, then sealed records. */
@@ -822,8 +955,9 @@ export class FrameConnection {
     if (code !== undefined && !this.#writeFailed) {
       // Bypasses the queue bound on purpose: one small frame, and it is the last.
       const frame = encodeErrorFrame(code, reason);
-      this.#queue.push(frame);
+      this.#enqueue(frame);
       this.#queuedBytes += frame.length;
+      this.#queuedFrames++;
     }
     this.#finish().then(
       (info) => this.#resolveClosed(info),

@@ -468,3 +468,21 @@ Deno.test({
     assert.throws(() => writer.seal([frame(1, 3), frame(2, 3)]), { code: "ffi_cipher_closed" });
   },
 });
+
+Deno.test("records break at the same frames however a large batch is cut into pieces", () => {
+  // Over 1 MiB of small frames: two records whatever the pieces (single frames or long runs).
+  const frames = Array.from({ length: 40_000 }, (_, i) => frame(0x80 + (i % 64), 32));
+  const runs: Uint8Array[] = [];
+  for (let i = 0; i < frames.length; i += 1700) runs.push(concat(frames.slice(i, i + 1700)));
+  const oneByOne = sealSync(new SealedRecordWriter(new NodeRecordCipher(KEY)), frames);
+  const byRuns = sealSync(new SealedRecordWriter(new NodeRecordCipher(KEY)), runs);
+  assert.deepEqual(byRuns, oneByOne);
+  const reader = new SealedRecordReader(new NodeRecordCipher(KEY));
+  reader.push(byRuns);
+  const first = reader.next();
+  const second = reader.next();
+  assert.ok(first instanceof Uint8Array && second instanceof Uint8Array);
+  assert.ok(first.length <= DEFAULT_MAX_RECORD_BYTES - 16);
+  assert.deepEqual(concat([first, second]), concat(frames));
+  assert.equal(reader.next(), undefined);
+});

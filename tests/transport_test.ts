@@ -650,3 +650,114 @@ Deno.test({
     await server.listener.close();
   },
 });
+
+Deno.test("a 200 KiB frame in one write arrives whole, and so do many small frames after it", async () => {
+  const got: Frame[] = [];
+  const done = Promise.withResolvers<void>();
+  const smallCount = 3000;
+  const server = serve({
+    maxFrameBytes: 256 * 1024,
+    readBufferBytes: 256 * 1024,
+    onFrame(f) {
+      got.push(copyFrame(f));
+      if (got.length === 1 + smallCount * 2) done.resolve();
+    },
+  });
+  const raw = await rawConnect(server.listener);
+  const big = frame(0x80, 200 * 1024, 0x5b);
+  const small = Array.from({ length: smallCount }, (_, i) => frame(0x81, i % 40, i & 0xff));
+  await writeAll(raw, concat([big, ...small]));
+  // The same small frames again in tiny writes, once the read buffer has grown (enough small
+  // reads for it to shrink back on the way).
+  for (let i = 0; i < small.length; i += 30) {
+    await writeAll(raw, concat(small.slice(i, i + 30)));
+    if (i % 300 === 0) await delay(1);
+  }
+  await done.promise;
+  assert.deepEqual(got, decodeAll(concat([big, ...small, ...small]), 256 * 1024));
+  raw.close();
+  await server.listener.close();
+});
+
+Deno.test("a read buffer bound below 4 KiB still carries frames larger than it", async () => {
+  const got = Promise.withResolvers<Frame>();
+  const server = serve({ readBufferBytes: 100, onFrame: (f) => got.resolve(copyFrame(f)) });
+  const raw = await rawConnect(server.listener);
+  await writeAll(raw, frame(0x80, 5000));
+  assert.deepEqual(await got.promise, { type: 0x80, payload: new Uint8Array(5000).fill(0x80) });
+  raw.close();
+  await server.listener.close();
+});
+
+/** Many tiny frames, a few large ones and a multi-frame array, as one turn would queue them. */
+function mixedTurn(seed: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < 400; i++) {
+    out.push(frame(0x80 + (i % 16), 32, (seed + i) & 0xff)); // 37 bytes, like a relayed move
+    if (i % 97 === 0) out.push(frame(0xa0, 506 + (i % 3), seed & 0xff)); // 511..513 bytes
+    if (i % 131 === 0) out.push(concat([frame(0xb0, 3), frame(0xb1, 4)]));
+  }
+  out.push(frame(0xc0, 40_000, seed & 0xff));
+  return out;
+}
+
+for (
+  const kind of ["node", "hybrid", ...FfiRecordCipher.available() ? ["ffi" as const] : []] as const
+) {
+  Deno.test(`a turn of many tiny frames is written with exactly the bytes of the frames (${kind})`, async () => {
+    const plainTurn = mixedTurn(1);
+    // Above one staging buffer (64 KiB) and above one record (1 MiB) of small frames.
+    const longTurn = Array.from({ length: 40_000 }, (_, i) => frame(0x90, 32, i & 0xff));
+    const sealedTurn = mixedTurn(2);
+    const bounds = { maxQueueBytes: 4 * 1024 * 1024 };
+    const server = serve({
+      ...bounds,
+      recordCipher: kind,
+      onConnection(conn) {
+        for (const f of plainTurn) conn.send(f);
+        conn.send(encodeFrame(SWITCH, new Uint8Array([0, 0, 0, 7])));
+        conn.startSealing({ sendKey: SERVER_KEY, receiveKey: CLIENT_KEY });
+        conn.markEstablished();
+        for (const f of sealedTurn) conn.send(f);
+        setTimeout(() => {
+          for (const f of longTurn) conn.send(f);
+        }, 0);
+      },
+    });
+    const raw = await rawConnect(server.listener);
+    const reference = new SealedRecordWriter(new NodeRecordCipher(SERVER_KEY));
+    const first = concat([
+      ...plainTurn,
+      encodeFrame(SWITCH, new Uint8Array([0, 0, 0, 7])),
+      reference.seal(sealedTurn) as Uint8Array,
+    ]);
+    assert.deepEqual(await readExactly(raw, first.length), first);
+    const second = reference.seal(longTurn) as Uint8Array;
+    assert.equal(reference.counter, 3, "the long turn is two records");
+    assert.deepEqual(await readExactly(raw, second.length), second);
+    const connection = [...server.listener.connections][0];
+    assert.equal(connection.writes, 2);
+    assert.equal(connection.framesOut, plainTurn.length + 1 + sealedTurn.length + longTurn.length);
+    raw.close();
+    await server.listener.close();
+  });
+}
+
+Deno.test("small frames count exactly against the queue bound", async () => {
+  const maxQueueBytes = 10_000;
+  const server = serve({ onFrame: () => {}, maxQueueBytes, closeFlushTimeoutMs: 100 });
+  const raw = await rawConnect(server.listener);
+  const connection = await server.next();
+  const tiny = frame(0x80, 32); // 37 bytes
+  let accepted = 0;
+  // One turn: nothing is written yet, so the bound trips at exactly floor(10000 / 37) frames.
+  while (connection.send(tiny)) {
+    accepted++;
+    assert.equal(connection.queuedBytes, accepted * tiny.length);
+  }
+  assert.equal(accepted, Math.floor(maxQueueBytes / tiny.length));
+  const info = await connection.closed;
+  assert.equal(info.code, ErrorCode.SlowConsumer);
+  raw.close();
+  await server.listener.close();
+});
