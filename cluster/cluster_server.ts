@@ -17,7 +17,12 @@
 import { TicketVerifier } from "../shared/join_ticket.ts";
 import { generateKey, keyPath, loadKey, loadOrCreateIdentity } from "../shared/keys.ts";
 import { logSuccess, roleLogger } from "../shared/logging.ts";
-import { decodePacket, encodePacket, encodePluginFrame } from "../shared/protocol/codec.ts";
+import {
+  assertPluginCommand,
+  decodePacket,
+  encodePacket,
+  encodePluginFrame,
+} from "../shared/protocol/codec.ts";
 import { encodeFrame, type Frame } from "../shared/protocol/frame.ts";
 import type { MoveState } from "../shared/protocol/move_state.ts";
 import { type ClusterInfo, PacketType } from "../shared/protocol/packets.ts";
@@ -690,8 +695,8 @@ class ClusterRuntime implements PluginActions {
   send(to: ClientId, command: number, payload: Uint8Array): void {
     const player = this.#players.player(to);
     if (player === undefined) return;
-    const frame = this.#pluginFrame(command, payload);
-    if (frame !== undefined) player.connection.send(frame);
+    // One receiver: the frame is encoded straight into its queue, no frame array in between.
+    if (this.#pluginFrameFits(command, payload)) player.connection.sendFrame(command, payload);
   }
 
   /**
@@ -740,14 +745,26 @@ class ClusterRuntime implements PluginActions {
   }
 
   #pluginFrame(command: number, payload: Uint8Array): Uint8Array | undefined {
+    return this.#pluginFrameFits(command, payload)
+      ? encodePluginFrame(command, payload)
+      : undefined;
+  }
+
+  /**
+   * Whether a plugin frame may be sent: `false` (logged) if above `max_frame_bytes`.
+   *
+   * @throws {RangeError} If `command` is not a plugin command.
+   */
+  #pluginFrameFits(command: number, payload: Uint8Array): boolean {
     if (payload.length + 1 > this.#settings.maxFrameBytes) {
       logger.warn("plugin command {command} of {bytes} bytes is above max_frame_bytes; dropped", {
         command,
         bytes: payload.length + 1,
       });
-      return undefined;
+      return false;
     }
-    return encodePluginFrame(command, payload);
+    assertPluginCommand(command);
+    return true;
   }
 
   // ---------------------------------------------------------------- stopping

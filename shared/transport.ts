@@ -22,6 +22,7 @@ import {
   type Frame,
   FRAME_HEADER_BYTES,
   FrameDecoder,
+  writeFrameHeader,
 } from "./protocol/frame.ts";
 import { ErrorCode, ProtocolError } from "./protocol/protocol_error.ts";
 import {
@@ -511,8 +512,70 @@ export class FrameConnection {
    * @throws {RangeError} If `frameBytes` alone is larger than `maxQueueBytes`.
    */
   send(frameBytes: Uint8Array): boolean {
-    if (this.#state !== "open") return false;
     const length = frameBytes.length;
+    if (!this.#admit(length)) return false;
+    if (length === 0) return true;
+    if (length < STAGE_FRAME_BYTES) this.#stageSmall(frameBytes);
+    else this.#enqueue(frameBytes);
+    this.#queuedBytes += length;
+    this.#queuedFrames++;
+    this.#scheduleFlush();
+    return true;
+  }
+
+  /**
+   * Queues one frame built from its type and payload: the same as
+   * `send(encodeFrame(type, payload))` (same bytes, queue bound, `SlowConsumer` close, sealing
+   * and counters), but a small frame (under 512 bytes) is written straight into this
+   * connection's staging buffer, with no frame array in between. Larger frames are encoded and
+   * queued by reference as {@linkcode send} does.
+   *
+   * @param type The packet type byte, an integer 0..255.
+   * @param payload The payload; copied (small frames at once, larger ones when encoded).
+   * @returns `false` if the connection is closing or closed, or the frame tripped the queue
+   * bound (the connection is then closed with `Error(SlowConsumer)`).
+   * @throws {RangeError} If `type` is not a byte, or the frame alone is larger than
+   * `maxQueueBytes`.
+   *
+   * @example
+   * ```ts
+   * import { connectFrames, listenFrames } from "./transport.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const got = Promise.withResolvers<number[]>();
+   * const server = listenFrames({
+   *   port: 0,
+   *   onFrame: (frame) => got.resolve([frame.type, ...frame.payload]),
+   * });
+   * const client = await connectFrames({ port: server.addr.port, onFrame: () => {} });
+   * assert.equal(client.sendFrame(0x80, new Uint8Array([1, 2])), true);
+   * assert.deepEqual(await got.promise, [0x80, 1, 2]);
+   * assert.throws(() => client.sendFrame(256, new Uint8Array()), RangeError);
+   * await client.close();
+   * await server.close();
+   * ```
+   */
+  sendFrame(type: number, payload: Uint8Array): boolean {
+    const length = FRAME_HEADER_BYTES + 1 + payload.length;
+    if (length >= STAGE_FRAME_BYTES) return this.send(encodeFrame(type, payload));
+    // Checked first, as encodeFrame would, whatever the connection's state.
+    if (!Number.isInteger(type) || type < 0 || type > 0xff) {
+      throw new RangeError(`frame type must be an integer 0..255, got ${type}`);
+    }
+    if (!this.#admit(length)) return false;
+    this.#stageFrame(type, payload, length);
+    this.#queuedBytes += length;
+    this.#queuedFrames++;
+    this.#scheduleFlush();
+    return true;
+  }
+
+  /**
+   * Whether `length` more bytes may be queued: `false` when not open, or (after closing the
+   * connection with `Error(SlowConsumer)`) when they would pass the queue bound.
+   */
+  #admit(length: number): boolean {
+    if (this.#state !== "open") return false;
     if (length > this.#maxQueueBytes) {
       throw new RangeError(
         `frame of ${length} bytes above maxQueueBytes ${this.#maxQueueBytes}`,
@@ -528,12 +591,6 @@ export class FrameConnection {
       );
       return false;
     }
-    if (length === 0) return true;
-    if (length < STAGE_FRAME_BYTES) this.#stageSmall(frameBytes);
-    else this.#enqueue(frameBytes);
-    this.#queuedBytes += length;
-    this.#queuedFrames++;
-    this.#scheduleFlush();
     return true;
   }
 
@@ -832,6 +889,44 @@ export class FrameConnection {
     this.#stageUsed = start + need;
     this.#runStart = start;
     this.#loneSmall = false;
+  }
+
+  /**
+   * Queues a small frame given as type and payload, encoding it straight into the staging
+   * buffer: it extends the open run, or starts one (taking in a lone small caller array queued
+   * just before, as {@linkcode #stageSmall} would).
+   */
+  #stageFrame(type: number, payload: Uint8Array, length: number): void {
+    const queue = this.#queue;
+    if (this.#runStart >= 0 && this.#stageUsed + length > this.#stage.length) {
+      // This buffer is full: the run ends here, and the frame starts the next one.
+      this.#closeRun();
+    }
+    if (this.#runStart < 0) {
+      const lone = this.#loneSmall ? queue[queue.length - 1] : undefined;
+      const need = (lone === undefined ? 0 : lone.length) + length;
+      if (this.#stageUsed + need > this.#stage.length) {
+        // Pieces queued earlier keep the old buffer alive through their views until written.
+        this.#stage = new Uint8Array(
+          Math.min(MAX_STAGE_BYTES, Math.max(MIN_STAGE_BYTES, this.#stage.length * 2, need)),
+        );
+        this.#stageUsed = 0;
+      }
+      this.#runStart = this.#stageUsed;
+      this.#loneSmall = false;
+      if (lone === undefined) {
+        // A placeholder for the run; #closeRun replaces it with a view of the staged bytes.
+        queue.push(NO_STAGE);
+      } else {
+        this.#stage.set(lone, this.#stageUsed);
+        this.#stageUsed += lone.length;
+      }
+    }
+    const stage = this.#stage;
+    const at = this.#stageUsed;
+    writeFrameHeader(stage, at, length - FRAME_HEADER_BYTES, type);
+    stage.set(payload, at + FRAME_HEADER_BYTES + 1);
+    this.#stageUsed = at + length;
   }
 
   /** Ends the open run, if any: the last queue entry becomes a view of its staged bytes. */

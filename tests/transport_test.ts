@@ -761,3 +761,134 @@ Deno.test("small frames count exactly against the queue bound", async () => {
   raw.close();
   await server.listener.close();
 });
+
+/** A frame to queue: through `sendFrame` (type and payload) or `send` (a caller's array). */
+type SendOp =
+  | { readonly via: "sendFrame"; readonly type: number; readonly payload: Uint8Array }
+  | { readonly via: "send"; readonly bytes: Uint8Array };
+
+/** Small and large frames through sendFrame, with lone and multi-frame caller arrays between. */
+function mixedOps(seed: number): SendOp[] {
+  const ops: SendOp[] = [];
+  const viaFrame = (type: number, size: number, fill: number): SendOp => ({
+    via: "sendFrame",
+    type,
+    payload: new Uint8Array(size).fill(fill & 0xff),
+  });
+  ops.push({ via: "send", bytes: frame(0x84, 3) }, viaFrame(0x85, 0, 0)); // a lone array first
+  for (let i = 0; i < 400; i++) {
+    ops.push(viaFrame(0x80 + (i % 16), 32, seed + i));
+    if (i % 7 === 0) ops.push({ via: "send", bytes: frame(0x86, 10, seed + i) });
+    if (i % 97 === 0) ops.push(viaFrame(0xa0, 506 + (i % 3), seed)); // 511..513 bytes
+    if (i % 131 === 0) ops.push({ via: "send", bytes: concat([frame(0xb0, 3), frame(0xb1, 4)]) });
+  }
+  ops.push(viaFrame(0xc0, 40_000, seed), viaFrame(0x87, 1, seed));
+  return ops;
+}
+
+function bytesOf(op: SendOp): Uint8Array {
+  return op.via === "send" ? op.bytes : encodeFrame(op.type, op.payload);
+}
+
+function apply(connection: FrameConnection, op: SendOp): boolean {
+  return op.via === "send" ? connection.send(op.bytes) : connection.sendFrame(op.type, op.payload);
+}
+
+for (
+  const kind of ["node", "hybrid", ...FfiRecordCipher.available() ? ["ffi" as const] : []] as const
+) {
+  Deno.test(`sendFrame writes exactly the bytes of send(encodeFrame(...)) (${kind})`, async () => {
+    const plainTurn = mixedOps(1);
+    const sealedTurn = mixedOps(2);
+    // Above one staging buffer (64 KiB) and above one record (1 MiB) of small frames.
+    const longTurn: SendOp[] = Array.from({ length: 40_000 }, (_, i) => ({
+      via: "sendFrame",
+      type: 0x90,
+      payload: new Uint8Array(32).fill(i & 0xff),
+    }));
+    const switchFrame = encodeFrame(SWITCH, new Uint8Array([0, 0, 0, 7]));
+    const server = serve({
+      maxQueueBytes: 4 * 1024 * 1024,
+      recordCipher: kind,
+      onConnection(conn) {
+        for (const op of plainTurn) assert.ok(apply(conn, op));
+        conn.sendFrame(SWITCH, new Uint8Array([0, 0, 0, 7]));
+        conn.startSealing({ sendKey: SERVER_KEY, receiveKey: CLIENT_KEY });
+        conn.markEstablished();
+        for (const op of sealedTurn) assert.ok(apply(conn, op));
+        setTimeout(() => {
+          for (const op of longTurn) assert.ok(apply(conn, op));
+        }, 0);
+      },
+    });
+    const raw = await rawConnect(server.listener);
+    const reference = new SealedRecordWriter(new NodeRecordCipher(SERVER_KEY));
+    const first = concat([
+      ...plainTurn.map(bytesOf),
+      switchFrame,
+      reference.seal(sealedTurn.map(bytesOf)) as Uint8Array,
+    ]);
+    assert.deepEqual(await readExactly(raw, first.length), first);
+    const second = reference.seal(longTurn.map(bytesOf)) as Uint8Array;
+    assert.equal(reference.counter, 3, "the long turn is two records");
+    assert.deepEqual(await readExactly(raw, second.length), second);
+    const connection = [...server.listener.connections][0];
+    assert.equal(connection.writes, 2);
+    assert.equal(connection.framesOut, plainTurn.length + 1 + sealedTurn.length + longTurn.length);
+    assert.equal(connection.bytesOut, first.length + second.length);
+    raw.close();
+    await server.listener.close();
+  });
+}
+
+Deno.test("sendFrame trips the queue bound at the same frame as send(encodeFrame(...))", async () => {
+  const maxQueueBytes = 12_000;
+  const server = serve({ onFrame: () => {}, maxQueueBytes, closeFlushTimeoutMs: 100 });
+  const rawA = await rawConnect(server.listener);
+  const viaFrame = await server.next();
+  const rawB = await rawConnect(server.listener);
+  const viaSend = await server.next();
+  const ops = mixedOps(3).filter((op) => bytesOf(op).length < 1000); // not the 40 KB frame
+  let accepted = 0;
+  let expectedBytes = 0;
+  // One turn: nothing is written yet, so both queues grow frame by frame until the bound.
+  for (const op of ops) {
+    const bytes = bytesOf(op);
+    const a = apply(viaFrame, op);
+    const b = viaSend.send(bytes);
+    assert.equal(a, b, `frame ${accepted}`);
+    if (!a) break;
+    accepted++;
+    expectedBytes += bytes.length;
+    assert.equal(viaFrame.queuedBytes, expectedBytes);
+    assert.equal(viaSend.queuedBytes, expectedBytes);
+  }
+  assert.ok(accepted > 100 && accepted < ops.length, `tripped after ${accepted} frames`);
+  assert.ok(expectedBytes + bytesOf(ops[accepted]).length > maxQueueBytes);
+  assert.equal(viaFrame.isOpen, false);
+  assert.equal((await viaFrame.closed).code, ErrorCode.SlowConsumer);
+  assert.equal((await viaSend.closed).code, ErrorCode.SlowConsumer);
+  assert.equal(viaFrame.sendFrame(0x80, new Uint8Array(1)), false, "closed: refused");
+  rawA.close();
+  rawB.close();
+  await server.listener.close();
+});
+
+Deno.test("sendFrame refuses a bad type and a frame above maxQueueBytes, open or closed", async () => {
+  const server = serve({ onFrame: () => {}, maxQueueBytes: 100 });
+  const raw = await rawConnect(server.listener);
+  const connection = await server.next();
+  for (const type of [-1, 256, 1.5, Number.NaN]) {
+    assert.throws(() => connection.sendFrame(type, new Uint8Array(1)), RangeError);
+    assert.throws(() => connection.sendFrame(type, new Uint8Array(600)), RangeError);
+  }
+  assert.throws(() => connection.sendFrame(0x80, new Uint8Array(96)), /above maxQueueBytes/);
+  assert.throws(() => connection.sendFrame(0x80, new Uint8Array(600)), /above maxQueueBytes/);
+  assert.equal(connection.queuedBytes, 0);
+  assert.equal(connection.sendFrame(0x80, new Uint8Array(95)), true); // exactly 100 bytes
+  await connection.close();
+  assert.throws(() => connection.sendFrame(256, new Uint8Array(1)), RangeError);
+  assert.equal(connection.sendFrame(0x80, new Uint8Array(1)), false);
+  raw.close();
+  await server.listener.close();
+});

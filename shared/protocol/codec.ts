@@ -91,10 +91,32 @@ export function encodePacket(packet: Packet): Uint8Array {
  * ```
  */
 export function encodePluginFrame(command: number, payload: Uint8Array): Uint8Array {
+  assertPluginCommand(command);
+  return encodeFrame(command, payload);
+}
+
+/**
+ * Checks that `command` is a plugin command (an integer 0x80..0xFF), the rule
+ * {@linkcode encodePluginFrame} applies; for senders that encode a plugin frame elsewhere
+ * (e.g. straight into a connection's queue).
+ *
+ * @param command The command to check.
+ * @throws {RangeError} If `command` is outside 0x80..0xFF.
+ *
+ * @example
+ * ```ts
+ * import { assertPluginCommand } from "./codec.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assertPluginCommand(0xff);
+ * assert.throws(() => assertPluginCommand(0x7f), RangeError);
+ * assert.throws(() => assertPluginCommand(0x80 + 0.5), RangeError);
+ * ```
+ */
+export function assertPluginCommand(command: number): void {
   if (!Number.isInteger(command) || command < PLUGIN_COMMAND_MIN || command > PLUGIN_COMMAND_MAX) {
     throw new RangeError(`plugin command must be 0x80..0xff, got ${command}`);
   }
-  return encodeFrame(command, payload);
 }
 
 /**
