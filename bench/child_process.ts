@@ -72,16 +72,18 @@ export class BenchChild implements AsyncDisposable {
       stderr: "piped",
     }).spawn();
     this.pid = this.#child.pid;
-    const status = this.#child.status.then((s) => {
-      this.#exited = true;
-      for (const wake of this.#exitWaiters) wake();
-      return s;
-    });
     this.#done = Promise.all([
-      status,
+      this.#child.status,
       this.#pump(this.#child.stdout, this.#stdout, true),
       this.#pump(this.#child.stderr, this.#stderr, false),
     ]).then(([s]) => s);
+    // "Exited" for line waiters means exited AND its output read to the end: the exit status can
+    // arrive before the last stdout line is scanned. A pump failure surfaces through #done.
+    const exited = () => {
+      this.#exited = true;
+      for (const wake of this.#exitWaiters) wake();
+    };
+    this.#done.then(exited, exited);
   }
 
   /**
