@@ -1,0 +1,383 @@
+// This module is browser compatible.
+/**
+ * The shapes of a validated configuration: {@linkcode SustenetConfig} and its sections, the
+ * {@linkcode ConfigError} every bad value becomes, and the roles' default ports. Types and
+ * constants only; `config_schema.ts` fills them from TOML and flags.
+ *
+ * @module
+ */
+
+import { SustenetError } from "./errors.ts";
+import type { LogLevelName } from "./logging.ts";
+
+/**
+ * A server role that reads Config.toml.
+ *
+ * @example
+ * ```ts
+ * import type { Role } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const role: Role = "cluster";
+ * assert.equal(role, "cluster");
+ * ```
+ */
+export type Role = "master" | "cluster";
+
+/**
+ * Thrown for a config that cannot be read (`config_unreadable`) or fails a check
+ * (`config_invalid`). The message names the file or flag and the field.
+ *
+ * @example
+ * ```ts
+ * import { ConfigError, parseConfig } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => parseConfig("[all]\nport = 70000", { file: "Config.toml" }), (err) => {
+ *   assert.ok(err instanceof ConfigError);
+ *   assert.equal(err.code, "config_invalid");
+ *   assert.equal(err.field, "all.port");
+ *   assert.equal(err.message, "Config.toml: all.port must be an integer 0..65535, got 70000");
+ *   return true;
+ * });
+ * ```
+ */
+export class ConfigError extends SustenetError {
+  /** The config file, or null for defaults and flags only. */
+  readonly file: string | null;
+  /** Dotted field path, e.g. `cluster.fragments.tick_hz`, `cluster.plugins[1].url`; "" for the whole file. */
+  readonly field: string;
+  /** The command-line flag the bad value came from (e.g. `--port`), or null. */
+  readonly flag: string | null;
+
+  /**
+   * @param code `"config_invalid"` or `"config_unreadable"`.
+   * @param message Full message, starting with the file or flag.
+   * @param details Where the error is.
+   */
+  constructor(
+    code: "config_invalid" | "config_unreadable",
+    message: string,
+    details: {
+      readonly file: string | null;
+      readonly field: string;
+      readonly flag?: string | null;
+      readonly cause?: unknown;
+    },
+  ) {
+    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.file = details.file;
+    this.field = details.field;
+    this.flag = details.flag ?? null;
+  }
+}
+
+/**
+ * Settings of section `[all]`, shared by every role.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const all = defaultConfig().all;
+ * assert.equal(all.maxFrameBytes, 65536);
+ * assert.equal(all.logLevel, "info");
+ * ```
+ */
+export interface AllSettings {
+  /** Server name shown to clients and the master (≤ 255 UTF-8 bytes). */
+  readonly serverName: string;
+  /** Most simultaneous connections; 0 = no limit. */
+  readonly maxConnections: number;
+  /** Listening port; 0 = role default (see {@linkcode resolvedPort}). */
+  readonly port: number;
+  /** IP address to listen on. */
+  readonly bindIp: string;
+  /** Directory of key files, resolved against the config file's directory. */
+  readonly keysDir: string;
+  /** Largest frame accepted or sent, in bytes. */
+  readonly maxFrameBytes: number;
+  /** Bound of each connection's outgoing queue, in bytes (≥ maxFrameBytes). */
+  readonly maxQueueBytes: number;
+  /** Time allowed for a Hello and key exchange, in ms. */
+  readonly handshakeTimeoutMs: number;
+  /** A connection that sends nothing for this long is closed, in ms. */
+  readonly idleTimeoutMs: number;
+  /** Status HTTP port; 0 = role default (see {@linkcode resolvedStatusPort}). */
+  readonly statusPort: number;
+  /** IP address of the status HTTP server. */
+  readonly statusIp: string;
+  /** Whether the status HTTP server runs. */
+  readonly statusEnabled: boolean;
+  /** Lowest log level written. */
+  readonly logLevel: LogLevelName;
+}
+
+/**
+ * Settings of section `[master]`.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(defaultConfig().master.ticketTtlMs, 30000);
+ * ```
+ */
+export interface MasterSettings {
+  /** A cluster silent for this long is dropped, in ms. */
+  readonly heartbeatTimeoutMs: number;
+  /** Lifetime of a join ticket, in ms. */
+  readonly ticketTtlMs: number;
+  /** Time a cluster has to finish registering, in ms. */
+  readonly registrationTimeoutMs: number;
+}
+
+/**
+ * Bounds of the fragment grid in world units.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const config = parseConfig("[cluster.fragments]\nbounds = [-100, -100, 100, 100]");
+ * assert.deepEqual(config.cluster.fragments.bounds, { minX: -100, minZ: -100, maxX: 100, maxZ: 100 });
+ * ```
+ */
+export interface FragmentBounds {
+  /** Smallest x. */
+  readonly minX: number;
+  /** Smallest z. */
+  readonly minZ: number;
+  /** Largest x (> minX). */
+  readonly maxX: number;
+  /** Largest z (> minZ). */
+  readonly maxZ: number;
+}
+
+/**
+ * Settings of section `[cluster.fragments]` (interest management).
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const fragments = defaultConfig().cluster.fragments;
+ * assert.equal(fragments.enabled, false);
+ * assert.equal(fragments.bounds, null);
+ * ```
+ */
+export interface FragmentSettings {
+  /** Whether the world is split into fragments. */
+  readonly enabled: boolean;
+  /** Side length of a square fragment in world units (> 0). */
+  readonly size: number;
+  /** Grid bounds, or null for an unbounded grid. */
+  readonly bounds: FragmentBounds | null;
+  /** Fragments around a player's own that it sees (0 = own only). */
+  readonly viewDistance: number;
+  /** Position updates per second. */
+  readonly tickHz: number;
+  /** Most players in one fragment. */
+  readonly maxPlayers: number;
+  /** Above this many players a fragment's update rate halves. */
+  readonly crowdThreshold: number;
+}
+
+/**
+ * One Deno permission grant of a plugin Worker: none, all, or a list (paths, hosts, names).
+ *
+ * @example
+ * ```ts
+ * import type { PermissionGrant } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const grant: PermissionGrant = ["api.example.com:443"];
+ * assert.ok(Array.isArray(grant));
+ * ```
+ */
+export type PermissionGrant = boolean | readonly string[];
+
+/**
+ * A plugin Worker's complete permission descriptor: every key present, default `false`.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const config = parseConfig('[[cluster.plugins]]\nurl = "jsr:@game/chat"\npermissions = { net = true }');
+ * const permissions = config.cluster.plugins[0].permissions;
+ * assert.equal(permissions.net, true);
+ * assert.equal(permissions.read, false);
+ * ```
+ */
+export interface PluginPermissions {
+  /** File reads. */
+  readonly read: PermissionGrant;
+  /** File writes. */
+  readonly write: PermissionGrant;
+  /** Network access. */
+  readonly net: PermissionGrant;
+  /** Environment variables. */
+  readonly env: PermissionGrant;
+  /** Subprocesses. */
+  readonly run: PermissionGrant;
+  /** Native libraries. */
+  readonly ffi: PermissionGrant;
+  /** System information. */
+  readonly sys: PermissionGrant;
+  /** Dynamic imports from hosts. */
+  readonly import: PermissionGrant;
+}
+
+/**
+ * A JSON-like value of a plugin's `settings` table (TOML dates become ISO strings).
+ *
+ * @example
+ * ```ts
+ * import type { PluginSettingValue } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const value: PluginSettingValue = { greeting: "hi", limits: [1, 2] };
+ * assert.equal(typeof value, "object");
+ * ```
+ */
+export type PluginSettingValue =
+  | string
+  | number
+  | boolean
+  | readonly PluginSettingValue[]
+  | { readonly [key: string]: PluginSettingValue };
+
+/**
+ * One `[[cluster.plugins]]` entry.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const config = parseConfig('[[cluster.plugins]]\nurl = "./plugins/echo.ts"', { baseDir: "/srv/game" });
+ * const plugin = config.cluster.plugins[0];
+ * assert.equal(plugin.url, "file:///srv/game/plugins/echo.ts");
+ * assert.equal(plugin.name, "echo");
+ * assert.deepEqual(plugin.settings, {});
+ * ```
+ */
+export interface PluginSettings {
+  /** Module URL: `file:` (relative paths resolved against the config file), `https:`, `http:`, `jsr:`, `npm:`. */
+  readonly url: string;
+  /** Unique plugin name (default: the url's base name without extension). */
+  readonly name: string;
+  /** The plugin's own settings, passed to it as is. */
+  readonly settings: { readonly [key: string]: PluginSettingValue };
+  /** Deno permissions of the plugin's Worker. */
+  readonly permissions: PluginPermissions;
+}
+
+/**
+ * Settings of section `[cluster]`, with its sub-tables.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const cluster = defaultConfig().cluster;
+ * assert.equal(cluster.keyName, "cluster_key");
+ * assert.equal(cluster.domainPubKey, null);
+ * assert.deepEqual(cluster.plugins, []);
+ * ```
+ */
+export interface ClusterSettings {
+  /** Name of the shared AES key file in keysDir used to register with the master. */
+  readonly keyName: string;
+  /** Master address (IP or host name). */
+  readonly masterIp: string;
+  /** Master port; 0 = 6256 (see {@linkcode resolvedMasterPort}). */
+  readonly masterPort: number;
+  /** URL where clients fetch the identity public key, or null to send it in-band. */
+  readonly domainPubKey: string | null;
+  /** Address announced to clients; "" = bindIp (see {@linkcode resolvedPublicIp}). */
+  readonly publicIp: string;
+  /** Name of the identity key pair file in keysDir. */
+  readonly identityKeyName: string;
+  /** Heartbeat period towards the master, in ms. */
+  readonly heartbeatIntervalMs: number;
+  /** First reconnect delay after losing the master, in ms. */
+  readonly reconnectMinMs: number;
+  /** Largest reconnect delay, in ms. */
+  readonly reconnectMaxMs: number;
+  /** A plugin that does not answer for this long is restarted, in ms. */
+  readonly pluginWatchdogMs: number;
+  /** Unsealed client traffic (benchmarks, loopback only). */
+  readonly plaintext: boolean;
+  /** Interest management. */
+  readonly fragments: FragmentSettings;
+  /** Plugins loaded in Workers, in order. */
+  readonly plugins: readonly PluginSettings[];
+}
+
+/**
+ * A complete, validated, frozen configuration.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const config = parseConfig('[all]\nserver_name = "EU 1"\n[cluster]\nmaster_port = 7000');
+ * assert.equal(config.file, null);
+ * assert.equal(config.all.serverName, "EU 1");
+ * assert.equal(config.cluster.masterPort, 7000);
+ * assert.ok(Object.isFrozen(config.cluster));
+ * ```
+ */
+export interface SustenetConfig {
+  /** The file it was read from, or null. */
+  readonly file: string | null;
+  /** Section `[all]`. */
+  readonly all: AllSettings;
+  /** Section `[master]`. */
+  readonly master: MasterSettings;
+  /** Section `[cluster]`. */
+  readonly cluster: ClusterSettings;
+}
+
+/**
+ * Default listening ports per role (used when `port = 0`), as in the Rust crate.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_PORTS } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_PORTS.master, 6256);
+ * assert.equal(DEFAULT_PORTS.cluster, 6257);
+ * ```
+ */
+export const DEFAULT_PORTS: Readonly<Record<Role, number>> = Object.freeze({
+  master: 6256,
+  cluster: 6257,
+});
+
+/**
+ * Default status HTTP ports per role (used when `status_port = 0`).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_STATUS_PORTS } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_STATUS_PORTS.master, 6280);
+ * assert.equal(DEFAULT_STATUS_PORTS.cluster, 6281);
+ * ```
+ */
+export const DEFAULT_STATUS_PORTS: Readonly<Record<Role, number>> = Object.freeze({
+  master: 6280,
+  cluster: 6281,
+});
