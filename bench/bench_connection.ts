@@ -179,7 +179,8 @@ export class BenchConnection {
    */
   startSealing(keys: BenchSealingKeys): void {
     this.#recordWriter = new SealedRecordWriter(toCipher(keys.sendKey));
-    const reader = new SealedRecordReader(toCipher(keys.receiveKey));
+    // In place: each plaintext is scanned at once and nothing of it is kept.
+    const reader = new SealedRecordReader(toCipher(keys.receiveKey), { inPlace: true });
     this.#recordReader = reader;
     this.#afterHold(() => this.#openRecords(this.#scanner.takeRemainder()));
   }

@@ -236,6 +236,14 @@ export interface ClusterOptions {
    */
   readonly pluginWatchdogMs?: number;
   /**
+   * Least time between two hand-outs of broadcasts to every player, in ms: 0 writes them at the
+   * end of every event-loop turn; more trades up to that much latency, under load only, for
+   * fewer and larger writes (see `BroadcastGroupOptions.flushIntervalMs`).
+   *
+   * @default {5}
+   */
+  readonly broadcastFlushMs?: number;
+  /**
    * Interest management; `false` = off (moves go to plugins only).
    *
    * @default {false}
@@ -307,6 +315,7 @@ export function clusterOptionsFromConfig(config: SustenetConfig): ClusterOptions
       permissions: p.permissions,
     })),
     pluginWatchdogMs: cluster.pluginWatchdogMs,
+    broadcastFlushMs: cluster.broadcastFlushMs,
     fragments: fragments.enabled
       ? {
         size: fragments.size,
@@ -335,6 +344,7 @@ export interface Settings {
   readonly maxFrameBytes: number;
   readonly maxQueueBytes: number;
   readonly tickHz: number;
+  readonly broadcastFlushMs: number;
 }
 
 export function settingsOf(options: ClusterOptions): Settings {
@@ -343,6 +353,7 @@ export function settingsOf(options: ClusterOptions): Settings {
   const maxQueueBytes = options.maxQueueBytes ?? 1_048_576;
   const maxConnections = options.maxConnections ?? 0;
   const tickHz = options.tickHz ?? 20;
+  const broadcastFlushMs = options.broadcastFlushMs ?? 5;
   if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 64) {
     throw new RangeError(`maxFrameBytes must be an integer >= 64, got ${maxFrameBytes}`);
   }
@@ -357,6 +368,9 @@ export function settingsOf(options: ClusterOptions): Settings {
   }
   if (!Number.isFinite(tickHz) || tickHz <= 0 || tickHz > 1000) {
     throw new RangeError(`tickHz must be within (0, 1000], got ${tickHz}`);
+  }
+  if (!Number.isFinite(broadcastFlushMs) || broadcastFlushMs < 0 || broadcastFlushMs > 1000) {
+    throw new RangeError(`broadcastFlushMs must be within [0, 1000], got ${broadcastFlushMs}`);
   }
   if (options.plaintext === true && !isLoopbackIp(hostname)) {
     throw new RangeError(
@@ -395,6 +409,7 @@ export function settingsOf(options: ClusterOptions): Settings {
     maxFrameBytes,
     maxQueueBytes,
     tickHz,
+    broadcastFlushMs,
   };
 }
 

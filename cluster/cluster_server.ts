@@ -30,6 +30,7 @@ import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { type BroadcastOptions, type ClientId, isPluginMove } from "../shared/plugin.ts";
 import { importAesKey, KeyError } from "../shared/security.ts";
 import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
+import { BroadcastGroup } from "../shared/broadcast_group.ts";
 import {
   broadcast,
   type CloseInfo,
@@ -189,6 +190,8 @@ class ClusterRuntime implements PluginActions {
   readonly #settings: Settings;
   readonly #startedAt = performance.now();
   readonly #players: PlayerTable<FrameConnection>;
+  /** Every player's connection: broadcasts to all are batched per turn, one copy per frame. */
+  readonly #everyone: BroadcastGroup;
   readonly #connections = new Map<FrameConnection, ConnectionRecord>();
   readonly #verifiers = new Map<number, TicketVerifier>();
   readonly #hosts: PluginHost[] = [];
@@ -208,6 +211,7 @@ class ClusterRuntime implements PluginActions {
   constructor(options: ClusterOptions) {
     this.#options = options;
     this.#settings = settingsOf(options);
+    this.#everyone = new BroadcastGroup({ flushIntervalMs: this.#settings.broadcastFlushMs });
     this.#players = new PlayerTable<FrameConnection>({
       maxPlayers: this.#settings.maxConnections,
     });
@@ -461,7 +465,11 @@ class ClusterRuntime implements PluginActions {
     this.metrics.connectionsAccepted.inc();
     const session = new ClientSession({
       ...this.#sessionOptions!,
-      admit: (claims) => this.#players.add(claims.playerId, connection)?.clientId,
+      admit: (claims) => {
+        const player = this.#players.add(claims.playerId, connection);
+        if (player !== undefined) this.#everyone.add(connection);
+        return player?.clientId;
+      },
     });
     const record: ConnectionRecord = { session, leaveReason: undefined, cleanedUp: undefined };
     this.#connections.set(connection, record);
@@ -550,6 +558,7 @@ class ClusterRuntime implements PluginActions {
     if (!record.session.closed()) return;
     const player = this.#players.remove(clientId);
     if (player === undefined) return;
+    this.#everyone.delete(connection);
     this.#grid?.remove(clientId);
     const reason = record.leaveReason ?? info.reason;
     logger.info("player {playerId} (client {clientId}) left: {reason}", {
@@ -704,8 +713,6 @@ class ClusterRuntime implements PluginActions {
    * or by a player in it: `near`, which is everyone when the grid has no place for that player).
    */
   broadcast(command: number, payload: Uint8Array, options: BroadcastOptions): void {
-    const frame = this.#pluginFrame(command, payload);
-    if (frame === undefined) return;
     const except = options.except === undefined
       ? undefined
       : this.#players.player(options.except)?.connection;
@@ -713,8 +720,15 @@ class ClusterRuntime implements PluginActions {
       ? options.fragment
       : this.#grid?.fragmentOf(options.near);
     if (fragment === undefined) {
-      broadcast(this.#players.connections, frame, except);
-    } else if (this.#grid === undefined) {
+      // To everyone: copied once into the group's turn buffer, no frame array.
+      if (this.#pluginFrameFits(command, payload)) {
+        this.#everyone.broadcastFrame(command, payload, except);
+      }
+      return;
+    }
+    const frame = this.#pluginFrame(command, payload);
+    if (frame === undefined) return;
+    if (this.#grid === undefined) {
       logger.debug("broadcast to fragment {fragment} dropped: fragments are off", { fragment });
     } else {
       broadcast(this.#audience(this.#grid, fragment), frame, except);
@@ -799,6 +813,8 @@ class ClusterRuntime implements PluginActions {
         logger.error("plugin {name} failed to stop: {error}", { name: host.name, error });
       }
     }
+    // Plugins may have broadcast while stopping: nobody is left to take it, but no timer stays.
+    this.#everyone.flush();
     await this.#status?.close();
     logger.info("cluster {name} stopped", { name: this.#settings.serverName });
   }

@@ -100,6 +100,14 @@ export interface RecordCipher {
    * verify, `record_too_small` if `sealed` is shorter than a tag.
    */
   open(counter: RecordCounter, sealed: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  /**
+   * Optional, synchronous only, like {@linkcode sealInto}: decrypts `ciphertext ‖ tag` into the
+   * first `sealed.length - 16` bytes of `out`, in place allowed at the same offset; throws as
+   * {@linkcode open} does (zeroing those bytes of `out` on a bad tag).
+   *
+   * @returns The number of plaintext bytes written.
+   */
+  openInto?(counter: RecordCounter, sealed: Uint8Array, out: Uint8Array): number;
 }
 
 /** A {@linkcode RecordCipher} whose operations always complete synchronously (`node:crypto`). */

@@ -47,6 +47,24 @@ export interface SealedRecordOptions {
    * @default {1048592}
    */
   readonly maxRecordBytes?: number;
+  /**
+   * Reader only: open records in place when the cipher can (`sync` with `openInto`), so
+   * {@linkcode SealedRecordReader.next} returns a view of the reader's own buffer, valid only
+   * until the next `push` or `next`, instead of a new array per record. For consumers that
+   * read each plaintext at once and keep nothing (a load generator).
+   *
+   * @default {false}
+   */
+  readonly inPlace?: boolean;
+  /**
+   * Writer only: seal into a buffer the writer keeps (up to 64 KiB; larger batches get their
+   * own array), so {@linkcode SealedRecordWriter.seal} returns a view valid only until the next
+   * `seal`, instead of a new array per batch. For a caller that has written each batch before
+   * sealing the next (the transport). Only with a cipher that seals synchronously into a buffer.
+   *
+   * @default {false}
+   */
+  readonly reuseOutput?: boolean;
 }
 
 /** What {@linkcode SealedRecordReader.next} gives: a plaintext, the final error, or "need more". */
@@ -99,6 +117,8 @@ export class SealedRecordWriter {
   readonly #packBytes: number;
   /** The cipher again when it seals synchronously into a caller's buffer, else `undefined`. */
   readonly #intoCipher: SealIntoCipher | undefined;
+  /** The reused output buffer, when `reuseOutput` was asked (empty until first needed). */
+  readonly #output: { buffer: Uint8Array } | undefined;
   #counter = 0;
 
   /**
@@ -109,6 +129,7 @@ export class SealedRecordWriter {
   constructor(cipher: RecordCipher, options: SealedRecordOptions = {}) {
     this.#cipher = cipher;
     this.#intoCipher = canSealInto(cipher) ? cipher : undefined;
+    this.#output = options.reuseOutput === true ? { buffer: new Uint8Array(0) } : undefined;
     this.#maxPlaintextBytes = checkMaxRecordBytes(options) - RECORD_TAG_BYTES;
     this.#packBytes = Math.min(
       this.#maxPlaintextBytes,
@@ -131,7 +152,8 @@ export class SealedRecordWriter {
    * larger than one record may be. An empty batch gives an empty array and uses no counter.
    * The input arrays are only read, never modified or kept. With a cipher that offers
    * `sealInto` (and is synchronous) the whole batch is sealed into one new array, each record
-   * in place right after its length prefix; the bytes are the same as through `seal`.
+   * in place right after its length prefix; the bytes are the same as through `seal`. With
+   * `reuseOutput` that array is the writer's own, valid until the next call.
    *
    * @param batch One array of concatenated frames, or a list of such arrays.
    * @returns The record bytes, length prefixes included: a value when the cipher completed
@@ -151,7 +173,9 @@ export class SealedRecordWriter {
       : this.#group(chunks);
     const first = this.#counter;
     for (let i = 0; i < groups.length; i++) this.#takeCounter();
-    if (this.#intoCipher !== undefined) return sealGroupsInto(this.#intoCipher, first, groups);
+    if (this.#intoCipher !== undefined) {
+      return sealGroupsInto(this.#intoCipher, first, groups, this.#output);
+    }
     const cipher = this.#cipher;
     const results = groups.map((group, i) =>
       cipher.seal(first + i, concat(group.pieces, group.bytes))
@@ -241,6 +265,7 @@ export class SealedRecordWriter {
 export class SealedRecordReader {
   readonly #cipher: RecordCipher;
   readonly #maxRecordBytes: number;
+  readonly #inPlace: boolean;
   #counter = 0;
   /** Received bytes not yet consumed live in `#buf[#start, #end)`. */
   #buf = new Uint8Array(0);
@@ -256,6 +281,7 @@ export class SealedRecordReader {
   constructor(cipher: RecordCipher, options: SealedRecordOptions = {}) {
     this.#cipher = cipher;
     this.#maxRecordBytes = checkMaxRecordBytes(options);
+    this.#inPlace = options.inPlace === true && cipher.sync && cipher.openInto !== undefined;
   }
 
   /** The counter (nonce) the next record must have been sealed with. */
@@ -301,7 +327,8 @@ export class SealedRecordReader {
   /**
    * Opens the next whole record.
    *
-   * @returns Its plaintext; `undefined` if more bytes are needed; the final
+   * @returns Its plaintext (with `inPlace`, a view valid until the next `push` or `next`);
+   * `undefined` if more bytes are needed; the final
    * {@linkcode RecordError} if the stream failed (also on every later call). With an
    * asynchronous cipher, a promise of the plaintext or the final error.
    */
@@ -323,6 +350,13 @@ export class SealedRecordReader {
     this.#consume(end);
     let result: Uint8Array | Promise<Uint8Array>;
     try {
+      if (this.#inPlace) {
+        // Consumed bytes, decrypted where they lie: the view lives until the next push or next.
+        const cipher = this.#cipher as RecordCipher & {
+          openInto: NonNullable<RecordCipher["openInto"]>;
+        };
+        return sealed.subarray(0, cipher.openInto(counter, sealed, sealed));
+      }
       result = this.#cipher.open(counter, sealed);
     } catch (error) {
       if (error instanceof RecordError) return this.#fail(error);
@@ -409,17 +443,27 @@ function canSealInto(cipher: RecordCipher): cipher is SealIntoCipher {
 /**
  * Seals `groups` (counters `first`, `first + 1`, ...) into one new array of records: each
  * group's frames are copied right after the record's length prefix and sealed in place there,
- * and a group of one view is sealed straight from it, so a batch costs one allocation and at
- * most one copy of its bytes. Gives the same bytes as sealing each group with `seal`.
+ * and a group of one view is sealed straight from it, so a batch costs one allocation (none
+ * with a reused `output` it fits in) and at most one copy of its bytes. Gives the same bytes as
+ * sealing each group with `seal`; every byte of the result is written.
  */
 function sealGroupsInto(
   cipher: SealIntoCipher,
   first: number,
   groups: readonly RecordGroup[],
+  output: { buffer: Uint8Array } | undefined,
 ): Uint8Array {
   let size = 0;
   for (const group of groups) size += RECORD_HEADER_BYTES + group.bytes + RECORD_TAG_BYTES;
-  const out = new Uint8Array(size);
+  let out: Uint8Array;
+  if (output === undefined || size > KEEP_BUFFER_BYTES) {
+    out = new Uint8Array(size);
+  } else {
+    if (output.buffer.length < size) {
+      output.buffer = new Uint8Array(Math.min(KEEP_BUFFER_BYTES, Math.max(size * 2, 4096)));
+    }
+    out = output.buffer.subarray(0, size);
+  }
   let offset = 0;
   for (let i = 0; i < groups.length; i++) {
     const { pieces, bytes } = groups[i];

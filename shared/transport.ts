@@ -3,7 +3,8 @@
  * into frames in and frames out, plaintext first and sealed records after the link's switch
  * point (docs/PROTOCOL.md, "Sealed records"). {@linkcode listenFrames} and
  * {@linkcode connectFrames} open such connections; {@linkcode broadcast} queues one encoded
- * frame on many of them.
+ * frame on many of them (a {@linkcode BroadcastGroup} does it for a standing audience once per
+ * turn).
  *
  * It is the only shared module that touches Deno sockets, and it knows nothing of packets
  * beyond the Error frame it sends when it closes a connection. It must never let one
@@ -15,6 +16,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
+import type { BroadcastGroup } from "./broadcast_group.ts";
 import { SustenetError } from "./errors.ts";
 import {
   DEFAULT_MAX_FRAME_BYTES,
@@ -306,6 +308,13 @@ export class FrameConnection {
   readonly remoteAddr: Deno.Addr;
   /** This side's address. */
   readonly localAddr: Deno.Addr;
+  /**
+   * The {@linkcode BroadcastGroup} this connection is in, set by the group's `add` and `delete`
+   * (do not set it otherwise). Bytes broadcast to the group and not yet handed to this
+   * connection are queued before anything sent to it directly, so it sees frames in the order
+   * they were sent.
+   */
+  group: BroadcastGroup | undefined = undefined;
 
   readonly #conn: Deno.Conn;
   readonly #resolveClosed: (info: CloseInfo) => void;
@@ -456,6 +465,11 @@ export class FrameConnection {
     return this.#writes;
   }
 
+  /** The bound on {@linkcode queuedBytes} (option `maxQueueBytes`). */
+  get maxQueueBytes(): number {
+    return this.#maxQueueBytes;
+  }
+
   /** Bytes queued plus bytes being written; stays within `maxQueueBytes` while open. */
   get queuedBytes(): number {
     return this.#queuedBytes + this.#inflightBytes;
@@ -507,18 +521,20 @@ export class FrameConnection {
    * than hundreds; larger ones are kept by reference until written.
    *
    * @param frameBytes Whole frames, `u32 length | u8 type | payload`.
-   * @returns `false` if the connection is closing or closed, or the frame tripped the queue
+   * @param frames How many frames `frameBytes` holds, for the `framesOut` count (default 1).
+   * @returns `false` if the connection is closing or closed, or the frames tripped the queue
    * bound (the connection is then closed with `Error(SlowConsumer)`).
    * @throws {RangeError} If `frameBytes` alone is larger than `maxQueueBytes`.
    */
-  send(frameBytes: Uint8Array): boolean {
+  send(frameBytes: Uint8Array, frames = 1): boolean {
+    if (this.group !== undefined) this.group.catchUp(this);
     const length = frameBytes.length;
     if (!this.#admit(length)) return false;
     if (length === 0) return true;
     if (length < STAGE_FRAME_BYTES) this.#stageSmall(frameBytes);
     else this.#enqueue(frameBytes);
     this.#queuedBytes += length;
-    this.#queuedFrames++;
+    this.#queuedFrames += frames;
     this.#scheduleFlush();
     return true;
   }
@@ -562,6 +578,7 @@ export class FrameConnection {
     if (!Number.isInteger(type) || type < 0 || type > 0xff) {
       throw new RangeError(`frame type must be an integer 0..255, got ${type}`);
     }
+    if (this.group !== undefined) this.group.catchUp(this);
     if (!this.#admit(length)) return false;
     this.#stageFrame(type, payload, length);
     this.#queuedBytes += length;
@@ -629,7 +646,8 @@ export class FrameConnection {
     // A run must not span the switch: what is queued so far stays plaintext.
     this.#closeRun();
     this.#sealFrom = this.#queue.length;
-    const options = { maxRecordBytes: this.#maxRecordBytes };
+    // Each batch is written out before the next is sealed, so one output buffer serves them all.
+    const options = { maxRecordBytes: this.#maxRecordBytes, reuseOutput: true };
     this.#sealer = cipher instanceof Promise
       ? cipher.then((c) => {
         const writer = c === undefined ? undefined : new SealedRecordWriter(c, options);
@@ -1040,6 +1058,8 @@ export class FrameConnection {
   }
 
   #beginClose(reason: string, code: number | undefined, by: CloseSource): Promise<CloseInfo> {
+    // What the group broadcast before the close goes out first, as a direct send would.
+    if (this.#state === "open" && this.group !== undefined) this.group.catchUp(this);
     if (this.#state !== "open") return this.closed;
     this.#state = "closing";
     this.#closeInfo = code === undefined ? { reason, by } : { reason, code, by };

@@ -88,6 +88,7 @@ Deno.test("an empty config gives every documented default", () => {
       reconnectMinMs: 500,
       reconnectMaxMs: 2000,
       pluginWatchdogMs: 2000,
+      broadcastFlushMs: 5,
       plaintext: false,
       fragments: {
         enabled: false,
@@ -201,6 +202,7 @@ heartbeat_interval_ms = 250
 reconnect_min_ms = 1000
 reconnect_max_ms = 1000
 plugin_watchdog_ms = 500
+broadcast_flush_ms = 0
 plaintext = true
 
 [cluster.fragments]
@@ -243,6 +245,7 @@ crowd_threshold = 1
     reconnectMinMs: 1000,
     reconnectMaxMs: 1000,
     pluginWatchdogMs: 500,
+    broadcastFlushMs: 0,
     plaintext: true,
     fragments: {
       enabled: true,
@@ -303,6 +306,7 @@ const BAD_VALUES: readonly [string, string, string, string, string][] = [
   ["cluster", "reconnect_min_ms", "-1", "an integer 1..2147483647", "-1"],
   ["cluster", "reconnect_max_ms", "0", "an integer 1..2147483647", "0"],
   ["cluster", "plugin_watchdog_ms", "0", "an integer 1..2147483647", "0"],
+  ["cluster", "broadcast_flush_ms", "1001", "an integer 0..1000", "1001"],
   ["cluster", "plaintext", "1", "true or false", "1"],
   ["cluster.fragments", "enabled", '"true"', "true or false", '"true"'],
   ["cluster.fragments", "size", "0", "a number > 0", "0"],

@@ -486,3 +486,68 @@ Deno.test("records break at the same frames however a large batch is cut into pi
   assert.deepEqual(concat([first, second]), concat(frames));
   assert.equal(reader.next(), undefined);
 });
+
+Deno.test("an in-place reader opens the same plaintexts in any chunking, and fails on a bad tag", () => {
+  if (!FfiRecordCipher.available()) return; // openInto is libcrypto's; covered where it loads
+  using sealer = FfiRecordCipher.create(KEY);
+  using opener = FfiRecordCipher.create(KEY);
+  fc.assert(
+    fc.property(
+      fc.array(fc.integer({ min: 0, max: 300 }), { minLength: 1, maxLength: 12 }),
+      fc.array(fc.integer({ min: 1, max: 97 }), { minLength: 1, maxLength: 8 }),
+      (sizes, cuts) => {
+        const writer = new SealedRecordWriter(sealer);
+        const batches = sizes.map((size, i) => frame(0x80 + (i % 16), size));
+        const stream = concat(batches.map((b) => writer.seal([b]) as Uint8Array));
+        const reader = new SealedRecordReader(opener, { inPlace: true });
+        const got: number[][] = [];
+        let at = 0;
+        for (let i = 0; at < stream.length; i++) {
+          const end = Math.min(stream.length, at + cuts[i % cuts.length]);
+          reader.push(stream.subarray(at, end));
+          at = end;
+          for (let r = reader.next(); r !== undefined; r = reader.next()) {
+            assert.ok(r instanceof Uint8Array);
+            got.push([...r]); // copied at once: the view is only valid until the next call
+          }
+        }
+        assert.deepEqual(got, batches.map((b) => [...b]));
+      },
+    ),
+    { numRuns: 60 },
+  );
+  const record = new SealedRecordWriter(sealer).seal([frame(0x81, 20)]) as Uint8Array;
+  record[record.length - 1] ^= 1;
+  const reader = new SealedRecordReader(opener, { inPlace: true });
+  reader.push(record);
+  const failed = reader.next();
+  assert.ok(failed instanceof RecordError);
+  assert.equal(failed.code, "record_auth_failed");
+  assert.equal(reader.next(), failed);
+});
+
+Deno.test("inPlace falls back to new arrays for a cipher without openInto", () => {
+  const cipher = new NodeRecordCipher(KEY);
+  const record = new SealedRecordWriter(cipher).seal([frame(0x82, 8)]) as Uint8Array;
+  const reader = new SealedRecordReader(cipher, { inPlace: true });
+  reader.push(record);
+  const plaintext = reader.next();
+  assert.ok(plaintext instanceof Uint8Array);
+  reader.push(new Uint8Array(64)); // would overwrite an in-place view
+  assert.deepEqual([...plaintext], [...frame(0x82, 8)]);
+});
+
+Deno.test("a writer reusing its output gives the same records as one that allocates", () => {
+  if (!FfiRecordCipher.available()) return; // sealInto is libcrypto's; covered where it loads
+  using a = FfiRecordCipher.create(KEY);
+  using b = FfiRecordCipher.create(KEY);
+  const reusing = new SealedRecordWriter(a, { reuseOutput: true });
+  const fresh = new SealedRecordWriter(b);
+  const batches = [[frame(0x80, 40)], [frame(0x81, 3), frame(0x82, 900)], [frame(0x83, 70_000)]];
+  const first = reusing.seal(batches[0]) as Uint8Array;
+  const kept = first.slice();
+  assert.deepEqual(kept, fresh.seal(batches[0]));
+  for (const batch of batches.slice(1)) assert.deepEqual(reusing.seal(batch), fresh.seal(batch));
+  // The second batch was sealed into the same buffer: the first view no longer holds its bytes.
+  assert.notDeepEqual(first, kept);
+});
