@@ -36,4 +36,5 @@ export * from "./record_cipher_node.ts";
 export * from "./record_cipher_ffi.ts";
 export * from "./sealed_record.ts";
 export * from "./transport.ts";
+export * from "./broadcast_group.ts";
 export * from "./plugin.ts";
