@@ -186,6 +186,7 @@ export class BroadcastGroup {
    * @param frames How many frames `frameBytes` holds, for the connections' `framesOut`.
    */
   broadcast(frameBytes: Uint8Array, except?: FrameConnection, frames = 1): void {
+    if (frameBytes.length === 0) return;
     const skip = this.#skipStart(except);
     const at = this.#reserve(frameBytes.length);
     this.#buffer.set(frameBytes, at);

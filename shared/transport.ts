@@ -642,6 +642,8 @@ export class FrameConnection {
       throw new TransportError("transport_already_sealed", "writer already sealed");
     }
     const cipher = this.#toCipher(sendKey);
+    // Broadcasts made before the switch are plaintext, like everything else queued before it.
+    if (this.group !== undefined) this.group.catchUp(this);
     this.#writerSealed = true;
     // A run must not span the switch: what is queued so far stays plaintext.
     this.#closeRun();
