@@ -237,14 +237,25 @@ export class BenchConnection {
     const buffer = new Uint8Array(this.#readBufferBytes);
     try {
       while (this.#open) {
-        const n = await this.#conn.read(buffer);
+        // Sealed, with no open pending: read straight into the record reader (no copy per read).
+        const reader = this.#draining === undefined ? this.#recordReader : undefined;
+        const n = await this.#conn.read(
+          reader === undefined ? buffer : reader.space(this.#readBufferBytes),
+        );
         if (n === null) {
           this.close("connection closed by peer");
           return;
         }
         this.bytesIn += n;
         this.lastReadMs = performance.timeOrigin + performance.now();
-        const failure = await this.#ingest(buffer.subarray(0, n));
+        let failure: string | undefined;
+        if (reader === undefined) {
+          failure = await this.#ingest(buffer.subarray(0, n));
+        } else {
+          reader.commit(n);
+          const opened = this.#openBuffered();
+          failure = typeof opened === "object" ? await opened : opened;
+        }
         if (failure !== undefined) {
           this.close(failure);
           return;
@@ -281,6 +292,11 @@ export class BenchConnection {
   /** Buffers record bytes and opens every complete record, in order. */
   #openRecords(chunk: Uint8Array): string | undefined | Promise<string | undefined> {
     (this.#recordReader as SealedRecordReader).push(chunk);
+    return this.#openBuffered();
+  }
+
+  /** Opens every complete record buffered in the reader, in order. */
+  #openBuffered(): string | undefined | Promise<string | undefined> {
     // A drain awaiting an asynchronous open will reach these bytes after it, in order.
     if (this.#draining !== undefined) return this.#draining;
     const result = this.#drainSync();

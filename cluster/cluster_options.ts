@@ -236,11 +236,12 @@ export interface ClusterOptions {
    */
   readonly pluginWatchdogMs?: number;
   /**
-   * Least time between two hand-outs of broadcasts to every player, in ms: 0 writes them at the
-   * end of every event-loop turn; more trades up to that much latency, under load only, for
-   * fewer and larger writes (see `BroadcastGroupOptions.flushIntervalMs`).
+   * Least time between two hand-outs of broadcasts to every player, in ms: a broadcast within
+   * this time of the last hand-out waits for it to pass, sharing one write per player with the
+   * others made meanwhile; 0 writes them at the end of every event-loop turn (lowest latency,
+   * most writes). See `BroadcastGroupOptions.flushIntervalMs`.
    *
-   * @default {5}
+   * @default {10}
    */
   readonly broadcastFlushMs?: number;
   /**
@@ -353,7 +354,7 @@ export function settingsOf(options: ClusterOptions): Settings {
   const maxQueueBytes = options.maxQueueBytes ?? 1_048_576;
   const maxConnections = options.maxConnections ?? 0;
   const tickHz = options.tickHz ?? 20;
-  const broadcastFlushMs = options.broadcastFlushMs ?? 5;
+  const broadcastFlushMs = options.broadcastFlushMs ?? 10;
   if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 64) {
     throw new RangeError(`maxFrameBytes must be an integer >= 64, got ${maxFrameBytes}`);
   }

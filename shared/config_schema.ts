@@ -238,7 +238,7 @@ const CLUSTER_FIELDS: Fields<ClusterScalars> = {
   reconnectMinMs: field("reconnect_min_ms", msKind, 500),
   reconnectMaxMs: field("reconnect_max_ms", msKind, 2_000),
   pluginWatchdogMs: field("plugin_watchdog_ms", msKind, 2_000),
-  broadcastFlushMs: field("broadcast_flush_ms", intKind(0, 1_000, " (milliseconds)"), 5),
+  broadcastFlushMs: field("broadcast_flush_ms", intKind(0, 1_000, " (milliseconds)"), 10),
   plaintext: field("plaintext", boolKind, false),
 };
 

@@ -88,7 +88,7 @@ Deno.test("an empty config gives every documented default", () => {
       reconnectMinMs: 500,
       reconnectMaxMs: 2000,
       pluginWatchdogMs: 2000,
-      broadcastFlushMs: 5,
+      broadcastFlushMs: 10,
       plaintext: false,
       fragments: {
         enabled: false,
