@@ -5,7 +5,7 @@
  * (3 s warm-up, median of 3 windows of 10 s) at the best count, stepping down if it does not
  * hold. Each run is a fresh generator process against the same server.
  *
- * It never runs more than the plan's probes plus two confirmations, so every campaign is
+ * It never runs more than the plan's probes plus four confirmations, so every campaign is
  * bounded in time.
  *
  * @module
@@ -233,6 +233,9 @@ export async function runRelayCampaign<S extends BenchServer>(
 }
 
 /** The fixed run, or the search and its confirmation. */
+/** Confirmation runs at most: the best probe, then up to three 10 % steps down. */
+const CONFIRM_ATTEMPTS = 4;
+
 async function campaign(
   label: string,
   runs: readonly RelayRun[],
@@ -248,8 +251,9 @@ async function campaign(
     search.record(clients, (await run("probe", clients, plan.probe)).pass);
   }
   let candidate = search.best;
-  // Confirm the best probe with the full measurement; one step down if it does not hold.
-  for (let attempt = 0; attempt < 2 && candidate !== undefined; attempt++) {
+  // Confirm the best probe with the full measurement; up to three 10 % steps down if it does
+  // not hold (probes are short, so a long run can find a tail they missed).
+  for (let attempt = 0; attempt < CONFIRM_ATTEMPTS && candidate !== undefined; attempt++) {
     const confirmed = await run("confirm", candidate, plan.confirm);
     if (confirmed.pass) {
       return {

@@ -24,8 +24,13 @@ export interface GoalCheck {
   readonly ratio?: number;
   /** The ratio the goal asks for. */
   readonly target: number;
-  /** `undefined` when it could not be measured. */
+  /**
+   * `undefined` when it could not be measured; never `true` unless both sides were confirmed
+   * by the full measurement (a short probe's figure gives a ratio, marked, but meets nothing).
+   */
   readonly met?: boolean;
+  /** `true` when a side's figure is a short probe's only (no confirmation held). */
+  readonly unconfirmed?: boolean;
 }
 
 /** One echo run's figures (its last measured window). */
@@ -179,17 +184,32 @@ function bestOf(system: SystemResult | undefined): number | undefined {
  * assert.equal(goals[0].met, true);
  * assert.equal(goals[1].met, false);
  * assert.equal(goals[2].met, undefined); // no Colyseus figure
+ * const probeOnly = { label: "colyseus", runs: [], confirmed: false, probeBest: 40 };
+ * const unsure = checkGoals([sys("sustenet-plaintext", 280), probeOnly])[2];
+ * assert.equal(unsure.ratio, 7);
+ * assert.equal(unsure.met, undefined); // a short probe's figure meets no goal
+ * assert.equal(unsure.unconfirmed, true);
  * ```
  */
 export function checkGoals(systems: readonly SystemResult[]): GoalCheck[] {
-  const find = (label: string) => bestOf(systems.find((s) => s.label === label));
+  const find = (label: string) => systems.find((s) => s.label === label);
   const raw = find("raw");
   const plain = find("sustenet-plaintext");
   const sealed = find("sustenet-sealed");
   const colyseus = find("colyseus");
-  const check = (goal: string, a: number | undefined, b: number | undefined, target: number) => {
+  const check = (
+    goal: string,
+    x: SystemResult | undefined,
+    y: SystemResult | undefined,
+    target: number,
+  ): GoalCheck => {
+    const a = bestOf(x);
+    const b = bestOf(y);
     if (a === undefined || b === undefined || b === 0) return { goal, target };
     const ratio = Math.round(a / b * 100) / 100;
+    if (x?.confirmed !== true || y?.confirmed !== true) {
+      return { goal, ratio, target, unconfirmed: true };
+    }
     return { goal, ratio, target, met: ratio >= target };
   };
   return [
@@ -379,7 +399,13 @@ export function formatReport(results: BenchResults): string {
       results.goals.map((g) => [
         g.goal,
         g.ratio === undefined ? "n/a" : `${g.ratio}×`,
-        g.met === undefined ? "not measured" : g.met ? "met" : "NOT met",
+        g.unconfirmed === true
+          ? "not confirmed"
+          : g.met === undefined
+          ? "not measured"
+          : g.met
+          ? "met"
+          : "NOT met",
       ]),
     ));
   }

@@ -551,3 +551,30 @@ Deno.test("a writer reusing its output gives the same records as one that alloca
   // The second batch was sealed into the same buffer: the first view no longer holds its bytes.
   assert.notDeepEqual(first, kept);
 });
+
+Deno.test("reading into space() and commit() gives what push() gives, in any chunking", () => {
+  const cipher = new NodeRecordCipher(KEY);
+  const writer = new SealedRecordWriter(cipher);
+  const batches = [frame(0x80, 10), frame(0x81, 5000), frame(0x82, 0), frame(0x83, 70)];
+  const stream = concat(batches.map((b) => writer.seal([b]) as Uint8Array));
+  for (const cut of [1, 7, 100, 4096, stream.length]) {
+    const reader = new SealedRecordReader(cipher);
+    const got: number[][] = [];
+    for (let at = 0; at < stream.length; at += cut) {
+      const piece = stream.subarray(at, Math.min(stream.length, at + cut));
+      const space = reader.space(cut);
+      assert.ok(space.length >= cut);
+      space.set(piece);
+      reader.commit(piece.length);
+      for (let r = reader.next(); r !== undefined; r = reader.next()) {
+        assert.ok(r instanceof Uint8Array);
+        got.push([...r]);
+      }
+    }
+    assert.deepEqual(got, batches.map((b) => [...b]), `cut ${cut}`);
+  }
+  const reader = new SealedRecordReader(cipher);
+  const space = reader.space(16);
+  assert.throws(() => reader.commit(space.length + 1), RangeError);
+  assert.throws(() => reader.commit(-1), RangeError);
+});

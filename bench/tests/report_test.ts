@@ -140,7 +140,7 @@ Deno.test("the report shows every part, probe-only maxima marked as such", () =>
       "Test CPU (AES-NI)",
       "openssl",
       "short probe only (not confirmed)",
-      /sealed ≥ 0.7 × raw\s+0\.67×\s+NOT met/,
+      /sealed ≥ 0.7 × raw\s+0\.67×\s+not confirmed/,
       /plaintext ≥ 0\.9 × raw\s+n\/a\s+not measured/,
       "1.0 KiB per client",
       "(first error: refused)",
