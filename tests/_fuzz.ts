@@ -16,6 +16,7 @@ import { connectFrames, type FrameConnection } from "../shared/transport.ts";
 import { clientSessionKeysForClient, generateEphemeralKeyPair } from "../shared/key_derivation.ts";
 import { registerRawCluster } from "./_master_peer.ts";
 import { joinCluster, RawClient, requestTicket } from "./_raw_client.ts";
+import { concatBytes } from "./_bytes.ts";
 
 /** Every whole frame of PROTOCOL.md's vectors (valid and invalid), as mutation seeds. */
 export const SEED_FRAMES: readonly Uint8Array[] = [
@@ -86,17 +87,6 @@ export function oversizedFrame(length: number, tail: Uint8Array): Uint8Array {
   const out = new Uint8Array(4 + tail.length);
   new DataView(out.buffer).setUint32(0, length);
   out.set(tail, 4);
-  return out;
-}
-
-/** Concatenates byte arrays. */
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
   return out;
 }
 

@@ -14,6 +14,7 @@ import {
   listenFrames,
   type ListenFramesOptions,
 } from "../shared/transport.ts";
+import { concatBytes as concat } from "./_bytes.ts";
 
 const CLIENT_KEY = new Uint8Array(32).fill(0x11); // client → server
 const SERVER_KEY = new Uint8Array(32).fill(0x22); // server → client
@@ -57,16 +58,6 @@ async function waitUntil(done: () => boolean, what: string, timeoutMs = 2000): P
 
 function copyFrame(f: Frame): Frame {
   return { type: f.type, payload: f.payload.slice() };
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }
 
 /** A payload that names its step: `u16 step | u8 sub | padding`, `size` bytes in all (≥ 3). */

@@ -7,6 +7,7 @@ import {
   FrameDecoder,
 } from "../shared/protocol/frame.ts";
 import { ErrorCode, ProtocolError } from "../shared/protocol/protocol_error.ts";
+import { concatBytes as concat } from "./_bytes.ts";
 
 /** Drains every available frame; fails the test on a protocol error. */
 function drain(decoder: FrameDecoder): Frame[] {
@@ -17,16 +18,6 @@ function drain(decoder: FrameDecoder): Frame[] {
     frames.push({ type: f.type, payload: f.payload.slice() });
   }
   return frames;
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function expectError(result: Frame | ProtocolError | undefined, code: ErrorCode): ProtocolError {

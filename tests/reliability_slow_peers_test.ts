@@ -18,7 +18,7 @@ import {
   startWorld,
   waitUntil,
 } from "./_raw_client.ts";
-import { concatBytes } from "./_fuzz.ts";
+import { concatBytes } from "./_bytes.ts";
 
 const HELLO_CLIENT = encodePacket({ kind: "Hello", version: 1, role: Role.Client });
 

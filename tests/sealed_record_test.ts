@@ -15,21 +15,12 @@ import {
   SealedRecordReader,
   SealedRecordWriter,
 } from "../shared/sealed_record.ts";
+import { concatBytes as concat } from "./_bytes.ts";
 
 const KEY = new Uint8Array(32).fill(0x5a);
 
 function frame(type: number, size: number): Uint8Array {
   return encodeFrame(type, new Uint8Array(size).fill(type));
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }
 
 function sealSync(writer: SealedRecordWriter, batch: Uint8Array | Uint8Array[]): Uint8Array {

@@ -20,6 +20,7 @@ import {
   recordBytesFor,
   TransportError,
 } from "../shared/transport.ts";
+import { concatBytes as concat } from "./_bytes.ts";
 
 const CLIENT_KEY = new Uint8Array(32).fill(0x11); // client → server
 const SERVER_KEY = new Uint8Array(32).fill(0x22); // server → client
@@ -27,16 +28,6 @@ const SWITCH = 0x17; // last plaintext frame, as CreateCluster
 
 function frame(type: number, size: number, fill = type): Uint8Array {
   return encodeFrame(type, new Uint8Array(size).fill(fill));
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }
 
 function copyFrame(f: Frame): Frame {
