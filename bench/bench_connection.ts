@@ -90,7 +90,7 @@ export class BenchConnection {
   readonly #writer: BatchedWriter;
   readonly #resolveClosed: (reason: string) => void;
   readonly #scanner = new FrameScanner();
-  #visit: FrameVisitor = () => {};
+  #visit: FrameVisitor<BenchConnection> = () => {};
   #reading: Promise<void> | undefined;
   #open = true;
   #reason = "";
@@ -153,9 +153,10 @@ export class BenchConnection {
   /**
    * Starts the read loop (or replaces the frame visitor if it runs already).
    *
-   * @param visit Called for every frame received; see {@linkcode FrameVisitor}.
+   * @param visit Called for every frame received, with this connection as its context; see
+   * {@linkcode FrameVisitor}.
    */
-  startReading(visit: FrameVisitor): void {
+  startReading(visit: FrameVisitor<BenchConnection>): void {
     this.#visit = visit;
     this.#reading ??= this.#readLoop();
   }
@@ -282,7 +283,7 @@ export class BenchConnection {
   /** Visits the frames of a plaintext chunk; returns a failure reason, if any. */
   #scan(chunk: Uint8Array): string | undefined {
     this.#inScan = true;
-    const result = this.#scanner.push(chunk, this.#visit);
+    const result = this.#scanner.push(chunk, this.#visit, this);
     this.#inScan = false;
     if (typeof result !== "number") return `bad frame: ${result.message}`;
     this.framesIn += result;

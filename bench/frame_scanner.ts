@@ -18,9 +18,16 @@ import { ErrorCode, ProtocolError } from "../shared/protocol/protocol_error.ts";
 
 /**
  * Receives one frame: `view.getUint8(offset)` is its type byte, the payload is the `length - 1`
- * bytes after it. The view is valid only during the call.
+ * bytes after it. The view is valid only during the call. `context` is what the caller of
+ * {@linkcode FrameScanner.push} passed, so one visitor function can serve many streams: a call
+ * site that sees one function stays monomorphic (hundreds of per-connection closures do not).
  */
-export type FrameVisitor = (view: DataView, offset: number, length: number) => void;
+export type FrameVisitor<C = unknown> = (
+  view: DataView,
+  offset: number,
+  length: number,
+  context: C,
+) => void;
 
 /**
  * Walks frames across reads in any chunking.
@@ -103,10 +110,11 @@ export class FrameScanner {
    *
    * @param chunk Received bytes; only read during the call (a split frame's bytes are copied).
    * @param visit Called per frame.
+   * @param context Handed to `visit` with each frame.
    * @returns The number of frames visited, or the {@linkcode ProtocolError} the stream failed
    * with (`BadFrame` for length 0, `FrameTooLarge` above the bound).
    */
-  push(chunk: Uint8Array, visit: FrameVisitor): number | ProtocolError {
+  push<C>(chunk: Uint8Array, visit: FrameVisitor<C>, context?: C): number | ProtocolError {
     if (this.#failed !== undefined) return this.#failed;
     if (this.#stopped) {
       this.#keep(chunk, 0);
@@ -119,7 +127,7 @@ export class FrameScanner {
       if (this.#failed !== undefined) return this.#failed;
       if (this.#carryFill < FRAME_HEADER_BYTES + this.#carryLength) return 0; // still partial
       this.#carryFill = 0;
-      visit(this.#carryView as DataView, FRAME_HEADER_BYTES, this.#carryLength);
+      visit(this.#carryView as DataView, FRAME_HEADER_BYTES, this.#carryLength, context as C);
       visited++;
       if (this.#stopped) {
         this.#keep(chunk, pos);
@@ -135,7 +143,7 @@ export class FrameScanner {
       const length = view.getUint32(base + pos);
       if (length === 0 || length > this.#maxFrameBytes) return this.#fail(length);
       if (end - pos - FRAME_HEADER_BYTES < length) break;
-      visit(view, base + pos + FRAME_HEADER_BYTES, length);
+      visit(view, base + pos + FRAME_HEADER_BYTES, length, context as C);
       visited++;
       pos += FRAME_HEADER_BYTES + length;
       if (this.#stopped) {
