@@ -19,7 +19,10 @@ export class ChildProcessError extends SustenetError {
    * @param code What went wrong.
    * @param message Details, with the child's recent output.
    */
-  constructor(code: "child_not_ready" | "child_timeout" | "child_failed", message: string) {
+  constructor(
+    code: "child_not_ready" | "child_timeout" | "child_failed" | "child_stdin",
+    message: string,
+  ) {
     super(code, message);
   }
 }
@@ -36,6 +39,8 @@ export interface BenchChildOptions {
   readonly cwd?: string;
   /** Extra environment variables. */
   readonly env?: Record<string, string>;
+  /** Give it a stdin to write lines to ({@linkcode BenchChild.writeLine}); else none. */
+  readonly stdin?: boolean;
 }
 
 /** Someone waiting for a stdout line. */
@@ -59,6 +64,7 @@ export class BenchChild implements AsyncDisposable {
   readonly #done: Promise<Deno.CommandStatus>;
   readonly #watchers = new Set<LineWatcher>();
   readonly #exitWaiters = new Set<() => void>();
+  #stdin: WritableStreamDefaultWriter<Uint8Array> | undefined;
   #exited = false;
 
   private constructor(options: BenchChildOptions) {
@@ -67,11 +73,12 @@ export class BenchChild implements AsyncDisposable {
       args: [...options.args],
       cwd: options.cwd,
       env: { NO_COLOR: "1", ...options.env },
-      stdin: "null",
+      stdin: options.stdin === true ? "piped" : "null",
       stdout: "piped",
       stderr: "piped",
     }).spawn();
     this.pid = this.#child.pid;
+    if (options.stdin === true) this.#stdin = this.#child.stdin.getWriter();
     this.#done = Promise.all([
       this.#child.status,
       this.#pump(this.#child.stdout, this.#stdout, true),
@@ -212,7 +219,34 @@ export class BenchChild implements AsyncDisposable {
    *
    * @param graceMs Time between SIGTERM and SIGKILL.
    */
+  /**
+   * Writes one line to the child's stdin (spawned with `stdin: true`).
+   *
+   * @param line The text; a newline is added.
+   * @throws {ChildProcessError} If the child has no stdin or its stdin is closed.
+   */
+  async writeLine(line: string): Promise<void> {
+    if (this.#stdin === undefined) {
+      throw new ChildProcessError("child_stdin", `${this.name} was started without a stdin`);
+    }
+    try {
+      await this.#stdin.write(new TextEncoder().encode(`${line}\n`));
+    } catch (error) {
+      throw new ChildProcessError(
+        "child_stdin",
+        `${this.name}: cannot write to its stdin: ${String(error)}`,
+      );
+    }
+  }
+
   async stop(graceMs = 5000): Promise<Deno.CommandStatus> {
+    const stdin = this.#stdin;
+    this.#stdin = undefined;
+    // Closed first: a child waiting for a line sees the end of its input.
+    await stdin?.close().catch((error: unknown) => {
+      // A child that exited took its end of the pipe with it: nothing is left to close.
+      if (!(error instanceof Deno.errors.BrokenPipe) && !(error instanceof TypeError)) throw error;
+    });
     if (!this.#exited) {
       this.#signal("SIGTERM");
       let timer: ReturnType<typeof setTimeout> | undefined;

@@ -11,7 +11,14 @@
  */
 
 import { parseArgs } from "node:util";
-import { type LoadJob, type LoadResult, parseLoadJob } from "./load_job.ts";
+import {
+  CONNECTED_LINE,
+  type LoadJob,
+  LoadJobError,
+  type LoadResult,
+  parseLoadJob,
+  START_LINE,
+} from "./load_job.ts";
 import { closeAll, connectClients } from "./load_clients.ts";
 import { runEcho, runRelay } from "./relay_load.ts";
 import { runIdle, runJoinStorm } from "./join_load.ts";
@@ -35,6 +42,10 @@ export async function runJob(job: LoadJob): Promise<LoadResult> {
         const connectMs = Math.round(performance.now() - started);
         console.error(`connected ${conns.length} clients in ${connectMs} ms`);
         try {
+          if (job.waitForStart === true) {
+            console.log(CONNECTED_LINE);
+            await waitForLine(START_LINE);
+          }
           const windows = scenario.kind === "relay"
             ? await runRelay(conns, scenario, job.serverPids)
             : await runEcho(conns, scenario, job.serverPids);
@@ -61,6 +72,16 @@ export async function runJob(job: LoadJob): Promise<LoadResult> {
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     return { kind: scenario.kind, ok: false, error: message };
   }
+}
+
+/** Reads stdin until a line equal to `expected`; fails if stdin ends first. */
+async function waitForLine(expected: string): Promise<void> {
+  let text = "";
+  for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
+    text += chunk;
+    if (text.split("\n").slice(0, -1).includes(expected)) return;
+  }
+  throw new LoadJobError(`stdin ended before "${expected}"`);
 }
 
 if (import.meta.main) {

@@ -77,7 +77,19 @@ export interface LoadJob {
   readonly serverPids: readonly number[];
   /** The whole job must end within this many ms, or the generator gives up. */
   readonly deadlineMs: number;
+  /**
+   * Relay and echo: once connected, print {@linkcode CONNECTED_LINE} and wait for
+   * {@linkcode START_LINE} on stdin before sending, so several generator processes sharing one
+   * load start together.
+   */
+  readonly waitForStart?: boolean;
 }
+
+/** What a generator asked to wait prints once its clients are connected. */
+export const CONNECTED_LINE = "CONNECTED";
+
+/** The stdin line that lets a waiting generator start sending. */
+export const START_LINE = "START";
 
 /** CPU and memory of one process over a window. */
 export interface ProcessFigures {
@@ -297,10 +309,15 @@ export function parseLoadJob(jsonText: string): LoadJob {
   ) {
     throw new LoadJobError("serverPids must be an array of process ids");
   }
+  const waitForStart = json.waitForStart;
+  if (waitForStart !== undefined && typeof waitForStart !== "boolean") {
+    throw new LoadJobError("waitForStart must be a boolean");
+  }
   return {
     target,
     scenario,
     serverPids: pids as number[],
     deadlineMs: integer(json, "deadlineMs", 1, MAX_DURATION_MS, "job"),
+    ...(waitForStart === true ? { waitForStart } : {}),
   };
 }

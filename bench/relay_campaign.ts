@@ -18,7 +18,7 @@ import {
   median,
   type SustainCriterion,
 } from "./max_clients_search.ts";
-import { type ColyseusJob, runGenerator } from "./run_generator.ts";
+import { type ColyseusJob, runGenerators } from "./run_generator.ts";
 import type { BenchServer } from "./bench_servers.ts";
 
 /** What one relay run showed (medians over its windows). */
@@ -97,7 +97,17 @@ export interface RelayPlan {
   readonly maxProbes?: number;
   /** The pass criterion (issue 9's by default). */
   readonly criterion?: SustainCriterion;
+  /**
+   * Generator processes sharing each run's clients (the same for every system, Colyseus
+   * included), so that none measures latency while near a full core itself.
+   *
+   * @default {GENERATOR_PROCESSES}
+   */
+  readonly generatorProcesses?: number;
 }
+
+/** Generator processes per relay run: two, one per core of the machines this is measured on. */
+export const GENERATOR_PROCESSES = 2;
 
 /** Builds the job of one run for this system. */
 export type RelayJobFactory = (clients: number, run: WindowedRun) => LoadJob | ColyseusJob;
@@ -214,7 +224,10 @@ export async function runRelayCampaign<S extends BenchServer>(
     } else if (previous !== undefined) {
       await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
     }
-    const result = await runGenerator(jobs(server)(clients, timing));
+    const result = await runGenerators(
+      jobs(server)(clients, timing),
+      plan.generatorProcesses ?? GENERATOR_PROCESSES,
+    );
     const summary = summariseRelay(phase, clients, plan.hz, result, plan.criterion);
     runs.push(summary);
     report(label, summary);

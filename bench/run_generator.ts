@@ -13,7 +13,16 @@
 
 import { BenchChild, ChildProcessError } from "./child_process.ts";
 import { LatencyHistogram } from "./latency_histogram.ts";
-import type { LoadJob, LoadResult, LoadScenario, LoadTarget, WindowResult } from "./load_job.ts";
+import { mergeShardResults, splitClients } from "./generator_shards.ts";
+import {
+  CONNECTED_LINE,
+  type LoadJob,
+  type LoadResult,
+  type LoadScenario,
+  type LoadTarget,
+  START_LINE,
+  type WindowResult,
+} from "./load_job.ts";
 import { COLYSEUS_DIR, REPO_ROOT } from "./bench_servers.ts";
 
 /** A Colyseus server, driven by the Node generator. */
@@ -102,22 +111,88 @@ export function withPercentiles(window: WindowResult): WindowResult {
  * @returns The generator's result; a crash or overrun is an `ok: false` result.
  */
 export async function runGenerator(job: LoadJob | ColyseusJob): Promise<LoadResult> {
-  const colyseus = job.target.kind === "colyseus";
-  const child = colyseus
+  const child = spawnGenerator(job, false);
+  try {
+    return await collect(child, job);
+  } finally {
+    await child.stop();
+  }
+}
+
+/**
+ * Runs a relay or echo job split over `processes` generator processes (clients shared as
+ * evenly as possible): each connects its share, then all start sending together, and their
+ * results are merged ({@linkcode mergeShardResults}; generator CPU is their sum). Processes
+ * connect one after the other, so Colyseus's first one creates the room the others join.
+ * With one process (or another scenario) it is {@linkcode runGenerator}.
+ *
+ * @param job The whole load.
+ * @param processes How many generator processes.
+ * @returns The merged result; any process failing fails it.
+ */
+export async function runGenerators(
+  job: LoadJob | ColyseusJob,
+  processes: number,
+): Promise<LoadResult> {
+  const scenario = job.scenario;
+  if (processes <= 1 || (scenario.kind !== "relay" && scenario.kind !== "echo")) {
+    return await runGenerator(job);
+  }
+  const shares = splitClients(scenario.clients, processes);
+  if (shares.length === 1 || shares.some((n) => n < 2)) return await runGenerator(job);
+  const children: BenchChild[] = [];
+  const deadline = performance.now() + job.deadlineMs + KILL_MARGIN_MS;
+  try {
+    const jobs = shares.map((clients) =>
+      ({
+        ...job,
+        scenario: { ...scenario, clients },
+        waitForStart: true,
+      }) as LoadJob | ColyseusJob
+    );
+    for (const shard of jobs) {
+      const child = spawnGenerator(shard, true);
+      children.push(child);
+      await child.waitForLine(new RegExp(`^${CONNECTED_LINE}$`), deadline - performance.now());
+    }
+    await Promise.all(children.map((child) => child.writeLine(START_LINE)));
+    return mergeShardResults(
+      await Promise.all(children.map((child, i) => collect(child, jobs[i], deadline))),
+    );
+  } catch (error) {
+    if (!(error instanceof ChildProcessError)) throw error;
+    return { kind: scenario.kind, ok: false, error: error.message };
+  } finally {
+    await Promise.all(children.map((child) => child.stop()));
+  }
+}
+
+function spawnGenerator(job: LoadJob | ColyseusJob, stdin: boolean): BenchChild {
+  return job.target.kind === "colyseus"
     ? BenchChild.spawn({
       name: "colyseus load generator",
       command: "node",
       args: [`${COLYSEUS_DIR}/load_generator.mjs`, "--job", JSON.stringify(job)],
       cwd: COLYSEUS_DIR,
+      stdin,
     })
     : BenchChild.spawn({
       name: "load generator",
       command: Deno.execPath(),
       args: ["run", "-A", `${REPO_ROOT}bench/load_generator.ts`, "--job", JSON.stringify(job)],
       cwd: REPO_ROOT,
+      stdin,
     });
+}
+
+/** Waits for a generator's result line and exit; a crash or overrun is an `ok: false` result. */
+async function collect(
+  child: BenchChild,
+  job: LoadJob | ColyseusJob,
+  deadline = performance.now() + job.deadlineMs + KILL_MARGIN_MS,
+): Promise<LoadResult> {
   try {
-    const match = await child.waitForLine(/^LOAD_RESULT (.*)$/, job.deadlineMs + KILL_MARGIN_MS);
+    const match = await child.waitForLine(/^LOAD_RESULT (.*)$/, deadline - performance.now());
     await child.waitExit(KILL_MARGIN_MS);
     const result = JSON.parse(match[1]) as LoadResult;
     if (result.ok && (result.kind === "relay" || result.kind === "echo")) {
@@ -127,7 +202,5 @@ export async function runGenerator(job: LoadJob | ColyseusJob): Promise<LoadResu
   } catch (error) {
     if (!(error instanceof ChildProcessError) && !(error instanceof SyntaxError)) throw error;
     return { kind: job.scenario.kind, ok: false, error: error.message };
-  } finally {
-    await child.stop();
   }
 }

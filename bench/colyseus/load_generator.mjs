@@ -73,6 +73,25 @@ await Promise.all(Array.from({ length: 16 }, async () => {
 const connectMs = Math.round(now() - started);
 console.error(`joined ${rooms.length} clients in ${connectMs} ms`);
 
+if (job.waitForStart === true) {
+  // Several generator processes share the load: start sending together (bench/load_job.ts).
+  console.log("CONNECTED");
+  await new Promise((resolve, reject) => {
+    let text = "";
+    const onData = (chunk) => {
+      text += chunk;
+      if (text.split("\n").slice(0, -1).includes("START")) {
+        process.stdin.off("data", onData);
+        process.stdin.pause();
+        resolve();
+      }
+    };
+    process.stdin.setEncoding("utf8");
+    process.stdin.on("data", onData);
+    process.stdin.once("end", () => reject(new Error('stdin ended before "START"')));
+  });
+}
+
 for (const room of rooms) {
   room.onMessage(1, (bytes) => {
     if (!measuring) return;

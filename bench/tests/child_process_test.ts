@@ -46,3 +46,25 @@ Deno.test("a child ignoring SIGTERM is killed after the grace period", async () 
   const status = await child.stop(200);
   assert.equal(status.signal, "SIGKILL");
 });
+
+Deno.test("writeLine reaches a child started with a stdin; without one it is child_stdin", async () => {
+  await using child = BenchChild.spawn({
+    name: "reader",
+    command: Deno.execPath(),
+    args: [
+      "eval",
+      "for await (const t of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) " +
+      "{ if (t.includes('go')) { console.log('got go'); break; } }",
+    ],
+    stdin: true,
+  });
+  await child.writeLine("go");
+  await child.waitForLine(/^got go$/, 10_000);
+  assert.equal((await child.waitExit(10_000)).code, 0);
+  await using silent = denoEval("setTimeout(() => {}, 10)");
+  await assert.rejects(silent.writeLine("go"), (error) => {
+    assert.ok(error instanceof ChildProcessError);
+    assert.equal(error.code, "child_stdin");
+    return true;
+  });
+});

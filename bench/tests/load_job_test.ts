@@ -68,3 +68,18 @@ Deno.test("bad join and idle fields are refused", () => {
   const echo = { kind: "echo", clients: 5, inflight: 0, warmupMs: 0, windowMs: 500, windows: 1 };
   assert.throws(() => parseLoadJob(JSON.stringify({ ...valid, scenario: echo })), /inflight/);
 });
+
+Deno.test("waitForStart is kept when true and refused when not a boolean", () => {
+  const job = {
+    target: { kind: "raw", host: "127.0.0.1", port: 1 },
+    scenario: { kind: "relay", clients: 2, hz: 20, warmupMs: 0, windowMs: 1000, windows: 1 },
+    serverPids: [],
+    deadlineMs: 1000,
+  };
+  assert.equal(parseLoadJob(JSON.stringify({ ...job, waitForStart: true })).waitForStart, true);
+  assert.equal(parseLoadJob(JSON.stringify(job)).waitForStart, undefined);
+  assert.throws(
+    () => parseLoadJob(JSON.stringify({ ...job, waitForStart: "yes" })),
+    /waitForStart must be a boolean/,
+  );
+});

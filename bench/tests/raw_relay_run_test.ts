@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type RawRelayServer, startRawRelayServer } from "../bench_servers.ts";
-import { runGenerator } from "../run_generator.ts";
+import { runGenerator, runGenerators } from "../run_generator.ts";
 import { runRelayCampaign } from "../relay_campaign.ts";
 import { freePort } from "../../tests/_process.ts";
 
@@ -25,6 +25,41 @@ Deno.test("a generator process relays through the raw relay process and measures
     assert.equal(w.servers[0].pid, relay.pids[0]);
     assert.ok(w.servers[0].rssBytes > 0 && w.generator.rssBytes > 0);
   }
+});
+
+Deno.test("two generator processes share one relay load and report it as one", async () => {
+  await using relay = await startRawRelayServer();
+  const result = await runGenerators({
+    target: { kind: "raw", host: "127.0.0.1", port: relay.port },
+    scenario: { kind: "relay", clients: 6, hz: 20, ...short },
+    serverPids: relay.pids,
+    deadlineMs: 20_000,
+  }, 2);
+  assert.ok(result.ok && result.kind === "relay", JSON.stringify(result));
+  assert.equal(result.clients, 6);
+  assert.equal(result.windows.length, 2);
+  for (const w of result.windows) {
+    // Every client receives the other five's frames, whichever process holds them: frames cross
+    // between the two generators through the relay.
+    assert.ok(w.received > w.sent * 3, JSON.stringify(w));
+    assert.ok(w.received <= w.sent * 5 + 30, JSON.stringify(w));
+    assert.equal(w.openClients, 6);
+    const buckets = w.latencyBuckets.reduce((n, [, count]) => n + count, 0);
+    assert.equal(buckets, w.received);
+    assert.ok(w.p99Ms >= w.p50Ms && w.p50Ms >= 0);
+    assert.equal(w.servers[0].pid, relay.pids[0]);
+  }
+});
+
+Deno.test("a shared load fails as a whole when one of its processes cannot connect", async () => {
+  const port = await freePort();
+  const result = await runGenerators({
+    target: { kind: "raw", host: "127.0.0.1", port },
+    scenario: { kind: "relay", clients: 4, hz: 20, ...short },
+    serverPids: [],
+    deadlineMs: 10_000,
+  }, 2);
+  assert.equal(result.ok, false, JSON.stringify(result));
 });
 
 Deno.test("a fixed campaign reports its one run and stops its server", async () => {
