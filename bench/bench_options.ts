@@ -36,6 +36,8 @@ export interface BenchOptions {
   readonly profile: boolean;
   /** Where results are written. */
   readonly resultsDir: string;
+  /** Generator processes sharing each relay run's clients (every system alike). */
+  readonly generators: number;
 }
 
 /** A command line that cannot be run. */
@@ -48,7 +50,7 @@ export class BenchUsageError extends SustenetError {
 
 /** The `--help` text. */
 export const BENCH_USAGE =
-  `usage: deno task bench [--quick] [--only PARTS] [--profile] [--results DIR]
+  `usage: deno task bench [--quick] [--only PARTS] [--profile] [--generators N] [--results DIR]
 
   --quick          under a minute: one fixed-size relay run per system (R = 50, Colyseus 20),
                    short echo / join / idle runs; Colyseus only if installable offline
@@ -59,6 +61,8 @@ export const BENCH_USAGE =
   --only PARTS     comma-separated subset of: ${BENCH_PARTS.join(",")}
                    e.g. a sealed-only quick run: --quick --only sealed
   --profile        also profile the sealed cluster under relay load (--cpu-prof) and summarise
+  --generators N   share each relay run's clients over N generator processes, for every system
+                   (default 1: on 2 cores a second one costs more than it saves; 1..8)
   --results DIR    where to write <ISO date>.json (default bench/results)`;
 
 /**
@@ -95,6 +99,7 @@ export function parseBenchArgs(
         only: { type: "string" },
         profile: { type: "boolean", default: false },
         results: { type: "string", default: defaultResultsDir },
+        generators: { type: "string", default: "1" },
         help: { type: "boolean", short: "h", default: false },
       },
     }));
@@ -111,5 +116,15 @@ export function parseBenchArgs(
     }
     parts.add(part);
   }
-  return { quick: values.quick, parts, profile: values.profile, resultsDir: values.results };
+  const generators = Number(values.generators);
+  if (!Number.isInteger(generators) || generators < 1 || generators > 8) {
+    throw new BenchUsageError(`--generators must be an integer 1..8, got ${values.generators}`);
+  }
+  return {
+    quick: values.quick,
+    parts,
+    profile: values.profile,
+    resultsDir: values.results,
+    generators,
+  };
 }

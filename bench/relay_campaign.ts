@@ -99,15 +99,12 @@ export interface RelayPlan {
   readonly criterion?: SustainCriterion;
   /**
    * Generator processes sharing each run's clients (the same for every system, Colyseus
-   * included), so that none measures latency while near a full core itself.
+   * included).
    *
-   * @default {GENERATOR_PROCESSES}
+   * @default {1}
    */
   readonly generatorProcesses?: number;
 }
-
-/** Generator processes per relay run: two, one per core of the machines this is measured on. */
-export const GENERATOR_PROCESSES = 2;
 
 /** Builds the job of one run for this system. */
 export type RelayJobFactory = (clients: number, run: WindowedRun) => LoadJob | ColyseusJob;
@@ -226,7 +223,7 @@ export async function runRelayCampaign<S extends BenchServer>(
     }
     const result = await runGenerators(
       jobs(server)(clients, timing),
-      plan.generatorProcesses ?? GENERATOR_PROCESSES,
+      plan.generatorProcesses ?? 1,
     );
     const summary = summariseRelay(phase, clients, plan.hz, result, plan.criterion);
     runs.push(summary);

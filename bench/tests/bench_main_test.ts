@@ -11,6 +11,7 @@ Deno.test("bench options: defaults, subsets and bad flags", () => {
   assert.equal(all.parts.size, 9);
   assert.ok(all.parts.has("echo-sandboxed"));
   assert.equal(all.resultsDir, "/r");
+  assert.equal(all.generators, 1);
   const some = parseBenchArgs(["--profile", "--results", "/x", "--only", "echo"], "/r");
   assert.ok(some !== "help");
   assert.deepEqual([...some.parts], ["echo"]);
@@ -19,6 +20,12 @@ Deno.test("bench options: defaults, subsets and bad flags", () => {
   assert.equal(parseBenchArgs(["--help"], "/r"), "help");
   assert.throws(() => parseBenchArgs(["--fast"], "/r"), BenchUsageError);
   assert.throws(() => parseBenchArgs(["--only", "raw,"], "/r"), /unknown part ""/);
+  const two = parseBenchArgs(["--generators", "2"], "/r");
+  assert.ok(two !== "help");
+  assert.equal(two.generators, 2);
+  for (const bad of ["0", "9", "1.5", "x"]) {
+    assert.throws(() => parseBenchArgs(["--generators", bad], "/r"), /--generators must be/);
+  }
 });
 
 Deno.test("deno task bench --quick --only raw,sealing,echo,echo-sandboxed prints the tables and writes the JSON", async () => {
