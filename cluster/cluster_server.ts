@@ -62,6 +62,14 @@ const MAX_DISCONNECT_REASON_CHARS = 1000;
 const MAX_OLD_VERIFIERS = 4;
 
 /**
+ * How a broadcast's wait grows with the players it goes to, in ms per player, up to
+ * `broadcast_flush_ms`: 1 ms at 50 players, 10 ms from 500. Batching saves one write per player
+ * per hand-out, so this keeps a cluster's broadcast writes near 50 000 a second whatever its size,
+ * and a small room's broadcasts nearly as prompt as with no batching.
+ */
+const BROADCAST_FLUSH_MS_PER_PLAYER = 0.02;
+
+/**
  * A host and port.
  *
  * @example
@@ -211,7 +219,10 @@ class ClusterRuntime implements PluginActions {
   constructor(options: ClusterOptions) {
     this.#options = options;
     this.#settings = settingsOf(options);
-    this.#everyone = new BroadcastGroup({ flushIntervalMs: this.#settings.broadcastFlushMs });
+    this.#everyone = new BroadcastGroup({
+      flushIntervalMs: this.#settings.broadcastFlushMs,
+      flushMsPerMember: BROADCAST_FLUSH_MS_PER_PLAYER,
+    });
     this.#players = new PlayerTable<FrameConnection>({
       maxPlayers: this.#settings.maxConnections,
     });

@@ -47,6 +47,15 @@ export interface BroadcastGroupOptions {
    * @default {0}
    */
   readonly flushIntervalMs?: number;
+  /**
+   * Scales the interval with the audience: the interval used is
+   * `min(flushIntervalMs, members × flushMsPerMember)`. What batching saves is one write per
+   * member per hand-out, so a small group hands out almost every turn (low latency, few writes
+   * anyway) and a crowded one waits up to `flushIntervalMs`. Unset: always `flushIntervalMs`.
+   *
+   * @default {Infinity}
+   */
+  readonly flushMsPerMember?: number;
 }
 
 /** Error codes of {@linkcode BroadcastGroupError}. */
@@ -103,6 +112,7 @@ export class BroadcastGroupError extends SustenetError {
  */
 export class BroadcastGroup {
   readonly #flushIntervalMs: number;
+  readonly #flushMsPerMember: number;
   readonly #members = new Map<FrameConnection, Member>();
   /** This turn's broadcast bytes: `#used` bytes holding `#frames` whole frames. */
   #buffer = new Uint8Array(0);
@@ -118,7 +128,8 @@ export class BroadcastGroup {
 
   /**
    * @param options Flush interval.
-   * @throws {RangeError} If `flushIntervalMs` is negative or not finite.
+   * @throws {RangeError} If `flushIntervalMs` is negative or not finite, or `flushMsPerMember`
+   * negative or NaN.
    */
   constructor(options: BroadcastGroupOptions = {}) {
     const interval = options.flushIntervalMs ?? 0;
@@ -126,6 +137,11 @@ export class BroadcastGroup {
       throw new RangeError(`flushIntervalMs must be a finite number ≥ 0, got ${interval}`);
     }
     this.#flushIntervalMs = interval;
+    const perMember = options.flushMsPerMember ?? Infinity;
+    if (Number.isNaN(perMember) || perMember < 0) {
+      throw new RangeError(`flushMsPerMember must be a number ≥ 0, got ${perMember}`);
+    }
+    this.#flushMsPerMember = perMember;
   }
 
   /** Members now. */
@@ -318,9 +334,11 @@ export class BroadcastGroup {
     this.#used = at + length;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      const wait = this.#flushIntervalMs === 0
-        ? 0
-        : this.#lastFlush + this.#flushIntervalMs - performance.now();
+      const perMember = this.#flushMsPerMember;
+      const interval = perMember === Infinity
+        ? this.#flushIntervalMs
+        : Math.min(this.#flushIntervalMs, this.#members.size * perMember);
+      const wait = interval > 0 ? this.#lastFlush + interval - performance.now() : 0;
       // After every frame handler of this turn has run, as connections schedule their writes.
       if (wait <= 0) queueMicrotask(this.#endTurn);
       else this.#timer = setTimeout(this.#endTurn, wait);

@@ -314,7 +314,7 @@ export interface ClusterSettings {
   readonly reconnectMaxMs: number;
   /** A plugin that does not answer for this long is restarted, in ms. */
   readonly pluginWatchdogMs: number;
-  /** Least time between two hand-outs of broadcasts to every player, in ms (0 = every turn). */
+  /** Longest wait of a broadcast to every player to share writes, in ms (0 = every turn). */
   readonly broadcastFlushMs: number;
   /** Unsealed client traffic (benchmarks, loopback only). */
   readonly plaintext: boolean;

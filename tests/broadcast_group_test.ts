@@ -861,6 +861,40 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "flushMsPerMember scales the wait with the group: none for a tiny one, the cap for a big one",
+  OPS,
+  async () => {
+    for (const perMember of [-1, Number.NaN]) {
+      assert.throws(() => new BroadcastGroup({ flushMsPerMember: perMember }), RangeError);
+    }
+    const b = await bench(2);
+    const [p0, p1] = b.peers;
+    // 2 members × 0 ms: no wait at all, though the cap is a minute.
+    const prompt = new BroadcastGroup({ flushIntervalMs: 60_000, flushMsPerMember: 0 });
+    prompt.add(p0.member);
+    prompt.add(p1.member);
+    for (const n of [1, 2, 3]) {
+      prompt.broadcastFrame(BROADCAST, tagged(n));
+      await waitUntil(() => p1.got.length === n, `broadcast ${n} without a flush()`);
+    }
+    prompt.delete(p0.member);
+    prompt.delete(p1.member);
+    // 2 members × 30 s = 60 s, the cap: the second broadcast waits for flush().
+    const slow = new BroadcastGroup({ flushIntervalMs: 60_000, flushMsPerMember: 30_000 });
+    slow.add(p0.member);
+    slow.add(p1.member);
+    slow.broadcastFrame(BROADCAST, tagged(4));
+    await waitUntil(() => p1.got.length === 4, "the first broadcast after a quiet period");
+    slow.broadcastFrame(BROADCAST, tagged(5));
+    await delay(20);
+    assert.equal(p1.got.length, 4, "the second one waits");
+    slow.flush();
+    await waitUntil(() => p1.got.length === 5, "flush()");
+    await b.close();
+  },
+);
+
 // ---------------------------------------------------------------- 9. property
 
 Deno.test(
