@@ -51,7 +51,9 @@ export const LATENCY_BUCKETS = LINEAR_LIMIT + (MAX_EXPONENT - LINEAR_BITS + 1) *
  * ```
  */
 export function latencyBucket(micros: number): number {
-  const v = micros < 1 ? 0 : micros >= 2 ** 31 ? 2 ** 31 - 1 : Math.floor(micros);
+  // `| 0` truncates like Math.floor for these positive int32 values, at a fraction of the cost
+  // (the generator buckets every received frame); NaN lands in bucket 0.
+  const v = micros >= 1 ? (micros < 2 ** 31 ? micros | 0 : 2 ** 31 - 1) : 0;
   if (v < LINEAR_LIMIT) return v;
   const exponent = 31 - Math.clz32(v);
   const sub = (v >>> (exponent - SUB_BUCKET_BITS)) & (SUB_BUCKETS - 1);

@@ -19,7 +19,7 @@ export const LATENCY_BUCKETS = 128 + 24 * 64;
  * @returns {number}
  */
 export function latencyBucket(micros) {
-  const v = micros < 1 ? 0 : micros >= 2 ** 31 ? 2 ** 31 - 1 : Math.floor(micros);
+  const v = micros >= 1 ? (micros < 2 ** 31 ? micros | 0 : 2 ** 31 - 1) : 0;
   if (v < 128) return v;
   const exponent = 31 - Math.clz32(v);
   return 128 + (exponent - 7) * 64 + ((v >>> (exponent - 6)) & 63);

@@ -120,3 +120,72 @@ Deno.test("a bad bound is refused", () => {
   assert.throws(() => new FrameScanner(0), RangeError);
   assert.throws(() => new FrameScanner(1.5), RangeError);
 });
+
+/** Scans `chunks` a run at a time and returns each frame as `[type, ...payload]`. */
+function scanRuns(scanner: FrameScanner, chunks: readonly Uint8Array[]): number[][] {
+  const frames: number[][] = [];
+  for (const chunk of chunks) {
+    let inRuns = 0;
+    const result = scanner.pushRuns(chunk, (view, start, end) => {
+      for (let pos = start; pos < end; pos += 4 + view.getUint32(pos)) {
+        const length = view.getUint32(pos);
+        frames.push([...new Uint8Array(view.buffer, view.byteOffset + pos + 4, length)]);
+        inRuns++;
+      }
+      assert.ok(start < end, "a run is never empty");
+    });
+    if (result instanceof ProtocolError) throw result;
+    assert.equal(result, inRuns, "the count returned is the frames handed over");
+  }
+  return frames;
+}
+
+Deno.test("runs hand over the same frames as push, however the stream is chunked", () => {
+  fc.assert(fc.property(
+    fc.array(fc.tuple(fc.integer({ min: 0, max: 255 }), fc.uint8Array({ maxLength: 300 })), {
+      maxLength: 20,
+    }),
+    fc.array(fc.nat(), { maxLength: 30 }),
+    (specs, cuts) => {
+      const stream = new Uint8Array(specs.flatMap(([type, payload]) => [
+        ...encodeFrame(type, payload),
+      ]));
+      const readBuffer = new Uint8Array(stream.length + 1);
+      const got: number[][] = [];
+      const scanner = new FrameScanner();
+      for (const chunk of cut(stream, cuts)) {
+        readBuffer.set(chunk);
+        got.push(...scanRuns(scanner, [readBuffer.subarray(0, chunk.length)]));
+      }
+      assert.deepEqual(got, specs.map(([type, payload]) => [type, ...payload]));
+    },
+  ));
+});
+
+Deno.test("runs: one call for a carried frame, one for the whole frames of the read", () => {
+  const frame = encodeFrame(0x90, new Uint8Array(8).fill(1));
+  const bytes = new Uint8Array([...frame, ...frame, ...frame]);
+  const scanner = new FrameScanner();
+  const runs: number[] = [];
+  const visitRun = (_view: DataView, start: number, end: number) => runs.push(end - start);
+  assert.equal(scanner.pushRuns(bytes.subarray(0, frame.length + 3), visitRun), 1);
+  assert.deepEqual(runs, [frame.length]);
+  assert.equal(scanner.pushRuns(bytes.subarray(frame.length + 3), visitRun), 2);
+  assert.deepEqual(runs, [frame.length, frame.length, frame.length]);
+});
+
+Deno.test("runs: frames before a bad length are handed over, then the stream fails", () => {
+  const scanner = new FrameScanner();
+  const seen: number[] = [];
+  const bytes = new Uint8Array([...encodeFrame(7, new Uint8Array([1])), 0, 0, 0, 0, 9]);
+  const result = scanner.pushRuns(bytes, (view, start, end) => {
+    for (let pos = start; pos < end; pos += 4 + view.getUint32(pos)) {
+      seen.push(view.getUint8(pos + 4));
+    }
+  });
+  assert.ok(result instanceof ProtocolError);
+  assert.equal(result.errorCode, ErrorCode.BadFrame);
+  assert.deepEqual(seen, [7]);
+  assert.equal(scanner.pushRuns(encodeFrame(1, new Uint8Array()), () => seen.push(-1)), result);
+  assert.deepEqual(seen, [7]);
+});
