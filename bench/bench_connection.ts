@@ -292,7 +292,8 @@ export class BenchConnection {
         this.lastReadMs = performance.timeOrigin + performance.now();
         let failure: string | undefined;
         if (reader === undefined) {
-          failure = await this.#ingest(buffer.subarray(0, n));
+          const ingested = this.#ingest(buffer.subarray(0, n));
+          failure = typeof ingested === "object" ? await ingested : ingested;
         } else {
           reader.commit(n);
           const opened = this.#openBuffered();
@@ -308,14 +309,30 @@ export class BenchConnection {
     }
   }
 
-  /** Feeds one read's bytes: frames, or records once sealed; returns a failure, if any. */
-  async #ingest(chunk: Uint8Array): Promise<string | undefined> {
-    const failure = this.#recordReader === undefined
-      ? this.#scan(chunk)
-      : await this.#openRecords(chunk);
-    const after = this.#afterScan;
-    if (failure !== undefined || after === undefined) return failure;
-    // The visitor switched mode mid-read (startSealing / resumeFrames): handle its bytes now.
+  /**
+   * Feeds one read's bytes: frames, or records once sealed; returns a failure, if any. Plain
+   * frames are handled synchronously (no promise per read); a promise only when records open
+   * asynchronously or the visitor switched mode mid-read.
+   */
+  #ingest(chunk: Uint8Array): string | undefined | Promise<string | undefined> {
+    if (this.#recordReader === undefined) {
+      const failure = this.#scan(chunk);
+      return failure !== undefined || this.#afterScan === undefined
+        ? failure
+        : this.#runAfterScan();
+    }
+    return this.#ingestRecords(chunk);
+  }
+
+  async #ingestRecords(chunk: Uint8Array): Promise<string | undefined> {
+    const failure = await this.#openRecords(chunk);
+    if (failure !== undefined || this.#afterScan === undefined) return failure;
+    return await this.#runAfterScan();
+  }
+
+  /** The visitor switched mode mid-read (startSealing / resumeFrames): handles its bytes now. */
+  async #runAfterScan(): Promise<undefined> {
+    const after = this.#afterScan as () => Promise<void>;
     this.#afterScan = undefined;
     await after();
     return undefined;
