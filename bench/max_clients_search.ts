@@ -240,3 +240,38 @@ export class MaxClientsSearch {
     return Math.min(this.#max, Math.max(this.#min, Math.round(r)));
   }
 }
+
+/**
+ * Factors of the steps down after failed confirmations: 5 %, then 10 %, then 15 % (down to 0.73
+ * of the best probe in four runs). The first step is the search's own resolution, so a best probe
+ * that a long run finds just over the edge costs one step of that size, not 10 %.
+ */
+const CONFIRM_STEPS = [0.95, 0.9, 0.85] as const;
+
+/**
+ * The client counts to confirm, in order, until one holds: the best probe, then each step down
+ * ({@linkcode CONFIRM_STEPS}) while it stays at or above `min`.
+ *
+ * @param best The best count the probes passed.
+ * @param min The smallest count worth confirming.
+ * @returns At most four counts, decreasing.
+ *
+ * @example
+ * ```ts
+ * import { confirmationCandidates } from "./max_clients_search.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(confirmationCandidates(700, 2), [700, 665, 599, 509]);
+ * assert.deepEqual(confirmationCandidates(700, 600), [700, 665]);
+ * ```
+ */
+export function confirmationCandidates(best: number, min: number): number[] {
+  const out = [best];
+  for (const factor of CONFIRM_STEPS) {
+    const last = out[out.length - 1];
+    const next = Math.round(last * factor);
+    if (next < min || next >= last) break;
+    out.push(next);
+  }
+  return out;
+}

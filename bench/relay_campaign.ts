@@ -13,6 +13,7 @@
 
 import type { LoadJob, LoadResult, WindowedRun, WindowResult } from "./load_job.ts";
 import {
+  confirmationCandidates,
   judgeRelay,
   MaxClientsSearch,
   median,
@@ -243,9 +244,6 @@ export async function runRelayCampaign<S extends BenchServer>(
 }
 
 /** The fixed run, or the search and its confirmation. */
-/** Confirmation runs at most: the best probe, then up to three 10 % steps down. */
-const CONFIRM_ATTEMPTS = 4;
-
 async function campaign(
   label: string,
   runs: readonly RelayRun[],
@@ -260,10 +258,12 @@ async function campaign(
   for (let clients = search.next(); clients !== undefined; clients = search.next()) {
     search.record(clients, (await run("probe", clients, plan.probe)).pass);
   }
-  let candidate = search.best;
-  // Confirm the best probe with the full measurement; up to three 10 % steps down if it does
-  // not hold (probes are short, so a long run can find a tail they missed).
-  for (let attempt = 0; attempt < CONFIRM_ATTEMPTS && candidate !== undefined; attempt++) {
+  // Confirm the best probe with the full measurement, stepping down if it does not hold (probes
+  // are short, so a long run can find a tail they missed).
+  const candidates = search.best === undefined
+    ? []
+    : confirmationCandidates(search.best, plan.search.min);
+  for (const candidate of candidates) {
     const confirmed = await run("confirm", candidate, plan.confirm);
     if (confirmed.pass) {
       return {
@@ -274,8 +274,6 @@ async function campaign(
         framesPerSecondAtMax: confirmed.receivedPerSecond,
       };
     }
-    const lower = Math.round(candidate * 0.9);
-    candidate = lower >= plan.search.min && lower < candidate ? lower : undefined;
   }
   // No confirmation held: keep the probes' answer apart, so it is never taken for a result.
   return search.best === undefined

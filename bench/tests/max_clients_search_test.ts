@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { judgeRelay, MaxClientsSearch, median } from "../max_clients_search.ts";
+import {
+  confirmationCandidates,
+  judgeRelay,
+  MaxClientsSearch,
+  median,
+} from "../max_clients_search.ts";
 
 Deno.test("a run passes only with p99 within 50 ms and at least 97 % delivered", () => {
   const base = { clients: 101, hz: 20, receivedPerSecond: 202_000, p99Ms: 50 };
@@ -64,4 +69,13 @@ Deno.test("bad search options and an empty median are refused", () => {
   assert.throws(() => new MaxClientsSearch({ start: 5, min: 20, max: 10 }), RangeError);
   assert.throws(() => new MaxClientsSearch({ start: 5, min: 2, max: 10, growth: 1 }), RangeError);
   assert.throws(() => median([]), RangeError);
+});
+
+Deno.test("confirmations step down 5 %, 10 %, 15 %, never below min, never repeating", () => {
+  assert.deepEqual(confirmationCandidates(1000, 2), [1000, 950, 855, 727]);
+  assert.deepEqual(confirmationCandidates(100, 90), [100, 95]);
+  assert.deepEqual(confirmationCandidates(100, 101), [100]);
+  assert.deepEqual(confirmationCandidates(20, 2), [20, 19, 17, 14]);
+  // Small counts stop once a step would not lower them.
+  assert.deepEqual(confirmationCandidates(3, 2), [3]);
 });
