@@ -341,7 +341,8 @@ export class BroadcastGroup {
       const wait = interval > 0 ? this.#lastFlush + interval - performance.now() : 0;
       // After every frame handler of this turn has run, as connections schedule their writes.
       if (wait <= 0) queueMicrotask(this.#endTurn);
-      else this.#timer = setTimeout(this.#endTurn, wait);
+      // Rounded up: timers truncate a fractional delay, which would flush before the interval.
+      else this.#timer = setTimeout(this.#endTurn, Math.ceil(wait));
     }
     return at;
   }

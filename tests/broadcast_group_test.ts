@@ -810,6 +810,37 @@ Deno.test(
 );
 
 Deno.test(
+  "a fractional flushIntervalMs is never cut short: hand-outs stay at least that far apart",
+  OPS,
+  async () => {
+    const b = await bench(1);
+    const member = b.peers[0].member;
+    const group = new BroadcastGroup({ flushIntervalMs: 2.5 });
+    group.add(member);
+    // Records when the group hands the member its share (timers truncate 2.4 to 2 ms).
+    const handOuts: number[] = [];
+    const send = member.send.bind(member);
+    member.send = (bytes: Uint8Array, frames?: number) => {
+      handOuts.push(performance.now());
+      return send(bytes, frames);
+    };
+    const until = performance.now() + 60;
+    for (let n = 0; performance.now() < until; n++) {
+      group.broadcastFrame(BROADCAST, tagged(n));
+      await delay(0);
+    }
+    group.flush();
+    assert.ok(handOuts.length >= 5, `only ${handOuts.length} hand-outs`);
+    // The last one is the explicit flush() above, which may come at any time.
+    for (let i = 1; i < handOuts.length - 1; i++) {
+      const gap = handOuts[i] - handOuts[i - 1];
+      assert.ok(gap >= 2.45, `hand-outs ${i - 1} and ${i} only ${gap.toFixed(2)} ms apart`);
+    }
+    await b.close();
+  },
+);
+
+Deno.test(
   "flush hands a delayed turn out at once and cancels its timer; direct sends never wait",
   OPS,
   async () => {
