@@ -5,10 +5,11 @@
  * Queuing a broadcast frame on every receiver costs work per frame per receiver: R² for R
  * players who each broadcast. A group instead copies each frame once into a shared turn buffer
  * and, at the end of the turn, hands every member one view of everything broadcast since it was
- * last served (1–2 pieces per member per turn, whatever the number of frames). A sender left out
- * of its own frame (`except`) is served up to the frame and skips it, at the cost of one extra
- * piece. Anything sent to a member directly first takes the member's share of the buffer, so
- * each connection still sees frames in the order they were sent.
+ * last served (one piece per member per turn, plus one per frame it was left out of). A sender
+ * left out of its own frame (`except`) keeps the bytes before it as a held piece and skips the
+ * frame; the held pieces go out with the rest of its share, in the same write. Anything sent to a
+ * member directly first takes the member's share of the buffer, so each connection still sees
+ * frames in the order they were sent.
  *
  * @module
  */
@@ -33,6 +34,14 @@ interface Member {
   cursor: number;
   /** Frames of the turn buffer before `cursor`. */
   frames: number;
+  /**
+   * Views of this member's share before frames it was left out of (`except`), not handed over
+   * yet: they go out with the rest at the next hand-out, so a sender gets no extra write for
+   * being skipped.
+   */
+  held: Uint8Array[];
+  /** Frames in `held`. */
+  heldFrames: number;
 }
 
 /** Options of {@linkcode BroadcastGroup}. */
@@ -174,7 +183,12 @@ export class BroadcastGroup {
         "a connection can be in one broadcast group at a time",
       );
     }
-    this.#members.set(connection, { cursor: this.#used, frames: this.#frames });
+    this.#members.set(connection, {
+      cursor: this.#used,
+      frames: this.#frames,
+      held: [],
+      heldFrames: 0,
+    });
     connection.group = this;
     return true;
   }
@@ -273,22 +287,43 @@ export class BroadcastGroup {
       const skipped = member.frames;
       member.cursor = 0;
       member.frames = 0;
+      if (member.held.length > 0 && !this.#sendHeld(connection, member)) continue;
       if (from < used) this.#send(connection, buffer.subarray(from, used), frames - skipped);
     }
   }
 
-  /** Queues `member`'s pending bytes up to `end` on its connection. */
+  /** Queues `member`'s held pieces, then its pending bytes up to `end`, on its connection. */
   #handOut(connection: FrameConnection, member: Member, end: number, endFrames: number): void {
     const from = member.cursor;
-    if (from >= end) return;
     const frames = endFrames - member.frames;
-    member.cursor = end;
-    member.frames = endFrames;
-    this.#send(connection, this.#buffer.subarray(from, end), frames);
+    // Moved on before anything is sent: `send` catches the member up, which must find nothing.
+    if (from < end) {
+      member.cursor = end;
+      member.frames = endFrames;
+    }
+    if (member.held.length > 0 && !this.#sendHeld(connection, member)) return;
+    if (from < end) this.#send(connection, this.#buffer.subarray(from, end), frames);
   }
 
-  /** Queues a member's share; one it cannot take (closed, or over its queue bound) leaves. */
-  #send(connection: FrameConnection, bytes: Uint8Array, frames: number): void {
+  /** Queues a member's held pieces; `false` if it left on the way. */
+  #sendHeld(connection: FrameConnection, member: Member): boolean {
+    // Taken off first: `send` catches the member up, which must not find them again.
+    const held = member.held;
+    const heldFrames = member.heldFrames;
+    member.held = [];
+    member.heldFrames = 0;
+    for (let i = 0; i < held.length; i++) {
+      // The frame count rides on the first piece: only the sum is counted.
+      if (!this.#send(connection, held[i], i === 0 ? heldFrames : 0)) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Queues a member's share; one it cannot take (closed, or over its queue bound) leaves.
+   * Returns whether it was queued.
+   */
+  #send(connection: FrameConnection, bytes: Uint8Array, frames: number): boolean {
     if (bytes.length > connection.maxQueueBytes) {
       // `send` throws for this (a caller's error); here it is the member's bound that is small.
       void connection.close({
@@ -296,9 +331,10 @@ export class BroadcastGroup {
         message: `outgoing queue above ${connection.maxQueueBytes} bytes`,
       });
     } else if (connection.send(bytes, frames)) {
-      return;
+      return true;
     }
     this.#leave(connection);
+    return false;
   }
 
   #leave(connection: FrameConnection): void {
@@ -306,14 +342,23 @@ export class BroadcastGroup {
     if (connection.group === this) connection.group = undefined;
   }
 
-  /** Serves `except` up to here, before its own frame goes in; `undefined` if not a member. */
+  /**
+   * Holds `except`'s share up to here, before its own frame goes in (handed out with the rest
+   * of its share); `undefined` if not a member.
+   */
   #skipStart(except: FrameConnection | undefined): Member | undefined {
     if (except === undefined) return undefined;
     const member = this.#members.get(except);
     if (member === undefined) return undefined;
-    this.#handOut(except, member, this.#used, this.#frames);
-    // It may have left (closed) while being served.
-    return this.#members.get(except);
+    const from = member.cursor;
+    const end = this.#used;
+    if (from < end) {
+      member.held.push(this.#buffer.subarray(from, end));
+      member.heldFrames += this.#frames - member.frames;
+      member.cursor = end;
+      member.frames = this.#frames;
+    }
+    return member;
   }
 
   /** Moves the left-out member past the frame just added. */

@@ -810,6 +810,34 @@ Deno.test(
 );
 
 Deno.test(
+  "senders left out of their own broadcasts get one write per hand-out, like the rest",
+  OPS,
+  async () => {
+    const b = await bench(3);
+    const group = new BroadcastGroup({ flushIntervalMs: 40 });
+    for (const p of b.peers) group.add(p.member);
+    // A first hand-out starts the interval: the broadcasts below wait for its end.
+    group.broadcastFrame(BROADCAST, tagged(9));
+    await expectFrames(b.peers, b.peers.map(() => [f(BROADCAST, tagged(9))]));
+    await waitUntil(() => b.peers.every((p) => p.member.queuedBytes === 0), "writes");
+    const before = b.peers.map((p) => p.member.writes);
+    // Each member sends twice, each from its own task (as frames arrive), leaving itself out.
+    for (let n = 0; n < 6; n++) {
+      group.broadcastFrame(BROADCAST, tagged(n), b.peers[n % 3].member);
+      await delay(1);
+    }
+    const expected = b.peers.map((_, i) => [
+      f(BROADCAST, tagged(9)),
+      ...[0, 1, 2, 3, 4, 5].filter((n) => n % 3 !== i).map((n) => f(BROADCAST, tagged(n))),
+    ]);
+    await expectFrames(b.peers, expected);
+    await waitUntil(() => b.peers.every((p) => p.member.queuedBytes === 0), "writes");
+    assert.deepEqual(b.peers.map((p, i) => p.member.writes - before[i]), [1, 1, 1]);
+    await b.close();
+  },
+);
+
+Deno.test(
   "a fractional flushIntervalMs is never cut short: hand-outs stay at least that far apart",
   OPS,
   async () => {
