@@ -69,6 +69,8 @@ export class FrameScanner {
   #carryFill = 0;
   /** The length field of the carried frame, once its header is in. */
   #carryLength = 0;
+  /** The carried frame is whole (set by `#resume`): the push visits it first. */
+  #carryReady = false;
   /** View of the last read buffer seen, reused while the caller reuses its buffer. */
   #view: DataView | undefined;
   #stopped = false;
@@ -129,18 +131,11 @@ export class FrameScanner {
    * with (`BadFrame` for length 0, `FrameTooLarge` above the bound).
    */
   push<C>(chunk: Uint8Array, visit: FrameVisitor<C>, context?: C): number | ProtocolError {
-    if (this.#failed !== undefined) return this.#failed;
-    if (this.#stopped) {
-      this.#keep(chunk, 0);
-      return 0;
-    }
+    let pos = this.#resume(chunk);
+    if (pos < 0) return this.#failed ?? 0;
     let visited = 0;
-    let pos = 0;
-    if (this.#carryFill > 0) {
-      pos = this.#fillCarry(chunk);
-      if (this.#failed !== undefined) return this.#failed;
-      if (this.#carryFill < FRAME_HEADER_BYTES + this.#carryLength) return 0; // still partial
-      this.#carryFill = 0;
+    if (this.#carryReady) {
+      this.#carryReady = false;
       visit(this.#carryView as DataView, FRAME_HEADER_BYTES, this.#carryLength, context as C);
       visited++;
       if (this.#stopped) {
@@ -148,9 +143,7 @@ export class FrameScanner {
         return visited;
       }
     }
-    const buffer = chunk.buffer;
-    let view = this.#view;
-    if (view === undefined || view.buffer !== buffer) view = this.#view = new DataView(buffer);
+    const view = this.#viewOf(chunk);
     const base = chunk.byteOffset;
     const end = chunk.length;
     while (end - pos >= FRAME_HEADER_BYTES) {
@@ -165,13 +158,7 @@ export class FrameScanner {
         return visited;
       }
     }
-    if (pos < end) {
-      // A partial frame: keep its bytes until the next read completes it.
-      this.#carryLength = 0;
-      this.#fillCarry(chunk.subarray(pos));
-      if (this.#failed !== undefined) return this.#failed;
-    }
-    return visited;
+    return this.#carryTail(chunk, pos) ?? visited;
   }
 
   /**
@@ -209,18 +196,11 @@ export class FrameScanner {
     visitRun: FrameRunVisitor<C>,
     context?: C,
   ): number | ProtocolError {
-    if (this.#failed !== undefined) return this.#failed;
-    if (this.#stopped) {
-      this.#keep(chunk, 0);
-      return 0;
-    }
+    let pos = this.#resume(chunk);
+    if (pos < 0) return this.#failed ?? 0;
     let visited = 0;
-    let pos = 0;
-    if (this.#carryFill > 0) {
-      pos = this.#fillCarry(chunk);
-      if (this.#failed !== undefined) return this.#failed;
-      if (this.#carryFill < FRAME_HEADER_BYTES + this.#carryLength) return 0; // still partial
-      this.#carryFill = 0;
+    if (this.#carryReady) {
+      this.#carryReady = false;
       visitRun(
         this.#carryView as DataView,
         0,
@@ -233,9 +213,7 @@ export class FrameScanner {
         return visited;
       }
     }
-    const buffer = chunk.buffer;
-    let view = this.#view;
-    if (view === undefined || view.buffer !== buffer) view = this.#view = new DataView(buffer);
+    const view = this.#viewOf(chunk);
     const base = chunk.byteOffset;
     const end = chunk.length;
     const runStart = pos;
@@ -256,12 +234,43 @@ export class FrameScanner {
       this.#keep(chunk, pos);
       return visited;
     }
-    if (pos < end) {
-      this.#carryLength = 0;
-      this.#fillCarry(chunk.subarray(pos));
-      if (this.#failed !== undefined) return this.#failed;
+    return this.#carryTail(chunk, pos) ?? visited;
+  }
+
+  /**
+   * The start of every push: the stream's state, then a frame carried over from earlier reads,
+   * completed from `chunk` (`#carryReady` is then set: the caller visits it first). Returns
+   * where `chunk`'s own frames start, or -1 when there is nothing more to do (failed, still
+   * partial, or stopped with the chunk kept).
+   */
+  #resume(chunk: Uint8Array): number {
+    if (this.#failed !== undefined) return -1;
+    if (this.#stopped) {
+      this.#keep(chunk, 0);
+      return -1;
     }
-    return visited;
+    if (this.#carryFill === 0) return 0;
+    const pos = this.#fillCarry(chunk);
+    if (this.#failed !== undefined) return -1;
+    if (this.#carryFill < FRAME_HEADER_BYTES + this.#carryLength) return -1; // still partial
+    this.#carryFill = 0;
+    this.#carryReady = true;
+    return pos;
+  }
+
+  /** A view of `chunk`'s buffer, reused while reads reuse their buffer. */
+  #viewOf(chunk: Uint8Array): DataView {
+    const view = this.#view;
+    if (view !== undefined && view.buffer === chunk.buffer) return view;
+    return this.#view = new DataView(chunk.buffer);
+  }
+
+  /** Keeps a partial frame at `chunk[pos..]` until the next read completes it. */
+  #carryTail(chunk: Uint8Array, pos: number): ProtocolError | undefined {
+    if (pos >= chunk.length) return undefined;
+    this.#carryLength = 0;
+    this.#fillCarry(chunk.subarray(pos));
+    return this.#failed;
   }
 
   #ensureCarry(): Uint8Array {
