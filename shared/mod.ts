@@ -38,3 +38,5 @@ export * from "./sealed_record.ts";
 export * from "./transport.ts";
 export * from "./broadcast_group.ts";
 export * from "./plugin.ts";
+export * from "./token_bucket.ts";
+export * from "./log_throttle.ts";
