@@ -277,6 +277,27 @@ export class ClusterRegistration {
   }
 
   /**
+   * Ends the registration because the cluster sent a packet it has no business sending now
+   * (anything but BecomeCluster, AnswerCluster or Error while registering).
+   *
+   * @returns `refused` with reason `out_of_order`, or `undefined` if it had already ended.
+   *
+   * @example
+   * ```ts
+   * import { ClusterRegistration } from "./cluster_registration.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const registration = new ClusterRegistration({ deadline: 10_000 });
+   * assert.deepEqual(registration.unexpected(), { kind: "refused", reason: "out_of_order" });
+   * assert.equal(registration.unexpected(), undefined);
+   * ```
+   */
+  unexpected(): RegistrationStep | undefined {
+    if (this.#state === "registered" || this.#state === "failed") return undefined;
+    return this.#fail("out_of_order");
+  }
+
+  /**
    * Ends the registration because the cluster left or sent an Error before it was over: after
    * a challenge under an unknown key name that is `unknown_key`; after an Error under a known
    * one, `wrong_key` (the cluster could not open the challenge); otherwise `abandoned`.

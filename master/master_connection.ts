@@ -271,8 +271,8 @@ export class MasterConnection {
         return;
       }
       default: {
-        const step = registration.peerLeft(false);
-        if (step?.kind === "refused") this.#registrationRefused(registration, "out_of_order");
+        const step = registration.unexpected();
+        if (step?.kind === "refused") this.#registrationRefused(registration, step.reason);
         this.#apply(closeWith(ErrorCode.UnexpectedPacket, `unexpected ${packet.kind}`));
       }
     }
