@@ -132,6 +132,12 @@ export class MasterConnection {
   readonly #onFrame = (frame: Frame): void => {
     const packet = decodePacket(frame);
     if (packet instanceof ProtocolError) {
+      // A malformed frame mid-registration (e.g. a proof of the wrong length) ends it too.
+      if (this.#phase.kind === "registering") {
+        const registration = this.#phase.registration;
+        const step = registration.unexpected();
+        if (step?.kind === "refused") this.#registrationRefused(registration, step.reason);
+      }
       this.#apply(closeWith(packet.errorCode, packet.message));
       return;
     }

@@ -547,3 +547,27 @@ Deno.test("a restarted master gives a cluster a new id, and the old ids' tickets
     }
   });
 });
+
+Deno.test("a malformed AnswerCluster or an unexpected packet while registering is counted as out_of_order", async () => {
+  await withKeysDir(async (keysDir) => {
+    await using master = await startMaster({ port: 0, keysDir });
+    const key = await loadKey(keysDir, "cluster_key");
+    // A proof of 31 bytes: the codec refuses it (BadPacket) before the registration sees it.
+    const short = await challengeOf(master.addr.port, "cluster_key");
+    const frame = encodePacket(await answerOf({ keyName: "cluster_key", key }, new Uint8Array(32)));
+    const cut = frame.slice(0, frame.length - 1);
+    new DataView(cut.buffer).setUint32(0, cut.length - 4);
+    cut[cut.length - 32] = 31; // the proof's bytes8 length
+    short.peer.connection.send(cut);
+    await short.peer.waitClosed();
+    // Something that is no part of a registration.
+    const odd = await challengeOf(master.addr.port, "cluster_key");
+    odd.peer.send({ kind: "RequestClusters" });
+    await odd.peer.waitClosed();
+    await waitUntil(
+      () => master.metrics.authFailures.get("out_of_order") === 2,
+      "both to be counted",
+    );
+    assert.equal(master.registry.size, 0);
+  });
+});
