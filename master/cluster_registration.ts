@@ -83,7 +83,19 @@ export type RegistrationFailure =
   | "abandoned"
   | "out_of_order";
 
-/** Every {@linkcode RegistrationFailure}, in the order `/metrics` lists them. */
+/**
+ * Every {@linkcode RegistrationFailure}, in the order `/metrics` lists them
+ * (`sustenet_master_auth_failures_total{reason}`).
+ *
+ * @example
+ * ```ts
+ * import { REGISTRATION_FAILURES } from "./cluster_registration.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(REGISTRATION_FAILURES.length, 7);
+ * assert.ok(Object.isFrozen(REGISTRATION_FAILURES));
+ * ```
+ */
 export const REGISTRATION_FAILURES: readonly RegistrationFailure[] = Object.freeze([
   "unknown_key",
   "wrong_key",

@@ -18,7 +18,17 @@ import { ByteWriter, utf8Length } from "./protocol/byte_writer.ts";
 import type { AnswerClusterPacket } from "./protocol/packets.ts";
 import { asBufferSource } from "./security.ts";
 
-/** Bytes of an announce proof (HMAC-SHA-256). */
+/**
+ * Bytes of an announce proof (HMAC-SHA-256).
+ *
+ * @example
+ * ```ts
+ * import { ANNOUNCE_PROOF_BYTES } from "./announce_proof.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(ANNOUNCE_PROOF_BYTES, 32);
+ * ```
+ */
 export const ANNOUNCE_PROOF_BYTES = 32;
 
 /** Domain label in front of every proven message, so no other HMAC can be replayed as one. */
