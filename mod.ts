@@ -10,7 +10,7 @@
  * import { PROTOCOL_VERSION } from "./mod.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(PROTOCOL_VERSION, 1);
+ * assert.equal(PROTOCOL_VERSION, 2);
  * ```
  *
  * @module

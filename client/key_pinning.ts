@@ -1,7 +1,7 @@
 /**
  * Which cluster identity key a client expects before it joins (docs/SECURITY.md, "pinned
- * keys"). In order: a key pinned in the options for the cluster's `host:port`, its name, or
- * `"*"` (given as bytes, a `.pub` file read once, or a `domain_pub_key` URL fetched once);
+ * keys"). In order: a key pinned in the options for the cluster's name, or `"*"` (given as
+ * bytes, a `.pub` file read once, or a `domain_pub_key` URL fetched once);
  * then, with `requestKey` on, the key the cluster sent on first use (RequestKey / SendPubKey,
  * confirmed later by VersionOfKey); and when nothing is pinned, the key the master sent in
  * JoinTicket (trust-on-master: the master is the party that issues tickets anyway).
@@ -9,6 +9,11 @@
  * Whatever the source, a pinned or cached key that differs from the master's is a
  * `key_mismatch` before anything is sent to the cluster. The handshake then proves that the
  * cluster holds the private half of the expected key.
+ *
+ * Pins are keyed by a stable identity — the cluster's name — never by the `host:port` the
+ * master passes on: an address is what a man in the middle (or a compromised listing) would
+ * change, and a pin looked up by the changed address would silently not apply. A pin keyed
+ * like `host:port` is therefore refused when the pinning is made.
  *
  * It must never accept a key it cannot parse as 32 raw bytes, never refetch a key it already
  * loaded, and never log key bytes. Reads files (Deno) and fetches URLs; nothing else.
@@ -42,7 +47,10 @@ export interface CachedClusterKey {
 
 /** Options of {@linkcode KeyPinning}. */
 export interface KeyPinningOptions {
-  /** Pinned keys by cluster `"host:port"`, cluster name, or `"*"` (every cluster). */
+  /**
+   * Pinned keys by cluster name, or `"*"` (every cluster). A `"host:port"` key is refused
+   * (RangeError): addresses come from the master and are not an identity.
+   */
   readonly pins?: Readonly<Record<string, PinnedKeySource>>;
   /**
    * Ask each cluster for its key (RequestKey with the cached version) and remember the first
@@ -79,6 +87,27 @@ export interface KeyDecision {
   readonly source: "pinned" | "cache" | "master";
   /** Present when RequestKey is on: the version to send (0 = no usable cached key). */
   readonly requestKey?: { readonly cachedVersion: number };
+}
+
+/**
+ * Whether a pin key looks like an address (`host:port`, `[v6]:port`) rather than a cluster
+ * name; such pins are refused, since addresses come from the master.
+ *
+ * @param where The pin key.
+ *
+ * @example
+ * ```ts
+ * import { looksLikeAddress } from "./key_pinning.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(looksLikeAddress("127.0.0.1:6257"), true);
+ * assert.equal(looksLikeAddress("[::1]:6257"), true);
+ * assert.equal(looksLikeAddress("eu-1"), false);
+ * assert.equal(looksLikeAddress("*"), false);
+ * ```
+ */
+export function looksLikeAddress(where: string): boolean {
+  return /^(\[[^\]]*\]|[^\s:]*|[0-9a-fA-F:.]*):\d{1,5}$/.test(where);
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -124,14 +153,16 @@ async function readSmallBody(response: Response, url: string): Promise<string> {
  * import assert from "node:assert/strict";
  *
  * const key = new Uint8Array(32).fill(7);
- * const pinning = new KeyPinning({ pins: { "127.0.0.1:6257": key } });
- * const target = { host: "127.0.0.1", port: 6257 };
+ * const pinning = new KeyPinning({ pins: { "eu-1": key } });
+ * const target = { host: "127.0.0.1", port: 6257, name: "eu-1" };
  * assert.equal((await pinning.decide(target, key)).source, "pinned");
- * await assert.rejects(pinning.decide(target, new Uint8Array(32)), (e: Error & { code?: string }) =>
+ * // Whatever address the master gives for eu-1, its key must be the pinned one.
+ * const moved = { host: "10.6.6.6", port: 1, name: "eu-1" };
+ * await assert.rejects(pinning.decide(moved, new Uint8Array(32)), (e: Error & { code?: string }) =>
  *   e.code === "key_mismatch"
  * );
  * // Nothing pinned for another cluster: trust the master's key.
- * assert.equal((await pinning.decide({ host: "10.0.0.2", port: 1 }, key)).source, "master");
+ * assert.equal((await pinning.decide({ host: "10.0.0.2", port: 1, name: "us-1" }, key)).source, "master");
  * ```
  */
 export class KeyPinning {
@@ -148,6 +179,13 @@ export class KeyPinning {
   constructor(options: KeyPinningOptions = {}) {
     const pins = new Map<string, PinnedKeySource>();
     for (const [where, source] of Object.entries(options.pins ?? {})) {
+      if (looksLikeAddress(where)) {
+        throw new RangeError(
+          `pin ${JSON.stringify(where)} looks like host:port: pin a cluster by its name ` +
+            `(or "*"), since the address is whatever the master passes on`,
+        );
+      }
+      if (where.length === 0) throw new RangeError('a pin needs a cluster name or "*"');
       if (source instanceof Uint8Array && source.length !== X25519_PUBLIC_KEY_BYTES) {
         throw new RangeError(
           `pinned key for ${where} must be ${X25519_PUBLIC_KEY_BYTES} bytes, got ${source.length}`,
@@ -171,7 +209,7 @@ export class KeyPinning {
 
   /**
    * `true` if some key is pinned by cluster name (the client then needs the names from
-   * SendClusters before it can decide).
+   * SendClusters before it can decide); with only `"*"` it is `false`.
    *
    * @example
    * ```ts
@@ -180,18 +218,17 @@ export class KeyPinning {
    *
    * assert.equal(new KeyPinning({ pins: { "eu-1": new Uint8Array(32) } }).pinsByName, true);
    * assert.equal(new KeyPinning({ pins: { "*": new Uint8Array(32) } }).pinsByName, false);
+   * assert.throws(() => new KeyPinning({ pins: { "127.0.0.1:6257": new Uint8Array(32) } }), RangeError);
    * ```
    */
   get pinsByName(): boolean {
-    for (const where of this.#pins.keys()) {
-      if (where !== "*" && !/:\d+$/.test(where)) return true;
-    }
+    for (const where of this.#pins.keys()) if (where !== "*") return true;
     return false;
   }
 
   /**
-   * The key pinned for a cluster (by `host:port`, then name, then `"*"`), loading a file or URL
-   * source the first time it is needed.
+   * The key pinned for a cluster (by name, then `"*"`), loading a file or URL source the first
+   * time it is needed. The address is never consulted.
    *
    * @param target The cluster.
    * @returns The raw key, or `undefined` if nothing is pinned for it.
@@ -208,7 +245,7 @@ export class KeyPinning {
    * ```
    */
   async pinnedKey(target: ClusterTarget): Promise<Uint8Array | undefined> {
-    for (const where of [`${target.host}:${target.port}`, target.name, "*"]) {
+    for (const where of [target.name, "*"]) {
       if (where === undefined) continue;
       const source = this.#pins.get(where);
       if (source !== undefined) return await this.#load(where, source);

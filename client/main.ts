@@ -23,7 +23,7 @@ import { onShutdownSignal } from "../shared/shutdown_signals.ts";
 import { type BotStatus, formatBotStatus, formatBotSummary, startBots } from "./bots.ts";
 import type { ClusterSession } from "./cluster_session_handle.ts";
 import { ClientError } from "./errors.ts";
-import type { PinnedKeySource } from "./key_pinning.ts";
+import { looksLikeAddress, type PinnedKeySource } from "./key_pinning.ts";
 import { SustenetClient, type SustenetClientOptions } from "./sustenet_client.ts";
 
 const USAGE = `Usage:
@@ -34,8 +34,9 @@ const USAGE = `Usage:
 Options:
   --master HOST:PORT     the master (default 127.0.0.1:6256)
   --credential TEXT      credential for the master's authentication hook
-  --pin WHERE=SOURCE     pin a cluster key; WHERE is host:port, a cluster name or *, SOURCE a
-                         .pub file or an http(s)/file URL (repeatable)
+  --pin NAME=SOURCE      pin a cluster's key by the cluster's NAME (or * for all); SOURCE a
+                         .pub file or an http(s)/file URL; a bare --pin SOURCE means *=SOURCE;
+                         host:port is refused (the address comes from the master) (repeatable)
   --request-key          ask clusters for their key and pin the first one seen
   --reconnect            rejoin when the cluster drops
   --timeout MS           connect / handshake / answer timeout (default 10000)
@@ -127,12 +128,21 @@ export function parseHostPort(text: string): { host: string; port: number } {
 function parsePins(values: readonly string[]): Record<string, PinnedKeySource> {
   const pins: Record<string, PinnedKeySource> = {};
   for (const value of values) {
+    // A URL may hold "=" in its query: a value that starts with one is a bare SOURCE.
+    const bare = /^(https?|file):/.test(value) || !value.includes("=");
     const eq = value.indexOf("=");
-    if (eq <= 0 || eq === value.length - 1) {
-      throw new UsageError(`--pin must be WHERE=SOURCE, got ${JSON.stringify(value)}`);
+    const where = bare ? "*" : value.slice(0, eq);
+    const source = bare ? value : value.slice(eq + 1);
+    if (where === "" || source === "") {
+      throw new UsageError(`--pin must be NAME=SOURCE or SOURCE, got ${JSON.stringify(value)}`);
     }
-    const source = value.slice(eq + 1);
-    pins[value.slice(0, eq)] = /^(https?|file):/.test(source) ? { url: source } : { file: source };
+    if (looksLikeAddress(where)) {
+      throw new UsageError(
+        `--pin ${where}=…: pin a cluster by its name (see \`list\`), not host:port — the ` +
+          "address is whatever the master passes on",
+      );
+    }
+    pins[where] = /^(https?|file):/.test(source) ? { url: source } : { file: source };
   }
   return pins;
 }

@@ -97,9 +97,9 @@ const JOIN_REFUSALS: ReadonlySet<number> = new Set([
  *   return f;
  * };
  * const session = new MasterSessionMachine();
- * assert.equal(session.hello().toHex(), "000000080153555354000101");
+ * assert.equal(session.hello().toHex(), "000000080153555354000201");
  * const ready = session.receive(
- *   frame(encodePacket({ kind: "HelloOk", version: 1, role: 3, serverName: "m" })),
+ *   frame(encodePacket({ kind: "HelloOk", version: 2, role: 3, serverName: "m" })),
  * );
  * assert.deepEqual(ready, { kind: "ready", serverName: "m" });
  *

@@ -54,8 +54,11 @@ export interface SustenetClientOptions {
   /** Credential for the master's authentication hook (text is sent as UTF-8). */
   readonly credential?: Uint8Array | string;
   /**
-   * Cluster keys pinned by `"host:port"`, cluster name or `"*"`: raw bytes, `{ file }` (a
-   * `.pub` file) or `{ url }` (a `domain_pub_key` URL). Unpinned clusters use the master's key.
+   * Cluster keys pinned by cluster name or `"*"`: raw bytes, `{ file }` (a `.pub` file) or
+   * `{ url }` (a `domain_pub_key` URL). A pinned cluster whose key from the master differs is
+   * refused (`key_mismatch`) before the client connects to it, whatever address the master
+   * gave. Pins by `"host:port"` are refused (RangeError): an address is not an identity.
+   * Unpinned clusters use the master's key.
    */
   readonly pinnedKeys?: Readonly<Record<string, PinnedKeySource>>;
   /**

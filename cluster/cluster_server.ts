@@ -410,7 +410,11 @@ class ClusterRuntime implements PluginActions {
     // One verifier per id, kept across re-registrations so a used ticket stays used.
     this.#verifiers.set(
       clusterId,
-      new TicketVerifier({ clusterKey: this.#clusterAesKey!, clusterId }),
+      new TicketVerifier({
+        clusterKey: this.#clusterAesKey!,
+        clusterId,
+        identityPublicKey: this.#identity!.publicKey,
+      }),
     );
     for (const id of this.#verifiers.keys()) {
       if (this.#verifiers.size <= MAX_OLD_VERIFIERS + 1) break;

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { proveAnnounce } from "../shared/announce_proof.ts";
 import { deriveMasterLinkKeys } from "../shared/key_derivation.ts";
 import { logSuccess, roleLogger } from "../shared/logging.ts";
 import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
@@ -40,7 +41,8 @@ const MAX_REASON_CHARS = 1000;
 
 /**
  * What the cluster tells the master about itself in AnswerCluster: its name, the address
- * clients connect to, its capacity (0 = no limit) and its identity public key with version.
+ * clients connect to, its capacity (0 = no limit) and its identity public key with version —
+ * all covered by the answer's proof, so nobody on the way can change them.
  *
  * @example
  * ```ts
@@ -58,7 +60,7 @@ const MAX_REASON_CHARS = 1000;
  * assert.equal(announcement.port, 6257);
  * ```
  */
-export type RegistrationDetails = Omit<AnswerClusterPacket, "kind" | "passphrase">;
+export type RegistrationDetails = Omit<AnswerClusterPacket, "kind" | "proof">;
 
 /**
  * Where a {@linkcode MasterLinkSession} is: `hello` (Hello sent), `challenge` (BecomeCluster
@@ -164,13 +166,20 @@ function failed(reason: string, code?: ErrorCode): MasterLinkAction {
  * Send {@linkcode hello} first; feed every decoded frame from the master to
  * {@linkcode receive} and apply the actions in order. Opening the challenge is asynchronous
  * (`receive` returns a promise for VerifyCluster); any packet before it settles fails the
- * link. The link keys are derived before AnswerCluster is sent, so the `registered` action for
- * CreateCluster is synchronous and the adapter can switch to sealed records before reading on.
+ * link. The link keys and the announce key are derived before AnswerCluster is sent (its proof
+ * is an HMAC over the announced fields under the announce key, never the passphrase), so the
+ * `registered` action for CreateCluster is synchronous and the adapter can switch to sealed
+ * records before reading on.
  *
  * @example A full registration against a hand-played master
  * ```ts
  * import { MasterLinkSession } from "./master_link.ts";
  * import { encrypt, importAesKey } from "../shared/security.ts";
+ * import { decodePacket } from "../shared/protocol/codec.ts";
+ * import type { Packet } from "../shared/protocol/packets.ts";
+ * import { ProtocolError } from "../shared/protocol/protocol_error.ts";
+ * import { verifyAnnounce } from "../shared/announce_proof.ts";
+ * import { deriveMasterLinkKeys } from "../shared/key_derivation.ts";
  * import assert from "node:assert/strict";
  *
  * const clusterKey = crypto.getRandomValues(new Uint8Array(32));
@@ -187,12 +196,28 @@ function failed(reason: string, code?: ErrorCode): MasterLinkAction {
  *   },
  * });
  * session.hello();
- * await session.receive({ kind: "HelloOk", version: 1, role: 3, serverName: "master" });
+ * const [become] = await session.receive({
+ *   kind: "HelloOk", version: 2, role: 3, serverName: "master",
+ * });
  * assert.equal(session.state, "challenge");
+ * if (become.type !== "send") throw new Error("expected BecomeCluster");
+ * // One frame: u32 length, type byte, payload.
+ * const unframe = (bytes: Uint8Array): Packet => {
+ *   const packet = decodePacket({ type: bytes[4], payload: bytes.subarray(5) });
+ *   if (packet instanceof ProtocolError) throw packet;
+ *   return packet;
+ * };
+ * const becomePacket = unframe(become.frame);
+ * if (becomePacket.kind !== "BecomeCluster") throw new Error("expected BecomeCluster");
  * const passphrase = crypto.getRandomValues(new Uint8Array(32));
  * const sealedPassphrase = await encrypt(await importAesKey(clusterKey), passphrase);
  * const [answer] = await session.receive({ kind: "VerifyCluster", sealedPassphrase });
- * assert.equal(answer.type, "send");
+ * if (answer.type !== "send") throw new Error("expected AnswerCluster");
+ * const packet = unframe(answer.frame);
+ * if (packet.kind !== "AnswerCluster") throw new Error("expected AnswerCluster");
+ * // The master checks the proof with the key it derives from the same challenge.
+ * const keys = await deriveMasterLinkKeys(clusterKey, becomePacket.clusterNonce, passphrase);
+ * assert.equal(await verifyAnnounce(keys.announceKey, packet, packet.proof), true);
  * const [registered] = await session.receive({ kind: "CreateCluster", clusterId: 9 });
  * assert.ok(registered.type === "registered" && registered.clusterId === 9);
  * assert.equal(session.state, "registered");
@@ -391,12 +416,14 @@ export class MasterLinkSession {
       );
     }
     const keys = await deriveMasterLinkKeys(clusterKey, this.#nonce, passphrase);
+    // The proof binds every announced field to this challenge; the passphrase stays here.
+    const proof = await proveAnnounce(keys.announceKey, announcement);
     if (this.#state !== "answering") return [];
     this.#keys = { sendKey: keys.clusterToMaster, receiveKey: keys.masterToCluster };
     this.#state = "answered";
     return [{
       type: "send",
-      frame: encodePacket({ ...announcement, kind: "AnswerCluster", passphrase }),
+      frame: encodePacket({ ...announcement, kind: "AnswerCluster", proof }),
     }];
   }
 

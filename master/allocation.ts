@@ -11,7 +11,12 @@
  * @module
  */
 
-import { clientKeyHash, newTicketId, sealJoinTicket } from "../shared/join_ticket.ts";
+import {
+  clientKeyHash,
+  clusterKeyHash,
+  newTicketId,
+  sealJoinTicket,
+} from "../shared/join_ticket.ts";
 import type { ClusterInfo, JoinTicketPacket } from "../shared/protocol/packets.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { importAesKey } from "../shared/security.ts";
@@ -228,6 +233,8 @@ export class ClusterAllocator {
     if (key === undefined) throw new RangeError(`cluster ${record.id} has no ticket key`);
     const ticket = await sealJoinTicket(await key, {
       clusterId: record.id,
+      // Binds the ticket to this cluster's identity, not just to an id a restart may reissue.
+      clusterKeyHash: await clusterKeyHash(record.publicKey),
       playerId,
       expiresAtMs: now + this.#ticketTtlMs,
       clientKeyHash: await clientKeyHash(clientPublicKey),

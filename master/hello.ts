@@ -1,7 +1,7 @@
 // This module is browser compatible.
 /**
  * The master's answer to a connection's first packet (docs/PROTOCOL.md "Connection
- * lifecycle"): a Hello of version 1 from a client or a cluster gets HelloOk and decides how
+ * lifecycle"): a Hello of the current version from a client or a cluster gets HelloOk and decides how
  * the rest of the connection is handled; anything else is an Error and close. Pure function;
  * it must never accept a role it cannot serve.
  *
@@ -40,7 +40,7 @@ export type HelloOutcome =
  * import { answerHello } from "./hello.ts";
  * import assert from "node:assert/strict";
  *
- * const ok = answerHello({ kind: "Hello", version: 1, role: 2 }, "m");
+ * const ok = answerHello({ kind: "Hello", version: 2, role: 2 }, "m");
  * assert.ok(ok.ok && ok.role === "cluster");
  * const old = answerHello({ kind: "Hello", version: 9, role: 1 }, "m");
  * assert.ok(!old.ok && old.action.kind === "close" && old.action.code === 2);

@@ -17,6 +17,7 @@ import type { Frame } from "../shared/protocol/frame.ts";
 import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
 import type { Packet } from "../shared/protocol/packets.ts";
 import { ErrorCode, ProtocolError } from "../shared/protocol/protocol_error.ts";
+import type { LogThrottle } from "../shared/log_throttle.ts";
 import { logSuccess, roleLogger } from "../shared/logging.ts";
 import type { ClusterAllocator } from "./allocation.ts";
 import type { AuthenticateHook } from "./authenticate.ts";
@@ -26,6 +27,7 @@ import { ClusterLink } from "./cluster_link.ts";
 import {
   ClusterRegistration,
   REGISTRATION_FAILED,
+  type RegistrationFailure,
   type RegistrationStep,
 } from "./cluster_registration.ts";
 import { closeWith, type ConnectionAction } from "./connection_action.ts";
@@ -48,6 +50,11 @@ export interface MasterContext {
   readonly allocator: ClusterAllocator;
   /** Counters. */
   readonly metrics: MasterMetrics;
+  /**
+   * Bounds the registration-failure warnings, keyed by reason: a flood of failed
+   * registrations is one line per reason and interval, with the count left out.
+   */
+  readonly registrationLog: LogThrottle;
   /** Player identity hook. */
   readonly authenticate: AuthenticateHook;
   /** Cluster key lookup. */
@@ -98,6 +105,8 @@ export class MasterConnection {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #requests: Promise<void> = Promise.resolve();
   #pendingRequests = 0;
+  /** Set once a failed registration has been counted and logged (it ends only once). */
+  #registrationOver = false;
 
   /**
    * Starts serving `connection` (reading begins at once).
@@ -123,6 +132,12 @@ export class MasterConnection {
   readonly #onFrame = (frame: Frame): void => {
     const packet = decodePacket(frame);
     if (packet instanceof ProtocolError) {
+      // A malformed frame mid-registration (e.g. a proof of the wrong length) ends it too.
+      if (this.#phase.kind === "registering") {
+        const registration = this.#phase.registration;
+        const step = registration.unexpected();
+        if (step?.kind === "refused") this.#registrationRefused(registration, step.reason);
+      }
       this.#apply(closeWith(packet.errorCode, packet.message));
       return;
     }
@@ -240,12 +255,32 @@ export class MasterConnection {
         context.track(work);
         return;
       }
-      case "AnswerCluster":
-        // Synchronous: on success the link is sealed before the next frame is read.
-        this.#onRegistrationStep(registration, registration.answer(packet, context.now()));
+      case "AnswerCluster": {
+        // The cluster sends nothing more until it reads CreateCluster, so sealing can start
+        // when the proof is checked (see #registered); any frame meanwhile fails it.
+        const work = registration.answer(packet, context.now()).then(
+          (step) => this.#onRegistrationStep(registration, step),
+        ).catch((error: unknown) => {
+          logger.error("cluster answer from {remote} failed: {error}", {
+            remote: this.#remote,
+            error,
+          });
+          this.#apply(closeWith(ErrorCode.Internal, "internal error"));
+        });
+        context.track(work);
         return;
-      default:
+      }
+      case "Error": {
+        // A cluster that cannot open the challenge says so before it leaves.
+        const step = registration.peerLeft(true);
+        if (step !== undefined) this.#onRegistrationStep(registration, step);
+        return;
+      }
+      default: {
+        const step = registration.unexpected();
+        if (step?.kind === "refused") this.#registrationRefused(registration, step.reason);
         this.#apply(closeWith(ErrorCode.UnexpectedPacket, `unexpected ${packet.kind}`));
+      }
     }
   }
 
@@ -256,20 +291,32 @@ export class MasterConnection {
         this.#send(step.packet);
         return;
       case "refused":
-        this.#context.metrics.authFailures.inc();
-        logger.warn("cluster registration from {remote} refused: {reason}{key}", {
-          remote: this.#remote,
-          reason: step.reason,
-          key: registration.keyName === undefined
-            ? ""
-            : ` (key name ${JSON.stringify(registration.keyName)})`,
-        });
+        this.#registrationRefused(registration, step.reason);
         this.#apply({ kind: "close", ...REGISTRATION_FAILED });
         return;
       case "registered":
         this.#registered(step);
         return;
     }
+  }
+
+  /** Counts and warns about a failed registration, once per connection, never a secret. */
+  #registrationRefused(registration: ClusterRegistration, reason: RegistrationFailure): void {
+    if (this.#registrationOver) return;
+    this.#registrationOver = true;
+    const context = this.#context;
+    context.metrics.authFailures.inc(reason);
+    // Keyed by reason, not address: a flood from many addresses stays one line per interval.
+    const leftOut = context.registrationLog.admit(reason, context.now());
+    if (leftOut === null) return;
+    logger.warn("cluster registration from {remote} refused: {reason}{key}{more}", {
+      remote: this.#remote,
+      reason,
+      key: registration.keyName === undefined
+        ? ""
+        : ` (key name ${JSON.stringify(registration.keyName)})`,
+      more: leftOut > 0 ? `; ${leftOut} more refused for this reason since the last line` : "",
+    });
   }
 
   #registered(step: Extract<RegistrationStep, { kind: "registered" }>): void {
@@ -286,8 +333,9 @@ export class MasterConnection {
     }
     context.allocator.setClusterKey(record.id, step.clusterKey);
     context.links.set(record.id, this.#connection);
-    // CreateCluster is the last plaintext frame; everything after it is sealed both ways
-    // (the reader from the first byte after AnswerCluster, which this handler is handling).
+    // CreateCluster is the last plaintext frame; everything after it is sealed both ways. The
+    // cluster sends its first record only after reading CreateCluster, so the reader switches
+    // before any record can arrive.
     this.#send({ kind: "CreateCluster", clusterId: record.id });
     this.#connection.startSealing({
       sendKey: step.linkKeys.masterToCluster,
@@ -377,6 +425,10 @@ export class MasterConnection {
     this.#clearTimer();
     const context = this.#context;
     context.metrics.connectionClosed(this.#connection);
+    if (phase.kind === "registering") {
+      const step = phase.registration.peerLeft(false);
+      if (step?.kind === "refused") this.#registrationRefused(phase.registration, step.reason);
+    }
     if (phase.kind === "linked") {
       const id = phase.link.id;
       if (context.links.get(id) === this.#connection) context.links.delete(id);

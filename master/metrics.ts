@@ -17,6 +17,7 @@ import {
   TrafficTotals,
 } from "../shared/metrics.ts";
 import type { JoinRefusalReason } from "./allocation.ts";
+import { REGISTRATION_FAILURES, type RegistrationFailure } from "./cluster_registration.ts";
 import type { ClusterRemovalReason } from "./registry.ts";
 
 /** Where {@linkcode MasterMetrics} reads its gauges and live traffic. */
@@ -65,10 +66,15 @@ export class MasterMetrics {
     "sustenet_master_tickets_issued_total",
     "Join tickets issued",
   );
-  /** Cluster registrations refused (unknown key, wrong answer, timeout, …). */
-  readonly authFailures: Counter = new Counter(
+  /**
+   * Cluster registrations that failed, by reason (unknown key, wrong key, wrong proof, invalid
+   * announcement, timeout, abandoned, out of order).
+   */
+  readonly authFailures: LabeledCounter<RegistrationFailure> = new LabeledCounter(
     "sustenet_master_auth_failures_total",
-    "Cluster registrations refused",
+    "Cluster registrations that failed, by reason",
+    "reason",
+    REGISTRATION_FAILURES,
   );
   /** Clusters registered. */
   readonly clustersRegistered: Counter = new Counter(

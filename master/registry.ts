@@ -1,6 +1,8 @@
 // This module is browser compatible.
 /**
- * The master's table of live clusters: {@linkcode ClusterRegistry} assigns cluster ids, keeps
+ * The master's table of live clusters: {@linkcode ClusterRegistry} assigns cluster ids (random
+ * non-zero u32s, so a restarted master does not hand out the ids of its previous life again
+ * and ids cannot be guessed), keeps
  * what each cluster announced and reported (load, capacity, identity key, heartbeat times),
  * and removes a cluster at once when told (heartbeat loss, disconnect, Deregister, a newer
  * cluster at the same address). Pure bookkeeping: it must never do I/O, start timers or hand
@@ -16,8 +18,8 @@ declare const clusterIdBrand: unique symbol;
 /** A cluster id assigned by the master: a u32, never 0. */
 export type ClusterId = number & { readonly [clusterIdBrand]: true };
 
-/** What a cluster announced in AnswerCluster (its passphrase aside), and the key it used. */
-export interface ClusterAnnouncement extends Omit<AnswerClusterPacket, "kind" | "passphrase"> {
+/** What a cluster announced in AnswerCluster (its proof aside), and the key it used. */
+export interface ClusterAnnouncement extends Omit<AnswerClusterPacket, "kind" | "proof"> {
   /** Name of the shared key the cluster registered with. */
   readonly keyName: string;
 }
@@ -66,6 +68,34 @@ export interface Registration {
 const MAX_CLUSTER_ID = 0xffff_ffff;
 
 /**
+ * Options of {@linkcode ClusterRegistry}.
+ *
+ * @example
+ * ```ts
+ * import { ClusterRegistry, type ClusterRegistryOptions } from "./registry.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: ClusterRegistryOptions = { randomId: () => 42 };
+ * assert.equal(new ClusterRegistry(options).size, 0);
+ * ```
+ */
+export interface ClusterRegistryOptions {
+  /**
+   * Draws a candidate id (a u32; 0 and ids in use are drawn again), for tests.
+   *
+   * @default {a u32 from crypto.getRandomValues}
+   */
+  readonly randomId?: () => number;
+}
+
+function cryptoRandomU32(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0];
+}
+
+/** Draws before giving up (only a broken `randomId` can need more than a few). */
+const MAX_ID_DRAWS = 1000;
+
+/**
  * The live clusters, by id. Registering a cluster whose host:port is already listed replaces
  * the older one (removed with reason `"replaced"`; its owner closes that link).
  *
@@ -85,7 +115,7 @@ const MAX_CLUSTER_ID = 0xffff_ffff;
  *   keyName: "cluster_key",
  * };
  * const { record } = registry.register(announcement, 1_000);
- * assert.equal(record.id, 1);
+ * assert.ok(record.id >= 1 && record.id <= 0xffff_ffff);
  * assert.equal(registry.heartbeat(record.id, 12, 100, 2_000), true);
  * assert.equal(registry.get(record.id)?.load, 12);
  * registry.remove(record.id, "deregistered");
@@ -95,7 +125,12 @@ const MAX_CLUSTER_ID = 0xffff_ffff;
 export class ClusterRegistry implements ClusterRegistryView {
   readonly #records = new Map<ClusterId, ClusterRecord>();
   readonly #listeners: ClusterRemovalListener[] = [];
-  #nextId = 1;
+  readonly #randomId: () => number;
+
+  /** @param options The id source (random by default). */
+  constructor(options: ClusterRegistryOptions = {}) {
+    this.#randomId = options.randomId ?? cryptoRandomU32;
+  }
 
   /** Number of live clusters. */
   get size(): number {
@@ -103,11 +138,12 @@ export class ClusterRegistry implements ClusterRegistryView {
   }
 
   /**
-   * Adds a cluster with a fresh id; a cluster already at the same host:port is removed first.
+   * Adds a cluster with a fresh random id (never 0, never one in use); a cluster already at the
+   * same host:port is removed first.
    *
    * @param announcement What the cluster announced.
    * @param now Registration time (Unix ms).
-   * @throws {RangeError} If every u32 id is taken (4 294 967 295 live clusters).
+   * @throws {RangeError} If no free id was drawn in 1000 tries (only a broken `randomId`).
    */
   register(announcement: ClusterAnnouncement, now: number): Registration {
     const previous = this.findByAddress(announcement.host, announcement.port);
@@ -167,9 +203,9 @@ export class ClusterRegistry implements ClusterRegistryView {
     return undefined;
   }
 
-  /** Every live cluster, by id (registration order, ids only grow until they wrap). */
+  /** Every live cluster, in registration order. */
   list(): readonly ClusterRecord[] {
-    return [...this.#records.values()].sort((a, b) => a.id - b.id);
+    return [...this.#records.values()];
   }
 
   /** The clusters whose last heartbeat is `timeoutMs` or more before `now`. */
@@ -211,15 +247,13 @@ export class ClusterRegistry implements ClusterRegistryView {
   }
 
   #allocateId(): ClusterId {
-    if (this.#records.size >= MAX_CLUSTER_ID) throw new RangeError("no free cluster id");
-    // Ids grow so a stale id from a departed cluster is not reused soon; wrap past the u32.
-    while (this.#records.has(this.#nextId as ClusterId)) this.#advance();
-    const id = this.#nextId as ClusterId;
-    this.#advance();
-    return id;
-  }
-
-  #advance(): void {
-    this.#nextId = this.#nextId >= MAX_CLUSTER_ID ? 1 : this.#nextId + 1;
+    // Random rather than counting from 1: a master restarted with an empty table would
+    // otherwise give a new cluster the id an old one had, and tickets are checked against ids.
+    for (let draw = 0; draw < MAX_ID_DRAWS; draw++) {
+      const candidate = this.#randomId();
+      if (!Number.isInteger(candidate) || candidate < 1 || candidate > MAX_CLUSTER_ID) continue;
+      if (!this.#records.has(candidate as ClusterId)) return candidate as ClusterId;
+    }
+    throw new RangeError(`no free cluster id after ${MAX_ID_DRAWS} draws`);
   }
 }

@@ -8,6 +8,7 @@
  */
 
 import { listenFrames } from "../shared/transport.ts";
+import { LogThrottle } from "../shared/log_throttle.ts";
 import { roleLogger } from "../shared/logging.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
@@ -25,6 +26,8 @@ const logger = roleLogger("master");
 
 /** How long `stop()` waits for in-flight requests (authentication hooks) to settle. */
 const STOP_WAIT_MS = 2000;
+/** At most one registration-failure warning per reason in this many ms (the rest counted). */
+const REGISTRATION_LOG_INTERVAL_MS = 10_000;
 
 /** A host and port. */
 export interface MasterAddress {
@@ -94,11 +97,13 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
   });
 
   const pending = new Set<Promise<unknown>>();
+  const registrationLog = new LogThrottle({ intervalMs: REGISTRATION_LOG_INTERVAL_MS });
   const context: MasterContext = {
     serverName,
     registry,
     allocator,
     metrics,
+    registrationLog,
     authenticate: resolved.authenticate ?? guestAuthenticate,
     clusterKeys: resolved.clusterKeys ?? keysDirKeySource(keysDir),
     maxFrameBytes: resolved.maxFrameBytes,
@@ -173,6 +178,9 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       await listener.close({ code: ErrorCode.ShuttingDown, message: "master shutting down" });
       await settle(pending, STOP_WAIT_MS);
       await status?.close();
+      for (const [reason, count] of registrationLog.drain(Number.POSITIVE_INFINITY)) {
+        logger.warn("{count} more cluster registrations refused: {reason}", { count, reason });
+      }
       logger.info("master stopped");
     })();
     return stopping;

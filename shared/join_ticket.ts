@@ -1,8 +1,9 @@
 // This module is browser compatible.
 /**
- * Join tickets (docs/PROTOCOL.md "Join ticket"): the master seals who may join which cluster,
- * until when and with which ephemeral key, under that cluster's AES key; the cluster checks it
- * offline with {@linkcode TicketVerifier}. Sans-I/O: bytes in, verdicts out.
+ * Join tickets (docs/PROTOCOL.md "Join ticket"): the master seals who may join which cluster
+ * (its id and the SHA-256 of its identity public key), until when and with which ephemeral
+ * key, under that cluster's AES key; the cluster checks it offline with
+ * {@linkcode TicketVerifier}. Sans-I/O: bytes in, verdicts out.
  *
  * This module must never log, never accept a remembered ticket id again, never mark a ticket
  * used before every other check has passed (so a thief holding a stolen ticket but not the
@@ -23,14 +24,20 @@ import {
   sha256,
 } from "./security.ts";
 
-/** Plaintext layout version byte. */
-const TICKET_VERSION = 1;
+/**
+ * Plaintext layout version byte. 2: the ticket carries the SHA-256 of the cluster's identity
+ * public key, so a ticket is good at one cluster only, even among clusters sharing an AES key
+ * and whatever id they were given.
+ */
+const TICKET_VERSION = 2;
 /** Additional authenticated data of every ticket. */
-const TICKET_AAD = new TextEncoder().encode("sustenet-ticket-v1");
+const TICKET_AAD = new TextEncoder().encode("sustenet-ticket-v2");
 const CLIENT_KEY_HASH_BYTES = 32;
+const CLUSTER_KEY_HASH_BYTES = 32;
 const TICKET_ID_BYTES = 16;
-/** version + clusterId + playerId length + expiresAtMs + clientKeyHash + ticketId. */
-const FIXED_PLAINTEXT_BYTES = 1 + 4 + 1 + 8 + CLIENT_KEY_HASH_BYTES + TICKET_ID_BYTES;
+/** version + clusterId + clusterKeyHash + playerId length + expiresAtMs + clientKeyHash + ticketId. */
+const FIXED_PLAINTEXT_BYTES = 1 + 4 + CLUSTER_KEY_HASH_BYTES + 1 + 8 + CLIENT_KEY_HASH_BYTES +
+  TICKET_ID_BYTES;
 const MAX_PLAYER_ID_BYTES = 255;
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
@@ -44,6 +51,7 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
  *
  * const claims: JoinTicketClaims = {
  *   clusterId: 1,
+ *   clusterKeyHash: new Uint8Array(32),
  *   playerId: "guest-1",
  *   expiresAtMs: Date.now() + 30_000,
  *   clientKeyHash: new Uint8Array(32),
@@ -55,6 +63,8 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 export interface JoinTicketClaims {
   /** The cluster the ticket is for (u32). */
   readonly clusterId: number;
+  /** SHA-256 of that cluster's raw X25519 identity public key (32 bytes). */
+  readonly clusterKeyHash: Uint8Array;
   /** The player identity the master's authentication hook decided (at most 255 UTF-8 bytes). */
   readonly playerId: string;
   /** Unix time in ms after which the ticket is refused. */
@@ -119,6 +129,23 @@ export async function clientKeyHash(clientPublicRaw: Uint8Array): Promise<Uint8A
   return await sha256(clientPublicRaw);
 }
 
+/**
+ * Returns the `clusterKeyHash` for a cluster's raw identity public key: its SHA-256.
+ *
+ * @example
+ * ```ts
+ * import { clusterKeyHash } from "./join_ticket.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal((await clusterKeyHash(new Uint8Array(32))).length, 32);
+ * ```
+ */
+export async function clusterKeyHash(
+  clusterPublicRaw: Uint8Array,
+): Promise<Uint8Array<ArrayBuffer>> {
+  return await sha256(clusterPublicRaw);
+}
+
 async function toKey(clusterKey: Uint8Array | CryptoKey): Promise<CryptoKey> {
   return clusterKey instanceof Uint8Array ? await importAesKey(clusterKey) : clusterKey;
 }
@@ -138,6 +165,11 @@ function encodeClaims(claims: JoinTicketClaims): Uint8Array<ArrayBuffer> {
   if (!Number.isSafeInteger(expiresAtMs) || expiresAtMs < 0) {
     throw new RangeError(`ticket expiresAtMs must be a non-negative safe integer`);
   }
+  if (claims.clusterKeyHash.length !== CLUSTER_KEY_HASH_BYTES) {
+    throw new RangeError(
+      `ticket clusterKeyHash must be ${CLUSTER_KEY_HASH_BYTES} bytes, got ${claims.clusterKeyHash.length}`,
+    );
+  }
   if (claims.clientKeyHash.length !== CLIENT_KEY_HASH_BYTES) {
     throw new RangeError(
       `ticket clientKeyHash must be ${CLIENT_KEY_HASH_BYTES} bytes, got ${claims.clientKeyHash.length}`,
@@ -155,6 +187,8 @@ function encodeClaims(claims: JoinTicketClaims): Uint8Array<ArrayBuffer> {
   at += 1;
   view.setUint32(at, clusterId);
   at += 4;
+  out.set(claims.clusterKeyHash, at);
+  at += CLUSTER_KEY_HASH_BYTES;
   view.setUint8(at, player.length);
   at += 1;
   out.set(player, at);
@@ -176,6 +210,8 @@ function decodeClaims(plain: Uint8Array<ArrayBuffer>): JoinTicketClaims {
   if (version !== TICKET_VERSION) throw new TicketError(`ticket version ${version} is unknown`);
   const clusterId = view.getUint32(at);
   at += 4;
+  const clusterKeyHash = plain.slice(at, at + CLUSTER_KEY_HASH_BYTES);
+  at += CLUSTER_KEY_HASH_BYTES;
   const playerLength = view.getUint8(at);
   at += 1;
   if (plain.length !== FIXED_PLAINTEXT_BYTES + playerLength) {
@@ -196,11 +232,18 @@ function decodeClaims(plain: Uint8Array<ArrayBuffer>): JoinTicketClaims {
   const clientKeyHash = plain.slice(at, at + CLIENT_KEY_HASH_BYTES);
   at += CLIENT_KEY_HASH_BYTES;
   const ticketId = plain.slice(at, at + TICKET_ID_BYTES);
-  return { clusterId, playerId, expiresAtMs: Number(expires), clientKeyHash, ticketId };
+  return {
+    clusterId,
+    clusterKeyHash,
+    playerId,
+    expiresAtMs: Number(expires),
+    clientKeyHash,
+    ticketId,
+  };
 }
 
 /**
- * Seals join ticket claims with the cluster's AES-256-GCM key (AAD "sustenet-ticket-v1").
+ * Seals join ticket claims with the cluster's AES-256-GCM key (AAD "sustenet-ticket-v2").
  *
  * @param clusterKey The cluster's 32-byte key, or that key already imported.
  * @param claims What the ticket says.
@@ -217,6 +260,7 @@ function decodeClaims(plain: Uint8Array<ArrayBuffer>): JoinTicketClaims {
  * const key = crypto.getRandomValues(new Uint8Array(32));
  * const claims = {
  *   clusterId: 7,
+ *   clusterKeyHash: new Uint8Array(32).fill(1),
  *   playerId: "guest-1",
  *   expiresAtMs: Date.now() + 30_000,
  *   clientKeyHash: await clientKeyHash(new Uint8Array(32).fill(9)),
@@ -315,6 +359,7 @@ export type TicketVerdict =
  * const options: TicketVerifierOptions = {
  *   clusterKey: new Uint8Array(32),
  *   clusterId: 1,
+ *   identityPublicKey: new Uint8Array(32),
  *   maxUsedTickets: 1000,
  * };
  * assert.equal(options.clusterId, 1);
@@ -325,6 +370,8 @@ export interface TicketVerifierOptions {
   readonly clusterKey: Uint8Array | CryptoKey;
   /** The cluster id the master assigned in CreateCluster. */
   readonly clusterId: number;
+  /** This cluster's raw X25519 identity public key (the one it announced to the master). */
+  readonly identityPublicKey: Uint8Array;
   /**
    * Clock in Unix ms, for tests.
    * @default {Date.now}
@@ -338,8 +385,8 @@ export interface TicketVerifierOptions {
 }
 
 /**
- * Checks join tickets on a cluster, offline: own key, cluster id, key binding, expiry and
- * single use, in that order. A ticket is remembered as used only once every other check has
+ * Checks join tickets on a cluster, offline: own key, cluster id and identity key hash, client
+ * key binding, expiry and single use, in that order. A ticket is remembered as used only once every other check has
  * passed, and the check-and-remember step has no `await` in it, so two concurrent
  * presentations of one ticket cannot both succeed.
  *
@@ -349,19 +396,32 @@ export interface TicketVerifierOptions {
  *
  * @example Single use
  * ```ts
- * import { clientKeyHash, newTicketId, sealJoinTicket, TicketVerifier } from "./join_ticket.ts";
+ * import {
+ *   clientKeyHash,
+ *   clusterKeyHash,
+ *   newTicketId,
+ *   sealJoinTicket,
+ *   TicketVerifier,
+ * } from "./join_ticket.ts";
  * import assert from "node:assert/strict";
  *
  * const clusterKey = crypto.getRandomValues(new Uint8Array(32));
  * const clientPublic = crypto.getRandomValues(new Uint8Array(32));
+ * const identity = new Uint8Array(32).fill(5);
  * const ticket = await sealJoinTicket(clusterKey, {
  *   clusterId: 3,
+ *   clusterKeyHash: await clusterKeyHash(identity),
  *   playerId: "guest-1",
  *   expiresAtMs: 2_000,
  *   clientKeyHash: await clientKeyHash(clientPublic),
  *   ticketId: newTicketId(),
  * });
- * const verifier = new TicketVerifier({ clusterKey, clusterId: 3, now: () => 1_000 });
+ * const verifier = new TicketVerifier({
+ *   clusterKey,
+ *   clusterId: 3,
+ *   identityPublicKey: identity,
+ *   now: () => 1_000,
+ * });
  * const first = await verifier.verify(ticket, clientPublic);
  * assert.equal(first.ok, true);
  * assert.deepEqual(await verifier.verify(ticket, clientPublic), {
@@ -373,6 +433,8 @@ export interface TicketVerifierOptions {
  */
 export class TicketVerifier {
   readonly #clusterId: number;
+  readonly #identityPublicKey: Uint8Array;
+  #identityHash: Promise<Uint8Array> | undefined;
   readonly #now: () => number;
   readonly #maxUsed: number;
   readonly #rawKey: Uint8Array | CryptoKey;
@@ -383,7 +445,7 @@ export class TicketVerifier {
   /**
    * Creates a verifier for one cluster; the key is imported on first use.
    *
-   * @param options Key, cluster id, clock and memory bound.
+   * @param options Key, cluster id, identity key, clock and memory bound.
    * @throws {KeyError} `"key_invalid"` for a key that is not 32 bytes.
    * @throws {RangeError} For a cluster id that is not a u32 or a bound below 1.
    */
@@ -403,6 +465,7 @@ export class TicketVerifier {
     }
     this.#rawKey = clusterKey;
     this.#clusterId = clusterId;
+    this.#identityPublicKey = options.identityPublicKey.slice();
     this.#now = now;
     this.#maxUsed = maxUsedTickets;
   }
@@ -415,7 +478,11 @@ export class TicketVerifier {
    * import { TicketVerifier } from "./join_ticket.ts";
    * import assert from "node:assert/strict";
    *
-   * const verifier = new TicketVerifier({ clusterKey: new Uint8Array(32), clusterId: 1 });
+   * const verifier = new TicketVerifier({
+   *   clusterKey: new Uint8Array(32),
+   *   clusterId: 1,
+   *   identityPublicKey: new Uint8Array(32),
+   * });
    * assert.equal(verifier.usedTicketCount, 0);
    * ```
    */
@@ -429,26 +496,46 @@ export class TicketVerifier {
    *
    * @param sealed The ticket bytes.
    * @param clientPublicRaw The client's raw ephemeral public key from KeyExchange.
-   * @returns The claims, or status 40 (`invalid`, `wrong_cluster`, `wrong_key`) or 44
+   * @returns The claims, or status 40 (`invalid`, `wrong_cluster` for another id or another
+   * identity key, `wrong_key`) or 44
    * (`expired`, `reused`). Never throws for bad ticket bytes.
    *
    * @example A ticket for another cluster
    * ```ts
-   * import { clientKeyHash, newTicketId, sealJoinTicket, TicketVerifier } from "./join_ticket.ts";
+   * import {
+   *   clientKeyHash,
+   *   clusterKeyHash,
+   *   newTicketId,
+   *   sealJoinTicket,
+   *   TicketVerifier,
+   * } from "./join_ticket.ts";
    * import assert from "node:assert/strict";
    *
    * const clusterKey = crypto.getRandomValues(new Uint8Array(32));
+   * const identity = new Uint8Array(32).fill(2);
    * const clientPublic = new Uint8Array(32).fill(1);
    * const ticket = await sealJoinTicket(clusterKey, {
    *   clusterId: 2,
+   *   clusterKeyHash: await clusterKeyHash(identity),
    *   playerId: "p",
    *   expiresAtMs: Date.now() + 30_000,
    *   clientKeyHash: await clientKeyHash(clientPublic),
    *   ticketId: newTicketId(),
    * });
-   * const verifier = new TicketVerifier({ clusterKey, clusterId: 1 });
+   * const verifier = new TicketVerifier({ clusterKey, clusterId: 1, identityPublicKey: identity });
    * const verdict = await verifier.verify(ticket, clientPublic);
    * assert.deepEqual(verdict, { ok: false, status: 40, reason: "wrong_cluster" });
+   * // Same id, same AES key, another cluster's identity: refused too.
+   * const other = new TicketVerifier({
+   *   clusterKey,
+   *   clusterId: 2,
+   *   identityPublicKey: new Uint8Array(32).fill(3),
+   * });
+   * assert.deepEqual(await other.verify(ticket, clientPublic), {
+   *   ok: false,
+   *   status: 40,
+   *   reason: "wrong_cluster",
+   * });
    * ```
    */
   async verify(sealed: Uint8Array, clientPublicRaw: Uint8Array): Promise<TicketVerdict> {
@@ -461,6 +548,12 @@ export class TicketVerifier {
       throw cause;
     }
     if (claims.clusterId !== this.#clusterId) return reject("wrong_cluster");
+    // Ids are per master run; the identity key is the cluster's own, so a ticket issued for
+    // another cluster sharing this AES key (or an earlier holder of this id) fails here.
+    this.#identityHash ??= clusterKeyHash(this.#identityPublicKey);
+    if (!constantTimeEqual(await this.#identityHash, claims.clusterKeyHash)) {
+      return reject("wrong_cluster");
+    }
     const presentedHash = await clientKeyHash(clientPublicRaw);
     if (!constantTimeEqual(presentedHash, claims.clientKeyHash)) return reject("wrong_key");
 

@@ -17,10 +17,12 @@ import { AES_KEY_BYTES, asBufferSource, KeyError } from "./security.ts";
 /** Bytes of the cluster nonce sent in BecomeCluster and of each handshake random. */
 const RANDOM_BYTES = 32;
 const MASTER_LINK_INFO = new TextEncoder().encode("sustenet master-link v1");
+const ANNOUNCE_INFO = new TextEncoder().encode("sustenet announce v2");
 const CLIENT_SESSION_INFO = new TextEncoder().encode("sustenet client-session v1");
 
 /**
- * The two raw AES-256 keys of a master↔cluster link, one per direction.
+ * The keys of one master↔cluster registration: the two raw AES-256 record keys, one per
+ * direction, and the HMAC key that authenticates the cluster's AnswerCluster.
  *
  * @example
  * ```ts
@@ -40,6 +42,8 @@ export interface MasterLinkKeys {
   readonly clusterToMaster: Uint8Array<ArrayBuffer>;
   /** Seals what the master sends to the cluster. */
   readonly masterToCluster: Uint8Array<ArrayBuffer>;
+  /** HMAC-SHA-256 key of the AnswerCluster proof (`shared/announce_proof.ts`). */
+  readonly announceKey: Uint8Array<ArrayBuffer>;
 }
 
 /**
@@ -104,21 +108,31 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-/** HKDF-SHA-256 to 64 bytes, split into two 32-byte keys (first, last). */
-async function hkdfPair(
+/** HKDF-SHA-256 to `bytes` bytes. */
+async function hkdf(
   ikm: Uint8Array,
   salt: Uint8Array<ArrayBuffer>,
   info: Uint8Array<ArrayBuffer>,
-): Promise<readonly [Uint8Array<ArrayBuffer>, Uint8Array<ArrayBuffer>]> {
+  bytes: number,
+): Promise<Uint8Array<ArrayBuffer>> {
   const base = await crypto.subtle.importKey("raw", asBufferSource(ikm), "HKDF", false, [
     "deriveBits",
   ]);
   const bits = await crypto.subtle.deriveBits(
     { name: "HKDF", hash: "SHA-256", salt, info },
     base,
-    AES_KEY_BYTES * 2 * 8,
+    bytes * 8,
   );
-  const okm = new Uint8Array(bits);
+  return new Uint8Array(bits);
+}
+
+/** HKDF-SHA-256 to 64 bytes, split into two 32-byte keys (first, last). */
+async function hkdfPair(
+  ikm: Uint8Array,
+  salt: Uint8Array<ArrayBuffer>,
+  info: Uint8Array<ArrayBuffer>,
+): Promise<readonly [Uint8Array<ArrayBuffer>, Uint8Array<ArrayBuffer>]> {
+  const okm = await hkdf(ikm, salt, info, AES_KEY_BYTES * 2);
   return [okm.slice(0, AES_KEY_BYTES), okm.slice(AES_KEY_BYTES)];
 }
 
@@ -140,7 +154,10 @@ async function x25519(privateKey: CryptoKey, peerPublicRaw: Uint8Array): Promise
 
 /**
  * Derives the master↔cluster link keys: HKDF-SHA-256 with IKM = cluster key,
- * salt = clusterNonce ‖ passphrase, info = "sustenet master-link v1".
+ * salt = clusterNonce ‖ passphrase, info = "sustenet master-link v1" (64 bytes: the two record
+ * keys), and with the same IKM and salt, info = "sustenet announce v2" (32 bytes: the HMAC key
+ * of the AnswerCluster proof). Only holders of the cluster key who saw this challenge's
+ * passphrase can compute any of them.
  *
  * @param clusterKey The shared 32-byte cluster key.
  * @param clusterNonce The 32-byte nonce the cluster sent in BecomeCluster.
@@ -174,12 +191,12 @@ export async function deriveMasterLinkKeys(
   }
   requireLength("cluster nonce", clusterNonce, RANDOM_BYTES);
   if (passphrase.length === 0) throw new RangeError("passphrase must be at least 1 byte, got 0");
-  const [clusterToMaster, masterToCluster] = await hkdfPair(
-    clusterKey,
-    concat(clusterNonce, passphrase),
-    MASTER_LINK_INFO,
-  );
-  return { clusterToMaster, masterToCluster };
+  const salt = concat(clusterNonce, passphrase);
+  const [[clusterToMaster, masterToCluster], announceKey] = await Promise.all([
+    hkdfPair(clusterKey, salt, MASTER_LINK_INFO),
+    hkdf(clusterKey, salt, ANNOUNCE_INFO, AES_KEY_BYTES),
+  ]);
+  return { clusterToMaster, masterToCluster, announceKey };
 }
 
 /**

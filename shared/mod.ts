@@ -25,6 +25,7 @@ export { Role } from "./protocol/mod.ts";
 export * from "./security.ts";
 export * from "./identity_key.ts";
 export * from "./key_derivation.ts";
+export * from "./announce_proof.ts";
 export * from "./join_ticket.ts";
 export * from "./keys.ts";
 export * from "./config.ts";

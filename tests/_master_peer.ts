@@ -10,7 +10,14 @@
 
 import { connectFrames, type FrameConnection, type SealingKeys } from "../shared/transport.ts";
 import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
-import { type Packet, type PacketKind, type PacketOf, Role } from "../shared/protocol/packets.ts";
+import {
+  type AnswerClusterPacket,
+  type Packet,
+  type PacketKind,
+  type PacketOf,
+  Role,
+} from "../shared/protocol/packets.ts";
+import { proveAnnounce } from "../shared/announce_proof.ts";
 import { ProtocolError } from "../shared/protocol/protocol_error.ts";
 import { deriveMasterLinkKeys } from "../shared/key_derivation.ts";
 import { decrypt, importAesKey } from "../shared/security.ts";
@@ -53,7 +60,7 @@ export class RawPeer {
   /** Connects and completes Hello as `role`; returns the peer (HelloOk consumed). */
   static async hello(port: number, role: "client" | "cluster"): Promise<RawPeer> {
     const peer = await RawPeer.connect(port);
-    peer.send({ kind: "Hello", version: 1, role: role === "client" ? Role.Client : Role.Cluster });
+    peer.send({ kind: "Hello", version: 2, role: role === "client" ? Role.Client : Role.Cluster });
     await peer.expect("HelloOk");
     return peer;
   }
@@ -165,11 +172,17 @@ export async function challengeOf(
   return { peer, sealedPassphrase: verify.sealedPassphrase, clusterNonce };
 }
 
-/** The AnswerCluster a raw cluster sends with `passphrase`. */
-export function answerOf(options: RawClusterOptions, passphrase: Uint8Array): Packet {
-  return {
-    kind: "AnswerCluster",
-    passphrase,
+/**
+ * The AnswerCluster a raw cluster sends after opening `passphrase`: its fields and their proof
+ * under the announce key derived from `options.key`, `clusterNonce` and `passphrase` (a wrong
+ * key, nonce or passphrase gives a proof the master refuses).
+ */
+export async function answerOf(
+  options: RawClusterOptions,
+  passphrase: Uint8Array,
+  clusterNonce: Uint8Array = new Uint8Array(32),
+): Promise<AnswerClusterPacket> {
+  const fields = {
     name: options.name ?? "test-cluster",
     host: options.host ?? "127.0.0.1",
     port: options.port ?? 7000,
@@ -177,6 +190,8 @@ export function answerOf(options: RawClusterOptions, passphrase: Uint8Array): Pa
     keyVersion: options.keyVersion ?? 1,
     publicKey: options.publicKey ?? new Uint8Array(32).fill(0x42),
   };
+  const { announceKey } = await deriveMasterLinkKeys(options.key, clusterNonce, passphrase);
+  return { kind: "AnswerCluster", ...fields, proof: await proveAnnounce(announceKey, fields) };
 }
 
 /** Registers a raw cluster with the master at `masterPort`; the link is sealed afterwards. */
@@ -188,7 +203,7 @@ export async function registerRawCluster(
   const passphrase = await decrypt(await importAesKey(options.key), sealedPassphrase);
   const keys = await deriveMasterLinkKeys(options.key, clusterNonce, passphrase);
   peer.sealOn("CreateCluster", { sendKey: keys.clusterToMaster, receiveKey: keys.masterToCluster });
-  peer.send(answerOf(options, passphrase));
+  peer.send(await answerOf(options, passphrase, clusterNonce));
   const created = await peer.expect("CreateCluster");
   return { peer, clusterId: created.clusterId };
 }

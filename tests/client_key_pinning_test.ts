@@ -25,19 +25,34 @@ function serveKey(body: string, status = 200) {
   };
 }
 
-Deno.test("a pin by host:port wins over a pin by name, which wins over the wildcard", async () => {
-  const pinning = new KeyPinning({
-    pins: { "*": KEY_B, "eu-1": KEY_A, "127.0.0.1:7002": KEY_B },
-  });
+Deno.test("a pin by name wins over the wildcard, and the address never matters", async () => {
+  const pinning = new KeyPinning({ pins: { "*": KEY_B, "eu-1": KEY_A } });
   assert.deepEqual(await pinning.pinnedKey(TARGET), KEY_A);
-  assert.deepEqual(await pinning.pinnedKey({ ...TARGET, port: 7002 }), KEY_B);
+  // The same name at any address the master passes on is the same pin.
+  assert.deepEqual(await pinning.pinnedKey({ ...TARGET, host: "10.6.6.6", port: 6666 }), KEY_A);
+  assert.deepEqual(await pinning.pinnedKey({ host: "10.0.0.1", port: 1, name: "us-1" }), KEY_B);
   assert.deepEqual(await pinning.pinnedKey({ host: "10.0.0.1", port: 1 }), KEY_B);
   assert.equal(await new KeyPinning().pinnedKey(TARGET), undefined);
 });
 
-Deno.test("pins by name are told apart from pins by address and the wildcard", () => {
+Deno.test("pins by host:port are refused: an address is not an identity", () => {
+  for (const where of ["127.0.0.1:7001", "h:1", "[::1]:6257", "cluster.example:6257"]) {
+    assert.throws(() => new KeyPinning({ pins: { [where]: KEY_A } }), RangeError, where);
+  }
+  assert.throws(() => new KeyPinning({ pins: { "": KEY_A } }), RangeError);
+});
+
+Deno.test("pins by name are told apart from the wildcard", () => {
   assert.equal(new KeyPinning({ pins: { "eu-1": KEY_A } }).pinsByName, true);
-  assert.equal(new KeyPinning({ pins: { "h:1": KEY_A, "*": KEY_B } }).pinsByName, false);
+  assert.equal(new KeyPinning({ pins: { "*": KEY_B } }).pinsByName, false);
+});
+
+Deno.test("a pinned name whose key from the master differs is refused, whatever the address", async () => {
+  const pinning = new KeyPinning({ pins: { "eu-1": KEY_A } });
+  // What a rewritten listing looks like: the right name, the attacker's address and key.
+  const rewritten = { host: "127.0.0.1", port: 6666, name: "eu-1" };
+  await assert.rejects(pinning.decide(rewritten, KEY_B), hasCode("key_mismatch"));
+  assert.equal((await pinning.decide(rewritten, KEY_A)).source, "pinned");
 });
 
 Deno.test("a .pub file is read once and used as the pin", async () => {

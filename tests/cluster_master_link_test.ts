@@ -5,6 +5,7 @@ import {
   MasterLinkSession,
   type RegistrationDetails,
 } from "../cluster/master_link.ts";
+import { proveAnnounce } from "../shared/announce_proof.ts";
 import { deriveMasterLinkKeys } from "../shared/key_derivation.ts";
 import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
 import type { Frame } from "../shared/protocol/frame.ts";
@@ -53,12 +54,12 @@ async function challenge(clusterKey: Uint8Array, passphrase: Uint8Array): Promis
   };
 }
 
-const HELLO_OK: Packet = { kind: "HelloOk", version: 1, role: 3, serverName: "master" };
+const HELLO_OK: Packet = { kind: "HelloOk", version: 2, role: 3, serverName: "master" };
 
 Deno.test("registration runs Hello, BecomeCluster, AnswerCluster and derives the link keys", async () => {
   const clusterKey = crypto.getRandomValues(new Uint8Array(32));
   const session = newSession(clusterKey);
-  assert.deepEqual(decodeBytes(session.hello()), { kind: "Hello", version: 1, role: 2 });
+  assert.deepEqual(decodeBytes(session.hello()), { kind: "Hello", version: 2, role: 2 });
   const become = sent(await session.receive(HELLO_OK));
   assert.ok(become.kind === "BecomeCluster");
   assert.equal(become.keyName, "cluster_key");
@@ -68,23 +69,28 @@ Deno.test("registration runs Hello, BecomeCluster, AnswerCluster and derives the
   const step = session.receive(await challenge(clusterKey, passphrase));
   assert.ok(step instanceof Promise, "opening the challenge is asynchronous");
   const answer = sent(await step);
-  assert.deepEqual(answer, {
-    kind: "AnswerCluster",
-    passphrase,
+  const expected = await deriveMasterLinkKeys(clusterKey, become.clusterNonce, passphrase);
+  const fields = {
     name: "eu-1",
     host: "127.0.0.1",
     port: 6257,
     maxConnections: 500,
     keyVersion: 3,
     publicKey: ANNOUNCEMENT.publicKey,
+  };
+  // The passphrase stays on the cluster; the proof binds every announced field to it.
+  assert.deepEqual(answer, {
+    kind: "AnswerCluster",
+    ...fields,
+    proof: await proveAnnounce(expected.announceKey, fields),
   });
+  assert.ok(!encodePacket(answer).toHex().includes(passphrase.toHex()));
 
   const created = session.receive({ kind: "CreateCluster", clusterId: 12 });
   assert.ok(Array.isArray(created), "CreateCluster is handled synchronously");
   const registered = (created as readonly MasterLinkAction[])[0];
   assert.ok(registered.type === "registered");
   assert.equal(registered.clusterId, 12);
-  const expected = await deriveMasterLinkKeys(clusterKey, become.clusterNonce, passphrase);
   assert.deepEqual(registered.keys.sendKey, expected.clusterToMaster);
   assert.deepEqual(registered.keys.receiveKey, expected.masterToCluster);
   assert.equal(session.state, "registered");
@@ -149,7 +155,7 @@ Deno.test("a peer that is not a master, or speaks another version, is refused", 
   );
   assert.equal(notMaster.code, ErrorCode.UnexpectedPacket);
   const otherVersion = failure(
-    await newSession(new Uint8Array(32)).receive({ ...HELLO_OK, version: 2 } as Packet),
+    await newSession(new Uint8Array(32)).receive({ ...HELLO_OK, version: 1 } as Packet),
   );
   assert.equal(otherVersion.code, ErrorCode.VersionMismatch);
   const notHelloOk = failure(
@@ -263,7 +269,7 @@ function fakeMaster(clusterKey: Uint8Array, clusterId: number, port = 0): FakeMa
         record(structuredClone(packet));
         if (packet.kind === "Hello") {
           connection.send(
-            encodePacket({ kind: "HelloOk", version: 1, role: 3, serverName: "fake" }),
+            encodePacket({ kind: "HelloOk", version: 2, role: 3, serverName: "fake" }),
           );
         } else if (packet.kind === "BecomeCluster") {
           const nonce = packet.clusterNonce.slice();

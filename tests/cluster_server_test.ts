@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { type LogRecord, reset } from "@logtape/logtape";
 import { type ClusterOptions, startCluster } from "../cluster/mod.ts";
 import { startMaster } from "../master/mod.ts";
-import { clientKeyHash, newTicketId, sealJoinTicket } from "../shared/join_ticket.ts";
+import {
+  clientKeyHash,
+  clusterKeyHash,
+  newTicketId,
+  sealJoinTicket,
+} from "../shared/join_ticket.ts";
 import { generateEphemeralKeyPair } from "../shared/key_derivation.ts";
 import { loadKey } from "../shared/keys.ts";
 import { setupLogging } from "../shared/logging.ts";
@@ -68,10 +73,11 @@ Deno.test("a client with a valid ticket from the master is authenticated and exc
 async function forgedTicket(
   w: World,
   clientPublic: Uint8Array,
-  changes: { clusterId?: number; expiresAtMs?: number } = {},
+  changes: { clusterId?: number; expiresAtMs?: number; identity?: Uint8Array } = {},
 ): Promise<Uint8Array> {
   return await sealJoinTicket(await loadKey(w.keysDir, "cluster_key"), {
     clusterId: changes.clusterId ?? w.cluster.clusterId!,
+    clusterKeyHash: await clusterKeyHash(changes.identity ?? w.cluster.identity.publicKey),
     playerId: "forged",
     expiresAtMs: changes.expiresAtMs ?? Date.now() + 30_000,
     clientKeyHash: await clientKeyHash(clientPublic),
@@ -144,7 +150,7 @@ Deno.test("a packet before authentication is UnexpectedPacket and closes the con
   await using w = await world();
   const client = await RawClient.connect(w.cluster.addr.port);
   try {
-    client.send({ kind: "Hello", version: 1, role: 1 });
+    client.send({ kind: "Hello", version: 2, role: 1 });
     await client.expect("HelloOk");
     client.send({ kind: "Plugin", command: 0x80, payload: new Uint8Array([1]) });
     const error = await client.expect("Error");
@@ -335,7 +341,7 @@ Deno.test("a missing cluster key is generated and the identity public key is exp
     assert.ok(pub.length > 0);
     // Served in-band too.
     const client = await RawClient.connect(cluster.addr.port);
-    client.send({ kind: "Hello", version: 1, role: 1 });
+    client.send({ kind: "Hello", version: 2, role: 1 });
     await client.expect("HelloOk");
     client.send({ kind: "RequestKey", cachedVersion: 0 });
     const sent = await client.expect("SendPubKey");

@@ -102,13 +102,13 @@ const ARBITRARIES: { readonly [K in PacketKind]: fc.Arbitrary<Extract<Packet, { 
   VerifyCluster: record({ kind: fc.constant("VerifyCluster"), sealedPassphrase: bytes8 }),
   AnswerCluster: record({
     kind: fc.constant("AnswerCluster"),
-    passphrase: bytes8,
     name: str8,
     host: str8,
     port: u16,
     maxConnections: u32,
     keyVersion: u16,
     publicKey: bytes8,
+    proof: key32,
   }),
   CreateCluster: record({ kind: fc.constant("CreateCluster"), clusterId: u32 }),
   Heartbeat: record({ kind: fc.constant("Heartbeat"), load: u32, maxConnections: u32 }),
@@ -258,7 +258,7 @@ Deno.test("decoded byte fields are copies, a Plugin payload is a view of the fra
 
 Deno.test("strings keep a leading byte order mark and every Unicode plane", () => {
   const serverName = "\ufeffmaster 🌍 日本 é";
-  const p = roundTrip({ kind: "HelloOk", version: 1, role: Role.Master, serverName });
+  const p = roundTrip({ kind: "HelloOk", version: 2, role: Role.Master, serverName });
   assert.ok(p.kind === "HelloOk");
   assert.equal(p.serverName, serverName);
 });
@@ -400,8 +400,8 @@ Deno.test("a frame of length 0 or above the bound is rejected before decoding", 
 
 Deno.test("strings longer than their prefix allows are a RangeError naming the field", () => {
   const cases: [Packet, RegExp][] = [
-    [{ kind: "HelloOk", version: 1, role: 3, serverName: "a".repeat(256) }, /HelloOk\.serverName/],
-    [{ kind: "HelloOk", version: 1, role: 3, serverName: "é".repeat(128) }, /HelloOk\.serverName/],
+    [{ kind: "HelloOk", version: 2, role: 3, serverName: "a".repeat(256) }, /HelloOk\.serverName/],
+    [{ kind: "HelloOk", version: 2, role: 3, serverName: "é".repeat(128) }, /HelloOk\.serverName/],
     [{ kind: "Error", code: 1, reason: "a".repeat(65536) }, /Error\.reason/],
     [{ kind: "Deregister", reason: "€".repeat(21846) }, /Deregister\.reason/],
     [
@@ -429,7 +429,7 @@ Deno.test("strings longer than their prefix allows are a RangeError naming the f
     );
   }
   // Exactly at the limit is fine.
-  roundTrip({ kind: "HelloOk", version: 1, role: 3, serverName: "é".repeat(127) + "a" });
+  roundTrip({ kind: "HelloOk", version: 2, role: 3, serverName: "é".repeat(127) + "a" });
 });
 
 Deno.test("byte fields, integers, enums and counts out of range are a RangeError", () => {
@@ -457,7 +457,7 @@ Deno.test("byte fields, integers, enums and counts out of range are a RangeError
       clusterPublicKey: k32,
       ticket: k32,
     }, /JoinTicket\.port/],
-    [{ kind: "Hello", version: 1, role: 4 as Role }, /Hello\.role/],
+    [{ kind: "Hello", version: 2, role: 4 as Role }, /Hello\.role/],
     [{ kind: "Authenticate", status: 21 as AuthStatus, clientId: 1 }, /Authenticate\.status/],
     [{ kind: "Plugin", command: 0x7f, payload: new Uint8Array() }, /plugin command/],
     [{

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   clientKeyHash,
+  clusterKeyHash,
   type JoinTicketClaims,
   newTicketId,
   openJoinTicket,
@@ -10,14 +11,18 @@ import {
 } from "../shared/join_ticket.ts";
 import { decrypt, encrypt, importAesKey, KeyError } from "../shared/security.ts";
 
-const AAD = new TextEncoder().encode("sustenet-ticket-v1");
+const AAD = new TextEncoder().encode("sustenet-ticket-v2");
 const NOW = 1_700_000_000_000;
+/** The identity public key of the cluster these tickets are for. */
+const IDENTITY = crypto.getRandomValues(new Uint8Array(32));
+const IDENTITY_HASH = await clusterKeyHash(IDENTITY);
 
 async function fixture(overrides: Partial<JoinTicketClaims> = {}) {
   const clusterKey = crypto.getRandomValues(new Uint8Array(32));
   const clientPublic = crypto.getRandomValues(new Uint8Array(32));
   const claims: JoinTicketClaims = {
     clusterId: 7,
+    clusterKeyHash: IDENTITY_HASH,
     playerId: "guest-00ff",
     expiresAtMs: NOW + 30_000,
     clientKeyHash: await clientKeyHash(clientPublic),
@@ -32,13 +37,14 @@ function plaintext(
   parts: { version?: number; player?: Uint8Array; expires?: bigint; tail?: Uint8Array } = {},
 ): Uint8Array {
   const player = parts.player ?? new TextEncoder().encode("p");
-  const out = new Uint8Array(1 + 4 + 1 + player.length + 8 + 32 + 16);
+  const out = new Uint8Array(1 + 4 + 32 + 1 + player.length + 8 + 32 + 16);
   const view = new DataView(out.buffer);
-  view.setUint8(0, parts.version ?? 1);
+  view.setUint8(0, parts.version ?? 2);
   view.setUint32(1, 7);
-  view.setUint8(5, player.length);
-  out.set(player, 6);
-  view.setBigUint64(6 + player.length, parts.expires ?? BigInt(NOW + 30_000));
+  out.set(IDENTITY_HASH, 5);
+  view.setUint8(37, player.length);
+  out.set(player, 38);
+  view.setBigUint64(38 + player.length, parts.expires ?? BigInt(NOW + 30_000));
   if (parts.tail === undefined) return out;
   const longer = new Uint8Array(out.length + parts.tail.length);
   longer.set(out);
@@ -68,12 +74,14 @@ Deno.test("the ticket plaintext follows the PROTOCOL.md layout under its AAD", a
   const sealed = await sealJoinTicket(clusterKey, claims);
   const plain = await decrypt(await importAesKey(clusterKey), sealed, AAD);
   assert.equal(sealed.length, 12 + plain.length + 16);
-  assert.equal(plain.length, 1 + 4 + 1 + 2 + 8 + 32 + 16);
-  assert.deepEqual([...plain.subarray(0, 8)], [1, 1, 2, 3, 4, 2, 0x61, 0x62]);
+  assert.equal(plain.length, 1 + 4 + 32 + 1 + 2 + 8 + 32 + 16);
+  assert.deepEqual([...plain.subarray(0, 5)], [2, 1, 2, 3, 4]);
+  assert.deepEqual(plain.subarray(5, 37), claims.clusterKeyHash);
+  assert.deepEqual([...plain.subarray(37, 40)], [2, 0x61, 0x62]);
   const view = new DataView(plain.buffer);
-  assert.equal(view.getBigUint64(8), BigInt(claims.expiresAtMs));
-  assert.deepEqual(plain.subarray(16, 48), claims.clientKeyHash);
-  assert.deepEqual(plain.subarray(48, 64), claims.ticketId);
+  assert.equal(view.getBigUint64(40), BigInt(claims.expiresAtMs));
+  assert.deepEqual(plain.subarray(48, 80), claims.clientKeyHash);
+  assert.deepEqual(plain.subarray(80, 96), claims.ticketId);
 });
 
 Deno.test("claims out of range are refused when sealing", async () => {
@@ -89,6 +97,7 @@ Deno.test("claims out of range are refused when sealing", async () => {
     [{ expiresAtMs: 2 ** 53 }, RangeError],
     [{ expiresAtMs: Number.NaN }, RangeError],
     [{ clientKeyHash: new Uint8Array(31) }, RangeError],
+    [{ clusterKeyHash: new Uint8Array(31) }, RangeError],
     [{ ticketId: new Uint8Array(17) }, RangeError],
   ];
   for (const [override, type] of bad) {
@@ -121,9 +130,10 @@ Deno.test("an authentic but malformed ticket is a TicketError", async () => {
   assert.equal((await openJoinTicket(key, await encrypt(key, plaintext(), AAD))).clusterId, 7);
   const malformed = [
     plaintext({ version: 0 }),
-    plaintext({ version: 2 }),
+    plaintext({ version: 1 }), // the layout without clusterKeyHash
+    plaintext({ version: 3 }),
     plaintext({ tail: new Uint8Array(1) }), // trailing byte
-    plaintext().subarray(0, 61), // truncated
+    plaintext().subarray(0, 93), // truncated
     new Uint8Array(0),
     plaintext({ player: new Uint8Array([0xc3, 0x28]) }), // invalid UTF-8
     plaintext({ player: new Uint8Array([0xff]) }),
@@ -132,7 +142,7 @@ Deno.test("an authentic but malformed ticket is a TicketError", async () => {
   ];
   // A playerId length byte that points past the end.
   const lying = plaintext();
-  lying[5] = 200;
+  lying[37] = 200;
   malformed.push(lying);
   for (const plain of malformed) {
     await assert.rejects(openJoinTicket(key, await encrypt(key, plain, AAD)), isTicketInvalid);
@@ -141,7 +151,12 @@ Deno.test("an authentic but malformed ticket is a TicketError", async () => {
 
 Deno.test("a valid ticket is accepted once, then refused as reused (44)", async () => {
   const { clusterKey, clientPublic, claims } = await fixture();
-  const verifier = new TicketVerifier({ clusterKey, clusterId: 7, now: () => NOW });
+  const verifier = new TicketVerifier({
+    identityPublicKey: IDENTITY,
+    clusterKey,
+    clusterId: 7,
+    now: () => NOW,
+  });
   const sealed = await sealJoinTicket(clusterKey, claims);
   assert.deepEqual(await verifier.verify(sealed, clientPublic), { ok: true, claims });
   assert.deepEqual(await verifier.verify(sealed, clientPublic), {
@@ -159,7 +174,12 @@ Deno.test("a valid ticket is accepted once, then refused as reused (44)", async 
 
 Deno.test("concurrent presentations of one ticket let exactly one through", async () => {
   const { clusterKey, clientPublic, claims } = await fixture();
-  const verifier = new TicketVerifier({ clusterKey, clusterId: 7, now: () => NOW });
+  const verifier = new TicketVerifier({
+    identityPublicKey: IDENTITY,
+    clusterKey,
+    clusterId: 7,
+    now: () => NOW,
+  });
   const sealed = await sealJoinTicket(clusterKey, claims);
   const verdicts = await Promise.all(
     Array.from({ length: 10 }, () => verifier.verify(sealed, clientPublic)),
@@ -172,7 +192,12 @@ Deno.test("an expired ticket is refused (44) and not remembered", async () => {
   const { clusterKey, clientPublic, claims } = await fixture();
   const sealed = await sealJoinTicket(clusterKey, claims);
   for (const now of [claims.expiresAtMs, claims.expiresAtMs + 1, claims.expiresAtMs + 3_600_000]) {
-    const verifier = new TicketVerifier({ clusterKey, clusterId: 7, now: () => now });
+    const verifier = new TicketVerifier({
+      identityPublicKey: IDENTITY,
+      clusterKey,
+      clusterId: 7,
+      now: () => now,
+    });
     assert.deepEqual(await verifier.verify(sealed, clientPublic), {
       ok: false,
       status: 44,
@@ -181,6 +206,7 @@ Deno.test("an expired ticket is refused (44) and not remembered", async () => {
     assert.equal(verifier.usedTicketCount, 0);
   }
   const justInTime = new TicketVerifier({
+    identityPublicKey: IDENTITY,
     clusterKey,
     clusterId: 7,
     now: () => claims.expiresAtMs - 1,
@@ -190,7 +216,12 @@ Deno.test("an expired ticket is refused (44) and not remembered", async () => {
 
 Deno.test("a ticket for another cluster is refused (40)", async () => {
   const { clusterKey, clientPublic, claims } = await fixture({ clusterId: 8 });
-  const verifier = new TicketVerifier({ clusterKey, clusterId: 7, now: () => NOW });
+  const verifier = new TicketVerifier({
+    identityPublicKey: IDENTITY,
+    clusterKey,
+    clusterId: 7,
+    now: () => NOW,
+  });
   assert.deepEqual(await verifier.verify(await sealJoinTicket(clusterKey, claims), clientPublic), {
     ok: false,
     status: 40,
@@ -198,9 +229,39 @@ Deno.test("a ticket for another cluster is refused (40)", async () => {
   });
 });
 
+Deno.test("a ticket for another cluster's identity is refused (40) even with the same id and AES key", async () => {
+  // Two clusters sharing one AES key, and (after a master restart) the same id 7.
+  const { clusterKey, clientPublic, claims } = await fixture();
+  const sealed = await sealJoinTicket(clusterKey, claims);
+  const other = new TicketVerifier({
+    identityPublicKey: crypto.getRandomValues(new Uint8Array(32)),
+    clusterKey,
+    clusterId: 7,
+    now: () => NOW,
+  });
+  assert.deepEqual(await other.verify(sealed, clientPublic), {
+    ok: false,
+    status: 40,
+    reason: "wrong_cluster",
+  });
+  // Refused without being burnt: the cluster it was issued to still takes it.
+  const own = new TicketVerifier({
+    identityPublicKey: IDENTITY,
+    clusterKey,
+    clusterId: 7,
+    now: () => NOW,
+  });
+  assert.equal((await own.verify(sealed, clientPublic)).ok, true);
+});
+
 Deno.test("a ticket sealed with another cluster's key or garbage is refused (40)", async () => {
   const { clusterKey, clientPublic, claims } = await fixture();
-  const verifier = new TicketVerifier({ clusterKey, clusterId: 7, now: () => NOW });
+  const verifier = new TicketVerifier({
+    identityPublicKey: IDENTITY,
+    clusterKey,
+    clusterId: 7,
+    now: () => NOW,
+  });
   const foreign = await sealJoinTicket(crypto.getRandomValues(new Uint8Array(32)), claims);
   const invalid = { ok: false, status: 40, reason: "invalid" };
   assert.deepEqual(await verifier.verify(foreign, clientPublic), invalid);
@@ -213,7 +274,12 @@ Deno.test("a ticket sealed with another cluster's key or garbage is refused (40)
 
 Deno.test("a stolen ticket presented with another key is refused (40) and not burned", async () => {
   const { clusterKey, clientPublic, claims } = await fixture();
-  const verifier = new TicketVerifier({ clusterKey, clusterId: 7, now: () => NOW });
+  const verifier = new TicketVerifier({
+    identityPublicKey: IDENTITY,
+    clusterKey,
+    clusterId: 7,
+    now: () => NOW,
+  });
   const sealed = await sealJoinTicket(clusterKey, claims);
   const thief = crypto.getRandomValues(new Uint8Array(32));
   const wrongKey = { ok: false, status: 40, reason: "wrong_key" };
@@ -229,6 +295,7 @@ Deno.test("used ticket ids are bounded: oldest evicted past maxUsedTickets", asy
   const clientPublic = crypto.getRandomValues(new Uint8Array(32));
   const hash = await clientKeyHash(clientPublic);
   const verifier = new TicketVerifier({
+    identityPublicKey: IDENTITY,
     clusterKey,
     clusterId: 1,
     now: () => NOW,
@@ -238,6 +305,7 @@ Deno.test("used ticket ids are bounded: oldest evicted past maxUsedTickets", asy
   for (let i = 0; i < 10; i++) {
     const sealed = await sealJoinTicket(clusterKey, {
       clusterId: 1,
+      clusterKeyHash: IDENTITY_HASH,
       playerId: `p${i}`,
       expiresAtMs: NOW + 60_000,
       clientKeyHash: hash,
@@ -261,10 +329,16 @@ Deno.test("used ticket ids are forgotten once their tickets expire", async () =>
   const clientPublic = crypto.getRandomValues(new Uint8Array(32));
   const hash = await clientKeyHash(clientPublic);
   let now = NOW;
-  const verifier = new TicketVerifier({ clusterKey, clusterId: 1, now: () => now });
+  const verifier = new TicketVerifier({
+    identityPublicKey: IDENTITY,
+    clusterKey,
+    clusterId: 1,
+    now: () => now,
+  });
   const seal = (expiresAtMs: number) =>
     sealJoinTicket(clusterKey, {
       clusterId: 1,
+      clusterKeyHash: IDENTITY_HASH,
       playerId: "p",
       expiresAtMs,
       clientKeyHash: hash,
@@ -282,18 +356,37 @@ Deno.test("used ticket ids are forgotten once their tickets expire", async () =>
 Deno.test("a verifier accepts an imported key and refuses bad options", async () => {
   const { clusterKey, clientPublic, claims } = await fixture();
   const key = await importAesKey(clusterKey);
-  const verifier = new TicketVerifier({ clusterKey: key, clusterId: 7, now: () => NOW });
+  const verifier = new TicketVerifier({
+    identityPublicKey: IDENTITY,
+    clusterKey: key,
+    clusterId: 7,
+    now: () => NOW,
+  });
   assert.equal((await verifier.verify(await sealJoinTicket(key, claims), clientPublic)).ok, true);
   assert.throws(
-    () => new TicketVerifier({ clusterKey: new Uint8Array(31), clusterId: 7 }),
+    () =>
+      new TicketVerifier({
+        identityPublicKey: IDENTITY,
+        clusterKey: new Uint8Array(31),
+        clusterId: 7,
+      }),
     KeyError,
   );
   for (const clusterId of [-1, 2 ** 32, 0.5]) {
-    assert.throws(() => new TicketVerifier({ clusterKey, clusterId }), RangeError);
+    assert.throws(
+      () => new TicketVerifier({ identityPublicKey: IDENTITY, clusterKey, clusterId }),
+      RangeError,
+    );
   }
   for (const maxUsedTickets of [0, -5, 1.5]) {
     assert.throws(
-      () => new TicketVerifier({ clusterKey, clusterId: 7, maxUsedTickets }),
+      () =>
+        new TicketVerifier({
+          identityPublicKey: IDENTITY,
+          clusterKey,
+          clusterId: 7,
+          maxUsedTickets,
+        }),
       RangeError,
     );
   }

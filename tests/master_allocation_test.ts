@@ -169,14 +169,14 @@ const joinPacket = (clusterId: number, credential = new Uint8Array()): Packet =>
 Deno.test("the session answers RequestClusters with every cluster and its full flag", async () => {
   const { session: s, add, registry } = session();
   const a = add(1, { maxConnections: 1 });
-  add(2);
+  const b = add(2);
   registry.heartbeat(a, 1, 1, 500);
   const { action } = await s.handle({ kind: "RequestClusters" });
   assert.equal(action.kind, "send");
   if (action.kind !== "send" || action.packet.kind !== "SendClusters") return;
   assert.deepEqual(action.packet.clusters.map((c) => [c.id, c.load, c.full]), [
     [a, 1, true],
-    [2, 0, false],
+    [b, 0, false],
   ]);
 });
 

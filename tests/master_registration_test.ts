@@ -6,6 +6,7 @@ import {
   REGISTRATION_FAILED,
   type RegistrationStep,
 } from "../master/cluster_registration.ts";
+import { proveAnnounce } from "../shared/announce_proof.ts";
 import { deriveMasterLinkKeys } from "../shared/key_derivation.ts";
 import type { AnswerClusterPacket, BecomeClusterPacket } from "../shared/protocol/packets.ts";
 import { decrypt, DecryptError, importAesKey } from "../shared/security.ts";
@@ -23,8 +24,15 @@ const ANNOUNCED = {
   publicKey: new Uint8Array(32).fill(5),
 };
 
-function answer(passphrase: Uint8Array, extra: Partial<AnswerClusterPacket> = {}) {
-  return { kind: "AnswerCluster" as const, passphrase, ...ANNOUNCED, ...extra };
+/** The AnswerCluster an honest cluster that opened `passphrase` sends for these fields. */
+async function answer(
+  passphrase: Uint8Array,
+  extra: Partial<AnswerClusterPacket> = {},
+  key: Uint8Array = KEY,
+): Promise<AnswerClusterPacket> {
+  const fields = { ...ANNOUNCED, ...extra };
+  const { announceKey } = await deriveMasterLinkKeys(key, NONCE, passphrase);
+  return { kind: "AnswerCluster", ...fields, proof: await proveAnnounce(announceKey, fields) };
 }
 
 function sealedOf(step: RegistrationStep): Uint8Array {
@@ -48,7 +56,7 @@ Deno.test("the right answer registers with the announced fields and the link key
   const { registration, passphrase } = await challenged();
   assert.equal(registration.state, "awaiting_answer");
   assert.equal(passphrase.length, 32);
-  const step = registration.answer(answer(passphrase), 2_000);
+  const step = await registration.answer(await answer(passphrase), 2_000);
   assert.equal(step.kind, "registered");
   if (step.kind !== "registered") return;
   assert.deepEqual(step.announcement, { ...ANNOUNCED, keyName: "k" });
@@ -66,23 +74,65 @@ Deno.test("every challenge has a fresh passphrase and nonce", async () => {
   assert.notDeepEqual(a.sealed.subarray(0, 12), b.sealed.subarray(0, 12));
 });
 
-Deno.test("a wrong answer is refused and the registration is over", async () => {
+Deno.test("a proof made from a wrong passphrase is refused and the registration is over", async () => {
   const { registration, passphrase } = await challenged();
   const wrong = passphrase.slice();
   wrong[31] ^= 1;
-  assert.deepEqual(registration.answer(answer(wrong), 2_000), {
+  assert.deepEqual(await registration.answer(await answer(wrong), 2_000), {
     kind: "refused",
-    reason: "wrong_answer",
+    reason: "wrong_proof",
   });
   assert.equal(registration.state, "failed");
   // One try: the right answer afterwards is refused too.
-  assert.equal(registration.answer(answer(passphrase), 2_000).kind, "refused");
+  assert.equal((await registration.answer(await answer(passphrase), 2_000)).kind, "refused");
 });
 
-Deno.test("answers of another length are refused", async () => {
+Deno.test("every announced field is bound by the proof: any rewritten field is wrong_proof", async () => {
+  const rewrites: Partial<AnswerClusterPacket>[] = [
+    { name: "evil" },
+    { host: "10.6.6.6" },
+    { port: 6666 },
+    { maxConnections: 7 },
+    { keyVersion: 9 },
+    { publicKey: new Uint8Array(32).fill(6) },
+  ];
+  for (const rewrite of rewrites) {
+    const { registration, passphrase } = await challenged();
+    const honest = await answer(passphrase);
+    assert.deepEqual(await registration.answer({ ...honest, ...rewrite }, 2_000), {
+      kind: "refused",
+      reason: "wrong_proof",
+    }, JSON.stringify(Object.keys(rewrite)));
+  }
+});
+
+Deno.test("a proof under another cluster key is refused", async () => {
   const { registration, passphrase } = await challenged();
-  const step = registration.answer(answer(passphrase.subarray(0, 31)), 2_000);
-  assert.deepEqual(step, { kind: "refused", reason: "wrong_answer" });
+  const other = crypto.getRandomValues(new Uint8Array(32));
+  assert.deepEqual(await registration.answer(await answer(passphrase, {}, other), 2_000), {
+    kind: "refused",
+    reason: "wrong_proof",
+  });
+});
+
+Deno.test("a proof of another length is refused", async () => {
+  const { registration, passphrase } = await challenged();
+  const honest = await answer(passphrase);
+  const step = await registration.answer({ ...honest, proof: honest.proof.subarray(0, 31) }, 2_000);
+  assert.deepEqual(step, { kind: "refused", reason: "wrong_proof" });
+});
+
+Deno.test("a cluster that leaves after the challenge is wrong_key if it said so, else abandoned", async () => {
+  const told = await challenged();
+  assert.deepEqual(told.registration.peerLeft(true), { kind: "refused", reason: "wrong_key" });
+  const silent = await challenged();
+  assert.deepEqual(silent.registration.peerLeft(false), { kind: "refused", reason: "abandoned" });
+  const unknown = new ClusterRegistration({ deadline: 10_000 });
+  await unknown.challenge(BECOME, undefined, 1_000);
+  assert.deepEqual(unknown.peerLeft(true), { kind: "refused", reason: "unknown_key" });
+  const early = new ClusterRegistration({ deadline: 10_000 });
+  assert.deepEqual(early.peerLeft(false), { kind: "refused", reason: "abandoned" });
+  assert.equal(early.peerLeft(false), undefined);
 });
 
 Deno.test("an unknown key gets a same-length challenge nobody can open", async () => {
@@ -91,7 +141,7 @@ Deno.test("an unknown key gets a same-length challenge nobody can open", async (
   const sealed = sealedOf(await registration.challenge(BECOME, undefined, 1_000));
   assert.equal(sealed.length, known.sealed.length);
   await assert.rejects(decrypt(await importAesKey(KEY), sealed), DecryptError);
-  assert.deepEqual(registration.answer(answer(known.passphrase), 2_000), {
+  assert.deepEqual(await registration.answer(await answer(known.passphrase), 2_000), {
     kind: "refused",
     reason: "unknown_key",
   });
@@ -101,7 +151,7 @@ Deno.test("an answer after the deadline is refused even if right", async () => {
   const registration = new ClusterRegistration({ deadline: 5_000 });
   const sealed = sealedOf(await registration.challenge(BECOME, KEY, 1_000));
   const passphrase = await decrypt(await importAesKey(KEY), sealed);
-  assert.deepEqual(registration.answer(answer(passphrase), 5_001), {
+  assert.deepEqual(await registration.answer(await answer(passphrase), 5_001), {
     kind: "refused",
     reason: "timeout",
   });
@@ -130,7 +180,7 @@ Deno.test("expire() fails a pending registration, also while the challenge is be
 
 Deno.test("out-of-order packets are refused: answer first, or a second BecomeCluster", async () => {
   const early = new ClusterRegistration({ deadline: 5_000 });
-  assert.deepEqual(early.answer(answer(new Uint8Array(32)), 1_000), {
+  assert.deepEqual(await early.answer(await answer(new Uint8Array(32)), 1_000), {
     kind: "refused",
     reason: "out_of_order",
   });
@@ -141,7 +191,7 @@ Deno.test("out-of-order packets are refused: answer first, or a second BecomeClu
   });
 });
 
-Deno.test("a right answer with an unusable announcement is refused", async () => {
+Deno.test("a proven answer with an unusable announcement is refused", async () => {
   const bad: Partial<AnswerClusterPacket>[] = [
     { publicKey: new Uint8Array(31) },
     { port: 0 },
@@ -150,7 +200,7 @@ Deno.test("a right answer with an unusable announcement is refused", async () =>
   ];
   for (const extra of bad) {
     const { registration, passphrase } = await challenged();
-    assert.deepEqual(registration.answer(answer(passphrase, extra), 2_000), {
+    assert.deepEqual(await registration.answer(await answer(passphrase, extra), 2_000), {
       kind: "refused",
       reason: "invalid_announcement",
     }, JSON.stringify(Object.keys(extra)));

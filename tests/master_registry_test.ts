@@ -41,15 +41,32 @@ function announcement(port: number, host = "127.0.0.1"): ClusterAnnouncement {
 
 // ------------------------------------------------------------------------------ registry
 
-Deno.test("the registry assigns growing ids and lists clusters by id", () => {
-  const registry = new ClusterRegistry();
+Deno.test("the registry draws random non-zero ids, skips ids in use and lists by registration", () => {
+  // Injected draws: 0 and an id in use are drawn again.
+  const draws = [77, 0, 77, 5, 0xffff_ffff, 12];
+  const registry = new ClusterRegistry({ randomId: () => draws.shift() ?? 1 });
   const ids = [1, 2, 3].map((port) => registry.register(announcement(port), port).record.id);
-  assert.deepEqual(ids, [1, 2, 3]);
+  assert.deepEqual(ids, [77, 5, 0xffff_ffff]);
   registry.remove(ids[1], "disconnected");
-  const next = registry.register(announcement(4), 4).record.id;
-  assert.equal(next, 4, "a departed cluster's id is not reused at once");
-  assert.deepEqual(registry.list().map((r) => r.id), [1, 3, 4]);
+  assert.equal(registry.register(announcement(4), 4).record.id, 12);
+  assert.deepEqual(registry.list().map((r) => r.id), [77, 0xffff_ffff, 12]);
   assert.equal(registry.size, 3);
+});
+
+Deno.test("two registries (a master and its restart) do not start from the same id", () => {
+  const firsts = new Set<number>();
+  for (let run = 0; run < 50; run++) {
+    const id = new ClusterRegistry().register(announcement(7000), 0).record.id;
+    assert.ok(Number.isInteger(id) && id >= 1 && id <= 0xffff_ffff, `id ${id} is a non-zero u32`);
+    firsts.add(id);
+  }
+  // 50 draws from 2^32 - 1 values: a repeat has probability ~3e-7.
+  assert.equal(firsts.size, 50, "fifty fresh registries gave fifty different first ids");
+});
+
+Deno.test("a randomId that never gives a free id is a RangeError, not a hang", () => {
+  const registry = new ClusterRegistry({ randomId: () => 0 });
+  assert.throws(() => registry.register(announcement(1), 0), RangeError);
 });
 
 Deno.test("a registration at a listed host:port replaces the older cluster", () => {
@@ -161,15 +178,15 @@ Deno.test("a link answers Ping, ignores Pong and refuses client packets", () => 
 // ------------------------------------------------------------------------------ hello
 
 Deno.test("Hello: clients and clusters get HelloOk; everything else is refused", () => {
-  const client = answerHello({ kind: "Hello", version: 1, role: 1 }, "m-1");
+  const client = answerHello({ kind: "Hello", version: 2, role: 1 }, "m-1");
   assert.deepEqual(client, {
     ok: true,
     role: "client",
-    reply: { kind: "HelloOk", version: 1, role: 3, serverName: "m-1" },
+    reply: { kind: "HelloOk", version: 2, role: 3, serverName: "m-1" },
   });
   const refusals: [Parameters<typeof answerHello>[0], number][] = [
     [{ kind: "Hello", version: 0, role: 1 }, 2],
-    [{ kind: "Hello", version: 1, role: 3 }, 1],
+    [{ kind: "Hello", version: 2, role: 3 }, 1],
     [{ kind: "RequestClusters" }, 1],
     [{ kind: "Error", code: 1, reason: "x" }, 1],
   ];
@@ -227,7 +244,7 @@ Deno.test("metrics add open connections' traffic to closed ones' and render ever
   metrics.connectionClosed({ framesIn: 10, framesOut: 20, bytesIn: 300, bytesOut: 400 });
   metrics.joinsRefused.inc("no_cluster");
   metrics.clustersRemoved.inc("heartbeat_timeout");
-  metrics.authFailures.inc();
+  metrics.authFailures.inc("wrong_proof");
   assert.equal(metrics.traffic("framesIn"), 11);
   assert.equal(metrics.traffic("bytesOut"), 440);
   const text = renderPrometheus(metrics.families());
@@ -239,7 +256,8 @@ Deno.test("metrics add open connections' traffic to closed ones' and render ever
       "sustenet_master_frames_out_total 22",
       "sustenet_master_bytes_in_total 330",
       "sustenet_master_bytes_out_total 440",
-      "sustenet_master_auth_failures_total 1",
+      'sustenet_master_auth_failures_total{reason="wrong_proof"} 1',
+      'sustenet_master_auth_failures_total{reason="unknown_key"} 0',
       "sustenet_master_tickets_issued_total 0",
       'sustenet_master_joins_refused_total{reason="no_cluster"} 1',
       'sustenet_master_joins_refused_total{reason="unauthorized"} 0',

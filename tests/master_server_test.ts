@@ -129,10 +129,10 @@ Deno.test("a cluster with the wrong key is refused with the generic error, never
     const { peer, sealedPassphrase } = await challenge();
     const wrongKey = await importAesKey(crypto.getRandomValues(new Uint8Array(32)));
     await assert.rejects(decrypt(wrongKey, sealedPassphrase));
-    peer.send(answerOf({ keyName: KEY_NAME, key: new Uint8Array(32) }, new Uint8Array(32)));
+    peer.send(await answerOf({ keyName: KEY_NAME, key: new Uint8Array(32) }, new Uint8Array(32)));
     await expectRegistrationFailure(peer);
     assert.equal(master.registry.size, 0);
-    assert.equal(master.metrics.authFailures.value, 1);
+    assert.equal(master.metrics.authFailures.get("wrong_proof"), 1);
   });
 });
 
@@ -142,11 +142,15 @@ Deno.test("an unknown key name gets a challenge of the same length and the same 
     const unknown = await challenge("no_such_key");
     assert.equal(unknown.sealedPassphrase.length, known.sealedPassphrase.length);
     assert.equal(unknown.sealedPassphrase.length, 12 + 32 + 16);
-    unknown.peer.send(answerOf({ keyName: "x", key: new Uint8Array(32) }, new Uint8Array(32)));
+    unknown.peer.send(
+      await answerOf({ keyName: "x", key: new Uint8Array(32) }, new Uint8Array(32)),
+    );
     await expectRegistrationFailure(unknown.peer);
     // A name that is not even a valid file name is just another unknown key.
     const traversal = await challenge("../../etc/passwd");
-    traversal.peer.send(answerOf({ keyName: "x", key: new Uint8Array(32) }, new Uint8Array(32)));
+    traversal.peer.send(
+      await answerOf({ keyName: "x", key: new Uint8Array(32) }, new Uint8Array(32)),
+    );
     await expectRegistrationFailure(traversal.peer);
     assert.equal(master.registry.size, 0);
   });
@@ -158,7 +162,9 @@ Deno.test("an answer replayed from a previous challenge is refused", async () =>
     const oldPassphrase = await decrypt(await importAesKey(key), first.sealedPassphrase);
     await first.peer.close();
     const second = await challenge();
-    second.peer.send(answerOf({ keyName: KEY_NAME, key }, oldPassphrase));
+    second.peer.send(
+      await answerOf({ keyName: KEY_NAME, key }, oldPassphrase, second.clusterNonce),
+    );
     await expectRegistrationFailure(second.peer);
     assert.equal(master.registry.size, 0);
   });
@@ -166,10 +172,10 @@ Deno.test("an answer replayed from a previous challenge is refused", async () =>
 
 Deno.test("an answer after the registration deadline is refused", async () => {
   await withMaster({ registrationTimeoutMs: 800 }, async ({ master, key, challenge }) => {
-    const { peer, sealedPassphrase } = await challenge();
+    const { peer, sealedPassphrase, clusterNonce } = await challenge();
     const passphrase = await decrypt(await importAesKey(key), sealedPassphrase);
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    peer.send(answerOf({ keyName: KEY_NAME, key }, passphrase));
+    peer.send(await answerOf({ keyName: KEY_NAME, key }, passphrase, clusterNonce));
     await expectRegistrationFailure(peer);
     assert.equal(master.registry.size, 0);
   });
@@ -207,7 +213,7 @@ Deno.test("a tampered sealed record from a cluster closes its link and unlists i
       sendKey: keys.masterToCluster,
       receiveKey: keys.masterToCluster,
     });
-    peer.send(answerOf({ keyName: KEY_NAME, key }, passphrase));
+    peer.send(await answerOf({ keyName: KEY_NAME, key }, passphrase, clusterNonce));
     const created = await peer.expect("CreateCluster");
     assert.equal(master.registry.size, 1);
     peer.send({ kind: "Heartbeat", load: 1, maxConnections: 1 });
@@ -352,7 +358,12 @@ Deno.test("the ticket opens with the cluster key and carries the right claims", 
     assert.ok(claims.expiresAtMs >= before + 10_000 && claims.expiresAtMs <= Date.now() + 10_000);
     assert.deepEqual(claims.clientKeyHash, await sha256(CLIENT_KEY));
     assert.equal(claims.ticketId.length, 16);
-    const verdict = await new TicketVerifier({ clusterKey: key, clusterId }).verify(
+    assert.deepEqual(claims.clusterKeyHash, await sha256(publicKey));
+    const verdict = await new TicketVerifier({
+      clusterKey: key,
+      clusterId,
+      identityPublicKey: publicKey,
+    }).verify(
       answer.ticket,
       CLIENT_KEY,
     );
@@ -453,15 +464,16 @@ Deno.test("a bad first frame is answered with the right error and closed", async
     await notHello.expectError(ErrorCode.BadHello);
     await notHello.waitClosed();
 
+    // A v1 peer (before AnswerCluster carried a proof) gets a readable VersionMismatch.
     const newer = await connect();
-    newer.send({ kind: "Hello", version: 2, role: 1 });
+    newer.send({ kind: "Hello", version: 1, role: 2 });
     const mismatch = await newer.expectError(ErrorCode.VersionMismatch);
-    assert.match(mismatch.reason, /version/i);
+    assert.equal(mismatch.reason, "version 1 unsupported (this master speaks 2)");
     await newer.waitClosed();
     assert.equal((await newer.connection.closed).by, "remote", "the master closed the socket");
 
     const master = await connect();
-    master.send({ kind: "Hello", version: 1, role: 3 });
+    master.send({ kind: "Hello", version: 2, role: 3 });
     await master.expectError(ErrorCode.BadHello);
 
     const badMagic = await connect();
@@ -489,11 +501,11 @@ Deno.test("packets of the wrong role or state are UnexpectedPacket", async () =>
     await cluster.expectError(ErrorCode.UnexpectedPacket);
 
     const early = await hello("cluster");
-    early.send(answerOf({ keyName: KEY_NAME, key: new Uint8Array(32) }, new Uint8Array(32)));
+    early.send(await answerOf({ keyName: KEY_NAME, key: new Uint8Array(32) }, new Uint8Array(32)));
     await expectRegistrationFailure(early);
 
     const twice = await hello("client");
-    twice.send({ kind: "Hello", version: 1, role: 1 });
+    twice.send({ kind: "Hello", version: 2, role: 1 });
     await twice.expectError(ErrorCode.UnexpectedPacket);
     assert.equal(master.registry.size, 0);
   });
@@ -538,7 +550,7 @@ Deno.test("/health, /metrics and / answer with the master's state", async () => 
     assert.match(metrics, /^sustenet_master_connections 2$/m);
     assert.match(metrics, /^sustenet_master_tickets_issued_total 1$/m);
     assert.match(metrics, /^sustenet_master_joins_refused_total\{reason="unknown_cluster"\} 1$/m);
-    assert.match(metrics, /^sustenet_master_auth_failures_total 0$/m);
+    assert.match(metrics, /^sustenet_master_auth_failures_total\{reason="wrong_proof"\} 0$/m);
     const framesIn = /^sustenet_master_frames_in_total (\d+)$/m.exec(metrics);
     assert.ok(framesIn !== null && Number(framesIn[1]) >= 4);
     assert.match(metrics, /^sustenet_master_bytes_out_total [1-9]\d*$/m);
@@ -569,10 +581,10 @@ Deno.test("the master logs why registrations fail, and never a key, passphrase o
       const ok = await registerRawCluster(port, { keyName: KEY_NAME, key });
       const wrong = await challenge();
       secrets.push(await decrypt(await importAesKey(key), wrong.sealedPassphrase));
-      wrong.peer.send(answerOf({ keyName: KEY_NAME, key }, new Uint8Array(32)));
+      wrong.peer.send(await answerOf({ keyName: KEY_NAME, key }, new Uint8Array(32)));
       await expectRegistrationFailure(wrong.peer);
       const unknown = await challenge("nobody");
-      unknown.peer.send(answerOf({ keyName: KEY_NAME, key }, new Uint8Array(32)));
+      unknown.peer.send(await answerOf({ keyName: KEY_NAME, key }, new Uint8Array(32)));
       await expectRegistrationFailure(unknown.peer);
       const late = await challenge();
       await expectRegistrationFailure(late.peer);
@@ -588,7 +600,7 @@ Deno.test("the master logs why registrations fail, and never a key, passphrase o
   }
   const lines = records.map((record) => formatLogRecord(record));
   const text = lines.join("\n");
-  for (const reason of ["wrong_answer", "unknown_key", "timeout"]) {
+  for (const reason of ["wrong_proof", "unknown_key", "timeout"]) {
     assert.match(text, new RegExp(`cluster registration from .* refused: ${reason}`));
   }
   assert.match(text, /cluster test-cluster \(\d+\) registered/);

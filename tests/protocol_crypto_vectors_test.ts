@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { importIdentity } from "../shared/identity_key.ts";
+import { announceMessage, proveAnnounce, verifyAnnounce } from "../shared/announce_proof.ts";
 import { openJoinTicket, sealJoinTicket } from "../shared/join_ticket.ts";
 import {
   clientSessionKeysForClient,
@@ -121,6 +122,7 @@ const join = (...parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> =>
 
 Deno.test("PROTOCOL.md has exactly the crypto vectors the test checks", () => {
   assert.deepEqual(vectors.map((v) => v.label).sort(), [
+    "announce proof",
     "client session keys",
     "join ticket",
     "master-link keys",
@@ -225,11 +227,70 @@ Deno.test("the sealed record vector matches every cipher, the reader and plain A
   }
 });
 
+Deno.test("the announce proof vector: HKDF announce key, message layout, HMAC", async () => {
+  const v = vector("announce proof");
+  const clusterKey = hex(v, "clusterKey");
+  const clusterNonce = hex(v, "clusterNonce");
+  const passphrase = hex(v, "passphrase");
+  const fields = {
+    name: text(v, "name"),
+    host: text(v, "host"),
+    port: integer(v, "port"),
+    maxConnections: integer(v, "maxConnections"),
+    keyVersion: integer(v, "keyVersion"),
+    publicKey: hex(v, "publicKey"),
+  };
+  const announceKey = hex(v, "announceKey");
+  const message = hex(v, "message");
+  const proof = hex(v, "proof");
+
+  // The implementation.
+  const keys = await deriveMasterLinkKeys(clusterKey, clusterNonce, passphrase);
+  assert.equal(keys.announceKey.toHex(), announceKey.toHex());
+  assert.equal(announceMessage(fields).toHex(), message.toHex());
+  assert.equal((await proveAnnounce(announceKey, fields)).toHex(), proof.toHex());
+  assert.equal(await verifyAnnounce(announceKey, fields, proof), true);
+
+  // Independently: HKDF with plain WebCrypto (the first 32 bytes of a longer output are the
+  // same), the message written out field by field, HMAC with plain WebCrypto.
+  const okm = await webCryptoHkdf64(
+    clusterKey,
+    join(clusterNonce, passphrase),
+    "sustenet announce v2",
+  );
+  assert.equal(okm.subarray(0, 32).toHex(), announceKey.toHex());
+  const u16 = (n: number) => Uint8Array.of(n >> 8, n & 0xff);
+  const u32 = (n: number) => Uint8Array.of(n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff);
+  const str8 = (s: string) => join(Uint8Array.of(utf8(s).length), utf8(s));
+  const written = join(
+    utf8("sustenet announce v2"),
+    Uint8Array.of(0),
+    str8(fields.name),
+    str8(fields.host),
+    u16(fields.port),
+    u32(fields.maxConnections),
+    u16(fields.keyVersion),
+    Uint8Array.of(fields.publicKey.length),
+    fields.publicKey,
+  );
+  assert.equal(written.toHex(), message.toHex());
+  const hmac = await crypto.subtle.importKey(
+    "raw",
+    announceKey,
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", hmac, message));
+  assert.equal(mac.toHex(), proof.toHex());
+});
+
 Deno.test("the join ticket vector: plaintext layout, fixed-nonce sealing, opening", async () => {
   const v = vector("join ticket");
   const clusterKey = hex(v, "clusterKey");
   const claims = {
     clusterId: integer(v, "clusterId"),
+    clusterKeyHash: hex(v, "clusterKeyHash"),
     playerId: text(v, "playerId"),
     expiresAtMs: integer(v, "expiresAtMs"),
     clientKeyHash: hex(v, "clientKeyHash"),
@@ -244,21 +305,33 @@ Deno.test("the join ticket vector: plaintext layout, fixed-nonce sealing, openin
   const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", clientPublic));
   assert.equal(hash.toHex(), claims.clientKeyHash.toHex());
 
+  // The cluster hash binds the identity key of the session vector's cluster.
+  const clusterPublic = hex(vector("client session keys"), "clusterPublic");
+  const clusterHash = new Uint8Array(await crypto.subtle.digest("SHA-256", clusterPublic));
+  assert.equal(clusterHash.toHex(), claims.clusterKeyHash.toHex());
+
   // The layout, written out field by field.
   const player = utf8(claims.playerId);
-  const fixed = new Uint8Array(1 + 4 + 1);
-  const header = new DataView(fixed.buffer);
-  header.setUint8(0, 1);
+  const head = new Uint8Array(1 + 4);
+  const header = new DataView(head.buffer);
+  header.setUint8(0, 2);
   header.setUint32(1, claims.clusterId);
-  header.setUint8(5, player.length);
   const expires = new Uint8Array(8);
   new DataView(expires.buffer).setBigUint64(0, BigInt(claims.expiresAtMs));
-  const layout = join(fixed, player, expires, claims.clientKeyHash, claims.ticketId);
+  const layout = join(
+    head,
+    claims.clusterKeyHash,
+    Uint8Array.of(player.length),
+    player,
+    expires,
+    claims.clientKeyHash,
+    claims.ticketId,
+  );
   assert.equal(layout.toHex(), plaintext.toHex());
 
   // Sealing under the given nonce gives the sealed ticket, and it opens to the plaintext.
   const aes = await aesKey(clusterKey);
-  const additionalData = utf8("sustenet-ticket-v1");
+  const additionalData = utf8("sustenet-ticket-v2");
   const body = new Uint8Array(
     await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData }, aes, plaintext),
   );

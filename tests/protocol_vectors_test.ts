@@ -22,8 +22,8 @@ const ascii = (text: string) => new TextEncoder().encode(text);
  * label's first word is the packet kind.
  */
 const EXPECTED: Readonly<Record<string, Packet>> = {
-  "Hello": { kind: "Hello", version: 1, role: Role.Client },
-  "HelloOk": { kind: "HelloOk", version: 1, role: Role.Master, serverName: "master-1" },
+  "Hello": { kind: "Hello", version: 2, role: Role.Client },
+  "HelloOk": { kind: "HelloOk", version: 2, role: Role.Master, serverName: "master-1" },
   "Error": { kind: "Error", code: ErrorCode.VersionMismatch, reason: "version 2 unsupported" },
   "Ping": { kind: "Ping", value: 42 },
   "Pong": { kind: "Pong", value: 42 },
@@ -73,13 +73,13 @@ const EXPECTED: Readonly<Record<string, Packet>> = {
   "VerifyCluster": { kind: "VerifyCluster", sealedPassphrase: run(0x60, 44) },
   "AnswerCluster": {
     kind: "AnswerCluster",
-    passphrase: run(0x90, 16),
     name: "eu-1",
     host: "10.0.0.5",
     port: 6257,
     maxConnections: 500,
     keyVersion: 1,
     publicKey: run(0x20, 32),
+    proof: run(0x90, 32),
   },
   "CreateCluster": { kind: "CreateCluster", clusterId: 1 },
   "Heartbeat": { kind: "Heartbeat", load: 12, maxConnections: 500 },

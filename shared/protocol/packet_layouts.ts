@@ -1,6 +1,6 @@
 // This module is browser compatible.
 /**
- * The byte layout of every fixed-type packet of protocol v1 (docs/PROTOCOL.md "Packet types"),
+ * The byte layout of every fixed-type packet of protocol v2 (docs/PROTOCOL.md "Packet types"),
  * as a table of size / write / read functions per kind, used by `codec.ts`. Sizing validates
  * every length before a buffer is allocated; reading checks every length and count against the
  * bytes left before slicing. Internal to the protocol folder: use `codec.ts`. It must never
@@ -358,27 +358,27 @@ export const PACKET_LAYOUTS: { readonly [K in FixedKind]: PacketLayout<K> } = {
   },
   AnswerCluster: {
     size: (p) =>
-      bytes8Size(p.passphrase, "AnswerCluster.passphrase") +
       str8Size(p.name, "AnswerCluster.name") + str8Size(p.host, "AnswerCluster.host") +
-      2 + 4 + 2 + bytes8Size(p.publicKey, "AnswerCluster.publicKey"),
+      2 + 4 + 2 + bytes8Size(p.publicKey, "AnswerCluster.publicKey") +
+      fixedSize(p.proof, KEY_MATERIAL_BYTES, "AnswerCluster.proof"),
     write(w, p) {
-      w.bytes8(p.passphrase, "AnswerCluster.passphrase");
       w.str8(p.name, "AnswerCluster.name");
       w.str8(p.host, "AnswerCluster.host");
       w.u16(p.port, "AnswerCluster.port");
       w.u32(p.maxConnections, "AnswerCluster.maxConnections");
       w.u16(p.keyVersion, "AnswerCluster.keyVersion");
       w.bytes8(p.publicKey, "AnswerCluster.publicKey");
+      w.bytes8(p.proof, "AnswerCluster.proof");
     },
     read: (r) => ({
       kind: "AnswerCluster",
-      passphrase: r.bytes8("passphrase"),
       name: r.str8("name"),
       host: r.str8("host"),
       port: r.u16("port"),
       maxConnections: r.u32("maxConnections"),
       keyVersion: r.u16("keyVersion"),
       publicKey: r.bytes8("publicKey"),
+      proof: r.fixed8(KEY_MATERIAL_BYTES, "proof"),
     }),
   },
   CreateCluster: u32Packet("CreateCluster", "clusterId"),

@@ -31,10 +31,11 @@ export const PROTOCOL_MAGIC = "SUST";
  * import { PROTOCOL_VERSION } from "./packets.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(PROTOCOL_VERSION, 1);
+ * assert.equal(PROTOCOL_VERSION, 2);
  * ```
  */
-export const PROTOCOL_VERSION = 1;
+// 2: AnswerCluster carries an HMAC proof over the announced fields instead of the passphrase.
+export const PROTOCOL_VERSION = 2;
 
 /**
  * The first type byte of the plugin command range (0x80..0xFF).
@@ -157,7 +158,7 @@ export type AuthStatus = typeof AuthStatus[keyof typeof AuthStatus];
 
 /**
  * Bytes of the fixed-size `key32` fields: KeyExchange's key and random, KeyExchangeOk's random,
- * BecomeCluster's nonce.
+ * BecomeCluster's nonce, AnswerCluster's proof.
  *
  * @example
  * ```ts
@@ -310,12 +311,13 @@ export interface VerifyClusterPacket {
   readonly sealedPassphrase: Uint8Array;
 }
 
-/** 0x16: the cluster's answer to the challenge. */
+/**
+ * 0x16: the cluster's answer to the challenge: what it announces, and a proof over all of it
+ * made with a key only a holder of the cluster key who opened this challenge can derive.
+ */
 export interface AnswerClusterPacket {
   /** Discriminant of the packet union. */
   readonly kind: "AnswerCluster";
-  /** The opened passphrase (bytes8). */
-  readonly passphrase: Uint8Array;
   /** Cluster display name (str8). */
   readonly name: string;
   /** Host clients connect to (str8). */
@@ -328,6 +330,11 @@ export interface AnswerClusterPacket {
   readonly keyVersion: number;
   /** The cluster's identity public key (bytes8). */
   readonly publicKey: Uint8Array;
+  /**
+   * HMAC-SHA-256 of the fields above under the registration's announce key (bytes8, exactly
+   * 32 bytes; `shared/announce_proof.ts`).
+   */
+  readonly proof: Uint8Array;
 }
 
 /** 0x17: registration accepted; the last plaintext frame of the master link. */
