@@ -33,7 +33,7 @@ const STOP_WAIT_MS = 2000;
  * {@linkcode LOG_LINES_PER_INTERVAL} per this many ms, then one line with the count.
  */
 const LOG_INTERVAL_MS = 10_000;
-const LOG_LINES_PER_INTERVAL = 5;
+const LOG_LINES_PER_INTERVAL = 3;
 
 /** A host and port. */
 export interface MasterAddress {
