@@ -28,7 +28,12 @@ import {
   type JoinRefusalReason,
   type Requester,
 } from "./allocation.ts";
-import type { ConnectionJoinLimit, JoinLimiter, JoinLimitScope } from "./join_limiter.ts";
+import {
+  addressKey,
+  type ConnectionJoinLimit,
+  type JoinLimiter,
+  type JoinLimitScope,
+} from "./join_limiter.ts";
 import { type AuthenticateHook, isValidPlayerId, type RemoteAddress } from "./authenticate.ts";
 import { closeWith, commonAction, type ConnectionAction, sendPacket } from "./connection_action.ts";
 import type { ClusterId } from "./registry.ts";
@@ -207,7 +212,7 @@ export class MasterClientSession {
     }
     const limiter = this.#limiter;
     const limit = this.#limit;
-    const address = this.#remoteAddr.hostname;
+    const address = addressKey(this.#remoteAddr.hostname);
     if (limiter !== undefined && limit !== undefined) {
       // Before the hook: a flood costs a bucket look-up, never an authentication.
       const verdict = limiter.admit(limit, address, this.#now());

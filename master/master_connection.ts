@@ -31,7 +31,7 @@ import {
 } from "./cluster_registration.ts";
 import { closeWith, type ConnectionAction } from "./connection_action.ts";
 import { answerHello } from "./hello.ts";
-import type { JoinLimiter } from "./join_limiter.ts";
+import { addressKey, type JoinLimiter } from "./join_limiter.ts";
 import type { MasterMetrics } from "./metrics.ts";
 import type { ClusterId, ClusterRegistry } from "./registry.ts";
 
@@ -271,7 +271,7 @@ export class MasterConnection {
 
   #address(): string {
     const addr = this.#connection.remoteAddr;
-    return addr.transport === "tcp" ? addr.hostname : addr.transport;
+    return addr.transport === "tcp" ? addressKey(addr.hostname) : addr.transport;
   }
 
   // ---------------------------------------------------------------- clusters

@@ -188,6 +188,8 @@ Deno.test("the measured attack: 24 tickets/s from one connection, 12 honest play
         assert.equal(master.metrics.joinAbuseClosed.value, 1);
         assert.ok(master.metrics.ticketsRateLimited.get("connection") > 0);
         assert.equal(master.metrics.ticketsIssued.value, 12 + flooder.tickets);
+        // The flooder's reservations were released when it was refused.
+        assert.ok(master.metrics.reservationsReleasedUnused.value >= flooder.tickets);
 
         // (3) A handful of master log lines for the whole flood.
         const lines = masterLines(records, started, ended);

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { ClusterAllocator } from "../master/allocation.ts";
 import { guestAuthenticate } from "../master/authenticate.ts";
 import { MasterClientSession } from "../master/client_session.ts";
-import { JoinLimiter } from "../master/join_limiter.ts";
+import { addressKey, JoinLimiter } from "../master/join_limiter.ts";
 import { type ClusterId, ClusterRegistry } from "../master/registry.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import type { Packet } from "../shared/protocol/packets.ts";
@@ -308,4 +308,19 @@ Deno.test("24 tickets/s from one connection never starve an empty cluster of 12 
   );
   assert.ok(tickets <= 3, `the flooder got ${tickets} tickets`);
   assert.ok(replay.answers.length < 24, `closed after ${replay.answers.length} requests`);
+});
+
+Deno.test("IPv6 peers are limited by their /64, IPv4-mapped ones as IPv4", () => {
+  assert.equal(addressKey("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+  assert.equal(addressKey("2001:db8:1:2::9"), "2001:db8:1:2::/64");
+  assert.equal(addressKey("2001:0db8:0001:0002:ffff::"), "2001:db8:1:2::/64");
+  assert.equal(addressKey("::1"), "0:0:0:0::/64");
+  assert.equal(addressKey("fe80::1%eth0"), "fe80:0:0:0::/64");
+  assert.equal(addressKey("::ffff:10.0.0.1"), "10.0.0.1");
+  const limiter = new JoinLimiter({ addressRatePerS: 1, addressBurst: 1 });
+  assert.equal(limiter.admit(limiter.connection(), addressKey("2001:db8::1"), 0).ok, true);
+  assert.deepEqual(limiter.admit(limiter.connection(), addressKey("2001:db8::2"), 0), {
+    ok: false,
+    scope: "address",
+  });
 });
