@@ -133,23 +133,23 @@ export interface MasterSettings {
   /** Time a cluster has to finish registering, in ms. */
   readonly registrationTimeoutMs: number;
   /** Join tickets per second one client connection may ask for. */
-  readonly ticketRatePerConnection: number;
+  readonly ticketRatePerConn: number;
   /** Join tickets one client connection may ask for at once. */
-  readonly ticketBurstPerConnection: number;
+  readonly ticketBurstPerConn: number;
   /** Join tickets per second all connections of one IP address may ask for. */
-  readonly ticketRatePerAddress: number;
+  readonly ticketRatePerAddr: number;
   /** Join tickets all connections of one IP address may ask for at once. */
-  readonly ticketBurstPerAddress: number;
+  readonly ticketBurstPerAddr: number;
   /** Join tickets per second one player id may ask for. */
   readonly ticketRatePerPlayer: number;
   /** Join tickets one player id may ask for at once. */
   readonly ticketBurstPerPlayer: number;
   /** Refusals (one forgiven per second) before a client connection is closed. */
-  readonly ticketRefusalsBeforeClose: number;
+  readonly ticketMaxRefusals: number;
   /** Unused reservations one client connection may hold. */
-  readonly reservationsPerConnection: number;
+  readonly reservationsPerConn: number;
   /** Unused reservations all connections of one IP address may hold. */
-  readonly reservationsPerAddress: number;
+  readonly reservationsPerAddr: number;
   /** Unused reservations one player id may hold. */
   readonly reservationsPerPlayer: number;
 }
