@@ -86,8 +86,6 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
   if (resolved.clusterKeys === undefined) await reportKeysDir(keysDir);
 
   const registry = new ClusterRegistry();
-  const active = new Set<FrameConnection>();
-  const metrics = new MasterMetrics({ clusters: () => registry.size, connections: () => active });
   const limits = resolved.joinLimits;
   const allocator = new ClusterAllocator({
     registry,
@@ -98,12 +96,15 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       perAddress: limits.reservationsPerAddress,
       perPlayer: limits.reservationsPerPlayer,
     },
+    // Called on later joins and heartbeats, once `metrics` below exists.
     onReleasedUnused: (count) => metrics.reservationsReleasedUnused.inc(count),
   });
   const logThrottle = new LogThrottle({
     intervalMs: LOG_INTERVAL_MS,
     linesPerInterval: LOG_LINES_PER_INTERVAL,
   });
+  const active = new Set<FrameConnection>();
+  const metrics = new MasterMetrics({ clusters: () => registry.size, connections: () => active });
   registry.onRemove((record, reason) => {
     metrics.clustersRemoved.inc(reason);
     logger.info("cluster {name} ({id}) removed: {reason}", {
