@@ -22,7 +22,16 @@ import type { ColyseusTarget } from "./run_generator.ts";
 export const REPO_ROOT: string = decodeURIComponent(new URL("../", import.meta.url).pathname);
 
 /** The master's section: tickets and heartbeats that outlast the longest run. */
-const MASTER_SECTION = "[master]\nticket_ttl_ms = 600000\nheartbeat_timeout_ms = 10000";
+/**
+ * The load generator's clients all come from 127.0.0.1 and get their tickets through a few
+ * pipelining master connections (a trusted gateway, where production players come from many
+ * connections and addresses): the per-connection and per-address ticket limits are lifted so a
+ * join storm measures the servers.
+ */
+const MASTER_SECTION = "[master]\nticket_ttl_ms = 600000\nheartbeat_timeout_ms = 10000\n" +
+  "ticket_rate_per_conn = 1000000\nticket_burst_per_conn = 1000000\n" +
+  "reservations_per_conn = 1000000\nticket_rate_per_addr = 1000000\n" +
+  "ticket_burst_per_addr = 1000000\nreservations_per_addr = 1000000";
 
 /**
  * The echo plugin loaded by URL into a Worker with the default permissions (none); the bench

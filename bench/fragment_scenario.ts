@@ -166,7 +166,21 @@ async function runCase(
   const keysDir = await Deno.makeTempDir({ prefix: "sustenet_fragments_" });
   try {
     await generateKey(keysDir, "cluster_key");
-    await using master = await startMaster({ port: 0, keysDir, handshakeTimeoutMs: 60_000 });
+    await using master = await startMaster({
+      port: 0,
+      keysDir,
+      handshakeTimeoutMs: 60_000,
+      // Every bot comes from 127.0.0.1 through a few pipelining master connections (a trusted
+      // gateway): lift the per-connection and per-address ticket limits.
+      joinLimits: {
+        connectionRatePerS: 1e6,
+        connectionBurst: 1e6,
+        reservationsPerConnection: 1e6,
+        addressRatePerS: 1e6,
+        addressBurst: 1e6,
+        reservationsPerAddress: 1e6,
+      },
+    });
     await using cluster = await startCluster({
       port: 0,
       keysDir,

@@ -30,6 +30,8 @@ export type ClientErrorCode =
   | "unknown_cluster"
   /** The master's authentication hook refused the credential (`Error(Unauthorized)`). */
   | "unauthorized"
+  /** The master refused a JoinCluster over its ticket limits (`Error(RateLimited)`): wait, retry. */
+  | "rate_limited"
   /** The cluster refused the join ticket (`Authenticate(40)` invalid or `(44)` expired/used). */
   | "ticket_refused"
   /** The cluster's key is not the pinned one, or the sealed handshake failed to open. */
@@ -97,6 +99,7 @@ const CODE_OF_WIRE: Readonly<Record<number, ClientErrorCode>> = {
   [ErrorCode.ClusterFull]: "cluster_full",
   [ErrorCode.NoCluster]: "no_cluster",
   [ErrorCode.Unauthorized]: "unauthorized",
+  [ErrorCode.RateLimited]: "rate_limited",
   [ErrorCode.ShuttingDown]: "disconnected",
   [ErrorCode.SlowConsumer]: "disconnected",
 };

@@ -41,7 +41,7 @@ export interface MasterRequest {
  *
  * - `ready`: HelloOk arrived, requests may be sent.
  * - `clusters` / `ticket`: the answer to request `request`.
- * - `refused`: the master refused join `request` (codes 11–14); the connection stays open.
+ * - `refused`: the master refused join `request` (codes 11–14, 19); the connection stays open.
  * - `reply`: send `frame` (a Pong to the master's Ping).
  * - `pong`: the answer to one of our Pings.
  * - `unhandled`: a frame this library does not handle here; offer it to client plugins and, if
@@ -75,12 +75,13 @@ const JOIN_REFUSALS: ReadonlySet<number> = new Set([
   ErrorCode.ClusterFull,
   ErrorCode.NoCluster,
   ErrorCode.Unauthorized,
+  ErrorCode.RateLimited,
 ]);
 
 /**
  * The client's master-connection protocol: Hello → HelloOk, then any number of
  * RequestClusters / JoinCluster requests whose answers come back in order, Ping / Pong, and
- * the master's refusals (codes 11–14), which keep the connection open.
+ * the master's refusals (codes 11–14 and 19), which keep the connection open.
  *
  * @example A join that the master refuses, then one it accepts
  * ```ts

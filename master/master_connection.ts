@@ -19,9 +19,10 @@ import type { Packet } from "../shared/protocol/packets.ts";
 import { ErrorCode, ProtocolError } from "../shared/protocol/protocol_error.ts";
 import type { LogThrottle } from "../shared/log_throttle.ts";
 import { logSuccess, roleLogger } from "../shared/logging.ts";
+import type { LogThrottle } from "../shared/log_throttle.ts";
 import type { ClusterAllocator } from "./allocation.ts";
 import type { AuthenticateHook } from "./authenticate.ts";
-import { MasterClientSession } from "./client_session.ts";
+import { type JoinOutcome, MasterClientSession } from "./client_session.ts";
 import type { ClusterKeySource } from "./cluster_keys.ts";
 import { ClusterLink } from "./cluster_link.ts";
 import {
@@ -32,6 +33,7 @@ import {
 } from "./cluster_registration.ts";
 import { closeWith, type ConnectionAction } from "./connection_action.ts";
 import { answerHello } from "./hello.ts";
+import { addressKey, type JoinLimiter } from "./join_limiter.ts";
 import type { MasterMetrics } from "./metrics.ts";
 import type { ClusterId, ClusterRegistry } from "./registry.ts";
 
@@ -59,6 +61,13 @@ export interface MasterContext {
   readonly authenticate: AuthenticateHook;
   /** Cluster key lookup. */
   readonly clusterKeys: ClusterKeySource;
+  /** Ticket rate limits of client connections. */
+  readonly joinLimiter: JoinLimiter;
+  /**
+   * Throttle of per-request log lines (tickets, refusals), keyed by what happened and the
+   * client's address: a flood is one line per interval with a count.
+   */
+  readonly logThrottle: LogThrottle;
   /** Frame bound of clients (cluster lists are cut to fit). */
   readonly maxFrameBytes: number;
   /** Time a cluster has from connecting to registered, in ms. */
@@ -97,6 +106,7 @@ function describe(connection: FrameConnection): string {
  * ```
  */
 export class MasterConnection {
+  static #nextId = 0;
   readonly #connection: FrameConnection;
   readonly #context: MasterContext;
   readonly #remote: string;
@@ -178,6 +188,9 @@ export class MasterConnection {
           authenticate: context.authenticate,
           remoteAddr: { hostname: addr.hostname, port: addr.port },
           maxFrameBytes: context.maxFrameBytes,
+          joinLimiter: context.joinLimiter,
+          connectionKey: String(++MasterConnection.#nextId),
+          logThrottle: context.logThrottle,
           now: context.now,
         }),
       };
@@ -208,22 +221,7 @@ export class MasterConnection {
       const result = await session.handle(packet);
       this.#pendingRequests--;
       const join = result.join;
-      if (join !== undefined) {
-        if (join.issued) {
-          this.#context.metrics.ticketsIssued.inc();
-          logger.info("ticket for {playerId} to cluster {clusterId} issued to {remote}", {
-            playerId: join.playerId,
-            clusterId: join.clusterId,
-            remote: this.#remote,
-          });
-        } else {
-          this.#context.metrics.joinsRefused.inc(join.reason);
-          logger.info("join from {remote} refused: {reason}", {
-            remote: this.#remote,
-            reason: join.reason,
-          });
-        }
-      }
+      if (join !== undefined) this.#reportJoin(join);
       this.#apply(result.action);
     }).catch((error: unknown) => {
       logger.error("request from {remote} failed: {error}", { remote: this.#remote, error });
@@ -231,6 +229,64 @@ export class MasterConnection {
     });
     this.#requests = work;
     this.#context.track(work);
+  }
+
+  /** Counts a join outcome and logs it, at most a few lines per address per interval. */
+  #reportJoin(join: JoinOutcome): void {
+    const metrics = this.#context.metrics;
+    const address = this.#address();
+    if (join.issued) {
+      metrics.ticketsIssued.inc();
+      const more = this.#admitLog(`ticket ${address}`);
+      if (more === null) return;
+      logger.info("ticket for {playerId} to cluster {clusterId} issued to {remote}{more}", {
+        playerId: join.playerId,
+        clusterId: join.clusterId,
+        remote: this.#remote,
+        more,
+      });
+      return;
+    }
+    metrics.joinsRefused.inc(join.reason);
+    if (join.scope !== undefined) {
+      if (join.reason === "reservation_cap") metrics.reservationsCapped.inc(join.scope);
+      else metrics.ticketsRateLimited.inc(join.scope);
+    }
+    if (join.closed === true) {
+      metrics.joinAbuseClosed.inc();
+      const more = this.#admitLog(`join abuse ${address}`);
+      if (more === null) return;
+      logger.warn(
+        "client {remote} closed: kept asking for join tickets while refused ({reason}, " +
+          "{scope} limit){more}",
+        { remote: this.#remote, reason: join.reason, scope: join.scope, more },
+      );
+      return;
+    }
+    const scope = join.scope === undefined ? "" : ` ${join.scope}`;
+    const more = this.#admitLog(`join refused ${join.reason}${scope} ${address}`);
+    if (more === null) return;
+    logger.info("join from {remote} refused: {reason}{scope}{more}", {
+      remote: this.#remote,
+      reason: join.reason,
+      scope: join.scope === undefined ? "" : ` (${join.scope} limit)`,
+      more,
+    });
+  }
+
+  /**
+   * Asks the log throttle for a line about `key`: `null` to leave it out, else the text to
+   * append (how many like it were left out).
+   */
+  #admitLog(key: string): string | null {
+    const suppressed = this.#context.logThrottle.admit(key, this.#context.now());
+    if (suppressed === null) return null;
+    return suppressed === 0 ? "" : ` (${suppressed} more like it not logged)`;
+  }
+
+  #address(): string {
+    const addr = this.#connection.remoteAddr;
+    return addr.transport === "tcp" ? addressKey(addr.hostname) : addr.transport;
   }
 
   // ---------------------------------------------------------------- clusters

@@ -9,6 +9,48 @@
 
 import { resolvedPort, resolvedStatusPort, type SustenetConfig } from "../shared/config_schema.ts";
 import type { AuthenticateHook } from "./authenticate.ts";
+import type { JoinLimits } from "./join_limiter.ts";
+
+/**
+ * Ticket rate limits and per-requester reservation caps of `startMaster()`: the
+ * {@linkcode JoinLimits} of join_limiter.ts plus how many reservations one requester holds.
+ * The defaults never bother an honest client (it asks one ticket per join); a flooder is
+ * refused within a few requests and closed after `refusalsBeforeClose` more.
+ */
+export interface MasterJoinLimits extends JoinLimits {
+  /**
+   * Reservations (issued, not yet reported tickets) one client connection may hold.
+   * @default {3}
+   */
+  readonly reservationsPerConnection?: number;
+  /**
+   * Reservations all connections of one IP address may hold.
+   * @default {8}
+   */
+  readonly reservationsPerAddress?: number;
+  /**
+   * Reservations one player id may hold.
+   * @default {3}
+   */
+  readonly reservationsPerPlayer?: number;
+}
+
+/** {@linkcode MasterJoinLimits} with every default filled in. */
+export type ResolvedJoinLimits = { readonly [K in keyof MasterJoinLimits]-?: number };
+
+const JOIN_LIMIT_DEFAULTS: ResolvedJoinLimits = {
+  connectionRatePerS: 2,
+  connectionBurst: 4,
+  addressRatePerS: 10,
+  addressBurst: 20,
+  playerRatePerS: 2,
+  playerBurst: 4,
+  refusalsBeforeClose: 10,
+  maxTrackedKeys: 4096,
+  reservationsPerConnection: 3,
+  reservationsPerAddress: 8,
+  reservationsPerPlayer: 3,
+};
 
 /** Where the status HTTP server listens. */
 export interface MasterStatusOptions {
@@ -111,6 +153,8 @@ export interface MasterOptions {
    * @default {5000}
    */
   readonly reservationWindowMs?: number;
+  /** Ticket rate limits and reservation caps (each field has its default). */
+  readonly joinLimits?: MasterJoinLimits;
   /**
    * Status HTTP server (`/health`, `/metrics`, `/`); `false` = none.
    *
@@ -152,6 +196,18 @@ export function masterOptionsFromConfig(config: SustenetConfig): MasterOptions {
     heartbeatTimeoutMs: master.heartbeatTimeoutMs,
     ticketTtlMs: master.ticketTtlMs,
     registrationTimeoutMs: master.registrationTimeoutMs,
+    joinLimits: {
+      connectionRatePerS: master.ticketRatePerConn,
+      connectionBurst: master.ticketBurstPerConn,
+      addressRatePerS: master.ticketRatePerAddr,
+      addressBurst: master.ticketBurstPerAddr,
+      playerRatePerS: master.ticketRatePerPlayer,
+      playerBurst: master.ticketBurstPerPlayer,
+      refusalsBeforeClose: master.ticketMaxRefusals,
+      reservationsPerConnection: master.reservationsPerConn,
+      reservationsPerAddress: master.reservationsPerAddr,
+      reservationsPerPlayer: master.reservationsPerPlayer,
+    },
     status: all.statusEnabled
       ? { hostname: all.statusIp, port: resolvedStatusPort(config, "master") }
       : false,
@@ -190,6 +246,8 @@ export interface ResolvedMasterOptions {
   readonly registrationTimeoutMs: number;
   /** Reserved-load window, in ms. */
   readonly reservationWindowMs: number;
+  /** Ticket limits and reservation caps. */
+  readonly joinLimits: ResolvedJoinLimits;
   /** Status server, or `false`. */
   readonly status: MasterStatusOptions | false;
 }
@@ -218,6 +276,11 @@ const MAX_MS = 2 ** 31 - 1; // the largest setTimeout delay
  * assert.equal(resolveMasterOptions({}).heartbeatTimeoutMs, 3000);
  * assert.throws(() => resolveMasterOptions({ ticketTtlMs: 0 }), /ticketTtlMs/);
  * assert.throws(() => resolveMasterOptions({ serverName: "x".repeat(256) }), /serverName/);
+ * assert.equal(resolveMasterOptions({}).joinLimits.connectionRatePerS, 2);
+ * assert.throws(
+ *   () => resolveMasterOptions({ joinLimits: { addressBurst: 0 } }),
+ *   /joinLimits\.addressBurst/,
+ * );
  * ```
  */
 export function resolveMasterOptions(options: MasterOptions): ResolvedMasterOptions {
@@ -269,6 +332,18 @@ export function resolveMasterOptions(options: MasterOptions): ResolvedMasterOpti
       1,
       MAX_MS,
     ),
+    joinLimits: resolveJoinLimits(options.joinLimits ?? {}),
     status,
   };
+}
+
+const MAX_LIMIT = 1_000_000;
+
+function resolveJoinLimits(limits: MasterJoinLimits): ResolvedJoinLimits {
+  const out: Record<string, number> = {};
+  for (const [name, fallback] of Object.entries(JOIN_LIMIT_DEFAULTS)) {
+    const value = (limits as Record<string, number | undefined>)[name] ?? fallback;
+    out[name] = integerIn(`joinLimits.${name}`, value, 1, MAX_LIMIT);
+  }
+  return out as ResolvedJoinLimits;
 }

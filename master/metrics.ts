@@ -2,7 +2,9 @@
 /**
  * The master's counters and gauges, rendered on `/metrics`: live clusters and connections,
  * frames and bytes in and out (closed connections plus open ones), cluster registration
- * failures, tickets issued, joins refused by reason, clusters removed by reason. Plain numbers
+ * failures, tickets issued, joins refused by reason, tickets refused by a rate limit and
+ * reservations refused by the per-requester cap (by scope), reservations released unused,
+ * connections closed for join abuse, clusters removed by reason. Plain numbers
  * bumped in place; this module must never do I/O or hold connection objects itself.
  *
  * @module
@@ -18,6 +20,7 @@ import {
 } from "../shared/metrics.ts";
 import type { JoinRefusalReason } from "./allocation.ts";
 import { REGISTRATION_FAILURES, type RegistrationFailure } from "./cluster_registration.ts";
+import { JOIN_LIMIT_SCOPES, type JoinLimitScope } from "./join_limiter.ts";
 import type { ClusterRemovalReason } from "./registry.ts";
 
 /** Where {@linkcode MasterMetrics} reads its gauges and live traffic. */
@@ -33,6 +36,8 @@ const JOIN_REFUSAL_REASONS: readonly JoinRefusalReason[] = [
   "cluster_full",
   "no_cluster",
   "unauthorized",
+  "rate_limited",
+  "reservation_cap",
 ];
 const REMOVAL_REASONS: readonly ClusterRemovalReason[] = [
   "deregistered",
@@ -93,6 +98,30 @@ export class MasterMetrics {
     "reason",
     JOIN_REFUSAL_REASONS,
   );
+  /** JoinCluster requests refused by a ticket rate limit, by the limit's scope. */
+  readonly ticketsRateLimited: LabeledCounter<JoinLimitScope> = new LabeledCounter(
+    "sustenet_master_tickets_rate_limited_total",
+    "JoinCluster requests refused by a ticket rate limit",
+    "scope",
+    JOIN_LIMIT_SCOPES,
+  );
+  /** JoinCluster requests refused because the requester holds its most reservations. */
+  readonly reservationsCapped: LabeledCounter<JoinLimitScope> = new LabeledCounter(
+    "sustenet_master_reservations_capped_total",
+    "JoinCluster requests refused by the per-requester reservation cap",
+    "scope",
+    JOIN_LIMIT_SCOPES,
+  );
+  /** Reservations released without the cluster's reported load growing to match. */
+  readonly reservationsReleasedUnused: Counter = new Counter(
+    "sustenet_master_reservations_released_unused_total",
+    "Reserved slots released without the cluster reporting the player (unused tickets)",
+  );
+  /** Client connections closed for asking tickets while refused. */
+  readonly joinAbuseClosed: Counter = new Counter(
+    "sustenet_master_join_abuse_closed_total",
+    "Client connections closed for asking join tickets while refused",
+  );
   /** Clusters removed from the registry, by reason. */
   readonly clustersRemoved: LabeledCounter<ClusterRemovalReason> = new LabeledCounter(
     "sustenet_master_clusters_removed_total",
@@ -130,6 +159,10 @@ export class MasterMetrics {
       this.authFailures,
       this.ticketsIssued,
       this.joinsRefused,
+      this.ticketsRateLimited,
+      this.reservationsCapped,
+      this.reservationsReleasedUnused,
+      this.joinAbuseClosed,
       this.clustersRegistered,
       this.clustersRemoved,
       this.connectionsRefused,

@@ -21,6 +21,7 @@
 
 export { type MasterAddress, type MasterServer, startMaster } from "./start_master.ts";
 export {
+  type MasterJoinLimits,
   type MasterOptions,
   masterOptionsFromConfig,
   type MasterStatusOptions,
@@ -42,3 +43,4 @@ export type {
 export { type ClusterKeySource, keysDirKeySource } from "./cluster_keys.ts";
 export { MasterMetrics } from "./metrics.ts";
 export type { JoinRefusalReason } from "./allocation.ts";
+export type { JoinLimits, JoinLimitScope } from "./join_limiter.ts";

@@ -13,6 +13,8 @@ import { roleLogger } from "../shared/logging.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
 import { ClusterAllocator } from "./allocation.ts";
+import { JoinLimiter } from "./join_limiter.ts";
+import { LogThrottle } from "../shared/log_throttle.ts";
 import { guestAuthenticate } from "./authenticate.ts";
 import { keysDirKeySource, reportKeysDir } from "./cluster_keys.ts";
 import { MasterConnection, type MasterContext } from "./master_connection.ts";
@@ -28,6 +30,13 @@ const logger = roleLogger("master");
 const STOP_WAIT_MS = 2000;
 /** At most one registration-failure warning per reason in this many ms (the rest counted). */
 const REGISTRATION_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * Per-request log lines (tickets, refusals) of one kind and address: at most
+ * {@linkcode LOG_LINES_PER_INTERVAL} per this many ms, then one line with the count.
+ */
+const LOG_INTERVAL_MS = 10_000;
+const LOG_LINES_PER_INTERVAL = 3;
 
 /** A host and port. */
 export interface MasterAddress {
@@ -80,10 +89,22 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
   if (resolved.clusterKeys === undefined) await reportKeysDir(keysDir);
 
   const registry = new ClusterRegistry();
+  const limits = resolved.joinLimits;
   const allocator = new ClusterAllocator({
     registry,
     ticketTtlMs: resolved.ticketTtlMs,
     reservationWindowMs: resolved.reservationWindowMs,
+    reservationLimits: {
+      perConnection: limits.reservationsPerConnection,
+      perAddress: limits.reservationsPerAddress,
+      perPlayer: limits.reservationsPerPlayer,
+    },
+    // Called on later joins and heartbeats, once `metrics` below exists.
+    onReleasedUnused: (count) => metrics.reservationsReleasedUnused.inc(count),
+  });
+  const logThrottle = new LogThrottle({
+    intervalMs: LOG_INTERVAL_MS,
+    linesPerInterval: LOG_LINES_PER_INTERVAL,
   });
   const active = new Set<FrameConnection>();
   const metrics = new MasterMetrics({ clusters: () => registry.size, connections: () => active });
@@ -106,6 +127,8 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     registrationLog,
     authenticate: resolved.authenticate ?? guestAuthenticate,
     clusterKeys: resolved.clusterKeys ?? keysDirKeySource(keysDir),
+    joinLimiter: new JoinLimiter(limits),
+    logThrottle,
     maxFrameBytes: resolved.maxFrameBytes,
     registrationTimeoutMs: resolved.registrationTimeoutMs,
     heartbeatTimeoutMs: resolved.heartbeatTimeoutMs,
@@ -141,6 +164,13 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     },
   });
 
+  // After a flood stops, say how many lines were left out since the last one written.
+  const logDrain = setInterval(() => {
+    for (const [key, count] of logThrottle.drain(Date.now())) {
+      logger.info("{count} more lines like '{key}' were not logged", { count, key });
+    }
+  }, LOG_INTERVAL_MS);
+
   let status: StatusServer | null = null;
   if (resolved.status !== false) {
     try {
@@ -165,6 +195,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
           }),
       });
     } catch (error) {
+      clearInterval(logDrain);
       await listener.close();
       throw error;
     }
@@ -174,6 +205,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       logger.info("master stopping");
+      clearInterval(logDrain);
       for (const record of registry.list()) registry.remove(record.id, "shutdown");
       await listener.close({ code: ErrorCode.ShuttingDown, message: "master shutting down" });
       await settle(pending, STOP_WAIT_MS);

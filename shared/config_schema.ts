@@ -75,6 +75,8 @@ function intKind(min: number, max: number, unit = ""): Kind<number> {
 }
 
 const msKind = intKind(1, MAX_TIMER_MS, " (milliseconds)");
+/** Rates (per second), bursts and caps of the master's join limits. */
+const limitKind = intKind(1, 1_000_000);
 const portKind = intKind(0, 65535);
 
 const positiveFloatKind: Kind<number> = {
@@ -225,6 +227,16 @@ const MASTER_FIELDS: Fields<MasterSettings> = {
   heartbeatTimeoutMs: field("heartbeat_timeout_ms", msKind, 3_000),
   ticketTtlMs: field("ticket_ttl_ms", msKind, 30_000),
   registrationTimeoutMs: field("registration_timeout_ms", msKind, 5_000),
+  ticketRatePerConn: field("ticket_rate_per_conn", limitKind, 2),
+  ticketBurstPerConn: field("ticket_burst_per_conn", limitKind, 4),
+  ticketRatePerAddr: field("ticket_rate_per_addr", limitKind, 10),
+  ticketBurstPerAddr: field("ticket_burst_per_addr", limitKind, 20),
+  ticketRatePerPlayer: field("ticket_rate_per_player", limitKind, 2),
+  ticketBurstPerPlayer: field("ticket_burst_per_player", limitKind, 4),
+  ticketMaxRefusals: field("ticket_max_refusals", limitKind, 10),
+  reservationsPerConn: field("reservations_per_conn", limitKind, 3),
+  reservationsPerAddr: field("reservations_per_addr", limitKind, 8),
+  reservationsPerPlayer: field("reservations_per_player", limitKind, 3),
 };
 
 const CLUSTER_FIELDS: Fields<ClusterScalars> = {

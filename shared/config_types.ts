@@ -132,6 +132,26 @@ export interface MasterSettings {
   readonly ticketTtlMs: number;
   /** Time a cluster has to finish registering, in ms. */
   readonly registrationTimeoutMs: number;
+  /** Join tickets per second one client connection may ask for. */
+  readonly ticketRatePerConn: number;
+  /** Join tickets one client connection may ask for at once. */
+  readonly ticketBurstPerConn: number;
+  /** Join tickets per second all connections of one IP address may ask for. */
+  readonly ticketRatePerAddr: number;
+  /** Join tickets all connections of one IP address may ask for at once. */
+  readonly ticketBurstPerAddr: number;
+  /** Join tickets per second one player id may ask for. */
+  readonly ticketRatePerPlayer: number;
+  /** Join tickets one player id may ask for at once. */
+  readonly ticketBurstPerPlayer: number;
+  /** Refusals (one forgiven per second) before a client connection is closed. */
+  readonly ticketMaxRefusals: number;
+  /** Unused reservations one client connection may hold. */
+  readonly reservationsPerConn: number;
+  /** Unused reservations all connections of one IP address may hold. */
+  readonly reservationsPerAddr: number;
+  /** Unused reservations one player id may hold. */
+  readonly reservationsPerPlayer: number;
 }
 
 /**

@@ -223,6 +223,17 @@ export async function waitUntil(
   }
 }
 
+/**
+ * Master join limits for tests: every test client comes from 127.0.0.1, which in production would
+ * be many players' addresses, so the per-address ticket limits are lifted (the connection and
+ * player limits stay at their defaults). tests/master_join_*_test.ts test the address limits.
+ */
+export const ONE_ADDRESS_FOR_ALL = {
+  addressRatePerS: 1_000_000,
+  addressBurst: 1_000_000,
+  reservationsPerAddress: 1_000_000,
+} as const;
+
 /** An in-process master and a cluster registered with it, sharing a temporary keys dir. */
 export interface World extends AsyncDisposable {
   /** The shared keys directory (holds `cluster_key`). */
@@ -237,7 +248,12 @@ export interface World extends AsyncDisposable {
 export async function startWorld(cluster: ClusterOptions = {}): Promise<World> {
   const keysDir = await Deno.makeTempDir();
   await generateKey(keysDir, "cluster_key");
-  const master = await startMaster({ port: 0, keysDir, heartbeatTimeoutMs: 2000 });
+  const master = await startMaster({
+    port: 0,
+    keysDir,
+    heartbeatTimeoutMs: 2000,
+    joinLimits: ONE_ADDRESS_FOR_ALL,
+  });
   let started: ClusterServer | undefined;
   try {
     started = await startCluster({

@@ -135,6 +135,7 @@ Deno.test("each join refusal keeps the session open and maps to its error code",
     [ErrorCode.ClusterFull, "cluster_full"],
     [ErrorCode.NoCluster, "no_cluster"],
     [ErrorCode.Unauthorized, "unauthorized"],
+    [ErrorCode.RateLimited, "rate_limited"],
   ];
   for (const [code, expected] of cases) {
     const join = session.joinCluster(0, new Uint8Array(32), new Uint8Array());

@@ -76,7 +76,21 @@ Deno.test("an empty config gives every documented default", () => {
       statusEnabled: true,
       logLevel: "info",
     },
-    master: { heartbeatTimeoutMs: 3000, ticketTtlMs: 30000, registrationTimeoutMs: 5000 },
+    master: {
+      heartbeatTimeoutMs: 3000,
+      ticketTtlMs: 30000,
+      registrationTimeoutMs: 5000,
+      ticketRatePerConn: 2,
+      ticketBurstPerConn: 4,
+      ticketRatePerAddr: 10,
+      ticketBurstPerAddr: 20,
+      ticketRatePerPlayer: 2,
+      ticketBurstPerPlayer: 4,
+      ticketMaxRefusals: 10,
+      reservationsPerConn: 3,
+      reservationsPerAddr: 8,
+      reservationsPerPlayer: 3,
+    },
     cluster: {
       keyName: "cluster_key",
       masterIp: "127.0.0.1",
@@ -190,6 +204,16 @@ log_level = "debug"
 heartbeat_timeout_ms = 4000
 ticket_ttl_ms = 60000
 registration_timeout_ms = 100
+ticket_rate_per_conn = 1
+ticket_burst_per_conn = 1
+ticket_rate_per_addr = 1000000
+ticket_burst_per_addr = 50
+ticket_rate_per_player = 3
+ticket_burst_per_player = 6
+ticket_max_refusals = 1
+reservations_per_conn = 1
+reservations_per_addr = 64
+reservations_per_player = 2
 
 [cluster]
 key_name = "eu-1.key"
@@ -233,6 +257,16 @@ crowd_threshold = 1
     heartbeatTimeoutMs: 4000,
     ticketTtlMs: 60000,
     registrationTimeoutMs: 100,
+    ticketRatePerConn: 1,
+    ticketBurstPerConn: 1,
+    ticketRatePerAddr: 1000000,
+    ticketBurstPerAddr: 50,
+    ticketRatePerPlayer: 3,
+    ticketBurstPerPlayer: 6,
+    ticketMaxRefusals: 1,
+    reservationsPerConn: 1,
+    reservationsPerAddr: 64,
+    reservationsPerPlayer: 2,
   });
   assert.deepEqual(config.cluster, {
     keyName: "eu-1.key",
@@ -291,6 +325,16 @@ const BAD_VALUES: readonly [string, string, string, string, string][] = [
   ["master", "heartbeat_timeout_ms", "0", "an integer 1..2147483647", "0"],
   ["master", "ticket_ttl_ms", "1.5", "an integer 1..2147483647", "1.5"],
   ["master", "registration_timeout_ms", '"5s"', "an integer 1..2147483647", '"5s"'],
+  ["master", "ticket_rate_per_conn", "0", "an integer 1..1000000", "0"],
+  ["master", "ticket_burst_per_conn", "2.5", "an integer 1..1000000", "2.5"],
+  ["master", "ticket_rate_per_addr", "1000001", "an integer 1..1000000", "1000001"],
+  ["master", "ticket_burst_per_addr", '"20"', "an integer 1..1000000", '"20"'],
+  ["master", "ticket_rate_per_player", "-1", "an integer 1..1000000", "-1"],
+  ["master", "ticket_burst_per_player", "0", "an integer 1..1000000", "0"],
+  ["master", "ticket_max_refusals", "0", "an integer 1..1000000", "0"],
+  ["master", "reservations_per_conn", "0", "an integer 1..1000000", "0"],
+  ["master", "reservations_per_addr", "true", "an integer 1..1000000", "true"],
+  ["master", "reservations_per_player", "0", "an integer 1..1000000", "0"],
   ["cluster", "key_name", '"../etc/passwd"', "a key file name", '"../etc/passwd"'],
   ["cluster", "key_name", '".."', "a key file name", '".."'],
   ["cluster", "key_name", '""', "a key file name", '""'],

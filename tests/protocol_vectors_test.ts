@@ -25,6 +25,11 @@ const EXPECTED: Readonly<Record<string, Packet>> = {
   "Hello": { kind: "Hello", version: 2, role: Role.Client },
   "HelloOk": { kind: "HelloOk", version: 2, role: Role.Master, serverName: "master-1" },
   "Error": { kind: "Error", code: ErrorCode.VersionMismatch, reason: "version 2 unsupported" },
+  "Error (RateLimited)": {
+    kind: "Error",
+    code: ErrorCode.RateLimited,
+    reason: "too many join requests; wait a second",
+  },
   "Ping": { kind: "Ping", value: 42 },
   "Pong": { kind: "Pong", value: 42 },
   "RequestClusters": { kind: "RequestClusters" },

@@ -59,6 +59,8 @@ export const ErrorCode = {
   UseMaster: 17,
   /** Unexpected server error. */
   Internal: 18,
+  /** Too many requests (e.g. JoinCluster over the master's ticket limits); wait, then retry. */
+  RateLimited: 19,
 } as const;
 
 /** One of the {@linkcode ErrorCode} numbers. */
