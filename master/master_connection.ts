@@ -19,7 +19,6 @@ import type { Packet } from "../shared/protocol/packets.ts";
 import { ErrorCode, ProtocolError } from "../shared/protocol/protocol_error.ts";
 import type { LogThrottle } from "../shared/log_throttle.ts";
 import { logSuccess, roleLogger } from "../shared/logging.ts";
-import type { LogThrottle } from "../shared/log_throttle.ts";
 import type { ClusterAllocator } from "./allocation.ts";
 import type { AuthenticateHook } from "./authenticate.ts";
 import { type JoinOutcome, MasterClientSession } from "./client_session.ts";

@@ -14,7 +14,6 @@ import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
 import { ClusterAllocator } from "./allocation.ts";
 import { JoinLimiter } from "./join_limiter.ts";
-import { LogThrottle } from "../shared/log_throttle.ts";
 import { guestAuthenticate } from "./authenticate.ts";
 import { keysDirKeySource, reportKeysDir } from "./cluster_keys.ts";
 import { MasterConnection, type MasterContext } from "./master_connection.ts";
