@@ -16,7 +16,7 @@ import { type MasterOptions, type MasterServer, startMaster } from "../master/mo
 import { generateKey } from "../shared/keys.ts";
 import { type LogRecord, setupLogging } from "../shared/logging.ts";
 import { renderPrometheus } from "../shared/metrics.ts";
-import type { Packet } from "../shared/protocol/packets.ts";
+import { type Packet, PROTOCOL_VERSION } from "../shared/protocol/packets.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { type ClusterJoin, playerJoins, RawClient, waitUntil } from "./_raw_client.ts";
 import { registerRawCluster } from "./_master_peer.ts";
@@ -84,7 +84,7 @@ type PacketOfError = Extract<Packet, { kind: "Error" }>;
  */
 async function flood(port: number, maxRequests = 240, intervalMs = 42): Promise<Flood> {
   const client = await RawClient.connect(port);
-  client.send({ kind: "Hello", version: 1, role: 1 });
+  client.send({ kind: "Hello", version: PROTOCOL_VERSION, role: 1 });
   await client.expect("HelloOk");
   const errors: PacketOfError[] = [];
   let sent = 0;
@@ -259,7 +259,7 @@ Deno.test("an honest client joining, leaving and rejoining every 600 ms is never
     }
     // And one connection asking tickets for three clusters in a row (auto-join retries).
     const client = await RawClient.connect(master.addr.port);
-    client.send({ kind: "Hello", version: 1, role: 1 });
+    client.send({ kind: "Hello", version: PROTOCOL_VERSION, role: 1 });
     await client.expect("HelloOk");
     for (let i = 0; i < 3; i++) {
       client.send(JOIN);
@@ -289,7 +289,7 @@ Deno.test("connections of one address share its reservation cap; the rest get Ra
       const answers: string[] = [];
       for (let i = 0; i < 10; i++) {
         const client = await RawClient.connect(master.addr.port);
-        client.send({ kind: "Hello", version: 1, role: 1 });
+        client.send({ kind: "Hello", version: PROTOCOL_VERSION, role: 1 });
         await client.expect("HelloOk");
         client.send(JOIN);
         const answer = await client.next();
@@ -319,7 +319,7 @@ Deno.test("one player id is limited across connections", async () => {
     const answers: string[] = [];
     for (let i = 0; i < 3; i++) {
       const client = await RawClient.connect(master.addr.port);
-      client.send({ kind: "Hello", version: 1, role: 1 });
+      client.send({ kind: "Hello", version: PROTOCOL_VERSION, role: 1 });
       await client.expect("HelloOk");
       client.send(JOIN);
       const answer = await client.next();
@@ -335,7 +335,7 @@ Deno.test("one player id is limited across connections", async () => {
 async function askOnce(port: number): Promise<string> {
   const client = await RawClient.connect(port);
   try {
-    client.send({ kind: "Hello", version: 1, role: 1 });
+    client.send({ kind: "Hello", version: PROTOCOL_VERSION, role: 1 });
     await client.expect("HelloOk");
     client.send(JOIN);
     const answer = await client.next();
