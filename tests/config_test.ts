@@ -71,12 +71,20 @@ Deno.test("an empty config gives every documented default", () => {
       maxQueueBytes: 1048576,
       handshakeTimeoutMs: 5000,
       idleTimeoutMs: 30000,
+      maxPendingConnections: 1024,
+      maxPendingPerAddress: 64,
+      maxPendingFrameBytes: 4096,
       statusPort: 0,
       statusIp: "127.0.0.1",
       statusEnabled: true,
       logLevel: "info",
     },
-    master: { heartbeatTimeoutMs: 3000, ticketTtlMs: 30000, registrationTimeoutMs: 5000 },
+    master: {
+      heartbeatTimeoutMs: 3000,
+      ticketTtlMs: 30000,
+      registrationTimeoutMs: 5000,
+      maxClusters: 1024,
+    },
     cluster: {
       keyName: "cluster_key",
       masterIp: "127.0.0.1",
@@ -181,6 +189,9 @@ max_frame_bytes = 64
 max_queue_bytes = 64
 handshake_timeout_ms = 1
 idle_timeout_ms = 2147483647
+max_pending_connections = 1000000
+max_pending_per_address = 1
+max_pending_frame_bytes = 16777216
 status_port = 65535
 status_ip = "10.1.2.3"
 status_enabled = false
@@ -190,6 +201,7 @@ log_level = "debug"
 heartbeat_timeout_ms = 4000
 ticket_ttl_ms = 60000
 registration_timeout_ms = 100
+max_clusters = 0
 
 [cluster]
 key_name = "eu-1.key"
@@ -224,6 +236,9 @@ crowd_threshold = 1
     maxQueueBytes: 64,
     handshakeTimeoutMs: 1,
     idleTimeoutMs: 2147483647,
+    maxPendingConnections: 1000000,
+    maxPendingPerAddress: 1,
+    maxPendingFrameBytes: 16777216,
     statusPort: 65535,
     statusIp: "10.1.2.3",
     statusEnabled: false,
@@ -233,6 +248,7 @@ crowd_threshold = 1
     heartbeatTimeoutMs: 4000,
     ticketTtlMs: 60000,
     registrationTimeoutMs: 100,
+    maxClusters: 0,
   });
   assert.deepEqual(config.cluster, {
     keyName: "eu-1.key",
@@ -283,6 +299,9 @@ const BAD_VALUES: readonly [string, string, string, string, string][] = [
   ["all", "max_queue_bytes", "1073741825", "an integer 64..1073741824", "1073741825"],
   ["all", "handshake_timeout_ms", "0", "an integer 1..2147483647 (milliseconds)", "0"],
   ["all", "idle_timeout_ms", "2147483648", "an integer 1..2147483647", "2147483648"],
+  ["all", "max_pending_connections", "0", "an integer 1..1000000", "0"],
+  ["all", "max_pending_per_address", '"16"', "an integer 1..1000000", '"16"'],
+  ["all", "max_pending_frame_bytes", "63", "an integer 64..16777216", "63"],
   ["all", "status_port", "-5", "an integer 0..65535", "-5"],
   ["all", "status_ip", '"0.0.0.0.0"', "an IPv4 or IPv6 address", '"0.0.0.0.0"'],
   ["all", "status_enabled", '"yes"', "true or false", '"yes"'],
@@ -291,6 +310,7 @@ const BAD_VALUES: readonly [string, string, string, string, string][] = [
   ["master", "heartbeat_timeout_ms", "0", "an integer 1..2147483647", "0"],
   ["master", "ticket_ttl_ms", "1.5", "an integer 1..2147483647", "1.5"],
   ["master", "registration_timeout_ms", '"5s"', "an integer 1..2147483647", '"5s"'],
+  ["master", "max_clusters", "-1", "an integer 0..4294967295", "-1"],
   ["cluster", "key_name", '"../etc/passwd"', "a key file name", '"../etc/passwd"'],
   ["cluster", "key_name", '".."', "a key file name", '".."'],
   ["cluster", "key_name", '""', "a key file name", '""'],
