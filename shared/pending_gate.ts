@@ -235,6 +235,7 @@ export class PendingGate {
       what: EVENT_TEXT[kind],
       remote: formatRemote(connection),
       detail,
+      suppressed,
       more: suppressed === 0 ? "" : ` (and ${suppressed} more since the last such line)`,
     };
     if (kind === "timeout") this.#logger.info("{what}: {remote}, {detail}{more}", properties);

@@ -55,6 +55,7 @@ export class PreAuthMetrics {
   /** Pending connections closed for bad input (bad Hello, oversized or malformed frame, …). */
   readonly badInput: Counter;
   readonly #pending: Gauge;
+  readonly #pendingNow: () => number;
 
   /**
    * @param prefix Metric name prefix, e.g. `sustenet_master`.
@@ -76,11 +77,17 @@ export class PreAuthMetrics {
       `${prefix}_preauth_bad_input_total`,
       "Unauthenticated connections closed for bad input (oversized or malformed frames)",
     );
+    this.#pendingNow = pending;
     this.#pending = new Gauge(
       `${prefix}_pending_connections`,
       "Connections not authenticated yet",
       pending,
     );
+  }
+
+  /** Connections pending now. */
+  get pending(): number {
+    return this.#pendingNow();
   }
 
   /** The four families, for `/metrics`. */
