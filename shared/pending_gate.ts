@@ -93,8 +93,8 @@ export interface PendingGateOptions {
  * import { getLogger } from "@logtape/logtape";
  * import assert from "node:assert/strict";
  *
- * const metrics = new PreAuthMetrics("demo", () => gate.size);
- * const gate = new PendingGate({ maxPending: 8, maxPerAddress: 1, metrics, logger: getLogger(["demo"]) });
+ * const metrics: PreAuthMetrics = new PreAuthMetrics("demo", (): number => gate.size);
+ * const gate: PendingGate = new PendingGate({ maxPending: 8, maxPerAddress: 1, metrics, logger: getLogger(["demo"]) });
  * const accepted: FrameConnection[] = [];
  * const server = listenFrames({
  *   port: 0,
