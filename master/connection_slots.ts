@@ -8,13 +8,15 @@
  * clients can never keep a cluster from registering, registering peers can never hold a
  * cluster slot, and neither can starve the other.
  *
- * It must never refuse a connection without an Error frame saying why, and never count a
- * connection in two pools.
+ * It must never refuse a connection without an Error frame saying why, never count a
+ * connection in two pools, and never write a log line per refusal (one per pool per 10 s, with
+ * how many were left out).
  *
  * @module
  */
 
 import type { Logger } from "@logtape/logtape";
+import { LogThrottle } from "../shared/log_throttle.ts";
 import { PendingGate } from "../shared/pending_gate.ts";
 import type { PreAuthMetrics } from "../shared/pre_auth_metrics.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
@@ -92,6 +94,8 @@ export class ConnectionSlots {
   readonly #maxClusters: number;
   readonly #onRefused: (pool: "clients" | "clusters") => void;
   readonly #logger: Logger;
+  readonly #throttle = new LogThrottle({ intervalMs: 10_000, maxKeys: 2 });
+  readonly #now: () => number = () => performance.now();
 
   /**
    * @param options The limits, counters and logger.
@@ -153,9 +157,13 @@ export class ConnectionSlots {
     this.#gate.leave(connection);
     if (this.#maxClients > 0 && this.#clients.size >= this.#maxClients) {
       this.#onRefused("clients");
-      this.#logger.info("client connection refused: {count} client connections is the limit", {
-        count: this.#maxClients,
-      });
+      const suppressed = this.#throttle.admit("clients", this.#now());
+      if (suppressed !== null) {
+        this.#logger.info(
+          "client connection refused: {count} client connections is the limit{more}",
+          { count: this.#maxClients, suppressed, more: more(suppressed) },
+        );
+      }
       return closeWith(ErrorCode.ServerFull, "server full");
     }
     this.#clients.add(connection);
@@ -177,17 +185,32 @@ export class ConnectionSlots {
     return undefined;
   }
 
-  /** Writes the pending counts still held back and stops the gate's timer. */
+  /** Writes the counts of refusals still held back and stops the gate's timer. */
   stop(): void {
     this.#gate.stop();
+    for (const [pool, count] of this.#throttle.drain(Number.POSITIVE_INFINITY)) {
+      this.#logger.info("{count} more connections refused a {pool} slot", {
+        count,
+        pool: pool === "clients" ? "client" : "cluster",
+      });
+    }
   }
 
   #clusterRoom(): ConnectionAction | undefined {
     if (this.#maxClusters === 0 || this.#clusters.size < this.#maxClusters) return undefined;
     this.#onRefused("clusters");
-    this.#logger.warn("cluster refused: {count} registered clusters is the limit (max_clusters)", {
-      count: this.#maxClusters,
-    });
+    const suppressed = this.#throttle.admit("clusters", this.#now());
+    if (suppressed !== null) {
+      this.#logger.warn(
+        "cluster refused: {count} registered clusters is the limit (max_clusters){more}",
+        { count: this.#maxClusters, suppressed, more: more(suppressed) },
+      );
+    }
     return closeWith(ErrorCode.ServerFull, "master full: cluster limit reached");
   }
+}
+
+/** The "left out" suffix of a throttled line. */
+function more(suppressed: number): string {
+  return suppressed === 0 ? "" : ` (and ${suppressed} more since the last such line)`;
 }

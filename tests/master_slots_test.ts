@@ -152,3 +152,14 @@ Deno.test("a master's client frames stay within max_pending_frame_bytes; a regis
     assert.equal(master.metrics.clustersRemoved.get("deregistered"), 1);
   });
 });
+
+Deno.test("a master connection that never says Hello is closed at the deadline and counted", async () => {
+  await withMaster({ handshakeTimeoutMs: 200 }, async ({ master, connect }) => {
+    const silent = await connect();
+    const error = await silent.expectError(ErrorCode.Timeout);
+    assert.equal(error.reason, "handshake timeout");
+    await silent.waitClosed();
+    await waitFor(() => master.metrics.preAuth.timeouts.value === 1, 3000, "the count");
+    assert.equal(master.metrics.preAuth.pending, 0);
+  });
+});
