@@ -101,34 +101,12 @@ Deno.test("cluster process with max_connections = 40: hundreds of pending connec
   // Warm up: one whole join, so code paths and caches are in before the baseline.
   const warm = await waitJoin(masterPort, clusterPort);
   await warm.client.close();
-  const before = await rssKiB(pid);
-  const bytesBefore = await metric(statusPort, "sustenet_cluster_bytes_in_total");
-
-  const hello = encodePacket({ kind: "Hello", version: 1, role: 1 });
-  const header = new Uint8Array([0x00, 0x00, 0x10, 0x00, 0x80]); // a 4096-byte frame
-  const attack = new Uint8Array(hello.length + header.length + PARTIAL_BODY - 1);
-  attack.set(hello);
-  attack.set(header, hello.length);
   const conns: Deno.TcpConn[] = [];
   try {
-    for (let i = 0; i < PENDING; i++) {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port: clusterPort });
-      conns.push(conn);
-      await conn.write(attack);
-    }
-    // Every byte read by the cluster (its counters include open connections).
-    const expected = bytesBefore + PENDING * attack.length;
-    const deadline = performance.now() + 30_000;
-    while (await metric(statusPort, "sustenet_cluster_bytes_in_total") < expected) {
-      if (performance.now() > deadline) throw new Error("the cluster did not read every byte");
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    assert.equal(await metric(statusPort, "sustenet_cluster_pending_connections"), PENDING);
-    const after = await rssKiB(pid);
-    const perConnection = (after - before) / PENDING;
-    console.log(
-      `cluster RSS ${before} KiB -> ${after} KiB with ${PENDING} pending connections each ` +
-        `holding a ${PARTIAL_BODY}-byte partial frame: ${perConnection.toFixed(1)} KiB each`,
+    const perConnection = await holdPartialFrames(
+      conns,
+      { port: clusterPort, statusPort, pid, role: "cluster" },
+      encodePacket({ kind: "Hello", version: 1, role: 1 }),
     );
     // Generous: a pending connection holds its 4 KiB read buffer and its <= 4 KiB partial frame.
     assert.ok(perConnection < 64, `${perConnection} KiB per pending connection`);
@@ -140,6 +118,7 @@ Deno.test("cluster process with max_connections = 40: hundreds of pending connec
     await client.close();
 
     // Announcing 1 MiB (the old pre-auth record bound) is refused at once, not buffered.
+    const hello = encodePacket({ kind: "Hello", version: 1, role: 1 });
     const big = new Uint8Array(hello.length + 5 + 65536);
     big.set(hello);
     big.set([0x00, 0x10, 0x00, 0x00, 0x80], hello.length);
@@ -156,21 +135,32 @@ Deno.test("cluster process with max_connections = 40: hundreds of pending connec
   }
 });
 
-Deno.test("master process with max_connections = 40 and 40 idle clients: a cluster process still registers and is listed", async () => {
+Deno.test("master process with max_connections = 40, 40 idle clients and hundreds of pending connections: a cluster process still registers and is listed", async () => {
   await using deployment = await Deployment.create();
   const masterPort = await freePort();
-  await deployment.start(
+  const statusPort = await freePort();
+  const master = await deployment.start(
     "master",
-    `[all]\nport = ${masterPort}\nkeys_dir = "keys"\nstatus_enabled = false\nmax_connections = 40\n`,
+    `[all]\nport = ${masterPort}\nkeys_dir = "keys"\nstatus_port = ${statusPort}\n` +
+      `max_connections = 40\nlog_level = "warning"\n` +
+      `max_pending_per_address = ${PENDING + 10}\nmax_pending_connections = ${PENDING + 10}\n`,
     /^master listening on /,
   );
   const idle: RawPeer[] = [];
+  const conns: Deno.TcpConn[] = [];
   try {
     for (let i = 0; i < 40; i++) idle.push(await RawPeer.hello(masterPort, "client"));
     const extra = await RawPeer.connect(masterPort);
     idle.push(extra);
     extra.send({ kind: "Hello", version: 1, role: 1 });
     await extra.expectError(8); // ServerFull: the client slots are full
+    // Connections that never say Hello, each holding most of a 4096-byte first frame.
+    const perConnection = await holdPartialFrames(
+      conns,
+      { port: masterPort, statusPort, pid: master.child.pid, role: "master" },
+      new Uint8Array(0),
+    );
+    assert.ok(perConnection < 64, `${perConnection} KiB per pending connection`);
     await deployment.start(
       "cluster",
       `[all]\nport = ${await freePort()}\nkeys_dir = "keys"\nstatus_enabled = false\n` +
@@ -187,9 +177,58 @@ Deno.test("master process with max_connections = 40 and 40 idle clients: a clust
     }
     assert.deepEqual(names, ["eu-1"]);
   } finally {
+    for (const conn of conns) conn.close();
     await Promise.all(idle.map((peer) => peer.close()));
   }
 });
+
+/** Where {@linkcode holdPartialFrames} connects and what it measures. */
+interface Target {
+  readonly port: number;
+  readonly statusPort: number;
+  readonly pid: number;
+  readonly role: "cluster" | "master";
+}
+
+/**
+ * Opens {@linkcode PENDING} connections to `target`, each sending `prefix` and then most of a
+ * 4096-byte frame, waits (on the server's byte counter) until the server has read all of it,
+ * and returns the server's RSS growth per connection in KiB (also printed).
+ */
+async function holdPartialFrames(
+  conns: Deno.TcpConn[],
+  target: Target,
+  prefix: Uint8Array,
+): Promise<number> {
+  const before = await rssKiB(target.pid);
+  const bytesIn = `sustenet_${target.role}_bytes_in_total`;
+  const bytesBefore = await metric(target.statusPort, bytesIn);
+  const header = new Uint8Array([0x00, 0x00, 0x10, 0x00, 0x80]); // a 4096-byte frame
+  const attack = new Uint8Array(prefix.length + header.length + PARTIAL_BODY - 1);
+  attack.set(prefix);
+  attack.set(header, prefix.length);
+  for (let i = 0; i < PENDING; i++) {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: target.port });
+    conns.push(conn);
+    await conn.write(attack);
+  }
+  // Every byte read by the server (its counters include open connections).
+  const expected = bytesBefore + PENDING * attack.length;
+  const deadline = performance.now() + 30_000;
+  while (await metric(target.statusPort, bytesIn) < expected) {
+    if (performance.now() > deadline) throw new Error(`the ${target.role} did not read it all`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const pending = `sustenet_${target.role}_pending_connections`;
+  assert.equal(await metric(target.statusPort, pending), PENDING);
+  const after = await rssKiB(target.pid);
+  const perConnection = (after - before) / PENDING;
+  console.log(
+    `${target.role} RSS ${before} KiB -> ${after} KiB with ${PENDING} pending connections each ` +
+      `holding a ${PARTIAL_BODY}-byte partial frame: ${perConnection.toFixed(1)} KiB each`,
+  );
+  return perConnection;
+}
 
 /** Joins once the master lists the cluster (it registers right after starting). */
 async function waitJoin(masterPort: number, clusterPort: number) {
