@@ -536,10 +536,10 @@ export class FrameConnection {
    *
    * @example
    * ```ts
-   * import { connectFrames, listenFrames } from "./transport.ts";
+   * import { connectFrames, type FrameConnection, listenFrames } from "./transport.ts";
    * import assert from "node:assert/strict";
    *
-   * const accepted = Promise.withResolvers<import("./transport.ts").FrameConnection>();
+   * const accepted = Promise.withResolvers<FrameConnection>();
    * const server = listenFrames({
    *   port: 0,
    *   maxFrameBytes: 65536,
