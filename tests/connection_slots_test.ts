@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { reset as resetLogging } from "@logtape/logtape";
-import type { ClusterOptions } from "../cluster/mod.ts";
+import { type ClusterOptions, startCluster } from "../cluster/mod.ts";
 import { definePlugin } from "../shared/plugin.ts";
 import { type LogRecord, setupLogging } from "../shared/logging.ts";
 import { PER_ADDRESS_REASON, POOL_FULL_REASON } from "../shared/pending_gate.ts";
@@ -252,5 +252,22 @@ Deno.test("a flood of bad pre-auth connections writes a few log lines with a cou
     assert.equal(reported, floods);
   } finally {
     await resetLogging();
+  }
+});
+
+Deno.test("bad cluster slot options are refused at start, naming the option", async () => {
+  const keysDir = await Deno.makeTempDir();
+  try {
+    for (
+      const [options, name] of [
+        [{ maxPendingConnections: 0 }, /maxPendingConnections/],
+        [{ maxPendingPerAddress: -1 }, /maxPendingPerAddress/],
+        [{ maxPendingFrameBytes: 10 }, /maxPendingFrameBytes/],
+      ] as const
+    ) {
+      await assert.rejects(startCluster({ port: 0, keysDir, master: null, ...options }), name);
+    }
+  } finally {
+    await Deno.remove(keysDir, { recursive: true });
   }
 });

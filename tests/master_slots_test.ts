@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { type MasterOptions, type MasterServer, startMaster } from "../master/mod.ts";
+import { resolveMasterOptions } from "../master/master_options.ts";
 import { saveKey } from "../shared/keys.ts";
 import { PER_ADDRESS_REASON, POOL_FULL_REASON } from "../shared/pending_gate.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
@@ -162,4 +163,16 @@ Deno.test("a master connection that never says Hello is closed at the deadline a
     await waitFor(() => master.metrics.preAuth.timeouts.value === 1, 3000, "the count");
     assert.equal(master.metrics.preAuth.pending, 0);
   });
+});
+
+Deno.test("bad slot options are refused at start, naming the option", () => {
+  assert.throws(() => resolveMasterOptions({ maxClusters: -1 }), /maxClusters/);
+  assert.throws(() => resolveMasterOptions({ maxPendingConnections: 0 }), /maxPendingConnections/);
+  assert.throws(() => resolveMasterOptions({ maxPendingPerAddress: 1.5 }), /maxPendingPerAddress/);
+  assert.throws(() => resolveMasterOptions({ maxPendingFrameBytes: 63 }), /maxPendingFrameBytes/);
+  // The pending frame bound never exceeds the frame bound.
+  assert.equal(
+    resolveMasterOptions({ maxFrameBytes: 1024, maxPendingFrameBytes: 4096 }).maxPendingFrameBytes,
+    1024,
+  );
 });
