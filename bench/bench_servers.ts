@@ -169,8 +169,9 @@ export interface SustenetServersOptions {
 }
 
 /**
- * A role's Config.toml for the bench: loopback, no status server, quiet logs, and timeouts long
- * enough that an overloaded run is measured rather than cut off.
+ * A role's Config.toml for the bench: loopback, no status server, quiet logs, timeouts long
+ * enough that an overloaded run is measured rather than cut off, and no per-address pending
+ * limit to speak of (every generated client comes from 127.0.0.1, many handshakes at once).
  */
 function benchConfig(name: string, port: number, section: string): string {
   return `[all]
@@ -182,6 +183,7 @@ log_level = "warning"
 idle_timeout_ms = 600000
 handshake_timeout_ms = 60000
 max_queue_bytes = 8388608
+max_pending_per_address = 4096
 
 ${section}
 `;

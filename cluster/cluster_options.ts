@@ -148,11 +148,32 @@ export interface ClusterOptions {
    */
   readonly serverName?: string;
   /**
-   * Most simultaneous client connections; 0 = no limit.
+   * Most authenticated players; 0 = no limit. Connections still authenticating never count:
+   * they have their own pool (`maxPendingConnections`).
    *
    * @default {0}
    */
   readonly maxConnections?: number;
+  /**
+   * Most connections not authenticated yet; a new one past it evicts the oldest pending one.
+   *
+   * @default {1024}
+   */
+  readonly maxPendingConnections?: number;
+  /**
+   * Most connections not authenticated yet from one IPv4 address or IPv6 /64; one more is
+   * refused.
+   *
+   * @default {64}
+   */
+  readonly maxPendingPerAddress?: number;
+  /**
+   * Largest frame (and sealed record of one frame) read before Authenticate(20); capped at
+   * `maxFrameBytes`, which applies from then on.
+   *
+   * @default {4096}
+   */
+  readonly maxPendingFrameBytes?: number;
   /**
    * Directory of the key files.
    *
@@ -295,6 +316,9 @@ export function clusterOptionsFromConfig(config: SustenetConfig): ClusterOptions
     ...(cluster.publicIp === "" ? {} : { publicHost: cluster.publicIp }),
     serverName: all.serverName,
     maxConnections: all.maxConnections,
+    maxPendingConnections: all.maxPendingConnections,
+    maxPendingPerAddress: all.maxPendingPerAddress,
+    maxPendingFrameBytes: all.maxPendingFrameBytes,
     keysDir: all.keysDir,
     keyName: cluster.keyName,
     identityKeyName: cluster.identityKeyName,
@@ -339,6 +363,10 @@ export interface Settings {
   readonly publicHost: string;
   readonly serverName: string;
   readonly maxConnections: number;
+  readonly maxPendingConnections: number;
+  readonly maxPendingPerAddress: number;
+  /** The pending frame bound, already capped at `maxFrameBytes`. */
+  readonly maxPendingFrameBytes: number;
   readonly keysDir: string;
   readonly keyName: string;
   readonly identityKeyName: string;
@@ -366,6 +394,20 @@ export function settingsOf(options: ClusterOptions): Settings {
   }
   if (!Number.isInteger(maxConnections) || maxConnections < 0) {
     throw new RangeError(`maxConnections must be an integer >= 0, got ${maxConnections}`);
+  }
+  const maxPendingConnections = options.maxPendingConnections ?? 1024;
+  const maxPendingPerAddress = options.maxPendingPerAddress ?? 64;
+  const maxPendingFrameBytes = options.maxPendingFrameBytes ?? 4096;
+  for (
+    const [name, value, min] of [
+      ["maxPendingConnections", maxPendingConnections, 1],
+      ["maxPendingPerAddress", maxPendingPerAddress, 1],
+      ["maxPendingFrameBytes", maxPendingFrameBytes, 64],
+    ] as const
+  ) {
+    if (!Number.isSafeInteger(value) || value < min) {
+      throw new RangeError(`${name} must be an integer >= ${min}, got ${value}`);
+    }
   }
   if (!Number.isFinite(tickHz) || tickHz <= 0 || tickHz > 1000) {
     throw new RangeError(`tickHz must be within (0, 1000], got ${tickHz}`);
@@ -404,6 +446,9 @@ export function settingsOf(options: ClusterOptions): Settings {
     publicHost,
     serverName,
     maxConnections,
+    maxPendingConnections,
+    maxPendingPerAddress,
+    maxPendingFrameBytes: Math.min(maxPendingFrameBytes, maxFrameBytes),
     keysDir: options.keysDir ?? "keys",
     keyName: options.keyName ?? "cluster_key",
     identityKeyName: options.identityKeyName ?? "cluster_identity",

@@ -31,6 +31,7 @@ import { type BroadcastOptions, type ClientId, isPluginMove } from "../shared/pl
 import { importAesKey, KeyError } from "../shared/security.ts";
 import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
 import { BroadcastGroup } from "../shared/broadcast_group.ts";
+import { PendingGate } from "../shared/pending_gate.ts";
 import {
   broadcast,
   type CloseInfo,
@@ -201,6 +202,8 @@ class ClusterRuntime implements PluginActions {
   /** Every player's connection: broadcasts to all are batched per turn, one copy per frame. */
   readonly #everyone: BroadcastGroup;
   readonly #connections = new Map<FrameConnection, ConnectionRecord>();
+  /** Connections not authenticated yet: their own pool, so they never take a player's slot. */
+  readonly #pending: PendingGate;
   readonly #verifiers = new Map<number, TicketVerifier>();
   readonly #hosts: PluginHost[] = [];
   readonly #grid: FragmentGrid | undefined;
@@ -235,6 +238,13 @@ class ClusterRuntime implements PluginActions {
       connections: () => this.#connections.keys(),
       masterLinkState: () => this.#linkState(),
       fragments: () => this.#grid?.fragmentStats(),
+      pending: () => this.#pending.size,
+    });
+    this.#pending = new PendingGate({
+      maxPending: this.#settings.maxPendingConnections,
+      maxPerAddress: this.#settings.maxPendingPerAddress,
+      metrics: this.metrics.preAuth,
+      logger,
     });
   }
 
@@ -352,7 +362,10 @@ class ClusterRuntime implements PluginActions {
       hostname: s.hostname,
       port: s.port,
       maxFrameBytes: s.maxFrameBytes,
+      // Until Authenticate(20): Hello, KeyExchange and SendPassword are all small.
+      pendingMaxFrameBytes: s.maxPendingFrameBytes,
       maxQueueBytes: s.maxQueueBytes,
+      // From connecting to Authenticate(20): the whole handshake, ticket included.
       handshakeTimeoutMs: this.#options.handshakeTimeoutMs ?? 5000,
       idleTimeoutMs: this.#options.idleTimeoutMs ?? 30_000,
       onConnection: (connection) => this.#accept(connection),
@@ -465,18 +478,14 @@ class ClusterRuntime implements PluginActions {
   // ---------------------------------------------------------------- client connections
 
   #accept(connection: FrameConnection): void {
-    const max = this.#settings.maxConnections;
     if (this.#closing) {
       this.metrics.connectionsRefused.inc();
       connection.close({ code: ErrorCode.ShuttingDown, message: "cluster shutting down" });
       return;
     }
-    if (max > 0 && this.#connections.size >= max) {
-      this.metrics.connectionsRefused.inc();
-      logger.info("refusing a connection: max_connections ({max}) reached", { max });
-      connection.close({ code: ErrorCode.ServerFull, message: "cluster full" });
-      return;
-    }
+    // max_connections counts players, checked when a ticket is accepted (PlayerTable); a new
+    // connection only needs a pending slot.
+    if (!this.#pending.accept(connection)) return;
     this.metrics.connectionsAccepted.inc();
     const session = new ClientSession({
       ...this.#sessionOptions!,
@@ -543,7 +552,15 @@ class ClusterRuntime implements PluginActions {
           this.#move(record.session.clientId, action.state);
           break;
         case "close":
-          logClose(connection, action);
+          // Bad input before authentication is counted and logged rate-limited by the gate.
+          if (this.#pending.isPending(connection) && isBadInput(action.code)) {
+            logger.debug("closing {remote}: {reason}", {
+              remote: remoteOf(connection),
+              reason: action.reason,
+            });
+          } else {
+            logClose(connection, action);
+          }
           record.leaveReason ??= action.reason;
           connection.close(
             action.code === undefined ? undefined : { code: action.code, message: action.reason },
@@ -555,6 +572,8 @@ class ClusterRuntime implements PluginActions {
 
   #joined(connection: FrameConnection, clientId: number): void {
     connection.markEstablished();
+    // Out of the pending pool, and full frame and record bounds from the next byte on.
+    this.#pending.authenticated(connection);
     this.metrics.authResult(20);
     const player = this.#players.player(clientId);
     if (player === undefined) return;
@@ -831,6 +850,7 @@ class ClusterRuntime implements PluginActions {
     // Plugins may have broadcast while stopping: nobody is left to take it, but no timer stays.
     this.#everyone.flush();
     await this.#status?.close();
+    this.#pending.stop();
     logger.info("cluster {name} stopped", { name: this.#settings.serverName });
   }
 }
@@ -841,6 +861,11 @@ function disconnectFrame(reason: string): Uint8Array {
     kind: "DisconnectCluster",
     reason: String(reason).slice(0, MAX_DISCONNECT_REASON_CHARS).toWellFormed(),
   });
+}
+
+/** Whether an Error code blames the peer's input (BadHello .. UnexpectedPacket). */
+function isBadInput(code: number | undefined): boolean {
+  return code !== undefined && code >= ErrorCode.BadHello && code <= ErrorCode.UnexpectedPacket;
 }
 
 function remoteOf(connection: FrameConnection): string {

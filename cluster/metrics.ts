@@ -23,6 +23,7 @@ import {
   TrafficTotals,
 } from "../shared/metrics.ts";
 import type { MasterLinkState } from "./master_link.ts";
+import { PreAuthMetrics } from "../shared/pre_auth_metrics.ts";
 
 /** The Authenticate statuses counted, as label values. */
 type AuthLabel = "20" | "40" | "44" | "50";
@@ -76,6 +77,8 @@ export interface ClusterMetricsSources {
   readonly masterLinkState: () => ReportedLinkState;
   /** Per-fragment stats, or undefined when fragments are off. */
   readonly fragments: () => Iterable<FragmentStats> | undefined;
+  /** Connections not authenticated yet; 0 if absent. */
+  readonly pending?: () => number;
 }
 
 /** Ticks kept by a {@linkcode TickDurations} window (a minute at the default 20 Hz). */
@@ -181,11 +184,13 @@ export class ClusterMetrics {
     "sustenet_cluster_connections_accepted_total",
     "Client connections accepted",
   );
-  /** Connections refused because max_connections was reached or the cluster was stopping. */
+  /** Connections refused because the cluster was stopping (pending-slot refusals: preAuth). */
   readonly connectionsRefused: Counter = new Counter(
     "sustenet_cluster_connections_refused_total",
-    "Client connections refused with ServerFull or ShuttingDown",
+    "Client connections refused with ShuttingDown",
   );
+  /** Connections not authenticated yet: pending-slot refusals, timeouts, bad input. */
+  readonly preAuth: PreAuthMetrics;
   /** Ticket checks by Authenticate status (20 ok, 40 invalid, 44 expired/used, 50 error/full). */
   readonly authResults: LabeledCounter<AuthLabel> = new LabeledCounter(
     "sustenet_cluster_auth_results_total",
@@ -230,6 +235,7 @@ export class ClusterMetrics {
   constructor(sources: ClusterMetricsSources) {
     this.#sources = sources;
     this.#traffic = new TrafficTotals("sustenet_cluster", sources.connections, "clients");
+    this.preAuth = new PreAuthMetrics("sustenet_cluster", sources.pending ?? (() => 0));
   }
 
   /**
@@ -333,6 +339,7 @@ export class ClusterMetrics {
       ...this.#traffic.families(),
       this.connectionsAccepted,
       this.connectionsRefused,
+      ...this.preAuth.families(),
       this.authResults,
       this.pluginMessages,
       this.movesAccepted,

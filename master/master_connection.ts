@@ -31,6 +31,7 @@ import {
   type RegistrationStep,
 } from "./cluster_registration.ts";
 import { closeWith, type ConnectionAction } from "./connection_action.ts";
+import type { ConnectionSlots } from "./connection_slots.ts";
 import { answerHello } from "./hello.ts";
 import { addressKey, type JoinLimiter } from "./join_limiter.ts";
 import type { MasterMetrics } from "./metrics.ts";
@@ -73,6 +74,8 @@ export interface MasterContext {
   readonly registrationTimeoutMs: number;
   /** A cluster silent this long is dropped, in ms. */
   readonly heartbeatTimeoutMs: number;
+  /** The pending, client and cluster pools (slots taken at the Hello and at registration). */
+  readonly slots: ConnectionSlots;
   /** The connection of each registered cluster (to close a replaced one). */
   readonly links: Map<ClusterId, FrameConnection>;
   /** Registers background work so `stop()` can wait for it. */
@@ -173,6 +176,12 @@ export class MasterConnection {
     const outcome = answerHello(packet, this.#context.serverName);
     if (!outcome.ok) {
       this.#apply(outcome.action);
+      return;
+    }
+    const refusal = this.#context.slots.hello(this.#connection, outcome.role);
+    if (refusal !== undefined) {
+      this.#phase = { kind: "closed" };
+      this.#apply(refusal);
       return;
     }
     this.#send(outcome.reply);
@@ -377,6 +386,12 @@ export class MasterConnection {
   #registered(step: Extract<RegistrationStep, { kind: "registered" }>): void {
     const context = this.#context;
     this.#clearTimer();
+    const refusal = context.slots.registered(this.#connection);
+    if (refusal !== undefined) {
+      this.#phase = { kind: "closed" };
+      this.#apply(refusal);
+      return;
+    }
     const { record, replaced } = context.registry.register(step.announcement, context.now());
     if (replaced !== undefined) {
       logger.warn(

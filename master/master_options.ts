@@ -100,11 +100,39 @@ export interface MasterOptions {
    */
   readonly authenticate?: AuthenticateHook;
   /**
-   * Most simultaneous connections (clients and clusters); 0 = no limit.
+   * Most simultaneous client connections (counted from their Hello); 0 = no limit. Clusters
+   * have their own limit, `maxClusters`, and connections before their Hello are pending.
    *
    * @default {0}
    */
   readonly maxConnections?: number;
+  /**
+   * Most registered clusters (counted once registered, apart from clients); 0 = no limit.
+   *
+   * @default {1024}
+   */
+  readonly maxClusters?: number;
+  /**
+   * Most pending connections: before their Hello, and clusters until registered. A new one past
+   * it evicts the oldest pending one.
+   *
+   * @default {1024}
+   */
+  readonly maxPendingConnections?: number;
+  /**
+   * Most pending connections from one IPv4 address or IPv6 /64; one more is refused.
+   *
+   * @default {64}
+   */
+  readonly maxPendingPerAddress?: number;
+  /**
+   * Largest frame read from a connection before its Hello, from a registering cluster and from
+   * every client connection (clients only send small requests); capped at `maxFrameBytes`.
+   * A registered cluster's link gets `maxFrameBytes`.
+   *
+   * @default {4096}
+   */
+  readonly maxPendingFrameBytes?: number;
   /**
    * Largest frame accepted or sent.
    *
@@ -189,6 +217,10 @@ export function masterOptionsFromConfig(config: SustenetConfig): MasterOptions {
     serverName: all.serverName,
     keysDir: all.keysDir,
     maxConnections: all.maxConnections,
+    maxClusters: master.maxClusters,
+    maxPendingConnections: all.maxPendingConnections,
+    maxPendingPerAddress: all.maxPendingPerAddress,
+    maxPendingFrameBytes: all.maxPendingFrameBytes,
     maxFrameBytes: all.maxFrameBytes,
     maxQueueBytes: all.maxQueueBytes,
     handshakeTimeoutMs: all.handshakeTimeoutMs,
@@ -228,8 +260,16 @@ export interface ResolvedMasterOptions {
   readonly clusterKeys: ((keyName: string) => Promise<Uint8Array | undefined>) | undefined;
   /** Identity hook, if any (else guest ids). */
   readonly authenticate: AuthenticateHook | undefined;
-  /** Connection limit (0 = none). */
+  /** Client connection limit (0 = none). */
   readonly maxConnections: number;
+  /** Registered cluster limit (0 = none). */
+  readonly maxClusters: number;
+  /** Pending connection limit. */
+  readonly maxPendingConnections: number;
+  /** Pending connection limit per address. */
+  readonly maxPendingPerAddress: number;
+  /** Frame bound before the Hello, while registering and for clients (≤ maxFrameBytes). */
+  readonly maxPendingFrameBytes: number;
   /** Frame bound. */
   readonly maxFrameBytes: number;
   /** Outgoing queue bound per connection. */
@@ -298,7 +338,24 @@ export function resolveMasterOptions(options: MasterOptions): ResolvedMasterOpti
     keysDir: options.keysDir ?? "keys",
     clusterKeys: options.clusterKeys,
     authenticate: options.authenticate,
-    maxConnections: integerIn("maxConnections", options.maxConnections ?? 0, 0, 2 ** 31),
+    maxConnections: integerIn("maxConnections", options.maxConnections ?? 0, 0, 2 ** 32 - 1),
+    maxClusters: integerIn("maxClusters", options.maxClusters ?? 1024, 0, 2 ** 32 - 1),
+    maxPendingConnections: integerIn(
+      "maxPendingConnections",
+      options.maxPendingConnections ?? 1024,
+      1,
+      1_000_000,
+    ),
+    maxPendingPerAddress: integerIn(
+      "maxPendingPerAddress",
+      options.maxPendingPerAddress ?? 64,
+      1,
+      1_000_000,
+    ),
+    maxPendingFrameBytes: Math.min(
+      maxFrameBytes,
+      integerIn("maxPendingFrameBytes", options.maxPendingFrameBytes ?? 4096, 64, 2 ** 24),
+    ),
     maxFrameBytes,
     maxQueueBytes: integerIn(
       "maxQueueBytes",

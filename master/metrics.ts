@@ -18,6 +18,7 @@ import {
   type TrafficCounts,
   TrafficTotals,
 } from "../shared/metrics.ts";
+import { PreAuthMetrics } from "../shared/pre_auth_metrics.ts";
 import type { JoinRefusalReason } from "./allocation.ts";
 import { REGISTRATION_FAILURES, type RegistrationFailure } from "./cluster_registration.ts";
 import { JOIN_LIMIT_SCOPES, type JoinLimitScope } from "./join_limiter.ts";
@@ -29,6 +30,8 @@ export interface MasterMetricsSources {
   readonly clusters: () => number;
   /** Open connections (their traffic so far is added to the closed ones'). */
   readonly connections: () => Iterable<TrafficCounts>;
+  /** Connections pending now (before their Hello, or registering); 0 if absent. */
+  readonly pending?: () => number;
 }
 
 const JOIN_REFUSAL_REASONS: readonly JoinRefusalReason[] = [
@@ -86,11 +89,13 @@ export class MasterMetrics {
     "sustenet_master_clusters_registered_total",
     "Clusters registered",
   );
-  /** Connections refused because max_connections was reached. */
+  /** Connections refused a client slot (max_connections) or a cluster slot (max_clusters). */
   readonly connectionsRefused: Counter = new Counter(
     "sustenet_master_connections_refused_total",
-    "Connections refused with ServerFull",
+    "Connections refused with ServerFull: client or cluster slots full",
   );
+  /** Connections before their Hello and registering clusters: refusals, timeouts, bad input. */
+  readonly preAuth: PreAuthMetrics;
   /** JoinCluster requests refused, by reason. */
   readonly joinsRefused: LabeledCounter<JoinRefusalReason> = new LabeledCounter(
     "sustenet_master_joins_refused_total",
@@ -137,6 +142,7 @@ export class MasterMetrics {
   constructor(sources: MasterMetricsSources) {
     this.#sources = sources;
     this.#traffic = new TrafficTotals("sustenet_master", sources.connections);
+    this.preAuth = new PreAuthMetrics("sustenet_master", sources.pending ?? (() => 0));
   }
 
   /** Adds a closed connection's final traffic to the totals. */
@@ -166,6 +172,7 @@ export class MasterMetrics {
       this.clustersRegistered,
       this.clustersRemoved,
       this.connectionsRefused,
+      ...this.preAuth.families(),
     ];
   }
 }

@@ -9,6 +9,7 @@
 
 import { listenFrames } from "../shared/transport.ts";
 import { LogThrottle } from "../shared/log_throttle.ts";
+import { ConnectionSlots } from "./connection_slots.ts";
 import { roleLogger } from "../shared/logging.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
@@ -106,7 +107,20 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     linesPerInterval: LOG_LINES_PER_INTERVAL,
   });
   const active = new Set<FrameConnection>();
-  const metrics = new MasterMetrics({ clusters: () => registry.size, connections: () => active });
+  const metrics = new MasterMetrics({
+    clusters: () => registry.size,
+    connections: () => active,
+    pending: (): number => slots.pending,
+  });
+  const slots: ConnectionSlots = new ConnectionSlots({
+    maxClients: maxConnections,
+    maxClusters: resolved.maxClusters,
+    maxPending: resolved.maxPendingConnections,
+    maxPendingPerAddress: resolved.maxPendingPerAddress,
+    preAuth: metrics.preAuth,
+    onRefused: () => metrics.connectionsRefused.inc(),
+    logger,
+  });
   registry.onRemove((record, reason) => {
     metrics.clustersRemoved.inc(reason);
     logger.info("cluster {name} ({id}) removed: {reason}", {
@@ -129,6 +143,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     joinLimiter: new JoinLimiter(limits),
     logThrottle,
     maxFrameBytes: resolved.maxFrameBytes,
+    slots,
     registrationTimeoutMs: resolved.registrationTimeoutMs,
     heartbeatTimeoutMs: resolved.heartbeatTimeoutMs,
     links: new Map(),
@@ -145,18 +160,14 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     hostname: resolved.hostname,
     port: resolved.port,
     maxFrameBytes: resolved.maxFrameBytes,
+    // Until a cluster registers; clients keep it (they only send small requests).
+    pendingMaxFrameBytes: resolved.maxPendingFrameBytes,
     maxQueueBytes: resolved.maxQueueBytes,
     handshakeTimeoutMs: resolved.handshakeTimeoutMs,
     idleTimeoutMs: resolved.idleTimeoutMs,
     onConnection: (connection) => {
-      if (maxConnections > 0 && active.size >= maxConnections) {
-        metrics.connectionsRefused.inc();
-        logger.info("connection refused: {count} connections is the limit", {
-          count: maxConnections,
-        });
-        connection.close({ code: ErrorCode.ServerFull, message: "server full" });
-        return;
-      }
+      // Pending until the Hello; then a client or (once registered) a cluster slot.
+      if (!slots.accept(connection)) return;
       active.add(connection);
       connection.closed.then(() => active.delete(connection));
       MasterConnection.serve(connection, context);
@@ -208,6 +219,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       for (const record of registry.list()) registry.remove(record.id, "shutdown");
       await listener.close({ code: ErrorCode.ShuttingDown, message: "master shutting down" });
       await settle(pending, STOP_WAIT_MS);
+      slots.stop();
       await status?.close();
       for (const [reason, count] of registrationLog.drain(Number.POSITIVE_INFINITY)) {
         logger.warn("{count} more cluster registrations refused: {reason}", { count, reason });

@@ -217,6 +217,9 @@ const ALL_FIELDS: Fields<AllSettings> = {
   maxQueueBytes: field("max_queue_bytes", intKind(64, 1_073_741_824), 1_048_576),
   handshakeTimeoutMs: field("handshake_timeout_ms", msKind, 5_000),
   idleTimeoutMs: field("idle_timeout_ms", msKind, 30_000),
+  maxPendingConnections: field("max_pending_connections", intKind(1, 1_000_000), 1_024),
+  maxPendingPerAddress: field("max_pending_per_address", intKind(1, 1_000_000), 64),
+  maxPendingFrameBytes: field("max_pending_frame_bytes", intKind(64, 16_777_216), 4_096),
   statusPort: field("status_port", portKind, 0),
   statusIp: field("status_ip", ipKind, "127.0.0.1"),
   statusEnabled: field("status_enabled", boolKind, true),
@@ -237,6 +240,7 @@ const MASTER_FIELDS: Fields<MasterSettings> = {
   reservationsPerConn: field("reservations_per_conn", limitKind, 3),
   reservationsPerAddr: field("reservations_per_addr", limitKind, 8),
   reservationsPerPlayer: field("reservations_per_player", limitKind, 3),
+  maxClusters: field("max_clusters", intKind(0, 4_294_967_295), 1_024),
 };
 
 const CLUSTER_FIELDS: Fields<ClusterScalars> = {

@@ -100,10 +100,22 @@ export interface AllSettings {
   readonly maxFrameBytes: number;
   /** Bound of each connection's outgoing queue, in bytes (≥ maxFrameBytes). */
   readonly maxQueueBytes: number;
-  /** Time allowed for a Hello and key exchange, in ms. */
+  /**
+   * Time a new connection has to authenticate, in ms: on a cluster from connecting to
+   * Authenticate(20) (Hello, key exchange and ticket), on the master until its Hello.
+   */
   readonly handshakeTimeoutMs: number;
   /** A connection that sends nothing for this long is closed, in ms. */
   readonly idleTimeoutMs: number;
+  /** Most connections not authenticated yet; a new one past it evicts the oldest. */
+  readonly maxPendingConnections: number;
+  /** Most connections not authenticated yet from one address (IPv4, or IPv6 /64). */
+  readonly maxPendingPerAddress: number;
+  /**
+   * Largest frame (and, sealed, one-frame record) read before authentication, and from a
+   * master's clients; capped at `maxFrameBytes`.
+   */
+  readonly maxPendingFrameBytes: number;
   /** Status HTTP port; 0 = role default (see {@linkcode resolvedStatusPort}). */
   readonly statusPort: number;
   /** IP address of the status HTTP server. */
@@ -152,6 +164,8 @@ export interface MasterSettings {
   readonly reservationsPerAddr: number;
   /** Unused reservations one player id may hold. */
   readonly reservationsPerPlayer: number;
+  /** Most registered clusters; 0 = no limit. */
+  readonly maxClusters: number;
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Sustenet's shared core: the wire protocol, security primitives, configuration, logging and
- * metrics every role builds on. Everything here except the key-file, transport and status
- * modules is browser compatible.
+ * metrics every role builds on. Everything here except the key-file, transport, pending-gate
+ * and status modules is browser compatible.
  *
  * @example Encode and decode a packet
  * ```ts
@@ -41,3 +41,6 @@ export * from "./broadcast_group.ts";
 export * from "./plugin.ts";
 export * from "./token_bucket.ts";
 export * from "./log_throttle.ts";
+export * from "./pending_connections.ts";
+export * from "./pending_gate.ts";
+export * from "./pre_auth_metrics.ts";

@@ -264,7 +264,7 @@ export class SealedRecordWriter {
  */
 export class SealedRecordReader {
   readonly #cipher: RecordCipher;
-  readonly #maxRecordBytes: number;
+  #maxRecordBytes: number;
   readonly #inPlace: boolean;
   #counter = 0;
   /** Received bytes not yet consumed live in `#buf[#start, #end)`. */
@@ -292,6 +292,48 @@ export class SealedRecordReader {
   /** Bytes received but not yet opened. */
   get bufferedBytes(): number {
     return this.#end - this.#start;
+  }
+
+  /** The largest record length field accepted now. */
+  get maxRecordBytes(): number {
+    return this.#maxRecordBytes;
+  }
+
+  /**
+   * Raises the record bound, e.g. once the peer has authenticated: record headers checked from
+   * now on may announce up to `maxRecordBytes`. A failed reader stays failed. Only raising is
+   * allowed.
+   *
+   * @param maxRecordBytes The new bound, an integer from the current bound to 2^32-1.
+   * @throws {RangeError} If it is not an integer, is above 2^32-1 or below the current bound.
+   *
+   * @example
+   * ```ts
+   * import { SealedRecordReader, SealedRecordWriter } from "./sealed_record.ts";
+   * import { NodeRecordCipher } from "./record_cipher_node.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const cipher = new NodeRecordCipher(new Uint8Array(32));
+   * const frame = new Uint8Array(5000);
+   * frame.set([0, 0, 0x13, 0x84, 0x80]); // one frame of length 4996
+   * const record = new SealedRecordWriter(cipher).seal(frame) as Uint8Array;
+   * const reader = new SealedRecordReader(cipher, { maxRecordBytes: 4096 + 4 + 16 });
+   * reader.raiseMaxRecordBytes(65536 + 4 + 16);
+   * reader.push(record);
+   * assert.equal((reader.next() as Uint8Array).length, 5000);
+   * assert.throws(() => reader.raiseMaxRecordBytes(100), RangeError);
+   * ```
+   */
+  raiseMaxRecordBytes(maxRecordBytes: number): void {
+    if (
+      !Number.isInteger(maxRecordBytes) || maxRecordBytes < this.#maxRecordBytes ||
+      maxRecordBytes > MAX_U32
+    ) {
+      throw new RangeError(
+        `maxRecordBytes can only be raised to an integer ${this.#maxRecordBytes}..${MAX_U32}, got ${maxRecordBytes}`,
+      );
+    }
+    this.#maxRecordBytes = maxRecordBytes;
   }
 
   /** The error the reader failed with, or `undefined` while the stream is healthy. */

@@ -133,6 +133,19 @@ export interface FrameConnectionOptions {
    */
   readonly maxRecordBytes?: number;
   /**
+   * The read bounds of a connection whose peer has not authenticated yet: frames above this
+   * `length` are `Error(FrameTooLarge)` and, once sealed, records above
+   * `pendingMaxFrameBytes + 4 + 16` fail, until {@linkcode FrameConnection.raiseReadLimits}
+   * lifts them to `maxFrameBytes` / `maxRecordBytes` (call it when the peer authenticates). The
+   * read buffer does not grow past its first 4 KiB meanwhile either, so a pending connection
+   * holds a few KiB whatever its peer announces. While these bounds hold and the connection is
+   * not established ({@linkcode FrameConnection.markEstablished}), closes for bad input and the
+   * handshake timeout are logged at debug only: an unauthenticated peer causes them at will,
+   * so the owner counts them and logs them rate-limited. Must be at most
+   * `maxFrameBytes`; absent = the full bounds from the start.
+   */
+  readonly pendingMaxFrameBytes?: number;
+  /**
    * Bound on bytes queued and being written; reaching it closes the connection with
    * `Error(SlowConsumer)`.
    *
@@ -320,6 +333,11 @@ export class FrameConnection {
   readonly #resolveClosed: (info: CloseInfo) => void;
   readonly #maxQueueBytes: number;
   readonly #maxRecordBytes: number;
+  readonly #maxFrameBytes: number;
+  /** The record bound of the reader: pending, then `#maxRecordBytes` once raised. */
+  #readRecordBytes: number;
+  /** `false` while the pending read bounds hold (see `pendingMaxFrameBytes`). */
+  #readLimitsRaised: boolean;
   readonly #idleTimeoutMs: number;
   readonly #closeFlushTimeoutMs: number;
   readonly #recordCipher: RecordCipherKind | undefined;
@@ -395,7 +413,25 @@ export class FrameConnection {
     const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     // The decoder validates maxFrameBytes before the record bound is derived from it.
     this.#decoder = new FrameDecoder({ maxFrameBytes });
+    this.#maxFrameBytes = maxFrameBytes;
     this.#maxRecordBytes = options.maxRecordBytes ?? recordBytesFor(maxFrameBytes);
+    this.#readRecordBytes = this.#maxRecordBytes;
+    this.#readLimitsRaised = true;
+    const pending = options.pendingMaxFrameBytes;
+    if (pending !== undefined) {
+      if (!Number.isInteger(pending) || pending < 1 || pending > maxFrameBytes) {
+        throw new RangeError(
+          `pendingMaxFrameBytes must be an integer 1..maxFrameBytes (${maxFrameBytes}), got ${pending}`,
+        );
+      }
+      this.#decoder = new FrameDecoder({ maxFrameBytes: pending });
+      // One frame per record before authentication: a handshake never batches more.
+      this.#readRecordBytes = Math.min(
+        this.#maxRecordBytes,
+        pending + FRAME_HEADER_BYTES + RECORD_TAG_BYTES,
+      );
+      this.#readLimitsRaised = false;
+    }
     if (
       !Number.isInteger(this.#maxRecordBytes) || this.#maxRecordBytes <= RECORD_TAG_BYTES ||
       this.#maxRecordBytes > 0xffff_ffff
@@ -478,6 +514,59 @@ export class FrameConnection {
   /** `true` until the connection starts closing. */
   get isOpen(): boolean {
     return this.#state === "open";
+  }
+
+  /**
+   * The read bounds in force: the largest frame `length` and record `length` accepted, and
+   * whether they are the full ones (`raised`) or still the pending ones.
+   */
+  get readLimits(): { maxFrameBytes: number; maxRecordBytes: number; raised: boolean } {
+    return {
+      maxFrameBytes: this.#decoder.maxFrameBytes,
+      maxRecordBytes: this.#readRecordBytes,
+      raised: this.#readLimitsRaised,
+    };
+  }
+
+  /**
+   * Lifts the pending read bounds (option `pendingMaxFrameBytes`) to the full `maxFrameBytes`
+   * and `maxRecordBytes`, for frames and records whose header has not been read yet, and lets
+   * the read buffer grow again. Call it once the peer has authenticated. Does nothing if the
+   * bounds are already the full ones.
+   *
+   * @example
+   * ```ts
+   * import { connectFrames, type FrameConnection, listenFrames } from "./transport.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const accepted = Promise.withResolvers<FrameConnection>();
+   * const server = listenFrames({
+   *   port: 0,
+   *   maxFrameBytes: 65536,
+   *   pendingMaxFrameBytes: 4096,
+   *   onConnection: (conn) => {
+   *     conn.start(() => {});
+   *     accepted.resolve(conn);
+   *   },
+   * });
+   * const client = await connectFrames({ port: server.addr.port, onFrame: () => {} });
+   * const conn = await accepted.promise;
+   * assert.deepEqual(conn.readLimits, { maxFrameBytes: 4096, maxRecordBytes: 4116, raised: false });
+   * conn.raiseReadLimits();
+   * assert.equal(conn.readLimits.maxFrameBytes, 65536);
+   * assert.equal(conn.readLimits.raised, true);
+   * await client.close();
+   * await server.close();
+   * ```
+   */
+  raiseReadLimits(): void {
+    if (this.#readLimitsRaised) return;
+    this.#readLimitsRaised = true;
+    this.#decoder.raiseMaxFrameBytes(this.#maxFrameBytes);
+    this.#readRecordBytes = this.#maxRecordBytes;
+    // A reader still being made reads #readRecordBytes when it is made.
+    const records = this.#records;
+    if (records instanceof SealedRecordReader) records.raiseMaxRecordBytes(this.#maxRecordBytes);
   }
 
   /** `true` once {@linkcode markEstablished} was called. */
@@ -674,9 +763,8 @@ export class FrameConnection {
     this.#readerSealed = true;
     // Bytes after the switch frame are record bytes: move them to the record reader.
     const remainder = this.#decoder.takeRemainder();
-    const options = { maxRecordBytes: this.#maxRecordBytes };
     const makeReader = (c: RecordCipher) => {
-      const reader = new SealedRecordReader(c, options);
+      const reader = new SealedRecordReader(c, { maxRecordBytes: this.#readRecordBytes });
       reader.push(remainder);
       this.#records = reader;
       return reader;
@@ -721,7 +809,10 @@ export class FrameConnection {
         await this.#ingest(buffer.subarray(0, n));
         if (n === buffer.length) {
           smallReads = 0;
-          if (buffer.length < max) buffer = new Uint8Array(Math.min(buffer.length * 2, max));
+          // A peer that has not authenticated gets no bigger buffer than the first one.
+          if (buffer.length < max && this.#readLimitsRaised) {
+            buffer = new Uint8Array(Math.min(buffer.length * 2, max));
+          }
         } else if (buffer.length > initial && n < buffer.length / 4) {
           if (++smallReads >= SHRINK_AFTER_SMALL_READS) {
             smallReads = 0;
@@ -1054,7 +1145,11 @@ export class FrameConnection {
   #fail(code: number, reason: string, log: "info" | "warning" | "none"): void {
     if (this.#state !== "open") return;
     const properties = { remote: formatAddr(this.remoteAddr), reason, code };
-    if (log === "info") logger.info("closing {remote}: {reason}", properties);
+    // During the handshake of a pending connection the owner counts these and logs them
+    // rate-limited: a peer that has not authenticated can cause them at will.
+    if (!this.#readLimitsRaised && !this.#established && log !== "none") {
+      logger.debug("closing {remote}: {reason}", properties);
+    } else if (log === "info") logger.info("closing {remote}: {reason}", properties);
     else if (log === "warning") logger.warn("closing {remote}: {reason}", properties);
     this.#beginClose(reason, code, "error");
   }

@@ -71,6 +71,9 @@ Deno.test("an empty config gives every documented default", () => {
       maxQueueBytes: 1048576,
       handshakeTimeoutMs: 5000,
       idleTimeoutMs: 30000,
+      maxPendingConnections: 1024,
+      maxPendingPerAddress: 64,
+      maxPendingFrameBytes: 4096,
       statusPort: 0,
       statusIp: "127.0.0.1",
       statusEnabled: true,
@@ -90,6 +93,7 @@ Deno.test("an empty config gives every documented default", () => {
       reservationsPerConn: 3,
       reservationsPerAddr: 8,
       reservationsPerPlayer: 3,
+      maxClusters: 1024,
     },
     cluster: {
       keyName: "cluster_key",
@@ -195,6 +199,9 @@ max_frame_bytes = 64
 max_queue_bytes = 64
 handshake_timeout_ms = 1
 idle_timeout_ms = 2147483647
+max_pending_connections = 1000000
+max_pending_per_address = 1
+max_pending_frame_bytes = 16777216
 status_port = 65535
 status_ip = "10.1.2.3"
 status_enabled = false
@@ -214,6 +221,7 @@ ticket_max_refusals = 1
 reservations_per_conn = 1
 reservations_per_addr = 64
 reservations_per_player = 2
+max_clusters = 0
 
 [cluster]
 key_name = "eu-1.key"
@@ -248,6 +256,9 @@ crowd_threshold = 1
     maxQueueBytes: 64,
     handshakeTimeoutMs: 1,
     idleTimeoutMs: 2147483647,
+    maxPendingConnections: 1000000,
+    maxPendingPerAddress: 1,
+    maxPendingFrameBytes: 16777216,
     statusPort: 65535,
     statusIp: "10.1.2.3",
     statusEnabled: false,
@@ -267,6 +278,7 @@ crowd_threshold = 1
     reservationsPerConn: 1,
     reservationsPerAddr: 64,
     reservationsPerPlayer: 2,
+    maxClusters: 0,
   });
   assert.deepEqual(config.cluster, {
     keyName: "eu-1.key",
@@ -317,6 +329,9 @@ const BAD_VALUES: readonly [string, string, string, string, string][] = [
   ["all", "max_queue_bytes", "1073741825", "an integer 64..1073741824", "1073741825"],
   ["all", "handshake_timeout_ms", "0", "an integer 1..2147483647 (milliseconds)", "0"],
   ["all", "idle_timeout_ms", "2147483648", "an integer 1..2147483647", "2147483648"],
+  ["all", "max_pending_connections", "0", "an integer 1..1000000", "0"],
+  ["all", "max_pending_per_address", '"16"', "an integer 1..1000000", '"16"'],
+  ["all", "max_pending_frame_bytes", "63", "an integer 64..16777216", "63"],
   ["all", "status_port", "-5", "an integer 0..65535", "-5"],
   ["all", "status_ip", '"0.0.0.0.0"', "an IPv4 or IPv6 address", '"0.0.0.0.0"'],
   ["all", "status_enabled", '"yes"', "true or false", '"yes"'],
@@ -335,6 +350,7 @@ const BAD_VALUES: readonly [string, string, string, string, string][] = [
   ["master", "reservations_per_conn", "0", "an integer 1..1000000", "0"],
   ["master", "reservations_per_addr", "true", "an integer 1..1000000", "true"],
   ["master", "reservations_per_player", "0", "an integer 1..1000000", "0"],
+  ["master", "max_clusters", "-1", "an integer 0..4294967295", "-1"],
   ["cluster", "key_name", '"../etc/passwd"', "a key file name", '"../etc/passwd"'],
   ["cluster", "key_name", '".."', "a key file name", '".."'],
   ["cluster", "key_name", '""', "a key file name", '""'],

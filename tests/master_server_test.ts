@@ -424,11 +424,12 @@ Deno.test("a JoinCluster with a client key that is not 32 bytes is BadPacket", a
 
 // ------------------------------------------------------------------------------ connections
 
-Deno.test("max_connections: an extra connection gets ServerFull and is closed", async () => {
+Deno.test("max_connections: an extra client gets ServerFull at its Hello and is closed", async () => {
   await withMaster({ maxConnections: 2 }, async ({ master, hello, connect }) => {
     await hello("client");
-    await hello("cluster");
+    await hello("client");
     const third = await connect();
+    third.send({ kind: "Hello", version: 1, role: 1 });
     await third.expectError(ErrorCode.ServerFull);
     await third.waitClosed();
     assert.equal(master.metrics.connectionsRefused.value, 1);

@@ -194,12 +194,13 @@ Deno.test("slowloris: a cluster connection trickling its key exchange is closed 
   }
 });
 
-Deno.test("a connection flood beyond max_connections gets ServerFull while the player keeps playing", async () => {
-  await using w = await startWorld({ plugins: [echo], maxConnections: 2 });
+Deno.test("a connection flood beyond max_pending_per_address gets ServerFull while the player keeps playing", async () => {
+  await using w = await startWorld({ plugins: [echo], maxConnections: 2, maxPendingPerAddress: 1 });
   const { client } = await playerJoins(w.master.addr.port, w.cluster.addr.port);
   const flood: Deno.Conn[] = [];
   try {
-    // One slot is left: the first flood connection takes it, every other one is refused.
+    // One pending slot for this address: the first flood connection takes it, the rest are
+    // refused (the player, authenticated, holds no pending slot).
     for (let i = 0; i < 30; i++) {
       flood.push(await Deno.connect({ hostname: "127.0.0.1", port: w.cluster.addr.port }));
     }
@@ -210,7 +211,7 @@ Deno.test("a connection flood beyond max_connections gets ServerFull while the p
       assert.equal(errorCodeOf(frames[0]), ErrorCode.ServerFull);
     }
     await waitUntil(
-      () => w.cluster.metrics.connectionsRefused.value >= 29,
+      () => w.cluster.metrics.preAuth.refused.get("per_address") >= 29,
       "the refusals to be counted",
     );
     await echoes(client, "after the flood");
@@ -221,9 +222,14 @@ Deno.test("a connection flood beyond max_connections gets ServerFull while the p
   }
 });
 
-Deno.test("a connection flood beyond the master's max_connections gets ServerFull; clients carry on", async () => {
+Deno.test("a connection flood beyond the master's max_pending_per_address gets ServerFull; clients carry on", async () => {
   const keysDir = await Deno.makeTempDir();
-  const master = await startMaster({ port: 0, keysDir, maxConnections: 2 });
+  const master = await startMaster({
+    port: 0,
+    keysDir,
+    maxConnections: 2,
+    maxPendingPerAddress: 1,
+  });
   const client = await RawPeer.hello(master.addr.port, "client");
   const flood: Deno.Conn[] = [];
   try {
@@ -234,7 +240,7 @@ Deno.test("a connection flood beyond the master's max_connections gets ServerFul
     assert.equal((await client.expect("Pong")).value, 1);
     const answers = await Promise.all(flood.slice(1).map(readAllFrames));
     for (const frames of answers) assert.equal(errorCodeOf(frames[0]), ErrorCode.ServerFull);
-    assert.equal(master.metrics.connectionsRefused.value, 29);
+    assert.equal(master.metrics.preAuth.refused.get("per_address"), 29);
     client.send({ kind: "Ping", value: 2 });
     assert.equal((await client.expect("Pong")).value, 2);
   } finally {

@@ -175,7 +175,7 @@ export interface FrameDecoderOptions {
  * ```
  */
 export class FrameDecoder {
-  readonly #maxFrameBytes: number;
+  #maxFrameBytes: number;
   /** Pushed chunks not yet fully consumed; `#chunks[#head]` is read from `#pos`. */
   #chunks: Uint8Array[] = [];
   #head = 0;
@@ -202,6 +202,47 @@ export class FrameDecoder {
       throw new RangeError(`maxFrameBytes must be an integer 1..${MAX_U32}, got ${max}`);
     }
     this.#maxFrameBytes = max;
+  }
+
+  /** The largest `length` field accepted now. */
+  get maxFrameBytes(): number {
+    return this.#maxFrameBytes;
+  }
+
+  /**
+   * Raises the frame bound, e.g. once the peer has authenticated: length fields checked from
+   * now on may be up to `maxFrameBytes`. A frame whose length was already checked keeps its
+   * buffer; a failed decoder stays failed. Only raising is allowed, so a buffer allocated under
+   * the old bound can never exceed the new one.
+   *
+   * @param maxFrameBytes The new bound, an integer from the current bound to 2^32-1.
+   * @throws {RangeError} If it is not an integer, is above 2^32-1 or below the current bound.
+   *
+   * @example A small bound before authentication, the full one after
+   * ```ts
+   * import { encodeFrame, FrameDecoder } from "./frame.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const decoder = new FrameDecoder({ maxFrameBytes: 4096 });
+   * decoder.raiseMaxFrameBytes(65536);
+   * assert.equal(decoder.maxFrameBytes, 65536);
+   * decoder.push(encodeFrame(0x80, new Uint8Array(10_000)));
+   * const frame = decoder.next();
+   * assert.ok(frame !== undefined && !(frame instanceof Error));
+   * assert.equal(frame.payload.length, 10_000);
+   * assert.throws(() => decoder.raiseMaxFrameBytes(1024), RangeError);
+   * ```
+   */
+  raiseMaxFrameBytes(maxFrameBytes: number): void {
+    if (
+      !Number.isInteger(maxFrameBytes) || maxFrameBytes < this.#maxFrameBytes ||
+      maxFrameBytes > MAX_U32
+    ) {
+      throw new RangeError(
+        `maxFrameBytes can only be raised to an integer ${this.#maxFrameBytes}..${MAX_U32}, got ${maxFrameBytes}`,
+      );
+    }
+    this.#maxFrameBytes = maxFrameBytes;
   }
 
   /** Bytes received but not yet returned as frames (including a partial frame). */

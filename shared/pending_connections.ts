@@ -1,0 +1,209 @@
+// This module is browser compatible.
+/**
+ * The pool of connections that have not authenticated yet, sans-I/O: a server asks
+ * {@linkcode PendingConnections.admit} for each new connection and calls
+ * {@linkcode PendingConnections.release} once it authenticates or closes. Authenticated players
+ * and registered clusters have their own limits; this pool keeps unauthenticated peers from
+ * ever taking their slots.
+ *
+ * Policy (docs/SECURITY.md, "Connection slots"): at most `maxPending` connections in all and
+ * `maxPerAddress` per source address ({@linkcode addressKey}: an IPv4 address, or an IPv6 /64).
+ * A new connection over its address's limit is refused; a new connection that finds the pool
+ * full takes the place of the oldest pending one, which is evicted. Evicting the oldest rather
+ * than refusing the newest means a flood cannot lock honest players out by filling the pool
+ * once and holding it until the deadline: every pending connection gets at least
+ * `maxPending / (new connections per second)` seconds, far more than a real handshake needs.
+ *
+ * It must never hold more than `maxPending` connections or per-address counts for more
+ * addresses than it holds connections, and never touches a socket or a clock.
+ *
+ * @module
+ */
+
+/**
+ * What {@linkcode PendingConnections.admit} decided: `admitted` (with the connection evicted
+ * to make room, if any), or `refused` because its address already has `maxPerAddress`.
+ *
+ * @example
+ * ```ts
+ * import type { PendingAdmission } from "./pending_connections.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const outcome: PendingAdmission<string> = { kind: "admitted", evicted: undefined };
+ * assert.equal(outcome.kind, "admitted");
+ * ```
+ */
+export type PendingAdmission<T> =
+  | { readonly kind: "admitted"; readonly evicted: T | undefined }
+  | { readonly kind: "refused"; readonly reason: "per_address" };
+
+/**
+ * Options of {@linkcode PendingConnections}.
+ *
+ * @example
+ * ```ts
+ * import type { PendingConnectionsOptions } from "./pending_connections.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: PendingConnectionsOptions = { maxPending: 1024, maxPerAddress: 64 };
+ * assert.equal(options.maxPending, 1024);
+ * ```
+ */
+export interface PendingConnectionsOptions {
+  /** Most connections pending at once (≥ 1). */
+  readonly maxPending: number;
+  /** Most connections pending at once from one address key (≥ 1). */
+  readonly maxPerAddress: number;
+}
+
+/**
+ * The pending (unauthenticated) connections of one server, oldest first.
+ *
+ * @example A full pool evicts its oldest; an address at its limit is refused
+ * ```ts
+ * import { PendingConnections } from "./pending_connections.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const pool = new PendingConnections<string>({ maxPending: 2, maxPerAddress: 1 });
+ * assert.deepEqual(pool.admit("a", "10.0.0.1"), { kind: "admitted", evicted: undefined });
+ * assert.deepEqual(pool.admit("b", "10.0.0.1"), { kind: "refused", reason: "per_address" });
+ * assert.deepEqual(pool.admit("c", "10.0.0.2"), { kind: "admitted", evicted: undefined });
+ * assert.deepEqual(pool.admit("d", "10.0.0.3"), { kind: "admitted", evicted: "a" });
+ * assert.equal(pool.size, 2);
+ * assert.equal(pool.release("c"), true);
+ * assert.equal(pool.release("c"), false);
+ * assert.equal(pool.countOf("10.0.0.2"), 0);
+ * ```
+ */
+export class PendingConnections<T> {
+  readonly #maxPending: number;
+  readonly #maxPerAddress: number;
+  /** Pending connections and their address keys, in admission order (oldest first). */
+  readonly #connections = new Map<T, string>();
+  /** Pending connections per address key; a key leaves when its count reaches 0. */
+  readonly #perAddress = new Map<string, number>();
+
+  /**
+   * @param options The two bounds.
+   * @throws {RangeError} If a bound is not an integer ≥ 1.
+   */
+  constructor(options: PendingConnectionsOptions) {
+    for (const [name, value] of Object.entries(options)) {
+      if (!Number.isSafeInteger(value) || value < 1) {
+        throw new RangeError(`${name} must be an integer >= 1, got ${value}`);
+      }
+    }
+    this.#maxPending = options.maxPending;
+    this.#maxPerAddress = options.maxPerAddress;
+  }
+
+  /** Connections pending now. */
+  get size(): number {
+    return this.#connections.size;
+  }
+
+  /** Most connections pending at once. */
+  get maxPending(): number {
+    return this.#maxPending;
+  }
+
+  /** Most connections pending at once from one address. */
+  get maxPerAddress(): number {
+    return this.#maxPerAddress;
+  }
+
+  /**
+   * Pending connections from one address key.
+   *
+   * @param address An address key (see {@linkcode addressKey}).
+   */
+  countOf(address: string): number {
+    return this.#perAddress.get(address) ?? 0;
+  }
+
+  /**
+   * Whether `connection` is pending.
+   *
+   * @param connection The connection.
+   */
+  has(connection: T): boolean {
+    return this.#connections.has(connection);
+  }
+
+  /**
+   * Admits a new connection, evicting the oldest pending one if the pool is full.
+   *
+   * @param connection The new connection (not pending yet).
+   * @param address Its address key (see {@linkcode addressKey}).
+   * @returns `admitted` (the caller closes `evicted`, which has left the pool), or `refused`
+   * (the caller closes the new connection, which was not added).
+   */
+  admit(connection: T, address: string): PendingAdmission<T> {
+    const count = this.countOf(address);
+    if (count >= this.#maxPerAddress) return { kind: "refused", reason: "per_address" };
+    let evicted: T | undefined;
+    if (this.#connections.size >= this.#maxPending) {
+      evicted = this.#connections.keys().next().value as T;
+      this.release(evicted);
+    }
+    this.#connections.set(connection, address);
+    this.#perAddress.set(address, this.countOf(address) + 1);
+    return { kind: "admitted", evicted };
+  }
+
+  /**
+   * Takes a connection out of the pool (it authenticated, was refused a slot or closed).
+   *
+   * @param connection The connection.
+   * @returns `true` if it was pending.
+   */
+  release(connection: T): boolean {
+    const address = this.#connections.get(connection);
+    if (address === undefined) return false;
+    this.#connections.delete(connection);
+    const left = this.countOf(address) - 1;
+    if (left > 0) this.#perAddress.set(address, left);
+    else this.#perAddress.delete(address);
+    return true;
+  }
+}
+
+/**
+ * The per-address key of a peer's IP address: an IPv4 address as is (also when IPv4-mapped,
+ * `::ffff:a.b.c.d`), an IPv6 address by its /64 prefix (one host usually holds a whole /64,
+ * so keying by full address would give it billions of "addresses"). Anything else is returned
+ * as given.
+ *
+ * @param hostname The peer's address as the socket reports it.
+ * @returns The key its pending connections are counted under.
+ *
+ * @example
+ * ```ts
+ * import { addressKey } from "./pending_connections.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(addressKey("127.0.0.1"), "127.0.0.1");
+ * assert.equal(addressKey("::ffff:10.1.2.3"), "10.1.2.3");
+ * assert.equal(addressKey("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+ * assert.equal(addressKey("2001:db8::1"), "2001:db8:0:0::/64");
+ * assert.equal(addressKey("::1"), "0:0:0:0::/64");
+ * ```
+ */
+export function addressKey(hostname: string): string {
+  const host = hostname.startsWith("[") && hostname.endsWith("]")
+    ? hostname.slice(1, -1)
+    : hostname;
+  if (!host.includes(":")) return host;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host);
+  if (mapped !== null) return mapped[1];
+  const zoneless = host.split("%")[0].toLowerCase();
+  const [head, tail] = zoneless.split("::");
+  const left = head === "" ? [] : head.split(":");
+  const right = tail === undefined || tail === "" ? [] : tail.split(":");
+  const groups = tail === undefined
+    ? left
+    : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
+  const prefix = groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, ""));
+  while (prefix.length < 4) prefix.push("0");
+  return `${prefix.join(":")}::/64`;
+}

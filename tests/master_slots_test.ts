@@ -1,0 +1,178 @@
+/**
+ * The master's connection slots on a real in-process master (issue 15): pending connections
+ * (before the Hello, and clusters until registered) have their own pool and per-address limit;
+ * clients count against `max_connections`, registered clusters against `max_clusters`, so
+ * neither can keep the other out; pending peers read small frames only.
+ */
+
+import assert from "node:assert/strict";
+import { type MasterOptions, type MasterServer, startMaster } from "../master/mod.ts";
+import { resolveMasterOptions } from "../master/master_options.ts";
+import { saveKey } from "../shared/keys.ts";
+import { PER_ADDRESS_REASON, POOL_FULL_REASON } from "../shared/pending_gate.ts";
+import { ErrorCode } from "../shared/protocol/protocol_error.ts";
+import { RawPeer, registerRawCluster, waitFor } from "./_master_peer.ts";
+
+const KEY_NAME = "cluster_key";
+
+interface Fixture {
+  readonly master: MasterServer;
+  readonly port: number;
+  /** Opens a raw connection (closed at the end of the test). */
+  connect(): Promise<RawPeer>;
+  /** Connects and says Hello as `role`. */
+  hello(role: "client" | "cluster"): Promise<RawPeer>;
+  /** Registers a raw cluster named `name`. */
+  register(name: string): Promise<{ peer: RawPeer; clusterId: number }>;
+}
+
+async function withMaster(options: MasterOptions, run: (f: Fixture) => Promise<void>) {
+  const keysDir = await Deno.makeTempDir({ prefix: "sustenet_master_slots_" });
+  const key = crypto.getRandomValues(new Uint8Array(32));
+  await saveKey(keysDir, KEY_NAME, key);
+  const master = await startMaster({ port: 0, keysDir, ...options });
+  const port = master.addr.port;
+  const peers: RawPeer[] = [];
+  const keep = (peer: RawPeer) => {
+    peers.push(peer);
+    return peer;
+  };
+  try {
+    await run({
+      master,
+      port,
+      connect: async () => keep(await RawPeer.connect(port)),
+      hello: async (role) => keep(await RawPeer.hello(port, role)),
+      register: async (name) => {
+        const cluster = await registerRawCluster(port, { keyName: KEY_NAME, key, name });
+        keep(cluster.peer);
+        return cluster;
+      },
+    });
+  } finally {
+    await Promise.all(peers.map((peer) => peer.close()));
+    await master.stop();
+    await Deno.remove(keysDir, { recursive: true });
+  }
+}
+
+Deno.test("a master with max_connections = N and N idle client connections still registers and lists a cluster", async () => {
+  await withMaster({ maxConnections: 3 }, async ({ master, connect, hello, register }) => {
+    const idle = [await hello("client"), await hello("client"), await hello("client")];
+    const extra = await connect();
+    extra.send({ kind: "Hello", version: 1, role: 1 });
+    await extra.expectError(ErrorCode.ServerFull);
+    await extra.waitClosed();
+    const { clusterId } = await register("eu-1");
+    assert.equal(master.registry.get(clusterId)?.name, "eu-1");
+    idle[0].send({ kind: "RequestClusters" });
+    const list = await idle[0].expect("SendClusters");
+    assert.deepEqual(list.clusters.map((c) => c.name), ["eu-1"]);
+    assert.equal(master.metrics.connectionsRefused.value, 1);
+  });
+});
+
+Deno.test("max_clusters: a cluster past it gets ServerFull at its Hello; clients are unaffected", async () => {
+  await withMaster({ maxClusters: 1 }, async ({ master, connect, hello, register }) => {
+    await register("eu-1");
+    const second = await connect();
+    second.send({ kind: "Hello", version: 1, role: 2 });
+    const error = await second.expectError(ErrorCode.ServerFull);
+    assert.match(error.reason, /cluster limit/);
+    await second.waitClosed();
+    const client = await hello("client");
+    client.send({ kind: "RequestClusters" });
+    assert.equal((await client.expect("SendClusters")).clusters.length, 1);
+    assert.equal(master.registry.size, 1);
+  });
+});
+
+Deno.test("connections that never say Hello hold no client or cluster slot: the full pending pool evicts the oldest", async () => {
+  await withMaster(
+    { maxConnections: 1, maxPendingConnections: 3, maxPendingPerAddress: 100 },
+    async ({ master, connect, hello, register }) => {
+      const silent = [await connect(), await connect(), await connect()];
+      // The cluster's connection takes the oldest one's place while it registers.
+      const { clusterId } = await register("eu-1");
+      assert.ok(master.registry.get(clusterId) !== undefined);
+      const error = await silent[0].expectError(ErrorCode.ServerFull);
+      assert.equal(error.reason, POOL_FULL_REASON);
+      // Registered, it left the pool: a client fits in again (pending until its Hello).
+      const client = await hello("client");
+      client.send({ kind: "RequestClusters" });
+      assert.equal((await client.expect("SendClusters")).clusters.length, 1);
+      assert.equal(master.metrics.preAuth.refused.get("pool_full"), 1);
+      assert.equal(master.metrics.preAuth.pending, 2);
+    },
+  );
+});
+
+Deno.test("the master's per-address limit refuses the (k+1)-th pending connection; a client past its Hello is unaffected", async () => {
+  await withMaster({ maxPendingPerAddress: 2 }, async ({ master, connect, hello }) => {
+    const client = await hello("client");
+    await connect();
+    await connect();
+    const extra = await connect();
+    const error = await extra.expectError(ErrorCode.ServerFull);
+    assert.equal(error.reason, PER_ADDRESS_REASON);
+    await extra.waitClosed();
+    client.send({ kind: "Ping", value: 7 });
+    assert.equal((await client.expect("Pong")).value, 7);
+    assert.equal(master.metrics.preAuth.refused.get("per_address"), 1);
+  });
+});
+
+Deno.test("a pre-Hello peer announcing a 1 MiB frame is closed at once with FrameTooLarge", async () => {
+  await withMaster({}, async ({ master, connect }) => {
+    const peer = await connect();
+    peer.connection.send(new Uint8Array([0x00, 0x10, 0x00, 0x00, 0x01]));
+    const error = await peer.expectError(ErrorCode.FrameTooLarge);
+    assert.match(error.reason, /frame length 1048576 above max_frame_bytes 4096/);
+    await peer.waitClosed();
+    await waitFor(() => master.metrics.preAuth.badInput.value === 1, 3000, "the count");
+  });
+});
+
+Deno.test("a master's client frames stay within max_pending_frame_bytes; a registered cluster's link gets max_frame_bytes", async () => {
+  await withMaster({ maxPendingFrameBytes: 4096 }, async ({ master, hello, register }) => {
+    const client = await hello("client");
+    client.send({
+      kind: "JoinCluster",
+      clusterId: 0,
+      clientPublicKey: new Uint8Array(32).fill(9),
+      credential: new Uint8Array(5000),
+    });
+    await client.expectError(ErrorCode.FrameTooLarge);
+    await client.waitClosed();
+    const registering = await hello("cluster");
+    registering.send({ kind: "Deregister", reason: "x".repeat(10_000) });
+    await registering.expectError(ErrorCode.FrameTooLarge);
+    const { peer, clusterId } = await register("eu-1");
+    peer.send({ kind: "Deregister", reason: "y".repeat(10_000) });
+    await waitFor(() => master.registry.get(clusterId) === undefined, 3000, "deregistration");
+    assert.equal(master.metrics.clustersRemoved.get("deregistered"), 1);
+  });
+});
+
+Deno.test("a master connection that never says Hello is closed at the deadline and counted", async () => {
+  await withMaster({ handshakeTimeoutMs: 200 }, async ({ master, connect }) => {
+    const silent = await connect();
+    const error = await silent.expectError(ErrorCode.Timeout);
+    assert.equal(error.reason, "handshake timeout");
+    await silent.waitClosed();
+    await waitFor(() => master.metrics.preAuth.timeouts.value === 1, 3000, "the count");
+    assert.equal(master.metrics.preAuth.pending, 0);
+  });
+});
+
+Deno.test("bad slot options are refused at start, naming the option", () => {
+  assert.throws(() => resolveMasterOptions({ maxClusters: -1 }), /maxClusters/);
+  assert.throws(() => resolveMasterOptions({ maxPendingConnections: 0 }), /maxPendingConnections/);
+  assert.throws(() => resolveMasterOptions({ maxPendingPerAddress: 1.5 }), /maxPendingPerAddress/);
+  assert.throws(() => resolveMasterOptions({ maxPendingFrameBytes: 63 }), /maxPendingFrameBytes/);
+  // The pending frame bound never exceeds the frame bound.
+  assert.equal(
+    resolveMasterOptions({ maxFrameBytes: 1024, maxPendingFrameBytes: 4096 }).maxPendingFrameBytes,
+    1024,
+  );
+});
