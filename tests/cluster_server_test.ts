@@ -1,3 +1,4 @@
+import { PROTOCOL_VERSION } from "../shared/protocol/packets.ts";
 import assert from "node:assert/strict";
 import { type LogRecord, reset } from "@logtape/logtape";
 import { type ClusterOptions, startCluster } from "../cluster/mod.ts";
@@ -260,7 +261,7 @@ Deno.test("max_connections counts players: a connection beyond it is pending, no
   const { client } = await playerJoins(w.master.addr.port, w.cluster.addr.port);
   const extra = await RawClient.connect(w.cluster.addr.port);
   try {
-    extra.send({ kind: "Hello", version: 1, role: 1 });
+    extra.send({ kind: "Hello", version: PROTOCOL_VERSION, role: 1 });
     await extra.expect("HelloOk");
     await echoes(client, "still fine");
     assert.equal(w.cluster.metrics.connectionsRefused.value, 0);

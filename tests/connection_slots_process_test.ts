@@ -7,6 +7,7 @@
  * `max_connections = 40`, while a cluster process registers.
  */
 
+import { PROTOCOL_VERSION } from "../shared/protocol/packets.ts";
 import assert from "node:assert/strict";
 import { generateKey } from "../shared/keys.ts";
 import { encodePacket } from "../shared/protocol/codec.ts";
@@ -106,7 +107,7 @@ Deno.test("cluster process with max_connections = 40: hundreds of pending connec
     const perConnection = await holdPartialFrames(
       conns,
       { port: clusterPort, statusPort, pid, role: "cluster" },
-      encodePacket({ kind: "Hello", version: 1, role: 1 }),
+      encodePacket({ kind: "Hello", version: PROTOCOL_VERSION, role: 1 }),
     );
     // Generous: a pending connection holds its 4 KiB read buffer and its <= 4 KiB partial frame.
     assert.ok(perConnection < 64, `${perConnection} KiB per pending connection`);
@@ -118,7 +119,7 @@ Deno.test("cluster process with max_connections = 40: hundreds of pending connec
     await client.close();
 
     // Announcing 1 MiB (the old pre-auth record bound) is refused at once, not buffered.
-    const hello = encodePacket({ kind: "Hello", version: 1, role: 1 });
+    const hello = encodePacket({ kind: "Hello", version: PROTOCOL_VERSION, role: 1 });
     const big = new Uint8Array(hello.length + 5 + 65536);
     big.set(hello);
     big.set([0x00, 0x10, 0x00, 0x00, 0x80], hello.length);
@@ -152,7 +153,7 @@ Deno.test("master process with max_connections = 40, 40 idle clients and hundred
     for (let i = 0; i < 40; i++) idle.push(await RawPeer.hello(masterPort, "client"));
     const extra = await RawPeer.connect(masterPort);
     idle.push(extra);
-    extra.send({ kind: "Hello", version: 1, role: 1 });
+    extra.send({ kind: "Hello", version: PROTOCOL_VERSION, role: 1 });
     await extra.expectError(8); // ServerFull: the client slots are full
     // Connections that never say Hello, each holding most of a 4096-byte first frame.
     const perConnection = await holdPartialFrames(

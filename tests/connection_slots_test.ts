@@ -4,6 +4,7 @@
  * and a deadline, so they never take a player's slot or much memory.
  */
 
+import { PROTOCOL_VERSION } from "../shared/protocol/packets.ts";
 import assert from "node:assert/strict";
 import { reset as resetLogging } from "@logtape/logtape";
 import { type ClusterOptions, startCluster } from "../cluster/mod.ts";
@@ -44,7 +45,7 @@ async function idlePeers(port: number, count: number): Promise<RawClient[]> {
   const peers: RawClient[] = [];
   for (let i = 0; i < count; i++) {
     const peer = await RawClient.connect(port);
-    peer.send({ kind: "Hello", version: 1, role: 1 });
+    peer.send({ kind: "Hello", version: PROTOCOL_VERSION, role: 1 });
     await peer.expect("HelloOk");
     peers.push(peer);
   }
@@ -117,7 +118,7 @@ Deno.test("a pre-auth peer announcing a 1 MiB frame is closed at once with Frame
   await using w = await world();
   const peer = await RawClient.connect(w.cluster.addr.port);
   try {
-    peer.send({ kind: "Hello", version: 1, role: 1 });
+    peer.send({ kind: "Hello", version: PROTOCOL_VERSION, role: 1 });
     await peer.expect("HelloOk");
     peer.connection.send(ANNOUNCE_1_MIB);
     const error = await peer.expect("Error");
@@ -136,7 +137,7 @@ Deno.test("a peer that keyed a session but has no ticket cannot announce a 1 MiB
   const ticket = grant.answer as PacketOf<"JoinTicket">;
   const peer = await RawClient.connect(w.cluster.addr.port);
   try {
-    peer.send({ kind: "Hello", version: 1, role: 1 });
+    peer.send({ kind: "Hello", version: PROTOCOL_VERSION, role: 1 });
     await peer.expect("HelloOk");
     const clientRandom = crypto.getRandomValues(new Uint8Array(32));
     peer.send({ kind: "KeyExchange", clientPublicKey: grant.ephemeral.publicRaw, clientRandom });
@@ -182,7 +183,7 @@ Deno.test("pending connections that never authenticate are closed at the deadlin
   const ticket = grant.answer as PacketOf<"JoinTicket">;
   const keyed = await RawClient.connect(port);
   try {
-    keyed.send({ kind: "Hello", version: 1, role: 1 });
+    keyed.send({ kind: "Hello", version: PROTOCOL_VERSION, role: 1 });
     await keyed.expect("HelloOk");
     const clientRandom = crypto.getRandomValues(new Uint8Array(32));
     keyed.send({ kind: "KeyExchange", clientPublicKey: grant.ephemeral.publicRaw, clientRandom });

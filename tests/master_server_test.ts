@@ -3,6 +3,7 @@
  * clusters and clients built from shared/transport + codec (tests/_master_peer.ts).
  */
 
+import { PROTOCOL_VERSION } from "../shared/protocol/packets.ts";
 import assert from "node:assert/strict";
 import { saveKey } from "../shared/keys.ts";
 import { openJoinTicket, TicketVerifier } from "../shared/join_ticket.ts";
@@ -429,7 +430,7 @@ Deno.test("max_connections: an extra client gets ServerFull at its Hello and is 
     await hello("client");
     await hello("client");
     const third = await connect();
-    third.send({ kind: "Hello", version: 1, role: 1 });
+    third.send({ kind: "Hello", version: PROTOCOL_VERSION, role: 1 });
     await third.expectError(ErrorCode.ServerFull);
     await third.waitClosed();
     assert.equal(master.metrics.connectionsRefused.value, 1);

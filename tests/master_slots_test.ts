@@ -5,6 +5,7 @@
  * neither can keep the other out; pending peers read small frames only.
  */
 
+import { PROTOCOL_VERSION } from "../shared/protocol/packets.ts";
 import assert from "node:assert/strict";
 import { type MasterOptions, type MasterServer, startMaster } from "../master/mod.ts";
 import { resolveMasterOptions } from "../master/master_options.ts";
@@ -60,7 +61,7 @@ Deno.test("a master with max_connections = N and N idle client connections still
   await withMaster({ maxConnections: 3 }, async ({ master, connect, hello, register }) => {
     const idle = [await hello("client"), await hello("client"), await hello("client")];
     const extra = await connect();
-    extra.send({ kind: "Hello", version: 1, role: 1 });
+    extra.send({ kind: "Hello", version: PROTOCOL_VERSION, role: 1 });
     await extra.expectError(ErrorCode.ServerFull);
     await extra.waitClosed();
     const { clusterId } = await register("eu-1");
@@ -76,7 +77,7 @@ Deno.test("max_clusters: a cluster past it gets ServerFull at its Hello; clients
   await withMaster({ maxClusters: 1 }, async ({ master, connect, hello, register }) => {
     await register("eu-1");
     const second = await connect();
-    second.send({ kind: "Hello", version: 1, role: 2 });
+    second.send({ kind: "Hello", version: PROTOCOL_VERSION, role: 2 });
     const error = await second.expectError(ErrorCode.ServerFull);
     assert.match(error.reason, /cluster limit/);
     await second.waitClosed();
