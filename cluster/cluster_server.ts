@@ -51,7 +51,12 @@ import type { FragmentId } from "./fragment_id.ts";
 import { InProcessPluginHost } from "./in_process_plugin_host.ts";
 import { MasterLink, type MasterLinkState } from "./master_link.ts";
 import { ClusterMetrics } from "./metrics.ts";
-import { FLOOD_KICK_REASON, PlayerRateLimit, type RateVerdict } from "./player_rate_limit.ts";
+import {
+  FLOOD_KICK_REASON,
+  PlayerRateLimit,
+  type RateVerdict,
+  THROTTLE_PAUSE_MS,
+} from "./player_rate_limit.ts";
 import { PlayerTable, type PlayerView } from "./players.ts";
 import type { PluginActions, PluginHost } from "./plugin_host.ts";
 import { WorkerPluginHost } from "./worker_plugin_host.ts";
@@ -584,6 +589,8 @@ class ClusterRuntime implements PluginActions {
   ): void {
     this.metrics.messagesThrottled.inc();
     this.metrics.bytesThrottled.inc(bytes);
+    // The rest of the flood waits in the kernel: TCP slows the sender, not us.
+    connection.pauseReading(THROTTLE_PAUSE_MS);
     if (verdict === "drop") return;
     const now = performance.now();
     const clientId = record.session.clientId;

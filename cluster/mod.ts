@@ -56,6 +56,7 @@ export {
   type PlayerRateLimits,
   playerRateLimitsOf,
   type RateVerdict,
+  THROTTLE_PAUSE_MS,
 } from "./player_rate_limit.ts";
 export {
   type AddOutcome,

@@ -16,6 +16,8 @@
  *   is running; an episode ends once {@linkcode FLOOD_QUIET_MS} pass without a drop.
  * - A drop at least `floodKickMs` after its episode started gives `kick` (once): the player kept
  *   exceeding its limits (at least one drop every second) for that long.
+ * - The cluster also stops reading a player's socket for {@linkcode THROTTLE_PAUSE_MS} after
+ *   each drop (TCP backpressure), so the excess mostly stays in the kernel.
  *
  * It must never read a clock, never allocate per frame, and never let a dropped frame spend
  * tokens (a throttled player recovers at the configured rate).
@@ -43,6 +45,22 @@ const FIRST_PLUGIN_COMMAND = 0x80;
  * ```
  */
 export const FLOOD_QUIET_MS = 1000;
+
+/**
+ * How long the cluster stops reading a player's socket after dropping one of its frames, in
+ * ms: the rest of a flood waits in the kernel and TCP slows the sender, so throttling costs the
+ * cluster almost nothing (at most one read buffer, 64 KiB, per pause) and the other players
+ * keep their event-loop turns. An honest client never drops a frame, so never pauses.
+ *
+ * @example
+ * ```ts
+ * import { THROTTLE_PAUSE_MS } from "./player_rate_limit.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(THROTTLE_PAUSE_MS, 100);
+ * ```
+ */
+export const THROTTLE_PAUSE_MS = 100;
 
 /**
  * The reason a player kicked for flooding gets in DisconnectCluster (plugins' `onLeave` hears
