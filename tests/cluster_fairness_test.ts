@@ -444,6 +444,15 @@ Deno.test("an honest client at 60 Hz (Move, two commands, a Ping a second) is ne
   }
 });
 
+/** Kills a child that may have exited already. */
+function killIfRunning(child: Deno.ChildProcess): void {
+  try {
+    child.kill("SIGKILL");
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error; // it had exited already
+  }
+}
+
 /** The stdout lines of a child process. */
 async function* flooderLines(child: Deno.ChildProcess): AsyncGenerator<string> {
   const decoder = new TextDecoder();
@@ -558,11 +567,7 @@ Deno.test("a real cluster process (deno task cluster, echo in a Worker) kicks a 
       assert.equal((await flooder.status).code, 0);
     } finally {
       await steady.close();
-      try {
-        flooder.kill("SIGKILL");
-      } catch (error) {
-        if (!(error instanceof TypeError)) throw error; // it had exited already
-      }
+      killIfRunning(flooder);
       await flooder.status;
       await lines.return?.(undefined);
     }
