@@ -51,12 +51,7 @@ import type { FragmentId } from "./fragment_id.ts";
 import { InProcessPluginHost } from "./in_process_plugin_host.ts";
 import { MasterLink, type MasterLinkState } from "./master_link.ts";
 import { ClusterMetrics } from "./metrics.ts";
-import {
-  FLOOD_KICK_REASON,
-  PlayerRateLimit,
-  type RateVerdict,
-  THROTTLE_PAUSE_MS,
-} from "./player_rate_limit.ts";
+import { FLOOD_KICK_REASON, PlayerRateLimit, type RateVerdict } from "./player_rate_limit.ts";
 import { PlayerTable, type PlayerView } from "./players.ts";
 import type { PluginActions, PluginHost } from "./plugin_host.ts";
 import { WorkerPluginHost } from "./worker_plugin_host.ts";
@@ -518,9 +513,10 @@ class ClusterRuntime implements PluginActions {
     const limit = record.limit;
     if (limit !== undefined) {
       const bytes = frame.payload.length + 1;
-      const verdict = limit.admit(frame.type, bytes, performance.now());
+      const now = performance.now();
+      const verdict = limit.admit(frame.type, bytes, now);
       if (verdict !== "pass") {
-        this.#throttled(verdict, bytes, connection, record, limit);
+        this.#throttled(verdict, bytes, now, connection, record, limit);
         return;
       }
     }
@@ -583,6 +579,7 @@ class ClusterRuntime implements PluginActions {
   #throttled(
     verdict: Exclude<RateVerdict, "pass">,
     bytes: number,
+    now: number,
     connection: FrameConnection,
     record: ConnectionRecord,
     limit: PlayerRateLimit,
@@ -590,9 +587,8 @@ class ClusterRuntime implements PluginActions {
     this.metrics.messagesThrottled.inc();
     this.metrics.bytesThrottled.inc(bytes);
     // The rest of the flood waits in the kernel: TCP slows the sender, not us.
-    connection.pauseReading(THROTTLE_PAUSE_MS);
+    connection.pauseReading(limit.pauseMs(now));
     if (verdict === "drop") return;
-    const now = performance.now();
     const clientId = record.session.clientId;
     const playerId = this.#players.get(clientId)?.playerId ?? "?";
     if (verdict === "throttle") {

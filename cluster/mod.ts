@@ -51,6 +51,7 @@ export { TickDurations } from "./metrics.ts";
 export {
   DEFAULT_PLAYER_RATE_LIMITS,
   FLOOD_KICK_REASON,
+  FLOOD_PAUSE_MS,
   FLOOD_QUIET_MS,
   PlayerRateLimit,
   type PlayerRateLimits,

@@ -16,8 +16,9 @@
  *   is running; an episode ends once {@linkcode FLOOD_QUIET_MS} pass without a drop.
  * - A drop at least `floodKickMs` after its episode started gives `kick` (once): the player kept
  *   exceeding its limits (at least one drop every second) for that long.
- * - The cluster also stops reading a player's socket for {@linkcode THROTTLE_PAUSE_MS} after
- *   each drop (TCP backpressure), so the excess mostly stays in the kernel.
+ * - The cluster also stops reading a player's socket after each drop (TCP backpressure) for
+ *   {@linkcode PlayerRateLimit.pauseMs}: {@linkcode THROTTLE_PAUSE_MS} in the episode's first
+ *   second, {@linkcode FLOOD_PAUSE_MS} after, so the excess mostly stays in the kernel.
  *
  * It must never read a clock, never allocate per frame, and never let a dropped frame spend
  * tokens (a throttled player recovers at the configured rate).
@@ -48,9 +49,10 @@ export const FLOOD_QUIET_MS = 1000;
 
 /**
  * How long the cluster stops reading a player's socket after dropping one of its frames, in
- * ms: the rest of a flood waits in the kernel and TCP slows the sender, so throttling costs the
- * cluster almost nothing (at most one read buffer, 64 KiB, per pause) and the other players
- * keep their event-loop turns. An honest client never drops a frame, so never pauses.
+ * the first second of its throttling, in ms: the rest of a flood waits in the kernel and TCP
+ * slows the sender, so throttling costs the cluster at most one read (64 KiB) or one sealed
+ * record (≤ 1 MiB + 16 by default) per pause, and the other players keep their event-loop
+ * turns. An honest client never drops a frame, so never pauses.
  *
  * @example
  * ```ts
@@ -61,6 +63,20 @@ export const FLOOD_QUIET_MS = 1000;
  * ```
  */
 export const THROTTLE_PAUSE_MS = 100;
+
+/**
+ * The read pause after a drop once a player's throttling has lasted a second, in ms (below
+ * {@linkcode FLOOD_QUIET_MS}, so a flood resumed after a pause is still the same episode).
+ *
+ * @example
+ * ```ts
+ * import { FLOOD_PAUSE_MS } from "./player_rate_limit.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(FLOOD_PAUSE_MS, 500);
+ * ```
+ */
+export const FLOOD_PAUSE_MS = 500;
 
 /**
  * The reason a player kicked for flooding gets in DisconnectCluster (plugins' `onLeave` hears
@@ -236,6 +252,34 @@ export class PlayerRateLimit {
       this.#episodeStartMs = undefined;
     }
     return this.#episodeStartMs;
+  }
+
+  /**
+   * How long to stop reading this player after a drop at `nowMs`, in ms: 100 in the first
+   * second of its throttling, 500 after (0 when it is not throttled).
+   *
+   * @param nowMs The current time in ms.
+   * @returns The pause in ms.
+   *
+   * @example
+   * ```ts
+   * import { PlayerRateLimit } from "./player_rate_limit.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const limit = new PlayerRateLimit({ movesPerS: 0.5, movesBurst: 1 });
+   * assert.equal(limit.pauseMs(0), 0);
+   * assert.equal(limit.admit(0x2a, 25, 0), "pass");
+   * assert.equal(limit.admit(0x2a, 25, 0), "throttle");
+   * assert.equal(limit.pauseMs(0), 100);
+   * assert.equal(limit.admit(0x2a, 25, 900), "drop");
+   * assert.equal(limit.admit(0x2a, 25, 1500), "drop");
+   * assert.equal(limit.pauseMs(1500), 500);
+   * ```
+   */
+  pauseMs(nowMs: number): number {
+    const since = this.throttledSince(nowMs);
+    if (since === undefined) return 0;
+    return nowMs - since >= FLOOD_QUIET_MS ? FLOOD_PAUSE_MS : THROTTLE_PAUSE_MS;
   }
 
   /**
