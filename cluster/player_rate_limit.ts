@@ -123,8 +123,9 @@ export interface PlayerRateLimits {
 
 /**
  * The defaults, chosen to never touch an honest client: a 60 Hz game sending a Move and up to
- * three plugin commands per frame uses half of each rate, and a 4-second stall's worth of
- * backlog fits the bursts. 64 KiB/s of commands is 8× a 64 kbit/s voice stream.
+ * three plugin commands per frame uses at most about half of each rate (180 of 200 commands),
+ * and the moves of a 4-second stall (one command per frame too) fit the bursts. 64 KiB/s of
+ * commands is 8× a 64 kbit/s voice stream.
  *
  * @example
  * ```ts
