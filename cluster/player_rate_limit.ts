@@ -122,10 +122,10 @@ export interface PlayerRateLimits {
 }
 
 /**
- * The defaults, chosen to never touch an honest client: a 60 Hz game sending a Move and up to
- * three plugin commands per frame uses at most about half of each rate (180 of 200 commands),
- * and the moves of a 4-second stall (one command per frame too) fit the bursts. 64 KiB/s of
- * commands is 8× a 64 kbit/s voice stream.
+ * The defaults, chosen to never touch an honest client: a 60 Hz game sending a Move per frame
+ * and a Ping a second uses 61 of 120 packets/s; three plugin commands of up to 300 bytes per
+ * frame use 180 of 200 commands/s and 54 of 64 KiB/s. The moves of a 4-second stall (and one
+ * command per frame) fit the bursts. 64 KiB/s of commands is 8× a 64 kbit/s voice stream.
  *
  * @example
  * ```ts
