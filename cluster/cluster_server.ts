@@ -3,7 +3,8 @@
  * listens for clients, keeps the master link up and serves `/health` and `/metrics`. It is the
  * socket adapter around the sans-I/O pieces: each client connection runs a
  * {@linkcode ClientSession}, authenticated players live in a {@linkcode PlayerTable}, their
- * game packets go to the plugin hosts and (with fragments on) the {@linkcode FragmentGrid},
+ * frames are weighed against their {@linkcode PlayerRateLimit} before anything decodes them, and
+ * their game packets go to the plugin hosts and (with fragments on) the {@linkcode FragmentGrid},
  * whose tick results go back out as MoveBatch / Spawn / Despawn.
  *
  * It must never let one connection's bad input or one plugin's failure reach another player
