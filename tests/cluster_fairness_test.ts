@@ -209,7 +209,7 @@ Deno.test("a player flooding plugin commands is throttled, then kicked; the Work
   }
 });
 
-Deno.test("a flood kick sends DisconnectCluster('rate limit exceeded'), tells plugins why and logs two lines", async () => {
+Deno.test("a flood kick sends DisconnectCluster('rate limit exceeded'), tells plugins why and logs a few lines", async () => {
   const left: string[] = [];
   const lines: string[] = [];
   await setupLogging({
@@ -228,36 +228,46 @@ Deno.test("a flood kick sends DisconnectCluster('rate limit exceeded'), tells pl
     });
     await using w = await startWorld({
       plugins: [echo],
-      playerRateLimits: { commandsPerS: 100, commandsBurst: 50, floodKickMs: 100 },
+      playerRateLimits: { commandsPerS: 100, commandsBurst: 50, floodKickMs: 200 },
     });
     const { client } = await playerJoins(w.master.addr.port, w.cluster.addr.port);
     try {
-      // Two bursts in single records, 200 ms apart: the first starts the throttling, a drop
-      // in the second comes after flood_kick_ms. Nothing is left unread when the kick comes.
-      const burst = (n: number) => {
-        for (let i = 0; i < n; i++) {
-          client.send({ kind: "Plugin", command: 0x80, payload: u32(i) });
+      // Bursts of 100 commands (twice the bucket: each one drops some), each in one record
+      // and weighed before the next is sent, until the cluster kicks: nothing is left unread
+      // when the kick comes, so the DisconnectCluster reaches us.
+      const metrics = w.cluster.metrics;
+      let sent = 0;
+      for (let round = 0; round < 100 && metrics.floodKicks.value === 0; round++) {
+        for (let i = 0; i < 100; i++) {
+          client.send({ kind: "Plugin", command: 0x80, payload: u32(sent++) });
         }
-      };
-      burst(500);
-      await waitUntil(
-        () => w.cluster.metrics.messagesThrottled.value === 450,
-        "the first burst to be weighed",
-        ANSWER_WAIT_MS,
-      );
-      await delay(200);
-      burst(100);
+        // (Frames after the kick's close are never weighed.)
+        await waitUntil(
+          () =>
+            metrics.pluginMessages.value + metrics.messagesThrottled.value === sent ||
+            metrics.floodKicks.value > 0,
+          "the burst to be weighed",
+          ANSWER_WAIT_MS,
+        );
+        await delay(50);
+      }
       assert.equal(await disconnectReason(client), FLOOD_KICK_REASON);
       await waitUntil(() => left.length === 1, "the plugin to hear the leave", ANSWER_WAIT_MS);
       assert.equal(left[0], `kicked: ${FLOOD_KICK_REASON}`);
-      assert.equal(w.cluster.metrics.floodKicks.value, 1);
-      // The echoes of what passed came back before the DisconnectCluster: 50 then about 20.
-      const passed = w.cluster.metrics.pluginMessages.value;
-      assert.ok(passed >= 50 + 20 && passed < 100, `${passed} passed`);
+      assert.equal(metrics.floodKicks.value, 1);
+      // At least half of each burst was over the bucket and dropped; what passed was echoed
+      // before the DisconnectCluster (disconnectReason read past those echoes).
+      assert.ok(sent >= 200, `kicked after ${sent} commands`);
+      const weighed = metrics.pluginMessages.value + metrics.messagesThrottled.value;
+      assert.ok(weighed > sent - 100 && weighed <= sent, `${weighed} of ${sent} weighed`);
+      assert.ok(metrics.messagesThrottled.value >= (sent - 100) / 2);
     } finally {
       await client.close();
     }
-    assert.equal(lines.filter((line) => line.startsWith("throttling player")).length, 1);
+    // Hundreds of drops, a handful of lines: one per throttle episode (one, unless the machine
+    // stalled a second between bursts), at most 5 per 10 s, and one for the kick.
+    const throttleLines = lines.filter((line) => line.startsWith("throttling player")).length;
+    assert.ok(throttleLines >= 1 && throttleLines <= 5, `${throttleLines} throttle lines`);
     assert.equal(lines.filter((line) => line.startsWith("kicking player")).length, 1);
   } finally {
     await reset();
