@@ -41,6 +41,15 @@ const SANDBOXED_ECHO = `\n\n[[cluster.plugins]]\nurl = "${
   new URL("../plugins/echo.ts", import.meta.url).href
 }"\nname = "echo"`;
 
+/**
+ * The bench cluster's per-player limits, lifted: the echo scenario is a closed-loop throughput
+ * test whose clients each send thousands of commands a second (a flood by the production
+ * defaults). The limiter still weighs every frame, so its cost stays in the figures.
+ */
+const UNLIMITED_PLAYERS = "\nplayer_commands_per_s = 1000000\nplayer_commands_burst = 1000000" +
+  "\nplayer_command_bytes_per_s = 1073741824\nplayer_command_bytes_burst = 1073741824" +
+  "\nplayer_moves_per_s = 1000000\nplayer_moves_burst = 1000000";
+
 /** How long a server may take to print its ready line, ms. */
 const READY_TIMEOUT_MS = 30_000;
 
@@ -221,7 +230,8 @@ export async function startSustenetServers(
     const clusterPort = await freePort();
     const echo = options.echo ?? "in-process";
     const clusterSection = `[cluster]\nkey_name = "bench"\nmaster_port = ${masterPort}\n` +
-      `plaintext = ${!options.sealed}` + (echo === "sandboxed" ? SANDBOXED_ECHO : "");
+      `plaintext = ${!options.sealed}` + UNLIMITED_PLAYERS +
+      (echo === "sandboxed" ? SANDBOXED_ECHO : "");
     await Deno.writeTextFile(
       `${dir}/cluster.toml`,
       benchConfig("bench-cluster", clusterPort, clusterSection),

@@ -16,6 +16,7 @@ import {
 import { roleLogger } from "../shared/logging.ts";
 import type { SustenetPlugin } from "../shared/plugin.ts";
 import type { FragmentGridOptions } from "./fragment_grid.ts";
+import { type PlayerRateLimits, playerRateLimitsOf } from "./player_rate_limit.ts";
 import type { PluginSpec } from "./plugin_host.ts";
 
 const logger = roleLogger("cluster");
@@ -266,6 +267,14 @@ export interface ClusterOptions {
    */
   readonly broadcastFlushMs?: number;
   /**
+   * What each authenticated player may send (plugin commands, their bytes, moves and other
+   * packets) before its frames are dropped, and how long it may stay over before it is kicked;
+   * missing limits take `DEFAULT_PLAYER_RATE_LIMITS` (cluster/player_rate_limit.ts).
+   *
+   * @default {DEFAULT_PLAYER_RATE_LIMITS}
+   */
+  readonly playerRateLimits?: Partial<PlayerRateLimits>;
+  /**
    * Interest management; `false` = off (moves go to plugins only).
    *
    * @default {false}
@@ -341,6 +350,15 @@ export function clusterOptionsFromConfig(config: SustenetConfig): ClusterOptions
     })),
     pluginWatchdogMs: cluster.pluginWatchdogMs,
     broadcastFlushMs: cluster.broadcastFlushMs,
+    playerRateLimits: {
+      commandsPerS: cluster.playerCommandsPerS,
+      commandsBurst: cluster.playerCommandsBurst,
+      commandBytesPerS: cluster.playerCommandBytesPerS,
+      commandBytesBurst: cluster.playerCommandBytesBurst,
+      movesPerS: cluster.playerMovesPerS,
+      movesBurst: cluster.playerMovesBurst,
+      floodKickMs: cluster.playerFloodKickMs,
+    },
     fragments: fragments.enabled
       ? {
         size: fragments.size,
@@ -374,6 +392,7 @@ export interface Settings {
   readonly maxQueueBytes: number;
   readonly tickHz: number;
   readonly broadcastFlushMs: number;
+  readonly playerRateLimits: PlayerRateLimits;
 }
 
 export function settingsOf(options: ClusterOptions): Settings {
@@ -456,6 +475,7 @@ export function settingsOf(options: ClusterOptions): Settings {
     maxQueueBytes,
     tickHz,
     broadcastFlushMs,
+    playerRateLimits: playerRateLimitsOf(options.playerRateLimits),
   };
 }
 

@@ -3,7 +3,8 @@
  * listens for clients, keeps the master link up and serves `/health` and `/metrics`. It is the
  * socket adapter around the sans-I/O pieces: each client connection runs a
  * {@linkcode ClientSession}, authenticated players live in a {@linkcode PlayerTable}, their
- * game packets go to the plugin hosts and (with fragments on) the {@linkcode FragmentGrid},
+ * frames are weighed against their {@linkcode PlayerRateLimit} before anything decodes them, and
+ * their game packets go to the plugin hosts and (with fragments on) the {@linkcode FragmentGrid},
  * whose tick results go back out as MoveBatch / Spawn / Despawn.
  *
  * It must never let one connection's bad input or one plugin's failure reach another player
@@ -32,6 +33,7 @@ import { importAesKey, KeyError } from "../shared/security.ts";
 import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
 import { BroadcastGroup } from "../shared/broadcast_group.ts";
 import { PendingGate } from "../shared/pending_gate.ts";
+import { LogThrottle } from "../shared/log_throttle.ts";
 import {
   broadcast,
   type CloseInfo,
@@ -51,6 +53,7 @@ import type { FragmentId } from "./fragment_id.ts";
 import { InProcessPluginHost } from "./in_process_plugin_host.ts";
 import { MasterLink, type MasterLinkState } from "./master_link.ts";
 import { ClusterMetrics } from "./metrics.ts";
+import { FLOOD_KICK_REASON, PlayerRateLimit, type RateVerdict } from "./player_rate_limit.ts";
 import { PlayerTable, type PlayerView } from "./players.ts";
 import type { PluginActions, PluginHost } from "./plugin_host.ts";
 import { WorkerPluginHost } from "./worker_plugin_host.ts";
@@ -61,6 +64,8 @@ const logger = roleLogger("cluster");
 const MAX_DISCONNECT_REASON_CHARS = 1000;
 /** Ticket verifiers kept for earlier cluster ids (tickets issued before a re-registration). */
 const MAX_OLD_VERIFIERS = 4;
+/** Throttle and flood-kick log lines: at most this many of each per 10 s, the rest counted. */
+const FLOOD_LOG_LINES = 5;
 
 /**
  * How a broadcast's wait grows with the players it goes to, in ms per player, up to
@@ -170,6 +175,8 @@ interface ConnectionRecord {
   leaveReason: string | undefined;
   /** Settles once the close was cleaned up (player removed, plugins told). */
   cleanedUp: Promise<void> | undefined;
+  /** The player's inbound limits, from its authentication on. */
+  limit: PlayerRateLimit | undefined;
 }
 
 /** Loads the master-shared key, generating it (with a warning) the first time. */
@@ -208,6 +215,8 @@ class ClusterRuntime implements PluginActions {
   readonly #hosts: PluginHost[] = [];
   readonly #grid: FragmentGrid | undefined;
   readonly metrics: ClusterMetrics;
+  /** Throttling and flood kicks are logged a few lines per 10 s, with a count of the rest. */
+  readonly #floodLog = new LogThrottle({ linesPerInterval: FLOOD_LOG_LINES, maxKeys: 8 });
   #clusterAesKey: CryptoKey | undefined;
   #identity: { privateKey: CryptoKey; publicKey: Uint8Array; version: number } | undefined;
   #sessionOptions: Omit<ClientSessionOptions, "admit"> | undefined;
@@ -495,7 +504,12 @@ class ClusterRuntime implements PluginActions {
         return player?.clientId;
       },
     });
-    const record: ConnectionRecord = { session, leaveReason: undefined, cleanedUp: undefined };
+    const record: ConnectionRecord = {
+      session,
+      leaveReason: undefined,
+      cleanedUp: undefined,
+      limit: undefined,
+    };
     this.#connections.set(connection, record);
     record.cleanedUp = connection.closed.then((info) => this.#closed(connection, record, info))
       .catch((error: unknown) => {
@@ -508,6 +522,18 @@ class ClusterRuntime implements PluginActions {
   }
 
   #frame(frame: Frame, connection: FrameConnection, record: ConnectionRecord): void {
+    // An authenticated player's frame is weighed before it is even decoded: a flood is dropped
+    // here, before any plugin, fragment or broadcast sees it.
+    const limit = record.limit;
+    if (limit !== undefined) {
+      const bytes = frame.payload.length + 1;
+      const now = performance.now();
+      const verdict = limit.admit(frame.type, bytes, now);
+      if (verdict !== "pass") {
+        this.#throttled(verdict, bytes, now, connection, record, limit);
+        return;
+      }
+    }
     const step = record.session.receive(decodePacket(frame));
     if (!(step instanceof Promise)) {
       this.#apply(step, connection, record);
@@ -540,6 +566,7 @@ class ClusterRuntime implements PluginActions {
           if (connection.isOpen) connection.startSealing(action.keys);
           break;
         case "authenticated":
+          record.limit = new PlayerRateLimit(this.#settings.playerRateLimits);
           this.#joined(connection, action.clientId);
           break;
         case "refused":
@@ -567,6 +594,62 @@ class ClusterRuntime implements PluginActions {
           );
           return;
       }
+    }
+  }
+
+  /** Counts a dropped frame; logs a throttle's start (rate-limited); kicks a lasting flood. */
+  #throttled(
+    verdict: Exclude<RateVerdict, "pass">,
+    bytes: number,
+    now: number,
+    connection: FrameConnection,
+    record: ConnectionRecord,
+    limit: PlayerRateLimit,
+  ): void {
+    this.metrics.messagesThrottled.inc();
+    this.metrics.bytesThrottled.inc(bytes);
+    // The rest of the flood waits in the kernel: TCP slows the sender, not us.
+    connection.pauseReading(limit.pauseMs(now));
+    if (verdict === "drop") return;
+    const clientId = record.session.clientId;
+    const playerId = this.#players.get(clientId)?.playerId ?? "?";
+    if (verdict === "throttle") {
+      const left = this.#floodLog.admit("throttle", now);
+      if (left === null) return;
+      logger.warn(
+        "throttling player {playerId} (client {clientId}) from {remote}: over its rate limits, " +
+          "excess frames dropped ({left} more such lines left out)",
+        { playerId, clientId, remote: remoteOf(connection), left },
+      );
+      return;
+    }
+    this.metrics.floodKicks.inc();
+    record.leaveReason = `kicked: ${FLOOD_KICK_REASON}`;
+    const left = this.#floodLog.admit("flood kick", now);
+    if (left !== null) {
+      logger.warn(
+        "kicking player {playerId} (client {clientId}) from {remote}: {reason} for " +
+          "{ms} ms, {dropped} frames ({droppedBytes} bytes) dropped ({left} more such lines left out)",
+        {
+          playerId,
+          clientId,
+          remote: remoteOf(connection),
+          reason: FLOOD_KICK_REASON,
+          ms: Math.round(now - (limit.throttledSince(now) ?? now)),
+          dropped: limit.dropped,
+          droppedBytes: limit.droppedBytes,
+          left,
+        },
+      );
+    }
+    connection.send(disconnectFrame(FLOOD_KICK_REASON));
+    connection.close();
+  }
+
+  /** Writes the counts of flood lines left out once their window closed. */
+  #drainFloodLog(now: number): void {
+    for (const [what, left] of this.#floodLog.drain(now)) {
+      logger.warn("{left} more {what} lines were left out", { left, what });
     }
   }
 
@@ -682,6 +765,7 @@ class ClusterRuntime implements PluginActions {
       const dtMs = Math.max(0, now - this.#lastTick);
       this.#lastTick = now;
       for (const host of this.#hosts) host.tick(dtMs);
+      this.#drainFloodLog(now);
       if (this.#grid !== undefined) this.#fragmentTick(this.#grid, now);
       // Grid work, encoding and queueing; the socket writes themselves happen after.
       this.metrics.tickSeconds.record((performance.now() - now) / 1000);
@@ -849,6 +933,7 @@ class ClusterRuntime implements PluginActions {
     }
     // Plugins may have broadcast while stopping: nobody is left to take it, but no timer stays.
     this.#everyone.flush();
+    this.#drainFloodLog(Infinity);
     await this.#status?.close();
     this.#pending.stop();
     logger.info("cluster {name} stopped", { name: this.#settings.serverName });

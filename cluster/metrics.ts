@@ -2,7 +2,8 @@
 /**
  * The cluster's in-process counters and gauges, rendered on its `/metrics` (Prometheus text)
  * and summarised on `/health`: players, connections, frames and bytes in and out, ticket
- * checks by Authenticate status, plugin messages, moves, the master link's state, tick
+ * checks by Authenticate status, plugin messages, moves, per-player throttling (frames and bytes
+ * dropped, flood kicks), the master link's state, tick
  * duration quantiles and, with fragments on, each populated fragment's players, update rate
  * and bytes sent.
  *
@@ -215,6 +216,21 @@ export class ClusterMetrics {
   );
   /** Players kicked by plugins. */
   readonly kicks: Counter = new Counter("sustenet_cluster_kicks_total", "Players kicked");
+  /** Frames from players dropped by their rate limits (`player_*` keys) before any plugin. */
+  readonly messagesThrottled: Counter = new Counter(
+    "sustenet_cluster_messages_throttled_total",
+    "Player frames dropped by per-player rate limits",
+  );
+  /** Bytes (frame lengths) of those frames. */
+  readonly bytesThrottled: Counter = new Counter(
+    "sustenet_cluster_bytes_throttled_total",
+    "Bytes of player frames dropped by per-player rate limits",
+  );
+  /** Players kicked for staying over their rate limits for `player_flood_kick_ms`. */
+  readonly floodKicks: Counter = new Counter(
+    "sustenet_cluster_flood_kicks_total",
+    "Players kicked for flooding (over their rate limits for player_flood_kick_ms)",
+  );
   /** Registrations confirmed by a master. */
   readonly registrations: Counter = new Counter(
     "sustenet_cluster_master_registrations_total",
@@ -345,6 +361,9 @@ export class ClusterMetrics {
       this.movesAccepted,
       this.movesRejected,
       this.kicks,
+      this.messagesThrottled,
+      this.bytesThrottled,
+      this.floodKicks,
       this.registrations,
       new Gauge(
         "sustenet_cluster_tick_seconds",

@@ -49,6 +49,17 @@ export {
 export { NO_PLUGIN_PERMISSIONS } from "./plugin_permissions.ts";
 export { TickDurations } from "./metrics.ts";
 export {
+  DEFAULT_PLAYER_RATE_LIMITS,
+  FLOOD_KICK_REASON,
+  FLOOD_PAUSE_MS,
+  FLOOD_QUIET_MS,
+  PlayerRateLimit,
+  type PlayerRateLimits,
+  playerRateLimitsOf,
+  type RateVerdict,
+  THROTTLE_PAUSE_MS,
+} from "./player_rate_limit.ts";
+export {
   type AddOutcome,
   type EntityId,
   type EntityState,

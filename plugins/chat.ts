@@ -3,9 +3,13 @@
  * Example plugin: a chat room. A player sends command 0x81 with UTF-8 text; everyone,
  * the sender included, receives command 0x81 with `u32 senderClientId | text`. Text over
  * `settings.maxLength` bytes (default 200) or not valid UTF-8 is refused: the sender alone gets
- * command 0x82 with the reason as UTF-8 text.
+ * command 0x82 with the reason as UTF-8 text. Each player may send `settings.messagesPerSecond`
+ * lines a second (default 5) in bursts of `settings.messageBurst` (default 10); a line over
+ * that is refused the same way, so one chatty player cannot flood everyone's screen (the
+ * cluster's own per-player limits bound the bytes; this bounds the lines people must read).
  *
- * It must never broadcast text it refused, nor text that is not valid UTF-8.
+ * It must never broadcast text it refused, nor text that is not valid UTF-8, and never keep
+ * state for a player who left.
  *
  * @example
  * ```ts
@@ -21,20 +25,24 @@
  *   broadcast: (command, payload) =>
  *     out.push(`all ${command}: ${new TextDecoder().decode(payload.subarray(4))}`),
  *   kick() {},
- * }, { name: "chat", settings: { maxLength: 5 } });
+ * }, { name: "chat", settings: { maxLength: 5, messagesPerSecond: 1, messageBurst: 2 } });
  * await host.start();
- * host.message(asClientId(3), CHAT_COMMAND, new TextEncoder().encode("hi"));
- * host.message(asClientId(3), CHAT_COMMAND, new TextEncoder().encode("too long"));
+ * for (const text of ["hi", "too long", "ok", "again"]) {
+ *   host.message(asClientId(3), CHAT_COMMAND, new TextEncoder().encode(text));
+ * }
  * assert.deepEqual(out, [
  *   `all ${CHAT_COMMAND}: hi`,
  *   `to 3 ${CHAT_REFUSED_COMMAND}: message is 8 bytes, the limit is 5`,
+ *   `all ${CHAT_COMMAND}: ok`,
+ *   `to 3 ${CHAT_REFUSED_COMMAND}: too many messages, the limit is 1 per second`,
  * ]);
  * ```
  *
  * @module
  */
 
-import { definePlugin, type PluginContext } from "../shared/plugin.ts";
+import { type ClientId, definePlugin, type PluginContext } from "../shared/plugin.ts";
+import { TokenBucket } from "../shared/token_bucket.ts";
 
 /**
  * Chat text, from a player and to everyone.
@@ -72,18 +80,57 @@ export const CHAT_REFUSED_COMMAND = 0x82;
  * ```
  */
 export const DEFAULT_MAX_LENGTH = 200;
+/**
+ * `settings.messagesPerSecond` when not set: lines one player may send per second.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MESSAGES_PER_SECOND } from "./chat.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_MESSAGES_PER_SECOND, 5);
+ * ```
+ */
+export const DEFAULT_MESSAGES_PER_SECOND = 5;
+/**
+ * `settings.messageBurst` when not set: lines one player may send at once.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MESSAGE_BURST } from "./chat.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_MESSAGE_BURST, 10);
+ * ```
+ */
+export const DEFAULT_MESSAGE_BURST = 10;
 
 const encoder = new TextEncoder();
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 
-// The limit from settings, or the default (with an error logged) when it is not a positive
+// A limit from settings, or the default (with an error logged) when it is not a positive
 // integer; read per message so one plugin object can serve hosts with different settings.
-function maxLength(ctx: PluginContext): number {
-  const value = ctx.settings.maxLength;
-  if (value === undefined) return DEFAULT_MAX_LENGTH;
+function positiveSetting(ctx: PluginContext, name: string, fallback: number): number {
+  const value = ctx.settings[name];
+  if (value === undefined) return fallback;
   if (typeof value === "number" && Number.isInteger(value) && value > 0) return value;
-  ctx.log.error(`settings.maxLength must be a positive integer; using ${DEFAULT_MAX_LENGTH}`);
-  return DEFAULT_MAX_LENGTH;
+  ctx.log.error(`settings.${name} must be a positive integer; using ${fallback}`);
+  return fallback;
+}
+
+// Each player's line bucket, per context (one plugin object can serve several hosts).
+const buckets = new WeakMap<PluginContext, Map<ClientId, TokenBucket>>();
+
+function mayPost(ctx: PluginContext, from: ClientId, limit: number): boolean {
+  let players = buckets.get(ctx);
+  if (players === undefined) buckets.set(ctx, players = new Map());
+  let bucket = players.get(from);
+  if (bucket === undefined) {
+    const burst = positiveSetting(ctx, "messageBurst", DEFAULT_MESSAGE_BURST);
+    bucket = new TokenBucket({ ratePerS: limit, burst });
+    players.set(from, bucket);
+  }
+  return bucket.take(1, performance.now());
 }
 
 function isUtf8(bytes: Uint8Array): boolean {
@@ -110,7 +157,7 @@ function isUtf8(bytes: Uint8Array): boolean {
 export default definePlugin({
   onMessage(ctx, from, command, payload) {
     if (command !== CHAT_COMMAND) return;
-    const limit = maxLength(ctx);
+    const limit = positiveSetting(ctx, "maxLength", DEFAULT_MAX_LENGTH);
     if (payload.length > limit) {
       const reason = `message is ${payload.length} bytes, the limit is ${limit}`;
       ctx.send(from, CHAT_REFUSED_COMMAND, encoder.encode(reason));
@@ -120,9 +167,19 @@ export default definePlugin({
       ctx.send(from, CHAT_REFUSED_COMMAND, encoder.encode("message is not valid UTF-8"));
       return;
     }
+    // Counted after the checks: a refused line never reaches anyone's screen.
+    const rate = positiveSetting(ctx, "messagesPerSecond", DEFAULT_MESSAGES_PER_SECOND);
+    if (!mayPost(ctx, from, rate)) {
+      const reason = `too many messages, the limit is ${rate} per second`;
+      ctx.send(from, CHAT_REFUSED_COMMAND, encoder.encode(reason));
+      return;
+    }
     const line = new Uint8Array(4 + payload.length);
     new DataView(line.buffer).setUint32(0, from);
     line.set(payload, 4);
     ctx.broadcast(CHAT_COMMAND, line);
+  },
+  onLeave(ctx, player) {
+    buckets.get(ctx)?.delete(player.clientId);
   },
 });

@@ -255,6 +255,18 @@ const CLUSTER_FIELDS: Fields<ClusterScalars> = {
   reconnectMaxMs: field("reconnect_max_ms", msKind, 2_000),
   pluginWatchdogMs: field("plugin_watchdog_ms", msKind, 2_000),
   broadcastFlushMs: field("broadcast_flush_ms", intKind(0, 1_000, " (milliseconds)"), 10),
+  // Per-player inbound limits (cluster/player_rate_limit.ts explains the defaults).
+  playerCommandsPerS: field("player_commands_per_s", intKind(1, 1_000_000), 200),
+  playerCommandsBurst: field("player_commands_burst", intKind(1, 1_000_000), 400),
+  playerCommandBytesPerS: field("player_command_bytes_per_s", intKind(1, 1_073_741_824), 65_536),
+  playerCommandBytesBurst: field(
+    "player_command_bytes_burst",
+    intKind(1, 1_073_741_824),
+    131_072,
+  ),
+  playerMovesPerS: field("player_moves_per_s", intKind(1, 1_000_000), 120),
+  playerMovesBurst: field("player_moves_burst", intKind(1, 1_000_000), 240),
+  playerFloodKickMs: field("player_flood_kick_ms", msKind, 3_000),
   plaintext: field("plaintext", boolKind, false),
 };
 
@@ -668,6 +680,17 @@ function validate(doc: TomlTable, v: Validation): SustenetConfig {
     ], [
       "cluster.reconnect_max_ms",
       `must be at least cluster.reconnect_min_ms (${scalars.reconnectMinMs}), got ${scalars.reconnectMaxMs}`,
+    ]);
+  }
+  if (scalars.playerCommandBytesBurst < all.maxFrameBytes) {
+    conflict(v, [
+      "cluster.player_command_bytes_burst",
+      `must be at least all.max_frame_bytes (${all.maxFrameBytes}) so a largest command can ` +
+      `pass, got ${scalars.playerCommandBytesBurst}`,
+    ], [
+      "all.max_frame_bytes",
+      `must be at most cluster.player_command_bytes_burst (${scalars.playerCommandBytesBurst}), ` +
+      `got ${all.maxFrameBytes}`,
     ]);
   }
   if (scalars.plaintext && !isLoopbackIp(all.bindIp)) {

@@ -350,6 +350,20 @@ export interface ClusterSettings {
   readonly pluginWatchdogMs: number;
   /** Longest wait of a broadcast to every player to share writes, in ms (0 = every turn). */
   readonly broadcastFlushMs: number;
+  /** Plugin commands one player may send per second. */
+  readonly playerCommandsPerS: number;
+  /** Plugin commands one player may send in one burst. */
+  readonly playerCommandsBurst: number;
+  /** Plugin command bytes (type + payload) one player may send per second. */
+  readonly playerCommandBytesPerS: number;
+  /** Plugin command bytes one player may send in one burst (≥ max_frame_bytes). */
+  readonly playerCommandBytesBurst: number;
+  /** Move, Ping and other non-plugin packets one player may send per second. */
+  readonly playerMovesPerS: number;
+  /** Those packets in one burst. */
+  readonly playerMovesBurst: number;
+  /** A player still over its limits this long after its throttling began is kicked, in ms. */
+  readonly playerFloodKickMs: number;
   /** Unsealed client traffic (benchmarks, loopback only). */
   readonly plaintext: boolean;
   /** Interest management. */

@@ -353,6 +353,10 @@ export class FrameConnection {
   #readerSealed = false;
   #records: SealedRecordReader | Promise<SealedRecordReader | undefined> | undefined;
   #lastReceived = performance.now();
+  /** No read before this time (`performance.now()` ms); see {@linkcode pauseReading}. */
+  #readsResumeAt = 0;
+  /** Ends a read pause early (set while the read loop waits out a pause). */
+  #wakeReads: (() => void) | undefined;
 
   // Writing.
   /**
@@ -775,6 +779,43 @@ export class FrameConnection {
   }
 
   /**
+   * Reads nothing more from the socket for `ms` (frames already read are still delivered):
+   * backpressure for a peer over its rate limit. Its bytes wait in the kernel and TCP slows the
+   * peer down, so a flood costs this process neither the reading and opening of records it
+   * would only drop, nor the event-loop turns every other connection needs. Pauses do not add
+   * up: the later end wins. A close ends the pause.
+   *
+   * @param ms How long, in ms (≥ 0).
+   *
+   * @example
+   * ```ts
+   * import { connectFrames, listenFrames } from "./transport.ts";
+   * import { encodePacket } from "./protocol/codec.ts";
+   * import assert from "node:assert/strict";
+   *
+   * let received = 0;
+   * const server = listenFrames({
+   *   port: 0,
+   *   onConnection: (conn) => {
+   *     conn.pauseReading(100);
+   *     conn.start(() => received++);
+   *   },
+   * });
+   * const client = await connectFrames({ port: server.addr.port });
+   * client.send(encodePacket({ kind: "Ping", value: 1 }));
+   * await new Promise((resolve) => setTimeout(resolve, 30));
+   * assert.equal(received, 0); // still paused
+   * await new Promise((resolve) => setTimeout(resolve, 150));
+   * assert.equal(received, 1);
+   * await client.close();
+   * await server.close();
+   * ```
+   */
+  pauseReading(ms: number): void {
+    this.#readsResumeAt = Math.max(this.#readsResumeAt, performance.now() + ms);
+  }
+
+  /**
    * Closes the connection: sends `Error(reason.code, reason.message)` if a reason is given,
    * writes what is queued (bounded by `closeFlushTimeoutMs`), closes the socket. Idempotent:
    * later calls return the same promise.
@@ -796,6 +837,19 @@ export class FrameConnection {
     let smallReads = 0;
     try {
       while (this.#state === "open") {
+        const pauseMs = this.#readsResumeAt - performance.now();
+        if (pauseMs > 0) {
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          await new Promise<void>((resolve) => {
+            this.#wakeReads = resolve;
+            timer = setTimeout(resolve, pauseMs);
+          });
+          clearTimeout(timer);
+          this.#wakeReads = undefined;
+          // The pause is not idleness: the peer had sent more than it may.
+          this.#lastReceived = performance.now();
+          continue;
+        }
         const n = await this.#conn.read(buffer);
         if (this.#state !== "open") return;
         if (n === null) {
@@ -1204,6 +1258,7 @@ export class FrameConnection {
       if (!(error instanceof Deno.errors.BadResource)) throw error;
       // Already closed (by the runtime after a failure): nothing left to release.
     }
+    this.#wakeReads?.(); // a paused read loop ends now, not when its pause would have
     // Both loops end promptly once the socket is closed; wait so nothing outlives `closed`.
     await this.#readLoop;
     await this.#writeLoop;

@@ -107,6 +107,13 @@ Deno.test("an empty config gives every documented default", () => {
       reconnectMaxMs: 2000,
       pluginWatchdogMs: 2000,
       broadcastFlushMs: 10,
+      playerCommandsPerS: 200,
+      playerCommandsBurst: 400,
+      playerCommandBytesPerS: 65536,
+      playerCommandBytesBurst: 131072,
+      playerMovesPerS: 120,
+      playerMovesBurst: 240,
+      playerFloodKickMs: 3000,
       plaintext: false,
       fragments: {
         enabled: false,
@@ -235,6 +242,13 @@ reconnect_min_ms = 1000
 reconnect_max_ms = 1000
 plugin_watchdog_ms = 500
 broadcast_flush_ms = 0
+player_commands_per_s = 1
+player_commands_burst = 1000000
+player_command_bytes_per_s = 1073741824
+player_command_bytes_burst = 64
+player_moves_per_s = 60
+player_moves_burst = 1
+player_flood_kick_ms = 2147483647
 plaintext = true
 
 [cluster.fragments]
@@ -292,6 +306,13 @@ crowd_threshold = 1
     reconnectMaxMs: 1000,
     pluginWatchdogMs: 500,
     broadcastFlushMs: 0,
+    playerCommandsPerS: 1,
+    playerCommandsBurst: 1000000,
+    playerCommandBytesPerS: 1073741824,
+    playerCommandBytesBurst: 64,
+    playerMovesPerS: 60,
+    playerMovesBurst: 1,
+    playerFloodKickMs: 2147483647,
     plaintext: true,
     fragments: {
       enabled: true,
@@ -367,6 +388,13 @@ const BAD_VALUES: readonly [string, string, string, string, string][] = [
   ["cluster", "reconnect_max_ms", "0", "an integer 1..2147483647", "0"],
   ["cluster", "plugin_watchdog_ms", "0", "an integer 1..2147483647", "0"],
   ["cluster", "broadcast_flush_ms", "1001", "an integer 0..1000", "1001"],
+  ["cluster", "player_commands_per_s", "0", "an integer 1..1000000", "0"],
+  ["cluster", "player_commands_burst", "1.5", "an integer 1..1000000", "1.5"],
+  ["cluster", "player_command_bytes_per_s", '"64k"', "an integer 1..1073741824", '"64k"'],
+  ["cluster", "player_command_bytes_burst", "-1", "an integer 1..1073741824", "-1"],
+  ["cluster", "player_moves_per_s", "1000001", "an integer 1..1000000", "1000001"],
+  ["cluster", "player_moves_burst", "0", "an integer 1..1000000", "0"],
+  ["cluster", "player_flood_kick_ms", "0", "an integer 1..2147483647", "0"],
   ["cluster", "plaintext", "1", "true or false", "1"],
   ["cluster.fragments", "enabled", '"true"', "true or false", '"true"'],
   ["cluster.fragments", "size", "0", "a number > 0", "0"],
@@ -493,6 +521,20 @@ Deno.test("cross-field rules: queue ≥ frame, reconnect min ≤ max", () => {
     () => parseConfig("[cluster]\nreconnect_min_ms = 20000"),
     "cluster.reconnect_min_ms",
     /must be at most cluster\.reconnect_max_ms \(2000\), got 20000/,
+  );
+});
+
+Deno.test("cross-field rule: a player's command byte burst holds a largest frame", () => {
+  assertConfigError(
+    () => parseConfig("[cluster]\nplayer_command_bytes_burst = 1000"),
+    "cluster.player_command_bytes_burst",
+    "config: cluster.player_command_bytes_burst must be at least all.max_frame_bytes (65536) " +
+      "so a largest command can pass, got 1000",
+  );
+  assert.equal(
+    parseConfig("[all]\nmax_frame_bytes = 1000\n[cluster]\nplayer_command_bytes_burst = 1000")
+      .cluster.playerCommandBytesBurst,
+    1000,
   );
 });
 

@@ -197,6 +197,33 @@ Deno.test("chat broadcasts sender id and text, refuses long or non-UTF-8 text, e
   assert.deepEqual(sandboxed, direct);
 });
 
+Deno.test("chat refuses a player's lines over messagesPerSecond with 0x82; other players unaffected, either host", async () => {
+  const [direct, sandboxed] = await bothWays("chat.ts", chat, (host) => {
+    host.join(P1);
+    host.join(P2);
+    for (let i = 0; i < 5; i++) host.message(P1.clientId, 0x81, utf8(`line ${i}`));
+    host.message(P2.clientId, 0x81, utf8("my turn"));
+  }, { messagesPerSecond: 1, messageBurst: 3 });
+  const refusal = {
+    kind: "send",
+    to: 1,
+    command: 0x82,
+    payload: utf8Hex("too many messages, the limit is 1 per second"),
+  };
+  assert.deepEqual(direct, [
+    ...[0, 1, 2].map((i) => ({
+      kind: "broadcast",
+      command: 0x81,
+      payload: u32Hex(1) + utf8Hex(`line ${i}`),
+      options: {},
+    })),
+    refusal,
+    refusal,
+    { kind: "broadcast", command: 0x81, payload: u32Hex(2) + utf8Hex("my turn"), options: {} },
+  ]);
+  assert.deepEqual(sandboxed, direct);
+});
+
 Deno.test("chat's default limit is 200 bytes and a bad maxLength falls back to it with an error", async () => {
   await withLogs(async (records) => {
     const { actions, log } = recorder();

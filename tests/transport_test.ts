@@ -883,3 +883,37 @@ Deno.test("sendFrame refuses a bad type and a frame above maxQueueBytes, open or
   raw.close();
   await server.listener.close();
 });
+
+Deno.test("pauseReading: nothing is read until the pause ends, and a close ends it at once", async () => {
+  const frames: number[] = [];
+  let serverSide: FrameConnection | undefined;
+  const server = listenFrames({
+    port: 0,
+    onConnection: (conn) => {
+      serverSide = conn;
+      conn.start((frame) => {
+        frames.push(frame.type === 0x04 ? 1 : 0); // Ping
+        // Each frame pauses the reader: the next one waits for the pause.
+        conn.pauseReading(150);
+      });
+    },
+  });
+  const client = await connectFrames({ port: server.addr.port });
+  try {
+    client.send(encodePacket({ kind: "Ping", value: 1 }));
+    while (frames.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const pausedAt = performance.now();
+    client.send(encodePacket({ kind: "Ping", value: 2 }));
+    while (frames.length === 1) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.ok(performance.now() - pausedAt >= 140, "the second frame came before the pause ended");
+    // A long pause, then a close: the connection ends without waiting the pause out.
+    serverSide?.pauseReading(60_000);
+    const closing = performance.now();
+    await serverSide?.close();
+    assert.ok(performance.now() - closing < 30_000, "the close waited for the pause");
+    assert.deepEqual(frames, [1, 1]);
+  } finally {
+    await client.close();
+    await server.close();
+  }
+});
