@@ -25,6 +25,7 @@ import {
   type PluginContext,
   type PluginHookName,
   pluginHooks,
+  type PluginLogLevel,
   type SustenetPlugin,
 } from "../shared/plugin.ts";
 import {
@@ -56,6 +57,31 @@ export interface PluginWorkerScope {
   addEventListener(type: string, listener: (event: Event) => void): void;
 }
 
+/**
+ * Options of {@linkcode runPluginWorker}: bounds on one batch to the host.
+ *
+ * @example
+ * ```ts
+ * import type { PluginWorkerOptions } from "./plugin_worker_entry.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: PluginWorkerOptions = { maxBatchEvents: 4096 };
+ * assert.equal(options.maxBatchEvents, 4096);
+ * ```
+ */
+export interface PluginWorkerOptions {
+  /**
+   * Payload bytes after which a batch is sent within the turn.
+   * @default {Infinity}
+   */
+  readonly maxBatchBytes?: number;
+  /**
+   * Events after which a batch is sent within the turn.
+   * @default {Infinity}
+   */
+  readonly maxBatchEvents?: number;
+}
+
 function errorParts(err: unknown): { errorName: string; errorMessage: string } {
   if (err instanceof Error) return { errorName: err.name, errorMessage: err.message };
   return { errorName: typeof err, errorMessage: String(err) };
@@ -67,6 +93,8 @@ function errorParts(err: unknown): { errorName: string; errorMessage: string } {
  *
  * @param module The plugin module's namespace (`import * as plugin from "…"`).
  * @param scope The Worker's global scope.
+ * @param options Batch bounds.
+ * @returns A function that sends a log line to the host (for console output).
  *
  * @example Drive the entry with a stand-in scope
  * ```ts
@@ -93,11 +121,21 @@ function errorParts(err: unknown): { errorName: string; errorMessage: string } {
  * ]);
  * ```
  */
-export function runPluginWorker(module: unknown, scope: PluginWorkerScope): void {
+export function runPluginWorker(
+  module: unknown,
+  scope: PluginWorkerScope,
+  options: PluginWorkerOptions = {},
+): (level: PluginLogLevel, message: string) => void {
   const batcher = new MessageBatcher<WorkerEvent>(
     (batch, transfer) => scope.postMessage(batch, transfer),
-    { run: (count) => ({ kind: "sends", count }) },
+    {
+      run: (count) => ({ kind: "sends", count }),
+      maxBatchBytes: options.maxBatchBytes,
+      maxBatchEvents: options.maxBatchEvents,
+    },
   );
+  const log = (level: PluginLogLevel, message: string) =>
+    batcher.push({ kind: "log", level, message });
   const report = (hook: PluginHookName | "uncaught", err: unknown) =>
     batcher.push({ kind: "hookError", hook, ...errorParts(err) });
 
@@ -122,7 +160,7 @@ export function runPluginWorker(module: unknown, scope: PluginWorkerScope): void
   } catch (err) {
     const { errorName, errorMessage } = errorParts(err);
     batcher.push({ kind: "loadFailed", reason: `${errorName}: ${errorMessage}` });
-    return;
+    return log;
   }
 
   const roster = new PlayerRoster();
@@ -132,6 +170,7 @@ export function runPluginWorker(module: unknown, scope: PluginWorkerScope): void
     serve.receive(batch);
   });
   batcher.push({ kind: "ready", hooks: pluginHooks(plugin) });
+  return log;
 }
 
 // Runs host events in order. Hooks are synchronous except onStart/onStop, whose promises are
@@ -149,6 +188,9 @@ class PluginEventLoop {
   #queueRecordAt: number[] = [];
   #head = 0;
   #draining = false;
+  // Messages handled (and their payload bytes) since the last `handled` ack to the host.
+  #handledMessages = 0;
+  #handledBytes = 0;
   #ctx: PluginContext | null = null;
   #stopped = false;
 
@@ -198,6 +240,7 @@ class PluginEventLoop {
       this.#queueBatch.length = 0;
       this.#queueRecordAt.length = 0;
       this.#head = 0;
+      this.#ack();
     } finally {
       this.#draining = false;
     }
@@ -224,6 +267,8 @@ class PluginEventLoop {
         return undefined;
       case "message": {
         const payload = payloadOf(batch.bytes, event.at, event.length);
+        this.#handledMessages++;
+        this.#handledBytes += payload.length;
         this.#call("onMessage", () => plugin.onMessage?.(ctx, event.from, event.command, payload));
         return undefined;
       }
@@ -252,8 +297,11 @@ class PluginEventLoop {
   #messages(ctx: PluginContext, batch: MessageBatch<HostEvent>, at: number, count: number): void {
     const plugin = this.#plugin;
     const { bytes, records } = batch;
-    if (plugin.onMessage === undefined || records === undefined) return;
+    if (records === undefined) return;
     const end = at + count * RECORD_FIELDS;
+    this.#handledMessages += count;
+    for (let r = at; r < end; r += RECORD_FIELDS) this.#handledBytes += records[r + 3];
+    if (plugin.onMessage === undefined) return;
     for (let r = at; r < end; r += RECORD_FIELDS) {
       // #call's closure inlined: this loop runs once per message.
       try {
@@ -271,6 +319,19 @@ class PluginEventLoop {
         this.#report("onMessage", err);
       }
     }
+  }
+
+  // Tells the host how much of what it sent is done, so its per-plugin queue bound counts
+  // only what is really waiting here.
+  #ack(): void {
+    if (this.#handledMessages === 0) return;
+    this.#batcher.push({
+      kind: "handled",
+      messages: this.#handledMessages,
+      bytes: this.#handledBytes,
+    });
+    this.#handledMessages = 0;
+    this.#handledBytes = 0;
   }
 
   async #start(name: string, settings: Readonly<Record<string, unknown>>): Promise<void> {

@@ -1,0 +1,96 @@
+/**
+ * The code a plugin subprocess runs around the plugin: the same event loop as a Worker's
+ * ({@linkcode runPluginWorker}), its batches carried as frames over stdin/stdout
+ * (`plugin_stream.ts`) instead of `postMessage`.
+ *
+ * The process's main module is a bootstrap the host generates (a `data:` URL, so nothing is
+ * written to disk) that statically imports, in this order, `plugin_lockdown.ts`, the plugin
+ * and this module, then calls {@linkcode runPluginProcess}. Static imports load without read
+ * permission; the lockdown runs before the plugin's first line.
+ *
+ * It must never let the plugin's output reach the host unframed (console output becomes log
+ * events), never send an unbounded batch (it flushes every {@linkcode PROCESS_BATCH_BYTES} or
+ * {@linkcode PROCESS_BATCH_EVENTS}), and it exits when the host closes its stdin.
+ *
+ * @module
+ */
+
+import { takeHostChannel } from "./plugin_lockdown.ts";
+import type { HostEvent, MessageBatch } from "./plugin_messages.ts";
+import { encodePluginFrame, PluginFrameReader } from "./plugin_stream.ts";
+import { runPluginWorker } from "./plugin_worker_entry.ts";
+
+/**
+ * Payload bytes after which the subprocess flushes its batch within a turn.
+ *
+ * @example
+ * ```ts
+ * import { PROCESS_BATCH_BYTES } from "./plugin_process_entry.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(PROCESS_BATCH_BYTES, 256 * 1024);
+ * ```
+ */
+export const PROCESS_BATCH_BYTES = 256 * 1024;
+
+/**
+ * Events after which the subprocess flushes its batch within a turn.
+ *
+ * @example
+ * ```ts
+ * import { PROCESS_BATCH_EVENTS } from "./plugin_process_entry.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(PROCESS_BATCH_EVENTS, 4096);
+ * ```
+ */
+export const PROCESS_BATCH_EVENTS = 4096;
+
+/**
+ * Runs a loaded plugin module in this subprocess, talking to the host over stdin/stdout.
+ *
+ * @param module The plugin module's namespace (`import * as plugin from "…"`).
+ *
+ * @example
+ * ```ts ignore
+ * import "./plugin_lockdown.ts";
+ * import * as plugin from "../plugins/echo.ts";
+ * import { runPluginProcess } from "./plugin_process_entry.ts";
+ * runPluginProcess(plugin);
+ * ```
+ */
+export function runPluginProcess(module: unknown): void {
+  const channel = takeHostChannel();
+  if (channel === null) {
+    // The plugin took the channel at load: nothing can be reported but the exit status.
+    Deno.stderr.writeSync(new TextEncoder().encode("the plugin took the host channel\n"));
+    throw new Error("the plugin took the host channel");
+  }
+  const writer = channel.output.getWriter();
+  const messages = new EventTarget();
+  const scope = {
+    postMessage(batch: unknown): void {
+      writer.write(encodePluginFrame(batch as MessageBatch<unknown>)).catch(() => channel.exit(0));
+    },
+    addEventListener(type: string, listener: (event: Event) => void): void {
+      if (type === "message") messages.addEventListener(type, listener);
+      else globalThis.addEventListener(type, listener);
+    },
+  };
+  const log = runPluginWorker(module, scope, {
+    maxBatchBytes: PROCESS_BATCH_BYTES,
+    maxBatchEvents: PROCESS_BATCH_EVENTS,
+  });
+  channel.setConsoleSink(log);
+  readHost(channel.input, messages).then(() => channel.exit(0), () => channel.exit(1));
+}
+
+async function readHost(input: ReadableStream<Uint8Array>, target: EventTarget): Promise<void> {
+  const reader = new PluginFrameReader();
+  for await (const chunk of input) {
+    for (const batch of reader.push(chunk)) {
+      target.dispatchEvent(new MessageEvent("message", { data: batch as MessageBatch<HostEvent> }));
+    }
+    if (reader.error !== null) throw new Error(reader.error);
+  }
+}

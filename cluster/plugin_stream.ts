@@ -1,0 +1,184 @@
+/**
+ * The byte stream between a plugin host and a plugin subprocess (its stdin and stdout): each
+ * {@linkcode MessageBatch} travels as one frame, `u32 big-endian length | body`, the body
+ * being `node:v8`'s `serialize` of the batch (the same structured-clone format `postMessage`
+ * uses, so the events, the payload buffer and the records array cross as they do to a Worker).
+ *
+ * The host reads a subprocess that runs untrusted code: {@linkcode PluginFrameReader} must
+ * never hold more than one frame of at most `maxFrameBytes` plus one read chunk, never throw on
+ * bad input (it fails, stays failed and says why), and never hand out a value that did not
+ * deserialize. What it hands out is still untrusted: the host checks it as it checks a
+ * Worker's messages (`isMessageBatch`, `parseWorkerEvent`).
+ *
+ * @module
+ */
+
+import { deserialize, serialize } from "node:v8";
+import type { MessageBatch } from "./plugin_messages.ts";
+
+/**
+ * Largest frame body a plugin subprocess may send the host: 16 MiB. The child's batcher
+ * flushes long before (see `plugin_process_entry.ts`); a bigger frame is a broken or hostile
+ * plugin, and it is restarted.
+ *
+ * @example
+ * ```ts
+ * import { MAX_PLUGIN_FRAME_BYTES } from "./plugin_stream.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(MAX_PLUGIN_FRAME_BYTES, 16 * 1024 * 1024);
+ * ```
+ */
+export const MAX_PLUGIN_FRAME_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Encodes one batch as a frame (length prefix and serialized body).
+ *
+ * @param batch The batch (its events must be structured-cloneable).
+ * @returns The frame's bytes.
+ *
+ * @example
+ * ```ts
+ * import { encodePluginFrame, PluginFrameReader } from "./plugin_stream.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const frame = encodePluginFrame({ events: [{ kind: "started" }], bytes: new Uint8Array([1]) });
+ * const reader = new PluginFrameReader();
+ * assert.deepEqual(reader.push(frame), [{ events: [{ kind: "started" }], bytes: new Uint8Array([1]) }]);
+ * ```
+ */
+export function encodePluginFrame(batch: MessageBatch<unknown>): Uint8Array {
+  const body = serialize(batch);
+  const frame = new Uint8Array(4 + body.length);
+  new DataView(frame.buffer).setUint32(0, body.length);
+  frame.set(body, 4);
+  return frame;
+}
+
+/**
+ * Options of {@linkcode PluginFrameReader}.
+ *
+ * @example
+ * ```ts
+ * import type { PluginFrameReaderOptions } from "./plugin_stream.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: PluginFrameReaderOptions = { maxFrameBytes: 1024 };
+ * assert.equal(options.maxFrameBytes, 1024);
+ * ```
+ */
+export interface PluginFrameReaderOptions {
+  /**
+   * Largest frame body accepted; a longer length prefix fails the reader.
+   * @default {MAX_PLUGIN_FRAME_BYTES}
+   */
+  readonly maxFrameBytes?: number;
+}
+
+/**
+ * Splits a byte stream into frames and deserializes each (sans-I/O: chunks in, values out).
+ * After a bad frame it stays failed: {@linkcode PluginFrameReader.error} says why and
+ * `push` returns nothing more.
+ *
+ * @example A frame cut in two chunks, then garbage
+ * ```ts
+ * import { encodePluginFrame, PluginFrameReader } from "./plugin_stream.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const frame = encodePluginFrame({ events: [], bytes: new Uint8Array() });
+ * const reader = new PluginFrameReader({ maxFrameBytes: 1024 });
+ * assert.equal(reader.push(frame.subarray(0, 3)).length, 0);
+ * assert.equal(reader.push(frame.subarray(3)).length, 1);
+ * reader.push(new Uint8Array([0xff, 0xff, 0xff, 0xff]));
+ * assert.match(reader.error ?? "", /above 1024/);
+ * ```
+ */
+export class PluginFrameReader {
+  readonly #maxFrameBytes: number;
+  #buffer = new Uint8Array(0);
+  #used = 0;
+  #error: string | null = null;
+
+  /**
+   * @param options The frame size limit.
+   * @throws {RangeError} If `maxFrameBytes` is not a positive integer.
+   */
+  constructor(options: PluginFrameReaderOptions = {}) {
+    const max = options.maxFrameBytes ?? MAX_PLUGIN_FRAME_BYTES;
+    if (!Number.isInteger(max) || max <= 0) {
+      throw new RangeError(`maxFrameBytes must be a positive integer, got ${max}`);
+    }
+    this.#maxFrameBytes = max;
+  }
+
+  /** Why the stream was refused, or `null` while it is good. */
+  get error(): string | null {
+    return this.#error;
+  }
+
+  /** Bytes held (a partial frame). */
+  get buffered(): number {
+    return this.#used;
+  }
+
+  /**
+   * Adds a chunk and returns the values of the frames it completed, in order.
+   *
+   * @param chunk Bytes read from the stream (not kept: copied if a frame is incomplete).
+   * @returns The deserialized values (possibly none).
+   */
+  push(chunk: Uint8Array): unknown[] {
+    const out: unknown[] = [];
+    if (this.#error !== null) return out;
+    let data = chunk;
+    if (this.#used > 0) {
+      this.#append(chunk);
+      data = this.#buffer.subarray(0, this.#used);
+    }
+    let at = 0;
+    while (data.length - at >= 4) {
+      const length = ((data[at] << 24) | (data[at + 1] << 16) | (data[at + 2] << 8) | data[at + 3]) >>>
+        0;
+      if (length > this.#maxFrameBytes) {
+        this.#fail(`a frame of ${length} bytes, above ${this.#maxFrameBytes}`);
+        return out;
+      }
+      if (data.length - at - 4 < length) break;
+      const body = data.subarray(at + 4, at + 4 + length);
+      at += 4 + length;
+      try {
+        out.push(deserialize(body));
+      } catch (err) {
+        this.#fail(`a frame that does not deserialize (${err instanceof Error ? err.message : err})`);
+        return out;
+      }
+    }
+    const rest = data.length - at;
+    if (rest === 0) this.#used = 0;
+    else if (data === chunk) {
+      this.#used = 0;
+      this.#append(chunk.subarray(at));
+    } else {
+      this.#buffer.copyWithin(0, at, this.#used);
+      this.#used = rest;
+    }
+    return out;
+  }
+
+  #append(bytes: Uint8Array): void {
+    const need = this.#used + bytes.length;
+    if (need > this.#buffer.length) {
+      const grown = new Uint8Array(Math.max(need, this.#buffer.length * 2, 4096));
+      grown.set(this.#buffer.subarray(0, this.#used));
+      this.#buffer = grown;
+    }
+    this.#buffer.set(bytes, this.#used);
+    this.#used = need;
+  }
+
+  #fail(reason: string): void {
+    this.#error = reason;
+    this.#buffer = new Uint8Array(0);
+    this.#used = 0;
+  }
+}
