@@ -137,7 +137,8 @@ export class PluginFrameReader {
     }
     let at = 0;
     while (data.length - at >= 4) {
-      const length = ((data[at] << 24) | (data[at + 1] << 16) | (data[at + 2] << 8) | data[at + 3]) >>>
+      const length =
+        ((data[at] << 24) | (data[at + 1] << 16) | (data[at + 2] << 8) | data[at + 3]) >>>
         0;
       if (length > this.#maxFrameBytes) {
         this.#fail(`a frame of ${length} bytes, above ${this.#maxFrameBytes}`);
@@ -149,7 +150,9 @@ export class PluginFrameReader {
       try {
         out.push(deserialize(body));
       } catch (err) {
-        this.#fail(`a frame that does not deserialize (${err instanceof Error ? err.message : err})`);
+        this.#fail(
+          `a frame that does not deserialize (${err instanceof Error ? err.message : err})`,
+        );
         return out;
       }
     }

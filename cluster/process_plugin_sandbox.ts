@@ -160,9 +160,12 @@ export class ProcessPluginSandbox implements PluginSandbox {
     });
     this.#child = command.spawn();
     this.#writer = this.#child.stdin.getWriter();
-    this.#closed = this.#child.status.then((status) => this.#exited(status));
     this.#readOutput();
-    this.#readErrors();
+    // The exit is reported after the last stderr line was read: it says why a load failed.
+    const errorsRead = this.#readErrors();
+    this.#closed = Promise.all([this.#child.status, errorsRead]).then(([status]) =>
+      this.#exited(status)
+    );
     this.#memoryTimer = setInterval(() => this.#checkMemory(), options.memoryCheckMs ?? 100);
   }
 

@@ -251,6 +251,8 @@ class Incarnation {
   // Player messages posted and not yet acknowledged as handled, and their payload bytes.
   queuedMessages = 0;
   queuedBytes = 0;
+  // The first stderr lines of a subprocess that has not loaded yet: they say why a load failed.
+  readonly loadErrors: string[] = [];
 
   constructor(batcher: MessageBatcher<HostEvent>) {
     this.batcher = batcher;
@@ -287,6 +289,7 @@ function bootstrapUrl(pluginUrl: URL, isolation: PluginIsolation): string {
 }
 
 const LOG_SUMMARY_MS = 1000;
+const LOAD_ERROR_LINES = 8;
 
 function remoteHost(url: URL): string[] {
   return url.protocol === "https:" || url.protocol === "http:" ? [url.host] : [];
@@ -660,7 +663,11 @@ export class WorkerPluginHost implements PluginHost {
       invalid: (reason) => this.#invalid(reason),
       failed: (reason, message) => this.#crashed(inc, reason, message),
       stderr: (line) => {
-        if (inc.phase !== "dead") this.#pluginLog("warning", `stderr: ${line}`);
+        if (inc.phase === "dead") return;
+        if (inc.phase === "loading" && inc.loadErrors.length < LOAD_ERROR_LINES) {
+          inc.loadErrors.push(line.trim());
+        }
+        this.#pluginLog("warning", `stderr: ${line}`);
       },
     };
     try {
@@ -894,8 +901,10 @@ export class WorkerPluginHost implements PluginHost {
   #crashed(inc: Incarnation, reason: PluginFailure, message: string): void {
     if (inc.phase === "dead") return;
     this.#failures[reason]++;
-    if (inc.phase === "loading" || inc.phase === "starting") this.#loadFailed(inc, message);
-    else if (inc.phase === "running") this.#recover(inc, reason, `${reason}: ${message}`);
+    if (inc.phase === "loading" || inc.phase === "starting") {
+      const detail = inc.loadErrors.length === 0 ? "" : `: ${inc.loadErrors.join(" | ")}`;
+      this.#loadFailed(inc, `${message}${detail}`);
+    } else if (inc.phase === "running") this.#recover(inc, reason, `${reason}: ${message}`);
   }
 
   #loadFailed(inc: Incarnation, reason: string): void {
