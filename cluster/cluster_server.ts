@@ -235,6 +235,8 @@ class ClusterRuntime implements PluginActions {
       connections: () => this.#connections.keys(),
       masterLinkState: () => this.#linkState(),
       fragments: () => this.#grid?.fragmentStats(),
+      plugins: () =>
+        this.#hosts.flatMap((host) => host instanceof WorkerPluginHost ? [host.stats] : []),
     });
   }
 
@@ -336,7 +338,11 @@ class ClusterRuntime implements PluginActions {
     });
     for (const spec of this.#options.pluginSpecs ?? []) {
       this.#hosts.push(
-        new WorkerPluginHost(spec, this, { watchdogMs: this.#options.pluginWatchdogMs ?? 2000 }),
+        new WorkerPluginHost(spec, this, {
+          ...this.#options.pluginHostOptions,
+          watchdogMs: this.#options.pluginWatchdogMs ??
+            this.#options.pluginHostOptions?.watchdogMs ?? 2000,
+        }),
       );
     }
     // Sequential, so the first failure is the one reported and later plugins are not loaded.

@@ -173,6 +173,9 @@ export function runPluginWorker(
   return log;
 }
 
+// Longest the plugin's event loop runs queued events before it yields to answer pings.
+const DRAIN_SLICE_MS = 20;
+
 // Runs host events in order. Hooks are synchronous except onStart/onStop, whose promises are
 // awaited before the next event, so a plugin never sees a join before its start finished.
 class PluginEventLoop {
@@ -227,14 +230,36 @@ class PluginEventLoop {
   async #drain(): Promise<void> {
     this.#draining = true;
     try {
+      let sliceEnd = performance.now() + DRAIN_SLICE_MS;
       while (this.#head < this.#queue.length) {
-        const at = this.#head++;
-        const pending = this.#handle(
-          this.#queue[at],
-          this.#queueBatch[at],
-          this.#queueRecordAt[at],
-        );
-        if (pending !== undefined) await pending;
+        const at = this.#head;
+        const event = this.#queue[at];
+        const ctx = this.#ctx;
+        if (event.kind === "messages" && ctx !== null && !this.#stopped) {
+          const done = this.#messages(
+            ctx,
+            this.#queueBatch[at],
+            this.#queueRecordAt[at],
+            event.count,
+            sliceEnd,
+          );
+          if (done < event.count) {
+            // Out of time: the rest of the run waits for the next slice.
+            this.#queue[at] = { kind: "messages", count: event.count - done };
+            this.#queueRecordAt[at] += done * RECORD_FIELDS;
+          } else this.#head++;
+        } else {
+          this.#head++;
+          const pending = this.#handle(event, this.#queueBatch[at], this.#queueRecordAt[at]);
+          if (pending !== undefined) await pending;
+        }
+        if (performance.now() >= sliceEnd) {
+          // Let the event loop run (pings are answered as batches arrive) and tell the host
+          // what is done so far, then go on.
+          this.#ack();
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          sliceEnd = performance.now() + DRAIN_SLICE_MS;
+        }
       }
       this.#queue.length = 0;
       this.#queueBatch.length = 0;
@@ -272,8 +297,7 @@ class PluginEventLoop {
         this.#call("onMessage", () => plugin.onMessage?.(ctx, event.from, event.command, payload));
         return undefined;
       }
-      case "messages":
-        this.#messages(ctx, batch, recordAt, event.count);
+      case "messages": // handled by #drain, in slices
         return undefined;
       case "move": {
         const verdict = this.#call("onMove", () => plugin.onMove?.(ctx, event.client, event.move));
@@ -294,15 +318,32 @@ class PluginEventLoop {
   }
 
   // A run of compact message records (trusted: the host wrote them).
-  #messages(ctx: PluginContext, batch: MessageBatch<HostEvent>, at: number, count: number): void {
+  // Returns how many records it handled: all, unless `sliceEnd` passed first (checked every
+  // 32 records, so a slow onMessage cannot keep the event loop from answering pings).
+  #messages(
+    ctx: PluginContext,
+    batch: MessageBatch<HostEvent>,
+    at: number,
+    count: number,
+    sliceEnd: number,
+  ): number {
     const plugin = this.#plugin;
     const { bytes, records } = batch;
-    if (records === undefined) return;
+    if (records === undefined) return count;
     const end = at + count * RECORD_FIELDS;
-    this.#handledMessages += count;
-    for (let r = at; r < end; r += RECORD_FIELDS) this.#handledBytes += records[r + 3];
-    if (plugin.onMessage === undefined) return;
+    if (plugin.onMessage === undefined) {
+      this.#handledMessages += count;
+      for (let r = at; r < end; r += RECORD_FIELDS) this.#handledBytes += records[r + 3];
+      return count;
+    }
+    let done = 0;
     for (let r = at; r < end; r += RECORD_FIELDS) {
+      if ((++done & 31) === 0 && performance.now() >= sliceEnd) {
+        done--;
+        break;
+      }
+      this.#handledMessages++;
+      this.#handledBytes += records[r + 3];
       // #call's closure inlined: this loop runs once per message.
       try {
         const payload = payloadOf(bytes, records[r + 2], records[r + 3]);
@@ -319,6 +360,7 @@ class PluginEventLoop {
         this.#report("onMessage", err);
       }
     }
+    return done;
   }
 
   // Tells the host how much of what it sent is done, so its per-plugin queue bound counts

@@ -24,17 +24,17 @@ import { encodePluginFrame, PluginFrameReader } from "./plugin_stream.ts";
 
 /**
  * Resident memory a plugin subprocess may use beyond its `max_memory_mb` heap: the Deno
- * runtime itself (about 30-50 MiB measured idle with a plugin loaded).
+ * runtime itself (35-65 MiB measured for plugins/echo.ts under load).
  *
  * @example
  * ```ts
  * import { RUNTIME_OVERHEAD_MB } from "./process_plugin_sandbox.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(RUNTIME_OVERHEAD_MB, 64);
+ * assert.equal(RUNTIME_OVERHEAD_MB, 96);
  * ```
  */
-export const RUNTIME_OVERHEAD_MB = 64;
+export const RUNTIME_OVERHEAD_MB = 96;
 
 /**
  * Bytes the host may have written to a child that the child has not read yet; past this it is

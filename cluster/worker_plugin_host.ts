@@ -80,6 +80,7 @@ import {
 } from "./plugin_sandbox.ts";
 import { ProcessPluginSandbox } from "./process_plugin_sandbox.ts";
 import { WorkerPluginSandbox } from "./worker_plugin_sandbox.ts";
+import { PluginQueueBound } from "./plugin_queue_bound.ts";
 
 /**
  * Where a plugin's code runs: `process` (a `deno run` subprocess, the only choice for
@@ -173,6 +174,12 @@ export interface WorkerPluginHostOptions {
    */
   readonly maxQueuedBytes?: number;
   /**
+   * Of those, messages one player may have queued, past which that player's new messages are
+   * dropped (so one flooding player cannot take every other player's place).
+   * @default {max(64, maxQueuedMessages / 8)}
+   */
+  readonly maxQueuedPerPlayer?: number;
+  /**
    * Log lines per second the plugin may write (ctx.log, console, stderr); the rest are
    * dropped and counted.
    * @default {100}
@@ -248,14 +255,14 @@ class Incarnation {
   onStopped: (() => void) | null = null;
   readonly moves = new Map<number, PendingMove>();
   readonly barriers = new Map<number, () => void>();
-  // Player messages posted and not yet acknowledged as handled, and their payload bytes.
-  queuedMessages = 0;
-  queuedBytes = 0;
+  // Player messages posted and not yet acknowledged as handled.
+  readonly bound: PluginQueueBound;
   // The first stderr lines of a subprocess that has not loaded yet: they say why a load failed.
   readonly loadErrors: string[] = [];
 
-  constructor(batcher: MessageBatcher<HostEvent>) {
+  constructor(batcher: MessageBatcher<HostEvent>, bound: PluginQueueBound) {
     this.batcher = batcher;
+    this.bound = bound;
   }
 }
 
@@ -341,6 +348,7 @@ export class WorkerPluginHost implements PluginHost {
   readonly #memoryCheckMs: number;
   readonly #maxQueuedMessages: number;
   readonly #maxQueuedBytes: number;
+  readonly #maxQueuedPerPlayer: number | undefined;
   readonly #logBucket: TokenBucket;
   readonly #logThrottle = new LogThrottle({ intervalMs: LOG_SUMMARY_MS });
   readonly #backoff: ReconnectBackoff;
@@ -410,10 +418,21 @@ export class WorkerPluginHost implements PluginHost {
     this.#memoryCheckMs = positive("memoryCheckMs", options.memoryCheckMs ?? 100);
     this.#maxQueuedMessages = positive("maxQueuedMessages", options.maxQueuedMessages ?? 8192);
     this.#maxQueuedBytes = positive("maxQueuedBytes", options.maxQueuedBytes ?? 8 * 1024 * 1024);
+    this.#maxQueuedPerPlayer = options.maxQueuedPerPlayer;
     this.#logBucket = new TokenBucket({
       ratePerS: positive("logLinesPerS", options.logLinesPerS ?? 100),
       burst: positive("logBurst", options.logBurst ?? 500),
     });
+    if (spec.trusted !== true) {
+      for (const key of ["ffi", "run"] as const) {
+        const grant = spec.permissions[key];
+        if (grant !== undefined && grant !== false) {
+          throw new TypeError(
+            `plugin "${spec.name}" is granted ${key} but is not trusted (FULL TRUST needed)`,
+          );
+        }
+      }
+    }
     const url = resolvePluginUrl(spec.url);
     this.#url = url;
     const importHosts = [...remoteHost(url), ...remoteHost(ENTRY_URL)];
@@ -552,16 +571,14 @@ export class WorkerPluginHost implements PluginHost {
       return;
     }
     if (
-      inc.queuedMessages >= this.#maxQueuedMessages || inc.queuedBytes >= this.#maxQueuedBytes ||
-      (inc.sandbox?.backlogBytes ?? 0) >= this.#maxQueuedBytes
+      (inc.sandbox?.backlogBytes ?? 0) >= this.#maxQueuedBytes ||
+      !inc.bound.admit(from, payload.length)
     ) {
       this.#droppedMessages++;
       this.#messagesToReport++;
       this.#reportDrops(performance.now());
       return;
     }
-    inc.queuedMessages++;
-    inc.queuedBytes += payload.length;
     inc.batcher.pushRecord(from, command, payload);
   }
 
@@ -657,7 +674,14 @@ export class WorkerPluginHost implements PluginHost {
       this.#eventsToWorker += batch.events.length;
       inc.sandbox.post(batch, transfer);
     }, { run: (count) => ({ kind: "messages", count }) });
-    const inc = new Incarnation(batcher);
+    const inc = new Incarnation(
+      batcher,
+      new PluginQueueBound({
+        maxMessages: this.#maxQueuedMessages,
+        maxBytes: this.#maxQueuedBytes,
+        maxPerPlayer: this.#maxQueuedPerPlayer,
+      }),
+    );
     const listener: PluginSandboxListener = {
       batch: (data) => this.#receive(inc, data),
       invalid: (reason) => this.#invalid(reason),
@@ -803,8 +827,7 @@ export class WorkerPluginHost implements PluginHost {
         this.#pluginLog(event.level, event.message);
         return;
       case "handled":
-        inc.queuedMessages = Math.max(0, inc.queuedMessages - event.messages);
-        inc.queuedBytes = Math.max(0, inc.queuedBytes - event.bytes);
+        inc.bound.handled(event.messages, event.bytes);
         return;
       case "hookError":
         this.#hookErrors++;
@@ -913,7 +936,7 @@ export class WorkerPluginHost implements PluginHost {
   }
 
   // A running plugin hung or crashed: replace it, unless it has failed too often in a row.
-  #recover(inc: Incarnation, failure: PluginFailure, reason: string): void {
+  #recover(inc: Incarnation, _failure: PluginFailure, reason: string): void {
     if (inc.phase === "dead") return;
     const ranMs = performance.now() - inc.startedAt;
     this.#kill(inc, reason);
