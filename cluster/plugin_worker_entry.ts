@@ -250,7 +250,7 @@ class PluginEventLoop {
           } else this.#head++;
         } else {
           this.#head++;
-          const pending = this.#handle(event, this.#queueBatch[at], this.#queueRecordAt[at]);
+          const pending = this.#handle(event, this.#queueBatch[at]);
           if (pending !== undefined) await pending;
         }
         if (performance.now() >= sliceEnd) {
@@ -271,11 +271,7 @@ class PluginEventLoop {
     }
   }
 
-  #handle(
-    event: HostEvent,
-    batch: MessageBatch<HostEvent>,
-    recordAt: number,
-  ): Promise<void> | undefined {
+  #handle(event: HostEvent, batch: MessageBatch<HostEvent>): Promise<void> | undefined {
     if (this.#stopped) return undefined;
     if (event.kind === "start") return this.#start(event.name, event.settings);
     const ctx = this.#ctx;
