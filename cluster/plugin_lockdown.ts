@@ -34,13 +34,13 @@ type ConsoleLevel = "debug" | "info" | "warning" | "error";
  * import type { HostChannel } from "./plugin_lockdown.ts";
  * import assert from "node:assert/strict";
  *
- * const keys: (keyof HostChannel)[] = ["input", "output", "exit", "setConsoleSink"];
+ * const keys: (keyof HostChannel)[] = ["read", "output", "exit", "setConsoleSink"];
  * assert.equal(keys.length, 4);
  * ```
  */
 export interface HostChannel {
-  /** The host's batches (the process's stdin). */
-  readonly input: ReadableStream<Uint8Array>;
+  /** Reads the host's batches (the process's stdin): bytes read, or `null` at its end. */
+  readonly read: (into: Uint8Array) => Promise<number | null>;
   /** Batches to the host (the process's stdout). */
   readonly output: WritableStream<Uint8Array>;
   /** Ends the process. */
@@ -55,7 +55,8 @@ let channel: HostChannel | null = null;
 
 function lock(): void {
   const exit = Deno.exit.bind(Deno);
-  const input = Deno.stdin.readable;
+  const stdin = Deno.stdin;
+  const read = (into: Uint8Array) => stdin.read(into);
   const output = Deno.stdout.writable;
   const inspect = Deno.inspect.bind(Deno);
   let sink: ((level: ConsoleLevel, message: string) => void) | null = null;
@@ -114,7 +115,7 @@ function lock(): void {
   }
 
   channel = {
-    input,
+    read,
     output,
     exit,
     setConsoleSink(next) {

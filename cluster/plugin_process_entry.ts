@@ -82,13 +82,21 @@ export function runPluginProcess(module: unknown): void {
     maxBatchEvents: PROCESS_BATCH_EVENTS,
   });
   channel.setConsoleSink(log);
-  readHost(channel.input, messages).then(() => channel.exit(0), () => channel.exit(1));
+  readHost(channel.read, messages).then(() => channel.exit(0), () => channel.exit(1));
 }
 
-async function readHost(input: ReadableStream<Uint8Array>, target: EventTarget): Promise<void> {
+// Reads stdin straight from its resource (no stream layer: it costs a pipe round trip about a
+// third of its time); the frame reader copies what it keeps, so one buffer is reused.
+async function readHost(
+  read: (into: Uint8Array) => Promise<number | null>,
+  target: EventTarget,
+): Promise<void> {
   const reader = new PluginFrameReader();
-  for await (const chunk of input) {
-    for (const batch of reader.push(chunk)) {
+  const buffer = new Uint8Array(64 * 1024);
+  for (;;) {
+    const n = await read(buffer);
+    if (n === null) return;
+    for (const batch of reader.push(buffer.subarray(0, n))) {
       target.dispatchEvent(new MessageEvent("message", { data: batch as MessageBatch<HostEvent> }));
     }
     if (reader.error !== null) throw new Error(reader.error);

@@ -52,6 +52,7 @@ export const RUNTIME_OVERHEAD_MB = 96;
 export const MAX_INPUT_BACKLOG_BYTES = 32 * 1024 * 1024;
 
 const MAX_STDERR_LINE = 1024;
+const READ_CHUNK_BYTES = 64 * 1024;
 
 /**
  * Options of {@linkcode ProcessPluginSandbox}.
@@ -248,9 +249,13 @@ export class ProcessPluginSandbox implements PluginSandbox {
     try {
       // One pipe chunk per turn: the cluster's other work runs between chunks, and an unread
       // pipe makes a flooding child wait.
-      for await (const chunk of this.#child.stdout) {
-        if (this.#terminated) break;
-        for (const batch of frames.push(chunk)) {
+      // A BYOB reader fills one reused buffer (the frame reader copies what it keeps).
+      const reader = this.#child.stdout.getReader({ mode: "byob" });
+      let buffer = new Uint8Array(READ_CHUNK_BYTES);
+      for (;;) {
+        const { value, done } = await reader.read(buffer);
+        if (done || value === undefined || this.#terminated) break;
+        for (const batch of frames.push(value)) {
           if (this.#terminated) break;
           this.#listener.batch(batch);
         }
@@ -258,6 +263,7 @@ export class ProcessPluginSandbox implements PluginSandbox {
           this.#fail("malformed", `sent ${frames.error}`);
           break;
         }
+        buffer = new Uint8Array(value.buffer, 0, READ_CHUNK_BYTES);
       }
     } catch {
       // The pipe broke because the child died: #exited reports it.
