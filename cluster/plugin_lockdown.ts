@@ -34,15 +34,15 @@ type ConsoleLevel = "debug" | "info" | "warning" | "error";
  * import type { HostChannel } from "./plugin_lockdown.ts";
  * import assert from "node:assert/strict";
  *
- * const keys: (keyof HostChannel)[] = ["read", "output", "exit", "setConsoleSink"];
+ * const keys: (keyof HostChannel)[] = ["read", "write", "exit", "setConsoleSink"];
  * assert.equal(keys.length, 4);
  * ```
  */
 export interface HostChannel {
   /** Reads the host's batches (the process's stdin): bytes read, or `null` at its end. */
   readonly read: (into: Uint8Array) => Promise<number | null>;
-  /** Batches to the host (the process's stdout). */
-  readonly output: WritableStream<Uint8Array>;
+  /** Writes batches to the host (the process's stdout); may write part: the count is returned. */
+  readonly write: (bytes: Uint8Array) => Promise<number>;
   /** Ends the process. */
   readonly exit: (code: number) => never;
   /** Where console output goes from now on (lines printed before are replayed, up to 100). */
@@ -57,7 +57,8 @@ function lock(): void {
   const exit = Deno.exit.bind(Deno);
   const stdin = Deno.stdin;
   const read = (into: Uint8Array) => stdin.read(into);
-  const output = Deno.stdout.writable;
+  const stdout = Deno.stdout;
+  const write = (bytes: Uint8Array) => stdout.write(bytes);
   const inspect = Deno.inspect.bind(Deno);
   let sink: ((level: ConsoleLevel, message: string) => void) | null = null;
   const early: [ConsoleLevel, string][] = [];
@@ -116,7 +117,7 @@ function lock(): void {
 
   channel = {
     read,
-    output,
+    write,
     exit,
     setConsoleSink(next) {
       sink = next;

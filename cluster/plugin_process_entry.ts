@@ -66,11 +66,16 @@ export function runPluginProcess(module: unknown): void {
     Deno.stderr.writeSync(new TextEncoder().encode("the plugin took the host channel\n"));
     throw new Error("the plugin took the host channel");
   }
-  const writer = channel.output.getWriter();
+  // Frames go out in order, straight to the stdout resource (no stream layer), one write chain.
+  let writing: Promise<void> = Promise.resolve();
+  const writeAll = async (frame: Uint8Array) => {
+    for (let at = 0; at < frame.length;) at += await channel.write(frame.subarray(at));
+  };
   const messages = new EventTarget();
   const scope = {
     postMessage(batch: unknown): void {
-      writer.write(encodePluginFrame(batch as MessageBatch<unknown>)).catch(() => channel.exit(0));
+      const frame = encodePluginFrame(batch as MessageBatch<unknown>);
+      writing = writing.then(() => writeAll(frame)).catch(() => channel.exit(0));
     },
     addEventListener(type: string, listener: (event: Event) => void): void {
       if (type === "message") messages.addEventListener(type, listener);
