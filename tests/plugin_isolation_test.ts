@@ -121,8 +121,9 @@ async function metrics(w: World): Promise<string> {
 }
 
 Deno.test("a plugin that SIGKILLs, SIGTERMs or SIGSTOPs its own process is restarted; the cluster and a bystander carry on", async () => {
+  let pid = 0;
   await withWorld([spec("testing/kills_itself.ts", "kills_itself")], async (w, a, b) => {
-    let pid = Number(await nextWith(a, 0xa1));
+    pid = Number(await nextWith(a, 0xa1));
     // Signalling the cluster (its parent) needs the run permission.
     a.send({ kind: "Plugin", command: 0xa2, payload: new Uint8Array() });
     assert.equal(await nextWith(a, 0xa2), "NotCapable");
@@ -142,6 +143,8 @@ Deno.test("a plugin that SIGKILLs, SIGTERMs or SIGSTOPs its own process is resta
     assert.match(text, /sustenet_cluster_plugin_kills_total\{reason="hang"\} 1/);
     assert.match(text, /sustenet_cluster_plugin_restarts_total 3/);
   });
+  // The cluster stopped: its plugin subprocesses were killed and reaped with it.
+  assert.ok(processGone(pid), `plugin process ${pid} outlived the cluster`);
 });
 
 Deno.test("heap exhaustion and ArrayBuffer hoarding end only the plugin's process (max_memory_mb)", async () => {
