@@ -53,6 +53,7 @@ export const MAX_INPUT_BACKLOG_BYTES = 32 * 1024 * 1024;
 
 const MAX_STDERR_LINE = 1024;
 const READ_CHUNK_BYTES = 64 * 1024;
+const YIELD_AFTER_BYTES = 256 * 1024;
 
 /**
  * Options of {@linkcode ProcessPluginSandbox}.
@@ -252,9 +253,17 @@ export class ProcessPluginSandbox implements PluginSandbox {
       // A BYOB reader fills one reused buffer (the frame reader copies what it keeps).
       const reader = this.#child.stdout.getReader({ mode: "byob" });
       let buffer = new Uint8Array(READ_CHUNK_BYTES);
+      let sinceYield = 0;
       for (;;) {
+        // A read of a pipe that always has data can resolve without the event loop turning:
+        // after every YIELD_AFTER_BYTES the cluster's sockets and timers get a turn.
+        if (sinceYield >= YIELD_AFTER_BYTES) {
+          sinceYield = 0;
+          await new Promise((resolve) => setTimeout(resolve, 0));
+        }
         const { value, done } = await reader.read(buffer);
         if (done || value === undefined || this.#terminated) break;
+        sinceYield += value.length;
         for (const batch of frames.push(value)) {
           if (this.#terminated) break;
           this.#listener.batch(batch);
