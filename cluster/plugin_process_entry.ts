@@ -17,7 +17,7 @@
 
 import { takeHostChannel } from "./plugin_lockdown.ts";
 import type { HostEvent, MessageBatch } from "./plugin_messages.ts";
-import { encodePluginFrame, PluginFrameReader } from "./plugin_stream.ts";
+import { encodePluginFrame, PluginFrameReader, PluginFrameWriter } from "./plugin_stream.ts";
 import { runPluginWorker } from "./plugin_worker_entry.ts";
 
 /**
@@ -66,16 +66,19 @@ export function runPluginProcess(module: unknown): void {
     Deno.stderr.writeSync(new TextEncoder().encode("the plugin took the host channel\n"));
     throw new Error("the plugin took the host channel");
   }
-  // Frames go out in order, straight to the stdout resource (no stream layer), one write chain.
-  let writing: Promise<void> = Promise.resolve();
-  const writeAll = async (frame: Uint8Array) => {
-    for (let at = 0; at < frame.length;) at += await channel.write(frame.subarray(at));
-  };
+  // Frames go out in order, straight to the stdout resource (no stream layer), frames queued
+  // behind a write joined into the next; a failed write means the host is gone.
+  const frames = new PluginFrameWriter(async (bytes) => {
+    try {
+      for (let at = 0; at < bytes.length;) at += await channel.write(bytes.subarray(at));
+    } catch {
+      channel.exit(0);
+    }
+  });
   const messages = new EventTarget();
   const scope = {
     postMessage(batch: unknown): void {
-      const frame = encodePluginFrame(batch as MessageBatch<unknown>);
-      writing = writing.then(() => writeAll(frame)).catch(() => channel.exit(0));
+      frames.push(encodePluginFrame(batch as MessageBatch<unknown>));
     },
     addEventListener(type: string, listener: (event: Event) => void): void {
       if (type === "message") messages.addEventListener(type, listener);
