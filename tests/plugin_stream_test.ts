@@ -5,6 +5,7 @@ import {
   PluginFrameReader,
 } from "../cluster/plugin_stream.ts";
 import { PluginQueueBound } from "../cluster/plugin_queue_bound.ts";
+import { ProcessPluginSandbox } from "../cluster/process_plugin_sandbox.ts";
 import { isMessageBatch, type MessageBatch } from "../cluster/plugin_messages.ts";
 
 function batch(n: number): MessageBatch<unknown> {
@@ -95,4 +96,26 @@ Deno.test("the queue bound pops acknowledgements oldest first and caps each play
   assert.equal(bound.queuedBytes, 0);
   assert.equal(bound.admit(3, 10), true);
   assert.throws(() => new PluginQueueBound({ maxMessages: 0, maxBytes: 1 }), RangeError);
+});
+
+Deno.test("a subprocess that writes garbage to its stdout is ended as malformed and reaped", async () => {
+  const source = "await Deno.stdout.write(new Uint8Array([0xff, 0xff, 0xff, 0xff, 1, 2, 3]));\n" +
+    "setInterval(() => {}, 1000);\n";
+  const failed = Promise.withResolvers<[string, string]>();
+  const sandbox = new ProcessPluginSandbox({
+    bootstrapUrl: `data:application/javascript,${encodeURIComponent(source)}`,
+    permissionFlags: [],
+    maxMemoryMb: 64,
+  }, {
+    batch: () => failed.reject(new Error("a batch from garbage")),
+    invalid() {},
+    failed: (reason, message) => failed.resolve([reason, message]),
+    stderr() {},
+  });
+  const pid = sandbox.pid;
+  const [reason, message] = await failed.promise;
+  assert.equal(reason, "malformed");
+  assert.match(message, /above/);
+  await sandbox.closed;
+  assert.throws(() => Deno.statSync(`/proc/${pid}`), Deno.errors.NotFound);
 });
