@@ -28,8 +28,10 @@ import { freePort, type RoleProcess, spawnRole, waitForLine } from "./tests/_pro
 
 /** The clusters the demo starts. */
 const CLUSTER_NAMES = ["cluster-a", "cluster-b"] as const;
-/** Permissions of the server processes: those of `deno task master` / `deno task cluster`. */
+/** Permissions of the master process: those of `deno task master`. */
 const SERVER_FLAGS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
+/** A cluster's, as `deno task cluster`'s: `--allow-run` starts its plugins' subprocesses. */
+const CLUSTER_FLAGS = [...SERVER_FLAGS, "--allow-run"];
 /** Longest wait for a server's ready line, in ms. */
 const READY_TIMEOUT_MS = 15_000;
 
@@ -157,7 +159,7 @@ async function startServers(dir: string, servers: Servers): Promise<void> {
 
   const clusters = CLUSTER_NAMES.map((name) => {
     const process = spawnRole("cluster", ["--config", `${dir}/${name}.toml`], {
-      denoFlags: SERVER_FLAGS,
+      denoFlags: CLUSTER_FLAGS,
     });
     servers.processes.push(process);
     return process;

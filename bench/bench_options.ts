@@ -20,6 +20,7 @@ export const BENCH_PARTS = [
   "idle",
   "echo",
   "echo-sandboxed",
+  "echo-subprocess",
   "join",
 ] as const;
 
@@ -57,7 +58,8 @@ export const BENCH_USAGE =
   (default)        full: max sustained clients per system (probes, then 3 × 10 s
                    confirmation), echo, join storm, idle 1k and 10k, sealing; about 6 minutes
                    (echo runs the echo plugin in-process, echo-sandboxed the same load with
-                   it loaded by URL into a Worker; with both, their ratio is reported)
+                   it loaded by URL into a Worker (trusted), echo-subprocess into its own
+                   deno run subprocess (the untrusted default); ratios to in-process reported)
   --only PARTS     comma-separated subset of: ${BENCH_PARTS.join(",")}
                    e.g. a sealed-only quick run: --quick --only sealed
   --profile        also profile the sealed cluster under relay load (--cpu-prof) and summarise

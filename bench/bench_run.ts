@@ -211,9 +211,13 @@ class BenchRun {
       ? { warmupMs: 500, windowMs: 2000, windows: 1 }
       : { warmupMs: 2000, windowMs: 10_000, windows: 1 };
     const scenario = { kind: "echo", clients: 16, inflight: quick ? 8 : 32, ...run } as const;
-    const variants: readonly (readonly ["echo" | "echo-sandboxed", EchoPluginMode])[] = [
+    const variants: readonly (readonly [
+      "echo" | "echo-sandboxed" | "echo-subprocess",
+      EchoPluginMode,
+    ])[] = [
       ["echo", "in-process"],
       ["echo-sandboxed", "sandboxed"],
+      ["echo-subprocess", "subprocess"],
     ];
     for (const [part, echo] of variants) {
       if (!this.#options.parts.has(part)) continue;
@@ -232,10 +236,15 @@ class BenchRun {
 
   /** Issue 6's comparison, when either echo part ran. */
   echoComparison(): BenchResults["pluginEcho"] {
-    if (!this.#options.parts.has("echo") && !this.#options.parts.has("echo-sandboxed")) {
+    const parts = this.#options.parts;
+    if (!parts.has("echo") && !parts.has("echo-sandboxed") && !parts.has("echo-subprocess")) {
       return undefined;
     }
-    return compareEcho(this.echo.get("in-process"), this.echo.get("sandboxed"));
+    return compareEcho(
+      this.echo.get("in-process"),
+      this.echo.get("sandboxed"),
+      this.echo.get("subprocess"),
+    );
   }
 
   /** A CPU profile of the sealed cluster at 80 % of its measured maximum (or 150 clients). */

@@ -37,9 +37,12 @@ const MASTER_SECTION = "[master]\nticket_ttl_ms = 600000\nheartbeat_timeout_ms =
  * The echo plugin loaded by URL into a Worker with the default permissions (none); the bench
  * cluster then leaves out its in-process echo (see `bench/cluster_server.ts`).
  */
-const SANDBOXED_ECHO = `\n\n[[cluster.plugins]]\nurl = "${
+const URL_ECHO = `\n\n[[cluster.plugins]]\nurl = "${
   new URL("../plugins/echo.ts", import.meta.url).href
 }"\nname = "echo"`;
+// A trusted plugin runs in a Worker; an untrusted one (the default) in its own subprocess.
+const SANDBOXED_ECHO = `${URL_ECHO}\ntrusted = true`;
+const SUBPROCESS_ECHO = URL_ECHO;
 
 /**
  * The bench cluster's per-player limits, lifted: the echo scenario is a closed-loop throughput
@@ -156,10 +159,11 @@ export function startRawRelayServer(): Promise<RawRelayServer> {
 
 /**
  * How the bench cluster runs `plugins/echo.ts`: handed to `startCluster` as a trusted object
- * (`in-process`), or loaded by URL from `[[cluster.plugins]]` into a Worker with no permissions
- * (`sandboxed`).
+ * (`in-process`), or loaded by URL from `[[cluster.plugins]]` with no permissions into a
+ * Worker (`sandboxed`, marked `trusted`) or its own `deno run` subprocess (`subprocess`, the
+ * default for untrusted plugins).
  */
-export type EchoPluginMode = "in-process" | "sandboxed";
+export type EchoPluginMode = "in-process" | "sandboxed" | "subprocess";
 
 /** Options of {@linkcode startSustenetServers}. */
 export interface SustenetServersOptions {
@@ -231,7 +235,7 @@ export async function startSustenetServers(
     const echo = options.echo ?? "in-process";
     const clusterSection = `[cluster]\nkey_name = "bench"\nmaster_port = ${masterPort}\n` +
       `plaintext = ${!options.sealed}` + UNLIMITED_PLAYERS +
-      (echo === "sandboxed" ? SANDBOXED_ECHO : "");
+      (echo === "sandboxed" ? SANDBOXED_ECHO : echo === "subprocess" ? SUBPROCESS_ECHO : "");
     await Deno.writeTextFile(
       `${dir}/cluster.toml`,
       benchConfig("bench-cluster", clusterPort, clusterSection),

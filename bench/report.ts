@@ -56,10 +56,16 @@ export interface EchoFigures {
 export interface PluginEchoComparison {
   /** The in-process run; absent if not run or failed. */
   readonly inProcess?: EchoFigures;
-  /** The sandboxed run; absent if not run or failed. */
+  /** The sandboxed (Worker, trusted) run; absent if not run or failed. */
   readonly sandboxed?: EchoFigures;
+  /** The subprocess (untrusted default) run; absent if not run or failed. */
+  readonly subprocess?: EchoFigures;
   /** Sandboxed / in-process echoes per second (2 decimals), when both were measured. */
   readonly ratio?: number;
+  /** Subprocess / in-process echoes per second (2 decimals), when both were measured. */
+  readonly subprocessRatio?: number;
+  /** Whether the subprocess ratio meets the target; `undefined` when not measured. */
+  readonly subprocessMet?: boolean;
   /** The ratio issue 6 asks for. */
   readonly target: number;
   /** `undefined` when it could not be measured. */
@@ -268,18 +274,30 @@ function echoFigures(result: LoadResult | undefined): EchoFigures | undefined {
 export function compareEcho(
   inProcess: LoadResult | undefined,
   sandboxed: LoadResult | undefined,
+  subprocess?: LoadResult,
 ): PluginEchoComparison {
   const a = echoFigures(inProcess);
   const b = echoFigures(sandboxed);
+  const c = echoFigures(subprocess);
   const sides = {
     ...(a === undefined ? {} : { inProcess: a }),
     ...(b === undefined ? {} : { sandboxed: b }),
+    ...(c === undefined ? {} : { subprocess: c }),
   };
-  if (a === undefined || b === undefined || a.echoesPerSecond === 0) {
-    return { ...sides, target: SANDBOXED_ECHO_TARGET };
-  }
-  const ratio = Math.round(b.echoesPerSecond / a.echoesPerSecond * 100) / 100;
-  return { ...sides, ratio, target: SANDBOXED_ECHO_TARGET, met: ratio >= SANDBOXED_ECHO_TARGET };
+  const ratioOf = (x: EchoFigures | undefined) =>
+    a === undefined || x === undefined || a.echoesPerSecond === 0
+      ? undefined
+      : Math.round(x.echoesPerSecond / a.echoesPerSecond * 100) / 100;
+  const ratio = ratioOf(b);
+  const subprocessRatio = ratioOf(c);
+  return {
+    ...sides,
+    ...(ratio === undefined ? {} : { ratio, met: ratio >= SANDBOXED_ECHO_TARGET }),
+    ...(subprocessRatio === undefined
+      ? {}
+      : { subprocessRatio, subprocessMet: subprocessRatio >= SANDBOXED_ECHO_TARGET }),
+    target: SANDBOXED_ECHO_TARGET,
+  };
 }
 
 function echoRow(label: string, figures: EchoFigures | undefined): string[] {
@@ -298,15 +316,25 @@ function echoRow(label: string, figures: EchoFigures | undefined): string[] {
 function formatEcho(echo: PluginEchoComparison): string[] {
   return [
     "",
-    "Echo through a sealed cluster: plugins/echo.ts in-process vs sandboxed (Worker, no permissions)",
+    "Echo through a sealed cluster: plugins/echo.ts in-process vs sandboxed (Worker, trusted) " +
+    "vs subprocess (deno run, no permissions)",
     formatTable(
       ["plugin", "clients", "echoes/s", "RTT p50 ms", "RTT p99 ms", "cluster CPU", "gen CPU"],
-      [echoRow("in-process", echo.inProcess), echoRow("sandboxed", echo.sandboxed)],
+      [
+        echoRow("in-process", echo.inProcess),
+        echoRow("sandboxed", echo.sandboxed),
+        echoRow("subprocess", echo.subprocess),
+      ],
     ),
     `sandboxed / in-process: ${
       echo.ratio === undefined ? "n/a" : `${echo.ratio}×`
     } (goal ≥ ${echo.target}×: ${
       echo.met === undefined ? "not measured" : echo.met ? "met" : "NOT met"
+    })`,
+    `subprocess / in-process: ${
+      echo.subprocessRatio === undefined ? "n/a" : `${echo.subprocessRatio}×`
+    } (goal ≥ ${echo.target}×: ${
+      echo.subprocessMet === undefined ? "not measured" : echo.subprocessMet ? "met" : "NOT met"
     })`,
   ];
 }

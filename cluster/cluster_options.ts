@@ -18,6 +18,7 @@ import type { SustenetPlugin } from "../shared/plugin.ts";
 import type { FragmentGridOptions } from "./fragment_grid.ts";
 import { type PlayerRateLimits, playerRateLimitsOf } from "./player_rate_limit.ts";
 import type { PluginSpec } from "./plugin_host.ts";
+import type { WorkerPluginHostOptions } from "./worker_plugin_host.ts";
 
 const logger = roleLogger("cluster");
 
@@ -249,14 +250,24 @@ export interface ClusterOptions {
   readonly status?: ClusterStatusOptions | false;
   /** Trusted plugins run in-process, in order: plugin objects, or entries with a name. */
   readonly plugins?: readonly (SustenetPlugin | InProcessPluginEntry)[];
-  /** Plugins loaded by URL, each in its own sandboxed Worker, after the in-process ones. */
+  /**
+   * Plugins loaded by URL, after the in-process ones: each untrusted one in its own `deno run`
+   * subprocess, each `trusted` one in a Worker.
+   */
   readonly pluginSpecs?: readonly PluginSpec[];
   /**
-   * A Worker plugin that does not answer for this long is restarted, in ms.
+   * A URL plugin that does not answer for this long is killed and restarted, in ms.
    *
    * @default {2000}
    */
   readonly pluginWatchdogMs?: number;
+  /**
+   * Supervision settings of every URL plugin's host (restart backoff, queue bound, log rate,
+   * memory check); `pluginWatchdogMs` wins over its `watchdogMs`. For embedders and tests.
+   *
+   * @default {{}}
+   */
+  readonly pluginHostOptions?: WorkerPluginHostOptions;
   /**
    * The longest a broadcast to every player waits to share one write per player with the
    * others made meanwhile, in ms: the wait is 20 µs per player up to this (1 ms at 50 players,
@@ -347,6 +358,8 @@ export function clusterOptionsFromConfig(config: SustenetConfig): ClusterOptions
       name: p.name,
       settings: p.settings,
       permissions: p.permissions,
+      trusted: p.trusted,
+      maxMemoryMb: p.maxMemoryMb,
     })),
     pluginWatchdogMs: cluster.pluginWatchdogMs,
     broadcastFlushMs: cluster.broadcastFlushMs,

@@ -248,6 +248,8 @@ class ClusterRuntime implements PluginActions {
       masterLinkState: () => this.#linkState(),
       fragments: () => this.#grid?.fragmentStats(),
       pending: () => this.#pending.size,
+      plugins: () =>
+        this.#hosts.flatMap((host) => host instanceof WorkerPluginHost ? [host.stats] : []),
     });
     this.#pending = new PendingGate({
       maxPending: this.#settings.maxPendingConnections,
@@ -355,7 +357,11 @@ class ClusterRuntime implements PluginActions {
     });
     for (const spec of this.#options.pluginSpecs ?? []) {
       this.#hosts.push(
-        new WorkerPluginHost(spec, this, { watchdogMs: this.#options.pluginWatchdogMs ?? 2000 }),
+        new WorkerPluginHost(spec, this, {
+          ...this.#options.pluginHostOptions,
+          watchdogMs: this.#options.pluginWatchdogMs ??
+            this.#options.pluginHostOptions?.watchdogMs ?? 2000,
+        }),
       );
     }
     // Sequential, so the first failure is the one reported and later plugins are not loaded.

@@ -25,6 +25,7 @@ import {
 } from "../shared/metrics.ts";
 import type { MasterLinkState } from "./master_link.ts";
 import { PreAuthMetrics } from "../shared/pre_auth_metrics.ts";
+import { PLUGIN_FAILURES, type PluginFailure } from "./plugin_sandbox.ts";
 
 /** The Authenticate statuses counted, as label values. */
 type AuthLabel = "20" | "40" | "44" | "50";
@@ -80,6 +81,36 @@ export interface ClusterMetricsSources {
   readonly fragments: () => Iterable<FragmentStats> | undefined;
   /** Connections not authenticated yet; 0 if absent. */
   readonly pending?: () => number;
+  /** The supervision counters of each URL plugin (summed on `/metrics`). */
+  readonly plugins?: () => Iterable<PluginSupervisionCounts>;
+}
+
+/**
+ * What a sandboxed plugin's host counts (a `WorkerPluginHost`'s stats fit).
+ *
+ * @example
+ * ```ts
+ * import type { PluginSupervisionCounts } from "./metrics.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const counts: PluginSupervisionCounts = {
+ *   restarts: 1,
+ *   failures: { hang: 1, crash: 0, memory: 0, exit: 0, malformed: 0 },
+ *   droppedMessages: 0,
+ *   droppedLogLines: 0,
+ * };
+ * assert.equal(counts.failures.hang, 1);
+ * ```
+ */
+export interface PluginSupervisionCounts {
+  /** Restarts scheduled. */
+  readonly restarts: number;
+  /** Sandboxes ended, by why. */
+  readonly failures: Readonly<Record<PluginFailure, number>>;
+  /** Player messages dropped because the plugin's queue was full. */
+  readonly droppedMessages: number;
+  /** Log lines dropped by the plugin's rate limit. */
+  readonly droppedLogLines: number;
 }
 
 /** Ticks kept by a {@linkcode TickDurations} window (a minute at the default 20 Hz). */
@@ -382,6 +413,51 @@ export class ClusterMetrics {
         }));
       }),
     ];
+    const plugins = sources.plugins;
+    if (plugins !== undefined) {
+      const sum = (pick: (c: PluginSupervisionCounts) => number) => {
+        let total = 0;
+        for (const counts of plugins()) total += pick(counts);
+        return total;
+      };
+      const counter = (
+        name: string,
+        help: string,
+        pick: (c: PluginSupervisionCounts) => number,
+      ) => ({
+        name,
+        help,
+        kind: "counter" as const,
+        samples: () => [{ labels: {}, value: sum(pick) }],
+      });
+      families.push(
+        {
+          name: "sustenet_cluster_plugin_kills_total",
+          help: "URL plugin sandboxes ended, by reason (hang, crash, memory, exit, malformed)",
+          kind: "counter",
+          samples: () =>
+            PLUGIN_FAILURES.map((reason) => ({
+              labels: { reason },
+              value: sum((c) => c.failures[reason]),
+            })),
+        },
+        counter(
+          "sustenet_cluster_plugin_restarts_total",
+          "URL plugin restarts",
+          (c) => c.restarts,
+        ),
+        counter(
+          "sustenet_cluster_plugin_dropped_messages_total",
+          "Player messages dropped because a plugin's queue was full",
+          (c) => c.droppedMessages,
+        ),
+        counter(
+          "sustenet_cluster_plugin_dropped_log_lines_total",
+          "Plugin log lines dropped by the per-plugin rate limit",
+          (c) => c.droppedLogLines,
+        ),
+      );
+    }
     const fragments = sources.fragments();
     if (fragments !== undefined) {
       const stats = [...fragments];

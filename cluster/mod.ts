@@ -1,8 +1,9 @@
 /**
  * The Sustenet cluster server: registers with a master (AES-256-GCM challenge, sealed
  * heartbeats, reconnection with backoff), authenticates players by their master-issued join
- * tickets over an X25519 handshake, and runs the game's plugins (in-process or sandboxed in
- * Workers) with optional fragment-based interest management. Start one with
+ * tickets over an X25519 handshake, and runs the game's plugins (in-process, or sandboxed: each
+ * untrusted plugin in its own `deno run` subprocess, trusted ones in Workers) with optional
+ * fragment-based interest management. Start one with
  * {@linkcode startCluster}, or from a Config.toml with
  * `startCluster(clusterOptionsFromConfig(config))`. Re-exports only.
  *
@@ -42,10 +43,12 @@ export {
 } from "./plugin_host.ts";
 export { InProcessPluginHost, type InProcessPluginHostOptions } from "./in_process_plugin_host.ts";
 export {
+  type PluginIsolation,
   WorkerPluginHost,
   type WorkerPluginHostOptions,
   type WorkerPluginHostStats,
 } from "./worker_plugin_host.ts";
+export type { PluginFailure } from "./plugin_sandbox.ts";
 export { NO_PLUGIN_PERMISSIONS } from "./plugin_permissions.ts";
 export { TickDurations } from "./metrics.ts";
 export {

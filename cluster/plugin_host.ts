@@ -154,8 +154,20 @@ export interface PluginSpec {
   readonly name: string;
   /** The plugin's own settings (structured-cloneable values). */
   readonly settings: Readonly<Record<string, unknown>>;
-  /** The Worker's Deno permissions: every key present, `false` unless granted. */
+  /** The sandbox's Deno permissions: every key present, `false` unless granted. */
   readonly permissions: PluginPermissions;
+  /**
+   * FULL TRUST: the plugin may be granted `ffi`/`run` and runs in a Worker of the cluster's
+   * process, where it can do anything the cluster can. Untrusted plugins run in a subprocess.
+   * @default {false}
+   */
+  readonly trusted?: boolean;
+  /**
+   * The subprocess's V8 heap cap in MiB (its resident memory may exceed it by the runtime's
+   * overhead); ignored for trusted plugins.
+   * @default {128}
+   */
+  readonly maxMemoryMb?: number;
 }
 
 /**

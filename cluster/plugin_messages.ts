@@ -109,6 +109,7 @@ export type WorkerEvent =
   | { readonly kind: "moveResult"; readonly id: number; readonly accept: boolean }
   | { readonly kind: "pong"; readonly seq: number }
   | { readonly kind: "barrierDone"; readonly id: number }
+  | { readonly kind: "handled"; readonly messages: number; readonly bytes: number }
   | { readonly kind: "stopped" };
 
 /**
@@ -179,6 +180,17 @@ export interface MessageBatcherOptions<E = unknown> {
    * host side, `sends` in the Worker); {@linkcode MessageBatcher.pushRecord} needs it.
    */
   readonly run?: (count: number) => E;
+  /**
+   * Payload bytes after which the batch is posted at once, within the turn (a flood then
+   * makes several bounded batches instead of one huge one).
+   * @default {Infinity}
+   */
+  readonly maxBatchBytes?: number;
+  /**
+   * Events after which the batch is posted at once, within the turn.
+   * @default {Infinity}
+   */
+  readonly maxBatchEvents?: number;
 }
 
 const SHRINK_ABOVE_BYTES = 1 << 20;
@@ -215,6 +227,8 @@ export class MessageBatcher<E> {
   readonly #initialBytes: number;
   readonly #flush = () => this.flush();
   readonly #run: ((count: number) => E) | undefined;
+  readonly #maxBatchBytes: number;
+  readonly #maxBatchEvents: number;
   #events: E[] = [];
   #bytes: Uint8Array;
   #used = 0;
@@ -247,6 +261,8 @@ export class MessageBatcher<E> {
     this.#initialBytes = initialBytes;
     this.#bytes = new Uint8Array(initialBytes);
     this.#run = options.run;
+    this.#maxBatchBytes = options.maxBatchBytes ?? Infinity;
+    this.#maxBatchEvents = options.maxBatchEvents ?? Infinity;
     this.#records = new Uint32Array(options.run === undefined ? 0 : 256 * RECORD_FIELDS);
   }
 
@@ -356,6 +372,10 @@ export class MessageBatcher<E> {
   }
 
   #arm(): void {
+    if (this.#used >= this.#maxBatchBytes || this.pending >= this.#maxBatchEvents) {
+      this.flush();
+      return;
+    }
     if (!this.#scheduled) {
       this.#scheduled = true;
       this.#schedule(this.#flush);
@@ -364,6 +384,7 @@ export class MessageBatcher<E> {
 
   /** Posts the pending events now (nothing happens if there are none). */
   flush(): void {
+    // A flush scheduled earlier in the turn still runs (and finds nothing) after a size flush.
     this.#scheduled = false;
     if (this.#events.length === 0) return;
     const count = this.pending;
@@ -582,6 +603,9 @@ export function parseWorkerEvent(event: unknown, byteLength: number): WorkerEven
     case "barrierDone":
       if (!isCount(e.id)) return "barrierDone: bad id";
       return { kind: "barrierDone", id: e.id };
+    case "handled":
+      if (!isCount(e.messages) || !isCount(e.bytes)) return "handled: bad counts";
+      return { kind: "handled", messages: e.messages, bytes: e.bytes };
     case "ready": {
       if (!Array.isArray(e.hooks)) return "ready: hooks is not an array";
       const hooks = PLUGIN_HOOKS.filter((hook) => (e.hooks as unknown[]).includes(hook));

@@ -185,3 +185,55 @@ export function buildWorkerPermissions(
   }
   return out;
 }
+
+/**
+ * The `deno run` permission flags of a plugin subprocess: `--allow-<name>` (with its list) for
+ * each grant, nothing for the rest (with `--no-prompt`, anything not granted is denied), and
+ * `--deny-import` unless `import` is granted, since `deno run` otherwise allows imports from a
+ * default list of hosts.
+ *
+ * @param grants The plugin's grants (missing keys are `false`).
+ * @param options Extra hosts for `import` (where the plugin's own module is served).
+ * @returns The flags.
+ * @throws {TypeError} As {@linkcode buildWorkerPermissions}, or if a listed value holds a
+ * comma (the flag's separator).
+ *
+ * @example
+ * ```ts
+ * import { buildPermissionFlags } from "./plugin_permissions.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(buildPermissionFlags({}), ["--deny-import"]);
+ * assert.deepEqual(buildPermissionFlags({ read: ["/srv/motd"], net: true }), [
+ *   "--allow-read=/srv/motd",
+ *   "--allow-net",
+ *   "--deny-import",
+ * ]);
+ * assert.deepEqual(buildPermissionFlags({}, { importHosts: ["example.com"] }), [
+ *   "--allow-import=example.com",
+ * ]);
+ * ```
+ */
+export function buildPermissionFlags(
+  grants: Partial<PluginPermissions>,
+  options: WorkerPermissionOptions = {},
+): string[] {
+  const descriptor = buildWorkerPermissions(grants, options);
+  const flags: string[] = [];
+  for (const name of PLUGIN_PERMISSION_NAMES) {
+    const value = descriptor[name];
+    if (value === true) flags.push(`--allow-${name}`);
+    else if (Array.isArray(value)) {
+      for (const item of value) {
+        if (item.includes(",")) {
+          throw new TypeError(
+            `plugin permission ${name} cannot list ${JSON.stringify(item)}: a comma separates ` +
+              `values of a deno flag`,
+          );
+        }
+      }
+      flags.push(`--allow-${name}=${value.join(",")}`);
+    } else if (name === "import") flags.push("--deny-import");
+  }
+  return flags;
+}

@@ -25,6 +25,7 @@ import {
   type PluginContext,
   type PluginHookName,
   pluginHooks,
+  type PluginLogLevel,
   type SustenetPlugin,
 } from "../shared/plugin.ts";
 import {
@@ -56,6 +57,31 @@ export interface PluginWorkerScope {
   addEventListener(type: string, listener: (event: Event) => void): void;
 }
 
+/**
+ * Options of {@linkcode runPluginWorker}: bounds on one batch to the host.
+ *
+ * @example
+ * ```ts
+ * import type { PluginWorkerOptions } from "./plugin_worker_entry.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: PluginWorkerOptions = { maxBatchEvents: 4096 };
+ * assert.equal(options.maxBatchEvents, 4096);
+ * ```
+ */
+export interface PluginWorkerOptions {
+  /**
+   * Payload bytes after which a batch is sent within the turn.
+   * @default {Infinity}
+   */
+  readonly maxBatchBytes?: number;
+  /**
+   * Events after which a batch is sent within the turn.
+   * @default {Infinity}
+   */
+  readonly maxBatchEvents?: number;
+}
+
 function errorParts(err: unknown): { errorName: string; errorMessage: string } {
   if (err instanceof Error) return { errorName: err.name, errorMessage: err.message };
   return { errorName: typeof err, errorMessage: String(err) };
@@ -67,6 +93,8 @@ function errorParts(err: unknown): { errorName: string; errorMessage: string } {
  *
  * @param module The plugin module's namespace (`import * as plugin from "…"`).
  * @param scope The Worker's global scope.
+ * @param options Batch bounds.
+ * @returns A function that sends a log line to the host (for console output).
  *
  * @example Drive the entry with a stand-in scope
  * ```ts
@@ -93,11 +121,21 @@ function errorParts(err: unknown): { errorName: string; errorMessage: string } {
  * ]);
  * ```
  */
-export function runPluginWorker(module: unknown, scope: PluginWorkerScope): void {
+export function runPluginWorker(
+  module: unknown,
+  scope: PluginWorkerScope,
+  options: PluginWorkerOptions = {},
+): (level: PluginLogLevel, message: string) => void {
   const batcher = new MessageBatcher<WorkerEvent>(
     (batch, transfer) => scope.postMessage(batch, transfer),
-    { run: (count) => ({ kind: "sends", count }) },
+    {
+      run: (count) => ({ kind: "sends", count }),
+      maxBatchBytes: options.maxBatchBytes,
+      maxBatchEvents: options.maxBatchEvents,
+    },
   );
+  const log = (level: PluginLogLevel, message: string) =>
+    batcher.push({ kind: "log", level, message });
   const report = (hook: PluginHookName | "uncaught", err: unknown) =>
     batcher.push({ kind: "hookError", hook, ...errorParts(err) });
 
@@ -122,7 +160,7 @@ export function runPluginWorker(module: unknown, scope: PluginWorkerScope): void
   } catch (err) {
     const { errorName, errorMessage } = errorParts(err);
     batcher.push({ kind: "loadFailed", reason: `${errorName}: ${errorMessage}` });
-    return;
+    return log;
   }
 
   const roster = new PlayerRoster();
@@ -132,7 +170,11 @@ export function runPluginWorker(module: unknown, scope: PluginWorkerScope): void
     serve.receive(batch);
   });
   batcher.push({ kind: "ready", hooks: pluginHooks(plugin) });
+  return log;
 }
+
+// Longest the plugin's event loop runs queued events before it yields to answer pings.
+const DRAIN_SLICE_MS = 20;
 
 // Runs host events in order. Hooks are synchronous except onStart/onStop, whose promises are
 // awaited before the next event, so a plugin never sees a join before its start finished.
@@ -149,6 +191,9 @@ class PluginEventLoop {
   #queueRecordAt: number[] = [];
   #head = 0;
   #draining = false;
+  // Messages handled (and their payload bytes) since the last `handled` ack to the host.
+  #handledMessages = 0;
+  #handledBytes = 0;
   #ctx: PluginContext | null = null;
   #stopped = false;
 
@@ -185,29 +230,48 @@ class PluginEventLoop {
   async #drain(): Promise<void> {
     this.#draining = true;
     try {
+      let sliceEnd = performance.now() + DRAIN_SLICE_MS;
       while (this.#head < this.#queue.length) {
-        const at = this.#head++;
-        const pending = this.#handle(
-          this.#queue[at],
-          this.#queueBatch[at],
-          this.#queueRecordAt[at],
-        );
-        if (pending !== undefined) await pending;
+        const at = this.#head;
+        const event = this.#queue[at];
+        const ctx = this.#ctx;
+        if (event.kind === "messages" && ctx !== null && !this.#stopped) {
+          const done = this.#messages(
+            ctx,
+            this.#queueBatch[at],
+            this.#queueRecordAt[at],
+            event.count,
+            sliceEnd,
+          );
+          if (done < event.count) {
+            // Out of time: the rest of the run waits for the next slice.
+            this.#queue[at] = { kind: "messages", count: event.count - done };
+            this.#queueRecordAt[at] += done * RECORD_FIELDS;
+          } else this.#head++;
+        } else {
+          this.#head++;
+          const pending = this.#handle(event, this.#queueBatch[at]);
+          if (pending !== undefined) await pending;
+        }
+        if (performance.now() >= sliceEnd) {
+          // Let the event loop run (pings are answered as batches arrive) and tell the host
+          // what is done so far, then go on.
+          this.#ack();
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          sliceEnd = performance.now() + DRAIN_SLICE_MS;
+        }
       }
       this.#queue.length = 0;
       this.#queueBatch.length = 0;
       this.#queueRecordAt.length = 0;
       this.#head = 0;
+      this.#ack();
     } finally {
       this.#draining = false;
     }
   }
 
-  #handle(
-    event: HostEvent,
-    batch: MessageBatch<HostEvent>,
-    recordAt: number,
-  ): Promise<void> | undefined {
+  #handle(event: HostEvent, batch: MessageBatch<HostEvent>): Promise<void> | undefined {
     if (this.#stopped) return undefined;
     if (event.kind === "start") return this.#start(event.name, event.settings);
     const ctx = this.#ctx;
@@ -224,11 +288,12 @@ class PluginEventLoop {
         return undefined;
       case "message": {
         const payload = payloadOf(batch.bytes, event.at, event.length);
+        this.#handledMessages++;
+        this.#handledBytes += payload.length;
         this.#call("onMessage", () => plugin.onMessage?.(ctx, event.from, event.command, payload));
         return undefined;
       }
-      case "messages":
-        this.#messages(ctx, batch, recordAt, event.count);
+      case "messages": // handled by #drain, in slices
         return undefined;
       case "move": {
         const verdict = this.#call("onMove", () => plugin.onMove?.(ctx, event.client, event.move));
@@ -249,12 +314,32 @@ class PluginEventLoop {
   }
 
   // A run of compact message records (trusted: the host wrote them).
-  #messages(ctx: PluginContext, batch: MessageBatch<HostEvent>, at: number, count: number): void {
+  // Returns how many records it handled: all, unless `sliceEnd` passed first (checked every
+  // 32 records, so a slow onMessage cannot keep the event loop from answering pings).
+  #messages(
+    ctx: PluginContext,
+    batch: MessageBatch<HostEvent>,
+    at: number,
+    count: number,
+    sliceEnd: number,
+  ): number {
     const plugin = this.#plugin;
     const { bytes, records } = batch;
-    if (plugin.onMessage === undefined || records === undefined) return;
+    if (records === undefined) return count;
     const end = at + count * RECORD_FIELDS;
+    if (plugin.onMessage === undefined) {
+      this.#handledMessages += count;
+      for (let r = at; r < end; r += RECORD_FIELDS) this.#handledBytes += records[r + 3];
+      return count;
+    }
+    let done = 0;
     for (let r = at; r < end; r += RECORD_FIELDS) {
+      if ((++done & 31) === 0 && performance.now() >= sliceEnd) {
+        done--;
+        break;
+      }
+      this.#handledMessages++;
+      this.#handledBytes += records[r + 3];
       // #call's closure inlined: this loop runs once per message.
       try {
         const payload = payloadOf(bytes, records[r + 2], records[r + 3]);
@@ -271,6 +356,20 @@ class PluginEventLoop {
         this.#report("onMessage", err);
       }
     }
+    return done;
+  }
+
+  // Tells the host how much of what it sent is done, so its per-plugin queue bound counts
+  // only what is really waiting here.
+  #ack(): void {
+    if (this.#handledMessages === 0) return;
+    this.#batcher.push({
+      kind: "handled",
+      messages: this.#handledMessages,
+      bytes: this.#handledBytes,
+    });
+    this.#handledMessages = 0;
+    this.#handledBytes = 0;
   }
 
   async #start(name: string, settings: Readonly<Record<string, unknown>>): Promise<void> {

@@ -1,20 +1,31 @@
 /**
- * Runs a plugin loaded by URL in its own module Worker, whose Deno permissions are exactly
- * the config's grants (default: none), and keeps it alive: a watchdog pings it, and a plugin
- * that stops answering or crashes is terminated and restarted with backoff, then replayed
- * `onStart` and an `onJoin` per current player so its state rebuilds. Players stay connected
- * throughout; events that arrive while no Worker runs are dropped (moves are accepted).
+ * Runs a plugin loaded by URL in a sandbox whose Deno permissions are exactly the config's
+ * grants (default: none), and keeps it alive: a watchdog pings it, and a plugin that stops
+ * answering, crashes, exits or runs out of memory is killed and restarted with backoff, then
+ * replayed `onStart` and an `onJoin` per current player so its state rebuilds. Players stay
+ * connected throughout; events that arrive while no sandbox runs are dropped (moves are
+ * accepted).
  *
- * It must never give a Worker an incomplete permission descriptor (Workers inherit what is
- * left out), never act on a Worker message that `parseWorkerEvent` rejected, and never let a
- * plugin failure throw into the cluster: only the initial {@linkcode WorkerPluginHost.start}
- * rejects, with a {@linkcode PluginLoadError}, and always within `loadTimeoutMs`.
+ * The sandbox is an adapter (`plugin_sandbox.ts`): a `deno run` subprocess for every
+ * untrusted plugin (the default; `process_plugin_sandbox.ts`), a module Worker only for a
+ * plugin marked `trusted` (`worker_plugin_sandbox.ts`). The supervision here is the same for
+ * both.
  *
- * Deno 2.9.6 caveat: `worker.terminate()` cannot interrupt JavaScript that never yields
- * (`for (;;) {}`): the Worker stops receiving and sending messages, but its thread keeps one
- * core busy until the process exits (upstream: denoland/deno#35657). The watchdog still
- * replaces such a plugin, `maxRestarts` bounds how many threads a looping plugin can strand,
- * and a cluster should end with `Deno.exit()` after its graceful shutdown.
+ * Bounds it keeps against a hostile or flooded plugin: player messages sent to the plugin and
+ * not yet handled (`handled` acks) are capped (`maxQueuedMessages`, `maxQueuedBytes`): past
+ * the cap new player messages are dropped and counted, never the plugin killed while it still
+ * answers pings; ticks, joins and leaves are never dropped. Its log lines (`ctx.log`, console,
+ * stderr) are rate-limited by a token bucket, with one summary line per second of what was
+ * dropped.
+ *
+ * It must never give a sandbox an incomplete permission set, never act on a message that
+ * `parseWorkerEvent` rejected, and never let a plugin failure throw into the cluster: only the
+ * initial {@linkcode WorkerPluginHost.start} rejects, with a {@linkcode PluginLoadError}, and
+ * always within `loadTimeoutMs`.
+ *
+ * Deno 2.9.6 caveat for trusted (Worker) plugins: `worker.terminate()` cannot interrupt
+ * JavaScript that never yields (`for (;;) {}`): its thread keeps one core busy until the
+ * process exits (upstream: denoland/deno#35657). A subprocess has no such caveat: SIGKILL.
  *
  * @module
  */
@@ -53,7 +64,38 @@ import {
   RECORD_FIELDS,
   type WorkerEvent,
 } from "./plugin_messages.ts";
-import { buildWorkerPermissions, type WorkerPermissionDescriptor } from "./plugin_permissions.ts";
+import {
+  buildPermissionFlags,
+  buildWorkerPermissions,
+  type WorkerPermissionDescriptor,
+} from "./plugin_permissions.ts";
+import { LogThrottle } from "../shared/log_throttle.ts";
+import { TokenBucket } from "../shared/token_bucket.ts";
+import type { PluginLogLevel } from "../shared/plugin.ts";
+import {
+  PLUGIN_FAILURES,
+  type PluginFailure,
+  type PluginSandbox,
+  type PluginSandboxListener,
+} from "./plugin_sandbox.ts";
+import { ProcessPluginSandbox } from "./process_plugin_sandbox.ts";
+import { WorkerPluginSandbox } from "./worker_plugin_sandbox.ts";
+import { PluginQueueBound } from "./plugin_queue_bound.ts";
+
+/**
+ * Where a plugin's code runs: `process` (a `deno run` subprocess, the only choice for
+ * untrusted code) or `worker` (a module Worker in the cluster's process: full trust).
+ *
+ * @example
+ * ```ts
+ * import type { PluginIsolation } from "./worker_plugin_host.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const isolation: PluginIsolation = "process";
+ * assert.equal(isolation, "process");
+ * ```
+ */
+export type PluginIsolation = "process" | "worker";
 
 /**
  * Options of {@linkcode WorkerPluginHost}.
@@ -109,6 +151,45 @@ export interface WorkerPluginHostOptions {
    * @default {2000}
    */
   readonly stopTimeoutMs?: number;
+  /**
+   * Where the plugin runs. Leave it to the spec: `worker` for a `trusted` plugin, else
+   * `process`. Forcing `worker` on untrusted code gives up the process boundary.
+   * @default {spec.trusted ? "worker" : "process"}
+   */
+  readonly isolation?: PluginIsolation;
+  /**
+   * How often a subprocess's resident memory is checked against its cap, in ms.
+   * @default {100}
+   */
+  readonly memoryCheckMs?: number;
+  /**
+   * Player messages sent to the plugin and not yet handled, past which new ones are dropped.
+   * @default {8192}
+   */
+  readonly maxQueuedMessages?: number;
+  /**
+   * Payload bytes of those messages (and a subprocess's unread input), past which new player
+   * messages are dropped.
+   * @default {8388608}
+   */
+  readonly maxQueuedBytes?: number;
+  /**
+   * Of those, messages one player may have queued, past which that player's new messages are
+   * dropped (so one flooding player cannot take every other player's place).
+   * @default {max(64, maxQueuedMessages / 8)}
+   */
+  readonly maxQueuedPerPlayer?: number;
+  /**
+   * Log lines per second the plugin may write (ctx.log, console, stderr); the rest are
+   * dropped and counted.
+   * @default {100}
+   */
+  readonly logLinesPerS?: number;
+  /**
+   * Log lines the plugin may write in one burst.
+   * @default {500}
+   */
+  readonly logBurst?: number;
 }
 
 /**
@@ -142,6 +223,12 @@ export interface WorkerPluginHostStats {
   readonly moveTimeouts: number;
   /** Restarts after a hang or crash. */
   readonly restarts: number;
+  /** Sandboxes ended, by why (`hang`, `crash`, `memory`, `exit`, `malformed`). */
+  readonly failures: Readonly<Record<PluginFailure, number>>;
+  /** Player messages dropped because the plugin's queue was full. */
+  readonly droppedMessages: number;
+  /** Log lines dropped by the plugin's rate limit. */
+  readonly droppedLogLines: number;
 }
 
 type Phase = "loading" | "starting" | "running" | "dead";
@@ -151,9 +238,9 @@ interface PendingMove {
   readonly deadline: number;
 }
 
-// One Worker and everything that lives and dies with it.
+// One sandbox and everything that lives and dies with it.
 class Incarnation {
-  readonly worker: Worker;
+  sandbox: PluginSandbox | null = null;
   readonly batcher: MessageBatcher<HostEvent>;
   readonly started = Promise.withResolvers<void>();
   phase: Phase = "loading";
@@ -168,26 +255,15 @@ class Incarnation {
   onStopped: (() => void) | null = null;
   readonly moves = new Map<number, PendingMove>();
   readonly barriers = new Map<number, () => void>();
+  // Player messages posted and not yet acknowledged as handled.
+  readonly bound: PluginQueueBound;
+  // The first stderr lines of a subprocess that has not loaded yet: they say why a load failed.
+  readonly loadErrors: string[] = [];
 
-  constructor(worker: Worker, batcher: MessageBatcher<HostEvent>) {
-    this.worker = worker;
+  constructor(batcher: MessageBatcher<HostEvent>, bound: PluginQueueBound) {
     this.batcher = batcher;
+    this.bound = bound;
   }
-}
-
-// Deno colours its Worker error text with ANSI escapes.
-// deno-lint-ignore no-control-regex
-const ANSI_ESCAPES = /\x1b\[[0-9;]*m/g;
-const BOOTSTRAP_FRAME = /^\s*at .*data:application\/javascript.*$/;
-
-// Deno's Worker error text, without colours and without stack lines that point into the
-// generated bootstrap (they are noise to whoever reads the log).
-function cleanErrorText(message: string): string {
-  return message.replace(ANSI_ESCAPES, "")
-    .split("\n")
-    .filter((line) => !BOOTSTRAP_FRAME.test(line))
-    .join("\n")
-    .trim();
 }
 
 function resolvePluginUrl(url: string | URL): URL {
@@ -200,15 +276,27 @@ function resolvePluginUrl(url: string | URL): URL {
 }
 
 const ENTRY_URL = new URL("./plugin_worker_entry.ts", import.meta.url);
+const PROCESS_ENTRY_URL = new URL("./plugin_process_entry.ts", import.meta.url);
+const LOCKDOWN_URL = new URL("./plugin_lockdown.ts", import.meta.url);
 
-// The Worker's main module: static imports load without read permission (see the entry's
-// module doc), so the plugin needs no access to its own files.
-function bootstrapUrl(pluginUrl: URL): string {
-  const source = `import * as plugin from ${JSON.stringify(pluginUrl.href)};\n` +
-    `import { runPluginWorker } from ${JSON.stringify(ENTRY_URL.href)};\n` +
-    `runPluginWorker(plugin, self);\n`;
+// The sandbox's main module: static imports load without read permission (see the entry's
+// module doc), so the plugin needs no access to its own files. In a subprocess the lockdown
+// is imported first, so it runs before the plugin's first line.
+function bootstrapUrl(pluginUrl: URL, isolation: PluginIsolation): string {
+  const plugin = JSON.stringify(pluginUrl.href);
+  const source = isolation === "worker"
+    ? `import * as plugin from ${plugin};\n` +
+      `import { runPluginWorker } from ${JSON.stringify(ENTRY_URL.href)};\n` +
+      `runPluginWorker(plugin, self);\n`
+    : `import ${JSON.stringify(LOCKDOWN_URL.href)};\n` +
+      `import * as plugin from ${plugin};\n` +
+      `import { runPluginProcess } from ${JSON.stringify(PROCESS_ENTRY_URL.href)};\n` +
+      `runPluginProcess(plugin);\n`;
   return `data:application/javascript,${encodeURIComponent(source)}`;
 }
+
+const LOG_SUMMARY_MS = 1000;
+const LOAD_ERROR_LINES = 8;
 
 function remoteHost(url: URL): string[] {
   return url.protocol === "https:" || url.protocol === "http:" ? [url.host] : [];
@@ -254,6 +342,15 @@ export class WorkerPluginHost implements PluginHost {
   readonly #url: URL;
   readonly #bootstrapUrl: string;
   readonly #permissions: WorkerPermissionDescriptor;
+  readonly #permissionFlags: readonly string[];
+  readonly #isolation: PluginIsolation;
+  readonly #maxMemoryMb: number;
+  readonly #memoryCheckMs: number;
+  readonly #maxQueuedMessages: number;
+  readonly #maxQueuedBytes: number;
+  readonly #maxQueuedPerPlayer: number | undefined;
+  readonly #logBucket: TokenBucket;
+  readonly #logThrottle = new LogThrottle({ intervalMs: LOG_SUMMARY_MS });
   readonly #backoff: ReconnectBackoff;
   readonly #watchdogMs: number;
   readonly #maxRestarts: number;
@@ -276,6 +373,13 @@ export class WorkerPluginHost implements PluginHost {
   #hookErrors = 0;
   #moveTimeouts = 0;
   #restarts = 0;
+  readonly #failures: Record<PluginFailure, number> = Object.fromEntries(
+    PLUGIN_FAILURES.map((reason) => [reason, 0]),
+  ) as Record<PluginFailure, number>;
+  #droppedMessages = 0;
+  #droppedLogLines = 0;
+  #logLinesToReport = 0; // dropped since the last summary line
+  #messagesToReport = 0;
 
   /**
    * Prepares the host; nothing is loaded until {@linkcode WorkerPluginHost.start}.
@@ -309,12 +413,42 @@ export class WorkerPluginHost implements PluginHost {
     } catch (err) {
       throw new TypeError(`settings of plugin "${spec.name}" must be plain data`, { cause: err });
     }
+    this.#isolation = options.isolation ?? (spec.trusted === true ? "worker" : "process");
+    this.#maxMemoryMb = positive("maxMemoryMb", spec.maxMemoryMb ?? 128);
+    this.#memoryCheckMs = positive("memoryCheckMs", options.memoryCheckMs ?? 100);
+    this.#maxQueuedMessages = positive("maxQueuedMessages", options.maxQueuedMessages ?? 8192);
+    this.#maxQueuedBytes = positive("maxQueuedBytes", options.maxQueuedBytes ?? 8 * 1024 * 1024);
+    this.#maxQueuedPerPlayer = options.maxQueuedPerPlayer;
+    this.#logBucket = new TokenBucket({
+      ratePerS: positive("logLinesPerS", options.logLinesPerS ?? 100),
+      burst: positive("logBurst", options.logBurst ?? 500),
+    });
+    if (spec.trusted !== true) {
+      for (const key of ["ffi", "run"] as const) {
+        const grant = spec.permissions[key];
+        if (grant !== undefined && grant !== false) {
+          throw new TypeError(
+            `plugin "${spec.name}" is granted ${key} but is not trusted (FULL TRUST needed)`,
+          );
+        }
+      }
+    }
     const url = resolvePluginUrl(spec.url);
     this.#url = url;
-    this.#permissions = buildWorkerPermissions(spec.permissions, {
-      importHosts: [...remoteHost(url), ...remoteHost(ENTRY_URL)],
-    });
-    this.#bootstrapUrl = bootstrapUrl(url);
+    const importHosts = [...remoteHost(url), ...remoteHost(ENTRY_URL)];
+    this.#permissions = buildWorkerPermissions(spec.permissions, { importHosts });
+    this.#permissionFlags = buildPermissionFlags(spec.permissions, { importHosts });
+    this.#bootstrapUrl = bootstrapUrl(url, this.#isolation);
+  }
+
+  /** Where the plugin runs: `process` or `worker`. */
+  get isolation(): PluginIsolation {
+    return this.#isolation;
+  }
+
+  /** The running subprocess's id (`null` in a Worker or while none runs). */
+  get pid(): number | null {
+    return this.#current?.sandbox?.pid ?? null;
   }
 
   /** The plugin's name. */
@@ -349,6 +483,9 @@ export class WorkerPluginHost implements PluginHost {
       hookErrors: this.#hookErrors,
       moveTimeouts: this.#moveTimeouts,
       restarts: this.#restarts,
+      failures: { ...this.#failures },
+      droppedMessages: this.#droppedMessages,
+      droppedLogLines: this.#droppedLogLines,
     };
   }
 
@@ -422,12 +559,24 @@ export class WorkerPluginHost implements PluginHost {
     this.#send({ kind: "leave", player, reason: String(reason) });
   }
 
-  /** A player sent a plugin command; the payload is copied into the next batch. */
+  /**
+   * A player sent a plugin command; the payload is copied into the next batch. Dropped (and
+   * counted) while the plugin's queue is full.
+   */
   message(from: ClientId, command: number, payload: Uint8Array): void {
     assertMessage(from, command, payload);
     const inc = this.#live();
     if (inc === null) {
       this.#droppedEvents++;
+      return;
+    }
+    if (
+      (inc.sandbox?.backlogBytes ?? 0) >= this.#maxQueuedBytes ||
+      !inc.bound.admit(from, payload.length)
+    ) {
+      this.#droppedMessages++;
+      this.#messagesToReport++;
+      this.#reportDrops(performance.now());
       return;
     }
     inc.batcher.pushRecord(from, command, payload);
@@ -494,6 +643,11 @@ export class WorkerPluginHost implements PluginHost {
         }
       }
       this.#kill(inc, "the host was stopped");
+      // Wait for the subprocess to be reaped (SIGKILL: at once), never for longer.
+      const reaped = inc.sandbox?.closed ?? Promise.resolve();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([reaped, new Promise((r) => timer = setTimeout(r, this.#stopTimeoutMs))]);
+      clearTimeout(timer);
     }
     this.#state = "stopped";
   }
@@ -513,36 +667,47 @@ export class WorkerPluginHost implements PluginHost {
   }
 
   #spawn(): Incarnation {
-    let worker: Worker;
+    const batcher = new MessageBatcher<HostEvent>((batch, transfer) => {
+      // A flush scheduled before the sandbox was killed finds nothing to post to.
+      if (inc.phase === "dead" || inc.sandbox === null) return;
+      this.#postsToWorker++;
+      this.#eventsToWorker += batch.events.length;
+      inc.sandbox.post(batch, transfer);
+    }, { run: (count) => ({ kind: "messages", count }) });
+    const inc = new Incarnation(
+      batcher,
+      new PluginQueueBound({
+        maxMessages: this.#maxQueuedMessages,
+        maxBytes: this.#maxQueuedBytes,
+        maxPerPlayer: this.#maxQueuedPerPlayer,
+      }),
+    );
+    const listener: PluginSandboxListener = {
+      batch: (data) => this.#receive(inc, data),
+      invalid: (reason) => this.#invalid(reason),
+      failed: (reason, message) => this.#crashed(inc, reason, message),
+      stderr: (line) => {
+        if (inc.phase === "dead") return;
+        if (inc.phase === "loading" && inc.loadErrors.length < LOAD_ERROR_LINES) {
+          inc.loadErrors.push(line.trim());
+        }
+        this.#pluginLog("warning", `stderr: ${line}`);
+      },
+    };
     try {
-      worker = new Worker(this.#bootstrapUrl, {
-        type: "module",
-        name: `plugin:${this.#name}`,
-        deno: { permissions: this.#permissions },
-      });
+      inc.sandbox = this.#isolation === "worker"
+        ? new WorkerPluginSandbox(this.#bootstrapUrl, this.#name, this.#permissions, listener)
+        : new ProcessPluginSandbox({
+          bootstrapUrl: this.#bootstrapUrl,
+          permissionFlags: this.#permissionFlags,
+          maxMemoryMb: this.#maxMemoryMb,
+          memoryCheckMs: this.#memoryCheckMs,
+        }, listener);
     } catch (err) {
       const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
       throw new PluginLoadError(this.#name, reason, { cause: err });
     }
-    const batcher = new MessageBatcher<HostEvent>((batch, transfer) => {
-      if (inc.phase === "dead") return; // a flush scheduled before the Worker was killed
-      this.#postsToWorker++;
-      this.#eventsToWorker += batch.events.length;
-      worker.postMessage(batch, transfer);
-    }, { run: (count) => ({ kind: "messages", count }) });
-    const inc = new Incarnation(worker, batcher);
     this.#current = inc;
-    worker.onmessage = (event: MessageEvent) => this.#receive(inc, event.data);
-    worker.onerror = (event: ErrorEvent) => {
-      // Without preventDefault an error in a Worker is rethrown in this thread and ends the
-      // cluster; here it ends (and restarts) only the plugin.
-      event.preventDefault();
-      this.#crashed(inc, cleanErrorText(event.message));
-    };
-    worker.onmessageerror = () => {
-      this.#invalidEvents++;
-      this.#log.warn("a message from the Worker could not be deserialized; dropped");
-    };
     inc.loadTimer = setTimeout(
       () => this.#loadFailed(inc, `did not load and start within ${this.#loadTimeoutMs} ms`),
       this.#loadTimeoutMs,
@@ -659,7 +824,10 @@ export class WorkerPluginHost implements PluginHost {
         this.#act("kick", () => this.#actions.kick(event.client, event.reason));
         return;
       case "log":
-        logPluginLine(this.#log, event.level, event.message);
+        this.#pluginLog(event.level, event.message);
+        return;
+      case "handled":
+        inc.bound.handled(event.messages, event.bytes);
         return;
       case "hookError":
         this.#hookErrors++;
@@ -688,6 +856,36 @@ export class WorkerPluginHost implements PluginHost {
     }
   }
 
+  // One line of the plugin's log, if its bucket allows; drops are summed into one line a
+  // second, so a flooding plugin costs the cluster's log at most that.
+  #pluginLog(level: PluginLogLevel, message: string): void {
+    const now = performance.now();
+    if (this.#logBucket.take(1, now)) {
+      logPluginLine(this.#log, level, message);
+      return;
+    }
+    this.#droppedLogLines++;
+    this.#logLinesToReport++;
+    this.#reportDrops(now);
+  }
+
+  #reportDrops(now: number): void {
+    if (this.#logLinesToReport > 0 && this.#logThrottle.admit("log", now) !== null) {
+      this.#log.warn("dropped {count} log line(s) of plugin {plugin} over its rate limit", {
+        count: this.#logLinesToReport,
+        plugin: this.#name,
+      });
+      this.#logLinesToReport = 0;
+    }
+    if (this.#messagesToReport > 0 && this.#logThrottle.admit("queue", now) !== null) {
+      this.#log.warn(
+        "dropped {count} player message(s) to plugin {plugin}: its queue is full",
+        { count: this.#messagesToReport, plugin: this.#name },
+      );
+      this.#messagesToReport = 0;
+    }
+  }
+
   // A cluster action that throws is the cluster's bug, not the plugin's: log it and go on
   // with the rest of the batch.
   #act(what: string, run: () => void): void {
@@ -708,17 +906,28 @@ export class WorkerPluginHost implements PluginHost {
   }
 
   #watch(inc: Incarnation): void {
-    const silentMs = performance.now() - inc.lastPongAt;
+    const now = performance.now();
+    this.#reportDrops(now);
+    const silentMs = now - inc.lastPongAt;
     if (silentMs > this.#watchdogMs) {
-      this.#recover(inc, `did not answer the watchdog for ${Math.round(silentMs)} ms (hung)`);
+      this.#failures.hang++;
+      this.#recover(
+        inc,
+        "hang",
+        `did not answer the watchdog for ${Math.round(silentMs)} ms (hung)`,
+      );
       return;
     }
     inc.batcher.push({ kind: "ping", seq: ++inc.pingSeq });
   }
 
-  #crashed(inc: Incarnation, message: string): void {
-    if (inc.phase === "loading" || inc.phase === "starting") this.#loadFailed(inc, message);
-    else if (inc.phase === "running") this.#recover(inc, `crashed: ${message}`);
+  #crashed(inc: Incarnation, reason: PluginFailure, message: string): void {
+    if (inc.phase === "dead") return;
+    this.#failures[reason]++;
+    if (inc.phase === "loading" || inc.phase === "starting") {
+      const detail = inc.loadErrors.length === 0 ? "" : `: ${inc.loadErrors.join(" | ")}`;
+      this.#loadFailed(inc, `${message}${detail}`);
+    } else if (inc.phase === "running") this.#recover(inc, reason, `${reason}: ${message}`);
   }
 
   #loadFailed(inc: Incarnation, reason: string): void {
@@ -727,7 +936,7 @@ export class WorkerPluginHost implements PluginHost {
   }
 
   // A running plugin hung or crashed: replace it, unless it has failed too often in a row.
-  #recover(inc: Incarnation, reason: string): void {
+  #recover(inc: Incarnation, _failure: PluginFailure, reason: string): void {
     if (inc.phase === "dead") return;
     const ranMs = performance.now() - inc.startedAt;
     this.#kill(inc, reason);
@@ -795,11 +1004,7 @@ export class WorkerPluginHost implements PluginHost {
     clearTimeout(inc.loadTimer);
     clearInterval(inc.watchdogTimer);
     clearTimeout(inc.moveTimer);
-    inc.worker.onmessage = null;
-    inc.worker.onmessageerror = null;
-    // Keep an error handler: a late error event must not reach this thread's global scope.
-    inc.worker.onerror = (event: ErrorEvent) => event.preventDefault();
-    inc.worker.terminate();
+    inc.sandbox?.terminate();
     if (this.#current === inc) this.#current = null;
     for (const pending of inc.moves.values()) pending.resolve(true);
     inc.moves.clear();

@@ -497,7 +497,10 @@ function assignField<T, K extends keyof T>(
 }
 
 const PERMISSION_KEYS = ["read", "write", "net", "env", "run", "ffi", "sys", "import"] as const;
-const PLUGIN_KEYS = ["url", "name", "settings", "permissions"];
+const PLUGIN_KEYS = ["url", "name", "settings", "permissions", "trusted", "max_memory_mb"];
+const PLUGIN_MEMORY_MB = { min: 16, max: 65536, fallback: 128 };
+// Grants that hand a plugin the cluster's whole process: refused unless it is trusted.
+const FULL_TRUST_GRANTS = ["ffi", "run"] as const;
 const PLUGIN_SCHEMES = ["file", "https", "http", "jsr", "npm"];
 const PLUGIN_NAME = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/;
 
@@ -531,7 +534,35 @@ function readPlugins(v: Validation, raw: TomlValue | undefined): readonly Plugin
     names.add(name);
     const settings = readSettingsTable(v, tableAt(v, entry.settings, `${path}.settings`), path);
     const permissions = readPermissions(v, entry.permissions, `${path}.permissions`);
-    return Object.freeze({ url, name, settings, permissions });
+    const trusted = entry.trusted ?? false;
+    if (typeof trusted !== "boolean") {
+      fail(v, `${path}.trusted`, `must be true or false, got ${show(trusted)}`);
+    }
+    for (const key of FULL_TRUST_GRANTS) {
+      if (!trusted && permissions[key] !== false) {
+        fail(
+          v,
+          `${path}.permissions.${key}`,
+          `needs trusted = true on the plugin (FULL TRUST: ${key} gives the plugin everything ` +
+            `the cluster can do)`,
+        );
+      }
+    }
+    const memory = entry.max_memory_mb ?? PLUGIN_MEMORY_MB.fallback;
+    const maxMemoryMb = typeof memory === "bigint" ? Number(memory) : memory;
+    if (
+      typeof maxMemoryMb !== "number" || !Number.isInteger(maxMemoryMb) ||
+      maxMemoryMb < PLUGIN_MEMORY_MB.min || maxMemoryMb > PLUGIN_MEMORY_MB.max
+    ) {
+      fail(
+        v,
+        `${path}.max_memory_mb`,
+        `must be an integer in ${PLUGIN_MEMORY_MB.min}..${PLUGIN_MEMORY_MB.max}, got ${
+          show(memory)
+        }`,
+      );
+    }
+    return Object.freeze({ url, name, settings, permissions, trusted, maxMemoryMb });
   });
   return Object.freeze(plugins);
 }
@@ -815,6 +846,8 @@ function pluginToToml(plugin: PluginSettings): TomlTable {
     name: plugin.name,
     settings: structuredClone(plugin.settings) as TomlTable,
     permissions,
+    trusted: plugin.trusted,
+    max_memory_mb: plugin.maxMemoryMb,
   };
 }
 

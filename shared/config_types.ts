@@ -309,8 +309,16 @@ export interface PluginSettings {
   readonly name: string;
   /** The plugin's own settings, passed to it as is. */
   readonly settings: { readonly [key: string]: PluginSettingValue };
-  /** Deno permissions of the plugin's Worker. */
+  /** Deno permissions of the plugin's sandbox (`ffi` and `run` only with `trusted`). */
   readonly permissions: PluginPermissions;
+  /**
+   * FULL TRUST: the plugin can do anything the cluster can. Only a trusted plugin may be
+   * granted `ffi` or `run`; it runs in a Worker of the cluster's process. Untrusted plugins
+   * (the default) run in their own `deno run` subprocess.
+   */
+  readonly trusted: boolean;
+  /** Heap cap of an untrusted plugin's subprocess in MiB (16..65536, default 128). */
+  readonly maxMemoryMb: number;
 }
 
 /**

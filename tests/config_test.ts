@@ -642,7 +642,7 @@ url = "file:///opt/p/pvp.ts"
   ]);
 });
 
-Deno.test("plugin entries are fully described: name, settings and permissions", () => {
+Deno.test("plugin entries are fully described: name, settings, permissions, trust and memory", () => {
   const config = parseAt(`
 [[cluster.plugins]]
 url = "./plugins/chat.ts"
@@ -678,6 +678,8 @@ nested = { deep = { x = 1 } }
       sys: false,
       import: false,
     },
+    trusted: false,
+    maxMemoryMb: 128,
   });
   // Plain numbers, not bigints, so settings can cross into a Worker and be JSON-encoded.
   assert.equal(typeof plugin?.settings.max_length, "number");

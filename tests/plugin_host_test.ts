@@ -560,7 +560,8 @@ Deno.test("a Worker move whose verdict comes too late is accepted and logged", a
 
 Deno.test("1000 messages in one turn cross to the Worker and back in a few postMessages", async () => {
   const { actions, log } = recorder();
-  const host = workerHost("echo.ts", actions);
+  // A trusted plugin's Worker: the subprocess's batching is counted in plugin_isolation_test.
+  const host = workerHost("echo.ts", actions, {}, {}, { isolation: "worker" });
   const proto = Worker.prototype;
   const original = proto.postMessage;
   let posts = 0;

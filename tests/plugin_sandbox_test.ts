@@ -295,7 +295,8 @@ Deno.test("a plugin that never finishes loading fails start after loadTimeoutMs"
   await withTempDir(async (dir) => {
     await Deno.writeTextFile(
       `${dir}/stalls.js`,
-      "await new Promise(() => {});\nexport default {};\n",
+      // A pending timer keeps a subprocess alive (an empty event loop would end it at once).
+      "await new Promise(() => setInterval(() => {}, 1000));\nexport default {};\n",
     );
     const stalls = host(fileUrl(`${dir}/stalls.js`), recorder().actions, {}, {
       loadTimeoutMs: 300,
@@ -311,7 +312,7 @@ Deno.test("a plugin that never finishes loading fails start after loadTimeoutMs"
 Deno.test("events a plugin forges with postMessage are dropped and the plugin keeps working", async () => {
   await withLogs(async (records) => {
     const { actions, sent, other } = recorder();
-    const forger = host(pluginUrl("testing/forges.ts"), actions);
+    const forger = host(pluginUrl("testing/forges.ts"), actions, {}, { isolation: "worker" });
     try {
       await forger.start();
       forger.message(P1.clientId, 0x90, new Uint8Array());
@@ -330,7 +331,7 @@ Deno.test("events a plugin forges with postMessage are dropped and the plugin ke
 Deno.test("forged compact send runs are dropped record by record and the host keeps running", async () => {
   await withLogs(async (records) => {
     const { actions, sent, other } = recorder();
-    const forger = host(pluginUrl("testing/forges_sends.ts"), actions);
+    const forger = host(pluginUrl("testing/forges_sends.ts"), actions, {}, { isolation: "worker" });
     try {
       await forger.start();
       const before = forger.stats;

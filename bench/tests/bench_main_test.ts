@@ -8,8 +8,9 @@ Deno.test("bench options: defaults, subsets and bad flags", () => {
   const all = parseBenchArgs([], "/r");
   assert.ok(all !== "help");
   assert.equal(all.quick, false);
-  assert.equal(all.parts.size, 9);
+  assert.equal(all.parts.size, 10);
   assert.ok(all.parts.has("echo-sandboxed"));
+  assert.ok(all.parts.has("echo-subprocess"));
   assert.equal(all.resultsDir, "/r");
   assert.equal(all.generators, 1);
   const some = parseBenchArgs(["--profile", "--results", "/x", "--only", "echo"], "/r");

@@ -2,7 +2,7 @@
 /**
  * Test plugin: command 0x90 makes it spin forever (`for (;;) {}`), the case only a watchdog
  * can handle. Each joining player gets command 0x92 `"hello"` (so a restart shows up as a
- * second greeting), and command 0x91 is echoed.
+ * second greeting), command 0x91 is echoed, and command 0x94 answers its process id.
  *
  * It must never be configured on a real cluster.
  *
@@ -33,5 +33,6 @@ export default definePlugin({
       }
     }
     if (command === 0x91) ctx.send(from, 0x91, payload);
+    if (command === 0x94) ctx.send(from, 0x94, new TextEncoder().encode(String(Deno.pid)));
   },
 });

@@ -1,0 +1,148 @@
+/**
+ * The first module a plugin subprocess evaluates (the generated bootstrap imports it before
+ * the plugin, and ES modules evaluate in import order): it takes the host channel (stdin,
+ * stdout, exit) for the entry, and takes away from the plugin what its Deno permissions do not
+ * cover.
+ *
+ * - `caches`, `localStorage`, `sessionStorage` write under Deno's directory without any
+ *   `write` permission: removed. `Worker` is removed too, since a new Worker would have them
+ *   back.
+ * - `console.*` would write raw lines into the stream the host reads (stdout is the protocol):
+ *   every console method becomes a `ctx.log`-style log event, escaped and rate-limited by the
+ *   host like any other.
+ * - `Deno.stdin` / `Deno.stdout` carry the protocol and `Deno.exit` is the entry's: a plugin
+ *   touching them gets an error. `Deno.cwd()` (the process's cwd is `/` anyway) and
+ *   `Deno.execPath()` work without permissions: they throw instead.
+ *
+ * What it cannot take: `Deno.kill(Deno.pid, …)` needs no permission and still works, but it
+ * now only ends this subprocess (the host restarts it); signalling any other process, the
+ * cluster included, needs `run`. Deno.stderr stays: the host reads it line by line, escaped
+ * and rate-limited. It must never import the plugin, and the channel is handed out once.
+ *
+ * @module
+ */
+
+/** A log level a console method maps to. */
+type ConsoleLevel = "debug" | "info" | "warning" | "error";
+
+/**
+ * What the entry takes from the lockdown: the protocol streams, the real `Deno.exit`, and a
+ * way to receive console output as log events.
+ *
+ * @example
+ * ```ts
+ * import type { HostChannel } from "./plugin_lockdown.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const keys: (keyof HostChannel)[] = ["read", "write", "exit", "setConsoleSink"];
+ * assert.equal(keys.length, 4);
+ * ```
+ */
+export interface HostChannel {
+  /** Reads the host's batches (the process's stdin): bytes read, or `null` at its end. */
+  readonly read: (into: Uint8Array) => Promise<number | null>;
+  /** Writes batches to the host (the process's stdout); may write part: the count is returned. */
+  readonly write: (bytes: Uint8Array) => Promise<number>;
+  /** Ends the process. */
+  readonly exit: (code: number) => never;
+  /** Where console output goes from now on (lines printed before are replayed, up to 100). */
+  readonly setConsoleSink: (sink: (level: ConsoleLevel, message: string) => void) => void;
+}
+
+const EARLY_LINES = 100;
+
+let channel: HostChannel | null = null;
+
+function lock(): void {
+  const exit = Deno.exit.bind(Deno);
+  const stdin = Deno.stdin;
+  const read = (into: Uint8Array) => stdin.read(into);
+  const stdout = Deno.stdout;
+  const write = (bytes: Uint8Array) => stdout.write(bytes);
+  const inspect = Deno.inspect.bind(Deno);
+  let sink: ((level: ConsoleLevel, message: string) => void) | null = null;
+  const early: [ConsoleLevel, string][] = [];
+  const emit = (level: ConsoleLevel, args: unknown[]) => {
+    const message = args.map((a) => typeof a === "string" ? a : inspect(a)).join(" ");
+    if (sink !== null) sink(level, message);
+    else if (early.length < EARLY_LINES) early.push([level, message]);
+  };
+  const levels: Record<string, ConsoleLevel> = {
+    debug: "debug",
+    log: "info",
+    info: "info",
+    dir: "info",
+    dirxml: "info",
+    table: "info",
+    warn: "warning",
+    error: "error",
+    trace: "error",
+  };
+  for (const [method, level] of Object.entries(levels)) {
+    Object.defineProperty(console, method, {
+      value: (...args: unknown[]) => emit(level, args),
+      writable: false,
+      configurable: false,
+    });
+  }
+  Object.defineProperty(console, "assert", {
+    value: (ok: unknown, ...args: unknown[]) => {
+      if (!ok) emit("error", ["Assertion failed", ...args]);
+    },
+    writable: false,
+    configurable: false,
+  });
+
+  for (const name of ["caches", "localStorage", "sessionStorage", "Worker"]) {
+    if (!Reflect.deleteProperty(globalThis, name)) {
+      throw new Error(`plugin lockdown: cannot remove globalThis.${name}`);
+    }
+  }
+  const refuse = (what: string) => () => {
+    throw new Deno.errors.NotCapable(`${what} is not available to a plugin`);
+  };
+  for (const name of ["cwd", "execPath", "exit"]) {
+    Object.defineProperty(Deno, name, {
+      value: refuse(`Deno.${name}()`),
+      writable: false,
+      configurable: false,
+    });
+  }
+  for (const name of ["stdin", "stdout"]) {
+    Object.defineProperty(Deno, name, {
+      get: refuse(`Deno.${name} (it carries the host protocol; use ctx.log)`),
+      configurable: false,
+    });
+  }
+
+  channel = {
+    read,
+    write,
+    exit,
+    setConsoleSink(next) {
+      sink = next;
+      for (const [level, message] of early.splice(0)) next(level, message);
+    },
+  };
+}
+
+lock();
+
+/**
+ * Hands the host channel out, once: the entry takes it after the plugin module evaluated, so a
+ * plugin that took it first makes its own load fail (the entry finds nothing and exits).
+ *
+ * @returns The channel, or `null` if it was taken already.
+ *
+ * @example
+ * ```ts ignore
+ * import { takeHostChannel } from "./plugin_lockdown.ts";
+ * // Only inside a plugin subprocess: importing this module locks the process down.
+ * const channel = takeHostChannel();
+ * ```
+ */
+export function takeHostChannel(): HostChannel | null {
+  const taken = channel;
+  channel = null;
+  return taken;
+}

@@ -1,0 +1,118 @@
+/**
+ * The code a plugin subprocess runs around the plugin: the same event loop as a Worker's
+ * ({@linkcode runPluginWorker}), its batches carried as frames over stdin/stdout
+ * (`plugin_stream.ts`) instead of `postMessage`.
+ *
+ * The process's main module is a bootstrap the host generates (a `data:` URL, so nothing is
+ * written to disk) that statically imports, in this order, `plugin_lockdown.ts`, the plugin
+ * and this module, then calls {@linkcode runPluginProcess}. Static imports load without read
+ * permission; the lockdown runs before the plugin's first line.
+ *
+ * It must never let the plugin's output reach the host unframed (console output becomes log
+ * events), never send an unbounded batch (it flushes every {@linkcode PROCESS_BATCH_BYTES} or
+ * {@linkcode PROCESS_BATCH_EVENTS}), and it exits when the host closes its stdin.
+ *
+ * @module
+ */
+
+import { takeHostChannel } from "./plugin_lockdown.ts";
+import type { HostEvent, MessageBatch } from "./plugin_messages.ts";
+import { encodePluginFrame, PluginFrameReader, PluginFrameWriter } from "./plugin_stream.ts";
+import { runPluginWorker } from "./plugin_worker_entry.ts";
+
+/**
+ * Payload bytes after which the subprocess flushes its batch within a turn.
+ *
+ * @example
+ * ```ts
+ * import { PROCESS_BATCH_BYTES } from "./plugin_process_entry.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(PROCESS_BATCH_BYTES, 256 * 1024);
+ * ```
+ */
+export const PROCESS_BATCH_BYTES = 256 * 1024;
+
+/**
+ * Events after which the subprocess flushes its batch within a turn.
+ *
+ * @example
+ * ```ts
+ * import { PROCESS_BATCH_EVENTS } from "./plugin_process_entry.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(PROCESS_BATCH_EVENTS, 4096);
+ * ```
+ */
+export const PROCESS_BATCH_EVENTS = 4096;
+
+/**
+ * Runs a loaded plugin module in this subprocess, talking to the host over stdin/stdout.
+ *
+ * @param module The plugin module's namespace (`import * as plugin from "…"`).
+ *
+ * @example
+ * ```ts ignore
+ * import "./plugin_lockdown.ts";
+ * import * as plugin from "../plugins/echo.ts";
+ * import { runPluginProcess } from "./plugin_process_entry.ts";
+ * runPluginProcess(plugin);
+ * ```
+ */
+export function runPluginProcess(module: unknown): void {
+  const channel = takeHostChannel();
+  if (channel === null) {
+    // The plugin took the channel at load: nothing can be reported but the exit status.
+    Deno.stderr.writeSync(new TextEncoder().encode("the plugin took the host channel\n"));
+    throw new Error("the plugin took the host channel");
+  }
+  // Frames go out in order, straight to the stdout resource (no stream layer), frames queued
+  // behind a write joined into the next; a failed write means the host is gone.
+  const frames = new PluginFrameWriter(async (bytes) => {
+    try {
+      for (let at = 0; at < bytes.length;) at += await channel.write(bytes.subarray(at));
+    } catch {
+      channel.exit(0);
+    }
+  });
+  // The entry's one message listener, called directly (an EventTarget dispatch per batch costs
+  // more than the batch's own work when batches are small).
+  const listeners: ((event: Event) => void)[] = [];
+  const scope = {
+    postMessage(batch: unknown): void {
+      frames.push(encodePluginFrame(batch as MessageBatch<unknown>));
+    },
+    addEventListener(type: string, listener: (event: Event) => void): void {
+      if (type === "message") listeners.push(listener);
+      else globalThis.addEventListener(type, listener);
+    },
+  };
+  const log = runPluginWorker(module, scope, {
+    maxBatchBytes: PROCESS_BATCH_BYTES,
+    maxBatchEvents: PROCESS_BATCH_EVENTS,
+  });
+  channel.setConsoleSink(log);
+  const deliver = (batch: MessageBatch<HostEvent>) => {
+    const event = { data: batch } as MessageEvent;
+    for (const listener of listeners) listener(event);
+  };
+  readHost(channel.read, deliver).then(() => channel.exit(0), () => channel.exit(1));
+}
+
+// Reads stdin straight from its resource (no stream layer: it costs a pipe round trip about a
+// third of its time); the frame reader copies what it keeps, so one buffer is reused.
+async function readHost(
+  read: (into: Uint8Array) => Promise<number | null>,
+  deliver: (batch: MessageBatch<HostEvent>) => void,
+): Promise<void> {
+  const reader = new PluginFrameReader();
+  const buffer = new Uint8Array(64 * 1024);
+  for (;;) {
+    const n = await read(buffer);
+    if (n === null) return;
+    for (const batch of reader.push(buffer.subarray(0, n))) {
+      deliver(batch as MessageBatch<HostEvent>);
+    }
+    if (reader.error !== null) throw new Error(reader.error);
+  }
+}
