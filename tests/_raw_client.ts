@@ -234,6 +234,21 @@ export const ONE_ADDRESS_FOR_ALL = {
   reservationsPerAddress: 1_000_000,
 } as const;
 
+/**
+ * Per-player rate limits lifted, for tests whose player sends plugin commands as fast as the
+ * round trip allows (a closed-loop echo is a flood by the production defaults) because they test
+ * something behind those limits (a plugin host's own bounds). tests/cluster_fairness_test.ts tests
+ * the limits themselves.
+ */
+export const UNLIMITED_PLAYERS = {
+  commandsPerS: 1_000_000,
+  commandsBurst: 1_000_000,
+  commandBytesPerS: 1_073_741_824,
+  commandBytesBurst: 1_073_741_824,
+  movesPerS: 1_000_000,
+  movesBurst: 1_000_000,
+} as const;
+
 /** An in-process master and a cluster registered with it, sharing a temporary keys dir. */
 export interface World extends AsyncDisposable {
   /** The shared keys directory (holds `cluster_key`). */

@@ -17,7 +17,14 @@ import { ConfigError, parseConfig } from "../shared/config.ts";
 import { formatLogRecord, setupLogging } from "../shared/logging.ts";
 import { FORGED_LINE } from "../plugins/testing/floods.ts";
 import { freePort, REPO_ROOT, spawnRole, waitForLine, writeTempConfig } from "./_process.ts";
-import { playerJoins, type RawClient, startWorld, waitUntil, type World } from "./_raw_client.ts";
+import {
+  playerJoins,
+  type RawClient,
+  startWorld,
+  UNLIMITED_PLAYERS,
+  waitUntil,
+  type World,
+} from "./_raw_client.ts";
 import { generateKey } from "../shared/keys.ts";
 
 /** The test process (master, cluster and players) must stay under this resident size. */
@@ -55,8 +62,12 @@ interface Bystander {
   stop(): Promise<{ echoes: number; maxMs: number }>;
 }
 
-/** Keeps `client` echoing through plugins/echo.ts (0x80) until stopped; each echo must come. */
-function keepEchoing(client: RawClient): Bystander {
+/**
+ * Keeps `client` echoing through plugins/echo.ts (0x80) until stopped; each echo must come. With
+ * `paceMs`, an echo starts at most every `paceMs` (a player under the cluster's default rate
+ * limits); without it, as fast as the round trip allows.
+ */
+function keepEchoing(client: RawClient, paceMs = 0): Bystander {
   let stopped = false;
   let echoes = 0;
   let maxMs = 0;
@@ -68,6 +79,8 @@ function keepEchoing(client: RawClient): Bystander {
       assert.equal(await nextWith(client, 0x80), `e${i}`);
       maxMs = Math.max(maxMs, performance.now() - started);
       echoes++;
+      const wait = paceMs - (performance.now() - started);
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     }
   })();
   return {
@@ -103,6 +116,9 @@ async function withWorld(
     // runs in parallel) does not make a healthy plugin miss its pings.
     pluginWatchdogMs: 2000,
     pluginHostOptions: HOST_OPTIONS,
+    // The bystander echoes in a closed loop and the flooders must reach the plugin host: the
+    // per-player limits (which would throttle both) are tested in cluster_fairness_test.
+    playerRateLimits: UNLIMITED_PLAYERS,
     status: { port: 0 },
     ...options,
   });
@@ -401,7 +417,8 @@ Deno.test("deno task cluster: a plugin killing its own process leaves the cluste
     const b = await playerJoins(masterPort, clusterPort);
     try {
       const pid = Number(await nextWith(a.client, 0xa1));
-      const bystander = keepEchoing(b.client);
+      // The cluster runs with the default per-player limits: the bystander plays at 100 Hz.
+      const bystander = keepEchoing(b.client, 10);
       a.client.send({ kind: "Plugin", command: 0xa0, payload: utf8("SIGKILL") });
       assert.notEqual(Number(await nextWith(a.client, 0xa1)), pid);
       const { echoes } = await bystander.stop();
