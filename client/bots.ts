@@ -1,6 +1,7 @@
 /**
  * Headless bots for load checks and demos: each bot connects to the master, lists the
- * clusters, auto-joins one, then until its time is up sends a chat line (command 0x81, the
+ * clusters, auto-joins one (waiting out the master's `RateLimited` refusals, as many bots behind
+ * one address meet them), then until its time is up sends a chat line (command 0x81, the
  * chat plugin) and an echo request (command 0x80, the echo plugin) every interval, counting
  * what comes back. {@linkcode startBots} runs many at once and reports live status and a
  * summary; used by `deno task client --bots` and `deno task demo`.
@@ -216,7 +217,7 @@ async function runBot(
       port: options.master.port,
     });
     onClusters(await client.listClusters());
-    session = await client.join("auto");
+    session = await joinPolitely(client, signal);
     report.joined = true;
     report.cluster = {
       id: session.clusterId,
@@ -235,6 +236,26 @@ async function runBot(
     } catch (error) {
       report.errors.push(describeError(error));
     }
+  }
+}
+
+/** Most `RateLimited` refusals a bot waits out before it gives up joining. */
+const JOIN_ATTEMPTS = 20;
+
+/**
+ * Auto-joins, waiting out `RateLimited` refusals as the protocol asks (at least a second, plus
+ * up to a second of jitter so that many bots behind one address spread their retries over the
+ * master's per-address limits instead of coming back together).
+ */
+async function joinPolitely(client: SustenetClient, signal: AbortSignal): Promise<ClusterSession> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await client.join("auto");
+    } catch (error) {
+      const limited = error instanceof ClientError && error.code === "rate_limited";
+      if (!limited || attempt >= JOIN_ATTEMPTS || signal.aborted) throw error;
+    }
+    await sleep(1000 + Math.random() * 1000, signal);
   }
 }
 

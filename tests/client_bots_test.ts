@@ -94,3 +94,18 @@ Deno.test("bot options out of range are refused", () => {
   assert.throws(() => startBots({ master, count: 1, seconds: 0 }), RangeError);
   assert.throws(() => startBots({ master, count: 1, seconds: 1, intervalMs: 0 }), RangeError);
 });
+
+Deno.test("bots behind one address wait out the master's join limits and all join", async () => {
+  // 30 bots from 127.0.0.1 ask at once: past the default per-address burst (20 tickets) and
+  // reservation cap (8 unused tickets), so most are refused with RateLimited at first.
+  await using servers = await world(1);
+  const run = startBots({
+    master: { host: "127.0.0.1", port: servers.port },
+    count: 30,
+    seconds: 0.3,
+    intervalMs: 250,
+  });
+  const summary = await run.done;
+  assert.equal(summary.status.joined, 30);
+  for (const bot of summary.bots) assert.deepEqual(bot.errors, [], `bot ${bot.bot}`);
+});
