@@ -205,6 +205,8 @@ class ClusterRuntime implements PluginActions {
   readonly #options: ClusterOptions;
   readonly #settings: Settings;
   readonly #startedAt = performance.now();
+  #turnTime = -1;
+  readonly #endTurn = () => this.#turnTime = -1;
   readonly #players: PlayerTable<FrameConnection>;
   /** Every player's connection: broadcasts to all are batched per turn, one copy per frame. */
   readonly #everyone: BroadcastGroup;
@@ -527,13 +529,24 @@ class ClusterRuntime implements PluginActions {
     connection.start((frame) => this.#frame(frame, connection, record));
   }
 
+  // The time of this turn of the event loop, read once per turn rather than once per frame (a
+  // clock read per frame was 4-7 % of the cluster's CPU under echo load); a rate limit is
+  // none the worse for a clock that is a turn old.
+  #turnNow(): number {
+    if (this.#turnTime < 0) {
+      this.#turnTime = performance.now();
+      queueMicrotask(this.#endTurn);
+    }
+    return this.#turnTime;
+  }
+
   #frame(frame: Frame, connection: FrameConnection, record: ConnectionRecord): void {
     // An authenticated player's frame is weighed before it is even decoded: a flood is dropped
     // here, before any plugin, fragment or broadcast sees it.
     const limit = record.limit;
     if (limit !== undefined) {
       const bytes = frame.payload.length + 1;
-      const now = performance.now();
+      const now = this.#turnNow();
       const verdict = limit.admit(frame.type, bytes, now);
       if (verdict !== "pass") {
         this.#throttled(verdict, bytes, now, connection, record, limit);

@@ -34,8 +34,8 @@ type ConsoleLevel = "debug" | "info" | "warning" | "error";
  * import type { HostChannel } from "./plugin_lockdown.ts";
  * import assert from "node:assert/strict";
  *
- * const keys: (keyof HostChannel)[] = ["read", "write", "exit", "setConsoleSink"];
- * assert.equal(keys.length, 4);
+ * const keys: (keyof HostChannel)[] = ["read", "write", "writeSync", "exit", "setConsoleSink"];
+ * assert.equal(keys.length, 5);
  * ```
  */
 export interface HostChannel {
@@ -43,6 +43,11 @@ export interface HostChannel {
   readonly read: (into: Uint8Array) => Promise<number | null>;
   /** Writes batches to the host (the process's stdout); may write part: the count is returned. */
   readonly write: (bytes: Uint8Array) => Promise<number>;
+  /**
+   * Writes to the host at once (blocks this process while the pipe is full); may write part:
+   * the count is returned.
+   */
+  readonly writeSync: (bytes: Uint8Array) => number;
   /** Ends the process. */
   readonly exit: (code: number) => never;
   /** Where console output goes from now on (lines printed before are replayed, up to 100). */
@@ -59,6 +64,7 @@ function lock(): void {
   const read = (into: Uint8Array) => stdin.read(into);
   const stdout = Deno.stdout;
   const write = (bytes: Uint8Array) => stdout.write(bytes);
+  const writeSync = (bytes: Uint8Array) => stdout.writeSync(bytes);
   const inspect = Deno.inspect.bind(Deno);
   let sink: ((level: ConsoleLevel, message: string) => void) | null = null;
   const early: [ConsoleLevel, string][] = [];
@@ -118,6 +124,7 @@ function lock(): void {
   channel = {
     read,
     write,
+    writeSync,
     exit,
     setConsoleSink(next) {
       sink = next;

@@ -176,6 +176,12 @@ export function runPluginWorker(
 // Longest the plugin's event loop runs queued events before it yields to answer pings.
 const DRAIN_SLICE_MS = 20;
 
+// One turn of the event loop: setImmediate where there is one (Deno, a Deno Worker: a few µs),
+// else setTimeout(0) (clamped to 1 ms or more; Deno 2.9.6 measured 2.2 ms).
+const yieldTurn: () => Promise<void> = typeof globalThis.setImmediate === "function"
+  ? () => new Promise((resolve) => setImmediate(resolve))
+  : () => new Promise((resolve) => setTimeout(resolve, 0));
+
 // Runs host events in order. Hooks are synchronous except onStart/onStop, whose promises are
 // awaited before the next event, so a plugin never sees a join before its start finished.
 class PluginEventLoop {
@@ -257,7 +263,7 @@ class PluginEventLoop {
           // Let the event loop run (pings are answered as batches arrive) and tell the host
           // what is done so far, then go on.
           this.#ack();
-          await new Promise((resolve) => setTimeout(resolve, 0));
+          await yieldTurn();
           sliceEnd = performance.now() + DRAIN_SLICE_MS;
         }
       }

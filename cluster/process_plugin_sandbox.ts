@@ -20,7 +20,7 @@
 
 import type { HostEvent, MessageBatch } from "./plugin_messages.ts";
 import type { PluginFailure, PluginSandbox, PluginSandboxListener } from "./plugin_sandbox.ts";
-import { encodePluginFrame, PluginFrameReader } from "./plugin_stream.ts";
+import { encodePluginFrame, PluginFrameReader, PluginFrameWriter } from "./plugin_stream.ts";
 
 /**
  * Resident memory a plugin subprocess may use beyond its `max_memory_mb` heap: the Deno
@@ -126,6 +126,7 @@ export class ProcessPluginSandbox implements PluginSandbox {
   readonly #child: Deno.ChildProcess;
   readonly #listener: PluginSandboxListener;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #frames: PluginFrameWriter;
   readonly #rssLimit: number;
   readonly #memoryTimer: ReturnType<typeof setInterval>;
   readonly #closed: Promise<void>;
@@ -162,6 +163,16 @@ export class ProcessPluginSandbox implements PluginSandbox {
     });
     this.#child = command.spawn();
     this.#writer = this.#child.stdin.getWriter();
+    // One write in flight; frames posted meanwhile are joined into the next one (one copy, one
+    // syscall, one wake-up of the child instead of a stream write per batch).
+    const writer = this.#writer;
+    this.#frames = new PluginFrameWriter(async (bytes) => {
+      try {
+        await writer.write(bytes);
+      } finally {
+        this.#backlog -= bytes.length;
+      }
+    });
     this.#readOutput();
     // The exit is reported after the last stderr line was read: it says why a load failed.
     const errorsRead = this.#readErrors();
@@ -195,10 +206,7 @@ export class ProcessPluginSandbox implements PluginSandbox {
       this.#fail("hang", `stopped reading its input (${this.#backlog} bytes waiting)`);
       return;
     }
-    this.#writer.write(frame).then(
-      () => this.#backlog -= frame.length,
-      () => {}, // the child is gone: its exit is reported by #exited
-    );
+    this.#frames.push(frame); // a failed write means the child is gone: #exited reports it
   }
 
   /** SIGKILLs the child (idempotent); `closed` settles once it is reaped. */
@@ -256,10 +264,12 @@ export class ProcessPluginSandbox implements PluginSandbox {
       let sinceYield = 0;
       for (;;) {
         // A read of a pipe that always has data can resolve without the event loop turning:
-        // after every YIELD_AFTER_BYTES the cluster's sockets and timers get a turn.
+        // after every YIELD_AFTER_BYTES the cluster's sockets and timers get a turn. The turn
+        // is setImmediate's (a few µs), not setTimeout(0)'s (measured 2.2 ms on Deno 2.9.6: a
+        // pause of the plugin's whole round trip every 256 KiB).
         if (sinceYield >= YIELD_AFTER_BYTES) {
           sinceYield = 0;
-          await new Promise((resolve) => setTimeout(resolve, 0));
+          await new Promise((resolve) => setImmediate(resolve));
         }
         const { value, done } = await reader.read(buffer);
         if (done || value === undefined || this.#terminated) break;
