@@ -14,6 +14,10 @@
  *   touching them gets an error. `Deno.cwd()` (the process's cwd is `/` anyway) and
  *   `Deno.execPath()` work without permissions: they throw instead.
  *
+ * - SIGINT, SIGTERM and SIGHUP are ignored: a signal to the cluster's process group (Ctrl-C,
+ *   systemd) must not end the plugin before the cluster has drained and run its `onStop`; the
+ *   host ends it by closing its stdin, or with SIGKILL.
+ *
  * What it cannot take: `Deno.kill(Deno.pid, …)` needs no permission and still works, but it
  * now only ends this subprocess (the host restarts it); signalling any other process, the
  * cluster included, needs `run`. Deno.stderr stays: the host reads it line by line, escaped
@@ -119,6 +123,13 @@ function lock(): void {
       get: refuse(`Deno.${name} (it carries the host protocol; use ctx.log)`),
       configurable: false,
     });
+  }
+
+  // The plugin shares its cluster's process group: Ctrl-C in a terminal or systemd's SIGTERM
+  // to the group reaches it too. Only the supervisor ends a plugin (stdin's end, or SIGKILL),
+  // so the cluster can drain first and still run the plugin's onStop.
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    Deno.addSignalListener(signal, () => {});
   }
 
   channel = {

@@ -44,6 +44,12 @@ export interface SpawnRoleOptions {
   readonly env?: Record<string, string>;
   /** Deno flags placed before the script. @default ["-A"] */
   readonly denoFlags?: readonly string[];
+  /**
+   * Run the child in a new session and process group of its own (through `setsid`, which
+   * keeps its pid), so a test can signal the whole group as a terminal or systemd would:
+   * `Deno.kill(-child.pid, "SIGTERM")`.
+   */
+  readonly ownProcessGroup?: boolean;
 }
 
 /** A running role process whose stdout is split into lines and stderr is collected. */
@@ -76,8 +82,9 @@ export function spawnRole(
   opts: SpawnRoleOptions = {},
 ): RoleProcess {
   const script = decodeURIComponent(new URL(`../${role}/main.ts`, import.meta.url).pathname);
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...(opts.denoFlags ?? ["-A"]), script, ...args],
+  const denoArgs = ["run", ...(opts.denoFlags ?? ["-A"]), script, ...args];
+  const child = new Deno.Command(opts.ownProcessGroup ? "setsid" : Deno.execPath(), {
+    args: opts.ownProcessGroup ? [Deno.execPath(), ...denoArgs] : denoArgs,
     cwd: opts.cwd ?? REPO_ROOT,
     env: { NO_COLOR: "1", ...opts.env },
     stdin: "null",

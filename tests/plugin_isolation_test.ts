@@ -138,14 +138,29 @@ async function metrics(w: World): Promise<string> {
   return await (await fetch(`http://127.0.0.1:${w.cluster.statusAddr!.port}/metrics`)).text();
 }
 
-Deno.test("a plugin that SIGKILLs, SIGTERMs or SIGSTOPs its own process is restarted; the cluster and a bystander carry on", async () => {
+Deno.test("a plugin that SIGKILLs, SIGQUITs or SIGSTOPs its own process is restarted; the cluster and a bystander carry on", async () => {
   let pid = 0;
   await withWorld([spec("testing/kills_itself.ts", "kills_itself")], async (w, a, b) => {
     pid = Number(await nextWith(a, 0xa1));
     // Signalling the cluster (its parent) needs the run permission.
     a.send({ kind: "Plugin", command: 0xa2, payload: new Uint8Array() });
     assert.equal(await nextWith(a, 0xa2), "NotCapable");
-    for (const signal of ["SIGKILL", "SIGTERM", "SIGSTOP"]) {
+    // SIGINT and SIGTERM (what a process group gets from Ctrl-C or systemd) are ignored: the
+    // same process answers next, with no restart's greeting (0xa1) before it.
+    for (const signal of ["SIGINT", "SIGTERM"]) {
+      a.send({ kind: "Plugin", command: 0xa0, payload: utf8(signal) });
+    }
+    a.send({ kind: "Plugin", command: 0xa2, payload: new Uint8Array() });
+    for (;;) {
+      const packet = await a.next(10_000);
+      if (packet.kind !== "Plugin" || (packet.command !== 0xa1 && packet.command !== 0xa2)) {
+        continue;
+      }
+      assert.equal(packet.command, 0xa2, "SIGINT/SIGTERM must not restart the plugin");
+      break;
+    }
+    assert.ok(!processGone(pid));
+    for (const signal of ["SIGKILL", "SIGQUIT", "SIGSTOP"]) {
       const bystander = keepEchoing(b);
       a.send({ kind: "Plugin", command: 0xa0, payload: utf8(signal) });
       // The restarted plugin greets again from a new process.
@@ -158,7 +173,7 @@ Deno.test("a plugin that SIGKILLs, SIGTERMs or SIGSTOPs its own process is resta
     }
     const text = await metrics(w);
     const count = (name: string) => Number(new RegExp(`${name} (\\d+)`).exec(text)?.[1]);
-    // SIGKILL and SIGTERM end it by a signal; SIGSTOP leaves it silent until the watchdog.
+    // SIGKILL and SIGQUIT end it by a signal; SIGSTOP leaves it silent until the watchdog.
     assert.ok(count('sustenet_cluster_plugin_kills_total\\{reason="crash"\\}') >= 2, text);
     assert.ok(count('sustenet_cluster_plugin_kills_total\\{reason="hang"\\}') >= 1, text);
     assert.ok(count("sustenet_cluster_plugin_restarts_total") >= 3, text);
@@ -384,7 +399,7 @@ Deno.test("ffi or run without trusted = true is refused by the config, naming th
   }
 });
 
-Deno.test("deno task cluster: a plugin killing its own process leaves the cluster process serving", async () => {
+Deno.test("deno task cluster: a plugin killing its own process leaves the cluster serving; SIGTERM to its process group drains players and ends plugins cleanly", async () => {
   const tasks = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}deno.json`)).tasks;
   // The task's own flags (not -A): spawning plugin subprocesses needs exactly --allow-run.
   const keysDir = await Deno.makeTempDir();
@@ -404,7 +419,10 @@ Deno.test("deno task cluster: a plugin killing its own process leaves the cluste
         `[[cluster.plugins]]\nurl = "${REPO_ROOT}plugins/testing/kills_itself.ts"\n`,
     );
     await using master = spawnRole("master", ["--config", masterConfig.path]);
-    await using cluster = spawnRole("cluster", ["--config", clusterConfig.path], { denoFlags });
+    await using cluster = spawnRole("cluster", ["--config", clusterConfig.path], {
+      denoFlags,
+      ownProcessGroup: true,
+    });
     await waitForLine(master, /^master listening on /);
     const ready = await waitForLine(cluster, /^cluster iso-1 listening on 127\.0\.0\.1:(\d+)/);
     const clusterPort = Number(ready[1]);
@@ -420,10 +438,24 @@ Deno.test("deno task cluster: a plugin killing its own process leaves the cluste
       // The cluster runs with the default per-player limits: the bystander plays at 100 Hz.
       const bystander = keepEchoing(b.client, 10);
       a.client.send({ kind: "Plugin", command: 0xa0, payload: utf8("SIGKILL") });
-      assert.notEqual(Number(await nextWith(a.client, 0xa1)), pid);
+      const restarted = Number(await nextWith(a.client, 0xa1));
+      assert.notEqual(restarted, pid);
       const { echoes } = await bystander.stop();
       assert.ok(echoes >= 1);
       assert.ok(processGone(pid));
+      // What Ctrl-C in a terminal or systemd's stop does: a signal to every process of the
+      // group, the plugins' subprocesses included. They ignore it; the cluster drains.
+      Deno.kill(-cluster.child.pid, "SIGTERM");
+      let bye = await b.client.next(10_000);
+      // Skip the plugins' own packets (the restart's greetings) still on the way.
+      while (bye.kind === "Plugin") bye = await b.client.next(10_000);
+      assert.equal(bye.kind, "DisconnectCluster", JSON.stringify(bye));
+      const status = await cluster.waitExit();
+      assert.equal(status.code, 0, cluster.stderrText());
+      const out = cluster.stdoutLines().join("\n") + cluster.stderrText();
+      assert.match(out, /cluster iso-1 stopped/);
+      assert.doesNotMatch(out, /ended by SIGTERM|ended by SIGINT/);
+      await waitUntil(() => processGone(restarted), `plugin process ${restarted} to be gone`);
     } finally {
       await a.client.close();
       await b.client.close();

@@ -1,6 +1,6 @@
 /**
  * Hostile test plugin: on command 0xa0 it signals its own process with the signal named in the
- * payload (`SIGKILL`, `SIGTERM`, `SIGSTOP`) — allowed without any permission — and on 0xa2 it
+ * payload (`SIGKILL`, `SIGQUIT`, `SIGSTOP`; `SIGINT` and `SIGTERM` are ignored) — allowed without any permission — and on 0xa2 it
  * tries to signal its parent (`Deno.ppid`) with SIGSTOP, answering 0xa2 with the error's name.
  * Each joining player gets 0xa1 with the plugin's process id (so a restart shows up as a new
  * id). In a Worker this ends or freezes the whole cluster; in a subprocess only the plugin.
