@@ -5,6 +5,7 @@
  * attacker is a TCP proxy in this file that rewrites AnswerCluster with the codec.
  */
 
+import { captureLogs } from "./_logs.ts";
 import assert from "node:assert/strict";
 import { reset as resetLogging } from "@logtape/logtape";
 import { startMaster } from "../master/mod.ts";
@@ -19,7 +20,7 @@ import {
   sealJoinTicket,
 } from "../shared/join_ticket.ts";
 import { generateKey, loadKey } from "../shared/keys.ts";
-import { formatLogRecord, type LogRecord, setupLogging } from "../shared/logging.ts";
+import { formatLogRecord, type LogRecord } from "../shared/logging.ts";
 import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
 import type { AnswerClusterPacket } from "../shared/protocol/packets.ts";
 import { ProtocolError } from "../shared/protocol/protocol_error.ts";
@@ -32,13 +33,7 @@ const ATTACKER_KEY = new Uint8Array(32).fill(0x66);
 
 /** Captures every log record while `run` runs (the console stays quiet). */
 async function withLogs<T>(run: (records: LogRecord[]) => Promise<T>): Promise<T> {
-  const records: LogRecord[] = [];
-  const quiet = { debug() {}, info() {}, warn() {}, error() {} };
-  await setupLogging({
-    level: "debug",
-    console: quiet,
-    sinks: { memory: (record) => records.push(record) },
-  });
+  const records = await captureLogs();
   try {
     return await run(records);
   } finally {

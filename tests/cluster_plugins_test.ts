@@ -1,3 +1,4 @@
+import { QUIET_CONSOLE } from "./_logs.ts";
 import assert from "node:assert/strict";
 import { type LogRecord, reset } from "@logtape/logtape";
 import { type ClusterOptions, clusterOptionsFromConfig, startCluster } from "../cluster/mod.ts";
@@ -238,10 +239,9 @@ Deno.test("motd with a read grant greets a joining player through a real cluster
 
 Deno.test("an embedder's sink filtered on [sustenet, plugin] gets a sandboxed plugin's log lines", async () => {
   const lines: string[] = [];
-  const quiet = { debug() {}, info() {}, warn() {}, error() {} };
   await setupLogging({
     level: "info",
-    console: quiet,
+    console: QUIET_CONSOLE,
     sinks: {
       plugins(record: LogRecord) {
         const [root, role, name] = record.category;

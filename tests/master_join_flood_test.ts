@@ -9,12 +9,13 @@
  * per-address ones (an address stands for many players behind one NAT in production).
  */
 
+import { captureLogs as captureLogsAt } from "./_logs.ts";
 import assert from "node:assert/strict";
 import { reset as resetLogging } from "@logtape/logtape";
 import { type ClusterOptions, type ClusterServer, startCluster } from "../cluster/mod.ts";
 import { type MasterOptions, type MasterServer, startMaster } from "../master/mod.ts";
 import { generateKey } from "../shared/keys.ts";
-import { type LogRecord, setupLogging } from "../shared/logging.ts";
+import type { LogRecord } from "../shared/logging.ts";
 import { renderPrometheus } from "../shared/metrics.ts";
 import { type Packet, PROTOCOL_VERSION } from "../shared/protocol/packets.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
@@ -130,15 +131,7 @@ async function flood(port: number, maxRequests = 240, intervalMs = 42): Promise<
   return state;
 }
 
-function captureLogs(): Promise<LogRecord[]> {
-  const records: LogRecord[] = [];
-  const quiet = { debug() {}, info() {}, warn() {}, error() {} };
-  return setupLogging({
-    level: "info",
-    console: quiet,
-    sinks: { memory: (record) => records.push(record) },
-  }).then(() => records);
-}
+const captureLogs = () => captureLogsAt("info");
 
 /**
  * The most master lines a flood from one address may cause between `from` and `to`: per 10 s

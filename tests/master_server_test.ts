@@ -3,6 +3,7 @@
  * clusters and clients built from shared/transport + codec (tests/_master_peer.ts).
  */
 
+import { captureLogs } from "./_logs.ts";
 import { PROTOCOL_VERSION } from "../shared/protocol/packets.ts";
 import assert from "node:assert/strict";
 import { saveKey } from "../shared/keys.ts";
@@ -21,7 +22,7 @@ import {
 } from "./_master_peer.ts";
 import { decrypt, importAesKey } from "../shared/security.ts";
 import { deriveMasterLinkKeys } from "../shared/key_derivation.ts";
-import { formatLogRecord, type LogRecord, setupLogging } from "../shared/logging.ts";
+import { formatLogRecord } from "../shared/logging.ts";
 import { reset as resetLogging } from "@logtape/logtape";
 
 const KEY_NAME = "cluster_key";
@@ -569,13 +570,7 @@ Deno.test("/health, /metrics and / answer with the master's state", async () => 
 // ------------------------------------------------------------------------------ logs
 
 Deno.test("the master logs why registrations fail, and never a key, passphrase or ticket", async () => {
-  const records: LogRecord[] = [];
-  const quiet = { debug() {}, info() {}, warn() {}, error() {} };
-  await setupLogging({
-    level: "debug",
-    console: quiet,
-    sinks: { memory: (record) => records.push(record) },
-  });
+  const records = await captureLogs();
   const secrets: Uint8Array[] = [];
   try {
     await withMaster({ registrationTimeoutMs: 1000 }, async ({ key, port, challenge, hello }) => {

@@ -7,6 +7,7 @@
  * are printed, never asserted against a clock.
  */
 
+import { QUIET_CONSOLE } from "./_logs.ts";
 import assert from "node:assert/strict";
 import { type LogRecord, reset } from "@logtape/logtape";
 import { type ClusterOptions, clusterOptionsFromConfig } from "../cluster/mod.ts";
@@ -228,10 +229,9 @@ Deno.test("a busy-looping plugin is SIGKILLed by the watchdog: its process is go
 
 Deno.test("floods of sends, sends to a missing player and log lines never stall the cluster; logs are rate-limited", async () => {
   const records: LogRecord[] = [];
-  const quiet = { debug() {}, info() {}, warn() {}, error() {} };
   await setupLogging({
     level: "info",
-    console: quiet,
+    console: QUIET_CONSOLE,
     sinks: {
       capture(record: LogRecord) {
         if (record.category[1] === "plugin" && record.category[2] === "floods") {
@@ -276,10 +276,9 @@ Deno.test("floods of sends, sends to a missing player and log lines never stall 
 
 Deno.test("console.log from a plugin becomes an escaped log line of that plugin, never a raw line", async () => {
   const records: LogRecord[] = [];
-  const quiet = { debug() {}, info() {}, warn() {}, error() {} };
   await setupLogging({
     level: "info",
-    console: quiet,
+    console: QUIET_CONSOLE,
     sinks: { capture: (record: LogRecord) => void records.push(record) },
   });
   try {

@@ -1,6 +1,7 @@
+import { captureLogs } from "./_logs.ts";
 import assert from "node:assert/strict";
 import { reset as resetLogging } from "@logtape/logtape";
-import { formatLogRecord, type LogRecord, setupLogging } from "../shared/logging.ts";
+import { formatLogRecord } from "../shared/logging.ts";
 import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
 import { encodeFrame, type Frame, FrameDecoder } from "../shared/protocol/frame.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
@@ -297,13 +298,7 @@ Deno.test("a tampered record closes that connection while the server keeps servi
 });
 
 Deno.test("a peer that never reads is disconnected as a slow consumer with a bounded queue", async () => {
-  const records: LogRecord[] = [];
-  const quiet = { debug() {}, info() {}, warn() {}, error() {} };
-  await setupLogging({
-    level: "debug",
-    console: quiet,
-    sinks: { memory: (record) => records.push(record) },
-  });
+  const records = await captureLogs();
   try {
     await slowConsumerIsDropped();
   } finally {
