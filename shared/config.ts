@@ -250,3 +250,48 @@ export function exitOnConfigError(err: unknown): never {
   console.error(`error: ${err.message}`);
   Deno.exit(2);
 }
+
+/**
+ * The `--help` text of a server role: usage, then every flag the role reads with its key,
+ * valid values and default, generated from the config schema (so it cannot drift from what
+ * the server accepts).
+ *
+ * @param role The role (`master` or `cluster`).
+ * @returns The text, lines joined with `\n`.
+ *
+ * @example
+ * ```ts
+ * import { serverHelp } from "./config.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const help = serverHelp("master");
+ * assert.match(help, /^usage: deno task master/);
+ * assert.match(help, /--port VALUE +\[all\] port: an integer 0\.\.65535 \(default 0\)/);
+ * assert.doesNotMatch(help, /--key-name/); // a cluster setting
+ * ```
+ */
+export function serverHelp(role: Role): string {
+  const rows: [string, string][] = [
+    ["--config PATH", "config file (default ./Config.toml if it exists, else built-in defaults)"],
+    ["--help, -h", "print this text and exit"],
+  ];
+  for (const key of CONFIG_KEYS) {
+    if (key.flag === null || (key.role !== null && key.role !== role)) continue;
+    const dot = key.field.lastIndexOf(".");
+    const where = `[${key.field.slice(0, dot)}] ${key.field.slice(dot + 1)}`;
+    const flag = key.flagType === "boolean"
+      ? `${key.flag}, --no-${key.flag.slice(2)}`
+      : `${key.flag} VALUE`;
+    const fallback = key.defaultText === "" ? "" : ` (default ${key.defaultText})`;
+    rows.push([flag, `${where}: ${key.expect}${fallback}`]);
+  }
+  const width = Math.max(...rows.map(([flag]) => flag.length)) + 2;
+  return [
+    `usage: deno task ${role} [--config PATH] [--FLAG VALUE ...]`,
+    "",
+    "Reads the config file, then applies each flag over its key (README.md, Configuration).",
+    "A bad value exits with status 2 and names the field; SIGINT/SIGTERM stop gracefully.",
+    "",
+    ...rows.map(([flag, what]) => `  ${flag.padEnd(width)}${what}`),
+  ].join("\n");
+}

@@ -339,6 +339,17 @@ export interface ConfigKeyInfo {
   readonly expect: string;
   /** The role that reads it; null = both. */
   readonly role: Role | null;
+  /** The default as written in Config.toml (`6256`, `"keys"`, `true`), or `""` if none. */
+  readonly defaultText: string;
+}
+
+// A setting's value as Config.toml writes it, for help text.
+function tomlText(value: TomlValue | undefined): string {
+  if (value === undefined) return "";
+  if (typeof value === "string") return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map((v) => tomlText(v)).join(", ")}]`;
+  if (typeof value === "object" && !(value instanceof Date)) return "{…}";
+  return String(value);
 }
 
 function keyInfos<T>(section: SectionName, fields: Fields<T>, role: Role | null) {
@@ -349,6 +360,7 @@ function keyInfos<T>(section: SectionName, fields: Fields<T>, role: Role | null)
     flagType: f.kind.flag,
     expect: f.kind.expect,
     role,
+    defaultText: tomlText(f.kind.toToml(f.fallback)),
   }));
 }
 

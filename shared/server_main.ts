@@ -1,13 +1,19 @@
 /**
  * The shared body of the server entry points (`master/main.ts`, `cluster/main.ts`): read the
- * config from the command line, set up logging, start the server, print the one ready line
+ * config from the command line (or print `--help`), set up logging, start the server, print the one ready line
  * tests and operators wait for, and stop gracefully on SIGINT/SIGTERM. A bad config exits 2
  * naming the field; a server that cannot start exits 1 with the reason. Library code never
  * imports this module (it installs signal handlers and may exit the process).
  *
  * @module
  */
-import { configFromArgs, exitOnConfigError, type Role, type SustenetConfig } from "./config.ts";
+import {
+  configFromArgs,
+  exitOnConfigError,
+  type Role,
+  serverHelp,
+  type SustenetConfig,
+} from "./config.ts";
 import { setupLogging } from "./logging.ts";
 import { onShutdownSignal } from "./shutdown_signals.ts";
 
@@ -51,6 +57,10 @@ export async function runServerMain<S extends RunningServer>(
   args: readonly string[],
   launch: (config: SustenetConfig) => ServerLaunch<S>,
 ): Promise<S> {
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(serverHelp(role));
+    Deno.exit(0);
+  }
   let config: SustenetConfig;
   try {
     config = await configFromArgs([...args], role);

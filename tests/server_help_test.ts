@@ -1,0 +1,32 @@
+/**
+ * `--help` on the server tasks: the real entry points print every flag their role reads (from
+ * the config schema) with its default, and exit 0 without starting anything.
+ */
+import assert from "node:assert/strict";
+import { CONFIG_KEYS } from "../shared/config_schema.ts";
+import { REPO_ROOT } from "./_process.ts";
+
+for (const [role, flag] of [["master", "--help"], ["cluster", "-h"]] as const) {
+  Deno.test(`${role}/main.ts ${flag} lists every flag of the ${role} with its default and exits 0`, async () => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${REPO_ROOT}${role}/main.ts`, flag],
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    assert.match(text, new RegExp(`^usage: deno task ${role} `));
+    assert.doesNotMatch(text, /listening on/);
+    for (const key of CONFIG_KEYS) {
+      if (key.flag === null) continue;
+      const listed = text.includes(`  ${key.flag} `) || text.includes(`  ${key.flag},`);
+      const mine = key.role === null || key.role === role;
+      assert.equal(
+        listed,
+        mine,
+        `${key.flag} ${mine ? "missing from" : "wrongly in"} ${role}'s help`,
+      );
+    }
+    assert.match(text, /--port VALUE +\[all\] port: an integer 0\.\.65535 \(default 0\)/);
+  });
+}
