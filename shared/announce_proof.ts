@@ -14,8 +14,12 @@
  * @module
  */
 
-import { ByteWriter, utf8Length } from "./protocol/byte_writer.ts";
-import type { AnswerClusterPacket } from "./protocol/packets.ts";
+import { ByteWriter } from "./protocol/byte_writer.ts";
+import {
+  type AnnouncedFields,
+  announcedFieldsSize,
+  writeAnnouncedFields,
+} from "./protocol/packet_layouts.ts";
 import { asBufferSource } from "./security.ts";
 
 /**
@@ -34,26 +38,8 @@ export const ANNOUNCE_PROOF_BYTES = 32;
 /** Domain label in front of every proven message, so no other HMAC can be replayed as one. */
 const LABEL = new TextEncoder().encode("sustenet announce v2\0");
 
-/**
- * What a cluster announces about itself in AnswerCluster: every field but the proof.
- *
- * @example
- * ```ts
- * import type { AnnouncedFields } from "./announce_proof.ts";
- * import assert from "node:assert/strict";
- *
- * const fields: AnnouncedFields = {
- *   name: "eu-1",
- *   host: "127.0.0.1",
- *   port: 6257,
- *   maxConnections: 0,
- *   keyVersion: 1,
- *   publicKey: new Uint8Array(32),
- * };
- * assert.equal(fields.port, 6257);
- * ```
- */
-export type AnnouncedFields = Omit<AnswerClusterPacket, "kind" | "proof">;
+/** What a cluster announces in AnswerCluster (every field but the proof). */
+export type { AnnouncedFields };
 
 /**
  * The bytes the proof covers: `"sustenet announce v2\0" ‖ str8 name ‖ str8 host ‖ u16 port ‖
@@ -75,18 +61,11 @@ export type AnnouncedFields = Omit<AnswerClusterPacket, "kind" | "proof">;
  * ```
  */
 export function announceMessage(fields: AnnouncedFields): Uint8Array<ArrayBuffer> {
-  const size = LABEL.length + 1 + utf8Length(fields.name, "AnswerCluster.name") + 1 +
-    utf8Length(fields.host, "AnswerCluster.host") + 2 + 4 + 2 + 1 + fields.publicKey.length;
-  const out = new Uint8Array(size);
+  // The same encoding AnswerCluster carries (one layout), behind the label.
+  const out = new Uint8Array(LABEL.length + announcedFieldsSize(fields));
   const w = new ByteWriter(out);
   w.raw(LABEL, "label");
-  w.str8(fields.name, "AnswerCluster.name");
-  w.str8(fields.host, "AnswerCluster.host");
-  w.u16(fields.port, "AnswerCluster.port");
-  w.u32(fields.maxConnections, "AnswerCluster.maxConnections");
-  w.u16(fields.keyVersion, "AnswerCluster.keyVersion");
-  w.bytes8(fields.publicKey, "AnswerCluster.publicKey");
-  if (w.offset !== size) throw new RangeError(`announce message is ${w.offset} bytes, not ${size}`);
+  writeAnnouncedFields(w, fields);
   return out;
 }
 

@@ -195,6 +195,72 @@ export function writeMoveEntry(w: ByteWriter, e: MoveEntry): void {
 }
 
 /**
+ * What a cluster announces in AnswerCluster: every field but the proof, which covers them.
+ *
+ * @example
+ * ```ts
+ * import type { AnnouncedFields } from "./packet_layouts.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const fields: AnnouncedFields = {
+ *   name: "eu-1", host: "h", port: 1, maxConnections: 0, keyVersion: 1, publicKey: new Uint8Array(32),
+ * };
+ * assert.equal(fields.port, 1);
+ * ```
+ */
+export type AnnouncedFields = Omit<PacketOf<"AnswerCluster">, "kind" | "proof">;
+
+/**
+ * Encoded bytes of the announced fields (AnswerCluster's payload before its proof).
+ *
+ * @param f The fields.
+ * @throws {RangeError} For a field that cannot be encoded (named in the message).
+ *
+ * @example
+ * ```ts
+ * import { announcedFieldsSize } from "./packet_layouts.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const size = announcedFieldsSize({
+ *   name: "a", host: "h", port: 1, maxConnections: 2, keyVersion: 3, publicKey: new Uint8Array(1),
+ * });
+ * assert.equal(size, 14);
+ * ```
+ */
+export function announcedFieldsSize(f: AnnouncedFields): number {
+  return str8Size(f.name, "AnswerCluster.name") + str8Size(f.host, "AnswerCluster.host") +
+    2 + 4 + 2 + bytes8Size(f.publicKey, "AnswerCluster.publicKey");
+}
+
+/**
+ * Writes the announced fields, as AnswerCluster carries them and its proof covers them.
+ *
+ * @param w The writer, positioned at the fields.
+ * @param f The fields.
+ *
+ * @example
+ * ```ts
+ * import { ByteWriter } from "./byte_writer.ts";
+ * import { writeAnnouncedFields } from "./packet_layouts.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const out = new Uint8Array(14);
+ * writeAnnouncedFields(new ByteWriter(out), {
+ *   name: "a", host: "h", port: 1, maxConnections: 2, keyVersion: 3, publicKey: new Uint8Array(1),
+ * });
+ * assert.equal(out.toHex(), "0161016800010000000200030100");
+ * ```
+ */
+export function writeAnnouncedFields(w: ByteWriter, f: AnnouncedFields): void {
+  w.str8(f.name, "AnswerCluster.name");
+  w.str8(f.host, "AnswerCluster.host");
+  w.u16(f.port, "AnswerCluster.port");
+  w.u32(f.maxConnections, "AnswerCluster.maxConnections");
+  w.u16(f.keyVersion, "AnswerCluster.keyVersion");
+  w.bytes8(f.publicKey, "AnswerCluster.publicKey");
+}
+
+/**
  * The layout of each fixed-type packet kind.
  *
  * @example Size a packet's payload
@@ -358,16 +424,9 @@ export const PACKET_LAYOUTS: { readonly [K in FixedKind]: PacketLayout<K> } = {
   },
   AnswerCluster: {
     size: (p) =>
-      str8Size(p.name, "AnswerCluster.name") + str8Size(p.host, "AnswerCluster.host") +
-      2 + 4 + 2 + bytes8Size(p.publicKey, "AnswerCluster.publicKey") +
-      fixedSize(p.proof, KEY_MATERIAL_BYTES, "AnswerCluster.proof"),
+      announcedFieldsSize(p) + fixedSize(p.proof, KEY_MATERIAL_BYTES, "AnswerCluster.proof"),
     write(w, p) {
-      w.str8(p.name, "AnswerCluster.name");
-      w.str8(p.host, "AnswerCluster.host");
-      w.u16(p.port, "AnswerCluster.port");
-      w.u32(p.maxConnections, "AnswerCluster.maxConnections");
-      w.u16(p.keyVersion, "AnswerCluster.keyVersion");
-      w.bytes8(p.publicKey, "AnswerCluster.publicKey");
+      writeAnnouncedFields(w, p);
       w.bytes8(p.proof, "AnswerCluster.proof");
     },
     read: (r) => ({
