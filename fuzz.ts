@@ -26,9 +26,9 @@ import {
   MASTER_STAGES,
   openClusterStage,
   openMasterStage,
-  processRss,
   randomFuzzInput,
 } from "./tests/_fuzz.ts";
+import { processRss } from "./tests/_process.ts";
 
 /** RSS growth allowed per server over the whole run. */
 const RSS_GROWTH_BOUND = 256 * 1024 * 1024;

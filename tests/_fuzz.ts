@@ -312,15 +312,3 @@ export async function fuzzConnection(
   await connection.close();
   return outcome;
 }
-
-/** Reads a process's resident set size in bytes from /proc (Linux), or `undefined`. */
-export async function processRss(pid: number): Promise<number | undefined> {
-  try {
-    const status = await Deno.readTextFile(`/proc/${pid}/status`);
-    const kb = status.match(/^VmRSS:\s+(\d+) kB$/m)?.[1];
-    return kb === undefined ? undefined : Number(kb) * 1024;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
-}

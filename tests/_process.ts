@@ -1,7 +1,8 @@
 /**
  * Helpers for tests that run a real role process (`master/main.ts`, `cluster/main.ts`,
  * `client/main.ts`) with `Deno.execPath()`: a free loopback port, a spawned child whose stdout
- * is read line by line, waiting for a line, temporary config files.
+ * is read line by line, waiting for a line, temporary config files, a process's RSS, and a
+ * deployment folder of configs and processes.
  *
  * Everything here is cleanup-safe: `kill()` ignores a child that already exited, `close()`
  * kills, awaits the exit and drains both pipes, so Deno's resource sanitizer stays quiet when a
@@ -10,6 +11,8 @@
  *
  * @module
  */
+
+import { generateKey } from "../shared/keys.ts";
 
 /** Absolute path of the repository root (the folder holding deno.json). */
 export const REPO_ROOT: string = decodeURIComponent(new URL("../", import.meta.url).pathname);
@@ -269,4 +272,58 @@ export async function writeTempConfig(text: string): Promise<TempFile> {
     await Deno.remove(dir, { recursive: true });
   };
   return { path, remove, [Symbol.asyncDispose]: remove };
+}
+
+/** Reads a process's resident set size in bytes from /proc (Linux), or `undefined`. */
+export async function processRss(pid: number): Promise<number | undefined> {
+  try {
+    const status = await Deno.readTextFile(`/proc/${pid}/status`);
+    const kb = status.match(/^VmRSS:\s+(\d+) kB$/m)?.[1];
+    return kb === undefined ? undefined : Number(kb) * 1024;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * A temporary folder with a shared `keys/cluster_key`, the role configs written into it, and
+ * every role process started from them; disposing stops the processes and removes the folder.
+ */
+export class Deployment implements AsyncDisposable {
+  /** The folder (configs use `keys_dir = "keys"`, relative to it). */
+  readonly dir: string;
+  /** Every process started, in order. */
+  readonly processes: RoleProcess[] = [];
+
+  protected constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  /** A new folder with a fresh cluster key. */
+  static async create(prefix = "sustenet_deployment_"): Promise<Deployment> {
+    return new Deployment(await Deployment.makeDir(prefix));
+  }
+
+  /** Makes the folder and its key (for subclasses' own `create`). */
+  protected static async makeDir(prefix: string): Promise<string> {
+    const dir = await Deno.makeTempDir({ prefix });
+    await generateKey(`${dir}/keys`, "cluster_key");
+    return dir;
+  }
+
+  /** Writes `toml` as `<name>.toml` in the folder, starts `role` with it, waits for `ready`. */
+  async start(role: Role, name: string, toml: string, ready: RegExp): Promise<RoleProcess> {
+    const config = `${this.dir}/${name}.toml`;
+    await Deno.writeTextFile(config, toml);
+    const proc = spawnRole(role, ["--config", config]);
+    this.processes.push(proc);
+    await waitForLine(proc, ready, 20_000);
+    return proc;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    for (const proc of this.processes) await proc.close(2000);
+    await Deno.remove(this.dir, { recursive: true });
+  }
 }

@@ -18,7 +18,7 @@ import { renderPrometheus } from "../shared/metrics.ts";
 import { definePlugin } from "../shared/plugin.ts";
 import { encodePacket } from "../shared/protocol/codec.ts";
 import { generateKey } from "../shared/keys.ts";
-import { freePort, spawnRole, waitForLine, writeTempConfig } from "./_process.ts";
+import { freePort, processRss, spawnRole, waitForLine, writeTempConfig } from "./_process.ts";
 import {
   joinCluster,
   playerJoins,
@@ -477,18 +477,6 @@ async function* flooderLines(child: Deno.ChildProcess): AsyncGenerator<string> {
   }
 }
 
-/** The resident set of a process, from /proc (Linux), or undefined elsewhere. */
-async function rssOf(pid: number): Promise<number | undefined> {
-  try {
-    const status = await Deno.readTextFile(`/proc/${pid}/status`);
-    const kb = status.match(/^VmRSS:\s+(\d+) kB$/m);
-    return kb === null ? undefined : Number(kb[1]) * 1024;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
-}
-
 Deno.test("a real cluster process (deno task cluster, echo in a Worker) kicks a flooder and counts it in /metrics; the bystander carries on", async () => {
   const keysDir = await Deno.makeTempDir();
   await generateKey(keysDir, "cluster_key");
@@ -529,7 +517,7 @@ Deno.test("a real cluster process (deno task cluster, echo in a Worker) kicks a 
     try {
       assert.equal((await lines.next()).value, "flooding");
       const pid = cluster.child.pid;
-      const rssBefore = await rssOf(pid);
+      const rssBefore = await processRss(pid);
       let rssPeak = rssBefore ?? 0;
       let sampling = Promise.resolve();
       let flooding = true;
@@ -545,7 +533,7 @@ Deno.test("a real cluster process (deno task cluster, echo in a Worker) kicks a 
         2000,
         () => {
           sampling = sampling.then(async () => {
-            rssPeak = Math.max(rssPeak, (await rssOf(pid)) ?? 0);
+            rssPeak = Math.max(rssPeak, (await processRss(pid)) ?? 0);
           });
         },
       );

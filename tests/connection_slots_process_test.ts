@@ -9,9 +9,8 @@
 
 import { PROTOCOL_VERSION } from "../shared/protocol/packets.ts";
 import assert from "node:assert/strict";
-import { generateKey } from "../shared/keys.ts";
 import { encodePacket } from "../shared/protocol/codec.ts";
-import { freePort, REPO_ROOT, type RoleProcess, spawnRole, waitForLine } from "./_process.ts";
+import { Deployment, freePort, processRss, REPO_ROOT } from "./_process.ts";
 import { RawPeer } from "./_master_peer.ts";
 import { playerJoins } from "./_raw_client.ts";
 
@@ -20,42 +19,11 @@ const PENDING = Number(Deno.env.get("SLOTS_PENDING") ?? 400);
 /** Bytes of a 4096-byte frame body each of them leaves half-sent (`SLOTS_PARTIAL`, 1..4095). */
 const PARTIAL_BODY = Number(Deno.env.get("SLOTS_PARTIAL") ?? 4000);
 
-/** A temporary folder with keys, configs and the spawned processes. */
-class Deployment implements AsyncDisposable {
-  readonly dir: string;
-  readonly processes: RoleProcess[] = [];
-
-  private constructor(dir: string) {
-    this.dir = dir;
-  }
-
-  static async create(): Promise<Deployment> {
-    const dir = await Deno.makeTempDir({ prefix: "sustenet_slots_" });
-    await generateKey(`${dir}/keys`, "cluster_key");
-    return new Deployment(dir);
-  }
-
-  async start(role: "master" | "cluster", toml: string, ready: RegExp): Promise<RoleProcess> {
-    const config = `${this.dir}/${role}.toml`;
-    await Deno.writeTextFile(config, toml);
-    const proc = spawnRole(role, ["--config", config]);
-    this.processes.push(proc);
-    await waitForLine(proc, ready, 20_000);
-    return proc;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    for (const proc of this.processes) await proc.close(2000);
-    await Deno.remove(this.dir, { recursive: true });
-  }
-}
-
 /** Resident set size of a process, in KiB (Linux /proc). */
 async function rssKiB(pid: number): Promise<number> {
-  const status = await Deno.readTextFile(`/proc/${pid}/status`);
-  const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
-  assert.ok(match, "VmRSS in /proc/<pid>/status");
-  return Number(match[1]);
+  const bytes = await processRss(pid);
+  assert.ok(bytes !== undefined, "VmRSS in /proc/<pid>/status");
+  return bytes / 1024;
 }
 
 /** One counter's value from a `/metrics` page. */
@@ -78,9 +46,10 @@ async function readUntilClosed(conn: Deno.TcpConn): Promise<boolean> {
 }
 
 Deno.test("cluster process with max_connections = 40: hundreds of pending connections holding partial frames, a ticket holder still joins; RSS per pending connection printed", async () => {
-  await using deployment = await Deployment.create();
+  await using deployment = await Deployment.create("sustenet_slots_");
   const masterPort = await freePort();
   await deployment.start(
+    "master",
     "master",
     `[all]\nport = ${masterPort}\nkeys_dir = "keys"\nstatus_enabled = false\n`,
     /^master listening on /,
@@ -88,6 +57,7 @@ Deno.test("cluster process with max_connections = 40: hundreds of pending connec
   const clusterPort = await freePort();
   const statusPort = await freePort();
   const cluster = await deployment.start(
+    "cluster",
     "cluster",
     `[all]\nport = ${clusterPort}\nkeys_dir = "keys"\nstatus_port = ${statusPort}\n` +
       `server_name = "eu-1"\nmax_connections = 40\nhandshake_timeout_ms = 120000\n` +
@@ -137,10 +107,11 @@ Deno.test("cluster process with max_connections = 40: hundreds of pending connec
 });
 
 Deno.test("master process with max_connections = 40, 40 idle clients and hundreds of pending connections: a cluster process still registers and is listed", async () => {
-  await using deployment = await Deployment.create();
+  await using deployment = await Deployment.create("sustenet_slots_");
   const masterPort = await freePort();
   const statusPort = await freePort();
   const master = await deployment.start(
+    "master",
     "master",
     `[all]\nport = ${masterPort}\nkeys_dir = "keys"\nstatus_port = ${statusPort}\n` +
       `max_connections = 40\nlog_level = "warning"\n` +
@@ -163,6 +134,7 @@ Deno.test("master process with max_connections = 40, 40 idle clients and hundred
     );
     assert.ok(perConnection < 64, `${perConnection} KiB per pending connection`);
     await deployment.start(
+      "cluster",
       "cluster",
       `[all]\nport = ${await freePort()}\nkeys_dir = "keys"\nstatus_enabled = false\n` +
         `server_name = "eu-1"\n[cluster]\nmaster_port = ${masterPort}\n`,

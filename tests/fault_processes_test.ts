@@ -1,37 +1,27 @@
 import assert from "node:assert/strict";
 import { SustenetClient } from "../client/mod.ts";
-import { generateKey } from "../shared/keys.ts";
 import type { ClusterInfo, PacketOf } from "../shared/protocol/packets.ts";
 import { RawPeer } from "./_master_peer.ts";
-import { freePort, REPO_ROOT, type RoleProcess, spawnRole, waitForLine } from "./_process.ts";
+import { Deployment, freePort, REPO_ROOT, type RoleProcess } from "./_process.ts";
 import { joinCluster, type RawClient, requestTicket, waitUntil } from "./_raw_client.ts";
 
 const HEARTBEAT_TIMEOUT_MS = 1500;
 
-/** A temporary folder with a shared keys dir, role configs, and every spawned process. */
-class Deployment implements AsyncDisposable {
-  readonly dir: string;
-  readonly processes: RoleProcess[] = [];
-
-  private constructor(dir: string) {
-    this.dir = dir;
-  }
-
-  static async create(): Promise<Deployment> {
-    const dir = await Deno.makeTempDir({ prefix: "sustenet_fault_" });
-    await generateKey(`${dir}/keys`, "cluster_key");
-    return new Deployment(dir);
+/** A deployment that starts masters and clusters as these fault tests need them. */
+class FaultDeployment extends Deployment {
+  static override async create(): Promise<FaultDeployment> {
+    return new FaultDeployment(await Deployment.makeDir("sustenet_fault_"));
   }
 
   /** Starts a master on `port` and waits for its ready line. */
   async master(port: number): Promise<RoleProcess> {
-    const config = `${this.dir}/master_${port}.toml`;
-    await Deno.writeTextFile(
-      config,
+    return await this.start(
+      "master",
+      `master_${port}`,
       `[all]\nport = ${port}\nkeys_dir = "keys"\nstatus_enabled = false\n` +
         `[master]\nheartbeat_timeout_ms = ${HEARTBEAT_TIMEOUT_MS}\n`,
+      /^master listening on /,
     );
-    return await this.#start("master", config, /^master listening on /);
   }
 
   /** Starts a cluster named `name` on `port` with the given plugin files, registered to `masterPort`. */
@@ -41,16 +31,16 @@ class Deployment implements AsyncDisposable {
     masterPort: number,
     plugins: readonly string[] = ["plugins/echo.ts"],
   ): Promise<RoleProcess> {
-    const config = `${this.dir}/cluster_${name}.toml`;
     const pluginTables = plugins.map((p) => `[[cluster.plugins]]\nurl = "${REPO_ROOT}${p}"\n`);
-    await Deno.writeTextFile(
-      config,
+    return await this.start(
+      "cluster",
+      `cluster_${name}`,
       `[all]\nport = ${port}\nkeys_dir = "keys"\nstatus_enabled = false\nserver_name = "${name}"\n` +
         `[cluster]\nmaster_port = ${masterPort}\nidentity_key_name = "${name}_identity"\n` +
         `heartbeat_interval_ms = 200\n` + // reconnect delays at their defaults
         pluginTables.join(""),
+      new RegExp(`^cluster ${name} listening on `),
     );
-    return await this.#start("cluster", config, new RegExp(`^cluster ${name} listening on `));
   }
 
   /** A master, a cluster `name` (the victim) and a cluster "survivor", both listed. */
@@ -64,18 +54,6 @@ class Deployment implements AsyncDisposable {
     await this.cluster("survivor", await freePort(), masterPort);
     await waitForList(masterPort, (list) => list.length === 2, "two clusters listed", 10_000);
     return { masterPort, victim, victimPort };
-  }
-
-  async #start(role: "master" | "cluster", config: string, ready: RegExp): Promise<RoleProcess> {
-    const proc = spawnRole(role, ["--config", config]);
-    this.processes.push(proc);
-    await waitForLine(proc, ready, 20_000);
-    return proc;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    for (const proc of this.processes) await proc.close(2000);
-    await Deno.remove(this.dir, { recursive: true });
   }
 }
 
@@ -152,7 +130,7 @@ async function echoes(client: RawClient, text: string, command = 0x80): Promise<
 }
 
 Deno.test("kill -9 of the master: players keep playing, clusters are listed again within 3 s of a new master", async () => {
-  await using deployment = await Deployment.create();
+  await using deployment = await FaultDeployment.create();
   const masterPort = await freePort();
   const master = await deployment.master(masterPort);
   await deployment.cluster("eu-1", await freePort(), masterPort);
@@ -180,7 +158,7 @@ Deno.test("kill -9 of the master: players keep playing, clusters are listed agai
 });
 
 Deno.test("kill -9 of a cluster: it leaves the list within the heartbeat timeout and gets no new joins", async () => {
-  await using deployment = await Deployment.create();
+  await using deployment = await FaultDeployment.create();
   const { masterPort, victim: doomed, victimPort: doomedPort } = await deployment.victimAndSurvivor(
     "doomed",
   );
@@ -192,7 +170,7 @@ Deno.test("kill -9 of a cluster: it leaves the list within the heartbeat timeout
 });
 
 Deno.test("SIGSTOP of a cluster: unlisted within the heartbeat timeout, no new joins; back after SIGCONT", async () => {
-  await using deployment = await Deployment.create();
+  await using deployment = await FaultDeployment.create();
   const { masterPort, victim: frozen, victimPort: frozenPort } = await deployment.victimAndSurvivor(
     "frozen",
   );
@@ -219,7 +197,7 @@ Deno.test("SIGSTOP of a cluster: unlisted within the heartbeat timeout, no new j
 });
 
 Deno.test("a plugin crash mid-game (its Worker exits) leaves the other players playing", async () => {
-  await using deployment = await Deployment.create();
+  await using deployment = await FaultDeployment.create();
   const masterPort = await freePort();
   await deployment.master(masterPort);
   const clusterPort = await freePort();
@@ -258,7 +236,7 @@ Deno.test("a plugin crash mid-game (its Worker exits) leaves the other players p
 });
 
 Deno.test("SIGTERM of a cluster drains its players with a DisconnectCluster reason", async () => {
-  await using deployment = await Deployment.create();
+  await using deployment = await FaultDeployment.create();
   const masterPort = await freePort();
   await deployment.master(masterPort);
   const cluster = await deployment.cluster("eu-1", await freePort(), masterPort);
