@@ -467,26 +467,20 @@ Deno.test("a spent ticket is refused (40) at another cluster sharing the AES key
     // What a restarted master that counted ids from 1 produced: a ticket for A under the id B
     // now holds (same AES key, same id). The identity hash still says A: refused.
     const clusterKey = await loadKey(keysDir, "cluster_key");
-    const forA = await sealJoinTicket(clusterKey, {
-      clusterId: b.clusterId!,
-      clusterKeyHash: await clusterKeyHash(a.identity.publicKey),
-      playerId: "replayed",
-      expiresAtMs: Date.now() + 30_000,
-      clientKeyHash: await clientKeyHash(grant.ephemeral.publicRaw),
-      ticketId: newTicketId(),
-    });
-    assert.equal(await present(forA), 40);
+    // A fresh ticket under B's id for this client, naming the identity `identityKey`.
+    const ticketNaming = async (identityKey: Uint8Array, playerId: string) =>
+      await sealJoinTicket(clusterKey, {
+        clusterId: b.clusterId!,
+        clusterKeyHash: await clusterKeyHash(identityKey),
+        playerId,
+        expiresAtMs: Date.now() + 30_000,
+        clientKeyHash: await clientKeyHash(grant.ephemeral.publicRaw),
+        ticketId: newTicketId(),
+      });
+    assert.equal(await present(await ticketNaming(a.identity.publicKey, "replayed")), 40);
     // Control: the same ticket naming B's own identity is accepted, so the 40 above is the
     // identity binding and nothing else.
-    const forB = await sealJoinTicket(clusterKey, {
-      clusterId: b.clusterId!,
-      clusterKeyHash: await clusterKeyHash(b.identity.publicKey),
-      playerId: "own",
-      expiresAtMs: Date.now() + 30_000,
-      clientKeyHash: await clientKeyHash(grant.ephemeral.publicRaw),
-      ticketId: newTicketId(),
-    });
-    assert.equal(await present(forB), 20);
+    assert.equal(await present(await ticketNaming(b.identity.publicKey, "own")), 20);
     assert.equal(a.players.size + b.players.size >= 1, true);
   });
 });

@@ -8,7 +8,7 @@ import { PROTOCOL_VERSION } from "../shared/protocol/packets.ts";
 import assert from "node:assert/strict";
 import { reset as resetLogging } from "@logtape/logtape";
 import { type ClusterOptions, startCluster } from "../cluster/mod.ts";
-import { definePlugin } from "../shared/plugin.ts";
+import echo, { ECHO_COMMAND } from "../plugins/echo.ts";
 import { type LogRecord, setupLogging } from "../shared/logging.ts";
 import { PER_ADDRESS_REASON, POOL_FULL_REASON } from "../shared/pending_gate.ts";
 import { clientSessionKeysForClient } from "../shared/key_derivation.ts";
@@ -23,19 +23,13 @@ import {
   type World,
 } from "./_raw_client.ts";
 
-const echo = definePlugin({
-  onMessage(ctx, from, command, payload) {
-    ctx.send(from, command, payload);
-  },
-});
-
 function world(cluster: ClusterOptions = {}): Promise<World> {
   return startWorld({ plugins: [echo], ...cluster });
 }
 
 /** The player gets its own plugin command back: it is connected and served. */
 async function echoes(client: RawClient, bytes: Uint8Array): Promise<void> {
-  client.send({ kind: "Plugin", command: 0x81, payload: bytes });
+  client.send({ kind: "Plugin", command: ECHO_COMMAND, payload: bytes });
   const back = await client.expect("Plugin");
   assert.deepEqual([...back.payload], [...bytes]);
 }
