@@ -28,12 +28,8 @@ import {
   type JoinRefusalReason,
   type Requester,
 } from "./allocation.ts";
-import {
-  addressKey,
-  type ConnectionJoinLimit,
-  type JoinLimiter,
-  type JoinLimitScope,
-} from "./join_limiter.ts";
+import type { ConnectionJoinLimit, JoinLimiter, JoinLimitScope } from "./join_limiter.ts";
+import { addressKey } from "../shared/ip_address.ts";
 import { type AuthenticateHook, isValidPlayerId, type RemoteAddress } from "./authenticate.ts";
 import { closeWith, commonAction, type ConnectionAction, sendPacket } from "./connection_action.ts";
 import type { ClusterId } from "./registry.ts";

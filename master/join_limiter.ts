@@ -82,46 +82,6 @@ const REFUSED: { readonly [S in JoinLimitScope]: JoinVerdict } = {
   player: Object.freeze({ ok: false, scope: "player" }),
 };
 
-/**
- * The key an address is limited under: an IPv4 address as is (an IPv4-mapped IPv6 address as
- * its IPv4), an IPv6 address by its /64 prefix — one subscriber usually gets a whole /64, so
- * limiting single IPv6 addresses would let one attacker take 2^64 fresh buckets.
- *
- * @param hostname The peer's IP address as the socket reports it.
- * @returns The address key.
- *
- * @example
- * ```ts
- * import { addressKey } from "./join_limiter.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(addressKey("203.0.113.7"), "203.0.113.7");
- * assert.equal(addressKey("::ffff:203.0.113.7"), "203.0.113.7");
- * assert.equal(addressKey("0:0:0:0:0:ffff:203.0.113.7"), "203.0.113.7");
- * assert.equal(addressKey("2001:db8:0:1:aaaa::1"), "2001:db8:0:1::/64");
- * assert.equal(addressKey("2001:DB8::1"), "2001:db8:0:0::/64");
- * ```
- */
-export function addressKey(hostname: string): string {
-  if (!hostname.includes(":")) return hostname;
-  const ip = hostname.split("%")[0].toLowerCase();
-  const mapped = /^(?:(?:0{1,4}:){5}|::(?:0{1,4}:)?)ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(ip);
-  if (mapped !== null) return mapped[1];
-  const [head, tail] = ip.includes("::") ? ip.split("::", 2) : [ip, undefined];
-  const groups = (part: string | undefined) =>
-    part === undefined || part === ""
-      ? []
-      : part.split(":").flatMap((g) => g.includes(".") ? ["0", "0"] : [g]);
-  const first = groups(head);
-  const last = groups(tail);
-  const all = tail === undefined
-    ? first
-    : [...first, ...Array(Math.max(0, 8 - first.length - last.length)).fill("0"), ...last];
-  const prefix = all.slice(0, 4).map((g) => (parseInt(g, 16) || 0).toString(16));
-  while (prefix.length < 4) prefix.push("0");
-  return `${prefix.join(":")}::/64`;
-}
-
 /** Minimum time between two sweeps of idle entries, in ms (a sweep visits every entry). */
 const SWEEP_EVERY_MS = 1000;
 
@@ -312,7 +272,7 @@ export class JoinLimiter {
    * before the authentication hook runs, so a flood never reaches the hook.
    *
    * @param conn The connection's limit.
-   * @param address The client's address key ({@linkcode addressKey}).
+   * @param address The client's address key (`addressKey` in `shared/ip_address.ts`).
    * @param nowMs The current time in ms.
    */
   admit(conn: ConnectionJoinLimit, address: string, nowMs: number): JoinVerdict {

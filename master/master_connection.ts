@@ -33,7 +33,8 @@ import {
 import { closeWith, type ConnectionAction } from "./connection_action.ts";
 import type { ConnectionSlots } from "./connection_slots.ts";
 import { answerHello } from "./hello.ts";
-import { addressKey, type JoinLimiter } from "./join_limiter.ts";
+import type { JoinLimiter } from "./join_limiter.ts";
+import { addressKey } from "../shared/ip_address.ts";
 import type { MasterMetrics } from "./metrics.ts";
 import type { ClusterId, ClusterRegistry } from "./registry.ts";
 

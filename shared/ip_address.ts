@@ -1,7 +1,8 @@
 // This module is browser compatible.
 /**
- * IP address and host name checks for configuration values: IPv4, IPv6, loopback, the
- * unspecified address, DNS names. Pure string checks: it never resolves a name.
+ * IP address and host name checks for configuration values (IPv4, IPv6, loopback, the
+ * unspecified address, DNS names) and the key a peer's address is limited under. Pure string
+ * work: it never resolves a name.
  *
  * @module
  */
@@ -61,4 +62,48 @@ const HOST_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
 export function isHostName(text: string): boolean {
   if (text.length > 253 || /^[\d.]+$/.test(text)) return false; // digits only = a bad IPv4
   return text.split(".").every((label) => HOST_LABEL.test(label));
+}
+
+/**
+ * The key a peer's address is counted and limited under (pending connections per address,
+ * tickets per address): an IPv4 address as is (an IPv4-mapped IPv6 address as its IPv4), an
+ * IPv6 address by its /64 prefix — one subscriber usually gets a whole /64, so keying single
+ * IPv6 addresses would let one attacker take 2^64 fresh keys. Brackets and a zone are dropped.
+ *
+ * @param hostname The peer's IP address as the socket reports it.
+ * @returns The address key.
+ *
+ * @example
+ * ```ts
+ * import { addressKey } from "./ip_address.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(addressKey("203.0.113.7"), "203.0.113.7");
+ * assert.equal(addressKey("::ffff:203.0.113.7"), "203.0.113.7");
+ * assert.equal(addressKey("0:0:0:0:0:ffff:203.0.113.7"), "203.0.113.7");
+ * assert.equal(addressKey("2001:db8:0:1:aaaa::1"), "2001:db8:0:1::/64");
+ * assert.equal(addressKey("[2001:DB8::1]"), "2001:db8:0:0::/64");
+ * ```
+ */
+export function addressKey(hostname: string): string {
+  const host = hostname.startsWith("[") && hostname.endsWith("]")
+    ? hostname.slice(1, -1)
+    : hostname;
+  if (!host.includes(":")) return host;
+  const ip = host.split("%")[0].toLowerCase();
+  const mapped = /^(?:(?:0{1,4}:){5}|::(?:0{1,4}:)?)ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(ip);
+  if (mapped !== null) return mapped[1];
+  const [head, tail] = ip.includes("::") ? ip.split("::", 2) : [ip, undefined];
+  const groups = (part: string | undefined) =>
+    part === undefined || part === ""
+      ? []
+      : part.split(":").flatMap((g) => g.includes(".") ? ["0", "0"] : [g]);
+  const first = groups(head);
+  const last = groups(tail);
+  const all = tail === undefined
+    ? first
+    : [...first, ...Array(Math.max(0, 8 - first.length - last.length)).fill("0"), ...last];
+  const prefix = all.slice(0, 4).map((g) => (parseInt(g, 16) || 0).toString(16));
+  while (prefix.length < 4) prefix.push("0");
+  return `${prefix.join(":")}::/64`;
 }

@@ -41,6 +41,7 @@ export * from "./broadcast_group.ts";
 export * from "./plugin.ts";
 export * from "./token_bucket.ts";
 export * from "./log_throttle.ts";
+export { addressKey } from "./ip_address.ts";
 export * from "./pending_connections.ts";
 export * from "./pending_gate.ts";
 export * from "./pre_auth_metrics.ts";

@@ -7,7 +7,7 @@
  * ever taking their slots.
  *
  * Policy (docs/SECURITY.md, "Connection slots"): at most `maxPending` connections in all and
- * `maxPerAddress` per source address ({@linkcode addressKey}: an IPv4 address, or an IPv6 /64).
+ * `maxPerAddress` per source address (`addressKey` of `ip_address.ts`: an IPv4 address, or an IPv6 /64).
  * A new connection over its address's limit is refused; a new connection that finds the pool
  * full takes the place of the oldest pending one, which is evicted. Evicting the oldest rather
  * than refusing the newest means a flood cannot lock honest players out by filling the pool
@@ -115,7 +115,7 @@ export class PendingConnections<T> {
   /**
    * Pending connections from one address key.
    *
-   * @param address An address key (see {@linkcode addressKey}).
+   * @param address An address key (see `addressKey` in `ip_address.ts`).
    */
   countOf(address: string): number {
     return this.#perAddress.get(address) ?? 0;
@@ -134,7 +134,7 @@ export class PendingConnections<T> {
    * Admits a new connection, evicting the oldest pending one if the pool is full.
    *
    * @param connection The new connection (not pending yet).
-   * @param address Its address key (see {@linkcode addressKey}).
+   * @param address Its address key (see `addressKey` in `ip_address.ts`).
    * @returns `admitted` (the caller closes `evicted`, which has left the pool), or `refused`
    * (the caller closes the new connection, which was not added).
    */
@@ -166,44 +166,4 @@ export class PendingConnections<T> {
     else this.#perAddress.delete(address);
     return true;
   }
-}
-
-/**
- * The per-address key of a peer's IP address: an IPv4 address as is (also when IPv4-mapped,
- * `::ffff:a.b.c.d`), an IPv6 address by its /64 prefix (one host usually holds a whole /64,
- * so keying by full address would give it billions of "addresses"). Anything else is returned
- * as given.
- *
- * @param hostname The peer's address as the socket reports it.
- * @returns The key its pending connections are counted under.
- *
- * @example
- * ```ts
- * import { addressKey } from "./pending_connections.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(addressKey("127.0.0.1"), "127.0.0.1");
- * assert.equal(addressKey("::ffff:10.1.2.3"), "10.1.2.3");
- * assert.equal(addressKey("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
- * assert.equal(addressKey("2001:db8::1"), "2001:db8:0:0::/64");
- * assert.equal(addressKey("::1"), "0:0:0:0::/64");
- * ```
- */
-export function addressKey(hostname: string): string {
-  const host = hostname.startsWith("[") && hostname.endsWith("]")
-    ? hostname.slice(1, -1)
-    : hostname;
-  if (!host.includes(":")) return host;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host);
-  if (mapped !== null) return mapped[1];
-  const zoneless = host.split("%")[0].toLowerCase();
-  const [head, tail] = zoneless.split("::");
-  const left = head === "" ? [] : head.split(":");
-  const right = tail === undefined || tail === "" ? [] : tail.split(":");
-  const groups = tail === undefined
-    ? left
-    : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
-  const prefix = groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, ""));
-  while (prefix.length < 4) prefix.push("0");
-  return `${prefix.join(":")}::/64`;
 }

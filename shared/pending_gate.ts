@@ -16,7 +16,8 @@
 
 import type { Logger } from "@logtape/logtape";
 import { LogThrottle } from "./log_throttle.ts";
-import { addressKey, PendingConnections } from "./pending_connections.ts";
+import { PendingConnections } from "./pending_connections.ts";
+import { addressKey } from "./ip_address.ts";
 import type { PreAuthMetrics } from "./pre_auth_metrics.ts";
 import { ErrorCode } from "./protocol/protocol_error.ts";
 import type { CloseInfo, FrameConnection } from "./transport.ts";

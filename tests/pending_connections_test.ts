@@ -5,7 +5,8 @@
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { addressKey, PendingConnections } from "../shared/pending_connections.ts";
+import { PendingConnections } from "../shared/pending_connections.ts";
+import { addressKey } from "../shared/ip_address.ts";
 import { encodeFrame, FrameDecoder } from "../shared/protocol/frame.ts";
 import { ErrorCode, ProtocolError } from "../shared/protocol/protocol_error.ts";
 import { NodeRecordCipher } from "../shared/record_cipher_node.ts";
