@@ -837,18 +837,22 @@ export class FrameConnection {
     let smallReads = 0;
     try {
       while (this.#state === "open") {
-        const pauseMs = this.#readsResumeAt - performance.now();
-        if (pauseMs > 0) {
-          let timer: ReturnType<typeof setTimeout> | undefined;
-          await new Promise<void>((resolve) => {
-            this.#wakeReads = resolve;
-            timer = setTimeout(resolve, pauseMs);
-          });
-          clearTimeout(timer);
-          this.#wakeReads = undefined;
-          // The pause is not idleness: the peer had sent more than it may.
-          this.#lastReceived = performance.now();
-          continue;
+        // No clock read per socket read unless a pause was asked (0 = none pending).
+        if (this.#readsResumeAt !== 0) {
+          const pauseMs = this.#readsResumeAt - performance.now();
+          if (pauseMs <= 0) this.#readsResumeAt = 0;
+          else {
+            let timer: ReturnType<typeof setTimeout> | undefined;
+            await new Promise<void>((resolve) => {
+              this.#wakeReads = resolve;
+              timer = setTimeout(resolve, pauseMs);
+            });
+            clearTimeout(timer);
+            this.#wakeReads = undefined;
+            // The pause is not idleness: the peer had sent more than it may.
+            this.#lastReceived = performance.now();
+            continue;
+          }
         }
         const n = await this.#conn.read(buffer);
         if (this.#state !== "open") return;
