@@ -69,33 +69,35 @@ type Outcome = "ok" | "refused" | "limited";
 /** The service's counters, on `/metrics`. */
 export class AuthMetrics {
   /** Registrations by outcome. */
-  readonly registrations = new LabeledCounter<Outcome>(
+  readonly registrations: LabeledCounter<Outcome> = new LabeledCounter<Outcome>(
     "sustenet_auth_registrations_total",
     "Registration requests: ok, refused (invalid or taken), limited (429)",
     "outcome",
     ["ok", "refused", "limited"],
   );
   /** Log-ins by outcome. */
-  readonly logins = new LabeledCounter<Outcome>(
+  readonly logins: LabeledCounter<Outcome> = new LabeledCounter<Outcome>(
     "sustenet_auth_logins_total",
     "Log-in requests: ok, refused (wrong credentials or invalid input), limited (429)",
     "outcome",
     ["ok", "refused", "limited"],
   );
   /** Refresh token rotations by outcome. */
-  readonly refreshes = new LabeledCounter<"ok" | "invalid" | "reused">(
+  readonly refreshes: LabeledCounter<"ok" | "invalid" | "reused"> = new LabeledCounter<
+    "ok" | "invalid" | "reused"
+  >(
     "sustenet_auth_refreshes_total",
     "Refresh requests: ok, invalid (unknown/expired), reused (a revoked token: all revoked)",
     "outcome",
     ["ok", "invalid", "reused"],
   );
   /** Answers with a 4xx status. */
-  readonly clientErrors = new Counter(
+  readonly clientErrors: Counter = new Counter(
     "sustenet_auth_client_errors_total",
     "Requests answered with a 4xx status",
   );
   /** Answers with a 5xx status. */
-  readonly serverErrors = new Counter(
+  readonly serverErrors: Counter = new Counter(
     "sustenet_auth_server_errors_total",
     "Requests answered with a 5xx status",
   );

@@ -765,6 +765,12 @@ function validate(doc: TomlTable, v: Validation): SustenetConfig {
   );
   const plugins = readPlugins(v, clusterTable.plugins);
   const auth = readSection(v, tableAt(v, doc.auth, "auth"), "auth", AUTH_FIELDS);
+  if (!master.allowGuests && master.authPublicKeys === null) {
+    conflict(v, [
+      "master.allow_guests",
+      "= false needs master.auth_public_keys (else no player could join)",
+    ], ["master.auth_public_keys", "must be set while master.allow_guests = false"]);
+  }
   if (auth.store === "postgres" && auth.postgresUrl === "") {
     conflict(v, [
       "auth.postgres_url",
