@@ -2,11 +2,16 @@
  * `deno task auth` as a real process (auth/main.ts): its embedded SQLite starts with no setup,
  * and kill -9 in the middle of a registration storm loses no acknowledged account and leaves
  * the database intact (checked after a restart); `--help` and a bad config behave like the
- * other roles; `rotate-key` publishes the new key beside the old one.
+ * other roles; `rotate-key` publishes the new key beside the old one; `deno task master` with
+ * `auth_public_keys` and `allow_guests = false` lets accounts in and keeps guests out.
  */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { freePort, spawnRole, waitForLine } from "./_process.ts";
+import { startAuth } from "../auth/mod.ts";
+import { AuthClient, ClientError, SustenetClient } from "../client/mod.ts";
+import { startCluster } from "../cluster/mod.ts";
+import { definePlugin } from "../shared/plugin.ts";
+import { Deployment, freePort, spawnRole, waitForLine } from "./_process.ts";
 
 async function startAuthProcess(dir: string) {
   const port = await freePort();
@@ -143,5 +148,55 @@ Deno.test("deno task auth starts with no setup, answers --help, and exits 2 on a
     assert.equal(after.keys[1].kid, before.keys[0].kid);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("master/main.ts with auth_public_keys: a token joins as its account, a guest is refused", async () => {
+  await using deployment = await Deployment.create("sustenet_auth_master_");
+  const dir = deployment.dir;
+  await using auth = await startAuth({
+    port: 0,
+    store: { kind: "sqlite", path: `${dir}/auth.sqlite` },
+    signingKeys: `${dir}/keys/auth_signing.json`,
+    publicKeysOut: `${dir}/keys/auth_public.json`,
+    scrypt: { logN: 10, r: 8, p: 1 },
+  });
+  const port = await freePort();
+  await deployment.start(
+    "master",
+    "master",
+    `[all]\nport = ${port}\nstatus_enabled = false\n` +
+      `[master]\nauth_public_keys = "keys/auth_public.json"\nallow_guests = false\n`,
+    /^master listening on/,
+  );
+  const seen = Promise.withResolvers<string>();
+  await using cluster = await startCluster({
+    port: 0,
+    keysDir: `${dir}/keys`,
+    serverName: "c1",
+    identityKeyName: "c1_identity",
+    master: { hostname: "127.0.0.1", port },
+    heartbeatIntervalMs: 50,
+    plugins: [definePlugin({ onJoin: (_ctx, player) => seen.resolve(player.playerId) })],
+  });
+  const tokens = await new AuthClient(`http://127.0.0.1:${auth.addr.port}`)
+    .register("procuser", "correct horse battery");
+  const guest = await SustenetClient.connect({ port });
+  const member = await SustenetClient.connect({ port, credential: tokens.accessToken });
+  try {
+    for (let i = 0; i < 600 && (await member.listClusters()).length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await assert.rejects(
+      guest.join("auto"),
+      (e) => e instanceof ClientError && e.code === "unauthorized",
+    );
+    const session = await member.join("auto");
+    assert.equal(await seen.promise, tokens.accountId);
+    assert.equal(cluster.players.size, 1);
+    await session.leave();
+  } finally {
+    await guest.close();
+    await member.close();
   }
 });
