@@ -1,8 +1,8 @@
 // This module is browser compatible.
 /**
- * Usernames as the account service compares them: Unicode NFKC, then lower-cased (a full case
- * fold for the scripts JavaScript lower-cases), then NFKC again, so that "Ａlice", "ALICE" and
- * "alice" are one account. Only letters, digits and `_ . -` are allowed (no spaces, controls,
+ * Usernames as the account service compares them: Unicode NFKC, then case-folded (upper-cased
+ * then lower-cased, so "Straße" and "STRASSE" meet), then NFKC again, so that "Ａlice", "ALICE"
+ * and "alice" are one account. Only letters, digits and `_ . -` are allowed (no spaces, controls,
  * symbols, or look-alike separators), 3 to 32 characters, starting with a letter or digit.
  * Pure: never touches a store.
  *
@@ -46,7 +46,9 @@ export function normalizeUsername(raw: unknown): string {
       `username must be ${MIN_USERNAME_LENGTH} to ${MAX_USERNAME_LENGTH} characters`,
     );
   }
-  const name = raw.normalize("NFKC").toLowerCase().normalize("NFKC");
+  // Upper then lower approximates Unicode full case folding (ß → ss, ﬀ → ff) that a plain
+  // toLowerCase misses; NFKC around it folds compatibility forms (full-width, ligatures).
+  const name = raw.normalize("NFKC").toUpperCase().toLowerCase().normalize("NFKC");
   const length = [...name].length;
   if (length < MIN_USERNAME_LENGTH || length > MAX_USERNAME_LENGTH) {
     throw new AuthError(

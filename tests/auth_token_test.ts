@@ -160,6 +160,8 @@ Deno.test("usernames are NFKC, case-folded and validated", () => {
   assert.equal(normalizeUsername("ﬁnn"), "finn"); // ligature
   assert.equal(normalizeUsername("Ｍüller_2"), "müller_2");
   assert.equal(normalizeUsername("Mu\u0308ller"), "müller"); // combining diaeresis composed
+  assert.equal(normalizeUsername("Straße"), normalizeUsername("STRASSE")); // full case fold
+  assert.equal(normalizeUsername("ΟΔΟΣ"), normalizeUsername("οδος"));
   for (
     const bad of [
       "",
