@@ -22,7 +22,8 @@ export type AuthErrorCode =
   | "rate_limited"
   | "not_found"
   | "method_not_allowed"
-  | "store_unavailable";
+  | "store_unavailable"
+  | "busy";
 
 const STATUS: Readonly<Record<AuthErrorCode, number>> = {
   bad_request: 400,
@@ -37,6 +38,7 @@ const STATUS: Readonly<Record<AuthErrorCode, number>> = {
   not_found: 404,
   method_not_allowed: 405,
   store_unavailable: 503,
+  busy: 503,
 };
 
 /**

@@ -44,6 +44,7 @@ export function authOptionsFromConfig(config: SustenetConfig): AuthOptions {
       addressBurst: auth.loginBurstPerAddr,
     },
     maxBodyBytes: auth.maxBodyBytes,
+    maxPendingHashes: auth.maxPendingHashes,
     status: all.statusEnabled
       ? { hostname: all.statusIp, port: resolvedStatusPort(config, "auth") }
       : false,

@@ -60,6 +60,11 @@ export interface AuthServiceOptions {
   readonly limits: LoginLimits;
   /** Largest request body, in bytes. @default {8192} */
   readonly maxBodyBytes?: number;
+  /**
+   * Most password hashes running or waiting at once; past it a request is answered `503 busy`
+   * at once instead of queueing (a flood from many addresses cannot pile up work). @default {64}
+   */
+  readonly maxPendingHashes?: number;
   /** Wall clock, Unix ms. @default {Date.now} */
   readonly now?: () => number;
 }
@@ -96,6 +101,11 @@ export class AuthMetrics {
     "sustenet_auth_client_errors_total",
     "Requests answered with a 4xx status",
   );
+  /** Requests refused because too many hashes were pending. */
+  readonly busy: Counter = new Counter(
+    "sustenet_auth_busy_total",
+    "Requests answered 503 busy: max_pending_hashes password hashes were already pending",
+  );
   /** Answers with a 5xx status. */
   readonly serverErrors: Counter = new Counter(
     "sustenet_auth_server_errors_total",
@@ -104,7 +114,14 @@ export class AuthMetrics {
 
   /** Every family. */
   families(): MetricFamily[] {
-    return [this.registrations, this.logins, this.refreshes, this.clientErrors, this.serverErrors];
+    return [
+      this.registrations,
+      this.logins,
+      this.refreshes,
+      this.busy,
+      this.clientErrors,
+      this.serverErrors,
+    ];
   }
 }
 
@@ -184,6 +201,8 @@ export class AuthService {
   readonly #publicKeys: Promise<PublicKeySet>;
   readonly #maxBodyBytes: number;
   readonly #now: () => number;
+  readonly #maxPendingHashes: number;
+  #pendingHashes = 0;
 
   /** @param options Store, KDF, keys, lifetimes and limits. */
   constructor(options: AuthServiceOptions) {
@@ -192,6 +211,7 @@ export class AuthService {
     this.#publicKeys = PublicKeySet.fromJwks(options.keyRing.jwks);
     this.#maxBodyBytes = options.maxBodyBytes ?? 8192;
     this.#now = options.now ?? Date.now;
+    this.#maxPendingHashes = options.maxPendingHashes ?? 64;
   }
 
   /** The store (its engine for `/health`). */
@@ -269,6 +289,22 @@ export class AuthService {
         return await this.#password(request, address);
     }
     throw new AuthError("not_found", `no such endpoint: ${path.slice(0, 100)}`);
+  }
+
+  /** Runs one password hash, or refuses at once when too many are pending. */
+  async #kdf<T>(work: (hasher: PasswordHasher) => Promise<T>): Promise<T> {
+    if (this.#pendingHashes >= this.#maxPendingHashes) {
+      this.metrics.busy.inc();
+      throw new AuthError("busy", "too many log-ins in progress; retry in a second", {
+        retryAfterS: 1,
+      });
+    }
+    this.#pendingHashes++;
+    try {
+      return await work(this.#options.hasher);
+    } finally {
+      this.#pendingHashes--;
+    }
   }
 
   #method(ok: boolean): void {
@@ -350,7 +386,7 @@ export class AuthService {
     const account: AccountRecord = {
       id: crypto.randomUUID(),
       username,
-      passwordHash: await this.#options.hasher.hash(password),
+      passwordHash: await this.#kdf((h) => h.hash(password)),
       createdAt: this.#now(),
     };
     if (await this.#options.store.createAccount(account) === "taken") {
@@ -380,9 +416,9 @@ export class AuthService {
     const account = username === null
       ? undefined
       : await this.#options.store.findByUsername(username);
-    const ok = account === undefined
-      ? await this.#options.hasher.verifyDummy(password)
-      : await this.#options.hasher.verify(password, account.passwordHash);
+    const ok = await this.#kdf((h) =>
+      account === undefined ? h.verifyDummy(password) : h.verify(password, account.passwordHash)
+    );
     if (!ok || account === undefined) {
       this.metrics.logins.inc("refused");
       throw new AuthError("invalid_credentials", "invalid username or password");
@@ -441,13 +477,13 @@ export class AuthService {
     const account = await this.#options.store.findById(claims.sub);
     if (
       account === undefined || typeof current !== "string" ||
-      !await this.#options.hasher.verify(current, account.passwordHash)
+      !await this.#kdf((h) => h.verify(current, account.passwordHash))
     ) {
       throw new AuthError("invalid_credentials", "current password is wrong");
     }
     await this.#options.store.setPasswordHash(
       account.id,
-      await this.#options.hasher.hash(replacement),
+      await this.#kdf((h) => h.hash(replacement)),
       this.#now(),
     );
     logger.info("account {id} changed its password; refresh tokens revoked", { id: account.id });

@@ -48,6 +48,8 @@ export interface AuthOptions {
   readonly limits?: LoginLimits;
   /** Largest request body. @default {8192} */
   readonly maxBodyBytes?: number;
+  /** Most password hashes pending at once (then `503 busy`). @default {64} */
+  readonly maxPendingHashes?: number;
   /** Status server (`/health`, `/metrics`), or false. @default {false} */
   readonly status?: { readonly hostname?: string; readonly port: number } | false;
 }
@@ -119,6 +121,9 @@ export async function startAuth(options: AuthOptions): Promise<AuthServer> {
       addressBurst: 20,
     },
     ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+    ...(options.maxPendingHashes === undefined
+      ? {}
+      : { maxPendingHashes: options.maxPendingHashes }),
   });
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {

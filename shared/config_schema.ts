@@ -331,6 +331,7 @@ const AUTH_FIELDS: Fields<AuthSettings> = {
   loginRatePerAddr: field("login_rate_per_addr", positiveFloatKind, 1),
   loginBurstPerAddr: field("login_burst_per_addr", intKind(1, 1_000_000), 20),
   maxBodyBytes: field("max_body_bytes", intKind(256, 1_048_576), 8_192),
+  maxPendingHashes: field("max_pending_hashes", intKind(1, 100_000), 64),
 };
 
 type SectionName = "all" | "master" | "cluster" | "cluster.fragments" | "auth";

@@ -460,6 +460,8 @@ export interface AuthSettings {
   readonly loginBurstPerAddr: number;
   /** Largest request body, in bytes. */
   readonly maxBodyBytes: number;
+  /** Most password hashes running or waiting at once (then 503 busy). */
+  readonly maxPendingHashes: number;
 }
 
 /**

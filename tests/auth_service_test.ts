@@ -453,3 +453,32 @@ Deno.test("/health, /metrics on the status port and the public keys at the well-
   await auth.stop();
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("past max_pending_hashes a log-in is answered 503 busy at once, not queued", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sustenet_auth_busy_" });
+  await using auth = await startAuth({
+    port: 0,
+    store: { kind: "sqlite", path: `${dir}/auth.sqlite` },
+    signingKeys: `${dir}/ring.json`,
+    scrypt: { logN: 14, r: 8, p: 1 },
+    limits: GENEROUS,
+    maxPendingHashes: 1,
+  });
+  const base = `http://127.0.0.1:${auth.addr.port}`;
+  const answers = await Promise.all(
+    Array.from(
+      { length: 8 },
+      (_, i) => post(base, "/v1/login", { username: `nobody${i}`, password: "some password" }),
+    ),
+  );
+  const busy = answers.filter((a) => a.status === 503);
+  assert.ok(busy.length >= 1, answers.map((a) => a.status).join(","));
+  assert.ok(answers.some((a) => a.status === 401));
+  for (const a of busy) {
+    assert.equal(a.body.error, "busy");
+    assert.equal(a.headers.get("retry-after"), "1");
+  }
+  assert.equal(auth.service.metrics.busy.value, busy.length);
+  await auth.stop();
+  await Deno.remove(dir, { recursive: true });
+});

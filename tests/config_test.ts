@@ -145,6 +145,7 @@ Deno.test("an empty config gives every documented default", () => {
       loginRatePerAddr: 1,
       loginBurstPerAddr: 20,
       maxBodyBytes: 8192,
+      maxPendingHashes: 64,
     },
   });
   assert.deepEqual(defaultConfig(), config);
@@ -473,6 +474,7 @@ const BAD_VALUES: readonly [string, string, string, string, string][] = [
   ["auth", "login_rate_per_addr", "-1", "a number > 0", "-1"],
   ["auth", "login_burst_per_addr", "1.5", "an integer 1..1000000", "1.5"],
   ["auth", "max_body_bytes", "100", "an integer 256..1048576", "100"],
+  ["auth", "max_pending_hashes", "0", "an integer 1..100000", "0"],
 ];
 
 Deno.test("every key rejects a wrong type or range, naming the file and the field", () => {
