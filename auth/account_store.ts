@@ -79,6 +79,19 @@ export interface AccountStore {
   revokeRefreshToken(tokenHash: string, nowMs: number): Promise<string | undefined>;
   /** Revokes every refresh token of an account. */
   revokeAllRefreshTokens(accountId: string, nowMs: number): Promise<void>;
+  /**
+   * Creates an account for a device (no password: its hash never matches) and links the
+   * device's id hash to it, in one transaction; `"taken"` (nothing changed) if the device or the
+   * username exists.
+   */
+  createDeviceAccount(account: AccountRecord, deviceHash: string): Promise<"created" | "taken">;
+  /** The account a device id hash is linked to. */
+  findByDevice(deviceHash: string): Promise<AccountRecord | undefined>;
+  /**
+   * Gives an account a new username and password hash (a device account becoming a named one);
+   * `"taken"` (nothing changed) if another account has the username.
+   */
+  setCredentials(id: string, username: string, passwordHash: string): Promise<"ok" | "taken">;
   /** Number of accounts. */
   countAccounts(): Promise<number>;
   /** The schema version applied. */
@@ -106,7 +119,7 @@ export interface Migration {
  * import { MIGRATIONS } from "./account_store.ts";
  * import assert from "node:assert/strict";
  *
- * assert.deepEqual(MIGRATIONS.map((m) => m.version), [1]);
+ * assert.deepEqual(MIGRATIONS.map((m) => m.version), [1, 2]);
  * ```
  */
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
@@ -128,6 +141,18 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
         revoked_at BIGINT
       )`,
       "CREATE INDEX refresh_tokens_account ON refresh_tokens(account_id)",
+    ],
+  },
+  {
+    version: 2,
+    description: "device logins linked to accounts",
+    statements: [
+      `CREATE TABLE devices (
+        device_hash TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        created_at BIGINT NOT NULL
+      )`,
+      "CREATE INDEX devices_account ON devices(account_id)",
     ],
   },
 ]);

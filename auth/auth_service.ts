@@ -10,6 +10,8 @@
  * | `POST /v1/logout` | `{refresh_token}` | 204 |
  * | `POST /v1/password` | `{current_password, new_password}` + `Authorization: Bearer` | 204 |
  * | `GET /v1/me` | `Authorization: Bearer` | 200 `{account_id, username, created_at}` |
+ * | `POST /v1/device` | `{device_id}` | 201 tokens of a new device account, 200 of its existing one |
+ * | `POST /v1/device/link` | `{username, password}` + `Authorization: Bearer` | 204 |
  * | `GET /.well-known/jwks.json` | | the public keys (JWK Set) |
  * | `GET /health`, `GET /metrics` | | status JSON, Prometheus text |
  *
@@ -124,6 +126,13 @@ export class AuthMetrics {
     ];
   }
 }
+
+/** A device's id: a random secret it generates once and keeps. */
+const DEVICE_ID = /^[A-Za-z0-9_-]{32,256}$/;
+/** Username prefix of device accounts until linked (never a valid registered name). */
+const DEVICE_PREFIX = "device:";
+/** The password hash of device accounts: not a scrypt string, so nothing ever matches it. */
+const NO_PASSWORD = "!device";
 
 const JSON_HEADERS = { "content-type": "application/json", "cache-control": "no-store" };
 
@@ -287,6 +296,12 @@ export class AuthService {
       case "/v1/password":
         this.#method(request.method === "POST");
         return await this.#password(request, address);
+      case "/v1/device":
+        this.#method(request.method === "POST");
+        return await this.#device(await this.#body(request), address);
+      case "/v1/device/link":
+        this.#method(request.method === "POST");
+        return await this.#link(request, address);
     }
     throw new AuthError("not_found", `no such endpoint: ${path.slice(0, 100)}`);
   }
@@ -487,6 +502,57 @@ export class AuthService {
       this.#now(),
     );
     logger.info("account {id} changed its password; refresh tokens revoked", { id: account.id });
+    return new Response(null, { status: 204 });
+  }
+
+  async #device(body: Record<string, unknown>, address: string): Promise<Response> {
+    const deviceId = field(body, "device_id");
+    if (typeof deviceId !== "string" || !DEVICE_ID.test(deviceId)) {
+      throw new AuthError(
+        "bad_request",
+        "device_id must be 32 to 256 characters of A-Z a-z 0-9 _ - (a random secret the device keeps)",
+      );
+    }
+    this.#limit(null, address, this.metrics.logins);
+    const deviceHash = await sha256Hex(deviceId);
+    const existing = await this.#options.store.findByDevice(deviceHash);
+    if (existing !== undefined) {
+      this.metrics.logins.inc("ok");
+      return json(await this.#issue(existing));
+    }
+    const account: AccountRecord = {
+      id: crypto.randomUUID(),
+      // ":" is never valid in a registered name, so the two kinds cannot collide.
+      username: `${DEVICE_PREFIX}${deviceHash.slice(0, 24)}`,
+      passwordHash: NO_PASSWORD,
+      createdAt: this.#now(),
+    };
+    if (await this.#options.store.createDeviceAccount(account, deviceHash) === "taken") {
+      const raced = await this.#options.store.findByDevice(deviceHash);
+      if (raced === undefined) throw new AuthError("store_unavailable", "try again");
+      return json(await this.#issue(raced));
+    }
+    this.metrics.registrations.inc("ok");
+    logger.info("device account {id} created", { id: account.id });
+    return json(await this.#issue(account), 201);
+  }
+
+  async #link(request: Request, address: string): Promise<Response> {
+    const claims = await this.#bearer(request);
+    const body = await this.#body(request);
+    this.#limit(null, address, this.metrics.registrations);
+    const username = normalizeUsername(field(body, "username"));
+    const password = validatePassword(field(body, "password"));
+    const account = await this.#options.store.findById(claims.sub);
+    if (account === undefined) throw new AuthError("invalid_token", "account no longer exists");
+    if (!account.username.startsWith(DEVICE_PREFIX)) {
+      throw new AuthError("bad_request", "this account already has a username");
+    }
+    const hash = await this.#kdf((h) => h.hash(password));
+    if (await this.#options.store.setCredentials(account.id, username, hash) === "taken") {
+      throw new AuthError("username_taken", "that username is taken");
+    }
+    logger.info("device account {id} linked to a username", { id: account.id });
     return new Response(null, { status: 204 });
   }
 

@@ -40,6 +40,10 @@ function toAccount(row: AccountRow | undefined): AccountRecord | undefined {
   };
 }
 
+function isUniqueViolation(error: unknown): boolean {
+  return (error as { code?: unknown })?.code === "23505"; // unique_violation
+}
+
 /** Options of {@linkcode PostgresAccountStore.connect}. */
 export interface PostgresStoreOptions {
   /** Most connections in the pool. @default {10} */
@@ -159,6 +163,48 @@ export class PostgresAccountStore implements AccountStore {
   async revokeAllRefreshTokens(accountId: string, nowMs: number): Promise<void> {
     await this.#sql`UPDATE refresh_tokens SET revoked_at = ${nowMs}
       WHERE account_id = ${accountId} AND revoked_at IS NULL`;
+  }
+
+  async createDeviceAccount(
+    account: AccountRecord,
+    deviceHash: string,
+  ): Promise<"created" | "taken"> {
+    try {
+      await this.#sql.begin(async (tx) => {
+        await tx`
+          INSERT INTO accounts (id, username, password_hash, created_at)
+          VALUES (${account.id}, ${account.username}, ${account.passwordHash}, ${account.createdAt})`;
+        await tx`
+          INSERT INTO devices (device_hash, account_id, created_at)
+          VALUES (${deviceHash}, ${account.id}, ${account.createdAt})`;
+      });
+      return "created";
+    } catch (error) {
+      if (isUniqueViolation(error)) return "taken";
+      throw error;
+    }
+  }
+
+  async findByDevice(deviceHash: string): Promise<AccountRecord | undefined> {
+    const rows = await this.#sql<AccountRow[]>`
+      SELECT a.* FROM accounts a JOIN devices d ON d.account_id = a.id
+      WHERE d.device_hash = ${deviceHash}`;
+    return toAccount(rows[0]);
+  }
+
+  async setCredentials(
+    id: string,
+    username: string,
+    passwordHash: string,
+  ): Promise<"ok" | "taken"> {
+    try {
+      await this.#sql`UPDATE accounts SET username = ${username}, password_hash = ${passwordHash}
+        WHERE id = ${id}`;
+      return "ok";
+    } catch (error) {
+      if (isUniqueViolation(error)) return "taken";
+      throw error;
+    }
   }
 
   async countAccounts(): Promise<number> {

@@ -184,6 +184,46 @@ export class SqliteAccountStore implements AccountStore {
     return Promise.resolve();
   }
 
+  createDeviceAccount(account: AccountRecord, deviceHash: string): Promise<"created" | "taken"> {
+    try {
+      this.#transaction(() => {
+        this.#insertAccount.run(
+          account.id,
+          account.username,
+          account.passwordHash,
+          account.createdAt,
+        );
+        this.#db.prepare(
+          "INSERT INTO devices (device_hash, account_id, created_at) VALUES (?, ?, ?)",
+        )
+          .run(deviceHash, account.id, account.createdAt);
+      });
+      return Promise.resolve("created");
+    } catch (error) {
+      if (isUniqueViolation(error)) return Promise.resolve("taken");
+      throw error;
+    }
+  }
+
+  findByDevice(deviceHash: string): Promise<AccountRecord | undefined> {
+    return Promise.resolve(toAccount(
+      this.#db.prepare(
+        "SELECT a.* FROM accounts a JOIN devices d ON d.account_id = a.id WHERE d.device_hash = ?",
+      ).get(deviceHash),
+    ));
+  }
+
+  setCredentials(id: string, username: string, passwordHash: string): Promise<"ok" | "taken"> {
+    try {
+      this.#db.prepare("UPDATE accounts SET username = ?, password_hash = ? WHERE id = ?")
+        .run(username, passwordHash, id);
+      return Promise.resolve("ok");
+    } catch (error) {
+      if (isUniqueViolation(error)) return Promise.resolve("taken");
+      throw error;
+    }
+  }
+
   countAccounts(): Promise<number> {
     const row = this.#db.prepare("SELECT count(*) AS n FROM accounts").get() as { n: number };
     return Promise.resolve(Number(row.n));

@@ -109,6 +109,20 @@ export class AuthClient {
     return this.#tokens(await this.#request("POST", "v1/login", { username, password }));
   }
 
+  /**
+   * Logs in as a device: the first call with a `deviceId` creates an account for it, later
+   * calls return the same account. `deviceId` is a random secret the device generates once
+   * (32-256 of `A-Z a-z 0-9 _ -`) and keeps, e.g. `crypto.randomUUID().replaceAll("-", "")`.
+   */
+  async device(deviceId: string): Promise<AuthTokens> {
+    return this.#tokens(await this.#request("POST", "v1/device", { device_id: deviceId }));
+  }
+
+  /** Gives the device account of `accessToken` a username and password; its id stays. */
+  async linkDevice(accessToken: string, username: string, password: string): Promise<void> {
+    await this.#request("POST", "v1/device/link", { username, password }, accessToken);
+  }
+
   /** Trades a refresh token for new tokens (the old refresh token stops working). */
   async refresh(refreshToken: string): Promise<AuthTokens> {
     return this.#tokens(

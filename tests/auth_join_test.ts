@@ -215,3 +215,14 @@ Deno.test("a signing key rotation reaches the master without a restart; old toke
   assert.equal(await joinedAs(await w.connect(before.accessToken)), before.accountId);
   assert.equal(w.accounts.counts.unknown_key, 0);
 });
+
+Deno.test("a device login joins as its account, and keeps that id after linking a username", async () => {
+  await using w = await world(sqlite, false);
+  const deviceId = crypto.randomUUID().replaceAll("-", "");
+  const device = await w.authClient.device(deviceId);
+  assert.equal(await joinedAs(await w.connect(device.accessToken)), device.accountId);
+  await w.authClient.linkDevice(device.accessToken, "Linked", "correct horse battery");
+  const named = await w.authClient.login("linked", "correct horse battery");
+  assert.equal(named.accountId, device.accountId);
+  assert.equal(await joinedAs(await w.connect(named.accessToken)), device.accountId);
+});

@@ -482,3 +482,53 @@ Deno.test("past max_pending_hashes a log-in is answered 503 busy at once, not qu
   await auth.stop();
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("a device logs in without a name, keeps its account, and later links a username", async () => {
+  await withAuth(async (auth, base) => {
+    const deviceId = crypto.randomUUID().replaceAll("-", "");
+    const first = await post(base, "/v1/device", { device_id: deviceId });
+    assert.equal(first.status, 201, JSON.stringify(first.body));
+    const again = await post(base, "/v1/device", { device_id: deviceId });
+    assert.equal(again.status, 200);
+    assert.equal(again.body.account_id, first.body.account_id);
+    assert.match(String(first.body.username), /^device:[0-9a-f]{24}$/);
+    // A device account has no password: its generated name is not a name one can log in with.
+    const byName = await post(base, "/v1/login", { username: first.body.username, password: "x" });
+    assert.equal(byName.status, 401);
+
+    const bearer = { authorization: `Bearer ${again.body.access_token}` };
+    await post(base, "/v1/register", { username: "taken", password: "correct horse" });
+    const clash = await post(base, "/v1/device/link", {
+      username: "TAKEN",
+      password: "correct horse",
+    }, bearer);
+    assert.equal(clash.status, 409);
+    const linked = await post(base, "/v1/device/link", {
+      username: "Dora",
+      password: "correct horse",
+    }, bearer);
+    assert.equal(linked.status, 204);
+    const login = await post(base, "/v1/login", { username: "dora", password: "correct horse" });
+    assert.equal(login.status, 200);
+    assert.equal(login.body.account_id, first.body.account_id);
+    const twice = await post(base, "/v1/device/link", {
+      username: "dora2",
+      password: "correct horse",
+    }, bearer);
+    assert.equal(twice.status, 400);
+    const stillDevice = await post(base, "/v1/device", { device_id: deviceId });
+    assert.equal(stillDevice.body.account_id, first.body.account_id);
+    assert.equal(stillDevice.body.username, "dora");
+
+    for (const bad of ["short", "x".repeat(257), "a b".repeat(20), 42, ...INJECTIONS]) {
+      const refused = await post(base, "/v1/device", { device_id: bad });
+      assert.equal(refused.status, 400, String(bad));
+    }
+    const unlinked = await post(base, "/v1/device/link", {
+      username: "eve",
+      password: "correct horse",
+    });
+    assert.equal(unlinked.status, 401);
+    assert.equal(await auth.service.store.countAccounts(), 2);
+  });
+});

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import {
   type AccountStore,
   MIGRATIONS,
+  MIGRATIONS_TABLE,
   PostgresAccountStore,
   type RefreshTokenRecord,
   SqliteAccountStore,
@@ -140,6 +141,31 @@ async function suite(t: Deno.TestContext, open: Opener, reopen: Opener): Promise
     );
 
     await t.step(
+      "a device account is created with its device, found by it, then named",
+      async () => {
+        const account = { id: "d1", username: "device:abc", passwordHash: "!device", createdAt: 5 };
+        assert.equal(await store.createDeviceAccount(account, "dev-hash-1"), "created");
+        assert.deepEqual(await store.findByDevice("dev-hash-1"), account);
+        assert.equal(
+          await store.createDeviceAccount(
+            { ...account, id: "d2", username: "device:x" },
+            "dev-hash-1",
+          ),
+          "taken",
+        );
+        assert.equal(await store.findById("d2"), undefined); // the transaction left nothing behind
+        assert.equal(await store.setCredentials("d1", "alice", "h2"), "taken");
+        assert.equal(await store.setCredentials("d1", "dora", "h2"), "ok");
+        assert.deepEqual(await store.findByDevice("dev-hash-1"), {
+          ...account,
+          username: "dora",
+          passwordHash: "h2",
+        });
+        assert.equal(await store.findByDevice("nope"), undefined);
+      },
+    );
+
+    await t.step(
       "injection strings in every field are stored and matched as plain data",
       async () => {
         const before = await store.countAccounts();
@@ -162,6 +188,8 @@ async function suite(t: Deno.TestContext, open: Opener, reopen: Opener): Promise
           );
           await store.revokeAllRefreshTokens(clean, 2); // an id no account has: nothing changes
           await store.setPasswordHash(clean, clean, 3);
+          assert.equal(await store.findByDevice(clean), undefined);
+          assert.equal(await store.setCredentials(clean, `${clean}!${i}`, clean), "ok"); // no such id
         }
         assert.equal(await store.countAccounts(), before + INJECTIONS.length);
         assert.equal((await store.findById("a1"))?.passwordHash, "$scrypt$new");
@@ -198,4 +226,28 @@ Deno.test("the store suite on a real PostgreSQL", async (t) => {
   const url = await pg.createDatabase("store_suite");
   const open = () => PostgresAccountStore.connect(url);
   await suite(t, open, open);
+});
+
+Deno.test("a version-1 SQLite database is migrated to the current schema at start, data kept", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sustenet_auth_migrate_" });
+  try {
+    const { DatabaseSync } = await import("node:sqlite");
+    const old = new DatabaseSync(`${dir}/auth.sqlite`);
+    old.exec(MIGRATIONS_TABLE);
+    for (const statement of MIGRATIONS[0]?.statements ?? []) old.exec(statement);
+    old.prepare("INSERT INTO schema_migrations (version, applied_at) VALUES (1, 0)").run();
+    old.prepare("INSERT INTO accounts VALUES ('old-1', 'veteran', 'h', 1)").run();
+    old.close();
+    const store = SqliteAccountStore.open(`${dir}/auth.sqlite`);
+    try {
+      assert.equal(await store.schemaVersion(), MIGRATIONS.at(-1)?.version);
+      assert.equal((await store.findByUsername("veteran"))?.id, "old-1");
+      const device = { id: "d", username: "device:1", passwordHash: "!device", createdAt: 2 };
+      assert.equal(await store.createDeviceAccount(device, "h1"), "created");
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
