@@ -11,7 +11,7 @@ import { startAuth } from "../auth/mod.ts";
 import { AuthClient, ClientError, SustenetClient } from "../client/mod.ts";
 import { startCluster } from "../cluster/mod.ts";
 import { definePlugin } from "../shared/plugin.ts";
-import { Deployment, freePort, spawnRole, waitForLine } from "./_process.ts";
+import { Deployment, freePort, REPO_ROOT, spawnRole, waitForLine } from "./_process.ts";
 
 async function startAuthProcess(dir: string) {
   const port = await freePort();
@@ -169,6 +169,7 @@ Deno.test("master/main.ts with auth_public_keys: a token joins as its account, a
       `[master]\nauth_public_keys = "keys/auth_public.json"\nallow_guests = false\n`,
     /^master listening on/,
   );
+  const seenIds: string[] = [];
   const seen = Promise.withResolvers<string>();
   await using cluster = await startCluster({
     port: 0,
@@ -177,7 +178,12 @@ Deno.test("master/main.ts with auth_public_keys: a token joins as its account, a
     identityKeyName: "c1_identity",
     master: { hostname: "127.0.0.1", port },
     heartbeatIntervalMs: 50,
-    plugins: [definePlugin({ onJoin: (_ctx, player) => seen.resolve(player.playerId) })],
+    plugins: [definePlugin({
+      onJoin: (_ctx, player) => {
+        seenIds.push(player.playerId);
+        seen.resolve(player.playerId);
+      },
+    })],
   });
   const tokens = await new AuthClient(`http://127.0.0.1:${auth.addr.port}`)
     .register("procuser", "correct horse battery");
@@ -199,4 +205,57 @@ Deno.test("master/main.ts with auth_public_keys: a token joins as its account, a
     await guest.close();
     await member.close();
   }
+
+  // The CLI: register (password on stdin) saves a token file; join --token-file uses it,
+  // refreshing an access token about to expire first.
+  const tokenFile = `${dir}/token.json`;
+  const cli = async (args: string[], stdin: string) => {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${REPO_ROOT}client/main.ts`, ...args],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(stdin));
+    await writer.close();
+    const out = await child.output();
+    const decoder = new TextDecoder();
+    return {
+      code: out.code,
+      stdout: decoder.decode(out.stdout),
+      stderr: decoder.decode(out.stderr),
+    };
+  };
+  const authUrl = `http://127.0.0.1:${auth.addr.port}`;
+  const registered = await cli(
+    ["--auth", authUrl, "--token-file", tokenFile, "register", "CliUser"],
+    "cli password 123\n",
+  );
+  assert.equal(registered.code, 0, registered.stderr);
+  assert.match(registered.stdout, /^registered as cliuser \(account [0-9a-f-]{36}\); tokens saved/);
+  assert.equal((await Deno.stat(tokenFile)).mode! & 0o777, 0o600);
+  const saved = JSON.parse(await Deno.readTextFile(tokenFile));
+  assert.ok(
+    !registered.stdout.includes(saved.accessToken) &&
+      !registered.stdout.includes(saved.refreshToken),
+  );
+  const wrong = await cli(
+    ["--auth", authUrl, "--token-file", tokenFile, "login", "cliuser"],
+    "nope nope\n",
+  );
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /invalid_credentials/);
+  await Deno.writeTextFile(tokenFile, JSON.stringify({ ...saved, accessExpiresAt: 0 }));
+  const joined = await cli(
+    ["--master", `127.0.0.1:${port}`, "--token-file", tokenFile, "join", "auto"],
+    "",
+  );
+  assert.equal(joined.code, 0, joined.stderr);
+  assert.match(joined.stdout, /^joined c1/);
+  assert.equal(seenIds.at(-1), saved.accountId);
+  const refreshed = JSON.parse(await Deno.readTextFile(tokenFile));
+  assert.notEqual(refreshed.refreshToken, saved.refreshToken);
+  assert.ok(refreshed.accessExpiresAt > Date.now());
 });
