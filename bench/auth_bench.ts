@@ -85,7 +85,7 @@ export async function measureAccounts(
         });
 
       // 1. The hook alone.
-      const calls = quick ? 2_000 : 20_000;
+      const calls = quick ? 1_000 : 20_000;
       const credential = new TextEncoder().encode(await mint(0));
       const empty = new Uint8Array();
       const info = { remoteAddr: { hostname: "127.0.0.1", port: 1 } };
@@ -94,7 +94,7 @@ export async function measureAccounts(
       const guestPerS = await timed(calls, 1, () => accounts.authenticate(empty, info));
 
       // 2. Joins through a real master and cluster, alternating guest and token phases.
-      const joinsPerPhase = quick ? 60 : 400;
+      const joinsPerPhase = quick ? 40 : 400;
       const concurrency = 16;
       const generous = 1_000_000;
       const master = await startMaster({
@@ -161,7 +161,7 @@ export async function measureAccounts(
         const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
         // 3. Log-ins at the default KDF cost.
-        const count = quick ? 16 : 80;
+        const count = quick ? 8 : 80;
         const loginConcurrency = 4;
         const client = new AuthClient(`http://127.0.0.1:${auth.addr.port}`);
         await client.register("bench-user", "bench password 1");

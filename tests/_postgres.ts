@@ -69,7 +69,11 @@ async function ownedByPostgres(path: string): Promise<void> {
 /** Starts a throwaway PostgreSQL and waits until it accepts connections. */
 export async function startPostgres(): Promise<TestPostgres> {
   const bin = await binDir();
-  const dir = await Deno.makeTempDir({ prefix: "sustenet_pg_" });
+  // Under root the server runs as `postgres`, which must reach the directory: /tmp, not $TMPDIR.
+  const dir = await Deno.makeTempDir({
+    prefix: "sustenet_pg_",
+    ...(Deno.uid() === 0 ? { dir: "/tmp" } : {}),
+  });
   await ownedByPostgres(dir);
   const data = `${dir}/data`;
   await run(`${bin}/initdb`, [
