@@ -6,6 +6,7 @@
  * the data directory owned by it. Missing binaries are an error, never a skip.
  */
 
+import postgres from "postgres";
 import { freePort } from "./_process.ts";
 
 /** A running throwaway PostgreSQL. */
@@ -76,7 +77,12 @@ export async function startPostgres(): Promise<TestPostgres> {
   });
   await ownedByPostgres(dir);
   const data = `${dir}/data`;
-  await run(`${bin}/initdb`, [
+  try {
+    await run(`${bin}/initdb`, [
+  } catch (error) {
+    await Deno.remove(dir, { recursive: true });
+    throw error;
+  }
     "-D",
     data,
     "-A",
@@ -137,7 +143,6 @@ export async function startPostgres(): Promise<TestPostgres> {
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  const { default: postgres } = await import("postgres");
   return {
     url,
     async createDatabase(name: string) {
