@@ -79,20 +79,20 @@ export async function startPostgres(): Promise<TestPostgres> {
   const data = `${dir}/data`;
   try {
     await run(`${bin}/initdb`, [
+      "-D",
+      data,
+      "-A",
+      "trust",
+      "-U",
+      "postgres",
+      "--no-sync",
+      "-E",
+      "UTF8",
+    ]);
   } catch (error) {
     await Deno.remove(dir, { recursive: true });
     throw error;
   }
-    "-D",
-    data,
-    "-A",
-    "trust",
-    "-U",
-    "postgres",
-    "--no-sync",
-    "-E",
-    "UTF8",
-  ]);
   const port = await freePort();
   const server = asPostgres(`${bin}/postgres`, [
     "-D",
