@@ -22,6 +22,7 @@ export const BENCH_PARTS = [
   "echo-sandboxed",
   "echo-subprocess",
   "join",
+  "auth",
 ] as const;
 
 /** One part of a bench run. */
@@ -62,6 +63,8 @@ export const BENCH_USAGE =
                    deno run subprocess (the untrusted default); ratios to in-process reported)
   --only PARTS     comma-separated subset of: ${BENCH_PARTS.join(",")}
                    e.g. a sealed-only quick run: --quick --only sealed
+                   (auth: token checks/s at the master, joins/s with tokens beside guests,
+                   log-ins/s at the default scrypt cost)
   --profile        also profile the sealed cluster under relay load (--cpu-prof) and summarise
   --generators N   share each relay run's clients over N generator processes, for every system
                    (default 1: on 2 cores a second one costs more than it saves; 1..8)

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { type AccountsFigures, measureAccounts } from "./auth_bench.ts";
 import type { BenchOptions } from "./bench_options.ts";
 import {
   type BenchServer,
@@ -294,6 +295,15 @@ export async function runBench(
   const profile = options.profile
     ? await run.profile(started.toISOString().replaceAll(":", "-"))
     : undefined;
+  let accounts: AccountsFigures | undefined;
+  if (options.parts.has("auth")) {
+    try {
+      accounts = await measureAccounts(options.quick, log);
+    } catch (error) {
+      run.skipped.push({ what: "auth", why: messageOf(error) });
+      log(`  auth failed: ${messageOf(error)}`);
+    }
+  }
   const pluginEcho = run.echoComparison();
   return {
     version: 1,
@@ -307,6 +317,7 @@ export async function runBench(
     scenarios: run.scenarios,
     ...(pluginEcho === undefined ? {} : { pluginEcho }),
     ...(profile === undefined ? {} : { profile }),
+    ...(accounts === undefined ? {} : { accounts }),
     skipped: run.skipped,
   };
 }

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { type AccountsFigures, formatAccounts } from "./auth_bench.ts";
 import type { LoadResult } from "./load_job.ts";
 import type { MachineInfo } from "./machine_info.ts";
 import type { ProfileEntry } from "./profile_summary.ts";
@@ -96,6 +97,8 @@ export interface BenchResults {
   readonly pluginEcho?: PluginEchoComparison;
   /** Top functions of the cluster's CPU profile under relay load (`--profile`). */
   readonly profile?: { readonly clients: number; readonly top: readonly ProfileEntry[] };
+  /** The auth part (accounts). */
+  readonly accounts?: AccountsFigures;
   /** Parts skipped and why (Colyseus not installable, openssl missing, …). */
   readonly skipped: readonly { readonly what: string; readonly why: string }[];
 }
@@ -405,6 +408,7 @@ export function formatReport(results: BenchResults): string {
       ]),
     ));
   }
+  if (results.accounts !== undefined) out.push("", ...formatAccounts(results.accounts));
   const runs = results.relay.flatMap((s) => s.runs.map((r) => relayRow(s.label, r)));
   if (runs.length > 0) {
     out.push("", "Relay: 32-byte payload at 20 Hz, fanned out to all other clients");

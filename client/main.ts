@@ -6,6 +6,8 @@
  * deno task client [--master host:port] list
  * deno task client [--master host:port] join [id|auto]   # then: text, /cmd N text, /hex N hex
  * deno task client [--master host:port] --bots N [--seconds S]
+ * echo "$PASSWORD" | deno task client [--auth URL] [--token-file F] register|login NAME
+ * deno task client --token-file F join auto        # joins as the logged-in account
  * ```
  *
  * Exit codes: 0 success (with `--bots`: every bot joined), 1 a failure (its code and reason on
@@ -25,15 +27,27 @@ import type { ClusterSession } from "./cluster_session_handle.ts";
 import { ClientError } from "./errors.ts";
 import { looksLikeAddress, type PinnedKeySource } from "./key_pinning.ts";
 import { SustenetClient, type SustenetClientOptions } from "./sustenet_client.ts";
+import {
+  accountCommand,
+  DEFAULT_AUTH_URL,
+  DEFAULT_TOKEN_FILE,
+  tokenFileCredential,
+} from "./account_cli.ts";
+import { AuthRequestError } from "./auth_client.ts";
 
 const USAGE = `Usage:
   deno task client [options] list              print the master's clusters
   deno task client [options] join [id|auto]    join a cluster and type lines (see Joined)
   deno task client [options] --bots N          run N headless bots (list, auto-join, chat, echo)
+  deno task client [options] register NAME     create an account (password: first stdin line)
+  deno task client [options] login NAME        log in (password: first stdin line)
 
 Options:
   --master HOST:PORT     the master (default 127.0.0.1:6256)
   --credential TEXT      credential for the master's authentication hook
+  --auth URL             the account service for register/login (default http://127.0.0.1:6258)
+  --token-file PATH      where register/login save tokens; with join/list/--bots, join as that
+                         account (access token refreshed when due) (default .sustenet-token.json)
   --pin NAME=SOURCE      pin a cluster's key by the cluster's NAME (or * for all); SOURCE a
                          .pub file or an http(s)/file URL; a bare --pin SOURCE means *=SOURCE;
                          host:port is refused (the address comes from the master) (repeatable)
@@ -69,6 +83,8 @@ export type CliCommand =
   | { readonly kind: "help" }
   | { readonly kind: "list" }
   | { readonly kind: "join"; readonly cluster: number | "auto" }
+  | { readonly kind: "register"; readonly username: string }
+  | { readonly kind: "login"; readonly username: string }
   | {
     readonly kind: "bots";
     readonly count: number;
@@ -88,6 +104,10 @@ export interface CliArgs {
   readonly client: Omit<SustenetClientOptions, "host" | "port">;
   /** Log threshold. */
   readonly logLevel: LogLevelName;
+  /** The account service (register/login). */
+  readonly authUrl: string;
+  /** The token file; set when `--token-file` was given (join/list/bots use it). */
+  readonly tokenFile: string | undefined;
 }
 
 function positiveNumber(flag: string, text: string | undefined, fallback: number): number {
@@ -185,6 +205,8 @@ export function parseCliArgs(args: readonly string[]): CliArgs {
         seconds: { type: "string" },
         interval: { type: "string" },
         "log-level": { type: "string" },
+        auth: { type: "string" },
+        "token-file": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -229,12 +251,24 @@ export function parseCliArgs(args: readonly string[]): CliArgs {
       throw new UsageError(`join takes a cluster id or auto, got ${target}`);
     }
     command = { kind: "join", cluster: target === "auto" ? "auto" : id };
+  } else if (
+    (positionals[0] === "register" || positionals[0] === "login") && positionals.length === 2
+  ) {
+    const username = positionals[1] ?? "";
+    command = positionals[0] === "register"
+      ? { kind: "register", username }
+      : { kind: "login", username };
   } else if (positionals.length === 0) {
     throw new UsageError("missing command: list, join or --bots N");
   } else {
     throw new UsageError(`unknown command: ${positionals.join(" ")}`);
   }
-  return { command, host, port, client, logLevel: logLevel as LogLevelName };
+  const authUrl = values.auth ?? DEFAULT_AUTH_URL;
+  if (!/^https?:\/\//.test(authUrl) || !URL.canParse(authUrl)) {
+    throw new UsageError(`--auth must be an http(s) URL, got ${authUrl}`);
+  }
+  const tokenFile = values["token-file"];
+  return { command, host, port, client, logLevel: logLevel as LogLevelName, authUrl, tokenFile };
 }
 
 /**
@@ -507,6 +541,26 @@ export async function main(args: readonly string[]): Promise<number> {
     return 0;
   }
   await setupLogging({ level: cli.logLevel, role: "client" });
+  if (command.kind === "register" || command.kind === "login") {
+    return await accountCommand(
+      command.kind,
+      command.username,
+      cli.authUrl,
+      cli.tokenFile ?? DEFAULT_TOKEN_FILE,
+    );
+  }
+  if (cli.tokenFile !== undefined) {
+    try {
+      cli = {
+        ...cli,
+        client: { ...cli.client, credential: await tokenFileCredential(cli.tokenFile) },
+      };
+    } catch (error) {
+      if (!(error instanceof AuthRequestError)) throw error;
+      console.error(`error: ${error.code}: ${error.message} (log in again)`);
+      return 1;
+    }
+  }
   if (command.kind === "bots") return await botsCommand(cli, command);
   let client: SustenetClient | undefined;
   try {

@@ -28,3 +28,4 @@ export * from "./key_pinning.ts";
 export * from "./master_session.ts";
 export * from "./cluster_session.ts";
 export type { SessionCloseReason, UnhandledFrameEvent } from "./_session_common.ts";
+export * from "./auth_client.ts";

@@ -9,6 +9,7 @@
  */
 
 import { runServerMain } from "../shared/server_main.ts";
+import { accountAuthenticate, loadPublicKeySet } from "./account_authenticate.ts";
 import { masterOptionsFromConfig } from "./master_options.ts";
 import { startMaster } from "./start_master.ts";
 
@@ -17,6 +18,15 @@ await runServerMain("master", Deno.args, (config) => {
   return {
     name: "master",
     where: `${options.hostname}:${options.port}`,
-    start: () => startMaster(options),
+    start: async () => {
+      // Accounts: [master] auth_public_keys names the account service's public keys.
+      const source = config.master.authPublicKeys;
+      if (source === null) return await startMaster(options);
+      const accounts = await accountAuthenticate({
+        loadKeys: () => loadPublicKeySet(source),
+        allowGuests: config.master.allowGuests,
+      });
+      return await startMaster({ ...options, authenticate: accounts.authenticate });
+    },
   };
 });

@@ -19,6 +19,7 @@ import { isHostName, isIp, isLoopbackIp, isUnspecifiedIp } from "./ip_address.ts
 
 import {
   type AllSettings,
+  type AuthSettings,
   type ClusterSettings,
   ConfigError,
   DEFAULT_PORTS,
@@ -189,6 +190,34 @@ const boundsKind: Kind<FragmentBounds | null> = {
   toToml: (value) => value === null ? undefined : [value.minX, value.minZ, value.maxX, value.maxZ],
 };
 
+/** Where a master reads the account service's public keys: a path or an http(s) URL. */
+const keySetSourceKind: Kind<string | null> = {
+  expect: 'a file path or an https:/http: URL of a JWK Set, or "" for none',
+  flag: "string",
+  read: (raw, ctx) => {
+    if (raw === "") return null;
+    if (typeof raw !== "string" || raw.includes("\0")) return undefined;
+    if (/^https?:/i.test(raw)) return URL.canParse(raw) ? raw : undefined;
+    return ctx.baseDir === null ? raw : resolvePath(ctx.baseDir, raw);
+  },
+  fromText: (text) => text,
+  toToml: (value) => value ?? "",
+};
+
+const authStoreKind: Kind<"sqlite" | "postgres"> = {
+  expect: '"sqlite" or "postgres"',
+  flag: "string",
+  read: (raw) => raw === "sqlite" || raw === "postgres" ? raw : undefined,
+  fromText: (text) => text,
+  toToml: (value) => value,
+};
+
+// A connection URL may hold a password: a bad one is never echoed back (see `show`).
+const postgresUrlKind = stringKind(
+  'a postgres:// or postgresql:// URL, or ""',
+  (text) => text === "" || (/^postgres(ql)?:\/\//.test(text) && URL.canParse(text)),
+);
+
 // ---------------------------------------------------------------------------------------------
 // The schema tables: one row per key. Flags are the key in kebab-case, prefixed "fragments-"
 // for [cluster.fragments] so `--fragments-size` cannot be mistaken for something else.
@@ -241,6 +270,8 @@ const MASTER_FIELDS: Fields<MasterSettings> = {
   reservationsPerAddr: field("reservations_per_addr", limitKind, 8),
   reservationsPerPlayer: field("reservations_per_player", limitKind, 3),
   maxClusters: field("max_clusters", intKind(0, 4_294_967_295), 1_024),
+  authPublicKeys: field("auth_public_keys", keySetSourceKind, null),
+  allowGuests: field("allow_guests", boolKind, true),
 };
 
 const CLUSTER_FIELDS: Fields<ClusterScalars> = {
@@ -281,7 +312,29 @@ const FRAGMENT_FIELDS: Fields<FragmentSettings> = {
   crowdThreshold: field("crowd_threshold", intKind(1, 2_147_483_647), 100),
 };
 
-type SectionName = "all" | "master" | "cluster" | "cluster.fragments";
+const AUTH_FIELDS: Fields<AuthSettings> = {
+  store: field("store", authStoreKind, "sqlite"),
+  sqlitePath: field("sqlite_path", pathKind, "auth.sqlite"),
+  postgresUrl: field("postgres_url", postgresUrlKind, ""),
+  signingKeys: field("signing_keys", pathKind, "keys/auth_signing.json"),
+  publicKeysOut: field("public_keys_out", pathKind, "keys/auth_public.json"),
+  keysKept: field("keys_kept", intKind(0, 16), 1),
+  accessTokenTtlS: field("access_token_ttl_s", intKind(10, 86_400, " (seconds)"), 900),
+  refreshTokenTtlS: field("refresh_token_ttl_s", intKind(60, 31_536_000, " (seconds)"), 2_592_000),
+  // 2^15 × 8 × 128 B = 32 MiB per hash (OWASP's scrypt floor is 2^17 with r 8, p 1 at 128 MiB;
+  // 2^15 keeps a 2-core machine answering tens of log-ins per second; raise it where you can).
+  scryptLogN: field("scrypt_log_n", intKind(10, 20), 15),
+  scryptR: field("scrypt_r", intKind(1, 32), 8),
+  scryptP: field("scrypt_p", intKind(1, 16), 1),
+  loginRatePerAccount: field("login_rate_per_account", positiveFloatKind, 0.1),
+  loginBurstPerAccount: field("login_burst_per_account", intKind(1, 1_000_000), 5),
+  loginRatePerAddr: field("login_rate_per_addr", positiveFloatKind, 1),
+  loginBurstPerAddr: field("login_burst_per_addr", intKind(1, 1_000_000), 20),
+  maxBodyBytes: field("max_body_bytes", intKind(256, 1_048_576), 8_192),
+  maxPendingHashes: field("max_pending_hashes", intKind(1, 100_000), 64),
+};
+
+type SectionName = "all" | "master" | "cluster" | "cluster.fragments" | "auth";
 
 interface FlagRow {
   readonly flag: string;
@@ -313,6 +366,7 @@ const FLAGS: ReadonlyMap<string, FlagRow> = new Map(
     ...flagRows("master", MASTER_FIELDS, "master"),
     ...flagRows("cluster", CLUSTER_FIELDS, "cluster"),
     ...flagRows("cluster.fragments", FRAGMENT_FIELDS, "cluster"),
+    ...flagRows("auth", AUTH_FIELDS, "auth"),
   ].map((row) => [row.flag, row]),
 );
 
@@ -382,6 +436,7 @@ export const CONFIG_KEYS: readonly ConfigKeyInfo[] = Object.freeze([
   ...keyInfos("master", MASTER_FIELDS, "master"),
   ...keyInfos("cluster", CLUSTER_FIELDS, "cluster"),
   ...keyInfos("cluster.fragments", FRAGMENT_FIELDS, "cluster"),
+  ...keyInfos("auth", AUTH_FIELDS, "auth"),
 ]);
 
 // ---------------------------------------------------------------------------------------------
@@ -504,7 +559,11 @@ function assignField<T, K extends keyof T>(
   // Values from flags are relative to the working directory, not the config file.
   const ctx = { baseDir: v.flags.has(path) ? null : v.baseDir };
   const value = f.kind.read(raw, ctx);
-  if (value === undefined) fail(v, path, `must be ${f.kind.expect}, got ${show(raw)}`);
+  if (value === undefined) {
+    // A connection URL may hold a password, so a bad one is not echoed.
+    const got = f.kind === postgresUrlKind ? "something else (not shown)" : show(raw);
+    fail(v, path, `must be ${f.kind.expect}, got ${got}`);
+  }
   out[prop] = value;
 }
 
@@ -682,7 +741,7 @@ function readPermissions(v: Validation, raw: TomlValue | undefined, path: string
 }
 
 function validate(doc: TomlTable, v: Validation): SustenetConfig {
-  const sections = ["all", "master", "cluster"];
+  const sections = ["all", "master", "cluster", "auth"];
   for (const key of Object.keys(doc)) {
     if (!sections.includes(key)) {
       const what = isTable(doc[key]) ? `section [${key}]` : `key ${key} (outside any section)`;
@@ -706,6 +765,19 @@ function validate(doc: TomlTable, v: Validation): SustenetConfig {
     FRAGMENT_FIELDS,
   );
   const plugins = readPlugins(v, clusterTable.plugins);
+  const auth = readSection(v, tableAt(v, doc.auth, "auth"), "auth", AUTH_FIELDS);
+  if (!master.allowGuests && master.authPublicKeys === null) {
+    conflict(v, [
+      "master.allow_guests",
+      "= false needs master.auth_public_keys (else no player could join)",
+    ], ["master.auth_public_keys", "must be set while master.allow_guests = false"]);
+  }
+  if (auth.store === "postgres" && auth.postgresUrl === "") {
+    conflict(v, [
+      "auth.postgres_url",
+      'must be set when auth.store = "postgres"',
+    ], ["auth.store", '= "postgres" needs auth.postgres_url']);
+  }
 
   if (all.maxQueueBytes < all.maxFrameBytes) {
     conflict(v, [
@@ -748,7 +820,7 @@ function validate(doc: TomlTable, v: Validation): SustenetConfig {
     ]);
   }
   const cluster: ClusterSettings = Object.freeze({ ...scalars, fragments, plugins });
-  return Object.freeze({ file: v.file, all, master, cluster });
+  return Object.freeze({ file: v.file, all, master, cluster, auth });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -873,6 +945,7 @@ function configToToml(config: SustenetConfig): TomlTable {
       fragments: sectionToToml(fragments, FRAGMENT_FIELDS),
       plugins: plugins.map(pluginToToml),
     },
+    auth: sectionToToml(config.auth, AUTH_FIELDS),
   };
 }
 

@@ -22,7 +22,7 @@ import type { LogLevelName } from "./logging.ts";
  * assert.equal(role, "cluster");
  * ```
  */
-export type Role = "master" | "cluster";
+export type Role = "master" | "cluster" | "auth";
 
 /**
  * Thrown for a config that cannot be read (`config_unreadable`) or fails a check
@@ -166,6 +166,13 @@ export interface MasterSettings {
   readonly reservationsPerPlayer: number;
   /** Most registered clusters; 0 = no limit. */
   readonly maxClusters: number;
+  /**
+   * The account service's public keys (JWK Set): a file path or an http(s) URL; null = no
+   * accounts (every player is a guest).
+   */
+  readonly authPublicKeys: string | null;
+  /** Whether players without an access token still join as guests. */
+  readonly allowGuests: boolean;
 }
 
 /**
@@ -404,6 +411,57 @@ export interface SustenetConfig {
   readonly master: MasterSettings;
   /** Section `[cluster]`. */
   readonly cluster: ClusterSettings;
+  /** Section `[auth]`. */
+  readonly auth: AuthSettings;
+}
+
+/**
+ * Settings of section `[auth]`, the account service (`deno task auth`).
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(defaultConfig().auth.store, "sqlite");
+ * assert.equal(defaultConfig().auth.scryptLogN, 15);
+ * ```
+ */
+export interface AuthSettings {
+  /** Which database: the embedded SQLite file or PostgreSQL. */
+  readonly store: "sqlite" | "postgres";
+  /** The SQLite database file. */
+  readonly sqlitePath: string;
+  /** The PostgreSQL connection URL ("" unless `store` is postgres). */
+  readonly postgresUrl: string;
+  /** The signing key ring file (private keys, mode 0600). */
+  readonly signingKeys: string;
+  /** Where the public keys (JWK Set) are written for masters. */
+  readonly publicKeysOut: string;
+  /** Previous signing keys kept (and published) at a rotation. */
+  readonly keysKept: number;
+  /** Access token lifetime, in seconds. */
+  readonly accessTokenTtlS: number;
+  /** Refresh token lifetime, in seconds. */
+  readonly refreshTokenTtlS: number;
+  /** scrypt cost: log2 N. */
+  readonly scryptLogN: number;
+  /** scrypt block size r. */
+  readonly scryptR: number;
+  /** scrypt parallelism p. */
+  readonly scryptP: number;
+  /** Log-in attempts per second refilled per account. */
+  readonly loginRatePerAccount: number;
+  /** Log-in attempts per account in a burst. */
+  readonly loginBurstPerAccount: number;
+  /** Log-in and registration attempts per second refilled per address. */
+  readonly loginRatePerAddr: number;
+  /** Log-in and registration attempts per address in a burst. */
+  readonly loginBurstPerAddr: number;
+  /** Largest request body, in bytes. */
+  readonly maxBodyBytes: number;
+  /** Most password hashes running or waiting at once (then 503 busy). */
+  readonly maxPendingHashes: number;
 }
 
 /**
@@ -421,6 +479,7 @@ export interface SustenetConfig {
 export const DEFAULT_PORTS: Readonly<Record<Role, number>> = Object.freeze({
   master: 6256,
   cluster: 6257,
+  auth: 6258,
 });
 
 /**
@@ -438,4 +497,5 @@ export const DEFAULT_PORTS: Readonly<Record<Role, number>> = Object.freeze({
 export const DEFAULT_STATUS_PORTS: Readonly<Record<Role, number>> = Object.freeze({
   master: 6280,
   cluster: 6281,
+  auth: 6282,
 });

@@ -35,7 +35,7 @@ export type { Logger, LogRecord, Sink } from "@logtape/logtape";
  * assert.equal(role, "cluster");
  * ```
  */
-export type LogRole = "master" | "cluster" | "client" | "system" | "plugin";
+export type LogRole = "master" | "cluster" | "client" | "system" | "plugin" | "auth";
 
 /**
  * Every {@linkcode LogRole}, in a fixed order.
@@ -54,6 +54,7 @@ export const LOG_ROLES: readonly LogRole[] = Object.freeze([
   "client",
   "system",
   "plugin",
+  "auth",
 ]);
 
 /**

@@ -18,7 +18,7 @@ import { generateKey } from "../shared/keys.ts";
 export const REPO_ROOT: string = decodeURIComponent(new URL("../", import.meta.url).pathname);
 
 /** The roles that have a `main.ts` to run. */
-export type Role = "master" | "cluster" | "client";
+export type Role = "master" | "cluster" | "client" | "auth";
 
 /**
  * Returns a TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read it, close).

@@ -94,6 +94,8 @@ Deno.test("an empty config gives every documented default", () => {
       reservationsPerAddr: 8,
       reservationsPerPlayer: 3,
       maxClusters: 1024,
+      authPublicKeys: null,
+      allowGuests: true,
     },
     cluster: {
       keyName: "cluster_key",
@@ -125,6 +127,25 @@ Deno.test("an empty config gives every documented default", () => {
         crowdThreshold: 100,
       },
       plugins: [],
+    },
+    auth: {
+      store: "sqlite",
+      sqlitePath: "auth.sqlite",
+      postgresUrl: "",
+      signingKeys: "keys/auth_signing.json",
+      publicKeysOut: "keys/auth_public.json",
+      keysKept: 1,
+      accessTokenTtlS: 900,
+      refreshTokenTtlS: 2592000,
+      scryptLogN: 15,
+      scryptR: 8,
+      scryptP: 1,
+      loginRatePerAccount: 0.1,
+      loginBurstPerAccount: 5,
+      loginRatePerAddr: 1,
+      loginBurstPerAddr: 20,
+      maxBodyBytes: 8192,
+      maxPendingHashes: 64,
     },
   });
   assert.deepEqual(defaultConfig(), config);
@@ -159,7 +180,17 @@ Deno.test("the repository's Config.toml holds every key at its default", async (
   const config = await loadConfig(`${ROOT_DIR}/Config.toml`);
   const defaults = defaultConfig();
   assert.deepEqual(
-    { ...config, file: null, all: { ...config.all, keysDir: "keys" } },
+    {
+      ...config,
+      file: null,
+      all: { ...config.all, keysDir: "keys" },
+      auth: {
+        ...config.auth,
+        sqlitePath: "auth.sqlite",
+        signingKeys: "keys/auth_signing.json",
+        publicKeysOut: "keys/auth_public.json",
+      },
+    },
     defaults,
   );
   assert.equal(config.all.keysDir, `${ROOT_DIR}/keys`);
@@ -229,6 +260,8 @@ reservations_per_conn = 1
 reservations_per_addr = 64
 reservations_per_player = 2
 max_clusters = 0
+auth_public_keys = "jwks.json"
+allow_guests = false
 
 [cluster]
 key_name = "eu-1.key"
@@ -293,6 +326,8 @@ crowd_threshold = 1
     reservationsPerAddr: 64,
     reservationsPerPlayer: 2,
     maxClusters: 0,
+    authPublicKeys: "/srv/game/jwks.json",
+    allowGuests: false,
   });
   assert.deepEqual(config.cluster, {
     keyName: "eu-1.key",
@@ -414,6 +449,32 @@ const BAD_VALUES: readonly [string, string, string, string, string][] = [
   ["cluster.fragments", "max_players", "0", "an integer 1..2147483647", "0"],
   ["cluster.fragments", "crowd_threshold", "0", "an integer 1..2147483647", "0"],
   ["cluster.fragments", "crowd_threshold", "1979-05-27", "an integer 1..2147483647", "a date"],
+  ["master", "auth_public_keys", "5", "a file path or an https:/http: URL", "5"],
+  ["master", "auth_public_keys", '"https://"', "a file path or an https:/http: URL", '"https://"'],
+  ["master", "allow_guests", '"no"', "true or false", '"no"'],
+  ["auth", "store", '"mysql"', '"sqlite" or "postgres"', '"mysql"'],
+  ["auth", "sqlite_path", '""', "a non-empty path", '""'],
+  [
+    "auth",
+    "postgres_url",
+    '"mysql://u:secret@h/db"',
+    "a postgres:// or postgresql:// URL",
+    "something else (not shown)",
+  ],
+  ["auth", "signing_keys", "1", "a non-empty path", "1"],
+  ["auth", "public_keys_out", '""', "a non-empty path", '""'],
+  ["auth", "keys_kept", "17", "an integer 0..16", "17"],
+  ["auth", "access_token_ttl_s", "5", "an integer 10..86400", "5"],
+  ["auth", "refresh_token_ttl_s", "31536001", "an integer 60..31536000", "31536001"],
+  ["auth", "scrypt_log_n", "21", "an integer 10..20", "21"],
+  ["auth", "scrypt_r", "0", "an integer 1..32", "0"],
+  ["auth", "scrypt_p", "17", "an integer 1..16", "17"],
+  ["auth", "login_rate_per_account", "0", "a number > 0", "0"],
+  ["auth", "login_burst_per_account", "0", "an integer 1..1000000", "0"],
+  ["auth", "login_rate_per_addr", "-1", "a number > 0", "-1"],
+  ["auth", "login_burst_per_addr", "1.5", "an integer 1..1000000", "1.5"],
+  ["auth", "max_body_bytes", "100", "an integer 256..1048576", "100"],
+  ["auth", "max_pending_hashes", "0", "an integer 1..100000", "0"],
 ];
 
 Deno.test("every key rejects a wrong type or range, naming the file and the field", () => {

@@ -322,6 +322,6 @@ Deno.test("redacted values stay redacted through a whole log line", async () => 
 
 Deno.test("the exported level and role lists match the config's", () => {
   assert.deepEqual([...LOG_LEVEL_NAMES], ["debug", "info", "warning", "error"]);
-  assert.deepEqual([...LOG_ROLES], ["master", "cluster", "client", "system", "plugin"]);
+  assert.deepEqual([...LOG_ROLES], ["master", "cluster", "client", "system", "plugin", "auth"]);
   assert.ok(Object.isFrozen(LOG_LEVEL_NAMES) && Object.isFrozen(LOG_ROLES));
 });

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { CONFIG_KEYS } from "../shared/config_schema.ts";
 import { REPO_ROOT } from "./_process.ts";
 
-for (const [role, flag] of [["master", "--help"], ["cluster", "-h"]] as const) {
+for (const [role, flag] of [["master", "--help"], ["cluster", "-h"], ["auth", "--help"]] as const) {
   Deno.test(`${role}/main.ts ${flag} lists every flag of the ${role} with its default and exits 0`, async () => {
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", `${REPO_ROOT}${role}/main.ts`, flag],
