@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { TlsListenOptions } from "../shared/tls_listener.ts";
 import {
   isLoopbackIp,
   resolvedMasterPort,
@@ -248,6 +249,13 @@ export interface ClusterOptions {
    * @default {false}
    */
   readonly status?: ClusterStatusOptions | false;
+  /**
+   * A second client listener speaking the same protocol inside TLS, on `hostname`; it allows
+   * the TLS session mode (TlsJoin) and is announced as a `tls` endpoint (issue 17).
+   *
+   * @default {undefined} (none)
+   */
+  readonly tls?: TlsListenOptions;
   /** Trusted plugins run in-process, in order: plugin objects, or entries with a name. */
   readonly plugins?: readonly (SustenetPlugin | InProcessPluginEntry)[];
   /**

@@ -40,7 +40,9 @@ import {
   type FrameConnection,
   type FrameListener,
   listenFrames,
+  type ListenFramesOptions,
 } from "../shared/transport.ts";
+import { listenTlsFrames } from "../shared/tls_listener.ts";
 import { ClientSession, type ClientSessionOptions, type SessionAction } from "./client_session.ts";
 import {
   type ClusterOptions,
@@ -114,6 +116,8 @@ export interface ClusterServer extends AsyncDisposable {
   readonly addr: ClusterAddress;
   /** Where the status HTTP server listens, or null when it is disabled. */
   readonly statusAddr: ClusterAddress | null;
+  /** Where the TLS client listener is, or null when there is none (`tls` option). */
+  readonly tlsAddr: ClusterAddress | null;
   /** The id the master gave at the latest registration, or undefined before the first. */
   readonly clusterId: number | undefined;
   /** The authenticated players (read-only). */
@@ -223,6 +227,8 @@ class ClusterRuntime implements PluginActions {
   #identity: { privateKey: CryptoKey; publicKey: Uint8Array; version: number } | undefined;
   #sessionOptions: Omit<ClientSessionOptions, "admit"> | undefined;
   #listener: FrameListener | undefined;
+  /** The TLS client listener (`tls` option), where the TLS session mode is allowed. */
+  #tlsListener: FrameListener | undefined;
   #status: StatusServer | undefined;
   #link: MasterLink | undefined;
   #tickTimer: ReturnType<typeof setInterval> | undefined;
@@ -321,6 +327,9 @@ class ClusterRuntime implements PluginActions {
     return {
       addr: { hostname: listener.addr.hostname, port: listener.addr.port },
       statusAddr: status === undefined ? null : status.addr,
+      tlsAddr: this.#tlsListener === undefined
+        ? null
+        : { hostname: this.#tlsListener.addr.hostname, port: this.#tlsListener.addr.port },
       get clusterId() {
         return runtime.#link?.clusterId;
       },
@@ -375,7 +384,7 @@ class ClusterRuntime implements PluginActions {
 
   #listen(): void {
     const s = this.#settings;
-    this.#listener = listenFrames({
+    const options: ListenFramesOptions = {
       hostname: s.hostname,
       port: s.port,
       maxFrameBytes: s.maxFrameBytes,
@@ -385,8 +394,17 @@ class ClusterRuntime implements PluginActions {
       // From connecting to Authenticate(20): the whole handshake, ticket included.
       handshakeTimeoutMs: this.#options.handshakeTimeoutMs ?? 5000,
       idleTimeoutMs: this.#options.idleTimeoutMs ?? 30_000,
-      onConnection: (connection) => this.#accept(connection),
-    });
+      onConnection: (connection) => this.#accept(connection, false),
+    };
+    this.#listener = listenFrames(options);
+    const tls = this.#options.tls;
+    if (tls !== undefined) {
+      this.#tlsListener = listenTlsFrames({
+        ...options,
+        ...tls,
+        onConnection: (connection) => this.#accept(connection, true),
+      });
+    }
   }
 
   #startStatus(): void {
@@ -494,7 +512,7 @@ class ClusterRuntime implements PluginActions {
 
   // ---------------------------------------------------------------- client connections
 
-  #accept(connection: FrameConnection): void {
+  #accept(connection: FrameConnection, tls: boolean): void {
     if (this.#closing) {
       this.metrics.connectionsRefused.inc();
       connection.close({ code: ErrorCode.ShuttingDown, message: "cluster shutting down" });
@@ -506,6 +524,7 @@ class ClusterRuntime implements PluginActions {
     this.metrics.connectionsAccepted.inc();
     const session = new ClientSession({
       ...this.#sessionOptions!,
+      tls,
       admit: (claims) => {
         const player = this.#players.add(claims.playerId, connection);
         if (player !== undefined) this.#everyone.add(connection);
@@ -940,7 +959,9 @@ class ClusterRuntime implements PluginActions {
       }
     }
     const link = this.#link?.stop(reason);
-    await this.#listener?.close({ code: ErrorCode.ShuttingDown, message: reason });
+    await Promise.all([this.#listener, this.#tlsListener].map((l) =>
+      l?.close({ code: ErrorCode.ShuttingDown, message: reason })
+    ));
     await Promise.all([...this.#connections.values()].map((r) => r.cleanedUp));
     await link;
     for (const host of this.#hosts) {

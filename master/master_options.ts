@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { TlsListenOptions } from "../shared/tls_listener.ts";
 import { resolvedPort, resolvedStatusPort, type SustenetConfig } from "../shared/config_schema.ts";
 import type { AuthenticateHook } from "./authenticate.ts";
 import type { JoinLimits } from "./join_limiter.ts";
@@ -189,6 +190,12 @@ export interface MasterOptions {
    * @default {false}
    */
   readonly status?: MasterStatusOptions | false;
+  /**
+   * A second listener speaking the same protocol inside TLS, on `hostname` (issue 17).
+   *
+   * @default {undefined} (none)
+   */
+  readonly tls?: TlsListenOptions;
 }
 
 /**
@@ -290,6 +297,8 @@ export interface ResolvedMasterOptions {
   readonly joinLimits: ResolvedJoinLimits;
   /** Status server, or `false`. */
   readonly status: MasterStatusOptions | false;
+  /** The TLS listener, if any. */
+  readonly tls: TlsListenOptions | undefined;
 }
 
 function integerIn(name: string, value: number, min: number, max: number): number {
@@ -391,6 +400,7 @@ export function resolveMasterOptions(options: MasterOptions): ResolvedMasterOpti
     ),
     joinLimits: resolveJoinLimits(options.joinLimits ?? {}),
     status,
+    tls: options.tls,
   };
 }
 

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { listenFrames } from "../shared/transport.ts";
+import { type FrameListener, listenFrames, type ListenFramesOptions } from "../shared/transport.ts";
+import { listenTlsFrames } from "../shared/tls_listener.ts";
 import { LogThrottle } from "../shared/log_throttle.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
 import { roleLogger } from "../shared/logging.ts";
@@ -52,6 +53,8 @@ export interface MasterServer extends AsyncDisposable {
   readonly addr: MasterAddress;
   /** Where the status HTTP server listens, or `null` when it is disabled. */
   readonly statusAddr: MasterAddress | null;
+  /** Where the TLS listener is, or null when there is none (`tls` option). */
+  readonly tlsAddr: MasterAddress | null;
   /** The live clusters (read-only). */
   readonly registry: ClusterRegistryView;
   /** The master's counters (also on `/metrics`). */
@@ -156,7 +159,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     now: Date.now,
   };
 
-  const listener = listenFrames({
+  const listenOptions: ListenFramesOptions = {
     hostname: resolved.hostname,
     port: resolved.port,
     maxFrameBytes: resolved.maxFrameBytes,
@@ -172,7 +175,18 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       connection.closed.then(() => active.delete(connection));
       MasterConnection.serve(connection, context);
     },
-  });
+  };
+  const listener = listenFrames(listenOptions);
+  // The same protocol inside TLS, for clients that have TLS but not X25519 / AES-GCM.
+  let tlsListener: FrameListener | null = null;
+  if (resolved.tls !== undefined) {
+    try {
+      tlsListener = listenTlsFrames({ ...listenOptions, ...resolved.tls });
+    } catch (error) {
+      await listener.close();
+      throw error;
+    }
+  }
 
   // After a flood stops, say how many lines were left out since the last one written.
   const logDrain = setInterval(() => {
@@ -207,6 +221,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     } catch (error) {
       clearInterval(logDrain);
       await listener.close();
+      await tlsListener?.close();
       throw error;
     }
   }
@@ -217,7 +232,9 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       logger.info("master stopping");
       clearInterval(logDrain);
       for (const record of registry.list()) registry.remove(record.id, "shutdown");
-      await listener.close({ code: ErrorCode.ShuttingDown, message: "master shutting down" });
+      await Promise.all([listener, tlsListener].map((l) =>
+        l?.close({ code: ErrorCode.ShuttingDown, message: "master shutting down" })
+      ));
       await settle(pending, STOP_WAIT_MS);
       slots.stop();
       await status?.close();
@@ -238,6 +255,9 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
   return {
     addr,
     statusAddr: status === null ? null : status.addr,
+    tlsAddr: tlsListener === null
+      ? null
+      : { hostname: tlsListener.addr.hostname, port: tlsListener.addr.port },
     registry: registry.view(),
     metrics,
     stop,
