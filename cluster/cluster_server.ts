@@ -959,9 +959,11 @@ class ClusterRuntime implements PluginActions {
       }
     }
     const link = this.#link?.stop(reason);
-    await Promise.all([this.#listener, this.#tlsListener].map((l) =>
-      l?.close({ code: ErrorCode.ShuttingDown, message: reason })
-    ));
+    await Promise.all(
+      [this.#listener, this.#tlsListener].map((l) =>
+        l?.close({ code: ErrorCode.ShuttingDown, message: reason })
+      ),
+    );
     await Promise.all([...this.#connections.values()].map((r) => r.cleanedUp));
     await link;
     for (const host of this.#hosts) {

@@ -232,9 +232,11 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       logger.info("master stopping");
       clearInterval(logDrain);
       for (const record of registry.list()) registry.remove(record.id, "shutdown");
-      await Promise.all([listener, tlsListener].map((l) =>
-        l?.close({ code: ErrorCode.ShuttingDown, message: "master shutting down" })
-      ));
+      await Promise.all(
+        [listener, tlsListener].map((l) =>
+          l?.close({ code: ErrorCode.ShuttingDown, message: "master shutting down" })
+        ),
+      );
       await settle(pending, STOP_WAIT_MS);
       slots.stop();
       await status?.close();
