@@ -11,7 +11,7 @@ import { clientSessionKeysForCluster, generateEphemeralKeyPair } from "../shared
 import { decodePacket, encodePacket, encodePluginFrame } from "../shared/protocol/codec.ts";
 import { encodeFrame, type Frame } from "../shared/protocol/frame.ts";
 import type { Packet } from "../shared/protocol/packets.ts";
-import { type FrameConnection, type FrameListener, listenFrames } from "../shared/transport.ts";
+import { type FrameListener, type FrameTransport, listenFrames } from "../shared/transport.ts";
 
 function hasCode(code: string) {
   return (e: unknown) => {
@@ -50,7 +50,7 @@ function fakeMaster(options: {
       options.received?.push(packet);
       if (packet.kind === "Hello") {
         if (options.silent === "hello") return;
-        conn.send(encodePacket({ kind: "HelloOk", version: 2, role: 3, serverName: "fake" }));
+        conn.send(encodePacket({ kind: "HelloOk", version: 3, role: 3, serverName: "fake" }));
         for (const bytes of options.afterHello ?? []) conn.send(bytes);
       } else if (options.silent === "requests") {
         return;
@@ -82,11 +82,11 @@ async function fakeCluster(afterAuth: Uint8Array[]) {
   const received: Packet[] = [];
   const listener = listenFrames({
     port: 0,
-    onFrame: (frame, conn: FrameConnection) => {
+    onFrame: (frame, conn: FrameTransport) => {
       const packet = decode(frame);
       received.push(packet);
       if (packet.kind === "Hello") {
-        conn.send(encodePacket({ kind: "HelloOk", version: 2, role: 2, serverName: "fake-c" }));
+        conn.send(encodePacket({ kind: "HelloOk", version: 3, role: 2, serverName: "fake-c" }));
       } else if (packet.kind === "KeyExchange") {
         const serverRandom = crypto.getRandomValues(new Uint8Array(32));
         clientSessionKeysForCluster(
