@@ -26,7 +26,7 @@ import {
 } from "../shared/protocol/codec.ts";
 import { encodeFrame, type Frame } from "../shared/protocol/frame.ts";
 import type { MoveState } from "../shared/protocol/move_state.ts";
-import { type ClusterInfo, PacketType } from "../shared/protocol/packets.ts";
+import { type ClusterInfo, type Endpoint, PacketType } from "../shared/protocol/packets.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { type BroadcastOptions, type ClientId, isPluginMove } from "../shared/plugin.ts";
 import { importAesKey, KeyError } from "../shared/security.ts";
@@ -440,6 +440,7 @@ class ClusterRuntime implements PluginActions {
         maxConnections: s.maxConnections,
         keyVersion: identity.version,
         publicKey: identity.publicKey,
+        endpoints: this.#endpoints(),
       },
       load: () => this.#players.size,
       heartbeatIntervalMs: this.#options.heartbeatIntervalMs ?? 1000,
@@ -492,7 +493,17 @@ class ClusterRuntime implements PluginActions {
       maxConnections: s.maxConnections,
       keyVersion: this.#identity!.version,
       full: this.#players.full,
+      endpoints: this.#endpoints(),
     }];
+  }
+
+  /** The listeners besides the TCP port that clients learn from SendClusters / JoinTicket. */
+  #endpoints(): Endpoint[] {
+    const endpoints: Endpoint[] = [];
+    if (this.#tlsListener !== undefined) {
+      endpoints.push({ kind: "tls", port: this.#tlsListener.addr.port, path: "" });
+    }
+    return endpoints;
   }
 
   #health(): Record<string, unknown> {

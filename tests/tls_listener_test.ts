@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { reset } from "@logtape/logtape";
 import { startMaster } from "../master/mod.ts";
+import { PROTOCOL_VERSION } from "../shared/protocol/packets.ts";
 import { loadTlsCredentials, TlsCredentialsError } from "../shared/tls_credentials.ts";
 import { listenTlsFrames } from "../shared/tls_listener.ts";
 import { captureLogs } from "./_logs.ts";
@@ -137,7 +138,7 @@ Deno.test("the master serves the protocol on its TLS port, and only TLS there", 
     assert.ok(master.tlsAddr !== null);
     const tlsPort = master.tlsAddr.port;
     const client = await RawClient.connectTls(tlsPort, certs.ca);
-    client.send({ kind: "Hello", version: 2, role: 1 });
+    client.send({ kind: "Hello", version: PROTOCOL_VERSION, role: 1 });
     const ok = await client.expect("HelloOk");
     assert.equal(ok.role, 3);
     client.send({ kind: "RequestClusters" });
@@ -145,7 +146,7 @@ Deno.test("the master serves the protocol on its TLS port, and only TLS there", 
 
     // Plain TCP on the TLS port: that socket closes with a logged reason; TLS carries on.
     const plain = await RawClient.connect(tlsPort);
-    plain.send({ kind: "Hello", version: 2, role: 1 });
+    plain.send({ kind: "Hello", version: PROTOCOL_VERSION, role: 1 });
     await plain.closed;
     await waitUntil(
       () => logs.some((r) => String(r.message.join("")).includes("not TLS")),

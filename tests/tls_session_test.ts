@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { definePlugin } from "../shared/plugin.ts";
 import { generateEphemeralKeyPair } from "../shared/key_derivation.ts";
-import type { PacketOf } from "../shared/protocol/packets.ts";
+import { type PacketOf, PROTOCOL_VERSION } from "../shared/protocol/packets.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { tlsJoinCommitment } from "../shared/tls_join.ts";
 import { makeTestCerts, type TestCerts } from "./_certs.ts";
@@ -26,7 +26,7 @@ async function tlsTicket(
   const commitment = await tlsJoinCommitment(secret);
   const master = await RawClient.connect(world.master.addr.port);
   try {
-    master.send({ kind: "Hello", version: 2, role: 1 });
+    master.send({ kind: "Hello", version: PROTOCOL_VERSION, role: 1 });
     await master.expect("HelloOk");
     master.send({
       kind: "JoinCluster",
@@ -34,7 +34,12 @@ async function tlsTicket(
       clientPublicKey: commitment,
       credential: new Uint8Array(),
     });
-    return { secret, ticket: await master.expect("JoinTicket") };
+    const ticket = await master.expect("JoinTicket");
+    // The ticket tells a TLS-only client where the cluster's TLS listener is.
+    assert.deepEqual(ticket.endpoints, [
+      { kind: "tls", port: world.cluster.tlsAddr!.port, path: "" },
+    ]);
+    return { secret, ticket };
   } finally {
     await master.close();
   }
@@ -49,7 +54,7 @@ async function tlsJoin(
 ): Promise<RawClient> {
   const port = world.cluster.tlsAddr!.port;
   const client = await RawClient.connectTls(port, certs.ca);
-  client.send({ kind: "Hello", version: 2, role: 1 });
+  client.send({ kind: "Hello", version: PROTOCOL_VERSION, role: 1 });
   await client.expect("HelloOk");
   client.send({ kind: "TlsJoin", bindingSecret: secret, ticket });
   return client;
@@ -79,7 +84,7 @@ Deno.test("TLS session mode is refused on the plain port before the ticket is lo
   await using world = await tlsWorld(certs);
   const { secret, ticket } = await tlsTicket(world);
   const plain = await RawClient.connect(world.cluster.addr.port);
-  plain.send({ kind: "Hello", version: 2, role: 1 });
+  plain.send({ kind: "Hello", version: PROTOCOL_VERSION, role: 1 });
   await plain.expect("HelloOk");
   plain.send({ kind: "TlsJoin", bindingSecret: secret, ticket: ticket.ticket });
   const error = await plain.expect("Error");
