@@ -18,7 +18,7 @@ import type { Frame } from "../shared/protocol/frame.ts";
 import type { MoveState } from "../shared/protocol/move_state.ts";
 import type { JoinTicketPacket, MoveEntry } from "../shared/protocol/packets.ts";
 import type { CloseInfo, FrameTransport } from "../shared/frame_session.ts";
-import { dial } from "./_dial.ts";
+import { clusterWebSocketUrl, dial, type DialTarget } from "./_dial.ts";
 import { type ClientPlugin, offerToPlugins } from "./client_plugin.ts";
 import { type ClusterSessionEvent, ClusterSessionMachine } from "./cluster_session.ts";
 import { ClientError } from "./errors.ts";
@@ -77,6 +77,8 @@ export interface ClusterSessionInit {
   readonly timeoutMs: number;
   /** Largest frame accepted or sent. */
   readonly maxFrameBytes: number;
+  /** Join over the cluster's WebSocket endpoint of this scheme; undefined = TCP. */
+  readonly webSocket?: "ws" | "wss";
   /** Rejoin settings. */
   readonly reconnect: ReconnectSettings;
 }
@@ -569,7 +571,18 @@ async function connectLink(
   });
   const { host, port } = grant.ticket;
   const idleTimeoutMs = init.keepaliveMs > 0 ? Math.max(init.keepaliveMs * 3, init.timeoutMs) : 0;
-  const conn = await dial("cluster", host, port, {
+  let target: DialTarget = { kind: "tcp", host, port };
+  if (init.webSocket !== undefined) {
+    const url = clusterWebSocketUrl(init.webSocket, host, grant.ticket.endpoints);
+    if (url === undefined) {
+      throw new ClientError(
+        "cluster_unreachable",
+        `cluster ${grant.ticket.clusterId} at ${host} has no ${init.webSocket} endpoint`,
+      );
+    }
+    target = { kind: "ws", url };
+  }
+  const conn = await dial("cluster", target, {
     handshakeTimeoutMs: init.timeoutMs,
     idleTimeoutMs,
     maxFrameBytes: init.maxFrameBytes,

@@ -19,7 +19,7 @@ import { DEFAULT_MAX_FRAME_BYTES, type Frame } from "../shared/protocol/frame.ts
 import type { ClusterInfo, JoinTicketPacket } from "../shared/protocol/packets.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import type { CloseInfo, FrameTransport } from "../shared/frame_session.ts";
-import { dial } from "./_dial.ts";
+import { dial, type DialTarget } from "./_dial.ts";
 import { type ClientPlugin, offerToPlugins } from "./client_plugin.ts";
 import {
   ClusterSession,
@@ -51,6 +51,13 @@ export interface SustenetClientOptions {
    * @default {6256}
    */
   readonly port?: number;
+  /**
+   * The master's WebSocket URL (`ws://host:port/path` or `wss://…`; the master's `ws_port` and
+   * `ws_path`). When given, `host` and `port` are not used: the client talks to the master over
+   * WebSocket and joins clusters over the endpoint of the same scheme their JoinTicket lists
+   * (a cluster without one is `cluster_unreachable`). Without it, everything is TCP.
+   */
+  readonly url?: string | URL;
   /** Credential for the master's authentication hook (text is sent as UTF-8). */
   readonly credential?: Uint8Array | string;
   /**
@@ -147,6 +154,10 @@ interface MasterLink {
 interface Settings {
   readonly host: string;
   readonly port: number;
+  /** Where the master is: TCP host and port, or its WebSocket URL. */
+  readonly master: DialTarget;
+  /** The WebSocket scheme clusters are joined over, or undefined for TCP. */
+  readonly webSocket: "ws" | "wss" | undefined;
   readonly credential: Uint8Array;
   readonly keepaliveMs: number;
   readonly timeoutMs: number;
@@ -184,9 +195,21 @@ function resolveSettings(options: SustenetClientOptions): Settings {
   if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 64) {
     throw new RangeError(`maxFrameBytes must be an integer >= 64, got ${maxFrameBytes}`);
   }
+  let webSocket: "ws" | "wss" | undefined;
+  let url: URL | undefined;
+  if (options.url !== undefined) {
+    url = new URL(String(options.url));
+    if (url.protocol !== "ws:" && url.protocol !== "wss:") {
+      throw new RangeError(`url must be a ws:// or wss:// URL, got ${url.protocol}`);
+    }
+    webSocket = url.protocol === "wss:" ? "wss" : "ws";
+  }
+  const host = options.host ?? "127.0.0.1";
   return {
-    host: options.host ?? "127.0.0.1",
-    port,
+    host: url === undefined ? host : url.hostname.replace(/^\[|\]$/g, ""),
+    port: url === undefined ? port : Number(url.port || (webSocket === "wss" ? 443 : 80)),
+    master: url === undefined ? { kind: "tcp", host, port } : { kind: "ws", url: url.href },
+    webSocket,
     credential,
     keepaliveMs: checkMs("keepaliveMs", options.keepaliveMs ?? 10_000, 0),
     timeoutMs: checkMs("timeoutMs", options.timeoutMs ?? 10_000, 1),
@@ -342,6 +365,7 @@ export class SustenetClient {
       plugins: this.#settings.plugins,
       keepaliveMs: this.#settings.keepaliveMs,
       timeoutMs: this.#settings.timeoutMs,
+      webSocket: this.#settings.webSocket,
       maxFrameBytes: this.#settings.maxFrameBytes,
       reconnect: this.#settings.reconnect,
     });
@@ -445,7 +469,7 @@ export class SustenetClient {
 
   async #openMaster(): Promise<MasterLink> {
     const { host, port, timeoutMs, keepaliveMs, maxFrameBytes } = this.#settings;
-    const conn = await dial("master", host, port, {
+    const conn = await dial("master", this.#settings.master, {
       handshakeTimeoutMs: timeoutMs,
       idleTimeoutMs: keepaliveMs > 0 ? Math.max(keepaliveMs * 3, timeoutMs) : 0,
       maxFrameBytes,

@@ -27,6 +27,7 @@ import {
 import { encodeFrame, type Frame } from "../shared/protocol/frame.ts";
 import type { MoveState } from "../shared/protocol/move_state.ts";
 import { type ClusterInfo, type Endpoint, PacketType } from "../shared/protocol/packets.ts";
+import { listenWebSocket, type WebSocketListener } from "../shared/websocket_listener.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { type BroadcastOptions, type ClientId, isPluginMove } from "../shared/plugin.ts";
 import { importAesKey, KeyError } from "../shared/security.ts";
@@ -40,7 +41,6 @@ import {
   type FrameListener,
   type FrameTransport,
   listenFrames,
-  type ListenFramesOptions,
 } from "../shared/transport.ts";
 import { listenTlsFrames } from "../shared/tls_listener.ts";
 import { ClientSession, type ClientSessionOptions, type SessionAction } from "./client_session.ts";
@@ -118,6 +118,8 @@ export interface ClusterServer extends AsyncDisposable {
   readonly statusAddr: ClusterAddress | null;
   /** Where the TLS client listener is, or null when there is none (`tls` option). */
   readonly tlsAddr: ClusterAddress | null;
+  /** The WebSocket listener (`ws://hostname:port/path`), or null when it is disabled. */
+  readonly webSocketAddr: (ClusterAddress & { readonly path: string }) | null;
   /** The id the master gave at the latest registration, or undefined before the first. */
   readonly clusterId: number | undefined;
   /** The authenticated players (read-only). */
@@ -229,6 +231,7 @@ class ClusterRuntime implements PluginActions {
   #listener: FrameListener | undefined;
   /** The TLS client listener (`tls` option), where the TLS session mode is allowed. */
   #tlsListener: FrameListener | undefined;
+  #webSocket: WebSocketListener | undefined;
   #status: StatusServer | undefined;
   #link: MasterLink | undefined;
   #tickTimer: ReturnType<typeof setInterval> | undefined;
@@ -314,6 +317,14 @@ class ClusterRuntime implements PluginActions {
       host: addr.hostname,
       port: addr.port,
     });
+    if (this.#webSocket !== undefined) {
+      logger.info("cluster {name} WebSocket on ws://{host}:{port}{path}", {
+        name: s.serverName,
+        host: this.#webSocket.addr.hostname,
+        port: this.#webSocket.addr.port,
+        path: this.#webSocket.path,
+      });
+    }
   }
 
   server(): ClusterServer {
@@ -330,6 +341,11 @@ class ClusterRuntime implements PluginActions {
       tlsAddr: this.#tlsListener === undefined
         ? null
         : { hostname: this.#tlsListener.addr.hostname, port: this.#tlsListener.addr.port },
+      webSocketAddr: this.#webSocket === undefined ? null : {
+        hostname: this.#webSocket.addr.hostname,
+        port: this.#webSocket.addr.port,
+        path: this.#webSocket.path,
+      },
       get clusterId() {
         return runtime.#link?.clusterId;
       },
@@ -384,9 +400,8 @@ class ClusterRuntime implements PluginActions {
 
   #listen(): void {
     const s = this.#settings;
-    const options: ListenFramesOptions = {
-      hostname: s.hostname,
-      port: s.port,
+    // Every transport's connections take the same pending slots, limits and protocol.
+    const connectionOptions = {
       maxFrameBytes: s.maxFrameBytes,
       // Until Authenticate(20): Hello, KeyExchange and SendPassword are all small.
       pendingMaxFrameBytes: s.maxPendingFrameBytes,
@@ -394,17 +409,38 @@ class ClusterRuntime implements PluginActions {
       // From connecting to Authenticate(20): the whole handshake, ticket included.
       handshakeTimeoutMs: this.#options.handshakeTimeoutMs ?? 5000,
       idleTimeoutMs: this.#options.idleTimeoutMs ?? 30_000,
-      onConnection: (connection) => this.#accept(connection, false),
+      onConnection: (connection: FrameTransport) => this.#accept(connection, false),
     };
-    this.#listener = listenFrames(options);
+    this.#listener = listenFrames({ hostname: s.hostname, port: s.port, ...connectionOptions });
     const tls = this.#options.tls;
     if (tls !== undefined) {
       this.#tlsListener = listenTlsFrames({
-        ...options,
+        hostname: s.hostname,
+        ...connectionOptions,
         ...tls,
-        onConnection: (connection) => this.#accept(connection, true),
+        onConnection: (connection: FrameTransport) => this.#accept(connection, true),
       });
     }
+    const ws = this.#options.webSocket;
+    if (ws !== undefined && ws !== false) {
+      this.#webSocket = listenWebSocket({
+        hostname: ws.hostname ?? s.hostname,
+        port: ws.port,
+        path: ws.path,
+        allowedOrigins: ws.allowedOrigins,
+        ...connectionOptions,
+      });
+    }
+  }
+
+  /** The extra listeners announced to the master (and listed to clients). */
+  #endpoints(): readonly Endpoint[] | undefined {
+    const endpoints: Endpoint[] = [];
+    const ws = this.#webSocket;
+    if (ws !== undefined) endpoints.push({ kind: "ws", port: ws.addr.port, path: ws.path });
+    const tls = this.#tlsListener;
+    if (tls !== undefined) endpoints.push({ kind: "tls", port: tls.addr.port, path: "" });
+    return endpoints.length === 0 ? undefined : endpoints;
   }
 
   #startStatus(): void {
@@ -440,7 +476,7 @@ class ClusterRuntime implements PluginActions {
         maxConnections: s.maxConnections,
         keyVersion: identity.version,
         publicKey: identity.publicKey,
-        endpoints: this.#endpoints(),
+        ...(this.#endpoints() === undefined ? {} : { endpoints: this.#endpoints() }),
       },
       load: () => this.#players.size,
       heartbeatIntervalMs: this.#options.heartbeatIntervalMs ?? 1000,
@@ -493,17 +529,8 @@ class ClusterRuntime implements PluginActions {
       maxConnections: s.maxConnections,
       keyVersion: this.#identity!.version,
       full: this.#players.full,
-      endpoints: this.#endpoints(),
+      ...(this.#endpoints() === undefined ? {} : { endpoints: this.#endpoints() }),
     }];
-  }
-
-  /** The listeners besides the TCP port that clients learn from SendClusters / JoinTicket. */
-  #endpoints(): Endpoint[] {
-    const endpoints: Endpoint[] = [];
-    if (this.#tlsListener !== undefined) {
-      endpoints.push({ kind: "tls", port: this.#tlsListener.addr.port, path: "" });
-    }
-    return endpoints;
   }
 
   #health(): Record<string, unknown> {
@@ -970,11 +997,12 @@ class ClusterRuntime implements PluginActions {
       }
     }
     const link = this.#link?.stop(reason);
-    await Promise.all(
-      [this.#listener, this.#tlsListener].map((l) =>
-        l?.close({ code: ErrorCode.ShuttingDown, message: reason })
-      ),
-    );
+    const shuttingDown = { code: ErrorCode.ShuttingDown, message: reason };
+    await Promise.all([
+      this.#listener?.close(shuttingDown),
+      this.#tlsListener?.close(shuttingDown),
+      this.#webSocket?.close(shuttingDown),
+    ]);
     await Promise.all([...this.#connections.values()].map((r) => r.cleanedUp));
     await link;
     for (const host of this.#hosts) {

@@ -7,8 +7,9 @@
  * @module
  */
 
-import { type FrameListener, listenFrames, type ListenFramesOptions } from "../shared/transport.ts";
+import { type FrameListener, listenFrames } from "../shared/transport.ts";
 import { listenTlsFrames } from "../shared/tls_listener.ts";
+import { listenWebSocket, type WebSocketListener } from "../shared/websocket_listener.ts";
 import { LogThrottle } from "../shared/log_throttle.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
 import { roleLogger } from "../shared/logging.ts";
@@ -55,6 +56,10 @@ export interface MasterServer extends AsyncDisposable {
   readonly statusAddr: MasterAddress | null;
   /** Where the TLS listener is, or null when there is none (`tls` option). */
   readonly tlsAddr: MasterAddress | null;
+  /**
+   * The WebSocket listener (`ws://hostname:port/path`), or `null` when it is disabled.
+   */
+  readonly webSocketAddr: (MasterAddress & { readonly path: string }) | null;
   /** The live clusters (read-only). */
   readonly registry: ClusterRegistryView;
   /** The master's counters (also on `/metrics`). */
@@ -159,16 +164,15 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     now: Date.now,
   };
 
-  const listenOptions: ListenFramesOptions = {
-    hostname: resolved.hostname,
-    port: resolved.port,
+  const connectionOptions = {
     maxFrameBytes: resolved.maxFrameBytes,
     // Until a cluster registers; clients keep it (they only send small requests).
     pendingMaxFrameBytes: resolved.maxPendingFrameBytes,
     maxQueueBytes: resolved.maxQueueBytes,
     handshakeTimeoutMs: resolved.handshakeTimeoutMs,
     idleTimeoutMs: resolved.idleTimeoutMs,
-    onConnection: (connection) => {
+    // Every transport's connections take the same slots, limits and protocol.
+    onConnection: (connection: FrameTransport) => {
       // Pending until the Hello; then a client or (once registered) a cluster slot.
       if (!slots.accept(connection)) return;
       active.add(connection);
@@ -176,14 +180,38 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       MasterConnection.serve(connection, context);
     },
   };
-  const listener = listenFrames(listenOptions);
+  const listener = listenFrames({
+    hostname: resolved.hostname,
+    port: resolved.port,
+    ...connectionOptions,
+  });
   // The same protocol inside TLS, for clients that have TLS but not X25519 / AES-GCM.
   let tlsListener: FrameListener | null = null;
   if (resolved.tls !== undefined) {
     try {
-      tlsListener = listenTlsFrames({ ...listenOptions, ...resolved.tls });
+      tlsListener = listenTlsFrames({
+        hostname: resolved.hostname,
+        ...connectionOptions,
+        ...resolved.tls,
+      });
     } catch (error) {
       await listener.close();
+      throw error;
+    }
+  }
+  let webSocket: WebSocketListener | null = null;
+  if (resolved.webSocket !== false) {
+    try {
+      webSocket = listenWebSocket({
+        hostname: resolved.webSocket.hostname ?? resolved.hostname,
+        port: resolved.webSocket.port,
+        path: resolved.webSocket.path,
+        allowedOrigins: resolved.webSocket.allowedOrigins,
+        ...connectionOptions,
+      });
+    } catch (error) {
+      await listener.close();
+      await tlsListener?.close();
       throw error;
     }
   }
@@ -222,6 +250,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       clearInterval(logDrain);
       await listener.close();
       await tlsListener?.close();
+      await webSocket?.close();
       throw error;
     }
   }
@@ -232,11 +261,12 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       logger.info("master stopping");
       clearInterval(logDrain);
       for (const record of registry.list()) registry.remove(record.id, "shutdown");
-      await Promise.all(
-        [listener, tlsListener].map((l) =>
-          l?.close({ code: ErrorCode.ShuttingDown, message: "master shutting down" })
-        ),
-      );
+      const shuttingDown = { code: ErrorCode.ShuttingDown, message: "master shutting down" };
+      await Promise.all([
+        listener.close(shuttingDown),
+        tlsListener?.close(shuttingDown),
+        webSocket?.close(shuttingDown),
+      ]);
       await settle(pending, STOP_WAIT_MS);
       slots.stop();
       await status?.close();
@@ -254,12 +284,23 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     host: addr.hostname,
     port: addr.port,
   });
+  if (webSocket !== null) {
+    logger.info("master {name} WebSocket on ws://{host}:{port}{path}", {
+      name: serverName,
+      host: webSocket.addr.hostname,
+      port: webSocket.addr.port,
+      path: webSocket.path,
+    });
+  }
   return {
     addr,
     statusAddr: status === null ? null : status.addr,
     tlsAddr: tlsListener === null
       ? null
       : { hostname: tlsListener.addr.hostname, port: tlsListener.addr.port },
+    webSocketAddr: webSocket === null
+      ? null
+      : { hostname: webSocket.addr.hostname, port: webSocket.addr.port, path: webSocket.path },
     registry: registry.view(),
     metrics,
     stop,

@@ -81,6 +81,10 @@ Deno.test("an empty config gives every documented default", () => {
       tlsCert: "",
       tlsKey: "",
       tlsPort: 0,
+      wsEnabled: false,
+      wsPort: 0,
+      wsPath: "/sustenet",
+      wsAllowedOrigins: [],
     },
     master: {
       heartbeatTimeoutMs: 3000,
@@ -219,6 +223,10 @@ log_level = "debug"
 tls_cert = "certs/server.pem"
 tls_key = "/etc/tls/server.key"
 tls_port = 7443
+ws_enabled = true
+ws_port = 8080
+ws_path = "/play/ws"
+ws_allowed_origins = ["https://game.example", "http://localhost:8000"]
 
 [master]
 heartbeat_timeout_ms = 4000
@@ -286,6 +294,10 @@ crowd_threshold = 1
     tlsCert: "/srv/game/certs/server.pem",
     tlsKey: "/etc/tls/server.key",
     tlsPort: 7443,
+    wsEnabled: true,
+    wsPort: 8080,
+    wsPath: "/play/ws",
+    wsAllowedOrigins: ["https://game.example", "http://localhost:8000"],
   });
   assert.deepEqual(config.master, {
     heartbeatTimeoutMs: 4000,
@@ -370,6 +382,10 @@ const BAD_VALUES: readonly [string, string, string, string, string][] = [
   ["all", "tls_cert", "1", 'a path, or "" for none', "1"],
   ["all", "tls_key", "[1]", 'a path, or "" for none', "an array of 1"],
   ["all", "tls_port", "65536", "an integer 0..65535", "65536"],
+  ["all", "ws_enabled", "1", "true or false", "1"],
+  ["all", "ws_port", "65536", "an integer 0..65535", "65536"],
+  ["all", "ws_path", '"sustenet"', 'an HTTP path starting with "/"', '"sustenet"'],
+  ["all", "ws_allowed_origins", '["game.example"]', "an array of origins", "an array of 1"],
   ["master", "heartbeat_timeout_ms", "0", "an integer 1..2147483647", "0"],
   ["master", "ticket_ttl_ms", "1.5", "an integer 1..2147483647", "1.5"],
   ["master", "registration_timeout_ms", '"5s"', "an integer 1..2147483647", '"5s"'],
