@@ -3,7 +3,7 @@ import { reset } from "@logtape/logtape";
 import { startMaster } from "../master/mod.ts";
 import { PROTOCOL_VERSION } from "../shared/protocol/packets.ts";
 import { loadTlsCredentials, TlsCredentialsError } from "../shared/tls_credentials.ts";
-import { listenTlsFrames } from "../shared/tls_listener.ts";
+import { connectTlsFrames, listenTlsFrames } from "../shared/tls_listener.ts";
 import { captureLogs } from "./_logs.ts";
 import { makeExpiredCert, makeTestCerts } from "./_certs.ts";
 import { REPO_ROOT } from "./_process.ts";
@@ -212,5 +212,28 @@ Deno.test("a TLS handshake that never completes is closed at the handshake timeo
   } finally {
     await listener.close();
     await reset();
+  }
+});
+
+Deno.test("a TLS connection reports the peer's own address, not the loopback relay's", async () => {
+  await using certs = await makeTestCerts();
+  const accepted = Promise.withResolvers<number>();
+  const listener = listenTlsFrames({
+    port: 0,
+    cert: certs.cert,
+    key: certs.key,
+    onConnection: (connection) => accepted.resolve(connection.remoteAddr.port),
+    onFrame: () => {},
+  });
+  try {
+    const client = await connectTlsFrames({
+      port: listener.addr.port,
+      caCerts: [certs.ca],
+      onFrame: () => {},
+    });
+    assert.equal(await accepted.promise, (client.localAddr as Deno.NetAddr).port);
+    await client.close();
+  } finally {
+    await listener.close();
   }
 });
