@@ -27,6 +27,12 @@ export interface RunningServer {
   readonly statusAddr: { readonly hostname: string; readonly port: number } | null;
   /** The bound TLS port, or null / absent when TLS is off. */
   readonly tlsAddr?: { readonly hostname: string; readonly port: number } | null;
+  /** The WebSocket listener, or null when it is off. */
+  readonly webSocketAddr?: {
+    readonly hostname: string;
+    readonly port: number;
+    readonly path: string;
+  } | null;
   /** Graceful stop. */
   stop(): Promise<void>;
 }
@@ -104,6 +110,13 @@ export async function runServerMain<S extends RunningServer>(
   const tlsPart = tlsAddr === undefined || tlsAddr === null
     ? ""
     : ` tls ${tlsAddr.hostname}:${tlsAddr.port}`;
-  console.log(`${plan.name} listening on ${addr.hostname}:${addr.port}${statusPart}${tlsPart}`);
+  const ws = server.webSocketAddr;
+  // Appended only when enabled, so the line stays the same for TCP-only servers.
+  const wsPart = ws === undefined || ws === null
+    ? ""
+    : ` ws ws://${ws.hostname}:${ws.port}${ws.path}`;
+  console.log(
+    `${plan.name} listening on ${addr.hostname}:${addr.port}${statusPart}${tlsPart}${wsPart}`,
+  );
   return server;
 }
