@@ -15,6 +15,8 @@ import { type ClusterJoin, joinCluster, requestTicket } from "./_raw_client.ts";
 
 const GODOT = "godot3-server";
 const WAIT_MS = 60_000;
+/** The cluster's idle timeout; the Godot client stays quiet for 1.6 times it, pinging only. */
+const IDLE_MS = 2500;
 
 async function godotInstalled(): Promise<boolean> {
   try {
@@ -87,7 +89,7 @@ Deno.test({
       "cluster",
       "cluster",
       `[all]\nserver_name = "eu-1"\nport = ${clusterPort}\ntls_port = ${clusterTls}\n${tls}` +
-        `status_enabled = false\n[cluster]\nmaster_port = ${masterPort}\n` +
+        `status_enabled = false\nidle_timeout_ms = ${IDLE_MS}\n[cluster]\nmaster_port = ${masterPort}\n` +
         `[cluster.fragments]\nenabled = true\n` +
         `[[cluster.plugins]]\nurl = "${REPO_ROOT}plugins/echo.ts"\n`,
       /cluster eu-1 listening on .* tls 127\.0\.0\.1:\d+/,
@@ -118,6 +120,7 @@ Deno.test({
           SUSTENET_MASTER_PORT: String(masterTls),
           SUSTENET_CA: `${dir}/certs/ca.pem`,
           SUSTENET_WRONG_CA: `${dir}/wrong/ca.pem`,
+          SUSTENET_IDLE_S: String((IDLE_MS * 1.6) / 1000),
         },
         stdin: "null",
         stdout: "piped",
@@ -134,6 +137,9 @@ Deno.test({
       assert.match(output, /RESULT: PASS/, output);
       assert.match(output, /echo: hello from godot/, output);
       assert.match(output, /wrong CA: .*certificate/, output);
+      assert.match(output, /commitment vector ok/, output);
+      assert.match(output, /still joined after/, output);
+      assert.match(output, /unknown cluster: UnknownCluster: /, output);
     } finally {
       walking = false;
       await walk;

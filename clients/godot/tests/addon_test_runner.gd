@@ -60,6 +60,16 @@ func _wait(name: String, accept = null):
 
 func _run():
 	yield(get_tree(), "idle_frame")
+	# The join commitment matches docs/PROTOCOL.md's "TLS join binding" vector.
+	var secret = PoolByteArray()
+	for i in range(0x40, 0x60):
+		secret.append(i)
+	var commitment = Sustenet._commitment(secret).hex_encode()
+	if commitment != "196320e0ab7c5a4cfa05951c8bd074ec935194b4cdbbbd0972a58384c27468e6":
+		print("FAIL: commitment vector gave ", commitment)
+		return 1
+	print("commitment vector ok")
+
 	var client = _client(OS.get_environment("SUSTENET_CA"))
 
 	client.list_clusters()
@@ -78,6 +88,17 @@ func _run():
 		return 1
 	var me = joined[0]
 	print("joined as client ", me, " on ", joined[1].host)
+
+	# Quiet for longer than the cluster's idle timeout: only the keepalive Pings hold the session.
+	var idle_s = float(OS.get_environment("SUSTENET_IDLE_S"))
+	var quiet_until = OS.get_ticks_msec() + int(idle_s * 1000.0)
+	while OS.get_ticks_msec() < quiet_until:
+		yield(get_tree(), "idle_frame")
+	for event in _events:
+		if event[0] == "disconnected":
+			print("FAIL: dropped while idle: ", event[1][0])
+			return 1
+	print("still joined after ", idle_s, " s idle")
 
 	client.send_message(0x80, "hello from godot".to_utf8())
 	var echoed = yield(_wait("message"), "completed")
@@ -104,6 +125,14 @@ func _run():
 		print("FAIL: leave ended with ", left)
 		return 1
 	print("left")
+
+	# A refusal carries the protocol's reason.
+	client.join(987654321)
+	var unknown = yield(_wait("disconnected"), "completed")
+	if unknown == null or unknown[0].find("UnknownCluster") != 0:
+		print("FAIL: expected UnknownCluster, got ", unknown)
+		return 1
+	print("unknown cluster: ", unknown[0])
 
 	# A client pinning another CA must refuse the server and never join.
 	var wrong = _client(OS.get_environment("SUSTENET_WRONG_CA"))
