@@ -6,7 +6,7 @@
  * join ticket and then turns game packets into actions for the cluster server.
  *
  * It must never touch a socket, never let any packet but Hello, RequestKey, KeyExchange and
- * SendPassword through before `Authenticate(20)`, never accept a packet while a key exchange or
+ * SendPassword (or, on a TLS connection only, TlsJoin) through before `Authenticate(20)`, never accept a packet while a key exchange or
  * ticket check is in flight (the peer must wait for the answer), and never put a key, ticket
  * or passphrase in an action's reason.
  *
@@ -26,6 +26,7 @@ import {
 } from "../shared/protocol/packets.ts";
 import { ErrorCode, errorCodeName, ProtocolError } from "../shared/protocol/protocol_error.ts";
 import { KeyError } from "../shared/security.ts";
+import { tlsJoinCommitment } from "../shared/tls_join.ts";
 
 /** Bytes of the KeyExchangeOk server random. */
 const SERVER_RANDOM_BYTES = 32;
@@ -209,6 +210,13 @@ export interface ClientSessionOptions {
    * @default {false}
    */
   readonly plaintext?: boolean;
+  /**
+   * The connection is TLS (the cluster's TLS listener): the TLS session mode (TlsJoin) is
+   * allowed. On any other connection TlsJoin is refused (`UnexpectedPacket`) and closed.
+   *
+   * @default {false}
+   */
+  readonly tls?: boolean;
 }
 
 function close(code: ErrorCode | undefined, reason: string, level: CloseLogLevel): SessionAction {
@@ -421,6 +429,15 @@ export class ClientSession {
         ),
       ];
     }
+    if (packet.kind === "TlsJoin") {
+      if (this.#options.tls !== true) {
+        return this.#unexpected(
+          "TlsJoin refused: this connection is not TLS (use the cluster's TLS port)",
+        );
+      }
+      this.#state = "verifying";
+      return this.#tlsJoin(packet.bindingSecret, packet.ticket);
+    }
     if (packet.kind === "KeyExchange") {
       this.#state = "keying";
       this.#clientPublicKey = packet.clientPublicKey;
@@ -459,6 +476,16 @@ export class ClientSession {
       type: "seal",
       keys: { sendKey: keys.clusterToClient, receiveKey: keys.clientToCluster },
     }];
+  }
+
+  /** The TLS session mode: the ticket must be bound to this secret's commitment; no sealing. */
+  async #tlsJoin(
+    bindingSecret: Uint8Array,
+    ticket: Uint8Array,
+  ): Promise<readonly SessionAction[]> {
+    this.#clientPublicKey = await tlsJoinCommitment(bindingSecret);
+    if (this.#state !== "verifying") return [];
+    return await this.#verify(ticket);
   }
 
   #onTicket(packet: Packet): SessionStep {

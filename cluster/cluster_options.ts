@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { TlsListenOptions } from "../shared/tls_listener.ts";
 import type { WebSocketServerOptions } from "../shared/websocket_listener.ts";
 import {
   isLoopbackIp,
@@ -250,6 +251,13 @@ export interface ClusterOptions {
    * @default {false}
    */
   readonly status?: ClusterStatusOptions | false;
+  /**
+   * A second client listener speaking the same protocol inside TLS, on `hostname`; it allows
+   * the TLS session mode (TlsJoin) and is announced as a `tls` endpoint (issue 17).
+   *
+   * @default {undefined} (none)
+   */
+  readonly tls?: TlsListenOptions;
   /**
    * WebSocket listener (the same protocol over `ws://`), announced to the master as a `ws`
    * endpoint so clients find it in SendClusters and JoinTicket; `false` = none.

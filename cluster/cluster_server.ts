@@ -42,6 +42,7 @@ import {
   type FrameTransport,
   listenFrames,
 } from "../shared/transport.ts";
+import { listenTlsFrames } from "../shared/tls_listener.ts";
 import { ClientSession, type ClientSessionOptions, type SessionAction } from "./client_session.ts";
 import {
   type ClusterOptions,
@@ -115,6 +116,8 @@ export interface ClusterServer extends AsyncDisposable {
   readonly addr: ClusterAddress;
   /** Where the status HTTP server listens, or null when it is disabled. */
   readonly statusAddr: ClusterAddress | null;
+  /** Where the TLS client listener is, or null when there is none (`tls` option). */
+  readonly tlsAddr: ClusterAddress | null;
   /** The WebSocket listener (`ws://hostname:port/path`), or null when it is disabled. */
   readonly webSocketAddr: (ClusterAddress & { readonly path: string }) | null;
   /** The id the master gave at the latest registration, or undefined before the first. */
@@ -226,6 +229,8 @@ class ClusterRuntime implements PluginActions {
   #identity: { privateKey: CryptoKey; publicKey: Uint8Array; version: number } | undefined;
   #sessionOptions: Omit<ClientSessionOptions, "admit"> | undefined;
   #listener: FrameListener | undefined;
+  /** The TLS client listener (`tls` option), where the TLS session mode is allowed. */
+  #tlsListener: FrameListener | undefined;
   #webSocket: WebSocketListener | undefined;
   #status: StatusServer | undefined;
   #link: MasterLink | undefined;
@@ -333,6 +338,9 @@ class ClusterRuntime implements PluginActions {
     return {
       addr: { hostname: listener.addr.hostname, port: listener.addr.port },
       statusAddr: status === undefined ? null : status.addr,
+      tlsAddr: this.#tlsListener === undefined
+        ? null
+        : { hostname: this.#tlsListener.addr.hostname, port: this.#tlsListener.addr.port },
       webSocketAddr: this.#webSocket === undefined ? null : {
         hostname: this.#webSocket.addr.hostname,
         port: this.#webSocket.addr.port,
@@ -401,9 +409,18 @@ class ClusterRuntime implements PluginActions {
       // From connecting to Authenticate(20): the whole handshake, ticket included.
       handshakeTimeoutMs: this.#options.handshakeTimeoutMs ?? 5000,
       idleTimeoutMs: this.#options.idleTimeoutMs ?? 30_000,
-      onConnection: (connection: FrameTransport) => this.#accept(connection),
+      onConnection: (connection: FrameTransport) => this.#accept(connection, false),
     };
     this.#listener = listenFrames({ hostname: s.hostname, port: s.port, ...connectionOptions });
+    const tls = this.#options.tls;
+    if (tls !== undefined) {
+      this.#tlsListener = listenTlsFrames({
+        hostname: s.hostname,
+        ...connectionOptions,
+        ...tls,
+        onConnection: (connection: FrameTransport) => this.#accept(connection, true),
+      });
+    }
     const ws = this.#options.webSocket;
     if (ws !== undefined && ws !== false) {
       this.#webSocket = listenWebSocket({
@@ -418,8 +435,12 @@ class ClusterRuntime implements PluginActions {
 
   /** The extra listeners announced to the master (and listed to clients). */
   #endpoints(): readonly Endpoint[] | undefined {
+    const endpoints: Endpoint[] = [];
     const ws = this.#webSocket;
-    return ws === undefined ? undefined : [{ kind: "ws", port: ws.addr.port, path: ws.path }];
+    if (ws !== undefined) endpoints.push({ kind: "ws", port: ws.addr.port, path: ws.path });
+    const tls = this.#tlsListener;
+    if (tls !== undefined) endpoints.push({ kind: "tls", port: tls.addr.port, path: "" });
+    return endpoints.length === 0 ? undefined : endpoints;
   }
 
   #startStatus(): void {
@@ -529,7 +550,7 @@ class ClusterRuntime implements PluginActions {
 
   // ---------------------------------------------------------------- client connections
 
-  #accept(connection: FrameTransport): void {
+  #accept(connection: FrameTransport, tls: boolean): void {
     if (this.#closing) {
       this.metrics.connectionsRefused.inc();
       connection.close({ code: ErrorCode.ShuttingDown, message: "cluster shutting down" });
@@ -541,6 +562,7 @@ class ClusterRuntime implements PluginActions {
     this.metrics.connectionsAccepted.inc();
     const session = new ClientSession({
       ...this.#sessionOptions!,
+      tls,
       admit: (claims) => {
         const player = this.#players.add(claims.playerId, connection);
         if (player !== undefined) this.#everyone.add(connection);
@@ -978,6 +1000,7 @@ class ClusterRuntime implements PluginActions {
     const shuttingDown = { code: ErrorCode.ShuttingDown, message: reason };
     await Promise.all([
       this.#listener?.close(shuttingDown),
+      this.#tlsListener?.close(shuttingDown),
       this.#webSocket?.close(shuttingDown),
     ]);
     await Promise.all([...this.#connections.values()].map((r) => r.cleanedUp));

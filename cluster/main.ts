@@ -9,12 +9,17 @@
  * @module
  */
 
+import { resolvedTlsPort } from "../shared/config_schema.ts";
 import { runServerMain } from "../shared/server_main.ts";
 import { clusterOptionsFromConfig } from "./cluster_options.ts";
 import { startCluster } from "./cluster_server.ts";
 
-await runServerMain("cluster", Deno.args, (config) => {
-  const options = clusterOptionsFromConfig(config);
+await runServerMain("cluster", Deno.args, (config, tls) => {
+  const port = resolvedTlsPort(config, "cluster");
+  const options = {
+    ...clusterOptionsFromConfig(config),
+    ...(tls === null || port === null ? {} : { tls: { port, cert: tls.cert, key: tls.key } }),
+  };
   return {
     name: `cluster ${options.serverName}`,
     where: `${options.hostname}:${options.port}`,

@@ -9,13 +9,18 @@
  * @module
  */
 
+import { resolvedTlsPort } from "../shared/config_schema.ts";
 import { runServerMain } from "../shared/server_main.ts";
 import { accountAuthenticate, loadPublicKeySet } from "./account_authenticate.ts";
 import { masterOptionsFromConfig } from "./master_options.ts";
 import { startMaster } from "./start_master.ts";
 
-await runServerMain("master", Deno.args, (config) => {
-  const options = masterOptionsFromConfig(config);
+await runServerMain("master", Deno.args, (config, tls) => {
+  const port = resolvedTlsPort(config, "master");
+  const options = {
+    ...masterOptionsFromConfig(config),
+    ...(tls === null || port === null ? {} : { tls: { port, cert: tls.cert, key: tls.key } }),
+  };
   return {
     name: "master",
     where: `${options.hostname}:${options.port}`,

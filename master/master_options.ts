@@ -13,6 +13,7 @@ import {
   resolvedWsPort,
   type SustenetConfig,
 } from "../shared/config_schema.ts";
+import type { TlsListenOptions } from "../shared/tls_listener.ts";
 import type { WebSocketServerOptions } from "../shared/websocket_listener.ts";
 import type { AuthenticateHook } from "./authenticate.ts";
 import type { JoinLimits } from "./join_limiter.ts";
@@ -196,6 +197,12 @@ export interface MasterOptions {
    */
   readonly status?: MasterStatusOptions | false;
   /**
+   * A second listener speaking the same protocol inside TLS, on `hostname` (issue 17).
+   *
+   * @default {undefined} (none)
+   */
+  readonly tls?: TlsListenOptions;
+  /**
    * WebSocket listener (the same protocol over `ws://`); `false` = none.
    *
    * @default {false}
@@ -309,6 +316,8 @@ export interface ResolvedMasterOptions {
   readonly joinLimits: ResolvedJoinLimits;
   /** Status server, or `false`. */
   readonly status: MasterStatusOptions | false;
+  /** The TLS listener, if any. */
+  readonly tls: TlsListenOptions | undefined;
   /** WebSocket listener, or `false`. */
   readonly webSocket: WebSocketServerOptions | false;
 }
@@ -414,6 +423,7 @@ export function resolveMasterOptions(options: MasterOptions): ResolvedMasterOpti
     ),
     joinLimits: resolveJoinLimits(options.joinLimits ?? {}),
     status,
+    tls: options.tls,
     webSocket,
   };
 }

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { listenFrames } from "../shared/transport.ts";
+import { type FrameListener, listenFrames } from "../shared/transport.ts";
+import { listenTlsFrames } from "../shared/tls_listener.ts";
 import { listenWebSocket, type WebSocketListener } from "../shared/websocket_listener.ts";
 import { LogThrottle } from "../shared/log_throttle.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
@@ -53,6 +54,8 @@ export interface MasterServer extends AsyncDisposable {
   readonly addr: MasterAddress;
   /** Where the status HTTP server listens, or `null` when it is disabled. */
   readonly statusAddr: MasterAddress | null;
+  /** Where the TLS listener is, or null when there is none (`tls` option). */
+  readonly tlsAddr: MasterAddress | null;
   /**
    * The WebSocket listener (`ws://hostname:port/path`), or `null` when it is disabled.
    */
@@ -182,6 +185,20 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     port: resolved.port,
     ...connectionOptions,
   });
+  // The same protocol inside TLS, for clients that have TLS but not X25519 / AES-GCM.
+  let tlsListener: FrameListener | null = null;
+  if (resolved.tls !== undefined) {
+    try {
+      tlsListener = listenTlsFrames({
+        hostname: resolved.hostname,
+        ...connectionOptions,
+        ...resolved.tls,
+      });
+    } catch (error) {
+      await listener.close();
+      throw error;
+    }
+  }
   let webSocket: WebSocketListener | null = null;
   if (resolved.webSocket !== false) {
     try {
@@ -194,6 +211,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       });
     } catch (error) {
       await listener.close();
+      await tlsListener?.close();
       throw error;
     }
   }
@@ -231,6 +249,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     } catch (error) {
       clearInterval(logDrain);
       await listener.close();
+      await tlsListener?.close();
       await webSocket?.close();
       throw error;
     }
@@ -243,7 +262,11 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       clearInterval(logDrain);
       for (const record of registry.list()) registry.remove(record.id, "shutdown");
       const shuttingDown = { code: ErrorCode.ShuttingDown, message: "master shutting down" };
-      await Promise.all([listener.close(shuttingDown), webSocket?.close(shuttingDown)]);
+      await Promise.all([
+        listener.close(shuttingDown),
+        tlsListener?.close(shuttingDown),
+        webSocket?.close(shuttingDown),
+      ]);
       await settle(pending, STOP_WAIT_MS);
       slots.stop();
       await status?.close();
@@ -272,6 +295,9 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
   return {
     addr,
     statusAddr: status === null ? null : status.addr,
+    tlsAddr: tlsListener === null
+      ? null
+      : { hostname: tlsListener.addr.hostname, port: tlsListener.addr.port },
     webSocketAddr: webSocket === null
       ? null
       : { hostname: webSocket.addr.hostname, port: webSocket.addr.port, path: webSocket.path },

@@ -24,6 +24,7 @@ import {
   ConfigError,
   DEFAULT_PORTS,
   DEFAULT_STATUS_PORTS,
+  DEFAULT_TLS_PORTS,
   DEFAULT_WS_PORTS,
   type FragmentBounds,
   type FragmentSettings,
@@ -167,6 +168,18 @@ const pathKind: Kind<string> = {
   toToml: (value) => value,
 };
 
+/** A path, or "" for none (TLS files: TLS is off until both are set). */
+const optionalPathKind: Kind<string> = {
+  expect: 'a path, or "" for none',
+  flag: "string",
+  read: (raw, ctx) => {
+    if (raw === "") return "";
+    return pathKind.read(raw, ctx);
+  },
+  fromText: (text) => text,
+  toToml: (value) => value,
+};
+
 const wsPathKind: Kind<string> = stringKind(
   'an HTTP path starting with "/" (at most 255 bytes, no spaces, "?" or "#")',
   (text) =>
@@ -275,6 +288,10 @@ const ALL_FIELDS: Fields<AllSettings> = {
   statusIp: field("status_ip", ipKind, "127.0.0.1"),
   statusEnabled: field("status_enabled", boolKind, true),
   logLevel: field("log_level", logLevelKind, "info"),
+  // TLS listener (issue 17): on when tls_cert and tls_key are both set.
+  tlsCert: field("tls_cert", optionalPathKind, ""),
+  tlsKey: field("tls_key", optionalPathKind, ""),
+  tlsPort: field("tls_port", portKind, 0),
   wsEnabled: field("ws_enabled", boolKind, false),
   wsPort: field("ws_port", portKind, 0),
   wsPath: field("ws_path", wsPathKind, "/sustenet"),
@@ -849,6 +866,15 @@ function validate(doc: TomlTable, v: Validation): SustenetConfig {
       `traffic unencrypted), got ${show(all.bindIp)}`,
     ]);
   }
+  if ((all.tlsCert === "") !== (all.tlsKey === "")) {
+    conflict(v, [
+      "all.tls_key",
+      `must be set together with all.tls_cert (both or neither), got ${show(all.tlsKey)}`,
+    ], [
+      "all.tls_cert",
+      `must be set together with all.tls_key (both or neither), got ${show(all.tlsCert)}`,
+    ]);
+  }
   const cluster: ClusterSettings = Object.freeze({ ...scalars, fragments, plugins });
   return Object.freeze({ file: v.file, all, master, cluster, auth });
 }
@@ -1109,6 +1135,28 @@ export function resolvedStatusPort(config: SustenetConfig, role: Role): number {
  */
 export function resolvedWsPort(config: SustenetConfig, role: Role): number {
   return config.all.wsPort === 0 ? DEFAULT_WS_PORTS[role] : config.all.wsPort;
+}
+
+/**
+ * The TLS port of a role, or null when TLS is off (`all.tls_cert` unset): `all.tls_port`, or
+ * 6266 / 6267 when it is 0.
+ *
+ * @param config The config.
+ * @param role The role asking.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, parseConfig, resolvedTlsPort } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(resolvedTlsPort(defaultConfig(), "master"), null);
+ * const tls = parseConfig('[all]\ntls_cert = "/c.pem"\ntls_key = "/k.pem"');
+ * assert.equal(resolvedTlsPort(tls, "cluster"), 6267);
+ * ```
+ */
+export function resolvedTlsPort(config: SustenetConfig, role: Role): number | null {
+  if (config.all.tlsCert === "") return null;
+  return config.all.tlsPort === 0 ? DEFAULT_TLS_PORTS[role] : config.all.tlsPort;
 }
 
 /**

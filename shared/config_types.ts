@@ -124,6 +124,12 @@ export interface AllSettings {
   readonly statusEnabled: boolean;
   /** Lowest log level written. */
   readonly logLevel: LogLevelName;
+  /** TLS certificate chain (PEM path), or "" for no TLS listener. */
+  readonly tlsCert: string;
+  /** TLS private key (PEM path), or "" (set with `tlsCert`). */
+  readonly tlsKey: string;
+  /** TLS listening port; 0 = role default (see {@linkcode resolvedTlsPort}). */
+  readonly tlsPort: number;
   /** Whether the WebSocket listener runs (same protocol over `ws://`). */
   readonly wsEnabled: boolean;
   /** WebSocket listener port; 0 = role default (see {@linkcode DEFAULT_WS_PORTS}). */
@@ -509,6 +515,23 @@ export const DEFAULT_STATUS_PORTS: Readonly<Record<Role, number>> = Object.freez
   master: 6280,
   cluster: 6281,
   auth: 6282,
+});
+
+/**
+ * Default TLS ports per role (used when `tls_port = 0` and TLS is on).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_TLS_PORTS } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_TLS_PORTS.master, 6266);
+ * assert.equal(DEFAULT_TLS_PORTS.cluster, 6267);
+ * ```
+ */
+export const DEFAULT_TLS_PORTS: Readonly<Record<Role, number>> = Object.freeze({
+  master: 6266,
+  cluster: 6267,
 });
 
 /**

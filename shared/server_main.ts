@@ -14,7 +14,9 @@ import {
   serverHelp,
   type SustenetConfig,
 } from "./config.ts";
+import { ConfigError } from "./config_types.ts";
 import { setupLogging } from "./logging.ts";
+import { loadTlsCredentials, type TlsCredentials, TlsCredentialsError } from "./tls_credentials.ts";
 import { onShutdownSignal } from "./shutdown_signals.ts";
 
 /** What a started server exposes to its entry point. */
@@ -23,6 +25,8 @@ export interface RunningServer {
   readonly addr: { readonly hostname: string; readonly port: number };
   /** The bound status HTTP port, or null when status is off. */
   readonly statusAddr: { readonly hostname: string; readonly port: number } | null;
+  /** The bound TLS port, or null / absent when TLS is off. */
+  readonly tlsAddr?: { readonly hostname: string; readonly port: number } | null;
   /** The WebSocket listener, or null when it is off. */
   readonly webSocketAddr?: {
     readonly hostname: string;
@@ -61,20 +65,32 @@ export interface ServerLaunch<S extends RunningServer> {
 export async function runServerMain<S extends RunningServer>(
   role: Role,
   args: readonly string[],
-  launch: (config: SustenetConfig) => ServerLaunch<S>,
+  launch: (config: SustenetConfig, tls: TlsCredentials | null) => ServerLaunch<S>,
 ): Promise<S> {
   if (args.includes("--help") || args.includes("-h")) {
     console.log(serverHelp(role));
     Deno.exit(0);
   }
   let config: SustenetConfig;
+  let tls: TlsCredentials | null = null;
   try {
     config = await configFromArgs([...args], role);
+    if (config.all.tlsCert !== "") {
+      // Checked before anything listens: an unusable certificate is a config error (exit 2).
+      tls = await loadTlsCredentials(config.all.tlsCert, config.all.tlsKey).catch((error) => {
+        if (!(error instanceof TlsCredentialsError)) throw error;
+        throw new ConfigError("config_invalid", error.message, {
+          file: config.file,
+          field: error.field,
+          cause: error,
+        });
+      });
+    }
   } catch (error) {
     exitOnConfigError(error);
   }
   await setupLogging({ level: config.all.logLevel, role });
-  const plan = launch(config);
+  const plan = launch(config, tls);
   let server: S;
   try {
     server = await plan.start();
@@ -87,15 +103,20 @@ export async function runServerMain<S extends RunningServer>(
     Deno.exit(1);
   }
   onShutdownSignal(() => server.stop());
-  const { addr, statusAddr } = server;
+  const { addr, statusAddr, tlsAddr } = server;
   const statusPart = statusAddr === null
     ? ""
     : ` status http://${statusAddr.hostname}:${statusAddr.port}/`;
+  const tlsPart = tlsAddr === undefined || tlsAddr === null
+    ? ""
+    : ` tls ${tlsAddr.hostname}:${tlsAddr.port}`;
   const ws = server.webSocketAddr;
   // Appended only when enabled, so the line stays the same for TCP-only servers.
   const wsPart = ws === undefined || ws === null
     ? ""
     : ` ws ws://${ws.hostname}:${ws.port}${ws.path}`;
-  console.log(`${plan.name} listening on ${addr.hostname}:${addr.port}${statusPart}${wsPart}`);
+  console.log(
+    `${plan.name} listening on ${addr.hostname}:${addr.port}${statusPart}${tlsPart}${wsPart}`,
+  );
   return server;
 }

@@ -23,6 +23,7 @@ import type { Packet, PacketKind, PacketOf } from "../shared/protocol/packets.ts
 import { ProtocolError } from "../shared/protocol/protocol_error.ts";
 import { createRecordCipher, type RecordCipher } from "../shared/record_cipher.ts";
 import { type CloseInfo, connectFrames, type FrameConnection } from "../shared/transport.ts";
+import { connectTlsFrames } from "../shared/tls_listener.ts";
 
 /** How long a test waits for one packet before failing. */
 const DEFAULT_WAIT_MS = 3000;
@@ -52,6 +53,13 @@ export class RawClient {
   /** Connects to `port` on 127.0.0.1. */
   static async connect(port: number): Promise<RawClient> {
     return new RawClient(await connectFrames({ port, idleTimeoutMs: 0, handshakeTimeoutMs: 0 }));
+  }
+
+  /** Connects over TLS to `port` on 127.0.0.1, trusting `caCert` (PEM). */
+  static async connectTls(port: number, caCert: string): Promise<RawClient> {
+    return new RawClient(
+      await connectTlsFrames({ port, caCerts: [caCert], idleTimeoutMs: 0, handshakeTimeoutMs: 0 }),
+    );
   }
 
   /** Resolves once the connection is closed. */

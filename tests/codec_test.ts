@@ -138,6 +138,7 @@ const ARBITRARIES: { readonly [K in PacketKind]: fc.Arbitrary<Extract<Packet, { 
   }),
   Spawn: record({ kind: fc.constant("Spawn"), clientId: u32, playerId: str8, state: moveState }),
   Despawn: record({ kind: fc.constant("Despawn"), clientId: u32 }),
+  TlsJoin: record({ kind: fc.constant("TlsJoin"), bindingSecret: key32, ticket: bytes16 }),
   Plugin: record({
     kind: fc.constant("Plugin"),
     command: fc.integer({ min: 0x80, max: 0xff }),

@@ -78,6 +78,9 @@ Deno.test("an empty config gives every documented default", () => {
       statusIp: "127.0.0.1",
       statusEnabled: true,
       logLevel: "info",
+      tlsCert: "",
+      tlsKey: "",
+      tlsPort: 0,
       wsEnabled: false,
       wsPort: 0,
       wsPath: "/sustenet",
@@ -248,6 +251,9 @@ status_port = 65535
 status_ip = "10.1.2.3"
 status_enabled = false
 log_level = "debug"
+tls_cert = "certs/server.pem"
+tls_key = "/etc/tls/server.key"
+tls_port = 7443
 ws_enabled = true
 ws_port = 8080
 ws_path = "/play/ws"
@@ -318,6 +324,9 @@ crowd_threshold = 1
     statusIp: "10.1.2.3",
     statusEnabled: false,
     logLevel: "debug",
+    tlsCert: "/srv/game/certs/server.pem",
+    tlsKey: "/etc/tls/server.key",
+    tlsPort: 7443,
     wsEnabled: true,
     wsPort: 8080,
     wsPath: "/play/ws",
@@ -405,6 +414,9 @@ const BAD_VALUES: readonly [string, string, string, string, string][] = [
   ["all", "status_enabled", '"yes"', "true or false", '"yes"'],
   ["all", "log_level", '"verbose"', 'one of "debug", "info", "warning", "error"', '"verbose"'],
   ["all", "log_level", '"success"', 'one of "debug"', '"success"'],
+  ["all", "tls_cert", "1", 'a path, or "" for none', "1"],
+  ["all", "tls_key", "[1]", 'a path, or "" for none', "an array of 1"],
+  ["all", "tls_port", "65536", "an integer 0..65535", "65536"],
   ["all", "ws_enabled", "1", "true or false", "1"],
   ["all", "ws_port", "65536", "an integer 0..65535", "65536"],
   ["all", "ws_path", '"sustenet"', 'an HTTP path starting with "/"', '"sustenet"'],
@@ -514,6 +526,14 @@ Deno.test("the brief's example message is produced word for word", () => {
     () => parseConfig('[cluster]\nmaster_port = "abc"', { file: "Config.toml" }),
     "cluster.master_port",
     'Config.toml: cluster.master_port must be an integer 0..65535, got "abc"',
+  );
+});
+
+Deno.test("tls_cert and tls_key are set together or not at all", () => {
+  assertConfigError(
+    () => parseConfig('[all]\ntls_cert = "c.pem"', { file: "Config.toml" }),
+    "all.tls_key",
+    'Config.toml: all.tls_key must be set together with all.tls_cert (both or neither), got ""',
   );
 });
 

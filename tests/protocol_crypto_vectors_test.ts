@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { importIdentity } from "../shared/identity_key.ts";
 import { announceMessage, proveAnnounce, verifyAnnounce } from "../shared/announce_proof.ts";
-import { openJoinTicket, sealJoinTicket } from "../shared/join_ticket.ts";
+import { clientKeyHash, openJoinTicket, sealJoinTicket } from "../shared/join_ticket.ts";
+import { TLS_JOIN_LABEL, tlsJoinCommitment } from "../shared/tls_join.ts";
 import {
   clientSessionKeysForClient,
   clientSessionKeysForCluster,
@@ -122,12 +123,27 @@ const join = (...parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> =>
 
 Deno.test("PROTOCOL.md has exactly the crypto vectors the test checks", () => {
   assert.deepEqual(vectors.map((v) => v.label).sort(), [
+    "TLS join binding",
     "announce proof",
     "client session keys",
     "join ticket",
     "master-link keys",
     "sealed records",
   ]);
+});
+
+Deno.test("the TLS join binding vector: commitment and the ticket's clientKeyHash", async () => {
+  const v = vector("TLS join binding");
+  const label = hex(v, "label");
+  assert.deepEqual(label, TLS_JOIN_LABEL);
+  assert.equal(new TextDecoder().decode(label), "sustenet tls-join v1\0");
+  const secret = hex(v, "bindingSecret");
+  const commitment = await tlsJoinCommitment(secret);
+  assert.deepEqual(commitment, hex(v, "commitment"));
+  // Plain WebCrypto, independently of shared/tls_join.ts.
+  const plain = new Uint8Array(await crypto.subtle.digest("SHA-256", join(label, secret)));
+  assert.deepEqual(plain, commitment);
+  assert.deepEqual(await clientKeyHash(commitment), hex(v, "clientKeyHash"));
 });
 
 Deno.test("the master-link key vector matches the implementation and plain HKDF", async () => {

@@ -163,6 +163,7 @@ const EXPECTED: Readonly<Record<string, Packet>> = {
     state: { x: 1, y: 2, z: 3, yaw: 0.5 },
   },
   "Despawn": { kind: "Despawn", clientId: 7 },
+  "TlsJoin": { kind: "TlsJoin", bindingSecret: run(0x40, 32), ticket: run(0xe0, 20) },
   "Plugin": { kind: "Plugin", command: 0x80, payload: ascii("hi") },
 };
 

@@ -351,9 +351,12 @@ export class FrameDecoder {
     if (length === 0) {
       this.#failed = new ProtocolError(ErrorCode.BadFrame, "frame length 0");
     } else if (length > this.#maxFrameBytes) {
+      // A TLS record header (0x16 0x03 0x0v) read as a length: say so, it is a common mistake.
+      const tls = length >>> 16 === 0x1603 && ((length >>> 8) & 0xff) <= 4;
       this.#failed = new ProtocolError(
         ErrorCode.FrameTooLarge,
-        `frame length ${length} above max_frame_bytes ${this.#maxFrameBytes}`,
+        `frame length ${length} above max_frame_bytes ${this.#maxFrameBytes}` +
+          (tls ? " (a TLS handshake on a plain port? TLS has its own port)" : ""),
       );
     }
     // Buffered bytes are kept as they are (bounded: later pushes are ignored), so

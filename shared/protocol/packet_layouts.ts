@@ -629,6 +629,20 @@ export const PACKET_LAYOUTS: { readonly [K in FixedKind]: PacketLayout<K> } = {
     }),
   },
   Despawn: u32Packet("Despawn", "clientId"),
+  TlsJoin: {
+    size: (p) =>
+      fixedSize(p.bindingSecret, KEY_MATERIAL_BYTES, "TlsJoin.bindingSecret") +
+      bytes16Size(p.ticket, "TlsJoin.ticket"),
+    write(w, p) {
+      w.bytes8(p.bindingSecret, "TlsJoin.bindingSecret");
+      w.bytes16(p.ticket, "TlsJoin.ticket");
+    },
+    read: (r) => ({
+      kind: "TlsJoin",
+      bindingSecret: r.fixed8(KEY_MATERIAL_BYTES, "bindingSecret"),
+      ticket: r.bytes16("ticket"),
+    }),
+  },
 };
 
 /**

@@ -109,6 +109,7 @@ export const PacketType = {
   MoveBatch: 0x2b,
   Spawn: 0x2c,
   Despawn: 0x2d,
+  TlsJoin: 0x2e,
 } as const;
 
 /** One of the {@linkcode PacketType} numbers. */
@@ -448,6 +449,19 @@ export interface SendPasswordPacket {
   readonly ticket: Uint8Array;
 }
 
+/**
+ * 0x2E: the TLS session mode's join (docs/PROTOCOL.md "TLS session mode"): the secret whose
+ * hash stood in for the X25519 key in JoinCluster, and the ticket. Valid only inside TLS.
+ */
+export interface TlsJoinPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "TlsJoin";
+  /** Exactly 32 random bytes, drawn by the client for this join. */
+  readonly bindingSecret: Uint8Array;
+  /** bytes16: the JoinTicket's ticket, unchanged. */
+  readonly ticket: Uint8Array;
+}
+
 /** 0x26: the cluster's verdict on the ticket. */
 export interface AuthenticatePacket {
   /** Discriminant of the packet union. */
@@ -581,6 +595,7 @@ export type Packet =
   | MoveBatchPacket
   | SpawnPacket
   | DespawnPacket
+  | TlsJoinPacket
   | PluginPacket;
 
 /** The `kind` names of {@linkcode Packet}. */
@@ -597,7 +612,7 @@ export type PacketOf<K extends PacketKind> = Extract<Packet, { readonly kind: K 
  * import { PACKET_KINDS } from "./packets.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(PACKET_KINDS.length, 30);
+ * assert.equal(PACKET_KINDS.length, 31);
  * assert.equal(PACKET_KINDS[0], "Hello");
  * ```
  */
