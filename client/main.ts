@@ -32,7 +32,8 @@ const USAGE = `Usage:
   deno task client [options] --bots N          run N headless bots (list, auto-join, chat, echo)
 
 Options:
-  --master HOST:PORT     the master (default 127.0.0.1:6256)
+  --master HOST:PORT     the master (default 127.0.0.1:6256); repeat it for masters sharing a
+                         registry: each is tried in order when one does not answer
   --credential TEXT      credential for the master's authentication hook
   --pin NAME=SOURCE      pin a cluster's key by the cluster's NAME (or * for all); SOURCE a
                          .pub file or an http(s)/file URL; a bare --pin SOURCE means *=SOURCE;
@@ -174,7 +175,7 @@ export function parseCliArgs(args: readonly string[]): CliArgs {
       allowPositionals: true,
       strict: true,
       options: {
-        master: { type: "string" },
+        master: { type: "string", multiple: true },
         credential: { type: "string" },
         pin: { type: "string", multiple: true },
         "request-key": { type: "boolean" },
@@ -193,7 +194,9 @@ export function parseCliArgs(args: readonly string[]): CliArgs {
     throw new UsageError(cause.message);
   }
   const { values, positionals } = parsed;
-  const { host, port } = parseHostPort(values.master ?? "127.0.0.1:6256");
+  // --master may be repeated: masters sharing a registry, tried in order.
+  const masterList = (values.master ?? ["127.0.0.1:6256"]).map(parseHostPort);
+  const { host, port } = masterList[0];
   const logLevel = values["log-level"] ?? "warning";
   if (!["debug", "info", "warning", "error"].includes(logLevel)) {
     throw new UsageError(`--log-level must be debug, info, warning or error, got ${logLevel}`);
@@ -202,6 +205,7 @@ export function parseCliArgs(args: readonly string[]): CliArgs {
   const client: Omit<SustenetClientOptions, "host" | "port"> = {
     timeoutMs: timeoutMs === 0 ? 10_000 : timeoutMs,
     keepaliveMs: positiveNumber("--keepalive", values.keepalive, 10_000),
+    ...(masterList.length > 1 ? { masters: masterList.slice(1) } : {}),
     ...(values.credential === undefined ? {} : { credential: values.credential }),
     ...(values.pin === undefined ? {} : { pinnedKeys: parsePins(values.pin) }),
     ...(values["request-key"] === true ? { requestKey: true } : {}),

@@ -51,6 +51,13 @@ export interface SustenetClientOptions {
    * @default {6256}
    */
   readonly port?: number;
+  /**
+   * More masters sharing one registry, tried in order after `host`:`port` whenever a master
+   * connection is opened (at connect, and on each reconnect), so a dead master is skipped.
+   *
+   * @default {[]}
+   */
+  readonly masters?: readonly { readonly host: string; readonly port: number }[];
   /** Credential for the master's authentication hook (text is sent as UTF-8). */
   readonly credential?: Uint8Array | string;
   /**
@@ -147,6 +154,8 @@ interface MasterLink {
 interface Settings {
   readonly host: string;
   readonly port: number;
+  /** `host`:`port` first, then the other masters. */
+  readonly masters: readonly { readonly host: string; readonly port: number }[];
   readonly credential: Uint8Array;
   readonly keepaliveMs: number;
   readonly timeoutMs: number;
@@ -184,9 +193,20 @@ function resolveSettings(options: SustenetClientOptions): Settings {
   if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 64) {
     throw new RangeError(`maxFrameBytes must be an integer >= 64, got ${maxFrameBytes}`);
   }
+  const host = options.host ?? "127.0.0.1";
+  const masters = [{ host, port }];
+  for (const extra of options.masters ?? []) {
+    if (!Number.isInteger(extra.port) || extra.port < 1 || extra.port > 0xffff) {
+      throw new RangeError(`masters port must be an integer 1..65535, got ${extra.port}`);
+    }
+    if (!masters.some((m) => m.host === extra.host && m.port === extra.port)) {
+      masters.push({ host: extra.host, port: extra.port });
+    }
+  }
   return {
-    host: options.host ?? "127.0.0.1",
+    host,
     port,
+    masters,
     credential,
     keepaliveMs: checkMs("keepaliveMs", options.keepaliveMs ?? 10_000, 0),
     timeoutMs: checkMs("timeoutMs", options.timeoutMs ?? 10_000, 1),
@@ -444,7 +464,25 @@ export class SustenetClient {
   }
 
   async #openMaster(): Promise<MasterLink> {
-    const { host, port, timeoutMs, keepaliveMs, maxFrameBytes } = this.#settings;
+    // Each master in order; the first that completes the Hello wins, else the last error.
+    const masters = this.#settings.masters;
+    for (let at = 0;; at++) {
+      const { host, port } = masters[at];
+      try {
+        return await this.#openMasterAt(host, port);
+      } catch (error) {
+        if (at === masters.length - 1) throw error;
+        logger.info("master {host}:{port} unavailable ({error}); trying the next", {
+          host,
+          port,
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
+    }
+  }
+
+  async #openMasterAt(host: string, port: number): Promise<MasterLink> {
+    const { timeoutMs, keepaliveMs, maxFrameBytes } = this.#settings;
     const conn = await dial("master", host, port, {
       handshakeTimeoutMs: timeoutMs,
       idleTimeoutMs: keepaliveMs > 0 ? Math.max(keepaliveMs * 3, timeoutMs) : 0,

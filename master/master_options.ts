@@ -10,6 +10,7 @@
 import { resolvedPort, resolvedStatusPort, type SustenetConfig } from "../shared/config_schema.ts";
 import type { AuthenticateHook } from "./authenticate.ts";
 import type { JoinLimits } from "./join_limiter.ts";
+import type { RegistryStore } from "./registry_store.ts";
 
 /**
  * Ticket rate limits and per-requester reservation caps of `startMaster()`: the
@@ -184,6 +185,15 @@ export interface MasterOptions {
   /** Ticket rate limits and reservation caps (each field has its default). */
   readonly joinLimits?: MasterJoinLimits;
   /**
+   * Redis URL of a registry shared with other masters (`redis://host:6379`); `""` = none
+   * (this master's registry is its own, in memory). Ignored when `registryStore` is given.
+   *
+   * @default {""}
+   */
+  readonly redisUrl?: string;
+  /** A registry store shared with other masters (e.g. a `MemoryRegistryStore` in tests). */
+  readonly registryStore?: RegistryStore;
+  /**
    * Status HTTP server (`/health`, `/metrics`, `/`); `false` = none.
    *
    * @default {false}
@@ -240,6 +250,7 @@ export function masterOptionsFromConfig(config: SustenetConfig): MasterOptions {
       reservationsPerAddress: master.reservationsPerAddr,
       reservationsPerPlayer: master.reservationsPerPlayer,
     },
+    redisUrl: master.redisUrl,
     status: all.statusEnabled
       ? { hostname: all.statusIp, port: resolvedStatusPort(config, "master") }
       : false,
@@ -288,6 +299,10 @@ export interface ResolvedMasterOptions {
   readonly reservationWindowMs: number;
   /** Ticket limits and reservation caps. */
   readonly joinLimits: ResolvedJoinLimits;
+  /** Redis URL of the shared registry, or `""`. */
+  readonly redisUrl: string;
+  /** A shared registry store given by the embedder, if any. */
+  readonly registryStore: RegistryStore | undefined;
   /** Status server, or `false`. */
   readonly status: MasterStatusOptions | false;
 }
@@ -383,6 +398,8 @@ export function resolveMasterOptions(options: MasterOptions): ResolvedMasterOpti
       1,
       MAX_MS,
     ),
+    redisUrl: checkRedisUrl(options.redisUrl ?? ""),
+    registryStore: options.registryStore,
     reservationWindowMs: integerIn(
       "reservationWindowMs",
       options.reservationWindowMs ?? 5000,
@@ -392,6 +409,14 @@ export function resolveMasterOptions(options: MasterOptions): ResolvedMasterOpti
     joinLimits: resolveJoinLimits(options.joinLimits ?? {}),
     status,
   };
+}
+
+function checkRedisUrl(url: string): string {
+  if (url === "") return url;
+  if (!URL.canParse(url) || !["redis:", "rediss:"].includes(new URL(url).protocol)) {
+    throw new RangeError('redisUrl must be a redis:// or rediss:// URL, or ""');
+  }
+  return url;
 }
 
 const MAX_LIMIT = 1_000_000;

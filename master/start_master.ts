@@ -21,6 +21,9 @@ import { MasterConnection, type MasterContext } from "./master_connection.ts";
 import { type MasterOptions, resolveMasterOptions } from "./master_options.ts";
 import { MasterMetrics } from "./metrics.ts";
 import { ClusterRegistry, type ClusterRegistryView } from "./registry.ts";
+import { RedisRegistryStore } from "./redis_registry_store.ts";
+import type { RegistryStore } from "./registry_store.ts";
+import { RegistrySync, type RegistrySyncStatus } from "./registry_sync.ts";
 import { renderStatusPage } from "./status_page.ts";
 import type { FrameConnection } from "../shared/transport.ts";
 
@@ -56,6 +59,8 @@ export interface MasterServer extends AsyncDisposable {
   readonly registry: ClusterRegistryView;
   /** The master's counters (also on `/metrics`). */
   readonly metrics: MasterMetrics;
+  /** The shared registry's state, or `null` for a lone master (no store). */
+  registryStatus(): RegistrySyncStatus | null;
   /**
    * Stops accepting, sends `Error(ShuttingDown)` to every connection, writes what is queued,
    * closes everything. Idempotent.
@@ -90,6 +95,11 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
 
   const registry = new ClusterRegistry();
   const limits = resolved.joinLimits;
+  const clusterKeys = resolved.clusterKeys ?? keysDirKeySource(keysDir);
+  // Without a store the registry is this master's alone, exactly as a lone master has it.
+  const store: RegistryStore | undefined = resolved.registryStore ??
+    (resolved.redisUrl === "" ? undefined : new RedisRegistryStore({ url: resolved.redisUrl }));
+  let sync: RegistrySync | undefined;
   const allocator = new ClusterAllocator({
     registry,
     ticketTtlMs: resolved.ticketTtlMs,
@@ -101,7 +111,24 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     },
     // Called on later joins and heartbeats, once `metrics` below exists.
     onReleasedUnused: (count) => metrics.reservationsReleasedUnused.inc(count),
+    ...(store === undefined ? {} : {
+      onReserve: (id) => sync?.reserved(id),
+      keySource: clusterKeys,
+      claimTicketId: (ticketId) => sync?.claimTicketId(ticketId) ?? Promise.resolve(true),
+    }),
   });
+  if (store !== undefined) {
+    sync = new RegistrySync({
+      registry,
+      allocator,
+      store,
+      heartbeatTimeoutMs: resolved.heartbeatTimeoutMs,
+      reservationWindowMs: resolved.reservationWindowMs,
+      ticketTtlMs: resolved.ticketTtlMs,
+    });
+    // Throws RegistryStoreError (exit 2 from `deno task master`) naming the URL.
+    await sync.start();
+  }
   const logThrottle = new LogThrottle({
     intervalMs: LOG_INTERVAL_MS,
     linesPerInterval: LOG_LINES_PER_INTERVAL,
@@ -139,7 +166,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     metrics,
     registrationLog,
     authenticate: resolved.authenticate ?? guestAuthenticate,
-    clusterKeys: resolved.clusterKeys ?? keysDirKeySource(keysDir),
+    clusterKeys,
     joinLimiter: new JoinLimiter(limits),
     logThrottle,
     maxFrameBytes: resolved.maxFrameBytes,
@@ -156,23 +183,29 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     now: Date.now,
   };
 
-  const listener = listenFrames({
-    hostname: resolved.hostname,
-    port: resolved.port,
-    maxFrameBytes: resolved.maxFrameBytes,
-    // Until a cluster registers; clients keep it (they only send small requests).
-    pendingMaxFrameBytes: resolved.maxPendingFrameBytes,
-    maxQueueBytes: resolved.maxQueueBytes,
-    handshakeTimeoutMs: resolved.handshakeTimeoutMs,
-    idleTimeoutMs: resolved.idleTimeoutMs,
-    onConnection: (connection) => {
-      // Pending until the Hello; then a client or (once registered) a cluster slot.
-      if (!slots.accept(connection)) return;
-      active.add(connection);
-      connection.closed.then(() => active.delete(connection));
-      MasterConnection.serve(connection, context);
-    },
-  });
+  let listener: ReturnType<typeof listenFrames>;
+  try {
+    listener = listenFrames({
+      hostname: resolved.hostname,
+      port: resolved.port,
+      maxFrameBytes: resolved.maxFrameBytes,
+      // Until a cluster registers; clients keep it (they only send small requests).
+      pendingMaxFrameBytes: resolved.maxPendingFrameBytes,
+      maxQueueBytes: resolved.maxQueueBytes,
+      handshakeTimeoutMs: resolved.handshakeTimeoutMs,
+      idleTimeoutMs: resolved.idleTimeoutMs,
+      onConnection: (connection) => {
+        // Pending until the Hello; then a client or (once registered) a cluster slot.
+        if (!slots.accept(connection)) return;
+        active.add(connection);
+        connection.closed.then(() => active.delete(connection));
+        MasterConnection.serve(connection, context);
+      },
+    });
+  } catch (error) {
+    await sync?.stop();
+    throw error;
+  }
 
   // After a flood stops, say how many lines were left out since the last one written.
   const logDrain = setInterval(() => {
@@ -187,13 +220,18 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       status = startStatusServer({
         hostname: resolved.status.hostname ?? "127.0.0.1",
         port: resolved.status.port,
-        health: () => ({
-          status: "ok",
-          role: "master",
-          clusters: registry.size,
-          connections: active.size,
-          uptimeS: Math.floor((performance.now() - startedAt) / 1000),
-        }),
+        health: () => {
+          const shared = sync?.status();
+          return {
+            // A failing store degrades the master: it keeps serving the clusters it knows.
+            status: shared === undefined || shared.ok ? "ok" : "degraded",
+            role: "master",
+            clusters: registry.size,
+            connections: active.size,
+            uptimeS: Math.floor((performance.now() - startedAt) / 1000),
+            ...(shared === undefined ? {} : { registry: shared }),
+          };
+        },
         metrics: () => metrics.families(),
         page: () =>
           renderStatusPage({
@@ -207,6 +245,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     } catch (error) {
       clearInterval(logDrain);
       await listener.close();
+      await sync?.stop();
       throw error;
     }
   }
@@ -220,6 +259,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       await listener.close({ code: ErrorCode.ShuttingDown, message: "master shutting down" });
       await settle(pending, STOP_WAIT_MS);
       slots.stop();
+      await sync?.stop();
       await status?.close();
       for (const [reason, count] of registrationLog.drain(Number.POSITIVE_INFINITY)) {
         logger.warn("{count} more cluster registrations refused: {reason}", { count, reason });
@@ -240,6 +280,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     statusAddr: status === null ? null : status.addr,
     registry: registry.view(),
     metrics,
+    registryStatus: () => sync?.status() ?? null,
     stop,
     [Symbol.asyncDispose]: stop,
   };

@@ -166,6 +166,8 @@ export interface MasterSettings {
   readonly reservationsPerPlayer: number;
   /** Most registered clusters; 0 = no limit. */
   readonly maxClusters: number;
+  /** Redis URL of a registry shared by several masters; `""` = this master's own, in memory. */
+  readonly redisUrl: string;
 }
 
 /**
@@ -342,6 +344,11 @@ export interface ClusterSettings {
   readonly masterIp: string;
   /** Master port; 0 = 6256 (see {@linkcode resolvedMasterPort}). */
   readonly masterPort: number;
+  /**
+   * Masters to register with, in order (`"host:port"`); the cluster fails over to the next
+   * when its link dies. Empty = the one at `masterIp`:`masterPort`.
+   */
+  readonly masterAddresses: readonly string[];
   /** URL where clients fetch the identity public key, or null to send it in-band. */
   readonly domainPubKey: string | null;
   /** Address announced to clients; "" = bindIp (see {@linkcode resolvedPublicIp}). */
