@@ -229,6 +229,7 @@ export class RegistrySync {
           name: record.name,
         });
         this.#applyRemote(() => this.#registry.remove(record.id, "replaced"));
+        this.#resync(); // lists the winner, whose `up` was ignored while the id was ours
       }),
     );
   }
