@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import { startCluster } from "../cluster/mod.ts";
+import { SustenetClient } from "../client/mod.ts";
 import { ClusterAllocator } from "../master/allocation.ts";
 import { type MasterServer, startMaster } from "../master/mod.ts";
 import { RedisRegistryStore } from "../master/redis_registry_store.ts";
@@ -374,5 +375,58 @@ Deno.test("a join storm through two masters spreads by capacity; a full cluster 
     const asked = await requestTicket(b.addr.port, full.clusterId);
     assert.equal(asked.answer.kind, "Error");
     for (const cluster of [...clusters, full]) await cluster.peer.close();
+  });
+});
+
+Deno.test("a cluster fails over to the next master; a client skips a master that is gone", async () => {
+  await using redis = await startRedis();
+  await withKeys(async (keysDir) => {
+    const options = { port: 0, keysDir, redisUrl: redis.url, joinLimits: ONE_ADDRESS_FOR_ALL };
+    const a = await startMaster(options);
+    await using b = await startMaster(options);
+    await using cluster = await startCluster({
+      port: 0,
+      keysDir,
+      serverName: "eu-1",
+      masters: [
+        { hostname: "127.0.0.1", port: a.addr.port },
+        { hostname: "127.0.0.1", port: b.addr.port },
+      ],
+      heartbeatIntervalMs: 100,
+      reconnectMinMs: 50,
+      reconnectMaxMs: 200,
+    });
+    await waitUntil(
+      () => b.registry.list()[0]?.owner !== undefined,
+      "B lists it remotely",
+      WAIT_MS,
+    );
+    const aPort = a.addr.port;
+    await a.stop();
+    const stoppedAt = performance.now();
+    await waitUntil(
+      () => b.registry.list().some((r) => r.name === "eu-1" && r.owner === undefined),
+      "the cluster to register with B",
+      WAIT_MS,
+    );
+    console.log(`failover to the next master: ${(performance.now() - stoppedAt).toFixed(0)} ms`);
+    await waitUntil(
+      () => cluster.clusterId === b.registry.list().find((r) => r.name === "eu-1")?.id,
+      "the cluster to learn its new id",
+      WAIT_MS,
+    );
+    const client = await SustenetClient.connect({
+      host: "127.0.0.1",
+      port: aPort,
+      masters: [{ host: "127.0.0.1", port: b.addr.port }],
+      timeoutMs: 2000,
+    });
+    try {
+      const session = await client.join("auto");
+      assert.equal(session.name ?? session.serverName, "eu-1");
+      await session.leave();
+    } finally {
+      await client.close();
+    }
   });
 });
