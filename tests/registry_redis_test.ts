@@ -16,6 +16,7 @@ import { ClusterRegistry } from "../master/registry.ts";
 import { RegistryStoreError } from "../master/registry_store.ts";
 import { RegistrySync } from "../master/registry_sync.ts";
 import { generateKey } from "../shared/keys.ts";
+import { createClient } from "redis";
 import { type RawCluster, registerRawCluster } from "./_master_peer.ts";
 import { freePort, spawnRole } from "./_process.ts";
 import { redisPing, startRedis } from "./_redis.ts";
@@ -427,6 +428,57 @@ Deno.test("a cluster fails over to the next master; a client skips a master that
       await session.leave();
     } finally {
       await client.close();
+    }
+  });
+});
+
+Deno.test("garbage written to Redis is never listed and never stops the master", async () => {
+  await using redis = await startRedis();
+  await withKeys(async (keysDir) => {
+    await using master = await startMaster({ port: 0, keysDir, redisUrl: redis.url });
+    const writer = createClient({ url: redis.url });
+    await writer.connect();
+    try {
+      await writer.set("sustenet:cluster:5", "{not json");
+      await writer.set("sustenet:cluster:6", JSON.stringify({ id: 6, name: "x", port: -1 }));
+      for (
+        const text of [
+          "garbage",
+          '{"kind":"up","sentAt":1,"record":{"id":0}}',
+          '{"kind":"down","owner":"x","id":1,"reason":"because","sentAt":1}',
+          JSON.stringify({ kind: "reserve", owner: "x", id: 2 ** 40, sentAt: 1 }),
+        ]
+      ) {
+        await writer.publish("sustenet:events", text);
+      }
+      // A well-formed message after them is applied: the garbage was skipped, not fatal.
+      const record = {
+        id: 77,
+        name: "late",
+        host: "127.0.0.1",
+        port: 7300,
+        maxConnections: 0,
+        keyVersion: 1,
+        publicKey: "00".repeat(32),
+        keyName: "cluster_key",
+        load: 0,
+        registeredAt: Date.now(),
+        lastHeartbeat: Date.now(),
+        owner: "another",
+      };
+      await writer.publish(
+        "sustenet:events",
+        JSON.stringify({ kind: "up", record, sentAt: Date.now() }),
+      );
+      await waitUntil(() => master.registry.get(77)?.name === "late", "the good message", WAIT_MS);
+      assert.deepEqual(master.registry.list().map((r) => r.id), [77]);
+      assert.equal(master.registryStatus()?.ok, true);
+      // A master starting now reads the malformed keys in its snapshot and skips them.
+      await using second = await startMaster({ port: 0, keysDir, redisUrl: redis.url });
+      assert.equal(second.registry.size, 0);
+      assert.equal(second.registryStatus()?.ok, true);
+    } finally {
+      await writer.close();
     }
   });
 });
