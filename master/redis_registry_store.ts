@@ -146,6 +146,9 @@ export class RedisRegistryStore implements RegistryStore {
   #closed = false;
   #probeTimer: ReturnType<typeof setInterval> | undefined;
   #probing = false;
+  /** Probes that timed out in a row (a silent Redis keeps the socket open). */
+  #lateProbes = 0;
+  #recycling = false;
 
   /** @param options URL, prefix and timings. */
   constructor(options: RedisRegistryStoreOptions) {
@@ -243,6 +246,7 @@ export class RedisRegistryStore implements RegistryStore {
     if (this.#probing || this.#closed) return;
     this.#probing = true;
     this.#op("PING", (client) => client.ping()).then((pong) => {
+      this.#lateProbes = 0;
       if (pong !== "PONG") {
         this.#setHealth(false, `PING answered ${JSON.stringify(pong)}`);
       } else if (this.#subscriber?.isReady !== true) {
@@ -250,10 +254,39 @@ export class RedisRegistryStore implements RegistryStore {
       } else {
         this.#setHealth(true, "ok");
       }
-    }, () => {
-      // #op has recorded the failure in the health state.
+    }, (error: unknown) => {
+      // #op has recorded the failure in the health state. A Redis that accepts and never
+      // answers leaves commands waiting on its socket: after 3 late probes, new sockets.
+      if (String(error).includes("timed out") && ++this.#lateProbes >= 3) this.#recycle();
     }).finally(() => {
       this.#probing = false;
+    });
+  }
+
+  /** Drops both connections and opens new ones (their commands in flight fail). */
+  #recycle(): void {
+    if (this.#recycling || this.#closed) return;
+    this.#recycling = true;
+    this.#lateProbes = 0;
+    for (const client of [this.#subscriber, this.#client]) {
+      try {
+        if (client?.isOpen === true) client.destroy();
+      } catch {
+        // Already closed: nothing to release.
+      }
+    }
+    const client = this.#newClient("commands");
+    const subscriber = this.#newClient("pub/sub");
+    this.#client = client;
+    this.#subscriber = subscriber;
+    (async () => {
+      await client.connect();
+      await subscriber.connect();
+      await subscriber.subscribe(this.#channel, (text: string) => this.#onMessage(text));
+    })().catch((error: unknown) => {
+      this.#setHealth(false, `reconnect: ${message(error)}`);
+    }).finally(() => {
+      this.#recycling = false;
     });
   }
 

@@ -15,6 +15,8 @@ export interface RedisServer extends AsyncDisposable {
   readonly url: string;
   /** Its port. */
   readonly port: number;
+  /** Sends a signal (e.g. SIGSTOP / SIGCONT to freeze it). */
+  signal(signal: Deno.Signal): void;
   /** Stops it with SIGKILL (a crash) or SIGTERM, and waits for the exit. */
   stop(signal?: Deno.Signal): Promise<void>;
 }
@@ -104,6 +106,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
   return {
     url: `redis://${host}:${port}`,
     port,
+    signal: (signal) => child.kill(signal),
     stop,
     [Symbol.asyncDispose]: () => stop("SIGKILL"),
   };

@@ -482,3 +482,39 @@ Deno.test("garbage written to Redis is never listed and never stops the master",
     }
   });
 });
+
+Deno.test("a frozen Redis (SIGSTOP): /health degrades, joins carry on, and it recovers on SIGCONT", async () => {
+  await using redis = await startRedis();
+  await withKeys(async (keysDir) => {
+    await using master = await startMaster({
+      port: 0,
+      keysDir,
+      redisUrl: redis.url,
+      status: { port: 0 },
+      joinLimits: ONE_ADDRESS_FOR_ALL,
+    });
+    await using cluster = await startCluster({
+      port: 0,
+      keysDir,
+      serverName: "eu-1",
+      master: { hostname: "127.0.0.1", port: master.addr.port },
+      heartbeatIntervalMs: 100,
+    });
+    await waitUntil(() => master.registry.size === 1, "the cluster to be listed", WAIT_MS);
+    redis.signal("SIGSTOP");
+    try {
+      await waitUntil(() => master.registryStatus()?.ok === false, "degraded", WAIT_MS);
+      assert.equal((await health(master)).status, "degraded");
+      console.log(`frozen: ${master.registryStatus()?.detail}`);
+      // A join waits for nothing from Redis while it is down.
+      const started = performance.now();
+      const join = await playerJoins(master.addr.port, cluster.addr.port);
+      console.log(`join while Redis is frozen: ${(performance.now() - started).toFixed(0)} ms`);
+      await join.client.close();
+    } finally {
+      redis.signal("SIGCONT");
+    }
+    await waitUntil(() => master.registryStatus()?.ok === true, "healthy again", WAIT_MS);
+    assert.equal(master.registry.size, 1);
+  });
+});
