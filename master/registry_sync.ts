@@ -196,20 +196,9 @@ export class RegistrySync {
   }
 
   #stored(record: ClusterRecord): StoredCluster {
-    return {
-      id: record.id,
-      name: record.name,
-      host: record.host,
-      port: record.port,
-      maxConnections: record.maxConnections,
-      keyVersion: record.keyVersion,
-      publicKey: record.publicKey,
-      keyName: record.keyName,
-      load: record.load,
-      registeredAt: record.registeredAt,
-      lastHeartbeat: record.lastHeartbeat,
-      owner: this.#store.masterId,
-    };
+    // Every field the record has (a field added to announcements travels too), owned here.
+    const { owner: _local, ...fields } = record;
+    return { ...fields, owner: this.#store.masterId };
   }
 
   #onLocalChange(record: ClusterRecord, change: "registered" | "heartbeat"): void {

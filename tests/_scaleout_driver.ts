@@ -84,12 +84,19 @@ async function listOf(master: { host: string; port: number }): Promise<string[] 
   }
 }
 
-async function healthOf(status: { host: string; port: number }): Promise<string | null> {
+/** Delays (ms) of changes from other masters, as each master's `/health` reports them. */
+const delays: (number | null)[][] = statuses.map(() => [null, null]);
+
+async function healthOf(
+  status: { host: string; port: number },
+  at: number,
+): Promise<string | null> {
   try {
     const response = await fetch(`http://${status.host}:${status.port}/health`, {
       signal: AbortSignal.timeout(500),
     });
     const body = await response.json();
+    delays[at] = [body.registry?.lastDelayMs ?? null, body.registry?.maxDelayMs ?? null];
     return String(body.status);
   } catch {
     return null;
@@ -101,13 +108,14 @@ while (!stopping && Date.now() < endAt) {
   const started = Date.now();
   const [lists, healths] = await Promise.all([
     Promise.all(masters.map(listOf)),
-    Promise.all(statuses.map(healthOf)),
+    Promise.all(statuses.map((status, at) => healthOf(status, at))),
   ]);
   const status = run.status();
   console.log(JSON.stringify({
     t: started,
     lists,
     healths,
+    delays,
     bots: {
       joined: status.joined,
       sent: status.sent,

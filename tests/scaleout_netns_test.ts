@@ -128,6 +128,8 @@ interface Round {
   readonly t: number;
   readonly lists: (string[] | null)[];
   readonly healths: (string | null)[];
+  /** Per master: [last, max] delay of changes from the other masters, in ms. */
+  readonly delays: (number | null)[][];
   readonly bots: { joined: number; sent: number; received: number; errors: number };
   readonly probe: { ok: number; fail: number; lastOk: number; lastFail: number; lastError: string };
 }
@@ -276,6 +278,11 @@ Deno.test({
       (r) => r.lists.every(both) && r.bots.joined === bots && r.probe.ok > 0,
     );
     const c1Before = idOf(ready.lists[1], "c1");
+    figures.push(
+      `propagation between masters (last / max ms): ${
+        ready.delays.map(([last, max]) => `${last} / ${max}`).join(", ")
+      }`,
+    );
 
     // ---- kill -9 the first master while the bots play
     const receivedBefore = ready.bots.received;
