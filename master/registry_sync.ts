@@ -12,6 +12,7 @@
  */
 
 import { logSuccess, roleLogger } from "../shared/logging.ts";
+import { Gauge, type MetricFamily } from "../shared/metrics.ts";
 import type { ClusterAllocator } from "./allocation.ts";
 import type { ClusterId, ClusterRecord, ClusterRegistry } from "./registry.ts";
 import type {
@@ -183,6 +184,30 @@ export class RegistrySync {
       lastDelayMs: this.#lastDelayMs,
       maxDelayMs: this.#maxDelayMs,
     };
+  }
+
+  /** Gauges for `/metrics`: whether the store answers, remote clusters, propagation delays. */
+  metricFamilies(): MetricFamily[] {
+    return [
+      new Gauge(
+        "sustenet_master_registry_store_up",
+        "1 while the shared registry store answers, else 0",
+        () => this.#store.health().ok ? 1 : 0,
+      ),
+      new Gauge(
+        "sustenet_master_registry_remote_clusters",
+        "Clusters linked to other masters, listed here",
+        () => this.status().remoteClusters,
+      ),
+      new Gauge(
+        "sustenet_master_registry_delay_seconds",
+        "Delay of changes from other masters until applied here (last and max)",
+        () => [
+          { labels: { which: "last" }, value: (this.#lastDelayMs ?? 0) / 1000 },
+          { labels: { which: "max" }, value: (this.#maxDelayMs ?? 0) / 1000 },
+        ],
+      ),
+    ];
   }
 
   /** Stops following the store and closes it. Idempotent. */

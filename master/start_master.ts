@@ -232,7 +232,10 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
             ...(shared === undefined ? {} : { registry: shared }),
           };
         },
-        metrics: () => metrics.families(),
+        metrics: () =>
+          sync === undefined
+            ? metrics.families()
+            : [...metrics.families(), ...sync.metricFamilies()],
         page: () =>
           renderStatusPage({
             serverName,

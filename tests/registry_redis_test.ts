@@ -72,6 +72,11 @@ Deno.test("a cluster linked to one master is listed by another, whose tickets it
     console.log(
       `propagation A -> B: last ${status.lastDelayMs} ms, max ${status.maxDelayMs} ms`,
     );
+    const addr = b.statusAddr!;
+    const metrics = await (await fetch(`http://${addr.hostname}:${addr.port}/metrics`)).text();
+    assert.match(metrics, /^sustenet_master_registry_store_up 1$/m);
+    assert.match(metrics, /^sustenet_master_registry_remote_clusters 1$/m);
+    assert.match(metrics, /^sustenet_master_registry_delay_seconds\{which="max"\} [\d.]+$/m);
   });
 });
 
