@@ -35,13 +35,13 @@ import {
  */
 export class MemoryRegistrySpace {
   /** Records by id, with their expiry (Unix ms). */
-  readonly clusters = new Map<number, { record: StoredCluster; expiresAt: number }>();
+  readonly clusters: Map<number, { record: StoredCluster; expiresAt: number }> = new Map();
   /** Reservation expiries by cluster id. */
-  readonly reservations = new Map<number, number[]>();
+  readonly reservations: Map<number, number[]> = new Map();
   /** Ticket ids (hex) and their expiry. */
-  readonly tickets = new Map<string, number>();
+  readonly tickets: Map<string, number> = new Map();
   /** Open stores' event callbacks. */
-  readonly subscribers = new Set<(event: RegistryStoreEvent) => void>();
+  readonly subscribers: Set<(event: RegistryStoreEvent) => void> = new Set();
   readonly #now: () => number;
 
   /** @param now Clock in Unix ms (for tests). */
