@@ -326,7 +326,13 @@ Deno.test({
     const redisKilledAt = Date.now();
     let missingSince: number | undefined;
     let longestGap = 0;
+    let unanswered = 0;
     const trackGap = (r: Round) => {
+      // A round where a master did not answer in time (a busy machine) says nothing either way.
+      if (r.lists.some((list) => list === null)) {
+        unanswered++;
+        return;
+      }
       const listed = r.lists.every(both);
       if (!listed) missingSince ??= r.t;
       if (listed && missingSince !== undefined) {
@@ -355,7 +361,8 @@ Deno.test({
         `healthy ${
           ((rebuilt.t - restartedAt) / 1000).toFixed(2)
         } s after redis-server was started again, ` +
-        `longest time a cluster was missing from a list ${(longestGap / 1000).toFixed(2)} s`,
+        `longest time a cluster was missing from a list ${(longestGap / 1000).toFixed(2)} s ` +
+        `(${unanswered} rounds where a master did not answer the driver within 500 ms)`,
     );
     assert.ok(longestGap < 5000, figures.at(-1));
 
