@@ -43,8 +43,10 @@ const USAGE = `Usage:
   deno task client [options] login NAME        log in (password: first stdin line)
 
 Options:
-  --master HOST:PORT     the master (default 127.0.0.1:6256); or its WebSocket URL
-                         (ws://HOST:PORT/PATH, wss://…) to play over WebSocket
+  --master HOST:PORT     the master (default 127.0.0.1:6256); repeat it for masters sharing a
+                         registry: each is tried in order when one does not answer. Or the
+                         master's WebSocket URL (ws://HOST:PORT/PATH, wss://…) to play over
+                         WebSocket
   --credential TEXT      credential for the master's authentication hook
   --auth URL             the account service for register/login (default http://127.0.0.1:6258)
   --token-file PATH      where register/login save tokens; with join/list/--bots, join as that
@@ -195,7 +197,7 @@ export function parseCliArgs(args: readonly string[]): CliArgs {
       allowPositionals: true,
       strict: true,
       options: {
-        master: { type: "string" },
+        master: { type: "string", multiple: true },
         credential: { type: "string" },
         pin: { type: "string", multiple: true },
         "request-key": { type: "boolean" },
@@ -216,15 +218,20 @@ export function parseCliArgs(args: readonly string[]): CliArgs {
     throw new UsageError(cause.message);
   }
   const { values, positionals } = parsed;
-  const masterText = values.master ?? "127.0.0.1:6256";
-  // A ws:// or wss:// URL: everything over WebSocket (the URL wins over host and port).
-  const url = /^wss?:\/\//i.test(masterText) ? masterText : undefined;
+  // --master may be repeated: masters sharing a registry, tried in order. A ws:// or wss:// URL
+  // means everything over WebSocket (the URL wins over host and port); it stands alone.
+  const masterTexts = values.master ?? ["127.0.0.1:6256"];
+  const url = /^wss?:\/\//i.test(masterTexts[0]) ? masterTexts[0] : undefined;
   if (url !== undefined && !URL.canParse(url)) {
-    throw new UsageError(`--master must be host:port or a ws:// URL, got ${masterText}`);
+    throw new UsageError(`--master must be host:port or a ws:// URL, got ${url}`);
   }
-  const { host, port } = url === undefined
-    ? parseHostPort(masterText)
-    : { host: new URL(url).hostname, port: Number(new URL(url).port || 80) };
+  if (url !== undefined && masterTexts.length > 1) {
+    throw new UsageError("--master: a ws:// URL cannot be combined with other masters");
+  }
+  const masterList = url === undefined
+    ? masterTexts.map(parseHostPort)
+    : [{ host: new URL(url).hostname, port: Number(new URL(url).port || 80) }];
+  const { host, port } = masterList[0];
   const logLevel = values["log-level"] ?? "warning";
   if (!["debug", "info", "warning", "error"].includes(logLevel)) {
     throw new UsageError(`--log-level must be debug, info, warning or error, got ${logLevel}`);
@@ -234,6 +241,7 @@ export function parseCliArgs(args: readonly string[]): CliArgs {
     ...(url === undefined ? {} : { url }),
     timeoutMs: timeoutMs === 0 ? 10_000 : timeoutMs,
     keepaliveMs: positiveNumber("--keepalive", values.keepalive, 10_000),
+    ...(masterList.length > 1 ? { masters: masterList.slice(1) } : {}),
     ...(values.credential === undefined ? {} : { credential: values.credential }),
     ...(values.pin === undefined ? {} : { pinnedKeys: parsePins(values.pin) }),
     ...(values["request-key"] === true ? { requestKey: true } : {}),

@@ -58,6 +58,13 @@ export interface SustenetClientOptions {
    * (a cluster without one is `cluster_unreachable`). Without it, everything is TCP.
    */
   readonly url?: string | URL;
+  /**
+   * More masters sharing one registry, tried in order after `host`:`port` whenever a master
+   * connection is opened (at connect, and on each reconnect), so a dead master is skipped.
+   *
+   * @default {[]}
+   */
+  readonly masters?: readonly { readonly host: string; readonly port: number }[];
   /** Credential for the master's authentication hook (text is sent as UTF-8). */
   readonly credential?: Uint8Array | string;
   /**
@@ -158,6 +165,8 @@ interface Settings {
   readonly master: DialTarget;
   /** The WebSocket scheme clusters are joined over, or undefined for TCP. */
   readonly webSocket: "ws" | "wss" | undefined;
+  /** `host`:`port` first, then the other masters. */
+  readonly masters: readonly { readonly host: string; readonly port: number }[];
   readonly credential: Uint8Array;
   readonly keepaliveMs: number;
   readonly timeoutMs: number;
@@ -205,11 +214,21 @@ function resolveSettings(options: SustenetClientOptions): Settings {
     webSocket = url.protocol === "wss:" ? "wss" : "ws";
   }
   const host = options.host ?? "127.0.0.1";
+  const masters = [{ host, port }];
+  for (const extra of options.masters ?? []) {
+    if (!Number.isInteger(extra.port) || extra.port < 1 || extra.port > 0xffff) {
+      throw new RangeError(`masters port must be an integer 1..65535, got ${extra.port}`);
+    }
+    if (!masters.some((m) => m.host === extra.host && m.port === extra.port)) {
+      masters.push({ host: extra.host, port: extra.port });
+    }
+  }
   return {
     host: url === undefined ? host : url.hostname.replace(/^\[|\]$/g, ""),
     port: url === undefined ? port : Number(url.port || (webSocket === "wss" ? 443 : 80)),
     master: url === undefined ? { kind: "tcp", host, port } : { kind: "ws", url: url.href },
     webSocket,
+    masters,
     credential,
     keepaliveMs: checkMs("keepaliveMs", options.keepaliveMs ?? 10_000, 0),
     timeoutMs: checkMs("timeoutMs", options.timeoutMs ?? 10_000, 1),
@@ -468,8 +487,30 @@ export class SustenetClient {
   }
 
   async #openMaster(): Promise<MasterLink> {
-    const { host, port, timeoutMs, keepaliveMs, maxFrameBytes } = this.#settings;
-    const conn = await dial("master", this.#settings.master, {
+    // A WebSocket URL is the one master; over TCP each master in order: the first that completes
+    // the Hello wins, else the last error.
+    if (this.#settings.webSocket !== undefined) {
+      return await this.#openMasterAt(this.#settings.master);
+    }
+    const masters = this.#settings.masters;
+    for (let at = 0;; at++) {
+      const { host, port } = masters[at];
+      try {
+        return await this.#openMasterAt({ kind: "tcp", host, port });
+      } catch (error) {
+        if (at === masters.length - 1) throw error;
+        logger.info("master {host}:{port} unavailable ({error}); trying the next", {
+          host,
+          port,
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
+    }
+  }
+
+  async #openMasterAt(target: DialTarget): Promise<MasterLink> {
+    const { timeoutMs, keepaliveMs, maxFrameBytes } = this.#settings;
+    const conn = await dial("master", target, {
       handshakeTimeoutMs: timeoutMs,
       idleTimeoutMs: keepaliveMs > 0 ? Math.max(keepaliveMs * 3, timeoutMs) : 0,
       maxFrameBytes,
@@ -490,10 +531,9 @@ export class SustenetClient {
     conn.start((frame) => this.#onMasterFrame(link, frame));
     conn.send(link.machine.hello());
     await link.ready.promise;
-    logger.debug("connected to master {name} at {host}:{port}", {
+    logger.debug("connected to master {name} at {target}", {
       name: link.machine.serverName,
-      host,
-      port,
+      target: target.kind === "tcp" ? `${target.host}:${target.port}` : target.url,
     });
     return link;
   }

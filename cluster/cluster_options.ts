@@ -10,6 +10,7 @@ import type { TlsListenOptions } from "../shared/tls_listener.ts";
 import type { WebSocketServerOptions } from "../shared/websocket_listener.ts";
 import {
   isLoopbackIp,
+  parseHostPort,
   resolvedMasterPort,
   resolvedPort,
   resolvedStatusPort,
@@ -204,6 +205,13 @@ export interface ClusterOptions {
    */
   readonly master?: ClusterMasterAddress | null;
   /**
+   * Several masters sharing one registry, in order: the cluster registers with the first that
+   * answers and fails over to the next when its link dies. Overrides `master` when not empty.
+   *
+   * @default {[]}
+   */
+  readonly masters?: readonly ClusterMasterAddress[];
+  /**
    * Time between heartbeats to the master, in ms.
    *
    * @default {1000}
@@ -360,6 +368,11 @@ export function clusterOptionsFromConfig(config: SustenetConfig): ClusterOptions
     keyName: cluster.keyName,
     identityKeyName: cluster.identityKeyName,
     master: { hostname: cluster.masterIp, port: resolvedMasterPort(config) },
+    masters: cluster.masterAddresses.map((text) => {
+      const address = parseHostPort(text);
+      if (address === undefined) throw new RangeError(`bad master address ${text}`);
+      return address;
+    }),
     heartbeatIntervalMs: cluster.heartbeatIntervalMs,
     reconnectMinMs: cluster.reconnectMinMs,
     reconnectMaxMs: cluster.reconnectMaxMs,

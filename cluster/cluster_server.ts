@@ -455,7 +455,10 @@ class ClusterRuntime implements PluginActions {
   }
 
   #startLink(clusterKey: Uint8Array): void {
-    const master = this.#options.master === undefined
+    const masters = this.#options.masters ?? [];
+    const master = masters.length > 0
+      ? masters[0]
+      : this.#options.master === undefined
       ? { hostname: "127.0.0.1", port: 6256 }
       : this.#options.master;
     if (master === null) {
@@ -467,6 +470,7 @@ class ClusterRuntime implements PluginActions {
     this.#link = new MasterLink({
       hostname: master.hostname,
       port: master.port,
+      masters,
       keyName: s.keyName,
       clusterKey,
       announcement: {

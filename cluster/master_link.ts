@@ -483,6 +483,13 @@ export interface MasterLinkOptions extends MasterLinkSessionOptions {
   readonly hostname: string;
   /** The master's port. */
   readonly port: number;
+  /**
+   * Every master to register with, in order of preference, when several share a registry:
+   * each failed attempt moves to the next, and a lost link is retried at once on the next.
+   *
+   * @default {[{ hostname, port }]}
+   */
+  readonly masters?: readonly { readonly hostname: string; readonly port: number }[];
   /** Players connected now, reported in each heartbeat. */
   readonly load: () => number;
   /**
@@ -572,6 +579,8 @@ export class MasterLink {
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   #waitTimer: ReturnType<typeof setTimeout> | undefined;
   #wake: (() => void) | undefined;
+  readonly #masters: readonly { readonly hostname: string; readonly port: number }[];
+  #masterIndex = 0;
 
   /**
    * Creates a link; nothing happens until {@linkcode start}.
@@ -586,6 +595,9 @@ export class MasterLink {
       maxMs: options.reconnectMaxMs ?? 10_000,
     });
     this.#heartbeatIntervalMs = options.heartbeatIntervalMs ?? 1000;
+    this.#masters = options.masters !== undefined && options.masters.length > 0
+      ? [...options.masters]
+      : [{ hostname: options.hostname, port: options.port }];
     if (!Number.isFinite(this.#heartbeatIntervalMs) || this.#heartbeatIntervalMs <= 0) {
       throw new RangeError(`heartbeatIntervalMs must be > 0, got ${this.#heartbeatIntervalMs}`);
     }
@@ -602,6 +614,11 @@ export class MasterLink {
    */
   get clusterId(): number | undefined {
     return this.#clusterId;
+  }
+
+  /** The master the link uses now (or tries next). */
+  get master(): { readonly hostname: string; readonly port: number } {
+    return this.#masters[this.#masterIndex];
   }
 
   /** How many times the master has confirmed a registration. */
@@ -643,13 +660,19 @@ export class MasterLink {
   async #loop(): Promise<void> {
     while (!this.#stopping) {
       this.#state = "connecting";
+      const tried = this.master;
+      const registeredBefore = this.#registrations;
       const failure = await this.#attempt();
       if (this.#stopping) break;
-      const delay = this.#backoff.next();
-      logger.info("master {host}:{port} {failure}; retrying in {delay} ms", {
-        host: this.#options.hostname,
-        port: this.#options.port,
+      // With several masters, the next one is tried; a link that was up fails over at once.
+      const failover = this.#masters.length > 1 && this.#registrations > registeredBefore;
+      this.#masterIndex = (this.#masterIndex + 1) % this.#masters.length;
+      const delay = failover ? 0 : this.#backoff.next();
+      logger.info("master {host}:{port} {failure}; trying {next} in {delay} ms", {
+        host: tried.hostname,
+        port: tried.port,
         failure,
+        next: `${this.master.hostname}:${this.master.port}`,
         delay,
       });
       this.#state = "waiting";
@@ -664,8 +687,8 @@ export class MasterLink {
     let connection: FrameTransport;
     try {
       connection = await connectFrames({
-        hostname: options.hostname,
-        port: options.port,
+        hostname: this.master.hostname,
+        port: this.master.port,
         maxFrameBytes: options.maxFrameBytes,
         handshakeTimeoutMs: options.handshakeTimeoutMs ?? 5000,
         // The master sends nothing once registered: only our heartbeats flow.
@@ -753,8 +776,8 @@ export class MasterLink {
     this.#registrations++;
     this.#backoff.reset();
     logSuccess(logger, "registered with master {host}:{port} as cluster {clusterId}", {
-      host: this.#options.hostname,
-      port: this.#options.port,
+      host: this.master.hostname,
+      port: this.master.port,
       clusterId,
     });
     const beat = () => {

@@ -171,6 +171,18 @@ export interface ClusterAllocatorOptions {
   readonly reservationLimits?: ReservationLimits;
   /** Told each time reservations are released unused (see `releasedUnused`), e.g. metrics. */
   readonly onReleasedUnused?: (count: number) => void;
+  /** Told of each reservation made here, e.g. to share it with other masters. */
+  readonly onReserve?: (id: ClusterId, now: number) => void;
+  /**
+   * Finds the key of a cluster registered with another master (by its key name), for
+   * tickets to clusters this master only knows from a shared store.
+   */
+  readonly keySource?: (keyName: string) => Promise<Uint8Array | undefined>;
+  /**
+   * Claims a fresh ticket id where every master can see it; `false` = already used (another
+   * id is drawn). Default: ids are random and never checked.
+   */
+  readonly claimTicketId?: (ticketId: Uint8Array) => Promise<boolean>;
 }
 
 /**
@@ -208,6 +220,9 @@ export class ClusterAllocator {
   readonly #limits: { readonly [S in JoinLimitScope]: number };
   #releasedUnused = 0;
   readonly #onReleasedUnused: ((count: number) => void) | undefined;
+  readonly #onReserve: ((id: ClusterId, now: number) => void) | undefined;
+  readonly #keySource: ((keyName: string) => Promise<Uint8Array | undefined>) | undefined;
+  readonly #claimTicketId: ((ticketId: Uint8Array) => Promise<boolean>) | undefined;
 
   /**
    * @param options Registry, ticket lifetime, reservation window.
@@ -218,6 +233,9 @@ export class ClusterAllocator {
     this.#ticketTtlMs = positive("ticketTtlMs", options.ticketTtlMs);
     this.#windowMs = positive("reservationWindowMs", options.reservationWindowMs ?? 5000);
     this.#onReleasedUnused = options.onReleasedUnused;
+    this.#onReserve = options.onReserve;
+    this.#keySource = options.keySource;
+    this.#claimTicketId = options.claimTicketId;
     const limits = options.reservationLimits ?? {};
     this.#limits = {
       connection: count("perConnection", limits.perConnection ?? 3),
@@ -348,7 +366,7 @@ export class ClusterAllocator {
 
   /**
    * Picks the cluster for a JoinCluster: the asked id, or for 0 the non-full cluster with the
-   * smallest effective load (the oldest on a tie).
+   * smallest effective load as a share of its capacity (the oldest on a tie).
    *
    * @param clusterId The id asked for, 0 = any with room.
    * @param now Current Unix ms.
@@ -361,9 +379,16 @@ export class ClusterAllocator {
     }
     let best: ClusterRecord | undefined;
     let bestLoad = Infinity;
-    for (const record of this.#registry.list()) {
+    const records = this.#registry.list();
+    // Load is compared as a share of capacity, so clusters of different sizes fill evenly; a
+    // cluster without a limit counts as large as the largest limited one (all unlimited:
+    // plain player counts, as before).
+    let largest = 1;
+    for (const record of records) largest = Math.max(largest, record.maxConnections);
+    for (const record of records) {
       if (this.isFull(record, now)) continue;
-      const load = this.effectiveLoad(record, now);
+      const capacity = record.maxConnections === 0 ? largest : record.maxConnections;
+      const load = this.effectiveLoad(record, now) / capacity;
       if (load < bestLoad) {
         best = record;
         bestLoad = load;
@@ -377,6 +402,19 @@ export class ClusterAllocator {
    * given) until it ends. The caller checked {@linkcode capReached} first.
    */
   reserve(id: ClusterId, now: number, requester?: Requester): void {
+    this.countReservation(id, now, requester);
+    this.#onReserve?.(id, now);
+  }
+
+  /**
+   * Counts a reservation without telling `onReserve`: one another master made, learnt from a
+   * shared store.
+   *
+   * @param id The cluster.
+   * @param now Current Unix ms.
+   * @param requester Who holds it, when it was made here.
+   */
+  countReservation(id: ClusterId, now: number, requester?: Requester): void {
     let entry = this.#reserved.get(id);
     if (entry === undefined) {
       const record = this.#registry.get(id);
@@ -409,8 +447,20 @@ export class ClusterAllocator {
     clientPublicKey: Uint8Array,
     now: number,
   ): Promise<JoinTicketPacket> {
-    const key = this.#keys.get(record.id);
+    let key = this.#keys.get(record.id);
+    if (key === undefined && record.owner !== undefined && this.#keySource !== undefined) {
+      const raw = await this.#keySource(record.keyName);
+      if (raw !== undefined) this.setClusterKey(record.id, raw);
+      key = this.#keys.get(record.id);
+    }
     if (key === undefined) throw new RangeError(`cluster ${record.id} has no ticket key`);
+    let ticketId = newTicketId();
+    // A collision of 128 random bits is not expected; the claim makes "single use" hold
+    // across masters all the same, and a broken claim cannot loop for ever.
+    for (let draw = 0; draw < 3 && this.#claimTicketId !== undefined; draw++) {
+      if (await this.#claimTicketId(ticketId)) break;
+      ticketId = newTicketId();
+    }
     const ticket = await sealJoinTicket(await key, {
       clusterId: record.id,
       // Binds the ticket to this cluster's identity, not just to an id a restart may reissue.
@@ -418,7 +468,7 @@ export class ClusterAllocator {
       playerId,
       expiresAtMs: now + this.#ticketTtlMs,
       clientKeyHash: await clientKeyHash(clientPublicKey),
-      ticketId: newTicketId(),
+      ticketId,
     });
     return {
       kind: "JoinTicket",

@@ -17,6 +17,7 @@ import type { TlsListenOptions } from "../shared/tls_listener.ts";
 import type { WebSocketServerOptions } from "../shared/websocket_listener.ts";
 import type { AuthenticateHook } from "./authenticate.ts";
 import type { JoinLimits } from "./join_limiter.ts";
+import type { RegistryStore } from "./registry_store.ts";
 
 /**
  * Ticket rate limits and per-requester reservation caps of `startMaster()`: the
@@ -191,6 +192,15 @@ export interface MasterOptions {
   /** Ticket rate limits and reservation caps (each field has its default). */
   readonly joinLimits?: MasterJoinLimits;
   /**
+   * Redis URL of a registry shared with other masters (`redis://host:6379`); `""` = none
+   * (this master's registry is its own, in memory). Ignored when `registryStore` is given.
+   *
+   * @default {""}
+   */
+  readonly redisUrl?: string;
+  /** A registry store shared with other masters (e.g. a `MemoryRegistryStore` in tests). */
+  readonly registryStore?: RegistryStore;
+  /**
    * Status HTTP server (`/health`, `/metrics`, `/`); `false` = none.
    *
    * @default {false}
@@ -259,6 +269,7 @@ export function masterOptionsFromConfig(config: SustenetConfig): MasterOptions {
       reservationsPerAddress: master.reservationsPerAddr,
       reservationsPerPlayer: master.reservationsPerPlayer,
     },
+    redisUrl: master.redisUrl,
     status: all.statusEnabled
       ? { hostname: all.statusIp, port: resolvedStatusPort(config, "master") }
       : false,
@@ -314,6 +325,10 @@ export interface ResolvedMasterOptions {
   readonly reservationWindowMs: number;
   /** Ticket limits and reservation caps. */
   readonly joinLimits: ResolvedJoinLimits;
+  /** Redis URL of the shared registry, or `""`. */
+  readonly redisUrl: string;
+  /** A shared registry store given by the embedder, if any. */
+  readonly registryStore: RegistryStore | undefined;
   /** Status server, or `false`. */
   readonly status: MasterStatusOptions | false;
   /** The TLS listener, if any. */
@@ -415,6 +430,8 @@ export function resolveMasterOptions(options: MasterOptions): ResolvedMasterOpti
       1,
       MAX_MS,
     ),
+    redisUrl: checkRedisUrl(options.redisUrl ?? ""),
+    registryStore: options.registryStore,
     reservationWindowMs: integerIn(
       "reservationWindowMs",
       options.reservationWindowMs ?? 5000,
@@ -426,6 +443,14 @@ export function resolveMasterOptions(options: MasterOptions): ResolvedMasterOpti
     tls: options.tls,
     webSocket,
   };
+}
+
+function checkRedisUrl(url: string): string {
+  if (url === "") return url;
+  if (!URL.canParse(url) || !["redis:", "rediss:"].includes(new URL(url).protocol)) {
+    throw new RangeError('redisUrl must be a redis:// or rediss:// URL, or ""');
+  }
+  return url;
 }
 
 const MAX_LIMIT = 1_000_000;

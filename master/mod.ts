@@ -44,3 +44,24 @@ export { type ClusterKeySource, keysDirKeySource } from "./cluster_keys.ts";
 export { MasterMetrics } from "./metrics.ts";
 export type { JoinRefusalReason } from "./allocation.ts";
 export type { JoinLimits, JoinLimitScope } from "./join_limiter.ts";
+export {
+  newMasterId,
+  type RegistrySnapshot,
+  type RegistryStore,
+  RegistryStoreError,
+  type RegistryStoreErrorCode,
+  type RegistryStoreEvent,
+  type RegistryStoreHealth,
+  type StoredCluster,
+} from "./registry_store.ts";
+export {
+  MemoryRegistrySpace,
+  MemoryRegistryStore,
+  type MemoryRegistryStoreOptions,
+} from "./memory_registry_store.ts";
+export {
+  redactRedisUrl,
+  RedisRegistryStore,
+  type RedisRegistryStoreOptions,
+} from "./redis_registry_store.ts";
+export type { RegistrySyncStatus } from "./registry_sync.ts";

@@ -34,7 +34,18 @@ export interface ClusterRecord extends ClusterAnnouncement {
   readonly registeredAt: number;
   /** When its last Heartbeat arrived (Unix ms; `registeredAt` until the first). */
   readonly lastHeartbeat: number;
+  /**
+   * The id of the master holding this cluster's link when that is another master (learnt
+   * from a shared registry store); absent when the cluster is linked to this master.
+   */
+  readonly owner?: string;
 }
+
+/** Called after a cluster registered here or a Heartbeat updated a record. */
+export type ClusterChangeListener = (
+  record: ClusterRecord,
+  change: "registered" | "heartbeat",
+) => void;
 
 /** Why a cluster left the registry. */
 export type ClusterRemovalReason =
@@ -125,6 +136,7 @@ const MAX_ID_DRAWS = 1000;
 export class ClusterRegistry implements ClusterRegistryView {
   readonly #records = new Map<ClusterId, ClusterRecord>();
   readonly #listeners: ClusterRemovalListener[] = [];
+  readonly #changeListeners: ClusterChangeListener[] = [];
   readonly #randomId: () => number;
 
   /** @param options The id source (random by default). */
@@ -163,7 +175,49 @@ export class ClusterRegistry implements ClusterRegistryView {
       lastHeartbeat: now,
     };
     this.#records.set(record.id, record);
+    for (const listener of this.#changeListeners) listener(record, "registered");
     return previous === undefined ? { record } : { record, replaced: previous };
+  }
+
+  /**
+   * Lists a cluster another master registered (a record from a shared store), under its own
+   * id. An older record at the same host:port is replaced; a record that is older than the
+   * one listed at its address, or whose id is taken by a different cluster, is ignored.
+   *
+   * @param record The other master's record (`owner` set).
+   * @returns Whether it is listed now.
+   *
+   * @example
+   * ```ts
+   * import { ClusterRegistry, type ClusterId } from "./registry.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const registry = new ClusterRegistry();
+   * const record = {
+   *   id: 7 as ClusterId, name: "eu-1", host: "10.0.0.2", port: 6257, maxConnections: 0,
+   *   keyVersion: 1, publicKey: new Uint8Array(32), keyName: "cluster_key", load: 3,
+   *   registeredAt: 1, lastHeartbeat: 1, owner: "m2",
+   * };
+   * assert.equal(registry.adopt(record), true);
+   * assert.equal(registry.get(7)?.owner, "m2");
+   * ```
+   */
+  adopt(record: ClusterRecord): boolean {
+    const same = this.#records.get(record.id);
+    // A local cluster keeps its id; the shared store's atomic claim settles real collisions.
+    if (
+      same !== undefined &&
+      (same.owner === undefined || same.host !== record.host || same.port !== record.port)
+    ) {
+      return false;
+    }
+    const previous = this.findByAddress(record.host, record.port);
+    if (previous !== undefined && previous.id !== record.id) {
+      if (previous.registeredAt > record.registeredAt) return false;
+      this.remove(previous.id, "replaced");
+    }
+    this.#records.set(record.id, { ...record, publicKey: record.publicKey.slice() });
+    return true;
   }
 
   /**
@@ -174,7 +228,9 @@ export class ClusterRegistry implements ClusterRegistryView {
   heartbeat(id: ClusterId, load: number, maxConnections: number, now: number): boolean {
     const record = this.#records.get(id);
     if (record === undefined) return false;
-    this.#records.set(id, { ...record, load, maxConnections, lastHeartbeat: now });
+    const updated = { ...record, load, maxConnections, lastHeartbeat: now };
+    this.#records.set(id, updated);
+    for (const listener of this.#changeListeners) listener(updated, "heartbeat");
     return true;
   }
 
@@ -220,6 +276,15 @@ export class ClusterRegistry implements ClusterRegistryView {
     return () => {
       const at = this.#listeners.indexOf(listener);
       if (at >= 0) this.#listeners.splice(at, 1);
+    };
+  }
+
+  /** Adds a listener called on every registration and Heartbeat; returns its remover. */
+  onChange(listener: ClusterChangeListener): () => void {
+    this.#changeListeners.push(listener);
+    return () => {
+      const at = this.#changeListeners.indexOf(listener);
+      if (at >= 0) this.#changeListeners.splice(at, 1);
     };
   }
 

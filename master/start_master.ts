@@ -23,6 +23,9 @@ import { MasterConnection, type MasterContext } from "./master_connection.ts";
 import { type MasterOptions, resolveMasterOptions } from "./master_options.ts";
 import { MasterMetrics } from "./metrics.ts";
 import { ClusterRegistry, type ClusterRegistryView } from "./registry.ts";
+import { RedisRegistryStore } from "./redis_registry_store.ts";
+import type { RegistryStore } from "./registry_store.ts";
+import { RegistrySync, type RegistrySyncStatus } from "./registry_sync.ts";
 import { renderStatusPage } from "./status_page.ts";
 import type { FrameTransport } from "../shared/frame_session.ts";
 
@@ -64,6 +67,8 @@ export interface MasterServer extends AsyncDisposable {
   readonly registry: ClusterRegistryView;
   /** The master's counters (also on `/metrics`). */
   readonly metrics: MasterMetrics;
+  /** The shared registry's state, or `null` for a lone master (no store). */
+  registryStatus(): RegistrySyncStatus | null;
   /**
    * Stops accepting, sends `Error(ShuttingDown)` to every connection, writes what is queued,
    * closes everything. Idempotent.
@@ -98,6 +103,11 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
 
   const registry = new ClusterRegistry();
   const limits = resolved.joinLimits;
+  const clusterKeys = resolved.clusterKeys ?? keysDirKeySource(keysDir);
+  // Without a store the registry is this master's alone, exactly as a lone master has it.
+  const store: RegistryStore | undefined = resolved.registryStore ??
+    (resolved.redisUrl === "" ? undefined : new RedisRegistryStore({ url: resolved.redisUrl }));
+  let sync: RegistrySync | undefined;
   const allocator = new ClusterAllocator({
     registry,
     ticketTtlMs: resolved.ticketTtlMs,
@@ -109,7 +119,24 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     },
     // Called on later joins and heartbeats, once `metrics` below exists.
     onReleasedUnused: (count) => metrics.reservationsReleasedUnused.inc(count),
+    ...(store === undefined ? {} : {
+      onReserve: (id) => sync?.reserved(id),
+      keySource: clusterKeys,
+      claimTicketId: (ticketId) => sync?.claimTicketId(ticketId) ?? Promise.resolve(true),
+    }),
   });
+  if (store !== undefined) {
+    sync = new RegistrySync({
+      registry,
+      allocator,
+      store,
+      heartbeatTimeoutMs: resolved.heartbeatTimeoutMs,
+      reservationWindowMs: resolved.reservationWindowMs,
+      ticketTtlMs: resolved.ticketTtlMs,
+    });
+    // Throws RegistryStoreError (exit 2 from `deno task master`) naming the URL.
+    await sync.start();
+  }
   const logThrottle = new LogThrottle({
     intervalMs: LOG_INTERVAL_MS,
     linesPerInterval: LOG_LINES_PER_INTERVAL,
@@ -147,7 +174,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     metrics,
     registrationLog,
     authenticate: resolved.authenticate ?? guestAuthenticate,
-    clusterKeys: resolved.clusterKeys ?? keysDirKeySource(keysDir),
+    clusterKeys,
     joinLimiter: new JoinLimiter(limits),
     logThrottle,
     maxFrameBytes: resolved.maxFrameBytes,
@@ -180,11 +207,17 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       MasterConnection.serve(connection, context);
     },
   };
-  const listener = listenFrames({
-    hostname: resolved.hostname,
-    port: resolved.port,
-    ...connectionOptions,
-  });
+  let listener: FrameListener;
+  try {
+    listener = listenFrames({
+      hostname: resolved.hostname,
+      port: resolved.port,
+      ...connectionOptions,
+    });
+  } catch (error) {
+    await sync?.stop();
+    throw error;
+  }
   // The same protocol inside TLS, for clients that have TLS but not X25519 / AES-GCM.
   let tlsListener: FrameListener | null = null;
   if (resolved.tls !== undefined) {
@@ -196,6 +229,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       });
     } catch (error) {
       await listener.close();
+      await sync?.stop();
       throw error;
     }
   }
@@ -212,6 +246,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     } catch (error) {
       await listener.close();
       await tlsListener?.close();
+      await sync?.stop();
       throw error;
     }
   }
@@ -229,14 +264,22 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       status = startStatusServer({
         hostname: resolved.status.hostname ?? "127.0.0.1",
         port: resolved.status.port,
-        health: () => ({
-          status: "ok",
-          role: "master",
-          clusters: registry.size,
-          connections: active.size,
-          uptimeS: Math.floor((performance.now() - startedAt) / 1000),
-        }),
-        metrics: () => metrics.families(),
+        health: () => {
+          const shared = sync?.status();
+          return {
+            // A failing store degrades the master: it keeps serving the clusters it knows.
+            status: shared === undefined || shared.ok ? "ok" : "degraded",
+            role: "master",
+            clusters: registry.size,
+            connections: active.size,
+            uptimeS: Math.floor((performance.now() - startedAt) / 1000),
+            ...(shared === undefined ? {} : { registry: shared }),
+          };
+        },
+        metrics: () =>
+          sync === undefined
+            ? metrics.families()
+            : [...metrics.families(), ...sync.metricFamilies()],
         page: () =>
           renderStatusPage({
             serverName,
@@ -251,6 +294,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       await listener.close();
       await tlsListener?.close();
       await webSocket?.close();
+      await sync?.stop();
       throw error;
     }
   }
@@ -269,6 +313,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       ]);
       await settle(pending, STOP_WAIT_MS);
       slots.stop();
+      await sync?.stop();
       await status?.close();
       for (const [reason, count] of registrationLog.drain(Number.POSITIVE_INFINITY)) {
         logger.warn("{count} more cluster registrations refused: {reason}", { count, reason });
@@ -303,6 +348,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       : { hostname: webSocket.addr.hostname, port: webSocket.addr.port, path: webSocket.path },
     registry: registry.view(),
     metrics,
+    registryStatus: () => sync?.status() ?? null,
     stop,
     [Symbol.asyncDispose]: stop,
   };

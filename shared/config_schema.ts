@@ -33,6 +33,7 @@ import {
   type PluginPermissions,
   type PluginSettings,
   type PluginSettingValue,
+  type GameServerRole,
   type Role,
   type SustenetConfig,
 } from "./config_types.ts";
@@ -135,6 +136,50 @@ const publicHostKind = stringKind(
   'an IP address or host name other than 0.0.0.0 / ::, or "" for the default',
   (t) => t === "" || ((isIp(t) && !isUnspecifiedIp(t)) || isHostName(t)),
 );
+
+const redisUrlKind = stringKind(
+  'a redis:// or rediss:// URL, or "" for none',
+  (t) => t === "" || (URL.canParse(t) && ["redis:", "rediss:"].includes(new URL(t).protocol)),
+);
+
+/**
+ * Splits `"host:port"` (IPv6 in brackets: `"[::1]:6256"`); `undefined` unless the host is an
+ * IP or host name and the port 1..65535.
+ *
+ * @example
+ * ```ts
+ * import { parseHostPort } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(parseHostPort("10.0.0.1:6256"), { hostname: "10.0.0.1", port: 6256 });
+ * assert.deepEqual(parseHostPort("[::1]:7000"), { hostname: "::1", port: 7000 });
+ * assert.equal(parseHostPort("10.0.0.1"), undefined);
+ * ```
+ */
+export function parseHostPort(text: string): { hostname: string; port: number } | undefined {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(text);
+  if (match === null) return undefined;
+  const hostname = match[1] ?? match[2];
+  const port = Number(match[3]);
+  if (port < 1 || port > 65535) return undefined;
+  if (!(isIp(hostname) || (match[1] === undefined && isHostName(hostname)))) return undefined;
+  return { hostname, port };
+}
+
+const hostPortListKind: Kind<readonly string[]> = {
+  expect: 'an array of 0-16 "host:port" strings',
+  flag: "string",
+  read: (raw) => {
+    if (!Array.isArray(raw) || raw.length > 16) return undefined;
+    if (!raw.every((v) => typeof v === "string" && parseHostPort(v) !== undefined)) {
+      return undefined;
+    }
+    return Object.freeze([...raw as string[]]);
+  },
+  // The flag takes "h1:6256,h2:6256".
+  fromText: (text) => text === "" ? [] : text.split(",").map((part) => part.trim()),
+  toToml: (value) => [...value],
+};
 
 const domainPubKeyKind: Kind<string | null> = {
   expect: 'an https:, http: or file: URL, or "" for none',
@@ -319,12 +364,14 @@ const MASTER_FIELDS: Fields<MasterSettings> = {
   maxClusters: field("max_clusters", intKind(0, 4_294_967_295), 1_024),
   authPublicKeys: field("auth_public_keys", keySetSourceKind, null),
   allowGuests: field("allow_guests", boolKind, true),
+  redisUrl: field("redis_url", redisUrlKind, ""),
 };
 
 const CLUSTER_FIELDS: Fields<ClusterScalars> = {
   keyName: field("key_name", keyNameKind, "cluster_key"),
   masterIp: field("master_ip", hostKind, "127.0.0.1"),
   masterPort: field("master_port", portKind, 0),
+  masterAddresses: field("master_addresses", hostPortListKind, []),
   domainPubKey: field("domain_pub_key", domainPubKeyKind, null),
   publicIp: field("public_ip", publicHostKind, ""),
   identityKeyName: field("identity_key_name", keyNameKind, "cluster_identity"),
@@ -1133,7 +1180,7 @@ export function resolvedStatusPort(config: SustenetConfig, role: Role): number {
  * assert.equal(resolvedWsPort(defaultConfig(), "master"), 6290);
  * ```
  */
-export function resolvedWsPort(config: SustenetConfig, role: Role): number {
+export function resolvedWsPort(config: SustenetConfig, role: GameServerRole): number {
   return config.all.wsPort === 0 ? DEFAULT_WS_PORTS[role] : config.all.wsPort;
 }
 
@@ -1154,7 +1201,7 @@ export function resolvedWsPort(config: SustenetConfig, role: Role): number {
  * assert.equal(resolvedTlsPort(tls, "cluster"), 6267);
  * ```
  */
-export function resolvedTlsPort(config: SustenetConfig, role: Role): number | null {
+export function resolvedTlsPort(config: SustenetConfig, role: GameServerRole): number | null {
   if (config.all.tlsCert === "") return null;
   return config.all.tlsPort === 0 ? DEFAULT_TLS_PORTS[role] : config.all.tlsPort;
 }

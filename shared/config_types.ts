@@ -24,6 +24,9 @@ import type { LogLevelName } from "./logging.ts";
  */
 export type Role = "master" | "cluster" | "auth";
 
+/** The roles that speak the game protocol (and so have TLS and WebSocket listeners). */
+export type GameServerRole = Exclude<Role, "auth">;
+
 /**
  * Thrown for a config that cannot be read (`config_unreadable`) or fails a check
  * (`config_invalid`). The message names the file or flag and the field.
@@ -190,6 +193,8 @@ export interface MasterSettings {
   readonly authPublicKeys: string | null;
   /** Whether players without an access token still join as guests. */
   readonly allowGuests: boolean;
+  /** Redis URL of a registry shared by several masters; `""` = this master's own, in memory. */
+  readonly redisUrl: string;
 }
 
 /**
@@ -366,6 +371,11 @@ export interface ClusterSettings {
   readonly masterIp: string;
   /** Master port; 0 = 6256 (see {@linkcode resolvedMasterPort}). */
   readonly masterPort: number;
+  /**
+   * Masters to register with, in order (`"host:port"`); the cluster fails over to the next
+   * when its link dies. Empty = the one at `masterIp`:`masterPort`.
+   */
+  readonly masterAddresses: readonly string[];
   /** URL where clients fetch the identity public key, or null to send it in-band. */
   readonly domainPubKey: string | null;
   /** Address announced to clients; "" = bindIp (see {@linkcode resolvedPublicIp}). */
@@ -529,7 +539,7 @@ export const DEFAULT_STATUS_PORTS: Readonly<Record<Role, number>> = Object.freez
  * assert.equal(DEFAULT_TLS_PORTS.cluster, 6267);
  * ```
  */
-export const DEFAULT_TLS_PORTS: Readonly<Record<Role, number>> = Object.freeze({
+export const DEFAULT_TLS_PORTS: Readonly<Record<GameServerRole, number>> = Object.freeze({
   master: 6266,
   cluster: 6267,
 });
@@ -546,7 +556,7 @@ export const DEFAULT_TLS_PORTS: Readonly<Record<Role, number>> = Object.freeze({
  * assert.equal(DEFAULT_WS_PORTS.cluster, 6291);
  * ```
  */
-export const DEFAULT_WS_PORTS: Readonly<Record<Role, number>> = Object.freeze({
+export const DEFAULT_WS_PORTS: Readonly<Record<GameServerRole, number>> = Object.freeze({
   master: 6290,
   cluster: 6291,
 });

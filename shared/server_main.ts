@@ -100,7 +100,10 @@ export async function runServerMain<S extends RunningServer>(
         error instanceof Error ? error.message : String(error)
       }`,
     );
-    Deno.exit(1);
+    // A start failure that is the configuration's fault (e.g. an unreachable redis_url)
+    // carries exitCode 2, like a bad config value.
+    const exitCode = (error as { exitCode?: unknown } | null)?.exitCode;
+    Deno.exit(exitCode === 2 ? 2 : 1);
   }
   onShutdownSignal(() => server.stop());
   const { addr, statusAddr, tlsAddr } = server;

@@ -17,8 +17,8 @@ import { generateKey } from "../shared/keys.ts";
 /** Absolute path of the repository root (the folder holding deno.json). */
 export const REPO_ROOT: string = decodeURIComponent(new URL("../", import.meta.url).pathname);
 
-/** The roles that have a `main.ts` to run. */
-export type Role = "master" | "cluster" | "client" | "auth";
+/** The roles that have a `main.ts` to run, or the path of another script (`….ts`). */
+export type Role = "master" | "cluster" | "client" | "auth" | `${string}.ts`;
 
 /**
  * Returns a TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read it, close).
@@ -53,6 +53,11 @@ export interface SpawnRoleOptions {
    * `Deno.kill(-child.pid, "SIGTERM")`.
    */
   readonly ownProcessGroup?: boolean;
+  /**
+   * A command the child runs under, e.g. `["ip", "netns", "exec", "ns1"]` (it must exec the
+   * rest, so the child's pid stays deno's).
+   */
+  readonly wrapper?: readonly string[];
 }
 
 /** A running role process whose stdout is split into lines and stderr is collected. */
@@ -84,10 +89,13 @@ export function spawnRole(
   args: readonly string[],
   opts: SpawnRoleOptions = {},
 ): RoleProcess {
-  const script = decodeURIComponent(new URL(`../${role}/main.ts`, import.meta.url).pathname);
+  const script = role.endsWith(".ts")
+    ? role
+    : decodeURIComponent(new URL(`../${role}/main.ts`, import.meta.url).pathname);
   const denoArgs = ["run", ...(opts.denoFlags ?? ["-A"]), script, ...args];
-  const child = new Deno.Command(opts.ownProcessGroup ? "setsid" : Deno.execPath(), {
-    args: opts.ownProcessGroup ? [Deno.execPath(), ...denoArgs] : denoArgs,
+  const prefix = [...(opts.ownProcessGroup ? ["setsid"] : []), ...(opts.wrapper ?? [])];
+  const child = new Deno.Command(prefix.length > 0 ? prefix[0] : Deno.execPath(), {
+    args: prefix.length > 0 ? [...prefix.slice(1), Deno.execPath(), ...denoArgs] : denoArgs,
     cwd: opts.cwd ?? REPO_ROOT,
     env: { NO_COLOR: "1", ...opts.env },
     stdin: "null",

@@ -103,11 +103,13 @@ Deno.test("an empty config gives every documented default", () => {
       maxClusters: 1024,
       authPublicKeys: null,
       allowGuests: true,
+      redisUrl: "",
     },
     cluster: {
       keyName: "cluster_key",
       masterIp: "127.0.0.1",
       masterPort: 0,
+      masterAddresses: [],
       domainPubKey: null,
       publicIp: "",
       identityKeyName: "cluster_identity",
@@ -276,11 +278,13 @@ reservations_per_player = 2
 max_clusters = 0
 auth_public_keys = "jwks.json"
 allow_guests = false
+redis_url = "redis://:secret@redis.example.com:6379/2"
 
 [cluster]
 key_name = "eu-1.key"
 master_ip = "master.example.com"
 master_port = 7100
+master_addresses = ["m1.example.com:6256", "10.0.0.2:7000", "[::1]:6256"]
 domain_pub_key = "https://cdn.example.com/pubkey.pub"
 public_ip = "game.example.com"
 identity_key_name = "identity_2"
@@ -349,11 +353,13 @@ crowd_threshold = 1
     maxClusters: 0,
     authPublicKeys: "/srv/game/jwks.json",
     allowGuests: false,
+    redisUrl: "redis://:secret@redis.example.com:6379/2",
   });
   assert.deepEqual(config.cluster, {
     keyName: "eu-1.key",
     masterIp: "master.example.com",
     masterPort: 7100,
+    masterAddresses: ["m1.example.com:6256", "10.0.0.2:7000", "[::1]:6256"],
     domainPubKey: "https://cdn.example.com/pubkey.pub",
     publicIp: "game.example.com",
     identityKeyName: "identity_2",
@@ -435,6 +441,15 @@ const BAD_VALUES: readonly [string, string, string, string, string][] = [
   ["master", "reservations_per_addr", "true", "an integer 1..1000000", "true"],
   ["master", "reservations_per_player", "0", "an integer 1..1000000", "0"],
   ["master", "max_clusters", "-1", "an integer 0..4294967295", "-1"],
+  ["master", "redis_url", '"http://h:6379"', "a redis:// or rediss:// URL", '"http://h:6379"'],
+  [
+    "cluster",
+    "master_addresses",
+    '["h1"]',
+    'an array of 0-16 "host:port" strings',
+    "an array of 1",
+  ],
+  ["cluster", "master_addresses", '"h1:6256"', 'an array of 0-16 "host:port" strings', '"h1:6256"'],
   ["cluster", "key_name", '"../etc/passwd"', "a key file name", '"../etc/passwd"'],
   ["cluster", "key_name", '".."', "a key file name", '".."'],
   ["cluster", "key_name", '""', "a key file name", '""'],
