@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { Endpoint } from "../shared/protocol/packets.ts";
 import type { ClusterId, ClusterRemovalReason } from "./registry.ts";
 import type { RegistryStoreEvent, StoredCluster } from "./registry_store.ts";
 
@@ -55,6 +56,7 @@ function recordJson(record: StoredCluster): Record<string, unknown> {
     registeredAt: record.registeredAt,
     lastHeartbeat: record.lastHeartbeat,
     owner: record.owner,
+    ...(record.endpoints === undefined ? {} : { endpoints: record.endpoints }),
   };
 }
 
@@ -93,6 +95,8 @@ function recordFrom(value: unknown): StoredCluster | undefined {
   ) {
     return undefined;
   }
+  const endpoints = v.endpoints === undefined ? undefined : endpointsFrom(v.endpoints);
+  if (endpoints === null) return undefined;
   return {
     id: v.id as ClusterId,
     name: v.name,
@@ -106,7 +110,28 @@ function recordFrom(value: unknown): StoredCluster | undefined {
     registeredAt: v.registeredAt,
     lastHeartbeat: v.lastHeartbeat,
     owner: v.owner,
+    ...(endpoints === undefined ? {} : { endpoints }),
   };
+}
+
+const ENDPOINT_KINDS: readonly string[] = ["tcp", "tls", "ws", "wss"];
+
+// The announced endpoints as the wire allows them (u8 count, u16 ports, str8 paths), else null.
+function endpointsFrom(value: unknown): Endpoint[] | null {
+  if (!Array.isArray(value) || value.length > 255) return null;
+  const endpoints: Endpoint[] = [];
+  for (const item of value) {
+    if (typeof item !== "object" || item === null) return null;
+    const e = item as Record<string, unknown>;
+    if (
+      typeof e.kind !== "string" || !ENDPOINT_KINDS.includes(e.kind) || !int(e.port, 1, 65535) ||
+      !str(e.path, 255)
+    ) {
+      return null;
+    }
+    endpoints.push({ kind: e.kind as Endpoint["kind"], port: e.port, path: e.path });
+  }
+  return endpoints;
 }
 
 /**

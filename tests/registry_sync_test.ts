@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { ClusterAllocator } from "../master/allocation.ts";
 import { MemoryRegistrySpace, MemoryRegistryStore } from "../master/memory_registry_store.ts";
-import { type ClusterAnnouncement, ClusterRegistry } from "../master/registry.ts";
+import { type ClusterAnnouncement, type ClusterId, ClusterRegistry } from "../master/registry.ts";
+import { decodeStoredCluster, encodeStoredCluster } from "../master/registry_store_codec.ts";
 import type {
   RegistryStore,
   RegistryStoreEvent,
@@ -141,4 +142,31 @@ Deno.test("a remote cluster whose heartbeats stop is dropped; none is while the 
   const upAt = Date.now();
   await waitUntil(() => b.registry.size === 0, "b drops the silent cluster");
   assert.ok(Date.now() - upAt >= 250, "dropped before a full timeout after the store returned");
+});
+
+Deno.test("a stored record keeps the cluster's announced endpoints; bad ones make it unreadable", () => {
+  const record = {
+    id: 9 as ClusterId,
+    name: "eu-1",
+    host: "10.0.0.2",
+    port: 6257,
+    maxConnections: 100,
+    keyVersion: 1,
+    publicKey: new Uint8Array(32).fill(7),
+    keyName: "cluster_key",
+    load: 4,
+    registeredAt: 1,
+    lastHeartbeat: 2,
+    owner: "m1",
+    endpoints: [
+      { kind: "ws", port: 6291, path: "/sustenet" },
+      { kind: "tls", port: 6267, path: "" },
+    ],
+  } as const;
+  // Another master lists the cluster with what it announced, so WebSocket and TLS clients can
+  // join it through any master.
+  assert.deepEqual(decodeStoredCluster(encodeStoredCluster(record)), record);
+  const bad = JSON.parse(encodeStoredCluster(record));
+  bad.endpoints[0].kind = "quic";
+  assert.equal(decodeStoredCluster(JSON.stringify(bad)), undefined);
 });
