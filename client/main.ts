@@ -416,6 +416,11 @@ async function joinCommand(client: SustenetClient, cluster: number | "auto"): Pr
       `commands), Ctrl-D to leave`,
   );
   session.on("message", ({ command, payload }) => console.log(describeMessage(command, payload)));
+  session.on("unhandled", ({ command, reason }) => {
+    console.error(
+      command === undefined ? reason : `no plugin handles 0x${command.toString(16)}`,
+    );
+  });
   session.on("disconnect", ({ reason, reconnecting }) => {
     console.error(`disconnected: ${reason}${reconnecting ? " (reconnecting)" : ""}`);
   });

@@ -709,7 +709,17 @@ class ClusterRuntime implements PluginActions {
 
   #message(clientId: number, command: number, payload: Uint8Array): void {
     this.metrics.pluginMessages.inc();
-    for (const host of this.#hosts) host.message(clientId as ClientId, command, payload);
+    let handled = false;
+    for (const host of this.#hosts) {
+      if (!host.handles(command)) continue;
+      handled = true;
+      host.message(clientId as ClientId, command, payload);
+    }
+    if (handled) return;
+    // Answered, not dropped in silence: the sender learns that nothing here reads it. Not
+    // fatal, and bounded by the player's command rate limit like the command itself.
+    this.metrics.pluginUnhandled.inc();
+    this.#players.player(clientId)?.connection.send(unhandledFrame(command));
   }
 
   #move(clientId: number, state: MoveState): void {
@@ -985,4 +995,17 @@ function logClose(connection: FrameConnection, action: SessionAction & { type: "
     remote: remoteOf(connection),
     reason: action.reason,
   });
+}
+
+// Error(Unhandled) frames, one per plugin command, made on first use.
+const unhandledFrames = new Map<number, Uint8Array>();
+
+function unhandledFrame(command: number): Uint8Array {
+  let frame = unhandledFrames.get(command);
+  if (frame === undefined) {
+    const reason = `no plugin handles command 0x${command.toString(16).padStart(2, "0")}`;
+    frame = encodePacket({ kind: "Error", code: ErrorCode.Unhandled, reason });
+    unhandledFrames.set(command, frame);
+  }
+  return frame;
 }

@@ -358,6 +358,7 @@ export class WorkerPluginHost implements PluginHost {
   readonly #loadTimeoutMs: number;
   readonly #moveTimeoutMs: number;
   readonly #stopTimeoutMs: number;
+  #commands: readonly number[] | "all" = "all";
   #state: PluginHostState = "idle";
   #current: Incarnation | null = null;
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
@@ -459,6 +460,15 @@ export class WorkerPluginHost implements PluginHost {
   /** The host's lifecycle state (`failed`: unloaded after too many restarts). */
   get state(): PluginHostState {
     return this.#state;
+  }
+
+  /**
+   * Whether the plugin handles `command`: what its last loaded incarnation declared (see
+   * `pluginCommands`); every command before one has loaded.
+   */
+  handles(command: number): boolean {
+    const commands = this.#commands;
+    return commands === "all" || commands.includes(command);
   }
 
   /** The hooks the running plugin defines (empty while none is loaded). */
@@ -794,6 +804,7 @@ export class WorkerPluginHost implements PluginHost {
         if (inc.phase !== "loading") return;
         inc.phase = "starting";
         inc.hooks = new Set(event.hooks);
+        this.#commands = !inc.hooks.has("onMessage") ? [] : event.commands ?? "all";
         inc.batcher.push({ kind: "start", name: this.#name, settings: this.#settings });
         for (const player of this.#roster.list()) inc.batcher.push({ kind: "join", player });
         return;

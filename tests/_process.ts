@@ -212,7 +212,7 @@ export class LineTimeoutError extends Error {
 export async function waitForLine(
   proc: RoleProcess,
   pattern: RegExp,
-  timeoutMs = 10_000,
+  timeoutMs = 60_000,
 ): Promise<RegExpMatchArray> {
   const it = proc.lines();
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -318,7 +318,7 @@ export class Deployment implements AsyncDisposable {
     await Deno.writeTextFile(config, toml);
     const proc = spawnRole(role, ["--config", config]);
     this.processes.push(proc);
-    await waitForLine(proc, ready, 20_000);
+    await waitForLine(proc, ready);
     return proc;
   }
 
