@@ -53,6 +53,11 @@ export interface SpawnRoleOptions {
    * `Deno.kill(-child.pid, "SIGTERM")`.
    */
   readonly ownProcessGroup?: boolean;
+  /**
+   * Run the role as a user does, through its task: `deno task <role> ...args` (deno.json's
+   * flags; `denoFlags` is ignored). `deno task` stays the parent of the role's process.
+   */
+  readonly viaTask?: boolean;
 }
 
 /** A running role process whose stdout is split into lines and stderr is collected. */
@@ -85,7 +90,9 @@ export function spawnRole(
   opts: SpawnRoleOptions = {},
 ): RoleProcess {
   const script = decodeURIComponent(new URL(`../${role}/main.ts`, import.meta.url).pathname);
-  const denoArgs = ["run", ...(opts.denoFlags ?? ["-A"]), script, ...args];
+  const denoArgs = opts.viaTask
+    ? ["task", "--config", `${REPO_ROOT}deno.json`, role, ...args]
+    : ["run", ...(opts.denoFlags ?? ["-A"]), script, ...args];
   const child = new Deno.Command(opts.ownProcessGroup ? "setsid" : Deno.execPath(), {
     args: opts.ownProcessGroup ? [Deno.execPath(), ...denoArgs] : denoArgs,
     cwd: opts.cwd ?? REPO_ROOT,
