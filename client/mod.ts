@@ -27,4 +27,7 @@ export * from "./client_plugin.ts";
 export * from "./key_pinning.ts";
 export * from "./master_session.ts";
 export * from "./cluster_session.ts";
+export * from "./bot_scenarios.ts";
+export * from "./sample_set.ts";
+export * from "./bots.ts";
 export type { SessionCloseReason, UnhandledFrameEvent } from "./_session_common.ts";

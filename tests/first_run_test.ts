@@ -153,8 +153,9 @@ Deno.test("first run with the repository's Config.toml: bots get replies", async
   const status = await bots.waitExit();
   const out = bots.stdoutLines().join("\n");
   assert.equal(status.code, 0, `${out}\n${bots.stderrText()}`);
-  const totals = /chat sent (\d+) received (\d+); echo sent (\d+) echoed (\d+); errors 0$/m
-    .exec(out);
+  const totals = /^messages sent (\d+) \(\d+\/s\) received (\d+) \(\d+\/s\)$/m.exec(out);
   assert.ok(totals !== null, out);
-  assert.ok(Number(totals[2]) > 0 && Number(totals[4]) > 0, out);
+  assert.ok(Number(totals[1]) > 0 && Number(totals[2]) > 0, out);
+  assert.match(out, /^rtt p50 [\d.]+ p95 [\d.]+ p99 [\d.]+ max [\d.]+ ms \(\d+\)$/m);
+  assert.match(out, /^errors 0$/m);
 });
