@@ -715,7 +715,7 @@ export class WorkerPluginHost implements PluginHost {
         }, listener);
     } catch (err) {
       const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-      throw new PluginLoadError(this.#name, reason, { cause: err });
+      throw new PluginLoadError(this.#name, withEscalationHint(reason), { cause: err });
     }
     this.#current = inc;
     inc.loadTimer = setTimeout(
@@ -943,7 +943,7 @@ export class WorkerPluginHost implements PluginHost {
 
   #loadFailed(inc: Incarnation, reason: string): void {
     if (inc.phase === "dead") return;
-    this.#kill(inc, reason);
+    this.#kill(inc, withEscalationHint(reason));
   }
 
   // A running plugin hung or crashed: replace it, unless it has failed too often in a row.
@@ -1056,4 +1056,15 @@ export class WorkerPluginHost implements PluginHost {
     }
     this.#armMoveTimer(inc);
   }
+}
+
+/**
+ * A Worker can be granted only what the cluster's own process has: Deno's "Can't escalate
+ * parent thread permissions" then says what to change.
+ */
+function withEscalationHint(reason: string): string {
+  if (!/escalate parent thread permissions/i.test(reason)) return reason;
+  return `${reason} (a trusted plugin's Worker gets only permissions the cluster itself has: ` +
+    "run the cluster with them too, e.g. --allow-import=<host> for an https:/http: plugin URL " +
+    "or its imports; deno task cluster grants no --allow-import)";
 }
