@@ -15,7 +15,7 @@ interface DocProperty {
   readonly jsDoc?: { readonly tags?: readonly { kind: string; value?: string }[] };
 }
 
-async function documentedDefaults(file: string, iface: string): Promise<Map<string, unknown>> {
+async function properties(file: string, iface: string): Promise<DocProperty[]> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["doc", "--json", `${REPO_ROOT}${file}`],
     stdout: "piped",
@@ -28,8 +28,16 @@ async function documentedDefaults(file: string, iface: string): Promise<Map<stri
   }).symbols;
   const symbol = symbols.find((s) => s.name === iface);
   assert.ok(symbol !== undefined, `${iface} in ${file}`);
+  return symbol.declarations[0].def.properties ?? [];
+}
+
+async function optionNames(file: string, iface: string): Promise<string[]> {
+  return (await properties(file, iface)).map((p) => p.name);
+}
+
+async function documentedDefaults(file: string, iface: string): Promise<Map<string, unknown>> {
   const defaults = new Map<string, unknown>();
-  for (const property of symbol.declarations[0].def.properties ?? []) {
+  for (const property of await properties(file, iface)) {
     const tag = property.jsDoc?.tags?.find((t) => t.kind === "default");
     if (tag?.value === undefined) continue;
     const text = tag.value.replace(/^\{(.*)\}$/s, "$1").trim();
@@ -73,3 +81,22 @@ for (
     if (role === "cluster") assert.ok(compared.includes("reconnectMaxMs"));
   });
 }
+
+Deno.test("docs/EMBEDDING.md lists every option of startCluster, startMaster and SustenetClient.connect", async () => {
+  const doc = await Deno.readTextFile(`${REPO_ROOT}docs/EMBEDDING.md`);
+  for (
+    const [file, iface] of [
+      ["cluster/cluster_options.ts", "ClusterOptions"],
+      ["master/master_options.ts", "MasterOptions"],
+      ["client/sustenet_client.ts", "SustenetClientOptions"],
+    ] as const
+  ) {
+    const start = doc.indexOf(`(options: ${iface})\``);
+    assert.ok(start >= 0, `a section for ${iface}`);
+    const end = doc.indexOf("\n### ", start + 1);
+    const section = doc.slice(start, end < 0 ? undefined : end);
+    for (const name of await optionNames(file, iface)) {
+      assert.match(section, new RegExp(`^\\| \`${name}\` +\\|`, "m"), `${iface}.${name}`);
+    }
+  }
+});

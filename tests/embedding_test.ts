@@ -128,3 +128,28 @@ Deno.test("a trusted plugin from an http: URL without --allow-import on the clus
     await Deno.remove(keysDir, { recursive: true });
   }
 });
+
+Deno.test("docs/EMBEDDING.md's script runs as written (package imports pointed at this checkout)", async () => {
+  const doc = await Deno.readTextFile(`${REPO_ROOT}docs/EMBEDDING.md`);
+  const script = /```ts\n([\s\S]*?)```/.exec(doc)?.[1];
+  assert.ok(script !== undefined, "a ts block");
+  const local = script
+    .replaceAll('"@sustenet/sustenet/master"', JSON.stringify(`${REPO_ROOT}master/mod.ts`))
+    .replaceAll('"@sustenet/sustenet/cluster"', JSON.stringify(`${REPO_ROOT}cluster/mod.ts`))
+    .replaceAll('"@sustenet/sustenet/client"', JSON.stringify(`${REPO_ROOT}client/mod.ts`))
+    .replaceAll('"@sustenet/sustenet"', JSON.stringify(`${REPO_ROOT}mod.ts`));
+  const dir = await Deno.makeTempDir({ prefix: "sustenet_embed_doc_" });
+  try {
+    await Deno.writeTextFile(`${dir}/main.ts`, local);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--config", `${REPO_ROOT}deno.json`, `${dir}/main.ts`],
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    assert.equal(out.code, 0, `${stdout}\n${new TextDecoder().decode(out.stderr)}`);
+    assert.match(stdout, /command: 128.*on cluster \d+/s);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
