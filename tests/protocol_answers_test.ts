@@ -175,3 +175,24 @@ Deno.test("sealed records: shorter than the 16-byte tag is an error; a record of
   const refused = short.next();
   assert.ok(refused instanceof Error && /below the 16-byte tag/.test(refused.message));
 });
+
+Deno.test("a flood of commands no plugin handles gets no more Error(Unhandled) answers than its rate limit lets through", async () => {
+  // Default per-player limits: 200 commands a second in bursts of 400.
+  await using world = await startWorld({ plugins: [echo] });
+  const { client } = await playerJoins(world.master.addr.port, world.cluster.addr.port);
+  try {
+    const sent = 1000;
+    for (let i = 0; i < sent; i++) {
+      client.send({ kind: "Plugin", command: 0x90, payload: new Uint8Array([1]) });
+    }
+    client.send({ kind: "Ping", value: 1 });
+    let unhandled = 0;
+    for (let packet = await client.next(); packet.kind !== "Pong"; packet = await client.next()) {
+      if (packet.kind === "Error" && packet.code === ErrorCode.Unhandled) unhandled++;
+    }
+    assert.ok(unhandled > 0 && unhandled < sent, `${unhandled} answers to ${sent} commands`);
+    assert.equal(world.cluster.metrics.pluginUnhandled.value, unhandled);
+  } finally {
+    await client.close();
+  }
+});
