@@ -324,7 +324,17 @@ async function runBot(
       clientId: session.clientId,
     };
     onJoinSettled();
-    await play(report, session, scenario, options.seconds * 1000, intervalMs, shared, signal);
+    const replyWaitMs = options.client?.timeoutMs ?? 10_000;
+    await play(
+      report,
+      session,
+      scenario,
+      options.seconds * 1000,
+      intervalMs,
+      shared,
+      signal,
+      replyWaitMs,
+    );
     if (session.status === "joined") await session.leave();
   } catch (error) {
     report.errors.push(describeError(error));
@@ -367,6 +377,7 @@ async function play(
   intervalMs: number,
   shared: RunShared,
   runSignal: AbortSignal,
+  replyWaitMs: number,
 ): Promise<void> {
   const deadline = performance.now() + durationMs;
   const timeUp = new AbortController();
@@ -451,9 +462,14 @@ async function play(
   };
   try {
     await scenario(bot);
-    // Give the last replies a moment to arrive before leaving.
-    if (!runSignal.aborted && session.status === "joined") {
-      await sleep(Math.min(intervalMs, 200), runSignal);
+    // Wait for the replies still on their way (each echo and own chat line), however slow the
+    // machine, up to the client's answer timeout: leaving earlier would count them as lost.
+    const giveUpAt = performance.now() + replyWaitMs;
+    while (
+      (pendingEchoes.size > 0 || ownChat.length > 0) && !runSignal.aborted &&
+      session.status === "joined" && performance.now() < giveUpAt
+    ) {
+      await sleep(10, runSignal);
     }
   } catch (error) {
     report.errors.push(`scenario: ${describeError(error)}`);
