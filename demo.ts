@@ -82,6 +82,16 @@ export function parseDemoArgs(args: readonly string[]): DemoOptions {
   return { bots, seconds, keep: values.keep === true };
 }
 
+const DEMO_USAGE = `usage: deno task demo [--bots N] [--seconds S] [--keep]
+
+Starts a master and two clusters (echo and chat plugins) on 127.0.0.1, runs bots against them,
+prints a summary and stops everything.
+
+  --bots N       bots to run, 1..200 (default 6)
+  --seconds S    how long the bots play, (0, 3600] (default 4)
+  --keep         leave the servers running after the summary, until Ctrl-C (default off)
+  -h, --help     this text`;
+
 /** A TOML string literal. */
 function tomlString(text: string): string {
   return JSON.stringify(text); // JSON escapes are valid TOML basic-string escapes
@@ -266,12 +276,16 @@ async function runDemo(options: DemoOptions, servers: Servers, dir: string): Pro
  * ```
  */
 export async function main(args: readonly string[]): Promise<number> {
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(DEMO_USAGE);
+    return 0;
+  }
   let options: DemoOptions;
   try {
     options = parseDemoArgs(args);
   } catch (error) {
     if (!(error instanceof TypeError)) throw error;
-    console.error(`${error.message}\nusage: deno task demo [--bots N] [--seconds S] [--keep]`);
+    console.error(`${error.message}\n${DEMO_USAGE}`);
     return 2;
   }
   await setupLogging({ level: "warning", role: "client" });

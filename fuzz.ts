@@ -39,14 +39,37 @@ const RSS_GROWTH_BOUND = 256 * 1024 * 1024;
  */
 const UNCAUGHT = /\b(uncaught|unhandled)\b/i;
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    frames: { type: "string", default: "1000000" },
-    seed: { type: "string" },
-    concurrency: { type: "string", default: "16" },
-  },
-});
+const USAGE = `usage: deno task fuzz [--frames N] [--seed N] [--concurrency N]
+
+Starts a master and a cluster on 127.0.0.1 and sends them random and broken frames at every
+protocol state; exits 1 if a server crashed, leaked or stopped answering well-behaved peers.
+
+  --frames N        frames to send in all, >= 1 (default 1000000)
+  --seed N          random seed, for replaying a run (default: the clock)
+  --concurrency N   connections fuzzing at once, 1..256 (default 16)
+  -h, --help        this text`;
+
+let values;
+try {
+  values = parseArgs({
+    args: Deno.args,
+    strict: true,
+    options: {
+      frames: { type: "string", default: "1000000" },
+      seed: { type: "string" },
+      concurrency: { type: "string", default: "16" },
+      help: { type: "boolean", short: "h" },
+    },
+  }).values;
+} catch (error) {
+  if (!(error instanceof TypeError)) throw error;
+  console.error(`error: ${error.message}\n\n${USAGE}`);
+  Deno.exit(2);
+}
+if (values.help === true) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
 const totalFrames = Number(values.frames);
 const concurrency = Number(values.concurrency);
 const seed = values.seed === undefined ? Date.now() >>> 0 : Number(values.seed);

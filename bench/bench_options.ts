@@ -68,7 +68,8 @@ export const BENCH_USAGE =
   --profile        also profile the sealed cluster under relay load (--cpu-prof) and summarise
   --generators N   share each relay run's clients over N generator processes, for every system
                    (default 1: on 2 cores a second one costs more than it saves; 1..8)
-  --results DIR    where to write <ISO date>.json (default bench/results)`;
+  --results DIR    where to write <ISO date>.json (default bench/results)
+  -h, --help       this text`;
 
 /**
  * Parses the bench's arguments.

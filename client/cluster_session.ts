@@ -113,6 +113,7 @@ export type ClusterSessionEvent =
   | DespawnPacket
   | PongPacket
   | { readonly kind: "reply"; readonly frame: Uint8Array }
+  | CommandUnhandledEvent
   | { readonly kind: "left" }
   | { readonly kind: "disconnected"; readonly reason: string }
   | UnhandledFrameEvent
@@ -121,6 +122,38 @@ export type ClusterSessionEvent =
     readonly error: ClientError;
     readonly closeWith?: SessionCloseReason;
   };
+
+/**
+ * `Error(Unhandled)` after the join: no plugin of the cluster handles a command this client
+ * sent. Not fatal; `command` is read from the reason (`no plugin handles command 0xNN`).
+ */
+export interface CommandUnhandledEvent {
+  /** Discriminant. */
+  readonly kind: "command_unhandled";
+  /** The plugin command nobody handles, if the reason names one. */
+  readonly command: number | undefined;
+  /** The cluster's reason text. */
+  readonly reason: string;
+}
+
+/**
+ * Reads the command out of an `Error(Unhandled)` reason.
+ *
+ * @param reason The reason, `no plugin handles command 0xNN`.
+ *
+ * @example
+ * ```ts
+ * import { unhandledCommandOf } from "./cluster_session.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(unhandledCommandOf("no plugin handles command 0x81"), 0x81);
+ * assert.equal(unhandledCommandOf("something else"), undefined);
+ * ```
+ */
+export function unhandledCommandOf(reason: string): number | undefined {
+  const match = /\b0x([89a-f][0-9a-f])\b/i.exec(reason);
+  return match === null ? undefined : parseInt(match[1], 16);
+}
 
 /** The phase of a {@linkcode ClusterSessionMachine}. */
 export type ClusterSessionState =
@@ -285,6 +318,13 @@ export class ClusterSessionMachine {
       return unhandledFrame(frame, packet, "cluster", this.#state);
     }
     if (packet.kind === "Error") {
+      if (
+        packet.code === ErrorCode.Unhandled &&
+        (this.#state === "established" || this.#state === "leaving")
+      ) {
+        const command = unhandledCommandOf(packet.reason);
+        return { kind: "command_unhandled", command, reason: packet.reason };
+      }
       return this.#fail(errorFromWire(packet.code, packet.reason, "cluster"));
     }
     switch (this.#state) {

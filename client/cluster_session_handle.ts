@@ -87,6 +87,11 @@ export interface ClusterSessionInit {
 export interface ClusterSessionEvents {
   /** A plugin command from the cluster (`payload` is a copy the listener may keep). */
   readonly message: { readonly command: number; readonly payload: Uint8Array };
+  /**
+   * No plugin of the cluster handles a command this client sent (`Error(Unhandled)`; the
+   * session goes on). `command` is undefined if the reason does not name it.
+   */
+  readonly unhandled: { readonly command: number | undefined; readonly reason: string };
   /** Positions of nearby players (MoveBatch). */
   readonly moves: { readonly entries: readonly MoveEntry[] };
   /** A player came into view. */
@@ -387,6 +392,9 @@ export class ClusterSession {
         this.#emit("despawn", event);
         return;
       case "Pong":
+        return;
+      case "command_unhandled":
+        this.#emit("unhandled", { command: event.command, reason: event.reason });
         return;
       case "reply":
         link.conn.send(event.frame);

@@ -4,13 +4,14 @@
  *
  * ```
  * deno task client [--master host:port|ws://host:port/path] list
- * deno task client [--master host:port] join [id|auto]   # then: text, /cmd N text, /hex N hex
- * deno task client [--master host:port] --bots N [--seconds S]
+ * deno task client [--master host:port] join [id|auto]   # then: text, /cmd N text, /hex N hex, /move
+ * deno task client [--master host:port] --bots N [--seconds S] [--scenario NAME|MODULE] [--json]
  * echo "$PASSWORD" | deno task client [--auth URL] [--token-file F] register|login NAME
  * deno task client --token-file F join auto        # joins as the logged-in account
  * ```
  *
- * Exit codes: 0 success (with `--bots`: every bot joined), 1 a failure (its code and reason on
+ * Exit codes: 0 success (with `--bots`: every bot joined, no error, and replies came back if
+ * anything was sent), 1 a failure (its code and reason on
  * stderr), 2 a usage error. It must never print a credential or key, and never exit with a
  * connection left open except by the process ending.
  *
@@ -20,9 +21,18 @@
 import { parseArgs } from "node:util";
 import { CHAT_COMMAND, CHAT_REFUSED_COMMAND } from "../plugins/chat.ts";
 import { type LogLevelName, setupLogging } from "../shared/logging.ts";
+import type { MoveState } from "../shared/protocol/move_state.ts";
 import type { ClusterInfo } from "../shared/protocol/packets.ts";
 import { onShutdownSignal } from "../shared/shutdown_signals.ts";
-import { type BotStatus, formatBotStatus, formatBotSummary, startBots } from "./bots.ts";
+import { loadScenario } from "./bot_scenarios.ts";
+import {
+  type BotStatus,
+  type BotSummary,
+  formatBotStatus,
+  formatLoadSummary,
+  loadSummaryJson,
+  startBots,
+} from "./bots.ts";
 import type { ClusterSession } from "./cluster_session_handle.ts";
 import { ClientError } from "./errors.ts";
 import { looksLikeAddress, type PinnedKeySource } from "./key_pinning.ts";
@@ -38,7 +48,7 @@ import { AuthRequestError } from "./auth_client.ts";
 const USAGE = `Usage:
   deno task client [options] list              print the master's clusters
   deno task client [options] join [id|auto]    join a cluster and type lines (see Joined)
-  deno task client [options] --bots N          run N headless bots (list, auto-join, chat, echo)
+  deno task client [options] --bots N          load test: N headless bots join and play a scenario
   deno task client [options] register NAME     create an account (password: first stdin line)
   deno task client [options] login NAME        log in (password: first stdin line)
 
@@ -59,8 +69,13 @@ Options:
   --timeout MS           connect / handshake / answer timeout (default 10000)
   --keepalive MS         ping period, 0 = none (default 10000)
   --bots N               number of bots
-  --seconds S            how long the bots play (default 10)
-  --interval MS          time between two messages of one bot (default 250)
+  --seconds S            how long each bot plays once joined (default 10)
+  --interval MS          pace of the built-in scenarios: time between two rounds (default 250)
+  --scenario NAME|PATH   what each bot does (default mixed): idle, chat, echo, walk (moves;
+                         positions come back with [cluster.fragments] on), mixed (chat + echo),
+                         or a module path/URL default-exporting (bot: BotContext) => … (see
+                         client/bot_scenarios.ts; an http(s) module needs --allow-import)
+  --json                 print the summary as one JSON object on stdout (progress: stderr)
   --log-level LEVEL      debug, info, warning or error (default warning)
   -h, --help             this text
 
@@ -68,9 +83,12 @@ Joined (join): each stdin line is one message
   TEXT                   chat (plugin command 0x81) to everyone on the cluster
   /cmd N TEXT            plugin command N (0x80..0xff, decimal or 0x hex) with TEXT as UTF-8
   /hex N HEX             plugin command N with the payload given as hex bytes ("" = empty)
+  /move X Z | X Y Z [YAW] move (two numbers: on the ground, y = 0)
   //TEXT                 chat a line that starts with "/"
   Every message the cluster sends is printed: chat as "[client ID] text", any other command
-  as "command 0xNN: text" (hex when the payload is not UTF-8).`;
+  as "command 0xNN: text" (hex when the payload is not UTF-8), a command no plugin handles
+  as "no plugin handles 0xNN", players coming into / out of view and corrections of your own
+  position (with [cluster.fragments] on).`;
 
 /** A bad command line; the message says what is wrong. */
 export class UsageError extends Error {
@@ -93,6 +111,10 @@ export type CliCommand =
     readonly count: number;
     readonly seconds: number;
     readonly intervalMs: number;
+    /** A built-in scenario's name or a module path / URL. */
+    readonly scenario: string;
+    /** Print the summary as JSON. */
+    readonly json: boolean;
   };
 
 /** The parsed command line. */
@@ -185,7 +207,9 @@ function parsePins(values: readonly string[]): Record<string, PinnedKeySource> {
  * assert.deepEqual(args.command, { kind: "join", cluster: 3 });
  * assert.equal(args.port, 7000);
  * const bots = parseCliArgs(["--bots", "5", "--seconds", "2"]);
- * assert.deepEqual(bots.command, { kind: "bots", count: 5, seconds: 2, intervalMs: 250 });
+ * assert.deepEqual(bots.command, {
+ *   kind: "bots", count: 5, seconds: 2, intervalMs: 250, scenario: "mixed", json: false,
+ * });
  * assert.throws(() => parseCliArgs(["fly"]), /unknown command/);
  * ```
  */
@@ -207,6 +231,8 @@ export function parseCliArgs(args: readonly string[]): CliArgs {
         bots: { type: "string" },
         seconds: { type: "string" },
         interval: { type: "string" },
+        scenario: { type: "string" },
+        json: { type: "boolean" },
         "log-level": { type: "string" },
         auth: { type: "string" },
         "token-file": { type: "string" },
@@ -247,6 +273,9 @@ export function parseCliArgs(args: readonly string[]): CliArgs {
     ...(values["request-key"] === true ? { requestKey: true } : {}),
     ...(values.reconnect === true ? { reconnect: { enabled: true } } : {}),
   };
+  if (values.bots === undefined && (values.scenario !== undefined || values.json === true)) {
+    throw new UsageError("--scenario and --json go with --bots N");
+  }
   let command: CliCommand;
   if (values.help === true) {
     command = { kind: "help" };
@@ -259,7 +288,9 @@ export function parseCliArgs(args: readonly string[]): CliArgs {
     if (seconds <= 0) throw new UsageError("--seconds must be > 0");
     const intervalMs = Math.max(1, positiveNumber("--interval", values.interval, 250));
     if (positionals.length > 0) throw new UsageError("--bots takes no command");
-    command = { kind: "bots", count, seconds, intervalMs };
+    const scenario = values.scenario ?? "mixed";
+    if (scenario === "") throw new UsageError("--scenario must name a scenario or a module");
+    command = { kind: "bots", count, seconds, intervalMs, scenario, json: values.json === true };
   } else if (positionals[0] === "list" && positionals.length === 1) {
     command = { kind: "list" };
   } else if (positionals[0] === "join" && positionals.length <= 2) {
@@ -362,6 +393,7 @@ export function describeMessage(command: number, payload: Uint8Array): string {
 /** One stdin line of `join`: a plugin message to send, or why the line cannot be sent. */
 export type InputLine =
   | { readonly kind: "send"; readonly command: number; readonly payload: Uint8Array }
+  | { readonly kind: "move"; readonly state: MoveState }
   | { readonly kind: "invalid"; readonly reason: string };
 
 function pluginCommand(text: string): number | undefined {
@@ -396,6 +428,10 @@ function pluginCommand(text: string): number | undefined {
  * });
  * assert.equal(parseInputLine("/cmd 0x10 x").kind, "invalid"); // below the plugin range
  * assert.equal(parseInputLine("/hex 0x80 abc").kind, "invalid"); // odd number of digits
+ * assert.deepEqual(parseInputLine("/move 10 -2.5"), { kind: "move", state: { x: 10, y: 0, z: -2.5 } });
+ * assert.deepEqual(parseInputLine("/move 1 2 3 1.57"), {
+ *   kind: "move", state: { x: 1, y: 2, z: 3, yaw: 1.57 },
+ * });
  * ```
  */
 export function parseInputLine(line: string): InputLine {
@@ -406,9 +442,13 @@ export function parseInputLine(line: string): InputLine {
   if (line.startsWith("//")) {
     return { kind: "send", command: CHAT_COMMAND, payload: encoder.encode(line.slice(1)) };
   }
+  if (/^\/move(\s|$)/.test(line)) return parseMove(line.slice(5).trim());
   const match = /^\/(cmd|hex)\s+(\S+)(?:\s(.*))?$/.exec(line);
   if (match === null) {
-    return { kind: "invalid", reason: "use /cmd N TEXT, /hex N HEX, or //TEXT to chat a /" };
+    return {
+      kind: "invalid",
+      reason: "use /cmd N TEXT, /hex N HEX, /move X Z, /move X Y Z [YAW], or //TEXT to chat a /",
+    };
   }
   const [, verb, commandText, rest = ""] = match;
   const command = pluginCommand(commandText);
@@ -424,6 +464,16 @@ export function parseInputLine(line: string): InputLine {
     return { kind: "invalid", reason: "HEX must be pairs of hex digits" };
   }
   return { kind: "send", command, payload: Uint8Array.fromHex(hex) };
+}
+
+function parseMove(text: string): InputLine {
+  const numbers = text === "" ? [] : text.split(/\s+/).map(Number);
+  if (numbers.length < 2 || numbers.length > 4 || !numbers.every(Number.isFinite)) {
+    return { kind: "invalid", reason: "use /move X Z (on the ground) or /move X Y Z [YAW]" };
+  }
+  if (numbers.length === 2) return { kind: "move", state: { x: numbers[0], y: 0, z: numbers[1] } };
+  const [x, y, z, yaw] = numbers;
+  return { kind: "move", state: yaw === undefined ? { x, y, z } : { x, y, z, yaw } };
 }
 
 async function listCommand(client: SustenetClient): Promise<number> {
@@ -453,11 +503,16 @@ async function chatFromStdin(session: ClusterSession): Promise<void> {
       if (line.length === 0 || session.status !== "joined") continue;
       const input = parseInputLine(line);
       if (input.kind === "send") session.send(input.command, input.payload);
+      else if (input.kind === "move") session.move(input.state);
       else console.error(`not sent: ${input.reason}`);
     }
   }
   reading = false;
   reader.releaseLock();
+}
+
+function formatPosition(state: MoveState): string {
+  return `(${[state.x, state.y, state.z].map((v) => Number(v.toFixed(2))).join(", ")})`;
 }
 
 async function joinCommand(client: SustenetClient, cluster: number | "auto"): Promise<number> {
@@ -468,6 +523,23 @@ async function joinCommand(client: SustenetClient, cluster: number | "auto"): Pr
       `commands), Ctrl-D to leave`,
   );
   session.on("message", ({ command, payload }) => console.log(describeMessage(command, payload)));
+  session.on("spawn", ({ clientId, playerId, state }) => {
+    console.log(`[client ${clientId}] ${playerId} came into view at ${formatPosition(state)}`);
+  });
+  session.on("despawn", ({ clientId }) => console.log(`[client ${clientId}] left the view`));
+  session.on("moves", ({ entries }) => {
+    // Others' positions stream at the tick rate; only a correction of one's own is news.
+    for (const entry of entries) {
+      if (entry.clientId === session.clientId) {
+        console.log(`position corrected to ${formatPosition(entry.state)}`);
+      }
+    }
+  });
+  session.on("unhandled", ({ command, reason }) => {
+    console.error(
+      command === undefined ? reason : `no plugin handles 0x${command.toString(16)}`,
+    );
+  });
   session.on("disconnect", ({ reason, reconnecting }) => {
     console.error(`disconnected: ${reason}${reconnecting ? " (reconnecting)" : ""}`);
   });
@@ -492,23 +564,33 @@ async function joinCommand(client: SustenetClient, cluster: number | "auto"): Pr
 }
 
 async function botsCommand(args: CliArgs, command: CliCommand & { kind: "bots" }): Promise<number> {
+  let scenario;
+  try {
+    scenario = await loadScenario(command.scenario);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    console.error(`error: ${error.message}`);
+    return 2;
+  }
   const run = startBots({
     master: { host: args.host, port: args.port },
     count: command.count,
     seconds: command.seconds,
     intervalMs: command.intervalMs,
+    scenario,
     client: args.client,
   });
-  const tty = Deno.stdout.isTerminal();
+  // Progress goes where it does not mix with the result: stderr when stdout carries JSON.
+  const out = command.json ? Deno.stderr : Deno.stdout;
+  const tty = out.isTerminal();
   const encoder = new TextEncoder();
   let previous: BotStatus | undefined;
   const timer = setInterval(() => {
     const status = run.status();
-    const line = formatBotStatus(status, previous);
+    const line = formatBotStatus(status, previous, run.rtt());
     previous = status;
     // On a terminal one line is rewritten in place; elsewhere a plain line per second.
-    if (tty) Deno.stdout.writeSync(encoder.encode(`\r\x1b[2K${line}`));
-    else console.log(line);
+    out.writeSync(encoder.encode(tty ? `\r\x1b[2K${line}` : `${line}\n`));
   }, tty ? 250 : 1000);
   const removeSignals = onShutdownSignal(async () => {
     run.stop();
@@ -516,13 +598,23 @@ async function botsCommand(args: CliArgs, command: CliCommand & { kind: "bots" }
   });
   try {
     const summary = await run.done;
-    if (tty) Deno.stdout.writeSync(encoder.encode("\r\x1b[2K"));
-    for (const line of formatBotSummary(summary)) console.log(line);
-    return summary.status.joined === command.count ? 0 : 1;
+    if (tty) out.writeSync(encoder.encode("\r\x1b[2K"));
+    if (command.json) {
+      console.log(JSON.stringify(loadSummaryJson(summary, command.scenario)));
+    } else {
+      for (const line of formatLoadSummary(summary)) console.log(line);
+    }
+    return loadTestPassed(summary, command.count) ? 0 : 1;
   } finally {
     clearInterval(timer);
     removeSignals();
   }
+}
+
+/** Every bot joined, nothing failed, and if anything was sent, something came back. */
+function loadTestPassed(summary: BotSummary, count: number): boolean {
+  const { joined, errors, sent, received } = summary.status;
+  return joined === count && errors === 0 && (sent === 0 || received > 0);
 }
 
 /**

@@ -27,5 +27,8 @@ export * from "./client_plugin.ts";
 export * from "./key_pinning.ts";
 export * from "./master_session.ts";
 export * from "./cluster_session.ts";
+export * from "./bot_scenarios.ts";
+export * from "./sample_set.ts";
+export * from "./bots.ts";
 export type { SessionCloseReason, UnhandledFrameEvent } from "./_session_common.ts";
 export * from "./auth_client.ts";

@@ -224,9 +224,10 @@ export interface ClusterOptions {
    */
   readonly reconnectMinMs?: number;
   /**
-   * Largest reconnect delay, in ms.
+   * Largest reconnect delay, in ms (the config's `reconnect_max_ms` default too: a returning
+   * master's list is whole again within ~3 s).
    *
-   * @default {10000}
+   * @default {2000}
    */
   readonly reconnectMaxMs?: number;
   /**

@@ -29,6 +29,7 @@ import type { MoveState } from "../shared/protocol/move_state.ts";
 import { type ClusterInfo, type Endpoint, PacketType } from "../shared/protocol/packets.ts";
 import { listenWebSocket, type WebSocketListener } from "../shared/websocket_listener.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
+import { SustenetError } from "../shared/errors.ts";
 import { type BroadcastOptions, type ClientId, isPluginMove } from "../shared/plugin.ts";
 import { importAesKey, KeyError } from "../shared/security.ts";
 import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
@@ -126,6 +127,25 @@ export interface ClusterServer extends AsyncDisposable {
   readonly players: PlayerView;
   /** The master link's state (`disabled` without a master). */
   readonly masterLinkState: MasterLinkState | "disabled";
+  /**
+   * Resolves with the cluster id once the master has accepted the first registration (clients
+   * can be sent here from then on). Rejects with a `SustenetError` `not_registered` if the
+   * cluster runs without a master (`master: null`) or stops before registering. Later
+   * re-registrations (after the master comes back) do not change it: watch `clusterId`.
+   *
+   * @example
+   * ```ts
+   * import { startCluster } from "./cluster_server.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const keysDir = await Deno.makeTempDir();
+   * const cluster = await startCluster({ port: 0, keysDir, master: null });
+   * await assert.rejects(cluster.registered, /no master/);
+   * await cluster.stop();
+   * await Deno.remove(keysDir, { recursive: true });
+   * ```
+   */
+  readonly registered: Promise<number>;
   /** The identity public key clients pin, and its version. */
   readonly identity: { readonly publicKey: Uint8Array; readonly version: number };
   /** The cluster's counters (also on `/metrics`). */
@@ -237,10 +257,20 @@ class ClusterRuntime implements PluginActions {
   #tickTimer: ReturnType<typeof setInterval> | undefined;
   #lastTick = 0;
   #stopping: Promise<void> | undefined;
+  // Settled once: the first registration, or why there will be none.
+  readonly #registeredOnce = Promise.withResolvers<number>();
   #closing = false;
 
   constructor(options: ClusterOptions) {
     this.#options = options;
+    // Handled here so that an embedder who never looks at `registered` gets no unhandled
+    // rejection; one who awaits it still sees the rejection.
+    this.#registeredOnce.promise.catch(() => {});
+    if (options.master === null) {
+      this.#registeredOnce.reject(
+        new SustenetError("not_registered", "the cluster runs with no master (master: null)"),
+      );
+    }
     this.#settings = settingsOf(options);
     this.#everyone = new BroadcastGroup({
       flushIntervalMs: this.#settings.broadcastFlushMs,
@@ -360,6 +390,7 @@ class ClusterRuntime implements PluginActions {
       get masterLinkState() {
         return runtime.#linkState();
       },
+      registered: this.#registeredOnce.promise,
       identity: { publicKey: identity.publicKey, version: identity.version },
       metrics: this.metrics,
       stop,
@@ -485,7 +516,7 @@ class ClusterRuntime implements PluginActions {
       load: () => this.#players.size,
       heartbeatIntervalMs: this.#options.heartbeatIntervalMs ?? 1000,
       reconnectMinMs: this.#options.reconnectMinMs ?? 500,
-      reconnectMaxMs: this.#options.reconnectMaxMs ?? 10_000,
+      reconnectMaxMs: this.#options.reconnectMaxMs ?? 2000,
       handshakeTimeoutMs: this.#options.handshakeTimeoutMs ?? 5000,
       maxFrameBytes: s.maxFrameBytes,
       onRegistered: (clusterId) => this.#registered(clusterId),
@@ -495,6 +526,7 @@ class ClusterRuntime implements PluginActions {
 
   #registered(clusterId: number): void {
     this.metrics.registrations.inc();
+    this.#registeredOnce.resolve(clusterId);
     if (this.#verifiers.has(clusterId)) return;
     // One verifier per id, kept across re-registrations so a used ticket stays used.
     this.#verifiers.set(
@@ -770,7 +802,17 @@ class ClusterRuntime implements PluginActions {
 
   #message(clientId: number, command: number, payload: Uint8Array): void {
     this.metrics.pluginMessages.inc();
-    for (const host of this.#hosts) host.message(clientId as ClientId, command, payload);
+    let handled = false;
+    for (const host of this.#hosts) {
+      if (!host.handles(command)) continue;
+      handled = true;
+      host.message(clientId as ClientId, command, payload);
+    }
+    if (handled) return;
+    // Answered, not dropped in silence: the sender learns that nothing here reads it. Not
+    // fatal, and bounded by the player's command rate limit like the command itself.
+    this.metrics.pluginUnhandled.inc();
+    this.#players.player(clientId)?.connection.send(unhandledFrame(command));
   }
 
   #move(clientId: number, state: MoveState): void {
@@ -988,6 +1030,9 @@ class ClusterRuntime implements PluginActions {
 
   async #teardown(reason: string): Promise<void> {
     this.#closing = true;
+    this.#registeredOnce.reject(
+      new SustenetError("not_registered", "the cluster stopped before the master accepted it"),
+    );
     if (this.#tickTimer !== undefined) clearInterval(this.#tickTimer);
     this.#tickTimer = undefined;
     // Players first: they are told why, then their queues drain as the sockets close.
@@ -1051,4 +1096,17 @@ function logClose(connection: FrameTransport, action: SessionAction & { type: "c
     remote: remoteOf(connection),
     reason: action.reason,
   });
+}
+
+// Error(Unhandled) frames, one per plugin command, made on first use.
+const unhandledFrames = new Map<number, Uint8Array>();
+
+function unhandledFrame(command: number): Uint8Array {
+  let frame = unhandledFrames.get(command);
+  if (frame === undefined) {
+    const reason = `no plugin handles command 0x${command.toString(16).padStart(2, "0")}`;
+    frame = encodePacket({ kind: "Error", code: ErrorCode.Unhandled, reason });
+    unhandledFrames.set(command, frame);
+  }
+  return frame;
 }

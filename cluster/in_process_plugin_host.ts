@@ -21,6 +21,7 @@ import {
   definePlugin,
   type PlayerInfo,
   PlayerRoster,
+  pluginCommands,
   type PluginContext,
   type PluginHookName,
   type PluginLogLevel,
@@ -91,6 +92,7 @@ export interface InProcessPluginHostOptions {
  */
 export class InProcessPluginHost implements PluginHost {
   readonly #plugin: SustenetPlugin;
+  readonly #commands: readonly number[] | "all";
   readonly #name: string;
   readonly #ctx: PluginContext;
   readonly #log: Logger;
@@ -116,6 +118,7 @@ export class InProcessPluginHost implements PluginHost {
     options: InProcessPluginHostOptions,
   ) {
     this.#plugin = definePlugin(plugin);
+    this.#commands = pluginCommands(this.#plugin);
     this.#name = options.name;
     this.#stopTimeoutMs = options.stopTimeoutMs ?? 2_000;
     if (!(this.#stopTimeoutMs > 0)) {
@@ -183,6 +186,12 @@ export class InProcessPluginHost implements PluginHost {
     if (this.#live()) {
       this.#call("onLeave", () => this.#plugin.onLeave?.(this.#ctx, player, String(reason)));
     }
+  }
+
+  /** Whether the plugin handles `command` (see `pluginCommands`). */
+  handles(command: number): boolean {
+    const commands = this.#commands;
+    return commands === "all" || commands.includes(command);
   }
 
   /** A player sent a plugin command. */

@@ -505,9 +505,10 @@ export interface MasterLinkOptions extends MasterLinkSessionOptions {
    */
   readonly reconnectMinMs?: number;
   /**
-   * Largest reconnect delay, in ms.
+   * Largest reconnect delay, in ms (the config's `reconnect_max_ms` default too: a returning
+   * master's list is whole again within ~3 s).
    *
-   * @default {10000}
+   * @default {2000}
    */
   readonly reconnectMaxMs?: number;
   /**
@@ -592,7 +593,7 @@ export class MasterLink {
     this.#options = options;
     this.#backoff = new ReconnectBackoff({
       minMs: options.reconnectMinMs ?? 500,
-      maxMs: options.reconnectMaxMs ?? 10_000,
+      maxMs: options.reconnectMaxMs ?? 2000,
     });
     this.#heartbeatIntervalMs = options.heartbeatIntervalMs ?? 1000;
     this.#masters = options.masters !== undefined && options.masters.length > 0

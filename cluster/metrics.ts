@@ -235,6 +235,11 @@ export class ClusterMetrics {
     "sustenet_cluster_plugin_messages_total",
     "Plugin commands received from players",
   );
+  /** Plugin commands no plugin handles, answered with `Error(Unhandled)`. */
+  readonly pluginUnhandled: Counter = new Counter(
+    "sustenet_cluster_plugin_unhandled_total",
+    "Plugin commands no plugin handles (answered with Error(Unhandled))",
+  );
   /** Moves accepted (by the plugins, and by the fragment grid when it is on). */
   readonly movesAccepted: Counter = new Counter(
     "sustenet_cluster_moves_accepted_total",
@@ -389,6 +394,7 @@ export class ClusterMetrics {
       ...this.preAuth.families(),
       this.authResults,
       this.pluginMessages,
+      this.pluginUnhandled,
       this.movesAccepted,
       this.movesRejected,
       this.kicks,

@@ -117,6 +117,13 @@ export interface PluginHost {
   join(player: PlayerInfo): void;
   /** A player left. */
   leave(player: PlayerInfo, reason: string): void;
+  /**
+   * Whether the plugin handles plugin command `command` (its `commands`, or every command when
+   * it declares none and has `onMessage`); the cluster gives `message` only such commands and
+   * answers one no host handles with `Error(Unhandled)`. While a plugin restarts, the last
+   * loaded incarnation's answer.
+   */
+  handles(command: number): boolean;
   /** A player sent plugin command `command` (0x80..0xFF). The payload is only read here. */
   message(from: ClientId, command: number, payload: Uint8Array): void;
   /** A player moves; resolves `false` if the plugin rejects it (timeouts accept). */

@@ -80,7 +80,12 @@ export type HostEvent =
  * ```
  */
 export type WorkerEvent =
-  | { readonly kind: "ready"; readonly hooks: readonly PluginHookName[] }
+  | {
+    readonly kind: "ready";
+    readonly hooks: readonly PluginHookName[];
+    /** The plugin commands it handles (`pluginCommands`); absent = all. */
+    readonly commands?: readonly number[];
+  }
   | { readonly kind: "loadFailed"; readonly reason: string }
   | { readonly kind: "started" }
   | {
@@ -609,7 +614,11 @@ export function parseWorkerEvent(event: unknown, byteLength: number): WorkerEven
     case "ready": {
       if (!Array.isArray(e.hooks)) return "ready: hooks is not an array";
       const hooks = PLUGIN_HOOKS.filter((hook) => (e.hooks as unknown[]).includes(hook));
-      return { kind: "ready", hooks };
+      if (e.commands === undefined) return { kind: "ready", hooks };
+      if (!Array.isArray(e.commands) || !e.commands.every(isPluginCommand)) {
+        return "ready: commands is not a list of plugin commands";
+      }
+      return { kind: "ready", hooks, commands: [...new Set(e.commands as number[])] };
     }
     case "loadFailed":
       if (typeof e.reason !== "string") return "loadFailed: reason is not a string";

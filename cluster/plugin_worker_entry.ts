@@ -22,6 +22,7 @@ import {
   createPluginContext,
   definePlugin,
   PlayerRoster,
+  pluginCommands,
   type PluginContext,
   type PluginHookName,
   pluginHooks,
@@ -169,7 +170,12 @@ export function runPluginWorker(
     const batch = (event as MessageEvent).data as MessageBatch<HostEvent>;
     serve.receive(batch);
   });
-  batcher.push({ kind: "ready", hooks: pluginHooks(plugin) });
+  const commands = pluginCommands(plugin);
+  batcher.push({
+    kind: "ready",
+    hooks: pluginHooks(plugin),
+    ...(commands === "all" ? {} : { commands }),
+  });
   return log;
 }
 

@@ -358,6 +358,7 @@ export class WorkerPluginHost implements PluginHost {
   readonly #loadTimeoutMs: number;
   readonly #moveTimeoutMs: number;
   readonly #stopTimeoutMs: number;
+  #commands: readonly number[] | "all" = "all";
   #state: PluginHostState = "idle";
   #current: Incarnation | null = null;
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
@@ -459,6 +460,15 @@ export class WorkerPluginHost implements PluginHost {
   /** The host's lifecycle state (`failed`: unloaded after too many restarts). */
   get state(): PluginHostState {
     return this.#state;
+  }
+
+  /**
+   * Whether the plugin handles `command`: what its last loaded incarnation declared (see
+   * `pluginCommands`); every command before one has loaded.
+   */
+  handles(command: number): boolean {
+    const commands = this.#commands;
+    return commands === "all" || commands.includes(command);
   }
 
   /** The hooks the running plugin defines (empty while none is loaded). */
@@ -705,7 +715,7 @@ export class WorkerPluginHost implements PluginHost {
         }, listener);
     } catch (err) {
       const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-      throw new PluginLoadError(this.#name, reason, { cause: err });
+      throw new PluginLoadError(this.#name, withEscalationHint(reason), { cause: err });
     }
     this.#current = inc;
     inc.loadTimer = setTimeout(
@@ -794,6 +804,7 @@ export class WorkerPluginHost implements PluginHost {
         if (inc.phase !== "loading") return;
         inc.phase = "starting";
         inc.hooks = new Set(event.hooks);
+        this.#commands = !inc.hooks.has("onMessage") ? [] : event.commands ?? "all";
         inc.batcher.push({ kind: "start", name: this.#name, settings: this.#settings });
         for (const player of this.#roster.list()) inc.batcher.push({ kind: "join", player });
         return;
@@ -932,7 +943,7 @@ export class WorkerPluginHost implements PluginHost {
 
   #loadFailed(inc: Incarnation, reason: string): void {
     if (inc.phase === "dead") return;
-    this.#kill(inc, reason);
+    this.#kill(inc, withEscalationHint(reason));
   }
 
   // A running plugin hung or crashed: replace it, unless it has failed too often in a row.
@@ -1045,4 +1056,15 @@ export class WorkerPluginHost implements PluginHost {
     }
     this.#armMoveTimer(inc);
   }
+}
+
+/**
+ * A Worker can be granted only what the cluster's own process has: Deno's "Can't escalate
+ * parent thread permissions" then says what to change.
+ */
+function withEscalationHint(reason: string): string {
+  if (!/escalate parent thread permissions/i.test(reason)) return reason;
+  return `${reason} (a trusted plugin's Worker gets only permissions the cluster itself has: ` +
+    "run the cluster with them too, e.g. --allow-import=<host> for an https:/http: plugin URL " +
+    "or its imports; deno task cluster grants no --allow-import)";
 }

@@ -14,6 +14,7 @@
 import type { HostEvent, MessageBatch } from "./plugin_messages.ts";
 import type { WorkerPermissionDescriptor } from "./plugin_permissions.ts";
 import type { PluginSandbox, PluginSandboxListener } from "./plugin_sandbox.ts";
+import { workerOptionsMissing } from "./worker_options_check.ts";
 
 // Deno colours its Worker error text with ANSI escapes.
 // deno-lint-ignore no-control-regex
@@ -60,7 +61,8 @@ export class WorkerPluginSandbox implements PluginSandbox {
    * @param name The plugin's name (the Worker's name is `plugin:<name>`).
    * @param permissions The complete permission descriptor.
    * @param listener Where batches and failures go.
-   * @throws {Error} If the Worker cannot be created.
+   * @throws {Error} If the Worker cannot be created, or worker options are surely off in
+   * this process (see cluster/worker_options_check.ts).
    */
   constructor(
     bootstrapUrl: string,
@@ -68,6 +70,14 @@ export class WorkerPluginSandbox implements PluginSandbox {
     permissions: WorkerPermissionDescriptor,
     listener: PluginSandboxListener,
   ) {
+    if (workerOptionsMissing()) {
+      // Deno would print a line and end the whole process (exit 70): refuse, catchably.
+      throw new Error(
+        "a trusted plugin runs in a Worker with its own permissions, which needs Deno's " +
+          '--unstable-worker-options flag (or "unstable": ["worker-options"] in deno.json); ' +
+          "run with it, or drop trusted = true to run the plugin in a subprocess",
+      );
+    }
     const worker = new Worker(bootstrapUrl, {
       type: "module",
       name: `plugin:${name}`,

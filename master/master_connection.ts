@@ -151,7 +151,10 @@ export class MasterConnection {
         const step = registration.unexpected();
         if (step?.kind === "refused") this.#registrationRefused(registration, step.reason);
       }
-      this.#apply(closeWith(packet.errorCode, packet.message));
+      // The first frame must be a Hello, whatever else it is (as on a cluster): an unknown
+      // type or a payload that does not decode is BadHello there, not its decode error.
+      const code = this.#phase.kind === "hello" ? ErrorCode.BadHello : packet.errorCode;
+      this.#apply(closeWith(code, packet.message));
       return;
     }
     const phase = this.#phase;

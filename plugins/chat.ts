@@ -105,6 +105,19 @@ export const DEFAULT_MESSAGES_PER_SECOND = 5;
  */
 export const DEFAULT_MESSAGE_BURST = 10;
 
+/**
+ * The settings chat reads; any other key is logged as unknown when it starts.
+ *
+ * @example
+ * ```ts
+ * import { CHAT_SETTINGS } from "./chat.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(CHAT_SETTINGS.includes("maxLength"));
+ * ```
+ */
+export const CHAT_SETTINGS: readonly string[] = ["maxLength", "messagesPerSecond", "messageBurst"];
+
 const encoder = new TextEncoder();
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -155,6 +168,15 @@ function isUtf8(bytes: Uint8Array): boolean {
  * ```
  */
 export default definePlugin({
+  commands: [CHAT_COMMAND],
+  onStart(ctx) {
+    // A misspelt setting (`max_message_length` for `maxLength`) would otherwise be ignored.
+    for (const key of Object.keys(ctx.settings)) {
+      if (!CHAT_SETTINGS.includes(key)) {
+        ctx.log.warning(`unknown setting ${key}; chat reads ${CHAT_SETTINGS.join(", ")}`);
+      }
+    }
+  },
   onMessage(ctx, from, command, payload) {
     if (command !== CHAT_COMMAND) return;
     const limit = positiveSetting(ctx, "maxLength", DEFAULT_MAX_LENGTH);

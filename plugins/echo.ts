@@ -54,6 +54,8 @@ export const ECHO_COMMAND = 0x80;
  * ```
  */
 export default definePlugin({
+  // Declared, so the cluster answers a command no plugin handles instead of dropping it.
+  commands: [ECHO_COMMAND],
   onMessage(ctx, from, command, payload) {
     if (command === ECHO_COMMAND) ctx.send(from, ECHO_COMMAND, payload);
   },

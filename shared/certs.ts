@@ -21,11 +21,15 @@
 import { parseArgs } from "node:util";
 import { isIp } from "./ip_address.ts";
 
-const USAGE = "usage: deno task certs [--out certs] [--days 90] [host-or-ip …]\n" +
+const USAGE = "usage: deno task certs [--out DIR] [--days N] [host-or-ip …]\n" +
   "  makes <out>/ca.pem + ca.key (development CA, reused if present) and\n" +
   "  <out>/server.pem + server.key (P-256, signed by the CA) for the hosts\n" +
   "  (default: localhost 127.0.0.1 ::1); set tls_cert / tls_key to the server files\n" +
-  "  and pin ca.pem in clients";
+  "  and pin ca.pem in clients\n" +
+  "\n" +
+  "  --out DIR     where the files go (default certs)\n" +
+  "  --days N      validity of the server certificate in days (default 90)\n" +
+  "  -h, --help    this text";
 
 /**
  * Where {@linkcode runCerts} writes its lines.

@@ -13,7 +13,14 @@ import { parseArgs } from "node:util";
 import { generateKey } from "./keys.ts";
 import { KeyError } from "./security.ts";
 
-const USAGE = "usage: deno task keygen <name> [--keys-dir keys] [--force]";
+const USAGE = `usage: deno task keygen <name> [--keys-dir DIR] [--force]
+
+Writes 32 random bytes (an AES-256 key shared by the master and its clusters) to DIR/<name>,
+mode 0600. <name>: 1-64 of A-Z a-z 0-9 _ . - (the clusters' key_name, default cluster_key).
+
+  --keys-dir DIR   directory of key files (default keys)
+  --force          replace an existing key (default: refuse, exit 2)
+  -h, --help       this text`;
 
 /**
  * Where {@linkcode runKeygen} writes its lines: normal output and errors.

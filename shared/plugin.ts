@@ -285,6 +285,12 @@ export interface PluginContext {
  * ```
  */
 export interface SustenetPlugin {
+  /**
+   * The plugin commands (0x80..0xFF) this plugin handles: `onMessage` gets only these, and a
+   * command no plugin of the cluster handles is answered with `Error(Unhandled)` instead of
+   * vanishing. Absent: a plugin with `onMessage` handles every command (it filters itself).
+   */
+  readonly commands?: readonly number[];
   /** Once when the plugin starts (again after a restart). The host waits for its promise. */
   onStart?(ctx: PluginContext): void | Promise<void>;
   /** A player joined the cluster (after a restart: once per player already there). */
@@ -313,7 +319,7 @@ export interface SustenetPlugin {
  * assert.equal(hook, "onTick");
  * ```
  */
-export type PluginHookName = keyof SustenetPlugin;
+export type PluginHookName = Exclude<keyof SustenetPlugin, "commands">;
 
 /**
  * Every hook name a plugin may define.
@@ -365,8 +371,8 @@ export function isPluginCommand(value: unknown): value is number {
  *
  * @param plugin The hooks.
  * @returns The same object.
- * @throws {TypeError} If `plugin` is not an object, a hook is not a function, or a key looks
- * like a misspelt hook (`on` + capital letter, not one of {@linkcode PLUGIN_HOOKS}).
+ * @throws {TypeError} If `plugin` is not an object, a hook is not a function, `commands` is not
+ * an array of plugin commands, or a key looks like a misspelt hook (`on` + capital letter, not one of {@linkcode PLUGIN_HOOKS}).
  *
  * @example
  * ```ts
@@ -390,6 +396,12 @@ export function definePlugin<P extends SustenetPlugin>(plugin: P): P {
     );
   }
   const record = plugin as Record<string, unknown>;
+  const commands = record.commands;
+  if (
+    commands !== undefined && (!Array.isArray(commands) || !commands.every(isPluginCommand))
+  ) {
+    throw new TypeError("plugin commands must be an array of plugin commands 0x80..0xFF");
+  }
   for (const key of Object.keys(record)) {
     const isHook = (PLUGIN_HOOKS as readonly string[]).includes(key);
     if (isHook && record[key] !== undefined && typeof record[key] !== "function") {
@@ -746,4 +758,26 @@ export class PlayerRoster {
     this.#list ??= Object.freeze([...this.#players.values()]);
     return this.#list;
   }
+}
+
+/**
+ * The plugin commands a plugin handles: `"all"` when it has `onMessage` and declares no
+ * `commands`, none (an empty list) without `onMessage`, else its `commands`. The cluster
+ * answers a command no plugin handles with `Error(Unhandled)`.
+ *
+ * @param plugin A plugin.
+ *
+ * @example
+ * ```ts
+ * import { definePlugin, pluginCommands } from "./plugin.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(pluginCommands(definePlugin({ commands: [0x80], onMessage() {} })), [0x80]);
+ * assert.equal(pluginCommands(definePlugin({ onMessage() {} })), "all");
+ * assert.deepEqual(pluginCommands(definePlugin({ onTick() {} })), []);
+ * ```
+ */
+export function pluginCommands(plugin: SustenetPlugin): readonly number[] | "all" {
+  if (typeof plugin.onMessage !== "function") return [];
+  return plugin.commands === undefined ? "all" : [...plugin.commands];
 }

@@ -76,7 +76,7 @@ export class RawPeer {
   }
 
   /** The next packet, or `undefined` once the connection is closed and nothing is left. */
-  async next(timeoutMs = 5000): Promise<Packet | undefined> {
+  async next(timeoutMs = 60_000): Promise<Packet | undefined> {
     const deadline = Date.now() + timeoutMs;
     while (true) {
       const item = this.#queue.shift();
@@ -97,7 +97,7 @@ export class RawPeer {
   }
 
   /** The next packet, which must be of `kind`. */
-  async expect<K extends PacketKind>(kind: K, timeoutMs = 5000): Promise<PacketOf<K>> {
+  async expect<K extends PacketKind>(kind: K, timeoutMs = 60_000): Promise<PacketOf<K>> {
     const packet = await this.next(timeoutMs);
     if (packet === undefined) throw new Error(`connection closed while expecting ${kind}`);
     if (packet.kind !== kind) {
@@ -107,7 +107,7 @@ export class RawPeer {
   }
 
   /** The next packet must be Error(code); returns it. */
-  async expectError(code: number, timeoutMs = 5000): Promise<PacketOf<"Error">> {
+  async expectError(code: number, timeoutMs = 60_000): Promise<PacketOf<"Error">> {
     const error = await this.expect("Error", timeoutMs);
     if (error.code !== code) {
       throw new Error(`expected Error ${code}, got ${error.code} ${error.reason}`);
@@ -116,7 +116,7 @@ export class RawPeer {
   }
 
   /** Resolves once the master closed the connection (draining anything left). */
-  async waitClosed(timeoutMs = 5000): Promise<void> {
+  async waitClosed(timeoutMs = 60_000): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<"timeout">((resolve) => {
       timer = setTimeout(() => resolve("timeout"), timeoutMs);
@@ -211,7 +211,7 @@ export async function registerRawCluster(
 /** Polls `condition` every 10 ms until it holds, or fails after `timeoutMs`. */
 export async function waitFor(
   condition: () => boolean,
-  timeoutMs = 3000,
+  timeoutMs = 60_000,
   what = "condition",
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -58,6 +58,11 @@ export interface SpawnRoleOptions {
    * rest, so the child's pid stays deno's).
    */
   readonly wrapper?: readonly string[];
+  /**
+   * Run the role as a user does, through its task: `deno task <role> ...args` (deno.json's
+   * flags; `denoFlags` is ignored). `deno task` stays the parent of the role's process.
+   */
+  readonly viaTask?: boolean;
 }
 
 /** A running role process whose stdout is split into lines and stderr is collected. */
@@ -92,7 +97,9 @@ export function spawnRole(
   const script = role.endsWith(".ts")
     ? role
     : decodeURIComponent(new URL(`../${role}/main.ts`, import.meta.url).pathname);
-  const denoArgs = ["run", ...(opts.denoFlags ?? ["-A"]), script, ...args];
+  const denoArgs = opts.viaTask
+    ? ["task", "--config", `${REPO_ROOT}deno.json`, role, ...args]
+    : ["run", ...(opts.denoFlags ?? ["-A"]), script, ...args];
   const prefix = [...(opts.ownProcessGroup ? ["setsid"] : []), ...(opts.wrapper ?? [])];
   const child = new Deno.Command(prefix.length > 0 ? prefix[0] : Deno.execPath(), {
     args: prefix.length > 0 ? [...prefix.slice(1), Deno.execPath(), ...denoArgs] : denoArgs,
@@ -220,7 +227,7 @@ export class LineTimeoutError extends Error {
 export async function waitForLine(
   proc: RoleProcess,
   pattern: RegExp,
-  timeoutMs = 10_000,
+  timeoutMs = 60_000,
 ): Promise<RegExpMatchArray> {
   const it = proc.lines();
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -326,7 +333,7 @@ export class Deployment implements AsyncDisposable {
     await Deno.writeTextFile(config, toml);
     const proc = spawnRole(role, ["--config", config]);
     this.processes.push(proc);
-    await waitForLine(proc, ready, 20_000);
+    await waitForLine(proc, ready);
     return proc;
   }
 

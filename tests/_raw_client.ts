@@ -26,7 +26,7 @@ import { type CloseInfo, connectFrames, type FrameConnection } from "../shared/t
 import { connectTlsFrames } from "../shared/tls_listener.ts";
 
 /** How long a test waits for one packet before failing. */
-const DEFAULT_WAIT_MS = 3000;
+const DEFAULT_WAIT_MS = 60_000;
 
 /** A framed connection whose packets are read in order with {@linkcode RawClient.next}. */
 export class RawClient {

@@ -78,14 +78,15 @@ Deno.test("stop() ends a run early", async () => {
   const run = startBots({
     master: { host: "127.0.0.1", port: servers.port },
     count: 2,
-    seconds: 60,
+    seconds: 600,
   });
   await run.allJoined;
   const started = performance.now();
   run.stop();
   const summary = await run.done;
   assert.equal(summary.status.joined, 2);
-  assert.ok(performance.now() - started < 5000, "the bots left at once, not after 60 s");
+  // A generous bound, still far below the 600 s the bots would otherwise play.
+  assert.ok(performance.now() - started < 60_000, "the bots left at once, not after 600 s");
 });
 
 Deno.test("bot options out of range are refused", () => {

@@ -70,7 +70,7 @@ async function startServers(maxConnections = 0) {
     // Registration follows the ready line closely; wait until the master lists it.
     const observer = await SustenetClient.connect({ port: masterPort });
     try {
-      const deadline = performance.now() + 10_000;
+      const deadline = performance.now() + 60_000;
       while ((await observer.listClusters()).length === 0) {
         if (performance.now() > deadline) throw new Error("the cluster never registered");
         await new Promise((resolve) => setTimeout(resolve, 50));
@@ -125,11 +125,9 @@ Deno.test("the library and the CLI work against real master and cluster processe
   const bots = await runClient(["--master", master, "--bots", "3", "--seconds", "1.5"]);
   assert.equal(bots.code, 0, bots.stderr);
   assert.match(bots.stdout, /^joined \d\/3 \| \d+ msgs\/s \| sent \d+ received \d+ \| errors 0/m);
-  assert.match(bots.stdout, /^bot 3: joined cli-cluster \(cluster \d+\) as client \d+;/m);
-  assert.match(
-    bots.stdout,
-    /^bots joined: 3\/3; chat sent \d+ received \d+; echo sent (\d+) echoed \1; errors 0$/m,
-  );
+  assert.match(bots.stdout, /^bots joined 3\/3 in [\d.]+ s; join p50 /m);
+  assert.match(bots.stdout, /^rtt p50 [\d.]+ p95 [\d.]+ p99 [\d.]+ max [\d.]+ ms \(\d+\)$/m);
+  assert.match(bots.stdout, /^errors 0$/m);
 });
 
 Deno.test("`join` sends stdin lines as chat or any plugin command and prints what comes back", async () => {
@@ -228,7 +226,7 @@ Deno.test("against real processes: wrong and unavailable pins, then a full clust
     // closely) with room.
     const observer = await connect();
     const room = async (): Promise<number> => {
-      const deadline = performance.now() + 10_000;
+      const deadline = performance.now() + 60_000;
       for (;;) {
         const [cluster] = await observer.listClusters();
         if (cluster !== undefined && !cluster.full) return cluster.id;

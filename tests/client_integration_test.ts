@@ -17,7 +17,7 @@ const echoPlugin = definePlugin({
   },
 });
 
-async function waitFor(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
+async function waitFor(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!check()) {
     if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);

@@ -35,7 +35,7 @@ const MiB = 1024 * 1024;
 /** The RSS growth a flood may cause, generously: the unlimited attack measured 74 → 700 MB. */
 const RSS_BOUND_BYTES = 256 * MiB;
 /** A generous wait for one answer on a machine whose cores are shared. */
-const ANSWER_WAIT_MS = 15_000;
+const ANSWER_WAIT_MS = 60_000;
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -82,7 +82,7 @@ const ARBITRARIES: { readonly [K in PacketKind]: fc.Arbitrary<Extract<Packet, { 
   JoinCluster: record({
     kind: fc.constant("JoinCluster"),
     clusterId: u32,
-    clientPublicKey: bytes8,
+    clientPublicKey: key32,
     credential: bytes16,
   }),
   JoinTicket: record({
@@ -91,7 +91,7 @@ const ARBITRARIES: { readonly [K in PacketKind]: fc.Arbitrary<Extract<Packet, { 
     host: str8,
     port: u16,
     keyVersion: u16,
-    clusterPublicKey: bytes8,
+    clusterPublicKey: key32,
     ticket: bytes16,
   }),
   BecomeCluster: record({
@@ -107,7 +107,7 @@ const ARBITRARIES: { readonly [K in PacketKind]: fc.Arbitrary<Extract<Packet, { 
     port: u16,
     maxConnections: u32,
     keyVersion: u16,
-    publicKey: bytes8,
+    publicKey: key32,
     proof: key32,
   }),
   CreateCluster: record({ kind: fc.constant("CreateCluster"), clusterId: u32 }),
@@ -115,7 +115,7 @@ const ARBITRARIES: { readonly [K in PacketKind]: fc.Arbitrary<Extract<Packet, { 
   Deregister: record({ kind: fc.constant("Deregister"), reason: str16 }),
   RequestKey: record({ kind: fc.constant("RequestKey"), cachedVersion: u16 }),
   VersionOfKey: record({ kind: fc.constant("VersionOfKey"), version: u16 }),
-  SendPubKey: record({ kind: fc.constant("SendPubKey"), version: u16, publicKey: bytes8 }),
+  SendPubKey: record({ kind: fc.constant("SendPubKey"), version: u16, publicKey: key32 }),
   KeyExchange: record({
     kind: fc.constant("KeyExchange"),
     clientPublicKey: key32,

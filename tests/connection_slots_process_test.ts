@@ -85,7 +85,7 @@ Deno.test("cluster process with max_connections = 40: hundreds of pending connec
     // The players' slots are untouched: a ticket holder joins and plays.
     const { client } = await waitJoin(masterPort, clusterPort);
     client.send({ kind: "Plugin", command: 0x80, payload: new Uint8Array([1, 2, 3]) });
-    assert.deepEqual([...(await client.expect("Plugin", 5000)).payload], [1, 2, 3]);
+    assert.deepEqual([...(await client.expect("Plugin", 60_000)).payload], [1, 2, 3]);
     await client.close();
 
     // Announcing 1 MiB (the old pre-auth record bound) is refused at once, not buffered.
@@ -140,7 +140,7 @@ Deno.test("master process with max_connections = 40, 40 idle clients and hundred
         `server_name = "eu-1"\n[cluster]\nmaster_port = ${masterPort}\n`,
       /^cluster eu-1 listening on /,
     );
-    const deadline = performance.now() + 10_000;
+    const deadline = performance.now() + 60_000;
     let names: string[] = [];
     while (names.length === 0) {
       assert.ok(performance.now() < deadline, "the cluster was never listed");
@@ -205,7 +205,7 @@ async function holdPartialFrames(
 
 /** Joins once the master lists the cluster (it registers right after starting). */
 async function waitJoin(masterPort: number, clusterPort: number) {
-  const deadline = performance.now() + 10_000;
+  const deadline = performance.now() + 60_000;
   while (true) {
     try {
       return await playerJoins(masterPort, clusterPort);

@@ -46,7 +46,7 @@ async function withWorld(
         master: { hostname: "127.0.0.1", port: master.addr.port },
         ...clusterOptions,
       });
-      await waitUntil(() => master.registry.size === 1, "the cluster to be listed", 10_000);
+      await waitUntil(() => master.registry.size === 1, "the cluster to be listed", 60_000);
     }
     await run({ master, cluster, keysDir });
   } finally {

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { importIdentity } from "../shared/identity_key.ts";
+import {
+  formatPublicKeyFile,
+  identityKeyVersion,
+  importIdentity,
+  parsePublicKeyFile,
+} from "../shared/identity_key.ts";
 import { announceMessage, proveAnnounce, verifyAnnounce } from "../shared/announce_proof.ts";
 import { clientKeyHash, openJoinTicket, sealJoinTicket } from "../shared/join_ticket.ts";
 import { TLS_JOIN_LABEL, tlsJoinCommitment } from "../shared/tls_join.ts";
@@ -80,10 +85,14 @@ function text(v: CryptoVector, name: string): string {
   return JSON.parse(value);
 }
 
+/** `u16 6257`: a decimal integer after its wire width, which it must fit. */
 function integer(v: CryptoVector, name: string): number {
   const value = raw(v, name);
-  assert.match(value, /^\d+$/, `${name} of "${v.label}" is a decimal integer`);
-  return Number(value);
+  const match = /^u(8|16|32|64) (\d+)$/.exec(value);
+  assert.ok(match !== null, `${name} of "${v.label}" is "u<bits> <decimal>", got ${value}`);
+  const number = Number(match[2]);
+  assert.ok(Number.isSafeInteger(number) && number < 2 ** Number(match[1]), `${name} fits`);
+  return number;
 }
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
@@ -127,6 +136,7 @@ Deno.test("PROTOCOL.md has exactly the crypto vectors the test checks", () => {
     "announce proof",
     "client session keys",
     "join ticket",
+    "key version",
     "master-link keys",
     "sealed records",
   ]);
@@ -366,4 +376,23 @@ Deno.test("the join ticket vector: plaintext layout, fixed-nonce sealing, openin
     ),
   );
   assert.equal(opened.toHex(), plaintext.toHex());
+});
+
+Deno.test("crypto vector: key version and .pub file, by the implementation and by plain WebCrypto", async () => {
+  const v = vector("key version");
+  const publicKey = hex(v, "publicKey");
+  assert.deepEqual(
+    new Uint8Array(await crypto.subtle.digest("SHA-256", publicKey)),
+    hex(v, "sha256"),
+  );
+  assert.equal(await identityKeyVersion(publicKey), integer(v, "keyVersion"));
+  assert.equal(formatPublicKeyFile(publicKey), text(v, "pubFile"));
+  assert.deepEqual(parsePublicKeyFile(text(v, "pubFile")), publicKey);
+  const zero = hex(v, "zeroKey");
+  assert.deepEqual(
+    new Uint8Array(await crypto.subtle.digest("SHA-256", zero)),
+    hex(v, "zeroSha256"),
+  );
+  assert.equal(hex(v, "zeroSha256")[0] | hex(v, "zeroSha256")[1], 0);
+  assert.equal(await identityKeyVersion(zero), integer(v, "zeroKeyVersion"));
 });

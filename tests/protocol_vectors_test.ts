@@ -30,6 +30,11 @@ const EXPECTED: Readonly<Record<string, Packet>> = {
     code: ErrorCode.RateLimited,
     reason: "too many join requests; wait a second",
   },
+  "Error (Unhandled)": {
+    kind: "Error",
+    code: ErrorCode.Unhandled,
+    reason: "no plugin handles command 0x90",
+  },
   "Ping": { kind: "Ping", value: 42 },
   "Pong": { kind: "Pong", value: 42 },
   "RequestClusters": { kind: "RequestClusters" },

@@ -1,7 +1,7 @@
 // This module is browser compatible.
 /**
  * Test plugin: exercises moves, kicks and broadcast options. `onMove` rejects y < 0, kicks
- * below y = -100 ("fell out of the world"), and dawdles 200 ms when x = 999 (to test move
+ * below y = -100 ("fell out of the world"), and dawdles 1000 ms when x = 999 (to test move
  * timeouts). Each joining player is announced to the others with command 0x95 (its client id
  * as text), and to fragment 7's audience with command 0x96. On stop it broadcasts command 0x97
  * `"bye"` after a short await (to test that hosts wait for an async `onStop`).
@@ -32,7 +32,7 @@ export default definePlugin({
   },
   onMove(ctx, client, move) {
     if (move.x === 999) {
-      const until = Date.now() + 200;
+      const until = Date.now() + 1000;
       while (Date.now() < until) {
         // Busy on purpose: the verdict comes late.
       }

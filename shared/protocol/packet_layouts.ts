@@ -294,7 +294,7 @@ export type AnnouncedFields = Omit<PacketOf<"AnswerCluster">, "kind" | "proof">;
  */
 export function announcedFieldsSize(f: AnnouncedFields): number {
   return str8Size(f.name, "AnswerCluster.name") + str8Size(f.host, "AnswerCluster.host") +
-    2 + 4 + 2 + bytes8Size(f.publicKey, "AnswerCluster.publicKey") +
+    2 + 4 + 2 + fixedSize(f.publicKey, KEY_MATERIAL_BYTES, "AnswerCluster.publicKey") +
     endpointsSize(f.endpoints, "AnswerCluster.endpoints");
 }
 
@@ -434,7 +434,7 @@ export const PACKET_LAYOUTS: { readonly [K in FixedKind]: PacketLayout<K> } = {
   },
   JoinCluster: {
     size: (p) =>
-      4 + bytes8Size(p.clientPublicKey, "JoinCluster.clientPublicKey") +
+      4 + fixedSize(p.clientPublicKey, KEY_MATERIAL_BYTES, "JoinCluster.clientPublicKey") +
       bytes16Size(p.credential, "JoinCluster.credential"),
     write(w, p) {
       w.u32(p.clusterId, "JoinCluster.clusterId");
@@ -444,14 +444,14 @@ export const PACKET_LAYOUTS: { readonly [K in FixedKind]: PacketLayout<K> } = {
     read: (r) => ({
       kind: "JoinCluster",
       clusterId: r.u32("clusterId"),
-      clientPublicKey: r.bytes8("clientPublicKey"),
+      clientPublicKey: r.fixed8(KEY_MATERIAL_BYTES, "clientPublicKey"),
       credential: r.bytes16("credential"),
     }),
   },
   JoinTicket: {
     size: (p) =>
       4 + str8Size(p.host, "JoinTicket.host") + 2 + 2 +
-      bytes8Size(p.clusterPublicKey, "JoinTicket.clusterPublicKey") +
+      fixedSize(p.clusterPublicKey, KEY_MATERIAL_BYTES, "JoinTicket.clusterPublicKey") +
       bytes16Size(p.ticket, "JoinTicket.ticket") +
       endpointsSize(p.endpoints, "JoinTicket.endpoints"),
     write(w, p) {
@@ -470,7 +470,7 @@ export const PACKET_LAYOUTS: { readonly [K in FixedKind]: PacketLayout<K> } = {
         host: r.str8("host"),
         port: r.u16("port"),
         keyVersion: r.u16("keyVersion"),
-        clusterPublicKey: r.bytes8("clusterPublicKey"),
+        clusterPublicKey: r.fixed8(KEY_MATERIAL_BYTES, "clusterPublicKey"),
         ticket: r.bytes16("ticket"),
       }, readEndpoints(r)),
   },
@@ -508,7 +508,7 @@ export const PACKET_LAYOUTS: { readonly [K in FixedKind]: PacketLayout<K> } = {
         port: r.u16("port"),
         maxConnections: r.u32("maxConnections"),
         keyVersion: r.u16("keyVersion"),
-        publicKey: r.bytes8("publicKey"),
+        publicKey: r.fixed8(KEY_MATERIAL_BYTES, "publicKey"),
       };
       const endpoints = readEndpoints(r);
       return { ...withEndpoints(fields, endpoints), proof: r.fixed8(KEY_MATERIAL_BYTES, "proof") };
@@ -531,7 +531,7 @@ export const PACKET_LAYOUTS: { readonly [K in FixedKind]: PacketLayout<K> } = {
   RequestKey: u16Packet("RequestKey", "cachedVersion"),
   VersionOfKey: u16Packet("VersionOfKey", "version"),
   SendPubKey: {
-    size: (p) => 2 + bytes8Size(p.publicKey, "SendPubKey.publicKey"),
+    size: (p) => 2 + fixedSize(p.publicKey, KEY_MATERIAL_BYTES, "SendPubKey.publicKey"),
     write(w, p) {
       w.u16(p.version, "SendPubKey.version");
       w.bytes8(p.publicKey, "SendPubKey.publicKey");
@@ -539,7 +539,7 @@ export const PACKET_LAYOUTS: { readonly [K in FixedKind]: PacketLayout<K> } = {
     read: (r) => ({
       kind: "SendPubKey",
       version: r.u16("version"),
-      publicKey: r.bytes8("publicKey"),
+      publicKey: r.fixed8(KEY_MATERIAL_BYTES, "publicKey"),
     }),
   },
   KeyExchange: {

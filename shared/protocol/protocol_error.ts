@@ -61,6 +61,11 @@ export const ErrorCode = {
   Internal: 18,
   /** Too many requests (e.g. JoinCluster over the master's ticket limits); wait, then retry. */
   RateLimited: 19,
+  /**
+   * Cluster → client: no plugin of the cluster handles the plugin command just sent. Not fatal:
+   * the connection stays open. The reason is `no plugin handles command 0xNN`.
+   */
+  Unhandled: 20,
 } as const;
 
 /** One of the {@linkcode ErrorCode} numbers. */

@@ -1,0 +1,161 @@
+/**
+ * A newcomer's first run, as README.md shows it: the repository's own Config.toml (ports and
+ * keys moved aside by flags), `deno task client join auto` echoing chat and `/cmd 128 hi`, a
+ * command no plugin handles answered with "no plugin handles 0x90" (and counted), and bots
+ * reporting replies.
+ */
+import assert from "node:assert/strict";
+import { parse as parseToml } from "smol-toml";
+import { CHAT_SETTINGS } from "../plugins/chat.ts";
+import { SustenetClient } from "../client/mod.ts";
+import { generateKey } from "../shared/keys.ts";
+import { freePort, REPO_ROOT, type RoleProcess, spawnRole, waitForLine } from "./_process.ts";
+
+/** Overall bound of every wait below: generous, so a busy machine never fails a test. */
+const BOUND_MS = 60_000;
+
+/** Master and cluster from the repository's Config.toml, each on free ports. */
+async function startFromRepoConfig() {
+  const keysDir = await Deno.makeTempDir({ prefix: "sustenet_first_run_" });
+  await generateKey(keysDir, "cluster_key");
+  const masterPort = await freePort();
+  const clusterStatusPort = await freePort();
+  const processes: RoleProcess[] = [];
+  const close = async () => {
+    for (const proc of processes) await proc.close();
+    await Deno.remove(keysDir, { recursive: true });
+  };
+  try {
+    const common = ["--config", "Config.toml", "--keys-dir", keysDir, "--log-level", "warning"];
+    const master = spawnRole("master", [
+      ...common,
+      "--port",
+      String(masterPort),
+      "--no-status-enabled",
+    ]);
+    processes.push(master);
+    await waitForLine(master, /^master listening on /);
+    const cluster = spawnRole("cluster", [
+      ...common,
+      "--port",
+      String(await freePort()),
+      "--status-port",
+      String(clusterStatusPort),
+      "--master-port",
+      String(masterPort),
+    ]);
+    processes.push(cluster);
+    await waitForLine(cluster, /^cluster .* listening on /);
+    const observer = await SustenetClient.connect({ port: masterPort });
+    try {
+      const started = performance.now();
+      while ((await observer.listClusters()).length === 0) {
+        if (performance.now() - started > BOUND_MS) throw new Error("the cluster never registered");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      await observer.close();
+    }
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { masterPort, clusterStatusPort, [Symbol.asyncDispose]: close };
+}
+
+Deno.test("README's plugin example sets only settings chat reads", async () => {
+  const readme = await Deno.readTextFile(`${REPO_ROOT}README.md`);
+  const blocks = [...readme.matchAll(/```toml\n([\s\S]*?)```/g)].map((m) => m[1]);
+  assert.ok(blocks.length > 0);
+  for (const block of blocks) {
+    const parsed = parseToml(block) as { cluster?: { plugins?: Record<string, unknown>[] } };
+    for (const plugin of parsed.cluster?.plugins ?? []) {
+      if (!String(plugin.url).endsWith("chat.ts")) continue;
+      for (const key of Object.keys(plugin.settings ?? {})) {
+        assert.ok(CHAT_SETTINGS.includes(key), `chat does not read settings.${key}`);
+      }
+    }
+  }
+});
+
+Deno.test("first run with the repository's Config.toml: chat, /cmd 128 and an unowned command are answered", async () => {
+  await using servers = await startFromRepoConfig();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      `${REPO_ROOT}client/main.ts`,
+      "--master",
+      `127.0.0.1:${servers.masterPort}`,
+      "join",
+      "auto",
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  let stderr = "";
+  const stderrDone = (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) stderr += chunk;
+  })();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const writer = child.stdin.getWriter();
+  let stdout = "";
+  const bound = setTimeout(() => child.kill("SIGKILL"), BOUND_MS);
+  try {
+    const readUntil = async (pattern: RegExp, what = () => stdout) => {
+      while (!pattern.test(what())) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stdout ended before ${pattern}:\n${stdout}\n${stderr}`);
+        stdout += value;
+      }
+    };
+    await readUntil(/joined Sustenet \(cluster \d+\) as client \d+/);
+    await writer.write(new TextEncoder().encode("hello newcomer\n"));
+    await readUntil(/\[client \d+\] hello newcomer/);
+    await writer.write(new TextEncoder().encode("/cmd 128 hi\n"));
+    await readUntil(/^command 0x80: hi$/m);
+    // 0x90: no plugin handles it. The cluster answers (stderr), the session stays open.
+    await writer.write(new TextEncoder().encode("/cmd 0x90 anyone?\n"));
+    const asked = performance.now();
+    while (!/no plugin handles 0x90/.test(stderr)) {
+      if (performance.now() - asked > BOUND_MS) throw new Error(`no answer:\n${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await writer.write(new TextEncoder().encode("still here\n"));
+    await readUntil(/\[client \d+\] still here/);
+  } finally {
+    clearTimeout(bound);
+    await writer.close();
+    while (!(await reader.read()).done) {
+      // drain
+    }
+    const status = await child.status;
+    await stderrDone;
+    assert.equal(status.code, 0, `${stdout}\n${stderr}`);
+  }
+  const metrics = await (await fetch(`http://127.0.0.1:${servers.clusterStatusPort}/metrics`))
+    .text();
+  assert.match(metrics, /^sustenet_cluster_plugin_unhandled_total 1$/m);
+});
+
+Deno.test("first run with the repository's Config.toml: bots get replies", async () => {
+  await using servers = await startFromRepoConfig();
+  await using bots = spawnRole("client", [
+    "--master",
+    `127.0.0.1:${servers.masterPort}`,
+    "--bots",
+    "5",
+    "--seconds",
+    "2",
+  ]);
+  const status = await bots.waitExit();
+  const out = bots.stdoutLines().join("\n");
+  assert.equal(status.code, 0, `${out}\n${bots.stderrText()}`);
+  const totals = /^messages sent (\d+) \(\d+\/s\) received (\d+) \(\d+\/s\)$/m.exec(out);
+  assert.ok(totals !== null, out);
+  assert.ok(Number(totals[1]) > 0 && Number(totals[2]) > 0, out);
+  assert.match(out, /^rtt p50 [\d.]+ p95 [\d.]+ p99 [\d.]+ max [\d.]+ ms \(\d+\)$/m);
+  assert.match(out, /^errors 0$/m);
+});
