@@ -31,6 +31,7 @@ import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { type BroadcastOptions, type ClientId, isPluginMove } from "../shared/plugin.ts";
 import { importAesKey, KeyError } from "../shared/security.ts";
 import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
+import { RuntimeMetrics } from "../shared/runtime_metrics.ts";
 import { BroadcastGroup } from "../shared/broadcast_group.ts";
 import { PendingGate } from "../shared/pending_gate.ts";
 import { LogThrottle } from "../shared/log_throttle.ts";
@@ -224,6 +225,7 @@ class ClusterRuntime implements PluginActions {
   #sessionOptions: Omit<ClientSessionOptions, "admit"> | undefined;
   #listener: FrameListener | undefined;
   #status: StatusServer | undefined;
+  #runtime: RuntimeMetrics | undefined;
   #link: MasterLink | undefined;
   #tickTimer: ReturnType<typeof setInterval> | undefined;
   #lastTick = 0;
@@ -392,11 +394,13 @@ class ClusterRuntime implements PluginActions {
   #startStatus(): void {
     const status = this.#options.status;
     if (status === undefined || status === false) return;
+    const runtime = new RuntimeMetrics({ role: "cluster" });
+    this.#runtime = runtime;
     this.#status = startStatusServer({
       hostname: status.hostname ?? "127.0.0.1",
       port: status.port,
       health: () => this.#health(),
-      metrics: () => this.metrics.families(),
+      metrics: () => [...this.metrics.families(), ...runtime.families()],
     });
   }
 
@@ -690,6 +694,7 @@ class ClusterRuntime implements PluginActions {
   #closed(connection: FrameConnection, record: ConnectionRecord, info: CloseInfo): void {
     this.#connections.delete(connection);
     this.metrics.connectionClosed(connection);
+    if (info.code === ErrorCode.SlowConsumer) this.metrics.slowConsumers.inc();
     const clientId = record.session.clientId;
     if (!record.session.closed()) return;
     const player = this.#players.remove(clientId);
@@ -787,7 +792,7 @@ class ClusterRuntime implements PluginActions {
       this.#drainFloodLog(now);
       if (this.#grid !== undefined) this.#fragmentTick(this.#grid, now);
       // Grid work, encoding and queueing; the socket writes themselves happen after.
-      this.metrics.tickSeconds.record((performance.now() - now) / 1000);
+      this.metrics.recordTick((performance.now() - now) / 1000);
     } catch (error) {
       logger.error("tick failed: {error}", { error });
     }
@@ -954,6 +959,7 @@ class ClusterRuntime implements PluginActions {
     this.#everyone.flush();
     this.#drainFloodLog(Infinity);
     await this.#status?.close();
+    this.#runtime?.stop();
     this.#pending.stop();
     logger.info("cluster {name} stopped", { name: this.#settings.serverName });
   }

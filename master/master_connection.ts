@@ -224,10 +224,12 @@ export class MasterConnection {
       return;
     }
     this.#pendingRequests++;
+    const queuedAt = performance.now();
     // Chained so answers leave in the order the requests came, whatever each one awaits.
     const work = this.#requests.then(async () => {
       if (this.#phase.kind === "closed") return;
       const result = await session.handle(packet);
+      this.#context.metrics.requestSeconds.observe((performance.now() - queuedAt) / 1000);
       this.#pendingRequests--;
       const join = result.join;
       if (join !== undefined) this.#reportJoin(join);

@@ -13,6 +13,7 @@ import { ConnectionSlots } from "./connection_slots.ts";
 import { roleLogger } from "../shared/logging.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
+import { RuntimeMetrics } from "../shared/runtime_metrics.ts";
 import { ClusterAllocator } from "./allocation.ts";
 import { JoinLimiter } from "./join_limiter.ts";
 import { guestAuthenticate } from "./authenticate.ts";
@@ -182,8 +183,11 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
   }, LOG_INTERVAL_MS);
 
   let status: StatusServer | null = null;
+  let runtime: RuntimeMetrics | null = null;
   if (resolved.status !== false) {
     try {
+      const processMetrics = new RuntimeMetrics({ role: "master" });
+      runtime = processMetrics;
       status = startStatusServer({
         hostname: resolved.status.hostname ?? "127.0.0.1",
         port: resolved.status.port,
@@ -194,7 +198,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
           connections: active.size,
           uptimeS: Math.floor((performance.now() - startedAt) / 1000),
         }),
-        metrics: () => metrics.families(),
+        metrics: () => [...metrics.families(), ...processMetrics.families()],
         page: () =>
           renderStatusPage({
             serverName,
@@ -206,6 +210,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       });
     } catch (error) {
       clearInterval(logDrain);
+      runtime?.stop();
       await listener.close();
       throw error;
     }
@@ -221,6 +226,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       await settle(pending, STOP_WAIT_MS);
       slots.stop();
       await status?.close();
+      runtime?.stop();
       for (const [reason, count] of registrationLog.drain(Number.POSITIVE_INFINITY)) {
         logger.warn("{count} more cluster registrations refused: {reason}", { count, reason });
       }

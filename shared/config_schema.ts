@@ -13,7 +13,7 @@
  */
 
 import { parse, type TomlTable, type TomlValue } from "smol-toml";
-import { LOG_LEVEL_NAMES, type LogLevelName } from "./logging.ts";
+import { LOG_FORMATS, LOG_LEVEL_NAMES, type LogFormat, type LogLevelName } from "./logging.ts";
 import { dirnameOf, isAbsolutePath, pathToFileHref, resolvePath } from "./file_paths.ts";
 import { isHostName, isIp, isLoopbackIp, isUnspecifiedIp } from "./ip_address.ts";
 
@@ -154,6 +154,38 @@ const logLevelKind: Kind<LogLevelName> = {
   toToml: (value) => value,
 };
 
+const logFormatKind: Kind<LogFormat> = {
+  expect: `one of ${LOG_FORMATS.map((f) => `"${f}"`).join(", ")}`,
+  flag: "string",
+  read: (raw) => LOG_FORMATS.find((format) => format === raw),
+  fromText: (text) => text,
+  toToml: (value) => value,
+};
+
+// No flag: a token on the command line is visible to every local user in the process list.
+const adminTokenKind: Kind<string | null> = {
+  expect: 'a token of 16-512 printable ASCII characters, or "" for none',
+  flag: null,
+  read: (raw) => {
+    if (raw === "") return null;
+    return typeof raw === "string" && /^[\x21-\x7e]{16,512}$/.test(raw) ? raw : undefined;
+  },
+  fromText: (text) => text,
+  toToml: (value) => value ?? "",
+};
+
+const optionalPathKind: Kind<string | null> = {
+  expect: 'a path, or "" for none',
+  flag: "string",
+  read: (raw, ctx) => {
+    if (raw === "") return null;
+    if (typeof raw !== "string" || raw.includes("\0")) return undefined;
+    return ctx.baseDir === null ? raw : resolvePath(ctx.baseDir, raw);
+  },
+  fromText: (text) => text,
+  toToml: (value) => value ?? "",
+};
+
 const pathKind: Kind<string> = {
   expect: "a non-empty path",
   flag: "string",
@@ -224,6 +256,10 @@ const ALL_FIELDS: Fields<AllSettings> = {
   statusIp: field("status_ip", ipKind, "127.0.0.1"),
   statusEnabled: field("status_enabled", boolKind, true),
   logLevel: field("log_level", logLevelKind, "info"),
+  logFormat: field("log_format", logFormatKind, "text"),
+  adminToken: field("admin_token", adminTokenKind, null),
+  adminTokenFile: field("admin_token_file", optionalPathKind, null),
+  consolePublic: field("console_public", boolKind, true),
 };
 
 const MASTER_FIELDS: Fields<MasterSettings> = {
@@ -504,7 +540,11 @@ function assignField<T, K extends keyof T>(
   // Values from flags are relative to the working directory, not the config file.
   const ctx = { baseDir: v.flags.has(path) ? null : v.baseDir };
   const value = f.kind.read(raw, ctx);
-  if (value === undefined) fail(v, path, `must be ${f.kind.expect}, got ${show(raw)}`);
+  if (value === undefined) {
+    // A near-miss token is still a secret: never echo it.
+    const shown = f.kind === adminTokenKind ? "[redacted]" : show(raw);
+    fail(v, path, `must be ${f.kind.expect}, got ${shown}`);
+  }
   out[prop] = value;
 }
 

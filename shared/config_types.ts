@@ -8,7 +8,7 @@
  */
 
 import { SustenetError } from "./errors.ts";
-import type { LogLevelName } from "./logging.ts";
+import type { LogFormat, LogLevelName } from "./logging.ts";
 
 /**
  * A server role that reads Config.toml.
@@ -124,6 +124,17 @@ export interface AllSettings {
   readonly statusEnabled: boolean;
   /** Lowest log level written. */
   readonly logLevel: LogLevelName;
+  /** Log line format on stderr: `text` or `json` (one object per line). */
+  readonly logFormat: LogFormat;
+  /**
+   * Operator token for the console's actions (kick, notice, drain, restart a plugin), or null.
+   * Never logged; prefer `adminTokenFile`.
+   */
+  readonly adminToken: string | null;
+  /** File holding the operator token (first line, trimmed), or null. */
+  readonly adminTokenFile: string | null;
+  /** Whether the read-only console (pages, `/api/*`, live updates) is open without the token. */
+  readonly consolePublic: boolean;
 }
 
 /**

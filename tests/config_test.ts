@@ -78,6 +78,10 @@ Deno.test("an empty config gives every documented default", () => {
       statusIp: "127.0.0.1",
       statusEnabled: true,
       logLevel: "info",
+      logFormat: "text",
+      adminToken: null,
+      adminTokenFile: null,
+      consolePublic: true,
     },
     master: {
       heartbeatTimeoutMs: 3000,
@@ -213,6 +217,10 @@ status_port = 65535
 status_ip = "10.1.2.3"
 status_enabled = false
 log_level = "debug"
+log_format = "json"
+admin_token = "0123456789abcdef-token"
+admin_token_file = "../secrets/admin_token"
+console_public = false
 
 [master]
 heartbeat_timeout_ms = 4000
@@ -277,6 +285,10 @@ crowd_threshold = 1
     statusIp: "10.1.2.3",
     statusEnabled: false,
     logLevel: "debug",
+    logFormat: "json",
+    adminToken: "0123456789abcdef-token",
+    adminTokenFile: "/srv/secrets/admin_token",
+    consolePublic: false,
   });
   assert.deepEqual(config.master, {
     heartbeatTimeoutMs: 4000,
@@ -358,6 +370,10 @@ const BAD_VALUES: readonly [string, string, string, string, string][] = [
   ["all", "status_enabled", '"yes"', "true or false", '"yes"'],
   ["all", "log_level", '"verbose"', 'one of "debug", "info", "warning", "error"', '"verbose"'],
   ["all", "log_level", '"success"', 'one of "debug"', '"success"'],
+  ["all", "log_format", '"xml"', 'one of "text", "json"', '"xml"'],
+  ["all", "admin_token", '"short"', "a token of 16-512 printable ASCII characters", "[redacted]"],
+  ["all", "admin_token_file", "5", 'a path, or "" for none', "5"],
+  ["all", "console_public", '"no"', "true or false", '"no"'],
   ["master", "heartbeat_timeout_ms", "0", "an integer 1..2147483647", "0"],
   ["master", "ticket_ttl_ms", "1.5", "an integer 1..2147483647", "1.5"],
   ["master", "registration_timeout_ms", '"5s"', "an integer 1..2147483647", '"5s"'],
@@ -955,6 +971,11 @@ Deno.test("every flag is unique and follows its key's name", () => {
   const flags = CONFIG_KEYS.flatMap((k) => k.flag === null ? [] : [k.flag]);
   assert.equal(new Set(flags).size, flags.length);
   for (const key of CONFIG_KEYS) {
+    // A token on the command line is readable by every local user (ps): file only.
+    if (key.field === "all.admin_token") {
+      assert.equal(key.flag, null);
+      continue;
+    }
     assert.ok(key.flag !== null, `${key.field} has a flag`);
     const name = key.field.split(".").at(-1)?.replaceAll("_", "-");
     const prefix = key.field.startsWith("cluster.fragments.") ? "--fragments-" : "--";
