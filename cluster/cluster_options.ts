@@ -62,6 +62,16 @@ export interface ClusterStatusOptions {
   readonly hostname?: string;
   /** Port; 0 lets the OS choose. */
   readonly port: number;
+  /** Operator token for the console's actions (null/absent: actions answer 403). */
+  readonly adminToken?: string | null;
+  /** File whose first line is the operator token; read at start, wins over `adminToken`. */
+  readonly adminTokenFile?: string | null;
+  /**
+   * Whether the read-only console is open without the token.
+   *
+   * @default {true}
+   */
+  readonly consolePublic?: boolean;
 }
 
 /**
@@ -322,7 +332,13 @@ export interface ClusterOptions {
  * const options = clusterOptionsFromConfig(parseConfig('[all]\nserver_name = "eu-1"'));
  * assert.equal(options.port, 6257);
  * assert.deepEqual(options.master, { hostname: "127.0.0.1", port: 6256 });
- * assert.deepEqual(options.status, { hostname: "127.0.0.1", port: 6281 });
+ * assert.deepEqual(options.status, {
+ *   hostname: "127.0.0.1",
+ *   port: 6281,
+ *   adminToken: null,
+ *   adminTokenFile: null,
+ *   consolePublic: true,
+ * });
  * assert.equal(options.fragments, false);
  * ```
  */
@@ -351,7 +367,13 @@ export function clusterOptionsFromConfig(config: SustenetConfig): ClusterOptions
     handshakeTimeoutMs: all.handshakeTimeoutMs,
     idleTimeoutMs: all.idleTimeoutMs,
     status: all.statusEnabled
-      ? { hostname: all.statusIp, port: resolvedStatusPort(config, "cluster") }
+      ? {
+        hostname: all.statusIp,
+        port: resolvedStatusPort(config, "cluster"),
+        adminToken: all.adminToken,
+        adminTokenFile: all.adminTokenFile,
+        consolePublic: all.consolePublic,
+      }
       : false,
     pluginSpecs: cluster.plugins.map((p) => ({
       url: p.url,

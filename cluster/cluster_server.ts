@@ -32,6 +32,13 @@ import { type BroadcastOptions, type ClientId, isPluginMove } from "../shared/pl
 import { importAesKey, KeyError } from "../shared/security.ts";
 import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
 import { RuntimeMetrics } from "../shared/runtime_metrics.ts";
+import { AdminAuth, loadAdminToken } from "../shared/admin_auth.ts";
+import {
+  ClusterConsole,
+  type ClusterConsoleSource,
+  type ConsolePlayer,
+  MAX_PLAYER_ROWS,
+} from "./cluster_console.ts";
 import { BroadcastGroup } from "../shared/broadcast_group.ts";
 import { PendingGate } from "../shared/pending_gate.ts";
 import { LogThrottle } from "../shared/log_throttle.ts";
@@ -169,9 +176,17 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   return runtime.server();
 }
 
+/**
+ * The plugin command an operator's notice reaches players on (docs/PROTOCOL.md, "Operator
+ * notice"): payload = the notice in UTF-8.
+ */
+export const NOTICE_COMMAND = 0xff;
+
 /** What the cluster keeps per accepted client connection. */
 interface ConnectionRecord {
   readonly session: ClientSession;
+  /** When it connected (Unix ms), for the console's "connected for". */
+  readonly acceptedAt: number;
   /** Why the player is leaving, when the cluster decided it (kick, shutdown, protocol). */
   leaveReason: string | undefined;
   /** Settles once the close was cleaned up (player removed, plugins told). */
@@ -226,6 +241,10 @@ class ClusterRuntime implements PluginActions {
   #listener: FrameListener | undefined;
   #status: StatusServer | undefined;
   #runtime: RuntimeMetrics | undefined;
+  #console: ClusterConsole | undefined;
+  #auth: AdminAuth | undefined;
+  /** An operator's drain: new connections are refused, players stay. */
+  #draining = false;
   #link: MasterLink | undefined;
   #tickTimer: ReturnType<typeof setInterval> | undefined;
   #lastTick = 0;
@@ -291,6 +310,16 @@ class ClusterRuntime implements PluginActions {
       clusters: () => this.#selfInfo(),
       plaintext: this.#options.plaintext === true,
     };
+    const statusOptions = this.#options.status;
+    if (statusOptions !== undefined && statusOptions !== false) {
+      this.#auth = await AdminAuth.create({
+        token: await loadAdminToken(
+          statusOptions.adminToken ?? null,
+          statusOptions.adminTokenFile ?? null,
+        ),
+        consolePublic: statusOptions.consolePublic ?? true,
+      });
+    }
     try {
       await this.#startPlugins();
       this.#listen();
@@ -396,11 +425,14 @@ class ClusterRuntime implements PluginActions {
     if (status === undefined || status === false) return;
     const runtime = new RuntimeMetrics({ role: "cluster" });
     this.#runtime = runtime;
+    const page = new ClusterConsole(this.#consoleSource(), this.#auth!, logger);
+    this.#console = page;
     this.#status = startStatusServer({
       hostname: status.hostname ?? "127.0.0.1",
       port: status.port,
       health: () => this.#health(),
       metrics: () => [...this.metrics.families(), ...runtime.families()],
+      routes: page.routes,
     });
   }
 
@@ -496,12 +528,107 @@ class ClusterRuntime implements PluginActions {
     };
   }
 
+  // ---------------------------------------------------------------- operator console
+
+  #consoleSource(): ClusterConsoleSource {
+    const hosts = this.#hosts;
+    return {
+      snapshot: () => {
+        const now = Date.now();
+        const rows: ConsolePlayer[] = [];
+        for (const player of this.#players.players()) {
+          if (rows.length >= MAX_PLAYER_ROWS) break;
+          const record = this.#connections.get(player.connection);
+          const coords = this.#grid?.fragmentCoordsOf(player.clientId as never);
+          rows.push({
+            clientId: player.clientId,
+            playerId: player.playerId,
+            address: remoteOf(player.connection),
+            connectedMs: record === undefined ? 0 : now - record.acceptedAt,
+            queuedBytes: player.connection.queuedBytes,
+            fragment: coords === undefined ? null : `${coords.fx},${coords.fz}`,
+          });
+        }
+        const fragments = this.#grid === undefined
+          ? null
+          : [...this.#grid.fragmentStats()].map((f) => ({
+            fx: f.fx,
+            fz: f.fz,
+            players: f.players,
+            updateHz: f.updateHz,
+            bytesOut: f.bytesOut,
+          }));
+        return {
+          name: this.#settings.serverName,
+          clusterId: this.#link?.clusterId ?? null,
+          masterLink: this.#linkState(),
+          uptimeMs: performance.now() - this.#startedAt,
+          draining: this.#draining,
+          players: this.#players.size,
+          capacity: this.#settings.maxConnections,
+          playerRows: rows,
+          fragments,
+          plugins: hosts.map((host) => {
+            const worker = host instanceof WorkerPluginHost ? host : undefined;
+            const stats = worker?.stats;
+            return {
+              name: host.name,
+              state: host.state,
+              restarts: stats?.restarts ?? 0,
+              failures: stats === undefined
+                ? 0
+                : Object.values(stats.failures).reduce((a, b) => a + b, 0),
+              lastError: worker?.lastError ?? null,
+              sandboxed: worker !== undefined,
+            };
+          }),
+          tick: {
+            p50Ms: this.metrics.tickSeconds.quantile(0.5) * 1000,
+            p99Ms: this.metrics.tickSeconds.quantile(0.99) * 1000,
+          },
+          traffic: {
+            bytesIn: this.metrics.total("bytesIn"),
+            bytesOut: this.metrics.total("bytesOut"),
+            framesIn: this.metrics.total("framesIn"),
+            framesOut: this.metrics.total("framesOut"),
+          },
+          eventLoopLagMaxMs: (this.#runtime?.maxLagSeconds ?? 0) * 1000,
+        };
+      },
+      kick: (clientId, reason) => {
+        if (this.#players.player(clientId as ClientId) === undefined) return false;
+        this.kick(clientId as ClientId, reason);
+        return true;
+      },
+      notice: (text) => {
+        const payload = new TextEncoder().encode(text);
+        const players = this.#players.size;
+        this.broadcast(NOTICE_COMMAND, payload, {});
+        logger.info("operator notice sent to {players} player(s)", { players });
+        return players;
+      },
+      drain: (on) => {
+        this.#draining = on;
+        logger.warn(on ? "draining: new players are refused" : "draining stopped");
+      },
+      restartPlugin: (name) => {
+        const host = hosts.find((h) => h.name === name);
+        if (host === undefined) return "unknown";
+        if (!(host instanceof WorkerPluginHost)) return "not_restartable";
+        return host.restart() ? "ok" : "not_restartable";
+      },
+    };
+  }
+
   // ---------------------------------------------------------------- client connections
 
   #accept(connection: FrameConnection): void {
-    if (this.#closing) {
+    if (this.#closing || this.#draining) {
       this.metrics.connectionsRefused.inc();
-      connection.close({ code: ErrorCode.ShuttingDown, message: "cluster shutting down" });
+      connection.close({
+        code: ErrorCode.ShuttingDown,
+        message: this.#closing ? "cluster shutting down" : "cluster draining: no new players",
+      });
       return;
     }
     // max_connections counts players, checked when a ticket is accepted (PlayerTable); a new
@@ -518,6 +645,7 @@ class ClusterRuntime implements PluginActions {
     });
     const record: ConnectionRecord = {
       session,
+      acceptedAt: Date.now(),
       leaveReason: undefined,
       cleanedUp: undefined,
       limit: undefined,
@@ -958,6 +1086,7 @@ class ClusterRuntime implements PluginActions {
     // Plugins may have broadcast while stopping: nobody is left to take it, but no timer stays.
     this.#everyone.flush();
     this.#drainFloodLog(Infinity);
+    this.#console?.close();
     await this.#status?.close();
     this.#runtime?.stop();
     this.#pending.stop();

@@ -14,6 +14,8 @@ import { roleLogger } from "../shared/logging.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
 import { RuntimeMetrics } from "../shared/runtime_metrics.ts";
+import { AdminAuth, loadAdminToken } from "../shared/admin_auth.ts";
+import { MasterConsole } from "./console/master_console.ts";
 import { ClusterAllocator } from "./allocation.ts";
 import { JoinLimiter } from "./join_limiter.ts";
 import { guestAuthenticate } from "./authenticate.ts";
@@ -22,7 +24,6 @@ import { MasterConnection, type MasterContext } from "./master_connection.ts";
 import { type MasterOptions, resolveMasterOptions } from "./master_options.ts";
 import { MasterMetrics } from "./metrics.ts";
 import { ClusterRegistry, type ClusterRegistryView } from "./registry.ts";
-import { renderStatusPage } from "./status_page.ts";
 import type { FrameConnection } from "../shared/transport.ts";
 
 const logger = roleLogger("master");
@@ -184,10 +185,66 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
 
   let status: StatusServer | null = null;
   let runtime: RuntimeMetrics | null = null;
+  let opsConsole: MasterConsole | null = null;
   if (resolved.status !== false) {
     try {
+      const auth = await AdminAuth.create({
+        token: await loadAdminToken(
+          resolved.status.adminToken ?? null,
+          resolved.status.adminTokenFile ?? null,
+        ),
+        consolePublic: resolved.status.consolePublic ?? true,
+      });
       const processMetrics = new RuntimeMetrics({ role: "master" });
       runtime = processMetrics;
+      const sum = (values: Iterable<{ value: number }>) => {
+        let total = 0;
+        for (const s of values) total += s.value;
+        return total;
+      };
+      opsConsole = new MasterConsole(
+        {
+          serverName,
+          uptimeMs: () => performance.now() - startedAt,
+          connections: () => active.size,
+          clusters: () => {
+            const now = Date.now();
+            return registry.list().map((c) => ({
+              id: c.id,
+              name: c.name,
+              host: c.host,
+              port: c.port,
+              load: c.load,
+              maxConnections: c.maxConnections,
+              heartbeatAgeMs: Math.max(0, now - c.lastHeartbeat),
+              keyVersion: c.keyVersion,
+              registeredForMs: Math.max(0, now - c.registeredAt),
+              draining: allocator.isDraining(c.id),
+            }));
+          },
+          counters: () => ({
+            ticketsIssued: metrics.ticketsIssued.value,
+            joinsRefused: sum(metrics.joinsRefused.samples()),
+            registrationFailures: sum(metrics.authFailures.samples()),
+            bytesIn: metrics.traffic("bytesIn"),
+            bytesOut: metrics.traffic("bytesOut"),
+          }),
+          eventLoopLagMaxMs: () => processMetrics.maxLagSeconds * 1000,
+          drain: (id, on) => {
+            const record = registry.get(id);
+            if (record === undefined) return false;
+            allocator.setDraining(record.id, on);
+            logger.warn("cluster {name} ({id}) {state}", {
+              name: record.name,
+              id,
+              state: on ? "draining: no new tickets" : "no longer draining",
+            });
+            return true;
+          },
+        },
+        auth,
+        logger,
+      );
       status = startStatusServer({
         hostname: resolved.status.hostname ?? "127.0.0.1",
         port: resolved.status.port,
@@ -199,18 +256,12 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
           uptimeS: Math.floor((performance.now() - startedAt) / 1000),
         }),
         metrics: () => [...metrics.families(), ...processMetrics.families()],
-        page: () =>
-          renderStatusPage({
-            serverName,
-            clusters: registry.list(),
-            connections: active.size,
-            uptimeS: (performance.now() - startedAt) / 1000,
-            now: Date.now(),
-          }),
+        routes: opsConsole.routes,
       });
     } catch (error) {
       clearInterval(logDrain);
       runtime?.stop();
+      opsConsole?.close();
       await listener.close();
       throw error;
     }
@@ -225,6 +276,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       await listener.close({ code: ErrorCode.ShuttingDown, message: "master shutting down" });
       await settle(pending, STOP_WAIT_MS);
       slots.stop();
+      opsConsole?.close();
       await status?.close();
       runtime?.stop();
       for (const [reason, count] of registrationLog.drain(Number.POSITIVE_INFINITY)) {
