@@ -70,7 +70,6 @@ export class OpsDeployment implements AsyncDisposable {
           `[all]\nserver_name = ${JSON.stringify(name)}\nport = ${port}\n` +
             `status_port = ${status}\nmax_connections = ${options.capacity ?? 0}\n${common}` +
             `[cluster]\nmaster_port = ${ops.masterPort}\nheartbeat_interval_ms = 200\n` +
-            `status_public_url = "http://127.0.0.1:${status}/"\n` +
             `[[cluster.plugins]]\nurl = "${REPO_ROOT}plugins/echo.ts"\n`,
           /^cluster .* listening on /,
         );
@@ -107,7 +106,10 @@ export class OpsDeployment implements AsyncDisposable {
     if (target === undefined) throw new Error(`cluster ${clusterIndex} is not listed`);
     const joined: OpsBot[] = [];
     for (let i = 0; i < count; i++) {
-      const client = await SustenetClient.connect({ port: this.masterPort });
+      const client = await SustenetClient.connect({
+        port: this.masterPort,
+        reconnect: { enabled: false },
+      });
       const session = await client.join(target.id);
       const bot = { client, session };
       this.bots.push(bot);

@@ -1,0 +1,149 @@
+/**
+ * Observability against real processes: `promtool check metrics` accepts the master's and a
+ * cluster's `/metrics` with bots playing, the process metrics are there, and the operator
+ * actions answer 401 without the token (nothing done), 404 for unknown targets, and work with
+ * it (a kick, a notice, a drain, a plugin restart).
+ */
+import assert from "node:assert/strict";
+import { ADMIN_TOKEN, OpsDeployment, sampleValue, scrape } from "./_ops_deployment.ts";
+
+async function promtool(text: string): Promise<{ code: number; output: string }> {
+  const child = new Deno.Command("promtool", {
+    args: ["check", "metrics"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(text));
+  await writer.close();
+  const out = await child.output();
+  const decoder = new TextDecoder();
+  return { code: out.code, output: decoder.decode(out.stdout) + decoder.decode(out.stderr) };
+}
+
+/** Waits (60 s at most) until `check` holds. */
+async function until(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
+  const deadline = performance.now() + 60_000;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function post(url: string, body: unknown, token?: string): Promise<Response> {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (token !== undefined) headers.authorization = `Bearer ${token}`;
+  return fetch(url, { method: "POST", headers, body: JSON.stringify(body) });
+}
+
+Deno.test("promtool accepts the master's and a cluster's /metrics with bots playing", async () => {
+  await using ops = await OpsDeployment.start(["prom-1"]);
+  const bots = await ops.joinBots(4, 0);
+  let echoes = 0;
+  for (const bot of bots) bot.session.on("message", () => echoes++);
+  for (const bot of bots) bot.session.send(0x80, new Uint8Array([1, 2, 3]));
+  await until("the echoes", () => echoes >= 4);
+  const cluster = ops.clusters[0].statusUrl;
+  await until(
+    "the cluster's players and a heartbeat with them",
+    async () => sampleValue(await scrape(cluster), "sustenet_cluster_players") === 4,
+  );
+  for (const url of [ops.masterStatusUrl, cluster]) {
+    const text = await scrape(url);
+    const { code, output } = await promtool(text);
+    assert.equal(code, 0, `promtool on ${url}/metrics:\n${output}`);
+    assert.match(text, /^sustenet_build_info\{version="[^"]+",role="(master|cluster)",/m);
+    assert.ok((sampleValue(text, "sustenet_event_loop_lag_seconds_count") ?? 0) > 0);
+    assert.ok((sampleValue(text, "process_resident_memory_bytes") ?? 0) > 0);
+    assert.match(text, /^# TYPE sustenet_gc_pause_seconds_total counter$/m);
+  }
+  const clusterText = await scrape(cluster);
+  assert.match(clusterText, /^# TYPE sustenet_cluster_tick_seconds histogram$/m);
+  assert.equal(
+    sampleValue(clusterText, 'sustenet_cluster_auth_results_total{status="20",reason="ok"}'),
+    4,
+  );
+  assert.ok((sampleValue(clusterText, "sustenet_cluster_bytes_in_total") ?? 0) > 0);
+  const masterText = await scrape(ops.masterStatusUrl);
+  assert.equal(sampleValue(masterText, "sustenet_master_client_request_seconds_count")! >= 4, true);
+});
+
+Deno.test("operator actions: refused without the token, 404 for unknown targets, done with it", async () => {
+  await using ops = await OpsDeployment.start(["act-1"]);
+  const [victim, bystander] = await ops.joinBots(2, 0);
+  const cluster = ops.clusters[0].statusUrl;
+  const state = await (await fetch(`${cluster}/api/state`)).json();
+  assert.equal(state.players, 2);
+  const victimRow = state.playerRows.find((p: { clientId: number }) =>
+    p.clientId === victim.session.clientId
+  );
+  assert.ok(victimRow !== undefined, JSON.stringify(state.playerRows));
+  const kick = `${cluster}/api/players/${victim.session.clientId}/kick`;
+
+  // No token, a wrong one: 401 and the player is still there.
+  assert.equal((await post(kick, {})).status, 401);
+  assert.equal((await post(kick, {}, "not-the-token-at-all")).status, 401);
+  assert.equal((await post(`${cluster}/api/drain`, {}, "x".repeat(30))).status, 401);
+  assert.equal((await (await fetch(`${cluster}/api/state`)).json()).players, 2);
+  const stderr = ops.clusters[0].process.stderrText();
+  assert.ok(!stderr.includes("not-the-token-at-all"));
+
+  // Unknown player, unknown plugin, unknown cluster on the master: 404.
+  assert.equal((await post(`${cluster}/api/players/999999/kick`, {}, ADMIN_TOKEN)).status, 404);
+  assert.equal((await post(`${cluster}/api/plugins/ghost/restart`, {}, ADMIN_TOKEN)).status, 404);
+  assert.equal(
+    (await post(`${ops.masterStatusUrl}/api/clusters/424242/drain`, {}, ADMIN_TOKEN)).status,
+    404,
+  );
+
+  // A notice reaches the players as plugin command 0xFF.
+  const notices: string[] = [];
+  bystander.session.on("message", ({ command, payload }) => {
+    if (command === 0xff) notices.push(new TextDecoder().decode(payload));
+  });
+  assert.equal(
+    (await post(`${cluster}/api/notice`, { text: "restart in 5" }, ADMIN_TOKEN)).status,
+    200,
+  );
+  await until("the notice", () => notices.includes("restart in 5"));
+
+  // The kick with the token.
+  let kickedReason = "";
+  victim.session.on("disconnect", ({ reason }) => kickedReason = reason);
+  assert.equal((await post(kick, { reason: "be nice" }, ADMIN_TOKEN)).status, 200);
+  await until("the kick", () => kickedReason !== "");
+  assert.match(kickedReason, /be nice/);
+  await until(
+    "one player left",
+    async () => (await (await fetch(`${cluster}/api/state`)).json()).players === 1,
+  );
+
+  // A plugin restart: the echo plugin comes back and still echoes.
+  const restart = await post(`${cluster}/api/plugins/echo/restart`, {}, ADMIN_TOKEN);
+  assert.equal(restart.status, 200, await restart.text());
+  await until("the plugin running again", async () => {
+    const s = await (await fetch(`${cluster}/api/state`)).json();
+    return s.plugins[0].state === "running" && s.plugins[0].restarts === 1;
+  });
+
+  // Drain on the master: the cluster is listed full, no ticket is issued for it.
+  const listed = await (await fetch(`${ops.masterStatusUrl}/api/state`)).json();
+  const id = listed.clusters[0].id;
+  const drain = await post(`${ops.masterStatusUrl}/api/clusters/${id}/drain`, {}, ADMIN_TOKEN);
+  assert.equal(drain.status, 200);
+  await assert.rejects(() => ops.joinBots(1, 0));
+  assert.equal(
+    (await (await fetch(`${ops.masterStatusUrl}/api/state`)).json()).clusters[0].draining,
+    true,
+  );
+  // Every action is logged with who and what; the token never is.
+  await until(
+    "the action log",
+    () => ops.clusters[0].process.stderrText().includes("operator action by operator"),
+  );
+  const logs = ops.clusters[0].process.stderrText() + ops.deployment.processes[0].stderrText();
+  assert.match(logs, /operator action refused \(wrong\) from 127\.0\.0\.1:\d+: kick client/);
+  assert.match(logs, /operator action by operator from 127\.0\.0\.1:\d+: restart plugin echo/);
+  assert.ok(!logs.includes(ADMIN_TOKEN));
+});
