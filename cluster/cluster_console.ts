@@ -241,7 +241,7 @@ const CLUSTER_PAGE_HTML = `<!doctype html>
   <h1>Cluster <span id="name"></span></h1>
   <span class="dim" id="ident"></span>
   <span class="live" id="live">live</span>
-  <span style="flex:1"></span>
+  <span class="spacer"></span>
   <label class="note">admin token <input id="token" type="password" autocomplete="off" size="18"></label>
 </header>
 <main>

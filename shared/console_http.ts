@@ -137,6 +137,7 @@ body { margin:0; font:14px/1.4 system-ui, sans-serif; background:var(--bg); colo
 header { display:flex; align-items:center; gap:1em; padding:.8em 1.5em; border-bottom:1px solid var(--line); }
 header h1 { font-size:1.2em; margin:0; }
 header .dim { color:var(--dim); }
+header .spacer { flex:1; }
 main { padding:1em 1.5em; display:grid; gap:1em; }
 .cards { display:grid; grid-template-columns:repeat(auto-fit, minmax(10em, 1fr)); gap:.8em; }
 .card { background:var(--panel); border:1px solid var(--line); border-radius:6px; padding:.7em 1em; }
@@ -210,8 +211,10 @@ const Sus = (() => {
   }
   function bar(value, max) {
     const ratio = max > 0 ? Math.min(1, value / max) : 0;
-    const el = h("span", { class: "bar" + (ratio >= 0.95 ? " bad" : ratio >= 0.8 ? " warn" : "") },
-      h("span", { style: "width:" + (ratio * 100).toFixed(1) + "%" }));
+    const fillEl = h("span", {});
+    // Set through the CSSOM: the CSP forbids style attributes.
+    fillEl.style.width = (ratio * 100).toFixed(1) + "%";
+    const el = h("span", { class: "bar" + (ratio >= 0.95 ? " bad" : ratio >= 0.8 ? " warn" : "") }, fillEl);
     el.title = max > 0 ? value + " / " + max : value + " (no limit)";
     return el;
   }

@@ -22,7 +22,7 @@ export const MASTER_CONSOLE_HTML = `<!doctype html>
   <h1>Master <span id="name"></span></h1>
   <span class="dim" id="uptime"></span>
   <span class="live" id="live">live</span>
-  <span style="flex:1"></span>
+  <span class="spacer"></span>
   <label class="note">admin token <input id="token" type="password" autocomplete="off" size="18"></label>
 </header>
 <main>
@@ -40,7 +40,7 @@ export const MASTER_CONSOLE_HTML = `<!doctype html>
   </div>
   <section>
     <h2>Clusters</h2>
-    <table><thead><tr><th>id</th><th>name</th><th>address</th><th>load</th><th></th><th>heartbeat</th><th>registered</th><th title="Version of the cluster's identity key that clients pin; it changes when the cluster's identity key is rotated">key version ⓘ</th><th>state</th><th></th></tr></thead>
+    <table><thead><tr><th>id</th><th>name</th><th>address</th><th>load</th><th></th><th>heartbeat</th><th>registered</th><th title="Version of the cluster's identity key that clients pin; it changes when the cluster's identity key is rotated">key version (?)</th><th>state</th><th></th></tr></thead>
     <tbody id="clusters"></tbody></table>
     <p class="note">Key version: which identity key the cluster announces (clients pin the key and
     re-check it when this number changes, i.e. after a key rotation). Drain: the master issues no

@@ -1,0 +1,177 @@
+/**
+ * The operator console in a real browser (Debian's chromium through playwright-core): the
+ * master console and a cluster page with bots connected show the numbers `/metrics` has, a
+ * kick from the cluster page is refused without the token and done with it, and HTML in a
+ * cluster name and a player id is shown as text. Screenshots go to a temporary folder (its
+ * path is printed).
+ */
+import assert from "node:assert/strict";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { ADMIN_TOKEN, OpsDeployment, sampleValue, scrape } from "./_ops_deployment.ts";
+import { startMaster } from "../master/mod.ts";
+import { startCluster } from "../cluster/mod.ts";
+import { SustenetClient } from "../client/mod.ts";
+import { generateKey } from "../shared/keys.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+
+async function launch(): Promise<Browser> {
+  return await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
+  });
+}
+
+/** Waits (60 s at most) until `check` holds. */
+async function until(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
+  const deadline = performance.now() + 60_000;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function cellText(page: Page, selector: string): Promise<string> {
+  return (await page.locator(selector).first().textContent()) ?? "";
+}
+
+Deno.test({
+  name: "the console and a cluster page in chromium show /metrics' numbers; a kick needs the token",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const shots = await Deno.makeTempDir({ prefix: "sustenet_console_shots_" });
+    console.log(`screenshots in ${shots}`);
+    await using ops = await OpsDeployment.start(["eu-1", "eu-2"], { capacity: 50 });
+    const bots = [...await ops.joinBots(6, 0), ...await ops.joinBots(3, 1)];
+    for (const bot of bots) bot.session.send(0x80, new Uint8Array(64));
+    const browser = await launch();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+      // The master console: totals and per-cluster load as the clusters' heartbeats report.
+      await page.goto(`${ops.masterStatusUrl}/`);
+      await until(
+        "9 players on the console",
+        async () => (await page.locator("body").getAttribute("data-players")) === "9",
+      );
+      await page.locator("#live.on").waitFor({ timeout: 60_000 });
+      assert.equal(await cellText(page, "#t-clusters"), "2");
+      assert.equal(await cellText(page, "#t-players"), "9 / 100");
+      const masterMetrics = await scrape(ops.masterStatusUrl);
+      assert.equal(sampleValue(masterMetrics, "sustenet_master_clusters"), 2);
+      const ticketsText = await cellText(page, "#t-tickets");
+      const issued = sampleValue(masterMetrics, "sustenet_master_tickets_issued_total");
+      assert.equal(ticketsText, `${issued} tickets issued`);
+      const loads = await page.locator("td.cluster-load").allTextContents();
+      assert.deepEqual(loads.sort(), ["3 / 50", "6 / 50"]);
+      await page.waitForTimeout(2500); // a few samples in the charts for the screenshot
+      await page.screenshot({ path: `${shots}/master_console.png`, fullPage: true });
+
+      // A cluster page: players as on its /metrics, one row per bot.
+      const cluster = ops.clusters[0];
+      const clusterPage = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+      await clusterPage.goto(`${cluster.statusUrl}/`);
+      await until(
+        "6 players on the cluster page",
+        async () => (await clusterPage.locator("body").getAttribute("data-players")) === "6",
+      );
+      const clusterMetrics = await scrape(cluster.statusUrl);
+      assert.equal(sampleValue(clusterMetrics, "sustenet_cluster_players"), 6);
+      assert.equal(await clusterPage.locator("#player-rows tr").count(), 6);
+      assert.equal(await cellText(clusterPage, "#players"), "6 / 50");
+      assert.equal(await cellText(clusterPage, "#plugins td:nth-child(2)"), "running");
+      await clusterPage.waitForTimeout(1500);
+      await clusterPage.screenshot({ path: `${shots}/cluster_page.png`, fullPage: true });
+
+      // Kick without the token: refused (401), the player stays.
+      const victim = bots[0];
+      const row = clusterPage.locator(`#player-rows tr[data-client="${victim.session.clientId}"]`);
+      await row.locator("button.kick").click();
+      await until(
+        "the refusal",
+        async () => (await clusterPage.locator("body").getAttribute("data-last-action")) === "401",
+      );
+      assert.equal(sampleValue(await scrape(cluster.statusUrl), "sustenet_cluster_players"), 6);
+      await clusterPage.screenshot({ path: `${shots}/kick_refused.png` });
+
+      // With the token: the player is kicked and leaves the page and /metrics.
+      await clusterPage.fill("#token", ADMIN_TOKEN);
+      await clusterPage.locator("#token").dispatchEvent("change");
+      await row.locator("button.kick").click();
+      await until(
+        "the kick",
+        async () => (await clusterPage.locator("body").getAttribute("data-last-action")) === "200",
+      );
+      await until(
+        "5 players",
+        async () => sampleValue(await scrape(cluster.statusUrl), "sustenet_cluster_players") === 5,
+      );
+      await until("5 rows", async () => await clusterPage.locator("#player-rows tr").count() === 5);
+      await clusterPage.screenshot({ path: `${shots}/kick_done.png`, fullPage: true });
+      assert.match(cluster.process.stderrText(), /operator action by operator .*: kick client/);
+    } finally {
+      await browser.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "HTML in a cluster name and a player id is shown as text on both pages",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const hostileName = `<img src=x onerror="window.pwned=1">`;
+    const hostileId = `<script>window.pwned=2</script><b>bold</b>`;
+    const keysDir = await Deno.makeTempDir();
+    await generateKey(keysDir, "cluster_key");
+    const master = await startMaster({
+      port: 0,
+      keysDir,
+      status: { port: 0 },
+      authenticate: (credential) =>
+        Promise.resolve({ playerId: new TextDecoder().decode(credential) }),
+    });
+    const cluster = await startCluster({
+      port: 0,
+      keysDir,
+      serverName: hostileName,
+      master: { hostname: "127.0.0.1", port: master.addr.port },
+      heartbeatIntervalMs: 200,
+      status: { port: 0 },
+    });
+    const client = await SustenetClient.connect({ port: master.addr.port, credential: hostileId });
+    const browser = await launch();
+    try {
+      await until("the registration", () => master.registry.size === 1);
+      await client.join("auto");
+      const page = await browser.newPage();
+      await page.goto(`http://127.0.0.1:${master.statusAddr!.port}/`);
+      await page.locator("td.cluster-name").waitFor({ timeout: 60_000 });
+      assert.equal(await cellText(page, "td.cluster-name"), hostileName);
+      assert.equal(await page.locator("td.cluster-name img").count(), 0);
+      const clusterPage = await browser.newPage();
+      await clusterPage.goto(`http://127.0.0.1:${cluster.statusAddr!.port}/`);
+      await clusterPage.locator("td.player-id").waitFor({ timeout: 60_000 });
+      assert.equal(await cellText(clusterPage, "td.player-id"), hostileId);
+      assert.equal(await cellText(clusterPage, "#name"), hostileName);
+      assert.equal(await clusterPage.locator("td.player-id b, #name img").count(), 0);
+      for (const p of [page, clusterPage]) {
+        assert.equal(await p.evaluate(() => (globalThis as { pwned?: number }).pwned), undefined);
+      }
+    } finally {
+      await browser.close();
+      await client.close();
+      await cluster.stop();
+      await master.stop();
+      await Deno.remove(keysDir, { recursive: true });
+    }
+  },
+});
