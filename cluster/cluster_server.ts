@@ -32,6 +32,7 @@ import { type BroadcastOptions, type ClientId, isPluginMove } from "../shared/pl
 import { importAesKey, KeyError } from "../shared/security.ts";
 import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
 import { RuntimeMetrics } from "../shared/runtime_metrics.ts";
+import { exportMetricFamilies, inSpan, recordSpan } from "../shared/telemetry.ts";
 import { AdminAuth, loadAdminToken } from "../shared/admin_auth.ts";
 import {
   ClusterConsole,
@@ -399,7 +400,10 @@ class ClusterRuntime implements PluginActions {
     }
     // Sequential, so the first failure is the one reported and later plugins are not loaded.
     for (const host of this.#hosts) {
-      await host.start();
+      await inSpan("sustenet.plugin.start", {
+        "sustenet.plugin.name": host.name,
+        "sustenet.plugin.sandboxed": host instanceof WorkerPluginHost,
+      }, () => host.start());
       logger.info("plugin {name} started", { name: host.name });
     }
   }
@@ -425,6 +429,7 @@ class ClusterRuntime implements PluginActions {
     if (status === undefined || status === false) return;
     const runtime = new RuntimeMetrics({ role: "cluster" });
     this.#runtime = runtime;
+    exportMetricFamilies(() => this.metrics.families());
     const page = new ClusterConsole(this.#consoleSource(), this.#auth!, logger);
     this.#console = page;
     this.#status = startStatusServer({
@@ -472,6 +477,10 @@ class ClusterRuntime implements PluginActions {
 
   #registered(clusterId: number): void {
     this.metrics.registrations.inc();
+    recordSpan("sustenet.cluster.registered", {
+      "sustenet.cluster.id": clusterId,
+      "sustenet.cluster.name": this.#settings.serverName,
+    }, Date.now());
     if (this.#verifiers.has(clusterId)) return;
     // One verifier per id, kept across re-registrations so a used ticket stays used.
     this.#verifiers.set(
@@ -719,9 +728,26 @@ class ClusterRuntime implements PluginActions {
         case "authenticated":
           record.limit = new PlayerRateLimit(this.#settings.playerRateLimits);
           this.#joined(connection, action.clientId);
+          recordSpan("sustenet.cluster.admission", {
+            "sustenet.admission.status": 20,
+            "sustenet.cluster.id": this.#link?.clusterId ?? 0,
+            "sustenet.client.id": action.clientId,
+            "sustenet.player.id": this.#players.get(action.clientId)?.playerId ?? "",
+            "net.peer.address": remoteOf(connection),
+          }, record.acceptedAt);
           break;
         case "refused":
           this.metrics.authResult(action.status);
+          recordSpan(
+            "sustenet.cluster.admission",
+            {
+              "sustenet.admission.status": action.status,
+              "sustenet.cluster.id": this.#link?.clusterId ?? 0,
+              "net.peer.address": remoteOf(connection),
+            },
+            record.acceptedAt,
+            action.reason,
+          );
           break;
         case "plugin":
           this.#message(record.session.clientId, action.command, action.payload);
@@ -816,7 +842,15 @@ class ClusterRuntime implements PluginActions {
       clientId,
       remote: remoteOf(connection),
     });
-    for (const host of this.#hosts) host.join(player.info);
+    for (const host of this.#hosts) {
+      const started = Date.now();
+      host.join(player.info);
+      recordSpan("sustenet.plugin.join", {
+        "sustenet.plugin.name": host.name,
+        "sustenet.client.id": player.clientId,
+        "sustenet.player.id": player.playerId,
+      }, started);
+    }
   }
 
   #closed(connection: FrameConnection, record: ConnectionRecord, info: CloseInfo): void {

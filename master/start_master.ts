@@ -14,6 +14,7 @@ import { roleLogger } from "../shared/logging.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
 import { RuntimeMetrics } from "../shared/runtime_metrics.ts";
+import { exportMetricFamilies } from "../shared/telemetry.ts";
 import { AdminAuth, loadAdminToken } from "../shared/admin_auth.ts";
 import { MasterConsole } from "./console/master_console.ts";
 import { ClusterAllocator } from "./allocation.ts";
@@ -197,6 +198,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       });
       const processMetrics = new RuntimeMetrics({ role: "master" });
       runtime = processMetrics;
+      exportMetricFamilies(() => metrics.families());
       const sum = (values: Iterable<{ value: number }>) => {
         let total = 0;
         for (const s of values) total += s.value;

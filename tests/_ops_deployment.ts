@@ -41,9 +41,9 @@ export class OpsDeployment implements AsyncDisposable {
    */
   static async start(
     clusterNames: readonly string[],
-    options: { capacity?: number; extraAll?: string } = {},
+    options: { capacity?: number; extraAll?: string; env?: Record<string, string> } = {},
   ): Promise<OpsDeployment> {
-    const deployment = await Deployment.create("sustenet_ops_");
+    const deployment = await Deployment.create("sustenet_ops_", options.env);
     const ops = new OpsDeployment(deployment);
     try {
       await Deno.writeTextFile(`${deployment.dir}/admin_token`, `${ADMIN_TOKEN}\n`, {
