@@ -41,7 +41,12 @@ export class OpsDeployment implements AsyncDisposable {
    */
   static async start(
     clusterNames: readonly string[],
-    options: { capacity?: number; extraAll?: string; env?: Record<string, string> } = {},
+    options: {
+      capacity?: number;
+      extraAll?: string;
+      env?: Record<string, string>;
+      logLevel?: string;
+    } = {},
   ): Promise<OpsDeployment> {
     const deployment = await Deployment.create("sustenet_ops_", options.env);
     const ops = new OpsDeployment(deployment);
@@ -52,7 +57,7 @@ export class OpsDeployment implements AsyncDisposable {
       ops.masterPort = await freePort();
       const masterStatus = await freePort();
       const common = `keys_dir = "keys"\nadmin_token_file = "admin_token"\n` +
-        `log_level = "warning"\n${options.extraAll ?? ""}`;
+        `log_level = "${options.logLevel ?? "warning"}"\n${options.extraAll ?? ""}`;
       await deployment.start(
         "master",
         "master",

@@ -147,3 +147,62 @@ Deno.test("operator actions: refused without the token, 404 for unknown targets,
   assert.match(logs, /operator action by operator from 127\.0\.0\.1:\d+: restart plugin echo/);
   assert.ok(!logs.includes(ADMIN_TOKEN));
 });
+
+Deno.test("a flood of console streams is bounded (503 past the limit) and the game carries on", async () => {
+  await using ops = await OpsDeployment.start(["flood-1"]);
+  const [bot] = await ops.joinBots(1, 0);
+  const cluster = ops.clusters[0].statusUrl;
+  const streams: Response[] = [];
+  const statuses = new Map<number, number>();
+  try {
+    for (let i = 0; i < 60; i++) {
+      const response = await fetch(`${cluster}/api/events`);
+      statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+      if (response.status === 200) streams.push(response);
+      else await response.body?.cancel();
+    }
+    assert.equal(statuses.get(200), 32);
+    assert.equal(statuses.get(503), 28);
+    // The game is unaffected: the player's echo comes back.
+    let echoed = false;
+    bot.session.on("message", () => echoed = true);
+    bot.session.send(0x80, new Uint8Array([9]));
+    await until("the echo", () => echoed);
+    // A stream delivers the live state.
+    const reader = streams.shift()!.body!.getReader();
+    const { value } = await reader.read();
+    await reader.cancel();
+    assert.match(new TextDecoder().decode(value), /^data: \{"name":"flood-1"/);
+  } finally {
+    for (const stream of streams) await stream.body?.cancel();
+  }
+  // Closed streams free their slots.
+  await until("a free slot", async () => {
+    const response = await fetch(`${cluster}/api/events`);
+    await response.body?.cancel();
+    return response.status === 200;
+  });
+});
+
+Deno.test("logs go to stderr (JSON lines with log_format = json); stdout has only the ready line", async () => {
+  await using ops = await OpsDeployment.start(["logs-1"], {
+    extraAll: 'log_format = "json"\n',
+    logLevel: "info",
+  });
+  await ops.joinBots(1, 0);
+  const cluster = ops.clusters[0].process;
+  await until("the join's log line", () => cluster.stderrText().includes("joined as client"));
+  assert.deepEqual(cluster.stdoutLines().filter((line) => line !== ""), [
+    cluster.stdoutLines()[0],
+  ]);
+  assert.match(cluster.stdoutLines()[0], /^cluster logs-1 listening on /);
+  const lines = cluster.stderrText().split("\n").filter((line) => line.startsWith("{"));
+  const joined = lines.map((line) => JSON.parse(line)).find((r) =>
+    r.message.includes("joined as client")
+  );
+  assert.ok(joined !== undefined, cluster.stderrText());
+  assert.equal(joined.level, "info");
+  assert.equal(joined.category, "sustenet.cluster");
+  assert.match(joined.properties.playerId, /^guest-/);
+  assert.equal(typeof joined.properties.clientId, "number");
+});
