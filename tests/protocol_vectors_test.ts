@@ -125,6 +125,7 @@ const EXPECTED: Readonly<Record<string, Packet>> = {
   },
   "Despawn": { kind: "Despawn", clientId: 7 },
   "Plugin": { kind: "Plugin", command: 0x80, payload: ascii("hi") },
+  "Plugin (operator notice)": { kind: "Plugin", command: 0xff, payload: ascii("restart in 5") },
 };
 
 interface MarkdownVector {
