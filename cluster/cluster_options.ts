@@ -315,6 +315,11 @@ export interface ClusterOptions {
   readonly plaintext?: boolean;
   /** URL where clients fetch the identity public key (logged at start; informational). */
   readonly domainPubKey?: string | null;
+  /**
+   * URL of this cluster's status page, sent to the master (ClusterPage) so its console links
+   * to it; null/absent = not sent.
+   */
+  readonly statusPageUrl?: string | null;
 }
 
 /**
@@ -406,6 +411,7 @@ export function clusterOptionsFromConfig(config: SustenetConfig): ClusterOptions
     tickHz: fragments.tickHz,
     plaintext: cluster.plaintext,
     domainPubKey: cluster.domainPubKey,
+    statusPageUrl: cluster.statusPageUrl,
   };
 }
 

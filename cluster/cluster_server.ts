@@ -471,6 +471,9 @@ class ClusterRuntime implements PluginActions {
       handshakeTimeoutMs: this.#options.handshakeTimeoutMs ?? 5000,
       maxFrameBytes: s.maxFrameBytes,
       onRegistered: (clusterId) => this.#registered(clusterId),
+      ...(this.#options.statusPageUrl === undefined || this.#options.statusPageUrl === null
+        ? {}
+        : { pageUrl: this.#options.statusPageUrl }),
     });
     this.#link.start();
   }

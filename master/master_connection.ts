@@ -48,6 +48,8 @@ const MAX_PENDING_REQUESTS = 32;
 export interface MasterContext {
   /** Name sent in HelloOk. */
   readonly serverName: string;
+  /** Told each cluster's status page URL (ClusterPage), for the console's links. */
+  readonly onClusterPage?: (id: ClusterId, url: string) => void;
   /** Live clusters. */
   readonly registry: ClusterRegistry;
   /** Cluster choice and tickets. */
@@ -450,6 +452,7 @@ export class MasterConnection {
       id: record.id,
       registry: context.registry,
       heartbeatTimeoutMs: context.heartbeatTimeoutMs,
+      ...(context.onClusterPage === undefined ? {} : { onPage: context.onClusterPage }),
     });
     this.#phase = { kind: "linked", link };
     context.metrics.clustersRegistered.inc();

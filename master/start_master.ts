@@ -124,7 +124,10 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     onRefused: () => metrics.connectionsRefused.inc(),
     logger,
   });
+  /** Each listed cluster's status page (ClusterPage), for the console's links. */
+  const pageUrls = new Map<number, string>();
   registry.onRemove((record, reason) => {
+    pageUrls.delete(record.id);
     metrics.clustersRemoved.inc(reason);
     logger.info("cluster {name} ({id}) removed: {reason}", {
       name: record.name,
@@ -137,6 +140,9 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
   const registrationLog = new LogThrottle({ intervalMs: REGISTRATION_LOG_INTERVAL_MS });
   const context: MasterContext = {
     serverName,
+    onClusterPage: (id, url) => {
+      if (registry.get(id) !== undefined) pageUrls.set(id, url);
+    },
     registry,
     allocator,
     metrics,
@@ -222,6 +228,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
               keyVersion: c.keyVersion,
               registeredForMs: Math.max(0, now - c.registeredAt),
               draining: allocator.isDraining(c.id),
+              pageUrl: pageUrls.get(c.id) ?? null,
             }));
           },
           counters: () => ({

@@ -154,6 +154,19 @@ const logLevelKind: Kind<LogLevelName> = {
   toToml: (value) => value,
 };
 
+const pageUrlKind: Kind<string | null> = {
+  expect: 'an http: or https: URL of at most 512 characters, or "" for none',
+  flag: "string",
+  read: (raw) => {
+    if (raw === "") return null;
+    if (typeof raw !== "string" || raw.length > 512 || !URL.canParse(raw)) return undefined;
+    const protocol = new URL(raw).protocol;
+    return protocol === "https:" || protocol === "http:" ? raw : undefined;
+  },
+  fromText: (text) => text,
+  toToml: (value) => value ?? "",
+};
+
 const logFormatKind: Kind<LogFormat> = {
   expect: `one of ${LOG_FORMATS.map((f) => `"${f}"`).join(", ")}`,
   flag: "string",
@@ -284,6 +297,7 @@ const CLUSTER_FIELDS: Fields<ClusterScalars> = {
   masterIp: field("master_ip", hostKind, "127.0.0.1"),
   masterPort: field("master_port", portKind, 0),
   domainPubKey: field("domain_pub_key", domainPubKeyKind, null),
+  statusPageUrl: field("status_page_url", pageUrlKind, null),
   publicIp: field("public_ip", publicHostKind, ""),
   identityKeyName: field("identity_key_name", keyNameKind, "cluster_identity"),
   heartbeatIntervalMs: field("heartbeat_interval_ms", msKind, 1_000),

@@ -355,6 +355,8 @@ export interface ClusterSettings {
   readonly masterPort: number;
   /** URL where clients fetch the identity public key, or null to send it in-band. */
   readonly domainPubKey: string | null;
+  /** URL of this cluster's status page the master console links to, or null. */
+  readonly statusPageUrl: string | null;
   /** Address announced to clients; "" = bindIp (see {@linkcode resolvedPublicIp}). */
   readonly publicIp: string;
   /** Name of the identity key pair file in keysDir. */

@@ -75,6 +75,7 @@ export class OpsDeployment implements AsyncDisposable {
           `[all]\nserver_name = ${JSON.stringify(name)}\nport = ${port}\n` +
             `status_port = ${status}\nmax_connections = ${options.capacity ?? 0}\n${common}` +
             `[cluster]\nmaster_port = ${ops.masterPort}\nheartbeat_interval_ms = 200\n` +
+            `status_page_url = "http://127.0.0.1:${status}/"\n` +
             `[[cluster.plugins]]\nurl = "${REPO_ROOT}plugins/echo.ts"\n`,
           /^cluster .* listening on /,
         );

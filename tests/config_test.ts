@@ -104,6 +104,7 @@ Deno.test("an empty config gives every documented default", () => {
       masterIp: "127.0.0.1",
       masterPort: 0,
       domainPubKey: null,
+      statusPageUrl: null,
       publicIp: "",
       identityKeyName: "cluster_identity",
       heartbeatIntervalMs: 1000,
@@ -243,6 +244,7 @@ key_name = "eu-1.key"
 master_ip = "master.example.com"
 master_port = 7100
 domain_pub_key = "https://cdn.example.com/pubkey.pub"
+status_page_url = "https://ops.example.com/eu-1/"
 public_ip = "game.example.com"
 identity_key_name = "identity_2"
 heartbeat_interval_ms = 250
@@ -311,6 +313,7 @@ crowd_threshold = 1
     masterIp: "master.example.com",
     masterPort: 7100,
     domainPubKey: "https://cdn.example.com/pubkey.pub",
+    statusPageUrl: "https://ops.example.com/eu-1/",
     publicIp: "game.example.com",
     identityKeyName: "identity_2",
     heartbeatIntervalMs: 250,
@@ -396,6 +399,7 @@ const BAD_VALUES: readonly [string, string, string, string, string][] = [
   ["cluster", "master_port", '"abc"', "an integer 0..65535", '"abc"'],
   ["cluster", "domain_pub_key", '"ftp://x/key"', "an https:, http: or file: URL", '"ftp://x'],
   ["cluster", "domain_pub_key", '"not a url"', "an https:, http: or file: URL", '"not a url"'],
+  ["cluster", "status_page_url", '"javascript:alert(1)"', "an http: or https: URL", '"javascript'],
   ["cluster", "public_ip", '"0.0.0.0"', "an IP address or host name other than", '"0.0.0.0"'],
   ["cluster", "public_ip", '"::"', "an IP address or host name other than", '"::"'],
   ["cluster", "identity_key_name", '"a/b"', "a key file name", '"a/b"'],

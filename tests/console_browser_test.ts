@@ -70,6 +70,11 @@ Deno.test({
       const ticketsText = await cellText(page, "#t-tickets");
       const issued = sampleValue(masterMetrics, "sustenet_master_tickets_issued_total");
       assert.equal(ticketsText, `${issued} tickets issued`);
+      // Each cluster's name links to its own page (ClusterPage from status_page_url).
+      const links = await Promise.all(
+        (await page.locator("a.cluster-page").all()).map((link) => link.getAttribute("href")),
+      );
+      assert.deepEqual(links.sort(), ops.clusters.map((c) => `${c.statusUrl}/`).sort());
       const loads = await page.locator("td.cluster-load").allTextContents();
       assert.deepEqual(loads.sort(), ["3 / 50", "6 / 50"]);
       await page.waitForTimeout(2500); // a few samples in the charts for the screenshot

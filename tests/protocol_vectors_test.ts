@@ -89,6 +89,7 @@ const EXPECTED: Readonly<Record<string, Packet>> = {
   "CreateCluster": { kind: "CreateCluster", clusterId: 1 },
   "Heartbeat": { kind: "Heartbeat", load: 12, maxConnections: 500 },
   "Deregister": { kind: "Deregister", reason: "shutting down" },
+  "ClusterPage": { kind: "ClusterPage", url: "http://10.0.0.7:6281/" },
   "RequestKey": { kind: "RequestKey", cachedVersion: 0 },
   "VersionOfKey": { kind: "VersionOfKey", version: 1 },
   "SendPubKey": { kind: "SendPubKey", version: 1, publicKey: run(0x20, 32) },

@@ -38,6 +38,8 @@ export interface ConsoleCluster {
   readonly keyVersion: number;
   readonly registeredForMs: number;
   readonly draining: boolean;
+  /** The cluster's own page (its `status_page_url`), or null when it did not say. */
+  readonly pageUrl: string | null;
 }
 
 /** Counters the console turns into rates. */

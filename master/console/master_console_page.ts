@@ -45,7 +45,8 @@ export const MASTER_CONSOLE_HTML = `<!doctype html>
     <p class="note">Key version: which identity key the cluster announces (clients pin the key and
     re-check it when this number changes, i.e. after a key rotation). Drain: the master issues no
     new ticket for that cluster; players already on it stay. Kick, notices and plugin restarts are
-    on each cluster's own page (its status address, printed in its ready line).</p>
+    on each cluster's own page: the name links to it when the cluster sets <code>status_page_url</code>
+    (else open its status address, printed in its ready line).</p>
   </section>
 </main>
 <div id="toast"></div>
@@ -75,7 +76,7 @@ export const MASTER_CONSOLE_JS = `"use strict";
       ? h("tr", {}, h("td", { colspan: 10, class: "note" }, "No cluster is registered."))
       : s.clusters.map((c) => h("tr", { "data-cluster": c.id },
         h("td", {}, c.id),
-        h("td", { class: "cluster-name" }, c.name),
+        h("td", { class: "cluster-name" }, c.pageUrl === null ? c.name : h("a", { href: c.pageUrl, class: "cluster-page" }, c.name)),
         h("td", {}, c.host + ":" + c.port),
         h("td", { class: "cluster-load" }, c.maxConnections > 0 ? c.load + " / " + c.maxConnections : c.load + " (no limit)"),
         h("td", {}, bar(c.load, c.maxConnections)),

@@ -94,6 +94,7 @@ export const PacketType = {
   CreateCluster: 0x17,
   Heartbeat: 0x18,
   Deregister: 0x19,
+  ClusterPage: 0x1a,
   RequestKey: 0x20,
   VersionOfKey: 0x21,
   SendPubKey: 0x22,
@@ -355,6 +356,17 @@ export interface HeartbeatPacket {
   readonly maxConnections: number;
 }
 
+/**
+ * 0x1A: the URL of the cluster's status page, for the master console's link (sealed, optional:
+ * sent once after CreateCluster only when `status_page_url` is set).
+ */
+export interface ClusterPagePacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "ClusterPage";
+  /** str16: an http(s) URL. */
+  readonly url: string;
+}
+
 /** 0x19: the cluster leaves the master (sealed). */
 export interface DeregisterPacket {
   /** Discriminant of the packet union. */
@@ -534,6 +546,7 @@ export type Packet =
   | CreateClusterPacket
   | HeartbeatPacket
   | DeregisterPacket
+  | ClusterPagePacket
   | RequestKeyPacket
   | VersionOfKeyPacket
   | SendPubKeyPacket
@@ -564,7 +577,7 @@ export type PacketOf<K extends PacketKind> = Extract<Packet, { readonly kind: K 
  * import { PACKET_KINDS } from "./packets.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(PACKET_KINDS.length, 30);
+ * assert.equal(PACKET_KINDS.length, 31);
  * assert.equal(PACKET_KINDS[0], "Hello");
  * ```
  */
