@@ -257,7 +257,7 @@ export class TickDurations {
  * const text = renderPrometheus(metrics.families());
  * assert.match(text, /^sustenet_cluster_players 2$/m);
  * assert.match(text, /^sustenet_cluster_frames_in_total 4$/m);
- * assert.match(text, /^sustenet_cluster_auth_results_total\{status="20"\} 1$/m);
+ * assert.match(text, /^sustenet_cluster_auth_results_total\{status="20",reason="ok"\} 1$/m);
  * assert.match(text, /^sustenet_cluster_master_link\{state="registered"\} 1$/m);
  * ```
  */

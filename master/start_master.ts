@@ -17,6 +17,7 @@ import { RuntimeMetrics } from "../shared/runtime_metrics.ts";
 import { exportMetricFamilies } from "../shared/telemetry.ts";
 import { AdminAuth, loadAdminToken } from "../shared/admin_auth.ts";
 import { MasterConsole } from "./console/master_console.ts";
+import { renderStatusPage } from "./status_page.ts";
 import { ClusterAllocator } from "./allocation.ts";
 import { JoinLimiter } from "./join_limiter.ts";
 import { guestAuthenticate } from "./authenticate.ts";
@@ -239,6 +240,14 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
             bytesOut: metrics.traffic("bytesOut"),
           }),
           eventLoopLagMaxMs: () => processMetrics.maxLagSeconds * 1000,
+          plainPage: () =>
+            renderStatusPage({
+              serverName,
+              clusters: registry.list(),
+              connections: active.size,
+              uptimeS: (performance.now() - startedAt) / 1000,
+              now: Date.now(),
+            }),
           drain: (id, on) => {
             const record = registry.get(id);
             if (record === undefined) return false;

@@ -568,6 +568,10 @@ Deno.test("/health, /metrics and / answer with the master's state", async () => 
     const state = await (await fetch(`${base}/api/state`)).json();
     assert.equal(state.totals.clusters, 1);
     assert.equal(state.clusters[0].name, "<b>eu</b> & co");
+    // The plain page (no script) escapes peer strings itself.
+    const plain = await (await fetch(`${base}/status`)).text();
+    assert.ok(plain.includes("&lt;b&gt;eu&lt;/b&gt; &amp; co"));
+    assert.ok(!plain.includes("<b>eu</b>"));
   });
 });
 

@@ -61,6 +61,8 @@ export interface MasterConsoleSource {
   eventLoopLagMaxMs(): number;
   /** Drains (or undrains) a cluster; false if there is none with this id. */
   drain(id: number, on: boolean): boolean;
+  /** The HTML of `/status`, a table without script for text browsers and scripts. */
+  plainPage?(): string;
 }
 
 /** One point of the charts. */
@@ -186,6 +188,11 @@ export class MasterConsole {
           return asset(MASTER_CONSOLE_JS, "text/javascript; charset=utf-8");
         case "/api/state":
           return await this.#auth.canView(request) ? json(this.state()) : viewRefused();
+        case "/status":
+          if (this.#source.plainPage === undefined) return null;
+          return await this.#auth.canView(request)
+            ? asset(this.#source.plainPage(), "text/html; charset=utf-8")
+            : viewRefused();
         case "/api/events":
           return await this.#auth.canView(request) ? this.#hub.open(this.state()) : viewRefused();
       }
