@@ -627,7 +627,12 @@ class ClusterRuntime implements PluginActions {
         const host = hosts.find((h) => h.name === name);
         if (host === undefined) return "unknown";
         if (!(host instanceof WorkerPluginHost)) return "not_restartable";
-        return host.restart() ? "ok" : "not_restartable";
+        const restarted = host.restart();
+        recordSpan("sustenet.plugin.restart", {
+          "sustenet.plugin.name": name,
+          "sustenet.plugin.restarted": restarted,
+        }, Date.now());
+        return restarted ? "ok" : "not_restartable";
       },
     };
   }
@@ -872,7 +877,16 @@ class ClusterRuntime implements PluginActions {
       clientId,
       reason,
     });
-    for (const host of this.#hosts) host.leave(player.info, reason);
+    for (const host of this.#hosts) {
+      const started = Date.now();
+      host.leave(player.info, reason);
+      recordSpan("sustenet.plugin.leave", {
+        "sustenet.plugin.name": host.name,
+        "sustenet.client.id": player.clientId,
+        "sustenet.player.id": player.playerId,
+        "sustenet.leave.reason": reason,
+      }, started);
+    }
   }
 
   // ---------------------------------------------------------------- game traffic

@@ -122,6 +122,47 @@ Deno.test({
       await until("5 rows", async () => await clusterPage.locator("#player-rows tr").count() === 5);
       await clusterPage.screenshot({ path: `${shots}/kick_done.png`, fullPage: true });
       assert.match(cluster.process.stderrText(), /operator action by operator .*: kick client/);
+
+      // A notice from the page reaches the players (plugin command 0xFF).
+      const notices: string[] = [];
+      bots[1].session.on("message", ({ command, payload }) => {
+        if (command === 0xff) notices.push(new TextDecoder().decode(payload));
+      });
+      await clusterPage.fill("#notice", "server restarts in 5 minutes");
+      await clusterPage.click("#send-notice");
+      await until("the notice", () => notices.includes("server restarts in 5 minutes"));
+
+      // Drain from the cluster page: it says so, and /health still counts its players.
+      await clusterPage.click("#drain-on");
+      await until(
+        "the cluster draining",
+        async () => (await cellText(clusterPage, "#drain")) === "draining",
+      );
+      await clusterPage.click("#drain-off");
+      await until(
+        "the cluster open again",
+        async () => (await cellText(clusterPage, "#drain")) === "open",
+      );
+
+      // Drain from the master console: refused without the token, done with it.
+      const eu2 = page.locator("tr", { has: page.locator("td.cluster-name", { hasText: "eu-2" }) });
+      await eu2.locator("button", { hasText: "Drain" }).click();
+      await until(
+        "the master's refusal",
+        async () => (await page.locator("body").getAttribute("data-last-action")) === "401",
+      );
+      await page.fill("#token", ADMIN_TOKEN);
+      await page.locator("#token").dispatchEvent("change");
+      await eu2.locator("button", { hasText: "Drain" }).click();
+      await until(
+        "the master's drain",
+        async () => (await page.locator("body").getAttribute("data-last-action")) === "200",
+      );
+      await until(
+        "eu-2 shown draining",
+        async () => (await eu2.locator("td.warn").allTextContents()).includes("draining"),
+      );
+      await page.screenshot({ path: `${shots}/master_drained.png`, fullPage: true });
     } finally {
       await browser.close();
     }
