@@ -206,3 +206,26 @@ Deno.test("logs go to stderr (JSON lines with log_format = json); stdout has onl
   assert.match(joined.properties.playerId, /^guest-/);
   assert.equal(typeof joined.properties.clientId, "number");
 });
+
+Deno.test("console_public = false: the views need the token too", async () => {
+  await using ops = await OpsDeployment.start(["private-1"], {
+    extraAll: "console_public = false\n",
+  });
+  for (const base of [ops.masterStatusUrl, ops.clusters[0].statusUrl]) {
+    assert.equal((await fetch(`${base}/api/state`)).status, 401);
+    const events = await fetch(`${base}/api/events`);
+    assert.equal(events.status, 401);
+    await events.body?.cancel();
+    const ok = await fetch(`${base}/api/state`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    assert.equal(ok.status, 200);
+    assert.equal(typeof (await ok.json()).name, "string");
+    // /health and /metrics stay open for probes and scrapers.
+    for (const path of ["/health", "/metrics"]) {
+      const open = await fetch(`${base}${path}`);
+      assert.equal(open.status, 200);
+      await open.body?.cancel();
+    }
+  }
+});
