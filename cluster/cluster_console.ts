@@ -266,7 +266,7 @@ const CLUSTER_PAGE_HTML = `<!doctype html>
   </section>
   <section><h2>Plugins</h2><table><thead><tr><th>name</th><th>state</th><th>restarts</th><th>failures</th><th>last error</th><th></th></tr></thead><tbody id="plugins"></tbody></table></section>
   <section><h2>Players <span class="note" id="players-note"></span></h2><table><thead><tr><th>client id</th><th>player id</th><th>address</th><th>connected for</th><th>queued</th><th>fragment</th><th></th></tr></thead><tbody id="player-rows"></tbody></table></section>
-  <section><h2>Populated fragments</h2><div id="fragments" class="note">fragments are off</div></section>
+  <section><h2>Populated fragments</h2><canvas id="fragment-map" class="map" hidden></canvas><div id="fragments" class="note">fragments are off</div></section>
 </main>
 <div id="toast"></div>
 </body>
@@ -298,7 +298,8 @@ const CLUSTER_PAGE_JS = `"use strict";
     drain.textContent = s.draining ? "draining" : "open";
     drain.className = "value " + (s.draining ? "warn" : "ok");
     text("uptime", "up " + duration(s.uptimeMs) + " · event-loop lag max " + s.eventLoopLagMaxMs.toFixed(1) + " ms");
-    fill("plugins", s.plugins.map((p) => h("tr", {},
+    if (s.plugins.length === 0) fill("plugins", h("tr", {}, h("td", { colspan: 6, class: "note" }, "No plugin is loaded.")));
+    else fill("plugins", s.plugins.map((p) => h("tr", {},
       h("td", {}, p.name),
       h("td", { class: "state-" + p.state }, p.state),
       h("td", {}, p.restarts),
@@ -319,6 +320,7 @@ const CLUSTER_PAGE_JS = `"use strict";
       h("td", {}, h("button", { class: "danger kick", onclick: () => act("api/players/" + p.clientId + "/kick", {}, "kick " + p.clientId) }, "Kick")),
     )));
     if (s.fragments !== null) {
+      drawFragments(document.getElementById("fragment-map"), s.fragments);
       fill("fragments", s.fragments.length === 0 ? "no populated fragment" : h("table", {},
         h("thead", {}, h("tr", {}, h("th", {}, "fragment"), h("th", {}, "players"), h("th", {}, "update rate"), h("th", {}, "sent"))),
         h("tbody", {}, s.fragments.map((f) => h("tr", {},
@@ -332,6 +334,37 @@ const CLUSTER_PAGE_JS = `"use strict";
       { label: "out", color: "#d29922", values: s.samples.map((x) => x.bytesOutPerS) },
     ], (v) => bytes(Math.round(v)));
     document.body.dataset.players = String(s.players);
+  }
+  // A small map: one cell per populated fragment (grid x to the right, z down), brighter with
+  // more players, its player count and update rate written in it.
+  function drawFragments(canvas, fragments) {
+    canvas.hidden = fragments.length === 0;
+    if (fragments.length === 0) return;
+    const xs = fragments.map((f) => f.fx), zs = fragments.map((f) => f.fz);
+    const minX = Math.min(...xs), maxX = Math.max(...xs), minZ = Math.min(...zs), maxZ = Math.max(...zs);
+    const cols = Math.min(40, maxX - minX + 1), rows = Math.min(40, maxZ - minZ + 1);
+    const ratio = window.devicePixelRatio || 1;
+    const w = canvas.clientWidth, cell = Math.max(14, Math.min(64, Math.floor(w / cols)));
+    const hgt = rows * cell;
+    canvas.style.height = hgt + "px";
+    canvas.width = w * ratio; canvas.height = hgt * ratio;
+    const g = canvas.getContext("2d");
+    g.scale(ratio, ratio);
+    g.clearRect(0, 0, w, hgt);
+    const most = Math.max(1, ...fragments.map((f) => f.players));
+    g.font = "10px system-ui"; g.textBaseline = "top";
+    for (const f of fragments) {
+      const cx = f.fx - minX, cz = f.fz - minZ;
+      if (cx >= cols || cz >= rows) continue;
+      const a = 0.2 + 0.8 * (f.players / most);
+      g.fillStyle = "rgba(88,166,255," + a.toFixed(2) + ")";
+      g.fillRect(cx * cell + 1, cz * cell + 1, cell - 2, cell - 2);
+      if (cell >= 28) {
+        g.fillStyle = "#0f1419";
+        g.fillText(String(f.players), cx * cell + 3, cz * cell + 3);
+        g.fillText(f.updateHz + "Hz", cx * cell + 3, cz * cell + 14);
+      }
+    }
   }
   live(render);
 })();

@@ -156,6 +156,7 @@ th { color:var(--dim); font-weight:500; }
 .state-failed, .state-stopped, .bad { color:var(--bad); }
 .charts { display:grid; grid-template-columns:repeat(auto-fit, minmax(22em, 1fr)); gap:1em; }
 canvas { width:100%; height:140px; background:#0b1015; border-radius:4px; }
+canvas.map { height:auto; margin-bottom:.6em; }
 button { background:#21262d; color:var(--text); border:1px solid var(--line); border-radius:4px; padding:.25em .7em; cursor:pointer; }
 button:hover { border-color:var(--accent); }
 button.danger:hover { border-color:var(--bad); }

@@ -221,3 +221,63 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a cluster page with fragments on maps the populated fragments /metrics lists",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const shots = await Deno.makeTempDir({ prefix: "sustenet_console_shots_" });
+    console.log(`screenshots in ${shots}`);
+    const keysDir = await Deno.makeTempDir();
+    await generateKey(keysDir, "cluster_key");
+    const master = await startMaster({ port: 0, keysDir, status: false });
+    const cluster = await startCluster({
+      port: 0,
+      keysDir,
+      serverName: "fragments-1",
+      master: { hostname: "127.0.0.1", port: master.addr.port },
+      heartbeatIntervalMs: 200,
+      status: { port: 0 },
+      fragments: { size: 64, maxPlayersPerFragment: 500, crowdThreshold: 100 },
+    });
+    const clients: SustenetClient[] = [];
+    const browser = await launch();
+    try {
+      await until("the registration", () => master.registry.size === 1);
+      const spots = [[10, 10], [20, 30], [100, 10], [10, 100], [200, 200]];
+      for (const [x, z] of spots) {
+        const client = await SustenetClient.connect({ port: master.addr.port });
+        clients.push(client);
+        const session = await client.join("auto");
+        session.move({ x, y: 0, z });
+      }
+      const statusUrl = `http://127.0.0.1:${cluster.statusAddr!.port}`;
+      let series: string[] = [];
+      await until("four populated fragments on /metrics", async () => {
+        series = (await scrape(statusUrl)).split("\n").filter((line) =>
+          line.startsWith("sustenet_cluster_fragment_players{")
+        );
+        return series.length === 4;
+      });
+      const page = await browser.newPage({ viewport: { width: 1200, height: 1400 } });
+      await page.goto(`${statusUrl}/`);
+      await until(
+        "four fragment rows",
+        async () => await page.locator("#fragments tbody tr").count() === 4,
+      );
+      const cells = await page.locator("#fragments tbody tr td:first-child").allTextContents();
+      const fromMetrics = series.map((line) => /fragment="([^"]+)"/.exec(line)![1]);
+      assert.deepEqual(cells.sort(), fromMetrics.sort());
+      assert.equal(await page.locator("#fragment-map").isVisible(), true);
+      await page.waitForTimeout(1200);
+      await page.screenshot({ path: `${shots}/cluster_fragments.png`, fullPage: true });
+    } finally {
+      await browser.close();
+      for (const client of clients) await client.close();
+      await cluster.stop();
+      await master.stop();
+      await Deno.remove(keysDir, { recursive: true });
+    }
+  },
+});
