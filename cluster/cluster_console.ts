@@ -242,6 +242,7 @@ const CLUSTER_PAGE_HTML = `<!doctype html>
   <span class="dim" id="ident"></span>
   <span class="live" id="live">live</span>
   <span class="spacer"></span>
+  <label class="note">operator <input id="operator" autocomplete="off" size="10" maxlength="64"></label>
   <label class="note">admin token <input id="token" type="password" autocomplete="off" size="18"></label>
 </header>
 <main>

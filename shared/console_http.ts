@@ -220,10 +220,16 @@ const Sus = (() => {
     return el;
   }
   function token() { return sessionStorage.getItem("sustenet-admin-token") ?? ""; }
+  function operator() { return sessionStorage.getItem("sustenet-operator") ?? ""; }
   function setupToken() {
     const input = document.getElementById("token");
     input.value = token();
     input.addEventListener("change", () => sessionStorage.setItem("sustenet-admin-token", input.value));
+    const name = document.getElementById("operator");
+    if (name !== null) {
+      name.value = operator();
+      name.addEventListener("change", () => sessionStorage.setItem("sustenet-operator", name.value));
+    }
   }
   function toast(message, ok) {
     const el = document.getElementById("toast");
@@ -235,6 +241,7 @@ const Sus = (() => {
   async function act(path, body, label) {
     const headers = { "content-type": "application/json" };
     if (token() !== "") headers.authorization = "Bearer " + token();
+    if (operator() !== "") headers["x-operator"] = operator();
     const res = await fetch(path, { method: "POST", headers, body: JSON.stringify(body ?? {}) });
     let answer = {};
     try { answer = await res.json(); } catch { answer = {}; }

@@ -108,6 +108,8 @@ Deno.test({
       await clusterPage.screenshot({ path: `${shots}/kick_refused.png` });
 
       // With the token: the player is kicked and leaves the page and /metrics.
+      await clusterPage.fill("#operator", "alice");
+      await clusterPage.locator("#operator").dispatchEvent("change");
       await clusterPage.fill("#token", ADMIN_TOKEN);
       await clusterPage.locator("#token").dispatchEvent("change");
       await row.locator("button.kick").click();
@@ -121,7 +123,7 @@ Deno.test({
       );
       await until("5 rows", async () => await clusterPage.locator("#player-rows tr").count() === 5);
       await clusterPage.screenshot({ path: `${shots}/kick_done.png`, fullPage: true });
-      assert.match(cluster.process.stderrText(), /operator action by operator .*: kick client/);
+      assert.match(cluster.process.stderrText(), /operator action by alice from .*: kick client/);
 
       // A notice from the page reaches the players (plugin command 0xFF).
       const notices: string[] = [];
