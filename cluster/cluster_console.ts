@@ -100,6 +100,43 @@ const SAMPLES = 300;
 /**
  * The cluster console: routes for the status server, and a once-a-second sampler that feeds
  * the charts and the live stream.
+ *
+ * @example
+ * ```ts
+ * import { ClusterConsole, type ClusterConsoleSource } from "./cluster_console.ts";
+ * import { AdminAuth } from "../shared/admin_auth.ts";
+ * import { roleLogger } from "../shared/logging.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const kicked: number[] = [];
+ * const source: ClusterConsoleSource = {
+ *   snapshot: () => ({
+ *     name: "eu-1", clusterId: 7, masterLink: "registered", uptimeMs: 1000, draining: false,
+ *     players: 1, capacity: 10, fragments: null, plugins: [], eventLoopLagMaxMs: 1,
+ *     playerRows: [{ clientId: 1, playerId: "<b>p</b>", address: "127.0.0.1:9", connectedMs: 5,
+ *       queuedBytes: 0, fragment: null }],
+ *     tick: { p50Ms: 0.1, p99Ms: 0.2 },
+ *     traffic: { bytesIn: 1, bytesOut: 2, framesIn: 1, framesOut: 1 },
+ *   }),
+ *   kick: (id) => kicked.push(id) > 0 && id === 1,
+ *   notice: () => 1,
+ *   drain: () => {},
+ *   restartPlugin: () => "unknown",
+ * };
+ * const page = new ClusterConsole(
+ *   source,
+ *   await AdminAuth.create({ token: "a-long-operator-token" }),
+ *   roleLogger("cluster"),
+ * );
+ * const url = new URL("http://x/api/players/1/kick");
+ * const post = (token: string) =>
+ *   new Request(url, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+ * assert.equal((await page.routes(post("wrong"), url, "127.0.0.1:1"))?.status, 401);
+ * assert.deepEqual(kicked, []);
+ * assert.equal((await page.routes(post("a-long-operator-token"), url, "127.0.0.1:1"))?.status, 200);
+ * assert.deepEqual(kicked, [1]);
+ * page.close();
+ * ```
  */
 export class ClusterConsole {
   readonly #source: ClusterConsoleSource;

@@ -25,12 +25,33 @@ export const CONSOLE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   "cache-control": "no-store",
 });
 
-/** A response of `body` with `type` and {@linkcode CONSOLE_HEADERS}. */
+/**
+ * A response of `body` with `type` and {@linkcode CONSOLE_HEADERS}.
+ *
+ * @example
+ * ```ts
+ * import { asset } from "./console_http.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const res = asset("body{}", "text/css");
+ * assert.equal(res.headers.get("x-frame-options"), "DENY");
+ * ```
+ */
 export function asset(body: string, type: string, status = 200): Response {
   return new Response(body, { status, headers: { ...CONSOLE_HEADERS, "content-type": type } });
 }
 
-/** A JSON response with {@linkcode CONSOLE_HEADERS}. */
+/**
+ * A JSON response with {@linkcode CONSOLE_HEADERS}.
+ *
+ * @example
+ * ```ts
+ * import { json } from "./console_http.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(await json({ ok: true }, 201).json(), { ok: true });
+ * ```
+ */
 export function json(data: unknown, status = 200): Response {
   return new Response(JSON.stringify(data), {
     status,
@@ -38,7 +59,17 @@ export function json(data: unknown, status = 200): Response {
   });
 }
 
-/** 401 for a view that needs the token (read-only console not public). */
+/**
+ * 401 for a view that needs the token (read-only console not public).
+ *
+ * @example
+ * ```ts
+ * import { viewRefused } from "./console_http.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(viewRefused().status, 401);
+ * ```
+ */
 export function viewRefused(): Response {
   return json({ error: "unauthorized", message: "this console needs the admin token" }, 401);
 }
@@ -52,6 +83,21 @@ export function viewRefused(): Response {
  * @param remote The peer address.
  * @param action What is asked, e.g. `kick client 7` (no secret in it).
  * @param logger Where actions are logged.
+ *
+ * @example
+ * ```ts
+ * import { guardAction } from "./console_http.ts";
+ * import { AdminAuth } from "./admin_auth.ts";
+ * import { roleLogger } from "./logging.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const auth = await AdminAuth.create({ token: "a-long-operator-token" });
+ * const ask = (token: string) =>
+ *   new Request("http://x/api/drain", { method: "POST", headers: { authorization: `Bearer ${token}` } });
+ * const log = roleLogger("cluster");
+ * assert.equal((await guardAction(auth, ask("nope"), "127.0.0.1:1", "drain", log))?.status, 401);
+ * assert.equal(await guardAction(auth, ask("a-long-operator-token"), "127.0.0.1:1", "drain", log), null);
+ * ```
  */
 export async function guardAction(
   auth: AdminAuth,
@@ -93,6 +139,17 @@ function operatorOf(request: Request): string {
 /**
  * Reads a small JSON object body (at most {@linkcode MAX_BODY_BYTES}); null when absent,
  * too big or not an object.
+ *
+ * @example
+ * ```ts
+ * import { readJsonBody } from "./console_http.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const post = (body: string) => new Request("http://x/", { method: "POST", body });
+ * assert.deepEqual(await readJsonBody(post('{"on":false}')), { on: false });
+ * assert.equal(await readJsonBody(post("[1]")), null);
+ * assert.equal(await readJsonBody(post("x".repeat(5000))), null);
+ * ```
  */
 export async function readJsonBody(request: Request): Promise<Record<string, unknown> | null> {
   const length = Number(request.headers.get("content-length") ?? "0");

@@ -97,6 +97,32 @@ const SAMPLES = 300;
 
 /**
  * The master console: routes for the status server and the once-a-second sampler.
+ *
+ * @example
+ * ```ts
+ * import { MasterConsole } from "./master_console.ts";
+ * import { AdminAuth } from "../../shared/admin_auth.ts";
+ * import { roleLogger } from "../../shared/logging.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const console_ = new MasterConsole({
+ *   serverName: "master",
+ *   uptimeMs: () => 1000,
+ *   connections: () => 3,
+ *   clusters: () => [],
+ *   counters: () => ({
+ *     ticketsIssued: 4, joinsRefused: 1, registrationFailures: 0, bytesIn: 0, bytesOut: 0,
+ *   }),
+ *   eventLoopLagMaxMs: () => 2,
+ *   drain: () => false,
+ * }, await AdminAuth.create({ token: null }), roleLogger("master"));
+ * const state = console_.state();
+ * assert.equal(state.totals.errors, 1);
+ * const url = new URL("http://x/api/clusters/9/drain");
+ * const res = await console_.routes(new Request(url, { method: "POST" }), url, "127.0.0.1:1");
+ * assert.equal(res?.status, 403); // no admin token configured: actions are disabled
+ * console_.close();
+ * ```
  */
 export class MasterConsole {
   readonly #source: MasterConsoleSource;
