@@ -16,6 +16,7 @@ import {
   asset,
   CONSOLE_COMMON_JS,
   CONSOLE_CSS,
+  CONSOLE_HEADERS,
   guardAction,
   json,
   readJsonBody,
@@ -216,9 +217,16 @@ export class MasterConsole {
           return await this.#auth.canView(request) ? json(this.state()) : viewRefused();
         case "/status":
           if (this.#source.plainPage === undefined) return null;
-          return await this.#auth.canView(request)
-            ? asset(this.#source.plainPage(), "text/html; charset=utf-8")
-            : viewRefused();
+          if (!await this.#auth.canView(request)) return viewRefused();
+          // No script at all here; only its own inline stylesheet is allowed.
+          return new Response(this.#source.plainPage(), {
+            headers: {
+              ...CONSOLE_HEADERS,
+              "content-security-policy":
+                "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+              "content-type": "text/html; charset=utf-8",
+            },
+          });
         case "/api/events":
           return await this.#auth.canView(request) ? this.#hub.open(this.state()) : viewRefused();
       }
