@@ -66,6 +66,16 @@ export interface ClusterStatusOptions {
   readonly hostname?: string;
   /** Port; 0 lets the OS choose. */
   readonly port: number;
+  /** Operator token for the console's actions (null/absent: actions answer 403). */
+  readonly adminToken?: string | null;
+  /** File whose first line is the operator token; read at start, wins over `adminToken`. */
+  readonly adminTokenFile?: string | null;
+  /**
+   * Whether the read-only console is open without the token.
+   *
+   * @default {true}
+   */
+  readonly consolePublic?: boolean;
 }
 
 /**
@@ -331,6 +341,11 @@ export interface ClusterOptions {
   readonly plaintext?: boolean;
   /** URL where clients fetch the identity public key (logged at start; informational). */
   readonly domainPubKey?: string | null;
+  /**
+   * URL of this cluster's status page, sent to the master (ClusterPage) so its console links
+   * to it; null/absent = not sent.
+   */
+  readonly statusPageUrl?: string | null;
 }
 
 /**
@@ -348,7 +363,13 @@ export interface ClusterOptions {
  * const options = clusterOptionsFromConfig(parseConfig('[all]\nserver_name = "eu-1"'));
  * assert.equal(options.port, 6257);
  * assert.deepEqual(options.master, { hostname: "127.0.0.1", port: 6256 });
- * assert.deepEqual(options.status, { hostname: "127.0.0.1", port: 6281 });
+ * assert.deepEqual(options.status, {
+ *   hostname: "127.0.0.1",
+ *   port: 6281,
+ *   adminToken: null,
+ *   adminTokenFile: null,
+ *   consolePublic: true,
+ * });
  * assert.equal(options.fragments, false);
  * ```
  */
@@ -382,7 +403,13 @@ export function clusterOptionsFromConfig(config: SustenetConfig): ClusterOptions
     handshakeTimeoutMs: all.handshakeTimeoutMs,
     idleTimeoutMs: all.idleTimeoutMs,
     status: all.statusEnabled
-      ? { hostname: all.statusIp, port: resolvedStatusPort(config, "cluster") }
+      ? {
+        hostname: all.statusIp,
+        port: resolvedStatusPort(config, "cluster"),
+        adminToken: all.adminToken,
+        adminTokenFile: all.adminTokenFile,
+        consolePublic: all.consolePublic,
+      }
       : false,
     webSocket: all.wsEnabled
       ? {
@@ -422,6 +449,7 @@ export function clusterOptionsFromConfig(config: SustenetConfig): ClusterOptions
     tickHz: fragments.tickHz,
     plaintext: cluster.plaintext,
     domainPubKey: cluster.domainPubKey,
+    statusPageUrl: cluster.statusPageUrl,
   };
 }
 

@@ -33,6 +33,15 @@ import { SustenetError } from "../shared/errors.ts";
 import { type BroadcastOptions, type ClientId, isPluginMove } from "../shared/plugin.ts";
 import { importAesKey, KeyError } from "../shared/security.ts";
 import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
+import { RuntimeMetrics } from "../shared/runtime_metrics.ts";
+import { exportMetricFamilies, inSpan, recordSpan } from "../shared/telemetry.ts";
+import { AdminAuth, loadAdminToken } from "../shared/admin_auth.ts";
+import {
+  ClusterConsole,
+  type ClusterConsoleSource,
+  type ConsolePlayer,
+  MAX_PLAYER_ROWS,
+} from "./cluster_console.ts";
 import { BroadcastGroup } from "../shared/broadcast_group.ts";
 import { PendingGate } from "../shared/pending_gate.ts";
 import { LogThrottle } from "../shared/log_throttle.ts";
@@ -194,9 +203,17 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   return runtime.server();
 }
 
+/**
+ * The plugin command an operator's notice reaches players on (docs/PROTOCOL.md, "Operator
+ * notice"): payload = the notice in UTF-8.
+ */
+export const NOTICE_COMMAND = 0xff;
+
 /** What the cluster keeps per accepted client connection. */
 interface ConnectionRecord {
   readonly session: ClientSession;
+  /** When it connected (Unix ms), for the console's "connected for". */
+  readonly acceptedAt: number;
   /** Why the player is leaving, when the cluster decided it (kick, shutdown, protocol). */
   leaveReason: string | undefined;
   /** Settles once the close was cleaned up (player removed, plugins told). */
@@ -253,6 +270,11 @@ class ClusterRuntime implements PluginActions {
   #tlsListener: FrameListener | undefined;
   #webSocket: WebSocketListener | undefined;
   #status: StatusServer | undefined;
+  #runtime: RuntimeMetrics | undefined;
+  #console: ClusterConsole | undefined;
+  #auth: AdminAuth | undefined;
+  /** An operator's drain: new connections are refused, players stay. */
+  #draining = false;
   #link: MasterLink | undefined;
   #tickTimer: ReturnType<typeof setInterval> | undefined;
   #lastTick = 0;
@@ -328,6 +350,16 @@ class ClusterRuntime implements PluginActions {
       clusters: () => this.#selfInfo(),
       plaintext: this.#options.plaintext === true,
     };
+    const statusOptions = this.#options.status;
+    if (statusOptions !== undefined && statusOptions !== false) {
+      this.#auth = await AdminAuth.create({
+        token: await loadAdminToken(
+          statusOptions.adminToken ?? null,
+          statusOptions.adminTokenFile ?? null,
+        ),
+        consolePublic: statusOptions.consolePublic ?? true,
+      });
+    }
     try {
       await this.#startPlugins();
       this.#listen();
@@ -424,7 +456,10 @@ class ClusterRuntime implements PluginActions {
     }
     // Sequential, so the first failure is the one reported and later plugins are not loaded.
     for (const host of this.#hosts) {
-      await host.start();
+      await inSpan("sustenet.plugin.start", {
+        "sustenet.plugin.name": host.name,
+        "sustenet.plugin.sandboxed": host instanceof WorkerPluginHost,
+      }, () => host.start());
       logger.info("plugin {name} started", { name: host.name });
     }
   }
@@ -477,11 +512,17 @@ class ClusterRuntime implements PluginActions {
   #startStatus(): void {
     const status = this.#options.status;
     if (status === undefined || status === false) return;
+    const runtime = new RuntimeMetrics({ role: "cluster" });
+    this.#runtime = runtime;
+    exportMetricFamilies(() => this.metrics.families());
+    const page = new ClusterConsole(this.#consoleSource(), this.#auth!, logger);
+    this.#console = page;
     this.#status = startStatusServer({
       hostname: status.hostname ?? "127.0.0.1",
       port: status.port,
       health: () => this.#health(),
-      metrics: () => this.metrics.families(),
+      metrics: () => [...this.metrics.families(), ...runtime.families()],
+      routes: page.routes,
     });
   }
 
@@ -520,6 +561,9 @@ class ClusterRuntime implements PluginActions {
       handshakeTimeoutMs: this.#options.handshakeTimeoutMs ?? 5000,
       maxFrameBytes: s.maxFrameBytes,
       onRegistered: (clusterId) => this.#registered(clusterId),
+      ...(this.#options.statusPageUrl === undefined || this.#options.statusPageUrl === null
+        ? {}
+        : { pageUrl: this.#options.statusPageUrl }),
     });
     this.#link.start();
   }
@@ -527,6 +571,10 @@ class ClusterRuntime implements PluginActions {
   #registered(clusterId: number): void {
     this.metrics.registrations.inc();
     this.#registeredOnce.resolve(clusterId);
+    recordSpan("sustenet.cluster.registered", {
+      "sustenet.cluster.id": clusterId,
+      "sustenet.cluster.name": this.#settings.serverName,
+    }, Date.now());
     if (this.#verifiers.has(clusterId)) return;
     // One verifier per id, kept across re-registrations so a used ticket stays used.
     this.#verifiers.set(
@@ -584,12 +632,112 @@ class ClusterRuntime implements PluginActions {
     };
   }
 
+  // ---------------------------------------------------------------- operator console
+
+  #consoleSource(): ClusterConsoleSource {
+    const hosts = this.#hosts;
+    return {
+      snapshot: () => {
+        const now = Date.now();
+        const rows: ConsolePlayer[] = [];
+        for (const player of this.#players.players()) {
+          if (rows.length >= MAX_PLAYER_ROWS) break;
+          const record = this.#connections.get(player.connection);
+          const coords = this.#grid?.fragmentCoordsOf(player.clientId as never);
+          rows.push({
+            clientId: player.clientId,
+            playerId: player.playerId,
+            address: remoteOf(player.connection),
+            connectedMs: record === undefined ? 0 : now - record.acceptedAt,
+            queuedBytes: player.connection.queuedBytes,
+            fragment: coords === undefined ? null : `${coords.fx},${coords.fz}`,
+          });
+        }
+        const fragments = this.#grid === undefined
+          ? null
+          : [...this.#grid.fragmentStats()].map((f) => ({
+            fx: f.fx,
+            fz: f.fz,
+            players: f.players,
+            updateHz: f.updateHz,
+            bytesOut: f.bytesOut,
+          }));
+        return {
+          name: this.#settings.serverName,
+          clusterId: this.#link?.clusterId ?? null,
+          masterLink: this.#linkState(),
+          uptimeMs: performance.now() - this.#startedAt,
+          draining: this.#draining,
+          players: this.#players.size,
+          capacity: this.#settings.maxConnections,
+          playerRows: rows,
+          fragments,
+          plugins: hosts.map((host) => {
+            const worker = host instanceof WorkerPluginHost ? host : undefined;
+            const stats = worker?.stats;
+            return {
+              name: host.name,
+              state: host.state,
+              restarts: stats?.restarts ?? 0,
+              failures: stats === undefined
+                ? 0
+                : Object.values(stats.failures).reduce((a, b) => a + b, 0),
+              lastError: worker?.lastError ?? null,
+              sandboxed: worker !== undefined,
+            };
+          }),
+          tick: {
+            p50Ms: this.metrics.tickSeconds.quantile(0.5) * 1000,
+            p99Ms: this.metrics.tickSeconds.quantile(0.99) * 1000,
+          },
+          traffic: {
+            bytesIn: this.metrics.total("bytesIn"),
+            bytesOut: this.metrics.total("bytesOut"),
+            framesIn: this.metrics.total("framesIn"),
+            framesOut: this.metrics.total("framesOut"),
+          },
+          eventLoopLagMaxMs: (this.#runtime?.maxLagSeconds ?? 0) * 1000,
+        };
+      },
+      kick: (clientId, reason) => {
+        if (this.#players.player(clientId as ClientId) === undefined) return false;
+        this.kick(clientId as ClientId, reason);
+        return true;
+      },
+      notice: (text) => {
+        const payload = new TextEncoder().encode(text);
+        const players = this.#players.size;
+        this.broadcast(NOTICE_COMMAND, payload, {});
+        logger.info("operator notice sent to {players} player(s)", { players });
+        return players;
+      },
+      drain: (on) => {
+        this.#draining = on;
+        logger.warn(on ? "draining: new players are refused" : "draining stopped");
+      },
+      restartPlugin: (name) => {
+        const host = hosts.find((h) => h.name === name);
+        if (host === undefined) return "unknown";
+        if (!(host instanceof WorkerPluginHost)) return "not_restartable";
+        const restarted = host.restart();
+        recordSpan("sustenet.plugin.restart", {
+          "sustenet.plugin.name": name,
+          "sustenet.plugin.restarted": restarted,
+        }, Date.now());
+        return restarted ? "ok" : "not_restartable";
+      },
+    };
+  }
+
   // ---------------------------------------------------------------- client connections
 
   #accept(connection: FrameTransport, tls: boolean): void {
-    if (this.#closing) {
+    if (this.#closing || this.#draining) {
       this.metrics.connectionsRefused.inc();
-      connection.close({ code: ErrorCode.ShuttingDown, message: "cluster shutting down" });
+      connection.close({
+        code: ErrorCode.ShuttingDown,
+        message: this.#closing ? "cluster shutting down" : "cluster draining: no new players",
+      });
       return;
     }
     // max_connections counts players, checked when a ticket is accepted (PlayerTable); a new
@@ -607,6 +755,7 @@ class ClusterRuntime implements PluginActions {
     });
     const record: ConnectionRecord = {
       session,
+      acceptedAt: Date.now(),
       leaveReason: undefined,
       cleanedUp: undefined,
       limit: undefined,
@@ -680,9 +829,26 @@ class ClusterRuntime implements PluginActions {
         case "authenticated":
           record.limit = new PlayerRateLimit(this.#settings.playerRateLimits);
           this.#joined(connection, action.clientId);
+          recordSpan("sustenet.cluster.admission", {
+            "sustenet.admission.status": 20,
+            "sustenet.cluster.id": this.#link?.clusterId ?? 0,
+            "sustenet.client.id": action.clientId,
+            "sustenet.player.id": this.#players.get(action.clientId)?.playerId ?? "",
+            "net.peer.address": remoteOf(connection),
+          }, record.acceptedAt);
           break;
         case "refused":
           this.metrics.authResult(action.status);
+          recordSpan(
+            "sustenet.cluster.admission",
+            {
+              "sustenet.admission.status": action.status,
+              "sustenet.cluster.id": this.#link?.clusterId ?? 0,
+              "net.peer.address": remoteOf(connection),
+            },
+            record.acceptedAt,
+            action.reason,
+          );
           break;
         case "plugin":
           this.#message(record.session.clientId, action.command, action.payload);
@@ -777,12 +943,21 @@ class ClusterRuntime implements PluginActions {
       clientId,
       remote: remoteOf(connection),
     });
-    for (const host of this.#hosts) host.join(player.info);
+    for (const host of this.#hosts) {
+      const started = Date.now();
+      host.join(player.info);
+      recordSpan("sustenet.plugin.join", {
+        "sustenet.plugin.name": host.name,
+        "sustenet.client.id": player.clientId,
+        "sustenet.player.id": player.playerId,
+      }, started);
+    }
   }
 
   #closed(connection: FrameTransport, record: ConnectionRecord, info: CloseInfo): void {
     this.#connections.delete(connection);
     this.metrics.connectionClosed(connection);
+    if (info.code === ErrorCode.SlowConsumer) this.metrics.slowConsumers.inc();
     const clientId = record.session.clientId;
     if (!record.session.closed()) return;
     const player = this.#players.remove(clientId);
@@ -795,7 +970,16 @@ class ClusterRuntime implements PluginActions {
       clientId,
       reason,
     });
-    for (const host of this.#hosts) host.leave(player.info, reason);
+    for (const host of this.#hosts) {
+      const started = Date.now();
+      host.leave(player.info, reason);
+      recordSpan("sustenet.plugin.leave", {
+        "sustenet.plugin.name": host.name,
+        "sustenet.client.id": player.clientId,
+        "sustenet.player.id": player.playerId,
+        "sustenet.leave.reason": reason,
+      }, started);
+    }
   }
 
   // ---------------------------------------------------------------- game traffic
@@ -890,7 +1074,7 @@ class ClusterRuntime implements PluginActions {
       this.#drainFloodLog(now);
       if (this.#grid !== undefined) this.#fragmentTick(this.#grid, now);
       // Grid work, encoding and queueing; the socket writes themselves happen after.
-      this.metrics.tickSeconds.record((performance.now() - now) / 1000);
+      this.metrics.recordTick((performance.now() - now) / 1000);
     } catch (error) {
       logger.error("tick failed: {error}", { error });
     }
@@ -1064,7 +1248,9 @@ class ClusterRuntime implements PluginActions {
     // Plugins may have broadcast while stopping: nobody is left to take it, but no timer stays.
     this.#everyone.flush();
     this.#drainFloodLog(Infinity);
+    this.#console?.close();
     await this.#status?.close();
+    this.#runtime?.stop();
     this.#pending.stop();
     logger.info("cluster {name} stopped", { name: this.#settings.serverName });
   }

@@ -525,6 +525,8 @@ export interface MasterLinkOptions extends MasterLinkSessionOptions {
   readonly maxFrameBytes?: number;
   /** Called each time the master confirms the registration. */
   readonly onRegistered?: (clusterId: number) => void;
+  /** The cluster's status page URL, sent (ClusterPage) after each registration; absent = not. */
+  readonly pageUrl?: string;
   /** Called when a registered link is lost (not when it is stopped). */
   readonly onLost?: (reason: string) => void;
 }
@@ -785,6 +787,8 @@ export class MasterLink {
       connection.send(session.heartbeat(this.#currentLoad()));
     };
     beat(); // the master learns the load at once, not a second later
+    const pageUrl = this.#options.pageUrl;
+    if (pageUrl !== undefined) connection.send(encodePacket({ kind: "ClusterPage", url: pageUrl }));
     this.#heartbeatTimer = setInterval(beat, this.#heartbeatIntervalMs);
     try {
       this.#options.onRegistered?.(clusterId);

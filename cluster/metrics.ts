@@ -17,7 +17,7 @@ import type { FragmentStats } from "./fragment_grid.ts";
 import {
   Counter,
   Gauge,
-  LabeledCounter,
+  Histogram,
   type MetricFamily,
   type MetricSample,
   type TrafficCounts,
@@ -29,7 +29,58 @@ import { PLUGIN_FAILURES, type PluginFailure } from "./plugin_sandbox.ts";
 
 /** The Authenticate statuses counted, as label values. */
 type AuthLabel = "20" | "40" | "44" | "50";
-const AUTH_LABELS: readonly AuthLabel[] = ["20", "40", "44", "50"];
+const AUTH_REASONS: Readonly<Record<AuthLabel, string>> = {
+  "20": "ok",
+  "40": "invalid_ticket",
+  "44": "expired_or_used",
+  "50": "unavailable",
+};
+
+/**
+ * Ticket checks by Authenticate status; each sample carries `status` and `reason` (its name).
+ *
+ * @example
+ * ```ts
+ * import { AuthResults } from "./metrics.ts";
+ * import { renderPrometheus } from "../shared/metrics.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const results = new AuthResults();
+ * results.inc("44");
+ * assert.equal(results.get("44"), 1);
+ * assert.match(
+ *   renderPrometheus([results]),
+ *   /^sustenet_cluster_auth_results_total\{status="44",reason="expired_or_used"\} 1$/m,
+ * );
+ * ```
+ */
+export class AuthResults implements MetricFamily {
+  /** Always a counter. */
+  readonly kind = "counter";
+  /** The family name. */
+  readonly name = "sustenet_cluster_auth_results_total";
+  /** The help text. */
+  readonly help = "Ticket checks by Authenticate status and reason";
+  readonly #counts: Record<AuthLabel, number> = { "20": 0, "40": 0, "44": 0, "50": 0 };
+
+  /** Counts one result. */
+  inc(status: AuthLabel): void {
+    this.#counts[status]++;
+  }
+
+  /** The count of one status. */
+  get(status: AuthLabel): number {
+    return this.#counts[status];
+  }
+
+  /** One sample per status. */
+  samples(): Iterable<MetricSample> {
+    return (Object.keys(AUTH_REASONS) as AuthLabel[]).map((status) => ({
+      labels: { status, reason: AUTH_REASONS[status] },
+      value: this.#counts[status],
+    }));
+  }
+}
 
 /**
  * The master link states reported, plus `disabled` for a cluster started without a master.
@@ -206,7 +257,7 @@ export class TickDurations {
  * const text = renderPrometheus(metrics.families());
  * assert.match(text, /^sustenet_cluster_players 2$/m);
  * assert.match(text, /^sustenet_cluster_frames_in_total 4$/m);
- * assert.match(text, /^sustenet_cluster_auth_results_total\{status="20"\} 1$/m);
+ * assert.match(text, /^sustenet_cluster_auth_results_total\{status="20",reason="ok"\} 1$/m);
  * assert.match(text, /^sustenet_cluster_master_link\{state="registered"\} 1$/m);
  * ```
  */
@@ -223,13 +274,11 @@ export class ClusterMetrics {
   );
   /** Connections not authenticated yet: pending-slot refusals, timeouts, bad input. */
   readonly preAuth: PreAuthMetrics;
-  /** Ticket checks by Authenticate status (20 ok, 40 invalid, 44 expired/used, 50 error/full). */
-  readonly authResults: LabeledCounter<AuthLabel> = new LabeledCounter(
-    "sustenet_cluster_auth_results_total",
-    "Ticket checks by Authenticate status",
-    "status",
-    AUTH_LABELS,
-  );
+  /**
+   * Ticket checks by Authenticate status (20 ok, 40 invalid, 44 expired/used, 50 error/full),
+   * rendered with the status's reason name as a second label.
+   */
+  readonly authResults: AuthResults = new AuthResults();
   /** Plugin commands received from players. */
   readonly pluginMessages: Counter = new Counter(
     "sustenet_cluster_plugin_messages_total",
@@ -275,6 +324,43 @@ export class ClusterMetrics {
 
   /** Durations of the latest ticks (plugins' onTick, grid tick, encoding, queueing). */
   readonly tickSeconds: TickDurations = new TickDurations();
+  /** Every tick's duration, for `/metrics` (a scraper computes its own quantiles). */
+  readonly tickHistogram: Histogram = new Histogram(
+    "sustenet_cluster_tick_seconds",
+    "Tick duration (plugins' onTick plus fragment updates)",
+    [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25],
+  );
+  /** Players dropped because they stopped reading (outgoing queue over its bound). */
+  readonly slowConsumers: Counter = new Counter(
+    "sustenet_cluster_slow_consumers_dropped_total",
+    "Client connections closed because their outgoing queue passed max_queue_bytes",
+  );
+
+  /**
+   * Records one tick's duration in the window and the histogram.
+   *
+   * @param seconds How long the tick took.
+   *
+   * @example
+   * ```ts
+   * import { ClusterMetrics } from "./metrics.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const metrics = new ClusterMetrics({
+   *   players: () => 0,
+   *   connections: () => [],
+   *   masterLinkState: () => "disabled",
+   *   fragments: () => undefined,
+   * });
+   * metrics.recordTick(0.003);
+   * assert.equal(metrics.tickHistogram.count, 1);
+   * assert.equal(metrics.tickSeconds.quantile(0.5), 0.003);
+   * ```
+   */
+  recordTick(seconds: number): void {
+    this.tickSeconds.record(seconds);
+    this.tickHistogram.observe(seconds);
+  }
 
   readonly #sources: ClusterMetricsSources;
   readonly #traffic: TrafficTotals;
@@ -402,15 +488,13 @@ export class ClusterMetrics {
       this.bytesThrottled,
       this.floodKicks,
       this.registrations,
+      this.tickHistogram,
       new Gauge(
-        "sustenet_cluster_tick_seconds",
-        `Tick duration quantiles over the latest ${TICK_WINDOW} ticks`,
-        () =>
-          [0.5, 0.99].map((q) => ({
-            labels: { quantile: String(q) },
-            value: this.tickSeconds.quantile(q),
-          })),
+        "sustenet_cluster_tick_p99_seconds",
+        `p99 tick duration over the latest ${TICK_WINDOW} ticks (0 before any)`,
+        () => this.tickSeconds.quantile(0.99),
       ),
+      this.slowConsumers,
       new Gauge("sustenet_cluster_master_link", "Master link state (1 = current)", () => {
         const current = sources.masterLinkState();
         return LINK_STATES.map((state) => ({

@@ -361,6 +361,7 @@ export class WorkerPluginHost implements PluginHost {
   #commands: readonly number[] | "all" = "all";
   #state: PluginHostState = "idle";
   #current: Incarnation | null = null;
+  #lastError: string | undefined;
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
   #starting: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
@@ -946,9 +947,31 @@ export class WorkerPluginHost implements PluginHost {
     this.#kill(inc, withEscalationHint(reason));
   }
 
+  /** Why the latest sandbox ended abnormally (hang, crash, …), or undefined. */
+  get lastError(): string | undefined {
+    return this.#lastError;
+  }
+
+  /**
+   * Replaces the running Worker by a fresh one now (an operator's action): players are
+   * replayed to it as after a crash. Returns false (nothing done) unless the plugin is running.
+   */
+  restart(): boolean {
+    const inc = this.#current;
+    if (this.#state !== "running" || inc === null) return false;
+    this.#kill(inc, "restarted by an operator");
+    this.#backoff.reset();
+    this.#restarts++;
+    this.#state = "restarting";
+    this.#log.warn("restarting plugin {plugin} at an operator's request", { plugin: this.#name });
+    this.#respawn();
+    return true;
+  }
+
   // A running plugin hung or crashed: replace it, unless it has failed too often in a row.
   #recover(inc: Incarnation, _failure: PluginFailure, reason: string): void {
     if (inc.phase === "dead") return;
+    this.#lastError = reason;
     const ranMs = performance.now() - inc.startedAt;
     this.#kill(inc, reason);
     this.#log.error("plugin {plugin} {reason}; terminated", { plugin: this.#name, reason });

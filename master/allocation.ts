@@ -210,6 +210,7 @@ export interface ClusterAllocatorOptions {
  */
 export class ClusterAllocator {
   readonly #registry: ClusterRegistry;
+  readonly #draining = new Set<ClusterId>();
   readonly #ticketTtlMs: number;
   readonly #windowMs: number;
   readonly #keys = new Map<ClusterId, Promise<CryptoKey>>();
@@ -244,6 +245,7 @@ export class ClusterAllocator {
     };
     options.registry.onRemove((record) => {
       this.#keys.delete(record.id);
+      this.#draining.delete(record.id);
       const entry = this.#reserved.get(record.id);
       if (entry !== undefined) this.#drop(entry, entry.list.length);
       this.#reserved.delete(record.id);
@@ -361,7 +363,25 @@ export class ClusterAllocator {
 
   /** Whether the cluster has no free slot, counting reservations (0 capacity = unlimited). */
   isFull(record: ClusterRecord, now: number): boolean {
+    if (this.#draining.has(record.id)) return true;
     return record.maxConnections !== 0 && this.effectiveLoad(record, now) >= record.maxConnections;
+  }
+
+  /**
+   * Marks a cluster as draining (an operator's action): it counts as full, so no new ticket is
+   * issued for it, and its players stay. Forgotten when it leaves the registry.
+   *
+   * @param id The cluster.
+   * @param draining On or off.
+   */
+  setDraining(id: ClusterId, draining: boolean): void {
+    if (draining) this.#draining.add(id);
+    else this.#draining.delete(id);
+  }
+
+  /** Whether cluster `id` is draining. */
+  isDraining(id: number): boolean {
+    return this.#draining.has(id as ClusterId);
   }
 
   /**

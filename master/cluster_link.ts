@@ -21,6 +21,8 @@ export interface ClusterLinkOptions {
   readonly registry: ClusterRegistry;
   /** A cluster without a Heartbeat for this long is dropped, in ms. */
   readonly heartbeatTimeoutMs: number;
+  /** Told the cluster's status page URL (ClusterPage), already checked: http(s), ≤ 512. */
+  readonly onPage?: (id: ClusterId, url: string) => void;
 }
 
 /** The result of {@linkcode ClusterLink.checkHeartbeat}. */
@@ -59,12 +61,14 @@ export class ClusterLink {
   readonly #id: ClusterId;
   readonly #registry: ClusterRegistry;
   readonly #timeoutMs: number;
+  readonly #onPage: ((id: ClusterId, url: string) => void) | undefined;
 
   /** @param options Id, registry, heartbeat timeout. */
   constructor(options: ClusterLinkOptions) {
     this.#id = options.id;
     this.#registry = options.registry;
     this.#timeoutMs = options.heartbeatTimeoutMs;
+    this.#onPage = options.onPage;
   }
 
   /** The cluster's id. */
@@ -89,6 +93,10 @@ export class ClusterLink {
       case "Deregister":
         this.#registry.remove(this.#id, "deregistered");
         return { kind: "close", message: "cluster deregistered" };
+      case "ClusterPage":
+        // Only a link on the console: anything but a plain http(s) URL is ignored.
+        if (isPageUrl(packet.url)) this.#onPage?.(this.#id, packet.url);
+        return NO_ACTION;
       default:
         return commonAction(packet);
     }
@@ -133,4 +141,11 @@ export class ClusterLink {
   disconnected(): void {
     this.#registry.remove(this.#id, "disconnected");
   }
+}
+
+/** Whether `url` may be shown as a link: http(s), at most 512 characters. */
+function isPageUrl(url: string): boolean {
+  if (url.length > 512 || !URL.canParse(url)) return false;
+  const protocol = new URL(url).protocol;
+  return protocol === "http:" || protocol === "https:";
 }

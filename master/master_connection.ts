@@ -21,6 +21,7 @@ import type { LogThrottle } from "../shared/log_throttle.ts";
 import { logSuccess, roleLogger } from "../shared/logging.ts";
 import type { ClusterAllocator } from "./allocation.ts";
 import type { AuthenticateHook } from "./authenticate.ts";
+import { inSpan, recordSpan } from "../shared/telemetry.ts";
 import { type JoinOutcome, MasterClientSession } from "./client_session.ts";
 import type { ClusterKeySource } from "./cluster_keys.ts";
 import { ClusterLink } from "./cluster_link.ts";
@@ -47,6 +48,8 @@ const MAX_PENDING_REQUESTS = 32;
 export interface MasterContext {
   /** Name sent in HelloOk. */
   readonly serverName: string;
+  /** Told each cluster's status page URL (ClusterPage), for the console's links. */
+  readonly onClusterPage?: (id: ClusterId, url: string) => void;
   /** Live clusters. */
   readonly registry: ClusterRegistry;
   /** Cluster choice and tickets. */
@@ -227,10 +230,33 @@ export class MasterConnection {
       return;
     }
     this.#pendingRequests++;
+    const queuedAt = performance.now();
     // Chained so answers leave in the order the requests came, whatever each one awaits.
     const work = this.#requests.then(async () => {
       if (this.#phase.kind === "closed") return;
-      const result = await session.handle(packet);
+      const result = packet.kind === "JoinCluster"
+        ? await inSpan("sustenet.master.join", {
+          "sustenet.cluster.requested": packet.clusterId,
+          "net.peer.address": this.#remote,
+        }, async (span) => {
+          const answer = await session.handle(packet);
+          const join = answer.join;
+          if (join?.issued === true) {
+            span.setAttributes({
+              "sustenet.join.issued": true,
+              "sustenet.cluster.id": join.clusterId,
+              "sustenet.player.id": join.playerId,
+            });
+          } else if (join !== undefined) {
+            span.setAttributes({
+              "sustenet.join.issued": false,
+              "sustenet.join.refusal": join.reason,
+            });
+          }
+          return answer;
+        })
+        : await session.handle(packet);
+      this.#context.metrics.requestSeconds.observe((performance.now() - queuedAt) / 1000);
       this.#pendingRequests--;
       const join = result.join;
       if (join !== undefined) this.#reportJoin(join);
@@ -374,6 +400,16 @@ export class MasterConnection {
     this.#registrationOver = true;
     const context = this.#context;
     context.metrics.authFailures.inc(reason);
+    recordSpan(
+      "sustenet.master.cluster_registration",
+      {
+        "sustenet.registration.ok": false,
+        "sustenet.registration.failure": reason,
+        "net.peer.address": this.#remote,
+      },
+      this.#acceptedAt,
+      reason,
+    );
     // Keyed by reason, not address: a flood from many addresses stays one line per interval.
     const leftOut = context.registrationLog.admit(reason, context.now());
     if (leftOut === null) return;
@@ -419,9 +455,18 @@ export class MasterConnection {
       id: record.id,
       registry: context.registry,
       heartbeatTimeoutMs: context.heartbeatTimeoutMs,
+      ...(context.onClusterPage === undefined ? {} : { onPage: context.onClusterPage }),
     });
     this.#phase = { kind: "linked", link };
     context.metrics.clustersRegistered.inc();
+    recordSpan("sustenet.master.cluster_registration", {
+      "sustenet.registration.ok": true,
+      "sustenet.cluster.id": record.id,
+      "sustenet.cluster.name": record.name,
+      "sustenet.cluster.address": `${record.host}:${record.port}`,
+      "sustenet.cluster.key_version": record.keyVersion,
+      "net.peer.address": this.#remote,
+    }, this.#acceptedAt);
     logSuccess(logger, "cluster {name} ({id}) registered from {remote}: {host}:{port}", {
       name: record.name,
       id: record.id,

@@ -70,6 +70,16 @@ export interface MasterStatusOptions {
   readonly hostname?: string;
   /** Port; 0 lets the OS choose. */
   readonly port: number;
+  /** Operator token for the console's actions (null/absent: actions answer 403). */
+  readonly adminToken?: string | null;
+  /** File whose first line is the operator token; read at start, wins over `adminToken`. */
+  readonly adminTokenFile?: string | null;
+  /**
+   * Whether the read-only console is open without the token.
+   *
+   * @default {true}
+   */
+  readonly consolePublic?: boolean;
 }
 
 /** Options of `startMaster()`. Every field has a default. */
@@ -235,7 +245,13 @@ export interface MasterOptions {
  * const options = masterOptionsFromConfig(parseConfig("[master]\nticket_ttl_ms = 5000\n"));
  * assert.equal(options.port, 6256);
  * assert.equal(options.ticketTtlMs, 5000);
- * assert.deepEqual(options.status, { hostname: "127.0.0.1", port: 6280 });
+ * assert.deepEqual(options.status, {
+ *   hostname: "127.0.0.1",
+ *   port: 6280,
+ *   adminToken: null,
+ *   adminTokenFile: null,
+ *   consolePublic: true,
+ * });
  * ```
  */
 export function masterOptionsFromConfig(config: SustenetConfig): MasterOptions {
@@ -271,7 +287,13 @@ export function masterOptionsFromConfig(config: SustenetConfig): MasterOptions {
     },
     redisUrl: master.redisUrl,
     status: all.statusEnabled
-      ? { hostname: all.statusIp, port: resolvedStatusPort(config, "master") }
+      ? {
+        hostname: all.statusIp,
+        port: resolvedStatusPort(config, "master"),
+        adminToken: all.adminToken,
+        adminTokenFile: all.adminTokenFile,
+        consolePublic: all.consolePublic,
+      }
       : false,
     webSocket: all.wsEnabled
       ? {

@@ -13,6 +13,7 @@
 import {
   Counter,
   Gauge,
+  Histogram,
   LabeledCounter,
   type MetricFamily,
   type TrafficCounts,
@@ -127,6 +128,12 @@ export class MasterMetrics {
     "sustenet_master_join_abuse_closed_total",
     "Client connections closed for asking join tickets while refused",
   );
+  /** Time from a client's request (list, join) arriving to its answer, auth hook included. */
+  readonly requestSeconds: Histogram = new Histogram(
+    "sustenet_master_client_request_seconds",
+    "Time from a client request (cluster list, join) to its answer, authentication included",
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  );
   /** Clusters removed from the registry, by reason. */
   readonly clustersRemoved: LabeledCounter<ClusterRemovalReason> = new LabeledCounter(
     "sustenet_master_clusters_removed_total",
@@ -164,6 +171,7 @@ export class MasterMetrics {
       ...this.#traffic.families(),
       this.authFailures,
       this.ticketsIssued,
+      this.requestSeconds,
       this.joinsRefused,
       this.ticketsRateLimited,
       this.reservationsCapped,

@@ -15,6 +15,11 @@ import { ConnectionSlots } from "./connection_slots.ts";
 import { roleLogger } from "../shared/logging.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
+import { RuntimeMetrics } from "../shared/runtime_metrics.ts";
+import { exportMetricFamilies } from "../shared/telemetry.ts";
+import { AdminAuth, loadAdminToken } from "../shared/admin_auth.ts";
+import { MasterConsole } from "./console/master_console.ts";
+import { renderStatusPage } from "./status_page.ts";
 import { ClusterAllocator } from "./allocation.ts";
 import { JoinLimiter } from "./join_limiter.ts";
 import { guestAuthenticate } from "./authenticate.ts";
@@ -26,7 +31,6 @@ import { ClusterRegistry, type ClusterRegistryView } from "./registry.ts";
 import { RedisRegistryStore } from "./redis_registry_store.ts";
 import type { RegistryStore } from "./registry_store.ts";
 import { RegistrySync, type RegistrySyncStatus } from "./registry_sync.ts";
-import { renderStatusPage } from "./status_page.ts";
 import type { FrameTransport } from "../shared/frame_session.ts";
 
 const logger = roleLogger("master");
@@ -156,7 +160,10 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     onRefused: () => metrics.connectionsRefused.inc(),
     logger,
   });
+  /** Each listed cluster's status page (ClusterPage), for the console's links. */
+  const pageUrls = new Map<number, string>();
   registry.onRemove((record, reason) => {
+    pageUrls.delete(record.id);
     metrics.clustersRemoved.inc(reason);
     logger.info("cluster {name} ({id}) removed: {reason}", {
       name: record.name,
@@ -169,6 +176,9 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
   const registrationLog = new LogThrottle({ intervalMs: REGISTRATION_LOG_INTERVAL_MS });
   const context: MasterContext = {
     serverName,
+    onClusterPage: (id, url) => {
+      if (registry.get(id) !== undefined) pageUrls.set(id, url);
+    },
     registry,
     allocator,
     metrics,
@@ -259,8 +269,77 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
   }, LOG_INTERVAL_MS);
 
   let status: StatusServer | null = null;
+  let runtime: RuntimeMetrics | null = null;
+  let opsConsole: MasterConsole | null = null;
   if (resolved.status !== false) {
     try {
+      const auth = await AdminAuth.create({
+        token: await loadAdminToken(
+          resolved.status.adminToken ?? null,
+          resolved.status.adminTokenFile ?? null,
+        ),
+        consolePublic: resolved.status.consolePublic ?? true,
+      });
+      const processMetrics = new RuntimeMetrics({ role: "master" });
+      runtime = processMetrics;
+      exportMetricFamilies(() => metrics.families());
+      const sum = (values: Iterable<{ value: number }>) => {
+        let total = 0;
+        for (const s of values) total += s.value;
+        return total;
+      };
+      opsConsole = new MasterConsole(
+        {
+          serverName,
+          uptimeMs: () => performance.now() - startedAt,
+          connections: () => active.size,
+          clusters: () => {
+            const now = Date.now();
+            return registry.list().map((c) => ({
+              id: c.id,
+              name: c.name,
+              host: c.host,
+              port: c.port,
+              load: c.load,
+              maxConnections: c.maxConnections,
+              heartbeatAgeMs: Math.max(0, now - c.lastHeartbeat),
+              keyVersion: c.keyVersion,
+              registeredForMs: Math.max(0, now - c.registeredAt),
+              draining: allocator.isDraining(c.id),
+              pageUrl: pageUrls.get(c.id) ?? null,
+            }));
+          },
+          counters: () => ({
+            ticketsIssued: metrics.ticketsIssued.value,
+            joinsRefused: sum(metrics.joinsRefused.samples()),
+            registrationFailures: sum(metrics.authFailures.samples()),
+            bytesIn: metrics.traffic("bytesIn"),
+            bytesOut: metrics.traffic("bytesOut"),
+          }),
+          eventLoopLagMaxMs: () => processMetrics.maxLagSeconds * 1000,
+          plainPage: () =>
+            renderStatusPage({
+              serverName,
+              clusters: registry.list(),
+              connections: active.size,
+              uptimeS: (performance.now() - startedAt) / 1000,
+              now: Date.now(),
+            }),
+          drain: (id, on) => {
+            const record = registry.get(id);
+            if (record === undefined) return false;
+            allocator.setDraining(record.id, on);
+            logger.warn("cluster {name} ({id}) {state}", {
+              name: record.name,
+              id,
+              state: on ? "draining: no new tickets" : "no longer draining",
+            });
+            return true;
+          },
+        },
+        auth,
+        logger,
+      );
       status = startStatusServer({
         hostname: resolved.status.hostname ?? "127.0.0.1",
         port: resolved.status.port,
@@ -276,21 +355,17 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
             ...(shared === undefined ? {} : { registry: shared }),
           };
         },
-        metrics: () =>
-          sync === undefined
-            ? metrics.families()
-            : [...metrics.families(), ...sync.metricFamilies()],
-        page: () =>
-          renderStatusPage({
-            serverName,
-            clusters: registry.list(),
-            connections: active.size,
-            uptimeS: (performance.now() - startedAt) / 1000,
-            now: Date.now(),
-          }),
+        metrics: () => [
+          ...metrics.families(),
+          ...processMetrics.families(),
+          ...(sync?.metricFamilies() ?? []),
+        ],
+        routes: opsConsole.routes,
       });
     } catch (error) {
       clearInterval(logDrain);
+      runtime?.stop();
+      opsConsole?.close();
       await listener.close();
       await tlsListener?.close();
       await webSocket?.close();
@@ -314,7 +389,9 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       await settle(pending, STOP_WAIT_MS);
       slots.stop();
       await sync?.stop();
+      opsConsole?.close();
       await status?.close();
+      runtime?.stop();
       for (const [reason, count] of registrationLog.drain(Number.POSITIVE_INFINITY)) {
         logger.warn("{count} more cluster registrations refused: {reason}", { count, reason });
       }

@@ -1,6 +1,7 @@
 // This module is browser compatible.
 /**
- * The master's status page (`/` on the status server): a small HTML table of the live
+ * The master's plain status page (`/status` on the status server; the console is `/`): a
+ * small HTML table without script, for text browsers and scripts, of the live
  * clusters and their load that refreshes itself every 2 seconds. Every value shown comes
  * from a peer (cluster names and hosts), so everything is HTML-escaped; the page must never
  * show keys or anything secret, and never load anything from elsewhere.

@@ -13,7 +13,7 @@
  */
 
 import { parse, type TomlTable, type TomlValue } from "smol-toml";
-import { LOG_LEVEL_NAMES, type LogLevelName } from "./logging.ts";
+import { LOG_FORMATS, LOG_LEVEL_NAMES, type LogFormat, type LogLevelName } from "./logging.ts";
 import { dirnameOf, isAbsolutePath, pathToFileHref, resolvePath } from "./file_paths.ts";
 import { isHostName, isIp, isLoopbackIp, isUnspecifiedIp } from "./ip_address.ts";
 
@@ -28,12 +28,12 @@ import {
   DEFAULT_WS_PORTS,
   type FragmentBounds,
   type FragmentSettings,
+  type GameServerRole,
   type MasterSettings,
   type PermissionGrant,
   type PluginPermissions,
   type PluginSettings,
   type PluginSettingValue,
-  type GameServerRole,
   type Role,
   type SustenetConfig,
 } from "./config_types.ts";
@@ -202,6 +202,39 @@ const logLevelKind: Kind<LogLevelName> = {
   toToml: (value) => value,
 };
 
+const pageUrlKind: Kind<string | null> = {
+  expect: 'an http: or https: URL of at most 512 characters, or "" for none',
+  flag: "string",
+  read: (raw) => {
+    if (raw === "") return null;
+    if (typeof raw !== "string" || raw.length > 512 || !URL.canParse(raw)) return undefined;
+    const protocol = new URL(raw).protocol;
+    return protocol === "https:" || protocol === "http:" ? raw : undefined;
+  },
+  fromText: (text) => text,
+  toToml: (value) => value ?? "",
+};
+
+const logFormatKind: Kind<LogFormat> = {
+  expect: `one of ${LOG_FORMATS.map((f) => `"${f}"`).join(", ")}`,
+  flag: "string",
+  read: (raw) => LOG_FORMATS.find((format) => format === raw),
+  fromText: (text) => text,
+  toToml: (value) => value,
+};
+
+// No flag: a token on the command line is visible to every local user in the process list.
+const adminTokenKind: Kind<string | null> = {
+  expect: 'a token of 16-512 printable ASCII characters, or "" for none',
+  flag: null,
+  read: (raw) => {
+    if (raw === "") return null;
+    return typeof raw === "string" && /^[\x21-\x7e]{16,512}$/.test(raw) ? raw : undefined;
+  },
+  fromText: (text) => text,
+  toToml: (value) => value ?? "",
+};
+
 const pathKind: Kind<string> = {
   expect: "a non-empty path",
   flag: "string",
@@ -211,6 +244,15 @@ const pathKind: Kind<string> = {
   },
   fromText: (text) => text,
   toToml: (value) => value,
+};
+
+/** A path, or "" for none read as null (the admin token file). */
+const nullablePathKind: Kind<string | null> = {
+  expect: 'a path, or "" for none',
+  flag: "string",
+  read: (raw, ctx) => raw === "" ? null : pathKind.read(raw, ctx),
+  fromText: (text) => text,
+  toToml: (value) => value ?? "",
 };
 
 /** A path, or "" for none (TLS files: TLS is off until both are set). */
@@ -345,6 +387,10 @@ const ALL_FIELDS: Fields<AllSettings> = {
     originsKind,
     Object.freeze([]) as readonly string[],
   ),
+  logFormat: field("log_format", logFormatKind, "text"),
+  adminToken: field("admin_token", adminTokenKind, null),
+  adminTokenFile: field("admin_token_file", nullablePathKind, null),
+  consolePublic: field("console_public", boolKind, true),
 };
 
 const MASTER_FIELDS: Fields<MasterSettings> = {
@@ -373,6 +419,7 @@ const CLUSTER_FIELDS: Fields<ClusterScalars> = {
   masterPort: field("master_port", portKind, 0),
   masterAddresses: field("master_addresses", hostPortListKind, []),
   domainPubKey: field("domain_pub_key", domainPubKeyKind, null),
+  statusPageUrl: field("status_page_url", pageUrlKind, null),
   publicIp: field("public_ip", publicHostKind, ""),
   identityKeyName: field("identity_key_name", keyNameKind, "cluster_identity"),
   heartbeatIntervalMs: field("heartbeat_interval_ms", msKind, 1_000),
@@ -654,9 +701,14 @@ function assignField<T, K extends keyof T>(
   const ctx = { baseDir: v.flags.has(path) ? null : v.baseDir };
   const value = f.kind.read(raw, ctx);
   if (value === undefined) {
-    // A connection URL may hold a password, so a bad one is not echoed.
-    const got = f.kind === postgresUrlKind ? "something else (not shown)" : show(raw);
-    fail(v, path, `must be ${f.kind.expect}, got ${got}`);
+    // A connection URL may hold a password and a near-miss token is still a secret: neither is
+    // echoed.
+    const shown = f.kind === postgresUrlKind
+      ? "something else (not shown)"
+      : f.kind === adminTokenKind
+      ? "[redacted]"
+      : show(raw);
+    fail(v, path, `must be ${f.kind.expect}, got ${shown}`);
   }
   out[prop] = value;
 }

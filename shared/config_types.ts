@@ -8,7 +8,7 @@
  */
 
 import { SustenetError } from "./errors.ts";
-import type { LogLevelName } from "./logging.ts";
+import type { LogFormat, LogLevelName } from "./logging.ts";
 
 /**
  * A server role that reads Config.toml.
@@ -144,6 +144,17 @@ export interface AllSettings {
    * without an Origin header (non-browser clients) are always allowed.
    */
   readonly wsAllowedOrigins: readonly string[];
+  /** Log line format on stderr: `text` or `json` (one object per line). */
+  readonly logFormat: LogFormat;
+  /**
+   * Operator token for the console's actions (kick, notice, drain, restart a plugin), or null.
+   * Never logged; prefer `adminTokenFile`.
+   */
+  readonly adminToken: string | null;
+  /** File holding the operator token (first line, trimmed), or null. */
+  readonly adminTokenFile: string | null;
+  /** Whether the read-only console (pages, `/api/*`, live updates) is open without the token. */
+  readonly consolePublic: boolean;
 }
 
 /**
@@ -378,6 +389,8 @@ export interface ClusterSettings {
   readonly masterAddresses: readonly string[];
   /** URL where clients fetch the identity public key, or null to send it in-band. */
   readonly domainPubKey: string | null;
+  /** URL of this cluster's status page the master console links to, or null. */
+  readonly statusPageUrl: string | null;
   /** Address announced to clients; "" = bindIp (see {@linkcode resolvedPublicIp}). */
   readonly publicIp: string;
   /** Name of the identity key pair file in keysDir. */

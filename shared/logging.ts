@@ -286,6 +286,87 @@ export function formatLogRecord(record: LogRecord, options: LogLineOptions = {})
 }
 
 /**
+ * The console line format (Config.toml `log_format`): `text` ({@linkcode formatLogRecord}) or
+ * `json` ({@linkcode formatLogRecordJson}, one JSON object per line).
+ *
+ * @example
+ * ```ts
+ * import { LOG_FORMATS, type LogFormat } from "./logging.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const format: LogFormat = "json";
+ * assert.ok(LOG_FORMATS.includes(format));
+ * ```
+ */
+export type LogFormat = "text" | "json";
+
+/** Every {@linkcode LogFormat}. */
+export const LOG_FORMATS: readonly LogFormat[] = Object.freeze(["text", "json"]);
+
+/**
+ * Formats one record as a JSON line: `time` (ISO), `level` (`success` for
+ * {@linkcode logSuccess}), `category` (dotted), `message` (rendered, as in the text format) and
+ * `properties` (binary values as their length, errors as name and message). Never more than one
+ * line: JSON escapes every control character.
+ *
+ * @param record The LogTape record.
+ *
+ * @example
+ * ```ts
+ * import { formatLogRecordJson } from "./logging.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const line = formatLogRecordJson({
+ *   category: ["sustenet", "cluster"],
+ *   level: "info",
+ *   message: ["player ", "p1\n<x>", " joined"],
+ *   rawMessage: "player {id} joined",
+ *   timestamp: Date.UTC(2026, 10, 25, 14),
+ *   properties: { id: "p1\n<x>", key: new Uint8Array(32) },
+ * });
+ * assert.deepEqual(JSON.parse(line), {
+ *   time: "2026-11-25T14:00:00.000Z",
+ *   level: "info",
+ *   category: "sustenet.cluster",
+ *   message: "player p1\n<x> joined",
+ *   properties: { id: "p1\n<x>", key: "[32 bytes]" },
+ * });
+ * assert.ok(!line.includes("\n"));
+ * ```
+ */
+export function formatLogRecordJson(record: LogRecord): string {
+  let message = "";
+  for (let i = 0; i < record.message.length; i++) {
+    const part = record.message[i];
+    message += i % 2 === 0 && typeof part === "string" ? part : renderValue(part);
+  }
+  const properties: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(record.properties)) {
+    if (key === "success") continue;
+    properties[key] = value instanceof Error ? `${value.name}: ${value.message}` : value;
+  }
+  const level = levelLabel(record).toLowerCase();
+  try {
+    return JSON.stringify({
+      time: new Date(record.timestamp).toISOString(),
+      level,
+      category: record.category.join("."),
+      message,
+      properties,
+    }, jsonReplacer).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+  } catch (err) {
+    // Circular or hostile properties: keep the record, say what failed.
+    return JSON.stringify({
+      time: new Date(record.timestamp).toISOString(),
+      level,
+      category: record.category.join("."),
+      message,
+      properties: { unrenderable: err instanceof Error ? err.message : String(err) },
+    });
+  }
+}
+
+/**
  * Options of {@linkcode setupLogging}.
  *
  * @example
@@ -310,14 +391,19 @@ export interface SetupLoggingOptions {
    */
   readonly sinks?: Readonly<Record<string, Sink>>;
   /**
-   * Colour the console lines.
-   * @default {true when stdout is a terminal and NO_COLOR is unset}
+   * Colour the console lines (text format only).
+   * @default {true when stderr is a terminal and NO_COLOR is unset}
    */
   readonly color?: boolean;
   /**
+   * Line format.
+   * @default {"text"}
+   */
+  readonly format?: LogFormat;
+  /**
    * The console the console sink writes to (debug/info → `debug`/`info`, warning → `warn`,
    * error → `error`).
-   * @default {globalThis.console}
+   * @default {every level on stderr (`console.error`), so stdout carries only the ready line}
    */
   readonly console?: LogConsole;
 }
@@ -343,9 +429,23 @@ export interface SetupLoggingOptions {
  */
 export type LogConsole = Pick<Console, "debug" | "info" | "warn" | "error">;
 
-function consoleSinkOf(target: LogConsole, lineOptions: LogLineOptions): Sink {
+/** Logs go to stderr: stdout is for the ready line (OPERATIONS.md) and a CLI's own output. */
+const STDERR_CONSOLE: LogConsole = {
+  debug: (...data) => console.error(...data),
+  info: (...data) => console.error(...data),
+  warn: (...data) => console.error(...data),
+  error: (...data) => console.error(...data),
+};
+
+function consoleSinkOf(
+  target: LogConsole,
+  lineOptions: LogLineOptions,
+  format: LogFormat,
+): Sink {
   return (record) => {
-    const line = formatLogRecord(record, lineOptions);
+    const line = format === "json"
+      ? formatLogRecordJson(record)
+      : formatLogRecord(record, lineOptions);
     switch (record.level) {
       case "trace":
       case "debug":
@@ -367,13 +467,13 @@ function consoleSinkOf(target: LogConsole, lineOptions: LogLineOptions): Sink {
 
 interface DenoTerminalView {
   readonly noColor: boolean;
-  readonly stdout: { isTerminal(): boolean };
+  readonly stderr: { isTerminal(): boolean };
 }
 
-function stdoutWantsColor(): boolean {
+function stderrWantsColor(): boolean {
   // Guarded so this module still loads in a browser or edge runtime.
   const deno = (globalThis as { Deno?: DenoTerminalView }).Deno;
-  return deno !== undefined && !deno.noColor && deno.stdout.isTerminal();
+  return deno !== undefined && !deno.noColor && deno.stderr.isTerminal();
 }
 
 /**
@@ -409,10 +509,16 @@ export async function setupLogging(options: SetupLoggingOptions): Promise<void> 
   }
   checkLevel(options.level, "level");
   const lineOptions: LogLineOptions = {
-    color: options.color ?? stdoutWantsColor(),
+    color: options.color ?? stderrWantsColor(),
     ...(options.role === undefined ? {} : { role: options.role }),
   };
-  const consoleSink = consoleSinkOf(options.console ?? globalThis.console, lineOptions);
+  const format = options.format ?? "text";
+  if (!LOG_FORMATS.includes(format)) {
+    throw new TypeError(
+      `setupLogging: format must be "text" or "json", got ${JSON.stringify(format)}`,
+    );
+  }
+  const consoleSink = consoleSinkOf(options.console ?? STDERR_CONSOLE, lineOptions, format);
   const sinks: Record<string, Sink> = { console: consoleSink, ...extra };
   const sinkIds = Object.keys(sinks);
   const roleLevels = options.roleLevels ?? {};

@@ -8,7 +8,7 @@
  */
 
 /** Kind of a metric, as written in the `# TYPE` line. */
-export type MetricKind = "counter" | "gauge";
+export type MetricKind = "counter" | "gauge" | "histogram";
 
 /** One metric family: a name, help text, kind and labelled values. */
 export interface MetricFamily {
@@ -19,8 +19,10 @@ export interface MetricFamily {
   samples(): Iterable<MetricSample>;
 }
 
-/** One sample line: optional labels and a value. */
+/** One sample line: optional name suffix (`_bucket`, `_sum`, `_count`), labels and a value. */
 export interface MetricSample {
+  /** Appended to the family name, e.g. `_bucket` for a histogram's bucket lines. */
+  readonly suffix?: string;
   readonly labels?: Readonly<Record<string, string | number>>;
   readonly value: number;
 }
@@ -92,6 +94,106 @@ export class Gauge implements MetricFamily {
   samples(): Iterable<MetricSample> {
     const v = this.read();
     return typeof v === "number" ? [{ value: v }] : v;
+  }
+}
+
+/**
+ * A histogram with fixed upper bounds (Prometheus `_bucket{le}`, `_sum`, `_count`). Observing
+ * is a loop over the bounds and two additions into preallocated arrays: nothing is allocated
+ * per observation, so it can sit on a hot path (a tick, a timer).
+ *
+ * @example
+ * ```ts
+ * import { Histogram, renderPrometheus } from "./metrics.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const h = new Histogram("demo_seconds", "Demo", [0.01, 0.1]);
+ * h.observe(0.005);
+ * h.observe(0.05);
+ * h.observe(3);
+ * assert.equal(h.count, 3);
+ * const text = renderPrometheus([h]);
+ * assert.match(text, /^demo_seconds_bucket\{le="0.01"\} 1$/m);
+ * assert.match(text, /^demo_seconds_bucket\{le="0.1"\} 2$/m);
+ * assert.match(text, /^demo_seconds_bucket\{le="\+Inf"\} 3$/m);
+ * assert.match(text, /^demo_seconds_count 3$/m);
+ * ```
+ */
+export class Histogram implements MetricFamily {
+  /** Always a histogram. */
+  readonly kind = "histogram";
+  /** Upper bounds, ascending, without +Inf. */
+  readonly bounds: readonly number[];
+  readonly #counts: Float64Array;
+  #sum = 0;
+  #count = 0;
+
+  /**
+   * @param name Metric name (without `_bucket`).
+   * @param help One-line description.
+   * @param bounds Upper bounds, strictly ascending, finite.
+   * @throws {RangeError} If the bounds are empty, not ascending or not finite.
+   */
+  constructor(readonly name: string, readonly help: string, bounds: readonly number[]) {
+    assertMetricName(name);
+    if (bounds.length === 0) throw new RangeError(`histogram ${name} needs at least one bound`);
+    for (let i = 0; i < bounds.length; i++) {
+      if (!Number.isFinite(bounds[i]) || (i > 0 && bounds[i] <= bounds[i - 1])) {
+        throw new RangeError(`histogram ${name}: bounds must be finite and strictly ascending`);
+      }
+    }
+    this.bounds = Object.freeze([...bounds]);
+    this.#counts = new Float64Array(bounds.length + 1);
+  }
+
+  /** Observations so far. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** Sum of the observed values. */
+  get sum(): number {
+    return this.#sum;
+  }
+
+  /** Records one value (the last bucket is +Inf). */
+  observe(value: number): void {
+    let i = 0;
+    while (i < this.bounds.length && value > this.bounds[i]) i++;
+    this.#counts[i]++;
+    this.#sum += value;
+    this.#count++;
+  }
+
+  /**
+   * An estimate of quantile `q` from the buckets: the upper bound of the bucket where it falls
+   * (the largest finite bound when it falls in +Inf; 0 when empty).
+   *
+   * @param q The quantile, in [0, 1].
+   */
+  quantile(q: number): number {
+    if (this.#count === 0) return 0;
+    const rank = Math.max(1, Math.ceil(q * this.#count));
+    let seen = 0;
+    for (let i = 0; i < this.bounds.length; i++) {
+      seen += this.#counts[i];
+      if (seen >= rank) return this.bounds[i];
+    }
+    return this.bounds[this.bounds.length - 1];
+  }
+
+  /** Bucket lines (cumulative), then `_sum` and `_count`. */
+  samples(): Iterable<MetricSample> {
+    const out: MetricSample[] = [];
+    let cumulative = 0;
+    for (let i = 0; i < this.bounds.length; i++) {
+      cumulative += this.#counts[i];
+      out.push({ suffix: "_bucket", labels: { le: String(this.bounds[i]) }, value: cumulative });
+    }
+    out.push({ suffix: "_bucket", labels: { le: "+Inf" }, value: this.#count });
+    out.push({ suffix: "_sum", value: this.#sum });
+    out.push({ suffix: "_count", value: this.#count });
+    return out;
   }
 }
 
@@ -264,7 +366,7 @@ export function renderPrometheus(families: Iterable<MetricFamily>): string {
     out += `# HELP ${f.name} ${f.help.replaceAll("\\", "\\\\").replaceAll("\n", "\\n")}\n`;
     out += `# TYPE ${f.name} ${f.kind}\n`;
     for (const s of f.samples()) {
-      out += `${f.name}${renderLabels(s.labels)} ${formatValue(s.value)}\n`;
+      out += `${f.name}${s.suffix ?? ""}${renderLabels(s.labels)} ${formatValue(s.value)}\n`;
     }
   }
   return out;

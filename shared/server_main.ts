@@ -89,7 +89,7 @@ export async function runServerMain<S extends RunningServer>(
   } catch (error) {
     exitOnConfigError(error);
   }
-  await setupLogging({ level: config.all.logLevel, role });
+  await setupLogging({ level: config.all.logLevel, role, format: config.all.logFormat });
   const plan = launch(config, tls);
   let server: S;
   try {

@@ -1,7 +1,9 @@
 /**
  * The HTTP status endpoint every server runs (`Deno.serve`, loopback by default):
  * `/health` (JSON), `/metrics` (Prometheus text) and, where the role provides one, `/` (an
- * HTML page). It never exposes secrets and never accepts writes: GET/HEAD only.
+ * HTML page) and more routes (the console, its API and operator actions). It never exposes
+ * secrets; only a role's `routes` may accept a POST (operator actions, behind the admin
+ * token), with a body of at most {@linkcode MAX_BODY_BYTES}.
  *
  * @module
  */
@@ -17,9 +19,26 @@ export interface StatusServerOptions {
   readonly health: () => Readonly<Record<string, unknown>>;
   /** Metric families rendered on `/metrics`. */
   readonly metrics: () => Iterable<MetricFamily>;
-  /** Returns the HTML of `/`; absent = 404. */
+  /** Returns the HTML of `/`; absent = 404 (unless `routes` answers it). */
   readonly page?: () => string;
+  /**
+   * Every other request (any method); null = 404 for GET/HEAD, 405 otherwise. `remote` is the
+   * peer's address, for the action log.
+   */
+  readonly routes?: (
+    request: Request,
+    url: URL,
+    remote: string,
+  ) => Response | null | Promise<Response | null>;
+  /**
+   * Most requests handled at once; more get 503 (a flood of console connections stays bounded).
+   * @default {64}
+   */
+  readonly maxConcurrentRequests?: number;
 }
+
+/** Largest request body a route may read. */
+export const MAX_BODY_BYTES = 4096;
 
 /** A running status server. */
 export interface StatusServer {
@@ -46,11 +65,23 @@ export interface StatusServer {
  * ```
  */
 export function startStatusServer(options: StatusServerOptions): StatusServer {
+  const limit = options.maxConcurrentRequests ?? 64;
+  let inFlight = 0;
   const server = Deno.serve({
     hostname: options.hostname ?? "127.0.0.1",
     port: options.port,
     onListen: () => {},
-  }, (req) => handle(req, options));
+  }, async (req, info) => {
+    if (inFlight >= limit) {
+      return new Response("busy\n", { status: 503, headers: { "retry-after": "1" } });
+    }
+    inFlight++;
+    try {
+      return await handle(req, options, remoteOf(info.remoteAddr));
+    } finally {
+      inFlight--;
+    }
+  });
   const addr = server.addr as Deno.NetAddr;
   return {
     addr: { hostname: addr.hostname, port: addr.port },
@@ -58,11 +89,27 @@ export function startStatusServer(options: StatusServerOptions): StatusServer {
   };
 }
 
-function handle(req: Request, options: StatusServerOptions): Response {
-  if (req.method !== "GET" && req.method !== "HEAD") {
+function remoteOf(addr: Deno.Addr): string {
+  return addr.transport === "tcp" || addr.transport === "udp"
+    ? `${addr.hostname}:${addr.port}`
+    : addr.transport;
+}
+
+async function handle(
+  req: Request,
+  options: StatusServerOptions,
+  remote: string,
+): Promise<Response> {
+  const url = new URL(req.url);
+  const path = url.pathname;
+  const isRead = req.method === "GET" || req.method === "HEAD";
+  if (!isRead || (path !== "/health" && path !== "/metrics")) {
+    const routed = options.routes === undefined ? null : await options.routes(req, url, remote);
+    if (routed !== null) return routed;
+  }
+  if (!isRead) {
     return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
   }
-  const path = new URL(req.url).pathname;
   switch (path) {
     case "/health":
       return Response.json(options.health(), { headers: { "cache-control": "no-store" } });

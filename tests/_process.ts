@@ -310,14 +310,20 @@ export class Deployment implements AsyncDisposable {
   readonly dir: string;
   /** Every process started, in order. */
   readonly processes: RoleProcess[] = [];
+  /** Extra environment variables of every process started. */
+  readonly env: Record<string, string>;
 
-  protected constructor(dir: string) {
+  protected constructor(dir: string, env: Record<string, string> = {}) {
     this.dir = dir;
+    this.env = env;
   }
 
-  /** A new folder with a fresh cluster key. */
-  static async create(prefix = "sustenet_deployment_"): Promise<Deployment> {
-    return new Deployment(await Deployment.makeDir(prefix));
+  /** A new folder with a fresh cluster key; `env` is added to every process's environment. */
+  static async create(
+    prefix = "sustenet_deployment_",
+    env: Record<string, string> = {},
+  ): Promise<Deployment> {
+    return new Deployment(await Deployment.makeDir(prefix), env);
   }
 
   /** Makes the folder and its key (for subclasses' own `create`). */
@@ -331,7 +337,7 @@ export class Deployment implements AsyncDisposable {
   async start(role: Role, name: string, toml: string, ready: RegExp): Promise<RoleProcess> {
     const config = `${this.dir}/${name}.toml`;
     await Deno.writeTextFile(config, toml);
-    const proc = spawnRole(role, ["--config", config]);
+    const proc = spawnRole(role, ["--config", config], { env: this.env });
     this.processes.push(proc);
     await waitForLine(proc, ready);
     return proc;

@@ -62,7 +62,7 @@ Deno.test("a client with a valid ticket from the master is authenticated and exc
     assert.equal(health.masterLink, "registered");
     const metrics = await (await fetch(`http://127.0.0.1:${status.port}/metrics`)).text();
     assert.match(metrics, /^sustenet_cluster_players 1$/m);
-    assert.match(metrics, /^sustenet_cluster_auth_results_total\{status="20"\} 1$/m);
+    assert.match(metrics, /^sustenet_cluster_auth_results_total\{status="20",reason="ok"\} 1$/m);
     assert.match(metrics, /^sustenet_cluster_plugin_messages_total 2$/m);
     assert.match(metrics, /^sustenet_cluster_master_link\{state="registered"\} 1$/m);
   } finally {

@@ -113,6 +113,7 @@ const ARBITRARIES: { readonly [K in PacketKind]: fc.Arbitrary<Extract<Packet, { 
   CreateCluster: record({ kind: fc.constant("CreateCluster"), clusterId: u32 }),
   Heartbeat: record({ kind: fc.constant("Heartbeat"), load: u32, maxConnections: u32 }),
   Deregister: record({ kind: fc.constant("Deregister"), reason: str16 }),
+  ClusterPage: record({ kind: fc.constant("ClusterPage"), url: str16 }),
   RequestKey: record({ kind: fc.constant("RequestKey"), cachedVersion: u16 }),
   VersionOfKey: record({ kind: fc.constant("VersionOfKey"), version: u16 }),
   SendPubKey: record({ kind: fc.constant("SendPubKey"), version: u16, publicKey: key32 }),

@@ -85,6 +85,10 @@ Deno.test("an empty config gives every documented default", () => {
       wsPort: 0,
       wsPath: "/sustenet",
       wsAllowedOrigins: [],
+      logFormat: "text",
+      adminToken: null,
+      adminTokenFile: null,
+      consolePublic: true,
     },
     master: {
       heartbeatTimeoutMs: 3000,
@@ -111,6 +115,7 @@ Deno.test("an empty config gives every documented default", () => {
       masterPort: 0,
       masterAddresses: [],
       domainPubKey: null,
+      statusPageUrl: null,
       publicIp: "",
       identityKeyName: "cluster_identity",
       heartbeatIntervalMs: 1000,
@@ -259,6 +264,10 @@ ws_enabled = true
 ws_port = 8080
 ws_path = "/play/ws"
 ws_allowed_origins = ["https://game.example", "http://localhost:8000"]
+log_format = "json"
+admin_token = "0123456789abcdef-token"
+admin_token_file = "../secrets/admin_token"
+console_public = false
 
 [master]
 heartbeat_timeout_ms = 4000
@@ -285,6 +294,7 @@ master_ip = "master.example.com"
 master_port = 7100
 master_addresses = ["m1.example.com:6256", "10.0.0.2:7000", "[::1]:6256"]
 domain_pub_key = "https://cdn.example.com/pubkey.pub"
+status_page_url = "https://ops.example.com/eu-1/"
 public_ip = "game.example.com"
 identity_key_name = "identity_2"
 heartbeat_interval_ms = 250
@@ -334,6 +344,10 @@ crowd_threshold = 1
     wsPort: 8080,
     wsPath: "/play/ws",
     wsAllowedOrigins: ["https://game.example", "http://localhost:8000"],
+    logFormat: "json",
+    adminToken: "0123456789abcdef-token",
+    adminTokenFile: "/srv/secrets/admin_token",
+    consolePublic: false,
   });
   assert.deepEqual(config.master, {
     heartbeatTimeoutMs: 4000,
@@ -360,6 +374,7 @@ crowd_threshold = 1
     masterPort: 7100,
     masterAddresses: ["m1.example.com:6256", "10.0.0.2:7000", "[::1]:6256"],
     domainPubKey: "https://cdn.example.com/pubkey.pub",
+    statusPageUrl: "https://ops.example.com/eu-1/",
     publicIp: "game.example.com",
     identityKeyName: "identity_2",
     heartbeatIntervalMs: 250,
@@ -426,6 +441,10 @@ const BAD_VALUES: readonly [string, string, string, string, string][] = [
   ["all", "ws_port", "65536", "an integer 0..65535", "65536"],
   ["all", "ws_path", '"sustenet"', 'an HTTP path starting with "/"', '"sustenet"'],
   ["all", "ws_allowed_origins", '["game.example"]', "an array of origins", "an array of 1"],
+  ["all", "log_format", '"xml"', 'one of "text", "json"', '"xml"'],
+  ["all", "admin_token", '"short"', "a token of 16-512 printable ASCII characters", "[redacted]"],
+  ["all", "admin_token_file", "5", 'a path, or "" for none', "5"],
+  ["all", "console_public", '"no"', "true or false", '"no"'],
   ["master", "heartbeat_timeout_ms", "0", "an integer 1..2147483647", "0"],
   ["master", "ticket_ttl_ms", "1.5", "an integer 1..2147483647", "1.5"],
   ["master", "registration_timeout_ms", '"5s"', "an integer 1..2147483647", '"5s"'],
@@ -457,6 +476,7 @@ const BAD_VALUES: readonly [string, string, string, string, string][] = [
   ["cluster", "master_port", '"abc"', "an integer 0..65535", '"abc"'],
   ["cluster", "domain_pub_key", '"ftp://x/key"', "an https:, http: or file: URL", '"ftp://x'],
   ["cluster", "domain_pub_key", '"not a url"', "an https:, http: or file: URL", '"not a url"'],
+  ["cluster", "status_page_url", '"javascript:alert(1)"', "an http: or https: URL", '"javascript'],
   ["cluster", "public_ip", '"0.0.0.0"', "an IP address or host name other than", '"0.0.0.0"'],
   ["cluster", "public_ip", '"::"', "an IP address or host name other than", '"::"'],
   ["cluster", "identity_key_name", '"a/b"', "a key file name", '"a/b"'],
@@ -1066,6 +1086,11 @@ Deno.test("every flag is unique and follows its key's name", () => {
   const flags = CONFIG_KEYS.flatMap((k) => k.flag === null ? [] : [k.flag]);
   assert.equal(new Set(flags).size, flags.length);
   for (const key of CONFIG_KEYS) {
+    // A token on the command line is readable by every local user (ps): file only.
+    if (key.field === "all.admin_token") {
+      assert.equal(key.flag, null);
+      continue;
+    }
     assert.ok(key.flag !== null, `${key.field} has a flag`);
     const name = key.field.split(".").at(-1)?.replaceAll("_", "-");
     const prefix = key.field.startsWith("cluster.fragments.") ? "--fragments-" : "--";

@@ -289,7 +289,13 @@ Deno.test("options from config resolve default ports and turn the status server 
   assert.equal(options.registrationTimeoutMs, 900);
   const defaults = masterOptionsFromConfig(parseConfig(`[all]\nstatus_port = 9100\n`));
   assert.equal(defaults.port, 6256);
-  assert.deepEqual(defaults.status, { hostname: "127.0.0.1", port: 9100 });
+  assert.deepEqual(defaults.status, {
+    hostname: "127.0.0.1",
+    port: 9100,
+    adminToken: null,
+    adminTokenFile: null,
+    consolePublic: true,
+  });
   assert.equal(defaults.ticketTtlMs, 30_000);
 });
 

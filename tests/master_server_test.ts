@@ -562,12 +562,20 @@ Deno.test("/health, /metrics and / answer with the master's state", async () => 
     assert.ok(framesIn !== null && Number(framesIn[1]) >= 4);
     assert.match(metrics, /^sustenet_master_bytes_out_total [1-9]\d*$/m);
 
+    // The console: a shell without data (no inline script), and the data as JSON.
     const page = await fetch(`${base}/`);
     assert.match(page.headers.get("content-type") ?? "", /text\/html/);
+    assert.match(page.headers.get("content-security-policy") ?? "", /script-src 'self'/);
     const html = await page.text();
-    assert.ok(html.includes('<meta http-equiv="refresh" content="2">'));
-    assert.ok(html.includes("&lt;b&gt;eu&lt;/b&gt; &amp; co"));
     assert.ok(!html.includes("<b>eu</b>"));
+    assert.ok(!/<script>/.test(html));
+    const state = await (await fetch(`${base}/api/state`)).json();
+    assert.equal(state.totals.clusters, 1);
+    assert.equal(state.clusters[0].name, "<b>eu</b> & co");
+    // The plain page (no script) escapes peer strings itself.
+    const plain = await (await fetch(`${base}/status`)).text();
+    assert.ok(plain.includes("&lt;b&gt;eu&lt;/b&gt; &amp; co"));
+    assert.ok(!plain.includes("<b>eu</b>"));
   });
 });
 

@@ -133,6 +133,7 @@ const EXPECTED: Readonly<Record<string, Packet>> = {
   "CreateCluster": { kind: "CreateCluster", clusterId: 1 },
   "Heartbeat": { kind: "Heartbeat", load: 12, maxConnections: 500 },
   "Deregister": { kind: "Deregister", reason: "shutting down" },
+  "ClusterPage": { kind: "ClusterPage", url: "http://10.0.0.7:6281/" },
   "RequestKey": { kind: "RequestKey", cachedVersion: 0 },
   "VersionOfKey": { kind: "VersionOfKey", version: 1 },
   "SendPubKey": { kind: "SendPubKey", version: 1, publicKey: run(0x20, 32) },
@@ -170,6 +171,7 @@ const EXPECTED: Readonly<Record<string, Packet>> = {
   "Despawn": { kind: "Despawn", clientId: 7 },
   "TlsJoin": { kind: "TlsJoin", bindingSecret: run(0x40, 32), ticket: run(0xe0, 20) },
   "Plugin": { kind: "Plugin", command: 0x80, payload: ascii("hi") },
+  "Plugin (operator notice)": { kind: "Plugin", command: 0xff, payload: ascii("restart in 5") },
 };
 
 interface MarkdownVector {

@@ -528,6 +528,7 @@ export const PACKET_LAYOUTS: { readonly [K in FixedKind]: PacketLayout<K> } = {
     }),
   },
   Deregister: str16Packet("Deregister", "reason"),
+  ClusterPage: str16Packet("ClusterPage", "url"),
   RequestKey: u16Packet("RequestKey", "cachedVersion"),
   VersionOfKey: u16Packet("VersionOfKey", "version"),
   SendPubKey: {

@@ -95,6 +95,7 @@ export const PacketType = {
   CreateCluster: 0x17,
   Heartbeat: 0x18,
   Deregister: 0x19,
+  ClusterPage: 0x1a,
   RequestKey: 0x20,
   VersionOfKey: 0x21,
   SendPubKey: 0x22,
@@ -389,6 +390,17 @@ export interface HeartbeatPacket {
   readonly maxConnections: number;
 }
 
+/**
+ * 0x1A: the URL of the cluster's status page, for the master console's link (sealed, optional:
+ * sent once after CreateCluster only when `status_page_url` is set).
+ */
+export interface ClusterPagePacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "ClusterPage";
+  /** str16: an http(s) URL. */
+  readonly url: string;
+}
+
 /** 0x19: the cluster leaves the master (sealed). */
 export interface DeregisterPacket {
   /** Discriminant of the packet union. */
@@ -581,6 +593,7 @@ export type Packet =
   | CreateClusterPacket
   | HeartbeatPacket
   | DeregisterPacket
+  | ClusterPagePacket
   | RequestKeyPacket
   | VersionOfKeyPacket
   | SendPubKeyPacket

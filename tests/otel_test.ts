@@ -1,0 +1,76 @@
+/**
+ * OpenTelemetry through Deno's built-in support, with the console exporter: a real join
+ * (master ticket, then cluster admission and the plugin's join) shows up as spans with their
+ * attributes, registration too, and the game counters as OTel metrics.
+ */
+import assert from "node:assert/strict";
+import { OpsDeployment } from "./_ops_deployment.ts";
+
+/** Waits (60 s at most) until `check` holds. */
+async function until(what: string, check: () => boolean): Promise<void> {
+  const deadline = performance.now() + 60_000;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** The block of lines the console exporter printed for the first span named `name`. */
+function spanBlock(text: string, name: string): string {
+  const start = text.indexOf(`SPAN ${name} `);
+  if (start < 0) return "";
+  const rest = text.slice(start + 5);
+  const end = rest.search(/\n(SPAN|LOG|METRIC) /);
+  return end < 0 ? rest : rest.slice(0, end);
+}
+
+Deno.test("a join shows up as spans in the console exporter, counters as OTel metrics", async () => {
+  await using ops = await OpsDeployment.start(["otel-1"], {
+    env: {
+      OTEL_DENO: "true",
+      OTEL_EXPORTER_OTLP_PROTOCOL: "console",
+      OTEL_SERVICE_NAME: "sustenet-test",
+      OTEL_METRIC_EXPORT_INTERVAL: "1000",
+      OTEL_BSP_SCHEDULE_DELAY: "200",
+    },
+  });
+  const [bot] = await ops.joinBots(1, 0);
+  const master = ops.deployment.processes[0];
+  const cluster = ops.clusters[0].process;
+  await until(
+    "the master's join span",
+    () => master.stderrText().includes("SPAN sustenet.master.join "),
+  );
+  await until(
+    "the cluster's admission span",
+    () => cluster.stderrText().includes("SPAN sustenet.cluster.admission "),
+  );
+  await until(
+    "the plugin's join span",
+    () => cluster.stderrText().includes("SPAN sustenet.plugin.join "),
+  );
+  await until(
+    "a game counter as an OTel metric",
+    () => cluster.stderrText().includes("METRIC sustenet_cluster_players"),
+  );
+
+  const join = spanBlock(master.stderrText(), "sustenet.master.join");
+  assert.match(join, /sustenet\.join\.issued: true/);
+  assert.match(join, /sustenet\.player\.id: "?guest-[0-9a-f]{16}/);
+  const admission = spanBlock(cluster.stderrText(), "sustenet.cluster.admission");
+  assert.match(admission, /sustenet\.admission\.status: 20/);
+  assert.match(admission, new RegExp(`sustenet\\.client\\.id: ${bot.session.clientId}`));
+  // The master's ticket and the cluster's admission name the same player and cluster.
+  const player = /sustenet\.player\.id: "?(guest-[0-9a-f]{16})/.exec(join)![1];
+  assert.ok(admission.includes(player), admission);
+  const clusterId = /sustenet\.cluster\.id: (\d+)/.exec(join)![1];
+  assert.ok(admission.includes(`sustenet.cluster.id: ${clusterId}`), admission);
+  const pluginJoin = spanBlock(cluster.stderrText(), "sustenet.plugin.join");
+  assert.match(pluginJoin, /sustenet\.plugin\.name: "?echo/);
+  assert.match(
+    spanBlock(master.stderrText(), "sustenet.master.cluster_registration"),
+    /sustenet\.cluster\.name: "?otel-1/,
+  );
+  // The ready line stays alone on stdout: the exporter writes to stderr.
+  assert.ok(!cluster.stdoutLines().some((line) => line.includes("SPAN ")));
+});
