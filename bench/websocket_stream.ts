@@ -103,8 +103,8 @@ export class WebSocketStream implements BenchSocket {
     if (this.#socket.readyState !== WebSocket.OPEN) {
       return Promise.reject(new Error("WebSocket is closed"));
     }
-    // A copy: the writer reuses its buffers once a write resolves.
-    this.#socket.send(bytes.slice());
+    // send() copies the bytes, so the writer may reuse its buffers at once.
+    this.#socket.send(bytes);
     return Promise.resolve(bytes.length);
   }
 
