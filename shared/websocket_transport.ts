@@ -177,7 +177,8 @@ class WebSocketChannel implements ByteChannel {
       try {
         socket.close(code, closeReason(info.reason));
       } catch {
-        // Closing a socket that is already closing: nothing left to do.
+        // Browsers allow only 1000 and 3000..4999 from script (Deno's server sockets take any
+        // code): close without one; the Error frame sent before says why.
         socket.close();
       }
     }
