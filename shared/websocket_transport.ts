@@ -159,8 +159,9 @@ class WebSocketChannel implements ByteChannel {
         `WebSocket send buffer above ${this.#maxBufferedBytes} bytes`,
       );
     }
-    // A copy: the session reuses its output buffers once a write resolves.
-    socket.send(bytes.slice());
+    // send() takes a copy of the bytes (Deno and browsers alike; websocket_transport_test
+    // checks it), so the session may reuse its output buffers once the write resolves.
+    socket.send(bytes);
     return bytes.length;
   }
 
@@ -176,7 +177,8 @@ class WebSocketChannel implements ByteChannel {
       try {
         socket.close(code, closeReason(info.reason));
       } catch {
-        // Closing a socket that is already closing: nothing left to do.
+        // Browsers allow only 1000 and 3000..4999 from script (Deno's server sockets take any
+        // code): close without one; the Error frame sent before says why.
         socket.close();
       }
     }
