@@ -29,12 +29,12 @@ import {
 import { ErrorCode, ProtocolError } from "./protocol/protocol_error.ts";
 import {
   assertRecordKey,
-  createRecordCipher,
   RECORD_TAG_BYTES,
   type RecordCipher,
   type RecordCipherKind,
   RecordError,
 } from "./record_cipher.ts";
+import { createRecordCipher } from "./create_record_cipher.ts";
 import {
   DEFAULT_MAX_RECORD_BYTES,
   type RecordReadResult,
