@@ -17,7 +17,7 @@ import { roleLogger } from "../shared/logging.ts";
 import type { Frame } from "../shared/protocol/frame.ts";
 import type { MoveState } from "../shared/protocol/move_state.ts";
 import type { JoinTicketPacket, MoveEntry } from "../shared/protocol/packets.ts";
-import type { CloseInfo, FrameConnection } from "../shared/transport.ts";
+import type { CloseInfo, FrameTransport } from "../shared/frame_session.ts";
 import { dial } from "./_dial.ts";
 import { type ClientPlugin, offerToPlugins } from "./client_plugin.ts";
 import { type ClusterSessionEvent, ClusterSessionMachine } from "./cluster_session.ts";
@@ -113,7 +113,7 @@ export type ClusterSessionStatus = "joined" | "reconnecting" | "leaving" | "clos
 /** One connection of a session (a session has a new one after each rejoin). */
 interface Link {
   readonly machine: ClusterSessionMachine;
-  readonly conn: FrameConnection;
+  readonly conn: FrameTransport;
   readonly grant: JoinGrant;
   readonly joined: PromiseWithResolvers<void>;
   failure: ClientError | undefined;

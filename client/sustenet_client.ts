@@ -18,7 +18,7 @@ import { roleLogger } from "../shared/logging.ts";
 import { DEFAULT_MAX_FRAME_BYTES, type Frame } from "../shared/protocol/frame.ts";
 import type { ClusterInfo, JoinTicketPacket } from "../shared/protocol/packets.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
-import type { CloseInfo, FrameConnection } from "../shared/transport.ts";
+import type { CloseInfo, FrameTransport } from "../shared/frame_session.ts";
 import { dial } from "./_dial.ts";
 import { type ClientPlugin, offerToPlugins } from "./client_plugin.ts";
 import {
@@ -136,7 +136,7 @@ interface PendingRequest {
 /** One master connection (the client opens a new one if it reconnects). */
 interface MasterLink {
   readonly machine: MasterSessionMachine;
-  readonly conn: FrameConnection;
+  readonly conn: FrameTransport;
   readonly ready: PromiseWithResolvers<void>;
   readonly pending: Map<number, PendingRequest>;
   failure: ClientError | undefined;

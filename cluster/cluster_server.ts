@@ -37,8 +37,8 @@ import { LogThrottle } from "../shared/log_throttle.ts";
 import {
   broadcast,
   type CloseInfo,
-  type FrameConnection,
   type FrameListener,
+  type FrameTransport,
   listenFrames,
 } from "../shared/transport.ts";
 import { ClientSession, type ClientSessionOptions, type SessionAction } from "./client_session.ts";
@@ -207,10 +207,10 @@ class ClusterRuntime implements PluginActions {
   readonly #startedAt = performance.now();
   #turnTime = -1;
   readonly #endTurn = () => this.#turnTime = -1;
-  readonly #players: PlayerTable<FrameConnection>;
+  readonly #players: PlayerTable<FrameTransport>;
   /** Every player's connection: broadcasts to all are batched per turn, one copy per frame. */
   readonly #everyone: BroadcastGroup;
-  readonly #connections = new Map<FrameConnection, ConnectionRecord>();
+  readonly #connections = new Map<FrameTransport, ConnectionRecord>();
   /** Connections not authenticated yet: their own pool, so they never take a player's slot. */
   readonly #pending: PendingGate;
   readonly #verifiers = new Map<number, TicketVerifier>();
@@ -237,7 +237,7 @@ class ClusterRuntime implements PluginActions {
       flushIntervalMs: this.#settings.broadcastFlushMs,
       flushMsPerMember: BROADCAST_FLUSH_MS_PER_PLAYER,
     });
-    this.#players = new PlayerTable<FrameConnection>({
+    this.#players = new PlayerTable<FrameTransport>({
       maxPlayers: this.#settings.maxConnections,
     });
     const fragments = options.fragments;
@@ -494,7 +494,7 @@ class ClusterRuntime implements PluginActions {
 
   // ---------------------------------------------------------------- client connections
 
-  #accept(connection: FrameConnection): void {
+  #accept(connection: FrameTransport): void {
     if (this.#closing) {
       this.metrics.connectionsRefused.inc();
       connection.close({ code: ErrorCode.ShuttingDown, message: "cluster shutting down" });
@@ -540,7 +540,7 @@ class ClusterRuntime implements PluginActions {
     return this.#turnTime;
   }
 
-  #frame(frame: Frame, connection: FrameConnection, record: ConnectionRecord): void {
+  #frame(frame: Frame, connection: FrameTransport, record: ConnectionRecord): void {
     // An authenticated player's frame is weighed before it is even decoded: a flood is dropped
     // here, before any plugin, fragment or broadcast sees it.
     const limit = record.limit;
@@ -572,7 +572,7 @@ class ClusterRuntime implements PluginActions {
 
   #apply(
     actions: readonly SessionAction[],
-    connection: FrameConnection,
+    connection: FrameTransport,
     record: ConnectionRecord,
   ): void {
     for (const action of actions) {
@@ -621,7 +621,7 @@ class ClusterRuntime implements PluginActions {
     verdict: Exclude<RateVerdict, "pass">,
     bytes: number,
     now: number,
-    connection: FrameConnection,
+    connection: FrameTransport,
     record: ConnectionRecord,
     limit: PlayerRateLimit,
   ): void {
@@ -672,7 +672,7 @@ class ClusterRuntime implements PluginActions {
     }
   }
 
-  #joined(connection: FrameConnection, clientId: number): void {
+  #joined(connection: FrameTransport, clientId: number): void {
     connection.markEstablished();
     // Out of the pending pool, and full frame and record bounds from the next byte on.
     this.#pending.authenticated(connection);
@@ -687,7 +687,7 @@ class ClusterRuntime implements PluginActions {
     for (const host of this.#hosts) host.join(player.info);
   }
 
-  #closed(connection: FrameConnection, record: ConnectionRecord, info: CloseInfo): void {
+  #closed(connection: FrameTransport, record: ConnectionRecord, info: CloseInfo): void {
     this.#connections.delete(connection);
     this.metrics.connectionClosed(connection);
     const clientId = record.session.clientId;
@@ -888,7 +888,7 @@ class ClusterRuntime implements PluginActions {
     player.connection.close();
   }
 
-  *#audience(grid: FragmentGrid, fragment: number): Generator<FrameConnection> {
+  *#audience(grid: FragmentGrid, fragment: number): Generator<FrameTransport> {
     for (const id of grid.playersInterestedIn(fragment as FragmentId)) {
       const connection = this.#players.player(id)?.connection;
       if (connection !== undefined) yield connection;
@@ -972,7 +972,7 @@ function isBadInput(code: number | undefined): boolean {
   return code !== undefined && code >= ErrorCode.BadHello && code <= ErrorCode.UnexpectedPacket;
 }
 
-function remoteOf(connection: FrameConnection): string {
+function remoteOf(connection: FrameTransport): string {
   const addr = connection.remoteAddr;
   return addr.transport === "tcp" ? `${addr.hostname}:${addr.port}` : addr.transport;
 }
@@ -980,7 +980,7 @@ function remoteOf(connection: FrameConnection): string {
 /** The LogTape method of each close level. */
 const LOG_METHOD = { debug: "debug", info: "info", warning: "warn", error: "error" } as const;
 
-function logClose(connection: FrameConnection, action: SessionAction & { type: "close" }): void {
+function logClose(connection: FrameTransport, action: SessionAction & { type: "close" }): void {
   logger[LOG_METHOD[action.level]]("closing {remote}: {reason}", {
     remote: remoteOf(connection),
     reason: action.reason,

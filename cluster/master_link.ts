@@ -25,7 +25,7 @@ import {
 } from "../shared/protocol/packets.ts";
 import { ErrorCode, errorCodeName, ProtocolError } from "../shared/protocol/protocol_error.ts";
 import { decrypt, DecryptError, importAesKey } from "../shared/security.ts";
-import { connectFrames, type FrameConnection } from "../shared/transport.ts";
+import { connectFrames, type FrameTransport } from "../shared/transport.ts";
 import { ReconnectBackoff } from "./backoff.ts";
 
 const logger = roleLogger("cluster", "master_link");
@@ -567,7 +567,7 @@ export class MasterLink {
   #registrations = 0;
   #stopping = false;
   #run: Promise<void> | undefined;
-  #connection: FrameConnection | undefined;
+  #connection: FrameTransport | undefined;
   #session: MasterLinkSession | undefined;
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   #waitTimer: ReturnType<typeof setTimeout> | undefined;
@@ -661,7 +661,7 @@ export class MasterLink {
   /** One connection, from dialling to its close; returns why it ended. */
   async #attempt(): Promise<string> {
     const options = this.#options;
-    let connection: FrameConnection;
+    let connection: FrameTransport;
     try {
       connection = await connectFrames({
         hostname: options.hostname,
@@ -716,7 +716,7 @@ export class MasterLink {
   }
 
   #apply(
-    connection: FrameConnection,
+    connection: FrameTransport,
     session: MasterLinkSession,
     actions: readonly MasterLinkAction[],
   ): void {
@@ -747,7 +747,7 @@ export class MasterLink {
     }
   }
 
-  #registered(connection: FrameConnection, session: MasterLinkSession, clusterId: number): void {
+  #registered(connection: FrameTransport, session: MasterLinkSession, clusterId: number): void {
     this.#state = "registered";
     this.#clusterId = clusterId;
     this.#registrations++;

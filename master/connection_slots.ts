@@ -20,7 +20,7 @@ import { LogThrottle } from "../shared/log_throttle.ts";
 import { PendingGate } from "../shared/pending_gate.ts";
 import type { PreAuthMetrics } from "../shared/pre_auth_metrics.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
-import type { FrameConnection } from "../shared/transport.ts";
+import type { FrameTransport } from "../shared/frame_session.ts";
 import { closeWith, type ConnectionAction } from "./connection_action.ts";
 import type { PeerRole } from "./hello.ts";
 
@@ -88,8 +88,8 @@ export interface ConnectionSlotsOptions {
  */
 export class ConnectionSlots {
   readonly #gate: PendingGate;
-  readonly #clients = new Set<FrameConnection>();
-  readonly #clusters = new Set<FrameConnection>();
+  readonly #clients = new Set<FrameTransport>();
+  readonly #clusters = new Set<FrameTransport>();
   readonly #maxClients: number;
   readonly #maxClusters: number;
   readonly #onRefused: (pool: "clients" | "clusters") => void;
@@ -135,7 +135,7 @@ export class ConnectionSlots {
    * @param connection The accepted connection.
    * @returns `true` if it may be served.
    */
-  accept(connection: FrameConnection): boolean {
+  accept(connection: FrameTransport): boolean {
     if (!this.#gate.accept(connection)) return false;
     connection.closed.then(() => {
       this.#clients.delete(connection);
@@ -152,7 +152,7 @@ export class ConnectionSlots {
    * @param role Its role.
    * @returns A close action if the slot is refused, else `undefined`.
    */
-  hello(connection: FrameConnection, role: PeerRole): ConnectionAction | undefined {
+  hello(connection: FrameTransport, role: PeerRole): ConnectionAction | undefined {
     if (role === "cluster") return this.#clusterRoom();
     this.#gate.leave(connection);
     if (this.#maxClients > 0 && this.#clients.size >= this.#maxClients) {
@@ -177,7 +177,7 @@ export class ConnectionSlots {
    * @param connection The connection.
    * @returns A close action if every cluster slot is taken, else `undefined`.
    */
-  registered(connection: FrameConnection): ConnectionAction | undefined {
+  registered(connection: FrameTransport): ConnectionAction | undefined {
     const refusal = this.#clusterRoom();
     if (refusal !== undefined) return refusal;
     this.#gate.authenticated(connection);

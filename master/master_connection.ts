@@ -2,7 +2,7 @@
  * The socket adapter for one connection to the master: decodes frames, answers the Hello,
  * then drives a {@linkcode MasterClientSession} (clients) or a {@linkcode ClusterRegistration}
  * followed by a {@linkcode ClusterLink} (clusters), turning their actions into frames on a
- * `FrameConnection` and their deadlines into timers. All protocol decisions live in those
+ * `FrameTransport` and their deadlines into timers. All protocol decisions live in those
  * state machines; this file only wires them to the socket, keeps per-connection work in
  * order and bounded, and cleans up when the connection ends.
  *
@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { FrameConnection } from "../shared/transport.ts";
+import type { FrameTransport } from "../shared/frame_session.ts";
 import type { Frame } from "../shared/protocol/frame.ts";
 import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
 import type { Packet } from "../shared/protocol/packets.ts";
@@ -78,7 +78,7 @@ export interface MasterContext {
   /** The pending, client and cluster pools (slots taken at the Hello and at registration). */
   readonly slots: ConnectionSlots;
   /** The connection of each registered cluster (to close a replaced one). */
-  readonly links: Map<ClusterId, FrameConnection>;
+  readonly links: Map<ClusterId, FrameTransport>;
   /** Registers background work so `stop()` can wait for it. */
   readonly track: (work: Promise<unknown>) => void;
   /** Clock in Unix ms. */
@@ -92,7 +92,7 @@ type Phase =
   | { readonly kind: "linked"; readonly link: ClusterLink }
   | { readonly kind: "closed" };
 
-function describe(connection: FrameConnection): string {
+function describe(connection: FrameTransport): string {
   const addr = connection.remoteAddr;
   return addr.transport === "tcp" ? `${addr.hostname}:${addr.port}` : addr.transport;
 }
@@ -110,7 +110,7 @@ function describe(connection: FrameConnection): string {
  */
 export class MasterConnection {
   static #nextId = 0;
-  readonly #connection: FrameConnection;
+  readonly #connection: FrameTransport;
   readonly #context: MasterContext;
   readonly #remote: string;
   readonly #acceptedAt: number;
@@ -127,11 +127,11 @@ export class MasterConnection {
    * @param connection An accepted connection without a frame handler yet.
    * @param context What the master's connections share.
    */
-  static serve(connection: FrameConnection, context: MasterContext): MasterConnection {
+  static serve(connection: FrameTransport, context: MasterContext): MasterConnection {
     return new MasterConnection(connection, context);
   }
 
-  private constructor(connection: FrameConnection, context: MasterContext) {
+  private constructor(connection: FrameTransport, context: MasterContext) {
     this.#connection = connection;
     this.#context = context;
     this.#remote = describe(connection);
@@ -189,7 +189,7 @@ export class MasterConnection {
     this.#connection.markEstablished();
     const context = this.#context;
     if (outcome.role === "client") {
-      const addr = this.#connection.remoteAddr as Deno.NetAddr;
+      const addr = this.#connection.remoteAddr;
       this.#phase = {
         kind: "client",
         session: new MasterClientSession({

@@ -22,7 +22,7 @@ import { type MasterOptions, resolveMasterOptions } from "./master_options.ts";
 import { MasterMetrics } from "./metrics.ts";
 import { ClusterRegistry, type ClusterRegistryView } from "./registry.ts";
 import { renderStatusPage } from "./status_page.ts";
-import type { FrameConnection } from "../shared/transport.ts";
+import type { FrameTransport } from "../shared/frame_session.ts";
 
 const logger = roleLogger("master");
 
@@ -106,7 +106,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     intervalMs: LOG_INTERVAL_MS,
     linesPerInterval: LOG_LINES_PER_INTERVAL,
   });
-  const active = new Set<FrameConnection>();
+  const active = new Set<FrameTransport>();
   const metrics = new MasterMetrics({
     clusters: () => registry.size,
     connections: () => active,

@@ -1,5 +1,7 @@
+// This module is browser compatible.
+
 /**
- * {@linkcode BroadcastGroup}: a standing audience of {@linkcode FrameConnection}s (a cluster's
+ * {@linkcode BroadcastGroup}: a standing audience of {@linkcode BroadcastMember}s (a cluster's
  * players) that frames are broadcast to once per event-loop turn.
  *
  * Queuing a broadcast frame on every receiver costs work per frame per receiver: R² for R
@@ -17,7 +19,22 @@
 import { SustenetError } from "./errors.ts";
 import { FRAME_HEADER_BYTES, writeFrameHeader } from "./protocol/frame.ts";
 import { ErrorCode } from "./protocol/protocol_error.ts";
-import type { FrameConnection } from "./transport.ts";
+import type { CloseInfo, CloseReason } from "./frame_session.ts";
+
+/**
+ * What a {@linkcode BroadcastGroup} needs of a member: a bounded queue to put bytes on, a
+ * close, and the `group` slot the group keeps (every `FrameTransport` is one).
+ */
+export interface BroadcastMember {
+  /** The group this member is in; set by {@linkcode BroadcastGroup.add} and `delete` only. */
+  group: BroadcastGroup | undefined;
+  /** The member's queue bound. */
+  readonly maxQueueBytes: number;
+  /** Queues whole frames; `false` if closed or over the bound (it then closes itself). */
+  send(frameBytes: Uint8Array, frames?: number): boolean;
+  /** Closes the member, sending `Error(reason)` first. */
+  close(reason?: CloseReason): Promise<CloseInfo>;
+}
 
 /** First size of a group's turn buffer. */
 const INITIAL_TURN_BYTES = 16 * 1024;
@@ -90,7 +107,7 @@ export class BroadcastGroupError extends SustenetError {
  * Members get every frame broadcast while they are members (but those they are `except`ed from),
  * in order, interleaved correctly with what is sent to them directly. A member whose queue
  * overflows is closed with `Error(SlowConsumer)` and leaves the group, as with
- * {@linkcode FrameConnection.send}.
+ * {@linkcode BroadcastMember.send}.
  *
  * @example
  * ```ts
@@ -122,7 +139,7 @@ export class BroadcastGroupError extends SustenetError {
 export class BroadcastGroup {
   readonly #flushIntervalMs: number;
   readonly #flushMsPerMember: number;
-  readonly #members = new Map<FrameConnection, Member>();
+  readonly #members = new Map<BroadcastMember, Member>();
   /** This turn's broadcast bytes: `#used` bytes holding `#frames` whole frames. */
   #buffer = new Uint8Array(0);
   #used = 0;
@@ -163,7 +180,7 @@ export class BroadcastGroup {
    *
    * @param connection A connection.
    */
-  has(connection: FrameConnection): boolean {
+  has(connection: BroadcastMember): boolean {
     return this.#members.has(connection);
   }
 
@@ -175,7 +192,7 @@ export class BroadcastGroup {
    * @returns `false` if it was already a member.
    * @throws {BroadcastGroupError} `connection_in_another_group` if it is in another group.
    */
-  add(connection: FrameConnection): boolean {
+  add(connection: BroadcastMember): boolean {
     if (connection.group === this) return false;
     if (connection.group !== undefined) {
       throw new BroadcastGroupError(
@@ -199,7 +216,7 @@ export class BroadcastGroup {
    * @param connection The connection.
    * @returns `false` if it was not a member.
    */
-  delete(connection: FrameConnection): boolean {
+  delete(connection: BroadcastMember): boolean {
     const member = this.#members.get(connection);
     if (member === undefined) return false;
     this.#handOut(connection, member, this.#used, this.#frames);
@@ -215,7 +232,7 @@ export class BroadcastGroup {
    * @param except A member to leave out (typically the sender); ignored if not a member.
    * @param frames How many frames `frameBytes` holds, for the connections' `framesOut`.
    */
-  broadcast(frameBytes: Uint8Array, except?: FrameConnection, frames = 1): void {
+  broadcast(frameBytes: Uint8Array, except?: BroadcastMember, frames = 1): void {
     if (frameBytes.length === 0) return;
     const skip = this.#skipStart(except);
     const at = this.#reserve(frameBytes.length);
@@ -233,7 +250,7 @@ export class BroadcastGroup {
    * @param except A member to leave out (typically the sender); ignored if not a member.
    * @throws {RangeError} If `type` is not a byte or the payload does not fit a u32 length.
    */
-  broadcastFrame(type: number, payload: Uint8Array, except?: FrameConnection): void {
+  broadcastFrame(type: number, payload: Uint8Array, except?: BroadcastMember): void {
     if (!Number.isInteger(type) || type < 0 || type > 0xff) {
       throw new RangeError(`frame type must be an integer 0..255, got ${type}`);
     }
@@ -255,7 +272,7 @@ export class BroadcastGroup {
    *
    * @param connection A connection (nothing happens if it is not a member).
    */
-  catchUp(connection: FrameConnection): void {
+  catchUp(connection: BroadcastMember): void {
     const member = this.#members.get(connection);
     if (member !== undefined) this.#handOut(connection, member, this.#used, this.#frames);
   }
@@ -293,7 +310,7 @@ export class BroadcastGroup {
   }
 
   /** Queues `member`'s held pieces, then its pending bytes up to `end`, on its connection. */
-  #handOut(connection: FrameConnection, member: Member, end: number, endFrames: number): void {
+  #handOut(connection: BroadcastMember, member: Member, end: number, endFrames: number): void {
     const from = member.cursor;
     const frames = endFrames - member.frames;
     // Moved on before anything is sent: `send` catches the member up, which must find nothing.
@@ -306,7 +323,7 @@ export class BroadcastGroup {
   }
 
   /** Queues a member's held pieces; `false` if it left on the way. */
-  #sendHeld(connection: FrameConnection, member: Member): boolean {
+  #sendHeld(connection: BroadcastMember, member: Member): boolean {
     // Taken off first: `send` catches the member up, which must not find them again.
     const held = member.held;
     const heldFrames = member.heldFrames;
@@ -323,7 +340,7 @@ export class BroadcastGroup {
    * Queues a member's share; one it cannot take (closed, or over its queue bound) leaves.
    * Returns whether it was queued.
    */
-  #send(connection: FrameConnection, bytes: Uint8Array, frames: number): boolean {
+  #send(connection: BroadcastMember, bytes: Uint8Array, frames: number): boolean {
     if (bytes.length > connection.maxQueueBytes) {
       // `send` throws for this (a caller's error); here it is the member's bound that is small.
       void connection.close({
@@ -337,7 +354,7 @@ export class BroadcastGroup {
     return false;
   }
 
-  #leave(connection: FrameConnection): void {
+  #leave(connection: BroadcastMember): void {
     this.#members.delete(connection);
     if (connection.group === this) connection.group = undefined;
   }
@@ -346,7 +363,7 @@ export class BroadcastGroup {
    * Holds `except`'s share up to here, before its own frame goes in (handed out with the rest
    * of its share); `undefined` if not a member.
    */
-  #skipStart(except: FrameConnection | undefined): Member | undefined {
+  #skipStart(except: BroadcastMember | undefined): Member | undefined {
     if (except === undefined) return undefined;
     const member = this.#members.get(except);
     if (member === undefined) return undefined;

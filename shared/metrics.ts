@@ -95,7 +95,7 @@ export class Gauge implements MetricFamily {
   }
 }
 
-/** The traffic counters of one connection (a `FrameConnection` fits). */
+/** The traffic counters of one connection (a `FrameTransport` fits). */
 export interface TrafficCounts {
   /** Frames received. */
   readonly framesIn: number;

@@ -1,6 +1,6 @@
 /**
  * The admission gate of a server's unauthenticated connections: the socket adapter around
- * {@linkcode PendingConnections}. Each accepted `FrameConnection` goes through
+ * {@linkcode PendingConnections}. Each accepted `FrameTransport` goes through
  * {@linkcode PendingGate.accept}; the gate closes the ones refused a slot (and the oldest one
  * evicted for a new one) with `Error(ServerFull)`, counts pending-slot refusals, deadlines
  * missed and bad input in {@linkcode PreAuthMetrics}, and logs each kind rate-limited through
@@ -20,7 +20,7 @@ import { PendingConnections } from "./pending_connections.ts";
 import { addressKey } from "./ip_address.ts";
 import type { PreAuthMetrics } from "./pre_auth_metrics.ts";
 import { ErrorCode } from "./protocol/protocol_error.ts";
-import type { CloseInfo, FrameConnection } from "./transport.ts";
+import type { CloseInfo, FrameTransport } from "./frame_session.ts";
 
 /** One line per kind of pre-auth event per this many ms; the rest are counted in it. */
 const LOG_INTERVAL_MS = 10_000;
@@ -74,7 +74,7 @@ export interface PendingGateOptions {
    *
    * @default {addressKey of the peer's IP address}
    */
-  readonly addressOf?: (connection: FrameConnection) => string;
+  readonly addressOf?: (connection: FrameTransport) => string;
   /**
    * Clock for the log throttle, in ms.
    *
@@ -90,13 +90,13 @@ export interface PendingGateOptions {
  * ```ts
  * import { PendingGate } from "./pending_gate.ts";
  * import { PreAuthMetrics } from "./pre_auth_metrics.ts";
- * import { connectFrames, type FrameConnection, listenFrames } from "./transport.ts";
+ * import { connectFrames, type FrameTransport, listenFrames } from "./transport.ts";
  * import { getLogger } from "@logtape/logtape";
  * import assert from "node:assert/strict";
  *
  * const metrics: PreAuthMetrics = new PreAuthMetrics("demo", (): number => gate.size);
  * const gate: PendingGate = new PendingGate({ maxPending: 8, maxPerAddress: 1, metrics, logger: getLogger(["demo"]) });
- * const accepted: FrameConnection[] = [];
+ * const accepted: FrameTransport[] = [];
  * const server = listenFrames({
  *   port: 0,
  *   onConnection: (conn) => {
@@ -117,10 +117,10 @@ export interface PendingGateOptions {
  * ```
  */
 export class PendingGate {
-  readonly #pool: PendingConnections<FrameConnection>;
+  readonly #pool: PendingConnections<FrameTransport>;
   readonly #metrics: PreAuthMetrics;
   readonly #logger: Logger;
-  readonly #addressOf: (connection: FrameConnection) => string;
+  readonly #addressOf: (connection: FrameTransport) => string;
   readonly #now: () => number;
   readonly #throttle = new LogThrottle({ intervalMs: LOG_INTERVAL_MS, maxKeys: 8 });
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
@@ -150,7 +150,7 @@ export class PendingGate {
    *
    * @param connection The connection.
    */
-  isPending(connection: FrameConnection): boolean {
+  isPending(connection: FrameTransport): boolean {
     return this.#pool.has(connection);
   }
 
@@ -161,7 +161,7 @@ export class PendingGate {
    * @returns `true` if it is pending now; `false` if it was refused (it is being closed with
    * `Error(ServerFull)`).
    */
-  accept(connection: FrameConnection): boolean {
+  accept(connection: FrameTransport): boolean {
     const address = this.#addressOf(connection);
     const outcome = this.#pool.admit(connection, address);
     if (outcome.kind === "refused") {
@@ -186,7 +186,7 @@ export class PendingGate {
    *
    * @param connection A pending connection (others are ignored).
    */
-  authenticated(connection: FrameConnection): void {
+  authenticated(connection: FrameTransport): void {
     if (!this.#pool.release(connection)) return;
     connection.raiseReadLimits();
   }
@@ -197,7 +197,7 @@ export class PendingGate {
    *
    * @param connection A pending connection (others are ignored).
    */
-  leave(connection: FrameConnection): void {
+  leave(connection: FrameTransport): void {
     this.#pool.release(connection);
   }
 
@@ -208,7 +208,7 @@ export class PendingGate {
     this.#drain(Number.POSITIVE_INFINITY);
   }
 
-  #closed(connection: FrameConnection, info: CloseInfo): void {
+  #closed(connection: FrameTransport, info: CloseInfo): void {
     if (!this.#pool.release(connection)) return;
     const code = info.code;
     if (code === ErrorCode.Timeout) {
@@ -222,7 +222,7 @@ export class PendingGate {
     }
   }
 
-  #log(kind: EventKind, connection: FrameConnection, detail: string): void {
+  #log(kind: EventKind, connection: FrameTransport, detail: string): void {
     const now = this.#now();
     const suppressed = this.#throttle.admit(kind, now);
     if (suppressed === null) {
@@ -254,12 +254,12 @@ export class PendingGate {
   }
 }
 
-function defaultAddressOf(connection: FrameConnection): string {
+function defaultAddressOf(connection: FrameTransport): string {
   const addr = connection.remoteAddr;
   return addr.transport === "tcp" ? addressKey(addr.hostname) : addr.transport;
 }
 
-function formatRemote(connection: FrameConnection): string {
+function formatRemote(connection: FrameTransport): string {
   const addr = connection.remoteAddr;
   return addr.transport === "tcp" ? `${addr.hostname}:${addr.port}` : addr.transport;
 }

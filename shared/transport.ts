@@ -1,54 +1,54 @@
 /**
- * The Deno TCP adapter of the wire protocol: {@linkcode FrameConnection} turns a `Deno.Conn`
- * into frames in and frames out, plaintext first and sealed records after the link's switch
- * point (docs/PROTOCOL.md, "Sealed records"). {@linkcode listenFrames} and
- * {@linkcode connectFrames} open such connections; {@linkcode broadcast} queues one encoded
- * frame on many of them (a {@linkcode BroadcastGroup} does it for a standing audience once per
- * turn).
+ * The Deno TCP adapter of the wire protocol: {@linkcode FrameConnection} is a
+ * {@linkcode FrameSession} (the runtime-free core in `frame_session.ts`: frames, records, the
+ * outgoing queue) over a `Deno.Conn`. {@linkcode listenFrames} and {@linkcode connectFrames}
+ * open such connections. The core's types are re-exported here, so code that only needs
+ * frames over TCP imports one module.
  *
- * It is the only shared module that touches Deno sockets, and it knows nothing of packets
- * beyond the Error frame it sends when it closes a connection. It must never let one
- * connection's memory grow without bound (frames, records and the outgoing queue are all
- * bounded), never let one bad peer throw out of a loop into the server, and never log frame
- * contents or keys.
+ * This adapter only moves bytes: a read loop with a buffer that grows and shrinks with the
+ * traffic, one socket write per batch the core hands it, read pauses for rate limits, and the
+ * mapping of Deno's socket errors.
  *
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
-import type { BroadcastGroup } from "./broadcast_group.ts";
-import { SustenetError } from "./errors.ts";
 import {
-  DEFAULT_MAX_FRAME_BYTES,
-  encodeFrame,
-  type Frame,
-  FRAME_HEADER_BYTES,
-  FrameDecoder,
-  writeFrameHeader,
-} from "./protocol/frame.ts";
-import { ErrorCode, ProtocolError } from "./protocol/protocol_error.ts";
-import {
-  assertRecordKey,
-  RECORD_TAG_BYTES,
-  type RecordCipher,
-  type RecordCipherKind,
-  RecordError,
-} from "./record_cipher.ts";
+  type ByteChannel,
+  type ChannelErrorKind,
+  type ChannelSink,
+  type CloseInfo,
+  type CloseReason,
+  FrameSession,
+  type FrameSessionOptions,
+  type PeerAddress,
+} from "./frame_session.ts";
+import { ErrorCode } from "./protocol/protocol_error.ts";
 import { createRecordCipher } from "./create_record_cipher.ts";
-import {
-  DEFAULT_MAX_RECORD_BYTES,
-  type RecordReadResult,
-  SealedRecordReader,
-  SealedRecordWriter,
-} from "./sealed_record.ts";
+
+export {
+  broadcast,
+  type ByteChannel,
+  type ChannelErrorKind,
+  ChannelOverflowError,
+  type ChannelSink,
+  type CloseInfo,
+  type CloseReason,
+  type CloseSource,
+  encodeErrorFrame,
+  type FrameHandler,
+  FrameSession,
+  type FrameSessionOptions,
+  type FrameTransport,
+  type PeerAddress,
+  recordBytesFor,
+  type SealingKey,
+  type SealingKeys,
+  TransportError,
+  type TransportErrorCode,
+} from "./frame_session.ts";
 
 const logger = getLogger(["sustenet", "system", "transport"]);
-
-/** Packet type of the Error frame (docs/PROTOCOL.md). */
-const ERROR_FRAME_TYPE = 0x03;
-
-/** Largest join buffer a connection keeps between writes. */
-const KEEP_JOIN_BUFFER_BYTES = 64 * 1024;
 
 /** First size of the read buffer; it doubles (up to `readBufferBytes`) when a read fills it. */
 const INITIAL_READ_BUFFER_BYTES = 4096;
@@ -56,173 +56,8 @@ const INITIAL_READ_BUFFER_BYTES = 4096;
 /** Consecutive reads using under a quarter of a grown read buffer before it shrinks back. */
 const SHRINK_AFTER_SMALL_READS = 64;
 
-/** Frames below this size are copied into a staging buffer when queued back to back. */
-const STAGE_FRAME_BYTES = 512;
-
-/** First size of a staging buffer; each new one doubles, up to the cap below. */
-const MIN_STAGE_BYTES = 1024;
-
-/** Largest staging buffer; a longer run of small frames continues in a new one. */
-const MAX_STAGE_BYTES = 64 * 1024;
-
-/** Shared empty buffer: connections allocate staging space only once they stage frames. */
-const NO_STAGE = new Uint8Array(0);
-
-/** Longest reason, in UTF-8 bytes, put in an Error frame the transport sends. */
-const MAX_REASON_BYTES = 1024;
-
-/** Who ended a connection: its owner, the peer, or a failure this side detected. */
-export type CloseSource = "local" | "remote" | "error";
-
-/** Why and by whom a {@linkcode FrameConnection} was closed. */
-export interface CloseInfo {
-  /** Human-readable reason (never secret). */
-  readonly reason: string;
-  /** The code of the Error frame this side sent (best effort) when closing, if any. */
-  readonly code?: number;
-  /** Who ended it. */
-  readonly by: CloseSource;
-}
-
-/** A reason to close a connection with: an Error frame `code` plus a message for the peer. */
-export interface CloseReason {
-  /** Error code (docs/PROTOCOL.md "Error codes"). */
-  readonly code: number;
-  /** Reason sent in the Error frame and logged; never secret. */
-  readonly message: string;
-}
-
-/**
- * Receives each frame, in order. A payload is a view that stays valid only until the handler
- * returns: copy what you keep. The handler may call {@linkcode FrameConnection.send},
- * {@linkcode FrameConnection.startSealing} or {@linkcode FrameConnection.close}; if it throws,
- * the connection is closed with `Error(Internal)`.
- */
-export type FrameHandler = (frame: Frame, connection: FrameConnection) => void;
-
-/** A key for one direction of a sealed link: 32 raw bytes, or a ready cipher. */
-export type SealingKey = Uint8Array | RecordCipher;
-
-/** The keys of both directions of a sealed link, from this side's point of view. */
-export interface SealingKeys {
-  /** Seals what this side sends. */
-  readonly sendKey: SealingKey;
-  /** Opens what this side receives. */
-  readonly receiveKey: SealingKey;
-}
-
-/** Options of {@linkcode FrameConnection}. */
-export interface FrameConnectionOptions {
-  /**
-   * Frame handler; reading starts as soon as there is one (else call
-   * {@linkcode FrameConnection.start}).
-   */
-  readonly onFrame?: FrameHandler;
-  /**
-   * Largest accepted frame `length` (type + payload); a larger one is `Error(FrameTooLarge)`.
-   *
-   * @default {65536}
-   */
-  readonly maxFrameBytes?: number;
-  /**
-   * Largest record `length` (ciphertext + tag) once sealed, both ways. The default is derived
-   * from `maxFrameBytes` so that any frame the link accepts fits in one record:
-   * `max(1 MiB + 16, maxFrameBytes + 4 + 16)`.
-   *
-   * @default {1048592}
-   */
-  readonly maxRecordBytes?: number;
-  /**
-   * The read bounds of a connection whose peer has not authenticated yet: frames above this
-   * `length` are `Error(FrameTooLarge)` and, once sealed, records above
-   * `pendingMaxFrameBytes + 4 + 16` fail, until {@linkcode FrameConnection.raiseReadLimits}
-   * lifts them to `maxFrameBytes` / `maxRecordBytes` (call it when the peer authenticates). The
-   * read buffer does not grow past its first 4 KiB meanwhile either, so a pending connection
-   * holds a few KiB whatever its peer announces. While these bounds hold and the connection is
-   * not established ({@linkcode FrameConnection.markEstablished}), closes for bad input and the
-   * handshake timeout are logged at debug only: an unauthenticated peer causes them at will,
-   * so the owner counts them and logs them rate-limited. Must be at most
-   * `maxFrameBytes`; absent = the full bounds from the start.
-   */
-  readonly pendingMaxFrameBytes?: number;
-  /**
-   * Bound on bytes queued and being written; reaching it closes the connection with
-   * `Error(SlowConsumer)`.
-   *
-   * @default {1048576}
-   */
-  readonly maxQueueBytes?: number;
-  /**
-   * Time until {@linkcode FrameConnection.markEstablished} before `Error(Timeout)`; 0 = none.
-   *
-   * @default {10000}
-   */
-  readonly handshakeTimeoutMs?: number;
-  /**
-   * Time without receiving a byte before `Error(Timeout)`; 0 = none.
-   *
-   * @default {30000}
-   */
-  readonly idleTimeoutMs?: number;
-  /**
-   * How long {@linkcode FrameConnection.close} waits for queued frames to be written.
-   *
-   * @default {1000}
-   */
-  readonly closeFlushTimeoutMs?: number;
-  /**
-   * Record cipher made from raw keys given to {@linkcode FrameConnection.startSealing}.
-   *
-   * @default {"hybrid"}
-   */
-  readonly recordCipher?: RecordCipherKind;
-  /**
-   * Largest size of the read buffer (reused for every read of this connection). It starts at
-   * 4 KiB (or this, if smaller), doubles whenever a read fills it, and shrinks back after a
-   * long run of small reads, so idle connections hold little.
-   *
-   * @default {65536}
-   */
-  readonly readBufferBytes?: number;
-}
-
-/** Codes of {@linkcode TransportError}. */
-export type TransportErrorCode = "transport_already_started" | "transport_already_sealed";
-
-/**
- * A {@linkcode FrameConnection} method was called in a state where it makes no sense (a
- * programming error of the owner, not of the peer).
- *
- * @example
- * ```ts
- * import { TransportError } from "./transport.ts";
- * import assert from "node:assert/strict";
- *
- * const err = new TransportError("transport_already_sealed", "writer already sealed");
- * assert.equal(err.code, "transport_already_sealed");
- * ```
- */
-export class TransportError extends SustenetError {
-  /** Which misuse this is. */
-  declare readonly code: TransportErrorCode;
-
-  /**
-   * @param code Which misuse this is.
-   * @param message Human-readable reason.
-   */
-  constructor(code: TransportErrorCode, message: string) {
-    super(code, message);
-  }
-}
-
-type State = "open" | "closing" | "closed";
-
-function checkNonNegative(name: string, value: number): number {
-  if (!Number.isFinite(value) || value < 0) {
-    throw new RangeError(`${name} must be a finite number >= 0, got ${value}`);
-  }
-  return value;
-}
+/** Options of {@linkcode FrameConnection}: those of every {@linkcode FrameSession}. */
+export type FrameConnectionOptions = FrameSessionOptions;
 
 function checkPositiveInteger(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1) {
@@ -231,67 +66,128 @@ function checkPositiveInteger(name: string, value: number): number {
   return value;
 }
 
-/** `host:port` of an address, for logs. */
-function formatAddr(addr: Deno.Addr): string {
+/** A `Deno.Addr` as a {@linkcode PeerAddress} (non-IP addresses keep only their kind). */
+function toPeerAddress(addr: Deno.Addr): PeerAddress {
   return addr.transport === "tcp" || addr.transport === "udp"
-    ? `${addr.hostname}:${addr.port}`
-    : addr.transport;
+    ? addr
+    : { transport: addr.transport, hostname: "", port: 0 };
+}
+
+/** `host:port` of an address, for logs. */
+function formatAddr(addr: PeerAddress): string {
+  return `${addr.hostname}:${addr.port}`;
+}
+
+/** A `Deno.Conn` as a {@linkcode ByteChannel}. */
+class TcpChannel implements ByteChannel {
+  readonly remoteAddr: PeerAddress;
+  readonly #conn: Deno.Conn;
+  readonly #readBufferBytes: number;
+  #readLoop: Promise<void> | undefined;
+  /** No read before this time (`performance.now()` ms); see `pauseReading`. */
+  #readsResumeAt = 0;
+  /** Ends a read pause early (set while the read loop waits out a pause). */
+  #wakeReads: (() => void) | undefined;
+
+  constructor(conn: Deno.Conn, readBufferBytes: number) {
+    this.#conn = conn;
+    this.remoteAddr = toPeerAddress(conn.remoteAddr);
+    this.#readBufferBytes = readBufferBytes;
+  }
+
+  startReading(sink: ChannelSink): void {
+    this.#readLoop = this.#runReads(sink);
+  }
+
+  write(bytes: Uint8Array): Promise<number> {
+    return this.#conn.write(bytes);
+  }
+
+  pauseReading(untilMs: number): void {
+    this.#readsResumeAt = Math.max(this.#readsResumeAt, untilMs);
+  }
+
+  async close(_info: CloseInfo): Promise<void> {
+    try {
+      this.#conn.close();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BadResource)) throw error;
+      // Already closed (by the runtime after a failure): nothing left to release.
+    }
+    this.#wakeReads?.(); // a paused read loop ends now, not when its pause would have
+    await this.#readLoop;
+  }
+
+  classify(error: unknown): ChannelErrorKind {
+    if (
+      error instanceof Deno.errors.ConnectionReset || error instanceof Deno.errors.BrokenPipe ||
+      error instanceof Deno.errors.ConnectionAborted
+    ) {
+      return "peer_gone";
+    }
+    return error instanceof Deno.errors.BadResource ? "closed" : "failure";
+  }
+
+  async #runReads(sink: ChannelSink): Promise<void> {
+    const max = this.#readBufferBytes;
+    const initial = Math.min(INITIAL_READ_BUFFER_BYTES, max);
+    // Small first: most connections are idle most of the time and a buffer is held per read.
+    let buffer = new Uint8Array(initial);
+    let smallReads = 0;
+    try {
+      while (sink.isOpen()) {
+        // No clock read per socket read unless a pause was asked (0 = none pending).
+        if (this.#readsResumeAt !== 0) {
+          const pauseMs = this.#readsResumeAt - performance.now();
+          if (pauseMs <= 0) this.#readsResumeAt = 0;
+          else {
+            let timer: ReturnType<typeof setTimeout> | undefined;
+            await new Promise<void>((resolve) => {
+              this.#wakeReads = resolve;
+              timer = setTimeout(resolve, pauseMs);
+            });
+            clearTimeout(timer);
+            this.#wakeReads = undefined;
+            // The pause is not idleness: the peer had sent more than it may.
+            sink.resumed();
+            continue;
+          }
+        }
+        const n = await this.#conn.read(buffer);
+        if (!sink.isOpen()) return;
+        if (n === null) {
+          sink.ended("connection closed by peer");
+          return;
+        }
+        // The decoder lets go of `buffer` once drained (frames are delivered and handlers have
+        // returned by then), so the next read may reuse or replace it.
+        await sink.receive(buffer.subarray(0, n));
+        if (n === buffer.length) {
+          smallReads = 0;
+          // A peer that has not authenticated gets no bigger buffer than the first one.
+          if (buffer.length < max && sink.readLimitsRaised()) {
+            buffer = new Uint8Array(Math.min(buffer.length * 2, max));
+          }
+        } else if (buffer.length > initial && n < buffer.length / 4) {
+          if (++smallReads >= SHRINK_AFTER_SMALL_READS) {
+            smallReads = 0;
+            buffer = new Uint8Array(initial);
+          }
+        } else {
+          smallReads = 0;
+        }
+      }
+    } catch (error) {
+      if (!sink.isOpen()) return; // our own close interrupted the read
+      sink.failed("read", error);
+    }
+  }
 }
 
 /**
- * The record bound a link with frame bound `maxFrameBytes` uses when none is given: large
- * enough for its largest frame (header and tag included), never below the 1 MiB + 16 default.
- *
- * @param maxFrameBytes The link's largest accepted frame `length`.
- * @returns The largest record `length` (ciphertext + tag) the link accepts.
- *
- * @example
- * ```ts
- * import { recordBytesFor } from "./transport.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(recordBytesFor(65536), 1024 * 1024 + 16);
- * assert.equal(recordBytesFor(2 * 1024 * 1024), 2 * 1024 * 1024 + 4 + 16);
- * ```
- */
-export function recordBytesFor(maxFrameBytes: number): number {
-  return Math.max(DEFAULT_MAX_RECORD_BYTES, maxFrameBytes + FRAME_HEADER_BYTES + RECORD_TAG_BYTES);
-}
-
-/**
- * Encodes an Error frame (`u16 code | str16 reason`), the reason cut to whole characters
- * within 1 KiB.
- *
- * @param code The error code.
- * @param reason The readable reason.
- *
- * @example
- * ```ts
- * import { encodeErrorFrame } from "./transport.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(encodeErrorFrame(9, "idle").toHex(), "0000000903" + "0009" + "0004" + "69646c65");
- * ```
- */
-export function encodeErrorFrame(code: number, reason: string): Uint8Array {
-  const payload = new Uint8Array(4 + MAX_REASON_BYTES);
-  const { written } = new TextEncoder().encodeInto(reason, payload.subarray(4));
-  const view = new DataView(payload.buffer);
-  view.setUint16(0, code);
-  view.setUint16(2, written);
-  return encodeFrame(ERROR_FRAME_TYPE, payload.subarray(0, 4 + written));
-}
-
-/**
- * One framed TCP connection: frames in through a handler, pre-encoded frames out through a
- * bounded, per-turn batched queue, sealed records after {@linkcode startSealing}.
- *
- * Everything {@linkcode send} queues in one event-loop turn goes out as one socket write
- * (plaintext: one buffer; sealed: one record, or a few if above the record bound). Writes are
- * awaited one at a time, so a peer that does not read makes the queue grow until
- * `maxQueueBytes`, and then it is disconnected with `Error(SlowConsumer)`. Bad frames and bad
- * records close the connection with the matching Error frame and a logged reason; timeouts
- * close it with `Error(Timeout)`. {@linkcode closed} always resolves, never rejects.
+ * One framed TCP connection: a {@linkcode FrameSession} over a `Deno.Conn` (frames in through a
+ * handler, pre-encoded frames out through a bounded, per-turn batched queue, sealed records
+ * after {@linkcode FrameSession.startSealing}).
  *
  * @example Echo one frame over loopback
  * ```ts
@@ -314,93 +210,9 @@ export function encodeErrorFrame(code: number, reason: string): Uint8Array {
  * await server.close();
  * ```
  */
-export class FrameConnection {
-  /** Resolves once the socket is closed and both loops have ended; never rejects. */
-  readonly closed: Promise<CloseInfo>;
-  /** The peer's address. */
-  readonly remoteAddr: Deno.Addr;
+export class FrameConnection extends FrameSession {
   /** This side's address. */
   readonly localAddr: Deno.Addr;
-  /**
-   * The {@linkcode BroadcastGroup} this connection is in, set by the group's `add` and `delete`
-   * (do not set it otherwise). Bytes broadcast to the group and not yet handed to this
-   * connection are queued before anything sent to it directly, so it sees frames in the order
-   * they were sent.
-   */
-  group: BroadcastGroup | undefined = undefined;
-
-  readonly #conn: Deno.Conn;
-  readonly #resolveClosed: (info: CloseInfo) => void;
-  readonly #maxQueueBytes: number;
-  readonly #maxRecordBytes: number;
-  readonly #maxFrameBytes: number;
-  /** The record bound of the reader: pending, then `#maxRecordBytes` once raised. */
-  #readRecordBytes: number;
-  /** `false` while the pending read bounds hold (see `pendingMaxFrameBytes`). */
-  #readLimitsRaised: boolean;
-  readonly #idleTimeoutMs: number;
-  readonly #closeFlushTimeoutMs: number;
-  readonly #recordCipher: RecordCipherKind | undefined;
-  readonly #readBufferBytes: number;
-  readonly #decoder: FrameDecoder;
-  #state: State = "open";
-  #closeInfo: CloseInfo | undefined;
-  #onFrame: FrameHandler | undefined;
-  #established = false;
-
-  // Reading.
-  #readLoop: Promise<void> | undefined;
-  #readerSealed = false;
-  #records: SealedRecordReader | Promise<SealedRecordReader | undefined> | undefined;
-  #lastReceived = performance.now();
-  /** No read before this time (`performance.now()` ms); see {@linkcode pauseReading}. */
-  #readsResumeAt = 0;
-  /** Ends a read pause early (set while the read loop waits out a pause). */
-  #wakeReads: (() => void) | undefined;
-
-  // Writing.
-  /**
-   * Queued pieces: caller arrays kept by reference, and runs of small frames copied into
-   * `#stage` (so a turn of many tiny frames reaches the writer as a few pieces).
-   */
-  #queue: Uint8Array[] = [];
-  /** The array of the previous batch, reused as the next queue (no allocation per write). */
-  #spareQueue: Uint8Array[] = [];
-  #queuedBytes = 0;
-  #inflightBytes = 0;
-  /** Frames (sends) in `#queue`, and in the batch being written. */
-  #queuedFrames = 0;
-  #inflightFrames = 0;
-  /** Staging buffer the current queue's runs are copied into; `#stageUsed` bytes are taken. */
-  #stage: Uint8Array = NO_STAGE;
-  #stageUsed = 0;
-  /** The other staging buffer: the one of the batch being written, or free. */
-  #spareStage: Uint8Array = NO_STAGE;
-  /** Start in `#stage` of the run the last queue entry stands for; -1 if none is open. */
-  #runStart = -1;
-  /** `true` when the last queue entry is a lone small caller array that a run may start from. */
-  #loneSmall = false;
-  /** Queue entries before this index were queued before the writer switch: plaintext. */
-  #sealFrom = 0;
-  #sealer: SealedRecordWriter | Promise<SealedRecordWriter | undefined> | undefined;
-  readonly #ownedCiphers: RecordCipher[] = [];
-  #writerSealed = false;
-  #flushScheduled = false;
-  #writeLoop: Promise<void> | undefined;
-  #writeFailed = false;
-  /** Reused buffer for joining a plaintext batch; free again once its write completed. */
-  #joinBuffer = new Uint8Array(0);
-
-  // Timers.
-  #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
-  #idleTimer: ReturnType<typeof setTimeout> | undefined;
-
-  // Counters.
-  #framesIn = 0;
-  #framesOut = 0;
-  #bytesIn = 0;
-  #bytesOut = 0;
-  #writes = 0;
 
   /**
    * Wraps an open connection; timers start now, reading starts once there is a handler.
@@ -410,903 +222,14 @@ export class FrameConnection {
    * @throws {RangeError} If an option is out of range.
    */
   constructor(conn: Deno.Conn, options: FrameConnectionOptions = {}) {
-    this.#maxQueueBytes = checkPositiveInteger(
-      "maxQueueBytes",
-      options.maxQueueBytes ?? 1024 * 1024,
-    );
-    const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
-    // The decoder validates maxFrameBytes before the record bound is derived from it.
-    this.#decoder = new FrameDecoder({ maxFrameBytes });
-    this.#maxFrameBytes = maxFrameBytes;
-    this.#maxRecordBytes = options.maxRecordBytes ?? recordBytesFor(maxFrameBytes);
-    this.#readRecordBytes = this.#maxRecordBytes;
-    this.#readLimitsRaised = true;
-    const pending = options.pendingMaxFrameBytes;
-    if (pending !== undefined) {
-      if (!Number.isInteger(pending) || pending < 1 || pending > maxFrameBytes) {
-        throw new RangeError(
-          `pendingMaxFrameBytes must be an integer 1..maxFrameBytes (${maxFrameBytes}), got ${pending}`,
-        );
-      }
-      this.#decoder = new FrameDecoder({ maxFrameBytes: pending });
-      // One frame per record before authentication: a handshake never batches more.
-      this.#readRecordBytes = Math.min(
-        this.#maxRecordBytes,
-        pending + FRAME_HEADER_BYTES + RECORD_TAG_BYTES,
-      );
-      this.#readLimitsRaised = false;
-    }
-    if (
-      !Number.isInteger(this.#maxRecordBytes) || this.#maxRecordBytes <= RECORD_TAG_BYTES ||
-      this.#maxRecordBytes > 0xffff_ffff
-    ) {
-      throw new RangeError(
-        `maxRecordBytes must be an integer ${
-          RECORD_TAG_BYTES + 1
-        }..${0xffff_ffff}, got ${this.#maxRecordBytes}`,
-      );
-    }
-    this.#readBufferBytes = checkPositiveInteger(
+    const readBufferBytes = checkPositiveInteger(
       "readBufferBytes",
       options.readBufferBytes ?? 64 * 1024,
     );
-    const handshakeMs = checkNonNegative(
-      "handshakeTimeoutMs",
-      options.handshakeTimeoutMs ?? 10_000,
-    );
-    this.#idleTimeoutMs = checkNonNegative("idleTimeoutMs", options.idleTimeoutMs ?? 30_000);
-    this.#closeFlushTimeoutMs = checkNonNegative(
-      "closeFlushTimeoutMs",
-      options.closeFlushTimeoutMs ?? 1000,
-    );
-    this.#recordCipher = options.recordCipher;
-
-    this.#conn = conn;
-    this.remoteAddr = conn.remoteAddr;
+    // The fast server ciphers (FFI, node:crypto) unless the caller brought its own factory.
+    super(new TcpChannel(conn, readBufferBytes), { createRecordCipher, ...options });
     this.localAddr = conn.localAddr;
-    const { promise, resolve } = Promise.withResolvers<CloseInfo>();
-    this.closed = promise;
-    this.#resolveClosed = resolve;
-
-    if (handshakeMs > 0) {
-      this.#handshakeTimer = setTimeout(() => {
-        this.#handshakeTimer = undefined;
-        this.#fail(ErrorCode.Timeout, "handshake timeout", "info");
-      }, handshakeMs);
-    }
-    if (this.#idleTimeoutMs > 0) {
-      this.#idleTimer = setTimeout(this.#checkIdle, this.#idleTimeoutMs);
-    }
-    if (options.onFrame !== undefined) this.start(options.onFrame);
   }
-
-  /** Frames received and delivered to the handler. */
-  get framesIn(): number {
-    return this.#framesIn;
-  }
-
-  /** Frames written to the socket (queued frames whose write completed). */
-  get framesOut(): number {
-    return this.#framesOut;
-  }
-
-  /** Bytes read from the socket (record overhead included once sealed). */
-  get bytesIn(): number {
-    return this.#bytesIn;
-  }
-
-  /** Bytes written to the socket (record overhead included once sealed). */
-  get bytesOut(): number {
-    return this.#bytesOut;
-  }
-
-  /** Socket writes completed: one per flushed batch, however many frames it held. */
-  get writes(): number {
-    return this.#writes;
-  }
-
-  /** The bound on {@linkcode queuedBytes} (option `maxQueueBytes`). */
-  get maxQueueBytes(): number {
-    return this.#maxQueueBytes;
-  }
-
-  /** Bytes queued plus bytes being written; stays within `maxQueueBytes` while open. */
-  get queuedBytes(): number {
-    return this.#queuedBytes + this.#inflightBytes;
-  }
-
-  /** `true` until the connection starts closing. */
-  get isOpen(): boolean {
-    return this.#state === "open";
-  }
-
-  /**
-   * The read bounds in force: the largest frame `length` and record `length` accepted, and
-   * whether they are the full ones (`raised`) or still the pending ones.
-   */
-  get readLimits(): { maxFrameBytes: number; maxRecordBytes: number; raised: boolean } {
-    return {
-      maxFrameBytes: this.#decoder.maxFrameBytes,
-      maxRecordBytes: this.#readRecordBytes,
-      raised: this.#readLimitsRaised,
-    };
-  }
-
-  /**
-   * Lifts the pending read bounds (option `pendingMaxFrameBytes`) to the full `maxFrameBytes`
-   * and `maxRecordBytes`, for frames and records whose header has not been read yet, and lets
-   * the read buffer grow again. Call it once the peer has authenticated. Does nothing if the
-   * bounds are already the full ones.
-   *
-   * @example
-   * ```ts
-   * import { connectFrames, type FrameConnection, listenFrames } from "./transport.ts";
-   * import assert from "node:assert/strict";
-   *
-   * const accepted = Promise.withResolvers<FrameConnection>();
-   * const server = listenFrames({
-   *   port: 0,
-   *   maxFrameBytes: 65536,
-   *   pendingMaxFrameBytes: 4096,
-   *   onConnection: (conn) => {
-   *     conn.start(() => {});
-   *     accepted.resolve(conn);
-   *   },
-   * });
-   * const client = await connectFrames({ port: server.addr.port, onFrame: () => {} });
-   * const conn = await accepted.promise;
-   * assert.deepEqual(conn.readLimits, { maxFrameBytes: 4096, maxRecordBytes: 4116, raised: false });
-   * conn.raiseReadLimits();
-   * assert.equal(conn.readLimits.maxFrameBytes, 65536);
-   * assert.equal(conn.readLimits.raised, true);
-   * await client.close();
-   * await server.close();
-   * ```
-   */
-  raiseReadLimits(): void {
-    if (this.#readLimitsRaised) return;
-    this.#readLimitsRaised = true;
-    this.#decoder.raiseMaxFrameBytes(this.#maxFrameBytes);
-    this.#readRecordBytes = this.#maxRecordBytes;
-    // A reader still being made reads #readRecordBytes when it is made.
-    const records = this.#records;
-    if (records instanceof SealedRecordReader) records.raiseMaxRecordBytes(this.#maxRecordBytes);
-  }
-
-  /** `true` once {@linkcode markEstablished} was called. */
-  get established(): boolean {
-    return this.#established;
-  }
-
-  /** `true` once this side seals what it sends. */
-  get sealed(): boolean {
-    return this.#writerSealed;
-  }
-
-  /**
-   * Starts reading, delivering each frame to `onFrame`.
-   *
-   * @param onFrame The frame handler.
-   * @throws {TransportError} `transport_already_started` if reading has already started.
-   */
-  start(onFrame: FrameHandler): void {
-    if (this.#onFrame !== undefined) {
-      throw new TransportError("transport_already_started", "frame handler already set");
-    }
-    this.#onFrame = onFrame;
-    if (this.#state === "open") this.#readLoop = this.#runReads();
-  }
-
-  /** Ends the handshake period: the handshake timeout no longer applies. */
-  markEstablished(): void {
-    this.#established = true;
-    if (this.#handshakeTimer !== undefined) {
-      clearTimeout(this.#handshakeTimer);
-      this.#handshakeTimer = undefined;
-    }
-  }
-
-  /**
-   * Queues one pre-encoded frame (or several concatenated). The array is only read, never
-   * modified, so one encoded frame may be queued on many connections. Everything queued in one
-   * event-loop turn is written together. Small frames (under 512 bytes) sent back to back are
-   * copied into a staging buffer of this connection, so the writer gathers a few pieces rather
-   * than hundreds; larger ones are kept by reference until written.
-   *
-   * @param frameBytes Whole frames, `u32 length | u8 type | payload`.
-   * @param frames How many frames `frameBytes` holds, for the `framesOut` count (default 1).
-   * @returns `false` if the connection is closing or closed, or the frames tripped the queue
-   * bound (the connection is then closed with `Error(SlowConsumer)`).
-   * @throws {RangeError} If `frameBytes` alone is larger than `maxQueueBytes`.
-   */
-  send(frameBytes: Uint8Array, frames = 1): boolean {
-    if (this.group !== undefined) this.group.catchUp(this);
-    const length = frameBytes.length;
-    if (!this.#admit(length)) return false;
-    if (length === 0) return true;
-    if (length < STAGE_FRAME_BYTES) this.#stageSmall(frameBytes);
-    else this.#enqueue(frameBytes);
-    this.#queuedBytes += length;
-    this.#queuedFrames += frames;
-    this.#scheduleFlush();
-    return true;
-  }
-
-  /**
-   * Queues one frame built from its type and payload: the same as
-   * `send(encodeFrame(type, payload))` (same bytes, queue bound, `SlowConsumer` close, sealing
-   * and counters), but a small frame (under 512 bytes) is written straight into this
-   * connection's staging buffer, with no frame array in between. Larger frames are encoded and
-   * queued by reference as {@linkcode send} does.
-   *
-   * @param type The packet type byte, an integer 0..255.
-   * @param payload The payload; copied (small frames at once, larger ones when encoded).
-   * @returns `false` if the connection is closing or closed, or the frame tripped the queue
-   * bound (the connection is then closed with `Error(SlowConsumer)`).
-   * @throws {RangeError} If `type` is not a byte, or the frame alone is larger than
-   * `maxQueueBytes`.
-   *
-   * @example
-   * ```ts
-   * import { connectFrames, listenFrames } from "./transport.ts";
-   * import assert from "node:assert/strict";
-   *
-   * const got = Promise.withResolvers<number[]>();
-   * const server = listenFrames({
-   *   port: 0,
-   *   onFrame: (frame) => got.resolve([frame.type, ...frame.payload]),
-   * });
-   * const client = await connectFrames({ port: server.addr.port, onFrame: () => {} });
-   * assert.equal(client.sendFrame(0x80, new Uint8Array([1, 2])), true);
-   * assert.deepEqual(await got.promise, [0x80, 1, 2]);
-   * assert.throws(() => client.sendFrame(256, new Uint8Array()), RangeError);
-   * await client.close();
-   * await server.close();
-   * ```
-   */
-  sendFrame(type: number, payload: Uint8Array): boolean {
-    const length = FRAME_HEADER_BYTES + 1 + payload.length;
-    if (length >= STAGE_FRAME_BYTES) return this.send(encodeFrame(type, payload));
-    // Checked first, as encodeFrame would, whatever the connection's state.
-    if (!Number.isInteger(type) || type < 0 || type > 0xff) {
-      throw new RangeError(`frame type must be an integer 0..255, got ${type}`);
-    }
-    if (this.group !== undefined) this.group.catchUp(this);
-    if (!this.#admit(length)) return false;
-    this.#stageFrame(type, payload, length);
-    this.#queuedBytes += length;
-    this.#queuedFrames++;
-    this.#scheduleFlush();
-    return true;
-  }
-
-  /**
-   * Whether `length` more bytes may be queued: `false` when not open, or (after closing the
-   * connection with `Error(SlowConsumer)`) when they would pass the queue bound.
-   */
-  #admit(length: number): boolean {
-    if (this.#state !== "open") return false;
-    if (length > this.#maxQueueBytes) {
-      throw new RangeError(
-        `frame of ${length} bytes above maxQueueBytes ${this.#maxQueueBytes}`,
-      );
-    }
-    if (this.#queuedBytes + this.#inflightBytes + length > this.#maxQueueBytes) {
-      this.#clearQueue();
-      this.#sealFrom = 0;
-      this.#fail(
-        ErrorCode.SlowConsumer,
-        `outgoing queue above ${this.#maxQueueBytes} bytes`,
-        "warning",
-      );
-      return false;
-    }
-    return true;
-  }
-
-  /**
-   * Switches both directions to sealed records: frames sent from now on are sealed, and bytes
-   * received after the frame being handled are read as records. Synchronous, so it can be
-   * called from the handler between two frames of one read.
-   *
-   * @param keys The send and receive keys (raw 32 bytes or ready ciphers).
-   * @throws {TransportError} `transport_already_sealed` if either direction already is.
-   * @throws {RangeError} If a raw key is not 32 bytes.
-   */
-  startSealing(keys: SealingKeys): void {
-    if (this.#writerSealed || this.#readerSealed) {
-      throw new TransportError("transport_already_sealed", "connection already sealed");
-    }
-    this.#checkKey(keys.sendKey);
-    this.#checkKey(keys.receiveKey);
-    this.startSealingWriter(keys.sendKey);
-    this.startSealingReader(keys.receiveKey);
-  }
-
-  /**
-   * Seals every frame queued from now on; frames queued before stay plaintext.
-   *
-   * @param sendKey The key (or cipher) of this side's sending direction.
-   * @throws {TransportError} `transport_already_sealed` if the writer already seals.
-   * @throws {RangeError} If a raw key is not 32 bytes.
-   */
-  startSealingWriter(sendKey: SealingKey): void {
-    if (this.#writerSealed) {
-      throw new TransportError("transport_already_sealed", "writer already sealed");
-    }
-    const cipher = this.#toCipher(sendKey);
-    // Broadcasts made before the switch are plaintext, like everything else queued before it.
-    if (this.group !== undefined) this.group.catchUp(this);
-    this.#writerSealed = true;
-    // A run must not span the switch: what is queued so far stays plaintext.
-    this.#closeRun();
-    this.#sealFrom = this.#queue.length;
-    // Each batch is written out before the next is sealed, so one output buffer serves them all.
-    const options = { maxRecordBytes: this.#maxRecordBytes, reuseOutput: true };
-    this.#sealer = cipher instanceof Promise
-      ? cipher.then((c) => {
-        const writer = c === undefined ? undefined : new SealedRecordWriter(c, options);
-        this.#sealer = writer;
-        return writer;
-      })
-      : new SealedRecordWriter(cipher, options);
-  }
-
-  /**
-   * Reads everything after the frame being handled (or after the last frame read) as records.
-   *
-   * @param receiveKey The key (or cipher) of this side's receiving direction.
-   * @throws {TransportError} `transport_already_sealed` if the reader already opens records.
-   * @throws {RangeError} If a raw key is not 32 bytes.
-   */
-  startSealingReader(receiveKey: SealingKey): void {
-    if (this.#readerSealed) {
-      throw new TransportError("transport_already_sealed", "reader already sealed");
-    }
-    const cipher = this.#toCipher(receiveKey);
-    this.#readerSealed = true;
-    // Bytes after the switch frame are record bytes: move them to the record reader.
-    const remainder = this.#decoder.takeRemainder();
-    const makeReader = (c: RecordCipher) => {
-      const reader = new SealedRecordReader(c, { maxRecordBytes: this.#readRecordBytes });
-      reader.push(remainder);
-      this.#records = reader;
-      return reader;
-    };
-    this.#records = cipher instanceof Promise
-      ? cipher.then((c) => c === undefined ? undefined : makeReader(c))
-      : makeReader(cipher);
-  }
-
-  /**
-   * Reads nothing more from the socket for `ms` (frames already read are still delivered):
-   * backpressure for a peer over its rate limit. Its bytes wait in the kernel and TCP slows the
-   * peer down, so a flood costs this process neither the reading and opening of records it
-   * would only drop, nor the event-loop turns every other connection needs. Pauses do not add
-   * up: the later end wins. A close ends the pause.
-   *
-   * @param ms How long, in ms (≥ 0).
-   *
-   * @example
-   * ```ts
-   * import { connectFrames, listenFrames } from "./transport.ts";
-   * import { encodePacket } from "./protocol/codec.ts";
-   * import assert from "node:assert/strict";
-   *
-   * let received = 0;
-   * const server = listenFrames({
-   *   port: 0,
-   *   onConnection: (conn) => {
-   *     conn.pauseReading(100);
-   *     conn.start(() => received++);
-   *   },
-   * });
-   * const client = await connectFrames({ port: server.addr.port });
-   * client.send(encodePacket({ kind: "Ping", value: 1 }));
-   * await new Promise((resolve) => setTimeout(resolve, 30));
-   * assert.equal(received, 0); // still paused
-   * await new Promise((resolve) => setTimeout(resolve, 150));
-   * assert.equal(received, 1);
-   * await client.close();
-   * await server.close();
-   * ```
-   */
-  pauseReading(ms: number): void {
-    this.#readsResumeAt = Math.max(this.#readsResumeAt, performance.now() + ms);
-  }
-
-  /**
-   * Closes the connection: sends `Error(reason.code, reason.message)` if a reason is given,
-   * writes what is queued (bounded by `closeFlushTimeoutMs`), closes the socket. Idempotent:
-   * later calls return the same promise.
-   *
-   * @param reason Optional Error frame to send first.
-   * @returns {@linkcode closed}.
-   */
-  close(reason?: CloseReason): Promise<CloseInfo> {
-    return this.#beginClose(reason?.message ?? "closed by owner", reason?.code, "local");
-  }
-
-  // ---------------------------------------------------------------- reading
-
-  async #runReads(): Promise<void> {
-    const max = this.#readBufferBytes;
-    const initial = Math.min(INITIAL_READ_BUFFER_BYTES, max);
-    // Small first: most connections are idle most of the time and a buffer is held per read.
-    let buffer = new Uint8Array(initial);
-    let smallReads = 0;
-    try {
-      while (this.#state === "open") {
-        // No clock read per socket read unless a pause was asked (0 = none pending).
-        if (this.#readsResumeAt !== 0) {
-          const pauseMs = this.#readsResumeAt - performance.now();
-          if (pauseMs <= 0) this.#readsResumeAt = 0;
-          else {
-            let timer: ReturnType<typeof setTimeout> | undefined;
-            await new Promise<void>((resolve) => {
-              this.#wakeReads = resolve;
-              timer = setTimeout(resolve, pauseMs);
-            });
-            clearTimeout(timer);
-            this.#wakeReads = undefined;
-            // The pause is not idleness: the peer had sent more than it may.
-            this.#lastReceived = performance.now();
-            continue;
-          }
-        }
-        const n = await this.#conn.read(buffer);
-        if (this.#state !== "open") return;
-        if (n === null) {
-          this.#beginClose("connection closed by peer", undefined, "remote");
-          return;
-        }
-        this.#bytesIn += n;
-        this.#lastReceived = performance.now();
-        // The decoder lets go of `buffer` once drained (frames are delivered and handlers have
-        // returned by then), so the next read may reuse or replace it.
-        await this.#ingest(buffer.subarray(0, n));
-        if (n === buffer.length) {
-          smallReads = 0;
-          // A peer that has not authenticated gets no bigger buffer than the first one.
-          if (buffer.length < max && this.#readLimitsRaised) {
-            buffer = new Uint8Array(Math.min(buffer.length * 2, max));
-          }
-        } else if (buffer.length > initial && n < buffer.length / 4) {
-          if (++smallReads >= SHRINK_AFTER_SMALL_READS) {
-            smallReads = 0;
-            buffer = new Uint8Array(initial);
-          }
-        } else {
-          smallReads = 0;
-        }
-      }
-    } catch (error) {
-      if (this.#state !== "open") return; // our own close interrupted the read
-      this.#socketFailed("read", error);
-    }
-  }
-
-  async #ingest(chunk: Uint8Array): Promise<void> {
-    if (this.#readerSealed) {
-      const records = this.#records;
-      const reader = records instanceof Promise ? await records : records;
-      if (reader === undefined) return;
-      reader.push(chunk);
-    } else {
-      this.#decoder.push(chunk);
-    }
-    await this.#drain();
-  }
-
-  /** Delivers every complete frame, opening records as needed. */
-  async #drain(): Promise<void> {
-    while (this.#state === "open") {
-      const item = this.#decoder.next();
-      if (item === undefined) {
-        if (!this.#readerSealed) return;
-        const records = this.#records;
-        // Awaited only while the cipher is being made: a ready reader costs no microtask.
-        const reader = records instanceof Promise ? await records : records;
-        if (reader === undefined || this.#state !== "open") return;
-        let plaintext: RecordReadResult | Promise<Uint8Array | RecordError> = reader.next();
-        // Synchronous ciphers cost no promise here.
-        if (plaintext instanceof Promise) plaintext = await plaintext;
-        if (plaintext === undefined) return;
-        if (plaintext instanceof RecordError) {
-          this.#fail(ErrorCode.BadFrame, `bad record: ${plaintext.message}`, "warning");
-          return;
-        }
-        this.#decoder.push(plaintext);
-        continue;
-      }
-      if (item instanceof ProtocolError) {
-        this.#fail(item.errorCode, item.message, "warning");
-        return;
-      }
-      this.#framesIn++;
-      try {
-        (this.#onFrame as FrameHandler)(item, this);
-      } catch (error) {
-        logger.error("frame handler failed on {remote}: {error}", {
-          remote: formatAddr(this.remoteAddr),
-          error,
-        });
-        this.#fail(ErrorCode.Internal, "internal error", "none");
-        return;
-      }
-    }
-  }
-
-  readonly #checkIdle = (): void => {
-    this.#idleTimer = undefined;
-    if (this.#state !== "open") return;
-    const quiet = performance.now() - this.#lastReceived;
-    if (quiet >= this.#idleTimeoutMs) {
-      this.#fail(ErrorCode.Timeout, "idle timeout", "info");
-    } else {
-      // One timer per connection, re-armed lazily rather than reset on every read.
-      this.#idleTimer = setTimeout(this.#checkIdle, this.#idleTimeoutMs - quiet);
-    }
-  };
-
-  // ---------------------------------------------------------------- writing
-
-  #scheduleFlush(): void {
-    if (this.#flushScheduled || this.#writeLoop !== undefined) return;
-    this.#flushScheduled = true;
-    // A microtask runs after everything the current task queues, so one turn = one write.
-    queueMicrotask(this.#flush);
-  }
-
-  readonly #flush = (): void => {
-    this.#flushScheduled = false;
-    if (this.#writeLoop === undefined && this.#queue.length > 0 && !this.#writeFailed) {
-      this.#writeLoop = this.#runWrites();
-    }
-  };
-
-  async #runWrites(): Promise<void> {
-    try {
-      while (this.#queue.length > 0 && !this.#writeFailed) {
-        this.#closeRun();
-        const batch = this.#queue;
-        const sealFrom = this.#writerSealed ? this.#sealFrom : batch.length;
-        this.#queue = this.#spareQueue;
-        this.#sealFrom = 0;
-        this.#inflightBytes = this.#queuedBytes;
-        this.#queuedBytes = 0;
-        this.#inflightFrames = this.#queuedFrames;
-        this.#queuedFrames = 0;
-        // The batch keeps its staging buffer until written; the free one takes new runs.
-        const stage = this.#stage;
-        this.#stage = this.#spareStage;
-        this.#spareStage = stage;
-        this.#stageUsed = 0;
-        const bytes = await this.#encodeBatch(batch, sealFrom);
-        if (bytes === undefined) return;
-        let offset = 0;
-        while (offset < bytes.length) {
-          offset += await this.#conn.write(offset === 0 ? bytes : bytes.subarray(offset));
-        }
-        this.#writes++;
-        this.#bytesOut += bytes.length;
-        this.#framesOut += this.#inflightFrames;
-        this.#inflightBytes = 0;
-        this.#inflightFrames = 0;
-        batch.length = 0;
-        this.#spareQueue = batch;
-      }
-    } catch (error) {
-      this.#writeFailed = true;
-      this.#clearQueue();
-      if (this.#state === "open") this.#socketFailed("write", error);
-      else if (!(error instanceof Deno.errors.BadResource)) {
-        logger.debug("write on {remote} ended while closing: {error}", {
-          remote: formatAddr(this.remoteAddr),
-          error,
-        });
-      }
-    } finally {
-      this.#inflightBytes = 0;
-      this.#inflightFrames = 0;
-      this.#writeLoop = undefined;
-    }
-  }
-
-  /** Queues a caller's array as its own piece, by reference. */
-  #enqueue(frameBytes: Uint8Array): void {
-    this.#closeRun();
-    this.#queue.push(frameBytes);
-  }
-
-  /**
-   * Queues a small frame: a lone one by reference; from the second in a row on, the frames are
-   * copied one after the other into the staging buffer, which the queue sees as one piece.
-   * Copying here is cheaper than handing the writer hundreds of tiny pieces to gather.
-   */
-  #stageSmall(frameBytes: Uint8Array): void {
-    const queue = this.#queue;
-    if (this.#runStart >= 0) {
-      if (this.#stageUsed + frameBytes.length <= this.#stage.length) {
-        this.#stage.set(frameBytes, this.#stageUsed);
-        this.#stageUsed += frameBytes.length;
-        return;
-      }
-      // This buffer is full: the run ends here, and the frame may start the next one.
-      this.#closeRun();
-      queue.push(frameBytes);
-      this.#loneSmall = true;
-      return;
-    }
-    if (!this.#loneSmall) {
-      queue.push(frameBytes);
-      this.#loneSmall = true;
-      return;
-    }
-    const lone = queue[queue.length - 1];
-    const need = lone.length + frameBytes.length;
-    if (this.#stageUsed + need > this.#stage.length) {
-      // Pieces queued earlier keep the old buffer alive through their views until written.
-      this.#stage = new Uint8Array(
-        Math.min(MAX_STAGE_BYTES, Math.max(MIN_STAGE_BYTES, this.#stage.length * 2, need)),
-      );
-      this.#stageUsed = 0;
-    }
-    const start = this.#stageUsed;
-    this.#stage.set(lone, start);
-    this.#stage.set(frameBytes, start + lone.length);
-    this.#stageUsed = start + need;
-    this.#runStart = start;
-    this.#loneSmall = false;
-  }
-
-  /**
-   * Queues a small frame given as type and payload, encoding it straight into the staging
-   * buffer: it extends the open run, or starts one (taking in a lone small caller array queued
-   * just before, as {@linkcode #stageSmall} would).
-   */
-  #stageFrame(type: number, payload: Uint8Array, length: number): void {
-    const queue = this.#queue;
-    if (this.#runStart >= 0 && this.#stageUsed + length > this.#stage.length) {
-      // This buffer is full: the run ends here, and the frame starts the next one.
-      this.#closeRun();
-    }
-    if (this.#runStart < 0) {
-      const lone = this.#loneSmall ? queue[queue.length - 1] : undefined;
-      const need = (lone === undefined ? 0 : lone.length) + length;
-      if (this.#stageUsed + need > this.#stage.length) {
-        // Pieces queued earlier keep the old buffer alive through their views until written.
-        this.#stage = new Uint8Array(
-          Math.min(MAX_STAGE_BYTES, Math.max(MIN_STAGE_BYTES, this.#stage.length * 2, need)),
-        );
-        this.#stageUsed = 0;
-      }
-      this.#runStart = this.#stageUsed;
-      this.#loneSmall = false;
-      if (lone === undefined) {
-        // A placeholder for the run; #closeRun replaces it with a view of the staged bytes.
-        queue.push(NO_STAGE);
-      } else {
-        this.#stage.set(lone, this.#stageUsed);
-        this.#stageUsed += lone.length;
-      }
-    }
-    const stage = this.#stage;
-    const at = this.#stageUsed;
-    writeFrameHeader(stage, at, length - FRAME_HEADER_BYTES, type);
-    stage.set(payload, at + FRAME_HEADER_BYTES + 1);
-    this.#stageUsed = at + length;
-  }
-
-  /** Ends the open run, if any: the last queue entry becomes a view of its staged bytes. */
-  #closeRun(): void {
-    if (this.#runStart >= 0) {
-      this.#queue[this.#queue.length - 1] = this.#stage.subarray(this.#runStart, this.#stageUsed);
-      this.#runStart = -1;
-    }
-    this.#loneSmall = false;
-  }
-
-  /** Drops everything queued (not the batch being written). */
-  #clearQueue(): void {
-    this.#queue.length = 0;
-    this.#queuedBytes = 0;
-    this.#queuedFrames = 0;
-    this.#runStart = -1;
-    this.#loneSmall = false;
-    // Only views in the dropped queue pointed into this buffer.
-    this.#stageUsed = 0;
-  }
-
-  /** Joins a batch into the bytes of one write: plaintext frames, then sealed records. */
-  async #encodeBatch(batch: Uint8Array[], sealFrom: number): Promise<Uint8Array | undefined> {
-    if (sealFrom >= batch.length) return this.#joinPlain(batch, batch.length, 0);
-    const pending = this.#sealer;
-    const sealer = pending instanceof Promise ? await pending : pending;
-    if (sealer === undefined) return undefined;
-    const records = sealer.seal(sealFrom === 0 ? batch : batch.slice(sealFrom));
-    const recordBytes = records instanceof Uint8Array ? records : await records;
-    if (sealFrom === 0) return recordBytes;
-    // The switch happened mid-batch: the plaintext frames, then the records, in one write.
-    const joined = this.#joinPlain(batch, sealFrom, recordBytes.length);
-    joined.set(recordBytes, joined.length - recordBytes.length);
-    return joined;
-  }
-
-  /** Concatenates `batch[0, end)` followed by `extra` free bytes, reusing a buffer. */
-  #joinPlain(batch: readonly Uint8Array[], end: number, extra: number): Uint8Array {
-    if (end === 1 && extra === 0) return batch[0]; // nothing to join: write it as is
-    let total = extra;
-    for (let i = 0; i < end; i++) total += batch[i].length;
-    let out: Uint8Array;
-    if (total > KEEP_JOIN_BUFFER_BYTES) {
-      // A rare large batch gets its own array, so idle connections do not keep big buffers.
-      out = new Uint8Array(total);
-    } else {
-      if (this.#joinBuffer.length < total) {
-        this.#joinBuffer = new Uint8Array(
-          Math.min(KEEP_JOIN_BUFFER_BYTES, Math.max(total * 2, 4096)),
-        );
-      }
-      out = this.#joinBuffer.subarray(0, total);
-    }
-    let offset = 0;
-    for (let i = 0; i < end; i++) {
-      out.set(batch[i], offset);
-      offset += batch[i].length;
-    }
-    return out;
-  }
-
-  // ---------------------------------------------------------------- sealing helpers
-
-  #checkKey(key: SealingKey): void {
-    if (key instanceof Uint8Array) assertRecordKey(key);
-  }
-
-  /** A ready cipher, or a promise of one that resolves to `undefined` if creation failed. */
-  #toCipher(key: SealingKey): RecordCipher | Promise<RecordCipher | undefined> {
-    if (!(key instanceof Uint8Array)) return key;
-    assertRecordKey(key);
-    return createRecordCipher(key, { prefer: this.#recordCipher }).then((cipher) => {
-      // Ciphers made here are ours to release (native libcrypto contexts are invisible to GC).
-      this.#ownedCiphers.push(cipher);
-      return cipher;
-    }).catch((error: unknown) => {
-      logger.error("record cipher setup failed for {remote}: {error}", {
-        remote: formatAddr(this.remoteAddr),
-        error,
-      });
-      this.#fail(ErrorCode.Internal, "internal error", "none");
-      return undefined;
-    });
-  }
-
-  // ---------------------------------------------------------------- closing
-
-  #socketFailed(operation: "read" | "write", error: unknown): void {
-    const byPeer = error instanceof Deno.errors.ConnectionReset ||
-      error instanceof Deno.errors.BrokenPipe ||
-      error instanceof Deno.errors.ConnectionAborted;
-    const message = error instanceof Error ? error.message : String(error);
-    if (!byPeer) {
-      logger.warn("{operation} failed on {remote}: {message}", {
-        operation,
-        remote: formatAddr(this.remoteAddr),
-        message,
-      });
-    }
-    this.#beginClose(`${operation} failed: ${message}`, undefined, byPeer ? "remote" : "error");
-  }
-
-  /** Closes because of something this side detected, telling the peer `code`. */
-  #fail(code: number, reason: string, log: "info" | "warning" | "none"): void {
-    if (this.#state !== "open") return;
-    const properties = { remote: formatAddr(this.remoteAddr), reason, code };
-    // During the handshake of a pending connection the owner counts these and logs them
-    // rate-limited: a peer that has not authenticated can cause them at will.
-    if (!this.#readLimitsRaised && !this.#established && log !== "none") {
-      logger.debug("closing {remote}: {reason}", properties);
-    } else if (log === "info") logger.info("closing {remote}: {reason}", properties);
-    else if (log === "warning") logger.warn("closing {remote}: {reason}", properties);
-    this.#beginClose(reason, code, "error");
-  }
-
-  #beginClose(reason: string, code: number | undefined, by: CloseSource): Promise<CloseInfo> {
-    // What the group broadcast before the close goes out first, as a direct send would.
-    if (this.#state === "open" && this.group !== undefined) this.group.catchUp(this);
-    if (this.#state !== "open") return this.closed;
-    this.#state = "closing";
-    this.#closeInfo = code === undefined ? { reason, by } : { reason, code, by };
-    if (this.#handshakeTimer !== undefined) clearTimeout(this.#handshakeTimer);
-    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
-    this.#handshakeTimer = undefined;
-    this.#idleTimer = undefined;
-    if (code !== undefined && !this.#writeFailed) {
-      // Bypasses the queue bound on purpose: one small frame, and it is the last.
-      const frame = encodeErrorFrame(code, reason);
-      this.#enqueue(frame);
-      this.#queuedBytes += frame.length;
-      this.#queuedFrames++;
-    }
-    this.#finish().then(
-      (info) => this.#resolveClosed(info),
-      (error: unknown) => {
-        // #finish handles every expected failure; this is a last resort so closed resolves.
-        logger.error("closing {remote} failed: {error}", {
-          remote: formatAddr(this.remoteAddr),
-          error,
-        });
-        this.#resolveClosed(this.#closeInfo ?? { reason, by });
-      },
-    );
-    return this.closed;
-  }
-
-  async #finish(): Promise<CloseInfo> {
-    if (this.#writeLoop === undefined && this.#queue.length > 0 && !this.#writeFailed) {
-      this.#writeLoop = this.#runWrites();
-    }
-    const writes = this.#writeLoop;
-    if (writes !== undefined) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, this.#closeFlushTimeoutMs);
-      });
-      await Promise.race([writes, timeout]);
-      clearTimeout(timer);
-    }
-    try {
-      this.#conn.close();
-    } catch (error) {
-      if (!(error instanceof Deno.errors.BadResource)) throw error;
-      // Already closed (by the runtime after a failure): nothing left to release.
-    }
-    this.#wakeReads?.(); // a paused read loop ends now, not when its pause would have
-    // Both loops end promptly once the socket is closed; wait so nothing outlives `closed`.
-    await this.#readLoop;
-    await this.#writeLoop;
-    for (const cipher of this.#ownedCiphers.splice(0)) {
-      if (Symbol.dispose in cipher) (cipher as RecordCipher & Disposable)[Symbol.dispose]();
-    }
-    this.#state = "closed";
-    const info = this.#closeInfo as CloseInfo;
-    logger.debug("closed {remote} by {by}: {reason}", {
-      remote: formatAddr(this.remoteAddr),
-      by: info.by,
-      reason: info.reason,
-    });
-    return info;
-  }
-}
-
-/**
- * Queues the same encoded frame on every connection (but `except`); encodes nothing, copies
- * nothing.
- *
- * @param connections Receivers.
- * @param frameBytes One or more whole encoded frames, shared by every queue, never modified.
- * @param except A connection to skip (typically the sender).
- * @returns How many connections accepted the frame.
- *
- * @example
- * ```ts
- * import { broadcast, type FrameConnection } from "./transport.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(broadcast(new Set<FrameConnection>(), new Uint8Array([0, 0, 0, 1, 0x10])), 0);
- * ```
- */
-export function broadcast(
-  connections: Iterable<FrameConnection>,
-  frameBytes: Uint8Array,
-  except?: FrameConnection,
-): number {
-  let sent = 0;
-  for (const connection of connections) {
-    if (connection !== except && connection.send(frameBytes)) sent++;
-  }
-  return sent;
 }
 
 /** Options of {@linkcode listenFrames}; connection options apply to every accepted one. */

@@ -13,6 +13,7 @@ import {
   type FrameListener,
   listenFrames,
   type ListenFramesOptions,
+  type PeerAddress,
 } from "../shared/transport.ts";
 import { concatBytes as concat } from "./_bytes.ts";
 
@@ -74,9 +75,9 @@ function errorCodeOf(f: Frame): number {
   return (f.payload[0] << 8) | f.payload[1];
 }
 
-function portOf(addr: Deno.Addr): number {
+function portOf(addr: Deno.Addr | PeerAddress): number {
   assert.equal(addr.transport, "tcp");
-  return (addr as Deno.NetAddr).port;
+  return (addr as Deno.NetAddr | PeerAddress).port;
 }
 
 /** Connects `count` collecting clients to `listener`, pairing each with its server side. */

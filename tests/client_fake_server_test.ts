@@ -11,7 +11,7 @@ import { clientSessionKeysForCluster, generateEphemeralKeyPair } from "../shared
 import { decodePacket, encodePacket, encodePluginFrame } from "../shared/protocol/codec.ts";
 import { encodeFrame, type Frame } from "../shared/protocol/frame.ts";
 import type { Packet } from "../shared/protocol/packets.ts";
-import { type FrameConnection, type FrameListener, listenFrames } from "../shared/transport.ts";
+import { type FrameListener, type FrameTransport, listenFrames } from "../shared/transport.ts";
 
 function hasCode(code: string) {
   return (e: unknown) => {
@@ -82,7 +82,7 @@ async function fakeCluster(afterAuth: Uint8Array[]) {
   const received: Packet[] = [];
   const listener = listenFrames({
     port: 0,
-    onFrame: (frame, conn: FrameConnection) => {
+    onFrame: (frame, conn: FrameTransport) => {
       const packet = decode(frame);
       received.push(packet);
       if (packet.kind === "Hello") {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { BenchConnection } from "../bench_connection.ts";
-import { type FrameConnection, listenFrames } from "../../shared/transport.ts";
+import { type FrameTransport, listenFrames } from "../../shared/transport.ts";
 import { encodeFrame } from "../../shared/protocol/frame.ts";
 import { HybridRecordCipher } from "../../shared/record_cipher_node.ts";
 
@@ -16,7 +16,7 @@ function sealingServer() {
     port: 0,
     handshakeTimeoutMs: 0,
     idleTimeoutMs: 0,
-    onFrame(frame, conn: FrameConnection) {
+    onFrame(frame, conn: FrameTransport) {
       if (frame.type === 0x23) {
         conn.send(encodeFrame(0x24, new Uint8Array([1])));
         conn.startSealing({ sendKey: toClient, receiveKey: toServer });
