@@ -3,7 +3,8 @@
  * What a web page (or a Godot HTML5 export, an edge runtime) needs from Sustenet, with no
  * `Deno.*`, no `node:*` and no FFI anywhere in its module graph (tests/browser_graph_test.ts
  * walks it): the protocol and codec, WebCrypto X25519, HKDF and AES-256-GCM, sealed records,
- * join tickets, and the client's handshake machines. `deno task bundle` makes one ES module of
+ * join tickets, and the client ({@linkcode SustenetClient}, whose connections come from a
+ * {@linkcode Connector}) with its handshake machines. `deno task bundle` makes one ES module of
  * it (`dist/sustenet.js`).
  *
  * @example Seal a record in a page
@@ -24,6 +25,10 @@
  */
 export * from "./shared/mod.ts";
 export * from "./client/errors.ts";
+export * from "./client/sustenet_client.ts";
+export * from "./client/cluster_session_handle.ts";
+export * from "./client/connector.ts";
+export * from "./client/key_pinning.ts";
 export * from "./client/master_session.ts";
 export * from "./client/cluster_session.ts";
 export * from "./client/client_plugin.ts";

@@ -1,19 +1,18 @@
+// This module is browser compatible.
 /**
- * Opens the client's TCP connections (to the master or a cluster) through shared/transport.ts
- * with a bounded connect time, turning socket failures into `ClientError`s
- * (`master_unreachable` / `cluster_unreachable` / `timeout`). Private to `client/`.
+ * Opens the client's connections (to the master or a cluster) through a {@linkcode Connector}
+ * (TCP in Deno, WebSocket in browsers) with a bounded connect time, turning failures into
+ * `ClientError`s (`master_unreachable` / `cluster_unreachable` / `timeout`). Private to
+ * `client/`.
  *
  * It must never leave a socket open after it gave up on it.
  *
  * @module
  */
 
-import {
-  connectFrames,
-  type FrameConnection,
-  type FrameConnectionOptions,
-} from "../shared/transport.ts";
+import type { FrameSessionOptions, FrameTransport } from "../shared/frame_session.ts";
 import { roleLogger } from "../shared/logging.ts";
+import type { Connector } from "./connector.ts";
 import { ClientError } from "./errors.ts";
 
 const logger = roleLogger("client", "dial");
@@ -21,21 +20,23 @@ const logger = roleLogger("client", "dial");
 /**
  * Connects to `host:port` within `timeoutMs`; reading starts when the caller calls `start`.
  *
+ * @param connect The runtime's connector.
  * @param what Which server this is, for the error code and message.
  * @param host Host name or IP.
- * @param port TCP port.
+ * @param port Port.
  * @param options Connection options (no `onFrame`: the caller starts reading).
- * @param timeoutMs Longest wait for the TCP connection.
+ * @param timeoutMs Longest wait for the connection.
  * @throws {ClientError} `master_unreachable` / `cluster_unreachable` if the connection fails,
  * `timeout` if it takes longer than `timeoutMs`.
  *
  * @example Dial a cluster from a join ticket
  * ```ts
  * import { dial } from "./_dial.ts";
+ * import { connectTcp } from "./tcp_connector.ts";
  * import assert from "node:assert/strict";
  *
  * async function openCluster(host: string, port: number) {
- *   const conn = await dial("cluster", host, port, { maxFrameBytes: 65536 }, 5000);
+ *   const conn = await dial(connectTcp, "cluster", host, port, { maxFrameBytes: 65536 }, 5000);
  *   conn.start((frame) => console.log(frame.type));
  *   return conn;
  * }
@@ -43,13 +44,14 @@ const logger = roleLogger("client", "dial");
  * ```
  */
 export async function dial(
+  connect: Connector,
   what: "master" | "cluster",
   host: string,
   port: number,
-  options: FrameConnectionOptions,
+  options: FrameSessionOptions,
   timeoutMs: number,
-): Promise<FrameConnection> {
-  const connecting = connectFrames({ ...options, hostname: host, port });
+): Promise<FrameTransport> {
+  const connecting = connect({ what, host, port }, options);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<"timeout">((resolve) => {
     timer = setTimeout(() => resolve("timeout"), timeoutMs);

@@ -17,7 +17,8 @@ import { ECHO_COMMAND } from "../plugins/echo.ts";
 import type { ClusterInfo } from "../shared/protocol/packets.ts";
 import type { ClusterSession } from "./cluster_session_handle.ts";
 import { ClientError } from "./errors.ts";
-import { SustenetClient, type SustenetClientOptions } from "./sustenet_client.ts";
+import { DenoSustenetClient as SustenetClient } from "./deno_sustenet_client.ts";
+import type { SustenetClientOptions } from "./sustenet_client.ts";
 
 /** Options of {@linkcode startBots}. */
 export interface BotOptions {

@@ -1,6 +1,7 @@
+// This module is browser compatible.
 /**
  * {@linkcode ClusterSession}: a joined cluster, as the application sees it. It runs the
- * sans-I/O {@linkcode ClusterSessionMachine} over a TCP connection from shared/transport.ts
+ * sans-I/O {@linkcode ClusterSessionMachine} over the connection its client's connector opens
  * (sealing it after the key exchange), sends plugin commands and moves, delivers the cluster's
  * traffic as typed events, keeps the connection alive with Ping, and — when `reconnect` is on —
  * rejoins with a fresh ticket from the master, with backoff, when the cluster drops.
@@ -19,6 +20,7 @@ import type { MoveState } from "../shared/protocol/move_state.ts";
 import type { JoinTicketPacket, MoveEntry } from "../shared/protocol/packets.ts";
 import type { CloseInfo, FrameTransport } from "../shared/frame_session.ts";
 import { dial } from "./_dial.ts";
+import type { Connector } from "./connector.ts";
 import { type ClientPlugin, offerToPlugins } from "./client_plugin.ts";
 import { type ClusterSessionEvent, ClusterSessionMachine } from "./cluster_session.ts";
 import { ClientError } from "./errors.ts";
@@ -69,6 +71,8 @@ export interface ClusterSessionInit {
   readonly rejoin: (previous: JoinedCluster) => Promise<JoinGrant>;
   /** Called with the key a cluster sent in SendPubKey (after it matched). */
   readonly onLearnedKey: (cluster: JoinedCluster, version: number, publicKey: Uint8Array) => void;
+  /** Opens the cluster connection. */
+  readonly connect: Connector;
   /** Hooks for frames the library does not handle. */
   readonly plugins: readonly ClientPlugin[];
   /** Ping period in ms; 0 = no keepalive. */
@@ -569,7 +573,7 @@ async function connectLink(
   });
   const { host, port } = grant.ticket;
   const idleTimeoutMs = init.keepaliveMs > 0 ? Math.max(init.keepaliveMs * 3, init.timeoutMs) : 0;
-  const conn = await dial("cluster", host, port, {
+  const conn = await dial(init.connect, "cluster", host, port, {
     handshakeTimeoutMs: init.timeoutMs,
     idleTimeoutMs,
     maxFrameBytes: init.maxFrameBytes,

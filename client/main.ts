@@ -24,7 +24,8 @@ import { type BotStatus, formatBotStatus, formatBotSummary, startBots } from "./
 import type { ClusterSession } from "./cluster_session_handle.ts";
 import { ClientError } from "./errors.ts";
 import { looksLikeAddress, type PinnedKeySource } from "./key_pinning.ts";
-import { SustenetClient, type SustenetClientOptions } from "./sustenet_client.ts";
+import { DenoSustenetClient as SustenetClient } from "./deno_sustenet_client.ts";
+import type { SustenetClientOptions } from "./sustenet_client.ts";
 
 const USAGE = `Usage:
   deno task client [options] list              print the master's clusters

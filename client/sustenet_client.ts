@@ -1,8 +1,10 @@
+// This module is browser compatible.
 /**
  * {@linkcode SustenetClient}: a client's connection to the master (Hello as a client), over
  * which it lists clusters and asks for join tickets, and from which it joins clusters
  * ({@linkcode ClusterSession}). It runs the sans-I/O {@linkcode MasterSessionMachine} over a
- * TCP connection from shared/transport.ts, keeps it alive with Ping, decides which cluster key
+ * connection its {@linkcode Connector} opens (TCP in Deno: `deno_sustenet_client.ts`;
+ * WebSocket in browsers), keeps it alive with Ping, decides which cluster key
  * each join expects ({@linkcode KeyPinning}) and, with `reconnect` on, reopens the master
  * connection when a rejoin needs it.
  *
@@ -20,6 +22,7 @@ import type { ClusterInfo, JoinTicketPacket } from "../shared/protocol/packets.t
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import type { CloseInfo, FrameTransport } from "../shared/frame_session.ts";
 import { dial } from "./_dial.ts";
+import type { Connector } from "./connector.ts";
 import { type ClientPlugin, offerToPlugins } from "./client_plugin.ts";
 import {
   ClusterSession,
@@ -114,6 +117,12 @@ export interface SustenetClientOptions {
    * @default {65536}
    */
   readonly maxFrameBytes?: number;
+  /**
+   * Opens the master and cluster connections.
+   *
+   * @default {TCP for the Deno client (`@sustenet/sustenet/client`), WebSocket for the browser one}
+   */
+  readonly connect?: Connector;
 }
 
 /** Detail of each {@linkcode SustenetClient} event. */
@@ -145,6 +154,7 @@ interface MasterLink {
 }
 
 interface Settings {
+  readonly connect: Connector;
   readonly host: string;
   readonly port: number;
   readonly credential: Uint8Array;
@@ -162,7 +172,7 @@ function checkMs(name: string, value: number, min: number): number {
   return value;
 }
 
-function resolveSettings(options: SustenetClientOptions): Settings {
+function resolveSettings(options: SustenetClientOptions, connect: Connector): Settings {
   const port = options.port ?? DEFAULT_MASTER_PORT;
   if (!Number.isInteger(port) || port < 1 || port > 0xffff) {
     throw new RangeError(`port must be an integer 1..65535, got ${port}`);
@@ -185,6 +195,7 @@ function resolveSettings(options: SustenetClientOptions): Settings {
     throw new RangeError(`maxFrameBytes must be an integer >= 64, got ${maxFrameBytes}`);
   }
   return {
+    connect: options.connect ?? connect,
     host: options.host ?? "127.0.0.1",
     port,
     credential,
@@ -245,7 +256,22 @@ export class SustenetClient {
   #closing = false;
   #pingValue = 0;
 
-  private constructor(settings: Settings, pinning: KeyPinning) {
+  /**
+   * Opens connections when the options name no connector. This class knows no transport (it
+   * is browser compatible); the Deno and browser clients each set their own.
+   */
+  protected static defaultConnector: Connector = (target) =>
+    Promise.reject(
+      new Error(`no connector for ${target.what} ${target.host}:${target.port}: pass connect`),
+    );
+  /** Reads the `.pub` file of a `{ file }` pin; `undefined` where there are no files. */
+  protected static readKeyFile: ((path: string) => Promise<string>) | undefined = undefined;
+
+  /**
+   * @param settings Resolved options.
+   * @param pinning The key decisions of this client.
+   */
+  protected constructor(settings: Settings, pinning: KeyPinning) {
     this.#settings = settings;
     this.#pinning = pinning;
   }
@@ -258,14 +284,15 @@ export class SustenetClient {
    * @throws {RangeError} If an option is out of range.
    */
   static async connect(options: SustenetClientOptions = {}): Promise<SustenetClient> {
-    const settings = resolveSettings(options);
+    const settings = resolveSettings(options, this.defaultConnector);
     const pinning = new KeyPinning({
       pins: options.pinnedKeys,
       requestKey: options.requestKey,
       cache: options.keyCache,
       fetchTimeoutMs: settings.timeoutMs,
+      readTextFile: this.readKeyFile,
     });
-    const client = new SustenetClient(settings, pinning);
+    const client = new this(settings, pinning);
     client.#master = await client.#openMaster();
     return client;
   }
@@ -339,6 +366,7 @@ export class SustenetClient {
       rejoin: (previous) => this.#regrant(cluster, previous),
       onLearnedKey: (target, version, publicKey) =>
         this.#pinning.remember(target, version, publicKey),
+      connect: this.#settings.connect,
       plugins: this.#settings.plugins,
       keepaliveMs: this.#settings.keepaliveMs,
       timeoutMs: this.#settings.timeoutMs,
@@ -445,7 +473,7 @@ export class SustenetClient {
 
   async #openMaster(): Promise<MasterLink> {
     const { host, port, timeoutMs, keepaliveMs, maxFrameBytes } = this.#settings;
-    const conn = await dial("master", host, port, {
+    const conn = await dial(this.#settings.connect, "master", host, port, {
       handshakeTimeoutMs: timeoutMs,
       idleTimeoutMs: keepaliveMs > 0 ? Math.max(keepaliveMs * 3, timeoutMs) : 0,
       maxFrameBytes,
