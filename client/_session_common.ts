@@ -102,7 +102,7 @@ export function unhandledFrame(
  * import { checkHelloOk } from "./_session_common.ts";
  * import assert from "node:assert/strict";
  *
- * const master = { kind: "HelloOk", version: 2, role: 3, serverName: "m" } as const;
+ * const master = { kind: "HelloOk", version: 3, role: 3, serverName: "m" } as const;
  * assert.equal(checkHelloOk(master, 3), undefined);
  * assert.equal(checkHelloOk({ ...master, role: 2 }, 3)?.code, 7);
  * assert.equal(checkHelloOk({ ...master, version: 1 }, 3)?.code, 2);

@@ -168,7 +168,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  * });
  * session.hello();
  * const exchange = session.receive(
- *   toFrame(encodePacket({ kind: "HelloOk", version: 2, role: 2, serverName: "eu-1" })),
+ *   toFrame(encodePacket({ kind: "HelloOk", version: 3, role: 2, serverName: "eu-1" })),
  * );
  * assert.ok(exchange.kind === "send" && exchange.frame[4] === 0x23); // KeyExchange
  * const ok = session.receive(

@@ -100,7 +100,7 @@ const JOIN_REFUSALS: ReadonlySet<number> = new Set([
  * const session = new MasterSessionMachine();
  * assert.equal(session.hello().toHex(), "000000080153555354000201");
  * const ready = session.receive(
- *   frame(encodePacket({ kind: "HelloOk", version: 2, role: 3, serverName: "m" })),
+ *   frame(encodePacket({ kind: "HelloOk", version: 3, role: 3, serverName: "m" })),
  * );
  * assert.deepEqual(ready, { kind: "ready", serverName: "m" });
  *

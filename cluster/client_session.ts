@@ -252,7 +252,7 @@ function refuse(status: 40 | 44 | 50, reason: string, level: CloseLogLevel): Ses
  *   tickets: () => undefined,
  *   admit: () => undefined,
  * });
- * const hello = await session.receive({ kind: "Hello", version: 2, role: 1 });
+ * const hello = await session.receive({ kind: "Hello", version: 3, role: 1 });
  * assert.equal(hello[0].type, "send");
  * assert.equal(session.state, "handshake");
  * const move = await session.receive({ kind: "Move", state: { x: 0, y: 0, z: 0 } });
@@ -345,7 +345,7 @@ export class ClientSession {
    *   tickets: () => undefined,
    *   admit: () => undefined,
    * });
-   * await session.receive({ kind: "Hello", version: 2, role: 1 });
+   * await session.receive({ kind: "Hello", version: 3, role: 1 });
    * const [fresh] = await session.receive({ kind: "RequestKey", cachedVersion: 0 });
    * const [cached] = await session.receive({ kind: "RequestKey", cachedVersion: 3 });
    * assert.ok(fresh.type === "send" && cached.type === "send");

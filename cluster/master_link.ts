@@ -197,7 +197,7 @@ function failed(reason: string, code?: ErrorCode): MasterLinkAction {
  * });
  * session.hello();
  * const [become] = await session.receive({
- *   kind: "HelloOk", version: 2, role: 3, serverName: "master",
+ *   kind: "HelloOk", version: 3, role: 3, serverName: "master",
  * });
  * assert.equal(session.state, "challenge");
  * if (become.type !== "send") throw new Error("expected BecomeCluster");

@@ -428,6 +428,7 @@ export class ClusterAllocator {
       keyVersion: record.keyVersion,
       clusterPublicKey: record.publicKey,
       ticket,
+      ...(record.endpoints === undefined ? {} : { endpoints: record.endpoints }),
     };
   }
 
@@ -445,6 +446,7 @@ export class ClusterAllocator {
       maxConnections: record.maxConnections,
       keyVersion: record.keyVersion,
       full: this.isFull(record, now),
+      ...(record.endpoints === undefined ? {} : { endpoints: record.endpoints }),
     }));
   }
 

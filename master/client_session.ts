@@ -38,8 +38,8 @@ const logger = roleLogger("master", "client");
 
 /** Bytes of a frame header plus type byte and the SendClusters count. */
 const SEND_CLUSTERS_OVERHEAD = 4 + 1 + 2;
-/** Bytes of a ClusterInfo besides its two strings. */
-const CLUSTER_INFO_FIXED = 4 + 1 + 1 + 2 + 4 + 4 + 2 + 1;
+/** Bytes of a ClusterInfo besides its two strings and its endpoints (their count included). */
+const CLUSTER_INFO_FIXED = 4 + 1 + 1 + 2 + 4 + 4 + 2 + 1 + 1;
 const MAX_LIST_ENTRIES = 0xffff;
 
 /** How a JoinCluster ended, for metrics. */
@@ -178,8 +178,9 @@ export class MasterClientSession {
     let size = SEND_CLUSTERS_OVERHEAD;
     const encoder = new TextEncoder();
     for (const info of infos) {
-      const entry = CLUSTER_INFO_FIXED + encoder.encode(info.name).length +
+      let entry = CLUSTER_INFO_FIXED + encoder.encode(info.name).length +
         encoder.encode(info.host).length;
+      for (const e of info.endpoints ?? []) entry += 1 + 2 + 1 + encoder.encode(e.path).length;
       if (size + entry > this.#maxFrameBytes || fitting.length === MAX_LIST_ENTRIES) {
         const suppressed = this.#logThrottle.admit("cluster list cut", this.#now());
         if (suppressed !== null) {

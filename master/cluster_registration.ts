@@ -284,6 +284,7 @@ export class ClusterRegistration {
         keyVersion: packet.keyVersion,
         publicKey: packet.publicKey.slice(),
         keyName: challenge.keyName,
+        ...(packet.endpoints === undefined ? {} : { endpoints: packet.endpoints }),
       },
     };
   }
@@ -359,5 +360,8 @@ export class ClusterRegistration {
 
 function isValidAnnouncement(packet: AnswerClusterPacket): boolean {
   return packet.name.length > 0 && packet.host.length > 0 && packet.port > 0 &&
-    packet.publicKey.length === X25519_PUBLIC_KEY_BYTES;
+    packet.publicKey.length === X25519_PUBLIC_KEY_BYTES &&
+    (packet.endpoints ?? []).every((e) =>
+      e.port > 0 && (e.kind === "ws" || e.kind === "wss" ? e.path.startsWith("/") : e.path === "")
+    );
 }

@@ -40,7 +40,7 @@ export type HelloOutcome =
  * import { answerHello } from "./hello.ts";
  * import assert from "node:assert/strict";
  *
- * const ok = answerHello({ kind: "Hello", version: 2, role: 2 }, "m");
+ * const ok = answerHello({ kind: "Hello", version: 3, role: 2 }, "m");
  * assert.ok(ok.ok && ok.role === "cluster");
  * const old = answerHello({ kind: "Hello", version: 9, role: 1 }, "m");
  * assert.ok(!old.ok && old.action.kind === "close" && old.action.code === 2);

@@ -157,6 +157,7 @@ export class ClusterRegistry implements ClusterRegistryView {
       keyVersion: announcement.keyVersion,
       publicKey: announcement.publicKey.slice(),
       keyName: announcement.keyName,
+      ...(announcement.endpoints === undefined ? {} : { endpoints: announcement.endpoints }),
       load: 0,
       registeredAt: now,
       lastHeartbeat: now,

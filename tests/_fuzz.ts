@@ -171,8 +171,8 @@ export interface FuzzTargets {
   readonly key: Uint8Array;
 }
 
-const HELLO_CLIENT = encodePacket({ kind: "Hello", version: 2, role: Role.Client });
-const HELLO_CLUSTER = encodePacket({ kind: "Hello", version: 2, role: Role.Cluster });
+const HELLO_CLIENT = encodePacket({ kind: "Hello", version: 3, role: Role.Client });
+const HELLO_CLUSTER = encodePacket({ kind: "Hello", version: 3, role: Role.Cluster });
 
 async function rawConnection(port: number): Promise<FrameConnection> {
   const connection = await connectFrames({
@@ -263,7 +263,7 @@ export async function openClusterStage(
  */
 export async function keyedClusterClient(port: number): Promise<RawClient> {
   const client = await RawClient.connect(port);
-  client.send({ kind: "Hello", version: 2, role: Role.Client });
+  client.send({ kind: "Hello", version: 3, role: Role.Client });
   await client.expect("HelloOk");
   client.send({ kind: "RequestKey", cachedVersion: 0 });
   const { publicKey } = await client.expect("SendPubKey");

@@ -60,7 +60,7 @@ export class RawPeer {
   /** Connects and completes Hello as `role`; returns the peer (HelloOk consumed). */
   static async hello(port: number, role: "client" | "cluster"): Promise<RawPeer> {
     const peer = await RawPeer.connect(port);
-    peer.send({ kind: "Hello", version: 2, role: role === "client" ? Role.Client : Role.Cluster });
+    peer.send({ kind: "Hello", version: 3, role: role === "client" ? Role.Client : Role.Cluster });
     await peer.expect("HelloOk");
     return peer;
   }

@@ -138,7 +138,7 @@ export async function requestTicket(
   const keys = ephemeral ?? await generateEphemeralKeyPair();
   const master = await RawClient.connect(masterPort);
   try {
-    master.send({ kind: "Hello", version: 2, role: 1 });
+    master.send({ kind: "Hello", version: 3, role: 1 });
     await master.expect("HelloOk");
     master.send({
       kind: "JoinCluster",
@@ -175,7 +175,7 @@ export interface JoinClusterOptions {
 /** Connects to the cluster at `port`, runs the handshake and sends the ticket. */
 export async function joinCluster(port: number, options: JoinClusterOptions): Promise<ClusterJoin> {
   const client = await RawClient.connect(port);
-  client.send({ kind: "Hello", version: 2, role: 1 });
+  client.send({ kind: "Hello", version: 3, role: 1 });
   await client.expect("HelloOk");
   let clusterPublicKey = options.clusterPublicKey;
   if (clusterPublicKey === undefined) {

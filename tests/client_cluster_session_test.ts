@@ -22,7 +22,7 @@ function packetOf(bytes: Uint8Array): Packet {
   return packet;
 }
 
-const HELLO_OK = frameOf({ kind: "HelloOk", version: 2, role: 2, serverName: "eu-1" });
+const HELLO_OK = frameOf({ kind: "HelloOk", version: 3, role: 2, serverName: "eu-1" });
 const SERVER_RANDOM = new Uint8Array(32).fill(0xc0);
 const TICKET = new Uint8Array(96).fill(0xe0);
 
@@ -173,7 +173,7 @@ Deno.test("a packet out of place at each handshake step is unexpected", async ()
 
 Deno.test("a HelloOk from a master or another version fails the handshake", async () => {
   const master = (await setup()).session;
-  const event = master.receive(frameOf({ kind: "HelloOk", version: 2, role: 3, serverName: "m" }));
+  const event = master.receive(frameOf({ kind: "HelloOk", version: 3, role: 3, serverName: "m" }));
   assert.ok(event.kind === "failed" && event.closeWith?.code === ErrorCode.UnexpectedPacket);
   const other = (await setup()).session;
   const version = other.receive(frameOf({ kind: "HelloOk", version: 9, role: 2, serverName: "c" }));

@@ -50,7 +50,7 @@ function fakeMaster(options: {
       options.received?.push(packet);
       if (packet.kind === "Hello") {
         if (options.silent === "hello") return;
-        conn.send(encodePacket({ kind: "HelloOk", version: 2, role: 3, serverName: "fake" }));
+        conn.send(encodePacket({ kind: "HelloOk", version: 3, role: 3, serverName: "fake" }));
         for (const bytes of options.afterHello ?? []) conn.send(bytes);
       } else if (options.silent === "requests") {
         return;
@@ -86,7 +86,7 @@ async function fakeCluster(afterAuth: Uint8Array[]) {
       const packet = decode(frame);
       received.push(packet);
       if (packet.kind === "Hello") {
-        conn.send(encodePacket({ kind: "HelloOk", version: 2, role: 2, serverName: "fake-c" }));
+        conn.send(encodePacket({ kind: "HelloOk", version: 3, role: 2, serverName: "fake-c" }));
       } else if (packet.kind === "KeyExchange") {
         const serverRandom = crypto.getRandomValues(new Uint8Array(32));
         clientSessionKeysForCluster(

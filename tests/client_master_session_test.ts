@@ -16,7 +16,7 @@ function readySession(): MasterSessionMachine {
   const session = new MasterSessionMachine();
   session.hello();
   const event = session.receive(
-    frameOf({ kind: "HelloOk", version: 2, role: 3, serverName: "master-1" }),
+    frameOf({ kind: "HelloOk", version: 3, role: 3, serverName: "master-1" }),
   );
   assert.deepEqual(event, { kind: "ready", serverName: "master-1" });
   return session;
@@ -46,8 +46,8 @@ const TICKET = {
 Deno.test("the master session starts with a client Hello and becomes ready on HelloOk", () => {
   const session = new MasterSessionMachine();
   assert.equal(session.state, "hello");
-  assert.equal(session.hello().toHex(), "000000080153555354000201");
-  session.receive(frameOf({ kind: "HelloOk", version: 2, role: 3, serverName: "m" }));
+  assert.equal(session.hello().toHex(), "000000080153555354000301");
+  session.receive(frameOf({ kind: "HelloOk", version: 3, role: 3, serverName: "m" }));
   assert.equal(session.state, "ready");
   assert.equal(session.serverName, "m");
 });
@@ -55,7 +55,7 @@ Deno.test("the master session starts with a client Hello and becomes ready on He
 Deno.test("a HelloOk from a server that is not a master fails the session", () => {
   const session = new MasterSessionMachine();
   const event = session.receive(
-    frameOf({ kind: "HelloOk", version: 2, role: 2, serverName: "c" }),
+    frameOf({ kind: "HelloOk", version: 3, role: 2, serverName: "c" }),
   );
   assert.ok(event.kind === "failed");
   assert.equal(event.error.code, "protocol_error");

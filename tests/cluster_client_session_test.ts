@@ -89,7 +89,7 @@ async function ticketFor(
 
 /** Hello and KeyExchange; returns the KeyExchange answer. */
 async function keyExchange(f: Fixture): Promise<readonly SessionAction[]> {
-  await f.session.receive({ kind: "Hello", version: 2, role: 1 });
+  await f.session.receive({ kind: "Hello", version: 3, role: 1 });
   const clientRandom = crypto.getRandomValues(new Uint8Array(32));
   const actions = await f.session.receive({
     kind: "KeyExchange",
@@ -118,10 +118,10 @@ function closeOf(actions: readonly SessionAction[]): SessionAction & { type: "cl
 
 Deno.test("a Hello from a client is answered with HelloOk naming the cluster", async () => {
   const f = await fixture();
-  const actions = await f.session.receive({ kind: "Hello", version: 2, role: 1 });
+  const actions = await f.session.receive({ kind: "Hello", version: 3, role: 1 });
   assert.deepEqual(packetOf(actions[0]), {
     kind: "HelloOk",
-    version: 2,
+    version: 3,
     role: 2,
     serverName: "eu-1",
   });
@@ -133,7 +133,7 @@ Deno.test("a first frame that is not a Hello is BadHello", async () => {
   const actions = await f.session.receive({ kind: "Ping", value: 1 });
   assert.equal(closeOf(actions).code, ErrorCode.BadHello);
   assert.equal(f.session.state, "closed");
-  assert.deepEqual(await f.session.receive({ kind: "Hello", version: 2, role: 1 }), []);
+  assert.deepEqual(await f.session.receive({ kind: "Hello", version: 3, role: 1 }), []);
 });
 
 Deno.test("a malformed first frame is BadHello whatever the codec said", async () => {
@@ -144,7 +144,7 @@ Deno.test("a malformed first frame is BadHello whatever the codec said", async (
 
 Deno.test("a malformed frame later keeps the codec's error code", async () => {
   const f = await fixture();
-  await f.session.receive({ kind: "Hello", version: 2, role: 1 });
+  await f.session.receive({ kind: "Hello", version: 3, role: 1 });
   const error = new ProtocolError(ErrorCode.BadPacket, "KeyExchange truncated");
   assert.equal(closeOf(await f.session.receive(error)).code, ErrorCode.BadPacket);
 });
@@ -158,13 +158,13 @@ Deno.test("another protocol version is VersionMismatch", async () => {
 
 Deno.test("a Hello with a role other than client is refused", async () => {
   const f = await fixture();
-  const close = closeOf(await f.session.receive({ kind: "Hello", version: 2, role: 2 }));
+  const close = closeOf(await f.session.receive({ kind: "Hello", version: 3, role: 2 }));
   assert.equal(close.code, ErrorCode.UnexpectedPacket);
 });
 
 Deno.test("RequestKey sends the key, or VersionOfKey when the cached one is current", async () => {
   const f = await fixture();
-  await f.session.receive({ kind: "Hello", version: 2, role: 1 });
+  await f.session.receive({ kind: "Hello", version: 3, role: 1 });
   assert.deepEqual(
     packetOf((await f.session.receive({ kind: "RequestKey", cachedVersion: 0 }))[0]),
     {
@@ -193,7 +193,7 @@ Deno.test("RequestKey sends the key, or VersionOfKey when the cached one is curr
 
 Deno.test("the key exchange answers KeyExchangeOk then seals with keys the client derives too", async () => {
   const f = await fixture();
-  await f.session.receive({ kind: "Hello", version: 2, role: 1 });
+  await f.session.receive({ kind: "Hello", version: 3, role: 1 });
   const clientRandom = crypto.getRandomValues(new Uint8Array(32));
   const step = f.session.receive({
     kind: "KeyExchange",
@@ -220,7 +220,7 @@ Deno.test("the key exchange answers KeyExchangeOk then seals with keys the clien
 
 Deno.test("an unusable client public key closes with BadPacket", async () => {
   const f = await fixture();
-  await f.session.receive({ kind: "Hello", version: 2, role: 1 });
+  await f.session.receive({ kind: "Hello", version: 3, role: 1 });
   const actions = await f.session.receive({
     kind: "KeyExchange",
     clientPublicKey: new Uint8Array(32), // the all-zero point: low order
@@ -233,7 +233,7 @@ Deno.test("an unusable client public key closes with BadPacket", async () => {
 
 Deno.test("a packet during the key exchange closes the session and drops the answer", async () => {
   const f = await fixture();
-  await f.session.receive({ kind: "Hello", version: 2, role: 1 });
+  await f.session.receive({ kind: "Hello", version: 3, role: 1 });
   const pending = f.session.receive({
     kind: "KeyExchange",
     clientPublicKey: f.client.publicRaw,
@@ -392,11 +392,11 @@ Deno.test("before authentication only the handshake packets are allowed", async 
     { kind: "RequestClusters" },
     { kind: "LeaveCluster" },
     { kind: "SendPassword", ticket: new Uint8Array(1) },
-    { kind: "Hello", version: 2, role: 1 },
+    { kind: "Hello", version: 3, role: 1 },
   ];
   for (const packet of notAllowed) {
     const f = await fixture();
-    await f.session.receive({ kind: "Hello", version: 2, role: 1 });
+    await f.session.receive({ kind: "Hello", version: 3, role: 1 });
     const close = closeOf(await f.session.receive(packet));
     assert.equal(close.code, ErrorCode.UnexpectedPacket, packet.kind);
   }
@@ -466,7 +466,7 @@ Deno.test("an established player's packets become plugin, move, pong and leave a
 
 Deno.test("server-only packets from an established player are UnexpectedPacket", async () => {
   const serverOnly: Packet[] = [
-    { kind: "HelloOk", version: 2, role: 2, serverName: "x" },
+    { kind: "HelloOk", version: 3, role: 2, serverName: "x" },
     { kind: "Authenticate", status: 20, clientId: 1 },
     { kind: "MoveBatch", entries: [] },
     { kind: "Despawn", clientId: 1 },

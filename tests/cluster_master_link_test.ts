@@ -54,12 +54,12 @@ async function challenge(clusterKey: Uint8Array, passphrase: Uint8Array): Promis
   };
 }
 
-const HELLO_OK: Packet = { kind: "HelloOk", version: 2, role: 3, serverName: "master" };
+const HELLO_OK: Packet = { kind: "HelloOk", version: 3, role: 3, serverName: "master" };
 
 Deno.test("registration runs Hello, BecomeCluster, AnswerCluster and derives the link keys", async () => {
   const clusterKey = crypto.getRandomValues(new Uint8Array(32));
   const session = newSession(clusterKey);
-  assert.deepEqual(decodeBytes(session.hello()), { kind: "Hello", version: 2, role: 2 });
+  assert.deepEqual(decodeBytes(session.hello()), { kind: "Hello", version: 3, role: 2 });
   const become = sent(await session.receive(HELLO_OK));
   assert.ok(become.kind === "BecomeCluster");
   assert.equal(become.keyName, "cluster_key");
@@ -269,7 +269,7 @@ function fakeMaster(clusterKey: Uint8Array, clusterId: number, port = 0): FakeMa
         record(structuredClone(packet));
         if (packet.kind === "Hello") {
           connection.send(
-            encodePacket({ kind: "HelloOk", version: 2, role: 3, serverName: "fake" }),
+            encodePacket({ kind: "HelloOk", version: 3, role: 3, serverName: "fake" }),
           );
         } else if (packet.kind === "BecomeCluster") {
           const nonce = packet.clusterNonce.slice();

@@ -151,7 +151,7 @@ Deno.test("a packet before authentication is UnexpectedPacket and closes the con
   await using w = await world();
   const client = await RawClient.connect(w.cluster.addr.port);
   try {
-    client.send({ kind: "Hello", version: 2, role: 1 });
+    client.send({ kind: "Hello", version: 3, role: 1 });
     await client.expect("HelloOk");
     client.send({ kind: "Plugin", command: 0x80, payload: new Uint8Array([1]) });
     const error = await client.expect("Error");
@@ -344,7 +344,7 @@ Deno.test("a missing cluster key is generated and the identity public key is exp
     assert.ok(pub.length > 0);
     // Served in-band too.
     const client = await RawClient.connect(cluster.addr.port);
-    client.send({ kind: "Hello", version: 2, role: 1 });
+    client.send({ kind: "Hello", version: 3, role: 1 });
     await client.expect("HelloOk");
     client.send({ kind: "RequestKey", cachedVersion: 0 });
     const sent = await client.expect("SendPubKey");

@@ -258,7 +258,7 @@ Deno.test("decoded byte fields are copies, a Plugin payload is a view of the fra
 
 Deno.test("strings keep a leading byte order mark and every Unicode plane", () => {
   const serverName = "\ufeffmaster 🌍 日本 é";
-  const p = roundTrip({ kind: "HelloOk", version: 2, role: Role.Master, serverName });
+  const p = roundTrip({ kind: "HelloOk", version: 3, role: Role.Master, serverName });
   assert.ok(p.kind === "HelloOk");
   assert.equal(p.serverName, serverName);
 });
@@ -364,8 +364,8 @@ Deno.test("bad enum values, flag bits and fixed sizes are BadPacket", () => {
   expectError(decodeHex(0x26, "15" + "00000001"), ErrorCode.BadPacket);
   // ClusterInfo with a reserved flag bit.
   const cluster = "00000001" + "00" + "00" + "1871" + "00000000" + "00000010" + "0001";
-  assert.ok(!(decodeHex(0x11, "0001" + cluster + "01") instanceof ProtocolError));
-  expectError(decodeHex(0x11, "0001" + cluster + "02"), ErrorCode.BadPacket);
+  assert.ok(!(decodeHex(0x11, "0001" + cluster + "01" + "00") instanceof ProtocolError));
+  expectError(decodeHex(0x11, "0001" + cluster + "02" + "00"), ErrorCode.BadPacket);
   // MoveState with an unknown flag bit.
   expectError(decodeHex(0x2a, "04" + "0".repeat(24)), ErrorCode.BadPacket);
   // 31-byte key and random where 32 are required.
@@ -400,8 +400,8 @@ Deno.test("a frame of length 0 or above the bound is rejected before decoding", 
 
 Deno.test("strings longer than their prefix allows are a RangeError naming the field", () => {
   const cases: [Packet, RegExp][] = [
-    [{ kind: "HelloOk", version: 2, role: 3, serverName: "a".repeat(256) }, /HelloOk\.serverName/],
-    [{ kind: "HelloOk", version: 2, role: 3, serverName: "é".repeat(128) }, /HelloOk\.serverName/],
+    [{ kind: "HelloOk", version: 3, role: 3, serverName: "a".repeat(256) }, /HelloOk\.serverName/],
+    [{ kind: "HelloOk", version: 3, role: 3, serverName: "é".repeat(128) }, /HelloOk\.serverName/],
     [{ kind: "Error", code: 1, reason: "a".repeat(65536) }, /Error\.reason/],
     [{ kind: "Deregister", reason: "€".repeat(21846) }, /Deregister\.reason/],
     [
@@ -429,7 +429,7 @@ Deno.test("strings longer than their prefix allows are a RangeError naming the f
     );
   }
   // Exactly at the limit is fine.
-  roundTrip({ kind: "HelloOk", version: 2, role: 3, serverName: "é".repeat(127) + "a" });
+  roundTrip({ kind: "HelloOk", version: 3, role: 3, serverName: "é".repeat(127) + "a" });
 });
 
 Deno.test("byte fields, integers, enums and counts out of range are a RangeError", () => {
@@ -457,7 +457,7 @@ Deno.test("byte fields, integers, enums and counts out of range are a RangeError
       clusterPublicKey: k32,
       ticket: k32,
     }, /JoinTicket\.port/],
-    [{ kind: "Hello", version: 2, role: 4 as Role }, /Hello\.role/],
+    [{ kind: "Hello", version: 3, role: 4 as Role }, /Hello\.role/],
     [{ kind: "Authenticate", status: 21 as AuthStatus, clientId: 1 }, /Authenticate\.status/],
     [{ kind: "Plugin", command: 0x7f, payload: new Uint8Array() }, /plugin command/],
     [{

@@ -212,3 +212,35 @@ Deno.test("every failure is sent as the same Error(AuthFailed)", () => {
   assert.equal(REGISTRATION_FAILED.message, "cluster registration failed");
   assert.ok(Object.isFrozen(REGISTRATION_FAILED));
 });
+
+Deno.test("the endpoint list is announced, kept, and bound by the proof", async () => {
+  const endpoints = [{ kind: "ws", port: 6259, path: "/sustenet" }] as const;
+  const { registration, passphrase } = await challenged();
+  const step = await registration.answer(await answer(passphrase, { endpoints }), 2_000);
+  assert.equal(step.kind, "registered");
+  if (step.kind !== "registered") throw new Error("unreachable");
+  assert.deepEqual(step.announcement.endpoints, endpoints);
+
+  // A man in the middle adding, dropping or redirecting an endpoint breaks the proof.
+  const rewrites = [
+    [...endpoints, { kind: "ws", port: 6666, path: "/evil" }],
+    [],
+    [{ kind: "ws", port: 6666, path: "/sustenet" }],
+  ] as const;
+  for (const rewrite of rewrites) {
+    const again = await challenged();
+    const honest = await answer(again.passphrase, { endpoints });
+    assert.deepEqual(await again.registration.answer({ ...honest, endpoints: rewrite }, 2_000), {
+      kind: "refused",
+      reason: "wrong_proof",
+    });
+  }
+
+  // A proven but unusable endpoint (ws without a path) is refused.
+  const bad = await challenged();
+  const unusable = await answer(bad.passphrase, { endpoints: [{ kind: "ws", port: 1, path: "" }] });
+  assert.deepEqual(await bad.registration.answer(unusable, 2_000), {
+    kind: "refused",
+    reason: "invalid_announcement",
+  });
+});

@@ -178,15 +178,15 @@ Deno.test("a link answers Ping, ignores Pong and refuses client packets", () => 
 // ------------------------------------------------------------------------------ hello
 
 Deno.test("Hello: clients and clusters get HelloOk; everything else is refused", () => {
-  const client = answerHello({ kind: "Hello", version: 2, role: 1 }, "m-1");
+  const client = answerHello({ kind: "Hello", version: 3, role: 1 }, "m-1");
   assert.deepEqual(client, {
     ok: true,
     role: "client",
-    reply: { kind: "HelloOk", version: 2, role: 3, serverName: "m-1" },
+    reply: { kind: "HelloOk", version: 3, role: 3, serverName: "m-1" },
   });
   const refusals: [Parameters<typeof answerHello>[0], number][] = [
     [{ kind: "Hello", version: 0, role: 1 }, 2],
-    [{ kind: "Hello", version: 2, role: 3 }, 1],
+    [{ kind: "Hello", version: 3, role: 3 }, 1],
     [{ kind: "RequestClusters" }, 1],
     [{ kind: "Error", code: 1, reason: "x" }, 1],
   ];

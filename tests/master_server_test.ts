@@ -471,12 +471,12 @@ Deno.test("a bad first frame is answered with the right error and closed", async
     const newer = await connect();
     newer.send({ kind: "Hello", version: 1, role: 2 });
     const mismatch = await newer.expectError(ErrorCode.VersionMismatch);
-    assert.equal(mismatch.reason, "version 1 unsupported (this master speaks 2)");
+    assert.equal(mismatch.reason, "version 1 unsupported (this master speaks 3)");
     await newer.waitClosed();
     assert.equal((await newer.connection.closed).by, "remote", "the master closed the socket");
 
     const master = await connect();
-    master.send({ kind: "Hello", version: 2, role: 3 });
+    master.send({ kind: "Hello", version: 3, role: 3 });
     await master.expectError(ErrorCode.BadHello);
 
     const badMagic = await connect();
@@ -508,7 +508,7 @@ Deno.test("packets of the wrong role or state are UnexpectedPacket", async () =>
     await expectRegistrationFailure(early);
 
     const twice = await hello("client");
-    twice.send({ kind: "Hello", version: 2, role: 1 });
+    twice.send({ kind: "Hello", version: 3, role: 1 });
     await twice.expectError(ErrorCode.UnexpectedPacket);
     assert.equal(master.registry.size, 0);
   });

@@ -232,6 +232,7 @@ Deno.test("the announce proof vector: HKDF announce key, message layout, HMAC", 
     u16(fields.keyVersion),
     Uint8Array.of(fields.publicKey.length),
     fields.publicKey,
+    Uint8Array.of(0), // no endpoints
   );
   assert.equal(written.toHex(), message.toHex());
   const hmac = await crypto.subtle.importKey(

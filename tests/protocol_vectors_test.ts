@@ -22,8 +22,8 @@ const ascii = (text: string) => new TextEncoder().encode(text);
  * label's first word is the packet kind.
  */
 const EXPECTED: Readonly<Record<string, Packet>> = {
-  "Hello": { kind: "Hello", version: 2, role: Role.Client },
-  "HelloOk": { kind: "HelloOk", version: 2, role: Role.Master, serverName: "master-1" },
+  "Hello": { kind: "Hello", version: 3, role: Role.Client },
+  "HelloOk": { kind: "HelloOk", version: 3, role: Role.Master, serverName: "master-1" },
   "Error": { kind: "Error", code: ErrorCode.VersionMismatch, reason: "version 2 unsupported" },
   "Error (RateLimited)": {
     kind: "Error",
@@ -85,6 +85,45 @@ const EXPECTED: Readonly<Record<string, Packet>> = {
     keyVersion: 1,
     publicKey: run(0x20, 32),
     proof: run(0x90, 32),
+  },
+  "AnswerCluster (endpoints)": {
+    kind: "AnswerCluster",
+    name: "eu-1",
+    host: "10.0.0.5",
+    port: 6257,
+    maxConnections: 500,
+    keyVersion: 1,
+    publicKey: run(0x20, 32),
+    endpoints: [{ kind: "ws", port: 6259, path: "/sustenet" }, {
+      kind: "tls",
+      port: 6443,
+      path: "",
+    }],
+    proof: run(0x90, 32),
+  },
+  "SendClusters (endpoints)": {
+    kind: "SendClusters",
+    clusters: [{
+      id: 1,
+      name: "eu-1",
+      host: "10.0.0.5",
+      port: 6257,
+      load: 12,
+      maxConnections: 500,
+      keyVersion: 1,
+      full: false,
+      endpoints: [{ kind: "wss", port: 443, path: "/play" }],
+    }],
+  },
+  "JoinTicket (endpoints)": {
+    kind: "JoinTicket",
+    clusterId: 1,
+    host: "127.0.0.1",
+    port: 6257,
+    keyVersion: 1,
+    clusterPublicKey: run(0x20, 32),
+    ticket: run(0xe0, 20),
+    endpoints: [{ kind: "ws", port: 6259, path: "/sustenet" }],
   },
   "CreateCluster": { kind: "CreateCluster", clusterId: 1 },
   "Heartbeat": { kind: "Heartbeat", load: 12, maxConnections: 500 },

@@ -20,7 +20,7 @@ import {
 } from "./_raw_client.ts";
 import { concatBytes } from "./_bytes.ts";
 
-const HELLO_CLIENT = encodePacket({ kind: "Hello", version: 2, role: Role.Client });
+const HELLO_CLIENT = encodePacket({ kind: "Hello", version: 3, role: Role.Client });
 
 const echo = definePlugin({
   onMessage(ctx, from, command, payload) {

@@ -95,7 +95,7 @@ Deno.test("a full register, join, play, kick and shutdown run logs no secret at 
       secrets.push(ticket.ticket);
       const raw = await RawClient.connect(ticket.port);
       try {
-        raw.send({ kind: "Hello", version: 2, role: 1 });
+        raw.send({ kind: "Hello", version: 3, role: 1 });
         await raw.expect("HelloOk");
         const clientRandom = crypto.getRandomValues(new Uint8Array(32));
         raw.send({
@@ -118,7 +118,7 @@ Deno.test("a full register, join, play, kick and shutdown run logs no secret at 
         await raw.expect("Plugin");
         // The same ticket again, and a tampered record: refusals are logged too.
         const again = await RawClient.connect(ticket.port);
-        again.send({ kind: "Hello", version: 2, role: 1 });
+        again.send({ kind: "Hello", version: 3, role: 1 });
         await again.expect("HelloOk");
         const other = await generateEphemeralKeyPair();
         again.send({ kind: "KeyExchange", clientPublicKey: other.publicRaw, clientRandom });

@@ -64,7 +64,7 @@ function encodeFixed<K extends FixedKind>(kind: K, p: PacketOf<K>): Uint8Array {
  *
  * assert.equal(encodePacket({ kind: "Ping", value: 7 }).toHex(), "000000050400000007");
  * assert.throws(
- *   () => encodePacket({ kind: "HelloOk", version: 2, role: 3, serverName: "x".repeat(256) }),
+ *   () => encodePacket({ kind: "HelloOk", version: 3, role: 3, serverName: "x".repeat(256) }),
  *   /HelloOk.serverName/,
  * );
  * ```

@@ -10,10 +10,10 @@
  * import assert from "node:assert/strict";
  *
  * const decoder = new FrameDecoder();
- * decoder.push(encodePacket({ kind: "Hello", version: 2, role: Role.Client }));
+ * decoder.push(encodePacket({ kind: "Hello", version: 3, role: Role.Client }));
  * const frame = decoder.next();
  * assert.ok(frame !== undefined && !(frame instanceof Error));
- * assert.deepEqual(decodePacket(frame), { kind: "Hello", version: 2, role: Role.Client });
+ * assert.deepEqual(decodePacket(frame), { kind: "Hello", version: 3, role: Role.Client });
  * ```
  *
  * @module

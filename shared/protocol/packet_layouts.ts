@@ -15,6 +15,8 @@ import { MOVE_STATE_MIN_SIZE, moveStateSize } from "./move_state.ts";
 import {
   AuthStatus,
   type ClusterInfo,
+  type Endpoint,
+  type EndpointKind,
   KEY_MATERIAL_BYTES,
   type MoveEntry,
   type PacketKind,
@@ -39,8 +41,8 @@ export interface PacketLayout<K extends FixedKind> {
 
 const MAGIC = new TextEncoder().encode(PROTOCOL_MAGIC);
 
-/** Smallest ClusterInfo: ids and numbers plus two empty strings. */
-const CLUSTER_INFO_MIN_SIZE = 4 + 1 + 1 + 2 + 4 + 4 + 2 + 1;
+/** Smallest ClusterInfo: ids and numbers plus two empty strings and an empty endpoint list. */
+const CLUSTER_INFO_MIN_SIZE = 4 + 1 + 1 + 2 + 4 + 4 + 2 + 1 + 1;
 /** Smallest MoveBatch entry. */
 const MOVE_ENTRY_MIN_SIZE = 4 + MOVE_STATE_MIN_SIZE;
 /**
@@ -151,8 +153,71 @@ function emptyPacket<K extends FixedKind>(kind: K): PacketLayout<K> {
 }
 
 function clusterInfoSize(c: ClusterInfo): number {
-  return CLUSTER_INFO_MIN_SIZE - 2 + str8Size(c.name, "ClusterInfo.name") +
-    str8Size(c.host, "ClusterInfo.host");
+  // The minimum counts both strings and the endpoint count; their real sizes replace them.
+  return CLUSTER_INFO_MIN_SIZE - 3 + str8Size(c.name, "ClusterInfo.name") +
+    str8Size(c.host, "ClusterInfo.host") + endpointsSize(c.endpoints, "ClusterInfo.endpoints");
+}
+
+/** Wire codes of the endpoint kinds. */
+const ENDPOINT_CODES: Readonly<Record<EndpointKind, number>> = { tcp: 1, tls: 2, ws: 3, wss: 4 };
+const ENDPOINT_KINDS: readonly EndpointKind[] = ["tcp", "tls", "ws", "wss"];
+
+/** Most endpoints one list may hold (u8 count). */
+const MAX_ENDPOINTS = 255;
+
+/** Encoded bytes of an endpoint list: `u8 count`, then `u8 kind | u16 port | str8 path` each. */
+function endpointsSize(endpoints: readonly Endpoint[] | undefined, name: string): number {
+  if (endpoints === undefined) return 1;
+  if (endpoints.length > MAX_ENDPOINTS) {
+    throw new RangeError(`${name} holds ${endpoints.length} entries, at most ${MAX_ENDPOINTS}`);
+  }
+  let size = 1;
+  for (const e of endpoints) {
+    if (!(e.kind in ENDPOINT_CODES)) throw new RangeError(`${name}: unknown kind ${e.kind}`);
+    size += 1 + 2 + str8Size(e.path, `${name}.path`);
+  }
+  return size;
+}
+
+function writeEndpoints(
+  w: ByteWriter,
+  endpoints: readonly Endpoint[] | undefined,
+  name: string,
+): void {
+  w.u8(endpoints?.length ?? 0, `${name}.count`);
+  for (const e of endpoints ?? []) {
+    w.u8(ENDPOINT_CODES[e.kind], `${name}.kind`);
+    w.u16(e.port, `${name}.port`);
+    w.str8(e.path, `${name}.path`);
+  }
+}
+
+/**
+ * Reads an endpoint list; `undefined` when it is empty, so a packet without endpoints decodes
+ * to the same object it was encoded from.
+ */
+function readEndpoints(r: ByteReader): readonly Endpoint[] | undefined {
+  const count = r.u8("endpoints.count");
+  if (count === 0) return undefined;
+  if (count * 4 > r.remaining) {
+    throw r.fail(`endpoint count ${count} does not fit the ${r.remaining} bytes left`);
+  }
+  const endpoints: Endpoint[] = [];
+  for (let i = 0; i < count; i++) {
+    const code = r.u8("endpoint.kind");
+    const kind = ENDPOINT_KINDS[code - 1];
+    if (kind === undefined) throw r.fail(`unknown endpoint kind ${code}`);
+    endpoints.push({ kind, port: r.u16("endpoint.port"), path: r.str8("endpoint.path") });
+  }
+  return endpoints;
+}
+
+/** `fields` with `endpoints` set only when there are some. */
+function withEndpoints<T extends object>(
+  fields: T,
+  endpoints: readonly Endpoint[] | undefined,
+): T & { endpoints?: readonly Endpoint[] } {
+  return endpoints === undefined ? fields : { ...fields, endpoints };
 }
 
 /**
@@ -224,12 +289,13 @@ export type AnnouncedFields = Omit<PacketOf<"AnswerCluster">, "kind" | "proof">;
  * const size = announcedFieldsSize({
  *   name: "a", host: "h", port: 1, maxConnections: 2, keyVersion: 3, publicKey: new Uint8Array(1),
  * });
- * assert.equal(size, 14);
+ * assert.equal(size, 15);
  * ```
  */
 export function announcedFieldsSize(f: AnnouncedFields): number {
   return str8Size(f.name, "AnswerCluster.name") + str8Size(f.host, "AnswerCluster.host") +
-    2 + 4 + 2 + bytes8Size(f.publicKey, "AnswerCluster.publicKey");
+    2 + 4 + 2 + bytes8Size(f.publicKey, "AnswerCluster.publicKey") +
+    endpointsSize(f.endpoints, "AnswerCluster.endpoints");
 }
 
 /**
@@ -244,11 +310,11 @@ export function announcedFieldsSize(f: AnnouncedFields): number {
  * import { writeAnnouncedFields } from "./packet_layouts.ts";
  * import assert from "node:assert/strict";
  *
- * const out = new Uint8Array(14);
+ * const out = new Uint8Array(15);
  * writeAnnouncedFields(new ByteWriter(out), {
  *   name: "a", host: "h", port: 1, maxConnections: 2, keyVersion: 3, publicKey: new Uint8Array(1),
  * });
- * assert.equal(out.toHex(), "0161016800010000000200030100");
+ * assert.equal(out.toHex(), "016101680001000000020003010000");
  * ```
  */
 export function writeAnnouncedFields(w: ByteWriter, f: AnnouncedFields): void {
@@ -258,6 +324,7 @@ export function writeAnnouncedFields(w: ByteWriter, f: AnnouncedFields): void {
   w.u32(f.maxConnections, "AnswerCluster.maxConnections");
   w.u16(f.keyVersion, "AnswerCluster.keyVersion");
   w.bytes8(f.publicKey, "AnswerCluster.publicKey");
+  writeEndpoints(w, f.endpoints, "AnswerCluster.endpoints");
 }
 
 /**
@@ -332,6 +399,7 @@ export const PACKET_LAYOUTS: { readonly [K in FixedKind]: PacketLayout<K> } = {
         w.u32(c.maxConnections, "ClusterInfo.maxConnections");
         w.u16(c.keyVersion, "ClusterInfo.keyVersion");
         w.u8(c.full ? 1 : 0, "ClusterInfo.flags");
+        writeEndpoints(w, c.endpoints, "ClusterInfo.endpoints");
       }
     },
     read(r) {
@@ -350,7 +418,7 @@ export const PACKET_LAYOUTS: { readonly [K in FixedKind]: PacketLayout<K> } = {
         const keyVersion = r.u16("keyVersion");
         const flags = r.u8("flags");
         if (flags > 1) throw r.fail(`cluster flags 0x${flags.toString(16)} has reserved bits`);
-        clusters.push({
+        clusters.push(withEndpoints({
           id,
           name,
           host,
@@ -359,7 +427,7 @@ export const PACKET_LAYOUTS: { readonly [K in FixedKind]: PacketLayout<K> } = {
           maxConnections,
           keyVersion,
           full: flags === 1,
-        });
+        }, readEndpoints(r)));
       }
       return { kind: "SendClusters", clusters };
     },
@@ -384,7 +452,8 @@ export const PACKET_LAYOUTS: { readonly [K in FixedKind]: PacketLayout<K> } = {
     size: (p) =>
       4 + str8Size(p.host, "JoinTicket.host") + 2 + 2 +
       bytes8Size(p.clusterPublicKey, "JoinTicket.clusterPublicKey") +
-      bytes16Size(p.ticket, "JoinTicket.ticket"),
+      bytes16Size(p.ticket, "JoinTicket.ticket") +
+      endpointsSize(p.endpoints, "JoinTicket.endpoints"),
     write(w, p) {
       w.u32(p.clusterId, "JoinTicket.clusterId");
       w.str8(p.host, "JoinTicket.host");
@@ -392,16 +461,18 @@ export const PACKET_LAYOUTS: { readonly [K in FixedKind]: PacketLayout<K> } = {
       w.u16(p.keyVersion, "JoinTicket.keyVersion");
       w.bytes8(p.clusterPublicKey, "JoinTicket.clusterPublicKey");
       w.bytes16(p.ticket, "JoinTicket.ticket");
+      writeEndpoints(w, p.endpoints, "JoinTicket.endpoints");
     },
-    read: (r) => ({
-      kind: "JoinTicket",
-      clusterId: r.u32("clusterId"),
-      host: r.str8("host"),
-      port: r.u16("port"),
-      keyVersion: r.u16("keyVersion"),
-      clusterPublicKey: r.bytes8("clusterPublicKey"),
-      ticket: r.bytes16("ticket"),
-    }),
+    read: (r) =>
+      withEndpoints({
+        kind: "JoinTicket" as const,
+        clusterId: r.u32("clusterId"),
+        host: r.str8("host"),
+        port: r.u16("port"),
+        keyVersion: r.u16("keyVersion"),
+        clusterPublicKey: r.bytes8("clusterPublicKey"),
+        ticket: r.bytes16("ticket"),
+      }, readEndpoints(r)),
   },
   BecomeCluster: {
     size: (p) =>
@@ -429,16 +500,19 @@ export const PACKET_LAYOUTS: { readonly [K in FixedKind]: PacketLayout<K> } = {
       writeAnnouncedFields(w, p);
       w.bytes8(p.proof, "AnswerCluster.proof");
     },
-    read: (r) => ({
-      kind: "AnswerCluster",
-      name: r.str8("name"),
-      host: r.str8("host"),
-      port: r.u16("port"),
-      maxConnections: r.u32("maxConnections"),
-      keyVersion: r.u16("keyVersion"),
-      publicKey: r.bytes8("publicKey"),
-      proof: r.fixed8(KEY_MATERIAL_BYTES, "proof"),
-    }),
+    read(r) {
+      const fields = {
+        kind: "AnswerCluster" as const,
+        name: r.str8("name"),
+        host: r.str8("host"),
+        port: r.u16("port"),
+        maxConnections: r.u32("maxConnections"),
+        keyVersion: r.u16("keyVersion"),
+        publicKey: r.bytes8("publicKey"),
+      };
+      const endpoints = readEndpoints(r);
+      return { ...withEndpoints(fields, endpoints), proof: r.fixed8(KEY_MATERIAL_BYTES, "proof") };
+    },
   },
   CreateCluster: u32Packet("CreateCluster", "clusterId"),
   Heartbeat: {

@@ -31,11 +31,12 @@ export const PROTOCOL_MAGIC = "SUST";
  * import { PROTOCOL_VERSION } from "./packets.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(PROTOCOL_VERSION, 2);
+ * assert.equal(PROTOCOL_VERSION, 3);
  * ```
  */
 // 2: AnswerCluster carries an HMAC proof over the announced fields instead of the passphrase.
-export const PROTOCOL_VERSION = 2;
+// 3: AnswerCluster, ClusterInfo and JoinTicket end with the cluster's endpoint list.
+export const PROTOCOL_VERSION = 3;
 
 /**
  * The first type byte of the plugin command range (0x80..0xFF).
@@ -170,6 +171,32 @@ export type AuthStatus = typeof AuthStatus[keyof typeof AuthStatus];
  */
 export const KEY_MATERIAL_BYTES = 32;
 
+/** The transports an endpoint speaks (wire codes 1..4, docs/PROTOCOL.md "Endpoint"). */
+export type EndpointKind = "tcp" | "tls" | "ws" | "wss";
+
+/**
+ * An extra listener of a cluster, on the cluster's one `host`: a client of any transport picks
+ * the endpoint it can speak. `path` is the HTTP path of a ws/wss endpoint (str8), empty for
+ * tcp/tls.
+ *
+ * @example
+ * ```ts
+ * import type { Endpoint } from "./packets.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const ws: Endpoint = { kind: "ws", port: 6259, path: "/sustenet" };
+ * assert.equal(ws.kind, "ws");
+ * ```
+ */
+export interface Endpoint {
+  /** The transport. */
+  readonly kind: EndpointKind;
+  /** Its port (u16). */
+  readonly port: number;
+  /** HTTP path for ws/wss (str8); empty otherwise. */
+  readonly path: string;
+}
+
 /** One cluster as listed by SendClusters. */
 export interface ClusterInfo {
   /** Cluster id assigned by the master (never 0). */
@@ -188,6 +215,8 @@ export interface ClusterInfo {
   readonly keyVersion: number;
   /** Flags bit 0: no free slot. */
   readonly full: boolean;
+  /** Extra listeners besides the TCP `port` (absent = none; encoded as count 0). */
+  readonly endpoints?: readonly Endpoint[];
 }
 
 /** One entry of a MoveBatch: whose state it is and the state. */
@@ -291,6 +320,8 @@ export interface JoinTicketPacket {
   readonly clusterPublicKey: Uint8Array;
   /** The sealed ticket, opaque to the client (bytes16). */
   readonly ticket: Uint8Array;
+  /** The cluster's extra listeners on `host` (absent = none; encoded as count 0). */
+  readonly endpoints?: readonly Endpoint[];
 }
 
 /** 0x14: a cluster asks the master to register it. */
@@ -330,6 +361,8 @@ export interface AnswerClusterPacket {
   readonly keyVersion: number;
   /** The cluster's identity public key (bytes8). */
   readonly publicKey: Uint8Array;
+  /** Extra listeners on `host` (absent = none; encoded as count 0; covered by the proof). */
+  readonly endpoints?: readonly Endpoint[];
   /**
    * HMAC-SHA-256 of the fields above under the registration's announce key (bytes8, exactly
    * 32 bytes; `shared/announce_proof.ts`).
