@@ -12,7 +12,7 @@
 
 import type { FrameSessionOptions, FrameTransport } from "../shared/frame_session.ts";
 import { roleLogger } from "../shared/logging.ts";
-import type { Connector } from "./connector.ts";
+import type { Connector, ConnectTarget } from "./connector.ts";
 import { ClientError } from "./errors.ts";
 
 const logger = roleLogger("client", "dial");
@@ -21,9 +21,7 @@ const logger = roleLogger("client", "dial");
  * Connects to `host:port` within `timeoutMs`; reading starts when the caller calls `start`.
  *
  * @param connect The runtime's connector.
- * @param what Which server this is, for the error code and message.
- * @param host Host name or IP.
- * @param port Port.
+ * @param target Which server, where (`what` also picks the error code).
  * @param options Connection options (no `onFrame`: the caller starts reading).
  * @param timeoutMs Longest wait for the connection.
  * @throws {ClientError} `master_unreachable` / `cluster_unreachable` if the connection fails,
@@ -36,7 +34,12 @@ const logger = roleLogger("client", "dial");
  * import assert from "node:assert/strict";
  *
  * async function openCluster(host: string, port: number) {
- *   const conn = await dial(connectTcp, "cluster", host, port, { maxFrameBytes: 65536 }, 5000);
+ *   const conn = await dial(
+ *     connectTcp,
+ *     { what: "cluster", host, port, endpoints: [] },
+ *     { maxFrameBytes: 65536 },
+ *     5000,
+ *   );
  *   conn.start((frame) => console.log(frame.type));
  *   return conn;
  * }
@@ -45,13 +48,12 @@ const logger = roleLogger("client", "dial");
  */
 export async function dial(
   connect: Connector,
-  what: "master" | "cluster",
-  host: string,
-  port: number,
+  target: ConnectTarget,
   options: FrameSessionOptions,
   timeoutMs: number,
 ): Promise<FrameTransport> {
-  const connecting = connect({ what, host, port }, options);
+  const { what, host, port } = target;
+  const connecting = connect(target, options);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<"timeout">((resolve) => {
     timer = setTimeout(() => resolve("timeout"), timeoutMs);

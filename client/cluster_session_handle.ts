@@ -571,9 +571,9 @@ async function connectLink(
     clusterPublicKey: grant.key.publicKey,
     requestKey: grant.key.requestKey,
   });
-  const { host, port } = grant.ticket;
+  const { host, port, endpoints = [] } = grant.ticket;
   const idleTimeoutMs = init.keepaliveMs > 0 ? Math.max(init.keepaliveMs * 3, init.timeoutMs) : 0;
-  const conn = await dial(init.connect, "cluster", host, port, {
+  const conn = await dial(init.connect, { what: "cluster", host, port, endpoints }, {
     handshakeTimeoutMs: init.timeoutMs,
     idleTimeoutMs,
     maxFrameBytes: init.maxFrameBytes,

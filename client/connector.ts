@@ -8,6 +8,7 @@
  */
 
 import type { FrameSessionOptions, FrameTransport } from "../shared/frame_session.ts";
+import type { Endpoint } from "../shared/protocol/packets.ts";
 
 /** Where a connector connects: which server, and its address as the master gave it. */
 export interface ConnectTarget {
@@ -15,8 +16,13 @@ export interface ConnectTarget {
   readonly what: "master" | "cluster";
   /** Host name or IP. */
   readonly host: string;
-  /** Port (TCP, or the HTTP port of a WebSocket listener). */
+  /** The TCP port the master gave (or the master's configured port). */
   readonly port: number;
+  /**
+   * A cluster's other listeners, from its JoinTicket (`ws` / `wss` ones carry a port and a
+   * path on the same host); empty for the master and for clusters that announce none.
+   */
+  readonly endpoints: readonly Endpoint[];
 }
 
 /**
@@ -30,7 +36,8 @@ export interface ConnectTarget {
  *
  * const offline: Connector = (target) =>
  *   Promise.reject(new Error(`offline: ${target.host}:${target.port}`));
- * await assert.rejects(offline({ what: "master", host: "127.0.0.1", port: 1 }, {}), /offline/);
+ * const target = { what: "master", host: "127.0.0.1", port: 1, endpoints: [] } as const;
+ * await assert.rejects(offline(target, {}), /offline/);
  * ```
  */
 export type Connector = (

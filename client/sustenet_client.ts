@@ -473,7 +473,7 @@ export class SustenetClient {
 
   async #openMaster(): Promise<MasterLink> {
     const { host, port, timeoutMs, keepaliveMs, maxFrameBytes } = this.#settings;
-    const conn = await dial(this.#settings.connect, "master", host, port, {
+    const conn = await dial(this.#settings.connect, { what: "master", host, port, endpoints: [] }, {
       handshakeTimeoutMs: timeoutMs,
       idleTimeoutMs: keepaliveMs > 0 ? Math.max(keepaliveMs * 3, timeoutMs) : 0,
       maxFrameBytes,
