@@ -181,6 +181,11 @@ export interface ChannelSink {
    * settles; the next chunk is given only after that.
    */
   receive(chunk: Uint8Array): Promise<void>;
+  /**
+   * Received bytes waiting for the rest of their frame (or, once sealed, of their record): a
+   * message-based channel checks that each message held whole frames or records.
+   */
+  bufferedBytes(): number;
   /** The channel's read pause ended (a pause is not idleness). */
   resumed(): void;
   /** The peer ended the stream. */
@@ -975,6 +980,11 @@ export class FrameSession implements FrameTransport {
   readonly #sink: ChannelSink = {
     isOpen: (): boolean => this.#state === "open",
     readLimitsRaised: (): boolean => this.#readLimitsRaised,
+    bufferedBytes: (): number => {
+      if (!this.#readerSealed) return this.#decoder.bufferedBytes;
+      const records = this.#records;
+      return records instanceof SealedRecordReader ? records.bufferedBytes : 0;
+    },
     receive: (chunk: Uint8Array): Promise<void> => {
       this.#bytesIn += chunk.length;
       this.#lastReceived = performance.now();

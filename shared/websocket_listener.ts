@@ -1,0 +1,173 @@
+/**
+ * The server side of the WebSocket transport: {@linkcode listenWebSocket} serves HTTP with
+ * `Deno.serve`, upgrades requests on one path with `Deno.upgradeWebSocket` and hands each
+ * socket, wrapped in a session of `websocket_transport.ts`, to the same `onConnection` a TCP
+ * listener calls. Server-only (it uses `Deno.serve`).
+ *
+ * Origin policy: a request without an `Origin` header (a non-browser client) is accepted; a
+ * browser's request is accepted only if its `Origin` is in `allowedOrigins` (or the list holds
+ * `"*"`), else refused with 403 before any upgrade. Another path is 404, a plain HTTP request
+ * on the path 426. Each refusal is logged, rate-limited per kind.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import type { CloseReason, FrameSessionOptions, FrameTransport } from "./frame_session.ts";
+import { LogThrottle } from "./log_throttle.ts";
+import { ErrorCode } from "./protocol/protocol_error.ts";
+import { webSocketSession } from "./websocket_transport.ts";
+
+const logger = getLogger(["sustenet", "system", "websocket"]);
+
+/** Options of {@linkcode listenWebSocket}; session options apply to every accepted socket. */
+export interface ListenWebSocketOptions extends FrameSessionOptions {
+  /**
+   * Address to bind.
+   *
+   * @default {"127.0.0.1"}
+   */
+  readonly hostname?: string;
+  /** Port to bind; 0 picks a free one (read it back from {@linkcode WebSocketListener.addr}). */
+  readonly port: number;
+  /**
+   * The HTTP path upgraded to the protocol; other paths get 404.
+   *
+   * @default {"/sustenet"}
+   */
+  readonly path?: string;
+  /**
+   * Browser origins allowed (exact `scheme://host[:port]`), or `"*"` for any. Requests without
+   * an `Origin` header (non-browser clients) are always allowed.
+   *
+   * @default {[]}
+   */
+  readonly allowedOrigins?: readonly string[];
+  /** Called with each accepted connection; set its handler here unless `onFrame` is given. */
+  readonly onConnection?: (connection: FrameTransport) => void;
+}
+
+/** A WebSocket listener made by {@linkcode listenWebSocket}. */
+export interface WebSocketListener {
+  /** The bound address (with the real port when 0 was asked). */
+  readonly addr: Deno.NetAddr;
+  /** The upgraded path. */
+  readonly path: string;
+  /** Connections accepted and not yet closed. */
+  readonly connections: ReadonlySet<FrameTransport>;
+  /**
+   * Stops accepting, closes every open connection (with `reason` as Error frame if given) and
+   * resolves once all are closed and the HTTP server has stopped.
+   */
+  close(reason?: CloseReason): Promise<void>;
+}
+
+/** How often each kind of refused request is logged, at most. */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * Listens for WebSocket upgrades on `path` and runs the protocol over each socket.
+ *
+ * @param options Address, path, origins, session options and the callbacks.
+ * @returns The listener; its `addr.port` is the real port.
+ *
+ * @example
+ * ```ts
+ * import { listenWebSocket } from "./websocket_listener.ts";
+ * import { connectWebSocket } from "./websocket_transport.ts";
+ * import { encodeFrame } from "./protocol/frame.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const server = listenWebSocket({
+ *   port: 0,
+ *   onFrame: (frame, conn) => conn.send(encodeFrame(frame.type, frame.payload)),
+ * });
+ * const got = Promise.withResolvers<number>();
+ * const client = await connectWebSocket({
+ *   url: `ws://127.0.0.1:${server.addr.port}${server.path}`,
+ *   onFrame: (frame) => got.resolve(frame.payload[0]),
+ * });
+ * client.send(encodeFrame(0x80, new Uint8Array([7])));
+ * assert.equal(await got.promise, 7);
+ * await client.close();
+ * await server.close();
+ * ```
+ */
+export function listenWebSocket(options: ListenWebSocketOptions): WebSocketListener {
+  const path = options.path ?? "/sustenet";
+  const origins = new Set(options.allowedOrigins ?? []);
+  const anyOrigin = origins.has("*");
+  const connections = new Set<FrameTransport>();
+  const refusals = new LogThrottle({ intervalMs: REFUSAL_LOG_INTERVAL_MS });
+  let closing = false;
+
+  const refuse = (
+    status: number,
+    kind: string,
+    detail: string,
+    remote: Deno.NetAddr,
+  ): Response => {
+    const suppressed = refusals.admit(kind, Date.now());
+    if (suppressed !== null) {
+      logger.warn("refused WebSocket request from {remote}: {detail}{more}", {
+        remote: `${remote.hostname}:${remote.port}`,
+        detail,
+        more: suppressed > 0 ? ` (${suppressed} more like it not logged)` : "",
+      });
+    }
+    return new Response(`${detail}\n`, { status });
+  };
+
+  const server = Deno.serve({
+    hostname: options.hostname ?? "127.0.0.1",
+    port: options.port,
+    onListen() {},
+  }, (request, info) => {
+    const remote = info.remoteAddr;
+    const url = new URL(request.url);
+    if (closing) return new Response("shutting down\n", { status: 503 });
+    if (url.pathname !== path) {
+      return refuse(404, "path", `wrong path ${JSON.stringify(url.pathname.slice(0, 64))}`, remote);
+    }
+    const origin = request.headers.get("origin");
+    if (origin !== null && !anyOrigin && !origins.has(origin)) {
+      return refuse(
+        403,
+        "origin",
+        `origin ${JSON.stringify(origin.slice(0, 128))} not allowed`,
+        remote,
+      );
+    }
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return refuse(426, "upgrade", "not a WebSocket upgrade", remote);
+    }
+    const { socket, response } = Deno.upgradeWebSocket(request);
+    const connection = webSocketSession(socket, {
+      ...options,
+      remoteAddr: { transport: "tcp", hostname: remote.hostname, port: remote.port },
+    });
+    connections.add(connection);
+    connection.closed.then(() => connections.delete(connection));
+    try {
+      options.onConnection?.(connection);
+    } catch (error) {
+      logger.error("onConnection failed for {remote}: {error}", {
+        remote: `${remote.hostname}:${remote.port}`,
+        error,
+      });
+      connection.close({ code: ErrorCode.Internal, message: "internal error" });
+    }
+    return response;
+  });
+
+  return {
+    addr: server.addr,
+    path,
+    connections,
+    async close(reason?: CloseReason): Promise<void> {
+      closing = true;
+      await Promise.all([...connections].map((c) => c.close(reason)));
+      await server.shutdown();
+    },
+  };
+}
