@@ -9,7 +9,7 @@
 
 import type { Endpoint } from "../shared/protocol/packets.ts";
 import { connectWebSocket } from "../shared/websocket_transport.ts";
-import type { ConnectTarget, Connector } from "./connector.ts";
+import type { Connector, ConnectTarget } from "./connector.ts";
 
 /** Options of {@linkcode webSocketConnector}. */
 export interface WebSocketConnectorOptions {

@@ -1,63 +1,18 @@
-// This module is browser compatible.
-/// <reference lib="dom" />
-/**
- * The live demo page's script (bundled with the library into `demo.js` by the demo): joins
- * through the master over WebSocket, draws the players of its fragment on a canvas, chats,
- * moves the player with the arrow keys / WASD, and shows the connection state and the latency
- * (an echo round trip). Its state is also on `globalThis.sustenetDemo` for tests and curious
- * people with a console.
- *
- * It must never throw out of an event handler and never trust a peer's text as HTML.
- *
- * @module
- */
+// The live demo page's script: joins through the master over WebSocket with the library's
+// browser bundle (`sustenet.js`, made by `deno bundle` of browser.ts), draws the players of its
+// fragment on a canvas, chats, moves the player with the arrow keys / WASD, and shows the
+// connection state and the latency (an echo round trip). Plain JavaScript, so the page needs
+// nothing but the bundle; its state is on `globalThis.sustenetDemo` for tests and the console.
+// It must never throw out of an event handler and never put a peer's text in as HTML.
 
-import { SustenetClient } from "../client/sustenet_client.ts";
-import type { ClusterSession } from "../client/cluster_session_handle.ts";
-import { webSocketConnector } from "../client/websocket_connector.ts";
-import { CHAT_COMMAND, CHAT_REFUSED_COMMAND } from "../plugins/chat.ts";
-import { ECHO_COMMAND } from "../plugins/echo.ts";
+// The bundle is served next to this file; its URL is computed so that `deno check` (which sees
+// this file in the repository, where no bundle is) does not try to resolve it.
+const sustenet = await import(new URL("./sustenet.js", import.meta.url).href);
 
-/** What the demo server tells the page (`config.json`). */
-export interface DemoPageConfig {
-  /** The master's WebSocket URL. */
-  readonly masterUrl: string;
-  /** Side of a fragment, in world units (the grid drawn). */
-  readonly fragmentSize: number;
-}
-
-/** A player the page sees. */
-export interface SeenPlayer {
-  x: number;
-  y: number;
-  playerId: string;
-}
-
-/** The page's state, on `globalThis.sustenetDemo`. */
-export interface DemoPageState {
-  /** Connection state, as shown. */
-  state: "connecting" | "joined" | "reconnecting" | "closed" | "failed";
-  /** The cluster joined. */
-  cluster: string;
-  /** This player's client id on the cluster. */
-  clientId: number;
-  /** This player's position. */
-  me: { x: number; y: number };
-  /** Other players in view, by client id. */
-  players: Record<string, SeenPlayer>;
-  /** Move entries received so far. */
-  movesReceived: number;
-  /** Chat lines received (`name: text`). */
-  chat: string[];
-  /** Last echo round trip, in ms. */
-  rttMs: number | undefined;
-  /** Successful rejoins after the cluster dropped. */
-  reconnects: number;
-  /** The last failure, if any. */
-  error: string | undefined;
-  /** Sends a chat line; `false` if not joined. */
-  say(text: string): boolean;
-}
+/** Plugin commands of the demo's clusters: plugins/echo.ts and plugins/chat.ts. */
+const ECHO_COMMAND = 0x80;
+const CHAT_COMMAND = 0x81;
+const CHAT_REFUSED_COMMAND = 0x82;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -66,27 +21,29 @@ const SPEED = 24;
 /** Time between two moves sent while walking, in ms (and the longest gap when standing). */
 const MOVE_INTERVAL_MS = 100;
 
-function byId<T extends HTMLElement>(id: string): T {
+function byId(id) {
   const element = document.getElementById(id);
   if (element === null) throw new Error(`the page has no #${id}`);
-  return element as T;
+  return element;
 }
 
 const ui = {
-  canvas: byId<HTMLCanvasElement>("world"),
+  canvas: byId("world"),
   state: byId("state"),
   cluster: byId("cluster"),
   me: byId("me"),
   players: byId("players"),
   latency: byId("latency"),
-  chatLog: byId<HTMLUListElement>("chat-log"),
-  chatForm: byId<HTMLFormElement>("chat-form"),
-  chatInput: byId<HTMLInputElement>("chat-input"),
+  chatLog: byId("chat-log"),
+  chatForm: byId("chat-form"),
+  chatInput: byId("chat-input"),
 };
 
-let session: ClusterSession | undefined;
+/** The joined cluster session, once joined. */
+let session;
 
-const demo: DemoPageState = {
+/** The page's state, also on `globalThis.sustenetDemo` for tests and the console. */
+const demo = {
   state: "connecting",
   cluster: "",
   clientId: 0,
@@ -97,20 +54,20 @@ const demo: DemoPageState = {
   rttMs: undefined,
   reconnects: 0,
   error: undefined,
-  say(text: string): boolean {
+  say(text) {
     if (session === undefined || session.status !== "joined" || text.trim() === "") return false;
     return session.send(CHAT_COMMAND, encoder.encode(text));
   },
 };
-(globalThis as unknown as { sustenetDemo: DemoPageState }).sustenetDemo = demo;
+globalThis.sustenetDemo = demo;
 
-function setState(state: DemoPageState["state"], detail = ""): void {
+function setState(state, detail = "") {
   demo.state = state;
   ui.state.dataset.state = state;
   ui.state.textContent = detail === "" ? state : `${state} (${detail})`;
 }
 
-function addChat(line: string): void {
+function addChat(line) {
   demo.chat.push(line);
   const item = document.createElement("li");
   item.textContent = line; // text, never HTML
@@ -119,15 +76,15 @@ function addChat(line: string): void {
   ui.chatLog.scrollTop = ui.chatLog.scrollHeight;
 }
 
-function nameOf(clientId: number): string {
+function nameOf(clientId) {
   if (clientId === demo.clientId) return "you";
   return demo.players[clientId]?.playerId ?? `player ${clientId}`;
 }
 
 // ------------------------------------------------------------------ movement
 
-const held = new Set<string>();
-const KEYS: Record<string, [number, number]> = {
+const held = new Set();
+const KEYS = {
   ArrowUp: [0, -1],
   ArrowDown: [0, 1],
   ArrowLeft: [-1, 0],
@@ -175,7 +132,7 @@ setInterval(() => {
 // ------------------------------------------------------------------ latency
 
 let echoSequence = 0;
-const echoSentAt = new Map<number, number>();
+const echoSentAt = new Map();
 setInterval(() => {
   if (session?.status !== "joined") return;
   const payload = new Uint8Array(8);
@@ -183,19 +140,19 @@ setInterval(() => {
   echoSentAt.set(echoSequence, performance.now());
   session.send(ECHO_COMMAND, payload);
   echoSequence++;
-  if (echoSentAt.size > 30) echoSentAt.delete(echoSentAt.keys().next().value!);
+  if (echoSentAt.size > 30) echoSentAt.delete(echoSentAt.keys().next().value);
 }, 1000);
 
 // ------------------------------------------------------------------ drawing
 
-function draw(): void {
+function draw() {
   const context = ui.canvas.getContext("2d");
   if (context === null) return;
   const { width, height } = ui.canvas;
   const scale = 5; // pixels per world unit
   const originX = demo.me.x - width / 2 / scale;
   const originY = demo.me.y - height / 2 / scale;
-  const toScreen = (x: number, y: number): [number, number] => [
+  const toScreen = (x, y) => [
     (x - originX) * scale,
     (y - originY) * scale,
   ];
@@ -248,7 +205,7 @@ function draw(): void {
 
 // ------------------------------------------------------------------ connection
 
-function watch(joined: ClusterSession): void {
+function watch(joined) {
   session = joined;
   demo.cluster = joined.serverName;
   demo.clientId = joined.clientId;
@@ -303,15 +260,16 @@ ui.chatForm.addEventListener("submit", (event) => {
 });
 ui.canvas.addEventListener("click", () => ui.canvas.focus());
 
-let config: DemoPageConfig | undefined;
+/** `config.json` from the demo server: `{ masterUrl, fragmentSize }`. */
+let config;
 
-async function start(): Promise<void> {
+async function start() {
   try {
     const response = await fetch("./config.json");
-    config = await response.json() as DemoPageConfig;
+    config = await response.json();
     requestAnimationFrame(draw);
-    const client = await SustenetClient.connect({
-      connect: webSocketConnector({ masterUrl: config.masterUrl }),
+    const client = await sustenet.SustenetClient.connect({
+      connect: sustenet.webSocketConnector({ masterUrl: config.masterUrl }),
       keepaliveMs: 2000,
       reconnect: { minMs: 250, maxMs: 2000 },
     });
