@@ -37,6 +37,12 @@ export interface BotOptions {
   /** Further client options (credential, pinned keys, timeouts…). */
   readonly client?: Omit<SustenetClientOptions, "host" | "port">;
   /**
+   * The cluster every bot joins (a master id), or `"auto"` for the master's choice.
+   *
+   * @default {"auto"}
+   */
+  readonly cluster?: number | "auto";
+  /**
    * Walk while playing: each bot circles its own point of the world, sending a Move every
    * `moveIntervalMs` (so a cluster with fragments on shows players moving).
    */
@@ -279,7 +285,7 @@ async function runBot(
       port: options.master.port,
     });
     onClusters(await client.listClusters());
-    session = await joinPolitely(client, signal);
+    session = await joinPolitely(client, options.cluster ?? "auto", signal);
     report.joined = true;
     report.cluster = {
       id: session.clusterId,
@@ -316,10 +322,14 @@ const JOIN_ATTEMPTS = 20;
  * up to a second of jitter so that many bots behind one address spread their retries over the
  * master's per-address limits instead of coming back together).
  */
-async function joinPolitely(client: SustenetClient, signal: AbortSignal): Promise<ClusterSession> {
+async function joinPolitely(
+  client: SustenetClient,
+  cluster: number | "auto",
+  signal: AbortSignal,
+): Promise<ClusterSession> {
   for (let attempt = 1;; attempt++) {
     try {
-      return await client.join("auto");
+      return await client.join(cluster);
     } catch (error) {
       const limited = error instanceof ClientError && error.code === "rate_limited";
       if (!limited || attempt >= JOIN_ATTEMPTS || signal.aborted) throw error;
