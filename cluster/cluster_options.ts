@@ -6,11 +6,13 @@
  * @module
  */
 
+import type { WebSocketServerOptions } from "../shared/websocket_listener.ts";
 import {
   isLoopbackIp,
   resolvedMasterPort,
   resolvedPort,
   resolvedStatusPort,
+  resolvedWsPort,
   type SustenetConfig,
 } from "../shared/config.ts";
 import { roleLogger } from "../shared/logging.ts";
@@ -248,6 +250,13 @@ export interface ClusterOptions {
    * @default {false}
    */
   readonly status?: ClusterStatusOptions | false;
+  /**
+   * WebSocket listener (the same protocol over `ws://`), announced to the master as a `ws`
+   * endpoint so clients find it in SendClusters and JoinTicket; `false` = none.
+   *
+   * @default {false}
+   */
+  readonly webSocket?: WebSocketServerOptions | false;
   /** Trusted plugins run in-process, in order: plugin objects, or entries with a name. */
   readonly plugins?: readonly (SustenetPlugin | InProcessPluginEntry)[];
   /**
@@ -352,6 +361,13 @@ export function clusterOptionsFromConfig(config: SustenetConfig): ClusterOptions
     idleTimeoutMs: all.idleTimeoutMs,
     status: all.statusEnabled
       ? { hostname: all.statusIp, port: resolvedStatusPort(config, "cluster") }
+      : false,
+    webSocket: all.wsEnabled
+      ? {
+        port: resolvedWsPort(config, "cluster"),
+        path: all.wsPath,
+        allowedOrigins: all.wsAllowedOrigins,
+      }
       : false,
     pluginSpecs: cluster.plugins.map((p) => ({
       url: p.url,

@@ -26,7 +26,8 @@ import {
 } from "../shared/protocol/codec.ts";
 import { encodeFrame, type Frame } from "../shared/protocol/frame.ts";
 import type { MoveState } from "../shared/protocol/move_state.ts";
-import { type ClusterInfo, PacketType } from "../shared/protocol/packets.ts";
+import { type ClusterInfo, type Endpoint, PacketType } from "../shared/protocol/packets.ts";
+import { listenWebSocket, type WebSocketListener } from "../shared/websocket_listener.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { type BroadcastOptions, type ClientId, isPluginMove } from "../shared/plugin.ts";
 import { importAesKey, KeyError } from "../shared/security.ts";
@@ -114,6 +115,8 @@ export interface ClusterServer extends AsyncDisposable {
   readonly addr: ClusterAddress;
   /** Where the status HTTP server listens, or null when it is disabled. */
   readonly statusAddr: ClusterAddress | null;
+  /** The WebSocket listener (`ws://hostname:port/path`), or null when it is disabled. */
+  readonly webSocketAddr: (ClusterAddress & { readonly path: string }) | null;
   /** The id the master gave at the latest registration, or undefined before the first. */
   readonly clusterId: number | undefined;
   /** The authenticated players (read-only). */
@@ -223,6 +226,7 @@ class ClusterRuntime implements PluginActions {
   #identity: { privateKey: CryptoKey; publicKey: Uint8Array; version: number } | undefined;
   #sessionOptions: Omit<ClientSessionOptions, "admit"> | undefined;
   #listener: FrameListener | undefined;
+  #webSocket: WebSocketListener | undefined;
   #status: StatusServer | undefined;
   #link: MasterLink | undefined;
   #tickTimer: ReturnType<typeof setInterval> | undefined;
@@ -308,6 +312,14 @@ class ClusterRuntime implements PluginActions {
       host: addr.hostname,
       port: addr.port,
     });
+    if (this.#webSocket !== undefined) {
+      logger.info("cluster {name} WebSocket on ws://{host}:{port}{path}", {
+        name: s.serverName,
+        host: this.#webSocket.addr.hostname,
+        port: this.#webSocket.addr.port,
+        path: this.#webSocket.path,
+      });
+    }
   }
 
   server(): ClusterServer {
@@ -321,6 +333,11 @@ class ClusterRuntime implements PluginActions {
     return {
       addr: { hostname: listener.addr.hostname, port: listener.addr.port },
       statusAddr: status === undefined ? null : status.addr,
+      webSocketAddr: this.#webSocket === undefined ? null : {
+        hostname: this.#webSocket.addr.hostname,
+        port: this.#webSocket.addr.port,
+        path: this.#webSocket.path,
+      },
       get clusterId() {
         return runtime.#link?.clusterId;
       },
@@ -375,9 +392,8 @@ class ClusterRuntime implements PluginActions {
 
   #listen(): void {
     const s = this.#settings;
-    this.#listener = listenFrames({
-      hostname: s.hostname,
-      port: s.port,
+    // Every transport's connections take the same pending slots, limits and protocol.
+    const connectionOptions = {
       maxFrameBytes: s.maxFrameBytes,
       // Until Authenticate(20): Hello, KeyExchange and SendPassword are all small.
       pendingMaxFrameBytes: s.maxPendingFrameBytes,
@@ -385,8 +401,25 @@ class ClusterRuntime implements PluginActions {
       // From connecting to Authenticate(20): the whole handshake, ticket included.
       handshakeTimeoutMs: this.#options.handshakeTimeoutMs ?? 5000,
       idleTimeoutMs: this.#options.idleTimeoutMs ?? 30_000,
-      onConnection: (connection) => this.#accept(connection),
-    });
+      onConnection: (connection: FrameTransport) => this.#accept(connection),
+    };
+    this.#listener = listenFrames({ hostname: s.hostname, port: s.port, ...connectionOptions });
+    const ws = this.#options.webSocket;
+    if (ws !== undefined && ws !== false) {
+      this.#webSocket = listenWebSocket({
+        hostname: ws.hostname ?? s.hostname,
+        port: ws.port,
+        path: ws.path,
+        allowedOrigins: ws.allowedOrigins,
+        ...connectionOptions,
+      });
+    }
+  }
+
+  /** The extra listeners announced to the master (and listed to clients). */
+  #endpoints(): readonly Endpoint[] | undefined {
+    const ws = this.#webSocket;
+    return ws === undefined ? undefined : [{ kind: "ws", port: ws.addr.port, path: ws.path }];
   }
 
   #startStatus(): void {
@@ -422,6 +455,7 @@ class ClusterRuntime implements PluginActions {
         maxConnections: s.maxConnections,
         keyVersion: identity.version,
         publicKey: identity.publicKey,
+        ...(this.#endpoints() === undefined ? {} : { endpoints: this.#endpoints() }),
       },
       load: () => this.#players.size,
       heartbeatIntervalMs: this.#options.heartbeatIntervalMs ?? 1000,
@@ -474,6 +508,7 @@ class ClusterRuntime implements PluginActions {
       maxConnections: s.maxConnections,
       keyVersion: this.#identity!.version,
       full: this.#players.full,
+      ...(this.#endpoints() === undefined ? {} : { endpoints: this.#endpoints() }),
     }];
   }
 
@@ -940,7 +975,11 @@ class ClusterRuntime implements PluginActions {
       }
     }
     const link = this.#link?.stop(reason);
-    await this.#listener?.close({ code: ErrorCode.ShuttingDown, message: reason });
+    const shuttingDown = { code: ErrorCode.ShuttingDown, message: reason };
+    await Promise.all([
+      this.#listener?.close(shuttingDown),
+      this.#webSocket?.close(shuttingDown),
+    ]);
     await Promise.all([...this.#connections.values()].map((r) => r.cleanedUp));
     await link;
     for (const host of this.#hosts) {

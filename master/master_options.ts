@@ -7,7 +7,13 @@
  * @module
  */
 
-import { resolvedPort, resolvedStatusPort, type SustenetConfig } from "../shared/config_schema.ts";
+import {
+  resolvedPort,
+  resolvedStatusPort,
+  resolvedWsPort,
+  type SustenetConfig,
+} from "../shared/config_schema.ts";
+import type { WebSocketServerOptions } from "../shared/websocket_listener.ts";
 import type { AuthenticateHook } from "./authenticate.ts";
 import type { JoinLimits } from "./join_limiter.ts";
 
@@ -189,6 +195,12 @@ export interface MasterOptions {
    * @default {false}
    */
   readonly status?: MasterStatusOptions | false;
+  /**
+   * WebSocket listener (the same protocol over `ws://`); `false` = none.
+   *
+   * @default {false}
+   */
+  readonly webSocket?: WebSocketServerOptions | false;
 }
 
 /**
@@ -243,6 +255,13 @@ export function masterOptionsFromConfig(config: SustenetConfig): MasterOptions {
     status: all.statusEnabled
       ? { hostname: all.statusIp, port: resolvedStatusPort(config, "master") }
       : false,
+    webSocket: all.wsEnabled
+      ? {
+        port: resolvedWsPort(config, "master"),
+        path: all.wsPath,
+        allowedOrigins: all.wsAllowedOrigins,
+      }
+      : false,
   };
 }
 
@@ -290,6 +309,8 @@ export interface ResolvedMasterOptions {
   readonly joinLimits: ResolvedJoinLimits;
   /** Status server, or `false`. */
   readonly status: MasterStatusOptions | false;
+  /** WebSocket listener, or `false`. */
+  readonly webSocket: WebSocketServerOptions | false;
 }
 
 function integerIn(name: string, value: number, min: number, max: number): number {
@@ -331,6 +352,8 @@ export function resolveMasterOptions(options: MasterOptions): ResolvedMasterOpti
   const maxFrameBytes = integerIn("maxFrameBytes", options.maxFrameBytes ?? 65536, 64, 2 ** 24);
   const status = options.status ?? false;
   if (status !== false) integerIn("status.port", status.port, 0, 65535);
+  const webSocket = options.webSocket ?? false;
+  if (webSocket !== false) integerIn("webSocket.port", webSocket.port, 0, 65535);
   return {
     hostname: options.hostname ?? "127.0.0.1",
     port: integerIn("port", options.port ?? 0, 0, 65535),
@@ -391,6 +414,7 @@ export function resolveMasterOptions(options: MasterOptions): ResolvedMasterOpti
     ),
     joinLimits: resolveJoinLimits(options.joinLimits ?? {}),
     status,
+    webSocket,
   };
 }
 

@@ -8,6 +8,7 @@
  */
 
 import { listenFrames } from "../shared/transport.ts";
+import { listenWebSocket, type WebSocketListener } from "../shared/websocket_listener.ts";
 import { LogThrottle } from "../shared/log_throttle.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
 import { roleLogger } from "../shared/logging.ts";
@@ -52,6 +53,10 @@ export interface MasterServer extends AsyncDisposable {
   readonly addr: MasterAddress;
   /** Where the status HTTP server listens, or `null` when it is disabled. */
   readonly statusAddr: MasterAddress | null;
+  /**
+   * The WebSocket listener (`ws://hostname:port/path`), or `null` when it is disabled.
+   */
+  readonly webSocketAddr: (MasterAddress & { readonly path: string }) | null;
   /** The live clusters (read-only). */
   readonly registry: ClusterRegistryView;
   /** The master's counters (also on `/metrics`). */
@@ -156,23 +161,42 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     now: Date.now,
   };
 
-  const listener = listenFrames({
-    hostname: resolved.hostname,
-    port: resolved.port,
+  const connectionOptions = {
     maxFrameBytes: resolved.maxFrameBytes,
     // Until a cluster registers; clients keep it (they only send small requests).
     pendingMaxFrameBytes: resolved.maxPendingFrameBytes,
     maxQueueBytes: resolved.maxQueueBytes,
     handshakeTimeoutMs: resolved.handshakeTimeoutMs,
     idleTimeoutMs: resolved.idleTimeoutMs,
-    onConnection: (connection) => {
+    // Every transport's connections take the same slots, limits and protocol.
+    onConnection: (connection: FrameTransport) => {
       // Pending until the Hello; then a client or (once registered) a cluster slot.
       if (!slots.accept(connection)) return;
       active.add(connection);
       connection.closed.then(() => active.delete(connection));
       MasterConnection.serve(connection, context);
     },
+  };
+  const listener = listenFrames({
+    hostname: resolved.hostname,
+    port: resolved.port,
+    ...connectionOptions,
   });
+  let webSocket: WebSocketListener | null = null;
+  if (resolved.webSocket !== false) {
+    try {
+      webSocket = listenWebSocket({
+        hostname: resolved.webSocket.hostname ?? resolved.hostname,
+        port: resolved.webSocket.port,
+        path: resolved.webSocket.path,
+        allowedOrigins: resolved.webSocket.allowedOrigins,
+        ...connectionOptions,
+      });
+    } catch (error) {
+      await listener.close();
+      throw error;
+    }
+  }
 
   // After a flood stops, say how many lines were left out since the last one written.
   const logDrain = setInterval(() => {
@@ -207,6 +231,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     } catch (error) {
       clearInterval(logDrain);
       await listener.close();
+      await webSocket?.close();
       throw error;
     }
   }
@@ -217,7 +242,8 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
       logger.info("master stopping");
       clearInterval(logDrain);
       for (const record of registry.list()) registry.remove(record.id, "shutdown");
-      await listener.close({ code: ErrorCode.ShuttingDown, message: "master shutting down" });
+      const shuttingDown = { code: ErrorCode.ShuttingDown, message: "master shutting down" };
+      await Promise.all([listener.close(shuttingDown), webSocket?.close(shuttingDown)]);
       await settle(pending, STOP_WAIT_MS);
       slots.stop();
       await status?.close();
@@ -235,9 +261,20 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     host: addr.hostname,
     port: addr.port,
   });
+  if (webSocket !== null) {
+    logger.info("master {name} WebSocket on ws://{host}:{port}{path}", {
+      name: serverName,
+      host: webSocket.addr.hostname,
+      port: webSocket.addr.port,
+      path: webSocket.path,
+    });
+  }
   return {
     addr,
     statusAddr: status === null ? null : status.addr,
+    webSocketAddr: webSocket === null
+      ? null
+      : { hostname: webSocket.addr.hostname, port: webSocket.addr.port, path: webSocket.path },
     registry: registry.view(),
     metrics,
     stop,

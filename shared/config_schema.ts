@@ -23,6 +23,7 @@ import {
   ConfigError,
   DEFAULT_PORTS,
   DEFAULT_STATUS_PORTS,
+  DEFAULT_WS_PORTS,
   type FragmentBounds,
   type FragmentSettings,
   type MasterSettings,
@@ -165,6 +166,27 @@ const pathKind: Kind<string> = {
   toToml: (value) => value,
 };
 
+const wsPathKind: Kind<string> = stringKind(
+  'an HTTP path starting with "/" (at most 255 bytes, no spaces, "?" or "#")',
+  (text) =>
+    text.startsWith("/") && new TextEncoder().encode(text).length <= 255 && !/[\s?#]/.test(text),
+);
+
+/** `*` or `scheme://host[:port]` as browsers send it in Origin. */
+const ORIGIN = /^(\*|[a-z][a-z0-9+.-]*:\/\/[^\s/?#]+)$/i;
+
+const originsKind: Kind<readonly string[]> = {
+  expect: 'an array of origins ("https://game.example", "http://localhost:8000") or "*"',
+  flag: "string",
+  read: (raw) =>
+    Array.isArray(raw) && raw.every((o) => typeof o === "string" && ORIGIN.test(o))
+      ? Object.freeze([...raw as string[]])
+      : undefined,
+  // The flag takes a comma-separated list; an empty text is the empty list.
+  fromText: (text) => text.trim() === "" ? [] : text.split(",").map((o) => o.trim()),
+  toToml: (value) => [...value],
+};
+
 const NUMBER_TEXT = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
 const boundsKind: Kind<FragmentBounds | null> = {
@@ -224,6 +246,14 @@ const ALL_FIELDS: Fields<AllSettings> = {
   statusIp: field("status_ip", ipKind, "127.0.0.1"),
   statusEnabled: field("status_enabled", boolKind, true),
   logLevel: field("log_level", logLevelKind, "info"),
+  wsEnabled: field("ws_enabled", boolKind, false),
+  wsPort: field("ws_port", portKind, 0),
+  wsPath: field("ws_path", wsPathKind, "/sustenet"),
+  wsAllowedOrigins: field(
+    "ws_allowed_origins",
+    originsKind,
+    Object.freeze([]) as readonly string[],
+  ),
 };
 
 const MASTER_FIELDS: Fields<MasterSettings> = {
@@ -988,6 +1018,24 @@ export function resolvedPort(config: SustenetConfig, role: Role): number {
  */
 export function resolvedStatusPort(config: SustenetConfig, role: Role): number {
   return config.all.statusPort === 0 ? DEFAULT_STATUS_PORTS[role] : config.all.statusPort;
+}
+
+/**
+ * The WebSocket listener port of a role: `all.ws_port`, or 6290 / 6291 when it is 0.
+ *
+ * @param config The config.
+ * @param role The role asking.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig, resolvedWsPort } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(resolvedWsPort(defaultConfig(), "master"), 6290);
+ * ```
+ */
+export function resolvedWsPort(config: SustenetConfig, role: Role): number {
+  return config.all.wsPort === 0 ? DEFAULT_WS_PORTS[role] : config.all.wsPort;
 }
 
 /**

@@ -124,6 +124,17 @@ export interface AllSettings {
   readonly statusEnabled: boolean;
   /** Lowest log level written. */
   readonly logLevel: LogLevelName;
+  /** Whether the WebSocket listener runs (same protocol over `ws://`). */
+  readonly wsEnabled: boolean;
+  /** WebSocket listener port; 0 = role default (see {@linkcode DEFAULT_WS_PORTS}). */
+  readonly wsPort: number;
+  /** HTTP path upgraded to the protocol, e.g. `/sustenet`. */
+  readonly wsPath: string;
+  /**
+   * Browser origins allowed to open a WebSocket (`scheme://host[:port]`, or `"*"`); requests
+   * without an Origin header (non-browser clients) are always allowed.
+   */
+  readonly wsAllowedOrigins: readonly string[];
 }
 
 /**
@@ -438,4 +449,21 @@ export const DEFAULT_PORTS: Readonly<Record<Role, number>> = Object.freeze({
 export const DEFAULT_STATUS_PORTS: Readonly<Record<Role, number>> = Object.freeze({
   master: 6280,
   cluster: 6281,
+});
+
+/**
+ * Default WebSocket listener ports per role (used when `ws_port = 0`).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_WS_PORTS } from "./config_schema.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_WS_PORTS.master, 6290);
+ * assert.equal(DEFAULT_WS_PORTS.cluster, 6291);
+ * ```
+ */
+export const DEFAULT_WS_PORTS: Readonly<Record<Role, number>> = Object.freeze({
+  master: 6290,
+  cluster: 6291,
 });

@@ -20,6 +20,38 @@ import { webSocketSession } from "./websocket_transport.ts";
 
 const logger = getLogger(["sustenet", "system", "websocket"]);
 
+/**
+ * Where and how a server's WebSocket listener runs (`startMaster` / `startCluster` option
+ * `webSocket`; config keys `ws_enabled`, `ws_port`, `ws_path`, `ws_allowed_origins`).
+ *
+ * @example
+ * ```ts
+ * import type { WebSocketServerOptions } from "./websocket_listener.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const ws: WebSocketServerOptions = { port: 0, path: "/sustenet", allowedOrigins: ["*"] };
+ * assert.equal(ws.port, 0);
+ * ```
+ */
+export interface WebSocketServerOptions {
+  /** Address to bind; default: the server's TCP address. */
+  readonly hostname?: string;
+  /** Port; 0 = the OS chooses. */
+  readonly port: number;
+  /**
+   * HTTP path upgraded to the protocol.
+   *
+   * @default {"/sustenet"}
+   */
+  readonly path?: string;
+  /**
+   * Browser origins allowed, or `"*"`; requests without Origin are always allowed.
+   *
+   * @default {[]}
+   */
+  readonly allowedOrigins?: readonly string[];
+}
+
 /** Options of {@linkcode listenWebSocket}; session options apply to every accepted socket. */
 export interface ListenWebSocketOptions extends FrameSessionOptions {
   /**

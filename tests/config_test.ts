@@ -78,6 +78,10 @@ Deno.test("an empty config gives every documented default", () => {
       statusIp: "127.0.0.1",
       statusEnabled: true,
       logLevel: "info",
+      wsEnabled: false,
+      wsPort: 0,
+      wsPath: "/sustenet",
+      wsAllowedOrigins: [],
     },
     master: {
       heartbeatTimeoutMs: 3000,
@@ -213,6 +217,10 @@ status_port = 65535
 status_ip = "10.1.2.3"
 status_enabled = false
 log_level = "debug"
+ws_enabled = true
+ws_port = 8080
+ws_path = "/play/ws"
+ws_allowed_origins = ["https://game.example", "http://localhost:8000"]
 
 [master]
 heartbeat_timeout_ms = 4000
@@ -277,6 +285,10 @@ crowd_threshold = 1
     statusIp: "10.1.2.3",
     statusEnabled: false,
     logLevel: "debug",
+    wsEnabled: true,
+    wsPort: 8080,
+    wsPath: "/play/ws",
+    wsAllowedOrigins: ["https://game.example", "http://localhost:8000"],
   });
   assert.deepEqual(config.master, {
     heartbeatTimeoutMs: 4000,
@@ -358,6 +370,10 @@ const BAD_VALUES: readonly [string, string, string, string, string][] = [
   ["all", "status_enabled", '"yes"', "true or false", '"yes"'],
   ["all", "log_level", '"verbose"', 'one of "debug", "info", "warning", "error"', '"verbose"'],
   ["all", "log_level", '"success"', 'one of "debug"', '"success"'],
+  ["all", "ws_enabled", "1", "true or false", "1"],
+  ["all", "ws_port", "65536", "an integer 0..65535", "65536"],
+  ["all", "ws_path", '"sustenet"', 'an HTTP path starting with "/"', '"sustenet"'],
+  ["all", "ws_allowed_origins", '["game.example"]', "an array of origins", "an array of 1"],
   ["master", "heartbeat_timeout_ms", "0", "an integer 1..2147483647", "0"],
   ["master", "ticket_ttl_ms", "1.5", "an integer 1..2147483647", "1.5"],
   ["master", "registration_timeout_ms", '"5s"', "an integer 1..2147483647", '"5s"'],
