@@ -24,7 +24,8 @@ const MAX_KEY_FILE_BYTES = 1024;
  * import assert from "node:assert/strict";
  *
  * const server = listenFrames({ port: 0, onFrame: () => {} });
- * const conn = await connectTcp({ what: "master", host: "127.0.0.1", port: server.addr.port }, {});
+ * const target = { what: "master", host: "127.0.0.1", port: server.addr.port, endpoints: [] } as const;
+ * const conn = await connectTcp(target, {});
  * assert.equal(conn.isOpen, true);
  * await conn.close();
  * await server.close();
