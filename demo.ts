@@ -25,7 +25,6 @@ import { SustenetClient } from "./client/mod.ts";
 import { generateKey } from "./shared/keys.ts";
 import { setupLogging } from "./shared/logging.ts";
 import type { ClusterInfo } from "./shared/protocol/packets.ts";
-import { onShutdownSignal } from "./shared/shutdown_signals.ts";
 import { freePort, type RoleProcess, spawnRole, waitForLine } from "./tests/_process.ts";
 import { type DemoPageServer, serveDemoPage } from "./web/demo_web_server.ts";
 
@@ -349,6 +348,39 @@ async function runDemo(
 }
 
 /**
+ * Calls `stop` on the first SIGINT / SIGTERM, then exits 0 (1 if stopping failed). Ctrl-C in a
+ * terminal reaches the demo twice (the terminal signals the whole process group, and
+ * `deno task` forwards the signal to its child too), so the second signal is not a second
+ * press: only a third one exits at once (130), leaving whatever has not stopped yet.
+ *
+ * @param stop Stops the servers.
+ * @returns A function that removes the handlers.
+ */
+function onDemoSignal(stop: (signal: Deno.Signal) => Promise<void>): () => void {
+  let received = 0;
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  const handlers = signals.map((signal) => {
+    const handler = () => {
+      received++;
+      if (received === 3) Deno.exit(130);
+      if (received > 1) return;
+      stop(signal).then(
+        () => Deno.exit(0),
+        (error) => {
+          console.error(`error while stopping: ${error instanceof Error ? error.message : error}`);
+          Deno.exit(1);
+        },
+      );
+    };
+    Deno.addSignalListener(signal, handler);
+    return [signal, handler] as const;
+  });
+  return () => {
+    for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
+  };
+}
+
+/**
  * Runs the demo and returns the exit code.
  *
  * @param args The arguments after the script.
@@ -389,7 +421,7 @@ export async function main(args: readonly string[]): Promise<number> {
       await Deno.remove(dir, { recursive: true });
     })();
   // Ctrl-C or SIGTERM at any point stops the servers before the process exits.
-  const removeSignals = onShutdownSignal(async (signal) => {
+  const removeSignals = onDemoSignal(async (signal) => {
     console.log(`${signal}: stopping the servers`);
     await cleanup();
   });

@@ -19,6 +19,7 @@ import {
 } from "../demo.ts";
 import { CHAT_COMMAND } from "../plugins/chat.ts";
 import { launchChromium } from "./_browser.ts";
+import { REPO_ROOT } from "./_process.ts";
 
 /** What the page puts on `globalThis.sustenetDemo` (web/demo.js). */
 interface PageDemo {
@@ -196,3 +197,66 @@ async function waitFor(check: () => boolean, what: string): Promise<void> {
   }
   assert.fail(`gave up waiting for ${what}`);
 }
+
+Deno.test({
+  name: "`deno task demo --keep` serves a page that shows moving players, until Ctrl-C",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    // Its own process group, so Ctrl-C reaches `deno task` and the demo as in a terminal.
+    const child = new Deno.Command("setsid", {
+      args: [Deno.execPath(), "task", "demo", "--keep", "--bots", "4"],
+      cwd: REPO_ROOT,
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stderr = new Response(child.stderr).text();
+    const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let output = "";
+    const browser = await launchChromium();
+    try {
+      // The URL is printed in the summary; the --keep line comes once the walkers start.
+      let pageUrl: string | undefined;
+      while (!/^--keep: /m.test(output)) {
+        const { value, done } = await lines.read();
+        if (done) assert.fail(`the demo ended early:\n${output}\n${await stderr}`);
+        output += value;
+        pageUrl ??= /^demo page: (http:\/\/127\.0\.0\.1:\d+\/) /m.exec(output)?.[1];
+      }
+      assert.ok(pageUrl !== undefined, output);
+      assert.match(output, /^--keep: the servers and 4 walking bots keep running, open http/m);
+
+      const page = await browser.newPage();
+      await page.goto(pageUrl);
+      await page.waitForFunction(
+        () => (globalThis as PageGlobal).sustenetDemo?.state === "joined",
+        undefined,
+        WAIT,
+      );
+      // Walkers join both clusters; the page's has some once they spread, and they move.
+      await page.waitForFunction(
+        () => (globalThis as PageGlobal).sustenetDemo!.movesReceived > 20,
+        undefined,
+        WAIT,
+      );
+      assert.ok(
+        Object.keys(await page.evaluate(() => (globalThis as PageGlobal).sustenetDemo!.players))
+          .length > 0,
+      );
+    } finally {
+      await browser.close();
+      Deno.kill(-child.pid, "SIGINT");
+      // Drain stdout so the demo never blocks on a full pipe while it stops.
+      for (;;) {
+        const { value, done } = await lines.read();
+        if (done) break;
+        output += value;
+      }
+    }
+    const status = await child.status;
+    assert.equal(status.code, 0, `${output}\n${await stderr}`);
+    assert.match(output, /^SIGINT: stopping the servers$/m);
+  },
+});
