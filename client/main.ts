@@ -3,7 +3,7 @@
  * stdin, or run headless bots.
  *
  * ```
- * deno task client [--master host:port] list
+ * deno task client [--master host:port|ws://host:port/path] list
  * deno task client [--master host:port] join [id|auto]   # then: text, /cmd N text, /hex N hex
  * deno task client [--master host:port] --bots N [--seconds S]
  * ```
@@ -33,7 +33,8 @@ const USAGE = `Usage:
   deno task client [options] --bots N          run N headless bots (list, auto-join, chat, echo)
 
 Options:
-  --master HOST:PORT     the master (default 127.0.0.1:6256)
+  --master HOST:PORT     the master (default 127.0.0.1:6256); or its WebSocket URL
+                         (ws://HOST:PORT/PATH, wss://…) to play over WebSocket
   --credential TEXT      credential for the master's authentication hook
   --pin NAME=SOURCE      pin a cluster's key by the cluster's NAME (or * for all); SOURCE a
                          .pub file or an http(s)/file URL; a bare --pin SOURCE means *=SOURCE;
@@ -194,13 +195,22 @@ export function parseCliArgs(args: readonly string[]): CliArgs {
     throw new UsageError(cause.message);
   }
   const { values, positionals } = parsed;
-  const { host, port } = parseHostPort(values.master ?? "127.0.0.1:6256");
+  const masterText = values.master ?? "127.0.0.1:6256";
+  // A ws:// or wss:// URL: everything over WebSocket (the URL wins over host and port).
+  const url = /^wss?:\/\//i.test(masterText) ? masterText : undefined;
+  if (url !== undefined && !URL.canParse(url)) {
+    throw new UsageError(`--master must be host:port or a ws:// URL, got ${masterText}`);
+  }
+  const { host, port } = url === undefined
+    ? parseHostPort(masterText)
+    : { host: new URL(url).hostname, port: Number(new URL(url).port || 80) };
   const logLevel = values["log-level"] ?? "warning";
   if (!["debug", "info", "warning", "error"].includes(logLevel)) {
     throw new UsageError(`--log-level must be debug, info, warning or error, got ${logLevel}`);
   }
   const timeoutMs = positiveNumber("--timeout", values.timeout, 10_000);
   const client: Omit<SustenetClientOptions, "host" | "port"> = {
+    ...(url === undefined ? {} : { url }),
     timeoutMs: timeoutMs === 0 ? 10_000 : timeoutMs,
     keepaliveMs: positiveNumber("--keepalive", values.keepalive, 10_000),
     ...(values.credential === undefined ? {} : { credential: values.credential }),

@@ -23,6 +23,7 @@ import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import type { CloseInfo, FrameTransport } from "../shared/frame_session.ts";
 import { dial } from "./_dial.ts";
 import type { Connector } from "./connector.ts";
+import { webSocketConnector } from "./websocket_connector.ts";
 import { type ClientPlugin, offerToPlugins } from "./client_plugin.ts";
 import {
   ClusterSession,
@@ -54,6 +55,14 @@ export interface SustenetClientOptions {
    * @default {6256}
    */
   readonly port?: number;
+  /**
+   * The master's WebSocket URL (`ws://host:port/path` or `wss://…`; the master's `ws_port` and
+   * `ws_path`). When given, `host` and `port` are not used: the client talks to the master over
+   * WebSocket and joins clusters over the endpoint of the same scheme their JoinTicket lists
+   * (a cluster without one is `cluster_unreachable`), through {@linkcode webSocketConnector}.
+   * Without it, the client's default connector is used (TCP for the Deno client).
+   */
+  readonly url?: string | URL;
   /** Credential for the master's authentication hook (text is sent as UTF-8). */
   readonly credential?: Uint8Array | string;
   /**
@@ -194,10 +203,19 @@ function resolveSettings(options: SustenetClientOptions, connect: Connector): Se
   if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 64) {
     throw new RangeError(`maxFrameBytes must be an integer >= 64, got ${maxFrameBytes}`);
   }
+  let url: URL | undefined;
+  if (options.url !== undefined) {
+    url = new URL(String(options.url));
+    if (url.protocol !== "ws:" && url.protocol !== "wss:") {
+      throw new RangeError(`url must be a ws:// or wss:// URL, got ${url.protocol}`);
+    }
+  }
   return {
-    connect: options.connect ?? connect,
-    host: options.host ?? "127.0.0.1",
-    port,
+    // A WebSocket URL picks the WebSocket connector unless the options bring their own.
+    connect: options.connect ??
+      (url === undefined ? connect : webSocketConnector({ masterUrl: url })),
+    host: url === undefined ? options.host ?? "127.0.0.1" : url.hostname.replace(/^\[|\]$/g, ""),
+    port: url === undefined ? port : Number(url.port || (url.protocol === "wss:" ? 443 : 80)),
     credential,
     keepaliveMs: checkMs("keepaliveMs", options.keepaliveMs ?? 10_000, 0),
     timeoutMs: checkMs("timeoutMs", options.timeoutMs ?? 10_000, 1),

@@ -23,6 +23,12 @@ export interface RunningServer {
   readonly addr: { readonly hostname: string; readonly port: number };
   /** The bound status HTTP port, or null when status is off. */
   readonly statusAddr: { readonly hostname: string; readonly port: number } | null;
+  /** The WebSocket listener, or null when it is off. */
+  readonly webSocketAddr?: {
+    readonly hostname: string;
+    readonly port: number;
+    readonly path: string;
+  } | null;
   /** Graceful stop. */
   stop(): Promise<void>;
 }
@@ -85,6 +91,11 @@ export async function runServerMain<S extends RunningServer>(
   const statusPart = statusAddr === null
     ? ""
     : ` status http://${statusAddr.hostname}:${statusAddr.port}/`;
-  console.log(`${plan.name} listening on ${addr.hostname}:${addr.port}${statusPart}`);
+  const ws = server.webSocketAddr;
+  // Appended only when enabled, so the line stays the same for TCP-only servers.
+  const wsPart = ws === undefined || ws === null
+    ? ""
+    : ` ws ws://${ws.hostname}:${ws.port}${ws.path}`;
+  console.log(`${plan.name} listening on ${addr.hostname}:${addr.port}${statusPart}${wsPart}`);
   return server;
 }
