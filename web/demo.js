@@ -269,7 +269,7 @@ async function start() {
     config = await response.json();
     requestAnimationFrame(draw);
     const client = await sustenet.SustenetClient.connect({
-      connect: sustenet.webSocketConnector({ masterUrl: config.masterUrl }),
+      url: config.masterUrl, // over WebSocket; clusters at the ws endpoint of their ticket
       keepaliveMs: 2000,
       reconnect: { minMs: 250, maxMs: 2000 },
     });
