@@ -14,7 +14,7 @@
  * import { PROTOCOL_VERSION } from "./mod.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(PROTOCOL_VERSION, 2);
+ * assert.equal(PROTOCOL_VERSION, 3);
  * ```
  *
  * @module
