@@ -8,6 +8,8 @@
 import { SustenetClient } from "./sustenet_client.ts";
 import type { Connector } from "./connector.ts";
 import { connectTcp, readKeyFile } from "./tcp_connector.ts";
+import { createRecordCipher } from "../shared/create_record_cipher.ts";
+import type { FrameSessionOptions } from "../shared/frame_session.ts";
 
 /**
  * The Sustenet client for Deno: connects over TCP unless the options name another connector,
@@ -24,6 +26,9 @@ import { connectTcp, readKeyFile } from "./tcp_connector.ts";
 export class DenoSustenetClient extends SustenetClient {
   /** TCP (`shared/transport.ts`). */
   protected static override defaultConnector: Connector = connectTcp;
+  /** The server's ciphers (FFI, `node:crypto`) for WebSocket sessions too. */
+  protected static override createRecordCipher: FrameSessionOptions["createRecordCipher"] =
+    createRecordCipher;
   /** Small `.pub` files from disk. */
   protected static override readKeyFile: ((path: string) => Promise<string>) | undefined =
     readKeyFile;

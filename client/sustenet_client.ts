@@ -20,7 +20,7 @@ import { roleLogger } from "../shared/logging.ts";
 import { DEFAULT_MAX_FRAME_BYTES, type Frame } from "../shared/protocol/frame.ts";
 import type { ClusterInfo, JoinTicketPacket } from "../shared/protocol/packets.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
-import type { CloseInfo, FrameTransport } from "../shared/frame_session.ts";
+import type { CloseInfo, FrameSessionOptions, FrameTransport } from "../shared/frame_session.ts";
 import { dial } from "./_dial.ts";
 import type { Connector } from "./connector.ts";
 import { webSocketConnector } from "./websocket_connector.ts";
@@ -181,7 +181,11 @@ function checkMs(name: string, value: number, min: number): number {
   return value;
 }
 
-function resolveSettings(options: SustenetClientOptions, connect: Connector): Settings {
+function resolveSettings(
+  options: SustenetClientOptions,
+  connect: Connector,
+  createRecordCipher: FrameSessionOptions["createRecordCipher"],
+): Settings {
   const port = options.port ?? DEFAULT_MASTER_PORT;
   if (!Number.isInteger(port) || port < 1 || port > 0xffff) {
     throw new RangeError(`port must be an integer 1..65535, got ${port}`);
@@ -213,7 +217,7 @@ function resolveSettings(options: SustenetClientOptions, connect: Connector): Se
   return {
     // A WebSocket URL picks the WebSocket connector unless the options bring their own.
     connect: options.connect ??
-      (url === undefined ? connect : webSocketConnector({ masterUrl: url })),
+      (url === undefined ? connect : webSocketConnector({ masterUrl: url, createRecordCipher })),
     host: url === undefined ? options.host ?? "127.0.0.1" : url.hostname.replace(/^\[|\]$/g, ""),
     port: url === undefined ? port : Number(url.port || (url.protocol === "wss:" ? 443 : 80)),
     credential,
@@ -282,6 +286,8 @@ export class SustenetClient {
     Promise.reject(
       new Error(`no connector for ${target.what} ${target.host}:${target.port}: pass connect`),
     );
+  /** Record ciphers of WebSocket sessions opened for `url`; `undefined` = WebCrypto. */
+  protected static createRecordCipher: FrameSessionOptions["createRecordCipher"] = undefined;
   /** Reads the `.pub` file of a `{ file }` pin; `undefined` where there are no files. */
   protected static readKeyFile: ((path: string) => Promise<string>) | undefined = undefined;
 
@@ -302,7 +308,7 @@ export class SustenetClient {
    * @throws {RangeError} If an option is out of range.
    */
   static async connect(options: SustenetClientOptions = {}): Promise<SustenetClient> {
-    const settings = resolveSettings(options, this.defaultConnector);
+    const settings = resolveSettings(options, this.defaultConnector, this.createRecordCipher);
     const pinning = new KeyPinning({
       pins: options.pinnedKeys,
       requestKey: options.requestKey,

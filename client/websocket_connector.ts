@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { FrameSessionOptions } from "../shared/frame_session.ts";
 import type { Endpoint } from "../shared/protocol/packets.ts";
 import { connectWebSocket } from "../shared/websocket_transport.ts";
 import type { Connector, ConnectTarget } from "./connector.ts";
@@ -15,6 +16,12 @@ import type { Connector, ConnectTarget } from "./connector.ts";
 export interface WebSocketConnectorOptions {
   /** The master's WebSocket URL (`ws://host:port/path` or `wss://…`). */
   readonly masterUrl: string | URL;
+  /**
+   * Record-cipher factory of the sessions (the Deno client passes the server's faster one).
+   *
+   * @default {WebCrypto}
+   */
+  readonly createRecordCipher?: FrameSessionOptions["createRecordCipher"];
 }
 
 /**
@@ -82,6 +89,12 @@ export function webSocketConnector(options: WebSocketConnectorOptions): Connecto
         ),
       );
     }
-    return connectWebSocket({ ...sessionOptions, url });
+    const cipher = options.createRecordCipher;
+    return connectWebSocket({
+      ...(cipher === undefined
+        ? sessionOptions
+        : { createRecordCipher: cipher, ...sessionOptions }),
+      url,
+    });
   };
 }
