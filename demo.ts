@@ -433,7 +433,7 @@ export async function main(args: readonly string[]): Promise<number> {
         master: { host: "127.0.0.1", port: servers.masterPort },
         count: options.bots,
         seconds: 3600,
-        intervalMs: 2000,
+        intervalMs: 5000, // a chat line each 5 s: people can still read the chat
         walk: { area: DEMO_FRAGMENT_SIZE },
       });
       const page = servers.page === undefined ? "" : `, open ${servers.page.url}`;
