@@ -159,8 +159,9 @@ class WebSocketChannel implements ByteChannel {
         `WebSocket send buffer above ${this.#maxBufferedBytes} bytes`,
       );
     }
-    // A copy: the session reuses its output buffers once a write resolves.
-    socket.send(bytes.slice());
+    // send() takes a copy of the bytes (Deno and browsers alike; websocket_transport_test
+    // checks it), so the session may reuse its output buffers once the write resolves.
+    socket.send(bytes);
     return bytes.length;
   }
 
