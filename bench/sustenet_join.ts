@@ -18,7 +18,7 @@ import { type EphemeralKeyPair, generateEphemeralKeyPair } from "../shared/key_d
 import type { Frame } from "../shared/protocol/frame.ts";
 import type { ClusterInfo, JoinTicketPacket } from "../shared/protocol/packets.ts";
 import { SustenetError } from "../shared/errors.ts";
-import { createRecordCipher } from "../shared/record_cipher.ts";
+import { createRecordCipher } from "../shared/create_record_cipher.ts";
 import { BenchConnection, type BenchConnectionOptions } from "./bench_connection.ts";
 
 /** A join step failed (refused, closed, timed out). */

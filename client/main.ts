@@ -36,7 +36,8 @@ import {
 import type { ClusterSession } from "./cluster_session_handle.ts";
 import { ClientError } from "./errors.ts";
 import { looksLikeAddress, type PinnedKeySource } from "./key_pinning.ts";
-import { SustenetClient, type SustenetClientOptions } from "./sustenet_client.ts";
+import { DenoSustenetClient as SustenetClient } from "./deno_sustenet_client.ts";
+import type { SustenetClientOptions } from "./sustenet_client.ts";
 import {
   accountCommand,
   DEFAULT_AUTH_URL,

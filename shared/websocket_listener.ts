@@ -17,6 +17,7 @@ import type { CloseReason, FrameSessionOptions, FrameTransport } from "./frame_s
 import { LogThrottle } from "./log_throttle.ts";
 import { ErrorCode } from "./protocol/protocol_error.ts";
 import { webSocketSession } from "./websocket_transport.ts";
+import { createRecordCipher } from "./create_record_cipher.ts";
 
 const logger = getLogger(["sustenet", "system", "websocket"]);
 
@@ -175,6 +176,8 @@ export function listenWebSocket(options: ListenWebSocketOptions): WebSocketListe
     }
     const { socket, response } = Deno.upgradeWebSocket(request);
     const connection = webSocketSession(socket, {
+      // The fast server ciphers (FFI, node:crypto), as on TCP, unless the options bring one.
+      createRecordCipher,
       ...options,
       remoteAddr: { transport: "tcp", hostname: remote.hostname, port: remote.port },
     });
