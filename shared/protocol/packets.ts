@@ -625,7 +625,7 @@ export type PacketOf<K extends PacketKind> = Extract<Packet, { readonly kind: K 
  * import { PACKET_KINDS } from "./packets.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(PACKET_KINDS.length, 31);
+ * assert.equal(PACKET_KINDS.length, 32);
  * assert.equal(PACKET_KINDS[0], "Hello");
  * ```
  */
