@@ -21,7 +21,12 @@ const logger = roleLogger("client", "dial");
 /** Where to connect: a TCP host and port, or a WebSocket URL. */
 export type DialTarget =
   | { readonly kind: "tcp"; readonly host: string; readonly port: number }
-  | { readonly kind: "ws"; readonly url: string };
+  | {
+    readonly kind: "ws";
+    readonly url: string;
+    /** Certificates (PEM) to trust for a `wss://` URL; default: the system's. */
+    readonly caCerts?: readonly string[];
+  };
 
 /** `host:port` or the URL, for messages. */
 function describe(target: DialTarget): string {
@@ -91,7 +96,12 @@ export async function dial(
       connectFrames({ ...options, hostname: target.host, port: target.port })
     )
     // The WebSocket gets its own (longer) limit: this race decides the error.
-    : connectWebSocket({ ...options, url: target.url, connectTimeoutMs: timeoutMs + 1000 });
+    : connectWebSocket({
+      ...options,
+      url: target.url,
+      connectTimeoutMs: timeoutMs + 1000,
+      ...(target.caCerts === undefined ? {} : { caCerts: target.caCerts }),
+    });
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<"timeout">((resolve) => {
     timer = setTimeout(() => resolve("timeout"), timeoutMs);

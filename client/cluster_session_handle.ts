@@ -79,6 +79,8 @@ export interface ClusterSessionInit {
   readonly maxFrameBytes: number;
   /** Join over the cluster's WebSocket endpoint of this scheme; undefined = TCP. */
   readonly webSocket?: "ws" | "wss";
+  /** Certificates (PEM) to trust for `wss://`; default: the system's. */
+  readonly caCerts?: readonly string[];
   /** Rejoin settings. */
   readonly reconnect: ReconnectSettings;
 }
@@ -588,7 +590,9 @@ async function connectLink(
         `cluster ${grant.ticket.clusterId} at ${host} has no ${init.webSocket} endpoint`,
       );
     }
-    target = { kind: "ws", url };
+    target = init.caCerts === undefined
+      ? { kind: "ws", url }
+      : { kind: "ws", url, caCerts: init.caCerts };
   }
   const conn = await dial("cluster", target, {
     handshakeTimeoutMs: init.timeoutMs,

@@ -59,6 +59,13 @@ export interface SustenetClientOptions {
    */
   readonly url?: string | URL;
   /**
+   * Certificates (PEM) to trust for a `wss://` `url` (the master's and the clusters'
+   * WebSocket endpoints), e.g. the development CA `ca.pem` of `deno task certs`; default: the
+   * system's store. Deno only (a browser trusts its own store); given without a `wss://` `url`:
+   * RangeError.
+   */
+  readonly caCerts?: readonly string[];
+  /**
    * More masters sharing one registry, tried in order after `host`:`port` whenever a master
    * connection is opened (at connect, and on each reconnect), so a dead master is skipped.
    *
@@ -165,6 +172,8 @@ interface Settings {
   readonly master: DialTarget;
   /** The WebSocket scheme clusters are joined over, or undefined for TCP. */
   readonly webSocket: "ws" | "wss" | undefined;
+  /** Certificates to trust for `wss://`, or undefined for the system's. */
+  readonly caCerts: readonly string[] | undefined;
   /** `host`:`port` first, then the other masters. */
   readonly masters: readonly { readonly host: string; readonly port: number }[];
   readonly credential: Uint8Array;
@@ -213,6 +222,10 @@ function resolveSettings(options: SustenetClientOptions): Settings {
     }
     webSocket = url.protocol === "wss:" ? "wss" : "ws";
   }
+  const caCerts = options.caCerts;
+  if (caCerts !== undefined && webSocket !== "wss") {
+    throw new RangeError("caCerts applies to a wss:// url only");
+  }
   const host = options.host ?? "127.0.0.1";
   const masters = [{ host, port }];
   for (const extra of options.masters ?? []) {
@@ -226,8 +239,11 @@ function resolveSettings(options: SustenetClientOptions): Settings {
   return {
     host: url === undefined ? host : url.hostname.replace(/^\[|\]$/g, ""),
     port: url === undefined ? port : Number(url.port || (webSocket === "wss" ? 443 : 80)),
-    master: url === undefined ? { kind: "tcp", host, port } : { kind: "ws", url: url.href },
+    master: url === undefined
+      ? { kind: "tcp", host, port }
+      : { kind: "ws", url: url.href, ...(caCerts === undefined ? {} : { caCerts }) },
     webSocket,
+    caCerts,
     masters,
     credential,
     keepaliveMs: checkMs("keepaliveMs", options.keepaliveMs ?? 10_000, 0),
@@ -385,6 +401,7 @@ export class SustenetClient {
       keepaliveMs: this.#settings.keepaliveMs,
       timeoutMs: this.#settings.timeoutMs,
       webSocket: this.#settings.webSocket,
+      ...(this.#settings.caCerts === undefined ? {} : { caCerts: this.#settings.caCerts }),
       maxFrameBytes: this.#settings.maxFrameBytes,
       reconnect: this.#settings.reconnect,
     });
