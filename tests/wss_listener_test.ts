@@ -18,6 +18,7 @@ import { connectWebSocket, WebSocketConnectError } from "../shared/websocket_tra
 import { encodeFrame } from "../shared/protocol/frame.ts";
 import { makeTestCerts } from "./_certs.ts";
 import { captureLogs } from "./_logs.ts";
+import { Deployment, freePort, REPO_ROOT } from "./_process.ts";
 import { waitUntil } from "./_raw_client.ts";
 
 const WAIT_MS = 60_000;
@@ -165,4 +166,61 @@ Deno.test("wss: a stalled handshake, a plain ws:// client and a TLS peer without
     await listener.close();
     await reset();
   }
+});
+
+Deno.test("deno task master/cluster with a certificate and ws_enabled serve wss://; deno task client --ca-cert lists over it", async () => {
+  await using deployment = await Deployment.create("sustenet_wss_");
+  const dir = deployment.dir;
+  const certs = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "certs", "--out", `${dir}/certs`, "localhost", "127.0.0.1"],
+    cwd: REPO_ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(certs.success, new TextDecoder().decode(certs.stderr));
+  const [masterPort, masterWs, clusterPort, clusterWs] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
+  const common = 'tls_cert = "certs/server.pem"\ntls_key = "certs/server.key"\ntls_port = 0\n' +
+    'ws_enabled = true\nstatus_enabled = false\nkeys_dir = "keys"\n';
+  await deployment.start(
+    "master",
+    "master",
+    `[all]\nport = ${masterPort}\nws_port = ${masterWs}\n${common}`,
+    new RegExp(`master listening on .* ws wss://127\\.0\\.0\\.1:${masterWs}/sustenet`),
+  );
+  await deployment.start(
+    "cluster",
+    "cluster",
+    `[all]\nserver_name = "eu-1"\nport = ${clusterPort}\nws_port = ${clusterWs}\n${common}` +
+      `[cluster]\nmaster_port = ${masterPort}\n[[cluster.plugins]]\nurl = "${REPO_ROOT}plugins/echo.ts"\n`,
+    new RegExp(`cluster eu-1 listening on .* ws wss://127\\.0\\.0\\.1:${clusterWs}/sustenet`),
+  );
+  // The cluster registers with the master soon after it listens: list until it is there.
+  let listed = "";
+  for (let tries = 0; tries < 60 && !listed.includes("eu-1"); tries++) {
+    if (tries > 0) await new Promise((resolve) => setTimeout(resolve, 500));
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "task",
+        "client",
+        "--master",
+        `wss://localhost:${masterWs}/sustenet`,
+        "--ca-cert",
+        `${dir}/certs/ca.pem`,
+        "list",
+      ],
+      cwd: REPO_ROOT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    listed = new TextDecoder().decode(out.stdout);
+  }
+  assert.match(listed, /eu-1/);
 });
