@@ -78,6 +78,13 @@ Deno.test("a Deno client joins over wss:// and talks to the echo plugin", async 
       assert.match(error.message, /UnknownIssuer|certificate/i);
       return true;
     });
+    // A client that trusts another CA refuses the server's certificate.
+    await using other = await makeTestCerts();
+    await assert.rejects(
+      SustenetClient.connect({ url, caCerts: [other.ca], timeoutMs: 5000 }),
+      (error: unknown) =>
+        error instanceof ClientError && /UnknownIssuer|BadSignature/.test(error.message),
+    );
     // A plain ws:// client on the wss port does not get a WebSocket.
     await assert.rejects(
       SustenetClient.connect({ url: `ws://127.0.0.1:${ws.port}${ws.path}`, timeoutMs: 5000 }),
@@ -162,6 +169,62 @@ Deno.test("wss: a stalled handshake, a plain ws:// client and a TLS peer without
     assert.equal(served.remoteAddr.hostname, "127.0.0.1");
     assert.notEqual(served.remoteAddr.port, 0);
     await client.close();
+  } finally {
+    await listener.close();
+    await reset();
+  }
+});
+
+/** Ports of the TCP sockets this process listens on (from /proc: its own socket inodes only). */
+async function ownListeningPorts(): Promise<Set<number>> {
+  const inodes = new Set<string>();
+  for await (const entry of Deno.readDir("/proc/self/fd")) {
+    const target = await Deno.readLink(`/proc/self/fd/${entry.name}`).catch(() => "");
+    const match = /^socket:\[(\d+)\]$/.exec(target);
+    if (match !== null) inodes.add(match[1]);
+  }
+  const ports = new Set<number>();
+  for (const line of (await Deno.readTextFile("/proc/self/net/tcp")).split("\n").slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    // local_address is HEXIP:HEXPORT, st 0A = LISTEN, inode is the 10th field.
+    if (fields.length > 9 && fields[3] === "0A" && inodes.has(fields[9])) {
+      ports.add(parseInt(fields[1].split(":")[1], 16));
+    }
+  }
+  return ports;
+}
+
+Deno.test("wss: the internal HTTP side serves only streams the TLS relay brought", async () => {
+  const logs = await captureLogs("info");
+  await using certs = await makeTestCerts();
+  const before = await ownListeningPorts();
+  const listener = listenWebSocket({
+    port: 0,
+    tls: { cert: certs.cert, key: certs.key },
+    onFrame: () => {},
+  });
+  try {
+    const added = [...await ownListeningPorts()].filter((port) => !before.has(port));
+    // The public port, the internal TLS listener and the internal HTTP side.
+    assert.equal(added.length, 3, `new listening ports: ${added}`);
+    const statuses: number[] = [];
+    for (const port of added.filter((p) => p !== listener.addr.port)) {
+      // A plain upgrade request straight to the loopback port, skipping TLS.
+      const response = await fetch(`http://127.0.0.1:${port}/sustenet`, {
+        headers: { upgrade: "websocket", connection: "upgrade" },
+      }).catch(() => null);
+      if (response !== null) {
+        statuses.push(response.status);
+        await response.body?.cancel();
+      }
+    }
+    assert.deepEqual(statuses, [403]);
+    await waitUntil(
+      () => logged(logs, "not through the wss relay"),
+      "the relay-only log line",
+      WAIT_MS,
+    );
+    assert.equal(listener.connections.size, 0);
   } finally {
     await listener.close();
     await reset();
