@@ -171,6 +171,9 @@ export function closeQuietly(conn: Deno.Conn): void {
  *
  * @param from Read side.
  * @param to Write side.
+ * @param options `flushOnEnd`: at EOF, `closeWrite` `to` before closing it (a TLS stream, so
+ * the last bytes and the close_notify go out); `keepFrom`: close only `to` (the other
+ * direction, still flushing into `from`, closes it).
  * @returns Once both are closed.
  *
  * @example
@@ -197,7 +200,11 @@ export function closeQuietly(conn: Deno.Conn): void {
  * listener.close();
  * ```
  */
-export async function relayBytes(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+export async function relayBytes(
+  from: Deno.Conn,
+  to: Deno.Conn,
+  options: { readonly flushOnEnd?: boolean; readonly keepFrom?: boolean } = {},
+): Promise<void> {
   const buffer = new Uint8Array(RELAY_CHUNK_BYTES);
   try {
     for (;;) {
@@ -206,10 +213,12 @@ export async function relayBytes(from: Deno.Conn, to: Deno.Conn): Promise<void> 
       let offset = 0;
       while (offset < n) offset += await to.write(buffer.subarray(offset, n));
     }
+    // A TLS stream drops what it still buffers when closed at once: end it cleanly first.
+    if (options.flushOnEnd === true) await to.closeWrite();
   } catch {
     // A reset or a close from the other direction ends the relay; both sides close below.
   } finally {
-    closeQuietly(from);
+    if (options.keepFrom !== true) closeQuietly(from);
     closeQuietly(to);
   }
 }

@@ -199,6 +199,7 @@ export function listenWebSocket(options: ListenWebSocketOptions): WebSocketListe
         return refuse(403, "relay", "not through the wss relay", remote);
       }
       clearTimeout(stream.upgradeTimer);
+      stream.requested = true;
       remote = stream.peer;
     }
     const url = new URL(request.url);
@@ -262,12 +263,13 @@ export function listenWebSocket(options: ListenWebSocketOptions): WebSocketListe
         }
         closeQuietly(stream);
       }, handshakeTimeoutMs);
-      relayed.set(key, { peer: stream.remoteAddr, stream, upgradeTimer });
-      relayBytes(stream, hop);
-      relayBytes(hop, stream).finally(() => {
+      // The stream is closed by the direction that writes to it, after its last bytes.
+      relayBytes(stream, hop, { keepFrom: true });
+      const done = relayBytes(hop, stream, { flushOnEnd: true }).finally(() => {
         clearTimeout(upgradeTimer);
         relayed.delete(key);
       });
+      relayed.set(key, { peer: stream.remoteAddr, stream, upgradeTimer, requested: false, done });
     };
     try {
       tlsStreams = listenTlsStreams({
@@ -295,14 +297,27 @@ export function listenWebSocket(options: ListenWebSocketOptions): WebSocketListe
     connections,
     async close(reason?: CloseReason): Promise<void> {
       closing = true;
-      await tlsStreams?.close();
       await Promise.all([...connections].map((c) => c.close(reason)));
-      // Streams still open (idle after TLS, or mid-request) end with their relay.
-      for (const { stream, upgradeTimer } of relayed.values()) {
-        clearTimeout(upgradeTimer);
-        closeQuietly(stream);
-      }
+      // After the HTTP side let its sockets go (the close frames are through the relay), the
+      // streams still open (idle after TLS, or mid-request) end with their relay.
       await server.shutdown();
+      // Only now: closing the TLS listener earlier cut the close frames on their way out.
+      await tlsStreams?.close();
+      // Streams that asked for something end with their relay once the HTTP side let them go
+      // (their close frames flushed), within the handshake timeout; idle ones at once.
+      const ending: Promise<void>[] = [];
+      for (const { stream, upgradeTimer, requested, done } of relayed.values()) {
+        clearTimeout(upgradeTimer);
+        if (requested) ending.push(done);
+        else closeQuietly(stream);
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.all(ending),
+        new Promise((resolve) => timer = setTimeout(resolve, handshakeTimeoutMs)),
+      ]);
+      clearTimeout(timer);
+      for (const { stream } of relayed.values()) closeQuietly(stream);
     },
   };
 }
@@ -315,4 +330,8 @@ interface RelayedStream {
   readonly stream: Deno.Conn;
   /** Closes the stream if no upgrade request came in time. */
   readonly upgradeTimer: ReturnType<typeof setTimeout>;
+  /** Whether an HTTP request came (then the HTTP side ends the stream). */
+  requested: boolean;
+  /** Settles when the relay towards the peer ended (the stream is closed). */
+  readonly done: Promise<void>;
 }
