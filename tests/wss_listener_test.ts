@@ -16,6 +16,7 @@ import { generateKey } from "../shared/keys.ts";
 import { listenWebSocket } from "../shared/websocket_listener.ts";
 import { connectWebSocket, WebSocketConnectError } from "../shared/websocket_transport.ts";
 import { encodeFrame } from "../shared/protocol/frame.ts";
+import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { makeTestCerts } from "./_certs.ts";
 import { captureLogs } from "./_logs.ts";
 import { Deployment, freePort, REPO_ROOT } from "./_process.ts";
@@ -168,7 +169,11 @@ Deno.test("wss: a stalled handshake, a plain ws:// client and a TLS peer without
     const [served] = listener.connections;
     assert.equal(served.remoteAddr.hostname, "127.0.0.1");
     assert.notEqual(served.remoteAddr.port, 0);
-    await client.close();
+
+    // A stop tells the client why (the close frame gets through the relay before it ends).
+    await listener.close({ code: ErrorCode.ShuttingDown, message: "server shutting down" });
+    const info = await client.closed;
+    assert.match(info.reason, /1001/);
   } finally {
     await listener.close();
     await reset();
