@@ -64,6 +64,13 @@ export interface SustenetClientOptions {
    */
   readonly url?: string | URL;
   /**
+   * Certificates (PEM) to trust for a `wss://` `url` (the master's and the clusters'
+   * WebSocket endpoints), e.g. the development CA `ca.pem` of `deno task certs`; default: the
+   * system's store. Deno only (a browser trusts its own store); given without a `wss://` `url`:
+   * RangeError.
+   */
+  readonly caCerts?: readonly string[];
+  /**
    * More masters sharing one registry, tried in order after `host`:`port` whenever a master
    * connection is opened (at connect, and on each reconnect), so a dead master is skipped.
    *
@@ -223,6 +230,10 @@ function resolveSettings(
       throw new RangeError(`url must be a ws:// or wss:// URL, got ${url.protocol}`);
     }
   }
+  const caCerts = options.caCerts;
+  if (caCerts !== undefined && url?.protocol !== "wss:") {
+    throw new RangeError("caCerts applies to a wss:// url only");
+  }
   const host = options.host ?? "127.0.0.1";
   const masters = [{ host, port }];
   for (const extra of options.masters ?? []) {
@@ -236,7 +247,11 @@ function resolveSettings(
   return {
     // A WebSocket URL picks the WebSocket connector unless the options bring their own.
     connect: options.connect ??
-      (url === undefined ? connect : webSocketConnector({ masterUrl: url, createRecordCipher })),
+      (url === undefined ? connect : webSocketConnector({
+        masterUrl: url,
+        createRecordCipher,
+        ...(caCerts === undefined ? {} : { caCerts }),
+      })),
     host: url === undefined ? host : url.hostname.replace(/^\[|\]$/g, ""),
     port: url === undefined ? port : Number(url.port || (url.protocol === "wss:" ? 443 : 80)),
     masters: url === undefined ? masters : [],

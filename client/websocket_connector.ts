@@ -22,6 +22,13 @@ export interface WebSocketConnectorOptions {
    * @default {WebCrypto}
    */
   readonly createRecordCipher?: FrameSessionOptions["createRecordCipher"];
+  /**
+   * Certificates (PEM) to trust for `wss://`, master and clusters alike (Deno only; a browser
+   * trusts its own store).
+   *
+   * @default {the system's}
+   */
+  readonly caCerts?: readonly string[];
 }
 
 /**
@@ -95,6 +102,7 @@ export function webSocketConnector(options: WebSocketConnectorOptions): Connecto
         ? sessionOptions
         : { createRecordCipher: cipher, ...sessionOptions }),
       url,
+      ...(options.caCerts === undefined ? {} : { caCerts: options.caCerts }),
     });
   };
 }
