@@ -10,6 +10,7 @@
  * @module
  */
 
+import { parseArgs } from "node:util";
 import { fileURLToPath as fromFileUrl } from "node:url";
 
 /** Options of {@linkcode bundleForBrowser}. */
@@ -60,10 +61,36 @@ export async function bundleForBrowser(
   }
 }
 
+const USAGE = "usage: deno task bundle [--no-minify]\n" +
+  "  bundles the package's browser entry (browser.ts) into dist/sustenet.js, one ES module\n" +
+  "  for web pages and HTML5 game exports\n" +
+  "\n" +
+  "  --no-minify   keep it readable (default minified, names kept)\n" +
+  "  -h, --help    this text";
+
 if (import.meta.main) {
+  let values: { "no-minify"?: boolean; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: Deno.args,
+      options: {
+        "no-minify": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    console.error(`${error instanceof Error ? error.message : error}\n${USAGE}`);
+    Deno.exit(2);
+  }
+  if (values.help === true) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
   const out = new URL("../dist/sustenet.js", import.meta.url);
   await Deno.mkdir(new URL(".", out), { recursive: true });
-  await bundleForBrowser(fromFileUrl(out));
+  await bundleForBrowser(fromFileUrl(out), { minify: values["no-minify"] !== true });
   const { size } = await Deno.stat(out);
   console.log(`wrote ${fromFileUrl(out)} (${(size / 1024).toFixed(1)} KiB)`);
 }
