@@ -359,6 +359,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
           ...metrics.families(),
           ...processMetrics.families(),
           ...(sync?.metricFamilies() ?? []),
+          ...resolved.metricFamilies(),
         ],
         routes: opsConsole.routes,
       });
