@@ -19,7 +19,9 @@ import { logSuccess, roleLogger } from "../shared/logging.ts";
 import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
 import {
   type AnswerClusterPacket,
+  MAX_PLUGIN_SUMMARIES,
   type Packet,
+  type PluginSummary,
   PROTOCOL_VERSION,
   Role,
 } from "../shared/protocol/packets.ts";
@@ -527,6 +529,11 @@ export interface MasterLinkOptions extends MasterLinkSessionOptions {
   readonly onRegistered?: (clusterId: number) => void;
   /** The cluster's status page URL, sent (ClusterPage) after each registration; absent = not. */
   readonly pageUrl?: string;
+  /**
+   * The cluster's plugins, sent (ClusterPlugins, first 32) after each registration and at a
+   * heartbeat when they changed; absent or empty = not sent.
+   */
+  readonly plugins?: () => readonly PluginSummary[];
   /** Called when a registered link is lost (not when it is stopped). */
   readonly onLost?: (reason: string) => void;
 }
@@ -783,12 +790,29 @@ export class MasterLink {
       port: this.master.port,
       clusterId,
     });
+    let sentPlugins = "";
+    const sendPlugins = () => {
+      const plugins = (this.#options.plugins?.() ?? []).slice(0, MAX_PLUGIN_SUMMARIES).map((p) => ({
+        name: fitStr8(p.name),
+        state: p.state,
+        restarts: Math.min(p.restarts, 0xffff_ffff),
+      }));
+      if (plugins.length === 0) return;
+      const packet = encodePacket({ kind: "ClusterPlugins", plugins });
+      // Only a change is sent again (the summary is a few bytes: compare them whole).
+      const key = packet.toHex();
+      if (key === sentPlugins) return;
+      sentPlugins = key;
+      connection.send(packet);
+    };
     const beat = () => {
       connection.send(session.heartbeat(this.#currentLoad()));
+      sendPlugins();
     };
-    beat(); // the master learns the load at once, not a second later
     const pageUrl = this.#options.pageUrl;
+    connection.send(session.heartbeat(this.#currentLoad())); // the load at once, not in a second
     if (pageUrl !== undefined) connection.send(encodePacket({ kind: "ClusterPage", url: pageUrl }));
+    sendPlugins();
     this.#heartbeatTimer = setInterval(beat, this.#heartbeatIntervalMs);
     try {
       this.#options.onRegistered?.(clusterId);
@@ -821,4 +845,19 @@ export class MasterLink {
   #wakeUp(): void {
     this.#wake?.();
   }
+}
+
+/** `text` cut (at a code point) to the 255 UTF-8 bytes a str8 holds. */
+function fitStr8(name: string): string {
+  const text = name.toWellFormed();
+  const encoder = new TextEncoder();
+  if (encoder.encode(text).length <= 0xff) return text;
+  let out = "";
+  let bytes = 0;
+  for (const char of text) {
+    bytes += encoder.encode(char).length;
+    if (bytes > 0xff) break;
+    out += char;
+  }
+  return out;
 }
