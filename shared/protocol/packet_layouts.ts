@@ -311,9 +311,9 @@ export type AnnouncedFields = Omit<PacketOf<"AnswerCluster">, "kind" | "proof">;
  * import assert from "node:assert/strict";
  *
  * const size = announcedFieldsSize({
- *   name: "a", host: "h", port: 1, maxConnections: 2, keyVersion: 3, publicKey: new Uint8Array(1),
+ *   name: "a", host: "h", port: 1, maxConnections: 2, keyVersion: 3, publicKey: new Uint8Array(32),
  * });
- * assert.equal(size, 15);
+ * assert.equal(size, 46);
  * ```
  */
 export function announcedFieldsSize(f: AnnouncedFields): number {

@@ -676,7 +676,7 @@ export type PacketOf<K extends PacketKind> = Extract<Packet, { readonly kind: K 
  * import { PACKET_KINDS } from "./packets.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(PACKET_KINDS.length, 31);
+ * assert.equal(PACKET_KINDS.length, 33);
  * assert.equal(PACKET_KINDS[0], "Hello");
  * ```
  */
