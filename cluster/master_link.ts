@@ -36,6 +36,9 @@ const logger = roleLogger("cluster", "master_link");
 const CLUSTER_NONCE_BYTES = 32;
 /** Longest passphrase a bytes8 field can carry back in AnswerCluster. */
 const MAX_PASSPHRASE_BYTES = 255;
+/** How a master that does not know ClusterPlugins answers it (its reason, as the link logs it). */
+const PLUGINS_REFUSED = "master sent Error UnexpectedPacket: unexpected ClusterPlugins";
+
 /** Longest part of the master's Error reason repeated in our log. */
 const MAX_PEER_REASON_CHARS = 200;
 /** Longest Deregister reason sent, in characters (str16 holds 65 535 bytes). */
@@ -582,6 +585,8 @@ export class MasterLink {
   #state: MasterLinkState = "connecting";
   #clusterId: number | undefined;
   #registrations = 0;
+  /** Set once a master refused ClusterPlugins (one older than it): not sent again. */
+  #pluginsRefused = false;
   #stopping = false;
   #run: Promise<void> | undefined;
   #connection: FrameTransport | undefined;
@@ -767,6 +772,12 @@ export class MasterLink {
           break;
         case "failed":
           logger.warn("master link closing: {reason}", { reason: action.reason });
+          if (action.reason.startsWith(PLUGINS_REFUSED) && !this.#pluginsRefused) {
+            // A master older than ClusterPlugins drops the link for it; the next one goes
+            // without, so the cluster stays listed (its console just shows no plugins).
+            this.#pluginsRefused = true;
+            logger.warn("the master does not know ClusterPlugins: plugin summaries are off");
+          }
           connection.close(
             action.code === undefined ? undefined : {
               code: action.code,
@@ -792,6 +803,7 @@ export class MasterLink {
     });
     let sentPlugins = "";
     const sendPlugins = () => {
+      if (this.#pluginsRefused) return;
       const plugins = (this.#options.plugins?.() ?? []).slice(0, MAX_PLUGIN_SUMMARIES).map((p) => ({
         name: fitStr8(p.name),
         state: p.state,
