@@ -21,6 +21,7 @@ import {
   type AnswerClusterPacket,
   MAX_PLUGIN_SUMMARIES,
   type Packet,
+  PacketType,
   type PluginSummary,
   PROTOCOL_VERSION,
   Role,
@@ -36,8 +37,14 @@ const logger = roleLogger("cluster", "master_link");
 const CLUSTER_NONCE_BYTES = 32;
 /** Longest passphrase a bytes8 field can carry back in AnswerCluster. */
 const MAX_PASSPHRASE_BYTES = 255;
-/** How a master that does not know ClusterPlugins answers it (its reason, as the link logs it). */
-const PLUGINS_REFUSED = "master sent Error UnexpectedPacket: unexpected ClusterPlugins";
+/**
+ * How a master that does not know ClusterPlugins answers it, as the link logs it: its codec has
+ * no type 0x1B (27), or (a codec that has it without the link handling it) an unexpected packet.
+ */
+const PLUGINS_REFUSED: readonly string[] = [
+  `master sent Error UnknownPacket: unknown packet type ${PacketType.ClusterPlugins}`,
+  "master sent Error UnexpectedPacket: unexpected ClusterPlugins",
+];
 
 /** Longest part of the master's Error reason repeated in our log. */
 const MAX_PEER_REASON_CHARS = 200;
@@ -772,7 +779,7 @@ export class MasterLink {
           break;
         case "failed":
           logger.warn("master link closing: {reason}", { reason: action.reason });
-          if (action.reason.startsWith(PLUGINS_REFUSED) && !this.#pluginsRefused) {
+          if (PLUGINS_REFUSED.includes(action.reason) && !this.#pluginsRefused) {
             // A master older than ClusterPlugins drops the link for it; the next one goes
             // without, so the cluster stays listed (its console just shows no plugins).
             this.#pluginsRefused = true;

@@ -248,7 +248,7 @@ interface FakeMaster {
 
 /**
  * A hand-played master: knows one key, registers every cluster as `clusterId`. With `refuse`,
- * it answers that packet kind as a master from before it does (`Error(UnexpectedPacket)`).
+ * it answers that packet kind as a master from before it does (`Error(UnknownPacket)`).
  */
 function fakeMaster(
   clusterKey: Uint8Array,
@@ -276,9 +276,10 @@ function fakeMaster(
         if (packet instanceof ProtocolError) throw packet;
         record(structuredClone(packet));
         if (packet.kind === refuse) {
+          // What a master whose codec lacks the type answers (master_connection.ts).
           connection.close({
-            code: ErrorCode.UnexpectedPacket,
-            message: `unexpected ${packet.kind}`,
+            code: ErrorCode.UnknownPacket,
+            message: `unknown packet type ${frame.type}`,
           });
         } else if (packet.kind === "Hello") {
           connection.send(
