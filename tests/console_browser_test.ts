@@ -198,7 +198,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "HTML in a cluster name and a player id is shown as text on both pages",
+  name: "HTML in a cluster name, a plugin name and a player id is shown as text on both pages",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
