@@ -1,10 +1,12 @@
 /**
  * `deno task demo`: a whole Sustenet game on this machine in a few seconds. It makes a
  * temporary directory with a fresh shared cluster key and configs, starts a master and two
- * clusters (running the example plugins `plugins/echo.ts` and `plugins/chat.ts`, sandboxed)
- * as child processes on 127.0.0.1 with free ports, waits for their ready lines, runs a few bot
- * clients in this process that list, auto-join, chat and echo, prints a summary, stops the
- * servers with SIGTERM and exits 0. `--keep` leaves the servers running until Ctrl-C.
+ * clusters (running the example plugins `plugins/echo.ts` and `plugins/chat.ts`, sandboxed,
+ * with fragments on and a WebSocket listener each) as child processes on 127.0.0.1 with free
+ * ports, serves the live browser page (`web/`), waits for the ready lines, runs a few bot
+ * clients in this process that list, auto-join, walk, chat and echo, prints a summary, stops
+ * the servers with SIGTERM and exits 0. `--keep` leaves the servers, the page and walking bots
+ * running until Ctrl-C.
  *
  * ```
  * deno task demo [--bots N] [--seconds S] [--keep]
@@ -17,14 +19,14 @@
  */
 
 import { parseArgs } from "node:util";
-import { formatBotSummary, startBots } from "./client/bots.ts";
+import { type BotRun, formatBotSummary, startBots } from "./client/bots.ts";
 import { formatClusterTable } from "./client/main.ts";
 import { SustenetClient } from "./client/mod.ts";
 import { generateKey } from "./shared/keys.ts";
 import { setupLogging } from "./shared/logging.ts";
 import type { ClusterInfo } from "./shared/protocol/packets.ts";
-import { onShutdownSignal } from "./shared/shutdown_signals.ts";
 import { freePort, type RoleProcess, spawnRole, waitForLine } from "./tests/_process.ts";
+import { type DemoPageServer, serveDemoPage } from "./web/demo_web_server.ts";
 
 /** The clusters the demo starts. */
 const CLUSTER_NAMES = ["cluster-a", "cluster-b"] as const;
@@ -32,6 +34,10 @@ const CLUSTER_NAMES = ["cluster-a", "cluster-b"] as const;
 const SERVER_FLAGS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
 /** A cluster's, as `deno task cluster`'s: `--allow-run` starts its plugins' subprocesses. */
 const CLUSTER_FLAGS = [...SERVER_FLAGS, "--allow-run"];
+/** Side of a fragment in the demo's clusters, in world units. */
+export const DEMO_FRAGMENT_SIZE = 64;
+/** The WebSocket path of the demo's servers. */
+const WS_PATH = "/sustenet";
 /** Longest wait for a server's ready line, in ms. */
 const READY_TIMEOUT_MS = 15_000;
 
@@ -97,10 +103,26 @@ function tomlString(text: string): string {
   return JSON.stringify(text); // JSON escapes are valid TOML basic-string escapes
 }
 
+/** The ports of a demo deployment. */
+interface DemoPorts {
+  readonly master: number;
+  readonly masterWs: number;
+  readonly status: number;
+  readonly clusters: readonly number[];
+  readonly clusterWs: readonly number[];
+}
+
+/** The WebSocket keys of a server: listener on, on `port`, open to the demo page's origin. */
+function wsKeys(port: number, origin: string | undefined): string {
+  return `ws_enabled = true
+ws_port = ${port}
+ws_path = ${tomlString(WS_PATH)}
+ws_allowed_origins = [${origin === undefined ? "" : tomlString(origin)}]
+`;
+}
+
 /** The master's and clusters' configs. */
-function configs(
-  ports: { master: number; status: number; clusters: readonly number[] },
-): Map<string, string> {
+function configs(ports: DemoPorts, origin: string | undefined): Map<string, string> {
   const plugin = (file: string) => new URL(`./plugins/${file}`, import.meta.url).href;
   const files = new Map<string, string>();
   files.set(
@@ -111,7 +133,7 @@ port = ${ports.master}
 keys_dir = "keys"
 status_port = ${ports.status}
 log_level = "warning"
-`,
+${wsKeys(ports.masterWs, origin)}`,
   );
   CLUSTER_NAMES.forEach((name, i) => {
     files.set(
@@ -122,11 +144,15 @@ port = ${ports.clusters[i]}
 keys_dir = "keys"
 status_enabled = false
 log_level = "warning"
-
+${wsKeys(ports.clusterWs[i], origin)}
 [cluster]
 master_port = ${ports.master}
 identity_key_name = ${tomlString(`${name.replace("-", "_")}_identity`)}
 heartbeat_interval_ms = 250
+
+[cluster.fragments]
+enabled = true
+size = ${DEMO_FRAGMENT_SIZE}
 
 [[cluster.plugins]]
 url = ${tomlString(plugin("echo.ts"))}
@@ -140,20 +166,93 @@ url = ${tomlString(plugin("chat.ts"))}
 }
 
 /** The running servers and where they are. */
-interface Servers {
+export interface DemoServers {
+  /** Every server process (the master first, then the clusters). */
   readonly processes: RoleProcess[];
+  /** The cluster processes by name (replaced when one is restarted). */
+  readonly clusters: Map<string, RoleProcess>;
+  /** The master's TCP port. */
   masterPort: number;
+  /** The master's WebSocket URL. */
+  masterWsUrl: string;
+  /** The master's status page. */
   statusUrl: string | undefined;
+  /** The live browser page, unless it could not be built. */
+  page: DemoPageServer | undefined;
 }
 
-async function startServers(dir: string, servers: Servers): Promise<void> {
+/** Empty {@linkcode DemoServers}, filled by {@linkcode startDemoServers}. */
+export function emptyDemoServers(): DemoServers {
+  return {
+    processes: [],
+    clusters: new Map(),
+    masterPort: 0,
+    masterWsUrl: "",
+    statusUrl: undefined,
+    page: undefined,
+  };
+}
+
+/** Starts a cluster of the demo from its config in `dir` and waits for its ready line. */
+async function startCluster(dir: string, servers: DemoServers, name: string): Promise<void> {
+  const process = spawnRole("cluster", ["--config", `${dir}/${name}.toml`], {
+    denoFlags: CLUSTER_FLAGS,
+  });
+  servers.processes.push(process);
+  servers.clusters.set(name, process);
+  await waitForLine(process, new RegExp(`^cluster ${name} listening on `), READY_TIMEOUT_MS);
+}
+
+/**
+ * Stops a demo cluster (SIGTERM: it drains its players) and starts it again on the same ports
+ * with the same keys, as an operator restarting it would.
+ *
+ * @param dir The demo's directory.
+ * @param servers The running servers.
+ * @param name `"cluster-a"` or `"cluster-b"`.
+ */
+export async function restartDemoCluster(
+  dir: string,
+  servers: DemoServers,
+  name: string,
+): Promise<void> {
+  const old = servers.clusters.get(name);
+  if (old === undefined) throw new Error(`no demo cluster ${name}`);
+  await old.close(5000);
+  servers.processes.splice(servers.processes.indexOf(old), 1);
+  await startCluster(dir, servers, name);
+}
+
+/**
+ * Starts the demo's master, clusters and browser page in `dir` (a fresh temporary directory).
+ *
+ * @param dir Where keys and configs go.
+ * @param servers Filled in as servers start, so a failure halfway still stops what started.
+ */
+export async function startDemoServers(dir: string, servers: DemoServers): Promise<void> {
   await generateKey(`${dir}/keys`, "cluster_key");
-  const ports = {
+  const ports: DemoPorts = {
     master: await freePort(),
+    masterWs: await freePort(),
     status: await freePort(),
     clusters: [await freePort(), await freePort()],
+    clusterWs: [await freePort(), await freePort()],
   };
-  for (const [file, text] of configs(ports)) await Deno.writeTextFile(`${dir}/${file}`, text);
+  servers.masterWsUrl = `ws://127.0.0.1:${ports.masterWs}${WS_PATH}`;
+  try {
+    servers.page = await serveDemoPage({
+      masterUrl: servers.masterWsUrl,
+      fragmentSize: DEMO_FRAGMENT_SIZE,
+    });
+  } catch (error) {
+    // The game runs without the page (bundling needs esbuild from npm the first time).
+    console.log(
+      `demo page unavailable: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+  for (const [file, text] of configs(ports, servers.page?.origin)) {
+    await Deno.writeTextFile(`${dir}/${file}`, text);
+  }
 
   const master = spawnRole("master", ["--config", `${dir}/master.toml`], {
     denoFlags: SERVER_FLAGS,
@@ -167,26 +266,15 @@ async function startServers(dir: string, servers: Servers): Promise<void> {
   servers.masterPort = Number(ready[2]);
   servers.statusUrl = ready[3];
 
-  const clusters = CLUSTER_NAMES.map((name) => {
-    const process = spawnRole("cluster", ["--config", `${dir}/${name}.toml`], {
-      denoFlags: CLUSTER_FLAGS,
-    });
-    servers.processes.push(process);
-    return process;
-  });
-  await Promise.all(
-    clusters.map((process, i) =>
-      waitForLine(
-        process,
-        new RegExp(`^cluster ${CLUSTER_NAMES[i]} listening on `),
-        READY_TIMEOUT_MS,
-      )
-    ),
-  );
+  await Promise.all(CLUSTER_NAMES.map((name) => startCluster(dir, servers, name)));
 }
 
-/** Waits until the master lists every demo cluster (they register right after starting). */
-async function waitForClusters(observer: SustenetClient): Promise<void> {
+/**
+ * Waits until the master lists every demo cluster (they register right after starting).
+ *
+ * @param observer A client connected to the master.
+ */
+export async function waitForDemoClusters(observer: SustenetClient): Promise<void> {
   const deadline = performance.now() + READY_TIMEOUT_MS;
   while (true) {
     const listed = await observer.listClusters();
@@ -198,21 +286,30 @@ async function waitForClusters(observer: SustenetClient): Promise<void> {
   }
 }
 
-/** Stops every server with SIGTERM (SIGKILL after a grace period) and waits for them. */
-async function stopServers(servers: Servers): Promise<void> {
+/**
+ * Stops the page and every server with SIGTERM (SIGKILL after a grace period), waiting for them.
+ *
+ * @param servers The running servers.
+ */
+export async function stopDemoServers(servers: DemoServers): Promise<void> {
+  await servers.page?.close();
   await Promise.all(servers.processes.map((process) => process.close(5000)));
 }
 
-async function runDemo(options: DemoOptions, servers: Servers, dir: string): Promise<boolean> {
+async function runDemo(
+  options: DemoOptions,
+  servers: DemoServers,
+  dir: string,
+): Promise<boolean> {
   const started = performance.now();
   console.log("Sustenet demo: starting a master and two clusters on 127.0.0.1…");
-  await startServers(dir, servers);
+  await startDemoServers(dir, servers);
   const observer = await SustenetClient.connect({ port: servers.masterPort });
   let clustersWhilePlaying: readonly ClusterInfo[] = [];
   let summaryLines: string[];
   let allJoined: boolean;
   try {
-    await waitForClusters(observer);
+    await waitForDemoClusters(observer);
     console.log(
       `servers ready in ${((performance.now() - started) / 1000).toFixed(1)} s; ` +
         `running ${options.bots} bots for ${options.seconds} s…`,
@@ -222,6 +319,7 @@ async function runDemo(options: DemoOptions, servers: Servers, dir: string): Pro
       count: options.bots,
       seconds: options.seconds,
       intervalMs: 200,
+      walk: { area: DEMO_FRAGMENT_SIZE },
     });
     await run.allJoined;
     // Clusters report their load every 250 ms: list once the reports include the bots.
@@ -244,6 +342,9 @@ async function runDemo(options: DemoOptions, servers: Servers, dir: string): Pro
   console.log("== Sustenet demo summary ==");
   console.log(`master: 127.0.0.1:${servers.masterPort}`);
   console.log(`master status page: ${servers.statusUrl ?? "disabled"}${health}`);
+  if (servers.page !== undefined) {
+    console.log(`demo page: ${servers.page.url} (master over WebSocket: ${servers.masterWsUrl})`);
+  }
   console.log("clusters while the bots played:");
   for (const line of formatClusterTable(clustersWhilePlaying)) console.log(`  ${line}`);
   console.log("bots:");
@@ -254,6 +355,39 @@ async function runDemo(options: DemoOptions, servers: Servers, dir: string): Pro
       `${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
   return allJoined;
+}
+
+/**
+ * Calls `stop` on the first SIGINT / SIGTERM, then exits 0 (1 if stopping failed). Ctrl-C in a
+ * terminal reaches the demo twice (the terminal signals the whole process group, and
+ * `deno task` forwards the signal to its child too), so the second signal is not a second
+ * press: only a third one exits at once (130), leaving whatever has not stopped yet.
+ *
+ * @param stop Stops the servers.
+ * @returns A function that removes the handlers.
+ */
+function onDemoSignal(stop: (signal: Deno.Signal) => Promise<void>): () => void {
+  let received = 0;
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  const handlers = signals.map((signal) => {
+    const handler = () => {
+      received++;
+      if (received === 3) Deno.exit(130);
+      if (received > 1) return;
+      stop(signal).then(
+        () => Deno.exit(0),
+        (error) => {
+          console.error(`error while stopping: ${error instanceof Error ? error.message : error}`);
+          Deno.exit(1);
+        },
+      );
+    };
+    Deno.addSignalListener(signal, handler);
+    return [signal, handler] as const;
+  });
+  return () => {
+    for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
+  };
 }
 
 /**
@@ -290,22 +424,37 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   await setupLogging({ level: "warning", role: "client" });
   const dir = await Deno.makeTempDir({ prefix: "sustenet_demo_" });
-  const servers: Servers = { processes: [], masterPort: 0, statusUrl: undefined };
+  const servers = emptyDemoServers();
   let cleaning: Promise<void> | undefined;
+  let walkers: BotRun | undefined;
   const cleanup = (): Promise<void> =>
     cleaning ??= (async () => {
-      await stopServers(servers);
+      walkers?.stop();
+      await walkers?.done;
+      await stopDemoServers(servers);
       await Deno.remove(dir, { recursive: true });
     })();
   // Ctrl-C or SIGTERM at any point stops the servers before the process exits.
-  const removeSignals = onShutdownSignal(async (signal) => {
+  const removeSignals = onDemoSignal(async (signal) => {
     console.log(`${signal}: stopping the servers`);
     await cleanup();
   });
   try {
     const ok = await runDemo(options, servers, dir);
     if (ok && options.keep) {
-      console.log("--keep: the servers keep running; press Ctrl-C to stop them");
+      // Bots that walk until Ctrl-C, so the page has players to show.
+      walkers = startBots({
+        master: { host: "127.0.0.1", port: servers.masterPort },
+        count: options.bots,
+        seconds: 3600,
+        intervalMs: 5000, // a chat line each 5 s: people can still read the chat
+        walk: { area: DEMO_FRAGMENT_SIZE },
+      });
+      const page = servers.page === undefined ? "" : `, open ${servers.page.url}`;
+      console.log(
+        `--keep: the servers and ${options.bots} walking bots keep running${page}; ` +
+          "press Ctrl-C to stop them",
+      );
       // The signal handler stops the servers and exits; until then, wait.
       await new Promise<never>(() => {});
     }

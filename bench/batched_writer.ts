@@ -63,7 +63,7 @@ const KEEP_JOIN_BYTES = 64 * 1024;
  * ```
  */
 export class BatchedWriter {
-  readonly #conn: Deno.Conn;
+  readonly #conn: Pick<Deno.Conn, "write">;
   readonly #maxQueueBytes: number;
   readonly #onFailure: (reason: string) => void;
   readonly #encode: BatchEncoder;
@@ -80,7 +80,7 @@ export class BatchedWriter {
    * @param conn The socket to write to (not owned: closing it is the caller's job).
    * @param options Bound, failure callback and encoder.
    */
-  constructor(conn: Deno.Conn, options: BatchedWriterOptions) {
+  constructor(conn: Pick<Deno.Conn, "write">, options: BatchedWriterOptions) {
     this.#conn = conn;
     this.#maxQueueBytes = options.maxQueueBytes;
     this.#onFailure = options.onFailure;

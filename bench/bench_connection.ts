@@ -18,6 +18,7 @@ import { NodeRecordCipher } from "../shared/record_cipher_node.ts";
 import { type RecordCipher, RecordError } from "../shared/record_cipher.ts";
 import { SealedRecordReader, SealedRecordWriter } from "../shared/sealed_record.ts";
 import { BatchedWriter } from "./batched_writer.ts";
+import { type BenchSocket, WebSocketStream } from "./websocket_stream.ts";
 import { type FrameRunVisitor, FrameScanner, type FrameVisitor } from "./frame_scanner.ts";
 
 /** Options of {@linkcode BenchConnection.connect}. */
@@ -85,7 +86,7 @@ export class BenchConnection {
   /** Bytes read from the socket. */
   bytesIn = 0;
 
-  readonly #conn: Deno.TcpConn;
+  readonly #conn: BenchSocket;
   readonly #readBufferBytes: number;
   readonly #writer: BatchedWriter;
   readonly #resolveClosed: (reason: string) => void;
@@ -104,7 +105,7 @@ export class BenchConnection {
   #inScan = false;
   #afterScan: (() => Promise<void>) | undefined;
 
-  private constructor(conn: Deno.TcpConn, options: BenchConnectionOptions) {
+  private constructor(conn: BenchSocket, options: BenchConnectionOptions) {
     this.#conn = conn;
     this.#readBufferBytes = options.readBufferBytes ?? 32 * 1024;
     this.#writer = new BatchedWriter(conn, {
@@ -134,6 +135,20 @@ export class BenchConnection {
   ): Promise<BenchConnection> {
     const conn = await Deno.connect({ hostname, port, transport: "tcp" });
     return BenchConnection.from(conn, options);
+  }
+
+  /**
+   * Connects over WebSocket (`ws://host:port/path`): the same connection, each batch one
+   * binary message ({@linkcode WebSocketStream}).
+   *
+   * @param url The cluster's WebSocket URL.
+   * @param options Buffer and queue sizes.
+   */
+  static async connectWebSocket(
+    url: string,
+    options: BenchConnectionOptions = {},
+  ): Promise<BenchConnection> {
+    return new BenchConnection(await WebSocketStream.connect(url), options);
   }
 
   /**

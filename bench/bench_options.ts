@@ -16,6 +16,7 @@ export const BENCH_PARTS = [
   "raw",
   "plaintext",
   "sealed",
+  "ws-sealed",
   "colyseus",
   "idle",
   "echo",

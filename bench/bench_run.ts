@@ -149,6 +149,17 @@ class BenchRun {
         this.#plan(50, start, 10, 2000),
       );
     }
+    if (parts.has("ws-sealed")) {
+      // The same fan-out workload, the generator's clients joining over the cluster's
+      // WebSocket listener (one binary message per batch), in the same run as TCP and Colyseus.
+      const sealedBest = bestOf(this.relay.find((r) => r.label === "sustenet-sealed"));
+      const start = sealedBest === undefined ? 150 : Math.round(sealedBest * 0.8);
+      await this.#campaign(
+        "sustenet-ws-sealed",
+        () => startSustenetServers({ sealed: true, webSocket: true }),
+        this.#plan(50, start, 10, 2000),
+      );
+    }
     if (parts.has("colyseus")) {
       const available = await ensureColyseus(this.#options.quick);
       if (!available.ok) {

@@ -175,6 +175,12 @@ export interface SustenetServersOptions {
    * @default {"in-process"}
    */
   readonly echo?: EchoPluginMode;
+  /**
+   * The cluster also listens on WebSocket and the generator's clients join over it.
+   *
+   * @default {false}
+   */
+  readonly webSocket?: boolean;
   /** Extra Deno flags for the cluster process (e.g. `--cpu-prof`). */
   readonly clusterDenoFlags?: string[];
   /** Working directory of the cluster process (where `--cpu-prof` writes). */
@@ -186,10 +192,10 @@ export interface SustenetServersOptions {
  * enough that an overloaded run is measured rather than cut off, and no per-address pending
  * limit to speak of (every generated client comes from 127.0.0.1, many handshakes at once).
  */
-function benchConfig(name: string, port: number, section: string): string {
+function benchConfig(name: string, port: number, section: string, allExtra = ""): string {
   return `[all]
 server_name = "${name}"
-port = ${port}
+port = ${port}${allExtra}
 keys_dir = "keys"
 status_enabled = false
 log_level = "warning"
@@ -236,9 +242,12 @@ export async function startSustenetServers(
     const clusterSection = `[cluster]\nkey_name = "bench"\nmaster_port = ${masterPort}\n` +
       `plaintext = ${!options.sealed}` + UNLIMITED_PLAYERS +
       (echo === "sandboxed" ? SANDBOXED_ECHO : echo === "subprocess" ? SUBPROCESS_ECHO : "");
+    const wsPart = options.webSocket === true
+      ? `\nws_enabled = true\nws_port = ${await freePort()}`
+      : "";
     await Deno.writeTextFile(
       `${dir}/cluster.toml`,
-      benchConfig("bench-cluster", clusterPort, clusterSection),
+      benchConfig("bench-cluster", clusterPort, clusterSection, wsPart),
     );
     const cluster = BenchChild.spawn({
       name: "cluster",
@@ -257,8 +266,16 @@ export async function startSustenetServers(
     await cluster.waitForLine(/^cluster \S+ listening on /, READY_TIMEOUT_MS);
     await waitUntilListed(masterPort);
     return {
-      label: options.sealed ? "sustenet-sealed" : "sustenet-plaintext",
-      target: { kind: "sustenet", masterHost: "127.0.0.1", masterPort, sealed: options.sealed },
+      label: `sustenet-${options.webSocket === true ? "ws-" : ""}${
+        options.sealed ? "sealed" : "plaintext"
+      }`,
+      target: {
+        kind: "sustenet",
+        masterHost: "127.0.0.1",
+        masterPort,
+        sealed: options.sealed,
+        ...(options.webSocket === true ? { webSocket: true } : {}),
+      },
       masterPort,
       clusterPid: cluster.pid,
       sealed: options.sealed,

@@ -124,7 +124,11 @@ export async function connectClients(
         sources.push(await MasterTicketSource.open(target.masterHost, target.masterPort));
       }
       outcome = await mapConcurrent(count, concurrency, async (i) => {
-        const options = { sealed: target.sealed, readBufferBytes };
+        const options = {
+          sealed: target.sealed,
+          webSocket: target.webSocket === true,
+          readBufferBytes,
+        };
         return (await joinViaMaster(sources[i % sources.length], options)).conn;
       });
     }

@@ -27,6 +27,8 @@ export type LoadTarget =
     readonly masterPort: number;
     /** `false` when the cluster runs with `plaintext = true`. */
     readonly sealed: boolean;
+    /** Clients join the cluster over its WebSocket endpoint (from the ticket). */
+    readonly webSocket?: boolean;
   };
 
 /** Fields of every relay-like measurement: a warm-up, then measured windows. */
@@ -228,11 +230,15 @@ function parseTarget(value: unknown): LoadTarget {
   }
   if (json.kind === "sustenet") {
     if (typeof json.sealed !== "boolean") throw new LoadJobError("target.sealed must be boolean");
+    if (json.webSocket !== undefined && typeof json.webSocket !== "boolean") {
+      throw new LoadJobError("target.webSocket must be boolean");
+    }
     return {
       kind: "sustenet",
       masterHost: text(json, "masterHost", "target"),
       masterPort: integer(json, "masterPort", 1, 65535, "target"),
       sealed: json.sealed,
+      ...(json.webSocket === true ? { webSocket: true } : {}),
     };
   }
   throw new LoadJobError(`target.kind must be "raw" or "sustenet", got ${String(json.kind)}`);

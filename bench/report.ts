@@ -206,6 +206,7 @@ export function checkGoals(systems: readonly SystemResult[]): GoalCheck[] {
   const plain = find("sustenet-plaintext");
   const sealed = find("sustenet-sealed");
   const colyseus = find("colyseus");
+  const webSocket = find("sustenet-ws-sealed");
   const check = (
     goal: string,
     x: SystemResult | undefined,
@@ -226,6 +227,11 @@ export function checkGoals(systems: readonly SystemResult[]): GoalCheck[] {
     check("sealed ≥ 0.7 × raw", sealed, raw, 0.7),
     check("plaintext ≥ 6 × Colyseus", plain, colyseus, 6),
     check("sealed ≥ 6 × Colyseus", sealed, colyseus, 6),
+    // Issue 16's goals, when the WebSocket relay ran.
+    ...(webSocket === undefined ? [] : [
+      check("ws-sealed ≥ 0.8 × sealed", webSocket, sealed, 0.8),
+      check("ws-sealed ≥ 6 × Colyseus", webSocket, colyseus, 6),
+    ]),
   ];
 }
 

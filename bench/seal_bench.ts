@@ -10,11 +10,8 @@
  * @module
  */
 
-import {
-  createRecordCipher,
-  type RecordCipher,
-  type RecordCipherKind,
-} from "../shared/record_cipher.ts";
+import type { RecordCipher, RecordCipherKind } from "../shared/record_cipher.ts";
+import { createRecordCipher } from "../shared/create_record_cipher.ts";
 
 const key = new Uint8Array(32).fill(0x42);
 const kinds: readonly RecordCipherKind[] = ["ffi", "node", "webcrypto", "hybrid"];

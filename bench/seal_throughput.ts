@@ -13,11 +13,11 @@
  */
 
 import {
-  createRecordCipher,
   RECORD_TAG_BYTES,
   type RecordCipher,
   type RecordCipherKind,
 } from "../shared/record_cipher.ts";
+import { createRecordCipher } from "../shared/create_record_cipher.ts";
 
 /** One sealing measurement. */
 export interface SealFigure {

@@ -18,7 +18,7 @@ import { type EphemeralKeyPair, generateEphemeralKeyPair } from "../shared/key_d
 import type { Frame } from "../shared/protocol/frame.ts";
 import type { ClusterInfo, JoinTicketPacket } from "../shared/protocol/packets.ts";
 import { SustenetError } from "../shared/errors.ts";
-import { createRecordCipher } from "../shared/record_cipher.ts";
+import { createRecordCipher } from "../shared/create_record_cipher.ts";
 import { BenchConnection, type BenchConnectionOptions } from "./bench_connection.ts";
 
 /** A join step failed (refused, closed, timed out). */
@@ -235,6 +235,8 @@ export interface JoinedClient {
 export interface JoinClusterOptions extends BenchConnectionOptions {
   /** Seal after the key exchange (`false` for a cluster with `plaintext = true`). */
   readonly sealed: boolean;
+  /** Join over the cluster's `ws` endpoint from the ticket instead of TCP. */
+  readonly webSocket?: boolean;
 }
 
 /**
@@ -251,7 +253,17 @@ export async function joinCluster(
   ephemeral: EphemeralKeyPair,
   options: JoinClusterOptions,
 ): Promise<JoinedClient> {
-  const conn = await BenchConnection.connect(ticket.host, ticket.port, options);
+  let conn: BenchConnection;
+  if (options.webSocket === true) {
+    const endpoint = ticket.endpoints?.find((e) => e.kind === "ws");
+    if (endpoint === undefined) throw new JoinError("cluster_failed", "no ws endpoint in ticket");
+    conn = await BenchConnection.connectWebSocket(
+      `ws://${ticket.host}:${endpoint.port}${endpoint.path}`,
+      options,
+    );
+  } else {
+    conn = await BenchConnection.connect(ticket.host, ticket.port, options);
+  }
   const session = new ClusterSessionMachine({
     ephemeral,
     ticket: ticket.ticket,

@@ -279,7 +279,7 @@ export class ClusterSessionMachine {
    *   ticket: new Uint8Array(1),
    *   clusterPublicKey: pair.publicRaw,
    * });
-   * assert.equal(session.hello().toHex(), "000000080153555354000201");
+   * assert.equal(session.hello().toHex(), "000000080153555354000301");
    * ```
    */
   hello(): Uint8Array {

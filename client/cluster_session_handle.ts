@@ -1,6 +1,7 @@
+// This module is browser compatible.
 /**
  * {@linkcode ClusterSession}: a joined cluster, as the application sees it. It runs the
- * sans-I/O {@linkcode ClusterSessionMachine} over a TCP connection from shared/transport.ts
+ * sans-I/O {@linkcode ClusterSessionMachine} over the connection its client's connector opens
  * (sealing it after the key exchange), sends plugin commands and moves, delivers the cluster's
  * traffic as typed events, keeps the connection alive with Ping, and — when `reconnect` is on —
  * rejoins with a fresh ticket from the master, with backoff, when the cluster drops.
@@ -18,7 +19,8 @@ import type { Frame } from "../shared/protocol/frame.ts";
 import type { MoveState } from "../shared/protocol/move_state.ts";
 import type { JoinTicketPacket, MoveEntry } from "../shared/protocol/packets.ts";
 import type { CloseInfo, FrameTransport } from "../shared/frame_session.ts";
-import { clusterWebSocketUrl, dial, type DialTarget } from "./_dial.ts";
+import { dial } from "./_dial.ts";
+import type { Connector } from "./connector.ts";
 import { type ClientPlugin, offerToPlugins } from "./client_plugin.ts";
 import { type ClusterSessionEvent, ClusterSessionMachine } from "./cluster_session.ts";
 import { ClientError } from "./errors.ts";
@@ -69,6 +71,8 @@ export interface ClusterSessionInit {
   readonly rejoin: (previous: JoinedCluster) => Promise<JoinGrant>;
   /** Called with the key a cluster sent in SendPubKey (after it matched). */
   readonly onLearnedKey: (cluster: JoinedCluster, version: number, publicKey: Uint8Array) => void;
+  /** Opens the cluster connection. */
+  readonly connect: Connector;
   /** Hooks for frames the library does not handle. */
   readonly plugins: readonly ClientPlugin[];
   /** Ping period in ms; 0 = no keepalive. */
@@ -77,8 +81,6 @@ export interface ClusterSessionInit {
   readonly timeoutMs: number;
   /** Largest frame accepted or sent. */
   readonly maxFrameBytes: number;
-  /** Join over the cluster's WebSocket endpoint of this scheme; undefined = TCP. */
-  readonly webSocket?: "ws" | "wss";
   /** Rejoin settings. */
   readonly reconnect: ReconnectSettings;
 }
@@ -577,20 +579,9 @@ async function connectLink(
     clusterPublicKey: grant.key.publicKey,
     requestKey: grant.key.requestKey,
   });
-  const { host, port } = grant.ticket;
+  const { host, port, endpoints = [] } = grant.ticket;
   const idleTimeoutMs = init.keepaliveMs > 0 ? Math.max(init.keepaliveMs * 3, init.timeoutMs) : 0;
-  let target: DialTarget = { kind: "tcp", host, port };
-  if (init.webSocket !== undefined) {
-    const url = clusterWebSocketUrl(init.webSocket, host, grant.ticket.endpoints);
-    if (url === undefined) {
-      throw new ClientError(
-        "cluster_unreachable",
-        `cluster ${grant.ticket.clusterId} at ${host} has no ${init.webSocket} endpoint`,
-      );
-    }
-    target = { kind: "ws", url };
-  }
-  const conn = await dial("cluster", target, {
+  const conn = await dial(init.connect, { what: "cluster", host, port, endpoints }, {
     handshakeTimeoutMs: init.timeoutMs,
     idleTimeoutMs,
     maxFrameBytes: init.maxFrameBytes,

@@ -1,3 +1,4 @@
+// This module is browser compatible.
 /**
  * Which cluster identity key a client expects before it joins (docs/SECURITY.md, "pinned
  * keys"). In order: a key pinned in the options for the cluster's name, or `"*"` (given as
@@ -16,7 +17,8 @@
  * like `host:port` is therefore refused when the pinning is made.
  *
  * It must never accept a key it cannot parse as 32 raw bytes, never refetch a key it already
- * loaded, and never log key bytes. Reads files (Deno) and fetches URLs; nothing else.
+ * loaded, and never log key bytes. Fetches URLs, and reads files through the `readTextFile`
+ * it is given (Deno's client gives one; a browser has no files); nothing else.
  *
  * @module
  */
@@ -67,6 +69,11 @@ export interface KeyPinningOptions {
    * @default {5000}
    */
   readonly fetchTimeoutMs?: number;
+  /**
+   * Reads a `{ file }` pin's text (the Deno client passes `readKeyFile` of
+   * `tcp_connector.ts`). Without it, file pins fail with `key_unavailable` when used.
+   */
+  readonly readTextFile?: (path: string) => Promise<string>;
 }
 
 /** The cluster a key is decided for. */
@@ -171,6 +178,7 @@ export class KeyPinning {
   readonly #cache = new Map<string, CachedClusterKey>();
   readonly #requestKey: boolean;
   readonly #fetchTimeoutMs: number;
+  readonly #readTextFile: ((path: string) => Promise<string>) | undefined;
 
   /**
    * @param options Pins, the first-use cache and the fetch timeout.
@@ -205,6 +213,7 @@ export class KeyPinning {
     }
     this.#requestKey = options.requestKey ?? false;
     this.#fetchTimeoutMs = options.fetchTimeoutMs ?? 5000;
+    this.#readTextFile = options.readTextFile;
   }
 
   /**
@@ -373,11 +382,13 @@ export class KeyPinning {
   > {
     let text: string;
     if ("file" in source) {
-      const info = await Deno.stat(source.file);
-      if (!info.isFile || info.size > MAX_KEY_TEXT_BYTES) {
-        throw new ClientError("key_unavailable", `${source.file} is not a small .pub file`);
+      if (this.#readTextFile === undefined) {
+        throw new ClientError(
+          "key_unavailable",
+          `${source.file}: this client cannot read files; pin the key as bytes or a URL`,
+        );
       }
-      text = await Deno.readTextFile(source.file);
+      text = await this.#readTextFile(source.file);
     } else {
       const response = await fetch(source.url, {
         signal: AbortSignal.timeout(this.#fetchTimeoutMs),

@@ -36,7 +36,8 @@ import {
 import type { ClusterSession } from "./cluster_session_handle.ts";
 import { ClientError } from "./errors.ts";
 import { looksLikeAddress, type PinnedKeySource } from "./key_pinning.ts";
-import { SustenetClient, type SustenetClientOptions } from "./sustenet_client.ts";
+import { DenoSustenetClient as SustenetClient } from "./deno_sustenet_client.ts";
+import type { SustenetClientOptions } from "./sustenet_client.ts";
 import {
   accountCommand,
   DEFAULT_AUTH_URL,
@@ -57,6 +58,8 @@ Options:
                          registry: each is tried in order when one does not answer. Or the
                          master's WebSocket URL (ws://HOST:PORT/PATH, wss://…) to play over
                          WebSocket
+  --ca-cert FILE         trust this CA (PEM) for a wss:// master and its clusters, e.g. the
+                         certs/ca.pem of deno task certs (default: the system's store)
   --credential TEXT      credential for the master's authentication hook
   --auth URL             the account service for register/login (default http://127.0.0.1:6258)
   --token-file PATH      where register/login save tokens; with join/list/--bots, join as that
@@ -223,6 +226,7 @@ export function parseCliArgs(args: readonly string[]): CliArgs {
       options: {
         master: { type: "string", multiple: true },
         credential: { type: "string" },
+        "ca-cert": { type: "string", multiple: true },
         pin: { type: "string", multiple: true },
         "request-key": { type: "boolean" },
         reconnect: { type: "boolean" },
@@ -254,6 +258,19 @@ export function parseCliArgs(args: readonly string[]): CliArgs {
   if (url !== undefined && masterTexts.length > 1) {
     throw new UsageError("--master: a ws:// URL cannot be combined with other masters");
   }
+  const caFiles = values["ca-cert"];
+  if (caFiles !== undefined && !/^wss:/i.test(url ?? "")) {
+    throw new UsageError("--ca-cert goes with a wss:// --master");
+  }
+  const caCerts = caFiles?.map((file) => {
+    try {
+      return Deno.readTextFileSync(file);
+    } catch (cause) {
+      throw new UsageError(
+        `--ca-cert: cannot read ${file}: ${cause instanceof Error ? cause.message : cause}`,
+      );
+    }
+  });
   const masterList = url === undefined
     ? masterTexts.map(parseHostPort)
     : [{ host: new URL(url).hostname, port: Number(new URL(url).port || 80) }];
@@ -265,6 +282,7 @@ export function parseCliArgs(args: readonly string[]): CliArgs {
   const timeoutMs = positiveNumber("--timeout", values.timeout, 10_000);
   const client: Omit<SustenetClientOptions, "host" | "port"> = {
     ...(url === undefined ? {} : { url }),
+    ...(caCerts === undefined ? {} : { caCerts }),
     timeoutMs: timeoutMs === 0 ? 10_000 : timeoutMs,
     keepaliveMs: positiveNumber("--keepalive", values.keepalive, 10_000),
     ...(masterList.length > 1 ? { masters: masterList.slice(1) } : {}),

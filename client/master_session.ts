@@ -98,7 +98,7 @@ const JOIN_REFUSALS: ReadonlySet<number> = new Set([
  *   return f;
  * };
  * const session = new MasterSessionMachine();
- * assert.equal(session.hello().toHex(), "000000080153555354000201");
+ * assert.equal(session.hello().toHex(), "000000080153555354000301");
  * const ready = session.receive(
  *   frame(encodePacket({ kind: "HelloOk", version: 3, role: 3, serverName: "m" })),
  * );

@@ -22,6 +22,10 @@
 
 export * from "./errors.ts";
 export * from "./sustenet_client.ts";
+// The Deno client (TCP, key files) is the package's SustenetClient; it shadows the portable one.
+export { DenoSustenetClient as SustenetClient } from "./deno_sustenet_client.ts";
+export * from "./connector.ts";
+export * from "./tcp_connector.ts";
 export * from "./cluster_session_handle.ts";
 export * from "./client_plugin.ts";
 export * from "./key_pinning.ts";

@@ -1,8 +1,10 @@
+// This module is browser compatible.
 /**
  * {@linkcode SustenetClient}: a client's connection to the master (Hello as a client), over
  * which it lists clusters and asks for join tickets, and from which it joins clusters
  * ({@linkcode ClusterSession}). It runs the sans-I/O {@linkcode MasterSessionMachine} over a
- * TCP connection from shared/transport.ts, keeps it alive with Ping, decides which cluster key
+ * connection its {@linkcode Connector} opens (TCP in Deno: `deno_sustenet_client.ts`;
+ * WebSocket in browsers), keeps it alive with Ping, decides which cluster key
  * each join expects ({@linkcode KeyPinning}) and, with `reconnect` on, reopens the master
  * connection when a rejoin needs it.
  *
@@ -18,8 +20,10 @@ import { roleLogger } from "../shared/logging.ts";
 import { DEFAULT_MAX_FRAME_BYTES, type Frame } from "../shared/protocol/frame.ts";
 import type { ClusterInfo, JoinTicketPacket } from "../shared/protocol/packets.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
-import type { CloseInfo, FrameTransport } from "../shared/frame_session.ts";
-import { dial, type DialTarget } from "./_dial.ts";
+import type { CloseInfo, FrameSessionOptions, FrameTransport } from "../shared/frame_session.ts";
+import { dial } from "./_dial.ts";
+import type { Connector } from "./connector.ts";
+import { webSocketConnector } from "./websocket_connector.ts";
 import { type ClientPlugin, offerToPlugins } from "./client_plugin.ts";
 import {
   ClusterSession,
@@ -55,9 +59,17 @@ export interface SustenetClientOptions {
    * The master's WebSocket URL (`ws://host:port/path` or `wss://…`; the master's `ws_port` and
    * `ws_path`). When given, `host` and `port` are not used: the client talks to the master over
    * WebSocket and joins clusters over the endpoint of the same scheme their JoinTicket lists
-   * (a cluster without one is `cluster_unreachable`). Without it, everything is TCP.
+   * (a cluster without one is `cluster_unreachable`), through {@linkcode webSocketConnector}.
+   * Without it, the client's default connector is used (TCP for the Deno client).
    */
   readonly url?: string | URL;
+  /**
+   * Certificates (PEM) to trust for a `wss://` `url` (the master's and the clusters'
+   * WebSocket endpoints), e.g. the development CA `ca.pem` of `deno task certs`; default: the
+   * system's store. Deno only (a browser trusts its own store); given without a `wss://` `url`:
+   * RangeError.
+   */
+  readonly caCerts?: readonly string[];
   /**
    * More masters sharing one registry, tried in order after `host`:`port` whenever a master
    * connection is opened (at connect, and on each reconnect), so a dead master is skipped.
@@ -128,6 +140,12 @@ export interface SustenetClientOptions {
    * @default {65536}
    */
   readonly maxFrameBytes?: number;
+  /**
+   * Opens the master and cluster connections.
+   *
+   * @default {TCP for the Deno client (`@sustenet/sustenet/client`), WebSocket for the browser one}
+   */
+  readonly connect?: Connector;
 }
 
 /** Detail of each {@linkcode SustenetClient} event. */
@@ -159,13 +177,10 @@ interface MasterLink {
 }
 
 interface Settings {
+  readonly connect: Connector;
   readonly host: string;
   readonly port: number;
-  /** Where the master is: TCP host and port, or its WebSocket URL. */
-  readonly master: DialTarget;
-  /** The WebSocket scheme clusters are joined over, or undefined for TCP. */
-  readonly webSocket: "ws" | "wss" | undefined;
-  /** `host`:`port` first, then the other masters. */
+  /** `host`:`port` first, then the other masters (one master for a WebSocket URL). */
   readonly masters: readonly { readonly host: string; readonly port: number }[];
   readonly credential: Uint8Array;
   readonly keepaliveMs: number;
@@ -182,7 +197,11 @@ function checkMs(name: string, value: number, min: number): number {
   return value;
 }
 
-function resolveSettings(options: SustenetClientOptions): Settings {
+function resolveSettings(
+  options: SustenetClientOptions,
+  connect: Connector,
+  createRecordCipher: FrameSessionOptions["createRecordCipher"],
+): Settings {
   const port = options.port ?? DEFAULT_MASTER_PORT;
   if (!Number.isInteger(port) || port < 1 || port > 0xffff) {
     throw new RangeError(`port must be an integer 1..65535, got ${port}`);
@@ -204,14 +223,16 @@ function resolveSettings(options: SustenetClientOptions): Settings {
   if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 64) {
     throw new RangeError(`maxFrameBytes must be an integer >= 64, got ${maxFrameBytes}`);
   }
-  let webSocket: "ws" | "wss" | undefined;
   let url: URL | undefined;
   if (options.url !== undefined) {
     url = new URL(String(options.url));
     if (url.protocol !== "ws:" && url.protocol !== "wss:") {
       throw new RangeError(`url must be a ws:// or wss:// URL, got ${url.protocol}`);
     }
-    webSocket = url.protocol === "wss:" ? "wss" : "ws";
+  }
+  const caCerts = options.caCerts;
+  if (caCerts !== undefined && url?.protocol !== "wss:") {
+    throw new RangeError("caCerts applies to a wss:// url only");
   }
   const host = options.host ?? "127.0.0.1";
   const masters = [{ host, port }];
@@ -224,11 +245,16 @@ function resolveSettings(options: SustenetClientOptions): Settings {
     }
   }
   return {
+    // A WebSocket URL picks the WebSocket connector unless the options bring their own.
+    connect: options.connect ??
+      (url === undefined ? connect : webSocketConnector({
+        masterUrl: url,
+        createRecordCipher,
+        ...(caCerts === undefined ? {} : { caCerts }),
+      })),
     host: url === undefined ? host : url.hostname.replace(/^\[|\]$/g, ""),
-    port: url === undefined ? port : Number(url.port || (webSocket === "wss" ? 443 : 80)),
-    master: url === undefined ? { kind: "tcp", host, port } : { kind: "ws", url: url.href },
-    webSocket,
-    masters,
+    port: url === undefined ? port : Number(url.port || (url.protocol === "wss:" ? 443 : 80)),
+    masters: url === undefined ? masters : [],
     credential,
     keepaliveMs: checkMs("keepaliveMs", options.keepaliveMs ?? 10_000, 0),
     timeoutMs: checkMs("timeoutMs", options.timeoutMs ?? 10_000, 1),
@@ -287,7 +313,24 @@ export class SustenetClient {
   #closing = false;
   #pingValue = 0;
 
-  private constructor(settings: Settings, pinning: KeyPinning) {
+  /**
+   * Opens connections when the options name no connector. This class knows no transport (it
+   * is browser compatible); the Deno and browser clients each set their own.
+   */
+  protected static defaultConnector: Connector = (target) =>
+    Promise.reject(
+      new Error(`no connector for ${target.what} ${target.host}:${target.port}: pass connect`),
+    );
+  /** Record ciphers of WebSocket sessions opened for `url`; `undefined` = WebCrypto. */
+  protected static createRecordCipher: FrameSessionOptions["createRecordCipher"] = undefined;
+  /** Reads the `.pub` file of a `{ file }` pin; `undefined` where there are no files. */
+  protected static readKeyFile: ((path: string) => Promise<string>) | undefined = undefined;
+
+  /**
+   * @param settings Resolved options.
+   * @param pinning The key decisions of this client.
+   */
+  protected constructor(settings: Settings, pinning: KeyPinning) {
     this.#settings = settings;
     this.#pinning = pinning;
   }
@@ -300,14 +343,15 @@ export class SustenetClient {
    * @throws {RangeError} If an option is out of range.
    */
   static async connect(options: SustenetClientOptions = {}): Promise<SustenetClient> {
-    const settings = resolveSettings(options);
+    const settings = resolveSettings(options, this.defaultConnector, this.createRecordCipher);
     const pinning = new KeyPinning({
       pins: options.pinnedKeys,
       requestKey: options.requestKey,
       cache: options.keyCache,
       fetchTimeoutMs: settings.timeoutMs,
+      readTextFile: this.readKeyFile,
     });
-    const client = new SustenetClient(settings, pinning);
+    const client = new this(settings, pinning);
     client.#master = await client.#openMaster();
     return client;
   }
@@ -381,10 +425,10 @@ export class SustenetClient {
       rejoin: (previous) => this.#regrant(cluster, previous),
       onLearnedKey: (target, version, publicKey) =>
         this.#pinning.remember(target, version, publicKey),
+      connect: this.#settings.connect,
       plugins: this.#settings.plugins,
       keepaliveMs: this.#settings.keepaliveMs,
       timeoutMs: this.#settings.timeoutMs,
-      webSocket: this.#settings.webSocket,
       maxFrameBytes: this.#settings.maxFrameBytes,
       reconnect: this.#settings.reconnect,
     });
@@ -487,30 +531,27 @@ export class SustenetClient {
   }
 
   async #openMaster(): Promise<MasterLink> {
-    // A WebSocket URL is the one master; over TCP each master in order: the first that completes
-    // the Hello wins, else the last error.
-    if (this.#settings.webSocket !== undefined) {
-      return await this.#openMasterAt(this.#settings.master);
-    }
-    const masters = this.#settings.masters;
+    // Each master in order (a WebSocket URL is the one master): the first that completes the
+    // Hello wins, else the last error.
+    const { host, port } = this.#settings;
+    const masters = [{ host, port }, ...this.#settings.masters.slice(1)];
     for (let at = 0;; at++) {
-      const { host, port } = masters[at];
       try {
-        return await this.#openMasterAt({ kind: "tcp", host, port });
+        return await this.#openMasterAt(masters[at].host, masters[at].port);
       } catch (error) {
         if (at === masters.length - 1) throw error;
         logger.info("master {host}:{port} unavailable ({error}); trying the next", {
-          host,
-          port,
+          host: masters[at].host,
+          port: masters[at].port,
           error: error instanceof Error ? error.message : String(error),
         });
       }
     }
   }
 
-  async #openMasterAt(target: DialTarget): Promise<MasterLink> {
+  async #openMasterAt(host: string, port: number): Promise<MasterLink> {
     const { timeoutMs, keepaliveMs, maxFrameBytes } = this.#settings;
-    const conn = await dial("master", target, {
+    const conn = await dial(this.#settings.connect, { what: "master", host, port, endpoints: [] }, {
       handshakeTimeoutMs: timeoutMs,
       idleTimeoutMs: keepaliveMs > 0 ? Math.max(keepaliveMs * 3, timeoutMs) : 0,
       maxFrameBytes,
@@ -531,9 +572,10 @@ export class SustenetClient {
     conn.start((frame) => this.#onMasterFrame(link, frame));
     conn.send(link.machine.hello());
     await link.ready.promise;
-    logger.debug("connected to master {name} at {target}", {
+    logger.debug("connected to master {name} at {host}:{port}", {
       name: link.machine.serverName,
-      target: target.kind === "tcp" ? `${target.host}:${target.port}` : target.url,
+      host,
+      port,
     });
     return link;
   }

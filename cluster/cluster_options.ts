@@ -279,7 +279,8 @@ export interface ClusterOptions {
   readonly tls?: TlsListenOptions;
   /**
    * WebSocket listener (the same protocol over `ws://`), announced to the master as a `ws`
-   * endpoint so clients find it in SendClusters and JoinTicket; `false` = none.
+   * endpoint so clients find it in SendClusters and JoinTicket; `false` = none. With `tls` too
+   * it serves `wss://` (same certificate), announced as a `wss` endpoint, and no plain `ws://`.
    *
    * @default {false}
    */

@@ -129,7 +129,9 @@ export interface ClusterServer extends AsyncDisposable {
   /** Where the TLS client listener is, or null when there is none (`tls` option). */
   readonly tlsAddr: ClusterAddress | null;
   /** The WebSocket listener (`ws://hostname:port/path`), or null when it is disabled. */
-  readonly webSocketAddr: (ClusterAddress & { readonly path: string }) | null;
+  readonly webSocketAddr:
+    | (ClusterAddress & { readonly path: string; readonly scheme: "ws" | "wss" })
+    | null;
   /** The id the master gave at the latest registration, or undefined before the first. */
   readonly clusterId: number | undefined;
   /** The authenticated players (read-only). */
@@ -380,8 +382,9 @@ class ClusterRuntime implements PluginActions {
       port: addr.port,
     });
     if (this.#webSocket !== undefined) {
-      logger.info("cluster {name} WebSocket on ws://{host}:{port}{path}", {
+      logger.info("cluster {name} WebSocket on {scheme}://{host}:{port}{path}", {
         name: s.serverName,
+        scheme: this.#webSocket.scheme,
         host: this.#webSocket.addr.hostname,
         port: this.#webSocket.addr.port,
         path: this.#webSocket.path,
@@ -407,6 +410,7 @@ class ClusterRuntime implements PluginActions {
         hostname: this.#webSocket.addr.hostname,
         port: this.#webSocket.addr.port,
         path: this.#webSocket.path,
+        scheme: this.#webSocket.scheme,
       },
       get clusterId() {
         return runtime.#link?.clusterId;
@@ -495,6 +499,8 @@ class ClusterRuntime implements PluginActions {
         path: ws.path,
         allowedOrigins: ws.allowedOrigins,
         ...connectionOptions,
+        // With a certificate, wss:// only (announced as a wss endpoint).
+        ...(tls === undefined ? {} : { tls: { cert: tls.cert, key: tls.key } }),
       });
     }
   }
@@ -503,7 +509,7 @@ class ClusterRuntime implements PluginActions {
   #endpoints(): readonly Endpoint[] | undefined {
     const endpoints: Endpoint[] = [];
     const ws = this.#webSocket;
-    if (ws !== undefined) endpoints.push({ kind: "ws", port: ws.addr.port, path: ws.path });
+    if (ws !== undefined) endpoints.push({ kind: ws.scheme, port: ws.addr.port, path: ws.path });
     const tls = this.#tlsListener;
     if (tls !== undefined) endpoints.push({ kind: "tls", port: tls.addr.port, path: "" });
     return endpoints.length === 0 ? undefined : endpoints;

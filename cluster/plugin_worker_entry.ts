@@ -109,7 +109,7 @@ function errorParts(err: unknown): { errorName: string; errorMessage: string } {
  * });
  * runPluginWorker({ default: definePlugin({ onTick() {} }) }, scope);
  * await Promise.resolve();
- * assert.deepEqual(posted[0].events, [{ kind: "ready", hooks: ["onTick"] }]);
+ * assert.deepEqual(posted[0].events, [{ kind: "ready", hooks: ["onTick"], commands: [] }]);
  *
  * const start = { kind: "start", name: "demo", settings: {} };
  * scope.dispatchEvent(new MessageEvent("message", {

@@ -21,6 +21,8 @@
 type ConfigChoice = { readonly noConfig: true } | { readonly path: string } | undefined;
 
 function configChoice(args: readonly string[]): ConfigChoice {
+  // Only Deno's own flags: the script's arguments (a cluster's `--config Config.toml`) are not.
+  args = denoFlags(args);
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === "--no-config") return { noConfig: true };
@@ -59,17 +61,21 @@ export function workerOptionsSurelyMissing(
   args: readonly string[],
   configText: string | null | undefined,
 ): boolean {
-  // Flags come before the script; the script's own arguments could look like anything.
-  const scriptAt = args.findIndex((arg, i) =>
-    i > 0 && !arg.startsWith("-") && !isFlagValue(args, i)
-  );
-  const flags = scriptAt < 0 ? args : args.slice(0, scriptAt);
+  const flags = denoFlags(args);
   if (flags.some((arg) => arg === "--unstable-worker-options" || arg === "--unstable")) {
     return false;
   }
   if (configText === undefined) return false;
   if (configText === null) return true;
   return !/"worker-options"/.test(configText);
+}
+
+// Deno's flags come before the script; the script's own arguments could look like anything.
+function denoFlags(args: readonly string[]): readonly string[] {
+  const scriptAt = args.findIndex((arg, i) =>
+    i > 0 && !arg.startsWith("-") && !isFlagValue(args, i)
+  );
+  return scriptAt < 0 ? args : args.slice(0, scriptAt);
 }
 
 // Values of the flags that take a separate one (`--config x`, `-c x`), not scripts.

@@ -231,7 +231,8 @@ export interface MasterOptions {
    */
   readonly tls?: TlsListenOptions;
   /**
-   * WebSocket listener (the same protocol over `ws://`); `false` = none.
+   * WebSocket listener (the same protocol over `ws://`); `false` = none. With `tls` too it
+   * serves `wss://` (same certificate), and no plain `ws://`.
    *
    * @default {false}
    */

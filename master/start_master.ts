@@ -67,7 +67,9 @@ export interface MasterServer extends AsyncDisposable {
   /**
    * The WebSocket listener (`ws://hostname:port/path`), or `null` when it is disabled.
    */
-  readonly webSocketAddr: (MasterAddress & { readonly path: string }) | null;
+  readonly webSocketAddr:
+    | (MasterAddress & { readonly path: string; readonly scheme: "ws" | "wss" })
+    | null;
   /** The live clusters (read-only). */
   readonly registry: ClusterRegistryView;
   /** The master's counters (also on `/metrics`). */
@@ -259,6 +261,10 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
         path: resolved.webSocket.path,
         allowedOrigins: resolved.webSocket.allowedOrigins,
         ...connectionOptions,
+        // With a certificate, wss:// only: a browser on an https page cannot use ws:// anyway.
+        ...(resolved.tls === undefined
+          ? {}
+          : { tls: { cert: resolved.tls.cert, key: resolved.tls.key } }),
       });
     } catch (error) {
       await listener.close();
@@ -416,8 +422,9 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     port: addr.port,
   });
   if (webSocket !== null) {
-    logger.info("master {name} WebSocket on ws://{host}:{port}{path}", {
+    logger.info("master {name} WebSocket on {scheme}://{host}:{port}{path}", {
       name: serverName,
+      scheme: webSocket.scheme,
       host: webSocket.addr.hostname,
       port: webSocket.addr.port,
       path: webSocket.path,
@@ -429,9 +436,12 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     tlsAddr: tlsListener === null
       ? null
       : { hostname: tlsListener.addr.hostname, port: tlsListener.addr.port },
-    webSocketAddr: webSocket === null
-      ? null
-      : { hostname: webSocket.addr.hostname, port: webSocket.addr.port, path: webSocket.path },
+    webSocketAddr: webSocket === null ? null : {
+      hostname: webSocket.addr.hostname,
+      port: webSocket.addr.port,
+      path: webSocket.path,
+      scheme: webSocket.scheme,
+    },
     registry: registry.view(),
     metrics,
     registryStatus: () => sync?.status() ?? null,

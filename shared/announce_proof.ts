@@ -55,9 +55,13 @@ export type { AnnouncedFields };
  * import assert from "node:assert/strict";
  *
  * const message = announceMessage({
- *   name: "a", host: "h", port: 1, maxConnections: 2, keyVersion: 3, publicKey: new Uint8Array(1),
+ *   name: "a", host: "h", port: 1, maxConnections: 2, keyVersion: 3, publicKey: new Uint8Array(32),
  * });
- * assert.equal(message.subarray(21).toHex(), "0161016800010000000200030100");
+ * // name, host, port, maxConnections, keyVersion, key32 publicKey, no endpoints
+ * assert.equal(
+ *   message.subarray(21).toHex(),
+ *   "0161" + "0168" + "0001" + "00000002" + "0003" + "20" + "00".repeat(32) + "00",
+ * );
  * ```
  */
 export function announceMessage(fields: AnnouncedFields): Uint8Array<ArrayBuffer> {

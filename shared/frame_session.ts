@@ -31,11 +31,12 @@ import {
 import { ErrorCode, ProtocolError } from "./protocol/protocol_error.ts";
 import {
   assertRecordKey,
-  createRecordCipher,
   RECORD_TAG_BYTES,
   type RecordCipher,
   type RecordCipherKind,
+  type RecordCipherOptions,
   RecordError,
+  WebCryptoRecordCipher,
 } from "./record_cipher.ts";
 import {
   DEFAULT_MAX_RECORD_BYTES,
@@ -318,6 +319,18 @@ export interface FrameSessionOptions {
    */
   readonly recordCipher?: RecordCipherKind;
   /**
+   * Makes the record cipher of a raw key given to {@linkcode FrameSession.startSealing}, asked
+   * for the {@linkcode recordCipher} kind. This core stays runtime-free, so it only knows
+   * WebCrypto; server adapters (the TCP one in `transport.ts`) pass `createRecordCipher` of
+   * `create_record_cipher.ts`, which picks the faster `node:crypto` and FFI ciphers.
+   *
+   * @default {WebCrypto (`WebCryptoRecordCipher.create`), whatever the kind}
+   */
+  readonly createRecordCipher?: (
+    key: Uint8Array,
+    options: RecordCipherOptions,
+  ) => Promise<RecordCipher>;
+  /**
    * Largest size of the read buffer of stream transports (TCP), reused for every read of this
    * connection. It starts at 4 KiB (or this, if smaller), doubles whenever a read fills it, and
    * shrinks back after a long run of small reads, so idle connections hold little.
@@ -480,6 +493,10 @@ export class FrameSession implements FrameTransport {
   readonly #idleTimeoutMs: number;
   readonly #closeFlushTimeoutMs: number;
   readonly #recordCipher: RecordCipherKind | undefined;
+  readonly #createRecordCipher: (
+    key: Uint8Array,
+    options: RecordCipherOptions,
+  ) => Promise<RecordCipher>;
   readonly #decoder: FrameDecoder;
   #state: State = "open";
   #closeInfo: CloseInfo | undefined;
@@ -589,6 +606,8 @@ export class FrameSession implements FrameTransport {
       options.closeFlushTimeoutMs ?? 1000,
     );
     this.#recordCipher = options.recordCipher;
+    this.#createRecordCipher = options.createRecordCipher ??
+      ((key) => WebCryptoRecordCipher.create(key));
 
     this.#channel = channel;
     this.remoteAddr = channel.remoteAddr;
@@ -1269,7 +1288,7 @@ export class FrameSession implements FrameTransport {
   #toCipher(key: SealingKey): RecordCipher | Promise<RecordCipher | undefined> {
     if (!(key instanceof Uint8Array)) return key;
     assertRecordKey(key);
-    return createRecordCipher(key, { prefer: this.#recordCipher }).then((cipher) => {
+    return this.#createRecordCipher(key, { prefer: this.#recordCipher }).then((cipher) => {
       // Ciphers made here are ours to release (native libcrypto contexts are invisible to GC).
       this.#ownedCiphers.push(cipher);
       return cipher;

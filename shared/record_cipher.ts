@@ -1,13 +1,15 @@
 // This module is browser compatible.
 /**
  * The AES-256-GCM cipher that seals and opens the records of a sealed link (docs/PROTOCOL.md,
- * "Sealed records"): the {@linkcode RecordCipher} interface, its WebCrypto implementation and
- * {@linkcode createRecordCipher}, which picks the faster `node:crypto` based implementations
- * where the runtime has them. The nonce of a record is its counter as a 12-byte big-endian
- * integer.
+ * "Sealed records"): the {@linkcode RecordCipher} interface and its portable WebCrypto
+ * implementation. The faster server implementations (`node:crypto`, libcrypto through FFI) and
+ * `createRecordCipher`, which picks among them, live in server-only modules
+ * (`create_record_cipher.ts`), so a browser loading this one never loads them. The nonce of a
+ * record is its counter as a 12-byte big-endian integer.
  *
  * This module must never keep a counter (the record layer owns counters, so a nonce is never
- * reused), never log or expose key bytes, and never import a runtime API statically.
+ * reused), never log or expose key bytes, and never import a runtime API, statically or
+ * dynamically.
  *
  * @module
  */
@@ -120,23 +122,23 @@ export interface SyncRecordCipher extends RecordCipher {
   open(counter: RecordCounter, sealed: Uint8Array): Uint8Array;
 }
 
-/** Which implementation {@linkcode createRecordCipher} should use. */
+/** Which implementation `createRecordCipher` (`create_record_cipher.ts`) should use. */
 export type RecordCipherKind = "ffi" | "node" | "webcrypto" | "hybrid";
 
-/** Options of {@linkcode createRecordCipher}. */
+/** Options of `createRecordCipher` (`create_record_cipher.ts`, server-only). */
 export interface RecordCipherOptions {
   /**
    * The implementation to use: `"ffi"` (libcrypto through Deno FFI, synchronous, the fastest;
    * needs `--allow-ffi`; see `FfiRecordCipher`), `"node"` (`node:crypto`, synchronous),
    * `"webcrypto"` (portable, asynchronous) or `"hybrid"` (`node:crypto` for small records,
    * WebCrypto for large ones; see `HybridRecordCipher`). Each falls back to the next available
-   * one: `"ffi"` to `"hybrid"` where FFI is not allowed or libcrypto is missing, `"node"` and
-   * `"hybrid"` to WebCrypto where `node:crypto` cannot be loaded (a browser).
+   * one: `"ffi"` to `"hybrid"` where FFI is not allowed or libcrypto is missing.
    * `bench/seal_bench.ts` measured libcrypto through FFI several times faster than the others
-   * at every record size, so servers (Deno, Node) default to `"ffi"`, which in practice means
-   * `"hybrid"` without `--allow-ffi` and on Node.
+   * at every record size, so servers default to `"ffi"`, which in practice means `"hybrid"`
+   * without `--allow-ffi` and on Node. Browsers have only WebCrypto
+   * (`WebCryptoRecordCipher.create`).
    *
-   * @default {"ffi" in Deno or Node, "webcrypto" elsewhere}
+   * @default {"ffi"}
    */
   readonly prefer?: RecordCipherKind;
 }
@@ -288,67 +290,6 @@ export class WebCryptoRecordCipher implements RecordCipher {
     }
     return new Uint8Array(plaintext);
   }
-}
-
-/**
- * Creates a record cipher for one direction of a link.
- *
- * @param key The 32-byte AES-256 key of that direction.
- * @param options Which implementation to prefer.
- * @returns The cipher; rejects with a RangeError if the key is not 32 bytes.
- *
- * @example Both implementations produce the same bytes
- * ```ts
- * import { createRecordCipher } from "./record_cipher.ts";
- * import assert from "node:assert/strict";
- *
- * const key = new Uint8Array(32).fill(1);
- * const node = await createRecordCipher(key, { prefer: "node" });
- * const web = await createRecordCipher(key, { prefer: "webcrypto" });
- * assert.equal(node.sync, true);
- * assert.equal(web.sync, false);
- * const plaintext = new Uint8Array([1, 2, 3]);
- * assert.deepEqual(await node.seal(5, plaintext), await web.seal(5, plaintext));
- * ```
- */
-export async function createRecordCipher(
-  key: Uint8Array,
-  options: RecordCipherOptions = {},
-): Promise<RecordCipher> {
-  assertRecordKey(key);
-  const prefer = options.prefer ?? (hasServerRuntime() ? "ffi" : "webcrypto");
-  if (prefer === "ffi") {
-    const ffi = await importOptional(() => import("./record_cipher_ffi.ts"));
-    if (ffi?.FfiRecordCipher.available()) return ffi.FfiRecordCipher.create(key);
-  }
-  if (prefer !== "webcrypto") {
-    const node = await importOptional(() => import("./record_cipher_node.ts"));
-    if (node !== undefined) {
-      return prefer === "node"
-        ? new node.NodeRecordCipher(key)
-        : await node.HybridRecordCipher.create(key);
-    }
-  }
-  return await WebCryptoRecordCipher.create(key);
-}
-
-/**
- * Imports a runtime-specific module, or gives `undefined` where this runtime cannot load it
- * (a browser has no `node:crypto`); the caller then falls back to a portable implementation.
- */
-async function importOptional<T>(load: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await load();
-  } catch {
-    // Not loadable here: the documented fallback of `prefer` applies.
-    return undefined;
-  }
-}
-
-/** Tells whether the runtime is Deno or Node, where `node:crypto` is available. */
-function hasServerRuntime(): boolean {
-  const g = globalThis as { Deno?: unknown; process?: { versions?: { node?: unknown } } };
-  return g.Deno !== undefined || g.process?.versions?.node !== undefined;
 }
 
 /** Returns a view WebCrypto accepts (backed by an ArrayBuffer, as its types require). */

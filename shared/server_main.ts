@@ -32,6 +32,8 @@ export interface RunningServer {
     readonly hostname: string;
     readonly port: number;
     readonly path: string;
+    /** `"wss"` when it speaks TLS; absent = `"ws"`. */
+    readonly scheme?: "ws" | "wss";
   } | null;
   /** Graceful stop. */
   stop(): Promise<void>;
@@ -117,7 +119,7 @@ export async function runServerMain<S extends RunningServer>(
   // Appended only when enabled, so the line stays the same for TCP-only servers.
   const wsPart = ws === undefined || ws === null
     ? ""
-    : ` ws ws://${ws.hostname}:${ws.port}${ws.path}`;
+    : ` ws ${ws.scheme ?? "ws"}://${ws.hostname}:${ws.port}${ws.path}`;
   console.log(
     `${plan.name} listening on ${addr.hostname}:${addr.port}${statusPart}${tlsPart}${wsPart}`,
   );

@@ -14,7 +14,6 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { LogThrottle } from "./log_throttle.ts";
 import { ErrorCode } from "./protocol/protocol_error.ts";
 import {
   type CloseReason,
@@ -23,12 +22,9 @@ import {
   type FrameListener,
   type ListenFramesOptions,
 } from "./transport.ts";
+import { listenTlsStreams } from "./tls_stream_listener.ts";
 
 const logger = getLogger(["sustenet", "system", "tls"]);
-
-/** Log lines per reason per 10 s about failed handshakes; the rest are counted. */
-const LOG_LINES = 5;
-const LOG_INTERVAL_MS = 10_000;
 
 /**
  * A server's TLS listener as `startMaster` / `startCluster` take it: where, and the PEM texts
@@ -77,97 +73,13 @@ export interface ListenTlsFramesOptions extends ListenFramesOptions {
   readonly maxHandshakes?: number;
 }
 
-/** Why a TLS handshake did not complete, from rustls' message, short and never secret. */
-function handshakeFailure(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  if (/InvalidContentType|corrupt message|not a TLS|HTTP request/i.test(message)) {
-    return "not TLS (a plain client on the TLS port?)";
-  }
-  return message.length > 200 ? `${message.slice(0, 200)}…` : message;
-}
-
-/** Bytes each relay direction moves per read. */
-const RELAY_CHUNK_BYTES = 16 * 1024;
-
-/**
- * A TLS stream with the address of the client behind the relay: what the server sees is the
- * real peer, not the loopback hop (per-address limits key on it).
- */
-class RelayedTlsConn implements Deno.Conn<Deno.NetAddr> {
-  readonly #tls: Deno.TlsConn;
-  readonly remoteAddr: Deno.NetAddr;
-  readonly localAddr: Deno.NetAddr;
-
-  constructor(tls: Deno.TlsConn, outer: Deno.TcpConn) {
-    this.#tls = tls;
-    this.remoteAddr = outer.remoteAddr;
-    this.localAddr = outer.localAddr;
-  }
-  read(p: Uint8Array): Promise<number | null> {
-    return this.#tls.read(p);
-  }
-  write(p: Uint8Array): Promise<number> {
-    return this.#tls.write(p);
-  }
-  close(): void {
-    this.#tls.close();
-  }
-  closeWrite(): Promise<void> {
-    return this.#tls.closeWrite();
-  }
-  ref(): void {
-    this.#tls.ref();
-  }
-  unref(): void {
-    this.#tls.unref();
-  }
-  get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
-    return this.#tls.readable;
-  }
-  get writable(): WritableStream<Uint8Array<ArrayBufferLike>> {
-    return this.#tls.writable;
-  }
-  [Symbol.dispose](): void {
-    this.close();
-  }
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch (error) {
-    if (!(error instanceof Deno.errors.BadResource)) throw error;
-  }
-}
-
-/** Copies `from` to `to` until EOF or an error, then closes both. */
-async function relay(from: Deno.Conn, to: Deno.Conn): Promise<void> {
-  const buffer = new Uint8Array(RELAY_CHUNK_BYTES);
-  try {
-    for (;;) {
-      const n = await from.read(buffer);
-      if (n === null) break;
-      let offset = 0;
-      while (offset < n) offset += await to.write(buffer.subarray(offset, n));
-    }
-  } catch {
-    // A reset or a close from the other direction ends the relay; both sides close below.
-  } finally {
-    closeQuietly(from);
-    closeQuietly(to);
-  }
-}
-
 /**
  * Listens for TLS connections and wraps each, once its handshake completed, in a
  * {@linkcode FrameConnection}.
  *
- * The public port is plain TCP: each socket is relayed over loopback to an internal
- * `Deno.listenTls` listener. Why: Deno 2.9.6 cannot close a `TlsConn` whose handshake has not
- * completed (`close()` cancels the handshake but the socket stays open until the peer sends
- * something), so a silent peer would hold its socket for ever. With the relay the server owns
- * the peer's socket and closes it at the handshake timeout. Cost: one loopback hop (two copies
- * per byte) on TLS connections only.
+ * The handshake runs in {@linkcode listenTlsStreams} (a loopback relay, so a stalled
+ * handshake is closed at the handshake timeout); framing, queues and backpressure are the
+ * transport's own.
  *
  * @param options Address, certificate, connection options and the callbacks.
  * @returns The listener; its `addr.port` is the real port.
@@ -182,186 +94,37 @@ async function relay(from: Deno.Conn, to: Deno.Conn): Promise<void> {
  * ```
  */
 export function listenTlsFrames(options: ListenTlsFramesOptions): FrameListener {
-  const inner = Deno.listenTls({
-    hostname: "127.0.0.1",
-    port: 0,
+  const connections = new Set<FrameConnection>();
+  const streams = listenTlsStreams({
+    hostname: options.hostname,
+    port: options.port,
     cert: options.cert,
     key: options.key,
-    transport: "tcp",
-  });
-  let listener: Deno.TcpListener;
-  try {
-    listener = Deno.listen({
-      hostname: options.hostname ?? "127.0.0.1",
-      port: options.port,
-      transport: "tcp",
-    });
-  } catch (error) {
-    inner.close();
-    throw error;
-  }
-  const maxHandshakes = options.maxHandshakes ?? 256;
-  const handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
-  const connections = new Set<FrameConnection>();
-  /** Peer sockets in their handshake, by the local port of their loopback hop. */
-  const handshaking = new Map<number, Deno.TcpConn>();
-  const waiting = new Map<number, PromiseWithResolvers<Deno.TlsConn>>();
-  const throttle = new LogThrottle({
-    intervalMs: LOG_INTERVAL_MS,
-    linesPerInterval: LOG_LINES,
-    maxKeys: 8,
-  });
-  let closing = false;
-
-  const refuse = (outer: Deno.Conn, reason: string): void => {
-    const suppressed = throttle.admit(reason, Date.now());
-    if (suppressed !== null) {
-      logger.info("TLS connection from {remote} closed: {reason}{more}", {
-        remote: (outer.remoteAddr as Deno.NetAddr).hostname,
-        reason,
-        more: suppressed > 0 ? ` (${suppressed} more like it not logged)` : "",
-      });
-    }
-    closeQuietly(outer);
-  };
-
-  const handshake = async (outer: Deno.TcpConn): Promise<void> => {
-    let hop: Deno.TcpConn;
-    try {
-      hop = await Deno.connect({ hostname: "127.0.0.1", port: inner.addr.port });
-    } catch (error) {
-      logger.error("TLS relay cannot reach its own listener: {error}", { error });
-      closeQuietly(outer);
-      return;
-    }
-    const key = hop.localAddr.port;
-    handshaking.set(key, outer);
-    const arrival = waiting.get(key) ?? Promise.withResolvers<Deno.TlsConn>();
-    waiting.set(key, arrival);
-    relay(outer, hop);
-    relay(hop, outer);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let tls: Deno.TlsConn | undefined;
-    try {
-      const timedOut = new Promise<"timeout">((resolve) => {
-        timer = setTimeout(() => resolve("timeout"), handshakeTimeoutMs);
-      });
-      const done = arrival.promise.then(async (conn) => {
-        tls = conn;
-        await conn.handshake();
-        return "done" as const;
-      });
-      if (await Promise.race([done, timedOut]) === "timeout") {
-        // Closing the peer's socket ends the relay; the internal handshake then fails on EOF.
-        done.catch(() => {});
-        refuse(outer, `TLS handshake not completed within ${handshakeTimeoutMs} ms`);
-        return;
-      }
-    } catch (error) {
-      refuse(outer, `TLS handshake failed: ${handshakeFailure(error)}`);
-      if (tls !== undefined) closeQuietly(tls);
-      return;
-    } finally {
-      clearTimeout(timer);
-      handshaking.delete(key);
-      waiting.delete(key);
-    }
-    const accepted = tls as Deno.TlsConn | undefined;
-    if (accepted === undefined) return;
-    if (closing) {
-      closeQuietly(accepted);
-      return;
-    }
-    const connection = new FrameConnection(new RelayedTlsConn(accepted, outer), options);
-    connections.add(connection);
-    connection.closed.then(() => connections.delete(connection));
-    try {
-      options.onConnection?.(connection);
-    } catch (error) {
-      logger.error("onConnection failed for {remote}: {error}", {
-        remote: outer.remoteAddr.hostname,
-        error,
-      });
-      connection.close({ code: ErrorCode.Internal, message: "internal error" });
-    }
-  };
-
-  // The internal side: each TLS stream is matched to its peer by the hop's port.
-  const acceptInner = async (): Promise<void> => {
-    while (!closing) {
-      let conn: Deno.TlsConn;
+    handshakeTimeoutMs: options.handshakeTimeoutMs,
+    maxHandshakes: options.maxHandshakes,
+    onStream: (stream) => {
+      const connection = new FrameConnection(stream, options);
+      connections.add(connection);
+      connection.closed.then(() => connections.delete(connection));
       try {
-        conn = await inner.accept();
+        options.onConnection?.(connection);
       } catch (error) {
-        if (closing || error instanceof Deno.errors.BadResource) return;
-        logger.warn("TLS relay accept failed: {error}", { error });
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        continue;
+        logger.error("onConnection failed for {remote}: {error}", {
+          remote: stream.remoteAddr.hostname,
+          error,
+        });
+        connection.close({ code: ErrorCode.Internal, message: "internal error" });
       }
-      const key = conn.remoteAddr.port;
-      const arrival = waiting.get(key);
-      if (arrival !== undefined) {
-        arrival.resolve(conn);
-        continue;
-      }
-      // Here before its peer was registered (or after it gave up): claimed soon, or dropped.
-      waiting.set(key, withValue(conn));
-      setTimeout(() => {
-        if (handshaking.has(key) || waiting.get(key) === undefined) return;
-        waiting.delete(key);
-        closeQuietly(conn);
-      }, handshakeTimeoutMs);
-    }
-  };
-
-  const accept = async (): Promise<void> => {
-    while (!closing) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
-        if (closing || error instanceof Deno.errors.BadResource) return;
-        logger.warn("TLS accept failed: {error}", { error });
-        // Back off briefly so a persistent failure (e.g. out of descriptors) does not spin.
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        continue;
-      }
-      if (closing) {
-        conn.close();
-        return;
-      }
-      if (handshaking.size >= maxHandshakes) {
-        refuse(conn, `${maxHandshakes} TLS handshakes in progress is the limit`);
-        continue;
-      }
-      conn.setNoDelay(true);
-      // Each handshake runs on its own: a stalled one never holds up the next accept.
-      handshake(conn).catch((error) => logger.error("TLS handshake task: {error}", { error }));
-    }
-  };
-  const loops = Promise.all([accept(), acceptInner()]);
-
+    },
+  });
   return {
-    addr: listener.addr,
+    addr: streams.addr,
     connections,
     async close(reason?: CloseReason): Promise<void> {
-      if (!closing) {
-        closing = true;
-        listener.close();
-        inner.close();
-        for (const outer of handshaking.values()) closeQuietly(outer);
-      }
-      await loops;
+      await streams.close();
       await Promise.all([...connections].map((c) => c.close(reason)));
     },
   };
-}
-
-/** A settled `withResolvers` record (the stream arrived before its peer was registered). */
-function withValue(conn: Deno.TlsConn): PromiseWithResolvers<Deno.TlsConn> {
-  const record = Promise.withResolvers<Deno.TlsConn>();
-  record.resolve(conn);
-  return record;
 }
 
 /**

@@ -24,6 +24,7 @@ import {
   type PeerAddress,
 } from "./frame_session.ts";
 import { ErrorCode } from "./protocol/protocol_error.ts";
+import { createRecordCipher } from "./create_record_cipher.ts";
 
 export {
   broadcast,
@@ -225,7 +226,8 @@ export class FrameConnection extends FrameSession {
       "readBufferBytes",
       options.readBufferBytes ?? 64 * 1024,
     );
-    super(new TcpChannel(conn, readBufferBytes), options);
+    // The fast server ciphers (FFI, node:crypto) unless the caller brought its own factory.
+    super(new TcpChannel(conn, readBufferBytes), { createRecordCipher, ...options });
     this.localAddr = conn.localAddr;
   }
 }

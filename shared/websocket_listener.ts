@@ -9,6 +9,13 @@
  * `"*"`), else refused with 403 before any upgrade. Another path is 404, a plain HTTP request
  * on the path 426. Each refusal is logged, rate-limited per kind.
  *
+ * `wss://`: with the `tls` option the public port speaks TLS. Each socket's handshake runs in
+ * `listenTlsStreams` (the relay of the TLS listener, so a stalled handshake is closed at the
+ * handshake timeout and a plain client is refused with a logged reason), and the decrypted
+ * stream is relayed to this listener's `Deno.serve`, bound to an internal loopback port that
+ * serves only streams the relay brought (by the hop's port, which also gives the real peer
+ * address). Why not `Deno.serve({ cert, key })`: it could not close a stalled handshake.
+ *
  * @module
  */
 
@@ -17,6 +24,13 @@ import type { CloseReason, FrameSessionOptions, FrameTransport } from "./frame_s
 import { LogThrottle } from "./log_throttle.ts";
 import { ErrorCode } from "./protocol/protocol_error.ts";
 import { webSocketSession } from "./websocket_transport.ts";
+import { createRecordCipher } from "./create_record_cipher.ts";
+import {
+  closeQuietly,
+  listenTlsStreams,
+  relayBytes,
+  type TlsStreamListener,
+} from "./tls_stream_listener.ts";
 
 const logger = getLogger(["sustenet", "system", "websocket"]);
 
@@ -77,6 +91,21 @@ export interface ListenWebSocketOptions extends FrameSessionOptions {
   readonly allowedOrigins?: readonly string[];
   /** Called with each accepted connection; set its handler here unless `onFrame` is given. */
   readonly onConnection?: (connection: FrameTransport) => void;
+  /**
+   * Serve `wss://`: the certificate chain and key (PEM, checked first with
+   * `loadTlsCredentials`); the TLS handshake and the upgrade request must come within
+   * `handshakeTimeoutMs`. Without it the listener serves `ws://`.
+   */
+  readonly tls?: {
+    readonly cert: string;
+    readonly key: string;
+    /**
+     * Most connections in their TLS handshake at once.
+     *
+     * @default {256}
+     */
+    readonly maxHandshakes?: number;
+  };
 }
 
 /** A WebSocket listener made by {@linkcode listenWebSocket}. */
@@ -85,6 +114,8 @@ export interface WebSocketListener {
   readonly addr: Deno.NetAddr;
   /** The upgraded path. */
   readonly path: string;
+  /** `"wss"` when the listener speaks TLS (`tls` option), else `"ws"`. */
+  readonly scheme: "ws" | "wss";
   /** Connections accepted and not yet closed. */
   readonly connections: ReadonlySet<FrameTransport>;
   /**
@@ -150,12 +181,28 @@ export function listenWebSocket(options: ListenWebSocketOptions): WebSocketListe
     return new Response(`${detail}\n`, { status });
   };
 
+  const tls = options.tls;
+  const handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
+  /** wss: streams the relay brought to the internal port, by the local port of their hop. */
+  const relayed = new Map<number, RelayedStream>();
+
   const server = Deno.serve({
-    hostname: options.hostname ?? "127.0.0.1",
-    port: options.port,
+    // wss: the HTTP side is internal; the public port is the TLS relay's.
+    hostname: tls === undefined ? options.hostname ?? "127.0.0.1" : "127.0.0.1",
+    port: tls === undefined ? options.port : 0,
     onListen() {},
   }, (request, info) => {
-    const remote = info.remoteAddr;
+    let remote = info.remoteAddr;
+    if (tls !== undefined) {
+      const stream = relayed.get(remote.port);
+      // Anything else on the loopback port did not come through TLS: never served.
+      if (stream === undefined || remote.hostname !== "127.0.0.1") {
+        return refuse(403, "relay", "not through the wss relay", remote);
+      }
+      clearTimeout(stream.upgradeTimer);
+      stream.requested = true;
+      remote = stream.peer;
+    }
     const url = new URL(request.url);
     if (closing) return new Response("shutting down\n", { status: 503 });
     if (url.pathname !== path) {
@@ -175,6 +222,8 @@ export function listenWebSocket(options: ListenWebSocketOptions): WebSocketListe
     }
     const { socket, response } = Deno.upgradeWebSocket(request);
     const connection = webSocketSession(socket, {
+      // The fast server ciphers (FFI, node:crypto), as on TCP, unless the options bring one.
+      createRecordCipher,
       ...options,
       remoteAddr: { transport: "tcp", hostname: remote.hostname, port: remote.port },
     });
@@ -192,14 +241,100 @@ export function listenWebSocket(options: ListenWebSocketOptions): WebSocketListe
     return response;
   });
 
+  let tlsStreams: TlsStreamListener | undefined;
+  if (tls !== undefined) {
+    const internal = server.addr;
+    const bridge = async (stream: Deno.Conn<Deno.NetAddr>): Promise<void> => {
+      let hop: Deno.TcpConn;
+      try {
+        hop = await Deno.connect({ hostname: "127.0.0.1", port: internal.port });
+      } catch (error) {
+        logger.error("wss relay cannot reach its own HTTP side: {error}", { error });
+        closeQuietly(stream);
+        return;
+      }
+      const key = hop.localAddr.port;
+      // TLS done, the upgrade request must follow within the same handshake timeout.
+      const upgradeTimer = setTimeout(() => {
+        const suppressed = refusals.admit("upgrade timeout", Date.now());
+        if (suppressed !== null) {
+          logger.warn("wss connection from {remote} closed: {detail}{more}", {
+            remote: `${stream.remoteAddr.hostname}:${stream.remoteAddr.port}`,
+            detail: `no WebSocket upgrade within ${handshakeTimeoutMs} ms`,
+            more: suppressed > 0 ? ` (${suppressed} more like it not logged)` : "",
+          });
+        }
+        closeQuietly(stream);
+      }, handshakeTimeoutMs);
+      // The stream is closed by the direction that writes to it, after its last bytes.
+      relayBytes(stream, hop, { keepFrom: true });
+      const done = relayBytes(hop, stream, { flushOnEnd: true }).finally(() => {
+        clearTimeout(upgradeTimer);
+        relayed.delete(key);
+      });
+      relayed.set(key, { peer: stream.remoteAddr, stream, upgradeTimer, requested: false, done });
+    };
+    try {
+      tlsStreams = listenTlsStreams({
+        hostname: options.hostname,
+        port: options.port,
+        cert: tls.cert,
+        key: tls.key,
+        handshakeTimeoutMs,
+        maxHandshakes: tls.maxHandshakes,
+        label: "wss",
+        onStream: (stream) => {
+          bridge(stream).catch((error) => logger.error("wss relay: {error}", { error }));
+        },
+      });
+    } catch (error) {
+      server.shutdown();
+      throw error;
+    }
+  }
+
   return {
-    addr: server.addr,
+    addr: tlsStreams?.addr ?? server.addr,
     path,
+    scheme: tls === undefined ? "ws" : "wss",
     connections,
     async close(reason?: CloseReason): Promise<void> {
       closing = true;
       await Promise.all([...connections].map((c) => c.close(reason)));
+      // After the HTTP side let its sockets go (the close frames are through the relay), the
+      // streams still open (idle after TLS, or mid-request) end with their relay.
       await server.shutdown();
+      // Only now: closing the TLS listener earlier cut the close frames on their way out.
+      await tlsStreams?.close();
+      // Streams that asked for something end with their relay once the HTTP side let them go
+      // (their close frames flushed), within the handshake timeout; idle ones at once.
+      const ending: Promise<void>[] = [];
+      for (const { stream, upgradeTimer, requested, done } of relayed.values()) {
+        clearTimeout(upgradeTimer);
+        if (requested) ending.push(done);
+        else closeQuietly(stream);
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.all(ending),
+        new Promise((resolve) => timer = setTimeout(resolve, handshakeTimeoutMs)),
+      ]);
+      clearTimeout(timer);
+      for (const { stream } of relayed.values()) closeQuietly(stream);
     },
   };
+}
+
+/** A wss stream relayed to the internal HTTP port. */
+interface RelayedStream {
+  /** The real peer (the HTTP side sees the loopback hop). */
+  readonly peer: Deno.NetAddr;
+  /** The decrypted stream; closing it ends both relays. */
+  readonly stream: Deno.Conn;
+  /** Closes the stream if no upgrade request came in time. */
+  readonly upgradeTimer: ReturnType<typeof setTimeout>;
+  /** Whether an HTTP request came (then the HTTP side ends the stream). */
+  requested: boolean;
+  /** Settles when the relay towards the peer ended (the stream is closed). */
+  readonly done: Promise<void>;
 }

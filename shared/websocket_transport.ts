@@ -159,8 +159,9 @@ class WebSocketChannel implements ByteChannel {
         `WebSocket send buffer above ${this.#maxBufferedBytes} bytes`,
       );
     }
-    // A copy: the session reuses its output buffers once a write resolves.
-    socket.send(bytes.slice());
+    // send() takes a copy of the bytes (Deno and browsers alike; websocket_transport_test
+    // checks it), so the session may reuse its output buffers once the write resolves.
+    socket.send(bytes);
     return bytes.length;
   }
 
@@ -176,7 +177,8 @@ class WebSocketChannel implements ByteChannel {
       try {
         socket.close(code, closeReason(info.reason));
       } catch {
-        // Closing a socket that is already closing: nothing left to do.
+        // Browsers allow only 1000 and 3000..4999 from script (Deno's server sockets take any
+        // code): close without one; the Error frame sent before says why.
         socket.close();
       }
     }
@@ -296,6 +298,41 @@ export interface ConnectWebSocketOptions extends FrameSessionOptions {
    * @default {10000}
    */
   readonly connectTimeoutMs?: number;
+  /**
+   * Deno only: certificates (PEM) to trust for a `wss://` URL, e.g. the development CA of
+   * `deno task certs`, instead of the system's store (through `Deno.createHttpClient`). A
+   * browser trusts its own store: there the option throws a RangeError.
+   */
+  readonly caCerts?: readonly string[];
+}
+
+/** The part of the Deno namespace used for `caCerts`, read at run time (browser-safe module). */
+interface DenoHttpClients {
+  createHttpClient(options: { caCerts: string[] }): { close(): void };
+}
+
+/** Opens the socket, with a Deno HTTP client trusting `caCerts` when given. */
+function openSocket(url: string, caCerts: readonly string[] | undefined): WebSocket {
+  if (caCerts === undefined) return new WebSocket(url);
+  const runtime = (globalThis as { Deno?: Partial<DenoHttpClients> }).Deno;
+  if (typeof runtime?.createHttpClient !== "function") {
+    throw new RangeError("caCerts needs Deno (a browser trusts its own certificate store)");
+  }
+  const client = runtime.createHttpClient({ caCerts: [...caCerts] });
+  // `client` is Deno's non-standard WebSocket option (Deno 2.x); the socket keeps its own
+  // connection, the client's resource is released once the socket is done with it.
+  let socket: WebSocket;
+  try {
+    socket = new WebSocket(
+      url,
+      { client } as unknown as ConstructorParameters<typeof WebSocket>[1],
+    );
+  } catch (error) {
+    client.close();
+    throw error;
+  }
+  socket.addEventListener("close", () => client.close(), { once: true });
+  return socket;
 }
 
 /** Codes of {@linkcode WebSocketConnectError}. */
@@ -358,7 +395,7 @@ export class WebSocketConnectError extends SustenetError {
  */
 export async function connectWebSocket(options: ConnectWebSocketOptions): Promise<FrameSession> {
   const url = String(options.url);
-  const socket = new WebSocket(url);
+  const socket = openSocket(url, options.caCerts);
   socket.binaryType = "arraybuffer";
   const timeoutMs = options.connectTimeoutMs ?? 10_000;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -368,11 +405,19 @@ export async function connectWebSocket(options: ConnectWebSocketOptions): Promis
         reject(new WebSocketConnectError("websocket_timeout", `no WebSocket to ${url} in time`));
       }, timeoutMs);
       socket.addEventListener("open", () => resolve(), { once: true });
+      // Deno says why in the error event (e.g. an untrusted certificate); a browser does not.
+      let why = "";
+      socket.addEventListener("error", (event: Event) => {
+        const message = (event as { message?: unknown }).message;
+        if (typeof message === "string" && message !== "") why = `: ${message.slice(0, 200)}`;
+      }, { once: true });
       socket.addEventListener("close", (event: CloseEvent) => {
         reject(
           new WebSocketConnectError(
             "websocket_failed",
-            `WebSocket to ${url} failed (${event.code}${event.reason ? ` ${event.reason}` : ""})`,
+            `WebSocket to ${url} failed (${event.code}${
+              event.reason ? ` ${event.reason}` : ""
+            })${why}`,
           ),
         );
       }, { once: true });

@@ -75,6 +75,8 @@ export interface RoleProcess extends AsyncDisposable {
   stdoutLines(): readonly string[];
   /** Everything the child wrote to stderr so far. */
   stderrText(): string;
+  /** Settles when more stderr arrives or stderr ends. */
+  stderrChanged(): Promise<void>;
   /** Sends a signal; does nothing if the child has already exited. */
   kill(signal?: Deno.Signal): void;
   /** Resolves with the exit status once the child ends and both pipes are drained. */
@@ -146,10 +148,22 @@ export function spawnRole(
     wake();
   })();
 
+  let stderrWaiters: Array<() => void> = [];
+  const wakeStderr = (): void => {
+    const ws = stderrWaiters;
+    stderrWaiters = [];
+    for (const w of ws) w();
+  };
+  let stderrDone = false;
   const stderrPump = (async () => {
     const decoder = new TextDecoder();
-    for await (const chunk of child.stderr) stderr += decoder.decode(chunk, { stream: true });
+    for await (const chunk of child.stderr) {
+      stderr += decoder.decode(chunk, { stream: true });
+      wakeStderr();
+    }
     stderr += decoder.decode();
+    stderrDone = true;
+    wakeStderr();
   })();
 
   const status = child.status.then((s) => {
@@ -201,6 +215,8 @@ export function spawnRole(
     lines: lineIterator,
     stdoutLines: () => seen,
     stderrText: () => stderr,
+    stderrChanged: () =>
+      stderrDone ? Promise.resolve() : new Promise<void>((resolve) => stderrWaiters.push(resolve)),
     kill,
     waitExit: () => finished,
     close,
@@ -208,6 +224,42 @@ export function spawnRole(
       await close();
     },
   };
+}
+
+/**
+ * Waits until the child's stderr (where logs go; stdout has only the ready line) matches
+ * `pattern`, with the child's output in the error when it ends first or `timeoutMs` passes.
+ */
+export async function waitForLog(
+  proc: RoleProcess,
+  pattern: RegExp,
+  timeoutMs = 60_000,
+): Promise<RegExpMatchArray> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), timeoutMs);
+  });
+  try {
+    for (;;) {
+      const match = proc.stderrText().match(pattern);
+      if (match !== null) return match;
+      const changed = proc.stderrChanged();
+      const ended = proc.waitExit().then(() => "ended" as const);
+      const next = await Promise.race([changed, timeout, ended]);
+      if (next === "timeout" || next === "ended") {
+        const match = proc.stderrText().match(pattern);
+        if (match !== null) return match;
+        throw new LineTimeoutError(
+          `${next === "timeout" ? `timed out after ${timeoutMs} ms` : "the process ended"} ` +
+            `waiting for ${pattern} in stderr\n--- stdout ---\n${
+              proc.stdoutLines().join("\n")
+            }\n--- stderr ---\n${proc.stderrText()}`,
+        );
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Raised by {@link waitForLine} when no line matches in time or stdout ends first. */

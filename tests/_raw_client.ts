@@ -21,7 +21,8 @@ import {
 import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
 import type { Packet, PacketKind, PacketOf } from "../shared/protocol/packets.ts";
 import { ProtocolError } from "../shared/protocol/protocol_error.ts";
-import { createRecordCipher, type RecordCipher } from "../shared/record_cipher.ts";
+import type { RecordCipher } from "../shared/record_cipher.ts";
+import { createRecordCipher } from "../shared/create_record_cipher.ts";
 import { type CloseInfo, connectFrames, type FrameConnection } from "../shared/transport.ts";
 import { connectTlsFrames } from "../shared/tls_listener.ts";
 

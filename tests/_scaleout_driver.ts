@@ -13,7 +13,8 @@
 
 import { parseArgs } from "node:util";
 import { startBots } from "../client/bots.ts";
-import { SustenetClient } from "../client/sustenet_client.ts";
+import { BUILTIN_SCENARIOS } from "../client/bot_scenarios.ts";
+import { DenoSustenetClient as SustenetClient } from "../client/deno_sustenet_client.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -39,6 +40,8 @@ const run = startBots({
   count: Number(values.bots ?? "10"),
   seconds,
   intervalMs: 200,
+  // The clusters load the echo plugin only (chat would be answered with Error(Unhandled)).
+  scenario: BUILTIN_SCENARIOS.echo,
   client: { masters: masters.slice(1), timeoutMs: 2000, reconnect: { enabled: true } },
 });
 

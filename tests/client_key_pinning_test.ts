@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ClientError } from "../client/errors.ts";
 import { KeyPinning } from "../client/key_pinning.ts";
+import { readKeyFile } from "../client/tcp_connector.ts";
 import { formatPublicKeyFile } from "../shared/identity_key.ts";
 
 const KEY_A = new Uint8Array(32).fill(0xa1);
@@ -60,7 +61,7 @@ Deno.test("a .pub file is read once and used as the pin", async () => {
   try {
     const file = `${dir}/eu-1.pub`;
     await Deno.writeTextFile(file, formatPublicKeyFile(KEY_A));
-    const pinning = new KeyPinning({ pins: { "eu-1": { file } } });
+    const pinning = new KeyPinning({ pins: { "eu-1": { file } }, readTextFile: readKeyFile });
     assert.equal((await pinning.decide(TARGET, KEY_A)).source, "pinned");
     await Deno.remove(file);
     // Already loaded: the file is not read again.
@@ -74,7 +75,7 @@ Deno.test("a missing, oversized or malformed .pub file is key_unavailable, retri
   const dir = await Deno.makeTempDir();
   try {
     const file = `${dir}/eu-1.pub`;
-    const pinning = new KeyPinning({ pins: { "eu-1": { file } } });
+    const pinning = new KeyPinning({ pins: { "eu-1": { file } }, readTextFile: readKeyFile });
     await assert.rejects(pinning.pinnedKey(TARGET), hasCode("key_unavailable"));
     await Deno.writeTextFile(file, "not base64url!");
     await assert.rejects(pinning.pinnedKey(TARGET), hasCode("key_unavailable"));

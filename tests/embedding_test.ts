@@ -137,6 +137,7 @@ Deno.test("docs/EMBEDDING.md's script runs as written (package imports pointed a
     .replaceAll('"@sustenet/sustenet/master"', JSON.stringify(`${REPO_ROOT}master/mod.ts`))
     .replaceAll('"@sustenet/sustenet/cluster"', JSON.stringify(`${REPO_ROOT}cluster/mod.ts`))
     .replaceAll('"@sustenet/sustenet/client"', JSON.stringify(`${REPO_ROOT}client/mod.ts`))
+    .replaceAll('"@sustenet/sustenet/server"', JSON.stringify(`${REPO_ROOT}server.ts`))
     .replaceAll('"@sustenet/sustenet"', JSON.stringify(`${REPO_ROOT}mod.ts`));
   const dir = await Deno.makeTempDir({ prefix: "sustenet_embed_doc_" });
   try {

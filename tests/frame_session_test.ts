@@ -16,7 +16,7 @@ import {
 } from "../shared/frame_session.ts";
 import { encodeFrame, type Frame, FrameDecoder } from "../shared/protocol/frame.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
-import { createRecordCipher } from "../shared/record_cipher.ts";
+import { createRecordCipher } from "../shared/create_record_cipher.ts";
 import { SealedRecordReader, SealedRecordWriter } from "../shared/sealed_record.ts";
 
 /** A channel in memory: writes are recorded, and resolve when `hold` is false. */

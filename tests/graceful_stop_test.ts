@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { generateKey, loadOrCreateIdentity } from "../shared/keys.ts";
-import { freePort, spawnRole, waitForLine, writeTempConfig } from "./_process.ts";
+import { freePort, spawnRole, waitForLine, waitForLog, writeTempConfig } from "./_process.ts";
 import { playerJoins } from "./_raw_client.ts";
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
@@ -34,11 +34,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
         ownProcessGroup: true,
       });
       const ready = await waitForLine(cluster, /^cluster stop-1 listening on 127\.0\.0\.1:(\d+)/);
-      // Log lines go to stderr (stdout has only the ready line).
-      for (let i = 0; i < 1200 && !/registered with master/.test(cluster.stderrText()); i++) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      assert.match(cluster.stderrText(), /registered with master/);
+      await waitForLog(cluster, /registered with master/);
       const player = await playerJoins(masterPort, Number(ready[1]));
       try {
         player.client.send({ kind: "Plugin", command: 0x80, payload: new Uint8Array([1]) });

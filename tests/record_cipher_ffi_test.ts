@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import {
-  createRecordCipher,
-  type RecordCipher,
-  RecordError,
-  WebCryptoRecordCipher,
-} from "../shared/record_cipher.ts";
+import { type RecordCipher, RecordError, WebCryptoRecordCipher } from "../shared/record_cipher.ts";
+import { createRecordCipher } from "../shared/create_record_cipher.ts";
 import { FfiCipherError, FfiRecordCipher } from "../shared/record_cipher_ffi.ts";
 import { HybridRecordCipher, NodeRecordCipher } from "../shared/record_cipher_node.ts";
 
@@ -264,10 +260,12 @@ Deno.test("without --allow-ffi the default cipher falls back to the hybrid one a
   const script = await Deno.makeTempFile({ suffix: ".ts" });
   try {
     const cipherModule = new URL("shared/record_cipher.ts", ROOT).href;
+    const createModule = new URL("shared/create_record_cipher.ts", ROOT).href;
     const ffiModule = new URL("shared/record_cipher_ffi.ts", ROOT).href;
     await Deno.writeTextFile(
       script,
-      `import { createRecordCipher, WebCryptoRecordCipher } from "${cipherModule}";
+      `import { WebCryptoRecordCipher } from "${cipherModule}";
+import { createRecordCipher } from "${createModule}";
 import { FfiRecordCipher } from "${ffiModule}";
 const key = new Uint8Array(32).fill(1);
 const cipher = await createRecordCipher(key);

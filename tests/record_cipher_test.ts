@@ -2,12 +2,12 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   assertRecordKey,
-  createRecordCipher,
   type RecordCipher,
   RecordError,
   WebCryptoRecordCipher,
   writeRecordNonce,
 } from "../shared/record_cipher.ts";
+import { createRecordCipher } from "../shared/create_record_cipher.ts";
 import { HybridRecordCipher, NodeRecordCipher } from "../shared/record_cipher_node.ts";
 import { FfiRecordCipher } from "../shared/record_cipher_ffi.ts";
 

@@ -321,3 +321,34 @@ Deno.test("websocket: the PROTOCOL.md message vector is one turn's message, and 
     socket.close();
   });
 });
+
+Deno.test("websocket: send() copies the bytes, so a reused output buffer is safe", async () => {
+  // The adapter hands the socket the session's reused join / record buffers without a copy.
+  const got: number[] = [];
+  const done = Promise.withResolvers<void>();
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const { socket, response } = Deno.upgradeWebSocket(request);
+    socket.onopen = () => {
+      const buffer = new Uint8Array(1024 * 1024);
+      for (let i = 0; i < 8; i++) {
+        buffer.fill(i);
+        socket.send(buffer);
+      }
+      buffer.fill(255);
+    };
+    return response;
+  });
+  const client = new WebSocket(`ws://127.0.0.1:${server.addr.port}/`);
+  client.binaryType = "arraybuffer";
+  client.onmessage = (event) => {
+    const bytes = new Uint8Array(event.data as ArrayBuffer);
+    got.push(bytes[0], bytes[bytes.length - 1]);
+    if (got.length === 16) done.resolve();
+  };
+  await done.promise;
+  assert.deepEqual(got, [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7]);
+  const closed = new Promise((resolve) => client.onclose = resolve);
+  client.close();
+  await closed;
+  await server.shutdown();
+});

@@ -124,3 +124,17 @@ Deno.test("join and idle need a Sustenet target", async () => {
   });
   assert.ok(!result.ok && /needs a Sustenet target/.test(result.error));
 });
+
+Deno.test("ws-sealed: the relay runs over the cluster's WebSocket listener", async () => {
+  await using servers = await startSustenetServers({ sealed: true, webSocket: true });
+  assert.equal(servers.label, "sustenet-ws-sealed");
+  assert.equal(servers.target.kind === "sustenet" && servers.target.webSocket, true);
+  const relay = await runGenerator({
+    target: servers.target,
+    scenario: { kind: "relay", clients: 3, hz: 20, ...short },
+    serverPids: servers.pids,
+    deadlineMs: 30_000,
+  });
+  assert.ok(relay.ok && relay.kind === "relay", JSON.stringify(relay));
+  assert.ok(relay.windows[0].received > 0);
+});

@@ -313,7 +313,7 @@ export type AnnouncedFields = Omit<PacketOf<"AnswerCluster">, "kind" | "proof">;
  * const size = announcedFieldsSize({
  *   name: "a", host: "h", port: 1, maxConnections: 2, keyVersion: 3, publicKey: new Uint8Array(32),
  * });
- * assert.equal(size, 46);
+ * assert.equal(size, 2 + 2 + 2 + 4 + 2 + 33 + 1); // … key32 publicKey, u8 endpoint count
  * ```
  */
 export function announcedFieldsSize(f: AnnouncedFields): number {

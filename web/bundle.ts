@@ -1,0 +1,69 @@
+/**
+ * Builds the browser bundle: one ES module of `browser.ts` (or another browser-compatible entry,
+ * such as the demo page's script) with every dependency inlined, made by `deno bundle` for the
+ * browser platform. `deno task bundle` writes `dist/sustenet.js`; the demo and the browser tests
+ * bundle on the fly into a directory of their own.
+ *
+ * It must never bundle a module that is not browser compatible (tests/browser_graph_test.ts
+ * checks the entries' graphs; `deno bundle --platform browser` fails on a `node:` import).
+ *
+ * @module
+ */
+
+import { fileURLToPath as fromFileUrl } from "node:url";
+
+/** Options of {@linkcode bundleForBrowser}. */
+export interface BundleOptions {
+  /** The entry module (a path or file URL). @default {the package's browser.ts} */
+  readonly entry?: string | URL;
+  /** Minify the output. @default {true} */
+  readonly minify?: boolean;
+}
+
+/** The package's browser entry point. */
+export const BROWSER_ENTRY: URL = new URL("../browser.ts", import.meta.url);
+
+/**
+ * Bundles `entry` into the single ES module `outFile` with `deno bundle --platform browser`.
+ *
+ * @param outFile Where to write the bundle (its directory must exist).
+ * @param options Which entry, whether to minify.
+ * @throws {Error} If `deno bundle` fails; the message holds its output.
+ *
+ * @example
+ * ```ts ignore
+ * import { bundleForBrowser } from "./bundle.ts";
+ *
+ * await bundleForBrowser("/tmp/sustenet.js");
+ * ```
+ */
+export async function bundleForBrowser(
+  outFile: string,
+  options: BundleOptions = {},
+): Promise<void> {
+  const entry = options.entry ?? BROWSER_ENTRY;
+  const entryPath = entry instanceof URL ? fromFileUrl(entry) : entry;
+  const args = ["bundle", "--platform", "browser", "--format", "esm", "--quiet"];
+  // Names kept: errors report their class name (`RecordError`), which minifying would mangle.
+  if (options.minify ?? true) args.push("--minify", "--keep-names");
+  args.push("--output", outFile, entryPath);
+  const output = await new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: fromFileUrl(new URL("..", import.meta.url)),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!output.success) {
+    const text = new TextDecoder().decode(output.stderr) + new TextDecoder().decode(output.stdout);
+    throw new Error(`deno bundle ${entryPath} failed (exit ${output.code}):\n${text}`);
+  }
+}
+
+if (import.meta.main) {
+  const out = new URL("../dist/sustenet.js", import.meta.url);
+  await Deno.mkdir(new URL(".", out), { recursive: true });
+  await bundleForBrowser(fromFileUrl(out));
+  const { size } = await Deno.stat(out);
+  console.log(`wrote ${fromFileUrl(out)} (${(size / 1024).toFixed(1)} KiB)`);
+}
