@@ -567,6 +567,12 @@ class ClusterRuntime implements PluginActions {
       handshakeTimeoutMs: this.#options.handshakeTimeoutMs ?? 5000,
       maxFrameBytes: s.maxFrameBytes,
       onRegistered: (clusterId) => this.#registered(clusterId),
+      plugins: () =>
+        this.#hosts.map((host) => ({
+          name: host.name,
+          state: host.state,
+          restarts: host instanceof WorkerPluginHost ? host.stats.restarts : 0,
+        })),
       ...(this.#options.statusPageUrl === undefined || this.#options.statusPageUrl === null
         ? {}
         : { pageUrl: this.#options.statusPageUrl }),

@@ -19,7 +19,10 @@ import { logSuccess, roleLogger } from "../shared/logging.ts";
 import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
 import {
   type AnswerClusterPacket,
+  MAX_PLUGIN_SUMMARIES,
   type Packet,
+  PacketType,
+  type PluginSummary,
   PROTOCOL_VERSION,
   Role,
 } from "../shared/protocol/packets.ts";
@@ -34,6 +37,15 @@ const logger = roleLogger("cluster", "master_link");
 const CLUSTER_NONCE_BYTES = 32;
 /** Longest passphrase a bytes8 field can carry back in AnswerCluster. */
 const MAX_PASSPHRASE_BYTES = 255;
+/**
+ * How a master that does not know ClusterPlugins answers it, as the link logs it: its codec has
+ * no type 0x1B (27), or (a codec that has it without the link handling it) an unexpected packet.
+ */
+const PLUGINS_REFUSED: readonly string[] = [
+  `master sent Error UnknownPacket: unknown packet type ${PacketType.ClusterPlugins}`,
+  "master sent Error UnexpectedPacket: unexpected ClusterPlugins",
+];
+
 /** Longest part of the master's Error reason repeated in our log. */
 const MAX_PEER_REASON_CHARS = 200;
 /** Longest Deregister reason sent, in characters (str16 holds 65 535 bytes). */
@@ -527,6 +539,11 @@ export interface MasterLinkOptions extends MasterLinkSessionOptions {
   readonly onRegistered?: (clusterId: number) => void;
   /** The cluster's status page URL, sent (ClusterPage) after each registration; absent = not. */
   readonly pageUrl?: string;
+  /**
+   * The cluster's plugins, sent (ClusterPlugins, first 32) after each registration and at a
+   * heartbeat when they changed; absent or empty = not sent.
+   */
+  readonly plugins?: () => readonly PluginSummary[];
   /** Called when a registered link is lost (not when it is stopped). */
   readonly onLost?: (reason: string) => void;
 }
@@ -575,6 +592,8 @@ export class MasterLink {
   #state: MasterLinkState = "connecting";
   #clusterId: number | undefined;
   #registrations = 0;
+  /** Set once a master refused ClusterPlugins (one older than it): not sent again. */
+  #pluginsRefused = false;
   #stopping = false;
   #run: Promise<void> | undefined;
   #connection: FrameTransport | undefined;
@@ -760,6 +779,12 @@ export class MasterLink {
           break;
         case "failed":
           logger.warn("master link closing: {reason}", { reason: action.reason });
+          if (PLUGINS_REFUSED.includes(action.reason) && !this.#pluginsRefused) {
+            // A master older than ClusterPlugins drops the link for it; the next one goes
+            // without, so the cluster stays listed (its console just shows no plugins).
+            this.#pluginsRefused = true;
+            logger.warn("the master does not know ClusterPlugins: plugin summaries are off");
+          }
           connection.close(
             action.code === undefined ? undefined : {
               code: action.code,
@@ -783,12 +808,30 @@ export class MasterLink {
       port: this.master.port,
       clusterId,
     });
+    let sentPlugins = "";
+    const sendPlugins = () => {
+      if (this.#pluginsRefused) return;
+      const plugins = (this.#options.plugins?.() ?? []).slice(0, MAX_PLUGIN_SUMMARIES).map((p) => ({
+        name: fitStr8(p.name),
+        state: p.state,
+        restarts: Math.min(p.restarts, 0xffff_ffff),
+      }));
+      if (plugins.length === 0) return;
+      const packet = encodePacket({ kind: "ClusterPlugins", plugins });
+      // Only a change is sent again (the summary is a few bytes: compare them whole).
+      const key = packet.toHex();
+      if (key === sentPlugins) return;
+      sentPlugins = key;
+      connection.send(packet);
+    };
     const beat = () => {
       connection.send(session.heartbeat(this.#currentLoad()));
+      sendPlugins();
     };
-    beat(); // the master learns the load at once, not a second later
     const pageUrl = this.#options.pageUrl;
+    connection.send(session.heartbeat(this.#currentLoad())); // the load at once, not in a second
     if (pageUrl !== undefined) connection.send(encodePacket({ kind: "ClusterPage", url: pageUrl }));
+    sendPlugins();
     this.#heartbeatTimer = setInterval(beat, this.#heartbeatIntervalMs);
     try {
       this.#options.onRegistered?.(clusterId);
@@ -821,4 +864,19 @@ export class MasterLink {
   #wakeUp(): void {
     this.#wake?.();
   }
+}
+
+/** `text` cut (at a code point) to the 255 UTF-8 bytes a str8 holds. */
+function fitStr8(name: string): string {
+  const text = name.toWellFormed();
+  const encoder = new TextEncoder();
+  if (encoder.encode(text).length <= 0xff) return text;
+  let out = "";
+  let bytes = 0;
+  for (const char of text) {
+    bytes += encoder.encode(char).length;
+    if (bytes > 0xff) break;
+    out += char;
+  }
+  return out;
 }

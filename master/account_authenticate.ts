@@ -6,13 +6,15 @@
  * unexpired token signed by a known key is refused (`Error(Unauthorized)`, no ticket). A token
  * naming an unknown key id reloads the keys (at most once per `reloadMinMs`), so a rotation
  * reaches running masters without a restart and forged key ids cannot make it fetch in a loop.
- * It never logs a credential.
+ * It never logs a credential. Its verdicts are a counter family for the master's `/metrics`
+ * (`sustenet_master_account_tokens_total{reason}`).
  *
  * @module
  */
 
 import { PublicKeySet, type TokenProblem, verifyAccessToken } from "../auth/access_token.ts";
 import { LogThrottle } from "../shared/log_throttle.ts";
+import type { MetricFamily } from "../shared/metrics.ts";
 import { roleLogger } from "../shared/logging.ts";
 import { type AuthenticateHook, guestAuthenticate } from "./authenticate.ts";
 
@@ -30,12 +32,21 @@ export interface AccountAuthenticateOptions {
   readonly now?: () => number;
 }
 
+/** What the account hook decided about one credential: accepted, or refused and why. */
+export type AccountVerdict = TokenProblem | "ok" | "guest" | "guest_refused";
+
 /** An account hook with its counters. */
 export interface AccountAuthenticator {
   /** The hook to pass as `startMaster({ authenticate })`. */
   readonly authenticate: AuthenticateHook;
   /** Verdicts so far: `ok`, `guest`, or the refusal's problem. */
-  readonly counts: Readonly<Record<TokenProblem | "ok" | "guest" | "guest_refused", number>>;
+  readonly counts: Readonly<Record<AccountVerdict, number>>;
+  /**
+   * The verdicts as a Prometheus counter, `sustenet_master_account_tokens_total{reason}`
+   * (`reason` is a verdict: `ok` and `guest` are accepted, the rest refused); pass it as
+   * `startMaster({ metricFamilies })`.
+   */
+  readonly metrics: MetricFamily;
 }
 
 /**
@@ -100,7 +111,7 @@ export async function accountAuthenticate(
   let lastLoad = now();
   let reloading: Promise<void> | undefined;
   const throttle = new LogThrottle();
-  const counts = {
+  const counts: Record<AccountVerdict, number> = {
     ok: 0,
     guest: 0,
     guest_refused: 0,
@@ -165,5 +176,12 @@ export async function accountAuthenticate(
     counts.ok++;
     return { playerId: check.claims.sub };
   };
-  return { authenticate, counts };
+  const metrics: MetricFamily = {
+    name: "sustenet_master_account_tokens_total",
+    help:
+      "JoinCluster credentials checked by the account hook, by verdict (ok, guest, or why refused)",
+    kind: "counter",
+    samples: () => Object.entries(counts).map(([reason, value]) => ({ labels: { reason }, value })),
+  };
+  return { authenticate, counts, metrics };
 }

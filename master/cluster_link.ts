@@ -1,14 +1,15 @@
 // This module is browser compatible.
 /**
  * The master's side of a registered cluster, as a sans-I/O state machine: sealed Heartbeats
- * update the registry, Deregister removes the cluster, Ping gets Pong, and a cluster silent
+ * update the registry, Deregister removes the cluster, ClusterPage and ClusterPlugins are handed
+ * to the console, Ping gets Pong, and a cluster silent
  * for `heartbeatTimeoutMs` is due to be dropped. Anything else is `UnexpectedPacket` and close.
  * It must never keep the cluster listed after it reports leaving or falls silent.
  *
  * @module
  */
 
-import type { Packet } from "../shared/protocol/packets.ts";
+import type { Packet, PluginSummary } from "../shared/protocol/packets.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { closeWith, commonAction, type ConnectionAction, NO_ACTION } from "./connection_action.ts";
 import type { ClusterId, ClusterRegistry } from "./registry.ts";
@@ -23,6 +24,8 @@ export interface ClusterLinkOptions {
   readonly heartbeatTimeoutMs: number;
   /** Told the cluster's status page URL (ClusterPage), already checked: http(s), ≤ 512. */
   readonly onPage?: (id: ClusterId, url: string) => void;
+  /** Told the cluster's plugins and their state (ClusterPlugins), each time they change. */
+  readonly onPlugins?: (id: ClusterId, plugins: readonly PluginSummary[]) => void;
 }
 
 /** The result of {@linkcode ClusterLink.checkHeartbeat}. */
@@ -62,6 +65,7 @@ export class ClusterLink {
   readonly #registry: ClusterRegistry;
   readonly #timeoutMs: number;
   readonly #onPage: ((id: ClusterId, url: string) => void) | undefined;
+  readonly #onPlugins: ((id: ClusterId, plugins: readonly PluginSummary[]) => void) | undefined;
 
   /** @param options Id, registry, heartbeat timeout. */
   constructor(options: ClusterLinkOptions) {
@@ -69,6 +73,7 @@ export class ClusterLink {
     this.#registry = options.registry;
     this.#timeoutMs = options.heartbeatTimeoutMs;
     this.#onPage = options.onPage;
+    this.#onPlugins = options.onPlugins;
   }
 
   /** The cluster's id. */
@@ -96,6 +101,10 @@ export class ClusterLink {
       case "ClusterPage":
         // Only a link on the console: anything but a plain http(s) URL is ignored.
         if (isPageUrl(packet.url)) this.#onPage?.(this.#id, packet.url);
+        return NO_ACTION;
+      case "ClusterPlugins":
+        // The codec bounded it (≤ 32 entries of str8 names); the console shows it as text.
+        this.#onPlugins?.(this.#id, packet.plugins);
         return NO_ACTION;
       default:
         return commonAction(packet);

@@ -32,7 +32,11 @@ await runServerMain("master", Deno.args, (config, tls) => {
         loadKeys: () => loadPublicKeySet(source),
         allowGuests: config.master.allowGuests,
       });
-      return await startMaster({ ...options, authenticate: accounts.authenticate });
+      return await startMaster({
+        ...options,
+        authenticate: accounts.authenticate,
+        metricFamilies: () => [accounts.metrics],
+      });
     },
   };
 });

@@ -15,7 +15,7 @@
 import type { FrameTransport } from "../shared/frame_session.ts";
 import type { Frame } from "../shared/protocol/frame.ts";
 import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
-import type { Packet } from "../shared/protocol/packets.ts";
+import type { Packet, PluginSummary } from "../shared/protocol/packets.ts";
 import { ErrorCode, ProtocolError } from "../shared/protocol/protocol_error.ts";
 import type { LogThrottle } from "../shared/log_throttle.ts";
 import { logSuccess, roleLogger } from "../shared/logging.ts";
@@ -50,6 +50,8 @@ export interface MasterContext {
   readonly serverName: string;
   /** Told each cluster's status page URL (ClusterPage), for the console's links. */
   readonly onClusterPage?: (id: ClusterId, url: string) => void;
+  /** Told each cluster's plugins and their state (ClusterPlugins), for the console. */
+  readonly onClusterPlugins?: (id: ClusterId, plugins: readonly PluginSummary[]) => void;
   /** Live clusters. */
   readonly registry: ClusterRegistry;
   /** Cluster choice and tickets. */
@@ -456,6 +458,7 @@ export class MasterConnection {
       registry: context.registry,
       heartbeatTimeoutMs: context.heartbeatTimeoutMs,
       ...(context.onClusterPage === undefined ? {} : { onPage: context.onClusterPage }),
+      ...(context.onClusterPlugins === undefined ? {} : { onPlugins: context.onClusterPlugins }),
     });
     this.#phase = { kind: "linked", link };
     context.metrics.clustersRegistered.inc();

@@ -13,6 +13,7 @@ import {
   resolvedWsPort,
   type SustenetConfig,
 } from "../shared/config_schema.ts";
+import type { MetricFamily } from "../shared/metrics.ts";
 import type { TlsListenOptions } from "../shared/tls_listener.ts";
 import type { WebSocketServerOptions } from "../shared/websocket_listener.ts";
 import type { AuthenticateHook } from "./authenticate.ts";
@@ -117,6 +118,13 @@ export interface MasterOptions {
    * @default {guestAuthenticate (anonymous `guest-<hex>` ids)}
    */
   readonly authenticate?: AuthenticateHook;
+  /**
+   * More metric families for the status server's `/metrics`, read at each scrape (e.g. the
+   * account hook's verdicts, `AccountAuthenticator.metrics`).
+   *
+   * @default {() => []}
+   */
+  readonly metricFamilies?: () => Iterable<MetricFamily>;
   /**
    * Most simultaneous client connections (counted from their Hello); 0 = no limit. Clusters
    * have their own limit, `maxClusters`, and connections before their Hello are pending.
@@ -320,6 +328,8 @@ export interface ResolvedMasterOptions {
   readonly clusterKeys: ((keyName: string) => Promise<Uint8Array | undefined>) | undefined;
   /** Identity hook, if any (else guest ids). */
   readonly authenticate: AuthenticateHook | undefined;
+  /** More metric families for `/metrics`. */
+  readonly metricFamilies: () => Iterable<MetricFamily>;
   /** Client connection limit (0 = none). */
   readonly maxConnections: number;
   /** Registered cluster limit (0 = none). */
@@ -408,6 +418,7 @@ export function resolveMasterOptions(options: MasterOptions): ResolvedMasterOpti
     keysDir: options.keysDir ?? "keys",
     clusterKeys: options.clusterKeys,
     authenticate: options.authenticate,
+    metricFamilies: options.metricFamilies ?? (() => []),
     maxConnections: integerIn("maxConnections", options.maxConnections ?? 0, 0, 2 ** 32 - 1),
     maxClusters: integerIn("maxClusters", options.maxClusters ?? 1024, 0, 2 ** 32 - 1),
     maxPendingConnections: integerIn(

@@ -14,6 +14,7 @@ import { LogThrottle } from "../shared/log_throttle.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
 import { roleLogger } from "../shared/logging.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
+import type { PluginSummary } from "../shared/protocol/packets.ts";
 import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
 import { RuntimeMetrics } from "../shared/runtime_metrics.ts";
 import { exportMetricFamilies } from "../shared/telemetry.ts";
@@ -164,8 +165,11 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
   });
   /** Each listed cluster's status page (ClusterPage), for the console's links. */
   const pageUrls = new Map<number, string>();
+  /** Each listed cluster's last plugin summary (ClusterPlugins), for the console. */
+  const pluginSummaries = new Map<number, readonly PluginSummary[]>();
   registry.onRemove((record, reason) => {
     pageUrls.delete(record.id);
+    pluginSummaries.delete(record.id);
     metrics.clustersRemoved.inc(reason);
     logger.info("cluster {name} ({id}) removed: {reason}", {
       name: record.name,
@@ -180,6 +184,9 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
     serverName,
     onClusterPage: (id, url) => {
       if (registry.get(id) !== undefined) pageUrls.set(id, url);
+    },
+    onClusterPlugins: (id, plugins) => {
+      if (registry.get(id) !== undefined) pluginSummaries.set(id, plugins);
     },
     registry,
     allocator,
@@ -313,6 +320,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
               registeredForMs: Math.max(0, now - c.registeredAt),
               draining: allocator.isDraining(c.id),
               pageUrl: pageUrls.get(c.id) ?? null,
+              plugins: pluginSummaries.get(c.id) ?? [],
             }));
           },
           counters: () => ({
@@ -365,6 +373,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
           ...metrics.families(),
           ...processMetrics.families(),
           ...(sync?.metricFamilies() ?? []),
+          ...resolved.metricFamilies(),
         ],
         routes: opsConsole.routes,
       });

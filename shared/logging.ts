@@ -403,7 +403,8 @@ export interface SetupLoggingOptions {
   /**
    * The console the console sink writes to (debug/info → `debug`/`info`, warning → `warn`,
    * error → `error`).
-   * @default {every level on stderr (`console.error`), so stdout carries only the ready line}
+   * @default {every level on stderr (`console.warn` for warnings, else `console.error`), so
+   * stdout carries only the ready line}
    */
   readonly console?: LogConsole;
 }
@@ -429,11 +430,17 @@ export interface SetupLoggingOptions {
  */
 export type LogConsole = Pick<Console, "debug" | "info" | "warn" | "error">;
 
-/** Logs go to stderr: stdout is for the ready line (OPERATIONS.md) and a CLI's own output. */
+/**
+ * Logs go to stderr: stdout is for the ready line (OPERATIONS.md) and a CLI's own output.
+ * Warnings use `console.warn` (stderr too) so Deno's OTel console capture exports them with
+ * severity WARN; debug and info can only reach stderr through `console.error` (Deno's `debug`,
+ * `info` and `log` write to stdout), so their OTel severity reads ERROR: the true level is in
+ * the line (OPERATIONS.md "OpenTelemetry logs").
+ */
 const STDERR_CONSOLE: LogConsole = {
   debug: (...data) => console.error(...data),
   info: (...data) => console.error(...data),
-  warn: (...data) => console.error(...data),
+  warn: (...data) => console.warn(...data),
   error: (...data) => console.error(...data),
 };
 

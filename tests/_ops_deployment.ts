@@ -140,6 +140,22 @@ export async function scrape(statusUrl: string): Promise<string> {
   return await response.text();
 }
 
+/** Runs `promtool check metrics` on a `/metrics` text: its exit code and output. */
+export async function promtool(text: string): Promise<{ code: number; output: string }> {
+  const child = new Deno.Command("promtool", {
+    args: ["check", "metrics"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(text));
+  await writer.close();
+  const out = await child.output();
+  const decoder = new TextDecoder();
+  return { code: out.code, output: decoder.decode(out.stdout) + decoder.decode(out.stderr) };
+}
+
 /** The value of one sample line (`name{labels} value`), or undefined. */
 export function sampleValue(text: string, series: string): number | undefined {
   for (const line of text.split("\n")) {

@@ -11,6 +11,7 @@ import { startAuth } from "../auth/mod.ts";
 import { AuthClient, ClientError, SustenetClient } from "../client/mod.ts";
 import { startCluster } from "../cluster/mod.ts";
 import { definePlugin } from "../shared/plugin.ts";
+import { promtool, sampleValue, scrape } from "./_ops_deployment.ts";
 import { Deployment, freePort, REPO_ROOT, spawnRole, waitForLine } from "./_process.ts";
 
 async function startAuthProcess(dir: string) {
@@ -151,7 +152,7 @@ Deno.test("deno task auth starts with no setup, answers --help, and exits 2 on a
   }
 });
 
-Deno.test("master/main.ts with auth_public_keys: a token joins as its account, a guest is refused", async () => {
+Deno.test("master/main.ts with auth_public_keys: a token joins as its account, a guest and a bad token are refused and counted on /metrics", async () => {
   await using deployment = await Deployment.create("sustenet_auth_master_");
   const dir = deployment.dir;
   await using auth = await startAuth({
@@ -162,10 +163,11 @@ Deno.test("master/main.ts with auth_public_keys: a token joins as its account, a
     scrypt: { logN: 10, r: 8, p: 1 },
   });
   const port = await freePort();
+  const statusPort = await freePort();
   await deployment.start(
     "master",
     "master",
-    `[all]\nport = ${port}\nstatus_enabled = false\n` +
+    `[all]\nport = ${port}\nstatus_port = ${statusPort}\n` +
       `[master]\nauth_public_keys = "keys/auth_public.json"\nallow_guests = false\n`,
     /^master listening on/,
   );
@@ -188,6 +190,7 @@ Deno.test("master/main.ts with auth_public_keys: a token joins as its account, a
   const tokens = await new AuthClient(`http://127.0.0.1:${auth.addr.port}`)
     .register("procuser", "correct horse battery");
   const guest = await SustenetClient.connect({ port });
+  const garbage = await SustenetClient.connect({ port, credential: "not.a.token" });
   const member = await SustenetClient.connect({ port, credential: tokens.accessToken });
   try {
     for (let i = 0; i < 600 && (await member.listClusters()).length === 0; i++) {
@@ -197,12 +200,27 @@ Deno.test("master/main.ts with auth_public_keys: a token joins as its account, a
       guest.join("auto"),
       (e) => e instanceof ClientError && e.code === "unauthorized",
     );
+    await assert.rejects(
+      garbage.join("auto"),
+      (e) => e instanceof ClientError && e.code === "unauthorized",
+    );
     const session = await member.join("auto");
     assert.equal(await seen.promise, tokens.accountId);
     assert.equal(cluster.players.size, 1);
     await session.leave();
+    // The verdicts are on the master's /metrics, by reason, and promtool accepts the page.
+    const text = await scrape(`http://127.0.0.1:${statusPort}`);
+    const verdict = (reason: string) =>
+      sampleValue(text, `sustenet_master_account_tokens_total{reason="${reason}"}`);
+    assert.equal(verdict("guest_refused"), 1, text);
+    assert.equal(verdict("malformed"), 1, text);
+    assert.equal(verdict("ok"), 1, text);
+    assert.equal(verdict("expired"), 0, text);
+    const checked = await promtool(text);
+    assert.equal(checked.code, 0, checked.output);
   } finally {
     await guest.close();
+    await garbage.close();
     await member.close();
   }
 

@@ -246,8 +246,16 @@ interface FakeMaster {
   close(): Promise<void>;
 }
 
-/** A hand-played master: knows one key, registers every cluster as `clusterId`. */
-function fakeMaster(clusterKey: Uint8Array, clusterId: number, port = 0): FakeMaster {
+/**
+ * A hand-played master: knows one key, registers every cluster as `clusterId`. With `refuse`,
+ * it answers that packet kind as a master from before it does (`Error(UnknownPacket)`).
+ */
+function fakeMaster(
+  clusterKey: Uint8Array,
+  clusterId: number,
+  port = 0,
+  refuse?: Packet["kind"],
+): FakeMaster {
   const received: Packet[] = [];
   const connections: FrameConnection[] = [];
   const waiters: { kind: Packet["kind"]; resolve: (p: Packet) => void }[] = [];
@@ -267,7 +275,13 @@ function fakeMaster(clusterKey: Uint8Array, clusterId: number, port = 0): FakeMa
         const packet = decodePacket(frame);
         if (packet instanceof ProtocolError) throw packet;
         record(structuredClone(packet));
-        if (packet.kind === "Hello") {
+        if (packet.kind === refuse) {
+          // What a master whose codec lacks the type answers (master_connection.ts).
+          connection.close({
+            code: ErrorCode.UnknownPacket,
+            message: `unknown packet type ${frame.type}`,
+          });
+        } else if (packet.kind === "Hello") {
           connection.send(
             encodePacket({ kind: "HelloOk", version: 3, role: 3, serverName: "fake" }),
           );
@@ -390,4 +404,71 @@ Deno.test("a master without our key refuses us and the link keeps retrying", asy
     await master.close();
   }
   assert.equal(link.state, "stopped");
+});
+
+Deno.test("the link sends its plugins after registering and again only when they change", async () => {
+  const clusterKey = crypto.getRandomValues(new Uint8Array(32));
+  const master = fakeMaster(clusterKey, 5);
+  let state: "running" | "restarting" = "running";
+  const link = new MasterLink({
+    hostname: "127.0.0.1",
+    port: master.port,
+    keyName: "cluster_key",
+    clusterKey,
+    announcement: ANNOUNCEMENT,
+    load: () => 0,
+    heartbeatIntervalMs: 20,
+    plugins: () => [{ name: "echo", state, restarts: state === "running" ? 0 : 1 }],
+  });
+  const count = (kind: Packet["kind"]) => master.received.filter((p) => p.kind === kind).length;
+  try {
+    const first = master.next("ClusterPlugins");
+    link.start();
+    assert.deepEqual(await first, {
+      kind: "ClusterPlugins",
+      plugins: [{ name: "echo", state: "running", restarts: 0 }],
+    });
+    const beats = count("Heartbeat");
+    while (count("Heartbeat") < beats + 5) await master.next("Heartbeat");
+    assert.equal(count("ClusterPlugins"), 1, "unchanged: not sent again");
+    const second = master.next("ClusterPlugins");
+    state = "restarting";
+    assert.deepEqual(await second, {
+      kind: "ClusterPlugins",
+      plugins: [{ name: "echo", state: "restarting", restarts: 1 }],
+    });
+  } finally {
+    await link.stop();
+    await master.close();
+  }
+});
+
+Deno.test("a master from before ClusterPlugins drops the link once; the next link goes without", async () => {
+  const clusterKey = crypto.getRandomValues(new Uint8Array(32));
+  const master = fakeMaster(clusterKey, 6, 0, "ClusterPlugins");
+  const link = new MasterLink({
+    hostname: "127.0.0.1",
+    port: master.port,
+    keyName: "cluster_key",
+    clusterKey,
+    announcement: ANNOUNCEMENT,
+    load: () => 0,
+    heartbeatIntervalMs: 20,
+    reconnectMinMs: 10,
+    reconnectMaxMs: 20,
+    plugins: () => [{ name: "echo", state: "running", restarts: 0 }],
+  });
+  const count = (kind: Packet["kind"]) => master.received.filter((p) => p.kind === kind).length;
+  try {
+    link.start();
+    while (link.registrations < 2) await master.next("Heartbeat");
+    const beats = count("Heartbeat");
+    while (count("Heartbeat") < beats + 5) await master.next("Heartbeat");
+    assert.equal(count("ClusterPlugins"), 1);
+    assert.equal(link.registrations, 2, "the second link stays up");
+    assert.equal(link.state, "registered");
+  } finally {
+    await link.stop();
+    await master.close();
+  }
 });

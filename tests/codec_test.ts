@@ -114,6 +114,26 @@ const ARBITRARIES: { readonly [K in PacketKind]: fc.Arbitrary<Extract<Packet, { 
   Heartbeat: record({ kind: fc.constant("Heartbeat"), load: u32, maxConnections: u32 }),
   Deregister: record({ kind: fc.constant("Deregister"), reason: str16 }),
   ClusterPage: record({ kind: fc.constant("ClusterPage"), url: str16 }),
+  ClusterPlugins: record({
+    kind: fc.constant("ClusterPlugins"),
+    plugins: fc.array(
+      record({
+        name: str8,
+        state: fc.constantFrom(
+          "idle",
+          "starting",
+          "running",
+          "restarting",
+          "stopping",
+          "stopped",
+          "failed",
+          "unknown",
+        ),
+        restarts: u32,
+      }),
+      { maxLength: 32 },
+    ),
+  }),
   RequestKey: record({ kind: fc.constant("RequestKey"), cachedVersion: u16 }),
   VersionOfKey: record({ kind: fc.constant("VersionOfKey"), version: u16 }),
   SendPubKey: record({ kind: fc.constant("SendPubKey"), version: u16, publicKey: key32 }),
@@ -538,4 +558,15 @@ Deno.test("encodeMoveBatches refuses a bound that cannot hold one entry", () => 
   const entries = [{ clientId: 1, state: { x: 0, y: 0, z: 0, yaw: 0 } }];
   assert.throws(() => encodeMoveBatches(entries, 3 + 4 + 16), RangeError);
   assert.equal(encodeMoveBatches(entries, 3 + 4 + 17).length, 4 + 3 + 4 + 17);
+});
+
+Deno.test("ClusterPlugins: a state code a master does not know decodes as unknown", () => {
+  // count 1, name "a", state 9 (not assigned), restarts 1
+  const payload = Uint8Array.from([1, 1, 0x61, 9, 0, 0, 0, 1]);
+  const p = decodePacket({ type: PacketType.ClusterPlugins, payload });
+  assert.ok(!(p instanceof ProtocolError));
+  assert.deepEqual(p, {
+    kind: "ClusterPlugins",
+    plugins: [{ name: "a", state: "unknown", restarts: 1 }],
+  });
 });

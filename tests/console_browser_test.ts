@@ -2,7 +2,8 @@
  * The operator console in a real browser (Debian's chromium through playwright-core): the
  * master console and a cluster page with bots connected show the numbers `/metrics` has, a
  * kick from the cluster page is refused without the token and done with it, and HTML in a
- * cluster name and a player id is shown as text. Screenshots go to a temporary folder (its
+ * cluster name, a plugin name and a player id is shown as text; each cluster's plugins and
+ * their state reach the master console (and a plugin restart shows there). Screenshots go to a temporary folder (its
  * path is printed).
  */
 import assert from "node:assert/strict";
@@ -12,6 +13,7 @@ import { startMaster } from "../master/mod.ts";
 import { startCluster } from "../cluster/mod.ts";
 import { SustenetClient } from "../client/mod.ts";
 import { generateKey } from "../shared/keys.ts";
+import { definePlugin } from "../shared/plugin.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 
@@ -77,6 +79,16 @@ Deno.test({
       assert.deepEqual(links.sort(), ops.clusters.map((c) => `${c.statusUrl}/`).sort());
       const loads = await page.locator("td.cluster-load").allTextContents();
       assert.deepEqual(loads.sort(), ["3 / 50", "6 / 50"]);
+      // Each cluster's plugins and their state, as the clusters report them (ClusterPlugins).
+      await until(
+        "both clusters' echo plugin shown running",
+        async () =>
+          (await page.locator("td.cluster-plugins .plugin-state.state-running").count()) === 2,
+      );
+      assert.deepEqual(
+        await page.locator("td.cluster-plugins .plugin-name").allTextContents(),
+        ["echo", "echo"],
+      );
       await page.waitForTimeout(2500); // a few samples in the charts for the screenshot
       await page.screenshot({ path: `${shots}/master_console.png`, fullPage: true });
 
@@ -165,6 +177,20 @@ Deno.test({
         async () => (await eu2.locator("td.warn").allTextContents()).includes("draining"),
       );
       await page.screenshot({ path: `${shots}/master_drained.png`, fullPage: true });
+
+      // A plugin restart on eu-2 reaches the master console's plugin column.
+      const eu2Status = ops.clusters[1].statusUrl;
+      const restart = await fetch(`${eu2Status}/api/plugins/echo/restart`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
+        body: "{}",
+      });
+      assert.equal(restart.status, 200, await restart.text());
+      await until(
+        "eu-2's echo shown running after 1 restart",
+        async () =>
+          (await eu2.locator("td.cluster-plugins").textContent()) === "echo running (1 restarts)",
+      );
     } finally {
       await browser.close();
     }
@@ -172,12 +198,13 @@ Deno.test({
 });
 
 Deno.test({
-  name: "HTML in a cluster name and a player id is shown as text on both pages",
+  name: "HTML in a cluster name, a plugin name and a player id is shown as text on both pages",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
     const hostileName = `<img src=x onerror="window.pwned=1">`;
     const hostileId = `<script>window.pwned=2</script><b>bold</b>`;
+    const hostilePlugin = `<img src=x onerror="window.pwned=3">`;
     const keysDir = await Deno.makeTempDir();
     await generateKey(keysDir, "cluster_key");
     const master = await startMaster({
@@ -194,6 +221,7 @@ Deno.test({
       master: { hostname: "127.0.0.1", port: master.addr.port },
       heartbeatIntervalMs: 200,
       status: { port: 0 },
+      plugins: [{ plugin: definePlugin({}), name: hostilePlugin }],
     });
     const client = await SustenetClient.connect({ port: master.addr.port, credential: hostileId });
     const browser = await launch();
@@ -205,6 +233,9 @@ Deno.test({
       await page.locator("td.cluster-name").waitFor({ timeout: 60_000 });
       assert.equal(await cellText(page, "td.cluster-name"), hostileName);
       assert.equal(await page.locator("td.cluster-name img").count(), 0);
+      await page.locator("td.cluster-plugins .plugin-name").waitFor({ timeout: 60_000 });
+      assert.equal(await cellText(page, "td.cluster-plugins .plugin-name"), hostilePlugin);
+      assert.equal(await page.locator("td.cluster-plugins img").count(), 0);
       const clusterPage = await browser.newPage();
       await clusterPage.goto(`http://127.0.0.1:${cluster.statusAddr!.port}/`);
       await clusterPage.locator("td.player-id").waitFor({ timeout: 60_000 });

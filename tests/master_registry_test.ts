@@ -357,3 +357,25 @@ Deno.test("bad master options are refused by name before anything listens", asyn
   }
   assert.deepEqual(resolveMasterOptions({}).status, false);
 });
+
+Deno.test("a link hands ClusterPage and ClusterPlugins to the console, keeps the cluster listed", () => {
+  const registry = new ClusterRegistry();
+  const { record } = registry.register(announcement(1), 0);
+  const pages: string[] = [];
+  const summaries: unknown[] = [];
+  const link = new ClusterLink({
+    id: record.id,
+    registry,
+    heartbeatTimeoutMs: 1000,
+    onPage: (_id, url) => pages.push(url),
+    onPlugins: (id, plugins) => summaries.push({ id, plugins }),
+  });
+  const plugins = [{ name: "echo", state: "running", restarts: 2 }] as const;
+  assert.deepEqual(link.handle({ kind: "ClusterPlugins", plugins }, 10), { kind: "none" });
+  assert.deepEqual(summaries, [{ id: record.id, plugins }]);
+  // A page that is not http(s) is ignored.
+  link.handle({ kind: "ClusterPage", url: "javascript:alert(1)" }, 10);
+  link.handle({ kind: "ClusterPage", url: "http://10.0.0.7:6281/" }, 10);
+  assert.deepEqual(pages, ["http://10.0.0.7:6281/"]);
+  assert.equal(registry.size, 1);
+});

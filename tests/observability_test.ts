@@ -5,22 +5,7 @@
  * it (a kick, a notice, a drain, a plugin restart).
  */
 import assert from "node:assert/strict";
-import { ADMIN_TOKEN, OpsDeployment, sampleValue, scrape } from "./_ops_deployment.ts";
-
-async function promtool(text: string): Promise<{ code: number; output: string }> {
-  const child = new Deno.Command("promtool", {
-    args: ["check", "metrics"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-  const out = await child.output();
-  const decoder = new TextDecoder();
-  return { code: out.code, output: decoder.decode(out.stdout) + decoder.decode(out.stderr) };
-}
+import { ADMIN_TOKEN, OpsDeployment, promtool, sampleValue, scrape } from "./_ops_deployment.ts";
 
 /** Waits (60 s at most) until `check` holds. */
 async function until(what: string, check: () => Promise<boolean> | boolean): Promise<void> {

@@ -134,6 +134,13 @@ const EXPECTED: Readonly<Record<string, Packet>> = {
   "Heartbeat": { kind: "Heartbeat", load: 12, maxConnections: 500 },
   "Deregister": { kind: "Deregister", reason: "shutting down" },
   "ClusterPage": { kind: "ClusterPage", url: "http://10.0.0.7:6281/" },
+  "ClusterPlugins": {
+    kind: "ClusterPlugins",
+    plugins: [
+      { name: "echo", state: "running", restarts: 0 },
+      { name: "walk", state: "failed", restarts: 3 },
+    ],
+  },
   "RequestKey": { kind: "RequestKey", cachedVersion: 0 },
   "VersionOfKey": { kind: "VersionOfKey", version: 1 },
   "SendPubKey": { kind: "SendPubKey", version: 1, publicKey: run(0x20, 32) },

@@ -22,6 +22,7 @@ import {
   readJsonBody,
   viewRefused,
 } from "../../shared/console_http.ts";
+import type { PluginSummary } from "../../shared/protocol/packets.ts";
 import { EventStreamHub } from "../../shared/event_stream_hub.ts";
 import type { Logger } from "../../shared/logging.ts";
 import { SampleRing } from "../../shared/sample_ring.ts";
@@ -41,6 +42,8 @@ export interface ConsoleCluster {
   readonly draining: boolean;
   /** The cluster's own page (its `status_page_url`), or null when it did not say. */
   readonly pageUrl: string | null;
+  /** The cluster's plugins and their state (ClusterPlugins); empty until it says. */
+  readonly plugins: readonly PluginSummary[];
 }
 
 /** Counters the console turns into rates. */

@@ -41,11 +41,12 @@ export const MASTER_CONSOLE_HTML = `<!doctype html>
   </div>
   <section>
     <h2>Clusters</h2>
-    <table><thead><tr><th>id</th><th>name</th><th>address</th><th>load</th><th></th><th>heartbeat</th><th>registered</th><th title="Version of the cluster's identity key that clients pin; it changes when the cluster's identity key is rotated">key version (?)</th><th>state</th><th></th></tr></thead>
+    <table><thead><tr><th>id</th><th>name</th><th>address</th><th>load</th><th></th><th>heartbeat</th><th>registered</th><th title="Version of the cluster's identity key that clients pin; it changes when the cluster's identity key is rotated">key version (?)</th><th>state</th><th>plugins</th><th></th></tr></thead>
     <tbody id="clusters"></tbody></table>
     <p class="note">Key version: which identity key the cluster announces (clients pin the key and
     re-check it when this number changes, i.e. after a key rotation). Drain: the master issues no
-    new ticket for that cluster; players already on it stay. Kick, notices and plugin restarts are
+    new ticket for that cluster; players already on it stay. Plugins: each plugin's state as the
+    cluster reports it (at most one update per heartbeat), with its restarts so far. Kick, notices and plugin restarts are
     on each cluster's own page: the name links to it when the cluster sets <code>status_page_url</code>
     (else open its status address, printed in its ready line).</p>
   </section>
@@ -74,7 +75,7 @@ export const MASTER_CONSOLE_JS = `"use strict";
     text("t-connections", t.connections);
     text("t-lag", "event-loop lag max " + s.eventLoopLagMaxMs.toFixed(1) + " ms");
     fill("clusters", s.clusters.length === 0
-      ? h("tr", {}, h("td", { colspan: 10, class: "note" }, "No cluster is registered."))
+      ? h("tr", {}, h("td", { colspan: 11, class: "note" }, "No cluster is registered."))
       : s.clusters.map((c) => h("tr", { "data-cluster": c.id },
         h("td", {}, c.id),
         h("td", { class: "cluster-name" }, c.pageUrl === null ? c.name : h("a", { href: c.pageUrl, class: "cluster-page" }, c.name)),
@@ -85,6 +86,12 @@ export const MASTER_CONSOLE_JS = `"use strict";
         h("td", {}, duration(c.registeredForMs) + " ago"),
         h("td", {}, "v" + c.keyVersion),
         h("td", { class: c.draining ? "warn" : "ok" }, c.draining ? "draining" : "open"),
+        h("td", { class: "cluster-plugins" }, c.plugins.length === 0
+          ? h("span", { class: "note" }, "none")
+          : c.plugins.map((p) => h("div", { class: "plugin", "data-plugin": p.name },
+            h("span", { class: "plugin-name" }, p.name), " ",
+            h("span", { class: "plugin-state state-" + p.state }, p.state),
+            p.restarts > 0 ? h("span", { class: "note" }, " (" + p.restarts + " restarts)") : null))),
         h("td", {}, c.draining
           ? h("button", { onclick: () => act("api/clusters/" + c.id + "/drain", { on: false }, "undrain " + c.id) }, "Undrain")
           : h("button", { class: "danger", onclick: () => act("api/clusters/" + c.id + "/drain", { on: true }, "drain " + c.id) }, "Drain")),

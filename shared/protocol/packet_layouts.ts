@@ -18,10 +18,13 @@ import {
   type Endpoint,
   type EndpointKind,
   KEY_MATERIAL_BYTES,
+  MAX_PLUGIN_SUMMARIES,
   type MoveEntry,
   type PacketKind,
   type PacketOf,
   PacketType,
+  type PluginStateName,
+  type PluginSummary,
   PROTOCOL_MAGIC,
   Role,
 } from "./packets.ts";
@@ -161,6 +164,27 @@ function clusterInfoSize(c: ClusterInfo): number {
 /** Wire codes of the endpoint kinds. */
 const ENDPOINT_CODES: Readonly<Record<EndpointKind, number>> = { tcp: 1, tls: 2, ws: 3, wss: 4 };
 const ENDPOINT_KINDS: readonly EndpointKind[] = ["tcp", "tls", "ws", "wss"];
+
+/** Wire codes of the plugin states (ClusterPlugins); unknown codes decode to `unknown`. */
+const PLUGIN_STATE_CODES: Readonly<Record<PluginStateName, number>> = {
+  idle: 0,
+  starting: 1,
+  running: 2,
+  restarting: 3,
+  stopping: 4,
+  stopped: 5,
+  failed: 6,
+  unknown: 255,
+};
+const PLUGIN_STATES: readonly PluginStateName[] = [
+  "idle",
+  "starting",
+  "running",
+  "restarting",
+  "stopping",
+  "stopped",
+  "failed",
+];
 
 /** Most endpoints one list may hold (u8 count). */
 const MAX_ENDPOINTS = 255;
@@ -529,6 +553,44 @@ export const PACKET_LAYOUTS: { readonly [K in FixedKind]: PacketLayout<K> } = {
   },
   Deregister: str16Packet("Deregister", "reason"),
   ClusterPage: str16Packet("ClusterPage", "url"),
+  ClusterPlugins: {
+    size(p) {
+      if (p.plugins.length > MAX_PLUGIN_SUMMARIES) {
+        throw new RangeError(
+          `ClusterPlugins holds ${p.plugins.length} plugins, at most ${MAX_PLUGIN_SUMMARIES}`,
+        );
+      }
+      let size = 1;
+      for (const plugin of p.plugins) {
+        if (!(plugin.state in PLUGIN_STATE_CODES)) {
+          throw new RangeError(`ClusterPlugins: unknown state ${plugin.state}`);
+        }
+        size += str8Size(plugin.name, "ClusterPlugins.name") + 1 + 4;
+      }
+      return size;
+    },
+    write(w, p) {
+      w.u8(p.plugins.length, "ClusterPlugins.count");
+      for (const plugin of p.plugins) {
+        w.str8(plugin.name, "ClusterPlugins.name");
+        w.u8(PLUGIN_STATE_CODES[plugin.state], "ClusterPlugins.state");
+        w.u32(plugin.restarts, "ClusterPlugins.restarts");
+      }
+    },
+    read(r) {
+      const count = r.u8("count");
+      if (count > MAX_PLUGIN_SUMMARIES) {
+        throw r.fail(`plugin count ${count} above ${MAX_PLUGIN_SUMMARIES}`);
+      }
+      const plugins: PluginSummary[] = [];
+      for (let i = 0; i < count; i++) {
+        const name = r.str8("name");
+        const state = PLUGIN_STATES[r.u8("state")] ?? "unknown";
+        plugins.push({ name, state, restarts: r.u32("restarts") });
+      }
+      return { kind: "ClusterPlugins", plugins };
+    },
+  },
   RequestKey: u16Packet("RequestKey", "cachedVersion"),
   VersionOfKey: u16Packet("VersionOfKey", "version"),
   SendPubKey: {

@@ -96,6 +96,7 @@ export const PacketType = {
   Heartbeat: 0x18,
   Deregister: 0x19,
   ClusterPage: 0x1a,
+  ClusterPlugins: 0x1b,
   RequestKey: 0x20,
   VersionOfKey: 0x21,
   SendPubKey: 0x22,
@@ -401,6 +402,55 @@ export interface ClusterPagePacket {
   readonly url: string;
 }
 
+/**
+ * A plugin's lifecycle state as ClusterPlugins carries it (wire codes 0..6 in this order;
+ * `unknown` is 255, and any code a master does not know decodes to it).
+ */
+export type PluginStateName =
+  | "idle"
+  | "starting"
+  | "running"
+  | "restarting"
+  | "stopping"
+  | "stopped"
+  | "failed"
+  | "unknown";
+
+/**
+ * One plugin in a ClusterPlugins summary.
+ *
+ * @example
+ * ```ts
+ * import type { PluginSummary } from "./packets.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const echo: PluginSummary = { name: "echo", state: "running", restarts: 0 };
+ * assert.equal(echo.state, "running");
+ * ```
+ */
+export interface PluginSummary {
+  /** str8: the plugin's name. */
+  readonly name: string;
+  /** u8: its state. */
+  readonly state: PluginStateName;
+  /** u32: restarts so far (saturating). */
+  readonly restarts: number;
+}
+
+/** Most plugins one ClusterPlugins packet lists (the rest are left out). */
+export const MAX_PLUGIN_SUMMARIES = 32;
+
+/**
+ * 0x1B: the cluster's plugins and their state, for the master console (sealed, optional: sent
+ * after CreateCluster and whenever the summary changes, only by a cluster with plugins).
+ */
+export interface ClusterPluginsPacket {
+  /** Discriminant of the packet union. */
+  readonly kind: "ClusterPlugins";
+  /** `u8 count` (≤ {@linkcode MAX_PLUGIN_SUMMARIES}), then each plugin. */
+  readonly plugins: readonly PluginSummary[];
+}
+
 /** 0x19: the cluster leaves the master (sealed). */
 export interface DeregisterPacket {
   /** Discriminant of the packet union. */
@@ -594,6 +644,7 @@ export type Packet =
   | HeartbeatPacket
   | DeregisterPacket
   | ClusterPagePacket
+  | ClusterPluginsPacket
   | RequestKeyPacket
   | VersionOfKeyPacket
   | SendPubKeyPacket
@@ -625,7 +676,7 @@ export type PacketOf<K extends PacketKind> = Extract<Packet, { readonly kind: K 
  * import { PACKET_KINDS } from "./packets.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(PACKET_KINDS.length, 32);
+ * assert.equal(PACKET_KINDS.length, 33);
  * assert.equal(PACKET_KINDS[0], "Hello");
  * ```
  */
