@@ -33,7 +33,7 @@ import { SustenetError } from "../shared/errors.ts";
 import { type BroadcastOptions, type ClientId, isPluginMove } from "../shared/plugin.ts";
 import { importAesKey, KeyError } from "../shared/security.ts";
 import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
-import { RuntimeMetrics } from "../shared/runtime_metrics.ts";
+import { gcMetricsRequested, RuntimeMetrics } from "../shared/runtime_metrics.ts";
 import { exportMetricFamilies, inSpan, recordSpan } from "../shared/telemetry.ts";
 import { AdminAuth, loadAdminToken } from "../shared/admin_auth.ts";
 import {
@@ -518,7 +518,7 @@ class ClusterRuntime implements PluginActions {
   #startStatus(): void {
     const status = this.#options.status;
     if (status === undefined || status === false) return;
-    const runtime = new RuntimeMetrics({ role: "cluster" });
+    const runtime = new RuntimeMetrics({ role: "cluster", gcMetrics: gcMetricsRequested() });
     this.#runtime = runtime;
     exportMetricFamilies(() => this.metrics.families());
     const page = new ClusterConsole(this.#consoleSource(), this.#auth!, logger);

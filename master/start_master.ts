@@ -16,7 +16,7 @@ import { roleLogger } from "../shared/logging.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import type { PluginSummary } from "../shared/protocol/packets.ts";
 import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
-import { RuntimeMetrics } from "../shared/runtime_metrics.ts";
+import { gcMetricsRequested, RuntimeMetrics } from "../shared/runtime_metrics.ts";
 import { exportMetricFamilies } from "../shared/telemetry.ts";
 import { AdminAuth, loadAdminToken } from "../shared/admin_auth.ts";
 import { MasterConsole } from "./console/master_console.ts";
@@ -293,7 +293,10 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
         ),
         consolePublic: resolved.status.consolePublic ?? true,
       });
-      const processMetrics = new RuntimeMetrics({ role: "master" });
+      const processMetrics = new RuntimeMetrics({
+        role: "master",
+        gcMetrics: gcMetricsRequested(),
+      });
       runtime = processMetrics;
       exportMetricFamilies(() => metrics.families());
       const sum = (values: Iterable<{ value: number }>) => {
