@@ -8,8 +8,12 @@ import { type Browser, chromium } from "playwright-core";
 /** Where CI and this machine install Chromium (Debian's `chromium` package). */
 export const CHROMIUM_PATH = "/usr/bin/chromium";
 
-/** Launches headless Chromium with no network access beyond what the page asks for. */
-export async function launchChromium(): Promise<Browser> {
+/**
+ * Launches headless Chromium with no network access beyond what the page asks for.
+ *
+ * @param extraArgs More Chromium flags (e.g. a pinned server key for a wss test).
+ */
+export async function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
   return await chromium.launch({
     executablePath: CHROMIUM_PATH,
     args: [
@@ -20,6 +24,7 @@ export async function launchChromium(): Promise<Browser> {
       "--disable-component-update",
       "--disable-sync",
       "--no-first-run",
+      ...extraArgs,
     ],
   });
 }

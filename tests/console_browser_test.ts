@@ -7,30 +7,14 @@
  * path is printed).
  */
 import assert from "node:assert/strict";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
+import { launchChromium } from "./_browser.ts";
 import { ADMIN_TOKEN, OpsDeployment, sampleValue, scrape } from "./_ops_deployment.ts";
 import { startMaster } from "../master/mod.ts";
 import { startCluster } from "../cluster/mod.ts";
 import { SustenetClient } from "../client/mod.ts";
 import { generateKey } from "../shared/keys.ts";
 import { definePlugin } from "../shared/plugin.ts";
-
-const CHROMIUM = "/usr/bin/chromium";
-
-async function launch(): Promise<Browser> {
-  return await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-    ],
-  });
-}
 
 /** Waits (60 s at most) until `check` holds. */
 async function until(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
@@ -55,7 +39,7 @@ Deno.test({
     await using ops = await OpsDeployment.start(["eu-1", "eu-2"], { capacity: 50 });
     const bots = [...await ops.joinBots(6, 0), ...await ops.joinBots(3, 1)];
     for (const bot of bots) bot.session.send(0x80, new Uint8Array(64));
-    const browser = await launch();
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
       // The master console: totals and per-cluster load as the clusters' heartbeats report.
@@ -224,7 +208,7 @@ Deno.test({
       plugins: [{ plugin: definePlugin({}), name: hostilePlugin }],
     });
     const client = await SustenetClient.connect({ port: master.addr.port, credential: hostileId });
-    const browser = await launch();
+    const browser = await launchChromium();
     try {
       await until("the registration", () => master.registry.size === 1);
       await client.join("auto");
@@ -275,7 +259,7 @@ Deno.test({
       fragments: { size: 64, maxPlayersPerFragment: 500, crowdThreshold: 100 },
     });
     const clients: SustenetClient[] = [];
-    const browser = await launch();
+    const browser = await launchChromium();
     try {
       await until("the registration", () => master.registry.size === 1);
       const spots = [[10, 10], [20, 30], [100, 10], [10, 100], [200, 200]];

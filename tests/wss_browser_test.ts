@@ -7,7 +7,8 @@
 
 import assert from "node:assert/strict";
 import { createHash, X509Certificate } from "node:crypto";
-import { type Browser, chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
+import { launchChromium } from "./_browser.ts";
 import { encodeFrame } from "../shared/protocol/frame.ts";
 import { listenWebSocket } from "../shared/websocket_listener.ts";
 import { makeTestCerts } from "./_certs.ts";
@@ -18,20 +19,8 @@ function spkiHash(pem: string): string {
   return createHash("sha256").update(spki).digest("base64");
 }
 
-async function launch(pin: string | null): Promise<Browser> {
-  return await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-      ...(pin === null ? [] : [`--ignore-certificate-errors-spki-list=${pin}`]),
-    ],
-  });
+function launch(pin: string | null): Promise<Browser> {
+  return launchChromium(pin === null ? [] : [`--ignore-certificate-errors-spki-list=${pin}`]);
 }
 
 /** Opens a WebSocket in a page, sends `frame`, and says what came back or how it closed. */
