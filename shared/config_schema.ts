@@ -13,6 +13,7 @@
  */
 
 import { parse, type TomlTable, type TomlValue } from "smol-toml";
+import { isKeyName, KEY_NAME_RULE } from "./key_name.ts";
 import { LOG_FORMATS, LOG_LEVEL_NAMES, type LogFormat, type LogLevelName } from "./logging.ts";
 import { dirnameOf, isAbsolutePath, pathToFileHref, resolvePath } from "./file_paths.ts";
 import { isHostName, isIp, isLoopbackIp, isUnspecifiedIp } from "./ip_address.ts";
@@ -123,12 +124,8 @@ const serverNameKind = stringKind(
   (text) => text.length > 0 && utf8Length(text) <= 255, // str8 on the wire
 );
 
-// Key names become file names in keys_dir: no separators, no "." / "..".
-const KEY_NAME = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/;
-const keyNameKind = stringKind(
-  "a key file name (1-64 of A-Z a-z 0-9 _ . -, not starting with .)",
-  (text) => KEY_NAME.test(text),
-);
+// Key names become file names in keys_dir: the one rule of key_name.ts.
+const keyNameKind = stringKind(`a key file name (${KEY_NAME_RULE})`, isKeyName);
 
 const ipKind = stringKind("an IPv4 or IPv6 address", isIp);
 const hostKind = stringKind("an IP address or host name", (t) => isIp(t) || isHostName(t));

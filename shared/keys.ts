@@ -20,23 +20,10 @@ import {
   parsePublicKeyFile,
 } from "./identity_key.ts";
 import { AES_KEY_BYTES, generateAesKeyBytes, KeyError } from "./security.ts";
+import { isKeyName, KEY_NAME_PATTERN, KEY_NAME_RULE } from "./key_name.ts";
 
-/**
- * What a key name may look like: 1 to 64 of `A-Z a-z 0-9 _ . -`. {@linkcode validateKeyName}
- * further refuses names starting with `.` and names ending in `.identity` or `.pub`.
- *
- * @example
- * ```ts
- * import { KEY_NAME_PATTERN } from "./keys.ts";
- * import assert from "node:assert/strict";
- *
- * assert.ok(KEY_NAME_PATTERN.test("cluster_key"));
- * assert.ok(!KEY_NAME_PATTERN.test("../etc/passwd"));
- * ```
- */
-export const KEY_NAME_PATTERN: RegExp = /^[A-Za-z0-9_.-]{1,64}$/;
+export { KEY_NAME_PATTERN } from "./key_name.ts";
 
-const RESERVED_SUFFIXES = [".identity", ".pub"] as const;
 /** Upper bound on an identity or .pub file's size (a PKCS#8 X25519 key is 48 bytes). */
 const MAX_KEY_FILE_BYTES = 4096;
 
@@ -59,15 +46,10 @@ const MAX_KEY_FILE_BYTES = 4096;
  * ```
  */
 export function validateKeyName(name: string): string {
-  if (
-    !KEY_NAME_PATTERN.test(name) || name.startsWith(".") ||
-    RESERVED_SUFFIXES.some((suffix) => name.endsWith(suffix))
-  ) {
+  if (!isKeyName(name)) {
     throw new KeyError(
       "key_name_invalid",
-      `invalid key name ${
-        JSON.stringify(name.slice(0, 80))
-      }: use 1-64 of A-Z a-z 0-9 _ . -, not starting with "." nor ending in .identity or .pub`,
+      `invalid key name ${JSON.stringify(name.slice(0, 80))}: use ${KEY_NAME_RULE}`,
     );
   }
   return name;

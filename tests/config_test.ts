@@ -471,6 +471,9 @@ const BAD_VALUES: readonly [string, string, string, string, string][] = [
   ["cluster", "key_name", '"../etc/passwd"', "a key file name", '"../etc/passwd"'],
   ["cluster", "key_name", '".."', "a key file name", '".."'],
   ["cluster", "key_name", '""', "a key file name", '""'],
+  // The one key-name rule (shared/key_name.ts): key loading would refuse these names too.
+  ["cluster", "key_name", '"eu.pub"', "a key file name", '"eu.pub"'],
+  ["cluster", "identity_key_name", '"eu.identity"', "a key file name", '"eu.identity"'],
   ["cluster", "master_ip", '"bad host!"', "an IP address or host name", '"bad host!"'],
   ["cluster", "master_ip", '"-x.example"', "an IP address or host name", '"-x.example"'],
   ["cluster", "master_port", '"abc"', "an integer 0..65535", '"abc"'],
