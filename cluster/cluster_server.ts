@@ -15,6 +15,7 @@
  * @module
  */
 
+import { warnIfFfiUnavailable } from "../shared/create_record_cipher.ts";
 import { TicketVerifier } from "../shared/join_ticket.ts";
 import { generateKey, keyPath, loadKey, loadOrCreateIdentity } from "../shared/keys.ts";
 import { logSuccess, roleLogger } from "../shared/logging.ts";
@@ -376,6 +377,7 @@ class ClusterRuntime implements PluginActions {
       this.#tickTimer = setInterval(this.#tick, 1000 / s.tickHz);
     }
     const addr = this.#listener!.addr;
+    warnIfFfiUnavailable(logger);
     logSuccess(logger, "cluster {name} listening on {host}:{port}", {
       name: s.serverName,
       host: addr.hostname,

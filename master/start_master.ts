@@ -7,6 +7,7 @@
  * @module
  */
 
+import { warnIfFfiUnavailable } from "../shared/create_record_cipher.ts";
 import { type FrameListener, listenFrames } from "../shared/transport.ts";
 import { listenTlsFrames } from "../shared/tls_listener.ts";
 import { listenWebSocket, type WebSocketListener } from "../shared/websocket_listener.ts";
@@ -419,6 +420,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterSe
   };
 
   const addr = { hostname: listener.addr.hostname, port: listener.addr.port };
+  warnIfFfiUnavailable(logger);
   logger.info("master {name} listening on {host}:{port}", {
     name: serverName,
     host: addr.hostname,

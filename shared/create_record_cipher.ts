@@ -18,6 +18,40 @@ import {
 import { FfiRecordCipher } from "./record_cipher_ffi.ts";
 import { HybridRecordCipher, NodeRecordCipher } from "./record_cipher_node.ts";
 
+/** Where {@linkcode warnIfFfiUnavailable} writes (a LogTape `Logger` fits). */
+export interface WarningSink {
+  /** Logs a warning with properties. */
+  warn(message: string, properties: Record<string, unknown>): void;
+}
+
+/**
+ * Warns once per call when libcrypto through FFI is unavailable (no `--allow-ffi`, no
+ * libcrypto), so a server that seals several times slower than it could says why instead of
+ * slowing down in silence. The servers call it at start.
+ *
+ * @param logger Where the warning goes.
+ * @returns Whether it warned.
+ *
+ * @example
+ * ```ts
+ * import { warnIfFfiUnavailable } from "./create_record_cipher.ts";
+ * import { FfiRecordCipher } from "./record_cipher_ffi.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const lines: string[] = [];
+ * const warned = warnIfFfiUnavailable({ warn: (message) => lines.push(message) });
+ * assert.equal(warned, !FfiRecordCipher.available());
+ * assert.equal(lines.length, warned ? 1 : 0);
+ * ```
+ */
+export function warnIfFfiUnavailable(logger: WarningSink): boolean {
+  if (FfiRecordCipher.available()) return false;
+  logger.warn("libcrypto through FFI is unavailable ({reason}); sealing with node:crypto", {
+    reason: FfiRecordCipher.unavailableReason() ?? "unknown",
+  });
+  return true;
+}
+
 /**
  * Creates a record cipher for one direction of a link.
  *

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { freePort, spawnRole, waitForLine, writeTempConfig } from "./_process.ts";
+import { freePort, spawnRole, waitForLine, waitForLog, writeTempConfig } from "./_process.ts";
 
 Deno.test("master/main.ts prints the ready line, serves /health and exits 0 on SIGTERM", async () => {
   const port = await freePort();
@@ -58,4 +58,18 @@ Deno.test("master/main.ts exits 1 when its port is taken", async () => {
   } finally {
     taken.close();
   }
+});
+
+Deno.test("a master started without --allow-ffi warns that it seals with the slower cipher", async () => {
+  const port = await freePort();
+  const statusPort = await freePort();
+  await using config = await writeTempConfig(
+    `[all]\nport = ${port}\nstatus_port = ${statusPort}\n`,
+  );
+  // deno.json's master task minus --allow-ffi (and with a scratch keys dir writable).
+  await using master = spawnRole("master", ["--config", config.path], {
+    denoFlags: ["--allow-net", "--allow-read", "--allow-write", "--allow-env"],
+  });
+  await waitForLine(master, /^master listening on /);
+  await waitForLog(master, /libcrypto through FFI is unavailable \(.+\); sealing with node:crypto/);
 });
