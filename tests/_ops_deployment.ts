@@ -62,7 +62,10 @@ export class OpsDeployment implements AsyncDisposable {
         "master",
         "master",
         `[all]\nport = ${ops.masterPort}\nstatus_port = ${masterStatus}\n${common}` +
-          `[master]\nheartbeat_timeout_ms = 3000\n`,
+          `[master]\nheartbeat_timeout_ms = 3000\n` +
+          // Every bot joins from 127.0.0.1: the per-address join limits are for real networks
+          // (with the defaults, 9 quick joins can meet reservations_per_addr = 8).
+          `ticket_rate_per_addr = 1000\nticket_burst_per_addr = 1000\nreservations_per_addr = 1000\n`,
         /^master listening on /,
       );
       ops.masterStatusUrl = `http://127.0.0.1:${masterStatus}`;
