@@ -28,7 +28,9 @@ async function startServers() {
       `[all]\nserver_name = "load-1"\nport = ${await freePort()}\nkeys_dir = "keys"\n` +
         `status_enabled = false\nlog_level = "warning"\n` +
         `[cluster]\nmaster_port = ${masterPort}\nheartbeat_interval_ms = 100\n` +
-        `[cluster.fragments]\nenabled = true\n` +
+        // One fragment as wide as the walk area (256): the walkers always see each other (with
+        // 64 they could start two fragments apart and never get a position back).
+        `[cluster.fragments]\nenabled = true\nsize = 256\n` +
         `[[cluster.plugins]]\nurl = "${plugin("echo.ts")}"\n` +
         `[[cluster.plugins]]\nurl = "${plugin("chat.ts")}"\n`,
       /^cluster load-1 listening on /,

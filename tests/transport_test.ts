@@ -881,14 +881,20 @@ Deno.test("sendFrame refuses a bad type and a frame above maxQueueBytes, open or
 
 Deno.test("pauseReading: nothing is read until the pause ends, and a close ends it at once", async () => {
   const frames: number[] = [];
+  // When each frame arrived and each pause began, both read on the server's side (a client-side
+  // clock would start late by however long the client took to notice the first frame).
+  const arrivedAt: number[] = [];
+  const pausedAt: number[] = [];
   let serverSide: FrameConnection | undefined;
   const server = listenFrames({
     port: 0,
     onConnection: (conn) => {
       serverSide = conn;
       conn.start((frame) => {
+        arrivedAt.push(performance.now());
         frames.push(frame.type === 0x04 ? 1 : 0); // Ping
         // Each frame pauses the reader: the next one waits for the pause.
+        pausedAt.push(performance.now());
         conn.pauseReading(150);
       });
     },
@@ -897,10 +903,10 @@ Deno.test("pauseReading: nothing is read until the pause ends, and a close ends 
   try {
     client.send(encodePacket({ kind: "Ping", value: 1 }));
     while (frames.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
-    const pausedAt = performance.now();
     client.send(encodePacket({ kind: "Ping", value: 2 }));
     while (frames.length === 1) await new Promise((resolve) => setTimeout(resolve, 5));
-    assert.ok(performance.now() - pausedAt >= 140, "the second frame came before the pause ended");
+    // 1 ms of slack for timer rounding.
+    assert.ok(arrivedAt[1] - pausedAt[0] >= 149, "the second frame came before the pause ended");
     // A long pause, then a close: the connection ends without waiting the pause out.
     serverSide?.pauseReading(60_000);
     const closing = performance.now();
