@@ -61,6 +61,7 @@ function relayJobs(server: BenchServer): RelayJobFactory {
       { kind: "relay", clients, hz: HZ, ...run },
       server.pids,
       deadlineFor(clients, run),
+      server.metricsUrl,
     );
 }
 

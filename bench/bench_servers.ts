@@ -64,6 +64,8 @@ export interface BenchServer extends AsyncDisposable {
   readonly pids: readonly number[];
   /** Where a load generator connects. */
   readonly target: LoadTarget | ColyseusTarget;
+  /** The measured server's `/metrics` (Sustenet clusters), for its event-loop lag. */
+  readonly metricsUrl?: string;
   /** Stops every process and removes temporary files. */
   stop(): Promise<void>;
 }
@@ -188,16 +190,25 @@ export interface SustenetServersOptions {
 }
 
 /**
- * A role's Config.toml for the bench: loopback, no status server, quiet logs, timeouts long
+ * A role's Config.toml for the bench: loopback, a status server only where asked, quiet logs, timeouts long
  * enough that an overloaded run is measured rather than cut off, and no per-address pending
  * limit to speak of (every generated client comes from 127.0.0.1, many handshakes at once).
  */
-function benchConfig(name: string, port: number, section: string, allExtra = ""): string {
+function benchConfig(
+  name: string,
+  port: number,
+  section: string,
+  allExtra = "",
+  statusPort?: number,
+): string {
+  const status = statusPort === undefined
+    ? "status_enabled = false"
+    : `status_enabled = true\nstatus_port = ${statusPort}`;
   return `[all]
 server_name = "${name}"
 port = ${port}${allExtra}
 keys_dir = "keys"
-status_enabled = false
+${status}
 log_level = "warning"
 idle_timeout_ms = 600000
 handshake_timeout_ms = 60000
@@ -245,9 +256,12 @@ export async function startSustenetServers(
     const wsPart = options.webSocket === true
       ? `\nws_enabled = true\nws_port = ${await freePort()}`
       : "";
+    // The cluster runs its status server as in production: its /metrics carries the event-loop
+    // lag the generator reads around each window.
+    const statusPort = await freePort();
     await Deno.writeTextFile(
       `${dir}/cluster.toml`,
-      benchConfig("bench-cluster", clusterPort, clusterSection, wsPart),
+      benchConfig("bench-cluster", clusterPort, clusterSection, wsPart, statusPort),
     );
     const cluster = BenchChild.spawn({
       name: "cluster",
@@ -277,6 +291,7 @@ export async function startSustenetServers(
         ...(options.webSocket === true ? { webSocket: true } : {}),
       },
       masterPort,
+      metricsUrl: `http://127.0.0.1:${statusPort}/metrics`,
       clusterPid: cluster.pid,
       sealed: options.sealed,
       echo,

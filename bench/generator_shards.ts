@@ -71,6 +71,23 @@ function mergeWindow(windows: readonly WindowResult[]): WindowResult {
     generator: mergeGenerators(windows.map((w) => w.generator)),
     // Every process measured the same servers over the same span: the first one's figures.
     servers: windows[0].servers,
+    ...mergeLag(windows),
+  };
+}
+
+/** The whole generator's lag: its worst process; a fault if any process stalled. */
+function mergeLag(windows: readonly WindowResult[]): Partial<WindowResult> {
+  const lags = windows.flatMap((w) => w.generatorLag === undefined ? [] : [w.generatorLag]);
+  const serverLag = windows[0].serverLag;
+  return {
+    ...(lags.length === 0 ? {} : {
+      generatorLag: {
+        p99Ms: Math.max(...lags.map((l) => l.p99Ms)),
+        maxMs: Math.max(...lags.map((l) => l.maxMs)),
+      },
+      generatorFault: windows.some((w) => w.generatorFault === true),
+    }),
+    ...(serverLag === undefined ? {} : { serverLag }),
   };
 }
 

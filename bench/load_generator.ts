@@ -46,9 +46,14 @@ export async function runJob(job: LoadJob): Promise<LoadResult> {
             console.log(CONNECTED_LINE);
             await waitForLine(START_LINE);
           }
+          const measure = {
+            serverPids: job.serverPids,
+            serverMetricsUrl: job.serverMetricsUrl,
+            rerunStalled: job.waitForStart !== true,
+          };
           const windows = scenario.kind === "relay"
-            ? await runRelay(conns, scenario, job.serverPids)
-            : await runEcho(conns, scenario, job.serverPids);
+            ? await runRelay(conns, scenario, measure)
+            : await runEcho(conns, scenario, measure);
           return { kind: scenario.kind, ok: true, clients: conns.length, connectMs, windows };
         } finally {
           await closeAll(conns);

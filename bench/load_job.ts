@@ -11,6 +11,7 @@
  */
 
 import { SustenetError } from "../shared/errors.ts";
+import type { ServerLagFigures } from "./server_lag.ts";
 
 /** Where the clients connect. */
 export type LoadTarget =
@@ -85,6 +86,11 @@ export interface LoadJob {
    * load start together.
    */
   readonly waitForStart?: boolean;
+  /**
+   * The measured server's `/metrics` URL (loopback): read before and after each window for
+   * its event-loop lag ({@linkcode WindowResult.serverLag}).
+   */
+  readonly serverMetricsUrl?: string;
 }
 
 /** What a generator asked to wait prints once its clients are connected. */
@@ -129,6 +135,23 @@ export interface WindowResult {
   readonly generator: ProcessFigures;
   /** Each server process. */
   readonly servers: readonly ProcessFigures[];
+  /** The generator's own event-loop lag over the window, ms (Deno generator). */
+  readonly generatorLag?: LoopLagFigures;
+  /**
+   * The generator's loop stalled over `STALL_MS` (bench/server_lag.ts) in this window: its tail may be the
+   * generator's, so the window is re-run and left out of the verdict.
+   */
+  readonly generatorFault?: boolean;
+  /** The server's event-loop lag over the window, from its `/metrics` (Sustenet servers). */
+  readonly serverLag?: ServerLagFigures;
+}
+
+/** One process's event-loop lag over a window, ms. */
+export interface LoopLagFigures {
+  /** 99th percentile lateness of the sampling timer. */
+  readonly p99Ms: number;
+  /** Largest lateness. */
+  readonly maxMs: number;
 }
 
 /** What a generator prints when done. */
@@ -319,11 +342,19 @@ export function parseLoadJob(jsonText: string): LoadJob {
   if (waitForStart !== undefined && typeof waitForStart !== "boolean") {
     throw new LoadJobError("waitForStart must be a boolean");
   }
+  const metricsUrl = json.serverMetricsUrl;
+  if (
+    metricsUrl !== undefined &&
+    (typeof metricsUrl !== "string" || !/^http:\/\/127\.0\.0\.1:\d+\/metrics$/.test(metricsUrl))
+  ) {
+    throw new LoadJobError("serverMetricsUrl must be http://127.0.0.1:<port>/metrics");
+  }
   return {
     target,
     scenario,
     serverPids: pids as number[],
     deadlineMs: integer(json, "deadlineMs", 1, MAX_DURATION_MS, "job"),
     ...(waitForStart === true ? { waitForStart } : {}),
+    ...(typeof metricsUrl === "string" ? { serverMetricsUrl: metricsUrl } : {}),
   };
 }

@@ -52,6 +52,17 @@ export interface RelayRun {
   readonly generatorCpuPercent: number;
   /** Sends the generator skipped because it lagged (should be 0). */
   readonly skippedSends: number;
+  /** Windows left out because the generator stalled in them (each was measured again). */
+  readonly generatorFaults?: number;
+  /** The generator's worst event-loop lag over the counted windows, ms. */
+  readonly generatorLagMaxMs?: number;
+  /**
+   * The server's worst event-loop lag over the counted windows, as a bucket bound, ms
+   * (`null`: over the largest bound); absent for servers without `/metrics`.
+   */
+  readonly serverLagMaxMs?: number | null;
+  /** Server lag samples over 20 ms in the counted windows. */
+  readonly serverStalls?: number;
   /** Whether it meets the sustained-load criterion. */
   readonly pass: boolean;
   /** Why not. */
@@ -166,12 +177,24 @@ export function summariseRelay(
       reasons: [error],
     };
   }
-  const windows = result.windows;
+  // Windows in which the generator stalled measured the generator, not the server: leave them
+  // out (the generator measured each again), unless that leaves nothing.
+  const clean = result.windows.filter((w) => w.generatorFault !== true);
+  const windows = clean.length > 0 ? clean : result.windows;
   const receivedPerSecond = median(windows.map((w) => w.receivedPerSecond));
   const p99Ms = median(windows.map((w) => w.p99Ms));
   const verdict = judgeRelay({ clients, hz, receivedPerSecond, p99Ms }, criterion);
   const lost = windows.some((w) => w.openClients < clients);
-  const reasons = lost ? [...verdict.reasons, "clients were disconnected"] : verdict.reasons;
+  const lag = lagSummary(windows, result.windows.length - clean.length);
+  const reasons = [
+    ...verdict.reasons,
+    ...(lost ? ["clients were disconnected"] : []),
+    ...(clean.length === 0 && !verdict.pass
+      ? [
+        `generator stalled in every window (${lag.generatorLagMaxMs} ms): not the server's verdict`,
+      ]
+      : []),
+  ];
   return {
     phase,
     clients,
@@ -186,8 +209,28 @@ export function summariseRelay(
     serverRssBytes: Math.max(...windows.flatMap((w) => w.servers.map((s) => s.rssBytes))),
     generatorCpuPercent: median(windows.map((w) => w.generator.cpuPercent)),
     skippedSends: windows.reduce((sum, w) => sum + w.skipped, 0),
+    ...lag,
     pass: verdict.pass && !lost,
     reasons,
+  };
+}
+
+/** Whose loop stalled: the generator's and the server's worst lag over the counted windows. */
+function lagSummary(windows: readonly WindowResult[], faults: number): Partial<RelayRun> {
+  const generator = windows.flatMap((w) => w.generatorLag === undefined ? [] : [w.generatorLag]);
+  const server = windows.flatMap((w) => w.serverLag === undefined ? [] : [w.serverLag]);
+  const serverMax = server.some((l) => l.maxBoundMs === null)
+    ? null
+    : Math.max(0, ...server.map((l) => l.maxBoundMs ?? 0));
+  return {
+    generatorFaults: faults,
+    ...(generator.length === 0 ? {} : {
+      generatorLagMaxMs: Math.max(...generator.map((l) => l.maxMs)),
+    }),
+    ...(server.length === 0 ? {} : {
+      serverLagMaxMs: serverMax,
+      serverStalls: server.reduce((sum, l) => sum + l.stalls, 0),
+    }),
   };
 }
 

@@ -24,6 +24,7 @@ import {
 import { SendSchedule } from "./send_schedule.ts";
 import { FRAME_HEADER_BYTES } from "../shared/protocol/frame.ts";
 import { WindowMeter } from "./window_meter.ts";
+import { lagBetween, scrapeLagBuckets } from "./server_lag.ts";
 
 /** Sender tick, ms: a tenth of a 20 Hz period, so sends are spread over 10 slots. */
 const TICK_MS = 5;
@@ -38,18 +39,61 @@ function openCount(conns: readonly BenchConnection[]): number {
   return open;
 }
 
-/** Runs the warm-up, then each window, and returns every window's result. */
+/** Where a load's windows are measured, and how. */
+export interface MeasureOptions {
+  /** Server processes to measure (CPU %, RSS). */
+  readonly serverPids: readonly number[];
+  /** The server's `/metrics`, for its event-loop lag per window. */
+  readonly serverMetricsUrl?: string;
+  /**
+   * Measure a window again when the generator stalled in it. Off for one of several generator
+   * processes sharing a load: their windows must stay aligned.
+   *
+   * @default {true}
+   */
+  readonly rerunStalled?: boolean;
+}
+
+/**
+ * Runs the warm-up, then each window, and returns every window's result. A window in which the
+ * generator itself stalled is kept (marked) and measured again, at most `run.windows` extra
+ * times, so the verdict rests on windows that measured the server. With a metrics URL, the
+ * server's own lag is read just before and after each window.
+ */
+
 async function measureWindows(
   run: WindowedRun,
   meter: WindowMeter,
   conns: readonly BenchConnection[],
+  options: MeasureOptions,
 ): Promise<WindowResult[]> {
+  const serverMetricsUrl = options.serverMetricsUrl;
+  const maxReruns = options.rerunStalled === false ? 0 : run.windows;
   await sleep(run.warmupMs);
   const results: WindowResult[] = [];
-  for (let w = 0; w < run.windows; w++) {
-    meter.start();
-    await sleep(run.windowMs);
-    results.push(meter.finish(openCount(conns)));
+  let clean = 0;
+  let reruns = 0;
+  try {
+    while (clean < run.windows) {
+      const before = serverMetricsUrl === undefined
+        ? undefined
+        : await scrapeLagBuckets(serverMetricsUrl);
+      meter.start();
+      await sleep(run.windowMs);
+      const window = meter.finish(openCount(conns));
+      const result = before === undefined || serverMetricsUrl === undefined
+        ? window
+        : { ...window, serverLag: lagBetween(before, await scrapeLagBuckets(serverMetricsUrl)) };
+      results.push(result);
+      if (result.generatorFault === true && reruns < maxReruns) {
+        reruns++;
+        console.error(
+          `window ${results.length}: generator stalled ${result.generatorLag?.maxMs} ms; re-run`,
+        );
+      } else clean++;
+    }
+  } finally {
+    meter.stop();
   }
   return results;
 }
@@ -59,15 +103,15 @@ async function measureWindows(
  *
  * @param conns The clients (index = sender id).
  * @param scenario Rate and windows.
- * @param serverPids Server processes to measure.
- * @returns One result per window.
+ * @param measure Server processes and metrics, re-run policy.
+ * @returns One result per window, re-run windows included (marked `generatorFault`).
  */
 export async function runRelay(
   conns: readonly BenchConnection[],
   scenario: WindowedRun & { readonly hz: number },
-  serverPids: readonly number[],
+  measure: MeasureOptions,
 ): Promise<WindowResult[]> {
-  const meter = new WindowMeter(serverPids);
+  const meter = new WindowMeter(measure.serverPids);
   const histogram = meter.histogram;
   // One visitor for every connection (told which by its context): the scanner's call site
   // stays monomorphic, which per-connection closures would not let it be.
@@ -102,7 +146,7 @@ export async function runRelay(
     }
   }, TICK_MS);
   try {
-    return await measureWindows(scenario, meter, conns);
+    return await measureWindows(scenario, meter, conns, measure);
   } finally {
     clearInterval(timer);
   }
@@ -113,15 +157,15 @@ export async function runRelay(
  *
  * @param conns The clients.
  * @param scenario Requests in flight per client and windows.
- * @param serverPids Server processes to measure.
+ * @param measure Server processes and metrics, re-run policy.
  * @returns One result per window (`received` = answers, latency = round trip).
  */
 export async function runEcho(
   conns: readonly BenchConnection[],
   scenario: WindowedRun & { readonly inflight: number },
-  serverPids: readonly number[],
+  measure: MeasureOptions,
 ): Promise<WindowResult[]> {
-  const meter = new WindowMeter(serverPids);
+  const meter = new WindowMeter(measure.serverPids);
   const histogram = meter.histogram;
   conns.forEach((conn, client) => {
     let sequence = 0;
@@ -140,5 +184,5 @@ export async function runEcho(
       conn.send(probeFrame(ECHO_COMMAND, probeNowMs(), client, sequence++));
     }
   });
-  return await measureWindows(scenario, meter, conns);
+  return await measureWindows(scenario, meter, conns, measure);
 }

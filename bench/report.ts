@@ -356,7 +356,7 @@ function formatEcho(echo: PluginEchoComparison): string[] {
  */
 export function relayRow(label: string, run: RelayRun): string[] {
   if (!run.ok) {
-    return [label, run.phase, String(run.clients), "", "", "", "", "", "", "", "failed"];
+    return [label, run.phase, String(run.clients), "", "", "", "", "", "", "", "", "", "failed"];
   }
   return [
     label,
@@ -369,8 +369,25 @@ export function relayRow(label: string, run: RelayRun): string[] {
     `${run.serverCpuPercent.toFixed(0)} %`,
     formatBytes(run.serverRssBytes),
     `${run.generatorCpuPercent.toFixed(0)} %`,
+    formatGeneratorLag(run),
+    formatServerLag(run),
     run.pass ? "pass" : "FAIL",
   ];
+}
+
+/** The generator's worst lag in ms, with the windows re-run because it stalled (`+2 re-run`). */
+function formatGeneratorLag(run: RelayRun): string {
+  if (run.generatorLagMaxMs === undefined) return "";
+  const faults = run.generatorFaults ?? 0;
+  return `${run.generatorLagMaxMs.toFixed(1)}${faults > 0 ? ` +${faults} re-run` : ""}`;
+}
+
+/** The server's worst lag as its bucket bound (`≤20`, `>2500`), with stalls over 20 ms. */
+function formatServerLag(run: RelayRun): string {
+  if (run.serverLagMaxMs === undefined) return "";
+  const bound = run.serverLagMaxMs === null ? ">2500" : `≤${run.serverLagMaxMs}`;
+  const stalls = run.serverStalls ?? 0;
+  return stalls > 0 ? `${bound} (${stalls}×>20)` : bound;
 }
 
 /** Headers of {@linkcode relayRow}. */
@@ -385,6 +402,8 @@ export const RELAY_HEADERS: readonly string[] = [
   "server CPU",
   "server RSS",
   "gen CPU",
+  "gen lag ms",
+  "srv lag ms",
   "verdict",
 ];
 

@@ -50,6 +50,7 @@ export interface ColyseusJob extends Omit<LoadJob, "target" | "scenario"> {
  * @param scenario The relay run.
  * @param serverPids Server processes to measure.
  * @param deadlineMs Deadline of the whole job.
+ * @param serverMetricsUrl The server's `/metrics`, for its lag per window (Deno generator).
  *
  * @example
  * ```ts
@@ -66,10 +67,15 @@ export function relayJob(
   scenario: RelayScenario,
   serverPids: readonly number[],
   deadlineMs: number,
+  serverMetricsUrl?: string,
 ): LoadJob | ColyseusJob {
-  return target.kind === "colyseus"
-    ? { target, scenario, serverPids, deadlineMs }
-    : { target, scenario, serverPids, deadlineMs };
+  return target.kind === "colyseus" ? { target, scenario, serverPids, deadlineMs } : {
+    target,
+    scenario,
+    serverPids,
+    deadlineMs,
+    ...(serverMetricsUrl === undefined ? {} : { serverMetricsUrl }),
+  };
 }
 
 /** Time a generator gets beyond its job's own deadline before it is killed, ms. */

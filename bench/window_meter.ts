@@ -2,16 +2,23 @@
  * One measurement window of a load run: counters the scenario bumps (sent, received, skipped),
  * a latency histogram, and CPU % / RSS of the generator and of each server process between
  * {@linkcode WindowMeter.start} and {@linkcode WindowMeter.finish}, read from `/proc` at exactly
- * the window's edges.
+ * the window's edges, and the generator's own event-loop lag (a timer every
+ * {@linkcode LAG_SAMPLE_MS} ms): a window in which the generator itself stalled over
+ * `STALL_MS` is marked a generator fault, so its tail is never blamed on the server.
  *
  * It must never allocate per sample (counters and a fixed histogram only).
  *
  * @module
  */
 
+import { EventLoopLagSampler } from "../shared/event_loop_lag.ts";
 import { LatencyHistogram } from "./latency_histogram.ts";
 import type { ProcessFigures, WindowResult } from "./load_job.ts";
 import { type ProcessSample, sampleProcess, usageBetween } from "./process_stats.ts";
+import { STALL_MS } from "./server_lag.ts";
+
+/** How often the generator samples its own event-loop lag, ms (as the servers do). */
+export const LAG_SAMPLE_MS = 5;
 
 /**
  * Counts one window.
@@ -29,9 +36,11 @@ import { type ProcessSample, sampleProcess, usageBetween } from "./process_stats
  * meter.histogram.recordMicros(2500);
  * await new Promise((r) => setTimeout(r, 20));
  * const result = meter.finish(2);
+ * meter.stop();
  * assert.equal(result.received, 2);
  * assert.equal(result.p99Ms, 2.496);
  * assert.equal(result.openClients, 2);
+ * assert.equal(typeof result.generatorFault, "boolean"); // true if this process stalled
  * ```
  */
 export class WindowMeter {
@@ -45,6 +54,9 @@ export class WindowMeter {
   received = 0;
   /** `true` between start and finish. */
   measuring = false;
+  /** The generator's event-loop lag in this window. */
+  readonly lag: LatencyHistogram = new LatencyHistogram();
+  readonly #lagSampler: EventLoopLagSampler;
 
   readonly #serverPids: readonly number[];
   #startMs = 0;
@@ -53,6 +65,14 @@ export class WindowMeter {
   /** @param serverPids Server processes to measure beside this one. */
   constructor(serverPids: readonly number[]) {
     this.#serverPids = serverPids;
+    this.#lagSampler = new EventLoopLagSampler(LAG_SAMPLE_MS, (lateMs) => {
+      if (this.measuring) this.lag.recordMicros(lateMs * 1000);
+    });
+  }
+
+  /** Stops the lag sampler (the meter is done). */
+  stop(): void {
+    this.#lagSampler.stop();
   }
 
   /** Resets the counters and reads every process's CPU time. */
@@ -61,6 +81,7 @@ export class WindowMeter {
     this.skipped = 0;
     this.received = 0;
     this.histogram.reset();
+    this.lag.reset();
     this.#before = [Deno.pid, ...this.#serverPids].map(sampleProcess);
     this.#startMs = performance.now();
     this.measuring = true;
@@ -83,6 +104,7 @@ export class WindowMeter {
       };
     });
     const h = this.histogram;
+    const lagMaxMs = round(this.lag.maxMicros / 1000, 3);
     return {
       durationMs: round(durationMs, 1),
       sent: this.sent,
@@ -96,6 +118,8 @@ export class WindowMeter {
       openClients,
       generator: figures[0],
       servers: figures.slice(1),
+      generatorLag: { p99Ms: this.lag.percentileMicros(99) / 1000, maxMs: lagMaxMs },
+      generatorFault: lagMaxMs > STALL_MS,
     };
   }
 }

@@ -13,6 +13,7 @@
 import v8 from "node:v8";
 import process from "node:process";
 import denoJson from "../deno.json" with { type: "json" };
+import { EventLoopLagSampler } from "./event_loop_lag.ts";
 import { Gauge, Histogram, type MetricFamily } from "./metrics.ts";
 
 /** The package version, from deno.json. */
@@ -90,31 +91,22 @@ export class RuntimeMetrics {
   /** The longest lag seen so far, seconds. */
   maxLagSeconds = 0;
   readonly #role: string;
-  readonly #intervalMs: number;
-  readonly #lagTimer: ReturnType<typeof setInterval>;
+  readonly #lagSampler: EventLoopLagSampler;
   #gcTimer: ReturnType<typeof setInterval> | undefined;
   #gcProfiler: InstanceType<typeof v8.GCProfiler> | undefined;
   readonly #gcSeconds = new Map<string, number>();
   readonly #gcCount = new Map<string, number>();
-  #expected: number;
   #stopped = false;
 
   /** @param options Role label and sampling interval. */
   constructor(options: RuntimeMetricsOptions) {
     this.#role = options.role;
-    this.#intervalMs = options.lagIntervalMs ?? 5;
-    this.#expected = performance.now() + this.#intervalMs;
-    this.#lagTimer = setInterval(() => this.#sampleLag(), this.#intervalMs);
-    Deno.unrefTimer(this.#lagTimer);
+    this.#lagSampler = new EventLoopLagSampler(options.lagIntervalMs ?? 5, (lateMs) => {
+      const late = lateMs / 1000;
+      this.lag.observe(late);
+      if (late > this.maxLagSeconds) this.maxLagSeconds = late;
+    });
     if (options.gcMetrics === true) this.#startGcProfiler();
-  }
-
-  #sampleLag(): void {
-    const now = performance.now();
-    const late = Math.max(0, now - this.#expected) / 1000;
-    this.lag.observe(late);
-    if (late > this.maxLagSeconds) this.maxLagSeconds = late;
-    this.#expected = now + this.#intervalMs;
   }
 
   #startGcProfiler(): void {
@@ -158,7 +150,7 @@ export class RuntimeMetrics {
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
-    clearInterval(this.#lagTimer);
+    this.#lagSampler.stop();
     if (this.#gcTimer !== undefined) clearInterval(this.#gcTimer);
     this.#readGc();
     this.#gcProfiler = undefined;

@@ -18,11 +18,18 @@ Deno.test("sealed: relay, echo, join storm and idle run against a real master an
 
   const relay = await runGenerator({
     ...base,
+    serverMetricsUrl: servers.metricsUrl,
     scenario: { kind: "relay", clients: 4, hz: 20, ...short },
   });
   assert.ok(relay.ok && relay.kind === "relay", JSON.stringify(relay));
   assert.ok(relay.windows[0].received > 0);
   assert.equal(relay.windows[0].servers[0].pid, servers.clusterPid);
+  // Both loops' lag is measured in every window: the cluster's from its /metrics, the
+  // generator's own by its sampler (a stalled window is re-run, so there may be more).
+  const last = relay.windows[relay.windows.length - 1];
+  assert.ok(last.serverLag !== undefined && last.serverLag.samples > 0, JSON.stringify(last));
+  assert.ok(last.generatorLag !== undefined && last.generatorLag.maxMs >= 0);
+  assert.equal(relay.windows.filter((w) => w.generatorFault !== true).length, 1);
 
   const echo = await runGenerator({
     ...base,

@@ -1,0 +1,109 @@
+/**
+ * A server's event-loop lag over one measured window, from its `/metrics`: the generator reads
+ * the cumulative `sustenet_event_loop_lag_seconds` histogram just before and just after each
+ * window, and the difference says how often the server's loop was late and by about how much
+ * (to the histogram's bucket bounds). With the generator's own lag beside it, a window's tail
+ * is attributed to the side that stalled.
+ *
+ * Parsing and subtraction are pure; {@linkcode scrapeLagBuckets} is the one fetch.
+ *
+ * @module
+ */
+
+/** The lag histogram's name on `/metrics`. */
+const LAG_METRIC = "sustenet_event_loop_lag_seconds_bucket";
+
+/** Lag above this is a stall, ms (issue 24's steadiness bound). */
+export const STALL_MS = 20;
+
+/** Cumulative bucket counts by upper bound in seconds (`Infinity` for `+Inf`). */
+export type LagBuckets = ReadonlyMap<number, number>;
+
+/** What a server's loop did over one window. */
+export interface ServerLagFigures {
+  /** Lag samples taken in the window. */
+  readonly samples: number;
+  /** Samples later than {@linkcode STALL_MS}. */
+  readonly stalls: number;
+  /**
+   * Upper bound of the highest bucket that gained a sample, ms: the window's worst lag was at
+   * most this; `null` when it is the unbounded bucket (over the largest bound).
+   */
+  readonly maxBoundMs: number | null;
+}
+
+/**
+ * Reads the lag histogram's cumulative buckets out of Prometheus text.
+ *
+ * @param text A `/metrics` body.
+ * @returns The buckets (empty if the server exports no lag histogram).
+ *
+ * @example
+ * ```ts
+ * import { parseLagBuckets } from "./server_lag.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const text = 'sustenet_event_loop_lag_seconds_bucket{le="0.02"} 7\n' +
+ *   'sustenet_event_loop_lag_seconds_bucket{le="+Inf"} 9\n';
+ * assert.deepEqual([...parseLagBuckets(text)], [[0.02, 7], [Infinity, 9]]);
+ * ```
+ */
+export function parseLagBuckets(text: string): LagBuckets {
+  const buckets = new Map<number, number>();
+  const line = new RegExp(`^${LAG_METRIC}\\{le="([^"]+)"\\} (\\d+)$`, "gm");
+  for (const [, le, count] of text.matchAll(line)) {
+    buckets.set(le === "+Inf" ? Infinity : Number(le), Number(count));
+  }
+  return buckets;
+}
+
+/**
+ * The lag of the window between two scrapes.
+ *
+ * @param before Buckets read at the window's start.
+ * @param after Buckets read at its end.
+ * @returns Samples, stalls over {@linkcode STALL_MS} and the worst lag's bound.
+ *
+ * @example One sample between 20 and 50 ms in the window
+ * ```ts
+ * import { lagBetween } from "./server_lag.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const before = new Map([[0.005, 100], [0.02, 100], [0.05, 100], [Infinity, 100]]);
+ * const after = new Map([[0.005, 300], [0.02, 300], [0.05, 301], [Infinity, 301]]);
+ * assert.deepEqual(lagBetween(before, after), { samples: 201, stalls: 1, maxBoundMs: 50 });
+ * ```
+ */
+export function lagBetween(before: LagBuckets, after: LagBuckets): ServerLagFigures {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const gained = (bound: number) => (after.get(bound) ?? 0) - (before.get(bound) ?? 0);
+  const samples = gained(Infinity);
+  if (samples <= 0) return { samples: 0, stalls: 0, maxBoundMs: 0 };
+  const stallBound = bounds.find((b) => b * 1000 >= STALL_MS);
+  const stalls = stallBound === undefined ? 0 : samples - gained(stallBound);
+  let maxBound: number | undefined;
+  // Cumulative buckets: the worst sample is in the lowest bucket whose count equals the total.
+  for (const bound of bounds) {
+    if (gained(bound) === samples) {
+      maxBound = bound;
+      break;
+    }
+  }
+  const maxBoundMs = maxBound === undefined || maxBound === Infinity
+    ? null
+    : Math.round(maxBound * 1e6) / 1000;
+  return { samples, stalls, maxBoundMs };
+}
+
+/**
+ * Reads a server's lag buckets from its `/metrics` (loopback only).
+ *
+ * @param url The server's metrics URL, e.g. `http://127.0.0.1:6281/metrics`.
+ * @throws {Error} If the server does not answer 200.
+ */
+export async function scrapeLagBuckets(url: string): Promise<LagBuckets> {
+  const response = await fetch(url);
+  const text = await response.text();
+  if (!response.ok) throw new Error(`GET ${url}: ${response.status}`);
+  return parseLagBuckets(text);
+}
