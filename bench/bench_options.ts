@@ -17,6 +17,7 @@ export const BENCH_PARTS = [
   "plaintext",
   "sealed",
   "ws-sealed",
+  "steady",
   "colyseus",
   "idle",
   "echo",

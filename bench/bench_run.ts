@@ -25,7 +25,7 @@ import {
 } from "./bench_servers.ts";
 import { profileCluster } from "./cluster_profile.ts";
 import { ensureColyseus } from "./colyseus_install.ts";
-import type { LoadResult, LoadScenario, WindowedRun } from "./load_job.ts";
+import type { LoadJob, LoadResult, LoadScenario, WindowedRun } from "./load_job.ts";
 import { machineInfo } from "./machine_info.ts";
 import {
   type RelayJobFactory,
@@ -41,9 +41,16 @@ import {
   formatTable,
   RELAY_HEADERS,
   relayRow,
+  steadinessGoal,
 } from "./report.ts";
 import { relayJob, runGenerator } from "./run_generator.ts";
 import { measureSealing } from "./seal_throughput.ts";
+import {
+  judgeSteadiness,
+  type SteadinessResult,
+  STEADY_LOAD_SHARE,
+  STEADY_P999_MS,
+} from "./steadiness.ts";
 
 /** Sends per client per second in every relay run (issue 9). */
 const HZ = 20;
@@ -79,6 +86,8 @@ class BenchRun {
   readonly skipped: { what: string; why: string }[] = [];
   readonly relay: SystemResult[] = [];
   readonly scenarios: { name: string; result: LoadResult }[] = [];
+  /** The steadiness check, when part `steady` ran. */
+  steadiness: SteadinessResult | undefined;
   /** Each echo part's result, by where its plugin ran. */
   readonly echo = new Map<EchoPluginMode, LoadResult>();
   readonly #options: BenchOptions;
@@ -161,6 +170,7 @@ class BenchRun {
         this.#plan(50, start, 10, 2000),
       );
     }
+    if (parts.has("steady")) await this.#steadiness();
     if (parts.has("colyseus")) {
       const available = await ensureColyseus(this.#options.quick);
       if (!available.ok) {
@@ -169,6 +179,44 @@ class BenchRun {
       } else {
         await this.#campaign("colyseus", startColyseusServer, this.#plan(20, 50, 4, 600));
       }
+    }
+  }
+
+  /**
+   * Issue 24's steadiness check: a fresh sealed cluster at 80 % of its confirmed maximum (the
+   * probes' best if none was confirmed, 150 without a sealed campaign; 50 in quick mode) for
+   * one 60 s window (5 s in quick mode).
+   */
+  async #steadiness(): Promise<void> {
+    const quick = this.#options.quick;
+    const sealedBest = bestOf(this.relay.find((r) => r.label === "sustenet-sealed"));
+    const clients = quick
+      ? 50
+      : Math.max(10, Math.round((sealedBest ?? 150 / STEADY_LOAD_SHARE) * STEADY_LOAD_SHARE));
+    const run = quick
+      ? { warmupMs: 1000, windowMs: 5000, windows: 1 }
+      : { warmupMs: 3000, windowMs: 60_000, windows: 1 };
+    this.#log(`steadiness: sealed cluster, ${clients} clients, ${run.windowMs / 1000} s …`);
+    let servers: SustenetServers | undefined;
+    try {
+      servers = await startSustenetServers({ sealed: true });
+      const result = await runGenerator(relayJobs(servers)(clients, run) as LoadJob);
+      if (!result.ok || result.kind !== "relay") {
+        throw new Error(result.ok ? "not a relay result" : result.error);
+      }
+      // A window the generator stalled in was measured again: judge the last one.
+      const window = result.windows[result.windows.length - 1];
+      this.steadiness = judgeSteadiness(clients, HZ, window);
+      const s = this.steadiness;
+      this.#log(
+        `  p99 ${s.p99Ms} ms, p99.9 ${s.p999Ms} ms (≤ ${STEADY_P999_MS}), cluster stalls > 20 ms: ` +
+          `${s.serverStalls ?? "?"}; ${s.pass ? "pass" : `FAIL: ${s.reasons.join("; ")}`}`,
+      );
+    } catch (error) {
+      this.skipped.push({ what: "steady", why: messageOf(error) });
+      this.#log(`  steady failed: ${messageOf(error)}`);
+    } finally {
+      await servers?.stop();
     }
   }
 
@@ -325,11 +373,12 @@ export async function runBench(
     machine,
     sealing,
     relay: run.relay,
-    goals: options.quick ? [] : checkGoals(run.relay),
+    goals: options.quick ? [] : [...checkGoals(run.relay), ...steadinessGoal(run.steadiness)],
     scenarios: run.scenarios,
     ...(pluginEcho === undefined ? {} : { pluginEcho }),
     ...(profile === undefined ? {} : { profile }),
     ...(accounts === undefined ? {} : { accounts }),
+    ...(run.steadiness === undefined ? {} : { steadiness: run.steadiness }),
     skipped: run.skipped,
   };
 }

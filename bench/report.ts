@@ -16,6 +16,7 @@ import type { MachineInfo } from "./machine_info.ts";
 import type { ProfileEntry } from "./profile_summary.ts";
 import type { RelayRun, SystemResult } from "./relay_campaign.ts";
 import type { SealFigure } from "./seal_throughput.ts";
+import { type SteadinessResult, STEADY_P999_MS } from "./steadiness.ts";
 
 /** One of issue 9's goals, checked against this run. */
 export interface GoalCheck {
@@ -99,6 +100,8 @@ export interface BenchResults {
   readonly profile?: { readonly clients: number; readonly top: readonly ProfileEntry[] };
   /** The auth part (accounts). */
   readonly accounts?: AccountsFigures;
+  /** Issue 24's steadiness check (part `steady`). */
+  readonly steadiness?: SteadinessResult;
   /** Parts skipped and why (Colyseus not installable, openssl missing, …). */
   readonly skipped: readonly { readonly what: string; readonly why: string }[];
 }
@@ -233,6 +236,36 @@ export function checkGoals(systems: readonly SystemResult[]): GoalCheck[] {
       check("ws-sealed ≥ 6 × Colyseus", webSocket, colyseus, 6),
     ]),
   ];
+}
+
+/**
+ * Issue 24's steadiness goal as a goal row: the ratio is the p99.9 budget over the measured
+ * p99.9 (≥ 1 is within it), and it is met only when the cluster's loop also never paused over
+ * 20 ms and the generator did not stall.
+ *
+ * @param steadiness The check's result, if it ran.
+ *
+ * @example
+ * ```ts
+ * import { steadinessGoal } from "./report.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(steadinessGoal(undefined), []);
+ * ```
+ */
+export function steadinessGoal(steadiness: SteadinessResult | undefined): GoalCheck[] {
+  if (steadiness === undefined) return [];
+  const goal = `steady ${Math.round(steadiness.windowMs / 1000)} s at 80 % of sealed max: ` +
+    `p99.9 ≤ ${STEADY_P999_MS} ms, no cluster pause > 20 ms`;
+  const ratio = steadiness.p999Ms === 0
+    ? undefined
+    : Math.round(STEADY_P999_MS / steadiness.p999Ms * 100) / 100;
+  return [{
+    goal,
+    target: 1,
+    ...(ratio === undefined ? {} : { ratio }),
+    ...(steadiness.generatorFault ? {} : { met: steadiness.pass }),
+  }];
 }
 
 /** Issue 6's goal: the sandboxed echo reaches this fraction of the in-process one. */
@@ -468,6 +501,31 @@ export function formatReport(results: BenchResults): string {
   }
   for (const s of results.relay) {
     if (s.error !== undefined) out.push(`${s.label} ended early: ${s.error}`);
+  }
+  const steady = results.steadiness;
+  if (steady !== undefined) {
+    out.push(
+      "",
+      `Steadiness: sealed cluster, ${steady.clients} clients, one ${
+        Math.round(steady.windowMs / 1000)
+      } s window`,
+    );
+    out.push(formatTable(
+      ["p99 ms", "p99.9 ms", "max ms", "delivered", "cluster lag", "gen lag ms", "verdict"],
+      [[
+        steady.p99Ms.toFixed(2),
+        steady.p999Ms.toFixed(2),
+        steady.maxMs.toFixed(2),
+        `${(steady.deliveredRatio * 100).toFixed(1)} %`,
+        steady.serverLagMaxMs === undefined
+          ? "n/a"
+          : `${steady.serverLagMaxMs === null ? ">2500" : `≤${steady.serverLagMaxMs}`} ms, ${
+            steady.serverStalls ?? 0
+          }× > 20 ms`,
+        steady.generatorLagMaxMs?.toFixed(1) ?? "n/a",
+        steady.pass ? "pass" : `FAIL: ${steady.reasons.join("; ")}`,
+      ]],
+    ));
   }
   for (const { name, result } of results.scenarios) out.push("", scenarioLine(name, result));
   if (results.pluginEcho !== undefined) out.push(...formatEcho(results.pluginEcho));
