@@ -88,6 +88,8 @@ export interface SustenetServers extends BenchServer {
   readonly sealed: boolean;
   /** Where the cluster's echo plugin runs. */
   readonly echo: EchoPluginMode;
+  /** The cluster's stdout lines so far (e.g. `--v8-flags=--trace-gc` output). */
+  clusterStdout(): readonly string[];
   /** The master, with the cluster's sealing. */
   readonly target: Extract<LoadTarget, { readonly kind: "sustenet" }>;
 }
@@ -293,6 +295,7 @@ export async function startSustenetServers(
       masterPort,
       metricsUrl: `http://127.0.0.1:${statusPort}/metrics`,
       clusterPid: cluster.pid,
+      clusterStdout: () => cluster.stdoutLines,
       sealed: options.sealed,
       echo,
       pids: [cluster.pid],
