@@ -22,7 +22,7 @@ import { logSuccess, roleLogger } from "../shared/logging.ts";
 import type { ClusterAllocator } from "./allocation.ts";
 import type { AuthenticateHook } from "./authenticate.ts";
 import { inSpan, recordSpan } from "../shared/telemetry.ts";
-import { type JoinOutcome, MasterClientSession } from "./client_session.ts";
+import { type JoinOutcome, MasterClientSession } from "./master_client_session.ts";
 import type { ClusterKeySource } from "./cluster_keys.ts";
 import { ClusterLink } from "./cluster_link.ts";
 import {
