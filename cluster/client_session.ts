@@ -507,7 +507,7 @@ export class ClientSession implements ProtocolMachine<SessionDerived, SessionEve
    * @param _now When it ended, in ms.
    * @returns The actions (none once the session has closed meanwhile).
    *
-   * @example A ticket check that failed refuses with 50 and closes
+   * @example An unusable client key ends the key exchange with BadPacket
    * ```ts
    * import { ClientSession } from "./client_session.ts";
    * import assert from "node:assert/strict";
@@ -515,15 +515,23 @@ export class ClientSession implements ProtocolMachine<SessionDerived, SessionEve
    * const session = new ClientSession({
    *   serverName: "c",
    *   identity: { privateKey: {} as CryptoKey, publicKey: new Uint8Array(32), version: 1 },
-   *   tickets: () => ({ verify: () => Promise.reject(new Error("offline")) }),
+   *   tickets: () => undefined,
    *   admit: () => undefined,
-   *   plaintext: true,
    * });
    * session.receive({ kind: "Hello", version: 3, role: 1 }, 0);
-   * session.receive({ kind: "KeyExchange", clientPublicKey: new Uint8Array(32), clientRandom: new Uint8Array(32) }, 0);
-   * session.receive({ kind: "SendPassword", ticket: new Uint8Array(60) }, 0);
-   * const actions = session.derived({ kind: "ticket_error", message: "offline" }, 0);
-   * assert.deepEqual(actions.map((a) => a.type), ["send", "refused", "close"]);
+   * const [step] = session.receive({
+   *   kind: "KeyExchange",
+   *   clientPublicKey: new Uint8Array(32),
+   *   clientRandom: new Uint8Array(32),
+   * }, 0);
+   * assert.equal(step.type, "derive");
+   * const actions = session.derived({ kind: "keys", answer: new Uint8Array(), keys: undefined }, 0);
+   * assert.deepEqual(actions, [{
+   *   type: "close",
+   *   code: 5,
+   *   reason: "key exchange failed: unusable public key",
+   *   level: "warning",
+   * }]);
    * ```
    */
   derived(result: SessionDerived, _now: number): readonly SessionAction[] {
