@@ -63,6 +63,11 @@ export interface DriveMachineOptions<E extends { readonly type: string }> {
    * connection is then closed with `Internal`.
    */
   readonly onDeriveError?: (error: unknown) => void;
+  /**
+   * Told of each `derive` step's work (settled once its result is applied), e.g. so that a
+   * server's stop can wait for it. The promise never rejects.
+   */
+  readonly track?: (work: Promise<void>) => void;
 }
 
 /**
@@ -124,16 +129,17 @@ export function driveMachine<D, E extends { readonly type: string } = never>(
   options: DriveMachineOptions<E> = {},
 ): MachineDriver<D, E> {
   const now = options.now ?? (() => performance.now());
-  const { admit, onEvent, onClose, onDeriveError } = options;
+  const { admit, onEvent, onClose, onDeriveError, track } = options;
 
   const derive = (action: DeriveAction<D>): void => {
-    action.derive().then(
+    const work = action.derive().then(
       (result) => apply(machine.derived(result, now())),
       (error: unknown) => {
         onDeriveError?.(error);
         transport.close({ code: ErrorCode.Internal, message: "internal error" });
       },
     );
+    track?.(work);
   };
 
   const apply = (actions: readonly MachineAction<D, E>[]): void => {
