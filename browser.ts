@@ -26,12 +26,12 @@
 export * from "./shared/mod.ts";
 export * from "./client/errors.ts";
 export * from "./client/sustenet_client.ts";
-export * from "./client/cluster_session_handle.ts";
+export * from "./client/cluster_session.ts";
 export * from "./client/connector.ts";
 export * from "./client/websocket_connector.ts";
 export * from "./shared/websocket_transport.ts";
 export * from "./client/key_pinning.ts";
-export * from "./client/master_session.ts";
-export * from "./client/cluster_session.ts";
+export * from "./client/master_session_machine.ts";
+export * from "./client/cluster_session_machine.ts";
 export * from "./client/client_plugin.ts";
 export type { SessionCloseReason, UnhandledFrameEvent } from "./client/_session_common.ts";

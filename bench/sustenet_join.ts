@@ -1,7 +1,7 @@
 /**
  * How a simulated client gets onto a Sustenet cluster, over {@linkcode BenchConnection}s and the
- * client library's own sans-I/O handshake machines (`client/master_session.ts`,
- * `client/cluster_session.ts`): a ticket from the master (JoinCluster with a fresh ephemeral
+ * client library's own sans-I/O handshake machines (`client/master_session_machine.ts`,
+ * `client/cluster_session_machine.ts`): a ticket from the master (JoinCluster with a fresh ephemeral
  * X25519 key), then the cluster handshake (Hello, KeyExchange, SendPassword, Authenticate),
  * sealed with the derived keys unless the cluster runs in plaintext mode.
  *
@@ -12,8 +12,8 @@
  * @module
  */
 
-import { MasterSessionMachine } from "../client/master_session.ts";
-import { ClusterSessionMachine } from "../client/cluster_session.ts";
+import { MasterSessionMachine } from "../client/master_session_machine.ts";
+import { ClusterSessionMachine } from "../client/cluster_session_machine.ts";
 import { type EphemeralKeyPair, generateEphemeralKeyPair } from "../shared/key_derivation.ts";
 import type { Frame } from "../shared/protocol/frame.ts";
 import type { ClusterInfo, JoinTicketPacket } from "../shared/protocol/packets.ts";

@@ -1,7 +1,7 @@
 // This module is browser compatible.
 /**
- * Pieces shared by the two client session machines (`master_session.ts`,
- * `cluster_session.ts`): the close reason type, the handling of a frame that is not valid in
+ * Pieces shared by the two client session machines (`master_session_machine.ts`,
+ * `cluster_session_machine.ts`): the close reason type, the handling of a frame that is not valid in
  * the current state, and the HelloOk check. Private to `client/`.
  *
  * It must never do I/O, and never decide for the adapter whether a client plugin takes a frame.

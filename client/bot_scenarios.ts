@@ -27,7 +27,7 @@
  */
 
 import type { MoveState } from "../shared/protocol/move_state.ts";
-import type { ClusterSession } from "./cluster_session_handle.ts";
+import type { ClusterSession } from "./cluster_session.ts";
 
 /** What a scenario gets for one bot: the session and measured ways to use it. */
 export interface BotContext {

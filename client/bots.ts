@@ -18,7 +18,7 @@ import { CHAT_COMMAND, CHAT_REFUSED_COMMAND } from "../plugins/chat.ts";
 import { ECHO_COMMAND } from "../plugins/echo.ts";
 import type { ClusterInfo } from "../shared/protocol/packets.ts";
 import { type BotContext, type BotScenario, BUILTIN_SCENARIOS } from "./bot_scenarios.ts";
-import type { ClusterSession } from "./cluster_session_handle.ts";
+import type { ClusterSession } from "./cluster_session.ts";
 import { ClientError } from "./errors.ts";
 import { type Percentiles, SampleSet } from "./sample_set.ts";
 import { DenoSustenetClient as SustenetClient } from "./deno_sustenet_client.ts";

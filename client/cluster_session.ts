@@ -1,624 +1,627 @@
 // This module is browser compatible.
 /**
- * The client side of a cluster connection as a sans-I/O state machine (docs/PROTOCOL.md,
- * "Client → cluster"): Hello → HelloOk, optional RequestKey → VersionOfKey | SendPubKey,
- * KeyExchange → KeyExchangeOk (then both directions are sealed with keys derived from
- * X25519(ephemeral, pinned cluster key)), SendPassword(ticket) → Authenticate, then the
- * established game traffic. It makes the frames to send and turns each frame received into one
- * {@linkcode ClusterSessionEvent}; a socket adapter acts on it.
+ * {@linkcode ClusterSession}: a joined cluster, as the application sees it. It runs the
+ * sans-I/O {@linkcode ClusterSessionMachine} over the connection its client's connector opens
+ * (sealing it after the key exchange), sends plugin commands and moves, delivers the cluster's
+ * traffic as typed events, keeps the connection alive with Ping, and — when `reconnect` is on —
+ * rejoins with a fresh ticket from the master, with backoff, when the cluster drops.
  *
- * It must never do I/O or keep time, never complete a handshake with a key other than the one
- * it was given to expect, and never expose the ticket or the session keys except to the adapter
- * that seals the connection.
+ * It must never throw out of a frame handler (failures close the connection with a logged
+ * reason), never reconnect after `leave()` or `close()`, and never log a ticket or key.
  *
  * @module
  */
 
+import { ReconnectBackoff } from "../cluster/backoff.ts";
+import type { EphemeralKeyPair } from "../shared/key_derivation.ts";
+import { roleLogger } from "../shared/logging.ts";
 import type { Frame } from "../shared/protocol/frame.ts";
-import { decodePacket, encodePacket, encodePluginFrame } from "../shared/protocol/codec.ts";
 import type { MoveState } from "../shared/protocol/move_state.ts";
-import {
-  AuthStatus,
-  type DespawnPacket,
-  KEY_MATERIAL_BYTES,
-  type MoveBatchPacket,
-  type PluginPacket,
-  type PongPacket,
-  PROTOCOL_VERSION,
-  Role,
-  type SpawnPacket,
-} from "../shared/protocol/packets.ts";
-import { ErrorCode, ProtocolError } from "../shared/protocol/protocol_error.ts";
-import { clientSessionKeysForClient, type EphemeralKeyPair } from "../shared/key_derivation.ts";
-import { KeyError } from "../shared/security.ts";
-import {
-  checkHelloOk,
-  type SessionCloseReason,
-  unhandledFrame,
-  type UnhandledFrameEvent,
-} from "./_session_common.ts";
-import { ClientError, errorFromAuthStatus, errorFromWire } from "./errors.ts";
+import type { JoinTicketPacket, MoveEntry } from "../shared/protocol/packets.ts";
+import type { CloseInfo, FrameTransport } from "../shared/frame_session.ts";
+import { dial } from "./_dial.ts";
+import type { Connector } from "./connector.ts";
+import { type ClientPlugin, offerToPlugins } from "./client_plugin.ts";
+import { type ClusterSessionEvent, ClusterSessionMachine } from "./cluster_session_machine.ts";
+import { ClientError } from "./errors.ts";
+import type { KeyDecision } from "./key_pinning.ts";
+import { TypedEvents } from "./typed_events.ts";
 
-/** Options of {@linkcode ClusterSessionMachine}. */
-export interface ClusterSessionOptions {
-  /** The ephemeral key pair whose public half was sent to the master in JoinCluster. */
+const logger = roleLogger("client", "cluster");
+
+/** Everything needed to connect to a cluster once: the master's ticket and the key to expect. */
+export interface JoinGrant {
+  /** The master's JoinTicket (cluster id, address, key, sealed ticket). */
+  readonly ticket: JoinTicketPacket;
+  /** The ephemeral key pair whose public half the ticket is bound to. */
   readonly ephemeral: EphemeralKeyPair;
-  /** The sealed ticket from JoinTicket, sent unchanged in SendPassword. */
-  readonly ticket: Uint8Array;
+  /** The key the handshake must prove, and whether to send RequestKey. */
+  readonly key: KeyDecision;
+  /** The cluster's name, if the client knows it from SendClusters. */
+  readonly name?: string;
+}
+
+/** Where a session was joined, as passed to a rejoin. */
+export interface JoinedCluster {
+  /** The master's id of the cluster. */
+  readonly clusterId: number;
+  /** Its host. */
+  readonly host: string;
+  /** Its port. */
+  readonly port: number;
+}
+
+/** Reconnect settings, resolved. */
+export interface ReconnectSettings {
+  /** Rejoin when the cluster drops. */
+  readonly enabled: boolean;
+  /** First delay before a rejoin, in ms. */
+  readonly minMs: number;
+  /** Largest delay between attempts, in ms. */
+  readonly maxMs: number;
+  /** Attempts before giving up (Infinity = until `close()`). */
+  readonly maxAttempts: number;
+}
+
+/** How {@linkcode ClusterSession.open} connects; made by `SustenetClient.join`. */
+export interface ClusterSessionInit {
+  /** The first join's grant. */
+  readonly grant: JoinGrant;
+  /** Gets a new grant from the master for a rejoin. */
+  readonly rejoin: (previous: JoinedCluster) => Promise<JoinGrant>;
+  /** Called with the key a cluster sent in SendPubKey (after it matched). */
+  readonly onLearnedKey: (cluster: JoinedCluster, version: number, publicKey: Uint8Array) => void;
+  /** Opens the cluster connection. */
+  readonly connect: Connector;
+  /** Hooks for frames the library does not handle. */
+  readonly plugins: readonly ClientPlugin[];
+  /** Ping period in ms; 0 = no keepalive. */
+  readonly keepaliveMs: number;
+  /** Time allowed to connect and complete the handshake, and to leave, in ms. */
+  readonly timeoutMs: number;
+  /** Largest frame accepted or sent. */
+  readonly maxFrameBytes: number;
+  /** Rejoin settings. */
+  readonly reconnect: ReconnectSettings;
+}
+
+/** Detail of each {@linkcode ClusterSession} event. */
+export interface ClusterSessionEvents {
+  /** A plugin command from the cluster (`payload` is a copy the listener may keep). */
+  readonly message: { readonly command: number; readonly payload: Uint8Array };
   /**
-   * The cluster's raw 32-byte X25519 public key the handshake must prove (pinned, cached or
-   * the master's); a cluster without its private key cannot complete the handshake.
+   * No plugin of the cluster handles a command this client sent (`Error(Unhandled)`; the
+   * session goes on). `command` is undefined if the reason does not name it.
    */
-  readonly clusterPublicKey: Uint8Array;
-  /**
-   * Ask the cluster for its key first (RequestKey with the cached version, 0 = none); the key
-   * it sends must be `clusterPublicKey`. Absent: skip RequestKey (the key is pinned).
-   */
-  readonly requestKey?: { readonly cachedVersion: number };
-  /**
-   * The 32 random bytes of KeyExchange, for tests.
-   *
-   * @default {32 bytes from crypto.getRandomValues}
-   */
-  readonly clientRandom?: Uint8Array;
-}
-
-/** The keys that seal a client↔cluster connection, from the client's point of view. */
-export interface ClientSealingKeys {
-  /** Seals what the client sends (client→cluster key). */
-  readonly sendKey: Uint8Array;
-  /** Opens what the cluster sends (cluster→client key). */
-  readonly receiveKey: Uint8Array;
-}
-
-/** What {@linkcode ClusterSessionMachine.deriveKeys} returns: seal with `keys`, then send `frame`. */
-export interface SealStep {
-  /** The session keys, for the transport's `startSealing`. */
-  readonly keys: ClientSealingKeys;
-  /** The SendPassword frame, to send once sealed. */
-  readonly frame: Uint8Array;
-}
-
-/** The cluster's identity key as it sent it in SendPubKey (for the RequestKey cache). */
-export interface LearnedClusterKey {
-  /** Version of the key (u16). */
-  readonly version: number;
-  /** The raw 32-byte public key. */
-  readonly publicKey: Uint8Array;
-}
-
-/**
- * What one frame from the cluster means; the adapter acts on it.
- *
- * - `send`: send `frame` (the next handshake step); `learnedKey` is set when the cluster sent
- *   its key (SendPubKey) and it matched.
- * - `derive_keys`: KeyExchangeOk arrived: call {@linkcode ClusterSessionMachine.deriveKeys},
- *   seal the connection with its keys, then send its frame.
- * - `authenticated`: Authenticate(20); game traffic may flow.
- * - `Plugin`, `MoveBatch`, `Spawn`, `Despawn`, `Pong`: the decoded packet itself (no wrapper
- *   per frame). A Plugin payload is a view valid only until the frame handler returns.
- * - `reply`: send `frame` (a Pong to the cluster's Ping).
- * - `left`: the cluster acknowledged LeaveCluster; it closes next.
- * - `disconnected`: DisconnectCluster(reason); the cluster closes next.
- * - `unhandled`: offer to client plugins, else fail with its `error`.
- * - `failed`: the session is over; close (sending `closeWith` first, if any).
- */
-export type ClusterSessionEvent =
-  | { readonly kind: "send"; readonly frame: Uint8Array; readonly learnedKey?: LearnedClusterKey }
-  | { readonly kind: "derive_keys" }
-  | { readonly kind: "authenticated"; readonly clientId: number }
-  | PluginPacket
-  | MoveBatchPacket
-  | SpawnPacket
-  | DespawnPacket
-  | PongPacket
-  | { readonly kind: "reply"; readonly frame: Uint8Array }
-  | CommandUnhandledEvent
-  | { readonly kind: "left" }
-  | { readonly kind: "disconnected"; readonly reason: string }
-  | UnhandledFrameEvent
-  | {
-    readonly kind: "failed";
-    readonly error: ClientError;
-    readonly closeWith?: SessionCloseReason;
+  readonly unhandled: { readonly command: number | undefined; readonly reason: string };
+  /** Positions of nearby players (MoveBatch). */
+  readonly moves: { readonly entries: readonly MoveEntry[] };
+  /** A player came into view. */
+  readonly spawn: {
+    readonly clientId: number;
+    readonly playerId: string;
+    readonly state: MoveState;
   };
+  /** A player left the view. */
+  readonly despawn: { readonly clientId: number };
+  /** The connection ended without `leave()` / `close()`; `reconnecting` says what comes next. */
+  readonly disconnect: {
+    readonly reason: string;
+    readonly error: ClientError;
+    readonly reconnecting: boolean;
+  };
+  /** A rejoin succeeded. */
+  readonly reconnect: { readonly clusterId: number; readonly clientId: number };
+  /** A rejoin attempt failed (another follows unless attempts ran out: then `disconnect`). */
+  readonly error: { readonly error: ClientError };
+}
 
-/**
- * `Error(Unhandled)` after the join: no plugin of the cluster handles a command this client
- * sent. Not fatal; `command` is read from the reason (`no plugin handles command 0xNN`).
- */
-export interface CommandUnhandledEvent {
-  /** Discriminant. */
-  readonly kind: "command_unhandled";
-  /** The plugin command nobody handles, if the reason names one. */
-  readonly command: number | undefined;
-  /** The cluster's reason text. */
-  readonly reason: string;
+/** The phase of a {@linkcode ClusterSession}. */
+export type ClusterSessionStatus = "joined" | "reconnecting" | "leaving" | "closed";
+
+/** One connection of a session (a session has a new one after each rejoin). */
+interface Link {
+  readonly machine: ClusterSessionMachine;
+  readonly conn: FrameTransport;
+  readonly grant: JoinGrant;
+  readonly joined: PromiseWithResolvers<void>;
+  failure: ClientError | undefined;
+  authenticated: boolean;
+  left: boolean;
+  /** The key the cluster sent in SendPubKey during the handshake, if it sent one. */
+  learnedKey: { readonly version: number; readonly publicKey: Uint8Array } | undefined;
+}
+
+/** An event held back until the application had a chance to add listeners. */
+type HeldEvent = {
+  [K in keyof ClusterSessionEvents]: readonly [K, ClusterSessionEvents[K]];
+}[keyof ClusterSessionEvents];
+
+function asClientError(error: unknown, what: string): ClientError {
+  if (error instanceof ClientError) return error;
+  return new ClientError("protocol_error", `${what}: ${String(error)}`, { cause: error });
 }
 
 /**
- * Reads the command out of an `Error(Unhandled)` reason.
+ * A joined cluster: send plugin commands and moves, receive events, leave.
  *
- * @param reason The reason, `no plugin handles command 0xNN`.
- *
- * @example
+ * @example Listening to a session (the join itself needs a master and a cluster)
  * ```ts
- * import { unhandledCommandOf } from "./cluster_session.ts";
+ * import type { ClusterSession } from "./cluster_session.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(unhandledCommandOf("no plugin handles command 0x81"), 0x81);
- * assert.equal(unhandledCommandOf("something else"), undefined);
+ * function chat(session: ClusterSession, text: string): void {
+ *   session.on("message", ({ command, payload }) => {
+ *     if (command === 0x81) console.log(new TextDecoder().decode(payload.subarray(4)));
+ *   });
+ *   session.send(0x81, new TextEncoder().encode(text));
+ * }
+ * assert.equal(typeof chat, "function");
  * ```
  */
-export function unhandledCommandOf(reason: string): number | undefined {
-  const match = /\b0x([89a-f][0-9a-f])\b/i.exec(reason);
-  return match === null ? undefined : parseInt(match[1], 16);
-}
+export class ClusterSession {
+  /** Resolves once the session has ended for good (after leave, close, or a final drop). */
+  readonly closed: Promise<ClientError>;
 
-/** The phase of a {@linkcode ClusterSessionMachine}. */
-export type ClusterSessionState =
-  | "hello"
-  | "key"
-  | "exchange"
-  | "deriving"
-  | "authenticating"
-  | "established"
-  | "leaving"
-  | "ended";
+  readonly #events = new TypedEvents<ClusterSessionEvents>();
+  readonly #init: ClusterSessionInit;
+  readonly #resolveClosed: (error: ClientError) => void;
+  #status: ClusterSessionStatus = "joined";
+  #link: Link | undefined;
+  #joined: JoinedCluster = { clusterId: 0, host: "", port: 0 };
+  #name: string | undefined;
+  /** Events of the first join, until `open()` has returned and listeners could be added. */
+  #held: HeldEvent[] | undefined = [];
+  #keepalive: ReturnType<typeof setInterval> | undefined;
+  #pingValue = 0;
+  #sleepTimer: ReturnType<typeof setTimeout> | undefined;
+  #wake: (() => void) | undefined;
 
-/** How a connection ended, as the transport reports it (`CloseInfo` of shared/transport.ts). */
-export interface ConnectionEnd {
-  /** Readable reason. */
-  readonly reason: string;
-  /** The Error code this side sent when closing, if any. */
-  readonly code?: number;
-  /** Who ended it. */
-  readonly by: "local" | "remote" | "error";
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/**
- * The client's cluster-connection protocol, from Hello to LeaveCluster.
- *
- * @example The handshake up to the key derivation
- * ```ts
- * import { ClusterSessionMachine } from "./cluster_session.ts";
- * import { generateEphemeralKeyPair } from "../shared/key_derivation.ts";
- * import { encodePacket } from "../shared/protocol/codec.ts";
- * import assert from "node:assert/strict";
- *
- * const toFrame = (bytes: Uint8Array) => ({ type: bytes[4], payload: bytes.subarray(5) });
- * const cluster = await generateEphemeralKeyPair(); // stands in for the cluster identity
- * const session = new ClusterSessionMachine({
- *   ephemeral: await generateEphemeralKeyPair(),
- *   ticket: new Uint8Array(80),
- *   clusterPublicKey: cluster.publicRaw,
- * });
- * session.hello();
- * const exchange = session.receive(
- *   toFrame(encodePacket({ kind: "HelloOk", version: 3, role: 2, serverName: "eu-1" })),
- * );
- * assert.ok(exchange.kind === "send" && exchange.frame[4] === 0x23); // KeyExchange
- * const ok = session.receive(
- *   toFrame(encodePacket({ kind: "KeyExchangeOk", serverRandom: new Uint8Array(32) })),
- * );
- * assert.equal(ok.kind, "derive_keys");
- * const step = await session.deriveKeys();
- * assert.equal(step.keys.sendKey.length, 32);
- * assert.equal(step.frame[4], 0x25); // SendPassword, to send sealed
- * assert.equal(session.state, "authenticating");
- * ```
- */
-export class ClusterSessionMachine {
-  readonly #ephemeral: EphemeralKeyPair;
-  readonly #ticket: Uint8Array;
-  readonly #clusterPublicKey: Uint8Array;
-  readonly #requestKey: { readonly cachedVersion: number } | undefined;
-  readonly #clientRandom: Uint8Array;
-  #serverRandom: Uint8Array | undefined;
-  #state: ClusterSessionState = "hello";
-  #serverName = "";
-  #clientId = 0;
+  private constructor(init: ClusterSessionInit) {
+    this.#init = init;
+    const { promise, resolve } = Promise.withResolvers<ClientError>();
+    this.closed = promise;
+    this.#resolveClosed = resolve;
+  }
 
   /**
-   * @param options The ephemeral key pair, the ticket and the key to expect.
-   * @throws {RangeError} If the expected key or the client random is not 32 bytes.
+   * Connects to the cluster of `init.grant` and completes the handshake; used by
+   * `SustenetClient.join`. Events that arrive with or right after the authentication (a
+   * greeting, spawns) are delivered on the next task, so listeners added right after
+   * `await` of this call (or of `join`) see them.
+   *
+   * @param init The grant and the session settings.
+   * @throws {ClientError} `cluster_unreachable`, `server_full`, `key_mismatch`,
+   * `ticket_refused`, `cluster_full`, `timeout`, `disconnected` or `protocol_error`.
    */
-  constructor(options: ClusterSessionOptions) {
-    if (options.clusterPublicKey.length !== KEY_MATERIAL_BYTES) {
-      throw new RangeError(
-        `clusterPublicKey must be ${KEY_MATERIAL_BYTES} bytes, got ${options.clusterPublicKey.length}`,
-      );
-    }
-    const random = options.clientRandom ??
-      crypto.getRandomValues(new Uint8Array(KEY_MATERIAL_BYTES));
-    if (random.length !== KEY_MATERIAL_BYTES) {
-      throw new RangeError(
-        `clientRandom must be ${KEY_MATERIAL_BYTES} bytes, got ${random.length}`,
-      );
-    }
-    this.#ephemeral = options.ephemeral;
-    this.#ticket = options.ticket;
-    this.#clusterPublicKey = options.clusterPublicKey;
-    this.#requestKey = options.requestKey;
-    this.#clientRandom = random;
+  static async open(init: ClusterSessionInit): Promise<ClusterSession> {
+    const session = new ClusterSession(init);
+    const link = await connectLink(init, init.grant, (l, frame) => session.#onFrame(l, frame));
+    session.#adopt(link);
+    setTimeout(() => session.#release(), 0);
+    return session;
+  }
+
+  /** The master's id of the cluster (it can change after a rejoin). */
+  get clusterId(): number {
+    return this.#joined.clusterId;
+  }
+
+  /** This player's id on the cluster (changes after a rejoin). */
+  get clientId(): number {
+    return this.#link?.machine.clientId ?? 0;
+  }
+
+  /** The cluster's server name from HelloOk. */
+  get serverName(): string {
+    return this.#link?.machine.serverName ?? "";
+  }
+
+  /** The cluster's name from SendClusters, if the client knew it. */
+  get name(): string | undefined {
+    return this.#name;
+  }
+
+  /** `host:port` of the cluster. */
+  get address(): string {
+    return `${this.#joined.host}:${this.#joined.port}`;
   }
 
   /** The current phase. */
-  get state(): ClusterSessionState {
-    return this.#state;
-  }
-
-  /** The cluster's name from HelloOk ("" before). */
-  get serverName(): string {
-    return this.#serverName;
-  }
-
-  /** This player's id on the cluster, from Authenticate(20) (0 before). */
-  get clientId(): number {
-    return this.#clientId;
+  get status(): ClusterSessionStatus {
+    return this.#status;
   }
 
   /**
-   * The first frame to send: Hello(version 1, role client).
+   * Adds an event listener; a listener that throws is logged and the session carries on.
    *
-   * @example
-   * ```ts
-   * import { ClusterSessionMachine } from "./cluster_session.ts";
-   * import { generateEphemeralKeyPair } from "../shared/key_derivation.ts";
-   * import assert from "node:assert/strict";
-   *
-   * const pair = await generateEphemeralKeyPair();
-   * const session = new ClusterSessionMachine({
-   *   ephemeral: pair,
-   *   ticket: new Uint8Array(1),
-   *   clusterPublicKey: pair.publicRaw,
-   * });
-   * assert.equal(session.hello().toHex(), "000000080153555354000301");
-   * ```
+   * @param type The event name.
+   * @param listener Called with the event's detail.
+   * @returns A function that removes the listener.
    */
-  hello(): Uint8Array {
-    return encodePacket({ kind: "Hello", version: PROTOCOL_VERSION, role: Role.Client });
+  on<K extends keyof ClusterSessionEvents>(
+    type: K,
+    listener: (detail: ClusterSessionEvents[K]) => void,
+  ): () => void {
+    return this.#events.on(type, listener);
   }
 
   /**
-   * Handles one frame from the cluster.
-   *
-   * @param frame A frame as delivered by the transport; the event may hold views of it, valid
-   * only until the frame handler returns.
-   *
-   * @example A refused ticket
-   * ```ts
-   * import { ClusterSessionMachine } from "./cluster_session.ts";
-   * import { generateEphemeralKeyPair } from "../shared/key_derivation.ts";
-   * import assert from "node:assert/strict";
-   *
-   * const pair = await generateEphemeralKeyPair();
-   * const session = new ClusterSessionMachine({
-   *   ephemeral: pair,
-   *   ticket: new Uint8Array(1),
-   *   clusterPublicKey: pair.publicRaw,
-   * });
-   * // Error(ServerFull, "") before HelloOk
-   * const event = session.receive({ type: 0x03, payload: Uint8Array.fromHex("00080000") });
-   * assert.ok(event.kind === "failed" && event.error.code === "server_full");
-   * ```
-   */
-  receive(frame: Frame): ClusterSessionEvent {
-    const packet = decodePacket(frame);
-    if (this.#state === "ended") {
-      return { kind: "failed", error: new ClientError("disconnected", "cluster session ended") };
-    }
-    if (packet instanceof ProtocolError) {
-      return unhandledFrame(frame, packet, "cluster", this.#state);
-    }
-    if (packet.kind === "Error") {
-      if (
-        packet.code === ErrorCode.Unhandled &&
-        (this.#state === "established" || this.#state === "leaving")
-      ) {
-        const command = unhandledCommandOf(packet.reason);
-        return { kind: "command_unhandled", command, reason: packet.reason };
-      }
-      return this.#fail(errorFromWire(packet.code, packet.reason, "cluster"));
-    }
-    switch (this.#state) {
-      case "hello": {
-        if (packet.kind !== "HelloOk") break;
-        const bad = checkHelloOk(packet, Role.Cluster);
-        if (bad !== undefined) {
-          return this.#fail(new ClientError("protocol_error", bad.message), bad);
-        }
-        this.#serverName = packet.serverName;
-        if (this.#requestKey !== undefined) {
-          this.#state = "key";
-          const cachedVersion = this.#requestKey.cachedVersion;
-          return { kind: "send", frame: encodePacket({ kind: "RequestKey", cachedVersion }) };
-        }
-        return this.#keyExchange();
-      }
-      case "key": {
-        if (packet.kind === "VersionOfKey") {
-          if (this.#requestKey?.cachedVersion !== packet.version || packet.version === 0) {
-            const message = `VersionOfKey(${packet.version}) does not confirm the cached version`;
-            return this.#fail(new ClientError("protocol_error", message), {
-              code: ErrorCode.BadPacket,
-              message,
-            });
-          }
-          return this.#keyExchange();
-        }
-        if (packet.kind === "SendPubKey") {
-          if (!sameBytes(packet.publicKey, this.#clusterPublicKey)) {
-            return this.#fail(
-              new ClientError(
-                "key_mismatch",
-                "the cluster sent an identity key other than the expected one",
-              ),
-            );
-          }
-          return this.#keyExchange({ version: packet.version, publicKey: packet.publicKey });
-        }
-        break;
-      }
-      case "exchange":
-        if (packet.kind !== "KeyExchangeOk") break;
-        this.#serverRandom = packet.serverRandom;
-        this.#state = "deriving";
-        return { kind: "derive_keys" };
-      case "authenticating":
-        if (packet.kind !== "Authenticate") break;
-        if (packet.status !== AuthStatus.Ok) return this.#fail(errorFromAuthStatus(packet.status));
-        this.#state = "established";
-        this.#clientId = packet.clientId;
-        return { kind: "authenticated", clientId: packet.clientId };
-      case "established":
-      case "leaving":
-        switch (packet.kind) {
-          case "Plugin":
-          case "MoveBatch":
-          case "Spawn":
-          case "Despawn":
-          case "Pong":
-            return packet;
-          case "Ping":
-            return { kind: "reply", frame: encodePacket({ kind: "Pong", value: packet.value }) };
-          case "DisconnectCluster":
-            this.#state = "ended";
-            return { kind: "disconnected", reason: packet.reason };
-          case "LeaveCluster":
-            this.#state = "ended";
-            return { kind: "left" };
-        }
-        break;
-    }
-    return unhandledFrame(frame, packet, "cluster", this.#state);
-  }
-
-  /**
-   * Derives the session keys after KeyExchangeOk and makes the SendPassword frame.
-   *
-   * @returns The keys to seal the connection with and the frame to send once sealed.
-   * @throws {ClientError} `invalid_state` unless a `derive_keys` event came first;
-   * `key_mismatch` if the expected key is not a usable X25519 public key.
-   *
-   * @example Only after KeyExchangeOk
-   * ```ts
-   * import { ClusterSessionMachine } from "./cluster_session.ts";
-   * import { generateEphemeralKeyPair } from "../shared/key_derivation.ts";
-   * import assert from "node:assert/strict";
-   *
-   * const pair = await generateEphemeralKeyPair();
-   * const session = new ClusterSessionMachine({
-   *   ephemeral: pair,
-   *   ticket: new Uint8Array(1),
-   *   clusterPublicKey: pair.publicRaw,
-   * });
-   * await assert.rejects(session.deriveKeys(), /KeyExchangeOk/);
-   * ```
-   */
-  async deriveKeys(): Promise<SealStep> {
-    const serverRandom = this.#serverRandom;
-    if (this.#state !== "deriving" || serverRandom === undefined) {
-      throw new ClientError("invalid_state", "session keys are derived after KeyExchangeOk only");
-    }
-    let keys;
-    try {
-      keys = await clientSessionKeysForClient(
-        this.#ephemeral.privateKey,
-        this.#clusterPublicKey,
-        this.#clientRandom,
-        serverRandom,
-      );
-    } catch (cause) {
-      if (!(cause instanceof KeyError)) throw cause;
-      this.#state = "ended";
-      throw new ClientError("key_mismatch", "the cluster key is not a usable X25519 key", {
-        cause,
-      });
-    }
-    if (this.#state !== "deriving") {
-      throw new ClientError("disconnected", "cluster session ended during the key exchange");
-    }
-    this.#state = "authenticating";
-    return {
-      keys: { sendKey: keys.clientToCluster, receiveKey: keys.clusterToClient },
-      frame: encodePacket({ kind: "SendPassword", ticket: this.#ticket }),
-    };
-  }
-
-  /**
-   * Makes a plugin command frame (hot path: no packet object).
+   * Sends a plugin command to the cluster.
    *
    * @param command 0x80..0xFF.
-   * @param payload Opaque bytes for the cluster's plugins.
-   * @throws {ClientError} `invalid_state` unless authenticated.
-   * @throws {RangeError} If the command is outside 0x80..0xFF.
-   *
-   * @example
-   * ```ts
-   * import { ClusterSessionMachine } from "./cluster_session.ts";
-   * import { generateEphemeralKeyPair } from "../shared/key_derivation.ts";
-   * import assert from "node:assert/strict";
-   *
-   * const pair = await generateEphemeralKeyPair();
-   * const session = new ClusterSessionMachine({
-   *   ephemeral: pair,
-   *   ticket: new Uint8Array(1),
-   *   clusterPublicKey: pair.publicRaw,
-   * });
-   * assert.throws(() => session.send(0x80, new Uint8Array()), /not authenticated/);
-   * ```
+   * @param payload Opaque bytes for the cluster's plugins (copied into the frame).
+   * @returns `false` if not sent because the session is reconnecting.
+   * @throws {ClientError} `invalid_state` after `leave()` / `close()` or a final drop.
+   * @throws {RangeError} If the command is outside 0x80..0xFF or the frame exceeds the bound.
    */
-  send(command: number, payload: Uint8Array): Uint8Array {
-    this.#assertEstablished();
-    return encodePluginFrame(command, payload);
-  }
-
-  /**
-   * Makes a Move frame.
-   *
-   * @param state The player's position (and optional yaw / velocity).
-   * @throws {ClientError} `invalid_state` unless authenticated.
-   *
-   * @example
-   * ```ts
-   * import { ClusterSessionMachine } from "./cluster_session.ts";
-   * import { generateEphemeralKeyPair } from "../shared/key_derivation.ts";
-   * import assert from "node:assert/strict";
-   *
-   * const pair = await generateEphemeralKeyPair();
-   * const session = new ClusterSessionMachine({
-   *   ephemeral: pair,
-   *   ticket: new Uint8Array(1),
-   *   clusterPublicKey: pair.publicRaw,
-   * });
-   * assert.throws(() => session.move({ x: 0, y: 0, z: 0 }), /not authenticated/);
-   * ```
-   */
-  move(state: MoveState): Uint8Array {
-    this.#assertEstablished();
-    return encodePacket({ kind: "Move", state });
-  }
-
-  /**
-   * Makes a Ping frame (once authenticated).
-   *
-   * @param value Echoed by the cluster's Pong.
-   *
-   * @example
-   * ```ts
-   * import { ClusterSessionMachine } from "./cluster_session.ts";
-   * import { generateEphemeralKeyPair } from "../shared/key_derivation.ts";
-   * import assert from "node:assert/strict";
-   *
-   * const pair = await generateEphemeralKeyPair();
-   * const session = new ClusterSessionMachine({
-   *   ephemeral: pair,
-   *   ticket: new Uint8Array(1),
-   *   clusterPublicKey: pair.publicRaw,
-   * });
-   * assert.throws(() => session.ping(1), /not authenticated/);
-   * ```
-   */
-  ping(value: number): Uint8Array {
-    this.#assertEstablished();
-    return encodePacket({ kind: "Ping", value: value >>> 0 });
-  }
-
-  /**
-   * Makes the LeaveCluster frame; the cluster's acknowledgement is a `left` event.
-   *
-   * @throws {ClientError} `invalid_state` unless authenticated.
-   *
-   * @example
-   * ```ts
-   * import { ClusterSessionMachine } from "./cluster_session.ts";
-   * import { generateEphemeralKeyPair } from "../shared/key_derivation.ts";
-   * import assert from "node:assert/strict";
-   *
-   * const pair = await generateEphemeralKeyPair();
-   * const session = new ClusterSessionMachine({
-   *   ephemeral: pair,
-   *   ticket: new Uint8Array(1),
-   *   clusterPublicKey: pair.publicRaw,
-   * });
-   * assert.throws(() => session.leave(), /not authenticated/);
-   * ```
-   */
-  leave(): Uint8Array {
-    this.#assertEstablished();
-    this.#state = "leaving";
-    return encodePacket({ kind: "LeaveCluster" });
-  }
-
-  /**
-   * Says what the end of the connection means in the current phase, and ends the session. A
-   * connection that this side closed for a bad record while waiting for Authenticate means the
-   * cluster does not hold the expected key (`key_mismatch`).
-   *
-   * @param end How the connection ended.
-   *
-   * @example
-   * ```ts
-   * import { ClusterSessionMachine } from "./cluster_session.ts";
-   * import { generateEphemeralKeyPair } from "../shared/key_derivation.ts";
-   * import assert from "node:assert/strict";
-   *
-   * const pair = await generateEphemeralKeyPair();
-   * const session = new ClusterSessionMachine({
-   *   ephemeral: pair,
-   *   ticket: new Uint8Array(1),
-   *   clusterPublicKey: pair.publicRaw,
-   * });
-   * const error = session.ended({ reason: "connection closed by peer", by: "remote" });
-   * assert.equal(error.code, "disconnected");
-   * assert.equal(session.state, "ended");
-   * ```
-   */
-  ended(end: ConnectionEnd): ClientError {
-    const state = this.#state;
-    this.#state = "ended";
-    if (end.by === "error" && end.code === ErrorCode.Timeout) {
-      return new ClientError("timeout", `cluster connection timed out (${state}): ${end.reason}`);
-    }
-    if (state === "authenticating" && end.by === "error" && end.code === ErrorCode.BadFrame) {
-      return new ClientError(
-        "key_mismatch",
-        "the cluster's first sealed record did not open: it does not hold the expected key",
+  send(command: number, payload: Uint8Array): boolean {
+    const link = this.#usableLink();
+    if (link === undefined) return false;
+    if (payload.length + 1 > this.#init.maxFrameBytes) {
+      throw new RangeError(
+        `plugin payload of ${payload.length} bytes above the frame bound ${this.#init.maxFrameBytes}`,
       );
     }
-    const during = state === "established" || state === "leaving" || state === "ended"
-      ? ""
-      : ` during the handshake (${state})`;
-    return new ClientError("disconnected", `cluster connection ended${during}: ${end.reason}`);
+    return link.conn.send(link.machine.send(command, payload));
   }
 
-  #keyExchange(learnedKey?: LearnedClusterKey): ClusterSessionEvent {
-    this.#state = "exchange";
-    const frame = encodePacket({
-      kind: "KeyExchange",
-      clientPublicKey: this.#ephemeral.publicRaw,
-      clientRandom: this.#clientRandom,
+  /**
+   * Sends this player's movement.
+   *
+   * @param state Position, optional yaw and velocity.
+   * @returns `false` if not sent because the session is reconnecting.
+   * @throws {ClientError} `invalid_state` after `leave()` / `close()` or a final drop.
+   */
+  move(state: MoveState): boolean {
+    const link = this.#usableLink();
+    if (link === undefined) return false;
+    return link.conn.send(link.machine.move(state));
+  }
+
+  /**
+   * Leaves the cluster (LeaveCluster), waits for its acknowledgement or the close (bounded by
+   * the timeout), and ends the session without reconnecting.
+   */
+  async leave(): Promise<void> {
+    if (this.#status === "closed" || this.#status === "leaving") {
+      await this.closed;
+      return;
+    }
+    const link = this.#link;
+    this.#status = "leaving";
+    this.#stopKeepalive();
+    this.#cancelSleep();
+    if (link === undefined || link.machine.state !== "established") {
+      await this.#closeLink(link);
+      return;
+    }
+    link.conn.send(link.machine.leave());
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.#init.timeoutMs);
     });
-    return learnedKey === undefined ? { kind: "send", frame } : { kind: "send", frame, learnedKey };
+    await Promise.race([link.conn.closed, timeout]);
+    clearTimeout(timer);
+    await this.#closeLink(link);
   }
 
-  #fail(error: ClientError, closeWith?: SessionCloseReason): ClusterSessionEvent {
-    this.#state = "ended";
-    return closeWith === undefined
-      ? { kind: "failed", error }
-      : { kind: "failed", error, closeWith };
+  /** Closes the connection at once (no LeaveCluster) and ends the session. */
+  async close(): Promise<void> {
+    if (this.#status === "closed") {
+      await this.closed;
+      return;
+    }
+    this.#status = "leaving";
+    this.#stopKeepalive();
+    this.#cancelSleep();
+    await this.#closeLink(this.#link);
   }
 
-  #assertEstablished(): void {
-    if (this.#state !== "established") {
-      throw new ClientError("invalid_state", `cluster session not authenticated (${this.#state})`);
+  /** Leaves the cluster; for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.leave();
+  }
+
+  /** Closes a link (if any) and waits until the session has ended. */
+  async #closeLink(link: Link | undefined): Promise<void> {
+    // The link's own end handler runs first and ends the session with its reason; a link that
+    // had already ended (while reconnecting) leaves that to this call.
+    if (link !== undefined) await link.conn.close();
+    this.#finish(new ClientError("disconnected", "session closed by the application"));
+    await this.closed;
+  }
+
+  /** Delivers the events held during the first join, then delivers events as they come. */
+  #release(): void {
+    const held = this.#held;
+    this.#held = undefined;
+    for (const [type, detail] of held ?? []) {
+      this.#events.emit(type, detail as never);
     }
   }
+
+  #emit<K extends keyof ClusterSessionEvents>(type: K, detail: ClusterSessionEvents[K]): void {
+    if (this.#held !== undefined) this.#held.push([type, detail] as HeldEvent);
+    else this.#events.emit(type, detail);
+  }
+
+  /** Makes `link` the session's connection: keepalive and end handling. */
+  #adopt(link: Link): void {
+    this.#link = link;
+    this.#joined = joinedOf(link.grant);
+    if (link.grant.name !== undefined) this.#name = link.grant.name;
+    const learned = link.learnedKey;
+    if (learned !== undefined) {
+      this.#init.onLearnedKey(this.#joined, learned.version, learned.publicKey);
+    }
+    link.conn.closed.then(
+      (info) => this.#onClosed(link, info),
+      (error: unknown) => logger.error("cluster link close failed: {error}", { error }),
+    );
+    this.#startKeepalive(link);
+  }
+
+  #usableLink(): Link | undefined {
+    if (this.#status === "reconnecting") return undefined;
+    const link = this.#link;
+    if (this.#status !== "joined" || link === undefined) {
+      throw new ClientError("invalid_state", `cluster session is ${this.#status}`);
+    }
+    return link;
+  }
+
+  #onFrame(link: Link, frame: Frame): void {
+    const event = link.machine.receive(frame);
+    this.#dispatch(link, event, frame);
+  }
+
+  #dispatch(link: Link, event: ClusterSessionEvent, frame: Frame): void {
+    switch (event.kind) {
+      case "Plugin":
+        if (this.#held !== undefined || this.#events.has("message")) {
+          // The payload is a view of the read buffer: listeners get a copy they may keep.
+          this.#emit("message", { command: event.command, payload: event.payload.slice() });
+        }
+        return;
+      case "MoveBatch":
+        this.#emit("moves", { entries: event.entries });
+        return;
+      case "Spawn":
+        this.#emit("spawn", event);
+        return;
+      case "Despawn":
+        this.#emit("despawn", event);
+        return;
+      case "Pong":
+        return;
+      case "command_unhandled":
+        this.#emit("unhandled", { command: event.command, reason: event.reason });
+        return;
+      case "reply":
+        link.conn.send(event.frame);
+        return;
+      case "left":
+        link.left = true;
+        link.conn.close();
+        return;
+      case "disconnected":
+        link.failure ??= new ClientError("disconnected", `cluster disconnected: ${event.reason}`);
+        link.conn.close();
+        return;
+      case "unhandled":
+        if (offerToPlugins(this.#init.plugins, "cluster", frame, event.packet)) return;
+        link.failure ??= event.error;
+        link.conn.close(event.closeWith);
+        return;
+      case "failed":
+        link.failure ??= event.error;
+        link.conn.close(event.closeWith);
+        return;
+      default:
+        // Handshake steps cannot follow Authenticate(20); the machine never returns them here.
+        link.failure ??= new ClientError("protocol_error", `unexpected ${event.kind} after join`);
+        link.conn.close();
+    }
+  }
+
+  #onClosed(link: Link, info: CloseInfo): void {
+    const error = link.failure ?? link.machine.ended(info);
+    if (this.#link === link) this.#stopKeepalive();
+    if (this.#status === "leaving" || this.#status === "closed" || link.left) {
+      this.#finish(error);
+      return;
+    }
+    if (this.#link !== link) return; // an old link of a session that already moved on
+    const reconnecting = this.#init.reconnect.enabled;
+    logger.warn("cluster {address} dropped: {reason}", {
+      address: this.address,
+      reason: error.message,
+    });
+    this.#emit("disconnect", { reason: error.message, error, reconnecting });
+    if (!reconnecting) {
+      this.#finish(error);
+      return;
+    }
+    this.#status = "reconnecting";
+    this.#rejoinLoop(error).catch((failure: unknown) => {
+      logger.error("rejoin loop failed: {error}", { error: failure });
+      this.#finish(asClientError(failure, "rejoin failed"));
+    });
+  }
+
+  async #rejoinLoop(lastError: ClientError): Promise<void> {
+    const { minMs, maxMs, maxAttempts } = this.#init.reconnect;
+    const backoff = new ReconnectBackoff({ minMs, maxMs });
+    let error = lastError;
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      await this.#sleep(backoff.next());
+      if (this.#status !== "reconnecting") return;
+      let link: Link;
+      try {
+        const grant = await this.#init.rejoin(this.#joined);
+        if (this.#status !== "reconnecting") return;
+        link = await connectLink(this.#init, grant, (l, frame) => this.#onFrame(l, frame));
+      } catch (failure) {
+        error = asClientError(failure, "rejoin failed");
+        logger.info("rejoin attempt {attempt} failed: {reason}", {
+          attempt,
+          reason: error.message,
+        });
+        this.#emit("error", { error });
+        continue;
+      }
+      if (this.#status !== "reconnecting") {
+        await link.conn.close();
+        return;
+      }
+      this.#status = "joined";
+      this.#adopt(link);
+      logger.info("rejoined cluster {address} as client {clientId}", {
+        address: this.address,
+        clientId: link.machine.clientId,
+      });
+      this.#emit("reconnect", {
+        clusterId: this.#joined.clusterId,
+        clientId: link.machine.clientId,
+      });
+      return;
+    }
+    this.#emit("disconnect", { reason: error.message, error, reconnecting: false });
+    this.#finish(error);
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wake = resolve;
+      this.#sleepTimer = setTimeout(resolve, ms);
+    });
+  }
+
+  #cancelSleep(): void {
+    clearTimeout(this.#sleepTimer);
+    this.#sleepTimer = undefined;
+    this.#wake?.();
+    this.#wake = undefined;
+  }
+
+  #startKeepalive(link: Link): void {
+    this.#stopKeepalive();
+    if (this.#init.keepaliveMs <= 0) return;
+    this.#keepalive = setInterval(() => {
+      if (link.machine.state === "established") {
+        link.conn.send(link.machine.ping(this.#pingValue++));
+      }
+    }, this.#init.keepaliveMs);
+  }
+
+  #stopKeepalive(): void {
+    clearInterval(this.#keepalive);
+    this.#keepalive = undefined;
+  }
+
+  #finish(error: ClientError): void {
+    if (this.#status === "closed") return;
+    this.#status = "closed";
+    this.#stopKeepalive();
+    this.#cancelSleep();
+    this.#resolveClosed(error);
+  }
+}
+
+function joinedOf(grant: JoinGrant): JoinedCluster {
+  return { clusterId: grant.ticket.clusterId, host: grant.ticket.host, port: grant.ticket.port };
+}
+
+/** Handles the handshake events of a link; anything else at this point fails it. */
+function handshakeStep(link: Link, event: ClusterSessionEvent): void {
+  switch (event.kind) {
+    case "send":
+      if (event.learnedKey !== undefined) link.learnedKey = event.learnedKey;
+      link.conn.send(event.frame);
+      return;
+    case "derive_keys":
+      sealLink(link).catch((error: unknown) => {
+        link.failure ??= asClientError(error, "key exchange failed");
+        link.conn.close();
+      });
+      return;
+    case "authenticated":
+      link.authenticated = true;
+      link.conn.markEstablished();
+      link.joined.resolve();
+      return;
+    default:
+      link.failure ??= new ClientError("protocol_error", `unexpected ${event.kind} in handshake`);
+      link.conn.close();
+  }
+}
+
+/** Derives the session keys, seals the connection, sends the ticket. */
+async function sealLink(link: Link): Promise<void> {
+  const step = await link.machine.deriveKeys();
+  // The cluster sends nothing between KeyExchangeOk and our SendPassword, so sealing after the
+  // (async) derivation still switches the reader at the right byte.
+  if (!link.conn.isOpen) return;
+  link.conn.startSealing(step.keys);
+  link.conn.send(step.frame);
+}
+
+/** Connects and runs the handshake of one link; resolves once authenticated. */
+async function connectLink(
+  init: ClusterSessionInit,
+  grant: JoinGrant,
+  onEstablishedFrame: (link: Link, frame: Frame) => void,
+): Promise<Link> {
+  const machine = new ClusterSessionMachine({
+    ephemeral: grant.ephemeral,
+    ticket: grant.ticket.ticket,
+    clusterPublicKey: grant.key.publicKey,
+    requestKey: grant.key.requestKey,
+  });
+  const { host, port, endpoints = [] } = grant.ticket;
+  const idleTimeoutMs = init.keepaliveMs > 0 ? Math.max(init.keepaliveMs * 3, init.timeoutMs) : 0;
+  const conn = await dial(init.connect, { what: "cluster", host, port, endpoints }, {
+    handshakeTimeoutMs: init.timeoutMs,
+    idleTimeoutMs,
+    maxFrameBytes: init.maxFrameBytes,
+  }, init.timeoutMs);
+  const link: Link = {
+    machine,
+    conn,
+    grant,
+    joined: Promise.withResolvers<void>(),
+    failure: undefined,
+    authenticated: false,
+    left: false,
+    learnedKey: undefined,
+  };
+  const onClosedEarly = (info: CloseInfo): void => {
+    if (!link.authenticated) link.joined.reject(link.failure ?? machine.ended(info));
+  };
+  conn.closed.then(
+    onClosedEarly,
+    (error: unknown) => logger.error("cluster link close failed: {error}", { error }),
+  );
+  conn.start((frame) => {
+    if (link.authenticated) {
+      onEstablishedFrame(link, frame);
+      return;
+    }
+    const event = machine.receive(frame);
+    if (event.kind === "failed" || event.kind === "unhandled") {
+      if (
+        event.kind === "unhandled" && offerToPlugins(init.plugins, "cluster", frame, event.packet)
+      ) {
+        return;
+      }
+      link.failure ??= event.error;
+      conn.close(event.closeWith);
+      return;
+    }
+    handshakeStep(link, event);
+  });
+  conn.send(machine.hello());
+  await link.joined.promise;
+  return link;
 }

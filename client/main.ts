@@ -33,7 +33,7 @@ import {
   loadSummaryJson,
   startBots,
 } from "./bots.ts";
-import type { ClusterSession } from "./cluster_session_handle.ts";
+import type { ClusterSession } from "./cluster_session.ts";
 import { ClientError } from "./errors.ts";
 import { looksLikeAddress, type PinnedKeySource } from "./key_pinning.ts";
 import { DenoSustenetClient as SustenetClient } from "./deno_sustenet_client.ts";

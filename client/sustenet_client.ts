@@ -30,10 +30,10 @@ import {
   type JoinedCluster,
   type JoinGrant,
   type ReconnectSettings,
-} from "./cluster_session_handle.ts";
+} from "./cluster_session.ts";
 import { ClientError } from "./errors.ts";
 import { type CachedClusterKey, KeyPinning, type PinnedKeySource } from "./key_pinning.ts";
-import { type MasterRequest, MasterSessionMachine } from "./master_session.ts";
+import { type MasterRequest, MasterSessionMachine } from "./master_session_machine.ts";
 import { TypedEvents } from "./typed_events.ts";
 
 const logger = roleLogger("client");

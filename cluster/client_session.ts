@@ -1,7 +1,9 @@
 // This module is browser compatible.
 /**
  * The cluster's side of one client connection as a sans-I/O state machine (docs/PROTOCOL.md
- * "Client → cluster"): decoded packets in, {@linkcode SessionAction}s out. It answers the
+ * "Client → cluster") on the one contract of shared/machine_action.ts: decoded packets in,
+ * {@linkcode SessionAction}s out (the key exchange and the ticket check are `derive` steps). It
+ * answers the
  * Hello, serves the identity public key (RequestKey), runs the X25519 key exchange, checks the
  * join ticket and then turns game packets into actions for the cluster server.
  *
@@ -13,8 +15,9 @@
  * @module
  */
 
-import type { JoinTicketClaims, TicketVerifier } from "../shared/join_ticket.ts";
+import type { JoinTicketClaims, TicketVerdict, TicketVerifier } from "../shared/join_ticket.ts";
 import { clientSessionKeysForCluster } from "../shared/key_derivation.ts";
+import type { CloseLogLevel, MachineAction, ProtocolMachine } from "../shared/machine_action.ts";
 import { encodePacket } from "../shared/protocol/codec.ts";
 import type { MoveState } from "../shared/protocol/move_state.ts";
 import {
@@ -100,31 +103,63 @@ export interface SessionSealingKeys {
   readonly receiveKey: Uint8Array;
 }
 
-/**
- * How loudly the cluster server should log a close: a normal end (`debug`), a refusal or
- * timeout (`info`), a misbehaving peer (`warning`), a fault of ours (`error`).
- *
- * @example
- * ```ts
- * import type { CloseLogLevel } from "./client_session.ts";
- * import assert from "node:assert/strict";
- *
- * const level: CloseLogLevel = "warning";
- * assert.equal(level, "warning");
- * ```
- */
-export type CloseLogLevel = "debug" | "info" | "warning" | "error";
+export type { CloseLogLevel } from "../shared/machine_action.ts";
 
 /**
- * What the cluster server must do, in order, after a packet.
+ * The session's own events, besides the shared `send`, `seal`, `derive` and `close` actions.
  *
- * - `send`: queue this encoded frame.
- * - `seal`: switch the connection to sealed records (right after the frames queued before).
  * - `authenticated`: a player joined under `clientId` (after its Authenticate(20) was queued).
  * - `refused`: a ticket was refused with `status` (for metrics; a `close` follows).
  * - `plugin`: a plugin command from the player (`payload` is a view: copy to keep it).
  * - `move`: a Move from the player.
+ *
+ * @example
+ * ```ts
+ * import type { SessionEvent } from "./client_session.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const event: SessionEvent = { type: "authenticated", clientId: 7, playerId: "guest-1" };
+ * assert.equal(event.type, "authenticated");
+ * ```
+ */
+export type SessionEvent =
+  | { readonly type: "authenticated"; readonly clientId: number; readonly playerId: string }
+  | { readonly type: "refused"; readonly status: 40 | 44 | 50; readonly reason: string }
+  | { readonly type: "plugin"; readonly command: number; readonly payload: Uint8Array }
+  | { readonly type: "move"; readonly state: MoveState };
+
+/**
+ * What the session's `derive` steps yield: the session keys with the KeyExchangeOk frame
+ * (`keys` undefined = the client's public key is unusable), or the ticket check's verdict (or
+ * the message of its failure).
+ *
+ * @example
+ * ```ts
+ * import type { SessionDerived } from "./client_session.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const failed: SessionDerived = { kind: "ticket_error", message: "key store offline" };
+ * assert.equal(failed.kind, "ticket_error");
+ * ```
+ */
+export type SessionDerived =
+  | {
+    readonly kind: "keys";
+    readonly answer: Uint8Array;
+    readonly keys: SessionSealingKeys | undefined;
+  }
+  | { readonly kind: "ticket"; readonly verdict: TicketVerdict }
+  | { readonly kind: "ticket_error"; readonly message: string };
+
+/**
+ * What the cluster server must do, in order, after a packet (shared/machine_action.ts):
+ *
+ * - `send`: queue this encoded frame.
+ * - `seal`: switch the connection to sealed records (right after the frames queued before).
+ * - `derive`: run the key exchange or the ticket check; feed the result to
+ *   {@linkcode ClientSession.derived}.
  * - `close`: close the connection, first sending `Error(code, reason)` when `code` is given.
+ * - a {@linkcode SessionEvent}.
  *
  * @example
  * ```ts
@@ -135,33 +170,7 @@ export type CloseLogLevel = "debug" | "info" | "warning" | "error";
  * assert.equal(action.type, "close");
  * ```
  */
-export type SessionAction =
-  | { readonly type: "send"; readonly frame: Uint8Array }
-  | { readonly type: "seal"; readonly keys: SessionSealingKeys }
-  | { readonly type: "authenticated"; readonly clientId: number; readonly playerId: string }
-  | { readonly type: "refused"; readonly status: 40 | 44 | 50; readonly reason: string }
-  | { readonly type: "plugin"; readonly command: number; readonly payload: Uint8Array }
-  | { readonly type: "move"; readonly state: MoveState }
-  | {
-    readonly type: "close";
-    readonly code?: ErrorCode;
-    readonly reason: string;
-    readonly level: CloseLogLevel;
-  };
-
-/**
- * What {@linkcode ClientSession.receive} returns: actions now, or once an async step ends.
- *
- * @example
- * ```ts
- * import type { SessionStep } from "./client_session.ts";
- * import assert from "node:assert/strict";
- *
- * const step: SessionStep = [];
- * assert.ok(!(step instanceof Promise));
- * ```
- */
-export type SessionStep = readonly SessionAction[] | Promise<readonly SessionAction[]>;
+export type SessionAction = MachineAction<SessionDerived, SessionEvent>;
 
 /**
  * Options of {@linkcode ClientSession}; one object can serve every session of a cluster.
@@ -230,7 +239,11 @@ function send(packet: Packet): SessionAction {
 }
 
 /** Authenticate(status, 0), the refusal, and the close that must follow it. */
-function refuse(status: 40 | 44 | 50, reason: string, level: CloseLogLevel): SessionAction[] {
+function refuse(
+  status: 40 | 44 | 50,
+  reason: string,
+  level: CloseLogLevel,
+): readonly SessionAction[] {
   return [
     send({ kind: "Authenticate", status, clientId: 0 }),
     { type: "refused", status, reason },
@@ -242,15 +255,17 @@ function refuse(status: 40 | 44 | 50, reason: string, level: CloseLogLevel): Ses
  * One client connection's protocol state, from Hello to LeaveCluster.
  *
  * Feed it every decoded frame (or the codec's {@linkcode ProtocolError}) with
- * {@linkcode receive}; apply the returned actions in order. The key exchange and the ticket
- * check are asynchronous: `receive` then returns a promise, and any packet that arrives before
- * it settles closes the session (`UnexpectedPacket`), since the peer must wait for the answer.
- * Tell it about a close that did not come from it with {@linkcode closed}.
+ * {@linkcode receive}; apply the returned actions in order (`driveMachine` does). The key
+ * exchange and the ticket check are `derive` steps whose results go to {@linkcode derived};
+ * any packet that arrives before one ends closes the session (`UnexpectedPacket`), since the
+ * peer must wait for the answer. Tell it about a close that did not come from it with
+ * {@linkcode closed}.
  *
  * @example Hello, then a packet that is not allowed before authentication
  * ```ts
  * import { ClientSession } from "./client_session.ts";
  * import { generateIdentityKeyPair } from "../shared/identity_key.ts";
+ * import { stepMachine } from "../shared/drive_machine.ts";
  * import assert from "node:assert/strict";
  *
  * const pair = await generateIdentityKeyPair();
@@ -260,10 +275,10 @@ function refuse(status: 40 | 44 | 50, reason: string, level: CloseLogLevel): Ses
  *   tickets: () => undefined,
  *   admit: () => undefined,
  * });
- * const hello = await session.receive({ kind: "Hello", version: 3, role: 1 });
+ * const hello = await stepMachine(session, { kind: "Hello", version: 3, role: 1 });
  * assert.equal(hello[0].type, "send");
  * assert.equal(session.state, "handshake");
- * const move = await session.receive({ kind: "Move", state: { x: 0, y: 0, z: 0 } });
+ * const move = await stepMachine(session, { kind: "Move", state: { x: 0, y: 0, z: 0 } });
  * assert.deepEqual(move, [{
  *   type: "close",
  *   code: 7,
@@ -273,7 +288,7 @@ function refuse(status: 40 | 44 | 50, reason: string, level: CloseLogLevel): Ses
  * assert.equal(session.state, "closed");
  * ```
  */
-export class ClientSession {
+export class ClientSession implements ProtocolMachine<SessionDerived, SessionEvent> {
   readonly #options: ClientSessionOptions;
   #state: ClientSessionState = "hello";
   #clientPublicKey: Uint8Array | undefined;
@@ -338,7 +353,8 @@ export class ClientSession {
    * Handles one decoded packet (or decode error) and says what to do.
    *
    * @param packet The packet, or the codec's error for a malformed frame.
-   * @returns The actions, synchronously except after KeyExchange and SendPassword.
+   * @param _now When it arrived, in ms (unused: the cluster server keeps the deadlines).
+   * @returns The actions (a `derive` step after KeyExchange, TlsJoin and SendPassword).
    *
    * @example Serving the public key
    * ```ts
@@ -353,16 +369,16 @@ export class ClientSession {
    *   tickets: () => undefined,
    *   admit: () => undefined,
    * });
-   * await session.receive({ kind: "Hello", version: 3, role: 1 });
-   * const [fresh] = await session.receive({ kind: "RequestKey", cachedVersion: 0 });
-   * const [cached] = await session.receive({ kind: "RequestKey", cachedVersion: 3 });
+   * session.receive({ kind: "Hello", version: 3, role: 1 }, 0);
+   * const [fresh] = session.receive({ kind: "RequestKey", cachedVersion: 0 }, 0);
+   * const [cached] = session.receive({ kind: "RequestKey", cachedVersion: 3 }, 0);
    * assert.ok(fresh.type === "send" && cached.type === "send");
    * const frame = (bytes: Uint8Array) => ({ type: bytes[4], payload: bytes.subarray(5) });
    * assert.deepEqual(decodePacket(frame(fresh.frame)), { kind: "SendPubKey", version: 3, publicKey });
    * assert.deepEqual(decodePacket(frame(cached.frame)), { kind: "VersionOfKey", version: 3 });
    * ```
    */
-  receive(packet: Packet | ProtocolError): SessionStep {
+  receive(packet: Packet | ProtocolError, _now: number): readonly SessionAction[] {
     if (this.#state === "closed") return [];
     if (packet instanceof ProtocolError) {
       // The first frame must be a Hello, whatever else it is.
@@ -391,7 +407,7 @@ export class ClientSession {
     }
   }
 
-  #onHello(packet: Packet): SessionStep {
+  #onHello(packet: Packet): readonly SessionAction[] {
     if (packet.kind !== "Hello") {
       return this.#fail(ErrorCode.BadHello, `first frame was ${packet.kind}, not Hello`, "warning");
     }
@@ -418,7 +434,7 @@ export class ClientSession {
     })];
   }
 
-  #onHandshake(packet: Packet): SessionStep {
+  #onHandshake(packet: Packet): readonly SessionAction[] {
     if (packet.kind === "RequestKey") {
       const { publicKey, version } = this.#options.identity;
       return [
@@ -446,73 +462,97 @@ export class ClientSession {
     return this.#unexpected(`${packet.kind} not allowed before authentication`);
   }
 
-  async #keyExchange(
-    clientPublicKey: Uint8Array,
-    clientRandom: Uint8Array,
-  ): Promise<readonly SessionAction[]> {
+  #keyExchange(clientPublicKey: Uint8Array, clientRandom: Uint8Array): readonly SessionAction[] {
     const serverRandom = crypto.getRandomValues(new Uint8Array(SERVER_RANDOM_BYTES));
-    const answer = send({ kind: "KeyExchangeOk", serverRandom });
+    const answer = encodePacket({ kind: "KeyExchangeOk", serverRandom });
     if (this.#options.plaintext === true) {
       this.#state = "ticket";
-      return [answer];
+      return [{ type: "send", frame: answer }];
     }
-    let keys;
-    try {
-      keys = await clientSessionKeysForCluster(
-        this.#options.identity.privateKey,
-        clientPublicKey,
-        clientRandom,
-        serverRandom,
-      );
-    } catch (error) {
-      // A low-order or otherwise unusable public key: the peer's fault, not ours.
-      if (!(error instanceof KeyError)) throw error;
-      if (this.#state !== "keying") return [];
-      return this.#fail(ErrorCode.BadPacket, "key exchange failed: unusable public key", "warning");
-    }
-    if (this.#state !== "keying") return [];
-    this.#state = "ticket";
-    return [answer, {
-      type: "seal",
-      keys: { sendKey: keys.clusterToClient, receiveKey: keys.clientToCluster },
-    }];
+    const derive = async (): Promise<SessionDerived> => {
+      try {
+        const keys = await clientSessionKeysForCluster(
+          this.#options.identity.privateKey,
+          clientPublicKey,
+          clientRandom,
+          serverRandom,
+        );
+        return {
+          kind: "keys",
+          answer,
+          keys: { sendKey: keys.clusterToClient, receiveKey: keys.clientToCluster },
+        };
+      } catch (error) {
+        // A low-order or otherwise unusable public key: the peer's fault, not ours.
+        if (!(error instanceof KeyError)) throw error;
+        return { kind: "keys", answer, keys: undefined };
+      }
+    };
+    return [{ type: "derive", derive }];
   }
 
   /** The TLS session mode: the ticket must be bound to this secret's commitment; no sealing. */
-  async #tlsJoin(
-    bindingSecret: Uint8Array,
-    ticket: Uint8Array,
-  ): Promise<readonly SessionAction[]> {
-    this.#clientPublicKey = await tlsJoinCommitment(bindingSecret);
-    if (this.#state !== "verifying") return [];
-    return await this.#verify(ticket);
+  #tlsJoin(bindingSecret: Uint8Array, ticket: Uint8Array): readonly SessionAction[] {
+    return this.#verify(ticket, async () => {
+      this.#clientPublicKey = await tlsJoinCommitment(bindingSecret);
+      return this.#clientPublicKey;
+    });
   }
 
-  #onTicket(packet: Packet): SessionStep {
-    if (packet.kind === "SendPassword") {
-      this.#state = "verifying";
-      return this.#verify(packet.ticket);
-    }
-    if (packet.kind === "ClusterJoinCluster") return this.#useMaster();
-    return this.#unexpected(`${packet.kind} not allowed before authentication`);
-  }
-
-  async #verify(ticket: Uint8Array): Promise<readonly SessionAction[]> {
-    const verifier = this.#options.tickets();
-    if (verifier === undefined) {
-      this.#state = "closed";
-      return refuse(AuthStatus.ServerError, "not registered with a master yet", "info");
-    }
-    let verdict;
-    try {
-      verdict = await verifier.verify(ticket, this.#clientPublicKey as Uint8Array);
-    } catch (error) {
-      if (this.#state !== "verifying") return [];
-      this.#state = "closed";
-      const message = error instanceof Error ? error.message : String(error);
-      return refuse(AuthStatus.ServerError, `ticket check failed: ${message}`, "error");
+  /**
+   * Takes the result of a `derive` step: the key exchange's keys, or the ticket check's verdict
+   * (the player is admitted here, with no `await` after the check).
+   *
+   * @param result What the step yielded.
+   * @param _now When it ended, in ms.
+   * @returns The actions (none once the session has closed meanwhile).
+   *
+   * @example An unusable client key ends the key exchange with BadPacket
+   * ```ts
+   * import { ClientSession } from "./client_session.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const session = new ClientSession({
+   *   serverName: "c",
+   *   identity: { privateKey: {} as CryptoKey, publicKey: new Uint8Array(32), version: 1 },
+   *   tickets: () => undefined,
+   *   admit: () => undefined,
+   * });
+   * session.receive({ kind: "Hello", version: 3, role: 1 }, 0);
+   * const [step] = session.receive({
+   *   kind: "KeyExchange",
+   *   clientPublicKey: new Uint8Array(32),
+   *   clientRandom: new Uint8Array(32),
+   * }, 0);
+   * assert.equal(step.type, "derive");
+   * const actions = session.derived({ kind: "keys", answer: new Uint8Array(), keys: undefined }, 0);
+   * assert.deepEqual(actions, [{
+   *   type: "close",
+   *   code: 5,
+   *   reason: "key exchange failed: unusable public key",
+   *   level: "warning",
+   * }]);
+   * ```
+   */
+  derived(result: SessionDerived, _now: number): readonly SessionAction[] {
+    if (result.kind === "keys") {
+      if (this.#state !== "keying") return [];
+      if (result.keys === undefined) {
+        return this.#fail(
+          ErrorCode.BadPacket,
+          "key exchange failed: unusable public key",
+          "warning",
+        );
+      }
+      this.#state = "ticket";
+      return [{ type: "send", frame: result.answer }, { type: "seal", keys: result.keys }];
     }
     if (this.#state !== "verifying") return [];
+    if (result.kind === "ticket_error") {
+      this.#state = "closed";
+      return refuse(AuthStatus.ServerError, `ticket check failed: ${result.message}`, "error");
+    }
+    const verdict = result.verdict;
     if (!verdict.ok) {
       this.#state = "closed";
       return refuse(verdict.status, verdict.reason, "info");
@@ -530,7 +570,41 @@ export class ClientSession {
     ];
   }
 
-  #onEstablished(packet: Packet): SessionStep {
+  #onTicket(packet: Packet): readonly SessionAction[] {
+    if (packet.kind === "SendPassword") {
+      this.#state = "verifying";
+      const clientPublicKey = this.#clientPublicKey as Uint8Array;
+      return this.#verify(packet.ticket, () => Promise.resolve(clientPublicKey));
+    }
+    if (packet.kind === "ClusterJoinCluster") return this.#useMaster();
+    return this.#unexpected(`${packet.kind} not allowed before authentication`);
+  }
+
+  /**
+   * The ticket check as a `derive` step; `bindingKey` yields the key the ticket must be bound
+   * to (the client's X25519 public key, or the TLS commitment).
+   */
+  #verify(ticket: Uint8Array, bindingKey: () => Promise<Uint8Array>): readonly SessionAction[] {
+    const verifier = this.#options.tickets();
+    if (verifier === undefined) {
+      this.#state = "closed";
+      return refuse(AuthStatus.ServerError, "not registered with a master yet", "info");
+    }
+    const derive = async (): Promise<SessionDerived> => {
+      const key = await bindingKey();
+      try {
+        return { kind: "ticket", verdict: await verifier.verify(ticket, key) };
+      } catch (error) {
+        return {
+          kind: "ticket_error",
+          message: error instanceof Error ? error.message : String(error),
+        };
+      }
+    };
+    return [{ type: "derive", derive }];
+  }
+
+  #onEstablished(packet: Packet): readonly SessionAction[] {
     switch (packet.kind) {
       case "Plugin":
         return [{ type: "plugin", command: packet.command, payload: packet.payload }];
@@ -552,15 +626,15 @@ export class ClientSession {
     }
   }
 
-  #useMaster(): SessionAction[] {
+  #useMaster(): readonly SessionAction[] {
     return this.#fail(ErrorCode.UseMaster, "JoinCluster goes to the master", "info");
   }
 
-  #unexpected(reason: string): SessionAction[] {
+  #unexpected(reason: string): readonly SessionAction[] {
     return this.#fail(ErrorCode.UnexpectedPacket, reason, "warning");
   }
 
-  #fail(code: ErrorCode, reason: string, level: CloseLogLevel): SessionAction[] {
+  #fail(code: ErrorCode, reason: string, level: CloseLogLevel): readonly SessionAction[] {
     this.#state = "closed";
     return [close(code, reason, level)];
   }

@@ -19,12 +19,7 @@ import { warnIfFfiUnavailable } from "../shared/create_record_cipher.ts";
 import { TicketVerifier } from "../shared/join_ticket.ts";
 import { generateKey, keyPath, loadKey, loadOrCreateIdentity } from "../shared/keys.ts";
 import { logSuccess, roleLogger } from "../shared/logging.ts";
-import {
-  assertPluginCommand,
-  decodePacket,
-  encodePacket,
-  encodePluginFrame,
-} from "../shared/protocol/codec.ts";
+import { assertPluginCommand, encodePacket, encodePluginFrame } from "../shared/protocol/codec.ts";
 import { encodeFrame, type Frame } from "../shared/protocol/frame.ts";
 import type { MoveState } from "../shared/protocol/move_state.ts";
 import { type ClusterInfo, type Endpoint, PacketType } from "../shared/protocol/packets.ts";
@@ -45,6 +40,8 @@ import {
 } from "./cluster_console.ts";
 import { BroadcastGroup } from "../shared/broadcast_group.ts";
 import { PendingGate } from "../shared/pending_gate.ts";
+import { driveMachine } from "../shared/drive_machine.ts";
+import type { CloseAction } from "../shared/machine_action.ts";
 import { LogThrottle } from "../shared/log_throttle.ts";
 import {
   broadcast,
@@ -54,7 +51,7 @@ import {
   listenFrames,
 } from "../shared/transport.ts";
 import { listenTlsFrames } from "../shared/tls_listener.ts";
-import { ClientSession, type ClientSessionOptions, type SessionAction } from "./client_session.ts";
+import { ClientSession, type ClientSessionOptions, type SessionEvent } from "./client_session.ts";
 import {
   type ClusterOptions,
   isPluginEntry,
@@ -782,111 +779,92 @@ class ClusterRuntime implements PluginActions {
           error,
         });
       });
-    connection.start((frame) => this.#frame(frame, connection, record));
+    driveMachine(connection, session, {
+      now: this.#turnNow,
+      admit: (frame) => this.#admitFrame(frame, connection, record),
+      onEvent: (event) => this.#sessionEvent(event, connection, record),
+      onClose: (action) => this.#sessionClose(action, connection, record),
+      onDeriveError: (error) => {
+        logger.error("handshake step failed for {remote}: {error}", {
+          remote: remoteOf(connection),
+          error,
+        });
+      },
+    });
   }
 
   // The time of this turn of the event loop, read once per turn rather than once per frame (a
   // clock read per frame was 4-7 % of the cluster's CPU under echo load); a rate limit is
   // none the worse for a clock that is a turn old.
-  #turnNow(): number {
+  readonly #turnNow = (): number => {
     if (this.#turnTime < 0) {
       this.#turnTime = performance.now();
       queueMicrotask(this.#endTurn);
     }
     return this.#turnTime;
-  }
+  };
 
-  #frame(frame: Frame, connection: FrameTransport, record: ConnectionRecord): void {
-    // An authenticated player's frame is weighed before it is even decoded: a flood is dropped
-    // here, before any plugin, fragment or broadcast sees it.
+  /**
+   * Weighs an authenticated player's frame before it is even decoded: a flood is dropped here,
+   * before any plugin, fragment or broadcast sees it.
+   */
+  #admitFrame(frame: Frame, connection: FrameTransport, record: ConnectionRecord): boolean {
     const limit = record.limit;
-    if (limit !== undefined) {
-      const bytes = frame.payload.length + 1;
-      const now = this.#turnNow();
-      const verdict = limit.admit(frame.type, bytes, now);
-      if (verdict !== "pass") {
-        this.#throttled(verdict, bytes, now, connection, record, limit);
-        return;
-      }
-    }
-    const step = record.session.receive(decodePacket(frame));
-    if (!(step instanceof Promise)) {
-      this.#apply(step, connection, record);
-      return;
-    }
-    step.then(
-      (actions) => this.#apply(actions, connection, record),
-      (error: unknown) => {
-        logger.error("handshake step failed for {remote}: {error}", {
-          remote: remoteOf(connection),
-          error,
-        });
-        connection.close({ code: ErrorCode.Internal, message: "internal error" });
-      },
-    );
+    if (limit === undefined) return true;
+    const bytes = frame.payload.length + 1;
+    const now = this.#turnNow();
+    const verdict = limit.admit(frame.type, bytes, now);
+    if (verdict === "pass") return true;
+    this.#throttled(verdict, bytes, now, connection, record, limit);
+    return false;
   }
 
-  #apply(
-    actions: readonly SessionAction[],
-    connection: FrameTransport,
-    record: ConnectionRecord,
-  ): void {
-    for (const action of actions) {
-      switch (action.type) {
-        case "send":
-          connection.send(action.frame);
-          break;
-        case "seal":
-          // Synchronous, before the next frame of this read: the client's next bytes are records.
-          if (connection.isOpen) connection.startSealing(action.keys);
-          break;
-        case "authenticated":
-          record.limit = new PlayerRateLimit(this.#settings.playerRateLimits);
-          this.#joined(connection, action.clientId);
-          recordSpan("sustenet.cluster.admission", {
-            "sustenet.admission.status": 20,
+  #sessionEvent(event: SessionEvent, connection: FrameTransport, record: ConnectionRecord): void {
+    switch (event.type) {
+      case "authenticated":
+        record.limit = new PlayerRateLimit(this.#settings.playerRateLimits);
+        this.#joined(connection, event.clientId);
+        recordSpan("sustenet.cluster.admission", {
+          "sustenet.admission.status": 20,
+          "sustenet.cluster.id": this.#link?.clusterId ?? 0,
+          "sustenet.client.id": event.clientId,
+          "sustenet.player.id": this.#players.get(event.clientId)?.playerId ?? "",
+          "net.peer.address": remoteOf(connection),
+        }, record.acceptedAt);
+        return;
+      case "refused":
+        this.metrics.authResult(event.status);
+        recordSpan(
+          "sustenet.cluster.admission",
+          {
+            "sustenet.admission.status": event.status,
             "sustenet.cluster.id": this.#link?.clusterId ?? 0,
-            "sustenet.client.id": action.clientId,
-            "sustenet.player.id": this.#players.get(action.clientId)?.playerId ?? "",
             "net.peer.address": remoteOf(connection),
-          }, record.acceptedAt);
-          break;
-        case "refused":
-          this.metrics.authResult(action.status);
-          recordSpan(
-            "sustenet.cluster.admission",
-            {
-              "sustenet.admission.status": action.status,
-              "sustenet.cluster.id": this.#link?.clusterId ?? 0,
-              "net.peer.address": remoteOf(connection),
-            },
-            record.acceptedAt,
-            action.reason,
-          );
-          break;
-        case "plugin":
-          this.#message(record.session.clientId, action.command, action.payload);
-          break;
-        case "move":
-          this.#move(record.session.clientId, action.state);
-          break;
-        case "close":
-          // Bad input before authentication is counted and logged rate-limited by the gate.
-          if (this.#pending.isPending(connection) && isBadInput(action.code)) {
-            logger.debug("closing {remote}: {reason}", {
-              remote: remoteOf(connection),
-              reason: action.reason,
-            });
-          } else {
-            logClose(connection, action);
-          }
-          record.leaveReason ??= action.reason;
-          connection.close(
-            action.code === undefined ? undefined : { code: action.code, message: action.reason },
-          );
-          return;
-      }
+          },
+          record.acceptedAt,
+          event.reason,
+        );
+        return;
+      case "plugin":
+        this.#message(record.session.clientId, event.command, event.payload);
+        return;
+      case "move":
+        this.#move(record.session.clientId, event.state);
+        return;
     }
+  }
+
+  #sessionClose(action: CloseAction, connection: FrameTransport, record: ConnectionRecord): void {
+    // Bad input before authentication is counted and logged rate-limited by the gate.
+    if (this.#pending.isPending(connection) && isBadInput(action.code)) {
+      logger.debug("closing {remote}: {reason}", {
+        remote: remoteOf(connection),
+        reason: action.reason,
+      });
+    } else {
+      logClose(connection, action);
+    }
+    record.leaveReason ??= action.reason;
   }
 
   /** Counts a dropped frame; logs a throttle's start (rate-limited); kicks a lasting flood. */
@@ -1291,8 +1269,8 @@ function remoteOf(connection: FrameTransport): string {
 /** The LogTape method of each close level. */
 const LOG_METHOD = { debug: "debug", info: "info", warning: "warn", error: "error" } as const;
 
-function logClose(connection: FrameTransport, action: SessionAction & { type: "close" }): void {
-  logger[LOG_METHOD[action.level]]("closing {remote}: {reason}", {
+function logClose(connection: FrameTransport, action: CloseAction): void {
+  logger[LOG_METHOD[action.level ?? "warning"]]("closing {remote}: {reason}", {
     remote: remoteOf(connection),
     reason: action.reason,
   });

@@ -1,10 +1,11 @@
 /**
- * The socket adapter for one connection to the master: decodes frames, answers the Hello,
- * then drives a {@linkcode MasterClientSession} (clients) or a {@linkcode ClusterRegistration}
- * followed by a {@linkcode ClusterLink} (clusters), turning their actions into frames on a
- * `FrameTransport` and their deadlines into timers. All protocol decisions live in those
- * state machines; this file only wires them to the socket, keeps per-connection work in
- * order and bounded, and cleans up when the connection ends.
+ * The socket adapter for one connection to the master: runs a
+ * {@linkcode MasterConnectionMachine} (master/master_connection_machine.ts: Hello, then a
+ * client's requests or a cluster's registration and link) on a `FrameTransport` with
+ * `driveMachine`, and does the server's part of its events: connection slots, the registry,
+ * the client sessions' requests (kept in order), metrics, logs, spans, and the deadlines as
+ * timers. All protocol decisions live in the machines; this file only wires them to the
+ * socket and cleans up when the connection ends.
  *
  * Bad input closes only this connection, with a logged reason; no promise started here is
  * left without a handler, and no key, passphrase, credential or ticket is logged.
@@ -12,37 +13,35 @@
  * @module
  */
 
+import { driveMachine, type MachineDriver } from "../shared/drive_machine.ts";
 import type { FrameTransport } from "../shared/frame_session.ts";
-import type { Frame } from "../shared/protocol/frame.ts";
-import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
+import type { CloseAction } from "../shared/machine_action.ts";
 import type { Packet, PluginSummary } from "../shared/protocol/packets.ts";
-import { ErrorCode, ProtocolError } from "../shared/protocol/protocol_error.ts";
 import type { LogThrottle } from "../shared/log_throttle.ts";
 import { logSuccess, roleLogger } from "../shared/logging.ts";
 import type { ClusterAllocator } from "./allocation.ts";
 import type { AuthenticateHook } from "./authenticate.ts";
 import { inSpan, recordSpan } from "../shared/telemetry.ts";
-import { type JoinOutcome, MasterClientSession } from "./client_session.ts";
+import {
+  type ClientSessionResult,
+  type JoinOutcome,
+  MasterClientSession,
+} from "./master_client_session.ts";
 import type { ClusterKeySource } from "./cluster_keys.ts";
 import { ClusterLink } from "./cluster_link.ts";
-import {
-  ClusterRegistration,
-  REGISTRATION_FAILED,
-  type RegistrationFailure,
-  type RegistrationStep,
-} from "./cluster_registration.ts";
-import { closeWith, type ConnectionAction } from "./connection_action.ts";
+import type { RegistrationFailure, RegistrationStep } from "./cluster_registration.ts";
 import type { ConnectionSlots } from "./connection_slots.ts";
-import { answerHello } from "./hello.ts";
 import type { JoinLimiter } from "./join_limiter.ts";
 import { addressKey } from "../shared/ip_address.ts";
 import type { MasterMetrics } from "./metrics.ts";
 import type { ClusterId, ClusterRegistry } from "./registry.ts";
+import {
+  type MasterConnectionDerived,
+  type MasterConnectionEvent,
+  MasterConnectionMachine,
+} from "./master_connection_machine.ts";
 
 const logger = roleLogger("master", "connection");
-
-/** Most client requests in flight on one connection before it is dropped. */
-const MAX_PENDING_REQUESTS = 32;
 
 /** What every connection of one master shares. */
 export interface MasterContext {
@@ -90,13 +89,6 @@ export interface MasterContext {
   readonly now: () => number;
 }
 
-type Phase =
-  | { readonly kind: "hello" }
-  | { readonly kind: "client"; readonly session: MasterClientSession }
-  | { readonly kind: "registering"; readonly registration: ClusterRegistration }
-  | { readonly kind: "linked"; readonly link: ClusterLink }
-  | { readonly kind: "closed" };
-
 function describe(connection: FrameTransport): string {
   const addr = connection.remoteAddr;
   return addr.transport === "tcp" ? `${addr.hostname}:${addr.port}` : addr.transport;
@@ -119,12 +111,13 @@ export class MasterConnection {
   readonly #context: MasterContext;
   readonly #remote: string;
   readonly #acceptedAt: number;
-  #phase: Phase = { kind: "hello" };
+  readonly #machine: MasterConnectionMachine;
+  readonly #driver: MachineDriver<MasterConnectionDerived, MasterConnectionEvent>;
+  #client: MasterClientSession | undefined;
+  #link: ClusterLink | undefined;
+  #closed = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #requests: Promise<void> = Promise.resolve();
-  #pendingRequests = 0;
-  /** Set once a failed registration has been counted and logged (it ends only once). */
-  #registrationOver = false;
+  #requests: Promise<unknown> = Promise.resolve();
 
   /**
    * Starts serving `connection` (reading begins at once).
@@ -141,101 +134,88 @@ export class MasterConnection {
     this.#context = context;
     this.#remote = describe(connection);
     this.#acceptedAt = context.now();
+    this.#machine = new MasterConnectionMachine({
+      serverName: context.serverName,
+      admitRole: (role) => context.slots.hello(connection, role),
+      request: (packet) => this.#request(packet),
+      clusterKeys: context.clusterKeys,
+      registrationDeadline: this.#acceptedAt + context.registrationTimeoutMs,
+    });
     connection.closed.then((info) => this.#onClosed(info.reason)).catch((error: unknown) => {
       logger.error("cleanup after {remote} failed: {error}", { remote: this.#remote, error });
     });
-    connection.start(this.#onFrame);
+    this.#driver = driveMachine(connection, this.#machine, {
+      now: context.now,
+      onEvent: (event) => this.#onEvent(event),
+      onClose: (action) => this.#onClose(action),
+      onDeriveError: (error) => {
+        const what = this.#client === undefined ? "cluster registration step" : "request";
+        logger.error("{what} from {remote} failed: {error}", { what, remote: this.#remote, error });
+      },
+      track: context.track,
+    });
   }
 
-  readonly #onFrame = (frame: Frame): void => {
-    const packet = decodePacket(frame);
-    if (packet instanceof ProtocolError) {
-      // A malformed frame mid-registration (e.g. a proof of the wrong length) ends it too.
-      if (this.#phase.kind === "registering") {
-        const registration = this.#phase.registration;
-        const step = registration.unexpected();
-        if (step?.kind === "refused") this.#registrationRefused(registration, step.reason);
-      }
-      // The first frame must be a Hello, whatever else it is (as on a cluster): an unknown
-      // type or a payload that does not decode is BadHello there, not its decode error.
-      const code = this.#phase.kind === "hello" ? ErrorCode.BadHello : packet.errorCode;
-      this.#apply(closeWith(code, packet.message));
-      return;
-    }
-    const phase = this.#phase;
-    switch (phase.kind) {
-      case "hello":
-        this.#onHello(packet);
+  #onEvent(event: MasterConnectionEvent): void {
+    switch (event.type) {
+      case "greeted":
+        this.#connection.markEstablished();
+        if (event.role === "client") {
+          this.#client = this.#newClientSession();
+          return;
+        }
+        this.#setTimer(
+          this.#acceptedAt + this.#context.registrationTimeoutMs - this.#context.now(),
+          () => this.#driver.apply(this.#machine.expire()),
+        );
         return;
-      case "client":
-        this.#queueClientRequest(phase.session, packet);
+      case "answered":
+        if (event.result.join !== undefined) this.#reportJoin(event.result.join);
         return;
-      case "registering":
-        this.#onRegistrationPacket(phase.registration, packet);
+      case "refused":
+        this.#registrationRefused(event.reason, event.keyName);
         return;
-      case "linked":
-        this.#apply(phase.link.handle(packet, this.#context.now()));
-        return;
-      case "closed":
+      case "registered":
+        this.#registered(event.step);
         return;
     }
-  };
+  }
 
-  #onHello(packet: Packet): void {
-    const outcome = answerHello(packet, this.#context.serverName);
-    if (!outcome.ok) {
-      this.#apply(outcome.action);
+  #onClose(action: CloseAction): void {
+    if (!this.#connection.isOpen) return;
+    if (action.level === "error") {
+      logger.error("closing {remote}: {reason}", { remote: this.#remote, reason: action.reason });
       return;
     }
-    const refusal = this.#context.slots.hello(this.#connection, outcome.role);
-    if (refusal !== undefined) {
-      this.#phase = { kind: "closed" };
-      this.#apply(refusal);
-      return;
-    }
-    this.#send(outcome.reply);
-    this.#connection.markEstablished();
-    const context = this.#context;
-    if (outcome.role === "client") {
-      const addr = this.#connection.remoteAddr;
-      this.#phase = {
-        kind: "client",
-        session: new MasterClientSession({
-          allocator: context.allocator,
-          authenticate: context.authenticate,
-          remoteAddr: { hostname: addr.hostname, port: addr.port },
-          maxFrameBytes: context.maxFrameBytes,
-          joinLimiter: context.joinLimiter,
-          connectionKey: String(++MasterConnection.#nextId),
-          logThrottle: context.logThrottle,
-          now: context.now,
-        }),
-      };
-      return;
-    }
-    // The deadline counts from connecting: Hello time is part of the registration.
-    const registration = new ClusterRegistration({
-      deadline: this.#acceptedAt + context.registrationTimeoutMs,
-    });
-    this.#phase = { kind: "registering", registration };
-    this.#setTimer(registration.deadline - context.now(), () => {
-      const step = registration.expire();
-      if (step !== undefined) this.#onRegistrationStep(registration, step);
+    logger.debug("closing {remote}: {message}", {
+      remote: this.#remote,
+      message: action.reason,
     });
   }
 
   // ---------------------------------------------------------------- clients
 
-  #queueClientRequest(session: MasterClientSession, packet: Packet): void {
-    if (this.#pendingRequests >= MAX_PENDING_REQUESTS) {
-      this.#apply(closeWith(ErrorCode.SlowConsumer, "too many requests in flight"));
-      return;
-    }
-    this.#pendingRequests++;
+  #newClientSession(): MasterClientSession {
+    const context = this.#context;
+    const addr = this.#connection.remoteAddr;
+    return new MasterClientSession({
+      allocator: context.allocator,
+      authenticate: context.authenticate,
+      remoteAddr: { hostname: addr.hostname, port: addr.port },
+      maxFrameBytes: context.maxFrameBytes,
+      joinLimiter: context.joinLimiter,
+      connectionKey: String(++MasterConnection.#nextId),
+      logThrottle: context.logThrottle,
+      now: context.now,
+    });
+  }
+
+  /** One client request, answered after those before it (whatever each one awaits). */
+  #request(packet: Packet): Promise<ClientSessionResult | undefined> {
+    const session = this.#client as MasterClientSession;
     const queuedAt = performance.now();
-    // Chained so answers leave in the order the requests came, whatever each one awaits.
     const work = this.#requests.then(async () => {
-      if (this.#phase.kind === "closed") return;
+      if (this.#closed) return undefined;
       const result = packet.kind === "JoinCluster"
         ? await inSpan("sustenet.master.join", {
           "sustenet.cluster.requested": packet.clusterId,
@@ -259,16 +239,11 @@ export class MasterConnection {
         })
         : await session.handle(packet);
       this.#context.metrics.requestSeconds.observe((performance.now() - queuedAt) / 1000);
-      this.#pendingRequests--;
-      const join = result.join;
-      if (join !== undefined) this.#reportJoin(join);
-      this.#apply(result.action);
-    }).catch((error: unknown) => {
-      logger.error("request from {remote} failed: {error}", { remote: this.#remote, error });
-      this.#apply(closeWith(ErrorCode.Internal, "internal error"));
+      return result;
     });
-    this.#requests = work;
-    this.#context.track(work);
+    // The next request waits for this one, failed or not.
+    this.#requests = work.catch(() => {});
+    return work;
   }
 
   /** Counts a join outcome and logs it, at most a few lines per address per interval. */
@@ -331,75 +306,8 @@ export class MasterConnection {
 
   // ---------------------------------------------------------------- clusters
 
-  #onRegistrationPacket(registration: ClusterRegistration, packet: Packet): void {
-    const context = this.#context;
-    switch (packet.kind) {
-      case "BecomeCluster": {
-        const work = (async () => {
-          const key = registration.state === "awaiting_become"
-            ? await context.clusterKeys(packet.keyName)
-            : undefined;
-          const step = await registration.challenge(packet, key, context.now());
-          this.#onRegistrationStep(registration, step);
-        })().catch((error: unknown) => {
-          logger.error("cluster challenge for {remote} failed: {error}", {
-            remote: this.#remote,
-            error,
-          });
-          this.#apply(closeWith(ErrorCode.Internal, "internal error"));
-        });
-        context.track(work);
-        return;
-      }
-      case "AnswerCluster": {
-        // The cluster sends nothing more until it reads CreateCluster, so sealing can start
-        // when the proof is checked (see #registered); any frame meanwhile fails it.
-        const work = registration.answer(packet, context.now()).then(
-          (step) => this.#onRegistrationStep(registration, step),
-        ).catch((error: unknown) => {
-          logger.error("cluster answer from {remote} failed: {error}", {
-            remote: this.#remote,
-            error,
-          });
-          this.#apply(closeWith(ErrorCode.Internal, "internal error"));
-        });
-        context.track(work);
-        return;
-      }
-      case "Error": {
-        // A cluster that cannot open the challenge says so before it leaves.
-        const step = registration.peerLeft(true);
-        if (step !== undefined) this.#onRegistrationStep(registration, step);
-        return;
-      }
-      default: {
-        const step = registration.unexpected();
-        if (step?.kind === "refused") this.#registrationRefused(registration, step.reason);
-        this.#apply(closeWith(ErrorCode.UnexpectedPacket, `unexpected ${packet.kind}`));
-      }
-    }
-  }
-
-  #onRegistrationStep(registration: ClusterRegistration, step: RegistrationStep): void {
-    if (this.#phase.kind !== "registering") return;
-    switch (step.kind) {
-      case "challenge":
-        this.#send(step.packet);
-        return;
-      case "refused":
-        this.#registrationRefused(registration, step.reason);
-        this.#apply({ kind: "close", ...REGISTRATION_FAILED });
-        return;
-      case "registered":
-        this.#registered(step);
-        return;
-    }
-  }
-
   /** Counts and warns about a failed registration, once per connection, never a secret. */
-  #registrationRefused(registration: ClusterRegistration, reason: RegistrationFailure): void {
-    if (this.#registrationOver) return;
-    this.#registrationOver = true;
+  #registrationRefused(reason: RegistrationFailure, keyName: string | undefined): void {
     const context = this.#context;
     context.metrics.authFailures.inc(reason);
     recordSpan(
@@ -418,9 +326,7 @@ export class MasterConnection {
     logger.warn("cluster registration from {remote} refused: {reason}{key}{more}", {
       remote: this.#remote,
       reason,
-      key: registration.keyName === undefined
-        ? ""
-        : ` (key name ${JSON.stringify(registration.keyName)})`,
+      key: keyName === undefined ? "" : ` (key name ${JSON.stringify(keyName)})`,
       more: leftOut > 0 ? `; ${leftOut} more refused for this reason since the last line` : "",
     });
   }
@@ -430,8 +336,7 @@ export class MasterConnection {
     this.#clearTimer();
     const refusal = context.slots.registered(this.#connection);
     if (refusal !== undefined) {
-      this.#phase = { kind: "closed" };
-      this.#apply(refusal);
+      this.#driver.apply(this.#machine.act(refusal));
       return;
     }
     const { record, replaced } = context.registry.register(step.announcement, context.now());
@@ -445,14 +350,6 @@ export class MasterConnection {
     }
     context.allocator.setClusterKey(record.id, step.clusterKey);
     context.links.set(record.id, this.#connection);
-    // CreateCluster is the last plaintext frame; everything after it is sealed both ways. The
-    // cluster sends its first record only after reading CreateCluster, so the reader switches
-    // before any record can arrive.
-    this.#send({ kind: "CreateCluster", clusterId: record.id });
-    this.#connection.startSealing({
-      sendKey: step.linkKeys.masterToCluster,
-      receiveKey: step.linkKeys.clusterToMaster,
-    });
     const link = new ClusterLink({
       id: record.id,
       registry: context.registry,
@@ -460,7 +357,9 @@ export class MasterConnection {
       ...(context.onClusterPage === undefined ? {} : { onPage: context.onClusterPage }),
       ...(context.onClusterPlugins === undefined ? {} : { onPlugins: context.onClusterPlugins }),
     });
-    this.#phase = { kind: "linked", link };
+    this.#link = link;
+    // CreateCluster, then sealed records both ways.
+    this.#driver.apply(this.#machine.linked(link));
     context.metrics.clustersRegistered.inc();
     recordSpan("sustenet.master.cluster_registration", {
       "sustenet.registration.ok": true,
@@ -488,51 +387,17 @@ export class MasterConnection {
         return;
       }
       logger.warn("cluster {id} missed its heartbeats; dropped", { id: link.id });
-      this.#apply(check.action);
+      this.#driver.apply(this.#machine.act(check.action));
     });
   }
 
   // ---------------------------------------------------------------- plumbing
 
-  #send(packet: Packet): void {
-    this.#connection.send(encodePacket(packet));
-  }
-
-  #apply(action: ConnectionAction): void {
-    switch (action.kind) {
-      case "none":
-        return;
-      case "send":
-        try {
-          this.#send(action.packet);
-        } catch (error) {
-          // A field out of range for the wire (a bug, not the peer's fault).
-          logger.error("cannot encode {kind} for {remote}: {error}", {
-            kind: action.packet.kind,
-            remote: this.#remote,
-            error,
-          });
-          this.#apply(closeWith(ErrorCode.Internal, "internal error"));
-        }
-        return;
-      case "close":
-        if (!this.#connection.isOpen) return;
-        logger.debug("closing {remote}: {message}", {
-          remote: this.#remote,
-          message: action.message,
-        });
-        this.#connection.close(
-          action.code === undefined ? undefined : { code: action.code, message: action.message },
-        );
-        return;
-    }
-  }
-
   #setTimer(delayMs: number, run: () => void): void {
     this.#clearTimer();
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      if (this.#phase.kind !== "closed") run();
+      if (!this.#closed) run();
     }, Math.max(0, delayMs));
   }
 
@@ -542,21 +407,20 @@ export class MasterConnection {
   }
 
   #onClosed(reason: string): void {
-    const phase = this.#phase;
-    this.#phase = { kind: "closed" };
+    this.#closed = true;
     this.#clearTimer();
     const context = this.#context;
     context.metrics.connectionClosed(this.#connection);
-    if (phase.kind === "registering") {
-      const step = phase.registration.peerLeft(false);
-      if (step?.kind === "refused") this.#registrationRefused(phase.registration, step.reason);
+    for (const action of this.#machine.closed()) {
+      if (action.type === "refused") this.#registrationRefused(action.reason, action.keyName);
     }
-    if (phase.kind === "linked") {
-      const id = phase.link.id;
+    const link = this.#link;
+    if (link !== undefined) {
+      const id = link.id;
       if (context.links.get(id) === this.#connection) context.links.delete(id);
       if (context.registry.get(id) !== undefined) {
         logger.info("cluster {id} disconnected: {reason}", { id, reason });
-        phase.link.disconnected();
+        link.disconnected();
       }
     }
   }

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { type BotRun, startBots } from "../client/bots.ts";
-import type { ClusterSession } from "../client/cluster_session_handle.ts";
+import type { ClusterSession } from "../client/cluster_session.ts";
 import { SustenetClient } from "../client/mod.ts";
 import {
   DEMO_FRAGMENT_SIZE,

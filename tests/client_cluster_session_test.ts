@@ -3,7 +3,7 @@ import {
   type ClusterSessionEvent,
   ClusterSessionMachine,
   type ClusterSessionOptions,
-} from "../client/cluster_session.ts";
+} from "../client/cluster_session_machine.ts";
 import { ClientError } from "../client/errors.ts";
 import { clientSessionKeysForCluster, generateEphemeralKeyPair } from "../shared/key_derivation.ts";
 import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MasterSessionMachine } from "../client/master_session.ts";
+import { MasterSessionMachine } from "../client/master_session_machine.ts";
 import { ClientError } from "../client/errors.ts";
 import { encodePacket } from "../shared/protocol/codec.ts";
 import type { Frame } from "../shared/protocol/frame.ts";

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { settleActions, stepMachine } from "../shared/drive_machine.ts";
 import {
   ClientSession,
   type ClientSessionOptions,
@@ -89,9 +90,9 @@ async function ticketFor(
 
 /** Hello and KeyExchange; returns the KeyExchange answer. */
 async function keyExchange(f: Fixture): Promise<readonly SessionAction[]> {
-  await f.session.receive({ kind: "Hello", version: 3, role: 1 });
+  await stepMachine(f.session, { kind: "Hello", version: 3, role: 1 });
   const clientRandom = crypto.getRandomValues(new Uint8Array(32));
-  const actions = await f.session.receive({
+  const actions = await stepMachine(f.session, {
     kind: "KeyExchange",
     clientPublicKey: f.client.publicRaw,
     clientRandom,
@@ -104,7 +105,7 @@ async function authenticate(
   ticket?: Uint8Array,
 ): Promise<readonly SessionAction[]> {
   await keyExchange(f);
-  return await f.session.receive({
+  return await stepMachine(f.session, {
     kind: "SendPassword",
     ticket: ticket ?? await ticketFor(f),
   });
@@ -118,7 +119,7 @@ function closeOf(actions: readonly SessionAction[]): SessionAction & { type: "cl
 
 Deno.test("a Hello from a client is answered with HelloOk naming the cluster", async () => {
   const f = await fixture();
-  const actions = await f.session.receive({ kind: "Hello", version: 3, role: 1 });
+  const actions = await stepMachine(f.session, { kind: "Hello", version: 3, role: 1 });
   assert.deepEqual(packetOf(actions[0]), {
     kind: "HelloOk",
     version: 3,
@@ -130,43 +131,43 @@ Deno.test("a Hello from a client is answered with HelloOk naming the cluster", a
 
 Deno.test("a first frame that is not a Hello is BadHello", async () => {
   const f = await fixture();
-  const actions = await f.session.receive({ kind: "Ping", value: 1 });
+  const actions = await stepMachine(f.session, { kind: "Ping", value: 1 });
   assert.equal(closeOf(actions).code, ErrorCode.BadHello);
   assert.equal(f.session.state, "closed");
-  assert.deepEqual(await f.session.receive({ kind: "Hello", version: 3, role: 1 }), []);
+  assert.deepEqual(await stepMachine(f.session, { kind: "Hello", version: 3, role: 1 }), []);
 });
 
 Deno.test("a malformed first frame is BadHello whatever the codec said", async () => {
   const f = await fixture();
   const error = new ProtocolError(ErrorCode.UnknownPacket, "unknown packet type 6");
-  assert.equal(closeOf(await f.session.receive(error)).code, ErrorCode.BadHello);
+  assert.equal(closeOf(await stepMachine(f.session, error)).code, ErrorCode.BadHello);
 });
 
 Deno.test("a malformed frame later keeps the codec's error code", async () => {
   const f = await fixture();
-  await f.session.receive({ kind: "Hello", version: 3, role: 1 });
+  await stepMachine(f.session, { kind: "Hello", version: 3, role: 1 });
   const error = new ProtocolError(ErrorCode.BadPacket, "KeyExchange truncated");
-  assert.equal(closeOf(await f.session.receive(error)).code, ErrorCode.BadPacket);
+  assert.equal(closeOf(await stepMachine(f.session, error)).code, ErrorCode.BadPacket);
 });
 
 Deno.test("another protocol version is VersionMismatch", async () => {
   const f = await fixture();
-  const close = closeOf(await f.session.receive({ kind: "Hello", version: 1, role: 1 }));
+  const close = closeOf(await stepMachine(f.session, { kind: "Hello", version: 1, role: 1 }));
   assert.equal(close.code, ErrorCode.VersionMismatch);
   assert.match(close.reason, /version 1/);
 });
 
 Deno.test("a Hello with a role other than client is refused", async () => {
   const f = await fixture();
-  const close = closeOf(await f.session.receive({ kind: "Hello", version: 3, role: 2 }));
+  const close = closeOf(await stepMachine(f.session, { kind: "Hello", version: 3, role: 2 }));
   assert.equal(close.code, ErrorCode.UnexpectedPacket);
 });
 
 Deno.test("RequestKey sends the key, or VersionOfKey when the cached one is current", async () => {
   const f = await fixture();
-  await f.session.receive({ kind: "Hello", version: 3, role: 1 });
+  await stepMachine(f.session, { kind: "Hello", version: 3, role: 1 });
   assert.deepEqual(
-    packetOf((await f.session.receive({ kind: "RequestKey", cachedVersion: 0 }))[0]),
+    packetOf((await stepMachine(f.session, { kind: "RequestKey", cachedVersion: 0 }))[0]),
     {
       kind: "SendPubKey",
       version: 5,
@@ -174,7 +175,7 @@ Deno.test("RequestKey sends the key, or VersionOfKey when the cached one is curr
     },
   );
   assert.deepEqual(
-    packetOf((await f.session.receive({ kind: "RequestKey", cachedVersion: 4 }))[0]),
+    packetOf((await stepMachine(f.session, { kind: "RequestKey", cachedVersion: 4 }))[0]),
     {
       kind: "SendPubKey",
       version: 5,
@@ -182,7 +183,7 @@ Deno.test("RequestKey sends the key, or VersionOfKey when the cached one is curr
     },
   );
   assert.deepEqual(
-    packetOf((await f.session.receive({ kind: "RequestKey", cachedVersion: 5 }))[0]),
+    packetOf((await stepMachine(f.session, { kind: "RequestKey", cachedVersion: 5 }))[0]),
     {
       kind: "VersionOfKey",
       version: 5,
@@ -193,16 +194,16 @@ Deno.test("RequestKey sends the key, or VersionOfKey when the cached one is curr
 
 Deno.test("the key exchange answers KeyExchangeOk then seals with keys the client derives too", async () => {
   const f = await fixture();
-  await f.session.receive({ kind: "Hello", version: 3, role: 1 });
+  await stepMachine(f.session, { kind: "Hello", version: 3, role: 1 });
   const clientRandom = crypto.getRandomValues(new Uint8Array(32));
   const step = f.session.receive({
     kind: "KeyExchange",
     clientPublicKey: f.client.publicRaw,
     clientRandom,
-  });
-  assert.ok(step instanceof Promise);
+  }, 0);
+  assert.ok(step.length === 1 && step[0].type === "derive");
   assert.equal(f.session.state, "keying");
-  const actions = await step;
+  const actions = await settleActions(f.session, step);
   const ok = packetOf(actions[0]);
   assert.ok(ok.kind === "KeyExchangeOk");
   const seal = actions[1];
@@ -220,8 +221,8 @@ Deno.test("the key exchange answers KeyExchangeOk then seals with keys the clien
 
 Deno.test("an unusable client public key closes with BadPacket", async () => {
   const f = await fixture();
-  await f.session.receive({ kind: "Hello", version: 3, role: 1 });
-  const actions = await f.session.receive({
+  await stepMachine(f.session, { kind: "Hello", version: 3, role: 1 });
+  const actions = await stepMachine(f.session, {
     kind: "KeyExchange",
     clientPublicKey: new Uint8Array(32), // the all-zero point: low order
     clientRandom: new Uint8Array(32),
@@ -233,13 +234,13 @@ Deno.test("an unusable client public key closes with BadPacket", async () => {
 
 Deno.test("a packet during the key exchange closes the session and drops the answer", async () => {
   const f = await fixture();
-  await f.session.receive({ kind: "Hello", version: 3, role: 1 });
-  const pending = f.session.receive({
+  await stepMachine(f.session, { kind: "Hello", version: 3, role: 1 });
+  const pending = stepMachine(f.session, {
     kind: "KeyExchange",
     clientPublicKey: f.client.publicRaw,
     clientRandom: new Uint8Array(32),
   });
-  const early = await f.session.receive({ kind: "SendPassword", ticket: new Uint8Array(60) });
+  const early = await stepMachine(f.session, { kind: "SendPassword", ticket: new Uint8Array(60) });
   assert.equal(closeOf(early).code, ErrorCode.UnexpectedPacket);
   assert.deepEqual(await pending, []);
 });
@@ -364,8 +365,8 @@ Deno.test("a failing ticket check is refused with 50 and logged as an error", as
 Deno.test("a packet during the ticket check closes the session and admits nobody", async () => {
   const f = await fixture();
   await keyExchange(f);
-  const pending = f.session.receive({ kind: "SendPassword", ticket: await ticketFor(f) });
-  const early = await f.session.receive({
+  const pending = stepMachine(f.session, { kind: "SendPassword", ticket: await ticketFor(f) });
+  const early = await stepMachine(f.session, {
     kind: "Plugin",
     command: 0x80,
     payload: new Uint8Array(),
@@ -378,7 +379,7 @@ Deno.test("a packet during the ticket check closes the session and admits nobody
 Deno.test("a connection closed during the ticket check admits nobody", async () => {
   const f = await fixture();
   await keyExchange(f);
-  const pending = f.session.receive({ kind: "SendPassword", ticket: await ticketFor(f) });
+  const pending = stepMachine(f.session, { kind: "SendPassword", ticket: await ticketFor(f) });
   assert.equal(f.session.closed(), false);
   assert.deepEqual(await pending, []);
   assert.equal(f.admitted.length, 0);
@@ -396,8 +397,8 @@ Deno.test("before authentication only the handshake packets are allowed", async 
   ];
   for (const packet of notAllowed) {
     const f = await fixture();
-    await f.session.receive({ kind: "Hello", version: 3, role: 1 });
-    const close = closeOf(await f.session.receive(packet));
+    await stepMachine(f.session, { kind: "Hello", version: 3, role: 1 });
+    const close = closeOf(await stepMachine(f.session, packet));
     assert.equal(close.code, ErrorCode.UnexpectedPacket, packet.kind);
   }
   const sealedNotAllowed: Packet[] = [
@@ -409,7 +410,7 @@ Deno.test("before authentication only the handshake packets are allowed", async 
   for (const packet of sealedNotAllowed) {
     const f = await fixture();
     await keyExchange(f);
-    const close = closeOf(await f.session.receive(packet));
+    const close = closeOf(await stepMachine(f.session, packet));
     assert.equal(close.code, ErrorCode.UnexpectedPacket, packet.kind);
   }
 });
@@ -418,13 +419,13 @@ Deno.test("JoinCluster sent to a cluster is answered with UseMaster", async () =
   const before = await fixture();
   await keyExchange(before);
   assert.equal(
-    closeOf(await before.session.receive({ kind: "ClusterJoinCluster", clusterId: 1 })).code,
+    closeOf(await stepMachine(before.session, { kind: "ClusterJoinCluster", clusterId: 1 })).code,
     ErrorCode.UseMaster,
   );
   const after = await fixture();
   await authenticate(after);
   assert.equal(
-    closeOf(await after.session.receive({ kind: "ClusterJoinCluster", clusterId: 1 })).code,
+    closeOf(await stepMachine(after.session, { kind: "ClusterJoinCluster", clusterId: 1 })).code,
     ErrorCode.UseMaster,
   );
 });
@@ -444,19 +445,22 @@ Deno.test("an established player's packets become plugin, move, pong and leave a
   });
   await authenticate(f);
   const payload = new Uint8Array([1, 2, 3]);
-  assert.deepEqual(await f.session.receive({ kind: "Plugin", command: 0x90, payload }), [
+  assert.deepEqual(await stepMachine(f.session, { kind: "Plugin", command: 0x90, payload }), [
     { type: "plugin", command: 0x90, payload },
   ]);
   const state = { x: 1, y: 2, z: 3, yaw: 0.5 };
-  assert.deepEqual(await f.session.receive({ kind: "Move", state }), [{ type: "move", state }]);
-  assert.deepEqual(packetOf((await f.session.receive({ kind: "Ping", value: 42 }))[0]), {
+  assert.deepEqual(await stepMachine(f.session, { kind: "Move", state }), [{
+    type: "move",
+    state,
+  }]);
+  assert.deepEqual(packetOf((await stepMachine(f.session, { kind: "Ping", value: 42 }))[0]), {
     kind: "Pong",
     value: 42,
   });
-  assert.deepEqual(await f.session.receive({ kind: "Pong", value: 1 }), []);
-  const clusters = packetOf((await f.session.receive({ kind: "RequestClusters" }))[0]);
+  assert.deepEqual(await stepMachine(f.session, { kind: "Pong", value: 1 }), []);
+  const clusters = packetOf((await stepMachine(f.session, { kind: "RequestClusters" }))[0]);
   assert.ok(clusters.kind === "SendClusters" && clusters.clusters[0].name === "eu-1");
-  const leave = await f.session.receive({ kind: "LeaveCluster" });
+  const leave = await stepMachine(f.session, { kind: "LeaveCluster" });
   assert.equal(packetOf(leave[0]).kind, "LeaveCluster");
   assert.deepEqual(leave[1], { type: "close", reason: "player left", level: "debug" });
   assert.equal(f.session.state, "closed");
@@ -477,7 +481,7 @@ Deno.test("server-only packets from an established player are UnexpectedPacket",
     const f = await fixture();
     await authenticate(f);
     assert.equal(
-      closeOf(await f.session.receive(packet)).code,
+      closeOf(await stepMachine(f.session, packet)).code,
       ErrorCode.UnexpectedPacket,
       packet.kind,
     );
@@ -487,7 +491,7 @@ Deno.test("server-only packets from an established player are UnexpectedPacket",
 Deno.test("an Error from the client closes without answering and reports the closing of a player", async () => {
   const f = await fixture();
   await authenticate(f);
-  const actions = await f.session.receive({ kind: "Error", code: 9, reason: "bye" });
+  const actions = await stepMachine(f.session, { kind: "Error", code: 9, reason: "bye" });
   assert.deepEqual(actions, [{
     type: "close",
     reason: "client sent Error Timeout: bye",
@@ -501,6 +505,10 @@ Deno.test("an Error from the client closes without answering and reports the clo
 
 Deno.test("an over-long Error reason from a client is cut before it reaches the log", async () => {
   const f = await fixture();
-  const actions = await f.session.receive({ kind: "Error", code: 1, reason: "x".repeat(5000) });
+  const actions = await stepMachine(f.session, {
+    kind: "Error",
+    code: 1,
+    reason: "x".repeat(5000),
+  });
   assert.ok(closeOf(actions).reason.length < 300);
 });

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
+import { MasterLink } from "../cluster/master_link.ts";
 import {
-  MasterLink,
   type MasterLinkAction,
   MasterLinkSession,
   type RegistrationDetails,
-} from "../cluster/master_link.ts";
+} from "../cluster/master_link_session.ts";
+import { stepMachine } from "../shared/drive_machine.ts";
 import { proveAnnounce } from "../shared/announce_proof.ts";
 import { deriveMasterLinkKeys } from "../shared/key_derivation.ts";
 import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
@@ -40,10 +41,10 @@ function sent(actions: readonly MasterLinkAction[]): Packet {
   return decodeBytes(action.frame);
 }
 
-function failure(actions: readonly MasterLinkAction[]): MasterLinkAction & { type: "failed" } {
+function failure(actions: readonly MasterLinkAction[]): MasterLinkAction & { type: "close" } {
   assert.equal(actions.length, 1);
   const action = actions[0];
-  assert.ok(action.type === "failed", `expected a failure, got ${action.type}`);
+  assert.ok(action.type === "close", `expected a failure, got ${action.type}`);
   return action;
 }
 
@@ -60,15 +61,20 @@ Deno.test("registration runs Hello, BecomeCluster, AnswerCluster and derives the
   const clusterKey = crypto.getRandomValues(new Uint8Array(32));
   const session = newSession(clusterKey);
   assert.deepEqual(decodeBytes(session.hello()), { kind: "Hello", version: 3, role: 2 });
-  const become = sent(await session.receive(HELLO_OK));
+  const become = sent(await stepMachine(session, HELLO_OK));
   assert.ok(become.kind === "BecomeCluster");
   assert.equal(become.keyName, "cluster_key");
   assert.equal(become.clusterNonce.length, 32);
 
   const passphrase = crypto.getRandomValues(new Uint8Array(32));
-  const step = session.receive(await challenge(clusterKey, passphrase));
-  assert.ok(step instanceof Promise, "opening the challenge is asynchronous");
-  const answer = sent(await step);
+  const step = session.receive(await challenge(clusterKey, passphrase), 0);
+  assert.ok(
+    step.length === 1 && step[0].type === "derive",
+    "opening the challenge is an async derive step",
+  );
+  const answer = sent(
+    session.derived(await (step[0] as MasterLinkAction & { type: "derive" }).derive(), 0),
+  );
   const expected = await deriveMasterLinkKeys(clusterKey, become.clusterNonce, passphrase);
   const fields = {
     name: "eu-1",
@@ -86,30 +92,30 @@ Deno.test("registration runs Hello, BecomeCluster, AnswerCluster and derives the
   });
   assert.ok(!encodePacket(answer).toHex().includes(passphrase.toHex()));
 
-  const created = session.receive({ kind: "CreateCluster", clusterId: 12 });
-  assert.ok(Array.isArray(created), "CreateCluster is handled synchronously");
-  const registered = (created as readonly MasterLinkAction[])[0];
+  const created = session.receive({ kind: "CreateCluster", clusterId: 12 }, 0);
+  const [seal, registered] = created;
+  assert.ok(seal.type === "seal", "CreateCluster switches to sealed records at once");
   assert.ok(registered.type === "registered");
   assert.equal(registered.clusterId, 12);
-  assert.deepEqual(registered.keys.sendKey, expected.clusterToMaster);
-  assert.deepEqual(registered.keys.receiveKey, expected.masterToCluster);
+  assert.deepEqual(seal.keys.sendKey, expected.clusterToMaster);
+  assert.deepEqual(seal.keys.receiveKey, expected.masterToCluster);
   assert.equal(session.state, "registered");
   assert.equal(session.clusterId, 12);
 });
 
 Deno.test("each session challenges with a fresh nonce", async () => {
   const key = new Uint8Array(32);
-  const a = sent(await newSession(key).receive(HELLO_OK));
-  const b = sent(await newSession(key).receive(HELLO_OK));
+  const a = sent(await stepMachine(newSession(key), HELLO_OK));
+  const b = sent(await stepMachine(newSession(key), HELLO_OK));
   assert.ok(a.kind === "BecomeCluster" && b.kind === "BecomeCluster");
   assert.notDeepEqual(a.clusterNonce, b.clusterNonce);
 });
 
 Deno.test("a challenge sealed with another key fails with AuthFailed naming the key", async () => {
   const session = newSession(crypto.getRandomValues(new Uint8Array(32)));
-  await session.receive(HELLO_OK);
+  await stepMachine(session, HELLO_OK);
   const other = crypto.getRandomValues(new Uint8Array(32));
-  const failed = failure(await session.receive(await challenge(other, new Uint8Array(32))));
+  const failed = failure(await stepMachine(session, await challenge(other, new Uint8Array(32))));
   assert.equal(failed.code, ErrorCode.AuthFailed);
   assert.match(failed.reason, /cluster_key/);
   assert.equal(session.state, "failed");
@@ -117,9 +123,9 @@ Deno.test("a challenge sealed with another key fails with AuthFailed naming the 
 
 Deno.test("random bytes as a challenge (unknown key name) fail with AuthFailed", async () => {
   const session = newSession(crypto.getRandomValues(new Uint8Array(32)));
-  await session.receive(HELLO_OK);
+  await stepMachine(session, HELLO_OK);
   const failed = failure(
-    await session.receive({
+    await stepMachine(session, {
       kind: "VerifyCluster",
       sealedPassphrase: crypto.getRandomValues(new Uint8Array(60)),
     }),
@@ -131,8 +137,10 @@ Deno.test("an empty or over-long passphrase is refused", async () => {
   for (const length of [0, 256]) {
     const key = crypto.getRandomValues(new Uint8Array(32));
     const session = newSession(key);
-    await session.receive(HELLO_OK);
-    const failed = failure(await session.receive(await challenge(key, new Uint8Array(length))));
+    await stepMachine(session, HELLO_OK);
+    const failed = failure(
+      await stepMachine(session, await challenge(key, new Uint8Array(length))),
+    );
     assert.equal(failed.code, ErrorCode.AuthFailed);
     assert.match(failed.reason, new RegExp(`${length} bytes`));
   }
@@ -140,26 +148,26 @@ Deno.test("an empty or over-long passphrase is refused", async () => {
 
 Deno.test("the master's Error fails the link without answering", async () => {
   const session = newSession(new Uint8Array(32));
-  await session.receive(HELLO_OK);
+  await stepMachine(session, HELLO_OK);
   const failed = failure(
-    await session.receive({ kind: "Error", code: 10, reason: "cluster registration failed" }),
+    await stepMachine(session, { kind: "Error", code: 10, reason: "cluster registration failed" }),
   );
   assert.equal(failed.code, undefined);
   assert.match(failed.reason, /AuthFailed/);
-  assert.deepEqual(await session.receive(HELLO_OK), [], "a failed session ignores the rest");
+  assert.deepEqual(await stepMachine(session, HELLO_OK), [], "a failed session ignores the rest");
 });
 
 Deno.test("a peer that is not a master, or speaks another version, is refused", async () => {
   const notMaster = failure(
-    await newSession(new Uint8Array(32)).receive({ ...HELLO_OK, role: 2 } as Packet),
+    await stepMachine(newSession(new Uint8Array(32)), { ...HELLO_OK, role: 2 } as Packet),
   );
   assert.equal(notMaster.code, ErrorCode.UnexpectedPacket);
   const otherVersion = failure(
-    await newSession(new Uint8Array(32)).receive({ ...HELLO_OK, version: 1 } as Packet),
+    await stepMachine(newSession(new Uint8Array(32)), { ...HELLO_OK, version: 1 } as Packet),
   );
   assert.equal(otherVersion.code, ErrorCode.VersionMismatch);
   const notHelloOk = failure(
-    await newSession(new Uint8Array(32)).receive({ kind: "CreateCluster", clusterId: 1 }),
+    await stepMachine(newSession(new Uint8Array(32)), { kind: "CreateCluster", clusterId: 1 }),
   );
   assert.equal(notHelloOk.code, ErrorCode.UnexpectedPacket);
 });
@@ -167,26 +175,26 @@ Deno.test("a peer that is not a master, or speaks another version, is refused", 
 Deno.test("packets out of order fail the link with UnexpectedPacket", async () => {
   const key = crypto.getRandomValues(new Uint8Array(32));
   const early = newSession(key);
-  await early.receive(HELLO_OK);
+  await stepMachine(early, HELLO_OK);
   assert.equal(
-    failure(await early.receive({ kind: "CreateCluster", clusterId: 1 })).code,
+    failure(await stepMachine(early, { kind: "CreateCluster", clusterId: 1 })).code,
     ErrorCode.UnexpectedPacket,
   );
 
   const during = newSession(key);
-  await during.receive(HELLO_OK);
-  const pending = during.receive(await challenge(key, new Uint8Array(32).fill(1)));
+  await stepMachine(during, HELLO_OK);
+  const pending = stepMachine(during, await challenge(key, new Uint8Array(32).fill(1)));
   assert.equal(
-    failure(await during.receive({ kind: "CreateCluster", clusterId: 1 })).code,
+    failure(await stepMachine(during, { kind: "CreateCluster", clusterId: 1 })).code,
     ErrorCode.UnexpectedPacket,
   );
   assert.deepEqual(await pending, [], "the answer is dropped once the link failed");
 
   const twice = newSession(key);
-  await twice.receive(HELLO_OK);
-  await twice.receive(await challenge(key, new Uint8Array(32).fill(1)));
+  await stepMachine(twice, HELLO_OK);
+  await stepMachine(twice, await challenge(key, new Uint8Array(32).fill(1)));
   assert.equal(
-    failure(await twice.receive(await challenge(key, new Uint8Array(32).fill(2)))).code,
+    failure(await stepMachine(twice, await challenge(key, new Uint8Array(32).fill(2)))).code,
     ErrorCode.UnexpectedPacket,
   );
 });
@@ -194,16 +202,16 @@ Deno.test("packets out of order fail the link with UnexpectedPacket", async () =
 Deno.test("a registered link answers Ping and refuses anything else", async () => {
   const key = crypto.getRandomValues(new Uint8Array(32));
   const session = newSession(key);
-  await session.receive(HELLO_OK);
-  await session.receive(await challenge(key, new Uint8Array(32).fill(1)));
-  await session.receive({ kind: "CreateCluster", clusterId: 1 });
-  assert.deepEqual(sent(await session.receive({ kind: "Ping", value: 5 })), {
+  await stepMachine(session, HELLO_OK);
+  await stepMachine(session, await challenge(key, new Uint8Array(32).fill(1)));
+  await stepMachine(session, { kind: "CreateCluster", clusterId: 1 });
+  assert.deepEqual(sent(await stepMachine(session, { kind: "Ping", value: 5 })), {
     kind: "Pong",
     value: 5,
   });
-  assert.deepEqual(await session.receive({ kind: "Pong", value: 5 }), []);
+  assert.deepEqual(await stepMachine(session, { kind: "Pong", value: 5 }), []);
   assert.equal(
-    failure(await session.receive({ kind: "CreateCluster", clusterId: 2 })).code,
+    failure(await stepMachine(session, { kind: "CreateCluster", clusterId: 2 })).code,
     ErrorCode.UnexpectedPacket,
   );
 });
@@ -211,7 +219,7 @@ Deno.test("a registered link answers Ping and refuses anything else", async () =
 Deno.test("a malformed frame from the master fails the link with the codec's code", async () => {
   const session = newSession(new Uint8Array(32));
   const failed = failure(
-    await session.receive(new ProtocolError(ErrorCode.BadPacket, "HelloOk truncated")),
+    await stepMachine(session, new ProtocolError(ErrorCode.BadPacket, "HelloOk truncated")),
   );
   assert.equal(failed.code, ErrorCode.BadPacket);
 });

@@ -6,70 +6,16 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  type ByteChannel,
-  ChannelOverflowError,
-  type ChannelSink,
-  type CloseInfo,
-  FrameSession,
-  type PeerAddress,
-} from "../shared/frame_session.ts";
-import { encodeFrame, type Frame, FrameDecoder } from "../shared/protocol/frame.ts";
+import { type ChannelSink, FrameSession } from "../shared/frame_session.ts";
+import { framesOf, MemoryChannel } from "./_memory_channel.ts";
+import { encodeFrame } from "../shared/protocol/frame.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { createRecordCipher } from "../shared/create_record_cipher.ts";
 import { SealedRecordReader, SealedRecordWriter } from "../shared/sealed_record.ts";
 
-/** A channel in memory: writes are recorded, and resolve when `hold` is false. */
-class MemoryChannel implements ByteChannel {
-  readonly remoteAddr: PeerAddress = { transport: "tcp", hostname: "192.0.2.1", port: 1 };
-  readonly writes: Uint8Array[] = [];
-  sink: ChannelSink | undefined;
-  closedWith: CloseInfo | undefined;
-  /** While true, writes never complete (a peer that does not read). */
-  hold = false;
-  /** When set, a write throws this instead (a transport with its own buffer overflowing). */
-  overflow = false;
-  readonly #stuck: ((error: Error) => void)[] = [];
-
-  startReading(sink: ChannelSink): void {
-    this.sink = sink;
-  }
-
-  write(bytes: Uint8Array): Promise<number> {
-    if (this.overflow) return Promise.reject(new ChannelOverflowError("buffer above bound"));
-    this.writes.push(bytes.slice());
-    if (!this.hold) return Promise.resolve(bytes.length);
-    // Like a socket: a write stuck on a full buffer fails when the channel is closed.
-    const stuck = Promise.withResolvers<number>();
-    this.#stuck.push(stuck.reject);
-    return stuck.promise;
-  }
-
-  pauseReading(_untilMs: number): void {}
-
-  close(info: CloseInfo): Promise<void> {
-    this.closedWith = info;
-    for (const reject of this.#stuck.splice(0)) reject(new Error("closed"));
-    return Promise.resolve();
-  }
-
-  classify(): "closed" {
-    return "closed";
-  }
-}
-
 const quiet = { handshakeTimeoutMs: 0, idleTimeoutMs: 0, closeFlushTimeoutMs: 10 };
 
-function frames(bytes: Uint8Array): Frame[] {
-  const decoder = new FrameDecoder();
-  decoder.push(bytes);
-  const out: Frame[] = [];
-  for (let item = decoder.next(); item !== undefined; item = decoder.next()) {
-    if (item instanceof Error) throw item;
-    out.push({ type: item.type, payload: item.payload.slice() });
-  }
-  return out;
-}
+const frames = framesOf;
 
 Deno.test("frame session: frames split across chunks arrive whole and in order", async () => {
   const channel = new MemoryChannel();

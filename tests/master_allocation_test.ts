@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { ClusterAllocator, joinRefusal } from "../master/allocation.ts";
 import { type AuthenticateHook, guestAuthenticate } from "../master/authenticate.ts";
-import { MasterClientSession } from "../master/client_session.ts";
+import { MasterClientSession } from "../master/master_client_session.ts";
 import { type ClusterAnnouncement, type ClusterId, ClusterRegistry } from "../master/registry.ts";
 import { openJoinTicket } from "../shared/join_ticket.ts";
 import { encodePacket } from "../shared/protocol/codec.ts";

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { ClusterAllocator } from "../master/allocation.ts";
 import { guestAuthenticate } from "../master/authenticate.ts";
-import { MasterClientSession } from "../master/client_session.ts";
+import { MasterClientSession } from "../master/master_client_session.ts";
 import { JoinLimiter } from "../master/join_limiter.ts";
 import { addressKey } from "../shared/ip_address.ts";
 import { type ClusterId, ClusterRegistry } from "../master/registry.ts";

@@ -3,6 +3,7 @@
  * against real servers on loopback (or the sans-I/O piece that decides it).
  */
 import assert from "node:assert/strict";
+import { stepMachine } from "../shared/drive_machine.ts";
 import { ClientSession } from "../cluster/client_session.ts";
 import { startCluster } from "../cluster/mod.ts";
 import { startMaster } from "../master/mod.ts";
@@ -117,7 +118,7 @@ Deno.test("RequestKey sent twice is answered twice; the handshake goes on", asyn
     admit: () => undefined,
   });
   const frames = async (packet: Packet) =>
-    (await session.receive(packet)).flatMap((a) => a.type === "send" ? [a.frame] : []);
+    (await stepMachine(session, packet)).flatMap((a) => a.type === "send" ? [a.frame] : []);
   const decode = (frame: Uint8Array) =>
     decodePacket({ type: frame[4], payload: frame.subarray(5) });
   await frames({ kind: "Hello", version: PROTOCOL_VERSION, role: 1 });

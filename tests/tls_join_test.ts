@@ -4,6 +4,7 @@
  * frame decoder names a TLS handshake read on a plain port.
  */
 import assert from "node:assert/strict";
+import { stepMachine } from "../shared/drive_machine.ts";
 import { ClientSession, type SessionAction } from "../cluster/client_session.ts";
 import { exportIdentity, generateIdentityKeyPair } from "../shared/identity_key.ts";
 import {
@@ -52,7 +53,7 @@ async function setup(tls: boolean) {
     clientKeyHash: await clientKeyHash(await tlsJoinCommitment(secret)),
     ticketId: newTicketId(),
   });
-  await session.receive({ kind: "Hello", version: PROTOCOL_VERSION, role: 1 });
+  await stepMachine(session, { kind: "Hello", version: PROTOCOL_VERSION, role: 1 });
   return { session, secret, ticket, ticketsAsked: () => ticketsAsked };
 }
 
@@ -67,7 +68,7 @@ function sent(actions: readonly SessionAction[]) {
 
 Deno.test("on a TLS connection TlsJoin authenticates with no sealing", async () => {
   const s = await setup(true);
-  const actions = await s.session.receive({
+  const actions = await stepMachine(s.session, {
     kind: "TlsJoin",
     bindingSecret: s.secret,
     ticket: s.ticket,
@@ -79,7 +80,7 @@ Deno.test("on a TLS connection TlsJoin authenticates with no sealing", async () 
 
 Deno.test("on a plain connection TlsJoin closes before any ticket check", async () => {
   const s = await setup(false);
-  const actions = await s.session.receive({
+  const actions = await stepMachine(s.session, {
     kind: "TlsJoin",
     bindingSecret: s.secret,
     ticket: s.ticket,
@@ -95,7 +96,7 @@ Deno.test("on a plain connection TlsJoin closes before any ticket check", async 
 
 Deno.test("TlsJoin with another secret is refused with 40", async () => {
   const s = await setup(true);
-  const actions = await s.session.receive({
+  const actions = await stepMachine(s.session, {
     kind: "TlsJoin",
     bindingSecret: crypto.getRandomValues(new Uint8Array(32)),
     ticket: s.ticket,

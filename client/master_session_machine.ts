@@ -85,7 +85,7 @@ const JOIN_REFUSALS: ReadonlySet<number> = new Set([
  *
  * @example A join that the master refuses, then one it accepts
  * ```ts
- * import { MasterSessionMachine } from "./master_session.ts";
+ * import { MasterSessionMachine } from "./master_session_machine.ts";
  * import { encodePacket } from "../shared/protocol/codec.ts";
  * import { FrameDecoder } from "../shared/protocol/frame.ts";
  * import assert from "node:assert/strict";
@@ -140,7 +140,7 @@ export class MasterSessionMachine {
    *
    * @example
    * ```ts
-   * import { MasterSessionMachine } from "./master_session.ts";
+   * import { MasterSessionMachine } from "./master_session_machine.ts";
    * import assert from "node:assert/strict";
    *
    * assert.equal(new MasterSessionMachine().hello().length, 12);
@@ -157,7 +157,7 @@ export class MasterSessionMachine {
    *
    * @example
    * ```ts
-   * import { MasterSessionMachine } from "./master_session.ts";
+   * import { MasterSessionMachine } from "./master_session_machine.ts";
    * import assert from "node:assert/strict";
    *
    * assert.throws(() => new MasterSessionMachine().requestClusters(), /before HelloOk/);
@@ -178,7 +178,7 @@ export class MasterSessionMachine {
    *
    * @example
    * ```ts
-   * import { MasterSessionMachine } from "./master_session.ts";
+   * import { MasterSessionMachine } from "./master_session_machine.ts";
    * import assert from "node:assert/strict";
    *
    * assert.throws(
@@ -204,7 +204,7 @@ export class MasterSessionMachine {
    *
    * @example
    * ```ts
-   * import { MasterSessionMachine } from "./master_session.ts";
+   * import { MasterSessionMachine } from "./master_session_machine.ts";
    * import assert from "node:assert/strict";
    *
    * assert.throws(() => new MasterSessionMachine().ping(1), /before HelloOk/);
@@ -223,7 +223,7 @@ export class MasterSessionMachine {
    *
    * @example An Error before HelloOk ends the session
    * ```ts
-   * import { MasterSessionMachine } from "./master_session.ts";
+   * import { MasterSessionMachine } from "./master_session_machine.ts";
    * import assert from "node:assert/strict";
    *
    * const session = new MasterSessionMachine();
@@ -281,7 +281,7 @@ export class MasterSessionMachine {
    *
    * @example
    * ```ts
-   * import { MasterSessionMachine } from "./master_session.ts";
+   * import { MasterSessionMachine } from "./master_session_machine.ts";
    * import { ClientError } from "./errors.ts";
    * import assert from "node:assert/strict";
    *

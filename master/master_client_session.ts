@@ -100,7 +100,7 @@ export interface MasterClientSessionOptions {
  *
  * @example Ping and an unknown cluster
  * ```ts
- * import { MasterClientSession } from "./client_session.ts";
+ * import { MasterClientSession } from "./master_client_session.ts";
  * import { ClusterAllocator } from "./allocation.ts";
  * import { guestAuthenticate } from "./authenticate.ts";
  * import { ClusterRegistry } from "./registry.ts";
