@@ -39,6 +39,7 @@ import {
   type PluginHookName,
   type PluginMove,
 } from "../shared/plugin.ts";
+import type { LogLevelName } from "../shared/log_level_name.ts";
 import { ReconnectBackoff } from "./backoff.ts";
 import {
   assertMessage,
@@ -71,7 +72,6 @@ import {
 } from "./plugin_permissions.ts";
 import { LogThrottle } from "../shared/log_throttle.ts";
 import { TokenBucket } from "../shared/token_bucket.ts";
-import type { PluginLogLevel } from "../shared/plugin.ts";
 import {
   PLUGIN_FAILURES,
   type PluginFailure,
@@ -870,7 +870,7 @@ export class WorkerPluginHost implements PluginHost {
 
   // One line of the plugin's log, if its bucket allows; drops are summed into one line a
   // second, so a flooding plugin costs the cluster's log at most that.
-  #pluginLog(level: PluginLogLevel, message: string): void {
+  #pluginLog(level: LogLevelName, message: string): void {
     const now = performance.now();
     if (this.#logBucket.take(1, now)) {
       logPluginLine(this.#log, level, message);
