@@ -8,8 +8,11 @@
  *
  * The sandbox is an adapter (`plugin_sandbox.ts`): a `deno run` subprocess for every
  * untrusted plugin (the default; `process_plugin_sandbox.ts`), a module Worker only for a
- * plugin marked `trusted` (`worker_plugin_sandbox.ts`). The supervision here is the same for
- * both.
+ * plugin marked `trusted` (`worker_plugin_sandbox.ts`). The supervision is the same for both
+ * and has no I/O: {@linkcode PluginSupervisor} (`plugin_supervisor.ts`) decides load deadlines,
+ * pings, hang verdicts, restarts and move timeouts from the time this host passes in; this host
+ * creates sandboxes, carries batches, keeps one timer for the supervisor's next deadline and
+ * performs the actions it returns.
  *
  * Bounds it keeps against a hostile or flooded plugin: player messages sent to the plugin and
  * not yet handled (`handled` acks) are capped (`maxQueuedMessages`, `maxQueuedBytes`): past
