@@ -223,6 +223,8 @@ export class PluginSupervisor {
   ) as Record<PluginFailure, number>;
 
   /**
+   * Creates a supervisor with no sandbox yet (state `idle`).
+   *
    * @param options Name, watchdog, restart and timeout settings.
    * @throws {RangeError} If an option is out of range.
    */
