@@ -20,6 +20,7 @@ import { type PlayerInfo, PlayerRoster, type PluginHookName } from "../shared/pl
 import type { LogLevelName } from "../shared/log_level_name.ts";
 import { ReconnectBackoff } from "./backoff.ts";
 import type { PluginHostState } from "./plugin_host.ts";
+import type { WorkerPluginHostOptions } from "./worker_plugin_host.ts";
 import { PLUGIN_FAILURES, type PluginFailure } from "./plugin_sandbox.ts";
 
 /**
@@ -76,7 +77,8 @@ export type SupervisorAction =
   };
 
 /**
- * Options of {@linkcode PluginSupervisor}; the defaults are `WorkerPluginHost`'s.
+ * Options of {@linkcode PluginSupervisor}: those of `WorkerPluginHostOptions` it decides with
+ * (same meaning, same defaults), and the plugin's name.
  *
  * @example
  * ```ts
@@ -87,45 +89,19 @@ export type SupervisorAction =
  * assert.equal(options.maxRestarts, 2);
  * ```
  */
-export interface PluginSupervisorOptions {
+export interface PluginSupervisorOptions extends
+  Pick<
+    WorkerPluginHostOptions,
+    | "watchdogMs"
+    | "maxRestarts"
+    | "restartBackoffMs"
+    | "maxRestartBackoffMs"
+    | "stableAfterMs"
+    | "loadTimeoutMs"
+    | "moveTimeoutMs"
+  > {
   /** The plugin's name (log lines). */
   readonly name: string;
-  /**
-   * A sandbox silent for this long is killed as hung; pings go every half.
-   * @default {2000}
-   */
-  readonly watchdogMs?: number;
-  /**
-   * Restarts in a row (without `stableAfterMs` of good health between) before the plugin is
-   * unloaded (state `failed`).
-   * @default {5}
-   */
-  readonly maxRestarts?: number;
-  /**
-   * First restart delay; it doubles per restart in a row, up to `maxRestartBackoffMs`.
-   * @default {500}
-   */
-  readonly restartBackoffMs?: number;
-  /**
-   * Longest restart delay.
-   * @default {30000}
-   */
-  readonly maxRestartBackoffMs?: number;
-  /**
-   * A sandbox that ran this long before failing resets the restart count and backoff.
-   * @default {60000}
-   */
-  readonly stableAfterMs?: number;
-  /**
-   * Longest time to load the module and finish `onStart`.
-   * @default {10000}
-   */
-  readonly loadTimeoutMs?: number;
-  /**
-   * Longest wait for `onMove`'s verdict; a late verdict counts as accept.
-   * @default {250}
-   */
-  readonly moveTimeoutMs?: number;
   /**
    * Uniform numbers in [0, 1) for the backoff's jitter (tests pass `() => 0`).
    * @default {Math.random}

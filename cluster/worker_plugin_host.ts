@@ -366,16 +366,7 @@ export class WorkerPluginHost implements PluginHost {
     this.#name = spec.name;
     this.#actions = actions;
     this.#log = roleLogger("plugin", spec.name);
-    this.#supervisor = new PluginSupervisor({
-      name: spec.name,
-      watchdogMs: options.watchdogMs,
-      maxRestarts: options.maxRestarts,
-      restartBackoffMs: options.restartBackoffMs,
-      maxRestartBackoffMs: options.maxRestartBackoffMs,
-      stableAfterMs: options.stableAfterMs,
-      loadTimeoutMs: options.loadTimeoutMs,
-      moveTimeoutMs: options.moveTimeoutMs,
-    });
+    this.#supervisor = new PluginSupervisor({ ...options, name: spec.name });
     this.#stopTimeoutMs = positive("stopTimeoutMs", options.stopTimeoutMs ?? 2_000);
     try {
       this.#settings = structuredClone(spec.settings);
