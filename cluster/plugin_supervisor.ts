@@ -16,7 +16,12 @@
  * @module
  */
 
-import { type PlayerInfo, PlayerRoster, type PluginHookName } from "../shared/plugin.ts";
+import {
+  type ClientId,
+  type PlayerInfo,
+  PlayerRoster,
+  type PluginHookName,
+} from "../shared/plugin.ts";
 import type { LogLevelName } from "../shared/log_level_name.ts";
 import { ReconnectBackoff } from "./backoff.ts";
 import type { PluginHostState } from "./plugin_host.ts";
@@ -244,9 +249,19 @@ export class PluginSupervisor {
       this.#state !== "stopping" && this.#state !== "stopped";
   }
 
-  /** The players joined and not left: replayed to every new sandbox. */
-  get roster(): PlayerRoster {
-    return this.#roster;
+  /** A player joined: replayed to every later sandbox until it leaves. */
+  join(player: PlayerInfo): void {
+    this.#roster.add(player);
+  }
+
+  /** A player left. */
+  leave(clientId: ClientId): void {
+    this.#roster.remove(clientId);
+  }
+
+  /** How many players would be replayed now. */
+  get players(): number {
+    return this.#roster.size;
   }
 
   /** The hooks the current sandbox's plugin defines (empty while none is loaded). */

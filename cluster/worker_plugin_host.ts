@@ -520,14 +520,14 @@ export class WorkerPluginHost implements PluginHost {
   /** A player joined. */
   join(player: PlayerInfo): void {
     assertPlayer(player);
-    this.#supervisor.roster.add(player);
+    this.#supervisor.join(player);
     this.#send({ kind: "join", player });
   }
 
   /** A player left. */
   leave(player: PlayerInfo, reason: string): void {
     assertPlayer(player);
-    this.#supervisor.roster.remove(player.clientId);
+    this.#supervisor.leave(player.clientId);
     this.#send({ kind: "leave", player, reason: String(reason) });
   }
 

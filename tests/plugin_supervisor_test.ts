@@ -47,9 +47,10 @@ function kill(actions: readonly SupervisorAction[]) {
 
 Deno.test("a crash kills the sandbox and restarts it after the backoff, players replayed", () => {
   const { s, generation } = started();
-  s.roster.add(alice);
-  s.roster.add(bob);
-  s.roster.remove(alice.clientId);
+  s.join(alice);
+  s.join(bob);
+  s.leave(alice.clientId);
+  assert.equal(s.players, 1);
   const actions = s.crashed(generation, "crash", "signal SIGSEGV", 1_000);
   assert.deepEqual(kill(actions), { kind: "kill", generation, reason: "crash: signal SIGSEGV" });
   assert.deepEqual(logs(actions), [
