@@ -24,10 +24,10 @@ import {
   pluginCommands,
   type PluginContext,
   type PluginHookName,
-  type PluginLogLevel,
   type PluginMove,
   type SustenetPlugin,
 } from "../shared/plugin.ts";
+import type { LogLevelName } from "../shared/log_level_name.ts";
 import {
   assertMessage,
   assertMove,
@@ -133,7 +133,7 @@ export class InProcessPluginHost implements PluginHost {
         send: (to, command, payload) => actions.send(to, command, payload),
         broadcast: (command, payload, opts) => actions.broadcast(command, payload, opts),
         kick: (client, reason) => actions.kick(client, reason),
-        log: (level: PluginLogLevel, message: string) => logPluginLine(this.#log, level, message),
+        log: (level: LogLevelName, message: string) => logPluginLine(this.#log, level, message),
       },
     });
   }

@@ -24,9 +24,9 @@ import {
   isPluginCommand,
   isPluginMove,
   type PlayerInfo,
-  type PluginLogLevel,
   type PluginMove,
 } from "../shared/plugin.ts";
+import type { LogLevelName } from "../shared/log_level_name.ts";
 
 /**
  * What plugins do to the cluster, already checked (command in 0x80..0xFF, valid client ids).
@@ -316,7 +316,7 @@ export function assertTick(dtMs: unknown): asserts dtMs is number {
  * logPluginLine(roleLogger("plugin", "chat"), "info", "ready {not a placeholder}");
  * ```
  */
-export function logPluginLine(logger: Logger, level: PluginLogLevel, message: string): void {
+export function logPluginLine(logger: Logger, level: LogLevelName, message: string): void {
   const props = { pluginMessage: message };
   if (level === "debug") logger.debug("{pluginMessage}", props);
   else if (level === "info") logger.info("{pluginMessage}", props);

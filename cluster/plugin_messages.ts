@@ -20,11 +20,10 @@ import {
   isPluginCommand,
   type PlayerInfo,
   PLUGIN_HOOKS,
-  PLUGIN_LOG_LEVELS,
   type PluginHookName,
-  type PluginLogLevel,
   type PluginMove,
 } from "../shared/plugin.ts";
+import { LOG_LEVEL_NAMES, type LogLevelName } from "../shared/log_level_name.ts";
 
 /**
  * An event the host sends to its Worker. `message` payloads are `bytes[at, at + length)` of
@@ -104,7 +103,7 @@ export type WorkerEvent =
   }
   | { readonly kind: "sends"; readonly count: number }
   | { readonly kind: "kick"; readonly client: ClientId; readonly reason: string }
-  | { readonly kind: "log"; readonly level: PluginLogLevel; readonly message: string }
+  | { readonly kind: "log"; readonly level: LogLevelName; readonly message: string }
   | {
     readonly kind: "hookError";
     readonly hook: PluginHookName | "uncaught";
@@ -579,11 +578,11 @@ export function parseWorkerEvent(event: unknown, byteLength: number): WorkerEven
       if (typeof e.reason !== "string") return "kick: reason is not a string";
       return { kind: "kick", client: e.client, reason: bounded(e.reason, MAX_PLUGIN_REASON_CHARS) };
     case "log":
-      if (!(PLUGIN_LOG_LEVELS as readonly unknown[]).includes(e.level)) return "log: bad level";
+      if (!(LOG_LEVEL_NAMES as readonly unknown[]).includes(e.level)) return "log: bad level";
       if (typeof e.message !== "string") return "log: message is not a string";
       return {
         kind: "log",
-        level: e.level as PluginLogLevel,
+        level: e.level as LogLevelName,
         message: bounded(e.message, MAX_PLUGIN_LOG_CHARS),
       };
     case "hookError":

@@ -26,9 +26,9 @@ import {
   type PluginContext,
   type PluginHookName,
   pluginHooks,
-  type PluginLogLevel,
   type SustenetPlugin,
 } from "../shared/plugin.ts";
+import type { LogLevelName } from "../shared/log_level_name.ts";
 import {
   type HostEvent,
   type MessageBatch,
@@ -126,7 +126,7 @@ export function runPluginWorker(
   module: unknown,
   scope: PluginWorkerScope,
   options: PluginWorkerOptions = {},
-): (level: PluginLogLevel, message: string) => void {
+): (level: LogLevelName, message: string) => void {
   const batcher = new MessageBatcher<WorkerEvent>(
     (batch, transfer) => scope.postMessage(batch, transfer),
     {
@@ -135,7 +135,7 @@ export function runPluginWorker(
       maxBatchEvents: options.maxBatchEvents,
     },
   );
-  const log = (level: PluginLogLevel, message: string) =>
+  const log = (level: LogLevelName, message: string) =>
     batcher.push({ kind: "log", level, message });
   const report = (hook: PluginHookName | "uncaught", err: unknown) =>
     batcher.push({ kind: "hookError", hook, ...errorParts(err) });

@@ -8,8 +8,11 @@
  *
  * The sandbox is an adapter (`plugin_sandbox.ts`): a `deno run` subprocess for every
  * untrusted plugin (the default; `process_plugin_sandbox.ts`), a module Worker only for a
- * plugin marked `trusted` (`worker_plugin_sandbox.ts`). The supervision here is the same for
- * both.
+ * plugin marked `trusted` (`worker_plugin_sandbox.ts`). The supervision is the same for both
+ * and has no I/O: {@linkcode PluginSupervisor} (`plugin_supervisor.ts`) decides load deadlines,
+ * pings, hang verdicts, restarts and move timeouts from the time this host passes in; this host
+ * creates sandboxes, carries batches, keeps one timer for the supervisor's next deadline and
+ * performs the actions it returns.
  *
  * Bounds it keeps against a hostile or flooded plugin: player messages sent to the plugin and
  * not yet handled (`handled` acks) are capped (`maxQueuedMessages`, `maxQueuedBytes`): past
@@ -32,14 +35,13 @@
 
 import type { Logger } from "@logtape/logtape";
 import { roleLogger } from "../shared/logging.ts";
+import type { ClientId, PlayerInfo, PluginHookName, PluginMove } from "../shared/plugin.ts";
+import type { LogLevelName } from "../shared/log_level_name.ts";
 import {
-  type ClientId,
-  type PlayerInfo,
-  PlayerRoster,
-  type PluginHookName,
-  type PluginMove,
-} from "../shared/plugin.ts";
-import { ReconnectBackoff } from "./backoff.ts";
+  PluginSupervisor,
+  type SupervisorAction,
+  withEscalationHint,
+} from "./plugin_supervisor.ts";
 import {
   assertMessage,
   assertMove,
@@ -71,13 +73,7 @@ import {
 } from "./plugin_permissions.ts";
 import { LogThrottle } from "../shared/log_throttle.ts";
 import { TokenBucket } from "../shared/token_bucket.ts";
-import type { PluginLogLevel } from "../shared/plugin.ts";
-import {
-  PLUGIN_FAILURES,
-  type PluginFailure,
-  type PluginSandbox,
-  type PluginSandboxListener,
-} from "./plugin_sandbox.ts";
+import type { PluginFailure, PluginSandbox, PluginSandboxListener } from "./plugin_sandbox.ts";
 import { ProcessPluginSandbox } from "./process_plugin_sandbox.ts";
 import { WorkerPluginSandbox } from "./worker_plugin_sandbox.ts";
 import { PluginQueueBound } from "./plugin_queue_bound.ts";
@@ -231,34 +227,17 @@ export interface WorkerPluginHostStats {
   readonly droppedLogLines: number;
 }
 
-type Phase = "loading" | "starting" | "running" | "dead";
+type WorkerEventOf<K extends WorkerEvent["kind"]> = Extract<WorkerEvent, { readonly kind: K }>;
 
-interface PendingMove {
-  readonly resolve: (accept: boolean) => void;
-  readonly deadline: number;
-}
-
-// One sandbox and everything that lives and dies with it.
+// One sandbox and what lives and dies with it; its phase is the supervisor's (by generation).
 class Incarnation {
+  generation = 0;
   sandbox: PluginSandbox | null = null;
   readonly batcher: MessageBatcher<HostEvent>;
-  readonly started = Promise.withResolvers<void>();
-  phase: Phase = "loading";
-  hooks: ReadonlySet<PluginHookName> = new Set();
-  startedAt = 0;
-  lastPongAt = 0;
-  pingSeq = 0;
-  settled = false;
-  loadTimer: ReturnType<typeof setTimeout> | undefined;
-  watchdogTimer: ReturnType<typeof setInterval> | undefined;
-  moveTimer: ReturnType<typeof setTimeout> | undefined;
   onStopped: (() => void) | null = null;
-  readonly moves = new Map<number, PendingMove>();
   readonly barriers = new Map<number, () => void>();
   // Player messages posted and not yet acknowledged as handled.
   readonly bound: PluginQueueBound;
-  // The first stderr lines of a subprocess that has not loaded yet: they say why a load failed.
-  readonly loadErrors: string[] = [];
 
   constructor(batcher: MessageBatcher<HostEvent>, bound: PluginQueueBound) {
     this.batcher = batcher;
@@ -296,7 +275,6 @@ function bootstrapUrl(pluginUrl: URL, isolation: PluginIsolation): string {
 }
 
 const LOG_SUMMARY_MS = 1000;
-const LOAD_ERROR_LINES = 8;
 
 function remoteHost(url: URL): string[] {
   return url.protocol === "https:" || url.protocol === "http:" ? [url.host] : [];
@@ -337,7 +315,6 @@ export class WorkerPluginHost implements PluginHost {
   readonly #name: string;
   readonly #actions: PluginActions;
   readonly #log: Logger;
-  readonly #roster = new PlayerRoster();
   readonly #settings: Readonly<Record<string, unknown>>;
   readonly #url: URL;
   readonly #bootstrapUrl: string;
@@ -351,18 +328,16 @@ export class WorkerPluginHost implements PluginHost {
   readonly #maxQueuedPerPlayer: number | undefined;
   readonly #logBucket: TokenBucket;
   readonly #logThrottle = new LogThrottle({ intervalMs: LOG_SUMMARY_MS });
-  readonly #backoff: ReconnectBackoff;
-  readonly #watchdogMs: number;
-  readonly #maxRestarts: number;
-  readonly #stableAfterMs: number;
-  readonly #loadTimeoutMs: number;
-  readonly #moveTimeoutMs: number;
+  readonly #supervisor: PluginSupervisor;
   readonly #stopTimeoutMs: number;
-  #commands: readonly number[] | "all" = "all";
-  #state: PluginHostState = "idle";
   #current: Incarnation | null = null;
-  #lastError: string | undefined;
-  #restartTimer: ReturnType<typeof setTimeout> | undefined;
+  // The one timer: set for the supervisor's next deadline (a tick that comes early is harmless).
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
+  // The first start() in progress, until its sandbox runs or dies.
+  #startWaiter: PromiseWithResolvers<void> | null = null;
+  // Pending move id → its resolver; the supervisor owns the deadlines and verdicts.
+  readonly #moveWaiters = new Map<number, (accept: boolean) => void>();
   #starting: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
   #nextId = 1;
@@ -373,11 +348,6 @@ export class WorkerPluginHost implements PluginHost {
   #invalidEvents = 0;
   #droppedEvents = 0;
   #hookErrors = 0;
-  #moveTimeouts = 0;
-  #restarts = 0;
-  readonly #failures: Record<PluginFailure, number> = Object.fromEntries(
-    PLUGIN_FAILURES.map((reason) => [reason, 0]),
-  ) as Record<PluginFailure, number>;
   #droppedMessages = 0;
   #droppedLogLines = 0;
   #logLinesToReport = 0; // dropped since the last summary line
@@ -396,20 +366,8 @@ export class WorkerPluginHost implements PluginHost {
     this.#name = spec.name;
     this.#actions = actions;
     this.#log = roleLogger("plugin", spec.name);
-    this.#watchdogMs = positive("watchdogMs", options.watchdogMs ?? 2_000);
-    this.#loadTimeoutMs = positive("loadTimeoutMs", options.loadTimeoutMs ?? 10_000);
-    this.#moveTimeoutMs = positive("moveTimeoutMs", options.moveTimeoutMs ?? 250);
+    this.#supervisor = new PluginSupervisor({ ...options, name: spec.name });
     this.#stopTimeoutMs = positive("stopTimeoutMs", options.stopTimeoutMs ?? 2_000);
-    this.#stableAfterMs = positive("stableAfterMs", options.stableAfterMs ?? 60_000);
-    this.#maxRestarts = options.maxRestarts ?? 5;
-    if (!Number.isInteger(this.#maxRestarts) || this.#maxRestarts < 0) {
-      throw new RangeError(`maxRestarts must be an integer >= 0, got ${this.#maxRestarts}`);
-    }
-    const restartBackoffMs = positive("restartBackoffMs", options.restartBackoffMs ?? 500);
-    this.#backoff = new ReconnectBackoff({
-      minMs: restartBackoffMs,
-      maxMs: Math.max(restartBackoffMs, options.maxRestartBackoffMs ?? 30_000),
-    });
     try {
       this.#settings = structuredClone(spec.settings);
     } catch (err) {
@@ -460,7 +418,7 @@ export class WorkerPluginHost implements PluginHost {
 
   /** The host's lifecycle state (`failed`: unloaded after too many restarts). */
   get state(): PluginHostState {
-    return this.#state;
+    return this.#supervisor.state;
   }
 
   /**
@@ -468,13 +426,12 @@ export class WorkerPluginHost implements PluginHost {
    * `pluginCommands`); every command before one has loaded.
    */
   handles(command: number): boolean {
-    const commands = this.#commands;
-    return commands === "all" || commands.includes(command);
+    return this.#supervisor.handles(command);
   }
 
   /** The hooks the running plugin defines (empty while none is loaded). */
   get hooks(): readonly PluginHookName[] {
-    return [...(this.#current?.hooks ?? [])];
+    return [...this.#supervisor.hooks];
   }
 
   /** A copy of the Worker permission descriptor this host passes (complete, from the grants). */
@@ -492,9 +449,9 @@ export class WorkerPluginHost implements PluginHost {
       invalidEvents: this.#invalidEvents,
       droppedEvents: this.#droppedEvents,
       hookErrors: this.#hookErrors,
-      moveTimeouts: this.#moveTimeouts,
-      restarts: this.#restarts,
-      failures: { ...this.#failures },
+      moveTimeouts: this.#supervisor.moveTimeouts,
+      restarts: this.#supervisor.restarts,
+      failures: this.#supervisor.failures,
       droppedMessages: this.#droppedMessages,
       droppedLogLines: this.#droppedLogLines,
     };
@@ -507,7 +464,8 @@ export class WorkerPluginHost implements PluginHost {
    * permission, no plugin default export), or loading and `onStart` take over `loadTimeoutMs`.
    */
   start(): Promise<void> {
-    if (this.#state === "stopping" || this.#state === "stopped") {
+    const state = this.#supervisor.state;
+    if (state === "stopping" || state === "stopped") {
       return Promise.reject(new PluginLoadError(this.#name, "the host was stopped"));
     }
     this.#starting ??= this.#start();
@@ -515,18 +473,21 @@ export class WorkerPluginHost implements PluginHost {
   }
 
   async #start(): Promise<void> {
-    this.#state = "starting";
+    this.#supervisor.beginStart();
     try {
       await this.#checkFileExists();
       // stop() may have run while the file was checked: never spawn after it.
-      if (this.#state !== "starting") throw new PluginLoadError(this.#name, "the host was stopped");
-      const inc = this.#spawn();
-      await inc.started.promise;
+      if (this.#supervisor.state !== "starting") {
+        throw new PluginLoadError(this.#name, "the host was stopped");
+      }
+      const started = this.#startWaiter = Promise.withResolvers<void>();
+      this.#spawn();
+      await started.promise;
     } catch (err) {
-      if (this.#state === "starting") this.#state = "failed";
+      this.#startWaiter = null;
+      this.#supervisor.startFailed();
       throw err;
     }
-    if (this.#state === "starting") this.#state = "running";
   }
 
   // A missing local module gets a plain "module not found" at once, rather than whatever the
@@ -559,14 +520,14 @@ export class WorkerPluginHost implements PluginHost {
   /** A player joined. */
   join(player: PlayerInfo): void {
     assertPlayer(player);
-    this.#roster.add(player);
+    this.#supervisor.join(player);
     this.#send({ kind: "join", player });
   }
 
   /** A player left. */
   leave(player: PlayerInfo, reason: string): void {
     assertPlayer(player);
-    this.#roster.remove(player.clientId);
+    this.#supervisor.leave(player.clientId);
     this.#send({ kind: "leave", player, reason: String(reason) });
   }
 
@@ -600,12 +561,13 @@ export class WorkerPluginHost implements PluginHost {
   move(client: ClientId, move: PluginMove): boolean | Promise<boolean> {
     assertMove(client, move);
     const inc = this.#live();
-    if (inc === null || !inc.hooks.has("onMove")) return true;
+    if (inc === null || !this.#supervisor.hooks.has("onMove")) return true;
     const id = this.#nextId++;
     inc.batcher.push({ kind: "move", id, client, move });
     return new Promise<boolean>((resolve) => {
-      inc.moves.set(id, { resolve, deadline: performance.now() + this.#moveTimeoutMs });
-      this.#armMoveTimer(inc);
+      this.#moveWaiters.set(id, resolve);
+      this.#supervisor.moveSent(id, performance.now());
+      this.#arm();
     });
   }
 
@@ -634,13 +596,12 @@ export class WorkerPluginHost implements PluginHost {
   }
 
   async #stop(): Promise<void> {
-    this.#state = "stopping";
-    clearTimeout(this.#restartTimer);
-    this.#restartTimer = undefined;
+    // No restart and no watchdog from here on.
+    const askStop = this.#supervisor.stopping();
+    this.#arm();
     const inc = this.#current;
     if (inc !== null) {
-      clearInterval(inc.watchdogTimer);
-      if (inc.phase === "running") {
+      if (askStop) {
         const stopped = Promise.withResolvers<boolean>();
         inc.onStopped = () => stopped.resolve(true);
         inc.batcher.push({ kind: "stop" });
@@ -653,22 +614,23 @@ export class WorkerPluginHost implements PluginHost {
           });
         }
       }
-      this.#kill(inc, "the host was stopped");
+      this.#apply(this.#supervisor.terminate("the host was stopped"));
       // Wait for the subprocess to be reaped (SIGKILL: at once), never for longer.
       const reaped = inc.sandbox?.closed ?? Promise.resolve();
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([reaped, new Promise((r) => timer = setTimeout(r, this.#stopTimeoutMs))]);
       clearTimeout(timer);
     }
-    this.#state = "stopped";
+    this.#supervisor.stopped();
   }
 
   // The Worker to send events to, if one is loaded and the host is not stopping.
   #live(): Incarnation | null {
-    const inc = this.#current;
-    if (inc === null || (inc.phase !== "starting" && inc.phase !== "running")) return null;
-    if (this.#state === "stopping" || this.#state === "stopped") return null;
-    return inc;
+    return this.#supervisor.live ? this.#current : null;
+  }
+
+  #dead(inc: Incarnation): boolean {
+    return this.#supervisor.phase(inc.generation) === "dead";
   }
 
   #send(event: HostEvent): void {
@@ -677,10 +639,12 @@ export class WorkerPluginHost implements PluginHost {
     else inc.batcher.push(event);
   }
 
-  #spawn(): Incarnation {
+  // Starts a sandbox and reports it to the supervisor.
+  // Throws PluginLoadError if the sandbox cannot even be created.
+  #spawn(): void {
     const batcher = new MessageBatcher<HostEvent>((batch, transfer) => {
       // A flush scheduled before the sandbox was killed finds nothing to post to.
-      if (inc.phase === "dead" || inc.sandbox === null) return;
+      if (this.#dead(inc) || inc.sandbox === null) return;
       this.#postsToWorker++;
       this.#eventsToWorker += batch.events.length;
       inc.sandbox.post(batch, transfer);
@@ -696,13 +660,14 @@ export class WorkerPluginHost implements PluginHost {
     const listener: PluginSandboxListener = {
       batch: (data) => this.#receive(inc, data),
       invalid: (reason) => this.#invalid(reason),
-      failed: (reason, message) => this.#crashed(inc, reason, message),
+      failed: (reason, message) =>
+        this.#apply(
+          this.#supervisor.crashed(inc.generation, reason, message, performance.now()),
+        ),
       stderr: (line) => {
-        if (inc.phase === "dead") return;
-        if (inc.phase === "loading" && inc.loadErrors.length < LOAD_ERROR_LINES) {
-          inc.loadErrors.push(line.trim());
+        if (this.#supervisor.stderr(inc.generation, line)) {
+          this.#pluginLog("warning", `stderr: ${line}`);
         }
-        this.#pluginLog("warning", `stderr: ${line}`);
       },
     };
     try {
@@ -718,16 +683,87 @@ export class WorkerPluginHost implements PluginHost {
       const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
       throw new PluginLoadError(this.#name, withEscalationHint(reason), { cause: err });
     }
+    inc.generation = this.#supervisor.spawned(performance.now());
     this.#current = inc;
-    inc.loadTimer = setTimeout(
-      () => this.#loadFailed(inc, `did not load and start within ${this.#loadTimeoutMs} ms`),
-      this.#loadTimeoutMs,
-    );
-    return inc;
+    this.#arm();
+  }
+
+  // A restart the supervisor asked for; a sandbox that cannot be created counts as a failure.
+  #respawn(): void {
+    try {
+      this.#spawn();
+    } catch (err) {
+      this.#apply(this.#supervisor.spawnFailed(err, performance.now()));
+    }
+  }
+
+  // Performs what the supervisor decided, then sets the timer for its next deadline.
+  #apply(actions: readonly SupervisorAction[]): void {
+    for (const action of actions) {
+      switch (action.kind) {
+        case "spawn":
+          this.#respawn();
+          break;
+        case "replay":
+          this.#replay(action.players);
+          break;
+        case "ping":
+          this.#current?.batcher.push({ kind: "ping", seq: action.seq });
+          break;
+        case "started":
+          this.#startWaiter?.resolve();
+          this.#startWaiter = null;
+          break;
+        case "kill":
+          this.#kill(action.generation, action.reason);
+          break;
+        case "verdict":
+          this.#moveWaiters.get(action.id)?.(action.accept);
+          this.#moveWaiters.delete(action.id);
+          break;
+        case "log":
+          this.#supervisorLog(action.level, action.message, action.properties);
+          break;
+      }
+    }
+    this.#arm();
+  }
+
+  #arm(): void {
+    const next = this.#supervisor.nextDeadline();
+    if (next === undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+      return;
+    }
+    if (this.#timer !== undefined && this.#timerAt <= next) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = next;
+    this.#timer = setTimeout(this.#onTimer, Math.max(0, next - performance.now()));
+  }
+
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const now = performance.now();
+    this.#reportDrops(now);
+    this.#apply(this.#supervisor.tick(now));
+  };
+
+  #supervisorLog(
+    level: LogLevelName,
+    message: string,
+    properties: Readonly<Record<string, unknown>>,
+  ): void {
+    if (level === "debug") this.#log.debug(message, properties);
+    else if (level === "info") this.#log.info(message, properties);
+    else if (level === "warning") this.#log.warn(message, properties);
+    else this.#log.error(message, properties);
   }
 
   #receive(inc: Incarnation, data: unknown): void {
-    if (inc.phase === "dead") return;
+    if (this.#dead(inc)) return;
     if (!isMessageBatch(data)) {
       this.#invalid("a Worker message that is not an event batch");
       return;
@@ -748,7 +784,7 @@ export class WorkerPluginHost implements PluginHost {
       this.#eventsFromWorker++;
       this.#handle(inc, event, batch.bytes);
       // #handle may have killed this Worker (a load failure): drop the rest of its batch.
-      if ((inc.phase as Phase) === "dead") return;
+      if (this.#dead(inc)) return;
     }
   }
 
@@ -763,7 +799,7 @@ export class WorkerPluginHost implements PluginHost {
         if (records === undefined || record >= records.length) return record;
         continue;
       }
-      if (inc.phase === "loading") {
+      if (this.#supervisor.phase(inc.generation) === "loading") {
         this.#invalid("send before the plugin was loaded");
         continue;
       }
@@ -796,81 +832,103 @@ export class WorkerPluginHost implements PluginHost {
   #handle(inc: Incarnation, event: WorkerEvent, bytes: Uint8Array): void {
     // Before `ready`, only the plugin module's own top-level code has run: anything it posts
     // besides the entry's load result is forged.
-    if (inc.phase === "loading" && event.kind !== "ready" && event.kind !== "loadFailed") {
+    if (
+      this.#supervisor.phase(inc.generation) === "loading" && event.kind !== "ready" &&
+      event.kind !== "loadFailed"
+    ) {
       this.#invalid(`${event.kind} before the plugin was loaded`);
       return;
     }
     switch (event.kind) {
       case "ready":
-        if (inc.phase !== "loading") return;
-        inc.phase = "starting";
-        inc.hooks = new Set(event.hooks);
-        this.#commands = !inc.hooks.has("onMessage") ? [] : event.commands ?? "all";
-        inc.batcher.push({ kind: "start", name: this.#name, settings: this.#settings });
-        for (const player of this.#roster.list()) inc.batcher.push({ kind: "join", player });
-        return;
+        return this.#onReady(inc, event);
       case "loadFailed":
-        if (inc.phase === "loading") this.#loadFailed(inc, event.reason);
-        return;
+        return this.#onLoadFailed(inc, event);
       case "started":
-        if (inc.phase === "starting") this.#running(inc);
-        return;
+        return this.#onStarted(inc);
       case "sends": // runs are read in #receive
         return;
       case "send":
-        this.#act(
-          "send",
-          () =>
-            this.#actions.send(event.to, event.command, payloadOf(bytes, event.at, event.length)),
-        );
-        return;
+        return this.#onSend(event, bytes);
       case "broadcast":
-        this.#act("broadcast", () =>
-          this.#actions.broadcast(
-            event.command,
-            payloadOf(bytes, event.at, event.length),
-            event.options,
-          ));
-        return;
+        return this.#onBroadcast(event, bytes);
       case "kick":
-        this.#act("kick", () => this.#actions.kick(event.client, event.reason));
-        return;
+        return this.#onKick(event);
       case "log":
-        this.#pluginLog(event.level, event.message);
-        return;
+        return this.#pluginLog(event.level, event.message);
       case "handled":
-        inc.bound.handled(event.messages, event.bytes);
-        return;
+        return inc.bound.handled(event.messages, event.bytes);
       case "hookError":
-        this.#hookErrors++;
-        logHookError(this.#log, event.hook, event.errorName, event.errorMessage);
-        return;
-      case "moveResult": {
-        const pending = inc.moves.get(event.id);
-        if (pending !== undefined) {
-          inc.moves.delete(event.id);
-          pending.resolve(event.accept);
-        }
-        return;
-      }
+        return this.#onHookError(event);
+      case "moveResult":
+        return this.#onMoveResult(inc, event);
       case "pong":
-        inc.lastPongAt = performance.now();
-        return;
-      case "barrierDone": {
-        const resolve = inc.barriers.get(event.id);
-        inc.barriers.delete(event.id);
-        resolve?.();
-        return;
-      }
+        return this.#supervisor.pong(inc.generation, performance.now());
+      case "barrierDone":
+        return this.#onBarrierDone(inc, event);
       case "stopped":
-        inc.onStopped?.();
-        return;
+        return inc.onStopped?.();
     }
+  }
+
+  #onReady(inc: Incarnation, event: WorkerEventOf<"ready">): void {
+    this.#apply(this.#supervisor.ready(inc.generation, event.hooks, event.commands));
+  }
+
+  #onLoadFailed(inc: Incarnation, event: WorkerEventOf<"loadFailed">): void {
+    this.#apply(this.#supervisor.loadFailed(inc.generation, event.reason, performance.now()));
+  }
+
+  #onStarted(inc: Incarnation): void {
+    this.#apply(this.#supervisor.started(inc.generation, performance.now()));
+  }
+
+  #onSend(event: WorkerEventOf<"send">, bytes: Uint8Array): void {
+    this.#act(
+      "send",
+      () => this.#actions.send(event.to, event.command, payloadOf(bytes, event.at, event.length)),
+    );
+  }
+
+  #onBroadcast(event: WorkerEventOf<"broadcast">, bytes: Uint8Array): void {
+    this.#act("broadcast", () =>
+      this.#actions.broadcast(
+        event.command,
+        payloadOf(bytes, event.at, event.length),
+        event.options,
+      ));
+  }
+
+  #onKick(event: WorkerEventOf<"kick">): void {
+    this.#act("kick", () => this.#actions.kick(event.client, event.reason));
+  }
+
+  #onHookError(event: WorkerEventOf<"hookError">): void {
+    this.#hookErrors++;
+    logHookError(this.#log, event.hook, event.errorName, event.errorMessage);
+  }
+
+  #onMoveResult(inc: Incarnation, event: WorkerEventOf<"moveResult">): void {
+    this.#apply(this.#supervisor.moveResult(inc.generation, event.id, event.accept));
+  }
+
+  #onBarrierDone(inc: Incarnation, event: WorkerEventOf<"barrierDone">): void {
+    const resolve = inc.barriers.get(event.id);
+    inc.barriers.delete(event.id);
+    resolve?.();
+  }
+
+  // The sandbox loaded: `onStart`, then an `onJoin` per current player, so its state rebuilds.
+  #replay(players: readonly PlayerInfo[]): void {
+    const inc = this.#current;
+    if (inc === null) return;
+    inc.batcher.push({ kind: "start", name: this.#name, settings: this.#settings });
+    for (const player of players) inc.batcher.push({ kind: "join", player });
   }
 
   // One line of the plugin's log, if its bucket allows; drops are summed into one line a
   // second, so a flooding plugin costs the cluster's log at most that.
-  #pluginLog(level: PluginLogLevel, message: string): void {
+  #pluginLog(level: LogLevelName, message: string): void {
     const now = performance.now();
     if (this.#logBucket.take(1, now)) {
       logPluginLine(this.#log, level, message);
@@ -908,48 +966,9 @@ export class WorkerPluginHost implements PluginHost {
     }
   }
 
-  #running(inc: Incarnation): void {
-    inc.phase = "running";
-    clearTimeout(inc.loadTimer);
-    inc.startedAt = inc.lastPongAt = performance.now();
-    inc.watchdogTimer = setInterval(() => this.#watch(inc), Math.max(1, this.#watchdogMs / 2));
-    inc.settled = true;
-    inc.started.resolve();
-  }
-
-  #watch(inc: Incarnation): void {
-    const now = performance.now();
-    this.#reportDrops(now);
-    const silentMs = now - inc.lastPongAt;
-    if (silentMs > this.#watchdogMs) {
-      this.#failures.hang++;
-      this.#recover(
-        inc,
-        "hang",
-        `did not answer the watchdog for ${Math.round(silentMs)} ms (hung)`,
-      );
-      return;
-    }
-    inc.batcher.push({ kind: "ping", seq: ++inc.pingSeq });
-  }
-
-  #crashed(inc: Incarnation, reason: PluginFailure, message: string): void {
-    if (inc.phase === "dead") return;
-    this.#failures[reason]++;
-    if (inc.phase === "loading" || inc.phase === "starting") {
-      const detail = inc.loadErrors.length === 0 ? "" : `: ${inc.loadErrors.join(" | ")}`;
-      this.#loadFailed(inc, `${message}${detail}`);
-    } else if (inc.phase === "running") this.#recover(inc, reason, `${reason}: ${message}`);
-  }
-
-  #loadFailed(inc: Incarnation, reason: string): void {
-    if (inc.phase === "dead") return;
-    this.#kill(inc, withEscalationHint(reason));
-  }
-
   /** Why the latest sandbox ended abnormally (hang, crash, …), or undefined. */
   get lastError(): string | undefined {
-    return this.#lastError;
+    return this.#supervisor.lastError;
   }
 
   /**
@@ -957,137 +976,25 @@ export class WorkerPluginHost implements PluginHost {
    * replayed to it as after a crash. Returns false (nothing done) unless the plugin is running.
    */
   restart(): boolean {
-    const inc = this.#current;
-    if (this.#state !== "running" || inc === null) return false;
-    this.#kill(inc, "restarted by an operator");
-    this.#backoff.reset();
-    this.#restarts++;
-    this.#state = "restarting";
-    this.#log.warn("restarting plugin {plugin} at an operator's request", { plugin: this.#name });
-    this.#respawn();
+    const actions = this.#supervisor.restart();
+    if (actions === null) return false;
+    this.#apply(actions);
     return true;
   }
 
-  // A running plugin hung or crashed: replace it, unless it has failed too often in a row.
-  #recover(inc: Incarnation, _failure: PluginFailure, reason: string): void {
-    if (inc.phase === "dead") return;
-    this.#lastError = reason;
-    const ranMs = performance.now() - inc.startedAt;
-    this.#kill(inc, reason);
-    this.#log.error("plugin {plugin} {reason}; terminated", { plugin: this.#name, reason });
-    if (ranMs >= this.#stableAfterMs) this.#backoff.reset();
-    this.#scheduleRestart();
-  }
-
-  #scheduleRestart(): void {
-    if (this.#state === "stopping" || this.#state === "stopped") return;
-    if (this.#backoff.attempts >= this.#maxRestarts) {
-      this.#state = "failed";
-      this.#log.error("plugin {plugin} failed {count} times in a row; unloaded", {
-        plugin: this.#name,
-        count: this.#backoff.attempts + 1,
-      });
-      return;
-    }
-    const delayMs = this.#backoff.next();
-    this.#restarts++;
-    this.#state = "restarting";
-    this.#log.warn("restarting plugin {plugin} in {delayMs} ms", { plugin: this.#name, delayMs });
-    this.#restartTimer = setTimeout(() => {
-      this.#restartTimer = undefined;
-      this.#respawn();
-    }, delayMs);
-  }
-
-  #respawn(): void {
-    let inc: Incarnation;
-    try {
-      inc = this.#spawn();
-    } catch (err) {
-      this.#log.error("plugin {plugin} could not restart: {error}", {
-        plugin: this.#name,
-        error: err,
-      });
-      this.#scheduleRestart();
-      return;
-    }
-    inc.started.promise.then(
-      () => {
-        if (this.#current !== inc || this.#state !== "restarting") return;
-        this.#state = "running";
-        this.#log.info("plugin {plugin} restarted with {players} player(s) replayed", {
-          plugin: this.#name,
-          players: this.#roster.size,
-        });
-      },
-      (err: unknown) => {
-        this.#log.error("plugin {plugin} could not restart: {error}", {
-          plugin: this.#name,
-          error: err,
-        });
-        this.#scheduleRestart();
-      },
-    );
-  }
-
-  // Ends one Worker for good: timers cleared, thread terminated, every waiter released (moves
-  // accepted, flushes and stop resolved, a pending start rejected).
-  #kill(inc: Incarnation, reason: string): void {
-    if (inc.phase === "dead") return;
-    inc.phase = "dead";
-    clearTimeout(inc.loadTimer);
-    clearInterval(inc.watchdogTimer);
-    clearTimeout(inc.moveTimer);
+  // Ends one sandbox for good: terminated, every waiter released (flushes and stop resolved,
+  // a pending first start rejected); the supervisor has its moves' verdicts.
+  #kill(generation: number, reason: string): void {
+    const inc = this.#current;
+    if (inc === null || inc.generation !== generation) return;
+    this.#current = null;
     inc.sandbox?.terminate();
-    if (this.#current === inc) this.#current = null;
-    for (const pending of inc.moves.values()) pending.resolve(true);
-    inc.moves.clear();
     for (const resolve of inc.barriers.values()) resolve();
     inc.barriers.clear();
     inc.onStopped?.();
-    if (!inc.settled) {
-      inc.settled = true;
-      inc.started.reject(new PluginLoadError(this.#name, reason));
+    if (this.#startWaiter !== null) {
+      this.#startWaiter.reject(new PluginLoadError(this.#name, reason));
+      this.#startWaiter = null;
     }
   }
-
-  #armMoveTimer(inc: Incarnation): void {
-    if (inc.moveTimer !== undefined || inc.moves.size === 0) return;
-    // Deadlines grow with insertion order, so the first pending move expires first.
-    const first = inc.moves.values().next().value as PendingMove;
-    inc.moveTimer = setTimeout(() => {
-      inc.moveTimer = undefined;
-      this.#expireMoves(inc);
-    }, Math.max(0, first.deadline - performance.now()));
-  }
-
-  #expireMoves(inc: Incarnation): void {
-    const now = performance.now();
-    let expired = 0;
-    for (const [id, pending] of inc.moves) {
-      if (pending.deadline > now) break;
-      inc.moves.delete(id);
-      pending.resolve(true);
-      expired++;
-    }
-    if (expired > 0) {
-      this.#moveTimeouts += expired;
-      this.#log.warn("{count} move verdict(s) took over {ms} ms; accepted", {
-        count: expired,
-        ms: this.#moveTimeoutMs,
-      });
-    }
-    this.#armMoveTimer(inc);
-  }
-}
-
-/**
- * A Worker can be granted only what the cluster's own process has: Deno's "Can't escalate
- * parent thread permissions" then says what to change.
- */
-function withEscalationHint(reason: string): string {
-  if (!/escalate parent thread permissions/i.test(reason)) return reason;
-  return `${reason} (a trusted plugin's Worker gets only permissions the cluster itself has: ` +
-    "run the cluster with them too, e.g. --allow-import=<host> for an https:/http: plugin URL " +
-    "or its imports; deno task cluster grants no --allow-import)";
 }

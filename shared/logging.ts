@@ -22,6 +22,7 @@ import { configure, getLogger } from "@logtape/logtape";
 import type { Logger, LogLevel, LogRecord, Sink } from "@logtape/logtape";
 
 export type { Logger, LogRecord, Sink } from "@logtape/logtape";
+import { LOG_LEVEL_NAMES, type LogLevelName } from "./log_level_name.ts";
 
 /**
  * The roles a log category starts with (after `"sustenet"`).
@@ -57,37 +58,7 @@ export const LOG_ROLES: readonly LogRole[] = Object.freeze([
   "auth",
 ]);
 
-/**
- * A configurable log threshold (Config.toml `log_level`); "success" logs at info level.
- *
- * @example
- * ```ts
- * import type { LogLevelName } from "./logging.ts";
- * import assert from "node:assert/strict";
- *
- * const level: LogLevelName = "warning";
- * assert.equal(level, "warning");
- * ```
- */
-export type LogLevelName = "debug" | "info" | "warning" | "error";
-
-/**
- * Every {@linkcode LogLevelName}, most verbose first.
- *
- * @example
- * ```ts
- * import { LOG_LEVEL_NAMES } from "./logging.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(LOG_LEVEL_NAMES, ["debug", "info", "warning", "error"]);
- * ```
- */
-export const LOG_LEVEL_NAMES: readonly LogLevelName[] = Object.freeze([
-  "debug",
-  "info",
-  "warning",
-  "error",
-]);
+export { LOG_LEVEL_NAMES, type LogLevelName } from "./log_level_name.ts";
 
 /**
  * Returns the LogTape logger of a role, category `["sustenet", role, ...sub]`.

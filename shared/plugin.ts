@@ -13,6 +13,7 @@
  */
 import { PLUGIN_COMMAND_MAX, PLUGIN_COMMAND_MIN } from "./protocol/packets.ts";
 import type { MoveState } from "./protocol/move_state.ts";
+import type { LogLevelName } from "./log_level_name.ts";
 
 /**
  * The id a cluster gives a connected player (u32, unique on that cluster).
@@ -153,38 +154,6 @@ export interface BroadcastOptions {
    */
   readonly near?: ClientId;
 }
-
-/**
- * The log levels a plugin can write at.
- *
- * @example
- * ```ts
- * import type { PluginLogLevel } from "./plugin.ts";
- * import assert from "node:assert/strict";
- *
- * const level: PluginLogLevel = "warning";
- * assert.equal(level, "warning");
- * ```
- */
-export type PluginLogLevel = "debug" | "info" | "warning" | "error";
-
-/**
- * Every {@linkcode PluginLogLevel}, most verbose first.
- *
- * @example
- * ```ts
- * import { PLUGIN_LOG_LEVELS } from "./plugin.ts";
- * import assert from "node:assert/strict";
- *
- * assert.ok(PLUGIN_LOG_LEVELS.includes("error"));
- * ```
- */
-export const PLUGIN_LOG_LEVELS: readonly PluginLogLevel[] = Object.freeze([
-  "debug",
-  "info",
-  "warning",
-  "error",
-]);
 
 /**
  * A plugin's log: lines go to the cluster's log under category `["sustenet", "plugin", name]`.
@@ -459,7 +428,7 @@ export interface PluginContextSink {
   /** A checked kick. */
   kick(client: ClientId, reason: string): void;
   /** A log line. */
-  log(level: PluginLogLevel, message: string): void;
+  log(level: LogLevelName, message: string): void;
 }
 
 /**
