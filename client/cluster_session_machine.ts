@@ -219,7 +219,8 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  *   kind: "KeyExchangeOk",
  *   serverRandom: new Uint8Array(32),
  * });
- * assert.ok(seal.type === "seal" && seal.keys.sendKey.length === 32);
+ * assert.ok(seal.type === "seal" && seal.keys.sendKey instanceof Uint8Array);
+ * assert.equal(seal.keys.sendKey.length, 32);
  * assert.ok(password.type === "send" && password.frame[4] === 0x25); // SendPassword, sealed
  * assert.equal(session.state, "authenticating");
  * ```

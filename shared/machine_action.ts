@@ -176,8 +176,7 @@ export type MachineAction<D, E extends { readonly type: string } = never> =
  * ```ts
  * import type { MachineAction, ProtocolMachine } from "./machine_action.ts";
  * import { encodePacket } from "./protocol/codec.ts";
- * import type { Frame } from "./protocol/frame.ts";
-import type { Packet } from "./protocol/packets.ts";
+ * import type { Packet } from "./protocol/packets.ts";
  * import { ProtocolError } from "./protocol/protocol_error.ts";
  *
  * class Echo implements ProtocolMachine<never> {
