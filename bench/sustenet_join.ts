@@ -229,7 +229,7 @@ export class MasterTicketSource {
         this.#conn.close(action.error.message);
         return;
       case "close":
-        // After `failed`, which closed already.
+        // After `failed`, which closed already (close is idempotent).
         this.#conn.close(action.reason);
         return;
       case "seal":

@@ -3,10 +3,10 @@
  * {@linkcode SustenetClient}: a client's connection to the master (Hello as a client), over
  * which it lists clusters and asks for join tickets, and from which it joins clusters
  * ({@linkcode ClusterSession}). It runs the sans-I/O {@linkcode MasterSessionMachine} with
- * `driveMachine` over a connection its {@linkcode Connector} opens (TCP in Deno: `deno_sustenet_client.ts`;
- * WebSocket in browsers), keeps it alive with Ping, decides which cluster key
- * each join expects ({@linkcode KeyPinning}) and, with `reconnect` on, reopens the master
- * connection when a rejoin needs it.
+ * `driveMachine` over a connection its {@linkcode Connector} opens (TCP in Deno:
+ * `deno_sustenet_client.ts`; WebSocket in browsers), keeps it alive with Ping, decides which
+ * cluster key each join expects ({@linkcode KeyPinning}) and, with `reconnect` on, reopens the
+ * master connection when a rejoin needs it.
  *
  * It must never throw out of a frame handler, never leave a request unanswered (every pending
  * request settles when the connection ends or times out), and never log a credential, ticket
