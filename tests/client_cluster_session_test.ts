@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { closeActionOf, firstAction } from "./_machine_actions.ts";
 import {
   type ClusterSessionAction,
   ClusterSessionMachine,
@@ -7,7 +8,6 @@ import {
 import { ClientError } from "../client/errors.ts";
 import { settleActions } from "../shared/drive_machine.ts";
 import { clientSessionKeysForCluster, generateEphemeralKeyPair } from "../shared/key_derivation.ts";
-import type { CloseAction } from "../shared/machine_action.ts";
 import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
 import type { Frame } from "../shared/protocol/frame.ts";
 import type { Packet } from "../shared/protocol/packets.ts";
@@ -34,19 +34,6 @@ function step(session: ClusterSessionMachine, frame: Frame) {
   return settleActions(session, receive(session, frame));
 }
 
-/** The first action a frame yields. */
-function eventOf(actions: readonly ClusterSessionAction[]): ClusterSessionAction {
-  assert.ok(actions.length >= 1, "an action");
-  return actions[0];
-}
-
-/** The close that follows a failure. */
-function closeOf(actions: readonly ClusterSessionAction[]): CloseAction {
-  const close = actions.find((a) => a.type === "close");
-  assert.ok(close !== undefined && close.type === "close", "a close action");
-  return close;
-}
-
 const HELLO_OK = frameOf({ kind: "HelloOk", version: 3, role: 2, serverName: "eu-1" });
 const SERVER_RANDOM = new Uint8Array(32).fill(0xc0);
 const TICKET = new Uint8Array(96).fill(0xe0);
@@ -68,10 +55,10 @@ async function established() {
   const parts = await setup();
   const { session } = parts;
   session.hello();
-  const exchange = eventOf(receive(session, HELLO_OK));
+  const exchange = firstAction(receive(session, HELLO_OK));
   assert.ok(exchange.type === "send");
   const keying = receive(session, frameOf({ kind: "KeyExchangeOk", serverRandom: SERVER_RANDOM }));
-  assert.equal(eventOf(keying).type, "derive");
+  assert.equal(firstAction(keying).type, "derive");
   await settleActions(session, keying);
   const auth = receive(session, frameOf({ kind: "Authenticate", status: 20, clientId: 7 }));
   assert.deepEqual(auth, [{ type: "authenticated", clientId: 7 }]);
@@ -79,16 +66,16 @@ async function established() {
 }
 
 function failedWith(actions: readonly ClusterSessionAction[], code: string): void {
-  const event = eventOf(actions);
+  const event = firstAction(actions);
   assert.ok(event.type === "failed", `expected failed, got ${event.type}`);
   assert.equal(event.error.code, code);
-  closeOf(actions);
+  closeActionOf(actions);
 }
 Deno.test("the client derives the same session keys as the cluster and sends the ticket sealed", async () => {
   const { session, cluster, ephemeral } = await setup();
   assert.equal(packetOf(session.hello()).kind, "Hello");
   const exchangeActions = receive(session, HELLO_OK);
-  const exchange = eventOf(exchangeActions);
+  const exchange = firstAction(exchangeActions);
   assert.ok(exchange.type === "send" && exchangeActions.length === 1); // no learned key
   const keyExchange = packetOf(exchange.frame);
   assert.ok(keyExchange.kind === "KeyExchange");
@@ -117,16 +104,16 @@ Deno.test("the client derives the same session keys as the cluster and sends the
 Deno.test("an established session delivers game packets as they are and answers Ping", async () => {
   const { session } = await established();
   assert.equal(session.clientId, 7);
-  const plugin = eventOf(receive(session, { type: 0x81, payload: new Uint8Array([1, 2]) }));
+  const plugin = firstAction(receive(session, { type: 0x81, payload: new Uint8Array([1, 2]) }));
   assert.ok(plugin.type === "packet" && plugin.packet.kind === "Plugin");
   assert.equal(plugin.packet.command, 0x81);
-  const moves = eventOf(receive(
+  const moves = firstAction(receive(
     session,
     frameOf({ kind: "MoveBatch", entries: [{ clientId: 2, state: { x: 1, y: 2, z: 3 } }] }),
   ));
   assert.ok(moves.type === "packet" && moves.packet.kind === "MoveBatch");
   assert.equal(moves.packet.entries.length, 1);
-  const spawn = eventOf(receive(
+  const spawn = firstAction(receive(
     session,
     frameOf({ kind: "Spawn", clientId: 2, playerId: "guest-2", state: { x: 0, y: 0, z: 0 } }),
   ));
@@ -140,7 +127,7 @@ Deno.test("an established session delivers game packets as they are and answers 
     type: "packet",
     packet: { kind: "Pong", value: 5 },
   }]);
-  const reply = eventOf(receive(session, frameOf({ kind: "Ping", value: 9 })));
+  const reply = firstAction(receive(session, frameOf({ kind: "Ping", value: 9 })));
   assert.ok(reply.type === "send");
   assert.deepEqual(packetOf(reply.frame), { kind: "Pong", value: 9 });
 });
@@ -157,10 +144,13 @@ Deno.test("an established session makes plugin, move, ping and leave frames", as
   assert.deepEqual(packetOf(session.leave()), { kind: "LeaveCluster" });
   assert.equal(session.state, "leaving");
   // Messages still arrive while leaving; then the acknowledgement.
-  assert.equal(eventOf(receive(session, { type: 0x80, payload: new Uint8Array() })).type, "packet");
+  assert.equal(
+    firstAction(receive(session, { type: 0x80, payload: new Uint8Array() })).type,
+    "packet",
+  );
   const left = receive(session, frameOf({ kind: "LeaveCluster" }));
-  assert.deepEqual(eventOf(left), { type: "left" });
-  assert.equal(closeOf(left).code, undefined);
+  assert.deepEqual(firstAction(left), { type: "left" });
+  assert.equal(closeActionOf(left).code, undefined);
   assert.equal(session.state, "ended");
   assert.throws(() => session.send(0x80, new Uint8Array()), ClientError);
 });
@@ -168,8 +158,8 @@ Deno.test("an established session makes plugin, move, ping and leave frames", as
 Deno.test("DisconnectCluster ends the session with the cluster's reason", async () => {
   const { session } = await established();
   const actions = receive(session, frameOf({ kind: "DisconnectCluster", reason: "kicked" }));
-  assert.deepEqual(eventOf(actions), { type: "disconnected", reason: "kicked" });
-  closeOf(actions);
+  assert.deepEqual(firstAction(actions), { type: "disconnected", reason: "kicked" });
+  closeActionOf(actions);
   // The session has ended: later frames yield nothing.
   assert.deepEqual(receive(session, frameOf({ kind: "Pong", value: 1 })), []);
 });
@@ -185,7 +175,7 @@ Deno.test("nothing but established traffic is allowed before Authenticate", asyn
   const keys = { sendKey: new Uint8Array(32), receiveKey: new Uint8Array(32) };
   assert.deepEqual(session.derived({ ok: true, keys }, 0), []);
   assert.equal(session.state, "hello");
-  const early = eventOf(receive(session, { type: 0x80, payload: new Uint8Array() }));
+  const early = firstAction(receive(session, { type: 0x80, payload: new Uint8Array() }));
   assert.ok(early.type === "unhandled");
   assert.equal(early.closeWith.code, ErrorCode.UnexpectedPacket);
 });
@@ -203,7 +193,7 @@ Deno.test("a packet out of place at each handshake step is unexpected", async ()
     const { session } = await setup();
     await reach(session);
     assert.equal(session.state, state);
-    const event = eventOf(receive(session, frameOf({ kind: "VersionOfKey", version: 1 })));
+    const event = firstAction(receive(session, frameOf({ kind: "VersionOfKey", version: 1 })));
     assert.ok(event.type === "unhandled", state);
     assert.equal(event.closeWith.code, ErrorCode.UnexpectedPacket);
     assert.match(event.error.message, new RegExp(state));
@@ -213,14 +203,18 @@ Deno.test("a packet out of place at each handshake step is unexpected", async ()
 Deno.test("a HelloOk from a master or another version fails the handshake", async () => {
   const master = (await setup()).session;
   const event = receive(master, frameOf({ kind: "HelloOk", version: 3, role: 3, serverName: "m" }));
-  assert.ok(eventOf(event).type === "failed" && closeOf(event).code === ErrorCode.UnexpectedPacket);
+  assert.ok(
+    firstAction(event).type === "failed" &&
+      closeActionOf(event).code === ErrorCode.UnexpectedPacket,
+  );
   const other = (await setup()).session;
   const version = receive(
     other,
     frameOf({ kind: "HelloOk", version: 9, role: 2, serverName: "c" }),
   );
   assert.ok(
-    eventOf(version).type === "failed" && closeOf(version).code === ErrorCode.VersionMismatch,
+    firstAction(version).type === "failed" &&
+      closeActionOf(version).code === ErrorCode.VersionMismatch,
   );
 });
 
@@ -236,7 +230,7 @@ Deno.test("refusing Authenticate statuses map to ticket_refused and cluster_full
     await step(session, frameOf({ kind: "KeyExchangeOk", serverRandom: SERVER_RANDOM }));
     const actions = receive(session, frameOf({ kind: "Authenticate", status, clientId: 0 }));
     failedWith(actions, code);
-    const event = eventOf(actions);
+    const event = firstAction(actions);
     assert.ok(event.type === "failed" && event.error.status === status);
   }
 });
@@ -252,11 +246,11 @@ Deno.test("an Error from the cluster at any step ends the session with its code"
 
 Deno.test("RequestKey: a confirmed cached version goes on to the key exchange", async () => {
   const { session } = await setup({ requestKey: { cachedVersion: 12 } });
-  const request = eventOf(receive(session, HELLO_OK));
+  const request = firstAction(receive(session, HELLO_OK));
   assert.ok(request.type === "send");
   assert.deepEqual(packetOf(request.frame), { kind: "RequestKey", cachedVersion: 12 });
   assert.equal(session.state, "key");
-  const exchange = eventOf(receive(session, frameOf({ kind: "VersionOfKey", version: 12 })));
+  const exchange = firstAction(receive(session, frameOf({ kind: "VersionOfKey", version: 12 })));
   assert.ok(exchange.type === "send" && packetOf(exchange.frame).kind === "KeyExchange");
 });
 
@@ -265,7 +259,7 @@ Deno.test("RequestKey: a VersionOfKey that does not confirm the cache is a bad p
   receive(session, HELLO_OK);
   const actions = receive(session, frameOf({ kind: "VersionOfKey", version: 13 }));
   failedWith(actions, "protocol_error");
-  assert.equal(closeOf(actions).code, ErrorCode.BadPacket);
+  assert.equal(closeActionOf(actions).code, ErrorCode.BadPacket);
   const none = (await setup({ requestKey: { cachedVersion: 0 } })).session;
   receive(none, HELLO_OK);
   failedWith(receive(none, frameOf({ kind: "VersionOfKey", version: 0 })), "protocol_error");
@@ -350,11 +344,11 @@ Deno.test("the machine checks the sizes of the expected key and the client rando
 Deno.test("undecodable frames from the cluster are unhandled with the decoder's code", async () => {
   const { session } = await established();
   const frame = { type: 0x7f, payload: new Uint8Array() };
-  const unknown = eventOf(receive(session, frame));
+  const unknown = firstAction(receive(session, frame));
   assert.ok(unknown.type === "unhandled" && unknown.closeWith.code === ErrorCode.UnknownPacket);
   assert.equal(unknown.frame, frame); // the raw frame, for the client plugins
-  const bad = eventOf(receive(session, { type: 0x2d, payload: new Uint8Array(2) }));
+  const bad = firstAction(receive(session, { type: 0x2d, payload: new Uint8Array(2) }));
   assert.ok(bad.type === "unhandled" && bad.closeWith.code === ErrorCode.BadPacket);
-  const unexpected = eventOf(receive(session, frameOf({ kind: "SendClusters", clusters: [] })));
+  const unexpected = firstAction(receive(session, frameOf({ kind: "SendClusters", clusters: [] })));
   assert.ok(unexpected.type === "unhandled" && unexpected.packet?.kind === "SendClusters");
 });

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
+import { closeActionOf, firstAction } from "./_machine_actions.ts";
 import {
   type MasterSessionAction,
   MasterSessionMachine,
 } from "../client/master_session_machine.ts";
 import { ClientError } from "../client/errors.ts";
-import type { CloseAction } from "../shared/machine_action.ts";
 import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
 import type { Frame } from "../shared/protocol/frame.ts";
 import type { ClusterInfo, Packet } from "../shared/protocol/packets.ts";
@@ -19,19 +19,6 @@ function frameOf(packet: Packet): Frame {
 /** Feeds a frame as the driver does (decoded, with the time and the frame itself). */
 function receive(session: MasterSessionMachine, frame: Frame): readonly MasterSessionAction[] {
   return session.receive(decodePacket(frame), 0, frame);
-}
-
-/** The one event a frame yields (the machine's own events come alone, but a failure). */
-function eventOf(actions: readonly MasterSessionAction[]): MasterSessionAction {
-  assert.ok(actions.length >= 1, "an action");
-  return actions[0];
-}
-
-/** The close that follows a failure. */
-function closeOf(actions: readonly MasterSessionAction[]): CloseAction {
-  const close = actions.find((a) => a.type === "close");
-  assert.ok(close !== undefined && close.type === "close", "a close action");
-  return close;
 }
 
 function readySession(): MasterSessionMachine {
@@ -81,10 +68,10 @@ Deno.test("a HelloOk from a server that is not a master fails the session", () =
     session,
     frameOf({ kind: "HelloOk", version: 3, role: 2, serverName: "c" }),
   );
-  const event = eventOf(actions);
+  const event = firstAction(actions);
   assert.ok(event.type === "failed");
   assert.equal(event.error.code, "protocol_error");
-  assert.equal(closeOf(actions).code, ErrorCode.UnexpectedPacket);
+  assert.equal(closeActionOf(actions).code, ErrorCode.UnexpectedPacket);
   assert.equal(session.state, "failed");
 });
 
@@ -94,13 +81,13 @@ Deno.test("a HelloOk of another protocol version fails with VersionMismatch", ()
     session,
     frameOf({ kind: "HelloOk", version: 1, role: 3, serverName: "m" }),
   );
-  assert.ok(eventOf(actions).type === "failed");
-  assert.equal(closeOf(actions).code, ErrorCode.VersionMismatch);
+  assert.ok(firstAction(actions).type === "failed");
+  assert.equal(closeActionOf(actions).code, ErrorCode.VersionMismatch);
 });
 
 Deno.test("any packet but HelloOk or Error before HelloOk is unexpected", () => {
   const session = new MasterSessionMachine();
-  const event = eventOf(receive(session, frameOf({ kind: "SendClusters", clusters: [] })));
+  const event = firstAction(receive(session, frameOf({ kind: "SendClusters", clusters: [] })));
   assert.ok(event.type === "unhandled");
   assert.equal(event.packet?.kind, "SendClusters");
   assert.equal(event.closeWith.code, ErrorCode.UnexpectedPacket);
@@ -110,11 +97,11 @@ Deno.test("any packet but HelloOk or Error before HelloOk is unexpected", () => 
 Deno.test("Error(ServerFull) before HelloOk is a server_full failure", () => {
   const session = new MasterSessionMachine();
   const actions = receive(session, frameOf({ kind: "Error", code: 8, reason: "server full" }));
-  const event = eventOf(actions);
+  const event = firstAction(actions);
   assert.ok(event.type === "failed");
   assert.equal(event.error.code, "server_full");
   assert.equal(event.error.errorCode, 8);
-  assert.equal(closeOf(actions).code, undefined);
+  assert.equal(closeActionOf(actions).code, undefined);
 });
 
 Deno.test("requests before HelloOk or after a failure are refused as invalid_state", () => {
@@ -137,7 +124,7 @@ Deno.test("answers are matched to requests in the order they were sent", () => {
   assert.equal(session.pendingCount, 2);
   const clusters = receive(session, frameOf({ kind: "SendClusters", clusters: [CLUSTER] }));
   assert.deepEqual(clusters, [{ type: "clusters", request: list.request, clusters: [CLUSTER] }]);
-  const ticket = eventOf(receive(session, frameOf(TICKET)));
+  const ticket = firstAction(receive(session, frameOf(TICKET)));
   assert.ok(ticket.type === "ticket");
   assert.equal(ticket.request, join.request);
   assert.deepEqual(ticket.ticket, TICKET);
@@ -147,11 +134,11 @@ Deno.test("answers are matched to requests in the order they were sent", () => {
 Deno.test("an answer out of order or unasked for is unexpected", () => {
   const session = readySession();
   session.joinCluster(0, new Uint8Array(32), new Uint8Array());
-  const wrong = eventOf(receive(session, frameOf({ kind: "SendClusters", clusters: [] })));
+  const wrong = firstAction(receive(session, frameOf({ kind: "SendClusters", clusters: [] })));
   assert.ok(wrong.type === "unhandled");
   assert.equal(wrong.closeWith.code, ErrorCode.UnexpectedPacket);
   const fresh = readySession();
-  const unasked = eventOf(receive(fresh, frameOf(TICKET)));
+  const unasked = firstAction(receive(fresh, frameOf(TICKET)));
   assert.equal(unasked.type, "unhandled");
 });
 
@@ -166,7 +153,7 @@ Deno.test("each join refusal keeps the session open and maps to its error code",
   ];
   for (const [code, expected] of cases) {
     const join = session.joinCluster(0, new Uint8Array(32), new Uint8Array());
-    const event = eventOf(receive(session, frameOf({ kind: "Error", code, reason: "no" })));
+    const event = firstAction(receive(session, frameOf({ kind: "Error", code, reason: "no" })));
     assert.ok(event.type === "refused", `code ${code}`);
     assert.equal(event.request, join.request);
     assert.equal(event.error.code, expected);
@@ -176,27 +163,29 @@ Deno.test("each join refusal keeps the session open and maps to its error code",
 
 Deno.test("a refusal code with no join pending, or any other Error, ends the session", () => {
   const idle = readySession();
-  const refused = eventOf(receive(idle, frameOf({ kind: "Error", code: 13, reason: "none" })));
+  const refused = firstAction(receive(idle, frameOf({ kind: "Error", code: 13, reason: "none" })));
   assert.ok(refused.type === "failed" && refused.error.code === "no_cluster");
   assert.equal(idle.state, "failed");
 
   const shutting = readySession();
   shutting.requestClusters();
-  const event = eventOf(receive(shutting, frameOf({ kind: "Error", code: 15, reason: "bye" })));
+  const event = firstAction(receive(shutting, frameOf({ kind: "Error", code: 15, reason: "bye" })));
   assert.ok(event.type === "failed");
   assert.equal(event.error.code, "disconnected");
   assert.match(event.error.message, /ShuttingDown/);
   assert.equal(shutting.pendingCount, 0);
 
   const future = readySession();
-  const unknown = eventOf(receive(future, frameOf({ kind: "Error", code: 300, reason: "new" })));
+  const unknown = firstAction(
+    receive(future, frameOf({ kind: "Error", code: 300, reason: "new" })),
+  );
   assert.ok(unknown.type === "failed" && unknown.error.code === "protocol_error");
   assert.match(unknown.error.message, /Unknown\(300\)/);
 });
 
 Deno.test("a Ping from the master is answered with a Pong of the same value", () => {
   const session = readySession();
-  const event = eventOf(receive(session, frameOf({ kind: "Ping", value: 77 })));
+  const event = firstAction(receive(session, frameOf({ kind: "Ping", value: 77 })));
   assert.ok(event.type === "send");
   assert.equal(event.frame.toHex(), "00000005050000004d");
   assert.deepEqual(receive(session, frameOf({ kind: "Pong", value: 3 })), [{
@@ -209,15 +198,15 @@ Deno.test("a Ping from the master is answered with a Pong of the same value", ()
 Deno.test("undecodable and unknown frames are offered as unhandled with the right close code", () => {
   const session = readySession();
   const frame = { type: 0x06, payload: new Uint8Array() };
-  const unknown = eventOf(receive(session, frame));
+  const unknown = firstAction(receive(session, frame));
   assert.ok(unknown.type === "unhandled");
   assert.equal(unknown.packet, undefined);
   assert.equal(unknown.frame, frame); // the raw frame, for the client plugins
   assert.equal(unknown.closeWith.code, ErrorCode.UnknownPacket);
-  const bad = eventOf(receive(session, { type: 0x04, payload: new Uint8Array(5) }));
+  const bad = firstAction(receive(session, { type: 0x04, payload: new Uint8Array(5) }));
   assert.ok(bad.type === "unhandled");
   assert.equal(bad.closeWith.code, ErrorCode.BadPacket);
-  const plugin = eventOf(receive(session, { type: 0x90, payload: new Uint8Array([1]) }));
+  const plugin = firstAction(receive(session, { type: 0x90, payload: new Uint8Array([1]) }));
   assert.ok(plugin.type === "unhandled" && plugin.packet?.kind === "Plugin");
 });
 
