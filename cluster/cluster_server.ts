@@ -19,19 +19,13 @@ import { warnIfFfiUnavailable } from "../shared/create_record_cipher.ts";
 import { TicketVerifier } from "../shared/join_ticket.ts";
 import { generateKey, keyPath, loadKey, loadOrCreateIdentity } from "../shared/keys.ts";
 import { logSuccess, roleLogger } from "../shared/logging.ts";
-import {
-  assertPluginCommand,
-  decodePacket,
-  encodePacket,
-  encodePluginFrame,
-} from "../shared/protocol/codec.ts";
-import { encodeFrame, type Frame } from "../shared/protocol/frame.ts";
-import type { MoveState } from "../shared/protocol/move_state.ts";
-import { type ClusterInfo, type Endpoint, PacketType } from "../shared/protocol/packets.ts";
+import { decodePacket } from "../shared/protocol/codec.ts";
+import type { Frame } from "../shared/protocol/frame.ts";
+import type { ClusterInfo, Endpoint } from "../shared/protocol/packets.ts";
 import { listenWebSocket, type WebSocketListener } from "../shared/websocket_listener.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { SustenetError } from "../shared/errors.ts";
-import { type BroadcastOptions, type ClientId, isPluginMove } from "../shared/plugin.ts";
+import type { ClientId } from "../shared/plugin.ts";
 import { importAesKey, KeyError } from "../shared/security.ts";
 import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
 import { gcMetricsRequested, RuntimeMetrics } from "../shared/runtime_metrics.ts";
@@ -43,7 +37,6 @@ import {
   type ConsolePlayer,
   MAX_PLAYER_ROWS,
 } from "./cluster_console.ts";
-import { BroadcastGroup } from "../shared/broadcast_group.ts";
 import { PendingGate } from "../shared/pending_gate.ts";
 import { LogThrottle } from "../shared/log_throttle.ts";
 import {
@@ -61,20 +54,18 @@ import {
   type Settings,
   settingsOf,
 } from "./cluster_options.ts";
-import { FragmentGrid } from "./fragment_grid.ts";
-import type { FragmentId } from "./fragment_id.ts";
+import { GameRoom } from "./game_room.ts";
 import { InProcessPluginHost } from "./in_process_plugin_host.ts";
 import { MasterLink, type MasterLinkState } from "./master_link.ts";
 import { ClusterMetrics } from "./metrics.ts";
 import { FLOOD_KICK_REASON, PlayerRateLimit, type RateVerdict } from "./player_rate_limit.ts";
+import { PlayerOutbox } from "./player_outbox.ts";
 import { PlayerTable, type PlayerView } from "./players.ts";
-import type { PluginActions, PluginHost } from "./plugin_host.ts";
+import { disconnectFrame } from "./disconnect_frame.ts";
 import { WorkerPluginHost } from "./worker_plugin_host.ts";
 
 const logger = roleLogger("cluster");
 
-/** Longest DisconnectCluster reason sent, in characters (str16 holds 65 535 bytes). */
-const MAX_DISCONNECT_REASON_CHARS = 1000;
 /** Ticket verifiers kept for earlier cluster ids (tickets issued before a re-registration). */
 const MAX_OLD_VERIFIERS = 4;
 /** Throttle and flood-kick log lines: at most this many of each per 10 s, the rest counted. */
@@ -247,21 +238,21 @@ async function loadClusterKey(keysDir: string, keyName: string): Promise<Uint8Ar
 }
 
 /** The running cluster's state and wiring (one instance per startCluster). */
-class ClusterRuntime implements PluginActions {
+class ClusterRuntime {
   readonly #options: ClusterOptions;
   readonly #settings: Settings;
   readonly #startedAt = performance.now();
   #turnTime = -1;
   readonly #endTurn = () => this.#turnTime = -1;
   readonly #players: PlayerTable<FrameTransport>;
-  /** Every player's connection: broadcasts to all are batched per turn, one copy per frame. */
-  readonly #everyone: BroadcastGroup;
+  /** The players' connections as the game room writes to them. */
+  readonly #outbox: PlayerOutbox;
+  /** Plugins, fragments and the plugin actions. */
+  readonly #room: GameRoom;
   readonly #connections = new Map<FrameTransport, ConnectionRecord>();
   /** Connections not authenticated yet: their own pool, so they never take a player's slot. */
   readonly #pending: PendingGate;
   readonly #verifiers = new Map<number, TicketVerifier>();
-  readonly #hosts: PluginHost[] = [];
-  readonly #grid: FragmentGrid | undefined;
   readonly metrics: ClusterMetrics;
   /** Throttling and flood kicks are logged a few lines per 10 s, with a count of the rest. */
   readonly #floodLog = new LogThrottle({ linesPerInterval: FLOOD_LOG_LINES, maxKeys: 8 });
@@ -297,25 +288,39 @@ class ClusterRuntime implements PluginActions {
       );
     }
     this.#settings = settingsOf(options);
-    this.#everyone = new BroadcastGroup({
-      flushIntervalMs: this.#settings.broadcastFlushMs,
-      flushMsPerMember: BROADCAST_FLUSH_MS_PER_PLAYER,
-    });
     this.#players = new PlayerTable<FrameTransport>({
       maxPlayers: this.#settings.maxConnections,
     });
+    this.#outbox = new PlayerOutbox({
+      players: this.#players,
+      broadcast: {
+        flushIntervalMs: this.#settings.broadcastFlushMs,
+        flushMsPerMember: BROADCAST_FLUSH_MS_PER_PLAYER,
+      },
+      kicking: (connection, reason) => {
+        const record = this.#connections.get(connection);
+        if (record !== undefined) record.leaveReason = `kicked: ${reason}`;
+      },
+    });
     const fragments = options.fragments;
-    this.#grid = fragments === undefined || fragments === false
-      ? undefined
-      : new FragmentGrid({ ...fragments, tickHz: this.#settings.tickHz });
     this.metrics = new ClusterMetrics({
       players: () => this.#players.size,
       connections: () => this.#connections.keys(),
       masterLinkState: () => this.#linkState(),
-      fragments: () => this.#grid?.fragmentStats(),
+      fragments: () => this.#room.fragmentStats(),
       pending: () => this.#pending.size,
       plugins: () =>
-        this.#hosts.flatMap((host) => host instanceof WorkerPluginHost ? [host.stats] : []),
+        this.#room.plugins.flatMap((host) => host instanceof WorkerPluginHost ? [host.stats] : []),
+    });
+    this.#room = new GameRoom({
+      players: this.#players,
+      outbox: this.#outbox,
+      metrics: this.metrics,
+      maxFrameBytes: this.#settings.maxFrameBytes,
+      clock: () => performance.now(),
+      ...(fragments === undefined || fragments === false
+        ? {}
+        : { fragments: { ...fragments, tickHz: this.#settings.tickHz } }),
     });
     this.#pending = new PendingGate({
       maxPending: this.#settings.maxPendingConnections,
@@ -372,7 +377,7 @@ class ClusterRuntime implements PluginActions {
       throw error;
     }
     this.#startLink(clusterKey);
-    if (this.#hosts.length > 0 || this.#grid !== undefined) {
+    if (this.#room.plugins.length > 0 || this.#room.hasFragments) {
       this.#lastTick = performance.now();
       this.#tickTimer = setInterval(this.#tick, 1000 / s.tickHz);
     }
@@ -444,16 +449,16 @@ class ClusterRuntime implements PluginActions {
       const { plugin, name, settings } = isPluginEntry(entry)
         ? entry
         : { plugin: entry, name: undefined, settings: undefined };
-      this.#hosts.push(
-        new InProcessPluginHost(plugin, this, {
+      this.#room.addPlugin(
+        new InProcessPluginHost(plugin, this.#room, {
           name: name ?? `plugin-${index + 1}`,
           ...(settings === undefined ? {} : { settings }),
         }),
       );
     });
     for (const spec of this.#options.pluginSpecs ?? []) {
-      this.#hosts.push(
-        new WorkerPluginHost(spec, this, {
+      this.#room.addPlugin(
+        new WorkerPluginHost(spec, this.#room, {
           ...this.#options.pluginHostOptions,
           watchdogMs: this.#options.pluginWatchdogMs ??
             this.#options.pluginHostOptions?.watchdogMs ?? 2000,
@@ -461,7 +466,7 @@ class ClusterRuntime implements PluginActions {
       );
     }
     // Sequential, so the first failure is the one reported and later plugins are not loaded.
-    for (const host of this.#hosts) {
+    for (const host of this.#room.plugins) {
       await inSpan("sustenet.plugin.start", {
         "sustenet.plugin.name": host.name,
         "sustenet.plugin.sandboxed": host instanceof WorkerPluginHost,
@@ -570,7 +575,7 @@ class ClusterRuntime implements PluginActions {
       maxFrameBytes: s.maxFrameBytes,
       onRegistered: (clusterId) => this.#registered(clusterId),
       plugins: () =>
-        this.#hosts.map((host) => ({
+        this.#room.plugins.map((host) => ({
           name: host.name,
           state: host.state,
           restarts: host instanceof WorkerPluginHost ? host.stats.restarts : 0,
@@ -640,8 +645,8 @@ class ClusterRuntime implements PluginActions {
       masterLink: this.#linkState(),
       players: this.#players.size,
       connections: this.#connections.size,
-      plugins: this.#hosts.map((host) => ({ name: host.name, state: host.state })),
-      fragments: this.#grid === undefined ? null : [...this.#grid.fragmentStats()].length,
+      plugins: this.#room.plugins.map((host) => ({ name: host.name, state: host.state })),
+      fragments: this.#room.hasFragments ? [...this.#room.fragmentStats() ?? []].length : null,
       uptimeS: Math.round((performance.now() - this.#startedAt) / 1000),
     };
   }
@@ -649,7 +654,7 @@ class ClusterRuntime implements PluginActions {
   // ---------------------------------------------------------------- operator console
 
   #consoleSource(): ClusterConsoleSource {
-    const hosts = this.#hosts;
+    const hosts = this.#room.plugins;
     return {
       snapshot: () => {
         const now = Date.now();
@@ -657,7 +662,7 @@ class ClusterRuntime implements PluginActions {
         for (const player of this.#players.players()) {
           if (rows.length >= MAX_PLAYER_ROWS) break;
           const record = this.#connections.get(player.connection);
-          const coords = this.#grid?.fragmentCoordsOf(player.clientId as never);
+          const coords = this.#room.fragmentCoordsOf(player.clientId);
           rows.push({
             clientId: player.clientId,
             playerId: player.playerId,
@@ -667,15 +672,14 @@ class ClusterRuntime implements PluginActions {
             fragment: coords === undefined ? null : `${coords.fx},${coords.fz}`,
           });
         }
-        const fragments = this.#grid === undefined
-          ? null
-          : [...this.#grid.fragmentStats()].map((f) => ({
-            fx: f.fx,
-            fz: f.fz,
-            players: f.players,
-            updateHz: f.updateHz,
-            bytesOut: f.bytesOut,
-          }));
+        const stats = this.#room.fragmentStats();
+        const fragments = stats === undefined ? null : [...stats].map((f) => ({
+          fx: f.fx,
+          fz: f.fz,
+          players: f.players,
+          updateHz: f.updateHz,
+          bytesOut: f.bytesOut,
+        }));
         return {
           name: this.#settings.serverName,
           clusterId: this.#link?.clusterId ?? null,
@@ -715,13 +719,13 @@ class ClusterRuntime implements PluginActions {
       },
       kick: (clientId, reason) => {
         if (this.#players.player(clientId as ClientId) === undefined) return false;
-        this.kick(clientId as ClientId, reason);
+        this.#room.kick(clientId as ClientId, reason);
         return true;
       },
       notice: (text) => {
         const payload = new TextEncoder().encode(text);
         const players = this.#players.size;
-        this.broadcast(NOTICE_COMMAND, payload, {});
+        this.#room.broadcast(NOTICE_COMMAND, payload, {});
         logger.info("operator notice sent to {players} player(s)", { players });
         return players;
       },
@@ -763,7 +767,7 @@ class ClusterRuntime implements PluginActions {
       tls,
       admit: (claims) => {
         const player = this.#players.add(claims.playerId, connection);
-        if (player !== undefined) this.#everyone.add(connection);
+        if (player !== undefined) this.#outbox.join(connection);
         return player?.clientId;
       },
     });
@@ -865,10 +869,10 @@ class ClusterRuntime implements PluginActions {
           );
           break;
         case "plugin":
-          this.#message(record.session.clientId, action.command, action.payload);
+          this.#room.message(record.session.clientId as ClientId, action.command, action.payload);
           break;
         case "move":
-          this.#move(record.session.clientId, action.state);
+          this.#room.move(record.session.clientId as ClientId, action.state, performance.now());
           break;
         case "close":
           // Bad input before authentication is counted and logged rate-limited by the gate.
@@ -957,15 +961,7 @@ class ClusterRuntime implements PluginActions {
       clientId,
       remote: remoteOf(connection),
     });
-    for (const host of this.#hosts) {
-      const started = Date.now();
-      host.join(player.info);
-      recordSpan("sustenet.plugin.join", {
-        "sustenet.plugin.name": host.name,
-        "sustenet.client.id": player.clientId,
-        "sustenet.player.id": player.playerId,
-      }, started);
-    }
+    this.#room.join(player.info);
   }
 
   #closed(connection: FrameTransport, record: ConnectionRecord, info: CloseInfo): void {
@@ -976,106 +972,14 @@ class ClusterRuntime implements PluginActions {
     if (!record.session.closed()) return;
     const player = this.#players.remove(clientId);
     if (player === undefined) return;
-    this.#everyone.delete(connection);
-    this.#grid?.remove(clientId);
+    this.#outbox.leave(connection);
     const reason = record.leaveReason ?? info.reason;
     logger.info("player {playerId} (client {clientId}) left: {reason}", {
       playerId: player.playerId,
       clientId,
       reason,
     });
-    for (const host of this.#hosts) {
-      const started = Date.now();
-      host.leave(player.info, reason);
-      recordSpan("sustenet.plugin.leave", {
-        "sustenet.plugin.name": host.name,
-        "sustenet.client.id": player.clientId,
-        "sustenet.player.id": player.playerId,
-        "sustenet.leave.reason": reason,
-      }, started);
-    }
-  }
-
-  // ---------------------------------------------------------------- game traffic
-
-  #message(clientId: number, command: number, payload: Uint8Array): void {
-    this.metrics.pluginMessages.inc();
-    let handled = false;
-    for (const host of this.#hosts) {
-      if (!host.handles(command)) continue;
-      handled = true;
-      host.message(clientId as ClientId, command, payload);
-    }
-    if (handled) return;
-    // Answered, not dropped in silence: the sender learns that nothing here reads it. Not
-    // fatal, and bounded by the player's command rate limit like the command itself.
-    this.metrics.pluginUnhandled.inc();
-    this.#players.player(clientId)?.connection.send(unhandledFrame(command));
-  }
-
-  #move(clientId: number, state: MoveState): void {
-    // NaN and infinities decode fine (f32) but are never a position.
-    if (!isPluginMove(state)) {
-      this.metrics.movesRejected.inc();
-      this.#correct(clientId);
-      return;
-    }
-    let pending: Promise<boolean>[] | undefined;
-    for (const host of this.#hosts) {
-      const verdict = host.move(clientId as ClientId, state);
-      if (verdict === false) {
-        this.metrics.movesRejected.inc();
-        this.#correct(clientId);
-        return;
-      }
-      if (verdict !== true) (pending ??= []).push(verdict);
-    }
-    if (pending === undefined) {
-      this.#place(clientId, state);
-      return;
-    }
-    Promise.all(pending).then(
-      (verdicts) => {
-        if (verdicts.includes(false)) {
-          this.metrics.movesRejected.inc();
-          this.#correct(clientId);
-        } else {
-          this.#place(clientId, state);
-        }
-      },
-      (error: unknown) => logger.error("a plugin's move check failed: {error}", { error }),
-    );
-  }
-
-  /** Puts an accepted move into the fragment grid (when on). */
-  #place(clientId: number, state: MoveState): void {
-    const grid = this.#grid;
-    if (grid === undefined) {
-      this.metrics.movesAccepted.inc();
-      return;
-    }
-    if (this.#players.player(clientId) === undefined) return; // left while plugins decided
-    const now = performance.now();
-    const outcome = grid.fragmentOf(clientId) === undefined
-      ? grid.add(clientId, state, now)
-      : grid.move(clientId, state, now);
-    if (outcome === "accepted" || outcome === "unchanged") {
-      this.metrics.movesAccepted.inc();
-    } else if (outcome === "clamped") {
-      this.metrics.movesAccepted.inc();
-      this.#correct(clientId);
-    } else {
-      this.metrics.movesRejected.inc();
-      this.#correct(clientId);
-    }
-  }
-
-  /** Sends a player its own stored state back (a MoveBatch entry with its own id). */
-  #correct(clientId: number): void {
-    const state = this.#grid?.stateOf(clientId);
-    const player = this.#players.player(clientId);
-    if (state === undefined || player === undefined) return;
-    player.connection.send(encodePacket({ kind: "MoveBatch", entries: [{ clientId, state }] }));
+    this.#room.leave(player.info, reason);
   }
 
   readonly #tick = (): void => {
@@ -1084,140 +988,14 @@ class ClusterRuntime implements PluginActions {
       const now = performance.now();
       const dtMs = Math.max(0, now - this.#lastTick);
       this.#lastTick = now;
-      for (const host of this.#hosts) host.tick(dtMs);
+      this.#room.tick(now, dtMs);
       this.#drainFloodLog(now);
-      if (this.#grid !== undefined) this.#fragmentTick(this.#grid, now);
       // Grid work, encoding and queueing; the socket writes themselves happen after.
       this.metrics.recordTick((performance.now() - now) / 1000);
     } catch (error) {
       logger.error("tick failed: {error}", { error });
     }
   };
-
-  #fragmentTick(grid: FragmentGrid, now: number): void {
-    const result = grid.tick(now);
-    if (result.interest.size > 0) {
-      // Each Spawn / Despawn is encoded once per tick, whoever receives it.
-      const spawns = new Map<number, Uint8Array>();
-      const despawns = new Map<number, Uint8Array>();
-      for (const [viewer, change] of result.interest) {
-        const connection = this.#players.player(viewer)?.connection;
-        if (connection === undefined) continue;
-        for (const id of change.left) {
-          let frame = despawns.get(id);
-          if (frame === undefined) {
-            frame = encodePacket({ kind: "Despawn", clientId: id });
-            despawns.set(id, frame);
-          }
-          connection.send(frame);
-        }
-        for (const entity of change.entered) {
-          let frame = spawns.get(entity.id);
-          if (frame === undefined) {
-            frame = encodePacket({
-              kind: "Spawn",
-              clientId: entity.id,
-              playerId: this.#players.get(entity.id)?.playerId ?? "",
-              state: entity.state,
-            });
-            spawns.set(entity.id, frame);
-          }
-          connection.send(frame);
-        }
-      }
-    }
-    const maxPayload = this.#settings.maxFrameBytes - 1;
-    for (const viewer of result.recipients()) {
-      const connection = this.#players.player(viewer)?.connection;
-      if (connection === undefined) continue;
-      for (const payload of result.moveBatchFor(viewer, maxPayload)) {
-        connection.send(encodeFrame(PacketType.MoveBatch, payload));
-      }
-    }
-  }
-
-  // ---------------------------------------------------------------- PluginActions
-
-  /** Sends a plugin command to one player (dropped if it left). */
-  send(to: ClientId, command: number, payload: Uint8Array): void {
-    const player = this.#players.player(to);
-    if (player === undefined) return;
-    // One receiver: the frame is encoded straight into its queue, no frame array in between.
-    if (this.#pluginFrameFits(command, payload)) player.connection.sendFrame(command, payload);
-  }
-
-  /**
-   * Sends one encoded frame to everyone, all but one, or one fragment's audience (named by id,
-   * or by a player in it: `near`, which is everyone when the grid has no place for that player).
-   */
-  broadcast(command: number, payload: Uint8Array, options: BroadcastOptions): void {
-    const except = options.except === undefined
-      ? undefined
-      : this.#players.player(options.except)?.connection;
-    const fragment = options.near === undefined
-      ? options.fragment
-      : this.#grid?.fragmentOf(options.near);
-    if (fragment === undefined) {
-      // To everyone: copied once into the group's turn buffer, no frame array.
-      if (this.#pluginFrameFits(command, payload)) {
-        this.#everyone.broadcastFrame(command, payload, except);
-      }
-      return;
-    }
-    const frame = this.#pluginFrame(command, payload);
-    if (frame === undefined) return;
-    if (this.#grid === undefined) {
-      logger.debug("broadcast to fragment {fragment} dropped: fragments are off", { fragment });
-    } else {
-      broadcast(this.#audience(this.#grid, fragment), frame, except);
-    }
-  }
-
-  /** Disconnects a player with DisconnectCluster(reason). */
-  kick(client: ClientId, reason: string): void {
-    const player = this.#players.player(client);
-    if (player === undefined) return;
-    const record = this.#connections.get(player.connection);
-    if (record !== undefined) record.leaveReason = `kicked: ${reason}`;
-    this.metrics.kicks.inc();
-    logger.info("kicking player {playerId} (client {clientId}): {reason}", {
-      playerId: player.playerId,
-      clientId: client,
-      reason,
-    });
-    player.connection.send(disconnectFrame(reason));
-    player.connection.close();
-  }
-
-  *#audience(grid: FragmentGrid, fragment: number): Generator<FrameTransport> {
-    for (const id of grid.playersInterestedIn(fragment as FragmentId)) {
-      const connection = this.#players.player(id)?.connection;
-      if (connection !== undefined) yield connection;
-    }
-  }
-
-  #pluginFrame(command: number, payload: Uint8Array): Uint8Array | undefined {
-    return this.#pluginFrameFits(command, payload)
-      ? encodePluginFrame(command, payload)
-      : undefined;
-  }
-
-  /**
-   * Whether a plugin frame may be sent: `false` (logged) if above `max_frame_bytes`.
-   *
-   * @throws {RangeError} If `command` is not a plugin command.
-   */
-  #pluginFrameFits(command: number, payload: Uint8Array): boolean {
-    if (payload.length + 1 > this.#settings.maxFrameBytes) {
-      logger.warn("plugin command {command} of {bytes} bytes is above max_frame_bytes; dropped", {
-        command,
-        bytes: payload.length + 1,
-      });
-      return false;
-    }
-    assertPluginCommand(command);
-    return true;
-  }
 
   // ---------------------------------------------------------------- stopping
 
@@ -1252,7 +1030,7 @@ class ClusterRuntime implements PluginActions {
     ]);
     await Promise.all([...this.#connections.values()].map((r) => r.cleanedUp));
     await link;
-    for (const host of this.#hosts) {
+    for (const host of this.#room.plugins) {
       try {
         await host.stop();
       } catch (error) {
@@ -1260,7 +1038,7 @@ class ClusterRuntime implements PluginActions {
       }
     }
     // Plugins may have broadcast while stopping: nobody is left to take it, but no timer stays.
-    this.#everyone.flush();
+    this.#outbox.flush();
     this.#drainFloodLog(Infinity);
     this.#console?.close();
     await this.#status?.close();
@@ -1268,14 +1046,6 @@ class ClusterRuntime implements PluginActions {
     this.#pending.stop();
     logger.info("cluster {name} stopped", { name: this.#settings.serverName });
   }
-}
-
-function disconnectFrame(reason: string): Uint8Array {
-  // Cut, then mend a surrogate pair the cut may have split: the encoder refuses lone ones.
-  return encodePacket({
-    kind: "DisconnectCluster",
-    reason: String(reason).slice(0, MAX_DISCONNECT_REASON_CHARS).toWellFormed(),
-  });
 }
 
 /** Whether an Error code blames the peer's input (BadHello .. UnexpectedPacket). */
@@ -1296,17 +1066,4 @@ function logClose(connection: FrameTransport, action: SessionAction & { type: "c
     remote: remoteOf(connection),
     reason: action.reason,
   });
-}
-
-// Error(Unhandled) frames, one per plugin command, made on first use.
-const unhandledFrames = new Map<number, Uint8Array>();
-
-function unhandledFrame(command: number): Uint8Array {
-  let frame = unhandledFrames.get(command);
-  if (frame === undefined) {
-    const reason = `no plugin handles command 0x${command.toString(16).padStart(2, "0")}`;
-    frame = encodePacket({ kind: "Error", code: ErrorCode.Unhandled, reason });
-    unhandledFrames.set(command, frame);
-  }
-  return frame;
 }
