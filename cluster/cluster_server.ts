@@ -17,7 +17,7 @@
 
 import { warnIfFfiUnavailable } from "../shared/create_record_cipher.ts";
 import { TicketVerifier } from "../shared/join_ticket.ts";
-import { generateKey, keyPath, loadKey, loadOrCreateIdentity } from "../shared/keys.ts";
+import { loadOrCreateIdentity } from "../shared/keys.ts";
 import { logSuccess, roleLogger } from "../shared/logging.ts";
 import { decodePacket } from "../shared/protocol/codec.ts";
 import type { Frame } from "../shared/protocol/frame.ts";
@@ -26,7 +26,7 @@ import { listenWebSocket, type WebSocketListener } from "../shared/websocket_lis
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { SustenetError } from "../shared/errors.ts";
 import type { ClientId } from "../shared/plugin.ts";
-import { importAesKey, KeyError } from "../shared/security.ts";
+import { importAesKey } from "../shared/security.ts";
 import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
 import { gcMetricsRequested, RuntimeMetrics } from "../shared/runtime_metrics.ts";
 import { exportMetricFamilies, inSpan, recordSpan } from "../shared/telemetry.ts";
@@ -38,7 +38,6 @@ import {
   MAX_PLAYER_ROWS,
 } from "./cluster_console.ts";
 import { PendingGate } from "../shared/pending_gate.ts";
-import { LogThrottle } from "../shared/log_throttle.ts";
 import {
   broadcast,
   type CloseInfo,
@@ -47,6 +46,7 @@ import {
   listenFrames,
 } from "../shared/transport.ts";
 import { listenTlsFrames } from "../shared/tls_listener.ts";
+import { peerLabel } from "../shared/peer_label.ts";
 import { ClientSession, type ClientSessionOptions, type SessionAction } from "./client_session.ts";
 import {
   type ClusterOptions,
@@ -54,11 +54,13 @@ import {
   type Settings,
   settingsOf,
 } from "./cluster_options.ts";
+import { loadClusterKey } from "./cluster_key.ts";
 import { GameRoom } from "./game_room.ts";
 import { InProcessPluginHost } from "./in_process_plugin_host.ts";
 import { MasterLink, type MasterLinkState } from "./master_link.ts";
 import { ClusterMetrics } from "./metrics.ts";
-import { FLOOD_KICK_REASON, PlayerRateLimit, type RateVerdict } from "./player_rate_limit.ts";
+import { FloodResponse } from "./flood_response.ts";
+import { PlayerRateLimit } from "./player_rate_limit.ts";
 import { PlayerOutbox } from "./player_outbox.ts";
 import { PlayerTable, type PlayerView } from "./players.ts";
 import { disconnectFrame } from "./disconnect_frame.ts";
@@ -68,8 +70,6 @@ const logger = roleLogger("cluster");
 
 /** Ticket verifiers kept for earlier cluster ids (tickets issued before a re-registration). */
 const MAX_OLD_VERIFIERS = 4;
-/** Throttle and flood-kick log lines: at most this many of each per 10 s, the rest counted. */
-const FLOOD_LOG_LINES = 5;
 
 /**
  * How a broadcast's wait grows with the players it goes to, in ms per player, up to
@@ -216,27 +216,6 @@ interface ConnectionRecord {
   limit: PlayerRateLimit | undefined;
 }
 
-/** Loads the master-shared key, generating it (with a warning) the first time. */
-async function loadClusterKey(keysDir: string, keyName: string): Promise<Uint8Array> {
-  try {
-    return await loadKey(keysDir, keyName);
-  } catch (error) {
-    if (!(error instanceof KeyError) || error.code !== "key_missing") throw error;
-  }
-  try {
-    await generateKey(keysDir, keyName);
-    logger.warn(
-      "no cluster key {path}: generated a new one; the master needs this same key, so copy " +
-        "the file into the master's keys directory",
-      { path: keyPath(keysDir, keyName) },
-    );
-  } catch (error) {
-    // Another process made it between our two steps: use theirs.
-    if (!(error instanceof KeyError) || error.code !== "key_exists") throw error;
-  }
-  return await loadKey(keysDir, keyName);
-}
-
 /** The running cluster's state and wiring (one instance per startCluster). */
 class ClusterRuntime {
   readonly #options: ClusterOptions;
@@ -254,8 +233,8 @@ class ClusterRuntime {
   readonly #pending: PendingGate;
   readonly #verifiers = new Map<number, TicketVerifier>();
   readonly metrics: ClusterMetrics;
-  /** Throttling and flood kicks are logged a few lines per 10 s, with a count of the rest. */
-  readonly #floodLog = new LogThrottle({ linesPerInterval: FLOOD_LOG_LINES, maxKeys: 8 });
+  /** What happens to the frames players' rate limits drop. */
+  readonly #flood: FloodResponse;
   #clusterAesKey: CryptoKey | undefined;
   #identity: { privateKey: CryptoKey; publicKey: Uint8Array; version: number } | undefined;
   #sessionOptions: Omit<ClientSessionOptions, "admit"> | undefined;
@@ -322,6 +301,7 @@ class ClusterRuntime {
         ? {}
         : { fragments: { ...fragments, tickHz: this.#settings.tickHz } }),
     });
+    this.#flood = new FloodResponse({ metrics: this.metrics, players: this.#players });
     this.#pending = new PendingGate({
       maxPending: this.#settings.maxPendingConnections,
       maxPerAddress: this.#settings.maxPendingPerAddress,
@@ -666,7 +646,7 @@ class ClusterRuntime {
           rows.push({
             clientId: player.clientId,
             playerId: player.playerId,
-            address: remoteOf(player.connection),
+            address: peerLabel(player.connection.remoteAddr),
             connectedMs: record === undefined ? 0 : now - record.acceptedAt,
             queuedBytes: player.connection.queuedBytes,
             fragment: coords === undefined ? null : `${coords.fx},${coords.fz}`,
@@ -782,7 +762,7 @@ class ClusterRuntime {
     record.cleanedUp = connection.closed.then((info) => this.#closed(connection, record, info))
       .catch((error: unknown) => {
         logger.error("cleaning up after {remote} failed: {error}", {
-          remote: remoteOf(connection),
+          remote: peerLabel(connection.remoteAddr),
           error,
         });
       });
@@ -809,7 +789,7 @@ class ClusterRuntime {
       const now = this.#turnNow();
       const verdict = limit.admit(frame.type, bytes, now);
       if (verdict !== "pass") {
-        this.#throttled(verdict, bytes, now, connection, record, limit);
+        this.#flood.dropped(verdict, bytes, now, connection, record, limit);
         return;
       }
     }
@@ -822,7 +802,7 @@ class ClusterRuntime {
       (actions) => this.#apply(actions, connection, record),
       (error: unknown) => {
         logger.error("handshake step failed for {remote}: {error}", {
-          remote: remoteOf(connection),
+          remote: peerLabel(connection.remoteAddr),
           error,
         });
         connection.close({ code: ErrorCode.Internal, message: "internal error" });
@@ -852,7 +832,7 @@ class ClusterRuntime {
             "sustenet.cluster.id": this.#link?.clusterId ?? 0,
             "sustenet.client.id": action.clientId,
             "sustenet.player.id": this.#players.get(action.clientId)?.playerId ?? "",
-            "net.peer.address": remoteOf(connection),
+            "net.peer.address": peerLabel(connection.remoteAddr),
           }, record.acceptedAt);
           break;
         case "refused":
@@ -862,7 +842,7 @@ class ClusterRuntime {
             {
               "sustenet.admission.status": action.status,
               "sustenet.cluster.id": this.#link?.clusterId ?? 0,
-              "net.peer.address": remoteOf(connection),
+              "net.peer.address": peerLabel(connection.remoteAddr),
             },
             record.acceptedAt,
             action.reason,
@@ -878,7 +858,7 @@ class ClusterRuntime {
           // Bad input before authentication is counted and logged rate-limited by the gate.
           if (this.#pending.isPending(connection) && isBadInput(action.code)) {
             logger.debug("closing {remote}: {reason}", {
-              remote: remoteOf(connection),
+              remote: peerLabel(connection.remoteAddr),
               reason: action.reason,
             });
           } else {
@@ -893,62 +873,6 @@ class ClusterRuntime {
     }
   }
 
-  /** Counts a dropped frame; logs a throttle's start (rate-limited); kicks a lasting flood. */
-  #throttled(
-    verdict: Exclude<RateVerdict, "pass">,
-    bytes: number,
-    now: number,
-    connection: FrameTransport,
-    record: ConnectionRecord,
-    limit: PlayerRateLimit,
-  ): void {
-    this.metrics.messagesThrottled.inc();
-    this.metrics.bytesThrottled.inc(bytes);
-    // The rest of the flood waits in the kernel: TCP slows the sender, not us.
-    connection.pauseReading(limit.pauseMs(now));
-    if (verdict === "drop") return;
-    const clientId = record.session.clientId;
-    const playerId = this.#players.get(clientId)?.playerId ?? "?";
-    if (verdict === "throttle") {
-      const left = this.#floodLog.admit("throttle", now);
-      if (left === null) return;
-      logger.warn(
-        "throttling player {playerId} (client {clientId}) from {remote}: over its rate limits, " +
-          "excess frames dropped ({left} more such lines left out)",
-        { playerId, clientId, remote: remoteOf(connection), left },
-      );
-      return;
-    }
-    this.metrics.floodKicks.inc();
-    record.leaveReason = `kicked: ${FLOOD_KICK_REASON}`;
-    const left = this.#floodLog.admit("flood kick", now);
-    if (left !== null) {
-      logger.warn(
-        "kicking player {playerId} (client {clientId}) from {remote}: {reason} for " +
-          "{ms} ms, {dropped} frames ({droppedBytes} bytes) dropped ({left} more such lines left out)",
-        {
-          playerId,
-          clientId,
-          remote: remoteOf(connection),
-          reason: FLOOD_KICK_REASON,
-          ms: Math.round(now - (limit.throttledSince(now) ?? now)),
-          dropped: limit.dropped,
-          droppedBytes: limit.droppedBytes,
-          left,
-        },
-      );
-    }
-    connection.send(disconnectFrame(FLOOD_KICK_REASON));
-    connection.close();
-  }
-
-  /** Writes the counts of flood lines left out once their window closed. */
-  #drainFloodLog(now: number): void {
-    for (const [what, left] of this.#floodLog.drain(now)) {
-      logger.warn("{left} more {what} lines were left out", { left, what });
-    }
-  }
-
   #joined(connection: FrameTransport, clientId: number): void {
     connection.markEstablished();
     // Out of the pending pool, and full frame and record bounds from the next byte on.
@@ -959,7 +883,7 @@ class ClusterRuntime {
     logger.info("player {playerId} joined as client {clientId} from {remote}", {
       playerId: player.playerId,
       clientId,
-      remote: remoteOf(connection),
+      remote: peerLabel(connection.remoteAddr),
     });
     this.#room.join(player.info);
   }
@@ -989,7 +913,7 @@ class ClusterRuntime {
       const dtMs = Math.max(0, now - this.#lastTick);
       this.#lastTick = now;
       this.#room.tick(now, dtMs);
-      this.#drainFloodLog(now);
+      this.#flood.drainLog(now);
       // Grid work, encoding and queueing; the socket writes themselves happen after.
       this.metrics.recordTick((performance.now() - now) / 1000);
     } catch (error) {
@@ -1039,7 +963,7 @@ class ClusterRuntime {
     }
     // Plugins may have broadcast while stopping: nobody is left to take it, but no timer stays.
     this.#outbox.flush();
-    this.#drainFloodLog(Infinity);
+    this.#flood.drainLog(Infinity);
     this.#console?.close();
     await this.#status?.close();
     this.#runtime?.stop();
@@ -1053,17 +977,12 @@ function isBadInput(code: number | undefined): boolean {
   return code !== undefined && code >= ErrorCode.BadHello && code <= ErrorCode.UnexpectedPacket;
 }
 
-function remoteOf(connection: FrameTransport): string {
-  const addr = connection.remoteAddr;
-  return addr.transport === "tcp" ? `${addr.hostname}:${addr.port}` : addr.transport;
-}
-
 /** The LogTape method of each close level. */
 const LOG_METHOD = { debug: "debug", info: "info", warning: "warn", error: "error" } as const;
 
 function logClose(connection: FrameTransport, action: SessionAction & { type: "close" }): void {
   logger[LOG_METHOD[action.level]]("closing {remote}: {reason}", {
-    remote: remoteOf(connection),
+    remote: peerLabel(connection.remoteAddr),
     reason: action.reason,
   });
 }
