@@ -21,8 +21,7 @@ import { loadOrCreateIdentity } from "../shared/keys.ts";
 import { logSuccess, roleLogger } from "../shared/logging.ts";
 import { decodePacket } from "../shared/protocol/codec.ts";
 import type { Frame } from "../shared/protocol/frame.ts";
-import type { ClusterInfo, Endpoint } from "../shared/protocol/packets.ts";
-import { listenWebSocket, type WebSocketListener } from "../shared/websocket_listener.ts";
+import type { ClusterInfo } from "../shared/protocol/packets.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { SustenetError } from "../shared/errors.ts";
 import type { ClientId } from "../shared/plugin.ts";
@@ -38,14 +37,7 @@ import {
   MAX_PLAYER_ROWS,
 } from "./cluster_console.ts";
 import { PendingGate } from "../shared/pending_gate.ts";
-import {
-  broadcast,
-  type CloseInfo,
-  type FrameListener,
-  type FrameTransport,
-  listenFrames,
-} from "../shared/transport.ts";
-import { listenTlsFrames } from "../shared/tls_listener.ts";
+import { broadcast, type CloseInfo, type FrameTransport } from "../shared/transport.ts";
 import { peerLabel } from "../shared/peer_label.ts";
 import { ClientSession, type ClientSessionOptions, type SessionAction } from "./client_session.ts";
 import {
@@ -55,6 +47,7 @@ import {
   settingsOf,
 } from "./cluster_options.ts";
 import { loadClusterKey } from "./cluster_key.ts";
+import { ClientListeners, type ClusterAddress } from "./client_listeners.ts";
 import { GameRoom } from "./game_room.ts";
 import { InProcessPluginHost } from "./in_process_plugin_host.ts";
 import { MasterLink, type MasterLinkState } from "./master_link.ts";
@@ -79,24 +72,7 @@ const MAX_OLD_VERIFIERS = 4;
  */
 const BROADCAST_FLUSH_MS_PER_PLAYER = 0.02;
 
-/**
- * A host and port.
- *
- * @example
- * ```ts
- * import type { ClusterAddress } from "./cluster_server.ts";
- * import assert from "node:assert/strict";
- *
- * const addr: ClusterAddress = { hostname: "127.0.0.1", port: 6257 };
- * assert.equal(addr.port, 6257);
- * ```
- */
-export interface ClusterAddress {
-  /** Bound IP address. */
-  readonly hostname: string;
-  /** Bound port (the real one when 0 was asked). */
-  readonly port: number;
-}
+export type { ClusterAddress };
 
 /**
  * A running cluster, as {@linkcode startCluster} returns it.
@@ -238,10 +214,7 @@ class ClusterRuntime {
   #clusterAesKey: CryptoKey | undefined;
   #identity: { privateKey: CryptoKey; publicKey: Uint8Array; version: number } | undefined;
   #sessionOptions: Omit<ClientSessionOptions, "admit"> | undefined;
-  #listener: FrameListener | undefined;
-  /** The TLS client listener (`tls` option), where the TLS session mode is allowed. */
-  #tlsListener: FrameListener | undefined;
-  #webSocket: WebSocketListener | undefined;
+  readonly #listeners: ClientListeners;
   #status: StatusServer | undefined;
   #runtime: RuntimeMetrics | undefined;
   #console: ClusterConsole | undefined;
@@ -301,6 +274,18 @@ class ClusterRuntime {
         ? {}
         : { fragments: { ...fragments, tickHz: this.#settings.tickHz } }),
     });
+    this.#listeners = new ClientListeners({
+      hostname: this.#settings.hostname,
+      port: this.#settings.port,
+      maxFrameBytes: this.#settings.maxFrameBytes,
+      pendingMaxFrameBytes: this.#settings.maxPendingFrameBytes,
+      maxQueueBytes: this.#settings.maxQueueBytes,
+      handshakeTimeoutMs: options.handshakeTimeoutMs ?? 5000,
+      idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
+      ...(options.webSocket === undefined ? {} : { webSocket: options.webSocket }),
+      onConnection: (connection, tls) => this.#accept(connection, tls),
+    });
     this.#flood = new FloodResponse({ metrics: this.metrics, players: this.#players });
     this.#pending = new PendingGate({
       maxPending: this.#settings.maxPendingConnections,
@@ -350,7 +335,7 @@ class ClusterRuntime {
     }
     try {
       await this.#startPlugins();
-      this.#listen();
+      this.#listeners.listen();
       this.#startStatus();
     } catch (error) {
       await this.#teardown("start failed");
@@ -361,26 +346,26 @@ class ClusterRuntime {
       this.#lastTick = performance.now();
       this.#tickTimer = setInterval(this.#tick, 1000 / s.tickHz);
     }
-    const addr = this.#listener!.addr;
+    const addr = this.#listeners.addr;
     warnIfFfiUnavailable(logger);
     logSuccess(logger, "cluster {name} listening on {host}:{port}", {
       name: s.serverName,
       host: addr.hostname,
       port: addr.port,
     });
-    if (this.#webSocket !== undefined) {
+    const ws = this.#listeners.webSocketAddr;
+    if (ws !== null) {
       logger.info("cluster {name} WebSocket on {scheme}://{host}:{port}{path}", {
         name: s.serverName,
-        scheme: this.#webSocket.scheme,
-        host: this.#webSocket.addr.hostname,
-        port: this.#webSocket.addr.port,
-        path: this.#webSocket.path,
+        scheme: ws.scheme,
+        host: ws.hostname,
+        port: ws.port,
+        path: ws.path,
       });
     }
   }
 
   server(): ClusterServer {
-    const listener = this.#listener!;
     const status = this.#status;
     const identity = this.#identity!;
     // deno-lint-ignore no-this-alias
@@ -388,17 +373,10 @@ class ClusterRuntime {
     const stop = (reason?: string) => this.stop(reason);
     const players = this.#players;
     return {
-      addr: { hostname: listener.addr.hostname, port: listener.addr.port },
+      addr: this.#listeners.addr,
       statusAddr: status === undefined ? null : status.addr,
-      tlsAddr: this.#tlsListener === undefined
-        ? null
-        : { hostname: this.#tlsListener.addr.hostname, port: this.#tlsListener.addr.port },
-      webSocketAddr: this.#webSocket === undefined ? null : {
-        hostname: this.#webSocket.addr.hostname,
-        port: this.#webSocket.addr.port,
-        path: this.#webSocket.path,
-        scheme: this.#webSocket.scheme,
-      },
+      tlsAddr: this.#listeners.tlsAddr,
+      webSocketAddr: this.#listeners.webSocketAddr,
       get clusterId() {
         return runtime.#link?.clusterId;
       },
@@ -455,53 +433,6 @@ class ClusterRuntime {
     }
   }
 
-  #listen(): void {
-    const s = this.#settings;
-    // Every transport's connections take the same pending slots, limits and protocol.
-    const connectionOptions = {
-      maxFrameBytes: s.maxFrameBytes,
-      // Until Authenticate(20): Hello, KeyExchange and SendPassword are all small.
-      pendingMaxFrameBytes: s.maxPendingFrameBytes,
-      maxQueueBytes: s.maxQueueBytes,
-      // From connecting to Authenticate(20): the whole handshake, ticket included.
-      handshakeTimeoutMs: this.#options.handshakeTimeoutMs ?? 5000,
-      idleTimeoutMs: this.#options.idleTimeoutMs ?? 30_000,
-      onConnection: (connection: FrameTransport) => this.#accept(connection, false),
-    };
-    this.#listener = listenFrames({ hostname: s.hostname, port: s.port, ...connectionOptions });
-    const tls = this.#options.tls;
-    if (tls !== undefined) {
-      this.#tlsListener = listenTlsFrames({
-        hostname: s.hostname,
-        ...connectionOptions,
-        ...tls,
-        onConnection: (connection: FrameTransport) => this.#accept(connection, true),
-      });
-    }
-    const ws = this.#options.webSocket;
-    if (ws !== undefined && ws !== false) {
-      this.#webSocket = listenWebSocket({
-        hostname: ws.hostname ?? s.hostname,
-        port: ws.port,
-        path: ws.path,
-        allowedOrigins: ws.allowedOrigins,
-        ...connectionOptions,
-        // With a certificate, wss:// only (announced as a wss endpoint).
-        ...(tls === undefined ? {} : { tls: { cert: tls.cert, key: tls.key } }),
-      });
-    }
-  }
-
-  /** The extra listeners announced to the master (and listed to clients). */
-  #endpoints(): readonly Endpoint[] | undefined {
-    const endpoints: Endpoint[] = [];
-    const ws = this.#webSocket;
-    if (ws !== undefined) endpoints.push({ kind: ws.scheme, port: ws.addr.port, path: ws.path });
-    const tls = this.#tlsListener;
-    if (tls !== undefined) endpoints.push({ kind: "tls", port: tls.addr.port, path: "" });
-    return endpoints.length === 0 ? undefined : endpoints;
-  }
-
   #startStatus(): void {
     const status = this.#options.status;
     if (status === undefined || status === false) return;
@@ -541,11 +472,13 @@ class ClusterRuntime {
       announcement: {
         name: s.serverName,
         host: s.publicHost,
-        port: this.#listener!.addr.port,
+        port: this.#listeners.addr.port,
         maxConnections: s.maxConnections,
         keyVersion: identity.version,
         publicKey: identity.publicKey,
-        ...(this.#endpoints() === undefined ? {} : { endpoints: this.#endpoints() }),
+        ...(this.#listeners.endpoints === undefined
+          ? {}
+          : { endpoints: this.#listeners.endpoints }),
       },
       load: () => this.#players.size,
       heartbeatIntervalMs: this.#options.heartbeatIntervalMs ?? 1000,
@@ -607,12 +540,12 @@ class ClusterRuntime {
       id,
       name: s.serverName,
       host: s.publicHost,
-      port: this.#listener!.addr.port,
+      port: this.#listeners.addr.port,
       load: this.#players.size,
       maxConnections: s.maxConnections,
       keyVersion: this.#identity!.version,
       full: this.#players.full,
-      ...(this.#endpoints() === undefined ? {} : { endpoints: this.#endpoints() }),
+      ...(this.#listeners.endpoints === undefined ? {} : { endpoints: this.#listeners.endpoints }),
     }];
   }
 
@@ -947,11 +880,7 @@ class ClusterRuntime {
     }
     const link = this.#link?.stop(reason);
     const shuttingDown = { code: ErrorCode.ShuttingDown, message: reason };
-    await Promise.all([
-      this.#listener?.close(shuttingDown),
-      this.#tlsListener?.close(shuttingDown),
-      this.#webSocket?.close(shuttingDown),
-    ]);
+    await this.#listeners.close(shuttingDown);
     await Promise.all([...this.#connections.values()].map((r) => r.cleanedUp));
     await link;
     for (const host of this.#room.plugins) {
