@@ -26,16 +26,7 @@ import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { SustenetError } from "../shared/errors.ts";
 import type { ClientId } from "../shared/plugin.ts";
 import { importAesKey } from "../shared/security.ts";
-import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
-import { gcMetricsRequested, RuntimeMetrics } from "../shared/runtime_metrics.ts";
-import { exportMetricFamilies, inSpan, recordSpan } from "../shared/telemetry.ts";
-import { AdminAuth, loadAdminToken } from "../shared/admin_auth.ts";
-import {
-  ClusterConsole,
-  type ClusterConsoleSource,
-  type ConsolePlayer,
-  MAX_PLAYER_ROWS,
-} from "./cluster_console.ts";
+import { inSpan, recordSpan } from "../shared/telemetry.ts";
 import { PendingGate } from "../shared/pending_gate.ts";
 import { broadcast, type CloseInfo, type FrameTransport } from "../shared/transport.ts";
 import { peerLabel } from "../shared/peer_label.ts";
@@ -48,6 +39,7 @@ import {
 } from "./cluster_options.ts";
 import { loadClusterKey } from "./cluster_key.ts";
 import { ClientListeners, type ClusterAddress } from "./client_listeners.ts";
+import { ClusterStatus, NOTICE_COMMAND } from "./cluster_status.ts";
 import { GameRoom } from "./game_room.ts";
 import { InProcessPluginHost } from "./in_process_plugin_host.ts";
 import { MasterLink, type MasterLinkState } from "./master_link.ts";
@@ -173,11 +165,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   return runtime.server();
 }
 
-/**
- * The plugin command an operator's notice reaches players on (docs/PROTOCOL.md, "Operator
- * notice"): payload = the notice in UTF-8.
- */
-export const NOTICE_COMMAND = 0xff;
+export { NOTICE_COMMAND };
 
 /** What the cluster keeps per accepted client connection. */
 interface ConnectionRecord {
@@ -215,10 +203,8 @@ class ClusterRuntime {
   #identity: { privateKey: CryptoKey; publicKey: Uint8Array; version: number } | undefined;
   #sessionOptions: Omit<ClientSessionOptions, "admit"> | undefined;
   readonly #listeners: ClientListeners;
-  #status: StatusServer | undefined;
-  #runtime: RuntimeMetrics | undefined;
-  #console: ClusterConsole | undefined;
-  #auth: AdminAuth | undefined;
+  /** `/health`, `/metrics` and the operator console (when `status` is on). */
+  readonly #status: ClusterStatus;
   /** An operator's drain: new connections are refused, players stay. */
   #draining = false;
   #link: MasterLink | undefined;
@@ -286,6 +272,21 @@ class ClusterRuntime {
       ...(options.webSocket === undefined ? {} : { webSocket: options.webSocket }),
       onConnection: (connection, tls) => this.#accept(connection, tls),
     });
+    this.#status = new ClusterStatus(options.status, {
+      name: this.#settings.serverName,
+      capacity: this.#settings.maxConnections,
+      startedAt: this.#startedAt,
+      players: this.#players,
+      room: this.#room,
+      metrics: this.metrics,
+      connections: () => this.#connections.size,
+      acceptedAt: (connection) => this.#connections.get(connection)?.acceptedAt,
+      clusterId: () => this.#link?.clusterId ?? null,
+      masterLink: () => this.#linkState(),
+      stopping: () => this.#closing,
+      draining: () => this.#draining,
+      setDraining: (on) => this.#draining = on,
+    });
     this.#flood = new FloodResponse({ metrics: this.metrics, players: this.#players });
     this.#pending = new PendingGate({
       maxPending: this.#settings.maxPendingConnections,
@@ -323,20 +324,11 @@ class ClusterRuntime {
       clusters: () => this.#selfInfo(),
       plaintext: this.#options.plaintext === true,
     };
-    const statusOptions = this.#options.status;
-    if (statusOptions !== undefined && statusOptions !== false) {
-      this.#auth = await AdminAuth.create({
-        token: await loadAdminToken(
-          statusOptions.adminToken ?? null,
-          statusOptions.adminTokenFile ?? null,
-        ),
-        consolePublic: statusOptions.consolePublic ?? true,
-      });
-    }
+    await this.#status.loadAuth();
     try {
       await this.#startPlugins();
       this.#listeners.listen();
-      this.#startStatus();
+      this.#status.start();
     } catch (error) {
       await this.#teardown("start failed");
       throw error;
@@ -366,7 +358,6 @@ class ClusterRuntime {
   }
 
   server(): ClusterServer {
-    const status = this.#status;
     const identity = this.#identity!;
     // deno-lint-ignore no-this-alias
     const runtime = this;
@@ -374,7 +365,7 @@ class ClusterRuntime {
     const players = this.#players;
     return {
       addr: this.#listeners.addr,
-      statusAddr: status === undefined ? null : status.addr,
+      statusAddr: this.#status.addr,
       tlsAddr: this.#listeners.tlsAddr,
       webSocketAddr: this.#listeners.webSocketAddr,
       get clusterId() {
@@ -431,23 +422,6 @@ class ClusterRuntime {
       }, () => host.start());
       logger.info("plugin {name} started", { name: host.name });
     }
-  }
-
-  #startStatus(): void {
-    const status = this.#options.status;
-    if (status === undefined || status === false) return;
-    const runtime = new RuntimeMetrics({ role: "cluster", gcMetrics: gcMetricsRequested() });
-    this.#runtime = runtime;
-    exportMetricFamilies(() => this.metrics.families());
-    const page = new ClusterConsole(this.#consoleSource(), this.#auth!, logger);
-    this.#console = page;
-    this.#status = startStatusServer({
-      hostname: status.hostname ?? "127.0.0.1",
-      port: status.port,
-      health: () => this.#health(),
-      metrics: () => [...this.metrics.families(), ...runtime.families()],
-      routes: page.routes,
-    });
   }
 
   #startLink(clusterKey: Uint8Array): void {
@@ -547,117 +521,6 @@ class ClusterRuntime {
       full: this.#players.full,
       ...(this.#listeners.endpoints === undefined ? {} : { endpoints: this.#listeners.endpoints }),
     }];
-  }
-
-  #health(): Record<string, unknown> {
-    return {
-      status: this.#closing ? "stopping" : "ok",
-      role: "cluster",
-      name: this.#settings.serverName,
-      clusterId: this.#link?.clusterId ?? null,
-      masterLink: this.#linkState(),
-      players: this.#players.size,
-      connections: this.#connections.size,
-      plugins: this.#room.plugins.map((host) => ({ name: host.name, state: host.state })),
-      fragments: this.#room.hasFragments ? [...this.#room.fragmentStats() ?? []].length : null,
-      uptimeS: Math.round((performance.now() - this.#startedAt) / 1000),
-    };
-  }
-
-  // ---------------------------------------------------------------- operator console
-
-  #consoleSource(): ClusterConsoleSource {
-    const hosts = this.#room.plugins;
-    return {
-      snapshot: () => {
-        const now = Date.now();
-        const rows: ConsolePlayer[] = [];
-        for (const player of this.#players.players()) {
-          if (rows.length >= MAX_PLAYER_ROWS) break;
-          const record = this.#connections.get(player.connection);
-          const coords = this.#room.fragmentCoordsOf(player.clientId);
-          rows.push({
-            clientId: player.clientId,
-            playerId: player.playerId,
-            address: peerLabel(player.connection.remoteAddr),
-            connectedMs: record === undefined ? 0 : now - record.acceptedAt,
-            queuedBytes: player.connection.queuedBytes,
-            fragment: coords === undefined ? null : `${coords.fx},${coords.fz}`,
-          });
-        }
-        const stats = this.#room.fragmentStats();
-        const fragments = stats === undefined ? null : [...stats].map((f) => ({
-          fx: f.fx,
-          fz: f.fz,
-          players: f.players,
-          updateHz: f.updateHz,
-          bytesOut: f.bytesOut,
-        }));
-        return {
-          name: this.#settings.serverName,
-          clusterId: this.#link?.clusterId ?? null,
-          masterLink: this.#linkState(),
-          uptimeMs: performance.now() - this.#startedAt,
-          draining: this.#draining,
-          players: this.#players.size,
-          capacity: this.#settings.maxConnections,
-          playerRows: rows,
-          fragments,
-          plugins: hosts.map((host) => {
-            const worker = host instanceof WorkerPluginHost ? host : undefined;
-            const stats = worker?.stats;
-            return {
-              name: host.name,
-              state: host.state,
-              restarts: stats?.restarts ?? 0,
-              failures: stats === undefined
-                ? 0
-                : Object.values(stats.failures).reduce((a, b) => a + b, 0),
-              lastError: worker?.lastError ?? null,
-              sandboxed: worker !== undefined,
-            };
-          }),
-          tick: {
-            p50Ms: this.metrics.tickSeconds.quantile(0.5) * 1000,
-            p99Ms: this.metrics.tickSeconds.quantile(0.99) * 1000,
-          },
-          traffic: {
-            bytesIn: this.metrics.total("bytesIn"),
-            bytesOut: this.metrics.total("bytesOut"),
-            framesIn: this.metrics.total("framesIn"),
-            framesOut: this.metrics.total("framesOut"),
-          },
-          eventLoopLagMaxMs: (this.#runtime?.maxLagSeconds ?? 0) * 1000,
-        };
-      },
-      kick: (clientId, reason) => {
-        if (this.#players.player(clientId as ClientId) === undefined) return false;
-        this.#room.kick(clientId as ClientId, reason);
-        return true;
-      },
-      notice: (text) => {
-        const payload = new TextEncoder().encode(text);
-        const players = this.#players.size;
-        this.#room.broadcast(NOTICE_COMMAND, payload, {});
-        logger.info("operator notice sent to {players} player(s)", { players });
-        return players;
-      },
-      drain: (on) => {
-        this.#draining = on;
-        logger.warn(on ? "draining: new players are refused" : "draining stopped");
-      },
-      restartPlugin: (name) => {
-        const host = hosts.find((h) => h.name === name);
-        if (host === undefined) return "unknown";
-        if (!(host instanceof WorkerPluginHost)) return "not_restartable";
-        const restarted = host.restart();
-        recordSpan("sustenet.plugin.restart", {
-          "sustenet.plugin.name": name,
-          "sustenet.plugin.restarted": restarted,
-        }, Date.now());
-        return restarted ? "ok" : "not_restartable";
-      },
-    };
   }
 
   // ---------------------------------------------------------------- client connections
@@ -893,9 +756,7 @@ class ClusterRuntime {
     // Plugins may have broadcast while stopping: nobody is left to take it, but no timer stays.
     this.#outbox.flush();
     this.#flood.drainLog(Infinity);
-    this.#console?.close();
-    await this.#status?.close();
-    this.#runtime?.stop();
+    await this.#status.close();
     this.#pending.stop();
     logger.info("cluster {name} stopped", { name: this.#settings.serverName });
   }
