@@ -16,14 +16,12 @@
  */
 
 import { warnIfFfiUnavailable } from "../shared/create_record_cipher.ts";
-import { TicketVerifier } from "../shared/join_ticket.ts";
 import { loadOrCreateIdentity } from "../shared/keys.ts";
 import { logSuccess, roleLogger } from "../shared/logging.ts";
 import { decodePacket } from "../shared/protocol/codec.ts";
 import type { Frame } from "../shared/protocol/frame.ts";
 import type { ClusterInfo } from "../shared/protocol/packets.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
-import { SustenetError } from "../shared/errors.ts";
 import type { ClientId } from "../shared/plugin.ts";
 import { importAesKey } from "../shared/security.ts";
 import { inSpan, recordSpan } from "../shared/telemetry.ts";
@@ -41,8 +39,9 @@ import { loadClusterKey } from "./cluster_key.ts";
 import { ClientListeners, type ClusterAddress } from "./client_listeners.ts";
 import { ClusterStatus, NOTICE_COMMAND } from "./cluster_status.ts";
 import { GameRoom } from "./game_room.ts";
+import { MasterListing } from "./master_listing.ts";
 import { InProcessPluginHost } from "./in_process_plugin_host.ts";
-import { MasterLink, type MasterLinkState } from "./master_link.ts";
+import type { MasterLinkState } from "./master_link.ts";
 import { ClusterMetrics } from "./metrics.ts";
 import { FloodResponse } from "./flood_response.ts";
 import { PlayerRateLimit } from "./player_rate_limit.ts";
@@ -52,9 +51,6 @@ import { disconnectFrame } from "./disconnect_frame.ts";
 import { WorkerPluginHost } from "./worker_plugin_host.ts";
 
 const logger = roleLogger("cluster");
-
-/** Ticket verifiers kept for earlier cluster ids (tickets issued before a re-registration). */
-const MAX_OLD_VERIFIERS = 4;
 
 /**
  * How a broadcast's wait grows with the players it goes to, in ms per player, up to
@@ -195,7 +191,6 @@ class ClusterRuntime {
   readonly #connections = new Map<FrameTransport, ConnectionRecord>();
   /** Connections not authenticated yet: their own pool, so they never take a player's slot. */
   readonly #pending: PendingGate;
-  readonly #verifiers = new Map<number, TicketVerifier>();
   readonly metrics: ClusterMetrics;
   /** What happens to the frames players' rate limits drop. */
   readonly #flood: FloodResponse;
@@ -207,24 +202,15 @@ class ClusterRuntime {
   readonly #status: ClusterStatus;
   /** An operator's drain: new connections are refused, players stay. */
   #draining = false;
-  #link: MasterLink | undefined;
+  /** The registration with the master, and the ticket verifiers that follow from it. */
+  readonly #link: MasterListing;
   #tickTimer: ReturnType<typeof setInterval> | undefined;
   #lastTick = 0;
   #stopping: Promise<void> | undefined;
-  // Settled once: the first registration, or why there will be none.
-  readonly #registeredOnce = Promise.withResolvers<number>();
   #closing = false;
 
   constructor(options: ClusterOptions) {
     this.#options = options;
-    // Handled here so that an embedder who never looks at `registered` gets no unhandled
-    // rejection; one who awaits it still sees the rejection.
-    this.#registeredOnce.promise.catch(() => {});
-    if (options.master === null) {
-      this.#registeredOnce.reject(
-        new SustenetError("not_registered", "the cluster runs with no master (master: null)"),
-      );
-    }
     this.#settings = settingsOf(options);
     this.#players = new PlayerTable<FrameTransport>({
       maxPlayers: this.#settings.maxConnections,
@@ -244,12 +230,13 @@ class ClusterRuntime {
     this.metrics = new ClusterMetrics({
       players: () => this.#players.size,
       connections: () => this.#connections.keys(),
-      masterLinkState: () => this.#linkState(),
+      masterLinkState: () => this.#link.state,
       fragments: () => this.#room.fragmentStats(),
       pending: () => this.#pending.size,
       plugins: () =>
         this.#room.plugins.flatMap((host) => host instanceof WorkerPluginHost ? [host.stats] : []),
     });
+    this.#link = new MasterListing({ noMaster: options.master === null, metrics: this.metrics });
     this.#room = new GameRoom({
       players: this.#players,
       outbox: this.#outbox,
@@ -282,7 +269,7 @@ class ClusterRuntime {
       connections: () => this.#connections.size,
       acceptedAt: (connection) => this.#connections.get(connection)?.acceptedAt,
       clusterId: () => this.#link?.clusterId ?? null,
-      masterLink: () => this.#linkState(),
+      masterLink: () => this.#link.state,
       stopping: () => this.#closing,
       draining: () => this.#draining,
       setDraining: (on) => this.#draining = on,
@@ -320,7 +307,7 @@ class ClusterRuntime {
     this.#sessionOptions = {
       serverName: s.serverName,
       identity,
-      tickets: () => this.#currentVerifier(),
+      tickets: () => this.#link.verifier(),
       clusters: () => this.#selfInfo(),
       plaintext: this.#options.plaintext === true,
     };
@@ -380,9 +367,9 @@ class ClusterRuntime {
         list: () => players.list(),
       }),
       get masterLinkState() {
-        return runtime.#linkState();
+        return runtime.#link.state;
       },
-      registered: this.#registeredOnce.promise,
+      registered: this.#link.registered,
       identity: { publicKey: identity.publicKey, version: identity.version },
       metrics: this.metrics,
       stop,
@@ -425,24 +412,18 @@ class ClusterRuntime {
   }
 
   #startLink(clusterKey: Uint8Array): void {
-    const masters = this.#options.masters ?? [];
-    const master = masters.length > 0
-      ? masters[0]
-      : this.#options.master === undefined
-      ? { hostname: "127.0.0.1", port: 6256 }
-      : this.#options.master;
-    if (master === null) {
-      logger.warn("no master configured: join tickets cannot be checked, every join is refused");
-      return;
-    }
     const s = this.#settings;
+    const o = this.#options;
     const identity = this.#identity!;
-    this.#link = new MasterLink({
-      hostname: master.hostname,
-      port: master.port,
-      masters,
+    const endpoints = this.#listeners.endpoints;
+    this.#link.start({
+      master: o.master,
+      ...(o.masters === undefined ? {} : { masters: o.masters }),
+      name: s.serverName,
       keyName: s.keyName,
       clusterKey,
+      clusterAesKey: this.#clusterAesKey!,
+      identityPublicKey: identity.publicKey,
       announcement: {
         name: s.serverName,
         host: s.publicHost,
@@ -450,60 +431,24 @@ class ClusterRuntime {
         maxConnections: s.maxConnections,
         keyVersion: identity.version,
         publicKey: identity.publicKey,
-        ...(this.#listeners.endpoints === undefined
-          ? {}
-          : { endpoints: this.#listeners.endpoints }),
+        ...(endpoints === undefined ? {} : { endpoints }),
       },
       load: () => this.#players.size,
-      heartbeatIntervalMs: this.#options.heartbeatIntervalMs ?? 1000,
-      reconnectMinMs: this.#options.reconnectMinMs ?? 500,
-      reconnectMaxMs: this.#options.reconnectMaxMs ?? 2000,
-      handshakeTimeoutMs: this.#options.handshakeTimeoutMs ?? 5000,
+      heartbeatIntervalMs: o.heartbeatIntervalMs ?? 1000,
+      reconnectMinMs: o.reconnectMinMs ?? 500,
+      reconnectMaxMs: o.reconnectMaxMs ?? 2000,
+      handshakeTimeoutMs: o.handshakeTimeoutMs ?? 5000,
       maxFrameBytes: s.maxFrameBytes,
-      onRegistered: (clusterId) => this.#registered(clusterId),
       plugins: () =>
         this.#room.plugins.map((host) => ({
           name: host.name,
           state: host.state,
           restarts: host instanceof WorkerPluginHost ? host.stats.restarts : 0,
         })),
-      ...(this.#options.statusPageUrl === undefined || this.#options.statusPageUrl === null
+      ...(o.statusPageUrl === undefined || o.statusPageUrl === null
         ? {}
-        : { pageUrl: this.#options.statusPageUrl }),
+        : { pageUrl: o.statusPageUrl }),
     });
-    this.#link.start();
-  }
-
-  #registered(clusterId: number): void {
-    this.metrics.registrations.inc();
-    this.#registeredOnce.resolve(clusterId);
-    recordSpan("sustenet.cluster.registered", {
-      "sustenet.cluster.id": clusterId,
-      "sustenet.cluster.name": this.#settings.serverName,
-    }, Date.now());
-    if (this.#verifiers.has(clusterId)) return;
-    // One verifier per id, kept across re-registrations so a used ticket stays used.
-    this.#verifiers.set(
-      clusterId,
-      new TicketVerifier({
-        clusterKey: this.#clusterAesKey!,
-        clusterId,
-        identityPublicKey: this.#identity!.publicKey,
-      }),
-    );
-    for (const id of this.#verifiers.keys()) {
-      if (this.#verifiers.size <= MAX_OLD_VERIFIERS + 1) break;
-      if (id !== clusterId) this.#verifiers.delete(id);
-    }
-  }
-
-  #currentVerifier(): TicketVerifier | undefined {
-    const id = this.#link?.clusterId;
-    return id === undefined ? undefined : this.#verifiers.get(id);
-  }
-
-  #linkState(): MasterLinkState | "disabled" {
-    return this.#link?.state ?? "disabled";
   }
 
   #selfInfo(): readonly ClusterInfo[] {
@@ -726,9 +671,6 @@ class ClusterRuntime {
 
   async #teardown(reason: string): Promise<void> {
     this.#closing = true;
-    this.#registeredOnce.reject(
-      new SustenetError("not_registered", "the cluster stopped before the master accepted it"),
-    );
     if (this.#tickTimer !== undefined) clearInterval(this.#tickTimer);
     this.#tickTimer = undefined;
     // Players first: they are told why, then their queues drain as the sockets close.
@@ -741,7 +683,7 @@ class ClusterRuntime {
         player.connection.close();
       }
     }
-    const link = this.#link?.stop(reason);
+    const link = this.#link.stop(reason);
     const shuttingDown = { code: ErrorCode.ShuttingDown, message: reason };
     await this.#listeners.close(shuttingDown);
     await Promise.all([...this.#connections.values()].map((r) => r.cleanedUp));
