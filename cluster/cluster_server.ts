@@ -16,7 +16,6 @@
  */
 
 import { warnIfFfiUnavailable } from "../shared/create_record_cipher.ts";
-import { loadOrCreateIdentity } from "../shared/keys.ts";
 import { logSuccess, roleLogger } from "../shared/logging.ts";
 import { decodePacket } from "../shared/protocol/codec.ts";
 import type { Frame } from "../shared/protocol/frame.ts";
@@ -24,23 +23,19 @@ import type { ClusterInfo } from "../shared/protocol/packets.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import type { ClientId } from "../shared/plugin.ts";
 import { importAesKey } from "../shared/security.ts";
-import { inSpan, recordSpan } from "../shared/telemetry.ts";
+import { recordSpan } from "../shared/telemetry.ts";
 import { PendingGate } from "../shared/pending_gate.ts";
 import { broadcast, type CloseInfo, type FrameTransport } from "../shared/transport.ts";
 import { peerLabel } from "../shared/peer_label.ts";
 import { ClientSession, type ClientSessionOptions, type SessionAction } from "./client_session.ts";
-import {
-  type ClusterOptions,
-  isPluginEntry,
-  type Settings,
-  settingsOf,
-} from "./cluster_options.ts";
+import { type ClusterOptions, type Settings, settingsOf } from "./cluster_options.ts";
 import { loadClusterKey } from "./cluster_key.ts";
+import { loadClusterIdentity } from "./cluster_identity.ts";
+import { pluginHostsOf, startPluginHosts } from "./plugin_hosts.ts";
 import { ClientListeners, type ClusterAddress } from "./client_listeners.ts";
 import { ClusterStatus, NOTICE_COMMAND } from "./cluster_status.ts";
 import { GameRoom } from "./game_room.ts";
 import { MasterListing } from "./master_listing.ts";
-import { InProcessPluginHost } from "./in_process_plugin_host.ts";
 import type { MasterLinkState } from "./master_link.ts";
 import { ClusterMetrics } from "./metrics.ts";
 import { FloodResponse } from "./flood_response.ts";
@@ -287,23 +282,12 @@ class ClusterRuntime {
     const s = this.#settings;
     const clusterKey = await loadClusterKey(s.keysDir, s.keyName);
     this.#clusterAesKey = await importAesKey(clusterKey);
-    const identity = await loadOrCreateIdentity(s.keysDir, s.identityKeyName);
+    const identity = await loadClusterIdentity(
+      s.keysDir,
+      s.identityKeyName,
+      this.#options.domainPubKey ?? undefined,
+    );
     this.#identity = identity;
-    const publicFile = `${s.keysDir.replace(/[\\/]+$/, "")}/${s.identityKeyName}.pub`;
-    if (identity.created) {
-      logger.info("created the identity key pair {name}; its public key is in {file}", {
-        name: s.identityKeyName,
-        file: publicFile,
-      });
-    } else if (identity.publicFileRewritten) {
-      logger.info("rewrote {file} from the identity private key", { file: publicFile });
-    }
-    if (this.#options.domainPubKey) {
-      logger.info("clients fetch the identity public key from {url}: publish {file} there", {
-        url: this.#options.domainPubKey,
-        file: publicFile,
-      });
-    }
     this.#sessionOptions = {
       serverName: s.serverName,
       identity,
@@ -313,7 +297,8 @@ class ClusterRuntime {
     };
     await this.#status.loadAuth();
     try {
-      await this.#startPlugins();
+      for (const host of pluginHostsOf(this.#options, this.#room)) this.#room.addPlugin(host);
+      await startPluginHosts(this.#room.plugins);
       this.#listeners.listen();
       this.#status.start();
     } catch (error) {
@@ -378,38 +363,6 @@ class ClusterRuntime {
   }
 
   // ---------------------------------------------------------------- startup pieces
-
-  async #startPlugins(): Promise<void> {
-    const entries = this.#options.plugins ?? [];
-    entries.forEach((entry, index) => {
-      const { plugin, name, settings } = isPluginEntry(entry)
-        ? entry
-        : { plugin: entry, name: undefined, settings: undefined };
-      this.#room.addPlugin(
-        new InProcessPluginHost(plugin, this.#room, {
-          name: name ?? `plugin-${index + 1}`,
-          ...(settings === undefined ? {} : { settings }),
-        }),
-      );
-    });
-    for (const spec of this.#options.pluginSpecs ?? []) {
-      this.#room.addPlugin(
-        new WorkerPluginHost(spec, this.#room, {
-          ...this.#options.pluginHostOptions,
-          watchdogMs: this.#options.pluginWatchdogMs ??
-            this.#options.pluginHostOptions?.watchdogMs ?? 2000,
-        }),
-      );
-    }
-    // Sequential, so the first failure is the one reported and later plugins are not loaded.
-    for (const host of this.#room.plugins) {
-      await inSpan("sustenet.plugin.start", {
-        "sustenet.plugin.name": host.name,
-        "sustenet.plugin.sandboxed": host instanceof WorkerPluginHost,
-      }, () => host.start());
-      logger.info("plugin {name} started", { name: host.name });
-    }
-  }
 
   #startLink(clusterKey: Uint8Array): void {
     const s = this.#settings;
