@@ -19,7 +19,6 @@ import { warnIfFfiUnavailable } from "../shared/create_record_cipher.ts";
 import { logSuccess, roleLogger } from "../shared/logging.ts";
 import { decodePacket } from "../shared/protocol/codec.ts";
 import type { Frame } from "../shared/protocol/frame.ts";
-import type { ClusterInfo } from "../shared/protocol/packets.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import type { ClientId } from "../shared/plugin.ts";
 import { importAesKey } from "../shared/security.ts";
@@ -292,7 +291,7 @@ class ClusterRuntime {
       serverName: s.serverName,
       identity,
       tickets: () => this.#link.verifier(),
-      clusters: () => this.#selfInfo(),
+      clusters: () => this.#link.selfInfo(this.#players.size, this.#players.full),
       plaintext: this.#options.plaintext === true,
     };
     await this.#status.loadAuth();
@@ -402,23 +401,6 @@ class ClusterRuntime {
         ? {}
         : { pageUrl: o.statusPageUrl }),
     });
-  }
-
-  #selfInfo(): readonly ClusterInfo[] {
-    const id = this.#link?.clusterId;
-    if (id === undefined) return [];
-    const s = this.#settings;
-    return [{
-      id,
-      name: s.serverName,
-      host: s.publicHost,
-      port: this.#listeners.addr.port,
-      load: this.#players.size,
-      maxConnections: s.maxConnections,
-      keyVersion: this.#identity!.version,
-      full: this.#players.full,
-      ...(this.#listeners.endpoints === undefined ? {} : { endpoints: this.#listeners.endpoints }),
-    }];
   }
 
   // ---------------------------------------------------------------- client connections
@@ -641,13 +623,7 @@ class ClusterRuntime {
     await this.#listeners.close(shuttingDown);
     await Promise.all([...this.#connections.values()].map((r) => r.cleanedUp));
     await link;
-    for (const host of this.#room.plugins) {
-      try {
-        await host.stop();
-      } catch (error) {
-        logger.error("plugin {name} failed to stop: {error}", { name: host.name, error });
-      }
-    }
+    await this.#room.stopPlugins();
     // Plugins may have broadcast while stopping: nobody is left to take it, but no timer stays.
     this.#outbox.flush();
     this.#flood.drainLog(Infinity);

@@ -212,6 +212,17 @@ export class GameRoom implements PluginActions {
     this.#hosts.push(host);
   }
 
+  /** Stops every plugin, in order (a failure is logged and the next one still stops). */
+  async stopPlugins(): Promise<void> {
+    for (const host of this.#hosts) {
+      try {
+        await host.stop();
+      } catch (error) {
+        logger.error("plugin {name} failed to stop: {error}", { name: host.name, error });
+      }
+    }
+  }
+
   /** Each populated fragment's stats, or undefined when fragments are off. */
   fragmentStats(): Iterable<FragmentStats> | undefined {
     return this.#grid?.fragmentStats();

@@ -12,6 +12,7 @@
 import { SustenetError } from "../shared/errors.ts";
 import { TicketVerifier } from "../shared/join_ticket.ts";
 import { roleLogger } from "../shared/logging.ts";
+import type { ClusterInfo } from "../shared/protocol/packets.ts";
 import { recordSpan } from "../shared/telemetry.ts";
 import type { ClusterMasterAddress } from "./cluster_options.ts";
 import { MasterLink, type MasterLinkOptions, type MasterLinkState } from "./master_link.ts";
@@ -66,6 +67,7 @@ export class MasterListing {
   // Settled once: the first registration, or why there will be none.
   readonly #registeredOnce = Promise.withResolvers<number>();
   #link: MasterLink | undefined;
+  #announcement: MasterListingOptions["announcement"] | undefined;
 
   /**
    * @param options Whether the cluster runs with no master (`master: null`), and the counter
@@ -111,6 +113,30 @@ export class MasterListing {
   }
 
   /**
+   * This cluster as a client lists it (its own entry of SendClusters), once registered.
+   *
+   * @param load Players now.
+   * @param full Whether it takes no more players.
+   * @returns One entry, or none before the first registration.
+   */
+  selfInfo(load: number, full: boolean): readonly ClusterInfo[] {
+    const id = this.#link?.clusterId;
+    const a = this.#announcement;
+    if (id === undefined || a === undefined) return [];
+    return [{
+      id,
+      name: a.name,
+      host: a.host,
+      port: a.port,
+      load,
+      maxConnections: a.maxConnections,
+      keyVersion: a.keyVersion,
+      full,
+      ...(a.endpoints === undefined ? {} : { endpoints: a.endpoints }),
+    }];
+  }
+
+  /**
    * Starts registering with the master (nothing, with a warning, when there is none).
    *
    * @param options The master, the link's options and the ticket keys.
@@ -127,6 +153,7 @@ export class MasterListing {
       logger.warn("no master configured: join tickets cannot be checked, every join is refused");
       return;
     }
+    this.#announcement = options.announcement;
     this.#link = new MasterLink({
       ...linkOptions,
       hostname: master.hostname,
