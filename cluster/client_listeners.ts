@@ -116,7 +116,11 @@ export class ClientListeners {
   #tls: FrameListener | undefined;
   #webSocket: WebSocketListener | undefined;
 
-  /** @param options Addresses, bounds, timeouts, TLS and WebSocket, and the connection handler. */
+  /**
+   * Prepares the listeners (nothing is bound until `listen`).
+   *
+   * @param options Addresses, bounds, timeouts, TLS and WebSocket, and the connection handler.
+   */
   constructor(options: ClientListenersOptions) {
     this.#options = options;
   }

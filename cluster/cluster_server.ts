@@ -1,11 +1,13 @@
 /**
  * The cluster server: {@linkcode startCluster} loads the cluster's keys, starts its plugins,
- * listens for clients, keeps the master link up and serves `/health` and `/metrics`. It is the
- * socket adapter around the sans-I/O pieces: each client connection runs a
- * {@linkcode ClientSession}, authenticated players live in a {@linkcode PlayerTable}, their
- * frames are weighed against their {@linkcode PlayerRateLimit} before anything decodes them, and
- * their game packets go to the plugin hosts and (with fragments on) the {@linkcode FragmentGrid},
- * whose tick results go back out as MoveBatch / Spawn / Despawn.
+ * listens for clients ({@linkcode ClientListeners}), keeps its listing at the master
+ * ({@linkcode MasterListing}) and serves `/health`, `/metrics` and the console
+ * ({@linkcode ClusterStatus}). It accepts connections and drives their handshake: each client
+ * connection runs a {@linkcode ClientSession}, authenticated players live in a
+ * {@linkcode PlayerTable}, their frames are weighed against their {@linkcode PlayerRateLimit}
+ * before anything decodes them ({@linkcode FloodResponse} handles the rest), and their plugin
+ * commands and moves go to the {@linkcode GameRoom} (plugins, fragments, plugin actions), which
+ * writes back through the {@linkcode PlayerOutbox}.
  *
  * It must never let one connection's bad input or one plugin's failure reach another player
  * (each bad input closes only its connection, with a logged reason), never leave a promise

@@ -106,6 +106,8 @@ export class ClusterStatus {
   #console: ClusterConsole | undefined;
 
   /**
+   * Prepares the status pages (nothing listens until `start`).
+   *
    * @param options The `status` option (undefined or false: no status server).
    * @param source What the pages read.
    */

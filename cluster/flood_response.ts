@@ -76,7 +76,11 @@ export class FloodResponse {
   /** Throttling and flood kicks are logged a few lines per 10 s, with a count of the rest. */
   readonly #log = new LogThrottle({ linesPerInterval: FLOOD_LOG_LINES, maxKeys: 8 });
 
-  /** @param options The counters to keep and the players (for their ids in log lines). */
+  /**
+   * Creates the response, with its own log throttle.
+   *
+   * @param options The counters to keep and the players (for their ids in log lines).
+   */
   constructor(options: {
     readonly metrics: Pick<ClusterMetrics, "messagesThrottled" | "bytesThrottled" | "floodKicks">;
     readonly players: Pick<PlayerView, "get">;

@@ -70,6 +70,8 @@ export class MasterListing {
   #announcement: MasterListingOptions["announcement"] | undefined;
 
   /**
+   * Creates the listing (nothing connects until `start`).
+   *
    * @param options Whether the cluster runs with no master (`master: null`), and the counter
    * of registrations (`ClusterMetrics` has it).
    */

@@ -65,7 +65,11 @@ export class PlayerOutbox implements RoomOutbox {
   readonly #everyone: BroadcastGroup;
   readonly #kicking: (connection: FrameTransport, reason: string) => void;
 
-  /** @param options The players, broadcast batching and the kick hook. */
+  /**
+   * Creates the outbox over a player table.
+   *
+   * @param options The players, broadcast batching and the kick hook.
+   */
   constructor(options: PlayerOutboxOptions) {
     this.#players = options.players;
     this.#everyone = new BroadcastGroup(options.broadcast);

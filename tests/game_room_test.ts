@@ -451,3 +451,21 @@ Deno.test("a plugin frame above max_frame_bytes is dropped; a send to a player w
   assert.deepEqual(t.outbox.take(), []);
   assert.throws(() => t.room.send(alice, 0x10, new Uint8Array(1)), RangeError);
 });
+
+Deno.test("stopping the room's plugins stops each in order, even after one whose onStop throws", async () => {
+  const stopped: string[] = [];
+  await using t = await roomWith({
+    plugins: [
+      definePlugin({
+        onStop() {
+          stopped.push("first");
+          throw new Error("boom");
+        },
+      }),
+      definePlugin({ onStop: () => void stopped.push("second") }),
+    ],
+  });
+  await t.room.stopPlugins();
+  assert.deepEqual(stopped, ["first", "second"]);
+  assert.deepEqual(t.room.plugins.map((host) => host.state), ["stopped", "stopped"]);
+});
