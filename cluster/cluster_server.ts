@@ -335,7 +335,6 @@ class ClusterRuntime {
     // deno-lint-ignore no-this-alias
     const runtime = this;
     const stop = (reason?: string) => this.stop(reason);
-    const players = this.#players;
     return {
       addr: this.#listeners.addr,
       statusAddr: this.#status.addr,
@@ -344,14 +343,7 @@ class ClusterRuntime {
       get clusterId() {
         return runtime.#link?.clusterId;
       },
-      // A view, not the table: callers cannot add or remove players.
-      players: Object.freeze({
-        get size() {
-          return players.size;
-        },
-        get: (clientId: number) => players.get(clientId),
-        list: () => players.list(),
-      }),
+      players: this.#players.view(),
       get masterLinkState() {
         return runtime.#link.state;
       },
