@@ -264,7 +264,7 @@ class ClusterRuntime {
       metrics: this.metrics,
       connections: () => this.#connections.size,
       acceptedAt: (connection) => this.#connections.get(connection)?.acceptedAt,
-      clusterId: () => this.#link?.clusterId ?? null,
+      clusterId: () => this.#link.clusterId ?? null,
       masterLink: () => this.#link.state,
       stopping: () => this.#closing,
       draining: () => this.#draining,
@@ -341,7 +341,7 @@ class ClusterRuntime {
       tlsAddr: this.#listeners.tlsAddr,
       webSocketAddr: this.#listeners.webSocketAddr,
       get clusterId() {
-        return runtime.#link?.clusterId;
+        return runtime.#link.clusterId;
       },
       players: this.#players.view(),
       get masterLinkState() {
