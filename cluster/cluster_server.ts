@@ -1131,7 +1131,7 @@ class ClusterRuntime implements PluginActions {
       const connection = this.#players.player(viewer)?.connection;
       if (connection === undefined) continue;
       for (const payload of result.moveBatchFor(viewer, maxPayload)) {
-        connection.send(encodeFrame(PacketType.MoveBatch, payload));
+        connection.send(encodeFrame(grid.batchPacketType, payload));
       }
     }
   }

@@ -23,6 +23,12 @@ import {
   writeMoveState,
 } from "../shared/protocol/move_state.ts";
 import {
+  POSITION_BATCH_TYPE,
+  POSITION_ENTRY_BYTES,
+  writePositionEntry,
+} from "../shared/protocol/position_batch.ts";
+import { PacketType } from "../shared/protocol/packets.ts";
+import {
   FRAGMENT_COORD_LIMIT,
   fragmentCoords,
   type FragmentId,
@@ -68,7 +74,18 @@ export interface FragmentGridOptions {
    * fourth tick.
    */
   readonly crowdThreshold: number;
+  /**
+   * How position updates are encoded: `"full"` as MoveBatch (0x2B) entries (f32 fields, 17 to
+   * 33 bytes each), `"quantized"` as PositionBatch (0x2F) entries (11 bytes each, x/z over the
+   * bounds in 65,535 steps, y in 1/32 units, yaw in 1/256 turns, no velocity). `"quantized"`
+   * needs `bounds`.
+   * @default "full"
+   */
+  readonly positionFormat?: PositionFormat;
 }
+
+/** How a grid encodes position updates; see {@linkcode FragmentGridOptions.positionFormat}. */
+export type PositionFormat = "full" | "quantized";
 
 /**
  * What `add` did: `"accepted"`, `"clamped"` (accepted at the position clamped to the bounds),
@@ -274,6 +291,9 @@ class GridCore {
   readonly cap: number;
   readonly crowd: number;
   readonly bounds: FragmentBounds | undefined;
+  readonly quantized: boolean;
+  /** Largest entry of this grid's format: u32 id plus the state. */
+  readonly maxEntry: number;
   readonly originX: number;
   readonly originZ: number;
   readonly minCell: number;
@@ -315,6 +335,15 @@ class GridCore {
     this.tickHz = o.tickHz;
     this.cap = o.maxPlayersPerFragment;
     this.crowd = o.crowdThreshold;
+    const format = o.positionFormat ?? "full";
+    if (format !== "full" && format !== "quantized") {
+      throw new RangeError(`positionFormat must be "full" or "quantized", got ${format}`);
+    }
+    if (format === "quantized" && o.bounds === undefined) {
+      throw new RangeError(`positionFormat "quantized" needs bounds`);
+    }
+    this.quantized = format === "quantized";
+    this.maxEntry = this.quantized ? POSITION_ENTRY_BYTES : MAX_ENTRY_BYTES;
     const b = o.bounds;
     if (b === undefined) {
       this.bounds = undefined;
@@ -505,7 +534,7 @@ class GridCore {
 
   /** Encodes a fragment's dirty members into its reusable block: one encode, many readers. */
   encode(f: Fragment, nowTick: number): void {
-    const need = f.dirty.size * MAX_ENTRY_BYTES;
+    const need = f.dirty.size * this.maxEntry;
     if (f.buffer.length < need) {
       f.buffer = new Uint8Array(Math.max(need, f.buffer.length * 2));
       f.view = new DataView(f.buffer.buffer);
@@ -514,11 +543,16 @@ class GridCore {
     const list = f.blockEntities;
     let at = 0;
     let i = 0;
+    const bounds = this.bounds;
     for (const e of f.dirty) {
       e.blockTick = nowTick;
       e.blockStart = at;
-      view.setUint32(at, e.id);
-      at = writeMoveState(view, at + 4, e.state);
+      if (this.quantized) {
+        at = writePositionEntry(view, at, e.id, e.state, bounds as FragmentBounds);
+      } else {
+        view.setUint32(at, e.id);
+        at = writeMoveState(view, at + 4, e.state);
+      }
       e.blockEnd = at;
       list[i++] = e;
     }
@@ -587,9 +621,9 @@ class GridCore {
   }
 
   moveBatchFor(player: EntityId, maxPayloadBytes: number, nowTick: number): Uint8Array[] {
-    if (!(Number.isInteger(maxPayloadBytes) && maxPayloadBytes >= 2 + MAX_ENTRY_BYTES)) {
+    if (!(Number.isInteger(maxPayloadBytes) && maxPayloadBytes >= 2 + this.maxEntry)) {
       throw new RangeError(
-        `maxPayloadBytes must be an integer ≥ ${2 + MAX_ENTRY_BYTES}, got ${maxPayloadBytes}`,
+        `maxPayloadBytes must be an integer ≥ ${2 + this.maxEntry}, got ${maxPayloadBytes}`,
       );
     }
     const p = this.entities.get(player);
@@ -807,6 +841,30 @@ export class FragmentGrid {
   /** How many fragments around its own a player sees. */
   get viewDistance(): number {
     return this.#core.viewDistance;
+  }
+
+  /**
+   * The packet type of the payloads `moveBatchFor` builds: MoveBatch (0x2B) for the `"full"`
+   * position format, PositionBatch (0x2F) for `"quantized"`.
+   *
+   * @example
+   * ```ts
+   * import { FragmentGrid } from "./fragment_grid.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const grid = new FragmentGrid({
+   *   size: 64,
+   *   bounds: { minX: 0, minZ: 0, maxX: 2048, maxZ: 2048 },
+   *   positionFormat: "quantized",
+   *   tickHz: 20,
+   *   maxPlayersPerFragment: 100,
+   *   crowdThreshold: 50,
+   * });
+   * assert.equal(grid.batchPacketType, 0x2f);
+   * ```
+   */
+  get batchPacketType(): number {
+    return this.#core.quantized ? POSITION_BATCH_TYPE : PacketType.MoveBatch;
   }
 
   /** Number of players in the grid. */
