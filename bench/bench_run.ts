@@ -44,6 +44,7 @@ import {
 } from "./report.ts";
 import { relayJob, runGenerator } from "./run_generator.ts";
 import { measureSealing } from "./seal_throughput.ts";
+import { runWorldBench, type WorldResults } from "./world_bench.ts";
 
 /** Sends per client per second in every relay run (issue 9). */
 const HZ = 20;
@@ -315,6 +316,15 @@ export async function runBench(
       log(`  auth failed: ${messageOf(error)}`);
     }
   }
+  let world: WorldResults | undefined;
+  if (options.parts.has("world")) {
+    try {
+      world = await runWorldBench({ quick: options.quick }, log);
+    } catch (error) {
+      run.skipped.push({ what: "world", why: messageOf(error) });
+      log(`  world failed: ${messageOf(error)}`);
+    }
+  }
   const pluginEcho = run.echoComparison();
   return {
     version: 1,
@@ -329,6 +339,7 @@ export async function runBench(
     ...(pluginEcho === undefined ? {} : { pluginEcho }),
     ...(profile === undefined ? {} : { profile }),
     ...(accounts === undefined ? {} : { accounts }),
+    ...(world === undefined ? {} : { world }),
     skipped: run.skipped,
   };
 }

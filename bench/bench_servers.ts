@@ -185,6 +185,13 @@ export interface SustenetServersOptions {
   readonly clusterDenoFlags?: string[];
   /** Working directory of the cluster process (where `--cpu-prof` writes). */
   readonly clusterCwd?: string;
+  /**
+   * TOML appended after the `[cluster]` keys (e.g. a `[cluster.fragments]` table; the world
+   * part's interest management).
+   */
+  readonly clusterExtraToml?: string;
+  /** Run the cluster's status server on this loopback port (`/metrics`); off when absent. */
+  readonly clusterStatusPort?: number;
 }
 
 /**
@@ -192,12 +199,21 @@ export interface SustenetServersOptions {
  * enough that an overloaded run is measured rather than cut off, and no per-address pending
  * limit to speak of (every generated client comes from 127.0.0.1, many handshakes at once).
  */
-function benchConfig(name: string, port: number, section: string, allExtra = ""): string {
+function benchConfig(
+  name: string,
+  port: number,
+  section: string,
+  allExtra = "",
+  statusPort?: number,
+): string {
+  const status = statusPort === undefined
+    ? "status_enabled = false"
+    : `status_enabled = true\nstatus_port = ${statusPort}`;
   return `[all]
 server_name = "${name}"
 port = ${port}${allExtra}
 keys_dir = "keys"
-status_enabled = false
+${status}
 log_level = "warning"
 idle_timeout_ms = 600000
 handshake_timeout_ms = 60000
@@ -241,13 +257,14 @@ export async function startSustenetServers(
     const echo = options.echo ?? "in-process";
     const clusterSection = `[cluster]\nkey_name = "bench"\nmaster_port = ${masterPort}\n` +
       `plaintext = ${!options.sealed}` + UNLIMITED_PLAYERS +
-      (echo === "sandboxed" ? SANDBOXED_ECHO : echo === "subprocess" ? SUBPROCESS_ECHO : "");
+      (echo === "sandboxed" ? SANDBOXED_ECHO : echo === "subprocess" ? SUBPROCESS_ECHO : "") +
+      (options.clusterExtraToml === undefined ? "" : `\n${options.clusterExtraToml}`);
     const wsPart = options.webSocket === true
       ? `\nws_enabled = true\nws_port = ${await freePort()}`
       : "";
     await Deno.writeTextFile(
       `${dir}/cluster.toml`,
-      benchConfig("bench-cluster", clusterPort, clusterSection, wsPart),
+      benchConfig("bench-cluster", clusterPort, clusterSection, wsPart, options.clusterStatusPort),
     );
     const cluster = BenchChild.spawn({
       name: "cluster",
