@@ -25,9 +25,9 @@ import {
   encodePacket,
   encodePluginFrame,
 } from "../shared/protocol/codec.ts";
-import { encodeFrame, type Frame } from "../shared/protocol/frame.ts";
+import type { Frame } from "../shared/protocol/frame.ts";
 import type { MoveState } from "../shared/protocol/move_state.ts";
-import { type ClusterInfo, type Endpoint, PacketType } from "../shared/protocol/packets.ts";
+import type { ClusterInfo, Endpoint } from "../shared/protocol/packets.ts";
 import { listenWebSocket, type WebSocketListener } from "../shared/websocket_listener.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { SustenetError } from "../shared/errors.ts";
@@ -1130,9 +1130,8 @@ class ClusterRuntime implements PluginActions {
     for (const viewer of result.recipients()) {
       const connection = this.#players.player(viewer)?.connection;
       if (connection === undefined) continue;
-      for (const payload of result.moveBatchFor(viewer, maxPayload)) {
-        connection.send(encodeFrame(grid.batchPacketType, payload));
-      }
+      // Whole frames built straight from the shared per-fragment blocks: one copy, no re-encode.
+      for (const frame of result.batchFramesFor(viewer, maxPayload)) connection.send(frame);
     }
   }
 

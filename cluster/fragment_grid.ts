@@ -180,6 +180,16 @@ export interface TickResult {
    * @throws {RangeError} If `maxPayloadBytes` cannot hold one largest entry.
    */
   moveBatchFor(player: EntityId, maxPayloadBytes?: number): Uint8Array[];
+  /**
+   * The same batches as `moveBatchFor`, as whole frames ready to queue (`u32 length | u8 type |
+   * payload`, the type being the grid's {@linkcode FragmentGrid.batchPacketType}): each built
+   * with one allocation and one copy of the shared blocks, no frame encoding on top.
+   *
+   * @param player The receiving player.
+   * @param maxPayloadBytes Largest payload (the frame's length field counts 1 more). @default 65535
+   * @throws {RangeError} If `maxPayloadBytes` cannot hold one largest entry.
+   */
+  batchFramesFor(player: EntityId, maxPayloadBytes?: number): Uint8Array[];
 }
 
 /**
@@ -203,6 +213,8 @@ export interface TickResult {
  */
 export class FragmentGridError extends SustenetError {}
 
+/** Frame header: u32 length and the type byte. */
+const FRAME_HEAD = 5;
 /** Largest MoveBatch entry: u32 id + largest MoveState. */
 const MAX_ENTRY_BYTES = 4 + MOVE_STATE_MAX_SIZE;
 /** Largest MoveBatch payload in a default 65 536-byte frame (1 byte is the type). */
@@ -620,7 +632,16 @@ class GridCore {
     return out;
   }
 
-  moveBatchFor(player: EntityId, maxPayloadBytes: number, nowTick: number): Uint8Array[] {
+  /**
+   * The player's batches: payloads (`framed` false) or whole frames (`u32 length | u8 type |
+   * payload`, `framed` true), each made by copying the shared per-fragment blocks once.
+   */
+  moveBatchFor(
+    player: EntityId,
+    maxPayloadBytes: number,
+    nowTick: number,
+    framed = false,
+  ): Uint8Array[] {
     if (!(Number.isInteger(maxPayloadBytes) && maxPayloadBytes >= 2 + this.maxEntry)) {
       throw new RangeError(
         `maxPayloadBytes must be an integer ≥ ${2 + this.maxEntry}, got ${maxPayloadBytes}`,
@@ -641,12 +662,14 @@ class GridCore {
       count -= 1;
     }
     if (count === 0) return [];
+    const head = framed ? FRAME_HEAD : 0;
     if (total + 2 <= maxPayloadBytes && count <= MAX_BATCH_COUNT) {
       // Fast path: one payload, whole blocks copied (the own block in two pieces).
-      const out = new Uint8Array(2 + total);
-      out[0] = count >>> 8;
-      out[1] = count & 0xff;
-      let at = 2;
+      const out = new Uint8Array(head + 2 + total);
+      if (framed) this.#writeHead(out, 2 + total);
+      out[head] = count >>> 8;
+      out[head + 1] = count & 0xff;
+      let at = head + 2;
       for (const g of due) {
         if (ownInBlock && g === p.fragment) {
           out.set(g.buffer.subarray(0, p.blockStart), at);
@@ -660,27 +683,43 @@ class GridCore {
       }
       return [out];
     }
-    return this.#split(p, due, maxPayloadBytes);
+    return this.#split(p, due, maxPayloadBytes, head);
+  }
+
+  /** Writes a frame header for a payload of `payloadBytes` (the type byte counted in). */
+  #writeHead(out: Uint8Array, payloadBytes: number): void {
+    const length = payloadBytes + 1;
+    out[0] = length >>> 24;
+    out[1] = (length >>> 16) & 0xff;
+    out[2] = (length >>> 8) & 0xff;
+    out[3] = length & 0xff;
+    out[4] = this.quantized ? POSITION_BATCH_TYPE : PacketType.MoveBatch;
   }
 
   /** Slow path: more than one frame's worth; cut at entry boundaries. */
-  #split(p: Entity, due: readonly Fragment[], maxPayloadBytes: number): Uint8Array[] {
+  #split(
+    p: Entity,
+    due: readonly Fragment[],
+    maxPayloadBytes: number,
+    head: number,
+  ): Uint8Array[] {
     const payloads: Uint8Array[] = [];
-    const buf = new Uint8Array(maxPayloadBytes);
-    let at = 2;
+    const buf = new Uint8Array(head + maxPayloadBytes);
+    let at = head + 2;
     let count = 0;
     const flush = () => {
-      buf[0] = count >>> 8;
-      buf[1] = count & 0xff;
+      if (head > 0) this.#writeHead(buf, at - head);
+      buf[head] = count >>> 8;
+      buf[head + 1] = count & 0xff;
       payloads.push(buf.slice(0, at));
-      at = 2;
+      at = head + 2;
       count = 0;
     };
     for (const g of due) {
       for (const e of g.blockEntities) {
         if (e === p) continue;
         const len = e.blockEnd - e.blockStart;
-        if (at + len > maxPayloadBytes || count === MAX_BATCH_COUNT) flush();
+        if (at - head + len > maxPayloadBytes || count === MAX_BATCH_COUNT) flush();
         buf.set(g.buffer.subarray(e.blockStart, e.blockEnd), at);
         at += len;
         count++;
@@ -784,6 +823,10 @@ class CoreTickResult implements TickResult {
 
   moveBatchFor(player: EntityId, maxPayloadBytes: number = DEFAULT_MAX_PAYLOAD): Uint8Array[] {
     return this.#check().moveBatchFor(player, maxPayloadBytes, this.tick);
+  }
+
+  batchFramesFor(player: EntityId, maxPayloadBytes: number = DEFAULT_MAX_PAYLOAD): Uint8Array[] {
+    return this.#check().moveBatchFor(player, maxPayloadBytes, this.tick, true);
   }
 }
 

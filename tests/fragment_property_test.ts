@@ -8,6 +8,13 @@ import {
 } from "../cluster/fragment_grid.ts";
 import { fragmentId } from "../cluster/fragment_id.ts";
 import { type MoveState, readMoveState } from "../shared/protocol/move_state.ts";
+import {
+  POSITION_BATCH_TYPE,
+  POSITION_ENTRY_BYTES,
+  positionPrecision,
+  readPositionEntry,
+} from "../shared/protocol/position_batch.ts";
+import { PacketType } from "../shared/protocol/packets.ts";
 
 type Command =
   | { readonly kind: "add"; readonly id: EntityId; readonly state: MoveState }
@@ -58,7 +65,13 @@ const optionsArb: fc.Arbitrary<FragmentGridOptions> = fc.record({
   bounds: fc.option(fc.constant({ minX: -40, minZ: -30, maxX: 40, maxZ: 45 }), {
     nil: undefined,
   }),
-}).map((o) => (o.bounds === undefined ? { ...o, bounds: undefined } : o));
+  quantized: fc.boolean(),
+}).map(({ quantized, ...o }) =>
+  o.bounds === undefined
+    ? { ...o, bounds: undefined }
+    // PositionBatch needs bounds; half the bounded runs use it.
+    : { ...o, positionFormat: quantized ? "quantized" as const : "full" as const }
+);
 
 /** The reference world: plain arithmetic, no grid code. */
 class Model {
@@ -113,8 +126,39 @@ function same(a: MoveState, b: MoveState): boolean {
     a.vy === b.vy && a.vz === b.vz;
 }
 
+/** States heard through PositionBatch, by receiver and sender, to be judged by precision. */
+const QUANTIZED = new WeakSet<MoveState>();
+
+/** Distance between two angles, radians, around the circle. */
+function angleGap(a: number, b: number): number {
+  const d = Math.abs(a - b) % (2 * Math.PI);
+  return Math.min(d, 2 * Math.PI - d);
+}
+
+/**
+ * Whether `heard` is `truth` as the grid's format carries it: exact for MoveBatch and spawns,
+ * within the stated precision (plus float rounding) for PositionBatch, whose yaw wraps and
+ * whose missing yaw reads as 0 (velocity is not carried).
+ */
+function carries(heard: MoveState, truth: MoveState, o: FragmentGridOptions): boolean {
+  if (!QUANTIZED.has(heard)) return same(heard, truth);
+  const p = positionPrecision(o.bounds!);
+  const slack = 1e-9;
+  return Math.abs(heard.x - truth.x) <= p.x + slack && Math.abs(heard.z - truth.z) <= p.z + slack &&
+    Math.abs(heard.y - truth.y) <= p.y + slack &&
+    angleGap(heard.yaw ?? 0, truth.yaw ?? 0) <= p.yaw + slack;
+}
+
 /** Stats of all runs, to check the generators reach the interesting cases. */
-const reached = { ticks: 0, spawns: 0, despawns: 0, updates: 0, full: 0, clamped: 0 };
+const reached = {
+  ticks: 0,
+  spawns: 0,
+  despawns: 0,
+  updates: 0,
+  full: 0,
+  clamped: 0,
+  quantized: 0,
+};
 
 function run(options: FragmentGridOptions, commands: readonly Command[], alwaysDue = false): void {
   const grid = new FragmentGrid(options);
@@ -183,21 +227,41 @@ function run(options: FragmentGridOptions, commands: readonly Command[], alwaysD
           view.set(s.id, s.state);
           reached.spawns++;
         }
-        for (const payload of r.moveBatchFor(id, 2 + 33 * 3)) {
-          const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
-          let offset = 2;
-          for (let i = dv.getUint16(0); i > 0; i--) {
+        // The cluster's path: whole frames built from the shared blocks (small frames force
+        // the split path too).
+        const quantized = options.positionFormat === "quantized";
+        const maxPayload = 2 + (quantized ? POSITION_ENTRY_BYTES : 33) * 3;
+        const frames = r.batchFramesFor(id, maxPayload);
+        const payloads = r.moveBatchFor(id, maxPayload);
+        assert.equal(frames.length, payloads.length);
+        frames.forEach((frame, i) => {
+          const dv = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+          assert.equal(dv.getUint32(0), frame.length - 4, "frame length field");
+          assert.equal(frame[4], quantized ? POSITION_BATCH_TYPE : PacketType.MoveBatch);
+          assert.deepEqual(frame.subarray(5), payloads[i], "a frame wraps its payload");
+          assert.ok(frame.length - 5 <= maxPayload);
+          let offset = 7;
+          for (let n = dv.getUint16(5); n > 0; n--) {
             const other = dv.getUint32(offset);
-            const read = readMoveState(dv, offset + 4);
-            assert.ok(read);
+            let state: MoveState;
+            if (quantized) {
+              state = readPositionEntry(dv, offset, options.bounds!).state;
+              QUANTIZED.add(state);
+              offset += POSITION_ENTRY_BYTES;
+              reached.quantized++;
+            } else {
+              const read = readMoveState(dv, offset + 4);
+              assert.ok(read);
+              state = read.state;
+              offset = read.offset;
+            }
             assert.notEqual(other, id, "a player never receives its own entry");
             assert.ok(view.has(other), `${id} got an update about unspawned ${other}`);
-            view.set(other, read.state);
+            view.set(other, state);
             reached.updates++;
-            offset = read.offset;
           }
-          assert.equal(offset, payload.length);
-        }
+          assert.equal(offset, frame.length);
+        });
       }
       for (const [id, view] of views) {
         const e = model.entities.get(id)!;
@@ -208,7 +272,7 @@ function run(options: FragmentGridOptions, commands: readonly Command[], alwaysD
           const due = r.isDue(fragmentId(o.fx, o.fz));
           if (alwaysDue) assert.ok(due);
           if (due) {
-            assert.ok(same(heard, o.state), `${id} has a stale state of ${other}`);
+            assert.ok(carries(heard, o.state, options), `${id} has a stale state of ${other}`);
           }
         }
       }
