@@ -99,3 +99,19 @@ Deno.test("a PositionBatch whose length does not match its count is refused", ()
   );
   assert.deepEqual(decodePositionBatch(new Uint8Array([0, 0]), bounds), []);
 });
+
+Deno.test('config: position_format = "quantized" without bounds names both keys; with bounds it reaches the grid', async () => {
+  const { parseConfig } = await import("../shared/config_schema.ts");
+  const { clusterOptionsFromConfig } = await import("../cluster/cluster_options.ts");
+  assert.throws(
+    () => parseConfig('[cluster.fragments]\nenabled = true\nposition_format = "quantized"\n'),
+    /cluster\.fragments\.position_format[\s\S]*cluster\.fragments\.bounds|cluster\.fragments\.bounds[\s\S]*cluster\.fragments\.position_format/,
+  );
+  const config = parseConfig(
+    '[cluster.fragments]\nenabled = true\nbounds = [0, 0, 2048, 2048]\nposition_format = "quantized"\n',
+  );
+  assert.equal(config.cluster.fragments.positionFormat, "quantized");
+  const fragments = clusterOptionsFromConfig(config).fragments;
+  assert.ok(fragments !== false && fragments !== undefined);
+  assert.equal(fragments.positionFormat, "quantized");
+});
