@@ -1127,12 +1127,12 @@ class ClusterRuntime implements PluginActions {
       }
     }
     const maxPayload = this.#settings.maxFrameBytes - 1;
-    for (const viewer of result.recipients()) {
-      const connection = this.#players.player(viewer)?.connection;
-      if (connection === undefined) continue;
-      // Whole frames built straight from the shared per-fragment blocks: one copy, no re-encode.
-      for (const frame of result.batchFramesFor(viewer, maxPayload)) connection.send(frame);
-    }
+    // Whole frames built fragment by fragment from the shared blocks: no re-encode, no frame
+    // copy, one allocation per fragment (cluster/fragment_grid.ts forEachBatchFrame).
+    const players = this.#players;
+    result.forEachBatchFrame((viewer, frame) => {
+      players.player(viewer)?.connection.send(frame);
+    }, maxPayload);
   }
 
   // ---------------------------------------------------------------- PluginActions

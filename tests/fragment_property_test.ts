@@ -227,42 +227,54 @@ function run(options: FragmentGridOptions, commands: readonly Command[], alwaysD
           view.set(s.id, s.state);
           reached.spawns++;
         }
-        // The cluster's path: whole frames built from the shared blocks (small frames force
-        // the split path too).
+        // batchFramesFor wraps moveBatchFor's payloads in frame headers.
         const quantized = options.positionFormat === "quantized";
         const maxPayload = 2 + (quantized ? POSITION_ENTRY_BYTES : 33) * 3;
         const frames = r.batchFramesFor(id, maxPayload);
         const payloads = r.moveBatchFor(id, maxPayload);
         assert.equal(frames.length, payloads.length);
         frames.forEach((frame, i) => {
-          const dv = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-          assert.equal(dv.getUint32(0), frame.length - 4, "frame length field");
+          assert.equal(new DataView(frame.buffer, frame.byteOffset).getUint32(0), frame.length - 4);
           assert.equal(frame[4], quantized ? POSITION_BATCH_TYPE : PacketType.MoveBatch);
           assert.deepEqual(frame.subarray(5), payloads[i], "a frame wraps its payload");
-          assert.ok(frame.length - 5 <= maxPayload);
-          let offset = 7;
-          for (let n = dv.getUint16(5); n > 0; n--) {
-            const other = dv.getUint32(offset);
-            let state: MoveState;
-            if (quantized) {
-              state = readPositionEntry(dv, offset, options.bounds!).state;
-              QUANTIZED.add(state);
-              offset += POSITION_ENTRY_BYTES;
-              reached.quantized++;
-            } else {
-              const read = readMoveState(dv, offset + 4);
-              assert.ok(read);
-              state = read.state;
-              offset = read.offset;
-            }
-            assert.notEqual(other, id, "a player never receives its own entry");
-            assert.ok(view.has(other), `${id} got an update about unspawned ${other}`);
-            view.set(other, state);
-            reached.updates++;
-          }
-          assert.equal(offset, frame.length);
         });
       }
+      // The cluster's path: every recipient's frames, built fragment by fragment from the
+      // shared blocks (small frames force the split path too).
+      const quantized = options.positionFormat === "quantized";
+      const maxPayload = 2 + (quantized ? POSITION_ENTRY_BYTES : 33) * 3;
+      const visited = new Set<EntityId>();
+      r.forEachBatchFrame((id, frame) => {
+        visited.add(id);
+        const view = views.get(id);
+        assert.ok(view !== undefined, `a frame for ${id}, not in the grid`);
+        const dv = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+        assert.equal(dv.getUint32(0), frame.length - 4, "frame length field");
+        assert.equal(frame[4], quantized ? POSITION_BATCH_TYPE : PacketType.MoveBatch);
+        assert.ok(frame.length - 5 <= maxPayload);
+        let offset = 7;
+        for (let n = dv.getUint16(5); n > 0; n--) {
+          const other = dv.getUint32(offset);
+          let state: MoveState;
+          if (quantized) {
+            state = readPositionEntry(dv, offset, options.bounds!).state;
+            QUANTIZED.add(state);
+            offset += POSITION_ENTRY_BYTES;
+            reached.quantized++;
+          } else {
+            const read = readMoveState(dv, offset + 4);
+            assert.ok(read);
+            state = read.state;
+            offset = read.offset;
+          }
+          assert.notEqual(other, id, "a player never receives its own entry");
+          assert.ok(view.has(other), `${id} got an update about unspawned ${other}`);
+          view.set(other, state);
+          reached.updates++;
+        }
+        assert.equal(offset, frame.length);
+      }, maxPayload);
+      assert.deepEqual(sorted(visited), sorted(r.recipients()), "frames go to the recipients");
       for (const [id, view] of views) {
         const e = model.entities.get(id)!;
         assert.deepEqual(grid.fragmentCoordsOf(id), { fx: e.fx, fz: e.fz });
