@@ -288,6 +288,7 @@ export const WORLD_HEADERS: readonly string[] = [
   "tick p99",
   "RSS/player",
   "joins/s",
+  "gen lag p99",
   "verdict",
 ];
 
@@ -310,6 +311,7 @@ export function worldRow(r: WorldRun): string[] {
     `${r.tickP99Ms} ms`,
     `${(r.rssPerPlayerBytes / 1024).toFixed(1)} KiB`,
     String(r.load.joinsPerS),
+    `${r.load.generatorLagP99Ms} ms`,
     r.pass ? "pass" : `FAIL: ${r.reasons.join("; ")}`,
   ];
 }
