@@ -319,7 +319,7 @@ export async function runBench(
   let world: WorldResults | undefined;
   if (options.parts.has("world")) {
     try {
-      world = await runWorldBench({ quick: options.quick }, log);
+      world = await runWorldBench({ quick: options.quick, profile: options.profile }, log);
     } catch (error) {
       run.skipped.push({ what: "world", why: messageOf(error) });
       log(`  world failed: ${messageOf(error)}`);

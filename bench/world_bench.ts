@@ -18,10 +18,12 @@
  */
 
 import { BenchChild } from "./child_process.ts";
-import { startSustenetServers, type SustenetServers } from "./bench_servers.ts";
+import { REPO_ROOT, startSustenetServers, type SustenetServers } from "./bench_servers.ts";
+import { ProfileRunError } from "./cluster_profile.ts";
 import { confirmationCandidates, MaxClientsSearch } from "./max_clients_search.ts";
 import { sampleProcess } from "./process_stats.ts";
 import { formatTable } from "./report.ts";
+import { type ProfileEntry, summariseProfile } from "./profile_summary.ts";
 import { freePort } from "../tests/_process.ts";
 import type { WorldLoadReport, WorldOrder } from "./world_load.ts";
 import {
@@ -72,6 +74,8 @@ export interface WorldRun {
   readonly pass: boolean;
   /** Why not. */
   readonly reasons: readonly string[];
+  /** Top functions of the cluster's CPU profile by self time (profiled runs only). */
+  readonly profile?: readonly ProfileEntry[];
 }
 
 /** One goal of issue 23 with its measurement. */
@@ -110,6 +114,8 @@ export interface RunSpec {
   readonly idle?: boolean;
   readonly warmupMs: number;
   readonly windowMs: number;
+  /** Run the cluster with `--cpu-prof` writing here, and summarise the profile. */
+  readonly profileDir?: string;
 }
 
 function fragmentsToml(spec: RunSpec, world: WorldSize): string {
@@ -199,6 +205,9 @@ export async function runWorld(spec: RunSpec): Promise<WorldRun> {
       sealed: spec.sealed,
       clusterExtraToml: fragmentsToml(spec, world),
       clusterStatusPort: statusPort,
+      ...(spec.profileDir === undefined
+        ? {}
+        : { clusterDenoFlags: ["--cpu-prof", `--cpu-prof-dir=${spec.profileDir}`] }),
     });
     const base = sampleProcess(servers.clusterPid);
     const order: WorldOrder = {
@@ -241,7 +250,15 @@ export async function runWorld(spec: RunSpec): Promise<WorldRun> {
     const cpuMs = after.cpuMs - before.cpuMs;
     const wallMs = after.atMs - before.atMs;
     const { pass, reasons } = judge(spec, report);
+    let profile: ProfileEntry[] | undefined;
+    if (spec.profileDir !== undefined) {
+      // SIGTERM: the cluster stops gracefully and Deno writes the profile as it exits.
+      await servers.stop();
+      servers = undefined;
+      profile = await largestProfile(spec.profileDir);
+    }
     return {
+      ...(profile === undefined ? {} : { profile }),
       label: spec.label,
       layout: spec.layout,
       mode: spec.mode,
@@ -269,6 +286,23 @@ export async function runWorld(spec: RunSpec): Promise<WorldRun> {
   } finally {
     await servers?.stop();
   }
+}
+
+/** The top functions of the largest `.cpuprofile` in `dir`. */
+async function largestProfile(dir: string): Promise<ProfileEntry[]> {
+  let largest: { path: string; size: number } | undefined;
+  for await (const entry of Deno.readDir(dir)) {
+    if (!entry.name.endsWith(".cpuprofile")) continue;
+    const path = `${dir}/${entry.name}`;
+    const size = (await Deno.stat(path)).size;
+    if (largest === undefined || size > largest.size) largest = { path, size };
+  }
+  if (largest === undefined) throw new ProfileRunError(`the cluster wrote no .cpuprofile`);
+  return summariseProfile(
+    JSON.parse(await Deno.readTextFile(largest.path)),
+    15,
+    `file://${REPO_ROOT}`,
+  );
 }
 
 /** Table headers of {@linkcode worldRow}. */
@@ -320,6 +354,8 @@ export function worldRow(r: WorldRun): string[] {
 export interface WorldBenchOptions {
   /** Quick mode: fixed small counts, short windows. */
   readonly quick: boolean;
+  /** Also profile the cluster (`--cpu-prof`) in the spread and town layouts at the maximum. */
+  readonly profile?: boolean;
 }
 
 function goals(
@@ -476,6 +512,27 @@ export async function runWorldBench(
     warmupMs: quick ? 500 : 2000,
     windowMs: 1000,
   });
+  if (options.profile === true) {
+    for (const layout of ["spread", "town"] as const) {
+      const dir = await Deno.makeTempDir({ prefix: "sustenet_world_profile_" });
+      try {
+        const r = await run({
+          label: `${layout} sealed (--cpu-prof)`,
+          layout,
+          mode: "interest",
+          sealed: true,
+          players: n,
+          ...times,
+          profileDir: dir,
+        });
+        for (const e of r.profile ?? []) {
+          log(`    ${e.percent.toFixed(1).padStart(5)} %  ${e.functionName}  ${e.location}`);
+        }
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    }
+  }
   const comparison = `naive = the same world, players and walk at ${n} players, sealed, with one ` +
     `fragment covering the whole world and no rate reduction (everyone is sent everyone's ` +
     `position every tick, as a server without interest management does); interest = 64-unit ` +

@@ -81,8 +81,10 @@ Deno.test("tick quantiles interpolate inside the histogram's buckets", () => {
   assert.equal(bucketQuantileMs(before, before, 0.5), 0);
 });
 
-Deno.test("a small world run end to end: quantized positions arrive, figures and verdict", async () => {
+Deno.test("a small world run end to end: quantized positions arrive, figures, verdict, profile", async () => {
+  const profileDir = await Deno.makeTempDir();
   const run = await runWorld({
+    profileDir,
     label: "spread sealed",
     layout: "spread",
     mode: "interest",
@@ -101,4 +103,6 @@ Deno.test("a small world run end to end: quantized positions arrive, figures and
   assert.equal(typeof run.pass, "boolean");
   const text = formatWorld({ runs: [run], confirmed: false, goals: [], comparison: "x" });
   assert.match(text, /spread sealed\s+24/);
+  assert.ok((run.profile ?? []).length > 0, "the cluster's profile is summarised");
+  await Deno.remove(profileDir, { recursive: true });
 });
