@@ -62,6 +62,7 @@ import {
   settingsOf,
 } from "./cluster_options.ts";
 import { FragmentGrid } from "./fragment_grid.ts";
+import { PositionSender } from "./position_sender.ts";
 import type { FragmentId } from "./fragment_id.ts";
 import { InProcessPluginHost } from "./in_process_plugin_host.ts";
 import { MasterLink, type MasterLinkState } from "./master_link.ts";
@@ -262,6 +263,7 @@ class ClusterRuntime implements PluginActions {
   readonly #verifiers = new Map<number, TicketVerifier>();
   readonly #hosts: PluginHost[] = [];
   readonly #grid: FragmentGrid | undefined;
+  readonly #positions = new PositionSender();
   readonly metrics: ClusterMetrics;
   /** Throttling and flood kicks are logged a few lines per 10 s, with a count of the rest. */
   readonly #floodLog = new LogThrottle({ linesPerInterval: FLOOD_LOG_LINES, maxKeys: 8 });
@@ -1127,12 +1129,15 @@ class ClusterRuntime implements PluginActions {
       }
     }
     const maxPayload = this.#settings.maxFrameBytes - 1;
-    // Whole frames built fragment by fragment from the shared blocks: no re-encode, no frame
-    // copy, one allocation per fragment (cluster/fragment_grid.ts forEachBatchFrame).
+    // Whole frames built fragment by fragment from the shared blocks (no re-encode, one
+    // allocation per fragment); a player whose socket lags skips batches, then gets a snapshot.
     const players = this.#players;
-    result.forEachBatchFrame((viewer, frame) => {
-      players.player(viewer)?.connection.send(frame);
-    }, maxPayload);
+    this.#positions.send(
+      result,
+      (viewer) => players.player(viewer)?.connection.queuedBytes,
+      (viewer, frame) => players.player(viewer)?.connection.send(frame),
+      maxPayload,
+    );
   }
 
   // ---------------------------------------------------------------- PluginActions

@@ -203,6 +203,16 @@ export interface TickResult {
     visit: (player: EntityId, frame: Uint8Array) => void,
     maxPayloadBytes?: number,
   ): void;
+  /**
+   * Batch frames with the current state of every entity the player has been spawned (after
+   * this tick's spawns and despawns), encoded for it alone: sent instead of this tick's batch to
+   * a receiver that skipped batches, it makes that receiver current again.
+   *
+   * @param player The receiving player (unknown: none).
+   * @param maxPayloadBytes Largest payload. @default 65535
+   * @throws {RangeError} If `maxPayloadBytes` cannot hold one largest entry.
+   */
+  snapshotFramesFor(player: EntityId, maxPayloadBytes?: number): Uint8Array[];
 }
 
 /**
@@ -795,6 +805,45 @@ class GridCore {
     }
   }
 
+  /**
+   * Batch frames holding the current state of every entity `player` has been spawned, encoded
+   * for this player alone: what a receiver that skipped batches needs to be current again.
+   */
+  snapshotFramesFor(player: EntityId, maxPayloadBytes: number): Uint8Array[] {
+    if (!(Number.isInteger(maxPayloadBytes) && maxPayloadBytes >= 2 + this.maxEntry)) {
+      throw new RangeError(
+        `maxPayloadBytes must be an integer ≥ ${2 + this.maxEntry}, got ${maxPayloadBytes}`,
+      );
+    }
+    const p = this.entities.get(player);
+    if (p === undefined || p.known.size === 0) return [];
+    const frames: Uint8Array[] = [];
+    const buf = new Uint8Array(FRAME_HEAD + maxPayloadBytes);
+    const view = new DataView(buf.buffer);
+    let at = FRAME_HEAD + 2;
+    let count = 0;
+    const flush = () => {
+      this.#writeHead(buf, at - FRAME_HEAD);
+      buf[FRAME_HEAD] = count >>> 8;
+      buf[FRAME_HEAD + 1] = count & 0xff;
+      frames.push(buf.slice(0, at));
+      at = FRAME_HEAD + 2;
+      count = 0;
+    };
+    for (const e of p.known) {
+      if (at - FRAME_HEAD + this.maxEntry > maxPayloadBytes || count === MAX_BATCH_COUNT) flush();
+      if (this.quantized) {
+        at = writePositionEntry(view, at, e.id, e.state, this.bounds as FragmentBounds);
+      } else {
+        view.setUint32(at, e.id);
+        at = writeMoveState(view, at + 4, e.state);
+      }
+      count++;
+    }
+    if (count > 0) flush();
+    return frames;
+  }
+
   /** Writes a frame header for a payload of `payloadBytes` (the type byte counted in). */
   #writeHead(out: Uint8Array, payloadBytes: number, at = 0): void {
     const length = payloadBytes + 1;
@@ -943,6 +992,10 @@ class CoreTickResult implements TickResult {
     maxPayloadBytes: number = DEFAULT_MAX_PAYLOAD,
   ): void {
     this.#check().forEachBatchFrame(maxPayloadBytes, this.tick, visit);
+  }
+
+  snapshotFramesFor(player: EntityId, maxPayloadBytes: number = DEFAULT_MAX_PAYLOAD): Uint8Array[] {
+    return this.#check().snapshotFramesFor(player, maxPayloadBytes);
   }
 }
 

@@ -15,6 +15,7 @@ import {
   readPositionEntry,
 } from "../shared/protocol/position_batch.ts";
 import { PacketType } from "../shared/protocol/packets.ts";
+import { PositionSender } from "../cluster/position_sender.ts";
 
 type Command =
   | { readonly kind: "add"; readonly id: EntityId; readonly state: MoveState }
@@ -159,8 +160,20 @@ const reached = {
   clamped: 0,
   quantized: 0,
 };
+/** Players found skipping batches after a tick (the lag test's own counter). */
+let lagging = 0;
 
-function run(options: FragmentGridOptions, commands: readonly Command[], alwaysDue = false): void {
+/**
+ * Runs the commands against the grid and the model. With `lag`, batches go through a
+ * PositionSender and the players `lag(id, tick)` names have a full queue that tick.
+ */
+function run(
+  options: FragmentGridOptions,
+  commands: readonly Command[],
+  alwaysDue = false,
+  lag?: (id: EntityId, tick: number) => boolean,
+): void {
+  const sender = new PositionSender();
   const grid = new FragmentGrid(options);
   const model = new Model(options);
   /** What each player's client believes: spawned minus despawned, with the last state heard. */
@@ -244,7 +257,7 @@ function run(options: FragmentGridOptions, commands: readonly Command[], alwaysD
       const quantized = options.positionFormat === "quantized";
       const maxPayload = 2 + (quantized ? POSITION_ENTRY_BYTES : 33) * 3;
       const visited = new Set<EntityId>();
-      r.forEachBatchFrame((id, frame) => {
+      const apply = (id: EntityId, frame: Uint8Array) => {
         visited.add(id);
         const view = views.get(id);
         assert.ok(view !== undefined, `a frame for ${id}, not in the grid`);
@@ -273,8 +286,14 @@ function run(options: FragmentGridOptions, commands: readonly Command[], alwaysD
           reached.updates++;
         }
         assert.equal(offset, frame.length);
-      }, maxPayload);
-      assert.deepEqual(sorted(visited), sorted(r.recipients()), "frames go to the recipients");
+      };
+      if (lag === undefined) {
+        r.forEachBatchFrame(apply, maxPayload);
+        assert.deepEqual(sorted(visited), sorted(r.recipients()), "frames go to the recipients");
+      } else {
+        sender.send(r, (id) => (lag(id, reached.ticks) ? 1 << 30 : 0), apply, maxPayload);
+        lagging += sender.behind;
+      }
       for (const [id, view] of views) {
         const e = model.entities.get(id)!;
         assert.deepEqual(grid.fragmentCoordsOf(id), { fx: e.fx, fz: e.fz });
@@ -283,7 +302,7 @@ function run(options: FragmentGridOptions, commands: readonly Command[], alwaysD
           const o = model.entities.get(other)!;
           const due = r.isDue(fragmentId(o.fx, o.fz));
           if (alwaysDue) assert.ok(due);
-          if (due) {
+          if (due && !sender.isBehind(id)) {
             assert.ok(carries(heard, o.state, options), `${id} has a stale state of ${other}`);
           }
         }
@@ -319,4 +338,18 @@ Deno.test("with no crowding every fragment is due every tick, so every view is a
     ),
     { numRuns: 200 },
   );
+});
+
+Deno.test("players whose queue is full skip batches and, once drained, a snapshot makes them current", () => {
+  fc.assert(
+    fc.property(
+      optionsArb,
+      fc.array(commandArb, { minLength: 10, maxLength: 120, size: "medium" }),
+      fc.integer({ min: 0, max: 0xffff }),
+      // Lagging players whose hash says so, on roughly a third of the ticks.
+      (o, c, seed) => run(o, c, false, (id, tick) => ((id * 31 + tick * 17 + seed) % 7) < 2),
+    ),
+    { numRuns: 200 },
+  );
+  assert.ok(lagging > 50, `lagging reached ${lagging} times`);
 });
