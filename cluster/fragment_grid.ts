@@ -760,15 +760,20 @@ class GridCore {
       const ownCount = ownDue ? f.blockEntities.length : 0;
       // One buffer for all the members' frames (views of it are queued): a typed array
       // allocation per player costs more than the copying.
+      // Members with no entry of their own in the block all get the same frame: built once.
       let size = 0;
+      let sharedNeeded = false;
       for (const p of f.members) {
         const inBlock = ownDue && p.blockTick === nowTick;
         const count = otherCount + ownCount - (inBlock ? 1 : 0);
         const total = otherBytes + ownBytes - (inBlock ? p.blockEnd - p.blockStart : 0);
         if (count > 0 && total + 2 <= maxPayloadBytes && count <= MAX_BATCH_COUNT) {
-          size += FRAME_HEAD + 2 + total;
+          if (inBlock) size += FRAME_HEAD + 2 + total;
+          else sharedNeeded = true;
         }
       }
+      if (sharedNeeded) size += FRAME_HEAD + 2 + otherBytes + ownBytes;
+      let shared: Uint8Array | undefined;
       const out = new Uint8Array(size);
       let at = 0;
       for (const p of f.members) {
@@ -780,6 +785,10 @@ class GridCore {
           for (const frame of this.moveBatchFor(p.id, maxPayloadBytes, nowTick, true)) {
             visit(p.id, frame);
           }
+          continue;
+        }
+        if (!inBlock && shared !== undefined) {
+          visit(p.id, shared);
           continue;
         }
         const start = at;
@@ -800,7 +809,9 @@ class GridCore {
           out.set(f.buffer.subarray(0, f.blockLength), at);
           at += f.blockLength;
         }
-        visit(p.id, out.subarray(start, at));
+        const frame = out.subarray(start, at);
+        if (!inBlock) shared = frame;
+        visit(p.id, frame);
       }
     }
   }
