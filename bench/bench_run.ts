@@ -51,6 +51,7 @@ import {
   STEADY_LOAD_SHARE,
   STEADY_P999_MS,
 } from "./steadiness.ts";
+import { runWorldBench, type WorldResults } from "./world_bench.ts";
 
 /** Sends per client per second in every relay run (issue 9). */
 const HZ = 20;
@@ -364,6 +365,15 @@ export async function runBench(
       log(`  auth failed: ${messageOf(error)}`);
     }
   }
+  let world: WorldResults | undefined;
+  if (options.parts.has("world")) {
+    try {
+      world = await runWorldBench({ quick: options.quick, profile: options.profile }, log);
+    } catch (error) {
+      run.skipped.push({ what: "world", why: messageOf(error) });
+      log(`  world failed: ${messageOf(error)}`);
+    }
+  }
   const pluginEcho = run.echoComparison();
   return {
     version: 1,
@@ -379,6 +389,7 @@ export async function runBench(
     ...(profile === undefined ? {} : { profile }),
     ...(accounts === undefined ? {} : { accounts }),
     ...(run.steadiness === undefined ? {} : { steadiness: run.steadiness }),
+    ...(world === undefined ? {} : { world }),
     skipped: run.skipped,
   };
 }

@@ -445,6 +445,7 @@ export function clusterOptionsFromConfig(config: SustenetConfig): ClusterOptions
         viewDistance: fragments.viewDistance,
         maxPlayersPerFragment: fragments.maxPlayers,
         crowdThreshold: fragments.crowdThreshold,
+        positionFormat: fragments.positionFormat,
       }
       : false,
     tickHz: fragments.tickHz,

@@ -14,9 +14,7 @@
 
 import { roleLogger } from "../shared/logging.ts";
 import { assertPluginCommand, encodePacket, encodePluginFrame } from "../shared/protocol/codec.ts";
-import { encodeFrame } from "../shared/protocol/frame.ts";
 import type { MoveState } from "../shared/protocol/move_state.ts";
-import { PacketType } from "../shared/protocol/packets.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import {
   type BroadcastOptions,
@@ -32,6 +30,7 @@ import {
   type TickResult,
 } from "./fragment_grid.ts";
 import type { FragmentId } from "./fragment_id.ts";
+import { PositionSender } from "./position_sender.ts";
 import type { ClusterMetrics } from "./metrics.ts";
 import type { PlayerView } from "./players.ts";
 import type { PluginActions, PluginHost } from "./plugin_host.ts";
@@ -73,6 +72,11 @@ export interface RoomOutbox {
    * that the player is here, counted and logged the kick).
    */
   kick(client: ClientId, reason: string): void;
+  /**
+   * Bytes waiting in a player's send queue (`undefined` if it is gone). Position batches skip a
+   * player that lags and send it one snapshot once drained; without it, nobody ever lags.
+   */
+  queuedBytes?(client: ClientId): number | undefined;
 }
 
 /**
@@ -177,6 +181,7 @@ export class GameRoom implements PluginActions {
   readonly #maxFrameBytes: number;
   readonly #clock: () => number;
   readonly #grid: FragmentGrid | undefined;
+  readonly #positions = new PositionSender();
   readonly #hosts: PluginHost[] = [];
 
   /**
@@ -422,12 +427,18 @@ export class GameRoom implements PluginActions {
         }
       }
     }
-    const maxPayload = this.#maxFrameBytes - 1;
-    for (const viewer of result.recipients()) {
-      for (const payload of result.moveBatchFor(viewer, maxPayload)) {
-        this.#outbox.send(viewer as ClientId, encodeFrame(PacketType.MoveBatch, payload));
-      }
-    }
+    // Whole frames built fragment by fragment from the shared blocks (no re-encode, one
+    // allocation per fragment); a player whose socket lags skips batches, then gets a snapshot.
+    const outbox = this.#outbox;
+    const queued = outbox.queuedBytes === undefined
+      ? () => 0
+      : (viewer: number) => outbox.queuedBytes!(viewer as ClientId);
+    this.#positions.send(
+      result,
+      queued,
+      (viewer, frame) => outbox.send(viewer as ClientId, frame),
+      this.#maxFrameBytes - 1,
+    );
   }
 
   // ---------------------------------------------------------------- PluginActions

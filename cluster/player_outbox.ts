@@ -106,6 +106,10 @@ export class PlayerOutbox implements RoomOutbox {
     this.#players.player(client)?.connection.send(frameBytes);
   }
 
+  queuedBytes(client: ClientId): number | undefined {
+    return this.#players.player(client)?.connection.queuedBytes;
+  }
+
   sendFrame(client: ClientId, type: number, payload: Uint8Array): void {
     this.#players.player(client)?.connection.sendFrame(type, payload);
   }

@@ -331,6 +331,14 @@ const authStoreKind: Kind<"sqlite" | "postgres"> = {
   toToml: (value) => value,
 };
 
+const positionFormatKind: Kind<"full" | "quantized"> = {
+  expect: '"full" or "quantized"',
+  flag: "string",
+  read: (raw) => raw === "full" || raw === "quantized" ? raw : undefined,
+  fromText: (text) => text,
+  toToml: (value) => value,
+};
+
 // A connection URL may hold a password: a bad one is never echoed back (see `show`).
 const postgresUrlKind = stringKind(
   'a postgres:// or postgresql:// URL, or ""',
@@ -448,6 +456,7 @@ const FRAGMENT_FIELDS: Fields<FragmentSettings> = {
   tickHz: field("tick_hz", intKind(1, 120), 20),
   maxPlayers: field("max_players", intKind(1, 2_147_483_647), 500),
   crowdThreshold: field("crowd_threshold", intKind(1, 2_147_483_647), 100),
+  positionFormat: field("position_format", positionFormatKind, "full"),
 };
 
 const AUTH_FIELDS: Fields<AuthSettings> = {
@@ -914,6 +923,12 @@ function validate(doc: TomlTable, v: Validation): SustenetConfig {
       "master.allow_guests",
       "= false needs master.auth_public_keys (else no player could join)",
     ], ["master.auth_public_keys", "must be set while master.allow_guests = false"]);
+  }
+  if (fragments.positionFormat === "quantized" && fragments.bounds === null) {
+    conflict(v, [
+      "cluster.fragments.position_format",
+      '= "quantized" needs cluster.fragments.bounds (x/z are quantized over them)',
+    ], ["cluster.fragments.bounds", 'must be set when position_format = "quantized"']);
   }
   if (auth.store === "postgres" && auth.postgresUrl === "") {
     conflict(v, [

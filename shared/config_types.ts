@@ -259,6 +259,11 @@ export interface FragmentSettings {
   readonly maxPlayers: number;
   /** Above this many players a fragment's update rate halves. */
   readonly crowdThreshold: number;
+  /**
+   * Position updates as MoveBatch (`"full"`, f32) or PositionBatch (`"quantized"`, 11-byte
+   * entries; needs `bounds`).
+   */
+  readonly positionFormat: "full" | "quantized";
 }
 
 /**
