@@ -56,9 +56,12 @@ import { runWorldBench, type WorldResults } from "./world_bench.ts";
 /** Sends per client per second in every relay run (issue 9). */
 const HZ = 20;
 
-/** Deadline of a generator: handshakes, warm-up and windows, plus slack. */
+/**
+ * Deadline of a generator: handshakes, warm-up and windows (twice: each window may be measured
+ * again when the generator stalled in it), plus slack.
+ */
 function deadlineFor(clients: number, run: WindowedRun): number {
-  return 20_000 + clients * 20 + run.warmupMs + run.windowMs * run.windows;
+  return 20_000 + clients * 20 + run.warmupMs + 2 * run.windowMs * run.windows;
 }
 
 /** Each run's job for a started server: the relay scenario against its target. */
