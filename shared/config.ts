@@ -19,7 +19,7 @@ import {
   dirnameOf,
   flagRole,
   parseConfig,
-  type Role,
+  type ServerRole,
   type SustenetConfig,
 } from "./config_schema.ts";
 
@@ -165,7 +165,7 @@ export interface ConfigFromArgsOptions {
  */
 export async function configFromArgs(
   args: readonly string[],
-  role: Role,
+  role: ServerRole,
   options: ConfigFromArgsOptions = {},
 ): Promise<SustenetConfig> {
   let values: Record<string, string | boolean | undefined>;
@@ -270,7 +270,7 @@ export function exitOnConfigError(err: unknown): never {
  * assert.doesNotMatch(help, /--key-name/); // a cluster setting
  * ```
  */
-export function serverHelp(role: Role): string {
+export function serverHelp(role: ServerRole): string {
   const rows: [string, string][] = [
     ["--config PATH", "config file (default ./Config.toml if it exists, else built-in defaults)"],
     ["--help, -h", "print this text and exit"],

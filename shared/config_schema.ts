@@ -35,7 +35,7 @@ import {
   type PluginPermissions,
   type PluginSettings,
   type PluginSettingValue,
-  type Role,
+  type ServerRole,
   type SustenetConfig,
 } from "./config_types.ts";
 
@@ -479,10 +479,10 @@ interface FlagRow {
   readonly section: SectionName;
   readonly key: string;
   readonly kind: Kind<unknown>;
-  readonly role: Role | null;
+  readonly role: ServerRole | null;
 }
 
-function flagRows<T>(section: SectionName, fields: Fields<T>, role: Role | null): FlagRow[] {
+function flagRows<T>(section: SectionName, fields: Fields<T>, role: ServerRole | null): FlagRow[] {
   const prefix = section === "cluster.fragments" ? "fragments-" : "";
   const rows: FlagRow[] = [];
   for (const f of Object.values<Field<unknown>>(fields)) {
@@ -530,7 +530,7 @@ export interface ConfigKeyInfo {
   /** What a valid value is, e.g. "an integer 0..65535". */
   readonly expect: string;
   /** The role that reads it; null = both. */
-  readonly role: Role | null;
+  readonly role: ServerRole | null;
   /** The default as written in Config.toml (`6256`, `"keys"`, `true`), or `""` if none. */
   readonly defaultText: string;
 }
@@ -544,7 +544,7 @@ function tomlText(value: TomlValue | undefined): string {
   return String(value);
 }
 
-function keyInfos<T>(section: SectionName, fields: Fields<T>, role: Role | null) {
+function keyInfos<T>(section: SectionName, fields: Fields<T>, role: ServerRole | null) {
   const prefix = section === "cluster.fragments" ? "--fragments-" : "--";
   return Object.values<Field<unknown>>(fields).map((f): ConfigKeyInfo => ({
     field: `${section}.${f.key}`,
@@ -1174,7 +1174,7 @@ export function applyOverrides(
  * assert.equal(flagRole("nope"), undefined);
  * ```
  */
-export function flagRole(flag: string): Role | null | undefined {
+export function flagRole(flag: string): ServerRole | null | undefined {
   return FLAGS.get(flag)?.role;
 }
 
@@ -1193,7 +1193,7 @@ export function flagRole(flag: string): Role | null | undefined {
  * assert.equal(resolvedPort(defaultConfig(), "cluster"), 6257);
  * ```
  */
-export function resolvedPort(config: SustenetConfig, role: Role): number {
+export function resolvedPort(config: SustenetConfig, role: ServerRole): number {
   return config.all.port === 0 ? DEFAULT_PORTS[role] : config.all.port;
 }
 
@@ -1211,7 +1211,7 @@ export function resolvedPort(config: SustenetConfig, role: Role): number {
  * assert.equal(resolvedStatusPort(defaultConfig(), "cluster"), 6281);
  * ```
  */
-export function resolvedStatusPort(config: SustenetConfig, role: Role): number {
+export function resolvedStatusPort(config: SustenetConfig, role: ServerRole): number {
   return config.all.statusPort === 0 ? DEFAULT_STATUS_PORTS[role] : config.all.statusPort;
 }
 

@@ -11,21 +11,22 @@ import { SustenetError } from "./errors.ts";
 import type { LogFormat, LogLevelName } from "./logging.ts";
 
 /**
- * A server role that reads Config.toml.
+ * A server role that reads Config.toml (a section and a default port each); not the role a peer
+ * announces in Hello on the wire, which is `Role` in `protocol/packets.ts`.
  *
- * @example
+ * @example The default port of each role
  * ```ts
- * import type { Role } from "./config_schema.ts";
+ * import { DEFAULT_PORTS, type ServerRole } from "./config_types.ts";
  * import assert from "node:assert/strict";
  *
- * const role: Role = "cluster";
- * assert.equal(role, "cluster");
+ * const roles: ServerRole[] = ["master", "cluster", "auth"];
+ * assert.deepEqual(roles.map((role) => DEFAULT_PORTS[role]), [6256, 6257, 6258]);
  * ```
  */
-export type Role = "master" | "cluster" | "auth";
+export type ServerRole = "master" | "cluster" | "auth";
 
 /** The roles that speak the game protocol (and so have TLS and WebSocket listeners). */
-export type GameServerRole = Exclude<Role, "auth">;
+export type GameServerRole = Exclude<ServerRole, "auth">;
 
 /**
  * Thrown for a config that cannot be read (`config_unreadable`) or fails a check
@@ -516,7 +517,7 @@ export interface AuthSettings {
  * assert.equal(DEFAULT_PORTS.cluster, 6257);
  * ```
  */
-export const DEFAULT_PORTS: Readonly<Record<Role, number>> = Object.freeze({
+export const DEFAULT_PORTS: Readonly<Record<ServerRole, number>> = Object.freeze({
   master: 6256,
   cluster: 6257,
   auth: 6258,
@@ -534,7 +535,7 @@ export const DEFAULT_PORTS: Readonly<Record<Role, number>> = Object.freeze({
  * assert.equal(DEFAULT_STATUS_PORTS.cluster, 6281);
  * ```
  */
-export const DEFAULT_STATUS_PORTS: Readonly<Record<Role, number>> = Object.freeze({
+export const DEFAULT_STATUS_PORTS: Readonly<Record<ServerRole, number>> = Object.freeze({
   master: 6280,
   cluster: 6281,
   auth: 6282,
