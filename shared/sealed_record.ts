@@ -122,6 +122,8 @@ export class SealedRecordWriter {
   #counter = 0;
 
   /**
+   * Makes a writer that seals with `cipher`, counting records from 0.
+   *
    * @param cipher The cipher of this direction's key.
    * @param options Record bound.
    * @throws {RangeError} If `maxRecordBytes` is out of range.
@@ -274,6 +276,8 @@ export class SealedRecordReader {
   #failed: RecordError | undefined;
 
   /**
+   * Makes a reader that opens records sealed with `cipher`, expecting counters from 0.
+   *
    * @param cipher The cipher of this direction's key.
    * @param options Record bound.
    * @throws {RangeError} If `maxRecordBytes` is out of range.
