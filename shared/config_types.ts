@@ -55,6 +55,8 @@ export class ConfigError extends SustenetError {
   readonly flag: string | null;
 
   /**
+   * Makes a config error.
+   *
    * @param code `"config_invalid"` or `"config_unreadable"`.
    * @param message Full message, starting with the file or flag.
    * @param details Where the error is.
