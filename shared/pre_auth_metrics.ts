@@ -58,6 +58,8 @@ export class PreAuthMetrics {
   readonly #pendingNow: () => number;
 
   /**
+   * Makes a new PreAuthMetrics.
+   *
    * @param prefix Metric name prefix, e.g. `sustenet_master`.
    * @param pending Connections pending now.
    */
