@@ -9,6 +9,7 @@
 import type { TlsListenOptions } from "../shared/tls_listener.ts";
 import type { WebSocketServerOptions } from "../shared/websocket_listener.ts";
 import {
+  type FragmentBounds,
   isLoopbackIp,
   parseHostPort,
   resolvedMasterPort,
@@ -109,23 +110,55 @@ export interface InProcessPluginEntry {
 }
 
 /**
- * Interest management settings: the fragment grid without its tick rate (that is
- * {@linkcode ClusterOptions.tickHz}).
+ * Interest management settings: the fragment grid's options without its tick rate (that is
+ * {@linkcode ClusterOptions.tickHz}). Stated here rather than as the grid's own options type,
+ * which is internal; the check below keeps the two the same.
  *
- * @example
+ * @example Fragments of 64 units in a bounded world
  * ```ts
+ * import { startCluster } from "./cluster_server.ts";
  * import type { ClusterFragmentOptions } from "./cluster_options.ts";
  * import assert from "node:assert/strict";
  *
  * const fragments: ClusterFragmentOptions = {
  *   size: 64,
+ *   bounds: { minX: -1024, minZ: -1024, maxX: 1024, maxZ: 1024 },
  *   maxPlayersPerFragment: 500,
  *   crowdThreshold: 100,
  * };
- * assert.equal(fragments.size, 64);
+ * const keysDir = await Deno.makeTempDir();
+ * const cluster = await startCluster({ port: 0, keysDir, master: null, fragments });
+ * assert.ok(cluster.addr.port > 0);
+ * await cluster.stop();
+ * await Deno.remove(keysDir, { recursive: true });
  * ```
  */
-export type ClusterFragmentOptions = Omit<FragmentGridOptions, "tickHz">;
+export interface ClusterFragmentOptions {
+  /** Edge length of a square fragment, in world units (> 0). */
+  readonly size: number;
+  /**
+   * World limits. Positions outside are clamped onto the edge.
+   * @default unbounded: positions are kept as given; fragment coordinates saturate at ±2^25.
+   */
+  readonly bounds?: FragmentBounds;
+  /**
+   * How many fragments around its own a player sees (0 = own only, 1 = own + 8 neighbours).
+   * @default 1
+   */
+  readonly viewDistance?: number;
+  /** Hard cap on players in one fragment; an add or move into a full fragment is refused. */
+  readonly maxPlayersPerFragment: number;
+  /**
+   * Population above which a fragment updates every other tick; above twice this, every
+   * fourth tick.
+   */
+  readonly crowdThreshold: number;
+}
+
+// The public options and the grid's own must stay the same (both directions assignable).
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const _sameAsGrid: Same<ClusterFragmentOptions, Omit<FragmentGridOptions, "tickHz">> = true;
+void _sameAsGrid;
 
 /**
  * Options of {@linkcode startCluster}. Every field has a default.

@@ -10,7 +10,6 @@
  * @module
  */
 
-
 /** A fragment's id: a packed `(fx, fz)` pair; use {@linkcode fragmentCoords} to unpack it. */
 export type FragmentId = number & { readonly __brand: "FragmentId" };
 

@@ -28,7 +28,8 @@ import { PreAuthMetrics } from "../shared/pre_auth_metrics.ts";
 import { PLUGIN_FAILURES, type PluginFailure } from "./plugin_sandbox.ts";
 
 /** The Authenticate statuses counted, as label values. */
-type AuthLabel = "20" | "40" | "44" | "50";
+/** An Authenticate status as a metric label: 20 ok, 40 invalid ticket, 44 expired or used, 50 unavailable. */
+export type AuthLabel = "20" | "40" | "44" | "50";
 const AUTH_REASONS: Readonly<Record<AuthLabel, string>> = {
   "20": "ok",
   "40": "invalid_ticket",
@@ -192,6 +193,8 @@ export class TickDurations {
   #count = 0;
 
   /**
+   * Makes a new TickDurations.
+   *
    * @param window How many of the latest ticks are kept.
    * @throws {RangeError} If `window` is not a positive integer.
    */
