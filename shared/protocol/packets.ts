@@ -28,10 +28,19 @@ export const PROTOCOL_MAGIC = "SUST";
  *
  * @example
  * ```ts
- * import { PROTOCOL_VERSION } from "./packets.ts";
+ * import { PROTOCOL_VERSION, Role } from "./packets.ts";
+ * import { decodePacket, encodePacket } from "./codec.ts";
+ * import { FrameDecoder } from "./frame.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(PROTOCOL_VERSION, 3);
+ * // Every connection starts with a Hello naming the version its sender speaks.
+ * const decoder = new FrameDecoder();
+ * decoder.push(encodePacket({ kind: "Hello", version: PROTOCOL_VERSION, role: Role.Client }));
+ * const frame = decoder.next();
+ * assert.ok(frame && !(frame instanceof Error));
+ * const hello = decodePacket(frame);
+ * assert.ok(!(hello instanceof Error) && hello.kind === "Hello");
+ * assert.equal(hello.version, PROTOCOL_VERSION);
  * ```
  */
 // 2: AnswerCluster carries an HMAC proof over the announced fields instead of the passphrase.
@@ -44,10 +53,13 @@ export const PROTOCOL_VERSION = 3;
  * @example
  * ```ts
  * import { PLUGIN_COMMAND_MAX, PLUGIN_COMMAND_MIN } from "./packets.ts";
+ * import { encodePluginFrame } from "./codec.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(PLUGIN_COMMAND_MIN, 0x80);
- * assert.equal(PLUGIN_COMMAND_MAX, 0xff);
+ * // A game numbers its commands from PLUGIN_COMMAND_MIN; the command is the frame's type byte.
+ * const CHAT = PLUGIN_COMMAND_MIN + 1;
+ * assert.equal(encodePluginFrame(CHAT, new Uint8Array([7]))[4], CHAT);
+ * assert.throws(() => encodePluginFrame(PLUGIN_COMMAND_MAX + 1, new Uint8Array()), RangeError);
  * ```
  */
 export const PLUGIN_COMMAND_MIN = 0x80;
@@ -72,11 +84,12 @@ export const PLUGIN_COMMAND_MAX = 0xff;
  * @example
  * ```ts
  * import { PacketType } from "./packets.ts";
+ * import { encodePacket } from "./codec.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(PacketType.Hello, 0x01);
- * assert.equal(PacketType.ClusterJoinCluster, 0x27);
- * assert.equal(PacketType.Move, 0x2a);
+ * // The byte after the length is the packet type.
+ * const ping = encodePacket({ kind: "Ping", value: 1 });
+ * assert.equal(ping[4], PacketType.Ping);
  * ```
  */
 export const PacketType = {
@@ -122,10 +135,13 @@ export type PacketType = typeof PacketType[keyof typeof PacketType];
  *
  * @example
  * ```ts
- * import { Role } from "./packets.ts";
+ * import { PROTOCOL_VERSION, Role } from "./packets.ts";
+ * import { encodePacket } from "./codec.ts";
  * import assert from "node:assert/strict";
  *
- * assert.deepEqual([Role.Client, Role.Cluster, Role.Master], [1, 2, 3]);
+ * // A cluster's Hello to its master: the role is the last byte.
+ * const hello = encodePacket({ kind: "Hello", version: PROTOCOL_VERSION, role: Role.Cluster });
+ * assert.equal(hello.at(-1), Role.Cluster);
  * ```
  */
 export const Role = { Client: 1, Cluster: 2, Master: 3 } as const;
@@ -140,10 +156,18 @@ export type Role = typeof Role[keyof typeof Role];
  * @example
  * ```ts
  * import { AuthStatus } from "./packets.ts";
+ * import { decodePacket, encodePacket } from "./codec.ts";
+ * import { FrameDecoder } from "./frame.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(AuthStatus.Ok, 20);
- * assert.equal(AuthStatus.TicketExpired, 44);
+ * // A client reads the cluster's answer to its ticket.
+ * const decoder = new FrameDecoder();
+ * decoder.push(encodePacket({ kind: "Authenticate", status: AuthStatus.TicketExpired, clientId: 0 }));
+ * const frame = decoder.next();
+ * assert.ok(frame && !(frame instanceof Error));
+ * const answer = decodePacket(frame);
+ * assert.ok(!(answer instanceof Error) && answer.kind === "Authenticate");
+ * assert.notEqual(answer.status, AuthStatus.Ok); // refused: ask the master for a new ticket
  * ```
  */
 export const AuthStatus = {
