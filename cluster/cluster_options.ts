@@ -165,11 +165,15 @@ void _sameAsGrid;
  *
  * @example
  * ```ts
- * import type { ClusterOptions } from "./cluster_options.ts";
+ * import { type ClusterOptions, clusterOptionsFromConfig } from "./cluster_options.ts";
+ * import { parseConfig } from "../shared/config_schema.ts";
  * import assert from "node:assert/strict";
  *
- * const options: ClusterOptions = { serverName: "eu-1", port: 0, master: null };
- * assert.equal(options.master, null);
+ * // From Config.toml, with a few options overridden in code.
+ * const config = parseConfig('[all]\nserver_name = "eu-1"', { baseDir: "/srv/game" });
+ * const options: ClusterOptions = { ...clusterOptionsFromConfig(config), port: 0, master: null };
+ * assert.equal(options.serverName, "eu-1");
+ * assert.equal(options.keysDir, "/srv/game/keys");
  * ```
  */
 export interface ClusterOptions {

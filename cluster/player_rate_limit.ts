@@ -97,11 +97,13 @@ export const FLOOD_KICK_REASON = "rate limit exceeded";
  *
  * @example
  * ```ts
- * import { DEFAULT_PLAYER_RATE_LIMITS, type PlayerRateLimits } from "./player_rate_limit.ts";
+ * import { type PlayerRateLimits, playerRateLimitsOf } from "./player_rate_limit.ts";
  * import assert from "node:assert/strict";
  *
- * const limits: PlayerRateLimits = { ...DEFAULT_PLAYER_RATE_LIMITS, commandsPerS: 50 };
- * assert.equal(limits.commandsBurst, 400);
+ * // A slower game: fewer commands; the limits not given keep their defaults.
+ * const limits: PlayerRateLimits = playerRateLimitsOf({ commandsPerS: 50 });
+ * assert.equal(limits.commandsPerS, 50);
+ * assert.throws(() => playerRateLimitsOf({ movesPerS: 0 }), RangeError);
  * ```
  */
 export interface PlayerRateLimits {
@@ -129,13 +131,13 @@ export interface PlayerRateLimits {
  *
  * @example
  * ```ts
- * import { DEFAULT_PLAYER_RATE_LIMITS } from "./player_rate_limit.ts";
+ * import { DEFAULT_PLAYER_RATE_LIMITS, playerRateLimitsOf } from "./player_rate_limit.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(DEFAULT_PLAYER_RATE_LIMITS.commandsPerS, 200);
- * assert.equal(DEFAULT_PLAYER_RATE_LIMITS.commandBytesPerS, 65_536);
- * assert.equal(DEFAULT_PLAYER_RATE_LIMITS.movesPerS, 120);
- * assert.equal(DEFAULT_PLAYER_RATE_LIMITS.floodKickMs, 3000);
+ * // Start from the defaults and tighten one (e.g. for `startCluster({ playerRateLimits })`).
+ * const strict = { ...DEFAULT_PLAYER_RATE_LIMITS, movesPerS: 30 };
+ * assert.deepEqual(playerRateLimitsOf(strict), strict);
+ * assert.deepEqual(playerRateLimitsOf({}), DEFAULT_PLAYER_RATE_LIMITS);
  * ```
  */
 export const DEFAULT_PLAYER_RATE_LIMITS: PlayerRateLimits = Object.freeze({

@@ -46,11 +46,16 @@ function readFailure(err: unknown): string {
  *
  * @example
  * ```ts
- * import type { LoadConfigOptions } from "./config.ts";
+ * import { loadConfig, type LoadConfigOptions } from "./config.ts";
  * import assert from "node:assert/strict";
  *
- * const options: LoadConfigOptions = { cwd: "/srv/game" };
- * assert.equal(options.cwd, "/srv/game");
+ * // A relative path is read from `cwd`, not from the process's directory.
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/Config.toml`, '[all]\nserver_name = "EU 1"\n');
+ * const options: LoadConfigOptions = { cwd: dir };
+ * const config = await loadConfig("Config.toml", options);
+ * assert.equal(config.all.serverName, "EU 1");
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export interface LoadConfigOptions {

@@ -983,11 +983,16 @@ function validate(doc: TomlTable, v: Validation): SustenetConfig {
  *
  * @example
  * ```ts
- * import type { ParseConfigOptions } from "./config_schema.ts";
+ * import { ConfigError, parseConfig, type ParseConfigOptions } from "./config_schema.ts";
  * import assert from "node:assert/strict";
  *
- * const options: ParseConfigOptions = { file: "/srv/game/Config.toml" };
- * assert.ok(options.file);
+ * // Errors name the file; relative paths resolve against `baseDir`.
+ * const options: ParseConfigOptions = { file: "Config.toml", baseDir: "/srv/game" };
+ * assert.equal(parseConfig('[all]\nkeys_dir = "keys"', options).all.keysDir, "/srv/game/keys");
+ * assert.throws(
+ *   () => parseConfig("[all]\nport = -1", options),
+ *   (e) => e instanceof ConfigError && e.file === "Config.toml",
+ * );
  * ```
  */
 export interface ParseConfigOptions {

@@ -316,11 +316,16 @@ export interface PluginPermissions {
  *
  * @example
  * ```ts
- * import type { PluginSettingValue } from "./config_schema.ts";
+ * import { parseConfig, type PluginSettingValue } from "./config_schema.ts";
  * import assert from "node:assert/strict";
  *
- * const value: PluginSettingValue = { greeting: "hi", limits: [1, 2] };
- * assert.equal(typeof value, "object");
+ * // A plugin's table in Config.toml, as the plugin reads it from ctx.settings.
+ * const config = parseConfig(
+ *   '[[cluster.plugins]]\nurl = "./echo.ts"\n[cluster.plugins.settings]\nlimits = [1, 2]\n',
+ *   { baseDir: "/srv/game" },
+ * );
+ * const limits: PluginSettingValue | undefined = config.cluster.plugins[0].settings.limits;
+ * assert.deepEqual(limits, [1, 2]);
  * ```
  */
 export type PluginSettingValue =
@@ -512,11 +517,11 @@ export interface AuthSettings {
  *
  * @example
  * ```ts
- * import { DEFAULT_PORTS } from "./config_schema.ts";
+ * import { DEFAULT_PORTS, defaultConfig, resolvedPort } from "./config_schema.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(DEFAULT_PORTS.master, 6256);
- * assert.equal(DEFAULT_PORTS.cluster, 6257);
+ * // port = 0 in Config.toml listens on the role's default port.
+ * assert.equal(resolvedPort(defaultConfig(), "master"), DEFAULT_PORTS.master);
  * ```
  */
 export const DEFAULT_PORTS: Readonly<Record<ServerRole, number>> = Object.freeze({
@@ -530,11 +535,12 @@ export const DEFAULT_PORTS: Readonly<Record<ServerRole, number>> = Object.freeze
  *
  * @example
  * ```ts
- * import { DEFAULT_STATUS_PORTS } from "./config_schema.ts";
+ * import { DEFAULT_STATUS_PORTS, parseConfig, resolvedStatusPort } from "./config_schema.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(DEFAULT_STATUS_PORTS.master, 6280);
- * assert.equal(DEFAULT_STATUS_PORTS.cluster, 6281);
+ * // status_port = 0 serves /health and /metrics on the role's default status port.
+ * const config = parseConfig("[all]\nstatus_port = 0");
+ * assert.equal(resolvedStatusPort(config, "cluster"), DEFAULT_STATUS_PORTS.cluster);
  * ```
  */
 export const DEFAULT_STATUS_PORTS: Readonly<Record<ServerRole, number>> = Object.freeze({
@@ -548,11 +554,14 @@ export const DEFAULT_STATUS_PORTS: Readonly<Record<ServerRole, number>> = Object
  *
  * @example
  * ```ts
- * import { DEFAULT_TLS_PORTS } from "./config_schema.ts";
+ * import { DEFAULT_TLS_PORTS, parseConfig, resolvedTlsPort } from "./config_schema.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(DEFAULT_TLS_PORTS.master, 6266);
- * assert.equal(DEFAULT_TLS_PORTS.cluster, 6267);
+ * // tls_port = 0 (with a certificate) listens on the role's default TLS port.
+ * const config = parseConfig('[all]\ntls_cert = "c.pem"\ntls_key = "k.pem"\ntls_port = 0', {
+ *   baseDir: "/srv/game",
+ * });
+ * assert.equal(resolvedTlsPort(config, "cluster"), DEFAULT_TLS_PORTS.cluster);
  * ```
  */
 export const DEFAULT_TLS_PORTS: Readonly<Record<GameServerRole, number>> = Object.freeze({
@@ -565,11 +574,12 @@ export const DEFAULT_TLS_PORTS: Readonly<Record<GameServerRole, number>> = Objec
  *
  * @example
  * ```ts
- * import { DEFAULT_WS_PORTS } from "./config_schema.ts";
+ * import { DEFAULT_WS_PORTS, parseConfig, resolvedWsPort } from "./config_schema.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(DEFAULT_WS_PORTS.master, 6290);
- * assert.equal(DEFAULT_WS_PORTS.cluster, 6291);
+ * // ws_port = 0 listens on the role's default WebSocket port.
+ * const config = parseConfig("[all]\nws_port = 0");
+ * assert.equal(resolvedWsPort(config, "master"), DEFAULT_WS_PORTS.master);
  * ```
  */
 export const DEFAULT_WS_PORTS: Readonly<Record<GameServerRole, number>> = Object.freeze({

@@ -28,11 +28,24 @@ export type { Logger, LogRecord, Sink } from "@logtape/logtape";
  *
  * @example
  * ```ts
- * import type { LogRole } from "./logging.ts";
+ * import { type LogRole, type LogSinkRecord, roleLogger, setupLogging } from "./logging.ts";
+ * import { reset } from "@logtape/logtape";
  * import assert from "node:assert/strict";
  *
- * const role: LogRole = "cluster";
- * assert.equal(role, "cluster");
+ * // Plugins' lines at debug, every other role's at warning.
+ * const seen: LogSinkRecord[] = [];
+ * const chatty: LogRole = "plugin";
+ * const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+ * await setupLogging({
+ *   level: "warning",
+ *   roleLevels: { [chatty]: "debug" },
+ *   sinks: { memory: (record) => seen.push(record) },
+ *   console: quiet,
+ * });
+ * roleLogger("plugin").debug("kept");
+ * roleLogger("cluster").info("dropped");
+ * assert.deepEqual(seen.map((r) => r.category), [["sustenet", "plugin"]]);
+ * await reset();
  * ```
  */
 export type LogRole = "master" | "cluster" | "client" | "system" | "plugin" | "auth";
@@ -62,11 +75,19 @@ export const LOG_ROLES: readonly LogRole[] = Object.freeze([
  *
  * @example
  * ```ts
- * import type { LogLevelName } from "./logging.ts";
+ * import { type LogLevelName, type LogSinkRecord, roleLogger, setupLogging } from "./logging.ts";
+ * import { reset } from "@logtape/logtape";
  * import assert from "node:assert/strict";
  *
+ * // The threshold drops everything below it.
  * const level: LogLevelName = "warning";
- * assert.equal(level, "warning");
+ * const seen: LogSinkRecord[] = [];
+ * const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+ * await setupLogging({ level, sinks: { memory: (r) => seen.push(r) }, console: quiet });
+ * roleLogger("master").info("dropped");
+ * roleLogger("master").warn("kept");
+ * assert.deepEqual(seen.map((r) => r.level), ["warning"]);
+ * await reset();
  * ```
  */
 export type LogLevelName = "debug" | "info" | "warning" | "error";
@@ -371,11 +392,23 @@ export function formatLogRecordJson(record: LogRecord): string {
  *
  * @example
  * ```ts
- * import type { SetupLoggingOptions } from "./logging.ts";
+ * import { roleLogger, setupLogging, type SetupLoggingOptions } from "./logging.ts";
+ * import { reset } from "@logtape/logtape";
  * import assert from "node:assert/strict";
  *
- * const options: SetupLoggingOptions = { level: "info", role: "master", color: false };
- * assert.equal(options.level, "info");
+ * // JSON lines, captured instead of written to stderr.
+ * const lines: string[] = [];
+ * const capture = (line: string) => lines.push(line);
+ * const options: SetupLoggingOptions = {
+ *   level: "info",
+ *   role: "master",
+ *   format: "json",
+ *   console: { debug: capture, info: capture, warn: capture, error: capture },
+ * };
+ * await setupLogging(options);
+ * roleLogger("master").info("listening");
+ * assert.equal(JSON.parse(lines[0]).message, "listening");
+ * await reset();
  * ```
  */
 export interface SetupLoggingOptions {
