@@ -32,11 +32,14 @@ const logger = roleLogger("cluster");
  *
  * @example
  * ```ts
- * import type { ClusterMasterAddress } from "./cluster_options.ts";
+ * import { type ClusterMasterAddress, clusterOptionsFromConfig } from "./cluster_options.ts";
+ * import { parseConfig } from "../shared/config_schema.ts";
  * import assert from "node:assert/strict";
  *
- * const master: ClusterMasterAddress = { hostname: "127.0.0.1", port: 6256 };
- * assert.equal(master.port, 6256);
+ * // Config.toml's master_ip and master_port become the cluster's `master`.
+ * const config = parseConfig('[cluster]\nmaster_ip = "10.0.0.5"\nmaster_port = 7000');
+ * const master: ClusterMasterAddress | null | undefined = clusterOptionsFromConfig(config).master;
+ * assert.deepEqual(master, { hostname: "10.0.0.5", port: 7000 });
  * ```
  */
 export interface ClusterMasterAddress {
@@ -52,10 +55,18 @@ export interface ClusterMasterAddress {
  * @example
  * ```ts
  * import type { ClusterStatusOptions } from "./cluster_options.ts";
+ * import { startCluster } from "./cluster_server.ts";
  * import assert from "node:assert/strict";
  *
+ * // A status server on a free port, for a load balancer's health check.
  * const status: ClusterStatusOptions = { port: 0 };
- * assert.equal(status.hostname, undefined);
+ * const keysDir = await Deno.makeTempDir();
+ * const cluster = await startCluster({ port: 0, keysDir, master: null, status });
+ * const health = await fetch(`http://127.0.0.1:${cluster.statusAddr?.port}/health`);
+ * await health.body?.cancel();
+ * assert.ok(health.status === 200 || health.status === 503); // 503 until registered
+ * await cluster.stop();
+ * await Deno.remove(keysDir, { recursive: true });
  * ```
  */
 export interface ClusterStatusOptions {
