@@ -142,16 +142,27 @@ export interface ClusterMetricsSources {
  *
  * @example
  * ```ts
- * import type { PluginSupervisionCounts } from "./metrics.ts";
+ * import { ClusterMetrics, type PluginSupervisionCounts } from "./metrics.ts";
+ * import { renderPrometheus } from "../shared/metrics.ts";
  * import assert from "node:assert/strict";
  *
+ * // A plugin that hung once and was restarted, as /metrics shows it.
  * const counts: PluginSupervisionCounts = {
  *   restarts: 1,
  *   failures: { hang: 1, crash: 0, memory: 0, exit: 0, malformed: 0 },
  *   droppedMessages: 0,
  *   droppedLogLines: 0,
  * };
- * assert.equal(counts.failures.hang, 1);
+ * const metrics = new ClusterMetrics({
+ *   players: () => 0,
+ *   connections: () => [],
+ *   masterLinkState: () => "disabled",
+ *   fragments: () => undefined,
+ *   plugins: () => [counts],
+ * });
+ * const text = renderPrometheus(metrics.families());
+ * assert.match(text, /^sustenet_cluster_plugin_kills_total\{reason="hang"\} 1$/m);
+ * assert.match(text, /^sustenet_cluster_plugin_restarts_total 1$/m);
  * ```
  */
 export interface PluginSupervisionCounts {
