@@ -209,10 +209,13 @@ export type EndpointKind = "tcp" | "tls" | "ws" | "wss";
  * @example
  * ```ts
  * import type { Endpoint } from "./packets.ts";
+ * import { clusterWebSocketUrl } from "../../client/websocket_connector.ts";
  * import assert from "node:assert/strict";
  *
+ * // A browser client joins the cluster through its ws endpoint.
  * const ws: Endpoint = { kind: "ws", port: 6259, path: "/sustenet" };
- * assert.equal(ws.kind, "ws");
+ * const target = { what: "cluster", host: "eu.example", port: 6257, endpoints: [ws] } as const;
+ * assert.equal(clusterWebSocketUrl(target, false), "ws://eu.example:6259/sustenet");
  * ```
  */
 export interface Endpoint {
@@ -446,10 +449,19 @@ export type PluginStateName =
  * @example
  * ```ts
  * import type { PluginSummary } from "./packets.ts";
+ * import { decodePacket, encodePacket } from "./codec.ts";
+ * import { FrameDecoder } from "./frame.ts";
  * import assert from "node:assert/strict";
  *
+ * // A cluster reports its plugins to the master; the master's console lists them.
  * const echo: PluginSummary = { name: "echo", state: "running", restarts: 0 };
- * assert.equal(echo.state, "running");
+ * const decoder = new FrameDecoder();
+ * decoder.push(encodePacket({ kind: "ClusterPlugins", plugins: [echo] }));
+ * const frame = decoder.next();
+ * assert.ok(frame && !(frame instanceof Error));
+ * const packet = decodePacket(frame);
+ * assert.ok(!(packet instanceof Error) && packet.kind === "ClusterPlugins");
+ * assert.deepEqual(packet.plugins, [echo]);
  * ```
  */
 export interface PluginSummary {
