@@ -97,10 +97,14 @@ export type LogLevelName = "debug" | "info" | "warning" | "error";
  *
  * @example
  * ```ts
- * import { LOG_LEVEL_NAMES } from "./logging.ts";
+ * import { LOG_LEVEL_NAMES, type LogLevelName } from "./logging.ts";
  * import assert from "node:assert/strict";
  *
- * assert.deepEqual(LOG_LEVEL_NAMES, ["debug", "info", "warning", "error"]);
+ * // Check a level read from the environment before handing it to setupLogging.
+ * const isLevel = (text: string): text is LogLevelName =>
+ *   (LOG_LEVEL_NAMES as readonly string[]).includes(text);
+ * assert.equal(isLevel("warning"), true);
+ * assert.equal(isLevel("verbose"), false);
  * ```
  */
 export const LOG_LEVEL_NAMES: readonly LogLevelName[] = Object.freeze([

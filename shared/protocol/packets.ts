@@ -69,10 +69,15 @@ export const PLUGIN_COMMAND_MIN = 0x80;
  *
  * @example
  * ```ts
- * import { PLUGIN_COMMAND_MAX } from "./packets.ts";
+ * import { PLUGIN_COMMAND_MAX, PLUGIN_COMMAND_MIN } from "./packets.ts";
+ * import { encodePluginFrame } from "./codec.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(PLUGIN_COMMAND_MAX, 255);
+ * // Every command a game can use: 128 of them.
+ * const count = PLUGIN_COMMAND_MAX - PLUGIN_COMMAND_MIN + 1;
+ * const commands = Array.from({ length: count }, (_, i) => PLUGIN_COMMAND_MIN + i);
+ * assert.equal(commands.length, 128);
+ * for (const command of commands) encodePluginFrame(command, new Uint8Array()); // none throws
  * ```
  */
 export const PLUGIN_COMMAND_MAX = 0xff;
