@@ -88,11 +88,20 @@ export class AuthResults implements MetricFamily {
  *
  * @example
  * ```ts
- * import type { ReportedLinkState } from "./metrics.ts";
+ * import { ClusterMetrics, type ReportedLinkState } from "./metrics.ts";
+ * import { renderPrometheus } from "../shared/metrics.ts";
  * import assert from "node:assert/strict";
  *
+ * // A cluster started without a master shows its link as disabled on /metrics.
  * const state: ReportedLinkState = "disabled";
- * assert.equal(state, "disabled");
+ * const metrics = new ClusterMetrics({
+ *   players: () => 0,
+ *   connections: () => [],
+ *   masterLinkState: () => state,
+ *   fragments: () => undefined,
+ * });
+ * const text = renderPrometheus(metrics.families());
+ * assert.match(text, /^sustenet_cluster_master_link\{state="disabled"\} 1$/m);
  * ```
  */
 export type ReportedLinkState = MasterLinkState | "disabled";
