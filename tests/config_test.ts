@@ -16,7 +16,7 @@ import {
   resolvedPort,
   resolvedPublicIp,
   resolvedStatusPort,
-  type Role,
+  type ServerRole,
   type SustenetConfig,
 } from "../shared/config.ts";
 
@@ -1286,7 +1286,7 @@ Deno.test("configFromArgs uses ./Config.toml when present, else the defaults", a
 
 Deno.test("configFromArgs rejects unknown flags, stray arguments and the other role's keys", async () => {
   await withTempDir(async (dir) => {
-    const cases: readonly [string[], Role, string | RegExp][] = [
+    const cases: readonly [string[], ServerRole, string | RegExp][] = [
       [["--prot", "1"], "master", "unknown flag --prot"],
       [["--bounds", "1"], "cluster", "unknown flag --bounds"],
       [["extra"], "master", /^Unexpected argument 'extra'/],
