@@ -1,31 +1,58 @@
 /**
- * Sustenet's server-only shared code: the TCP frame transport and broadcast groups, the fast
- * record ciphers (`node:crypto`, libcrypto through FFI) and {@linkcode createRecordCipher},
- * which picks among them, key files on disk, config files, the pending-connection gate and the
- * status server. It needs Deno (or Node) and permissions; web pages use `./browser.ts` (or the
- * browser-compatible core, `./mod.ts`) instead.
+ * What an operator's own script needs besides the role entry points: Config.toml loading and
+ * validation ({@linkcode loadConfig}, whose result `masterOptionsFromConfig` and
+ * `clusterOptionsFromConfig` take), and the key files (the AES key master and clusters share,
+ * a cluster's X25519 identity). It needs Deno and file permissions; it re-exports the core
+ * (`@sustenet/sustenet`) too. Web pages use `./browser.ts` instead.
  *
- * @example Pick the fastest record cipher this runtime allows
+ * @example A key and a config file, as a deployment script makes them
  * ```ts
- * import { createRecordCipher } from "./server.ts";
+ * import { generateKey, loadConfig, loadKey } from "./server.ts";
  * import assert from "node:assert/strict";
  *
- * const cipher = await createRecordCipher(new Uint8Array(32).fill(1));
- * const sealed = await cipher.seal(0, new Uint8Array([1, 2, 3]));
- * assert.equal(sealed.length, 3 + 16);
+ * const dir = await Deno.makeTempDir();
+ * await generateKey(`${dir}/keys`, "cluster_key");
+ * await Deno.writeTextFile(`${dir}/Config.toml`, '[all]\nserver_name = "EU 1"\n');
+ * const config = await loadConfig(`${dir}/Config.toml`);
+ * assert.equal(config.all.serverName, "EU 1");
+ * // keys_dir defaults to "keys", next to the config file.
+ * const key = await loadKey(config.all.keysDir, config.cluster.keyName);
+ * assert.equal(key.length, 32);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  *
  * @module
  */
 export * from "./shared/mod.ts";
-// Both the protocol and the config define a Role; the wire role is the one the package exports.
-export { Role } from "./shared/mod.ts";
-export * from "./shared/keys.ts";
-export * from "./shared/config.ts";
-export * from "./shared/status_server.ts";
-export * from "./shared/create_record_cipher.ts";
-export * from "./shared/record_cipher_node.ts";
-export * from "./shared/record_cipher_ffi.ts";
-export * from "./shared/transport.ts";
-export * from "./shared/broadcast_group.ts";
-export * from "./shared/pending_gate.ts";
+
+// Config.toml: load, validate, and the typed result the roles' *OptionsFromConfig take.
+export {
+  type AllSettings,
+  type AuthSettings,
+  type ClusterSettings,
+  ConfigError,
+  defaultConfig,
+  type FragmentBounds,
+  type FragmentSettings,
+  loadConfig,
+  type LoadConfigOptions,
+  type MasterSettings,
+  parseConfig,
+  type ParseConfigOptions,
+  type PermissionGrant,
+  type PluginPermissions,
+  type PluginSettings,
+  type PluginSettingValue,
+  type SustenetConfig,
+} from "./shared/config.ts";
+
+// Key files: the shared AES key (`deno task keygen`) and a cluster's identity key pair.
+export {
+  generateKey,
+  type LoadedIdentity,
+  loadKey,
+  loadOrCreateIdentity,
+  saveKey,
+  type SaveKeyOptions,
+} from "./shared/keys.ts";
+export { KeyError } from "./shared/security.ts";

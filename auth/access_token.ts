@@ -57,11 +57,17 @@ export type TokenCheck =
 
 /** One public key as a JWK (RFC 8037 `OKP` / `Ed25519`). */
 export interface PublicJwk {
+  /** Key type: octet key pair. */
   readonly kty: "OKP";
+  /** The curve. */
   readonly crv: "Ed25519";
+  /** The public key, base64url. */
   readonly x: string;
+  /** Key id, as tokens name it in their header. */
   readonly kid: string;
+  /** The algorithm, when given. */
   readonly alg?: "EdDSA";
+  /** The key's use (signatures), when given. */
   readonly use?: "sig";
 }
 
@@ -154,7 +160,11 @@ export async function signAccessToken(key: SigningKey, claims: AccessClaims): Pr
 export class PublicKeySet {
   readonly #keys: ReadonlyMap<string, CryptoKey>;
 
-  /** @param keys Key ids and their Ed25519 public keys. */
+  /**
+   * Makes a new PublicKeySet.
+   *
+   * @param keys Key ids and their Ed25519 public keys.
+   */
   constructor(keys: Iterable<{ readonly kid: string; readonly key: CryptoKey }>) {
     this.#keys = new Map([...keys].map(({ kid, key }) => [kid, key]));
   }

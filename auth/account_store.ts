@@ -44,13 +44,25 @@ export type RotateResult =
 /**
  * Storage of accounts and refresh tokens.
  *
- * @example Type-only: see the SQLite and PostgreSQL stores
+ * @example Usernames are unique (here in the SQLite store)
  * ```ts
  * import type { AccountStore } from "./account_store.ts";
+ * import { SqliteAccountStore } from "./sqlite_account_store.ts";
  * import assert from "node:assert/strict";
  *
- * const engines: AccountStore["engine"][] = ["sqlite", "postgres"];
- * assert.equal(engines.length, 2);
+ * // Usernames are unique whatever the engine.
+ * const dir = await Deno.makeTempDir();
+ * const store: AccountStore = SqliteAccountStore.open(`${dir}/accounts.sqlite`);
+ * const account = (username: string) => ({
+ *   id: crypto.randomUUID(),
+ *   username,
+ *   passwordHash: "scrypt$…",
+ *   createdAt: Date.now(),
+ * });
+ * assert.equal(await store.createAccount(account("ada")), "created");
+ * assert.equal(await store.createAccount(account("ada")), "taken");
+ * await store.close();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export interface AccountStore {

@@ -61,6 +61,8 @@ export class AuthError extends SustenetError {
   readonly retryAfterS: number | undefined;
 
   /**
+   * Makes a new AuthError.
+   *
    * @param code Stable code, also the `error` field of the JSON answer.
    * @param message What went wrong, safe to show the client.
    * @param options `retryAfterS` for 429 answers; `cause`.

@@ -71,19 +71,20 @@ export interface AuthServiceOptions {
   readonly now?: () => number;
 }
 
-type Outcome = "ok" | "refused" | "limited";
+/** How a registration or a login ended, as a metric label. */
+export type AuthOutcome = "ok" | "refused" | "limited";
 
 /** The service's counters, on `/metrics`. */
 export class AuthMetrics {
   /** Registrations by outcome. */
-  readonly registrations: LabeledCounter<Outcome> = new LabeledCounter<Outcome>(
+  readonly registrations: LabeledCounter<AuthOutcome> = new LabeledCounter<AuthOutcome>(
     "sustenet_auth_registrations_total",
     "Registration requests: ok, refused (invalid or taken), limited (429)",
     "outcome",
     ["ok", "refused", "limited"],
   );
   /** Log-ins by outcome. */
-  readonly logins: LabeledCounter<Outcome> = new LabeledCounter<Outcome>(
+  readonly logins: LabeledCounter<AuthOutcome> = new LabeledCounter<AuthOutcome>(
     "sustenet_auth_logins_total",
     "Log-in requests: ok, refused (wrong credentials or invalid input), limited (429)",
     "outcome",
@@ -213,7 +214,11 @@ export class AuthService {
   readonly #maxPendingHashes: number;
   #pendingHashes = 0;
 
-  /** @param options Store, KDF, keys, lifetimes and limits. */
+  /**
+   * Makes a new AuthService.
+   *
+   * @param options Store, KDF, keys, lifetimes and limits.
+   */
   constructor(options: AuthServiceOptions) {
     this.#options = options;
     this.#limiter = new LoginLimiter(options.limits);
@@ -376,7 +381,7 @@ export class AuthService {
     return out;
   }
 
-  #limit(account: string | null, address: string, counter: LabeledCounter<Outcome>): void {
+  #limit(account: string | null, address: string, counter: LabeledCounter<AuthOutcome>): void {
     const verdict = this.#limiter.attempt(account, address, performance.now());
     if (verdict.allowed) return;
     counter.inc("limited");

@@ -77,7 +77,11 @@ export class LoginLimiter {
   readonly #accounts: BucketMap;
   readonly #addresses: BucketMap;
 
-  /** @param limits Rates and bursts. */
+  /**
+   * Makes a new LoginLimiter.
+   *
+   * @param limits Rates and bursts.
+   */
   constructor(limits: LoginLimits) {
     const maxKeys = limits.maxKeys ?? 100_000;
     this.#accounts = new BucketMap(limits.accountRatePerS, limits.accountBurst, maxKeys);

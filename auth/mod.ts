@@ -21,15 +21,93 @@
  * @module
  */
 
-export * from "./access_token.ts";
-export * from "./account_store.ts";
-export * from "./auth_error.ts";
-export * from "./auth_options.ts";
-export * from "./auth_service.ts";
-export * from "./key_ring.ts";
-export * from "./login_limiter.ts";
-export * from "./password_hasher.ts";
-export * from "./postgres_account_store.ts";
-export * from "./sqlite_account_store.ts";
-export * from "./start_auth.ts";
-export * from "./username.ts";
+// The public auth API, chosen (docs/EMBEDDING.md, "Public API"): run the service, plug in a
+// store, verify its tokens in a game backend, rotate its keys. Schema migrations and helpers
+// of the routes are internal.
+
+// Start, options, config.
+export {
+  type AuthOptions,
+  type AuthServer,
+  type AuthStoreChoice,
+  startAuth,
+} from "./start_auth.ts";
+export { authOptionsFromConfig } from "./auth_options.ts";
+// The Config.toml types authOptionsFromConfig reads (loadConfig is in `/server`).
+export type {
+  AllSettings,
+  AuthSettings,
+  ClusterSettings,
+  FragmentBounds,
+  FragmentSettings,
+  MasterSettings,
+  PermissionGrant,
+  PluginPermissions,
+  PluginSettings,
+  PluginSettingValue,
+  SustenetConfig,
+} from "../shared/config.ts";
+export type { LogFormat, LogLevelName } from "../shared/logging.ts";
+export { SustenetError } from "../shared/errors.ts";
+
+// The service behind the HTTP routes, and its metrics.
+export {
+  AuthMetrics,
+  type AuthOutcome,
+  AuthService,
+  type AuthServiceOptions,
+} from "./auth_service.ts";
+export {
+  Counter,
+  Gauge,
+  Histogram,
+  LabeledCounter,
+  type MetricFamily,
+  type MetricKind,
+  type MetricSample,
+  PROMETHEUS_CONTENT_TYPE,
+  renderPrometheus,
+} from "../shared/metrics.ts";
+
+// Errors.
+export { AuthError, type AuthErrorCode } from "./auth_error.ts";
+
+// Account stores: SQLite (embedded), PostgreSQL, or your own.
+export type {
+  AccountRecord,
+  AccountStore,
+  RefreshTokenRecord,
+  RotateResult,
+} from "./account_store.ts";
+export { SqliteAccountStore } from "./sqlite_account_store.ts";
+export { PostgresAccountStore, type PostgresStoreOptions } from "./postgres_account_store.ts";
+
+// Access tokens: what a game backend verifies offline.
+export {
+  type AccessClaims,
+  MAX_TOKEN_BYTES,
+  type PublicJwk,
+  PublicKeySet,
+  signAccessToken,
+  type SigningKey,
+  TOKEN_AUDIENCE,
+  TOKEN_ISSUER,
+  type TokenCheck,
+  type TokenProblem,
+  verifyAccessToken,
+} from "./access_token.ts";
+
+// The signing keys and their rotation.
+export { type KeyRing, loadKeyRing, rotateKeyRing } from "./key_ring.ts";
+
+// Password hashing and login limits.
+export { PasswordHasher, type ScryptParams } from "./password_hasher.ts";
+export { LoginLimiter, type LoginLimits, type LoginVerdict } from "./login_limiter.ts";
+
+// The rules a sign-up form can check before sending.
+export {
+  MAX_PASSWORD_BYTES,
+  MAX_USERNAME_LENGTH,
+  MIN_PASSWORD_LENGTH,
+  MIN_USERNAME_LENGTH,
+} from "./username.ts";

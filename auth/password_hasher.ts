@@ -60,6 +60,8 @@ export class PasswordHasher {
   #dummy: Promise<string> | undefined;
 
   /**
+   * Makes a new PasswordHasher.
+   *
    * @param params Cost of new hashes.
    * @throws {RangeError} For parameters outside logN 10..20, r 1..32, p 1..16.
    */

@@ -25,6 +25,7 @@ export const BENCH_PARTS = [
   "echo-subprocess",
   "join",
   "auth",
+  "world",
 ] as const;
 
 /** One part of a bench run. */

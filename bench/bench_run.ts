@@ -51,13 +51,17 @@ import {
   STEADY_LOAD_SHARE,
   STEADY_P999_MS,
 } from "./steadiness.ts";
+import { runWorldBench, type WorldResults } from "./world_bench.ts";
 
 /** Sends per client per second in every relay run (issue 9). */
 const HZ = 20;
 
-/** Deadline of a generator: handshakes, warm-up and windows, plus slack. */
+/**
+ * Deadline of a generator: handshakes, warm-up and windows (twice: each window may be measured
+ * again when the generator stalled in it), plus slack.
+ */
 function deadlineFor(clients: number, run: WindowedRun): number {
-  return 20_000 + clients * 20 + run.warmupMs + run.windowMs * run.windows;
+  return 20_000 + clients * 20 + run.warmupMs + 2 * run.windowMs * run.windows;
 }
 
 /** Each run's job for a started server: the relay scenario against its target. */
@@ -364,6 +368,15 @@ export async function runBench(
       log(`  auth failed: ${messageOf(error)}`);
     }
   }
+  let world: WorldResults | undefined;
+  if (options.parts.has("world")) {
+    try {
+      world = await runWorldBench({ quick: options.quick, profile: options.profile }, log);
+    } catch (error) {
+      run.skipped.push({ what: "world", why: messageOf(error) });
+      log(`  world failed: ${messageOf(error)}`);
+    }
+  }
   const pluginEcho = run.echoComparison();
   return {
     version: 1,
@@ -379,6 +392,7 @@ export async function runBench(
     ...(profile === undefined ? {} : { profile }),
     ...(accounts === undefined ? {} : { accounts }),
     ...(run.steadiness === undefined ? {} : { steadiness: run.steadiness }),
+    ...(world === undefined ? {} : { world }),
     skipped: run.skipped,
   };
 }

@@ -189,6 +189,13 @@ export interface SustenetServersOptions {
   readonly clusterDenoFlags?: string[];
   /** Working directory of the cluster process (where `--cpu-prof` writes). */
   readonly clusterCwd?: string;
+  /**
+   * TOML appended after the `[cluster]` keys (e.g. a `[cluster.fragments]` table; the world
+   * part's interest management).
+   */
+  readonly clusterExtraToml?: string;
+  /** Run the cluster's status server on this loopback port (`/metrics`); off when absent. */
+  readonly clusterStatusPort?: number;
 }
 
 /**
@@ -254,13 +261,14 @@ export async function startSustenetServers(
     const echo = options.echo ?? "in-process";
     const clusterSection = `[cluster]\nkey_name = "bench"\nmaster_port = ${masterPort}\n` +
       `plaintext = ${!options.sealed}` + UNLIMITED_PLAYERS +
-      (echo === "sandboxed" ? SANDBOXED_ECHO : echo === "subprocess" ? SUBPROCESS_ECHO : "");
+      (echo === "sandboxed" ? SANDBOXED_ECHO : echo === "subprocess" ? SUBPROCESS_ECHO : "") +
+      (options.clusterExtraToml === undefined ? "" : `\n${options.clusterExtraToml}`);
     const wsPart = options.webSocket === true
       ? `\nws_enabled = true\nws_port = ${await freePort()}`
       : "";
     // The cluster runs its status server as in production: its /metrics carries the event-loop
     // lag the generator reads around each window.
-    const statusPort = await freePort();
+    const statusPort = options.clusterStatusPort ?? await freePort();
     await Deno.writeTextFile(
       `${dir}/cluster.toml`,
       benchConfig("bench-cluster", clusterPort, clusterSection, wsPart, statusPort),

@@ -17,6 +17,7 @@ import type { ProfileEntry } from "./profile_summary.ts";
 import type { RelayRun, SystemResult } from "./relay_campaign.ts";
 import type { SealFigure } from "./seal_throughput.ts";
 import { type SteadinessResult, STEADY_P999_MS } from "./steadiness.ts";
+import { formatWorld, type WorldResults } from "./world_bench.ts";
 
 /** One of issue 9's goals, checked against this run. */
 export interface GoalCheck {
@@ -102,6 +103,8 @@ export interface BenchResults {
   readonly accounts?: AccountsFigures;
   /** Issue 24's steadiness check (part `steady`). */
   readonly steadiness?: SteadinessResult;
+  /** The world part (issue 23): interest-managed world runs and their goals. */
+  readonly world?: WorldResults;
   /** Parts skipped and why (Colyseus not installable, openssl missing, …). */
   readonly skipped: readonly { readonly what: string; readonly why: string }[];
 }
@@ -467,6 +470,7 @@ export function formatReport(results: BenchResults): string {
     ));
   }
   if (results.accounts !== undefined) out.push("", ...formatAccounts(results.accounts));
+  if (results.world !== undefined) out.push("", formatWorld(results.world));
   const runs = results.relay.flatMap((s) => s.runs.map((r) => relayRow(s.label, r)));
   if (runs.length > 0) {
     out.push("", "Relay: 32-byte payload at 20 Hz, fanned out to all other clients");

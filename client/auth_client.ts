@@ -44,6 +44,8 @@ export class AuthRequestError extends SustenetError {
   readonly retryAfterS: number | undefined;
 
   /**
+   * Makes a new AuthRequestError.
+   *
    * @param code The service's error code, or `unreachable` / `bad_response`.
    * @param message What went wrong.
    * @param status HTTP status (0 = none).
@@ -90,6 +92,8 @@ export class AuthClient {
   readonly #now: () => number;
 
   /**
+   * Makes a new AuthClient.
+   *
    * @param baseUrl The service, e.g. `http://127.0.0.1:6258`.
    * @param options Timeout and clock.
    */

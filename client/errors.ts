@@ -80,6 +80,8 @@ export class ClientError extends SustenetError {
   readonly status: number | undefined;
 
   /**
+   * Makes a new ClientError.
+   *
    * @param code What went wrong.
    * @param message Human-readable reason; never contains key, ticket or credential bytes.
    * @param details The wire code or status it came from, and the cause.

@@ -335,6 +335,8 @@ export class SustenetClient {
   protected static readKeyFile: ((path: string) => Promise<string>) | undefined = undefined;
 
   /**
+   * Makes a client from resolved options; use {@linkcode SustenetClient.connect}.
+   *
    * @param settings Resolved options.
    * @param pinning The key decisions of this client.
    */

@@ -8,7 +8,8 @@
  */
 
 import { connectFrames } from "../shared/transport.ts";
-import type { Connector } from "./connector.ts";
+import type { ConnectTarget } from "./connector.ts";
+import type { FrameSessionOptions, FrameTransport } from "../shared/frame_session.ts";
 import { ClientError } from "./errors.ts";
 
 /** Largest `.pub` file read: a key file is one line of base64url. */
@@ -31,8 +32,12 @@ const MAX_KEY_FILE_BYTES = 1024;
  * await server.close();
  * ```
  */
-export const connectTcp: Connector = (target, options) =>
-  connectFrames({ ...options, hostname: target.host, port: target.port });
+export function connectTcp(
+  target: ConnectTarget,
+  options: FrameSessionOptions,
+): Promise<FrameTransport> {
+  return connectFrames({ ...options, hostname: target.host, port: target.port });
+}
 
 /**
  * Reads the text of a small `.pub` key file.

@@ -9,6 +9,7 @@
 import type { TlsListenOptions } from "../shared/tls_listener.ts";
 import type { WebSocketServerOptions } from "../shared/websocket_listener.ts";
 import {
+  type FragmentBounds,
   isLoopbackIp,
   parseHostPort,
   resolvedMasterPort,
@@ -31,11 +32,14 @@ const logger = roleLogger("cluster");
  *
  * @example
  * ```ts
- * import type { ClusterMasterAddress } from "./cluster_options.ts";
+ * import { type ClusterMasterAddress, clusterOptionsFromConfig } from "./cluster_options.ts";
+ * import { parseConfig } from "../shared/config_schema.ts";
  * import assert from "node:assert/strict";
  *
- * const master: ClusterMasterAddress = { hostname: "127.0.0.1", port: 6256 };
- * assert.equal(master.port, 6256);
+ * // Config.toml's master_ip and master_port become the cluster's `master`.
+ * const config = parseConfig('[cluster]\nmaster_ip = "10.0.0.5"\nmaster_port = 7000');
+ * const master: ClusterMasterAddress | null | undefined = clusterOptionsFromConfig(config).master;
+ * assert.deepEqual(master, { hostname: "10.0.0.5", port: 7000 });
  * ```
  */
 export interface ClusterMasterAddress {
@@ -51,10 +55,18 @@ export interface ClusterMasterAddress {
  * @example
  * ```ts
  * import type { ClusterStatusOptions } from "./cluster_options.ts";
+ * import { startCluster } from "./cluster_server.ts";
  * import assert from "node:assert/strict";
  *
+ * // A status server on a free port, for a load balancer's health check.
  * const status: ClusterStatusOptions = { port: 0 };
- * assert.equal(status.hostname, undefined);
+ * const keysDir = await Deno.makeTempDir();
+ * const cluster = await startCluster({ port: 0, keysDir, master: null, status });
+ * const health = await fetch(`http://127.0.0.1:${cluster.statusAddr?.port}/health`);
+ * assert.equal(health.status, 200);
+ * assert.equal((await health.json()).masterLink, "disabled");
+ * await cluster.stop();
+ * await Deno.remove(keysDir, { recursive: true });
  * ```
  */
 export interface ClusterStatusOptions {
@@ -109,34 +121,76 @@ export interface InProcessPluginEntry {
 }
 
 /**
- * Interest management settings: the fragment grid without its tick rate (that is
- * {@linkcode ClusterOptions.tickHz}).
+ * Interest management settings: the fragment grid's options without its tick rate (that is
+ * {@linkcode ClusterOptions.tickHz}). Stated here rather than as the grid's own options type,
+ * which is internal; the check below keeps the two the same.
  *
- * @example
+ * @example Fragments of 64 units in a bounded world
  * ```ts
+ * import { startCluster } from "./cluster_server.ts";
  * import type { ClusterFragmentOptions } from "./cluster_options.ts";
  * import assert from "node:assert/strict";
  *
  * const fragments: ClusterFragmentOptions = {
  *   size: 64,
+ *   bounds: { minX: -1024, minZ: -1024, maxX: 1024, maxZ: 1024 },
  *   maxPlayersPerFragment: 500,
  *   crowdThreshold: 100,
  * };
- * assert.equal(fragments.size, 64);
+ * const keysDir = await Deno.makeTempDir();
+ * const cluster = await startCluster({ port: 0, keysDir, master: null, fragments });
+ * assert.ok(cluster.addr.port > 0);
+ * await cluster.stop();
+ * await Deno.remove(keysDir, { recursive: true });
  * ```
  */
-export type ClusterFragmentOptions = Omit<FragmentGridOptions, "tickHz">;
+export interface ClusterFragmentOptions {
+  /** Edge length of a square fragment, in world units (> 0). */
+  readonly size: number;
+  /**
+   * World limits. Positions outside are clamped onto the edge.
+   * @default unbounded: positions are kept as given; fragment coordinates saturate at ±2^25.
+   */
+  readonly bounds?: FragmentBounds;
+  /**
+   * How many fragments around its own a player sees (0 = own only, 1 = own + 8 neighbours).
+   * @default 1
+   */
+  readonly viewDistance?: number;
+  /** Hard cap on players in one fragment; an add or move into a full fragment is refused. */
+  readonly maxPlayersPerFragment: number;
+  /**
+   * Population above which a fragment updates every other tick; above twice this, every
+   * fourth tick.
+   */
+  readonly crowdThreshold: number;
+  /**
+   * How position updates are encoded: `"full"` as MoveBatch (0x2B) entries, `"quantized"` as
+   * 11-byte PositionBatch (0x2F) entries (needs `bounds`; docs/PROTOCOL.md states the precision).
+   * @default "full"
+   */
+  readonly positionFormat?: "full" | "quantized";
+}
+
+// The public options and the grid's own must stay the same (both directions assignable).
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const _sameAsGrid: Same<ClusterFragmentOptions, Omit<FragmentGridOptions, "tickHz">> = true;
+void _sameAsGrid;
 
 /**
  * Options of {@linkcode startCluster}. Every field has a default.
  *
  * @example
  * ```ts
- * import type { ClusterOptions } from "./cluster_options.ts";
+ * import { type ClusterOptions, clusterOptionsFromConfig } from "./cluster_options.ts";
+ * import { parseConfig } from "../shared/config_schema.ts";
  * import assert from "node:assert/strict";
  *
- * const options: ClusterOptions = { serverName: "eu-1", port: 0, master: null };
- * assert.equal(options.master, null);
+ * // From Config.toml, with a few options overridden in code.
+ * const config = parseConfig('[all]\nserver_name = "eu-1"', { baseDir: "/srv/game" });
+ * const options: ClusterOptions = { ...clusterOptionsFromConfig(config), port: 0, master: null };
+ * assert.equal(options.serverName, "eu-1");
+ * assert.equal(options.keysDir, "/srv/game/keys");
  * ```
  */
 export interface ClusterOptions {
@@ -445,6 +499,7 @@ export function clusterOptionsFromConfig(config: SustenetConfig): ClusterOptions
         viewDistance: fragments.viewDistance,
         maxPlayersPerFragment: fragments.maxPlayers,
         crowdThreshold: fragments.crowdThreshold,
+        positionFormat: fragments.positionFormat,
       }
       : false,
     tickHz: fragments.tickHz,

@@ -1,11 +1,13 @@
 /**
  * The cluster server: {@linkcode startCluster} loads the cluster's keys, starts its plugins,
- * listens for clients, keeps the master link up and serves `/health` and `/metrics`. It is the
- * socket adapter around the sans-I/O pieces: each client connection runs a
- * {@linkcode ClientSession}, authenticated players live in a {@linkcode PlayerTable}, their
- * frames are weighed against their {@linkcode PlayerRateLimit} before anything decodes them, and
- * their game packets go to the plugin hosts and (with fragments on) the {@linkcode FragmentGrid},
- * whose tick results go back out as MoveBatch / Spawn / Despawn.
+ * listens for clients ({@linkcode ClientListeners}), keeps its listing at the master
+ * ({@linkcode MasterListing}) and serves `/health`, `/metrics` and the console
+ * ({@linkcode ClusterStatus}). It accepts connections and drives their handshake: each client
+ * connection runs a {@linkcode ClientSession}, authenticated players live in a
+ * {@linkcode PlayerTable}, their frames are weighed against their {@linkcode PlayerRateLimit}
+ * before anything decodes them ({@linkcode FloodResponse} handles the rest), and their plugin
+ * commands and moves go to the {@linkcode GameRoom} (plugins, fragments, plugin actions), which
+ * writes back through the {@linkcode PlayerOutbox}.
  *
  * It must never let one connection's bad input or one plugin's failure reach another player
  * (each bad input closes only its connection, with a logged reason), never leave a promise
@@ -16,66 +18,36 @@
  */
 
 import { warnIfFfiUnavailable } from "../shared/create_record_cipher.ts";
-import { TicketVerifier } from "../shared/join_ticket.ts";
-import { generateKey, keyPath, loadKey, loadOrCreateIdentity } from "../shared/keys.ts";
 import { logSuccess, roleLogger } from "../shared/logging.ts";
-import { assertPluginCommand, encodePacket, encodePluginFrame } from "../shared/protocol/codec.ts";
-import { encodeFrame, type Frame } from "../shared/protocol/frame.ts";
-import type { MoveState } from "../shared/protocol/move_state.ts";
-import { type ClusterInfo, type Endpoint, PacketType } from "../shared/protocol/packets.ts";
-import { listenWebSocket, type WebSocketListener } from "../shared/websocket_listener.ts";
+import type { Frame } from "../shared/protocol/frame.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
-import { SustenetError } from "../shared/errors.ts";
-import { type BroadcastOptions, type ClientId, isPluginMove } from "../shared/plugin.ts";
-import { importAesKey, KeyError } from "../shared/security.ts";
-import { startStatusServer, type StatusServer } from "../shared/status_server.ts";
-import { gcMetricsRequested, RuntimeMetrics } from "../shared/runtime_metrics.ts";
-import { exportMetricFamilies, inSpan, recordSpan } from "../shared/telemetry.ts";
-import { AdminAuth, loadAdminToken } from "../shared/admin_auth.ts";
-import {
-  ClusterConsole,
-  type ClusterConsoleSource,
-  type ConsolePlayer,
-  MAX_PLAYER_ROWS,
-} from "./cluster_console.ts";
-import { BroadcastGroup } from "../shared/broadcast_group.ts";
+import type { ClientId } from "../shared/plugin.ts";
+import { importAesKey } from "../shared/security.ts";
+import { recordSpan } from "../shared/telemetry.ts";
 import { PendingGate } from "../shared/pending_gate.ts";
+import { broadcast, type CloseInfo, type FrameTransport } from "../shared/transport.ts";
+import { peerLabel } from "../shared/peer_label.ts";
+import { ClientSession, type ClientSessionOptions, type SessionEvent } from "./client_session.ts";
+import { type ClusterOptions, type Settings, settingsOf } from "./cluster_options.ts";
+import { loadClusterKey } from "./cluster_key.ts";
+import { loadClusterIdentity } from "./cluster_identity.ts";
+import { pluginHostsOf, startPluginHosts } from "./plugin_hosts.ts";
+import { ClientListeners, type ClusterAddress } from "./client_listeners.ts";
+import { ClusterStatus, NOTICE_COMMAND } from "./cluster_status.ts";
+import { GameRoom } from "./game_room.ts";
+import { MasterListing } from "./master_listing.ts";
+import type { MasterLinkState } from "./master_link.ts";
 import { driveMachine } from "../shared/drive_machine.ts";
 import type { CloseAction } from "../shared/machine_action.ts";
-import { LogThrottle } from "../shared/log_throttle.ts";
-import {
-  broadcast,
-  type CloseInfo,
-  type FrameListener,
-  type FrameTransport,
-  listenFrames,
-} from "../shared/transport.ts";
-import { listenTlsFrames } from "../shared/tls_listener.ts";
-import { ClientSession, type ClientSessionOptions, type SessionEvent } from "./client_session.ts";
-import {
-  type ClusterOptions,
-  isPluginEntry,
-  type Settings,
-  settingsOf,
-} from "./cluster_options.ts";
-import { FragmentGrid } from "./fragment_grid.ts";
-import type { FragmentId } from "./fragment_id.ts";
-import { InProcessPluginHost } from "./in_process_plugin_host.ts";
-import { MasterLink, type MasterLinkState } from "./master_link.ts";
 import { ClusterMetrics } from "./metrics.ts";
-import { FLOOD_KICK_REASON, PlayerRateLimit, type RateVerdict } from "./player_rate_limit.ts";
+import { FloodResponse } from "./flood_response.ts";
+import { PlayerRateLimit } from "./player_rate_limit.ts";
+import { PlayerOutbox } from "./player_outbox.ts";
 import { PlayerTable, type PlayerView } from "./players.ts";
-import type { PluginActions, PluginHost } from "./plugin_host.ts";
+import { disconnectFrame } from "./disconnect_frame.ts";
 import { WorkerPluginHost } from "./worker_plugin_host.ts";
 
 const logger = roleLogger("cluster");
-
-/** Longest DisconnectCluster reason sent, in characters (str16 holds 65 535 bytes). */
-const MAX_DISCONNECT_REASON_CHARS = 1000;
-/** Ticket verifiers kept for earlier cluster ids (tickets issued before a re-registration). */
-const MAX_OLD_VERIFIERS = 4;
-/** Throttle and flood-kick log lines: at most this many of each per 10 s, the rest counted. */
-const FLOOD_LOG_LINES = 5;
 
 /**
  * How a broadcast's wait grows with the players it goes to, in ms per player, up to
@@ -85,24 +57,7 @@ const FLOOD_LOG_LINES = 5;
  */
 const BROADCAST_FLUSH_MS_PER_PLAYER = 0.02;
 
-/**
- * A host and port.
- *
- * @example
- * ```ts
- * import type { ClusterAddress } from "./cluster_server.ts";
- * import assert from "node:assert/strict";
- *
- * const addr: ClusterAddress = { hostname: "127.0.0.1", port: 6257 };
- * assert.equal(addr.port, 6257);
- * ```
- */
-export interface ClusterAddress {
-  /** Bound IP address. */
-  readonly hostname: string;
-  /** Bound port (the real one when 0 was asked). */
-  readonly port: number;
-}
+export type { ClusterAddress };
 
 /**
  * A running cluster, as {@linkcode startCluster} returns it.
@@ -203,11 +158,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   return runtime.server();
 }
 
-/**
- * The plugin command an operator's notice reaches players on (docs/PROTOCOL.md, "Operator
- * notice"): payload = the notice in UTF-8.
- */
-export const NOTICE_COMMAND = 0xff;
+export { NOTICE_COMMAND };
 
 /** What the cluster keeps per accepted client connection. */
 interface ConnectionRecord {
@@ -222,98 +173,105 @@ interface ConnectionRecord {
   limit: PlayerRateLimit | undefined;
 }
 
-/** Loads the master-shared key, generating it (with a warning) the first time. */
-async function loadClusterKey(keysDir: string, keyName: string): Promise<Uint8Array> {
-  try {
-    return await loadKey(keysDir, keyName);
-  } catch (error) {
-    if (!(error instanceof KeyError) || error.code !== "key_missing") throw error;
-  }
-  try {
-    await generateKey(keysDir, keyName);
-    logger.warn(
-      "no cluster key {path}: generated a new one; the master needs this same key, so copy " +
-        "the file into the master's keys directory",
-      { path: keyPath(keysDir, keyName) },
-    );
-  } catch (error) {
-    // Another process made it between our two steps: use theirs.
-    if (!(error instanceof KeyError) || error.code !== "key_exists") throw error;
-  }
-  return await loadKey(keysDir, keyName);
-}
-
 /** The running cluster's state and wiring (one instance per startCluster). */
-class ClusterRuntime implements PluginActions {
+class ClusterRuntime {
   readonly #options: ClusterOptions;
   readonly #settings: Settings;
   readonly #startedAt = performance.now();
   #turnTime = -1;
   readonly #endTurn = () => this.#turnTime = -1;
   readonly #players: PlayerTable<FrameTransport>;
-  /** Every player's connection: broadcasts to all are batched per turn, one copy per frame. */
-  readonly #everyone: BroadcastGroup;
+  /** The players' connections as the game room writes to them. */
+  readonly #outbox: PlayerOutbox;
+  /** Plugins, fragments and the plugin actions. */
+  readonly #room: GameRoom;
   readonly #connections = new Map<FrameTransport, ConnectionRecord>();
   /** Connections not authenticated yet: their own pool, so they never take a player's slot. */
   readonly #pending: PendingGate;
-  readonly #verifiers = new Map<number, TicketVerifier>();
-  readonly #hosts: PluginHost[] = [];
-  readonly #grid: FragmentGrid | undefined;
   readonly metrics: ClusterMetrics;
-  /** Throttling and flood kicks are logged a few lines per 10 s, with a count of the rest. */
-  readonly #floodLog = new LogThrottle({ linesPerInterval: FLOOD_LOG_LINES, maxKeys: 8 });
+  /** What happens to the frames players' rate limits drop. */
+  readonly #flood: FloodResponse;
   #clusterAesKey: CryptoKey | undefined;
   #identity: { privateKey: CryptoKey; publicKey: Uint8Array; version: number } | undefined;
   #sessionOptions: Omit<ClientSessionOptions, "admit"> | undefined;
-  #listener: FrameListener | undefined;
-  /** The TLS client listener (`tls` option), where the TLS session mode is allowed. */
-  #tlsListener: FrameListener | undefined;
-  #webSocket: WebSocketListener | undefined;
-  #status: StatusServer | undefined;
-  #runtime: RuntimeMetrics | undefined;
-  #console: ClusterConsole | undefined;
-  #auth: AdminAuth | undefined;
+  readonly #listeners: ClientListeners;
+  /** `/health`, `/metrics` and the operator console (when `status` is on). */
+  readonly #status: ClusterStatus;
   /** An operator's drain: new connections are refused, players stay. */
   #draining = false;
-  #link: MasterLink | undefined;
+  /** The registration with the master, and the ticket verifiers that follow from it. */
+  readonly #link: MasterListing;
   #tickTimer: ReturnType<typeof setInterval> | undefined;
   #lastTick = 0;
   #stopping: Promise<void> | undefined;
-  // Settled once: the first registration, or why there will be none.
-  readonly #registeredOnce = Promise.withResolvers<number>();
   #closing = false;
 
   constructor(options: ClusterOptions) {
     this.#options = options;
-    // Handled here so that an embedder who never looks at `registered` gets no unhandled
-    // rejection; one who awaits it still sees the rejection.
-    this.#registeredOnce.promise.catch(() => {});
-    if (options.master === null) {
-      this.#registeredOnce.reject(
-        new SustenetError("not_registered", "the cluster runs with no master (master: null)"),
-      );
-    }
     this.#settings = settingsOf(options);
-    this.#everyone = new BroadcastGroup({
-      flushIntervalMs: this.#settings.broadcastFlushMs,
-      flushMsPerMember: BROADCAST_FLUSH_MS_PER_PLAYER,
-    });
     this.#players = new PlayerTable<FrameTransport>({
       maxPlayers: this.#settings.maxConnections,
     });
+    this.#outbox = new PlayerOutbox({
+      players: this.#players,
+      broadcast: {
+        flushIntervalMs: this.#settings.broadcastFlushMs,
+        flushMsPerMember: BROADCAST_FLUSH_MS_PER_PLAYER,
+      },
+      kicking: (connection, reason) => {
+        const record = this.#connections.get(connection);
+        if (record !== undefined) record.leaveReason = `kicked: ${reason}`;
+      },
+    });
     const fragments = options.fragments;
-    this.#grid = fragments === undefined || fragments === false
-      ? undefined
-      : new FragmentGrid({ ...fragments, tickHz: this.#settings.tickHz });
     this.metrics = new ClusterMetrics({
       players: () => this.#players.size,
       connections: () => this.#connections.keys(),
-      masterLinkState: () => this.#linkState(),
-      fragments: () => this.#grid?.fragmentStats(),
+      masterLinkState: () => this.#link.state,
+      fragments: () => this.#room.fragmentStats(),
       pending: () => this.#pending.size,
       plugins: () =>
-        this.#hosts.flatMap((host) => host instanceof WorkerPluginHost ? [host.stats] : []),
+        this.#room.plugins.flatMap((host) => host instanceof WorkerPluginHost ? [host.stats] : []),
     });
+    this.#link = new MasterListing({ noMaster: options.master === null, metrics: this.metrics });
+    this.#room = new GameRoom({
+      players: this.#players,
+      outbox: this.#outbox,
+      metrics: this.metrics,
+      maxFrameBytes: this.#settings.maxFrameBytes,
+      clock: () => performance.now(),
+      ...(fragments === undefined || fragments === false
+        ? {}
+        : { fragments: { ...fragments, tickHz: this.#settings.tickHz } }),
+    });
+    this.#listeners = new ClientListeners({
+      hostname: this.#settings.hostname,
+      port: this.#settings.port,
+      maxFrameBytes: this.#settings.maxFrameBytes,
+      pendingMaxFrameBytes: this.#settings.maxPendingFrameBytes,
+      maxQueueBytes: this.#settings.maxQueueBytes,
+      handshakeTimeoutMs: options.handshakeTimeoutMs ?? 5000,
+      idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
+      ...(options.webSocket === undefined ? {} : { webSocket: options.webSocket }),
+      onConnection: (connection, tls) => this.#accept(connection, tls),
+    });
+    this.#status = new ClusterStatus(options.status, {
+      name: this.#settings.serverName,
+      capacity: this.#settings.maxConnections,
+      startedAt: this.#startedAt,
+      players: this.#players,
+      room: this.#room,
+      metrics: this.metrics,
+      connections: () => this.#connections.size,
+      acceptedAt: (connection) => this.#connections.get(connection)?.acceptedAt,
+      clusterId: () => this.#link.clusterId ?? null,
+      masterLink: () => this.#link.state,
+      stopping: () => this.#closing,
+      draining: () => this.#draining,
+      setDraining: (on) => this.#draining = on,
+    });
+    this.#flood = new FloodResponse({ metrics: this.metrics, players: this.#players });
     this.#pending = new PendingGate({
       maxPending: this.#settings.maxPendingConnections,
       maxPerAddress: this.#settings.maxPendingPerAddress,
@@ -326,106 +284,71 @@ class ClusterRuntime implements PluginActions {
     const s = this.#settings;
     const clusterKey = await loadClusterKey(s.keysDir, s.keyName);
     this.#clusterAesKey = await importAesKey(clusterKey);
-    const identity = await loadOrCreateIdentity(s.keysDir, s.identityKeyName);
+    const identity = await loadClusterIdentity(
+      s.keysDir,
+      s.identityKeyName,
+      this.#options.domainPubKey ?? undefined,
+    );
     this.#identity = identity;
-    const publicFile = `${s.keysDir.replace(/[\\/]+$/, "")}/${s.identityKeyName}.pub`;
-    if (identity.created) {
-      logger.info("created the identity key pair {name}; its public key is in {file}", {
-        name: s.identityKeyName,
-        file: publicFile,
-      });
-    } else if (identity.publicFileRewritten) {
-      logger.info("rewrote {file} from the identity private key", { file: publicFile });
-    }
-    if (this.#options.domainPubKey) {
-      logger.info("clients fetch the identity public key from {url}: publish {file} there", {
-        url: this.#options.domainPubKey,
-        file: publicFile,
-      });
-    }
     this.#sessionOptions = {
       serverName: s.serverName,
       identity,
-      tickets: () => this.#currentVerifier(),
-      clusters: () => this.#selfInfo(),
+      tickets: () => this.#link.verifier(),
+      clusters: () => this.#link.selfInfo(this.#players.size, this.#players.full),
       plaintext: this.#options.plaintext === true,
     };
-    const statusOptions = this.#options.status;
-    if (statusOptions !== undefined && statusOptions !== false) {
-      this.#auth = await AdminAuth.create({
-        token: await loadAdminToken(
-          statusOptions.adminToken ?? null,
-          statusOptions.adminTokenFile ?? null,
-        ),
-        consolePublic: statusOptions.consolePublic ?? true,
-      });
-    }
+    await this.#status.loadAuth();
     try {
-      await this.#startPlugins();
-      this.#listen();
-      this.#startStatus();
+      for (const host of pluginHostsOf(this.#options, this.#room)) this.#room.addPlugin(host);
+      await startPluginHosts(this.#room.plugins);
+      this.#listeners.listen();
+      this.#status.start();
     } catch (error) {
       await this.#teardown("start failed");
       throw error;
     }
     this.#startLink(clusterKey);
-    if (this.#hosts.length > 0 || this.#grid !== undefined) {
+    if (this.#room.plugins.length > 0 || this.#room.hasFragments) {
       this.#lastTick = performance.now();
       this.#tickTimer = setInterval(this.#tick, 1000 / s.tickHz);
     }
-    const addr = this.#listener!.addr;
+    const addr = this.#listeners.addr;
     warnIfFfiUnavailable(logger);
     logSuccess(logger, "cluster {name} listening on {host}:{port}", {
       name: s.serverName,
       host: addr.hostname,
       port: addr.port,
     });
-    if (this.#webSocket !== undefined) {
+    const ws = this.#listeners.webSocketAddr;
+    if (ws !== null) {
       logger.info("cluster {name} WebSocket on {scheme}://{host}:{port}{path}", {
         name: s.serverName,
-        scheme: this.#webSocket.scheme,
-        host: this.#webSocket.addr.hostname,
-        port: this.#webSocket.addr.port,
-        path: this.#webSocket.path,
+        scheme: ws.scheme,
+        host: ws.hostname,
+        port: ws.port,
+        path: ws.path,
       });
     }
   }
 
   server(): ClusterServer {
-    const listener = this.#listener!;
-    const status = this.#status;
     const identity = this.#identity!;
     // deno-lint-ignore no-this-alias
     const runtime = this;
     const stop = (reason?: string) => this.stop(reason);
-    const players = this.#players;
     return {
-      addr: { hostname: listener.addr.hostname, port: listener.addr.port },
-      statusAddr: status === undefined ? null : status.addr,
-      tlsAddr: this.#tlsListener === undefined
-        ? null
-        : { hostname: this.#tlsListener.addr.hostname, port: this.#tlsListener.addr.port },
-      webSocketAddr: this.#webSocket === undefined ? null : {
-        hostname: this.#webSocket.addr.hostname,
-        port: this.#webSocket.addr.port,
-        path: this.#webSocket.path,
-        scheme: this.#webSocket.scheme,
-      },
+      addr: this.#listeners.addr,
+      statusAddr: this.#status.addr,
+      tlsAddr: this.#listeners.tlsAddr,
+      webSocketAddr: this.#listeners.webSocketAddr,
       get clusterId() {
-        return runtime.#link?.clusterId;
+        return runtime.#link.clusterId;
       },
-      // A view, not the table: callers cannot add or remove players.
-      players: Object.freeze({
-        get size() {
-          return players.size;
-        },
-        get: (clientId: number) => players.get(clientId),
-        list: () => players.list(),
-      }),
+      players: this.#players.view(),
       get masterLinkState() {
-        return runtime.#linkState();
+        return runtime.#link.state;
       },
-      registered: this.#registeredOnce.promise,
+      registered: this.#link.registered,
       identity: { publicKey: identity.publicKey, version: identity.version },
       metrics: this.metrics,
       stop,
@@ -435,309 +358,44 @@ class ClusterRuntime implements PluginActions {
 
   // ---------------------------------------------------------------- startup pieces
 
-  async #startPlugins(): Promise<void> {
-    const entries = this.#options.plugins ?? [];
-    entries.forEach((entry, index) => {
-      const { plugin, name, settings } = isPluginEntry(entry)
-        ? entry
-        : { plugin: entry, name: undefined, settings: undefined };
-      this.#hosts.push(
-        new InProcessPluginHost(plugin, this, {
-          name: name ?? `plugin-${index + 1}`,
-          ...(settings === undefined ? {} : { settings }),
-        }),
-      );
-    });
-    for (const spec of this.#options.pluginSpecs ?? []) {
-      this.#hosts.push(
-        new WorkerPluginHost(spec, this, {
-          ...this.#options.pluginHostOptions,
-          watchdogMs: this.#options.pluginWatchdogMs ??
-            this.#options.pluginHostOptions?.watchdogMs ?? 2000,
-        }),
-      );
-    }
-    // Sequential, so the first failure is the one reported and later plugins are not loaded.
-    for (const host of this.#hosts) {
-      await inSpan("sustenet.plugin.start", {
-        "sustenet.plugin.name": host.name,
-        "sustenet.plugin.sandboxed": host instanceof WorkerPluginHost,
-      }, () => host.start());
-      logger.info("plugin {name} started", { name: host.name });
-    }
-  }
-
-  #listen(): void {
-    const s = this.#settings;
-    // Every transport's connections take the same pending slots, limits and protocol.
-    const connectionOptions = {
-      maxFrameBytes: s.maxFrameBytes,
-      // Until Authenticate(20): Hello, KeyExchange and SendPassword are all small.
-      pendingMaxFrameBytes: s.maxPendingFrameBytes,
-      maxQueueBytes: s.maxQueueBytes,
-      // From connecting to Authenticate(20): the whole handshake, ticket included.
-      handshakeTimeoutMs: this.#options.handshakeTimeoutMs ?? 5000,
-      idleTimeoutMs: this.#options.idleTimeoutMs ?? 30_000,
-      onConnection: (connection: FrameTransport) => this.#accept(connection, false),
-    };
-    this.#listener = listenFrames({ hostname: s.hostname, port: s.port, ...connectionOptions });
-    const tls = this.#options.tls;
-    if (tls !== undefined) {
-      this.#tlsListener = listenTlsFrames({
-        hostname: s.hostname,
-        ...connectionOptions,
-        ...tls,
-        onConnection: (connection: FrameTransport) => this.#accept(connection, true),
-      });
-    }
-    const ws = this.#options.webSocket;
-    if (ws !== undefined && ws !== false) {
-      this.#webSocket = listenWebSocket({
-        hostname: ws.hostname ?? s.hostname,
-        port: ws.port,
-        path: ws.path,
-        allowedOrigins: ws.allowedOrigins,
-        ...connectionOptions,
-        // With a certificate, wss:// only (announced as a wss endpoint).
-        ...(tls === undefined ? {} : { tls: { cert: tls.cert, key: tls.key } }),
-      });
-    }
-  }
-
-  /** The extra listeners announced to the master (and listed to clients). */
-  #endpoints(): readonly Endpoint[] | undefined {
-    const endpoints: Endpoint[] = [];
-    const ws = this.#webSocket;
-    if (ws !== undefined) endpoints.push({ kind: ws.scheme, port: ws.addr.port, path: ws.path });
-    const tls = this.#tlsListener;
-    if (tls !== undefined) endpoints.push({ kind: "tls", port: tls.addr.port, path: "" });
-    return endpoints.length === 0 ? undefined : endpoints;
-  }
-
-  #startStatus(): void {
-    const status = this.#options.status;
-    if (status === undefined || status === false) return;
-    const runtime = new RuntimeMetrics({ role: "cluster", gcMetrics: gcMetricsRequested() });
-    this.#runtime = runtime;
-    exportMetricFamilies(() => this.metrics.families());
-    const page = new ClusterConsole(this.#consoleSource(), this.#auth!, logger);
-    this.#console = page;
-    this.#status = startStatusServer({
-      hostname: status.hostname ?? "127.0.0.1",
-      port: status.port,
-      health: () => this.#health(),
-      metrics: () => [...this.metrics.families(), ...runtime.families()],
-      routes: page.routes,
-    });
-  }
-
   #startLink(clusterKey: Uint8Array): void {
-    const masters = this.#options.masters ?? [];
-    const master = masters.length > 0
-      ? masters[0]
-      : this.#options.master === undefined
-      ? { hostname: "127.0.0.1", port: 6256 }
-      : this.#options.master;
-    if (master === null) {
-      logger.warn("no master configured: join tickets cannot be checked, every join is refused");
-      return;
-    }
     const s = this.#settings;
+    const o = this.#options;
     const identity = this.#identity!;
-    this.#link = new MasterLink({
-      hostname: master.hostname,
-      port: master.port,
-      masters,
+    const endpoints = this.#listeners.endpoints;
+    this.#link.start({
+      master: o.master,
+      ...(o.masters === undefined ? {} : { masters: o.masters }),
+      name: s.serverName,
       keyName: s.keyName,
       clusterKey,
+      clusterAesKey: this.#clusterAesKey!,
+      identityPublicKey: identity.publicKey,
       announcement: {
         name: s.serverName,
         host: s.publicHost,
-        port: this.#listener!.addr.port,
+        port: this.#listeners.addr.port,
         maxConnections: s.maxConnections,
         keyVersion: identity.version,
         publicKey: identity.publicKey,
-        ...(this.#endpoints() === undefined ? {} : { endpoints: this.#endpoints() }),
+        ...(endpoints === undefined ? {} : { endpoints }),
       },
       load: () => this.#players.size,
-      heartbeatIntervalMs: this.#options.heartbeatIntervalMs ?? 1000,
-      reconnectMinMs: this.#options.reconnectMinMs ?? 500,
-      reconnectMaxMs: this.#options.reconnectMaxMs ?? 2000,
-      handshakeTimeoutMs: this.#options.handshakeTimeoutMs ?? 5000,
+      heartbeatIntervalMs: o.heartbeatIntervalMs ?? 1000,
+      reconnectMinMs: o.reconnectMinMs ?? 500,
+      reconnectMaxMs: o.reconnectMaxMs ?? 2000,
+      handshakeTimeoutMs: o.handshakeTimeoutMs ?? 5000,
       maxFrameBytes: s.maxFrameBytes,
-      onRegistered: (clusterId) => this.#registered(clusterId),
       plugins: () =>
-        this.#hosts.map((host) => ({
+        this.#room.plugins.map((host) => ({
           name: host.name,
           state: host.state,
           restarts: host instanceof WorkerPluginHost ? host.stats.restarts : 0,
         })),
-      ...(this.#options.statusPageUrl === undefined || this.#options.statusPageUrl === null
+      ...(o.statusPageUrl === undefined || o.statusPageUrl === null
         ? {}
-        : { pageUrl: this.#options.statusPageUrl }),
+        : { pageUrl: o.statusPageUrl }),
     });
-    this.#link.start();
-  }
-
-  #registered(clusterId: number): void {
-    this.metrics.registrations.inc();
-    this.#registeredOnce.resolve(clusterId);
-    recordSpan("sustenet.cluster.registered", {
-      "sustenet.cluster.id": clusterId,
-      "sustenet.cluster.name": this.#settings.serverName,
-    }, Date.now());
-    if (this.#verifiers.has(clusterId)) return;
-    // One verifier per id, kept across re-registrations so a used ticket stays used.
-    this.#verifiers.set(
-      clusterId,
-      new TicketVerifier({
-        clusterKey: this.#clusterAesKey!,
-        clusterId,
-        identityPublicKey: this.#identity!.publicKey,
-      }),
-    );
-    for (const id of this.#verifiers.keys()) {
-      if (this.#verifiers.size <= MAX_OLD_VERIFIERS + 1) break;
-      if (id !== clusterId) this.#verifiers.delete(id);
-    }
-  }
-
-  #currentVerifier(): TicketVerifier | undefined {
-    const id = this.#link?.clusterId;
-    return id === undefined ? undefined : this.#verifiers.get(id);
-  }
-
-  #linkState(): MasterLinkState | "disabled" {
-    return this.#link?.state ?? "disabled";
-  }
-
-  #selfInfo(): readonly ClusterInfo[] {
-    const id = this.#link?.clusterId;
-    if (id === undefined) return [];
-    const s = this.#settings;
-    return [{
-      id,
-      name: s.serverName,
-      host: s.publicHost,
-      port: this.#listener!.addr.port,
-      load: this.#players.size,
-      maxConnections: s.maxConnections,
-      keyVersion: this.#identity!.version,
-      full: this.#players.full,
-      ...(this.#endpoints() === undefined ? {} : { endpoints: this.#endpoints() }),
-    }];
-  }
-
-  #health(): Record<string, unknown> {
-    return {
-      status: this.#closing ? "stopping" : "ok",
-      role: "cluster",
-      name: this.#settings.serverName,
-      clusterId: this.#link?.clusterId ?? null,
-      masterLink: this.#linkState(),
-      players: this.#players.size,
-      connections: this.#connections.size,
-      plugins: this.#hosts.map((host) => ({ name: host.name, state: host.state })),
-      fragments: this.#grid === undefined ? null : [...this.#grid.fragmentStats()].length,
-      uptimeS: Math.round((performance.now() - this.#startedAt) / 1000),
-    };
-  }
-
-  // ---------------------------------------------------------------- operator console
-
-  #consoleSource(): ClusterConsoleSource {
-    const hosts = this.#hosts;
-    return {
-      snapshot: () => {
-        const now = Date.now();
-        const rows: ConsolePlayer[] = [];
-        for (const player of this.#players.players()) {
-          if (rows.length >= MAX_PLAYER_ROWS) break;
-          const record = this.#connections.get(player.connection);
-          const coords = this.#grid?.fragmentCoordsOf(player.clientId as never);
-          rows.push({
-            clientId: player.clientId,
-            playerId: player.playerId,
-            address: remoteOf(player.connection),
-            connectedMs: record === undefined ? 0 : now - record.acceptedAt,
-            queuedBytes: player.connection.queuedBytes,
-            fragment: coords === undefined ? null : `${coords.fx},${coords.fz}`,
-          });
-        }
-        const fragments = this.#grid === undefined
-          ? null
-          : [...this.#grid.fragmentStats()].map((f) => ({
-            fx: f.fx,
-            fz: f.fz,
-            players: f.players,
-            updateHz: f.updateHz,
-            bytesOut: f.bytesOut,
-          }));
-        return {
-          name: this.#settings.serverName,
-          clusterId: this.#link?.clusterId ?? null,
-          masterLink: this.#linkState(),
-          uptimeMs: performance.now() - this.#startedAt,
-          draining: this.#draining,
-          players: this.#players.size,
-          capacity: this.#settings.maxConnections,
-          playerRows: rows,
-          fragments,
-          plugins: hosts.map((host) => {
-            const worker = host instanceof WorkerPluginHost ? host : undefined;
-            const stats = worker?.stats;
-            return {
-              name: host.name,
-              state: host.state,
-              restarts: stats?.restarts ?? 0,
-              failures: stats === undefined
-                ? 0
-                : Object.values(stats.failures).reduce((a, b) => a + b, 0),
-              lastError: worker?.lastError ?? null,
-              sandboxed: worker !== undefined,
-            };
-          }),
-          tick: {
-            p50Ms: this.metrics.tickSeconds.quantile(0.5) * 1000,
-            p99Ms: this.metrics.tickSeconds.quantile(0.99) * 1000,
-          },
-          traffic: {
-            bytesIn: this.metrics.total("bytesIn"),
-            bytesOut: this.metrics.total("bytesOut"),
-            framesIn: this.metrics.total("framesIn"),
-            framesOut: this.metrics.total("framesOut"),
-          },
-          eventLoopLagMaxMs: (this.#runtime?.maxLagSeconds ?? 0) * 1000,
-        };
-      },
-      kick: (clientId, reason) => {
-        if (this.#players.player(clientId as ClientId) === undefined) return false;
-        this.kick(clientId as ClientId, reason);
-        return true;
-      },
-      notice: (text) => {
-        const payload = new TextEncoder().encode(text);
-        const players = this.#players.size;
-        this.broadcast(NOTICE_COMMAND, payload, {});
-        logger.info("operator notice sent to {players} player(s)", { players });
-        return players;
-      },
-      drain: (on) => {
-        this.#draining = on;
-        logger.warn(on ? "draining: new players are refused" : "draining stopped");
-      },
-      restartPlugin: (name) => {
-        const host = hosts.find((h) => h.name === name);
-        if (host === undefined) return "unknown";
-        if (!(host instanceof WorkerPluginHost)) return "not_restartable";
-        const restarted = host.restart();
-        recordSpan("sustenet.plugin.restart", {
-          "sustenet.plugin.name": name,
-          "sustenet.plugin.restarted": restarted,
-        }, Date.now());
-        return restarted ? "ok" : "not_restartable";
-      },
-    };
   }
 
   // ---------------------------------------------------------------- client connections
@@ -760,7 +418,7 @@ class ClusterRuntime implements PluginActions {
       tls,
       admit: (claims) => {
         const player = this.#players.add(claims.playerId, connection);
-        if (player !== undefined) this.#everyone.add(connection);
+        if (player !== undefined) this.#outbox.join(connection);
         return player?.clientId;
       },
     });
@@ -775,7 +433,7 @@ class ClusterRuntime implements PluginActions {
     record.cleanedUp = connection.closed.then((info) => this.#closed(connection, record, info))
       .catch((error: unknown) => {
         logger.error("cleaning up after {remote} failed: {error}", {
-          remote: remoteOf(connection),
+          remote: peerLabel(connection.remoteAddr),
           error,
         });
       });
@@ -786,7 +444,7 @@ class ClusterRuntime implements PluginActions {
       onClose: (action) => this.#sessionClose(action, connection, record),
       onDeriveError: (error) => {
         logger.error("handshake step failed for {remote}: {error}", {
-          remote: remoteOf(connection),
+          remote: peerLabel(connection.remoteAddr),
           error,
         });
       },
@@ -815,7 +473,7 @@ class ClusterRuntime implements PluginActions {
     const now = this.#turnNow();
     const verdict = limit.admit(frame.type, bytes, now);
     if (verdict === "pass") return true;
-    this.#throttled(verdict, bytes, now, connection, record, limit);
+    this.#flood.dropped(verdict, bytes, now, connection, record, limit);
     return false;
   }
 
@@ -829,7 +487,7 @@ class ClusterRuntime implements PluginActions {
           "sustenet.cluster.id": this.#link?.clusterId ?? 0,
           "sustenet.client.id": event.clientId,
           "sustenet.player.id": this.#players.get(event.clientId)?.playerId ?? "",
-          "net.peer.address": remoteOf(connection),
+          "net.peer.address": peerLabel(connection.remoteAddr),
         }, record.acceptedAt);
         return;
       case "refused":
@@ -839,17 +497,17 @@ class ClusterRuntime implements PluginActions {
           {
             "sustenet.admission.status": event.status,
             "sustenet.cluster.id": this.#link?.clusterId ?? 0,
-            "net.peer.address": remoteOf(connection),
+            "net.peer.address": peerLabel(connection.remoteAddr),
           },
           record.acceptedAt,
           event.reason,
         );
         return;
       case "plugin":
-        this.#message(record.session.clientId, event.command, event.payload);
+        this.#room.message(record.session.clientId as ClientId, event.command, event.payload);
         return;
       case "move":
-        this.#move(record.session.clientId, event.state);
+        this.#room.move(record.session.clientId as ClientId, event.state, performance.now());
         return;
     }
   }
@@ -858,69 +516,13 @@ class ClusterRuntime implements PluginActions {
     // Bad input before authentication is counted and logged rate-limited by the gate.
     if (this.#pending.isPending(connection) && isBadInput(action.code)) {
       logger.debug("closing {remote}: {reason}", {
-        remote: remoteOf(connection),
+        remote: peerLabel(connection.remoteAddr),
         reason: action.reason,
       });
     } else {
       logClose(connection, action);
     }
     record.leaveReason ??= action.reason;
-  }
-
-  /** Counts a dropped frame; logs a throttle's start (rate-limited); kicks a lasting flood. */
-  #throttled(
-    verdict: Exclude<RateVerdict, "pass">,
-    bytes: number,
-    now: number,
-    connection: FrameTransport,
-    record: ConnectionRecord,
-    limit: PlayerRateLimit,
-  ): void {
-    this.metrics.messagesThrottled.inc();
-    this.metrics.bytesThrottled.inc(bytes);
-    // The rest of the flood waits in the kernel: TCP slows the sender, not us.
-    connection.pauseReading(limit.pauseMs(now));
-    if (verdict === "drop") return;
-    const clientId = record.session.clientId;
-    const playerId = this.#players.get(clientId)?.playerId ?? "?";
-    if (verdict === "throttle") {
-      const left = this.#floodLog.admit("throttle", now);
-      if (left === null) return;
-      logger.warn(
-        "throttling player {playerId} (client {clientId}) from {remote}: over its rate limits, " +
-          "excess frames dropped ({left} more such lines left out)",
-        { playerId, clientId, remote: remoteOf(connection), left },
-      );
-      return;
-    }
-    this.metrics.floodKicks.inc();
-    record.leaveReason = `kicked: ${FLOOD_KICK_REASON}`;
-    const left = this.#floodLog.admit("flood kick", now);
-    if (left !== null) {
-      logger.warn(
-        "kicking player {playerId} (client {clientId}) from {remote}: {reason} for " +
-          "{ms} ms, {dropped} frames ({droppedBytes} bytes) dropped ({left} more such lines left out)",
-        {
-          playerId,
-          clientId,
-          remote: remoteOf(connection),
-          reason: FLOOD_KICK_REASON,
-          ms: Math.round(now - (limit.throttledSince(now) ?? now)),
-          dropped: limit.dropped,
-          droppedBytes: limit.droppedBytes,
-          left,
-        },
-      );
-    }
-    connection.send(disconnectFrame(FLOOD_KICK_REASON));
-    connection.close();
-  }
-
-  /** Writes the counts of flood lines left out once their window closed. */
-  #drainFloodLog(now: number): void {
-    for (const [what, left] of this.#floodLog.drain(now)) {
-      logger.warn("{left} more {what} lines were left out", { left, what });
-    }
   }
 
   #joined(connection: FrameTransport, clientId: number): void {
@@ -933,17 +535,9 @@ class ClusterRuntime implements PluginActions {
     logger.info("player {playerId} joined as client {clientId} from {remote}", {
       playerId: player.playerId,
       clientId,
-      remote: remoteOf(connection),
+      remote: peerLabel(connection.remoteAddr),
     });
-    for (const host of this.#hosts) {
-      const started = Date.now();
-      host.join(player.info);
-      recordSpan("sustenet.plugin.join", {
-        "sustenet.plugin.name": host.name,
-        "sustenet.client.id": player.clientId,
-        "sustenet.player.id": player.playerId,
-      }, started);
-    }
+    this.#room.join(player.info);
   }
 
   #closed(connection: FrameTransport, record: ConnectionRecord, info: CloseInfo): void {
@@ -954,106 +548,14 @@ class ClusterRuntime implements PluginActions {
     if (!record.session.closed()) return;
     const player = this.#players.remove(clientId);
     if (player === undefined) return;
-    this.#everyone.delete(connection);
-    this.#grid?.remove(clientId);
+    this.#outbox.leave(connection);
     const reason = record.leaveReason ?? info.reason;
     logger.info("player {playerId} (client {clientId}) left: {reason}", {
       playerId: player.playerId,
       clientId,
       reason,
     });
-    for (const host of this.#hosts) {
-      const started = Date.now();
-      host.leave(player.info, reason);
-      recordSpan("sustenet.plugin.leave", {
-        "sustenet.plugin.name": host.name,
-        "sustenet.client.id": player.clientId,
-        "sustenet.player.id": player.playerId,
-        "sustenet.leave.reason": reason,
-      }, started);
-    }
-  }
-
-  // ---------------------------------------------------------------- game traffic
-
-  #message(clientId: number, command: number, payload: Uint8Array): void {
-    this.metrics.pluginMessages.inc();
-    let handled = false;
-    for (const host of this.#hosts) {
-      if (!host.handles(command)) continue;
-      handled = true;
-      host.message(clientId as ClientId, command, payload);
-    }
-    if (handled) return;
-    // Answered, not dropped in silence: the sender learns that nothing here reads it. Not
-    // fatal, and bounded by the player's command rate limit like the command itself.
-    this.metrics.pluginUnhandled.inc();
-    this.#players.player(clientId)?.connection.send(unhandledFrame(command));
-  }
-
-  #move(clientId: number, state: MoveState): void {
-    // NaN and infinities decode fine (f32) but are never a position.
-    if (!isPluginMove(state)) {
-      this.metrics.movesRejected.inc();
-      this.#correct(clientId);
-      return;
-    }
-    let pending: Promise<boolean>[] | undefined;
-    for (const host of this.#hosts) {
-      const verdict = host.move(clientId as ClientId, state);
-      if (verdict === false) {
-        this.metrics.movesRejected.inc();
-        this.#correct(clientId);
-        return;
-      }
-      if (verdict !== true) (pending ??= []).push(verdict);
-    }
-    if (pending === undefined) {
-      this.#place(clientId, state);
-      return;
-    }
-    Promise.all(pending).then(
-      (verdicts) => {
-        if (verdicts.includes(false)) {
-          this.metrics.movesRejected.inc();
-          this.#correct(clientId);
-        } else {
-          this.#place(clientId, state);
-        }
-      },
-      (error: unknown) => logger.error("a plugin's move check failed: {error}", { error }),
-    );
-  }
-
-  /** Puts an accepted move into the fragment grid (when on). */
-  #place(clientId: number, state: MoveState): void {
-    const grid = this.#grid;
-    if (grid === undefined) {
-      this.metrics.movesAccepted.inc();
-      return;
-    }
-    if (this.#players.player(clientId) === undefined) return; // left while plugins decided
-    const now = performance.now();
-    const outcome = grid.fragmentOf(clientId) === undefined
-      ? grid.add(clientId, state, now)
-      : grid.move(clientId, state, now);
-    if (outcome === "accepted" || outcome === "unchanged") {
-      this.metrics.movesAccepted.inc();
-    } else if (outcome === "clamped") {
-      this.metrics.movesAccepted.inc();
-      this.#correct(clientId);
-    } else {
-      this.metrics.movesRejected.inc();
-      this.#correct(clientId);
-    }
-  }
-
-  /** Sends a player its own stored state back (a MoveBatch entry with its own id). */
-  #correct(clientId: number): void {
-    const state = this.#grid?.stateOf(clientId);
-    const player = this.#players.player(clientId);
-    if (state === undefined || player === undefined) return;
-    player.connection.send(encodePacket({ kind: "MoveBatch", entries: [{ clientId, state }] }));
+    this.#room.leave(player.info, reason);
   }
 
   readonly #tick = (): void => {
@@ -1062,140 +564,14 @@ class ClusterRuntime implements PluginActions {
       const now = performance.now();
       const dtMs = Math.max(0, now - this.#lastTick);
       this.#lastTick = now;
-      for (const host of this.#hosts) host.tick(dtMs);
-      this.#drainFloodLog(now);
-      if (this.#grid !== undefined) this.#fragmentTick(this.#grid, now);
+      this.#room.tick(now, dtMs);
+      this.#flood.drainLog(now);
       // Grid work, encoding and queueing; the socket writes themselves happen after.
       this.metrics.recordTick((performance.now() - now) / 1000);
     } catch (error) {
       logger.error("tick failed: {error}", { error });
     }
   };
-
-  #fragmentTick(grid: FragmentGrid, now: number): void {
-    const result = grid.tick(now);
-    if (result.interest.size > 0) {
-      // Each Spawn / Despawn is encoded once per tick, whoever receives it.
-      const spawns = new Map<number, Uint8Array>();
-      const despawns = new Map<number, Uint8Array>();
-      for (const [viewer, change] of result.interest) {
-        const connection = this.#players.player(viewer)?.connection;
-        if (connection === undefined) continue;
-        for (const id of change.left) {
-          let frame = despawns.get(id);
-          if (frame === undefined) {
-            frame = encodePacket({ kind: "Despawn", clientId: id });
-            despawns.set(id, frame);
-          }
-          connection.send(frame);
-        }
-        for (const entity of change.entered) {
-          let frame = spawns.get(entity.id);
-          if (frame === undefined) {
-            frame = encodePacket({
-              kind: "Spawn",
-              clientId: entity.id,
-              playerId: this.#players.get(entity.id)?.playerId ?? "",
-              state: entity.state,
-            });
-            spawns.set(entity.id, frame);
-          }
-          connection.send(frame);
-        }
-      }
-    }
-    const maxPayload = this.#settings.maxFrameBytes - 1;
-    for (const viewer of result.recipients()) {
-      const connection = this.#players.player(viewer)?.connection;
-      if (connection === undefined) continue;
-      for (const payload of result.moveBatchFor(viewer, maxPayload)) {
-        connection.send(encodeFrame(PacketType.MoveBatch, payload));
-      }
-    }
-  }
-
-  // ---------------------------------------------------------------- PluginActions
-
-  /** Sends a plugin command to one player (dropped if it left). */
-  send(to: ClientId, command: number, payload: Uint8Array): void {
-    const player = this.#players.player(to);
-    if (player === undefined) return;
-    // One receiver: the frame is encoded straight into its queue, no frame array in between.
-    if (this.#pluginFrameFits(command, payload)) player.connection.sendFrame(command, payload);
-  }
-
-  /**
-   * Sends one encoded frame to everyone, all but one, or one fragment's audience (named by id,
-   * or by a player in it: `near`, which is everyone when the grid has no place for that player).
-   */
-  broadcast(command: number, payload: Uint8Array, options: BroadcastOptions): void {
-    const except = options.except === undefined
-      ? undefined
-      : this.#players.player(options.except)?.connection;
-    const fragment = options.near === undefined
-      ? options.fragment
-      : this.#grid?.fragmentOf(options.near);
-    if (fragment === undefined) {
-      // To everyone: copied once into the group's turn buffer, no frame array.
-      if (this.#pluginFrameFits(command, payload)) {
-        this.#everyone.broadcastFrame(command, payload, except);
-      }
-      return;
-    }
-    const frame = this.#pluginFrame(command, payload);
-    if (frame === undefined) return;
-    if (this.#grid === undefined) {
-      logger.debug("broadcast to fragment {fragment} dropped: fragments are off", { fragment });
-    } else {
-      broadcast(this.#audience(this.#grid, fragment), frame, except);
-    }
-  }
-
-  /** Disconnects a player with DisconnectCluster(reason). */
-  kick(client: ClientId, reason: string): void {
-    const player = this.#players.player(client);
-    if (player === undefined) return;
-    const record = this.#connections.get(player.connection);
-    if (record !== undefined) record.leaveReason = `kicked: ${reason}`;
-    this.metrics.kicks.inc();
-    logger.info("kicking player {playerId} (client {clientId}): {reason}", {
-      playerId: player.playerId,
-      clientId: client,
-      reason,
-    });
-    player.connection.send(disconnectFrame(reason));
-    player.connection.close();
-  }
-
-  *#audience(grid: FragmentGrid, fragment: number): Generator<FrameTransport> {
-    for (const id of grid.playersInterestedIn(fragment as FragmentId)) {
-      const connection = this.#players.player(id)?.connection;
-      if (connection !== undefined) yield connection;
-    }
-  }
-
-  #pluginFrame(command: number, payload: Uint8Array): Uint8Array | undefined {
-    return this.#pluginFrameFits(command, payload)
-      ? encodePluginFrame(command, payload)
-      : undefined;
-  }
-
-  /**
-   * Whether a plugin frame may be sent: `false` (logged) if above `max_frame_bytes`.
-   *
-   * @throws {RangeError} If `command` is not a plugin command.
-   */
-  #pluginFrameFits(command: number, payload: Uint8Array): boolean {
-    if (payload.length + 1 > this.#settings.maxFrameBytes) {
-      logger.warn("plugin command {command} of {bytes} bytes is above max_frame_bytes; dropped", {
-        command,
-        bytes: payload.length + 1,
-      });
-      return false;
-    }
-    assertPluginCommand(command);
-    return true;
-  }
 
   // ---------------------------------------------------------------- stopping
 
@@ -1206,9 +582,6 @@ class ClusterRuntime implements PluginActions {
 
   async #teardown(reason: string): Promise<void> {
     this.#closing = true;
-    this.#registeredOnce.reject(
-      new SustenetError("not_registered", "the cluster stopped before the master accepted it"),
-    );
     if (this.#tickTimer !== undefined) clearInterval(this.#tickTimer);
     this.#tickTimer = undefined;
     // Players first: they are told why, then their queues drain as the sockets close.
@@ -1221,39 +594,19 @@ class ClusterRuntime implements PluginActions {
         player.connection.close();
       }
     }
-    const link = this.#link?.stop(reason);
+    const link = this.#link.stop(reason);
     const shuttingDown = { code: ErrorCode.ShuttingDown, message: reason };
-    await Promise.all([
-      this.#listener?.close(shuttingDown),
-      this.#tlsListener?.close(shuttingDown),
-      this.#webSocket?.close(shuttingDown),
-    ]);
+    await this.#listeners.close(shuttingDown);
     await Promise.all([...this.#connections.values()].map((r) => r.cleanedUp));
     await link;
-    for (const host of this.#hosts) {
-      try {
-        await host.stop();
-      } catch (error) {
-        logger.error("plugin {name} failed to stop: {error}", { name: host.name, error });
-      }
-    }
+    await this.#room.stopPlugins();
     // Plugins may have broadcast while stopping: nobody is left to take it, but no timer stays.
-    this.#everyone.flush();
-    this.#drainFloodLog(Infinity);
-    this.#console?.close();
-    await this.#status?.close();
-    this.#runtime?.stop();
+    this.#outbox.flush();
+    this.#flood.drainLog(Infinity);
+    await this.#status.close();
     this.#pending.stop();
     logger.info("cluster {name} stopped", { name: this.#settings.serverName });
   }
-}
-
-function disconnectFrame(reason: string): Uint8Array {
-  // Cut, then mend a surrogate pair the cut may have split: the encoder refuses lone ones.
-  return encodePacket({
-    kind: "DisconnectCluster",
-    reason: String(reason).slice(0, MAX_DISCONNECT_REASON_CHARS).toWellFormed(),
-  });
 }
 
 /** Whether an Error code blames the peer's input (BadHello .. UnexpectedPacket). */
@@ -1261,30 +614,12 @@ function isBadInput(code: number | undefined): boolean {
   return code !== undefined && code >= ErrorCode.BadHello && code <= ErrorCode.UnexpectedPacket;
 }
 
-function remoteOf(connection: FrameTransport): string {
-  const addr = connection.remoteAddr;
-  return addr.transport === "tcp" ? `${addr.hostname}:${addr.port}` : addr.transport;
-}
-
 /** The LogTape method of each close level. */
 const LOG_METHOD = { debug: "debug", info: "info", warning: "warn", error: "error" } as const;
 
 function logClose(connection: FrameTransport, action: CloseAction): void {
   logger[LOG_METHOD[action.level ?? "warning"]]("closing {remote}: {reason}", {
-    remote: remoteOf(connection),
+    remote: peerLabel(connection.remoteAddr),
     reason: action.reason,
   });
-}
-
-// Error(Unhandled) frames, one per plugin command, made on first use.
-const unhandledFrames = new Map<number, Uint8Array>();
-
-function unhandledFrame(command: number): Uint8Array {
-  let frame = unhandledFrames.get(command);
-  if (frame === undefined) {
-    const reason = `no plugin handles command 0x${command.toString(16).padStart(2, "0")}`;
-    frame = encodePacket({ kind: "Error", code: ErrorCode.Unhandled, reason });
-    unhandledFrames.set(command, frame);
-  }
-  return frame;
 }

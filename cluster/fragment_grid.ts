@@ -23,6 +23,12 @@ import {
   writeMoveState,
 } from "../shared/protocol/move_state.ts";
 import {
+  POSITION_BATCH_TYPE,
+  POSITION_ENTRY_BYTES,
+  writePositionEntry,
+} from "../shared/protocol/position_batch.ts";
+import { PacketType } from "../shared/protocol/packets.ts";
+import {
   FRAGMENT_COORD_LIMIT,
   fragmentCoords,
   type FragmentId,
@@ -68,7 +74,18 @@ export interface FragmentGridOptions {
    * fourth tick.
    */
   readonly crowdThreshold: number;
+  /**
+   * How position updates are encoded: `"full"` as MoveBatch (0x2B) entries (f32 fields, 17 to
+   * 33 bytes each), `"quantized"` as PositionBatch (0x2F) entries (11 bytes each, x/z over the
+   * bounds in 65,535 steps, y in 1/32 units, yaw in 1/256 turns, no velocity). `"quantized"`
+   * needs `bounds`.
+   * @default "full"
+   */
+  readonly positionFormat?: PositionFormat;
 }
+
+/** How a grid encodes position updates; see {@linkcode FragmentGridOptions.positionFormat}. */
+export type PositionFormat = "full" | "quantized";
 
 /**
  * What `add` did: `"accepted"`, `"clamped"` (accepted at the position clamped to the bounds),
@@ -163,6 +180,39 @@ export interface TickResult {
    * @throws {RangeError} If `maxPayloadBytes` cannot hold one largest entry.
    */
   moveBatchFor(player: EntityId, maxPayloadBytes?: number): Uint8Array[];
+  /**
+   * The same batches as `moveBatchFor`, as whole frames ready to queue (`u32 length | u8 type |
+   * payload`, the type being the grid's {@linkcode FragmentGrid.batchPacketType}): each built
+   * with one allocation and one copy of the shared blocks, no frame encoding on top.
+   *
+   * @param player The receiving player.
+   * @param maxPayloadBytes Largest payload (the frame's length field counts 1 more). @default 65535
+   * @throws {RangeError} If `maxPayloadBytes` cannot hold one largest entry.
+   */
+  batchFramesFor(player: EntityId, maxPayloadBytes?: number): Uint8Array[];
+  /**
+   * Every recipient's batch frames at once (each recipient of `recipients()` visited with the
+   * same entries as `batchFramesFor` gives it, possibly in another order), the fast way: the due
+   * blocks around each fragment are gathered once for all its members.
+   *
+   * @param visit Called once per frame, with the receiving player.
+   * @param maxPayloadBytes Largest payload. @default 65535
+   * @throws {RangeError} If `maxPayloadBytes` cannot hold one largest entry.
+   */
+  forEachBatchFrame(
+    visit: (player: EntityId, frame: Uint8Array) => void,
+    maxPayloadBytes?: number,
+  ): void;
+  /**
+   * Batch frames with the current state of every entity the player has been spawned (after
+   * this tick's spawns and despawns), encoded for it alone: sent instead of this tick's batch to
+   * a receiver that skipped batches, it makes that receiver current again.
+   *
+   * @param player The receiving player (unknown: none).
+   * @param maxPayloadBytes Largest payload. @default 65535
+   * @throws {RangeError} If `maxPayloadBytes` cannot hold one largest entry.
+   */
+  snapshotFramesFor(player: EntityId, maxPayloadBytes?: number): Uint8Array[];
 }
 
 /**
@@ -186,6 +236,8 @@ export interface TickResult {
  */
 export class FragmentGridError extends SustenetError {}
 
+/** Frame header: u32 length and the type byte. */
+const FRAME_HEAD = 5;
 /** Largest MoveBatch entry: u32 id + largest MoveState. */
 const MAX_ENTRY_BYTES = 4 + MOVE_STATE_MAX_SIZE;
 /** Largest MoveBatch payload in a default 65 536-byte frame (1 byte is the type). */
@@ -274,6 +326,9 @@ class GridCore {
   readonly cap: number;
   readonly crowd: number;
   readonly bounds: FragmentBounds | undefined;
+  readonly quantized: boolean;
+  /** Largest entry of this grid's format: u32 id plus the state. */
+  readonly maxEntry: number;
   readonly originX: number;
   readonly originZ: number;
   readonly minCell: number;
@@ -315,6 +370,15 @@ class GridCore {
     this.tickHz = o.tickHz;
     this.cap = o.maxPlayersPerFragment;
     this.crowd = o.crowdThreshold;
+    const format = o.positionFormat ?? "full";
+    if (format !== "full" && format !== "quantized") {
+      throw new RangeError(`positionFormat must be "full" or "quantized", got ${format}`);
+    }
+    if (format === "quantized" && o.bounds === undefined) {
+      throw new RangeError(`positionFormat "quantized" needs bounds`);
+    }
+    this.quantized = format === "quantized";
+    this.maxEntry = this.quantized ? POSITION_ENTRY_BYTES : MAX_ENTRY_BYTES;
     const b = o.bounds;
     if (b === undefined) {
       this.bounds = undefined;
@@ -505,7 +569,7 @@ class GridCore {
 
   /** Encodes a fragment's dirty members into its reusable block: one encode, many readers. */
   encode(f: Fragment, nowTick: number): void {
-    const need = f.dirty.size * MAX_ENTRY_BYTES;
+    const need = f.dirty.size * this.maxEntry;
     if (f.buffer.length < need) {
       f.buffer = new Uint8Array(Math.max(need, f.buffer.length * 2));
       f.view = new DataView(f.buffer.buffer);
@@ -514,11 +578,16 @@ class GridCore {
     const list = f.blockEntities;
     let at = 0;
     let i = 0;
+    const bounds = this.bounds;
     for (const e of f.dirty) {
       e.blockTick = nowTick;
       e.blockStart = at;
-      view.setUint32(at, e.id);
-      at = writeMoveState(view, at + 4, e.state);
+      if (this.quantized) {
+        at = writePositionEntry(view, at, e.id, e.state, bounds as FragmentBounds);
+      } else {
+        view.setUint32(at, e.id);
+        at = writeMoveState(view, at + 4, e.state);
+      }
       e.blockEnd = at;
       list[i++] = e;
     }
@@ -586,10 +655,19 @@ class GridCore {
     return out;
   }
 
-  moveBatchFor(player: EntityId, maxPayloadBytes: number, nowTick: number): Uint8Array[] {
-    if (!(Number.isInteger(maxPayloadBytes) && maxPayloadBytes >= 2 + MAX_ENTRY_BYTES)) {
+  /**
+   * The player's batches: payloads (`framed` false) or whole frames (`u32 length | u8 type |
+   * payload`, `framed` true), each made by copying the shared per-fragment blocks once.
+   */
+  moveBatchFor(
+    player: EntityId,
+    maxPayloadBytes: number,
+    nowTick: number,
+    framed = false,
+  ): Uint8Array[] {
+    if (!(Number.isInteger(maxPayloadBytes) && maxPayloadBytes >= 2 + this.maxEntry)) {
       throw new RangeError(
-        `maxPayloadBytes must be an integer ≥ ${2 + MAX_ENTRY_BYTES}, got ${maxPayloadBytes}`,
+        `maxPayloadBytes must be an integer ≥ ${2 + this.maxEntry}, got ${maxPayloadBytes}`,
       );
     }
     const p = this.entities.get(player);
@@ -607,12 +685,14 @@ class GridCore {
       count -= 1;
     }
     if (count === 0) return [];
+    const head = framed ? FRAME_HEAD : 0;
     if (total + 2 <= maxPayloadBytes && count <= MAX_BATCH_COUNT) {
       // Fast path: one payload, whole blocks copied (the own block in two pieces).
-      const out = new Uint8Array(2 + total);
-      out[0] = count >>> 8;
-      out[1] = count & 0xff;
-      let at = 2;
+      const out = new Uint8Array(head + 2 + total);
+      if (framed) this.#writeHead(out, 2 + total);
+      out[head] = count >>> 8;
+      out[head + 1] = count & 0xff;
+      let at = head + 2;
       for (const g of due) {
         if (ownInBlock && g === p.fragment) {
           out.set(g.buffer.subarray(0, p.blockStart), at);
@@ -626,27 +706,189 @@ class GridCore {
       }
       return [out];
     }
-    return this.#split(p, due, maxPayloadBytes);
+    return this.#split(p, due, maxPayloadBytes, head);
+  }
+
+  /** Reused by forEachBatchFrame: the due fragments around one fragment. */
+  readonly fragmentScratch: Fragment[] = [];
+
+  /**
+   * Every recipient's batch frames, fragment by fragment: the due blocks around a fragment are
+   * found and concatenated once for all its members, then each member's frame is that shared
+   * run plus its own fragment's block minus its own entry (one allocation, three copies).
+   */
+  forEachBatchFrame(
+    maxPayloadBytes: number,
+    nowTick: number,
+    visit: (player: EntityId, frame: Uint8Array) => void,
+  ): void {
+    if (!(Number.isInteger(maxPayloadBytes) && maxPayloadBytes >= 2 + this.maxEntry)) {
+      throw new RangeError(
+        `maxPayloadBytes must be an integer ≥ ${2 + this.maxEntry}, got ${maxPayloadBytes}`,
+      );
+    }
+    const due = this.fragmentScratch;
+    const vd = this.viewDistance;
+    for (const f of this.fragments.values()) {
+      due.length = 0;
+      const x1 = Math.min(this.maxCellX, f.fx + vd);
+      const z0 = Math.max(this.minCell, f.fz - vd);
+      const z1 = Math.min(this.maxCellZ, f.fz + vd);
+      let otherBytes = 0;
+      let otherCount = 0;
+      for (let gx = Math.max(this.minCell, f.fx - vd); gx <= x1; gx++) {
+        for (let gz = z0; gz <= z1; gz++) {
+          const g = gx === f.fx && gz === f.fz ? f : this.fragmentAt(gx, gz);
+          if (g === undefined || g === f || g.blockTick !== nowTick) continue;
+          due.push(g);
+          otherBytes += g.blockLength;
+          otherCount += g.blockEntities.length;
+        }
+      }
+      const ownDue = f.blockTick === nowTick;
+      if (otherCount === 0 && !ownDue) continue;
+      let others: Uint8Array | undefined;
+      if (otherCount > 0) {
+        others = new Uint8Array(otherBytes);
+        let at = 0;
+        for (const g of due) {
+          others.set(g.buffer.subarray(0, g.blockLength), at);
+          at += g.blockLength;
+        }
+      }
+      const ownBytes = ownDue ? f.blockLength : 0;
+      const ownCount = ownDue ? f.blockEntities.length : 0;
+      // One buffer for all the members' frames (views of it are queued): a typed array
+      // allocation per player costs more than the copying.
+      // Members with no entry of their own in the block all get the same frame: built once.
+      let size = 0;
+      let sharedNeeded = false;
+      for (const p of f.members) {
+        const inBlock = ownDue && p.blockTick === nowTick;
+        const count = otherCount + ownCount - (inBlock ? 1 : 0);
+        const total = otherBytes + ownBytes - (inBlock ? p.blockEnd - p.blockStart : 0);
+        if (count > 0 && total + 2 <= maxPayloadBytes && count <= MAX_BATCH_COUNT) {
+          if (inBlock) size += FRAME_HEAD + 2 + total;
+          else sharedNeeded = true;
+        }
+      }
+      if (sharedNeeded) size += FRAME_HEAD + 2 + otherBytes + ownBytes;
+      let shared: Uint8Array | undefined;
+      const out = new Uint8Array(size);
+      let at = 0;
+      for (const p of f.members) {
+        const inBlock = ownDue && p.blockTick === nowTick;
+        const count = otherCount + ownCount - (inBlock ? 1 : 0);
+        if (count === 0) continue;
+        const total = otherBytes + ownBytes - (inBlock ? p.blockEnd - p.blockStart : 0);
+        if (total + 2 > maxPayloadBytes || count > MAX_BATCH_COUNT) {
+          for (const frame of this.moveBatchFor(p.id, maxPayloadBytes, nowTick, true)) {
+            visit(p.id, frame);
+          }
+          continue;
+        }
+        if (!inBlock && shared !== undefined) {
+          visit(p.id, shared);
+          continue;
+        }
+        const start = at;
+        this.#writeHead(out, 2 + total, at);
+        out[at + FRAME_HEAD] = count >>> 8;
+        out[at + FRAME_HEAD + 1] = count & 0xff;
+        at += FRAME_HEAD + 2;
+        if (others !== undefined) {
+          out.set(others, at);
+          at += otherBytes;
+        }
+        if (inBlock) {
+          out.set(f.buffer.subarray(0, p.blockStart), at);
+          at += p.blockStart;
+          out.set(f.buffer.subarray(p.blockEnd, f.blockLength), at);
+          at += f.blockLength - p.blockEnd;
+        } else if (ownDue) {
+          out.set(f.buffer.subarray(0, f.blockLength), at);
+          at += f.blockLength;
+        }
+        const frame = out.subarray(start, at);
+        if (!inBlock) shared = frame;
+        visit(p.id, frame);
+      }
+    }
+  }
+
+  /**
+   * Batch frames holding the current state of every entity `player` has been spawned, encoded
+   * for this player alone: what a receiver that skipped batches needs to be current again.
+   */
+  snapshotFramesFor(player: EntityId, maxPayloadBytes: number): Uint8Array[] {
+    if (!(Number.isInteger(maxPayloadBytes) && maxPayloadBytes >= 2 + this.maxEntry)) {
+      throw new RangeError(
+        `maxPayloadBytes must be an integer ≥ ${2 + this.maxEntry}, got ${maxPayloadBytes}`,
+      );
+    }
+    const p = this.entities.get(player);
+    if (p === undefined || p.known.size === 0) return [];
+    const frames: Uint8Array[] = [];
+    const buf = new Uint8Array(FRAME_HEAD + maxPayloadBytes);
+    const view = new DataView(buf.buffer);
+    let at = FRAME_HEAD + 2;
+    let count = 0;
+    const flush = () => {
+      this.#writeHead(buf, at - FRAME_HEAD);
+      buf[FRAME_HEAD] = count >>> 8;
+      buf[FRAME_HEAD + 1] = count & 0xff;
+      frames.push(buf.slice(0, at));
+      at = FRAME_HEAD + 2;
+      count = 0;
+    };
+    for (const e of p.known) {
+      if (at - FRAME_HEAD + this.maxEntry > maxPayloadBytes || count === MAX_BATCH_COUNT) flush();
+      if (this.quantized) {
+        at = writePositionEntry(view, at, e.id, e.state, this.bounds as FragmentBounds);
+      } else {
+        view.setUint32(at, e.id);
+        at = writeMoveState(view, at + 4, e.state);
+      }
+      count++;
+    }
+    if (count > 0) flush();
+    return frames;
+  }
+
+  /** Writes a frame header for a payload of `payloadBytes` (the type byte counted in). */
+  #writeHead(out: Uint8Array, payloadBytes: number, at = 0): void {
+    const length = payloadBytes + 1;
+    out[at] = length >>> 24;
+    out[at + 1] = (length >>> 16) & 0xff;
+    out[at + 2] = (length >>> 8) & 0xff;
+    out[at + 3] = length & 0xff;
+    out[at + 4] = this.quantized ? POSITION_BATCH_TYPE : PacketType.MoveBatch;
   }
 
   /** Slow path: more than one frame's worth; cut at entry boundaries. */
-  #split(p: Entity, due: readonly Fragment[], maxPayloadBytes: number): Uint8Array[] {
+  #split(
+    p: Entity,
+    due: readonly Fragment[],
+    maxPayloadBytes: number,
+    head: number,
+  ): Uint8Array[] {
     const payloads: Uint8Array[] = [];
-    const buf = new Uint8Array(maxPayloadBytes);
-    let at = 2;
+    const buf = new Uint8Array(head + maxPayloadBytes);
+    let at = head + 2;
     let count = 0;
     const flush = () => {
-      buf[0] = count >>> 8;
-      buf[1] = count & 0xff;
+      if (head > 0) this.#writeHead(buf, at - head);
+      buf[head] = count >>> 8;
+      buf[head + 1] = count & 0xff;
       payloads.push(buf.slice(0, at));
-      at = 2;
+      at = head + 2;
       count = 0;
     };
     for (const g of due) {
       for (const e of g.blockEntities) {
         if (e === p) continue;
         const len = e.blockEnd - e.blockStart;
-        if (at + len > maxPayloadBytes || count === MAX_BATCH_COUNT) flush();
+        if (at - head + len > maxPayloadBytes || count === MAX_BATCH_COUNT) flush();
         buf.set(g.buffer.subarray(e.blockStart, e.blockEnd), at);
         at += len;
         count++;
@@ -751,6 +993,21 @@ class CoreTickResult implements TickResult {
   moveBatchFor(player: EntityId, maxPayloadBytes: number = DEFAULT_MAX_PAYLOAD): Uint8Array[] {
     return this.#check().moveBatchFor(player, maxPayloadBytes, this.tick);
   }
+
+  batchFramesFor(player: EntityId, maxPayloadBytes: number = DEFAULT_MAX_PAYLOAD): Uint8Array[] {
+    return this.#check().moveBatchFor(player, maxPayloadBytes, this.tick, true);
+  }
+
+  forEachBatchFrame(
+    visit: (player: EntityId, frame: Uint8Array) => void,
+    maxPayloadBytes: number = DEFAULT_MAX_PAYLOAD,
+  ): void {
+    this.#check().forEachBatchFrame(maxPayloadBytes, this.tick, visit);
+  }
+
+  snapshotFramesFor(player: EntityId, maxPayloadBytes: number = DEFAULT_MAX_PAYLOAD): Uint8Array[] {
+    return this.#check().snapshotFramesFor(player, maxPayloadBytes);
+  }
 }
 
 function checkEntityId(id: EntityId): void {
@@ -807,6 +1064,30 @@ export class FragmentGrid {
   /** How many fragments around its own a player sees. */
   get viewDistance(): number {
     return this.#core.viewDistance;
+  }
+
+  /**
+   * The packet type of the payloads `moveBatchFor` builds: MoveBatch (0x2B) for the `"full"`
+   * position format, PositionBatch (0x2F) for `"quantized"`.
+   *
+   * @example
+   * ```ts
+   * import { FragmentGrid } from "./fragment_grid.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const grid = new FragmentGrid({
+   *   size: 64,
+   *   bounds: { minX: 0, minZ: 0, maxX: 2048, maxZ: 2048 },
+   *   positionFormat: "quantized",
+   *   tickHz: 20,
+   *   maxPlayersPerFragment: 100,
+   *   crowdThreshold: 50,
+   * });
+   * assert.equal(grid.batchPacketType, 0x2f);
+   * ```
+   */
+  get batchPacketType(): number {
+    return this.#core.quantized ? POSITION_BATCH_TYPE : PacketType.MoveBatch;
   }
 
   /** Number of players in the grid. */

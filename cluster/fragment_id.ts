@@ -10,10 +10,8 @@
  * @module
  */
 
-declare const fragmentIdBrand: unique symbol;
-
 /** A fragment's id: a packed `(fx, fz)` pair; use {@linkcode fragmentCoords} to unpack it. */
-export type FragmentId = number & { readonly [fragmentIdBrand]: true };
+export type FragmentId = number & { readonly __brand: "FragmentId" };
 
 /**
  * Fragment coordinates lie in `[-FRAGMENT_COORD_LIMIT, FRAGMENT_COORD_LIMIT)` on each axis.

@@ -28,7 +28,8 @@ import { PreAuthMetrics } from "../shared/pre_auth_metrics.ts";
 import { PLUGIN_FAILURES, type PluginFailure } from "./plugin_sandbox.ts";
 
 /** The Authenticate statuses counted, as label values. */
-type AuthLabel = "20" | "40" | "44" | "50";
+/** An Authenticate status as a metric label: 20 ok, 40 invalid ticket, 44 expired or used, 50 unavailable. */
+export type AuthLabel = "20" | "40" | "44" | "50";
 const AUTH_REASONS: Readonly<Record<AuthLabel, string>> = {
   "20": "ok",
   "40": "invalid_ticket",
@@ -87,11 +88,20 @@ export class AuthResults implements MetricFamily {
  *
  * @example
  * ```ts
- * import type { ReportedLinkState } from "./metrics.ts";
+ * import { ClusterMetrics, type ReportedLinkState } from "./metrics.ts";
+ * import { renderPrometheus } from "../shared/metrics.ts";
  * import assert from "node:assert/strict";
  *
+ * // A cluster started without a master shows its link as disabled on /metrics.
  * const state: ReportedLinkState = "disabled";
- * assert.equal(state, "disabled");
+ * const metrics = new ClusterMetrics({
+ *   players: () => 0,
+ *   connections: () => [],
+ *   masterLinkState: () => state,
+ *   fragments: () => undefined,
+ * });
+ * const text = renderPrometheus(metrics.families());
+ * assert.match(text, /^sustenet_cluster_master_link\{state="disabled"\} 1$/m);
  * ```
  */
 export type ReportedLinkState = MasterLinkState | "disabled";
@@ -141,16 +151,27 @@ export interface ClusterMetricsSources {
  *
  * @example
  * ```ts
- * import type { PluginSupervisionCounts } from "./metrics.ts";
+ * import { ClusterMetrics, type PluginSupervisionCounts } from "./metrics.ts";
+ * import { renderPrometheus } from "../shared/metrics.ts";
  * import assert from "node:assert/strict";
  *
+ * // A plugin that hung once and was restarted, as /metrics shows it.
  * const counts: PluginSupervisionCounts = {
  *   restarts: 1,
  *   failures: { hang: 1, crash: 0, memory: 0, exit: 0, malformed: 0 },
  *   droppedMessages: 0,
  *   droppedLogLines: 0,
  * };
- * assert.equal(counts.failures.hang, 1);
+ * const metrics = new ClusterMetrics({
+ *   players: () => 0,
+ *   connections: () => [],
+ *   masterLinkState: () => "disabled",
+ *   fragments: () => undefined,
+ *   plugins: () => [counts],
+ * });
+ * const text = renderPrometheus(metrics.families());
+ * assert.match(text, /^sustenet_cluster_plugin_kills_total\{reason="hang"\} 1$/m);
+ * assert.match(text, /^sustenet_cluster_plugin_restarts_total 1$/m);
  * ```
  */
 export interface PluginSupervisionCounts {
@@ -192,6 +213,8 @@ export class TickDurations {
   #count = 0;
 
   /**
+   * Makes a new TickDurations.
+   *
    * @param window How many of the latest ticks are kept.
    * @throws {RangeError} If `window` is not a positive integer.
    */

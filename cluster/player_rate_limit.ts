@@ -39,10 +39,14 @@ const FIRST_PLUGIN_COMMAND = 0x80;
  *
  * @example
  * ```ts
- * import { FLOOD_QUIET_MS } from "./player_rate_limit.ts";
+ * import { FLOOD_QUIET_MS, PlayerRateLimit } from "./player_rate_limit.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(FLOOD_QUIET_MS, 1000);
+ * const limit = new PlayerRateLimit({ movesPerS: 0.1, movesBurst: 1 });
+ * limit.admit(0x2a, 25, 0);
+ * limit.admit(0x2a, 25, 0); // dropped: an episode starts
+ * assert.equal(limit.throttledSince(FLOOD_QUIET_MS - 1), 0);
+ * assert.equal(limit.throttledSince(FLOOD_QUIET_MS), undefined); // quiet long enough: over
  * ```
  */
 export const FLOOD_QUIET_MS = 1000;
@@ -56,10 +60,13 @@ export const FLOOD_QUIET_MS = 1000;
  *
  * @example
  * ```ts
- * import { THROTTLE_PAUSE_MS } from "./player_rate_limit.ts";
+ * import { PlayerRateLimit, THROTTLE_PAUSE_MS } from "./player_rate_limit.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(THROTTLE_PAUSE_MS, 100);
+ * const limit = new PlayerRateLimit({ movesPerS: 0.1, movesBurst: 1 });
+ * limit.admit(0x2a, 25, 0);
+ * assert.equal(limit.admit(0x2a, 25, 0), "throttle");
+ * assert.equal(limit.pauseMs(0), THROTTLE_PAUSE_MS); // the first second of throttling
  * ```
  */
 export const THROTTLE_PAUSE_MS = 100;
@@ -70,10 +77,13 @@ export const THROTTLE_PAUSE_MS = 100;
  *
  * @example
  * ```ts
- * import { FLOOD_PAUSE_MS } from "./player_rate_limit.ts";
+ * import { FLOOD_PAUSE_MS, PlayerRateLimit } from "./player_rate_limit.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(FLOOD_PAUSE_MS, 500);
+ * // A player still flooding after a second of throttling is paused longer.
+ * const limit = new PlayerRateLimit({ movesPerS: 0.1, movesBurst: 1 });
+ * for (const t of [0, 0, 600, 1200]) limit.admit(0x2a, 25, t);
+ * assert.equal(limit.pauseMs(1200), FLOOD_PAUSE_MS);
  * ```
  */
 export const FLOOD_PAUSE_MS = 500;
@@ -85,9 +95,18 @@ export const FLOOD_PAUSE_MS = 500;
  * @example
  * ```ts
  * import { FLOOD_KICK_REASON } from "./player_rate_limit.ts";
+ * import { definePlugin } from "../shared/plugin.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(FLOOD_KICK_REASON, "rate limit exceeded");
+ * // A plugin that counts flood kicks among the players who leave.
+ * let floodKicks = 0;
+ * const watch = definePlugin({
+ *   onLeave(_ctx, _player, reason) {
+ *     if (reason === `kicked: ${FLOOD_KICK_REASON}`) floodKicks++;
+ *   },
+ * });
+ * assert.ok(watch.onLeave);
+ * assert.equal(floodKicks, 0);
  * ```
  */
 export const FLOOD_KICK_REASON = "rate limit exceeded";
@@ -97,11 +116,13 @@ export const FLOOD_KICK_REASON = "rate limit exceeded";
  *
  * @example
  * ```ts
- * import { DEFAULT_PLAYER_RATE_LIMITS, type PlayerRateLimits } from "./player_rate_limit.ts";
+ * import { type PlayerRateLimits, playerRateLimitsOf } from "./player_rate_limit.ts";
  * import assert from "node:assert/strict";
  *
- * const limits: PlayerRateLimits = { ...DEFAULT_PLAYER_RATE_LIMITS, commandsPerS: 50 };
- * assert.equal(limits.commandsBurst, 400);
+ * // A slower game: fewer commands; the limits not given keep their defaults.
+ * const limits: PlayerRateLimits = playerRateLimitsOf({ commandsPerS: 50 });
+ * assert.equal(limits.commandsPerS, 50);
+ * assert.throws(() => playerRateLimitsOf({ movesPerS: 0 }), RangeError);
  * ```
  */
 export interface PlayerRateLimits {
@@ -129,13 +150,13 @@ export interface PlayerRateLimits {
  *
  * @example
  * ```ts
- * import { DEFAULT_PLAYER_RATE_LIMITS } from "./player_rate_limit.ts";
+ * import { DEFAULT_PLAYER_RATE_LIMITS, playerRateLimitsOf } from "./player_rate_limit.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(DEFAULT_PLAYER_RATE_LIMITS.commandsPerS, 200);
- * assert.equal(DEFAULT_PLAYER_RATE_LIMITS.commandBytesPerS, 65_536);
- * assert.equal(DEFAULT_PLAYER_RATE_LIMITS.movesPerS, 120);
- * assert.equal(DEFAULT_PLAYER_RATE_LIMITS.floodKickMs, 3000);
+ * // Start from the defaults and tighten one (e.g. for `startCluster({ playerRateLimits })`).
+ * const strict = { ...DEFAULT_PLAYER_RATE_LIMITS, movesPerS: 30 };
+ * assert.deepEqual(playerRateLimitsOf(strict), strict);
+ * assert.deepEqual(playerRateLimitsOf({}), DEFAULT_PLAYER_RATE_LIMITS);
  * ```
  */
 export const DEFAULT_PLAYER_RATE_LIMITS: PlayerRateLimits = Object.freeze({

@@ -185,6 +185,35 @@ export class PlayerTable<C> implements PlayerView {
   }
 
   /**
+   * A read-only view of the table for callers outside the cluster (they cannot reach the
+   * table, so they cannot add or remove players); live, frozen.
+   *
+   * @example
+   * ```ts
+   * import { PlayerTable } from "./players.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const table = new PlayerTable<string>();
+   * const view = table.view();
+   * table.add("p", "conn");
+   * assert.equal(view.size, 1);
+   * assert.equal(view.list()[0].playerId, "p");
+   * assert.ok(Object.isFrozen(view));
+   * ```
+   */
+  view(): PlayerView {
+    // deno-lint-ignore no-this-alias
+    const table = this;
+    return Object.freeze({
+      get size() {
+        return table.size;
+      },
+      get: (clientId: number) => table.get(clientId),
+      list: () => table.list(),
+    });
+  }
+
+  /**
    * Adds a player under a fresh client id.
    *
    * @param playerId The identity from its ticket.

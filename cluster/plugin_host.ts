@@ -196,6 +196,8 @@ export class PluginLoadError extends SustenetError {
   readonly plugin: string;
 
   /**
+   * Makes a new PluginLoadError.
+   *
    * @param plugin The plugin's name.
    * @param reason What went wrong.
    * @param options Standard error options (`cause`).

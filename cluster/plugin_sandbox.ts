@@ -23,8 +23,10 @@ import type { HostEvent, MessageBatch } from "./plugin_messages.ts";
  * import type { PluginFailure } from "./plugin_sandbox.ts";
  * import assert from "node:assert/strict";
  *
- * const reason: PluginFailure = "memory";
- * assert.equal(reason, "memory");
+ * // An operator's alert rule: memory and crashes page someone, hangs only count.
+ * const pages = (reason: PluginFailure) => reason === "memory" || reason === "crash";
+ * assert.equal(pages("memory"), true);
+ * assert.equal(pages("hang"), false);
  * ```
  */
 export type PluginFailure = "hang" | "crash" | "memory" | "exit" | "malformed";

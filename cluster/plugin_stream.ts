@@ -180,7 +180,10 @@ export class PluginFrameReader {
   push(chunk: Uint8Array): unknown[] {
     const out: unknown[] = [];
     if (this.#error !== null) return out;
-    let data = chunk;
+    // A plain view: a node Buffer's `slice` does not copy, and the batches must own their bytes.
+    let data = Object.getPrototypeOf(chunk) === Uint8Array.prototype
+      ? chunk
+      : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (this.#used > 0) {
       this.#append(chunk);
       data = this.#buffer.subarray(0, this.#used);
@@ -208,9 +211,8 @@ export class PluginFrameReader {
     }
     const rest = data.length - at;
     if (rest === 0) this.#used = 0;
-    else if (data === chunk) {
-      this.#used = 0;
-      this.#append(chunk.subarray(at));
+    else if (this.#used === 0) {
+      this.#append(data.subarray(at));
     } else {
       this.#buffer.copyWithin(0, at, this.#used);
       this.#used = rest;

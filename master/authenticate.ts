@@ -64,8 +64,14 @@ export type AuthenticateHook = (
  * assert.match(player?.playerId ?? "", /^guest-[0-9a-f]{16}$/);
  * ```
  */
-export const guestAuthenticate: AuthenticateHook = () =>
-  Promise.resolve({ playerId: `guest-${crypto.getRandomValues(new Uint8Array(8)).toHex()}` });
+export function guestAuthenticate(
+  _credential: Uint8Array,
+  _info: AuthenticateInfo,
+): Promise<AuthenticatedPlayer | null> {
+  return Promise.resolve({
+    playerId: `guest-${crypto.getRandomValues(new Uint8Array(8)).toHex()}`,
+  });
+}
 
 /** Largest player id a ticket carries, in UTF-8 bytes (`str8`). */
 const MAX_PLAYER_ID_BYTES = 255;

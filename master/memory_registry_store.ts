@@ -44,7 +44,11 @@ export class MemoryRegistrySpace {
   readonly subscribers: Set<(event: RegistryStoreEvent) => void> = new Set();
   readonly #now: () => number;
 
-  /** @param now Clock in Unix ms (for tests). */
+  /**
+   * Makes a new MemoryRegistrySpace.
+   *
+   * @param now Clock in Unix ms (for tests).
+   */
   constructor(now: () => number = Date.now) {
     this.#now = now;
   }
@@ -103,7 +107,11 @@ export class MemoryRegistryStore implements RegistryStore {
   #subscriber: ((event: RegistryStoreEvent) => void) | undefined;
   readonly #health: RegistryStoreHealth;
 
-  /** @param options The shared space, if any. */
+  /**
+   * Makes a new MemoryRegistryStore.
+   *
+   * @param options The shared space, if any.
+   */
   constructor(options: MemoryRegistryStoreOptions = {}) {
     this.#space = options.space ?? new MemoryRegistrySpace();
     this.#health = { ok: true, detail: "ok", since: this.#space.now() };

@@ -145,7 +145,11 @@ export class MasterMetrics {
   readonly #sources: MasterMetricsSources;
   readonly #traffic: TrafficTotals;
 
-  /** @param sources Where gauges and live traffic are read. */
+  /**
+   * Makes a new MasterMetrics.
+   *
+   * @param sources Where gauges and live traffic are read.
+   */
   constructor(sources: MasterMetricsSources) {
     this.#sources = sources;
     this.#traffic = new TrafficTotals("sustenet_master", sources.connections);

@@ -19,6 +19,11 @@
  * @module
  */
 
+// The public master API, chosen (docs/EMBEDDING.md, "Public API"): start and stop a master,
+// its options, the authentication hook, what it tells about its clusters, registry stores for
+// several masters, and its metrics. Everything else under master/ is internal.
+
+// Start, options, config.
 export { type MasterAddress, type MasterServer, startMaster } from "./start_master.ts";
 export {
   type MasterJoinLimits,
@@ -26,6 +31,26 @@ export {
   masterOptionsFromConfig,
   type MasterStatusOptions,
 } from "./master_options.ts";
+export type { JoinLimits, JoinLimitScope } from "./join_limiter.ts";
+export type { TlsListenOptions } from "../shared/tls_listener.ts";
+export type { WebSocketServerOptions } from "../shared/websocket_listener.ts";
+// The Config.toml types masterOptionsFromConfig reads (loadConfig is in `/server`).
+export type {
+  AllSettings,
+  AuthSettings,
+  ClusterSettings,
+  FragmentBounds,
+  FragmentSettings,
+  MasterSettings,
+  PermissionGrant,
+  PluginPermissions,
+  PluginSettings,
+  PluginSettingValue,
+  SustenetConfig,
+} from "../shared/config.ts";
+export type { LogFormat, LogLevelName } from "../shared/logging.ts";
+
+// Who a player is: the hook that turns a client's credential into a player id.
 export {
   type AuthenticatedPlayer,
   type AuthenticateHook,
@@ -33,6 +58,8 @@ export {
   guestAuthenticate,
   type RemoteAddress,
 } from "./authenticate.ts";
+
+// The clusters the master knows, and where their keys come from.
 export type {
   ClusterAnnouncement,
   ClusterId,
@@ -40,12 +67,18 @@ export type {
   ClusterRegistryView,
   ClusterRemovalReason,
 } from "./registry.ts";
-export { type ClusterKeySource, keysDirKeySource } from "./cluster_keys.ts";
-export { MasterMetrics } from "./metrics.ts";
 export type { JoinRefusalReason } from "./allocation.ts";
-export type { JoinLimits, JoinLimitScope } from "./join_limiter.ts";
+export type {
+  AnswerClusterPacket,
+  Endpoint,
+  EndpointKind,
+  PluginStateName,
+  PluginSummary,
+} from "../shared/protocol/packets.ts";
+export { type ClusterKeySource, keysDirKeySource } from "./cluster_keys.ts";
+
+// Several masters sharing one registry (in memory for tests, Redis in production).
 export {
-  newMasterId,
   type RegistrySnapshot,
   type RegistryStore,
   RegistryStoreError,
@@ -59,9 +92,22 @@ export {
   MemoryRegistryStore,
   type MemoryRegistryStoreOptions,
 } from "./memory_registry_store.ts";
-export {
-  redactRedisUrl,
-  RedisRegistryStore,
-  type RedisRegistryStoreOptions,
-} from "./redis_registry_store.ts";
+export { RedisRegistryStore, type RedisRegistryStoreOptions } from "./redis_registry_store.ts";
 export type { RegistrySyncStatus } from "./registry_sync.ts";
+
+// Metrics: `master.metrics` read in-process, as `/metrics` shows them.
+export { MasterMetrics } from "./metrics.ts";
+export type { RegistrationFailure } from "./cluster_registration.ts";
+export {
+  Counter,
+  Gauge,
+  Histogram,
+  LabeledCounter,
+  type MetricFamily,
+  type MetricKind,
+  type MetricSample,
+  PROMETHEUS_CONTENT_TYPE,
+  renderPrometheus,
+  type TrafficCounts,
+} from "../shared/metrics.ts";
+export { PreAuthMetrics, type PreAuthRefusal } from "../shared/pre_auth_metrics.ts";

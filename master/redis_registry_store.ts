@@ -150,7 +150,11 @@ export class RedisRegistryStore implements RegistryStore {
   #lateProbes = 0;
   #recycling = false;
 
-  /** @param options URL, prefix and timings. */
+  /**
+   * Makes a new RedisRegistryStore.
+   *
+   * @param options URL, prefix and timings.
+   */
   constructor(options: RedisRegistryStoreOptions) {
     this.#url = options.url;
     this.#shownUrl = redactRedisUrl(options.url);

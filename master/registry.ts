@@ -13,10 +13,8 @@
 
 import type { AnswerClusterPacket } from "../shared/protocol/packets.ts";
 
-declare const clusterIdBrand: unique symbol;
-
 /** A cluster id assigned by the master: a u32, never 0. */
-export type ClusterId = number & { readonly [clusterIdBrand]: true };
+export type ClusterId = number & { readonly __brand: "ClusterId" };
 
 /** What a cluster announced in AnswerCluster (its proof aside), and the key it used. */
 export interface ClusterAnnouncement extends Omit<AnswerClusterPacket, "kind" | "proof"> {

@@ -84,6 +84,8 @@ export class RegistryStoreError extends Error {
   readonly exitCode: number;
 
   /**
+   * Makes a new RegistryStoreError.
+   *
    * @param code What went wrong.
    * @param message The reason, naming the store's address (never its password).
    */

@@ -153,6 +153,8 @@ export class BroadcastGroup {
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   /**
+   * Makes an empty group.
+   *
    * @param options Flush interval.
    * @throws {RangeError} If `flushIntervalMs` is negative or not finite, or `flushMsPerMember`
    * negative or NaN.

@@ -19,7 +19,7 @@ import {
   dirnameOf,
   flagRole,
   parseConfig,
-  type Role,
+  type ServerRole,
   type SustenetConfig,
 } from "./config_schema.ts";
 
@@ -46,11 +46,16 @@ function readFailure(err: unknown): string {
  *
  * @example
  * ```ts
- * import type { LoadConfigOptions } from "./config.ts";
+ * import { loadConfig, type LoadConfigOptions } from "./config.ts";
  * import assert from "node:assert/strict";
  *
- * const options: LoadConfigOptions = { cwd: "/srv/game" };
- * assert.equal(options.cwd, "/srv/game");
+ * // A relative path is read from `cwd`, not from the process's directory.
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/Config.toml`, '[all]\nserver_name = "EU 1"\n');
+ * const options: LoadConfigOptions = { cwd: dir };
+ * const config = await loadConfig("Config.toml", options);
+ * assert.equal(config.all.serverName, "EU 1");
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export interface LoadConfigOptions {
@@ -165,7 +170,7 @@ export interface ConfigFromArgsOptions {
  */
 export async function configFromArgs(
   args: readonly string[],
-  role: Role,
+  role: ServerRole,
   options: ConfigFromArgsOptions = {},
 ): Promise<SustenetConfig> {
   let values: Record<string, string | boolean | undefined>;
@@ -270,7 +275,7 @@ export function exitOnConfigError(err: unknown): never {
  * assert.doesNotMatch(help, /--key-name/); // a cluster setting
  * ```
  */
-export function serverHelp(role: Role): string {
+export function serverHelp(role: ServerRole): string {
   const rows: [string, string][] = [
     ["--config PATH", "config file (default ./Config.toml if it exists, else built-in defaults)"],
     ["--help, -h", "print this text and exit"],

@@ -35,7 +35,7 @@ import {
   type PluginPermissions,
   type PluginSettings,
   type PluginSettingValue,
-  type Role,
+  type ServerRole,
   type SustenetConfig,
 } from "./config_types.ts";
 
@@ -331,6 +331,14 @@ const authStoreKind: Kind<"sqlite" | "postgres"> = {
   toToml: (value) => value,
 };
 
+const positionFormatKind: Kind<"full" | "quantized"> = {
+  expect: '"full" or "quantized"',
+  flag: "string",
+  read: (raw) => raw === "full" || raw === "quantized" ? raw : undefined,
+  fromText: (text) => text,
+  toToml: (value) => value,
+};
+
 // A connection URL may hold a password: a bad one is never echoed back (see `show`).
 const postgresUrlKind = stringKind(
   'a postgres:// or postgresql:// URL, or ""',
@@ -448,6 +456,7 @@ const FRAGMENT_FIELDS: Fields<FragmentSettings> = {
   tickHz: field("tick_hz", intKind(1, 120), 20),
   maxPlayers: field("max_players", intKind(1, 2_147_483_647), 500),
   crowdThreshold: field("crowd_threshold", intKind(1, 2_147_483_647), 100),
+  positionFormat: field("position_format", positionFormatKind, "full"),
 };
 
 const AUTH_FIELDS: Fields<AuthSettings> = {
@@ -479,10 +488,10 @@ interface FlagRow {
   readonly section: SectionName;
   readonly key: string;
   readonly kind: Kind<unknown>;
-  readonly role: Role | null;
+  readonly role: ServerRole | null;
 }
 
-function flagRows<T>(section: SectionName, fields: Fields<T>, role: Role | null): FlagRow[] {
+function flagRows<T>(section: SectionName, fields: Fields<T>, role: ServerRole | null): FlagRow[] {
   const prefix = section === "cluster.fragments" ? "fragments-" : "";
   const rows: FlagRow[] = [];
   for (const f of Object.values<Field<unknown>>(fields)) {
@@ -530,7 +539,7 @@ export interface ConfigKeyInfo {
   /** What a valid value is, e.g. "an integer 0..65535". */
   readonly expect: string;
   /** The role that reads it; null = both. */
-  readonly role: Role | null;
+  readonly role: ServerRole | null;
   /** The default as written in Config.toml (`6256`, `"keys"`, `true`), or `""` if none. */
   readonly defaultText: string;
 }
@@ -544,7 +553,7 @@ function tomlText(value: TomlValue | undefined): string {
   return String(value);
 }
 
-function keyInfos<T>(section: SectionName, fields: Fields<T>, role: Role | null) {
+function keyInfos<T>(section: SectionName, fields: Fields<T>, role: ServerRole | null) {
   const prefix = section === "cluster.fragments" ? "--fragments-" : "--";
   return Object.values<Field<unknown>>(fields).map((f): ConfigKeyInfo => ({
     field: `${section}.${f.key}`,
@@ -915,6 +924,12 @@ function validate(doc: TomlTable, v: Validation): SustenetConfig {
       "= false needs master.auth_public_keys (else no player could join)",
     ], ["master.auth_public_keys", "must be set while master.allow_guests = false"]);
   }
+  if (fragments.positionFormat === "quantized" && fragments.bounds === null) {
+    conflict(v, [
+      "cluster.fragments.position_format",
+      '= "quantized" needs cluster.fragments.bounds (x/z are quantized over them)',
+    ], ["cluster.fragments.bounds", 'must be set when position_format = "quantized"']);
+  }
   if (auth.store === "postgres" && auth.postgresUrl === "") {
     conflict(v, [
       "auth.postgres_url",
@@ -983,11 +998,16 @@ function validate(doc: TomlTable, v: Validation): SustenetConfig {
  *
  * @example
  * ```ts
- * import type { ParseConfigOptions } from "./config_schema.ts";
+ * import { ConfigError, parseConfig, type ParseConfigOptions } from "./config_schema.ts";
  * import assert from "node:assert/strict";
  *
- * const options: ParseConfigOptions = { file: "/srv/game/Config.toml" };
- * assert.ok(options.file);
+ * // Errors name the file; relative paths resolve against `baseDir`.
+ * const options: ParseConfigOptions = { file: "Config.toml", baseDir: "/srv/game" };
+ * assert.equal(parseConfig('[all]\nkeys_dir = "keys"', options).all.keysDir, "/srv/game/keys");
+ * assert.throws(
+ *   () => parseConfig("[all]\nport = -1", options),
+ *   (e) => e instanceof ConfigError && e.file === "Config.toml",
+ * );
  * ```
  */
 export interface ParseConfigOptions {
@@ -1174,7 +1194,7 @@ export function applyOverrides(
  * assert.equal(flagRole("nope"), undefined);
  * ```
  */
-export function flagRole(flag: string): Role | null | undefined {
+export function flagRole(flag: string): ServerRole | null | undefined {
   return FLAGS.get(flag)?.role;
 }
 
@@ -1193,7 +1213,7 @@ export function flagRole(flag: string): Role | null | undefined {
  * assert.equal(resolvedPort(defaultConfig(), "cluster"), 6257);
  * ```
  */
-export function resolvedPort(config: SustenetConfig, role: Role): number {
+export function resolvedPort(config: SustenetConfig, role: ServerRole): number {
   return config.all.port === 0 ? DEFAULT_PORTS[role] : config.all.port;
 }
 
@@ -1211,7 +1231,7 @@ export function resolvedPort(config: SustenetConfig, role: Role): number {
  * assert.equal(resolvedStatusPort(defaultConfig(), "cluster"), 6281);
  * ```
  */
-export function resolvedStatusPort(config: SustenetConfig, role: Role): number {
+export function resolvedStatusPort(config: SustenetConfig, role: ServerRole): number {
   return config.all.statusPort === 0 ? DEFAULT_STATUS_PORTS[role] : config.all.statusPort;
 }
 

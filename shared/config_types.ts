@@ -11,21 +11,22 @@ import { SustenetError } from "./errors.ts";
 import type { LogFormat, LogLevelName } from "./logging.ts";
 
 /**
- * A server role that reads Config.toml.
+ * A server role that reads Config.toml (a section and a default port each); not the role a peer
+ * announces in Hello on the wire, which is `Role` in `protocol/packets.ts`.
  *
- * @example
+ * @example The default port of each role
  * ```ts
- * import type { Role } from "./config_schema.ts";
+ * import { DEFAULT_PORTS, type ServerRole } from "./config_types.ts";
  * import assert from "node:assert/strict";
  *
- * const role: Role = "cluster";
- * assert.equal(role, "cluster");
+ * const roles: ServerRole[] = ["master", "cluster", "auth"];
+ * assert.deepEqual(roles.map((role) => DEFAULT_PORTS[role]), [6256, 6257, 6258]);
  * ```
  */
-export type Role = "master" | "cluster" | "auth";
+export type ServerRole = "master" | "cluster" | "auth";
 
 /** The roles that speak the game protocol (and so have TLS and WebSocket listeners). */
-export type GameServerRole = Exclude<Role, "auth">;
+export type GameServerRole = Exclude<ServerRole, "auth">;
 
 /**
  * Thrown for a config that cannot be read (`config_unreadable`) or fails a check
@@ -54,6 +55,8 @@ export class ConfigError extends SustenetError {
   readonly flag: string | null;
 
   /**
+   * Makes a config error.
+   *
    * @param code `"config_invalid"` or `"config_unreadable"`.
    * @param message Full message, starting with the file or flag.
    * @param details Where the error is.
@@ -259,6 +262,11 @@ export interface FragmentSettings {
   readonly maxPlayers: number;
   /** Above this many players a fragment's update rate halves. */
   readonly crowdThreshold: number;
+  /**
+   * Position updates as MoveBatch (`"full"`, f32) or PositionBatch (`"quantized"`, 11-byte
+   * entries; needs `bounds`).
+   */
+  readonly positionFormat: "full" | "quantized";
 }
 
 /**
@@ -313,11 +321,16 @@ export interface PluginPermissions {
  *
  * @example
  * ```ts
- * import type { PluginSettingValue } from "./config_schema.ts";
+ * import { parseConfig, type PluginSettingValue } from "./config_schema.ts";
  * import assert from "node:assert/strict";
  *
- * const value: PluginSettingValue = { greeting: "hi", limits: [1, 2] };
- * assert.equal(typeof value, "object");
+ * // A plugin's table in Config.toml, as the plugin reads it from ctx.settings.
+ * const config = parseConfig(
+ *   '[[cluster.plugins]]\nurl = "./echo.ts"\n[cluster.plugins.settings]\nlimits = [1, 2]\n',
+ *   { baseDir: "/srv/game" },
+ * );
+ * const limits: PluginSettingValue | undefined = config.cluster.plugins[0].settings.limits;
+ * assert.deepEqual(limits, [1, 2]);
  * ```
  */
 export type PluginSettingValue =
@@ -509,14 +522,14 @@ export interface AuthSettings {
  *
  * @example
  * ```ts
- * import { DEFAULT_PORTS } from "./config_schema.ts";
+ * import { DEFAULT_PORTS, defaultConfig, resolvedPort } from "./config_schema.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(DEFAULT_PORTS.master, 6256);
- * assert.equal(DEFAULT_PORTS.cluster, 6257);
+ * // port = 0 in Config.toml listens on the role's default port.
+ * assert.equal(resolvedPort(defaultConfig(), "master"), DEFAULT_PORTS.master);
  * ```
  */
-export const DEFAULT_PORTS: Readonly<Record<Role, number>> = Object.freeze({
+export const DEFAULT_PORTS: Readonly<Record<ServerRole, number>> = Object.freeze({
   master: 6256,
   cluster: 6257,
   auth: 6258,
@@ -527,14 +540,15 @@ export const DEFAULT_PORTS: Readonly<Record<Role, number>> = Object.freeze({
  *
  * @example
  * ```ts
- * import { DEFAULT_STATUS_PORTS } from "./config_schema.ts";
+ * import { DEFAULT_STATUS_PORTS, parseConfig, resolvedStatusPort } from "./config_schema.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(DEFAULT_STATUS_PORTS.master, 6280);
- * assert.equal(DEFAULT_STATUS_PORTS.cluster, 6281);
+ * // status_port = 0 serves /health and /metrics on the role's default status port.
+ * const config = parseConfig("[all]\nstatus_port = 0");
+ * assert.equal(resolvedStatusPort(config, "cluster"), DEFAULT_STATUS_PORTS.cluster);
  * ```
  */
-export const DEFAULT_STATUS_PORTS: Readonly<Record<Role, number>> = Object.freeze({
+export const DEFAULT_STATUS_PORTS: Readonly<Record<ServerRole, number>> = Object.freeze({
   master: 6280,
   cluster: 6281,
   auth: 6282,
@@ -545,11 +559,14 @@ export const DEFAULT_STATUS_PORTS: Readonly<Record<Role, number>> = Object.freez
  *
  * @example
  * ```ts
- * import { DEFAULT_TLS_PORTS } from "./config_schema.ts";
+ * import { DEFAULT_TLS_PORTS, parseConfig, resolvedTlsPort } from "./config_schema.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(DEFAULT_TLS_PORTS.master, 6266);
- * assert.equal(DEFAULT_TLS_PORTS.cluster, 6267);
+ * // tls_port = 0 (with a certificate) listens on the role's default TLS port.
+ * const config = parseConfig('[all]\ntls_cert = "c.pem"\ntls_key = "k.pem"\ntls_port = 0', {
+ *   baseDir: "/srv/game",
+ * });
+ * assert.equal(resolvedTlsPort(config, "cluster"), DEFAULT_TLS_PORTS.cluster);
  * ```
  */
 export const DEFAULT_TLS_PORTS: Readonly<Record<GameServerRole, number>> = Object.freeze({
@@ -562,11 +579,12 @@ export const DEFAULT_TLS_PORTS: Readonly<Record<GameServerRole, number>> = Objec
  *
  * @example
  * ```ts
- * import { DEFAULT_WS_PORTS } from "./config_schema.ts";
+ * import { DEFAULT_WS_PORTS, parseConfig, resolvedWsPort } from "./config_schema.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(DEFAULT_WS_PORTS.master, 6290);
- * assert.equal(DEFAULT_WS_PORTS.cluster, 6291);
+ * // ws_port = 0 listens on the role's default WebSocket port.
+ * const config = parseConfig("[all]\nws_port = 0");
+ * assert.equal(resolvedWsPort(config, "master"), DEFAULT_WS_PORTS.master);
  * ```
  */
 export const DEFAULT_WS_PORTS: Readonly<Record<GameServerRole, number>> = Object.freeze({

@@ -25,10 +25,11 @@ import {
  *
  * @example
  * ```ts
- * import { X25519_PUBLIC_KEY_BYTES } from "./identity_key.ts";
+ * import { exportIdentity, generateIdentityKeyPair, X25519_PUBLIC_KEY_BYTES } from "./identity_key.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(X25519_PUBLIC_KEY_BYTES, 32);
+ * const identity = await exportIdentity(await generateIdentityKeyPair());
+ * assert.equal(identity.publicRaw.length, X25519_PUBLIC_KEY_BYTES);
  * ```
  */
 export const X25519_PUBLIC_KEY_BYTES = 32;

@@ -80,11 +80,17 @@ function join(dir: string, file: string): string {
  *
  * @example
  * ```ts
- * import type { SaveKeyOptions } from "./keys.ts";
+ * import { generateKey, loadKey, saveKey, type SaveKeyOptions } from "./keys.ts";
  * import assert from "node:assert/strict";
  *
+ * // Rotating a key: replace the file on purpose.
+ * const dir = await Deno.makeTempDir();
+ * await generateKey(dir, "cluster_key");
+ * const next = crypto.getRandomValues(new Uint8Array(32));
  * const options: SaveKeyOptions = { overwrite: true };
- * assert.equal(options.overwrite, true);
+ * await saveKey(dir, "cluster_key", next, options);
+ * assert.deepEqual(await loadKey(dir, "cluster_key"), next);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export interface SaveKeyOptions {

@@ -29,11 +29,24 @@ import { LOG_LEVEL_NAMES, type LogLevelName } from "./log_level_name.ts";
  *
  * @example
  * ```ts
- * import type { LogRole } from "./logging.ts";
+ * import { type LogRole, type LogSinkRecord, roleLogger, setupLogging } from "./logging.ts";
+ * import { reset } from "@logtape/logtape";
  * import assert from "node:assert/strict";
  *
- * const role: LogRole = "cluster";
- * assert.equal(role, "cluster");
+ * // Plugins' lines at debug, every other role's at warning.
+ * const seen: LogSinkRecord[] = [];
+ * const chatty: LogRole = "plugin";
+ * const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+ * await setupLogging({
+ *   level: "warning",
+ *   roleLevels: { [chatty]: "debug" },
+ *   sinks: { memory: (record) => seen.push(record) },
+ *   console: quiet,
+ * });
+ * roleLogger("plugin").debug("kept");
+ * roleLogger("cluster").info("dropped");
+ * assert.deepEqual(seen.map((r) => r.category), [["sustenet", "plugin"]]);
+ * await reset();
  * ```
  */
 export type LogRole = "master" | "cluster" | "client" | "system" | "plugin" | "auth";
@@ -342,11 +355,23 @@ export function formatLogRecordJson(record: LogRecord): string {
  *
  * @example
  * ```ts
- * import type { SetupLoggingOptions } from "./logging.ts";
+ * import { roleLogger, setupLogging, type SetupLoggingOptions } from "./logging.ts";
+ * import { reset } from "@logtape/logtape";
  * import assert from "node:assert/strict";
  *
- * const options: SetupLoggingOptions = { level: "info", role: "master", color: false };
- * assert.equal(options.level, "info");
+ * // JSON lines, captured instead of written to stderr.
+ * const lines: string[] = [];
+ * const capture = (line: string) => lines.push(line);
+ * const options: SetupLoggingOptions = {
+ *   level: "info",
+ *   role: "master",
+ *   format: "json",
+ *   console: { debug: capture, info: capture, warn: capture, error: capture },
+ * };
+ * await setupLogging(options);
+ * roleLogger("master").info("listening");
+ * assert.equal(JSON.parse(lines[0]).message, "listening");
+ * await reset();
  * ```
  */
 export interface SetupLoggingOptions {
@@ -360,7 +385,7 @@ export interface SetupLoggingOptions {
    * Extra LogTape sinks (a plugin host, an embedder) receiving the same Sustenet records as
    * the console. The name `"console"` is reserved.
    */
-  readonly sinks?: Readonly<Record<string, Sink>>;
+  readonly sinks?: Readonly<Record<string, LogSink>>;
   /**
    * Colour the console lines (text format only).
    * @default {true when stderr is a terminal and NO_COLOR is unset}
@@ -379,6 +404,53 @@ export interface SetupLoggingOptions {
    */
   readonly console?: LogConsole;
 }
+
+/** A log level as records carry it: LogTape's levels, `trace` and `fatal` included. */
+export type LogRecordLevel = "trace" | "debug" | "info" | "warning" | "error" | "fatal";
+
+/**
+ * One log record as a sink receives it: LogTape's `LogRecord`, restated here so the package's
+ * public API does not hand out LogTape's own types (they are LogTape's to change).
+ *
+ * @example A sink that keeps the messages of warnings and errors
+ * ```ts
+ * import type { LogSink } from "./logging.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const problems: string[] = [];
+ * const sink: LogSink = (record) => {
+ *   if (record.level === "warning" || record.level === "error") {
+ *     problems.push(record.message.join(""));
+ *   }
+ * };
+ * sink({
+ *   category: ["sustenet", "cluster"],
+ *   level: "warning",
+ *   message: ["master ", "127.0.0.1:6256", " unreachable"],
+ *   rawMessage: "master {addr} unreachable",
+ *   timestamp: Date.now(),
+ *   properties: { addr: "127.0.0.1:6256" },
+ * });
+ * assert.deepEqual(problems, ["master 127.0.0.1:6256 unreachable"]);
+ * ```
+ */
+export interface LogSinkRecord {
+  /** Category, e.g. `["sustenet", "cluster"]`. */
+  readonly category: readonly string[];
+  /** Severity. */
+  readonly level: LogRecordLevel;
+  /** The message: text parts interleaved with the values put in it. */
+  readonly message: readonly unknown[];
+  /** The message template before the values were put in. */
+  readonly rawMessage: string | TemplateStringsArray;
+  /** When it was logged, in ms since the epoch. */
+  readonly timestamp: number;
+  /** Structured fields of the record. */
+  readonly properties: Record<string, unknown>;
+}
+
+/** A destination of log records (a LogTape sink): called once per record that passes. */
+export type LogSink = (record: LogSinkRecord) => void;
 
 /**
  * The part of `console` the console sink writes to.
@@ -467,11 +539,11 @@ function stderrWantsColor(): boolean {
  *
  * @example
  * ```ts
- * import { roleLogger, setupLogging } from "./logging.ts";
- * import { type LogRecord, reset } from "@logtape/logtape";
+ * import { type LogSinkRecord, roleLogger, setupLogging } from "./logging.ts";
+ * import { reset } from "@logtape/logtape";
  * import assert from "node:assert/strict";
  *
- * const seen: LogRecord[] = [];
+ * const seen: LogSinkRecord[] = [];
  * const quiet = { debug() {}, info() {}, warn() {}, error() {} };
  * await setupLogging({ level: "info", sinks: { memory: (r) => seen.push(r) }, console: quiet });
  * roleLogger("master").debug("filtered out");

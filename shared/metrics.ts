@@ -12,8 +12,11 @@ export type MetricKind = "counter" | "gauge" | "histogram";
 
 /** One metric family: a name, help text, kind and labelled values. */
 export interface MetricFamily {
+  /** Metric name, e.g. `sustenet_master_tickets_issued_total`. */
   readonly name: string;
+  /** One-line description (the `# HELP` line). */
   readonly help: string;
+  /** The `# TYPE` of the family. */
   readonly kind: MetricKind;
   /** Current samples; called at render time. */
   samples(): Iterable<MetricSample>;
@@ -23,7 +26,9 @@ export interface MetricFamily {
 export interface MetricSample {
   /** Appended to the family name, e.g. `_bucket` for a histogram's bucket lines. */
   readonly suffix?: string;
+  /** Label names and values of this sample. */
   readonly labels?: Readonly<Record<string, string | number>>;
+  /** The sample's value. */
   readonly value: number;
 }
 
@@ -42,10 +47,13 @@ export interface MetricSample {
  * ```
  */
 export class Counter implements MetricFamily {
+  /** Always `"counter"`. */
   readonly kind = "counter";
   /** Current value. */
   value = 0;
   /**
+   * Makes a new Counter.
+   *
    * @param name Metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
    * @param help One-line description.
    */
@@ -77,8 +85,11 @@ export class Counter implements MetricFamily {
  * ```
  */
 export class Gauge implements MetricFamily {
+  /** Always `"gauge"`. */
   readonly kind = "gauge";
   /**
+   * Makes a new Gauge.
+   *
    * @param name Metric name.
    * @param help One-line description.
    * @param read Returns the current value, or labelled samples.
@@ -129,6 +140,8 @@ export class Histogram implements MetricFamily {
   #count = 0;
 
   /**
+   * Makes a new Histogram.
+   *
    * @param name Metric name (without `_bucket`).
    * @param help One-line description.
    * @param bounds Upper bounds, strictly ascending, finite.
@@ -232,6 +245,8 @@ export class LabeledCounter<L extends string> implements MetricFamily {
   readonly #values: Map<L, number>;
 
   /**
+   * Makes a new LabeledCounter.
+   *
    * @param name Metric name.
    * @param help One-line description.
    * @param label The label's name.

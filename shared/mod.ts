@@ -22,20 +22,131 @@
  *
  * @module
  */
-export * from "./errors.ts";
-export * from "./protocol/mod.ts";
-export * from "./security.ts";
-export * from "./identity_key.ts";
-export * from "./key_derivation.ts";
-export * from "./announce_proof.ts";
-export * from "./join_ticket.ts";
-export * from "./logging.ts";
-export * from "./metrics.ts";
-export * from "./record_cipher.ts";
-export * from "./sealed_record.ts";
-export * from "./plugin.ts";
-export * from "./token_bucket.ts";
-export * from "./log_throttle.ts";
-export { addressKey } from "./ip_address.ts";
-export * from "./pending_connections.ts";
-export * from "./pre_auth_metrics.ts";
+
+// The public core, chosen (docs/EMBEDDING.md, "Public API"): what a plugin author, a client
+// developer and a tool speaking the protocol import. Everything else under shared/ is internal
+// to the roles and may change without notice.
+
+// Plugins: the API a game's plugin is written against (docs/PLUGINS.md).
+export {
+  asClientId,
+  type BroadcastOptions,
+  type ClientId,
+  definePlugin,
+  isClientId,
+  type PlayerInfo,
+  type PluginContext,
+  type PluginLog,
+  type PluginMove,
+  type SustenetPlugin,
+  type Vec3,
+} from "./plugin.ts";
+export type { MoveState } from "./protocol/move_state.ts";
+
+// Logging: the libraries are silent until setupLogging is called.
+export {
+  type LogConsole,
+  type LogFormat,
+  type LogLevelName,
+  type LogRecordLevel,
+  type LogRole,
+  type LogSink,
+  type LogSinkRecord,
+  setupLogging,
+  type SetupLoggingOptions,
+} from "./logging.ts";
+
+// Errors: every error the package throws is a SustenetError with a `code`.
+export { SustenetError } from "./errors.ts";
+
+// The wire protocol (docs/PROTOCOL.md), for tools, tests and clients of other transports.
+export {
+  DEFAULT_MAX_FRAME_BYTES,
+  encodeFrame,
+  type Frame,
+  FRAME_HEADER_BYTES,
+  FrameDecoder,
+  type FrameDecoderOptions,
+} from "./protocol/frame.ts";
+export { ErrorCode, errorCodeName, ProtocolError } from "./protocol/protocol_error.ts";
+export { decodePacket, encodePacket, encodePluginFrame } from "./protocol/codec.ts";
+export {
+  type AnswerClusterPacket,
+  type AuthenticatePacket,
+  AuthStatus,
+  type BecomeClusterPacket,
+  type ClusterInfo,
+  type ClusterJoinClusterPacket,
+  type ClusterPagePacket,
+  type ClusterPluginsPacket,
+  type CreateClusterPacket,
+  type DeregisterPacket,
+  type DespawnPacket,
+  type DisconnectClusterPacket,
+  type Endpoint,
+  type EndpointKind,
+  type ErrorPacket,
+  type HeartbeatPacket,
+  type HelloOkPacket,
+  type HelloPacket,
+  type JoinClusterPacket,
+  type JoinTicketPacket,
+  type KeyExchangeOkPacket,
+  type KeyExchangePacket,
+  type LeaveClusterPacket,
+  type MoveBatchPacket,
+  type MoveEntry,
+  type MovePacket,
+  type Packet,
+  type PacketKind,
+  type PacketOf,
+  PacketType,
+  type PingPacket,
+  PLUGIN_COMMAND_MAX,
+  PLUGIN_COMMAND_MIN,
+  type PluginPacket,
+  type PluginStateName,
+  type PluginSummary,
+  type PongPacket,
+  PROTOCOL_MAGIC,
+  PROTOCOL_VERSION,
+  type RequestClustersPacket,
+  type RequestKeyPacket,
+  Role,
+  type SendClustersPacket,
+  type SendPasswordPacket,
+  type SendPubKeyPacket,
+  type SpawnPacket,
+  type TlsJoinPacket,
+  type VerifyClusterPacket,
+  type VersionOfKeyPacket,
+} from "./protocol/packets.ts";
+
+// The client's side of the security (docs/SECURITY.md): an identity key, the handshake's
+// ephemeral key and session keys, and sealed records on WebCrypto.
+export {
+  type ExportedIdentity,
+  exportIdentity,
+  generateIdentityKeyPair,
+  type IdentityKey,
+  importIdentity,
+} from "./identity_key.ts";
+export {
+  type ClientSessionKeys,
+  clientSessionKeysForClient,
+  type EphemeralKeyPair,
+  generateEphemeralKeyPair,
+} from "./key_derivation.ts";
+export {
+  type RecordCipher,
+  type RecordCounter,
+  RecordError,
+  type RecordErrorCode,
+  WebCryptoRecordCipher,
+} from "./record_cipher.ts";
+export {
+  type RecordReadResult,
+  type SealedRecordOptions,
+  SealedRecordReader,
+  SealedRecordWriter,
+} from "./sealed_record.ts";

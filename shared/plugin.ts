@@ -97,11 +97,15 @@ export interface PlayerInfo {
  *
  * @example
  * ```ts
- * import type { Vec3 } from "./plugin.ts";
+ * import { definePlugin, type Vec3 } from "./plugin.ts";
  * import assert from "node:assert/strict";
  *
- * const spawn: Vec3 = { x: 0, y: 10, z: 0 };
- * assert.equal(spawn.y, 10);
+ * // An arena plugin: moves more than 50 units from the spawn point are refused.
+ * const SPAWN: Vec3 = { x: 0, y: 10, z: 0 };
+ * const distance = (a: Vec3, b: Vec3) => Math.hypot(a.x - b.x, a.y - b.y, a.z - b.z);
+ * const arena = definePlugin({ onMove: (_ctx, _client, move) => distance(move, SPAWN) <= 50 });
+ * assert.equal(distance({ x: 30, y: 10, z: 40 }, SPAWN), 50);
+ * assert.ok(arena.onMove);
  * ```
  */
 export interface Vec3 {
@@ -118,11 +122,14 @@ export interface Vec3 {
  *
  * @example
  * ```ts
- * import type { PluginMove } from "./plugin.ts";
+ * import { definePlugin, type PluginMove } from "./plugin.ts";
  * import assert from "node:assert/strict";
  *
- * const move: PluginMove = { x: 1, y: 0, z: 2, yaw: 1.57 };
- * assert.equal(move.vx, undefined);
+ * // Refuse moves below the ground (a plugin's onMove returns false to refuse).
+ * const aboveGround = (move: PluginMove) => move.y >= 0;
+ * const ground = definePlugin({ onMove: (_ctx, _from, move) => aboveGround(move) });
+ * assert.equal(aboveGround({ x: 1, y: -3, z: 2 }), false);
+ * assert.ok(ground.onMove);
  * ```
  */
 // A move is the wire's MoveState: one type, so plugin and protocol never drift apart.

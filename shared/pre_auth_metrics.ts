@@ -16,11 +16,18 @@ import { Counter, Gauge, LabeledCounter, type MetricFamily } from "./metrics.ts"
  *
  * @example
  * ```ts
- * import type { PreAuthRefusal } from "./pre_auth_metrics.ts";
+ * import { PreAuthMetrics, type PreAuthRefusal } from "./pre_auth_metrics.ts";
+ * import { renderPrometheus } from "./metrics.ts";
  * import assert from "node:assert/strict";
  *
+ * // Each refusal is counted under its reason.
+ * const metrics = new PreAuthMetrics("sustenet_master", () => 0);
  * const reason: PreAuthRefusal = "per_address";
- * assert.equal(reason, "per_address");
+ * metrics.refused.inc(reason);
+ * assert.match(
+ *   renderPrometheus(metrics.families()),
+ *   /^sustenet_master_preauth_refused_total\{reason="per_address"\} 1$/m,
+ * );
  * ```
  */
 export type PreAuthRefusal = "pool_full" | "per_address";
@@ -58,6 +65,8 @@ export class PreAuthMetrics {
   readonly #pendingNow: () => number;
 
   /**
+   * Makes a new PreAuthMetrics.
+   *
    * @param prefix Metric name prefix, e.g. `sustenet_master`.
    * @param pending Connections pending now.
    */

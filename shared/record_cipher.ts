@@ -55,6 +55,8 @@ export class RecordError extends SustenetError {
   declare readonly code: RecordErrorCode;
 
   /**
+   * Makes a record error.
+   *
    * @param code Which failure this is.
    * @param message Human-readable reason; never contains key or plaintext bytes.
    * @param options Standard error options (`cause`).

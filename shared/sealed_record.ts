@@ -22,10 +22,16 @@ export const RECORD_HEADER_BYTES = 4;
  *
  * @example
  * ```ts
- * import { DEFAULT_MAX_RECORD_BYTES } from "./sealed_record.ts";
+ * import { DEFAULT_MAX_RECORD_BYTES, SealedRecordReader } from "./sealed_record.ts";
+ * import { WebCryptoRecordCipher } from "./record_cipher.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(DEFAULT_MAX_RECORD_BYTES, 1024 * 1024 + 16);
+ * // A length field over the bound fails the reader before any byte of the record arrives.
+ * const reader = new SealedRecordReader(await WebCryptoRecordCipher.create(new Uint8Array(32)));
+ * const header = new Uint8Array(4);
+ * new DataView(header.buffer).setUint32(0, DEFAULT_MAX_RECORD_BYTES + 1);
+ * reader.push(header);
+ * assert.ok((await reader.next()) instanceof Error);
  * ```
  */
 export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024 + RECORD_TAG_BYTES;
@@ -122,6 +128,8 @@ export class SealedRecordWriter {
   #counter = 0;
 
   /**
+   * Makes a writer that seals with `cipher`, counting records from 0.
+   *
    * @param cipher The cipher of this direction's key.
    * @param options Record bound.
    * @throws {RangeError} If `maxRecordBytes` is out of range.
@@ -274,6 +282,8 @@ export class SealedRecordReader {
   #failed: RecordError | undefined;
 
   /**
+   * Makes a reader that opens records sealed with `cipher`, expecting counters from 0.
+   *
    * @param cipher The cipher of this direction's key.
    * @param options Record bound.
    * @throws {RangeError} If `maxRecordBytes` is out of range.

@@ -32,10 +32,13 @@ export const AES_KEY_BYTES = 32;
  *
  * @example
  * ```ts
- * import { NONCE_BYTES, TAG_BYTES } from "./security.ts";
+ * import { encrypt, generateAesKeyBytes, importAesKey, NONCE_BYTES, TAG_BYTES } from "./security.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(NONCE_BYTES + TAG_BYTES, 28); // overhead of every sealed message
+ * // The overhead of every sealed message.
+ * const key = await importAesKey(generateAesKeyBytes());
+ * const sealed = await encrypt(key, new Uint8Array(5));
+ * assert.equal(sealed.length, NONCE_BYTES + 5 + TAG_BYTES);
  * ```
  */
 export const NONCE_BYTES = 12;
@@ -45,10 +48,12 @@ export const NONCE_BYTES = 12;
  *
  * @example
  * ```ts
- * import { TAG_BYTES } from "./security.ts";
+ * import { encrypt, generateAesKeyBytes, importAesKey, NONCE_BYTES, TAG_BYTES } from "./security.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(TAG_BYTES, 16);
+ * const key = await importAesKey(generateAesKeyBytes());
+ * const sealed = await encrypt(key, new Uint8Array(0));
+ * assert.equal(sealed.length - NONCE_BYTES, TAG_BYTES); // an empty message is all tag
  * ```
  */
 export const TAG_BYTES = 16;

@@ -10,8 +10,8 @@
 import {
   configFromArgs,
   exitOnConfigError,
-  type Role,
   serverHelp,
+  type ServerRole,
   type SustenetConfig,
 } from "./config.ts";
 import { ConfigError } from "./config_types.ts";
@@ -65,7 +65,7 @@ export interface ServerLaunch<S extends RunningServer> {
  * ```
  */
 export async function runServerMain<S extends RunningServer>(
-  role: Role,
+  role: ServerRole,
   args: readonly string[],
   launch: (config: SustenetConfig, tls: TlsCredentials | null) => ServerLaunch<S>,
 ): Promise<S> {

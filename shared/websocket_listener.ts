@@ -41,10 +41,17 @@ const logger = getLogger(["sustenet", "system", "websocket"]);
  * @example
  * ```ts
  * import type { WebSocketServerOptions } from "./websocket_listener.ts";
+ * import { startMaster } from "../master/start_master.ts";
  * import assert from "node:assert/strict";
  *
- * const ws: WebSocketServerOptions = { port: 0, path: "/sustenet", allowedOrigins: ["*"] };
- * assert.equal(ws.port, 0);
+ * // A master that browsers reach at ws://127.0.0.1:<port>/sustenet.
+ * const webSocket: WebSocketServerOptions = { port: 0, path: "/sustenet", allowedOrigins: ["*"] };
+ * const keysDir = await Deno.makeTempDir();
+ * const master = await startMaster({ port: 0, keysDir, webSocket });
+ * assert.equal(master.webSocketAddr?.path, "/sustenet");
+ * assert.ok((master.webSocketAddr?.port ?? 0) > 0);
+ * await master.stop();
+ * await Deno.remove(keysDir, { recursive: true });
  * ```
  */
 export interface WebSocketServerOptions {

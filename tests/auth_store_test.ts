@@ -7,12 +7,11 @@
 import assert from "node:assert/strict";
 import {
   type AccountStore,
-  MIGRATIONS,
-  MIGRATIONS_TABLE,
   PostgresAccountStore,
   type RefreshTokenRecord,
   SqliteAccountStore,
 } from "../auth/mod.ts";
+import { MIGRATIONS, MIGRATIONS_TABLE } from "../auth/account_store.ts";
 import { startPostgres } from "./_postgres.ts";
 import { INJECTIONS } from "./_injections.ts";
 

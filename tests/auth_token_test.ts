@@ -5,9 +5,9 @@
  * username normalisation, and scrypt hashes that carry their own cost.
  */
 import assert from "node:assert/strict";
+import { normalizeUsername } from "../auth/username.ts";
 import {
   AuthError,
-  normalizeUsername,
   PasswordHasher,
   PublicKeySet,
   signAccessToken,

@@ -16,7 +16,7 @@ import {
   resolvedPort,
   resolvedPublicIp,
   resolvedStatusPort,
-  type Role,
+  type ServerRole,
   type SustenetConfig,
 } from "../shared/config.ts";
 
@@ -139,6 +139,7 @@ Deno.test("an empty config gives every documented default", () => {
         tickHz: 20,
         maxPlayers: 500,
         crowdThreshold: 100,
+        positionFormat: "full",
       },
       plugins: [],
     },
@@ -398,6 +399,7 @@ crowd_threshold = 1
       tickHz: 120,
       maxPlayers: 1,
       crowdThreshold: 1,
+      positionFormat: "full",
     },
     plugins: [],
   });
@@ -497,6 +499,7 @@ const BAD_VALUES: readonly [string, string, string, string, string][] = [
   ["cluster", "player_flood_kick_ms", "0", "an integer 1..2147483647", "0"],
   ["cluster", "plaintext", "1", "true or false", "1"],
   ["cluster.fragments", "enabled", '"true"', "true or false", '"true"'],
+  ["cluster.fragments", "position_format", '"f16"', '"full" or "quantized"', '"f16"'],
   ["cluster.fragments", "size", "0", "a number > 0", "0"],
   ["cluster.fragments", "size", "-1.5", "a number > 0", "-1.5"],
   ["cluster.fragments", "size", "inf", "a number > 0", "Infinity"],
@@ -1283,7 +1286,7 @@ Deno.test("configFromArgs uses ./Config.toml when present, else the defaults", a
 
 Deno.test("configFromArgs rejects unknown flags, stray arguments and the other role's keys", async () => {
   await withTempDir(async (dir) => {
-    const cases: readonly [string[], Role, string | RegExp][] = [
+    const cases: readonly [string[], ServerRole, string | RegExp][] = [
       [["--prot", "1"], "master", "unknown flag --prot"],
       [["--bounds", "1"], "cluster", "unknown flag --bounds"],
       [["extra"], "master", /^Unexpected argument 'extra'/],

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import {
   encodePluginFrame,
   MAX_PLUGIN_FRAME_BYTES,
@@ -45,6 +46,19 @@ Deno.test("frames cut anywhere across chunks come back whole, records and bytes 
     assert.deepEqual(out[1], batch(300));
     assert.deepEqual(out[2], { events: [], bytes: new Uint8Array() });
   }
+});
+
+Deno.test("a node Buffer chunk (pooled, not at offset 0; slice does not copy) decodes into batches that own their bytes", () => {
+  const frame = encodePluginFrame(batch(3));
+  // Buffer.from copies small arrays into its shared pool: the chunk starts past offset 0.
+  Buffer.alloc(8);
+  const chunk = Buffer.from(frame);
+  const reader = new PluginFrameReader();
+  const [got] = reader.push(chunk);
+  assert.equal(reader.error, null);
+  assert.deepEqual(got, batch(3));
+  chunk.fill(0); // the batch must not alias the chunk
+  assert.deepEqual(got, batch(3));
 });
 
 Deno.test("a malformed or oversized stream fails the reader and it stays failed", () => {

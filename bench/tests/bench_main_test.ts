@@ -8,7 +8,8 @@ Deno.test("bench options: defaults, subsets and bad flags", () => {
   const all = parseBenchArgs([], "/r");
   assert.ok(all !== "help");
   assert.equal(all.quick, false);
-  assert.equal(all.parts.size, 13);
+  assert.equal(all.parts.size, 14);
+  assert.ok(all.parts.has("world"));
   assert.ok(all.parts.has("echo-sandboxed"));
   assert.ok(all.parts.has("echo-subprocess"));
   assert.equal(all.resultsDir, "/r");

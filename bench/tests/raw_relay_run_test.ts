@@ -16,7 +16,9 @@ Deno.test("a generator process relays through the raw relay process and measures
   });
   assert.ok(result.ok && result.kind === "relay", JSON.stringify(result));
   assert.equal(result.clients, 4);
-  assert.equal(result.windows.length, 2);
+  // Two windows, plus one more for each the generator stalled in (at most two more).
+  const faults = result.windows.filter((w) => w.generatorFault === true).length;
+  assert.ok(result.windows.length >= 2 && result.windows.length - 2 <= faults, `${faults}`);
   for (const w of result.windows) {
     // 4 clients × 3 receivers × 20 Hz = 240 frames/s expected; allow a loaded machine.
     assert.ok(w.received > 0 && w.received <= w.sent * 3 + 12, JSON.stringify(w));

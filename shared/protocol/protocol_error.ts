@@ -15,11 +15,13 @@ import { SustenetError } from "../errors.ts";
  *
  * @example Look up a code
  * ```ts
- * import { ErrorCode } from "./protocol_error.ts";
+ * import { ErrorCode, errorCodeName, ProtocolError } from "./protocol_error.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(ErrorCode.BadFrame, 3);
- * assert.equal(ErrorCode.UseMaster, 17);
+ * // Branch on the code of an Error frame; log its name.
+ * const error = new ProtocolError(ErrorCode.UseMaster, "joins go through the master");
+ * assert.equal(error.errorCode === ErrorCode.UseMaster, true);
+ * assert.equal(errorCodeName(error.errorCode), "UseMaster");
  * ```
  */
 export const ErrorCode = {
