@@ -1,9 +1,11 @@
 /**
  * How a simulated client gets onto a Sustenet cluster, over {@linkcode BenchConnection}s and the
  * client library's own sans-I/O handshake machines (`client/master_session_machine.ts`,
- * `client/cluster_session_machine.ts`): a ticket from the master (JoinCluster with a fresh ephemeral
- * X25519 key), then the cluster handshake (Hello, KeyExchange, SendPassword, Authenticate),
- * sealed with the derived keys unless the cluster runs in plaintext mode.
+ * `client/cluster_session_machine.ts`): a ticket from the master (JoinCluster with a fresh
+ * ephemeral X25519 key), then the cluster handshake (Hello, KeyExchange, SendPassword,
+ * Authenticate), sealed with the derived keys unless the cluster runs in plaintext mode. A
+ * `BenchConnection` is not a `FrameTransport` (it reads whole runs of frames and seals with its
+ * own ciphers), so the machines' actions are applied here rather than by `driveMachine`.
  *
  * It does exactly what a real client does on the wire, nothing cheaper, so join figures are
  * honest. It must never leave a connection open after a failed join, and never wait without a
@@ -12,13 +14,22 @@
  * @module
  */
 
-import { MasterSessionMachine } from "../client/master_session_machine.ts";
-import { ClusterSessionMachine } from "../client/cluster_session_machine.ts";
+import {
+  type MasterSessionAction,
+  MasterSessionMachine,
+} from "../client/master_session_machine.ts";
+import {
+  type ClusterSessionAction,
+  ClusterSessionMachine,
+} from "../client/cluster_session_machine.ts";
 import { type EphemeralKeyPair, generateEphemeralKeyPair } from "../shared/key_derivation.ts";
+import { decodePacket } from "../shared/protocol/codec.ts";
 import type { Frame } from "../shared/protocol/frame.ts";
 import type { ClusterInfo, JoinTicketPacket } from "../shared/protocol/packets.ts";
 import { SustenetError } from "../shared/errors.ts";
 import { createRecordCipher } from "../shared/create_record_cipher.ts";
+import type { SealingKey } from "../shared/frame_session.ts";
+import type { RecordCipher } from "../shared/record_cipher.ts";
 import { BenchConnection, type BenchConnectionOptions } from "./bench_connection.ts";
 
 /** A join step failed (refused, closed, timed out). */
@@ -79,6 +90,11 @@ async function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The runtime's default record cipher for a raw key (a cipher already made is kept). */
+function cipherOf(key: SealingKey): Promise<RecordCipher> {
+  return key instanceof Uint8Array ? createRecordCipher(key) : Promise.resolve(key);
 }
 
 type Pending<T> = {
@@ -174,39 +190,51 @@ export class MasterTicketSource {
   }
 
   #receive(frame: Frame): void {
-    const event = this.#session.receive(frame);
-    switch (event.kind) {
+    const actions = this.#session.receive(decodePacket(frame), performance.now(), frame);
+    for (const action of actions) this.#apply(action);
+  }
+
+  #apply(action: MasterSessionAction): void {
+    switch (action.type) {
+      case "send":
+        this.#conn.send(action.frame);
+        return;
       case "ready":
         this.#ready.resolve();
         return;
       case "ticket":
         // The ticket's byte fields are views of the read buffer: copy what outlives the visit.
-        this.#tickets.get(event.request)?.resolve({
-          ...event.ticket,
-          clusterPublicKey: event.ticket.clusterPublicKey.slice(),
-          ticket: event.ticket.ticket.slice(),
+        this.#tickets.get(action.request)?.resolve({
+          ...action.ticket,
+          clusterPublicKey: action.ticket.clusterPublicKey.slice(),
+          ticket: action.ticket.ticket.slice(),
         });
-        this.#tickets.delete(event.request);
+        this.#tickets.delete(action.request);
         return;
       case "clusters":
-        this.#lists.get(event.request)?.resolve(event.clusters);
-        this.#lists.delete(event.request);
+        this.#lists.get(action.request)?.resolve(action.clusters);
+        this.#lists.delete(action.request);
         return;
       case "refused":
-        this.#tickets.get(event.request)?.reject(
-          new JoinError("ticket_refused", event.error.message),
+        this.#tickets.get(action.request)?.reject(
+          new JoinError("ticket_refused", action.error.message),
         );
-        this.#tickets.delete(event.request);
-        return;
-      case "reply":
-        this.#conn.send(event.frame);
+        this.#tickets.delete(action.request);
         return;
       case "pong":
         return;
       case "unhandled":
       case "failed":
-        this.#failAll(new JoinError("master_failed", event.error.message));
-        this.#conn.close(event.error.message);
+        this.#failAll(new JoinError("master_failed", action.error.message));
+        this.#conn.close(action.error.message);
+        return;
+      case "close":
+        // After `failed`, which closed already (close is idempotent).
+        this.#conn.close(action.reason);
+        return;
+      case "seal":
+      case "derive":
+        // The master session has neither.
         return;
     }
   }
@@ -271,45 +299,55 @@ export async function joinCluster(
   });
   const done = Promise.withResolvers<number>();
   const fail = (message: string) => done.reject(new JoinError("cluster_failed", message));
-  const deriveAndAuthenticate = async (): Promise<void> => {
-    const step = await session.deriveKeys();
-    if (options.sealed) {
-      // The runtime's default ciphers, as a real client in Deno gets them: the fastest
-      // available per record size, so the generator takes less of the CPU it shares with the
-      // server.
-      const [sendKey, receiveKey] = await Promise.all([
-        createRecordCipher(step.keys.sendKey),
-        createRecordCipher(step.keys.receiveKey),
-      ]);
-      conn.startSealing({ sendKey, receiveKey });
-    } else {
-      conn.resumeFrames();
+  // Applies the machine's actions in order; async only at `seal` (a cipher to make), so the
+  // SendPassword after it goes out sealed.
+  const apply = async (actions: readonly ClusterSessionAction[]): Promise<void> => {
+    for (const action of actions) {
+      switch (action.type) {
+        case "send":
+          conn.send(action.frame);
+          break;
+        case "derive":
+          // KeyExchangeOk is the last plaintext frame: hold what follows until the switch.
+          conn.holdFrames();
+          await apply(session.derived(await action.derive(), performance.now()));
+          break;
+        case "seal":
+          if (options.sealed) {
+            // The runtime's default ciphers, as a real client in Deno gets them: the fastest
+            // available per record size, so the generator takes less of the CPU it shares with
+            // the server.
+            const [sendKey, receiveKey] = await Promise.all([
+              cipherOf(action.keys.sendKey),
+              cipherOf(action.keys.receiveKey),
+            ]);
+            conn.startSealing({ sendKey, receiveKey });
+          } else {
+            conn.resumeFrames();
+          }
+          break;
+        case "authenticated":
+          done.resolve(action.clientId);
+          break;
+        case "failed":
+        case "unhandled":
+          fail(action.error.message);
+          return;
+        case "close":
+          fail(action.reason);
+          return;
+        default:
+          // A learned key, or game traffic before the caller took over the connection: not
+          // counted.
+          break;
+      }
     }
-    conn.send(step.frame);
   };
   conn.startReading((view, offset, length) => {
-    const event = session.receive(frameAt(view, offset, length));
-    switch (event.kind) {
-      case "send":
-      case "reply":
-        conn.send(event.frame);
-        return;
-      case "derive_keys":
-        // KeyExchangeOk is the last plaintext frame: hold what follows until the switch.
-        conn.holdFrames();
-        deriveAndAuthenticate().catch((error: unknown) => fail(String(error)));
-        return;
-      case "authenticated":
-        done.resolve(event.clientId);
-        return;
-      case "failed":
-      case "unhandled":
-        fail(event.error.message);
-        return;
-      default:
-        // Game traffic before the caller took over the connection: not counted.
-        return;
-    }
+    const frame = frameAt(view, offset, length);
+    apply(session.receive(decodePacket(frame), performance.now(), frame)).catch((error: unknown) =>
+      fail(String(error))
+    );
   });
   conn.closed.then((reason) => fail(`cluster closed the connection: ${reason}`));
   conn.send(session.hello());

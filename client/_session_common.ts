@@ -1,14 +1,16 @@
 // This module is browser compatible.
 /**
  * Pieces shared by the two client session machines (`master_session_machine.ts`,
- * `cluster_session_machine.ts`): the close reason type, the handling of a frame that is not valid in
- * the current state, and the HelloOk check. Private to `client/`.
+ * `cluster_session_machine.ts`, both on the contract of shared/machine_action.ts): the close
+ * reason type, the failure actions, the handling of a frame that is not valid in the current
+ * state, and the HelloOk check. Private to `client/`.
  *
  * It must never do I/O, and never decide for the adapter whether a client plugin takes a frame.
  *
  * @module
  */
 
+import type { CloseAction } from "../shared/machine_action.ts";
 import type { Frame } from "../shared/protocol/frame.ts";
 import {
   type HelloOkPacket,
@@ -22,17 +24,24 @@ import { ClientError } from "./errors.ts";
 /** An Error frame to send before closing: wire code and readable reason. */
 export interface SessionCloseReason {
   /** Wire error code (docs/PROTOCOL.md "Error codes"). */
-  readonly code: number;
+  readonly code: ErrorCode;
   /** Reason for the peer; never secret. */
   readonly message: string;
 }
 
-/** A frame the session does not handle in its current state (see {@linkcode unhandledFrame}). */
+/**
+ * A frame the session does not handle in its current state (see {@linkcode unhandledFrame}):
+ * the adapter offers it to the client plugins, and if none takes it, ends the session with the
+ * machine's `fail(error, closeWith)`.
+ */
 export interface UnhandledFrameEvent {
   /** Discriminant. */
-  readonly kind: "unhandled";
-  /** The frame as received (its payload is a view valid only during the frame handler). */
-  readonly frame: Frame;
+  readonly type: "unhandled";
+  /**
+   * The frame as received (its payload is a view valid only during the frame handler), or
+   * `undefined` when the machine was given the packet alone (a test stepping it).
+   */
+  readonly frame: Frame | undefined;
   /** The decoded packet, or `undefined` if the frame does not decode. */
   readonly packet: Packet | undefined;
   /** The failure to report if no client plugin takes the frame. */
@@ -42,10 +51,51 @@ export interface UnhandledFrameEvent {
 }
 
 /**
+ * A session's failure: why (for the application) and the Error frame to close with, if any.
+ */
+export interface SessionFailedEvent {
+  /** Discriminant. */
+  readonly type: "failed";
+  /** Why the session ended; a `close` action follows. */
+  readonly error: ClientError;
+}
+
+/**
+ * The actions that end a session: the `failed` event, then the `close` (sending
+ * `Error(closeWith.code, closeWith.message)` first when `closeWith` is given).
+ *
+ * @param error Why.
+ * @param closeWith The Error frame to send before closing.
+ *
+ * @example
+ * ```ts
+ * import { failure } from "./_session_common.ts";
+ * import { ClientError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const [failed, close] = failure(new ClientError("protocol_error", "bad"), {
+ *   code: 7,
+ *   message: "bad",
+ * });
+ * assert.equal(failed.error.code, "protocol_error");
+ * assert.deepEqual(close, { type: "close", code: 7, reason: "bad", message: "bad" });
+ * ```
+ */
+export function failure(
+  error: ClientError,
+  closeWith?: SessionCloseReason,
+): readonly [SessionFailedEvent, CloseAction] {
+  const close: CloseAction = closeWith === undefined
+    ? { type: "close", reason: error.message }
+    : { type: "close", code: closeWith.code, reason: error.message, message: closeWith.message };
+  return [{ type: "failed", error }, close];
+}
+
+/**
  * Turns a frame that cannot be decoded into an `unhandled` event, or a decoded packet that is
  * not valid in this state into one. Shared by both client session machines.
  *
- * @param frame The frame as received.
+ * @param frame The frame as received, if the machine was given it.
  * @param packet The decoded packet, or the decode error.
  * @param from Which server sent it.
  * @param state The machine's state, for the message.
@@ -64,14 +114,14 @@ export interface UnhandledFrameEvent {
  * ```
  */
 export function unhandledFrame(
-  frame: Frame,
+  frame: Frame | undefined,
   packet: Packet | ProtocolError,
   from: "master" | "cluster",
   state: string,
 ): UnhandledFrameEvent {
   if (packet instanceof ProtocolError) {
     return {
-      kind: "unhandled",
+      type: "unhandled",
       frame,
       packet: undefined,
       error: new ClientError("protocol_error", `${from} sent a bad frame: ${packet.message}`, {
@@ -82,7 +132,7 @@ export function unhandledFrame(
   }
   const message = `${packet.kind} not expected from the ${from} in state ${state}`;
   return {
-    kind: "unhandled",
+    type: "unhandled",
     frame,
     packet,
     error: new ClientError("protocol_error", message),

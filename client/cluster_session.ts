@@ -1,10 +1,11 @@
 // This module is browser compatible.
 /**
  * {@linkcode ClusterSession}: a joined cluster, as the application sees it. It runs the
- * sans-I/O {@linkcode ClusterSessionMachine} over the connection its client's connector opens
- * (sealing it after the key exchange), sends plugin commands and moves, delivers the cluster's
- * traffic as typed events, keeps the connection alive with Ping, and — when `reconnect` is on —
- * rejoins with a fresh ticket from the master, with backoff, when the cluster drops.
+ * sans-I/O {@linkcode ClusterSessionMachine} with `driveMachine` over the connection its
+ * client's connector opens (sealed after the key exchange), sends plugin commands and moves,
+ * delivers the cluster's traffic as typed events, keeps the connection alive with Ping, and —
+ * when `reconnect` is on — rejoins with a fresh ticket from the master, with backoff, when the
+ * cluster drops.
  *
  * It must never throw out of a frame handler (failures close the connection with a logged
  * reason), never reconnect after `leave()` or `close()`, and never log a ticket or key.
@@ -13,16 +14,20 @@
  */
 
 import { ReconnectBackoff } from "../cluster/backoff.ts";
+import { driveMachine, type MachineDriver } from "../shared/drive_machine.ts";
 import type { EphemeralKeyPair } from "../shared/key_derivation.ts";
 import { roleLogger } from "../shared/logging.ts";
-import type { Frame } from "../shared/protocol/frame.ts";
 import type { MoveState } from "../shared/protocol/move_state.ts";
 import type { JoinTicketPacket, MoveEntry } from "../shared/protocol/packets.ts";
 import type { CloseInfo, FrameTransport } from "../shared/frame_session.ts";
 import { dial } from "./_dial.ts";
 import type { Connector } from "./connector.ts";
 import { type ClientPlugin, offerToPlugins } from "./client_plugin.ts";
-import { type ClusterSessionEvent, ClusterSessionMachine } from "./cluster_session_machine.ts";
+import {
+  type ClusterSessionDerived,
+  type ClusterSessionEvent,
+  ClusterSessionMachine,
+} from "./cluster_session_machine.ts";
 import { ClientError } from "./errors.ts";
 import type { KeyDecision } from "./key_pinning.ts";
 import { TypedEvents } from "./typed_events.ts";
@@ -123,6 +128,8 @@ export type ClusterSessionStatus = "joined" | "reconnecting" | "leaving" | "clos
 interface Link {
   readonly machine: ClusterSessionMachine;
   readonly conn: FrameTransport;
+  /** Applies the machine's actions of the adapter's own calls (an unhandled frame). */
+  readonly driver: MachineDriver<ClusterSessionDerived, ClusterSessionEvent>;
   readonly grant: JoinGrant;
   readonly joined: PromiseWithResolvers<void>;
   failure: ClientError | undefined;
@@ -196,7 +203,7 @@ export class ClusterSession {
    */
   static async open(init: ClusterSessionInit): Promise<ClusterSession> {
     const session = new ClusterSession(init);
-    const link = await connectLink(init, init.grant, (l, frame) => session.#onFrame(l, frame));
+    const link = await connectLink(init, init.grant, (l, event) => session.#onEvent(l, event));
     session.#adopt(link);
     setTimeout(() => session.#release(), 0);
     return session;
@@ -371,56 +378,45 @@ export class ClusterSession {
     return link;
   }
 
-  #onFrame(link: Link, frame: Frame): void {
-    const event = link.machine.receive(frame);
-    this.#dispatch(link, event, frame);
-  }
-
-  #dispatch(link: Link, event: ClusterSessionEvent, frame: Frame): void {
-    switch (event.kind) {
-      case "Plugin":
-        if (this.#held !== undefined || this.#events.has("message")) {
-          // The payload is a view of the read buffer: listeners get a copy they may keep.
-          this.#emit("message", { command: event.command, payload: event.payload.slice() });
+  /** Acts on an event of an authenticated link (`driveMachine` sends, seals and closes). */
+  #onEvent(link: Link, event: ClusterSessionEvent): void {
+    switch (event.type) {
+      case "packet": {
+        const packet = event.packet;
+        switch (packet.kind) {
+          case "Plugin":
+            if (this.#held !== undefined || this.#events.has("message")) {
+              // The payload is a view of the read buffer: listeners get a copy they may keep.
+              this.#emit("message", { command: packet.command, payload: packet.payload.slice() });
+            }
+            return;
+          case "MoveBatch":
+            this.#emit("moves", { entries: packet.entries });
+            return;
+          case "Spawn":
+            this.#emit("spawn", packet);
+            return;
+          case "Despawn":
+            this.#emit("despawn", packet);
+            return;
+          case "Pong":
+            return;
         }
         return;
-      case "MoveBatch":
-        this.#emit("moves", { entries: event.entries });
-        return;
-      case "Spawn":
-        this.#emit("spawn", event);
-        return;
-      case "Despawn":
-        this.#emit("despawn", event);
-        return;
-      case "Pong":
-        return;
+      }
       case "command_unhandled":
         this.#emit("unhandled", { command: event.command, reason: event.reason });
         return;
-      case "reply":
-        link.conn.send(event.frame);
-        return;
       case "left":
+        // A `close` action follows.
         link.left = true;
-        link.conn.close();
         return;
       case "disconnected":
         link.failure ??= new ClientError("disconnected", `cluster disconnected: ${event.reason}`);
-        link.conn.close();
-        return;
-      case "unhandled":
-        if (offerToPlugins(this.#init.plugins, "cluster", frame, event.packet)) return;
-        link.failure ??= event.error;
-        link.conn.close(event.closeWith);
-        return;
-      case "failed":
-        link.failure ??= event.error;
-        link.conn.close(event.closeWith);
         return;
       default:
         // Handshake steps cannot follow Authenticate(20); the machine never returns them here.
-        link.failure ??= new ClientError("protocol_error", `unexpected ${event.kind} after join`);
+        link.failure ??= new ClientError("protocol_error", `unexpected ${event.type} after join`);
         link.conn.close();
     }
   }
@@ -461,7 +457,7 @@ export class ClusterSession {
       try {
         const grant = await this.#init.rejoin(this.#joined);
         if (this.#status !== "reconnecting") return;
-        link = await connectLink(this.#init, grant, (l, frame) => this.#onFrame(l, frame));
+        link = await connectLink(this.#init, grant, (l, event) => this.#onEvent(l, event));
       } catch (failure) {
         error = asClientError(failure, "rejoin failed");
         logger.info("rejoin attempt {attempt} failed: {reason}", {
@@ -533,18 +529,38 @@ function joinedOf(grant: JoinGrant): JoinedCluster {
   return { clusterId: grant.ticket.clusterId, host: grant.ticket.host, port: grant.ticket.port };
 }
 
-/** Handles the handshake events of a link; anything else at this point fails it. */
-function handshakeStep(link: Link, event: ClusterSessionEvent): void {
-  switch (event.kind) {
-    case "send":
-      if (event.learnedKey !== undefined) link.learnedKey = event.learnedKey;
-      link.conn.send(event.frame);
+/**
+ * Acts on the events every phase of a link shares (a failure, a frame for the client plugins)
+ * and on the handshake's; hands the rest of an authenticated link to `onEstablished`.
+ */
+function onLinkEvent(
+  init: ClusterSessionInit,
+  link: Link,
+  event: ClusterSessionEvent,
+  onEstablished: (link: Link, event: ClusterSessionEvent) => void,
+): void {
+  switch (event.type) {
+    case "failed":
+      // A `close` action follows.
+      link.failure ??= event.error;
       return;
-    case "derive_keys":
-      sealLink(link).catch((error: unknown) => {
-        link.failure ??= asClientError(error, "key exchange failed");
-        link.conn.close();
-      });
+    case "unhandled":
+      if (
+        event.frame !== undefined &&
+        offerToPlugins(init.plugins, "cluster", event.frame, event.packet)
+      ) {
+        return;
+      }
+      link.driver.apply(link.machine.fail(event.error, event.closeWith));
+      return;
+  }
+  if (link.authenticated) {
+    onEstablished(link, event);
+    return;
+  }
+  switch (event.type) {
+    case "learned_key":
+      link.learnedKey = event.key;
       return;
     case "authenticated":
       link.authenticated = true;
@@ -552,26 +568,16 @@ function handshakeStep(link: Link, event: ClusterSessionEvent): void {
       link.joined.resolve();
       return;
     default:
-      link.failure ??= new ClientError("protocol_error", `unexpected ${event.kind} in handshake`);
+      link.failure ??= new ClientError("protocol_error", `unexpected ${event.type} in handshake`);
       link.conn.close();
   }
-}
-
-/** Derives the session keys, seals the connection, sends the ticket. */
-async function sealLink(link: Link): Promise<void> {
-  const step = await link.machine.deriveKeys();
-  // The cluster sends nothing between KeyExchangeOk and our SendPassword, so sealing after the
-  // (async) derivation still switches the reader at the right byte.
-  if (!link.conn.isOpen) return;
-  link.conn.startSealing(step.keys);
-  link.conn.send(step.frame);
 }
 
 /** Connects and runs the handshake of one link; resolves once authenticated. */
 async function connectLink(
   init: ClusterSessionInit,
   grant: JoinGrant,
-  onEstablishedFrame: (link: Link, frame: Frame) => void,
+  onEstablished: (link: Link, event: ClusterSessionEvent) => void,
 ): Promise<Link> {
   const machine = new ClusterSessionMachine({
     ephemeral: grant.ephemeral,
@@ -589,6 +595,14 @@ async function connectLink(
   const link: Link = {
     machine,
     conn,
+    // The transport reads asynchronously: `link` exists before the first event.
+    driver: driveMachine(conn, machine, {
+      onEvent: (event) => onLinkEvent(init, link, event, onEstablished),
+      onDeriveError: (error) => {
+        // A bug (an unusable key is a result): the driver closes with Internal.
+        link.failure ??= asClientError(error, "key exchange failed");
+      },
+    }),
     grant,
     joined: Promise.withResolvers<void>(),
     failure: undefined,
@@ -603,24 +617,6 @@ async function connectLink(
     onClosedEarly,
     (error: unknown) => logger.error("cluster link close failed: {error}", { error }),
   );
-  conn.start((frame) => {
-    if (link.authenticated) {
-      onEstablishedFrame(link, frame);
-      return;
-    }
-    const event = machine.receive(frame);
-    if (event.kind === "failed" || event.kind === "unhandled") {
-      if (
-        event.kind === "unhandled" && offerToPlugins(init.plugins, "cluster", frame, event.packet)
-      ) {
-        return;
-      }
-      link.failure ??= event.error;
-      conn.close(event.closeWith);
-      return;
-    }
-    handshakeStep(link, event);
-  });
   conn.send(machine.hello());
   await link.joined.promise;
   return link;

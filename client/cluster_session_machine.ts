@@ -1,27 +1,31 @@
 // This module is browser compatible.
 /**
- * The client side of a cluster connection as a sans-I/O state machine (docs/PROTOCOL.md,
- * "Client → cluster"): Hello → HelloOk, optional RequestKey → VersionOfKey | SendPubKey,
- * KeyExchange → KeyExchangeOk (then both directions are sealed with keys derived from
- * X25519(ephemeral, pinned cluster key)), SendPassword(ticket) → Authenticate, then the
- * established game traffic. It makes the frames to send and turns each frame received into one
- * {@linkcode ClusterSessionEvent}; a socket adapter acts on it.
+ * The client side of a cluster connection as a sans-I/O machine on the one contract of
+ * shared/machine_action.ts (docs/PROTOCOL.md, "Client → cluster"): Hello → HelloOk, optional
+ * RequestKey → VersionOfKey | SendPubKey, KeyExchange → KeyExchangeOk (then the session keys
+ * are derived from X25519(ephemeral, pinned cluster key) in an explicit `derive` step, and both
+ * directions switch to sealed records with a `seal` action), SendPassword(ticket) →
+ * Authenticate, then the established game traffic. Decoded packets in, actions out (`send`
+ * bytes, `seal`, `derive`, `close`, and the {@linkcode ClusterSessionEvent}s the adapter acts
+ * on); `client/cluster_session.ts` drives it with `driveMachine`.
  *
  * It must never do I/O or keep time, never complete a handshake with a key other than the one
- * it was given to expect, and never expose the ticket or the session keys except to the adapter
- * that seals the connection.
+ * it was given to expect, and never expose the ticket or the session keys except in the `seal`
+ * action for the adapter that seals the connection.
  *
  * @module
  */
 
+import type { MachineAction, ProtocolMachine } from "../shared/machine_action.ts";
 import type { Frame } from "../shared/protocol/frame.ts";
-import { decodePacket, encodePacket, encodePluginFrame } from "../shared/protocol/codec.ts";
+import { encodePacket, encodePluginFrame } from "../shared/protocol/codec.ts";
 import type { MoveState } from "../shared/protocol/move_state.ts";
 import {
   AuthStatus,
   type DespawnPacket,
   KEY_MATERIAL_BYTES,
   type MoveBatchPacket,
+  type Packet,
   type PluginPacket,
   type PongPacket,
   PROTOCOL_VERSION,
@@ -33,7 +37,9 @@ import { clientSessionKeysForClient, type EphemeralKeyPair } from "../shared/key
 import { KeyError } from "../shared/security.ts";
 import {
   checkHelloOk,
+  failure,
   type SessionCloseReason,
+  type SessionFailedEvent,
   unhandledFrame,
   type UnhandledFrameEvent,
 } from "./_session_common.ts";
@@ -71,13 +77,13 @@ export interface ClientSealingKeys {
   readonly receiveKey: Uint8Array;
 }
 
-/** What {@linkcode ClusterSessionMachine.deriveKeys} returns: seal with `keys`, then send `frame`. */
-export interface SealStep {
-  /** The session keys, for the transport's `startSealing`. */
-  readonly keys: ClientSealingKeys;
-  /** The SendPassword frame, to send once sealed. */
-  readonly frame: Uint8Array;
-}
+/**
+ * What the key-derivation `derive` step yields: the session keys, or why the cluster's key is
+ * unusable (`key_mismatch`).
+ */
+export type ClusterSessionDerived =
+  | { readonly ok: true; readonly keys: ClientSealingKeys }
+  | { readonly ok: false; readonly error: ClientError };
 
 /** The cluster's identity key as it sent it in SendPubKey (for the RequestKey cache). */
 export interface LearnedClusterKey {
@@ -88,40 +94,40 @@ export interface LearnedClusterKey {
 }
 
 /**
- * What one frame from the cluster means; the adapter acts on it.
+ * The machine's own events (besides the shared `send`, `seal`, `derive` and `close` actions);
+ * the adapter acts on them.
  *
- * - `send`: send `frame` (the next handshake step); `learnedKey` is set when the cluster sent
- *   its key (SendPubKey) and it matched.
- * - `derive_keys`: KeyExchangeOk arrived: call {@linkcode ClusterSessionMachine.deriveKeys},
- *   seal the connection with its keys, then send its frame.
+ * - `learned_key`: the cluster sent its key (SendPubKey) and it matched; for the key cache.
  * - `authenticated`: Authenticate(20); game traffic may flow.
- * - `Plugin`, `MoveBatch`, `Spawn`, `Despawn`, `Pong`: the decoded packet itself (no wrapper
- *   per frame). A Plugin payload is a view valid only until the frame handler returns.
- * - `reply`: send `frame` (a Pong to the cluster's Ping).
- * - `left`: the cluster acknowledged LeaveCluster; it closes next.
- * - `disconnected`: DisconnectCluster(reason); the cluster closes next.
- * - `unhandled`: offer to client plugins, else fail with its `error`.
- * - `failed`: the session is over; close (sending `closeWith` first, if any).
+ * - `packet`: a Plugin, MoveBatch, Spawn, Despawn or Pong packet, as decoded. A Plugin payload
+ *   is a view valid only until the frame handler returns.
+ * - `command_unhandled`: see {@linkcode CommandUnhandledEvent}.
+ * - `left`: the cluster acknowledged LeaveCluster; a `close` follows.
+ * - `disconnected`: DisconnectCluster(reason); a `close` follows.
+ * - `unhandled`: offer to client plugins, else apply
+ *   {@linkcode ClusterSessionMachine.fail}`(error, closeWith)`.
+ * - `failed`: the session is over; a `close` follows.
  */
 export type ClusterSessionEvent =
-  | { readonly kind: "send"; readonly frame: Uint8Array; readonly learnedKey?: LearnedClusterKey }
-  | { readonly kind: "derive_keys" }
-  | { readonly kind: "authenticated"; readonly clientId: number }
-  | PluginPacket
-  | MoveBatchPacket
-  | SpawnPacket
-  | DespawnPacket
-  | PongPacket
-  | { readonly kind: "reply"; readonly frame: Uint8Array }
-  | CommandUnhandledEvent
-  | { readonly kind: "left" }
-  | { readonly kind: "disconnected"; readonly reason: string }
-  | UnhandledFrameEvent
+  | { readonly type: "learned_key"; readonly key: LearnedClusterKey }
+  | { readonly type: "authenticated"; readonly clientId: number }
   | {
-    readonly kind: "failed";
-    readonly error: ClientError;
-    readonly closeWith?: SessionCloseReason;
-  };
+    readonly type: "packet";
+    readonly packet: PluginPacket | MoveBatchPacket | SpawnPacket | DespawnPacket | PongPacket;
+  }
+  | CommandUnhandledEvent
+  | { readonly type: "left" }
+  | { readonly type: "disconnected"; readonly reason: string }
+  | UnhandledFrameEvent
+  | SessionFailedEvent;
+
+/**
+ * What the adapter must do, in order, after a packet from the cluster (shared/machine_action.ts):
+ * `send` this frame, `derive` the session keys (feed the result to
+ * {@linkcode ClusterSessionMachine.derived}), `seal` the connection, `close` (first sending
+ * `Error(code, message)` when `code` is given), or a {@linkcode ClusterSessionEvent}.
+ */
+export type ClusterSessionAction = MachineAction<ClusterSessionDerived, ClusterSessionEvent>;
 
 /**
  * `Error(Unhandled)` after the join: no plugin of the cluster handles a command this client
@@ -129,7 +135,7 @@ export type ClusterSessionEvent =
  */
 export interface CommandUnhandledEvent {
   /** Discriminant. */
-  readonly kind: "command_unhandled";
+  readonly type: "command_unhandled";
   /** The plugin command nobody handles, if the reason names one. */
   readonly command: number | undefined;
   /** The cluster's reason text. */
@@ -185,14 +191,19 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 /**
  * The client's cluster-connection protocol, from Hello to LeaveCluster.
  *
- * @example The handshake up to the key derivation
+ * Send {@linkcode hello} first; feed every decoded frame from the cluster to
+ * {@linkcode receive} (with the frame itself, for the `unhandled` event) and apply the actions
+ * in order (`driveMachine` does). KeyExchangeOk yields a `derive` step (the X25519 key
+ * derivation) whose result goes to {@linkcode derived}: then `seal` and the SendPassword frame,
+ * sealed. Tell it how the connection ended with {@linkcode ended}.
+ *
+ * @example The handshake up to the sealed SendPassword
  * ```ts
  * import { ClusterSessionMachine } from "./cluster_session_machine.ts";
+ * import { stepMachine } from "../shared/drive_machine.ts";
  * import { generateEphemeralKeyPair } from "../shared/key_derivation.ts";
- * import { encodePacket } from "../shared/protocol/codec.ts";
  * import assert from "node:assert/strict";
  *
- * const toFrame = (bytes: Uint8Array) => ({ type: bytes[4], payload: bytes.subarray(5) });
  * const cluster = await generateEphemeralKeyPair(); // stands in for the cluster identity
  * const session = new ClusterSessionMachine({
  *   ephemeral: await generateEphemeralKeyPair(),
@@ -200,27 +211,27 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  *   clusterPublicKey: cluster.publicRaw,
  * });
  * session.hello();
- * const exchange = session.receive(
- *   toFrame(encodePacket({ kind: "HelloOk", version: 3, role: 2, serverName: "eu-1" })),
- * );
- * assert.ok(exchange.kind === "send" && exchange.frame[4] === 0x23); // KeyExchange
- * const ok = session.receive(
- *   toFrame(encodePacket({ kind: "KeyExchangeOk", serverRandom: new Uint8Array(32) })),
- * );
- * assert.equal(ok.kind, "derive_keys");
- * const step = await session.deriveKeys();
- * assert.equal(step.keys.sendKey.length, 32);
- * assert.equal(step.frame[4], 0x25); // SendPassword, to send sealed
+ * const [exchange] = await stepMachine(session, {
+ *   kind: "HelloOk", version: 3, role: 2, serverName: "eu-1",
+ * });
+ * assert.ok(exchange.type === "send" && exchange.frame[4] === 0x23); // KeyExchange
+ * const [seal, password] = await stepMachine(session, {
+ *   kind: "KeyExchangeOk",
+ *   serverRandom: new Uint8Array(32),
+ * });
+ * assert.ok(seal.type === "seal" && seal.keys.sendKey instanceof Uint8Array);
+ * assert.equal(seal.keys.sendKey.length, 32);
+ * assert.ok(password.type === "send" && password.frame[4] === 0x25); // SendPassword, sealed
  * assert.equal(session.state, "authenticating");
  * ```
  */
-export class ClusterSessionMachine {
+export class ClusterSessionMachine
+  implements ProtocolMachine<ClusterSessionDerived, ClusterSessionEvent> {
   readonly #ephemeral: EphemeralKeyPair;
   readonly #ticket: Uint8Array;
   readonly #clusterPublicKey: Uint8Array;
   readonly #requestKey: { readonly cachedVersion: number } | undefined;
   readonly #clientRandom: Uint8Array;
-  #serverRandom: Uint8Array | undefined;
   #state: ClusterSessionState = "hello";
   #serverName = "";
   #clientId = 0;
@@ -287,10 +298,13 @@ export class ClusterSessionMachine {
   }
 
   /**
-   * Handles one frame from the cluster.
+   * Handles one decoded packet from the cluster (or the codec's error).
    *
-   * @param frame A frame as delivered by the transport; the event may hold views of it, valid
-   * only until the frame handler returns.
+   * @param packet The packet, or the codec's error for a malformed frame; an event may hold
+   * views of it, valid only until the frame handler returns.
+   * @param _now When it arrived, in ms (unused: the adapter keeps the deadlines).
+   * @param frame The frame it came from, handed on in an `unhandled` event.
+   * @returns The actions (none once the session has ended).
    *
    * @example A refused ticket
    * ```ts
@@ -304,18 +318,19 @@ export class ClusterSessionMachine {
    *   ticket: new Uint8Array(1),
    *   clusterPublicKey: pair.publicRaw,
    * });
-   * // Error(ServerFull, "") before HelloOk
-   * const event = session.receive({ type: 0x03, payload: Uint8Array.fromHex("00080000") });
-   * assert.ok(event.kind === "failed" && event.error.code === "server_full");
+   * const [failed, close] = session.receive({ kind: "Error", code: 8, reason: "" }, 0);
+   * assert.ok(failed.type === "failed" && failed.error.code === "server_full");
+   * assert.equal(close.type, "close");
    * ```
    */
-  receive(frame: Frame): ClusterSessionEvent {
-    const packet = decodePacket(frame);
-    if (this.#state === "ended") {
-      return { kind: "failed", error: new ClientError("disconnected", "cluster session ended") };
-    }
+  receive(
+    packet: Packet | ProtocolError,
+    _now: number,
+    frame?: Frame,
+  ): readonly ClusterSessionAction[] {
+    if (this.#state === "ended") return [];
     if (packet instanceof ProtocolError) {
-      return unhandledFrame(frame, packet, "cluster", this.#state);
+      return [unhandledFrame(frame, packet, "cluster", this.#state)];
     }
     if (packet.kind === "Error") {
       if (
@@ -323,22 +338,22 @@ export class ClusterSessionMachine {
         (this.#state === "established" || this.#state === "leaving")
       ) {
         const command = unhandledCommandOf(packet.reason);
-        return { kind: "command_unhandled", command, reason: packet.reason };
+        return [{ type: "command_unhandled", command, reason: packet.reason }];
       }
-      return this.#fail(errorFromWire(packet.code, packet.reason, "cluster"));
+      return this.fail(errorFromWire(packet.code, packet.reason, "cluster"));
     }
     switch (this.#state) {
       case "hello": {
         if (packet.kind !== "HelloOk") break;
         const bad = checkHelloOk(packet, Role.Cluster);
         if (bad !== undefined) {
-          return this.#fail(new ClientError("protocol_error", bad.message), bad);
+          return this.fail(new ClientError("protocol_error", bad.message), bad);
         }
         this.#serverName = packet.serverName;
         if (this.#requestKey !== undefined) {
           this.#state = "key";
           const cachedVersion = this.#requestKey.cachedVersion;
-          return { kind: "send", frame: encodePacket({ kind: "RequestKey", cachedVersion }) };
+          return [{ type: "send", frame: encodePacket({ kind: "RequestKey", cachedVersion }) }];
         }
         return this.#keyExchange();
       }
@@ -346,7 +361,7 @@ export class ClusterSessionMachine {
         if (packet.kind === "VersionOfKey") {
           if (this.#requestKey?.cachedVersion !== packet.version || packet.version === 0) {
             const message = `VersionOfKey(${packet.version}) does not confirm the cached version`;
-            return this.#fail(new ClientError("protocol_error", message), {
+            return this.fail(new ClientError("protocol_error", message), {
               code: ErrorCode.BadPacket,
               message,
             });
@@ -355,28 +370,32 @@ export class ClusterSessionMachine {
         }
         if (packet.kind === "SendPubKey") {
           if (!sameBytes(packet.publicKey, this.#clusterPublicKey)) {
-            return this.#fail(
+            return this.fail(
               new ClientError(
                 "key_mismatch",
                 "the cluster sent an identity key other than the expected one",
               ),
             );
           }
-          return this.#keyExchange({ version: packet.version, publicKey: packet.publicKey });
+          return [
+            { type: "learned_key", key: { version: packet.version, publicKey: packet.publicKey } },
+            ...this.#keyExchange(),
+          ];
         }
         break;
       }
-      case "exchange":
+      case "exchange": {
         if (packet.kind !== "KeyExchangeOk") break;
-        this.#serverRandom = packet.serverRandom;
+        const serverRandom = packet.serverRandom;
         this.#state = "deriving";
-        return { kind: "derive_keys" };
+        return [{ type: "derive", derive: () => this.#deriveKeys(serverRandom) }];
+      }
       case "authenticating":
         if (packet.kind !== "Authenticate") break;
-        if (packet.status !== AuthStatus.Ok) return this.#fail(errorFromAuthStatus(packet.status));
+        if (packet.status !== AuthStatus.Ok) return this.fail(errorFromAuthStatus(packet.status));
         this.#state = "established";
         this.#clientId = packet.clientId;
-        return { kind: "authenticated", clientId: packet.clientId };
+        return [{ type: "authenticated", clientId: packet.clientId }];
       case "established":
       case "leaving":
         switch (packet.kind) {
@@ -385,27 +404,56 @@ export class ClusterSessionMachine {
           case "Spawn":
           case "Despawn":
           case "Pong":
-            return packet;
+            return [{ type: "packet", packet }];
           case "Ping":
-            return { kind: "reply", frame: encodePacket({ kind: "Pong", value: packet.value }) };
+            return [{ type: "send", frame: encodePacket({ kind: "Pong", value: packet.value }) }];
           case "DisconnectCluster":
             this.#state = "ended";
-            return { kind: "disconnected", reason: packet.reason };
+            return [
+              { type: "disconnected", reason: packet.reason },
+              { type: "close", reason: "the cluster disconnected this client" },
+            ];
           case "LeaveCluster":
             this.#state = "ended";
-            return { kind: "left" };
+            return [{ type: "left" }, { type: "close", reason: "left the cluster" }];
         }
         break;
     }
-    return unhandledFrame(frame, packet, "cluster", this.#state);
+    return [unhandledFrame(frame, packet, "cluster", this.#state)];
+  }
+
+  /** The `derive` step: the session keys, or `key_mismatch` for an unusable cluster key. */
+  async #deriveKeys(serverRandom: Uint8Array): Promise<ClusterSessionDerived> {
+    try {
+      const keys = await clientSessionKeysForClient(
+        this.#ephemeral.privateKey,
+        this.#clusterPublicKey,
+        this.#clientRandom,
+        serverRandom,
+      );
+      return {
+        ok: true,
+        keys: { sendKey: keys.clientToCluster, receiveKey: keys.clusterToClient },
+      };
+    } catch (cause) {
+      // Any other failure is a bug: the driver logs it and closes.
+      if (!(cause instanceof KeyError)) throw cause;
+      return {
+        ok: false,
+        error: new ClientError("key_mismatch", "the cluster key is not a usable X25519 key", {
+          cause,
+        }),
+      };
+    }
   }
 
   /**
-   * Derives the session keys after KeyExchangeOk and makes the SendPassword frame.
+   * Takes the session keys after KeyExchangeOk: `seal`, then the SendPassword frame (sent
+   * sealed); or the session fails (`key_mismatch`).
    *
-   * @returns The keys to seal the connection with and the frame to send once sealed.
-   * @throws {ClientError} `invalid_state` unless a `derive_keys` event came first;
-   * `key_mismatch` if the expected key is not a usable X25519 public key.
+   * @param result What the `derive` step yielded.
+   * @param _now When it ended, in ms.
+   * @returns The actions (none unless the machine was waiting for the keys).
    *
    * @example Only after KeyExchangeOk
    * ```ts
@@ -419,37 +467,57 @@ export class ClusterSessionMachine {
    *   ticket: new Uint8Array(1),
    *   clusterPublicKey: pair.publicRaw,
    * });
-   * await assert.rejects(session.deriveKeys(), /KeyExchangeOk/);
+   * const keys = { sendKey: new Uint8Array(32), receiveKey: new Uint8Array(32) };
+   * assert.deepEqual(session.derived({ ok: true, keys }, 0), []);
+   * assert.equal(session.state, "hello");
    * ```
    */
-  async deriveKeys(): Promise<SealStep> {
-    const serverRandom = this.#serverRandom;
-    if (this.#state !== "deriving" || serverRandom === undefined) {
-      throw new ClientError("invalid_state", "session keys are derived after KeyExchangeOk only");
-    }
-    let keys;
-    try {
-      keys = await clientSessionKeysForClient(
-        this.#ephemeral.privateKey,
-        this.#clusterPublicKey,
-        this.#clientRandom,
-        serverRandom,
-      );
-    } catch (cause) {
-      if (!(cause instanceof KeyError)) throw cause;
-      this.#state = "ended";
-      throw new ClientError("key_mismatch", "the cluster key is not a usable X25519 key", {
-        cause,
-      });
-    }
-    if (this.#state !== "deriving") {
-      throw new ClientError("disconnected", "cluster session ended during the key exchange");
-    }
+  derived(result: ClusterSessionDerived, _now: number): readonly ClusterSessionAction[] {
+    // Ended meanwhile (the connection closed during the derivation): nothing to do.
+    if (this.#state !== "deriving") return [];
+    if (!result.ok) return this.fail(result.error);
     this.#state = "authenticating";
-    return {
-      keys: { sendKey: keys.clientToCluster, receiveKey: keys.clusterToClient },
-      frame: encodePacket({ kind: "SendPassword", ticket: this.#ticket }),
-    };
+    // The cluster sends nothing between KeyExchangeOk and our SendPassword, so sealing after
+    // the (async) derivation still switches the reader at the right byte.
+    return [
+      { type: "seal", keys: result.keys },
+      { type: "send", frame: encodePacket({ kind: "SendPassword", ticket: this.#ticket }) },
+    ];
+  }
+
+  /**
+   * Ends the session (no client plugin took an `unhandled` frame): the `failed` event and the
+   * `close`, or nothing if it had already ended.
+   *
+   * @param error Why.
+   * @param closeWith The Error frame to send before closing, if any.
+   * @returns The actions to apply.
+   *
+   * @example
+   * ```ts
+   * import { ClusterSessionMachine } from "./cluster_session_machine.ts";
+   * import { generateEphemeralKeyPair } from "../shared/key_derivation.ts";
+   * import { ClientError } from "./errors.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const pair = await generateEphemeralKeyPair();
+   * const session = new ClusterSessionMachine({
+   *   ephemeral: pair,
+   *   ticket: new Uint8Array(1),
+   *   clusterPublicKey: pair.publicRaw,
+   * });
+   * const actions = session.fail(new ClientError("protocol_error", "odd frame"), {
+   *   code: 7,
+   *   message: "odd frame",
+   * });
+   * assert.deepEqual(actions.map((a) => a.type), ["failed", "close"]);
+   * assert.equal(session.state, "ended");
+   * ```
+   */
+  fail(error: ClientError, closeWith?: SessionCloseReason): readonly ClusterSessionAction[] {
+    if (this.#state === "ended") return [];
+    this.#state = "ended";
+    return failure(error, closeWith);
   }
 
   /**
@@ -599,21 +667,14 @@ export class ClusterSessionMachine {
     return new ClientError("disconnected", `cluster connection ended${during}: ${end.reason}`);
   }
 
-  #keyExchange(learnedKey?: LearnedClusterKey): ClusterSessionEvent {
+  #keyExchange(): readonly ClusterSessionAction[] {
     this.#state = "exchange";
     const frame = encodePacket({
       kind: "KeyExchange",
       clientPublicKey: this.#ephemeral.publicRaw,
       clientRandom: this.#clientRandom,
     });
-    return learnedKey === undefined ? { kind: "send", frame } : { kind: "send", frame, learnedKey };
-  }
-
-  #fail(error: ClientError, closeWith?: SessionCloseReason): ClusterSessionEvent {
-    this.#state = "ended";
-    return closeWith === undefined
-      ? { kind: "failed", error }
-      : { kind: "failed", error, closeWith };
+    return [{ type: "send", frame }];
   }
 
   #assertEstablished(): void {

@@ -1,9 +1,11 @@
 // This module is browser compatible.
 /**
- * The client side of a master connection as a sans-I/O state machine (docs/PROTOCOL.md,
- * "Client → master"): it makes the frames to send (Hello, RequestClusters, JoinCluster, Ping)
- * and turns each frame received into one {@linkcode MasterSessionEvent} that a socket adapter
- * acts on. Answers are matched to requests in order, because the master answers in order.
+ * The client side of a master connection as a sans-I/O machine on the one contract of
+ * shared/machine_action.ts (docs/PROTOCOL.md, "Client → master"): decoded packets in, actions
+ * out (`send` bytes, `close`, and the {@linkcode MasterSessionEvent}s the adapter acts on). It
+ * makes the frames the adapter sends on its own (Hello, RequestClusters, JoinCluster, Ping).
+ * Answers are matched to requests in order, because the master answers in order.
+ * `client/sustenet_client.ts` drives it with `driveMachine`.
  *
  * It must never do I/O or keep time (the adapter owns sockets and timers), and never hold a
  * credential or ticket longer than the call that passes it.
@@ -11,18 +13,22 @@
  * @module
  */
 
+import type { MachineAction, ProtocolMachine } from "../shared/machine_action.ts";
+import { encodePacket } from "../shared/protocol/codec.ts";
 import type { Frame } from "../shared/protocol/frame.ts";
-import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
 import {
   type ClusterInfo,
   type JoinTicketPacket,
+  type Packet,
   PROTOCOL_VERSION,
   Role,
 } from "../shared/protocol/packets.ts";
 import { ErrorCode, ProtocolError } from "../shared/protocol/protocol_error.ts";
 import {
   checkHelloOk,
+  failure,
   type SessionCloseReason,
+  type SessionFailedEvent,
   unhandledFrame,
   type UnhandledFrameEvent,
 } from "./_session_common.ts";
@@ -37,34 +43,37 @@ export interface MasterRequest {
 }
 
 /**
- * What one frame from the master means; the adapter acts on it.
+ * The machine's own events (besides the shared `send` and `close` actions); the adapter acts
+ * on them.
  *
  * - `ready`: HelloOk arrived, requests may be sent.
- * - `clusters` / `ticket`: the answer to request `request`.
+ * - `clusters` / `ticket`: the answer to request `request` (the ticket's byte fields are views
+ *   of the frame: copy what outlives the frame handler).
  * - `refused`: the master refused join `request` (codes 11–14, 19); the connection stays open.
- * - `reply`: send `frame` (a Pong to the master's Ping).
  * - `pong`: the answer to one of our Pings.
  * - `unhandled`: a frame this library does not handle here; offer it to client plugins and, if
- *   none takes it, fail with `error` (closing with `closeWith`).
- * - `failed`: the session is over; close the connection (sending `closeWith` first, if any).
+ *   none takes it, apply {@linkcode MasterSessionMachine.fail}`(error, closeWith)`.
+ * - `failed`: the session is over; a `close` follows.
  */
 export type MasterSessionEvent =
-  | { readonly kind: "ready"; readonly serverName: string }
+  | { readonly type: "ready"; readonly serverName: string }
   | {
-    readonly kind: "clusters";
+    readonly type: "clusters";
     readonly request: number;
     readonly clusters: readonly ClusterInfo[];
   }
-  | { readonly kind: "ticket"; readonly request: number; readonly ticket: JoinTicketPacket }
-  | { readonly kind: "refused"; readonly request: number; readonly error: ClientError }
-  | { readonly kind: "reply"; readonly frame: Uint8Array }
-  | { readonly kind: "pong"; readonly value: number }
+  | { readonly type: "ticket"; readonly request: number; readonly ticket: JoinTicketPacket }
+  | { readonly type: "refused"; readonly request: number; readonly error: ClientError }
+  | { readonly type: "pong"; readonly value: number }
   | UnhandledFrameEvent
-  | {
-    readonly kind: "failed";
-    readonly error: ClientError;
-    readonly closeWith?: SessionCloseReason;
-  };
+  | SessionFailedEvent;
+
+/**
+ * What the adapter must do, in order, after a packet from the master: `send` this frame (a
+ * Pong), `close` (first sending `Error(code, message)` when `code` is given), or a
+ * {@linkcode MasterSessionEvent}. The machine has no `derive` step.
+ */
+export type MasterSessionAction = MachineAction<never, MasterSessionEvent>;
 
 /** The phase of a {@linkcode MasterSessionMachine}. */
 export type MasterSessionState = "hello" | "ready" | "failed";
@@ -83,37 +92,28 @@ const JOIN_REFUSALS: ReadonlySet<number> = new Set([
  * RequestClusters / JoinCluster requests whose answers come back in order, Ping / Pong, and
  * the master's refusals (codes 11–14 and 19), which keep the connection open.
  *
+ * Send {@linkcode hello} first; feed every decoded frame from the master to
+ * {@linkcode receive} (with the frame itself, for the `unhandled` event) and apply the actions
+ * in order (`driveMachine` does).
+ *
  * @example A join that the master refuses, then one it accepts
  * ```ts
  * import { MasterSessionMachine } from "./master_session_machine.ts";
- * import { encodePacket } from "../shared/protocol/codec.ts";
- * import { FrameDecoder } from "../shared/protocol/frame.ts";
  * import assert from "node:assert/strict";
  *
- * const frame = (bytes: Uint8Array) => {
- *   const decoder = new FrameDecoder();
- *   decoder.push(bytes);
- *   const f = decoder.next();
- *   if (f === undefined || f instanceof Error) throw new Error("no frame");
- *   return f;
- * };
  * const session = new MasterSessionMachine();
  * assert.equal(session.hello().toHex(), "000000080153555354000301");
- * const ready = session.receive(
- *   frame(encodePacket({ kind: "HelloOk", version: 3, role: 3, serverName: "m" })),
- * );
- * assert.deepEqual(ready, { kind: "ready", serverName: "m" });
+ * const ready = session.receive({ kind: "HelloOk", version: 3, role: 3, serverName: "m" }, 0);
+ * assert.deepEqual(ready, [{ type: "ready", serverName: "m" }]);
  *
  * const first = session.joinCluster(0, new Uint8Array(32), new Uint8Array());
- * const refused = session.receive(
- *   frame(encodePacket({ kind: "Error", code: 13, reason: "none" })),
- * );
- * assert.ok(refused.kind === "refused" && refused.request === first.request);
+ * const [refused] = session.receive({ kind: "Error", code: 13, reason: "none" }, 0);
+ * assert.ok(refused.type === "refused" && refused.request === first.request);
  * assert.equal(refused.error.code, "no_cluster");
  * assert.equal(session.state, "ready");
  * ```
  */
-export class MasterSessionMachine {
+export class MasterSessionMachine implements ProtocolMachine<never, MasterSessionEvent> {
   #state: MasterSessionState = "hello";
   #nextRequest = 1;
   /** Requests in the order they were sent; the master answers in that order. */
@@ -216,10 +216,13 @@ export class MasterSessionMachine {
   }
 
   /**
-   * Handles one frame from the master.
+   * Handles one decoded packet from the master (or the codec's error).
    *
-   * @param frame A frame as delivered by the transport; the event may hold views of it, valid
-   * only until the frame handler returns.
+   * @param packet The packet, or the codec's error for a malformed frame.
+   * @param _now When it arrived, in ms (unused: the adapter keeps the deadlines).
+   * @param frame The frame it came from, handed on in an `unhandled` event (a view valid
+   * only until the frame handler returns).
+   * @returns The actions (none once the session has failed).
    *
    * @example An Error before HelloOk ends the session
    * ```ts
@@ -227,57 +230,67 @@ export class MasterSessionMachine {
    * import assert from "node:assert/strict";
    *
    * const session = new MasterSessionMachine();
-   * // Error(ServerFull, "")
-   * const event = session.receive({ type: 0x03, payload: Uint8Array.fromHex("00080000") });
-   * assert.ok(event.kind === "failed");
-   * assert.equal(event.error.code, "server_full");
+   * const [failed, close] = session.receive({ kind: "Error", code: 8, reason: "" }, 0);
+   * assert.ok(failed.type === "failed");
+   * assert.equal(failed.error.code, "server_full");
+   * assert.equal(close.type, "close");
    * assert.equal(session.state, "failed");
    * ```
    */
-  receive(frame: Frame): MasterSessionEvent {
-    const packet = decodePacket(frame);
-    if (this.#state === "failed") {
-      return { kind: "failed", error: new ClientError("disconnected", "master session ended") };
-    }
+  receive(
+    packet: Packet | ProtocolError,
+    _now: number,
+    frame?: Frame,
+  ): readonly MasterSessionAction[] {
+    if (this.#state === "failed") return [];
     if (packet instanceof ProtocolError) {
-      return unhandledFrame(frame, packet, "master", this.#state);
+      return [unhandledFrame(frame, packet, "master", this.#state)];
     }
     if (packet.kind === "Error") return this.#onError(packet.code, packet.reason);
     if (this.#state === "hello") {
-      if (packet.kind !== "HelloOk") return unhandledFrame(frame, packet, "master", "hello");
+      if (packet.kind !== "HelloOk") return [unhandledFrame(frame, packet, "master", "hello")];
       const bad = checkHelloOk(packet, Role.Master);
-      if (bad !== undefined) {
-        return this.#fail(new ClientError("protocol_error", bad.message), bad);
-      }
+      if (bad !== undefined) return this.fail(new ClientError("protocol_error", bad.message), bad);
       this.#state = "ready";
       this.#serverName = packet.serverName;
-      return { kind: "ready", serverName: packet.serverName };
+      return [{ type: "ready", serverName: packet.serverName }];
     }
     switch (packet.kind) {
       case "SendClusters": {
         const request = this.#answer("list");
-        if (request === undefined) return unhandledFrame(frame, packet, "master", "ready");
-        return { kind: "clusters", request, clusters: packet.clusters };
+        if (request === undefined) return [unhandledFrame(frame, packet, "master", "ready")];
+        return [{ type: "clusters", request, clusters: packet.clusters }];
       }
       case "JoinTicket": {
         const request = this.#answer("join");
-        if (request === undefined) return unhandledFrame(frame, packet, "master", "ready");
-        return { kind: "ticket", request, ticket: packet };
+        if (request === undefined) return [unhandledFrame(frame, packet, "master", "ready")];
+        return [{ type: "ticket", request, ticket: packet }];
       }
       case "Ping":
-        return { kind: "reply", frame: encodePacket({ kind: "Pong", value: packet.value }) };
+        return [{ type: "send", frame: encodePacket({ kind: "Pong", value: packet.value }) }];
       case "Pong":
-        return { kind: "pong", value: packet.value };
+        return [{ type: "pong", value: packet.value }];
       default:
-        return unhandledFrame(frame, packet, "master", "ready");
+        return [unhandledFrame(frame, packet, "master", "ready")];
     }
   }
 
   /**
-   * Marks the session failed (the adapter saw the connection end or gave up waiting).
+   * Never called: the machine has no `derive` step (the contract's method).
+   *
+   * @returns No action.
+   */
+  derived(): readonly MasterSessionAction[] {
+    return [];
+  }
+
+  /**
+   * Ends the session (the adapter gave up waiting, or no client plugin took an `unhandled`
+   * frame): the `failed` event and the `close`, or nothing if it had already ended.
    *
    * @param error Why.
-   * @returns The `failed` event to act on.
+   * @param closeWith The Error frame to send before closing, if any.
+   * @returns The actions to apply.
    *
    * @example
    * ```ts
@@ -286,30 +299,27 @@ export class MasterSessionMachine {
    * import assert from "node:assert/strict";
    *
    * const session = new MasterSessionMachine();
-   * session.fail(new ClientError("timeout", "no HelloOk"));
+   * const actions = session.fail(new ClientError("timeout", "no HelloOk"));
+   * assert.deepEqual(actions.map((a) => a.type), ["failed", "close"]);
    * assert.equal(session.state, "failed");
+   * assert.deepEqual(session.fail(new ClientError("timeout", "again")), []);
    * ```
    */
-  fail(error: ClientError): MasterSessionEvent {
-    return this.#fail(error);
+  fail(error: ClientError, closeWith?: SessionCloseReason): readonly MasterSessionAction[] {
+    if (this.#state === "failed") return [];
+    this.#state = "failed";
+    this.#pending.length = 0;
+    return failure(error, closeWith);
   }
 
-  #onError(code: number, reason: string): MasterSessionEvent {
+  #onError(code: number, reason: string): readonly MasterSessionAction[] {
     const error = errorFromWire(code, reason, "master");
     if (this.#state === "ready" && JOIN_REFUSALS.has(code)) {
       const request = this.#answer("join");
-      if (request !== undefined) return { kind: "refused", request, error };
+      if (request !== undefined) return [{ type: "refused", request, error }];
     }
     // Any other Error is the master's last frame: it closes after it.
-    return this.#fail(error);
-  }
-
-  #fail(error: ClientError, closeWith?: SessionCloseReason): MasterSessionEvent {
-    this.#state = "failed";
-    this.#pending.length = 0;
-    return closeWith === undefined
-      ? { kind: "failed", error }
-      : { kind: "failed", error, closeWith };
+    return this.fail(error);
   }
 
   /** Pops the oldest pending request if it is of `kind`, else `undefined` (out of order). */

@@ -2,11 +2,11 @@
 /**
  * {@linkcode SustenetClient}: a client's connection to the master (Hello as a client), over
  * which it lists clusters and asks for join tickets, and from which it joins clusters
- * ({@linkcode ClusterSession}). It runs the sans-I/O {@linkcode MasterSessionMachine} over a
- * connection its {@linkcode Connector} opens (TCP in Deno: `deno_sustenet_client.ts`;
- * WebSocket in browsers), keeps it alive with Ping, decides which cluster key
- * each join expects ({@linkcode KeyPinning}) and, with `reconnect` on, reopens the master
- * connection when a rejoin needs it.
+ * ({@linkcode ClusterSession}). It runs the sans-I/O {@linkcode MasterSessionMachine} with
+ * `driveMachine` over a connection its {@linkcode Connector} opens (TCP in Deno:
+ * `deno_sustenet_client.ts`; WebSocket in browsers), keeps it alive with Ping, decides which
+ * cluster key each join expects ({@linkcode KeyPinning}) and, with `reconnect` on, reopens the
+ * master connection when a rejoin needs it.
  *
  * It must never throw out of a frame handler, never leave a request unanswered (every pending
  * request settles when the connection ends or times out), and never log a credential, ticket
@@ -15,9 +15,10 @@
  * @module
  */
 
+import { driveMachine, type MachineDriver } from "../shared/drive_machine.ts";
 import { generateEphemeralKeyPair } from "../shared/key_derivation.ts";
 import { roleLogger } from "../shared/logging.ts";
-import { DEFAULT_MAX_FRAME_BYTES, type Frame } from "../shared/protocol/frame.ts";
+import { DEFAULT_MAX_FRAME_BYTES } from "../shared/protocol/frame.ts";
 import type { ClusterInfo, JoinTicketPacket } from "../shared/protocol/packets.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import type { CloseInfo, FrameSessionOptions, FrameTransport } from "../shared/frame_session.ts";
@@ -31,9 +32,14 @@ import {
   type JoinGrant,
   type ReconnectSettings,
 } from "./cluster_session.ts";
+import type { SessionCloseReason } from "./_session_common.ts";
 import { ClientError } from "./errors.ts";
 import { type CachedClusterKey, KeyPinning, type PinnedKeySource } from "./key_pinning.ts";
-import { type MasterRequest, MasterSessionMachine } from "./master_session_machine.ts";
+import {
+  type MasterRequest,
+  type MasterSessionEvent,
+  MasterSessionMachine,
+} from "./master_session_machine.ts";
 import { TypedEvents } from "./typed_events.ts";
 
 const logger = roleLogger("client");
@@ -169,6 +175,8 @@ interface PendingRequest {
 interface MasterLink {
   readonly machine: MasterSessionMachine;
   readonly conn: FrameTransport;
+  /** Applies the machine's actions of the adapter's own calls (a timeout, an unhandled frame). */
+  readonly driver: MachineDriver<never, MasterSessionEvent>;
   readonly ready: PromiseWithResolvers<void>;
   readonly pending: Map<number, PendingRequest>;
   failure: ClientError | undefined;
@@ -558,9 +566,12 @@ export class SustenetClient {
       idleTimeoutMs: keepaliveMs > 0 ? Math.max(keepaliveMs * 3, timeoutMs) : 0,
       maxFrameBytes,
     }, timeoutMs);
+    const machine = new MasterSessionMachine();
     const link: MasterLink = {
-      machine: new MasterSessionMachine(),
+      machine,
       conn,
+      // The transport reads asynchronously: `link` exists before the first event.
+      driver: driveMachine(conn, machine, { onEvent: (event) => this.#onMasterEvent(link, event) }),
       ready: Promise.withResolvers<void>(),
       pending: new Map(),
       failure: undefined,
@@ -571,20 +582,19 @@ export class SustenetClient {
       (info) => this.#onMasterClosed(link, info),
       (error: unknown) => logger.error("master link close failed: {error}", { error }),
     );
-    conn.start((frame) => this.#onMasterFrame(link, frame));
-    conn.send(link.machine.hello());
+    conn.send(machine.hello());
     await link.ready.promise;
     logger.debug("connected to master {name} at {host}:{port}", {
-      name: link.machine.serverName,
+      name: machine.serverName,
       host,
       port,
     });
     return link;
   }
 
-  #onMasterFrame(link: MasterLink, frame: Frame): void {
-    const event = link.machine.receive(frame);
-    switch (event.kind) {
+  /** Acts on one of the master session machine's own events (`driveMachine` sends and closes). */
+  #onMasterEvent(link: MasterLink, event: MasterSessionEvent): void {
+    switch (event.type) {
       case "ready":
         link.conn.markEstablished();
         this.#startKeepalive(link);
@@ -599,17 +609,20 @@ export class SustenetClient {
       case "refused":
         this.#settle(link, event.request, event.error);
         return;
-      case "reply":
-        link.conn.send(event.frame);
-        return;
       case "pong":
         return;
       case "unhandled":
-        if (offerToPlugins(this.#settings.plugins, "master", frame, event.packet)) return;
+        if (
+          event.frame !== undefined &&
+          offerToPlugins(this.#settings.plugins, "master", event.frame, event.packet)
+        ) {
+          return;
+        }
         this.#failMaster(link, event.error, event.closeWith);
         return;
       case "failed":
-        this.#failMaster(link, event.error, event.closeWith);
+        // A `close` action follows.
+        link.failure ??= event.error;
         return;
     }
   }
@@ -617,11 +630,9 @@ export class SustenetClient {
   #failMaster(
     link: MasterLink,
     error: ClientError,
-    closeWith?: { readonly code: number; readonly message: string },
+    closeWith?: SessionCloseReason,
   ): void {
-    link.failure ??= error;
-    link.machine.fail(error);
-    link.conn.close(closeWith);
+    link.driver.apply(link.machine.fail(error, closeWith));
   }
 
   #onMasterClosed(link: MasterLink, info: CloseInfo): void {

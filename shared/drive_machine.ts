@@ -1,7 +1,7 @@
 // This module is browser compatible.
 /**
  * Runs a {@linkcode ProtocolMachine} (shared/machine_action.ts) over a connection: each frame
- * is decoded and handed to the machine with the time, and the machine's actions are applied
+ * is decoded and handed to the machine with the time (and the raw frame), and the machine's actions are applied
  * in order: `send` queues bytes, `seal` switches to sealed records at once, `derive` runs the
  * async step and feeds its result back, `close` closes (with an Error frame when the action has
  * a code), and the machine's own events go to the adapter. This is the only drive loop of the
@@ -175,7 +175,7 @@ export function driveMachine<D, E extends { readonly type: string } = never>(
 
   transport.start((frame) => {
     if (admit !== undefined && !admit(frame)) return;
-    apply(machine.receive(decodePacket(frame), now()));
+    apply(machine.receive(decodePacket(frame), now(), frame));
   });
   return { apply };
 }

@@ -4,7 +4,8 @@
  * session, the cluster's link to its master, …), after quinn-proto and h11:
  *
  * - **input**: a decoded packet (or the codec's {@linkcode ProtocolError}) with the time it
- *   arrived (`now`, in ms); a machine never reads a clock itself;
+ *   arrived (`now`, in ms), and the raw frame it came from for a machine that hands frames it
+ *   does not handle on (the client's plugins); a machine never reads a clock itself;
  * - **output**: a list of {@linkcode MachineAction}s the driver applies in order: encoded
  *   frames to send (`send`, bytes, never an unencoded packet), an explicit switch to sealed
  *   records (`seal`), an explicit asynchronous step (`derive`: key derivation, a ticket check)
@@ -18,6 +19,7 @@
  */
 
 import type { SealingKeys } from "./frame_session.ts";
+import type { Frame } from "./protocol/frame.ts";
 import type { Packet } from "./protocol/packets.ts";
 import type { ErrorCode, ProtocolError } from "./protocol/protocol_error.ts";
 
@@ -197,8 +199,15 @@ export interface ProtocolMachine<D, E extends { readonly type: string } = never>
    *
    * @param packet The packet or decode error.
    * @param now When it arrived, in ms (any monotonic origin the driver chooses).
+   * @param frame The raw frame it was decoded from (the driver passes it; a test stepping a
+   * machine may not). Its payload is a view valid only during this call: a machine that puts
+   * it in an event (for the client's plugins) says so.
    */
-  receive(packet: Packet | ProtocolError, now: number): readonly MachineAction<D, E>[];
+  receive(
+    packet: Packet | ProtocolError,
+    now: number,
+    frame?: Frame,
+  ): readonly MachineAction<D, E>[];
   /**
    * Takes the result of a `derive` step this machine asked for.
    *

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
+import { closeActionOf, firstAction } from "./_machine_actions.ts";
 import {
-  type ClusterSessionEvent,
+  type ClusterSessionAction,
   ClusterSessionMachine,
   type ClusterSessionOptions,
 } from "../client/cluster_session_machine.ts";
 import { ClientError } from "../client/errors.ts";
+import { settleActions } from "../shared/drive_machine.ts";
 import { clientSessionKeysForCluster, generateEphemeralKeyPair } from "../shared/key_derivation.ts";
 import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
 import type { Frame } from "../shared/protocol/frame.ts";
@@ -20,6 +22,16 @@ function packetOf(bytes: Uint8Array): Packet {
   const packet = decodePacket({ type: bytes[4], payload: bytes.subarray(5) });
   assert.ok(!(packet instanceof Error), "the machine sent a valid packet");
   return packet;
+}
+
+/** Feeds a frame as the driver does (decoded, with the time and the frame itself). */
+function receive(session: ClusterSessionMachine, frame: Frame): readonly ClusterSessionAction[] {
+  return session.receive(decodePacket(frame), 0, frame);
+}
+
+/** Feeds a frame and runs its `derive` step as the driver does. */
+function step(session: ClusterSessionMachine, frame: Frame) {
+  return settleActions(session, receive(session, frame));
 }
 
 const HELLO_OK = frameOf({ kind: "HelloOk", version: 3, role: 2, serverName: "eu-1" });
@@ -43,72 +55,80 @@ async function established() {
   const parts = await setup();
   const { session } = parts;
   session.hello();
-  const exchange = session.receive(HELLO_OK);
-  assert.ok(exchange.kind === "send");
-  assert.equal(
-    session.receive(frameOf({ kind: "KeyExchangeOk", serverRandom: SERVER_RANDOM }))
-      .kind,
-    "derive_keys",
-  );
-  await session.deriveKeys();
-  const auth = session.receive(frameOf({ kind: "Authenticate", status: 20, clientId: 7 }));
-  assert.deepEqual(auth, { kind: "authenticated", clientId: 7 });
+  const exchange = firstAction(receive(session, HELLO_OK));
+  assert.ok(exchange.type === "send");
+  const keying = receive(session, frameOf({ kind: "KeyExchangeOk", serverRandom: SERVER_RANDOM }));
+  assert.equal(firstAction(keying).type, "derive");
+  await settleActions(session, keying);
+  const auth = receive(session, frameOf({ kind: "Authenticate", status: 20, clientId: 7 }));
+  assert.deepEqual(auth, [{ type: "authenticated", clientId: 7 }]);
   return parts;
 }
 
-function failedWith(event: ClusterSessionEvent, code: string): void {
-  assert.ok(event.kind === "failed", `expected failed, got ${event.kind}`);
+function failedWith(actions: readonly ClusterSessionAction[], code: string): void {
+  const event = firstAction(actions);
+  assert.ok(event.type === "failed", `expected failed, got ${event.type}`);
   assert.equal(event.error.code, code);
+  closeActionOf(actions);
 }
-
 Deno.test("the client derives the same session keys as the cluster and sends the ticket sealed", async () => {
   const { session, cluster, ephemeral } = await setup();
   assert.equal(packetOf(session.hello()).kind, "Hello");
-  const exchange = session.receive(HELLO_OK);
-  assert.ok(exchange.kind === "send" && exchange.learnedKey === undefined);
+  const exchangeActions = receive(session, HELLO_OK);
+  const exchange = firstAction(exchangeActions);
+  assert.ok(exchange.type === "send" && exchangeActions.length === 1); // no learned key
   const keyExchange = packetOf(exchange.frame);
   assert.ok(keyExchange.kind === "KeyExchange");
   assert.deepEqual(keyExchange.clientPublicKey, ephemeral.publicRaw);
   assert.equal(session.serverName, "eu-1");
   assert.equal(session.state, "exchange");
 
-  session.receive(frameOf({ kind: "KeyExchangeOk", serverRandom: SERVER_RANDOM }));
-  const step = await session.deriveKeys();
+  const [seal, password] = await step(
+    session,
+    frameOf({ kind: "KeyExchangeOk", serverRandom: SERVER_RANDOM }),
+  );
   const clusterKeys = await clientSessionKeysForCluster(
     cluster.privateKey,
     ephemeral.publicRaw,
     keyExchange.clientRandom,
     SERVER_RANDOM,
   );
-  assert.deepEqual(step.keys.sendKey, clusterKeys.clientToCluster);
-  assert.deepEqual(step.keys.receiveKey, clusterKeys.clusterToClient);
-  assert.deepEqual(packetOf(step.frame), { kind: "SendPassword", ticket: TICKET });
+  assert.ok(seal.type === "seal");
+  assert.deepEqual(seal.keys.sendKey, clusterKeys.clientToCluster);
+  assert.deepEqual(seal.keys.receiveKey, clusterKeys.clusterToClient);
+  assert.ok(password.type === "send"); // after the seal: sent sealed
+  assert.deepEqual(packetOf(password.frame), { kind: "SendPassword", ticket: TICKET });
   assert.equal(session.state, "authenticating");
 });
 
 Deno.test("an established session delivers game packets as they are and answers Ping", async () => {
   const { session } = await established();
   assert.equal(session.clientId, 7);
-  const plugin = session.receive({ type: 0x81, payload: new Uint8Array([1, 2]) });
-  assert.ok(plugin.kind === "Plugin" && plugin.command === 0x81);
-  const moves = session.receive(
+  const plugin = firstAction(receive(session, { type: 0x81, payload: new Uint8Array([1, 2]) }));
+  assert.ok(plugin.type === "packet" && plugin.packet.kind === "Plugin");
+  assert.equal(plugin.packet.command, 0x81);
+  const moves = firstAction(receive(
+    session,
     frameOf({ kind: "MoveBatch", entries: [{ clientId: 2, state: { x: 1, y: 2, z: 3 } }] }),
-  );
-  assert.ok(moves.kind === "MoveBatch" && moves.entries.length === 1);
-  const spawn = session.receive(
+  ));
+  assert.ok(moves.type === "packet" && moves.packet.kind === "MoveBatch");
+  assert.equal(moves.packet.entries.length, 1);
+  const spawn = firstAction(receive(
+    session,
     frameOf({ kind: "Spawn", clientId: 2, playerId: "guest-2", state: { x: 0, y: 0, z: 0 } }),
-  );
-  assert.ok(spawn.kind === "Spawn" && spawn.playerId === "guest-2");
-  assert.deepEqual(session.receive(frameOf({ kind: "Despawn", clientId: 2 })), {
-    kind: "Despawn",
-    clientId: 2,
-  });
-  assert.deepEqual(session.receive(frameOf({ kind: "Pong", value: 5 })), {
-    kind: "Pong",
-    value: 5,
-  });
-  const reply = session.receive(frameOf({ kind: "Ping", value: 9 }));
-  assert.ok(reply.kind === "reply");
+  ));
+  assert.ok(spawn.type === "packet" && spawn.packet.kind === "Spawn");
+  assert.equal(spawn.packet.playerId, "guest-2");
+  assert.deepEqual(receive(session, frameOf({ kind: "Despawn", clientId: 2 })), [{
+    type: "packet",
+    packet: { kind: "Despawn", clientId: 2 },
+  }]);
+  assert.deepEqual(receive(session, frameOf({ kind: "Pong", value: 5 })), [{
+    type: "packet",
+    packet: { kind: "Pong", value: 5 },
+  }]);
+  const reply = firstAction(receive(session, frameOf({ kind: "Ping", value: 9 })));
+  assert.ok(reply.type === "send");
   assert.deepEqual(packetOf(reply.frame), { kind: "Pong", value: 9 });
 });
 
@@ -124,17 +144,24 @@ Deno.test("an established session makes plugin, move, ping and leave frames", as
   assert.deepEqual(packetOf(session.leave()), { kind: "LeaveCluster" });
   assert.equal(session.state, "leaving");
   // Messages still arrive while leaving; then the acknowledgement.
-  assert.equal(session.receive({ type: 0x80, payload: new Uint8Array() }).kind, "Plugin");
-  assert.deepEqual(session.receive(frameOf({ kind: "LeaveCluster" })), { kind: "left" });
+  assert.equal(
+    firstAction(receive(session, { type: 0x80, payload: new Uint8Array() })).type,
+    "packet",
+  );
+  const left = receive(session, frameOf({ kind: "LeaveCluster" }));
+  assert.deepEqual(firstAction(left), { type: "left" });
+  assert.equal(closeActionOf(left).code, undefined);
   assert.equal(session.state, "ended");
   assert.throws(() => session.send(0x80, new Uint8Array()), ClientError);
 });
 
 Deno.test("DisconnectCluster ends the session with the cluster's reason", async () => {
   const { session } = await established();
-  const event = session.receive(frameOf({ kind: "DisconnectCluster", reason: "kicked" }));
-  assert.deepEqual(event, { kind: "disconnected", reason: "kicked" });
-  failedWith(session.receive(frameOf({ kind: "Pong", value: 1 })), "disconnected");
+  const actions = receive(session, frameOf({ kind: "DisconnectCluster", reason: "kicked" }));
+  assert.deepEqual(firstAction(actions), { type: "disconnected", reason: "kicked" });
+  closeActionOf(actions);
+  // The session has ended: later frames yield nothing.
+  assert.deepEqual(receive(session, frameOf({ kind: "Pong", value: 1 })), []);
 });
 
 Deno.test("nothing but established traffic is allowed before Authenticate", async () => {
@@ -144,28 +171,30 @@ Deno.test("nothing but established traffic is allowed before Authenticate", asyn
   assert.throws(() => session.move({ x: 0, y: 0, z: 0 }), invalid);
   assert.throws(() => session.ping(0), invalid);
   assert.throws(() => session.leave(), invalid);
-  await assert.rejects(session.deriveKeys(), invalid);
-  const early = session.receive({ type: 0x80, payload: new Uint8Array() });
-  assert.ok(early.kind === "unhandled");
+  // Keys that come before KeyExchangeOk are not taken.
+  const keys = { sendKey: new Uint8Array(32), receiveKey: new Uint8Array(32) };
+  assert.deepEqual(session.derived({ ok: true, keys }, 0), []);
+  assert.equal(session.state, "hello");
+  const early = firstAction(receive(session, { type: 0x80, payload: new Uint8Array() }));
+  assert.ok(early.type === "unhandled");
   assert.equal(early.closeWith.code, ErrorCode.UnexpectedPacket);
 });
 
 Deno.test("a packet out of place at each handshake step is unexpected", async () => {
   const steps: [string, (s: ClusterSessionMachine) => Promise<void>][] = [
     ["hello", () => Promise.resolve()],
-    ["exchange", (s) => Promise.resolve(void s.receive(HELLO_OK))],
+    ["exchange", (s) => Promise.resolve(void receive(s, HELLO_OK))],
     ["authenticating", async (s) => {
-      s.receive(HELLO_OK);
-      s.receive(frameOf({ kind: "KeyExchangeOk", serverRandom: SERVER_RANDOM }));
-      await s.deriveKeys();
+      receive(s, HELLO_OK);
+      await step(s, frameOf({ kind: "KeyExchangeOk", serverRandom: SERVER_RANDOM }));
     }],
   ];
   for (const [state, reach] of steps) {
     const { session } = await setup();
     await reach(session);
     assert.equal(session.state, state);
-    const event = session.receive(frameOf({ kind: "VersionOfKey", version: 1 }));
-    assert.ok(event.kind === "unhandled", state);
+    const event = firstAction(receive(session, frameOf({ kind: "VersionOfKey", version: 1 })));
+    assert.ok(event.type === "unhandled", state);
     assert.equal(event.closeWith.code, ErrorCode.UnexpectedPacket);
     assert.match(event.error.message, new RegExp(state));
   }
@@ -173,11 +202,20 @@ Deno.test("a packet out of place at each handshake step is unexpected", async ()
 
 Deno.test("a HelloOk from a master or another version fails the handshake", async () => {
   const master = (await setup()).session;
-  const event = master.receive(frameOf({ kind: "HelloOk", version: 3, role: 3, serverName: "m" }));
-  assert.ok(event.kind === "failed" && event.closeWith?.code === ErrorCode.UnexpectedPacket);
+  const event = receive(master, frameOf({ kind: "HelloOk", version: 3, role: 3, serverName: "m" }));
+  assert.ok(
+    firstAction(event).type === "failed" &&
+      closeActionOf(event).code === ErrorCode.UnexpectedPacket,
+  );
   const other = (await setup()).session;
-  const version = other.receive(frameOf({ kind: "HelloOk", version: 9, role: 2, serverName: "c" }));
-  assert.ok(version.kind === "failed" && version.closeWith?.code === ErrorCode.VersionMismatch);
+  const version = receive(
+    other,
+    frameOf({ kind: "HelloOk", version: 9, role: 2, serverName: "c" }),
+  );
+  assert.ok(
+    firstAction(version).type === "failed" &&
+      closeActionOf(version).code === ErrorCode.VersionMismatch,
+  );
 });
 
 Deno.test("refusing Authenticate statuses map to ticket_refused and cluster_full", async () => {
@@ -188,57 +226,60 @@ Deno.test("refusing Authenticate statuses map to ticket_refused and cluster_full
     ]] as const
   ) {
     const { session } = await setup();
-    session.receive(HELLO_OK);
-    session.receive(frameOf({ kind: "KeyExchangeOk", serverRandom: SERVER_RANDOM }));
-    await session.deriveKeys();
-    const event = session.receive(frameOf({ kind: "Authenticate", status, clientId: 0 }));
-    failedWith(event, code);
-    assert.ok(event.kind === "failed" && event.error.status === status);
+    receive(session, HELLO_OK);
+    await step(session, frameOf({ kind: "KeyExchangeOk", serverRandom: SERVER_RANDOM }));
+    const actions = receive(session, frameOf({ kind: "Authenticate", status, clientId: 0 }));
+    failedWith(actions, code);
+    const event = firstAction(actions);
+    assert.ok(event.type === "failed" && event.error.status === status);
   }
 });
 
 Deno.test("an Error from the cluster at any step ends the session with its code", async () => {
   const full = (await setup()).session;
-  failedWith(full.receive(frameOf({ kind: "Error", code: 8, reason: "full" })), "server_full");
+  failedWith(receive(full, frameOf({ kind: "Error", code: 8, reason: "full" })), "server_full");
   const { session } = await established();
-  failedWith(session.receive(frameOf({ kind: "Error", code: 9, reason: "idle" })), "timeout");
+  failedWith(receive(session, frameOf({ kind: "Error", code: 9, reason: "idle" })), "timeout");
   const other = (await established()).session;
-  failedWith(other.receive(frameOf({ kind: "Error", code: 15, reason: "bye" })), "disconnected");
+  failedWith(receive(other, frameOf({ kind: "Error", code: 15, reason: "bye" })), "disconnected");
 });
 
 Deno.test("RequestKey: a confirmed cached version goes on to the key exchange", async () => {
   const { session } = await setup({ requestKey: { cachedVersion: 12 } });
-  const request = session.receive(HELLO_OK);
-  assert.ok(request.kind === "send");
+  const request = firstAction(receive(session, HELLO_OK));
+  assert.ok(request.type === "send");
   assert.deepEqual(packetOf(request.frame), { kind: "RequestKey", cachedVersion: 12 });
   assert.equal(session.state, "key");
-  const exchange = session.receive(frameOf({ kind: "VersionOfKey", version: 12 }));
-  assert.ok(exchange.kind === "send" && packetOf(exchange.frame).kind === "KeyExchange");
+  const exchange = firstAction(receive(session, frameOf({ kind: "VersionOfKey", version: 12 })));
+  assert.ok(exchange.type === "send" && packetOf(exchange.frame).kind === "KeyExchange");
 });
 
 Deno.test("RequestKey: a VersionOfKey that does not confirm the cache is a bad packet", async () => {
   const { session } = await setup({ requestKey: { cachedVersion: 12 } });
-  session.receive(HELLO_OK);
-  const event = session.receive(frameOf({ kind: "VersionOfKey", version: 13 }));
-  failedWith(event, "protocol_error");
-  assert.ok(event.kind === "failed" && event.closeWith?.code === ErrorCode.BadPacket);
+  receive(session, HELLO_OK);
+  const actions = receive(session, frameOf({ kind: "VersionOfKey", version: 13 }));
+  failedWith(actions, "protocol_error");
+  assert.equal(closeActionOf(actions).code, ErrorCode.BadPacket);
   const none = (await setup({ requestKey: { cachedVersion: 0 } })).session;
-  none.receive(HELLO_OK);
-  failedWith(none.receive(frameOf({ kind: "VersionOfKey", version: 0 })), "protocol_error");
+  receive(none, HELLO_OK);
+  failedWith(receive(none, frameOf({ kind: "VersionOfKey", version: 0 })), "protocol_error");
 });
 
 Deno.test("RequestKey: the expected key in SendPubKey is learned, any other is a mismatch", async () => {
   const { session, cluster } = await setup({ requestKey: { cachedVersion: 0 } });
-  session.receive(HELLO_OK);
-  const event = session.receive(
+  receive(session, HELLO_OK);
+  const [learned, exchange] = receive(
+    session,
     frameOf({ kind: "SendPubKey", version: 3, publicKey: cluster.publicRaw }),
   );
-  assert.ok(event.kind === "send");
-  assert.deepEqual(event.learnedKey, { version: 3, publicKey: cluster.publicRaw });
+  assert.ok(exchange.type === "send");
+  assert.ok(learned.type === "learned_key");
+  assert.deepEqual(learned.key, { version: 3, publicKey: cluster.publicRaw });
 
   const other = (await setup({ requestKey: { cachedVersion: 0 } })).session;
-  other.receive(HELLO_OK);
-  const wrong = other.receive(
+  receive(other, HELLO_OK);
+  const wrong = receive(
+    other,
     frameOf({ kind: "SendPubKey", version: 3, publicKey: new Uint8Array(32).fill(5) }),
   );
   failedWith(wrong, "key_mismatch");
@@ -246,20 +287,19 @@ Deno.test("RequestKey: the expected key in SendPubKey is learned, any other is a
 
 Deno.test("an unusable cluster key fails the key derivation as key_mismatch", async () => {
   const { session } = await setup({ clusterPublicKey: new Uint8Array(32) }); // low-order point
-  session.receive(HELLO_OK);
-  session.receive(frameOf({ kind: "KeyExchangeOk", serverRandom: SERVER_RANDOM }));
-  await assert.rejects(
-    session.deriveKeys(),
-    (e: unknown) => e instanceof ClientError && e.code === "key_mismatch",
+  receive(session, HELLO_OK);
+  const actions = await step(
+    session,
+    frameOf({ kind: "KeyExchangeOk", serverRandom: SERVER_RANDOM }),
   );
+  failedWith(actions, "key_mismatch");
   assert.equal(session.state, "ended");
 });
 
 Deno.test("the end of the connection is explained by the phase it happened in", async () => {
   const sealed = (await setup()).session;
-  sealed.receive(HELLO_OK);
-  sealed.receive(frameOf({ kind: "KeyExchangeOk", serverRandom: SERVER_RANDOM }));
-  await sealed.deriveKeys();
+  receive(sealed, HELLO_OK);
+  await step(sealed, frameOf({ kind: "KeyExchangeOk", serverRandom: SERVER_RANDOM }));
   const mismatch = sealed.ended({ reason: "bad record", code: ErrorCode.BadFrame, by: "error" });
   assert.equal(mismatch.code, "key_mismatch");
 
@@ -303,10 +343,12 @@ Deno.test("the machine checks the sizes of the expected key and the client rando
 
 Deno.test("undecodable frames from the cluster are unhandled with the decoder's code", async () => {
   const { session } = await established();
-  const unknown = session.receive({ type: 0x7f, payload: new Uint8Array() });
-  assert.ok(unknown.kind === "unhandled" && unknown.closeWith.code === ErrorCode.UnknownPacket);
-  const bad = session.receive({ type: 0x2d, payload: new Uint8Array(2) });
-  assert.ok(bad.kind === "unhandled" && bad.closeWith.code === ErrorCode.BadPacket);
-  const unexpected = session.receive(frameOf({ kind: "SendClusters", clusters: [] }));
-  assert.ok(unexpected.kind === "unhandled" && unexpected.packet?.kind === "SendClusters");
+  const frame = { type: 0x7f, payload: new Uint8Array() };
+  const unknown = firstAction(receive(session, frame));
+  assert.ok(unknown.type === "unhandled" && unknown.closeWith.code === ErrorCode.UnknownPacket);
+  assert.equal(unknown.frame, frame); // the raw frame, for the client plugins
+  const bad = firstAction(receive(session, { type: 0x2d, payload: new Uint8Array(2) }));
+  assert.ok(bad.type === "unhandled" && bad.closeWith.code === ErrorCode.BadPacket);
+  const unexpected = firstAction(receive(session, frameOf({ kind: "SendClusters", clusters: [] })));
+  assert.ok(unexpected.type === "unhandled" && unexpected.packet?.kind === "SendClusters");
 });

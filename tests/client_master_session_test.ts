@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
-import { MasterSessionMachine } from "../client/master_session_machine.ts";
+import { closeActionOf, firstAction } from "./_machine_actions.ts";
+import {
+  type MasterSessionAction,
+  MasterSessionMachine,
+} from "../client/master_session_machine.ts";
 import { ClientError } from "../client/errors.ts";
-import { encodePacket } from "../shared/protocol/codec.ts";
+import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
 import type { Frame } from "../shared/protocol/frame.ts";
 import type { ClusterInfo, Packet } from "../shared/protocol/packets.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
@@ -12,13 +16,19 @@ function frameOf(packet: Packet): Frame {
   return { type: bytes[4], payload: bytes.subarray(5) };
 }
 
+/** Feeds a frame as the driver does (decoded, with the time and the frame itself). */
+function receive(session: MasterSessionMachine, frame: Frame): readonly MasterSessionAction[] {
+  return session.receive(decodePacket(frame), 0, frame);
+}
+
 function readySession(): MasterSessionMachine {
   const session = new MasterSessionMachine();
   session.hello();
-  const event = session.receive(
+  const actions = receive(
+    session,
     frameOf({ kind: "HelloOk", version: 3, role: 3, serverName: "master-1" }),
   );
-  assert.deepEqual(event, { kind: "ready", serverName: "master-1" });
+  assert.deepEqual(actions, [{ type: "ready", serverName: "master-1" }]);
   return session;
 }
 
@@ -47,35 +57,38 @@ Deno.test("the master session starts with a client Hello and becomes ready on He
   const session = new MasterSessionMachine();
   assert.equal(session.state, "hello");
   assert.equal(session.hello().toHex(), "000000080153555354000301");
-  session.receive(frameOf({ kind: "HelloOk", version: 3, role: 3, serverName: "m" }));
+  receive(session, frameOf({ kind: "HelloOk", version: 3, role: 3, serverName: "m" }));
   assert.equal(session.state, "ready");
   assert.equal(session.serverName, "m");
 });
 
 Deno.test("a HelloOk from a server that is not a master fails the session", () => {
   const session = new MasterSessionMachine();
-  const event = session.receive(
+  const actions = receive(
+    session,
     frameOf({ kind: "HelloOk", version: 3, role: 2, serverName: "c" }),
   );
-  assert.ok(event.kind === "failed");
+  const event = firstAction(actions);
+  assert.ok(event.type === "failed");
   assert.equal(event.error.code, "protocol_error");
-  assert.equal(event.closeWith?.code, ErrorCode.UnexpectedPacket);
+  assert.equal(closeActionOf(actions).code, ErrorCode.UnexpectedPacket);
   assert.equal(session.state, "failed");
 });
 
 Deno.test("a HelloOk of another protocol version fails with VersionMismatch", () => {
   const session = new MasterSessionMachine();
-  const event = session.receive(
+  const actions = receive(
+    session,
     frameOf({ kind: "HelloOk", version: 1, role: 3, serverName: "m" }),
   );
-  assert.ok(event.kind === "failed");
-  assert.equal(event.closeWith?.code, ErrorCode.VersionMismatch);
+  assert.ok(firstAction(actions).type === "failed");
+  assert.equal(closeActionOf(actions).code, ErrorCode.VersionMismatch);
 });
 
 Deno.test("any packet but HelloOk or Error before HelloOk is unexpected", () => {
   const session = new MasterSessionMachine();
-  const event = session.receive(frameOf({ kind: "SendClusters", clusters: [] }));
-  assert.ok(event.kind === "unhandled");
+  const event = firstAction(receive(session, frameOf({ kind: "SendClusters", clusters: [] })));
+  assert.ok(event.type === "unhandled");
   assert.equal(event.packet?.kind, "SendClusters");
   assert.equal(event.closeWith.code, ErrorCode.UnexpectedPacket);
   assert.equal(event.error.code, "protocol_error");
@@ -83,11 +96,12 @@ Deno.test("any packet but HelloOk or Error before HelloOk is unexpected", () => 
 
 Deno.test("Error(ServerFull) before HelloOk is a server_full failure", () => {
   const session = new MasterSessionMachine();
-  const event = session.receive(frameOf({ kind: "Error", code: 8, reason: "server full" }));
-  assert.ok(event.kind === "failed");
+  const actions = receive(session, frameOf({ kind: "Error", code: 8, reason: "server full" }));
+  const event = firstAction(actions);
+  assert.ok(event.type === "failed");
   assert.equal(event.error.code, "server_full");
   assert.equal(event.error.errorCode, 8);
-  assert.equal(event.closeWith, undefined);
+  assert.equal(closeActionOf(actions).code, undefined);
 });
 
 Deno.test("requests before HelloOk or after a failure are refused as invalid_state", () => {
@@ -98,8 +112,8 @@ Deno.test("requests before HelloOk or after a failure are refused as invalid_sta
   assert.throws(() => session.ping(1), invalid);
   session.fail(new ClientError("timeout", "gave up"));
   assert.throws(() => session.requestClusters(), invalid);
-  const after = session.receive(frameOf({ kind: "Ping", value: 1 }));
-  assert.ok(after.kind === "failed" && after.error.code === "disconnected");
+  // The session has ended: later frames yield nothing.
+  assert.deepEqual(receive(session, frameOf({ kind: "Ping", value: 1 })), []);
 });
 
 Deno.test("answers are matched to requests in the order they were sent", () => {
@@ -108,10 +122,10 @@ Deno.test("answers are matched to requests in the order they were sent", () => {
   const join = session.joinCluster(4, new Uint8Array(32), new Uint8Array([1]));
   assert.equal(list.frame.toHex(), "0000000110");
   assert.equal(session.pendingCount, 2);
-  const clusters = session.receive(frameOf({ kind: "SendClusters", clusters: [CLUSTER] }));
-  assert.deepEqual(clusters, { kind: "clusters", request: list.request, clusters: [CLUSTER] });
-  const ticket = session.receive(frameOf(TICKET));
-  assert.ok(ticket.kind === "ticket");
+  const clusters = receive(session, frameOf({ kind: "SendClusters", clusters: [CLUSTER] }));
+  assert.deepEqual(clusters, [{ type: "clusters", request: list.request, clusters: [CLUSTER] }]);
+  const ticket = firstAction(receive(session, frameOf(TICKET)));
+  assert.ok(ticket.type === "ticket");
   assert.equal(ticket.request, join.request);
   assert.deepEqual(ticket.ticket, TICKET);
   assert.equal(session.pendingCount, 0);
@@ -120,12 +134,12 @@ Deno.test("answers are matched to requests in the order they were sent", () => {
 Deno.test("an answer out of order or unasked for is unexpected", () => {
   const session = readySession();
   session.joinCluster(0, new Uint8Array(32), new Uint8Array());
-  const wrong = session.receive(frameOf({ kind: "SendClusters", clusters: [] }));
-  assert.ok(wrong.kind === "unhandled");
+  const wrong = firstAction(receive(session, frameOf({ kind: "SendClusters", clusters: [] })));
+  assert.ok(wrong.type === "unhandled");
   assert.equal(wrong.closeWith.code, ErrorCode.UnexpectedPacket);
   const fresh = readySession();
-  const unasked = fresh.receive(frameOf(TICKET));
-  assert.equal(unasked.kind, "unhandled");
+  const unasked = firstAction(receive(fresh, frameOf(TICKET)));
+  assert.equal(unasked.type, "unhandled");
 });
 
 Deno.test("each join refusal keeps the session open and maps to its error code", () => {
@@ -139,8 +153,8 @@ Deno.test("each join refusal keeps the session open and maps to its error code",
   ];
   for (const [code, expected] of cases) {
     const join = session.joinCluster(0, new Uint8Array(32), new Uint8Array());
-    const event = session.receive(frameOf({ kind: "Error", code, reason: "no" }));
-    assert.ok(event.kind === "refused", `code ${code}`);
+    const event = firstAction(receive(session, frameOf({ kind: "Error", code, reason: "no" })));
+    assert.ok(event.type === "refused", `code ${code}`);
     assert.equal(event.request, join.request);
     assert.equal(event.error.code, expected);
     assert.equal(session.state, "ready");
@@ -149,47 +163,51 @@ Deno.test("each join refusal keeps the session open and maps to its error code",
 
 Deno.test("a refusal code with no join pending, or any other Error, ends the session", () => {
   const idle = readySession();
-  const refused = idle.receive(frameOf({ kind: "Error", code: 13, reason: "none" }));
-  assert.ok(refused.kind === "failed" && refused.error.code === "no_cluster");
+  const refused = firstAction(receive(idle, frameOf({ kind: "Error", code: 13, reason: "none" })));
+  assert.ok(refused.type === "failed" && refused.error.code === "no_cluster");
   assert.equal(idle.state, "failed");
 
   const shutting = readySession();
   shutting.requestClusters();
-  const event = shutting.receive(frameOf({ kind: "Error", code: 15, reason: "bye" }));
-  assert.ok(event.kind === "failed");
+  const event = firstAction(receive(shutting, frameOf({ kind: "Error", code: 15, reason: "bye" })));
+  assert.ok(event.type === "failed");
   assert.equal(event.error.code, "disconnected");
   assert.match(event.error.message, /ShuttingDown/);
   assert.equal(shutting.pendingCount, 0);
 
   const future = readySession();
-  const unknown = future.receive(frameOf({ kind: "Error", code: 300, reason: "new" }));
-  assert.ok(unknown.kind === "failed" && unknown.error.code === "protocol_error");
+  const unknown = firstAction(
+    receive(future, frameOf({ kind: "Error", code: 300, reason: "new" })),
+  );
+  assert.ok(unknown.type === "failed" && unknown.error.code === "protocol_error");
   assert.match(unknown.error.message, /Unknown\(300\)/);
 });
 
 Deno.test("a Ping from the master is answered with a Pong of the same value", () => {
   const session = readySession();
-  const event = session.receive(frameOf({ kind: "Ping", value: 77 }));
-  assert.ok(event.kind === "reply");
+  const event = firstAction(receive(session, frameOf({ kind: "Ping", value: 77 })));
+  assert.ok(event.type === "send");
   assert.equal(event.frame.toHex(), "00000005050000004d");
-  assert.deepEqual(session.receive(frameOf({ kind: "Pong", value: 3 })), {
-    kind: "pong",
+  assert.deepEqual(receive(session, frameOf({ kind: "Pong", value: 3 })), [{
+    type: "pong",
     value: 3,
-  });
+  }]);
   assert.equal(session.ping(2 ** 32 + 5).toHex(), "000000050400000005");
 });
 
 Deno.test("undecodable and unknown frames are offered as unhandled with the right close code", () => {
   const session = readySession();
-  const unknown = session.receive({ type: 0x06, payload: new Uint8Array() });
-  assert.ok(unknown.kind === "unhandled");
+  const frame = { type: 0x06, payload: new Uint8Array() };
+  const unknown = firstAction(receive(session, frame));
+  assert.ok(unknown.type === "unhandled");
   assert.equal(unknown.packet, undefined);
+  assert.equal(unknown.frame, frame); // the raw frame, for the client plugins
   assert.equal(unknown.closeWith.code, ErrorCode.UnknownPacket);
-  const bad = session.receive({ type: 0x04, payload: new Uint8Array(5) });
-  assert.ok(bad.kind === "unhandled");
+  const bad = firstAction(receive(session, { type: 0x04, payload: new Uint8Array(5) }));
+  assert.ok(bad.type === "unhandled");
   assert.equal(bad.closeWith.code, ErrorCode.BadPacket);
-  const plugin = session.receive({ type: 0x90, payload: new Uint8Array([1]) });
-  assert.ok(plugin.kind === "unhandled" && plugin.packet?.kind === "Plugin");
+  const plugin = firstAction(receive(session, { type: 0x90, payload: new Uint8Array([1]) }));
+  assert.ok(plugin.type === "unhandled" && plugin.packet?.kind === "Plugin");
 });
 
 Deno.test("joinCluster rejects fields that do not fit the packet", () => {

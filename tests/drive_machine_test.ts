@@ -10,6 +10,7 @@ import { driveMachine, stepMachine } from "../shared/drive_machine.ts";
 import { type ChannelSink, FrameSession } from "../shared/frame_session.ts";
 import type { MachineAction, ProtocolMachine } from "../shared/machine_action.ts";
 import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
+import type { Frame } from "../shared/protocol/frame.ts";
 import type { Packet } from "../shared/protocol/packets.ts";
 import { ErrorCode, ProtocolError } from "../shared/protocol/protocol_error.ts";
 import { framesOf, MemoryChannel } from "./_memory_channel.ts";
@@ -20,11 +21,14 @@ type Action = MachineAction<string, Seen>;
 /** Answers what each packet asks for; records what it was given. */
 class ScriptedMachine implements ProtocolMachine<string, Seen> {
   readonly received: (Packet | ProtocolError)[] = [];
+  /** The raw frames given with the packets (type and a copy of the payload). */
+  readonly frames: { readonly type: number; readonly payload: number[] }[] = [];
   readonly derivedResults: string[] = [];
   constructor(readonly script: (packet: Packet | ProtocolError, now: number) => Action[]) {}
 
-  receive(packet: Packet | ProtocolError, now: number): readonly Action[] {
+  receive(packet: Packet | ProtocolError, now: number, frame?: Frame): readonly Action[] {
     this.received.push(packet);
+    if (frame !== undefined) this.frames.push({ type: frame.type, payload: [...frame.payload] });
     return this.script(packet, now);
   }
 
@@ -88,6 +92,8 @@ Deno.test("drive machine: a malformed frame reaches the machine as the codec's e
   await (channel.sink as ChannelSink).receive(new Uint8Array([0, 0, 0, 2, 0x0c, 1]));
   assert.equal(machine.received.length, 1);
   assert.ok(machine.received[0] instanceof ProtocolError);
+  // With the raw frame, for a machine that hands such frames on (the client's plugins).
+  assert.deepEqual(machine.frames, [{ type: 0x0c, payload: [1] }]);
   await session.close();
 });
 
