@@ -10,7 +10,7 @@ import { type BotRun, startBots } from "../client/bots.ts";
 import type { ClusterSession } from "../client/cluster_session_handle.ts";
 import { SustenetClient } from "../client/mod.ts";
 import {
-  DEMO_FRAGMENT_SIZE,
+  DEMO_BOT_SCENARIO,
   emptyDemoServers,
   restartDemoCluster,
   startDemoServers,
@@ -72,14 +72,14 @@ Deno.test({
       const clusters = await observer.listClusters();
       const pageCluster = clusters.find((c) => c.name === joined.cluster);
       assert.ok(pageCluster !== undefined, `the master lists ${joined.cluster}`);
-      // Walking bots on the page's cluster (the demo's walk: circles in the first fragment).
+      // Walking bots on the page's cluster (the demo's: wandering in the first fragment).
       bots = startBots({
         master: { host: "127.0.0.1", port: servers.masterPort },
         cluster: pageCluster.id,
         count: 4,
         seconds: 600,
         intervalMs: 1000,
-        walk: { area: DEMO_FRAGMENT_SIZE },
+        scenario: DEMO_BOT_SCENARIO,
       });
       await bots.allJoined;
       assert.equal(bots.status().joined, 4);
