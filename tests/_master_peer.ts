@@ -207,16 +207,3 @@ export async function registerRawCluster(
   const created = await peer.expect("CreateCluster");
   return { peer, clusterId: created.clusterId };
 }
-
-/** Polls `condition` every 10 ms until it holds, or fails after `timeoutMs`. */
-export async function waitFor(
-  condition: () => boolean,
-  timeoutMs = 60_000,
-  what = "condition",
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

@@ -5,9 +5,8 @@
  * attacker is a TCP proxy in this file that rewrites AnswerCluster with the codec.
  */
 
-import { captureLogs } from "./_logs.ts";
+import { withLogs } from "./_logs.ts";
 import assert from "node:assert/strict";
-import { reset as resetLogging } from "@logtape/logtape";
 import { startMaster } from "../master/mod.ts";
 import { startCluster } from "../cluster/mod.ts";
 import { SustenetClient } from "../client/mod.ts";
@@ -30,16 +29,6 @@ import { answerOf, challengeOf, registerRawCluster } from "./_master_peer.ts";
 
 /** What the attacker puts into AnswerCluster: its own address and identity key. */
 const ATTACKER_KEY = new Uint8Array(32).fill(0x66);
-
-/** Captures every log record while `run` runs (the console stays quiet). */
-async function withLogs<T>(run: (records: LogRecord[]) => Promise<T>): Promise<T> {
-  const records = await captureLogs();
-  try {
-    return await run(records);
-  } finally {
-    await resetLogging();
-  }
-}
 
 function warnings(records: readonly LogRecord[], pattern: RegExp): string[] {
   return records.filter((r) => r.level === "warning").map((r) => formatLogRecord(r)).filter((

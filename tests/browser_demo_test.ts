@@ -20,6 +20,7 @@ import {
 import { CHAT_COMMAND } from "../plugins/chat.ts";
 import { launchChromium } from "./_browser.ts";
 import { REPO_ROOT } from "./_process.ts";
+import { waitFor } from "./_wait.ts";
 
 /** What the page puts on `globalThis.sustenetDemo` (web/demo.js). */
 interface PageDemo {
@@ -137,12 +138,12 @@ Deno.test({
         WAIT,
       );
       await page.keyboard.up("ArrowRight");
-      await waitFor(() => seenPage.some((state) => state.x > startX + 2), "the page's moves");
+      await waitFor("the page's moves", () => seenPage.some((state) => state.x > startX + 2));
 
       // Chat from the page's form reaches the Deno client, and the Deno client's line the page.
       await page.locator("#chat-input").fill("hello from the browser");
       await page.locator("#chat-form button").click();
-      await waitFor(() => denoHeard.includes("hello from the browser"), "the page's chat");
+      await waitFor("the page's chat", () => denoHeard.includes("hello from the browser"));
       deno.send(CHAT_COMMAND, new TextEncoder().encode("hello from deno"));
       await page.waitForFunction(
         () =>
@@ -188,15 +189,6 @@ Deno.test({
     }
   },
 });
-
-/** Waits until `check()` holds, polling every 50 ms, for at most 60 s. */
-async function waitFor(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1200; i++) {
-    if (check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  assert.fail(`gave up waiting for ${what}`);
-}
 
 Deno.test({
   name: "`deno task demo --keep` serves a page that shows moving players, until Ctrl-C",

@@ -18,12 +18,12 @@ import {
   type RawClusterOptions,
   RawPeer,
   registerRawCluster,
-  waitFor,
 } from "./_master_peer.ts";
 import { decrypt, importAesKey } from "../shared/security.ts";
 import { deriveMasterLinkKeys } from "../shared/key_derivation.ts";
 import { formatLogRecord } from "../shared/logging.ts";
 import { reset as resetLogging } from "@logtape/logtape";
+import { waitFor } from "./_wait.ts";
 
 const KEY_NAME = "cluster_key";
 
@@ -107,7 +107,7 @@ Deno.test("a cluster with the right key registers, is listed and its link is sea
     peer.send({ kind: "Heartbeat", load: 7, maxConnections: 50 });
     peer.send({ kind: "Ping", value: 77 });
     assert.equal((await peer.expect("Pong")).value, 77);
-    await waitFor(() => master.registry.get(clusterId)?.load === 7);
+    await waitFor("load 7", () => master.registry.get(clusterId)?.load === 7);
 
     const client = await hello("client");
     client.send({ kind: "RequestClusters" });
@@ -220,7 +220,7 @@ Deno.test("a tampered sealed record from a cluster closes its link and unlists i
     assert.equal(master.registry.size, 1);
     peer.send({ kind: "Heartbeat", load: 1, maxConnections: 1 });
     await peer.waitClosed();
-    await waitFor(() => master.registry.get(created.clusterId) === undefined);
+    await waitFor("deregistration", () => master.registry.get(created.clusterId) === undefined);
   });
 });
 
@@ -252,7 +252,7 @@ Deno.test("a cluster that disconnects is removed at once", async () => {
   await withMaster({}, async ({ master, cluster, hello }) => {
     const { peer, clusterId } = await cluster();
     await peer.close();
-    await waitFor(() => master.registry.size === 0, 2000, "removal");
+    await waitFor("removal", () => master.registry.size === 0, 2000);
     const client = await hello("client");
     client.send({ kind: "RequestClusters" });
     assert.deepEqual((await client.expect("SendClusters")).clusters, []);
@@ -293,7 +293,7 @@ Deno.test("auto-join picks the least-loaded cluster with room", async () => {
       c.peer.send({ kind: "Heartbeat", load, maxConnections: 100 });
       clusters.push(c);
     }
-    await waitFor(() => master.registry.list().every((r) => r.load > 0));
+    await waitFor("every load reported", () => master.registry.list().every((r) => r.load > 0));
     const client = await hello("client");
     client.send(join(0));
     assert.equal((await client.expect("JoinTicket")).clusterId, clusters[1].clusterId);
@@ -316,7 +316,7 @@ Deno.test("a full cluster is refused with ClusterFull and the connection stays o
   await withMaster({}, async ({ master, cluster, hello }) => {
     const { peer, clusterId } = await cluster({ maxConnections: 2 });
     peer.send({ kind: "Heartbeat", load: 2, maxConnections: 2 });
-    await waitFor(() => master.registry.get(clusterId)?.load === 2);
+    await waitFor("load 2", () => master.registry.get(clusterId)?.load === 2);
     const client = await hello("client");
     client.send(join(clusterId));
     assert.equal((await client.expectError(ErrorCode.ClusterFull)).reason, "cluster is full");

@@ -12,7 +12,8 @@ import { resolveMasterOptions } from "../master/master_options.ts";
 import { saveKey } from "../shared/keys.ts";
 import { PER_ADDRESS_REASON, POOL_FULL_REASON } from "../shared/pending_gate.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
-import { RawPeer, registerRawCluster, waitFor } from "./_master_peer.ts";
+import { RawPeer, registerRawCluster } from "./_master_peer.ts";
+import { waitFor } from "./_wait.ts";
 
 const KEY_NAME = "cluster_key";
 
@@ -130,7 +131,7 @@ Deno.test("a pre-Hello peer announcing a 1 MiB frame is closed at once with Fram
     const error = await peer.expectError(ErrorCode.FrameTooLarge);
     assert.match(error.reason, /frame length 1048576 above max_frame_bytes 4096/);
     await peer.waitClosed();
-    await waitFor(() => master.metrics.preAuth.badInput.value === 1, 3000, "the count");
+    await waitFor("the count", () => master.metrics.preAuth.badInput.value === 1, 3000);
   });
 });
 
@@ -150,7 +151,7 @@ Deno.test("a master's client frames stay within max_pending_frame_bytes; a regis
     await registering.expectError(ErrorCode.FrameTooLarge);
     const { peer, clusterId } = await register("eu-1");
     peer.send({ kind: "Deregister", reason: "y".repeat(10_000) });
-    await waitFor(() => master.registry.get(clusterId) === undefined, 3000, "deregistration");
+    await waitFor("deregistration", () => master.registry.get(clusterId) === undefined, 3000);
     assert.equal(master.metrics.clustersRemoved.get("deregistered"), 1);
   });
 });
@@ -161,7 +162,7 @@ Deno.test("a master connection that never says Hello is closed at the deadline a
     const error = await silent.expectError(ErrorCode.Timeout);
     assert.equal(error.reason, "handshake timeout");
     await silent.waitClosed();
-    await waitFor(() => master.metrics.preAuth.timeouts.value === 1, 3000, "the count");
+    await waitFor("the count", () => master.metrics.preAuth.timeouts.value === 1, 3000);
     assert.equal(master.metrics.preAuth.pending, 0);
   });
 });

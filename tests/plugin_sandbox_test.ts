@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { configure, type LogRecord, reset } from "@logtape/logtape";
+import { withLogs } from "./_logs.ts";
 import type { PluginActions } from "../cluster/plugin_host.ts";
 import { PluginLoadError } from "../cluster/plugin_host.ts";
 import { NO_PLUGIN_PERMISSIONS } from "../cluster/plugin_permissions.ts";
@@ -12,6 +12,7 @@ import {
   FORGE_SENDS_ANSWER,
   forgedSendBatches,
 } from "../plugins/testing/forges_sends.ts";
+import { waitFor } from "./_wait.ts";
 
 // These tests run with -A: every Worker below proves it did not inherit that.
 
@@ -63,31 +64,6 @@ function host(
 
 const pluginUrl = (path: string) => new URL(`../plugins/${path}`, import.meta.url);
 const PLUGIN_API = new URL("../shared/plugin.ts", import.meta.url).href;
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-async function withLogs(run: (records: LogRecord[]) => Promise<void>): Promise<void> {
-  const records: LogRecord[] = [];
-  await configure({
-    reset: true,
-    sinks: { memory: (record) => records.push(record) },
-    loggers: [
-      { category: ["sustenet"], sinks: ["memory"], lowestLevel: "debug" },
-      { category: ["logtape", "meta"], sinks: [], lowestLevel: "error" },
-    ],
-  });
-  try {
-    await run(records);
-  } finally {
-    await reset();
-  }
-}
 
 // Throwaway plugin modules (broken ones cannot live in the repository: fmt and lint would
 // reject them). They are JavaScript so that `deno test`, which type-checks Worker module
