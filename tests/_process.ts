@@ -12,6 +12,7 @@
  * @module
  */
 
+import { DenoSustenetClient } from "../client/deno_sustenet_client.ts";
 import { generateKey } from "../shared/keys.ts";
 
 /** Absolute path of the repository root (the folder holding deno.json). */
@@ -398,5 +399,78 @@ export class Deployment implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     for (const proc of this.processes) await proc.close(2000);
     await Deno.remove(this.dir, { recursive: true });
+  }
+}
+
+/** What {@linkcode runDeno} returns: the exit code and both outputs as text. */
+export interface DenoRun {
+  readonly code: number;
+  readonly success: boolean;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs `deno <args>` to its end (stdin closed or given, `NO_COLOR=1`) and returns its exit code
+ * and output.
+ *
+ * @param args The arguments after `deno`.
+ * @param options `cwd`; `env` added to this process's; `stdin` text to write.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { runDeno } from "./_process.ts";
+ * const run = await runDeno(["eval", "console.log(1 + 1)"]);
+ * assert.equal(run.stdout, "2\n");
+ * ```
+ */
+export async function runDeno(
+  args: readonly string[],
+  options: {
+    readonly cwd?: string;
+    readonly env?: Record<string, string>;
+    readonly stdin?: string;
+  } = {},
+): Promise<DenoRun> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...args],
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    env: { NO_COLOR: "1", ...options.env },
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const out = await child.output();
+  const decoder = new TextDecoder();
+  return {
+    code: out.code,
+    success: out.success,
+    stdout: decoder.decode(out.stdout),
+    stderr: decoder.decode(out.stderr),
+  };
+}
+
+/**
+ * Waits until the master on `masterPort` lists at least `count` clusters (60 s at most).
+ *
+ * @param masterPort The master's game port on 127.0.0.1.
+ * @param count How many clusters.
+ */
+export async function waitForClusters(masterPort: number, count = 1): Promise<void> {
+  const observer = await DenoSustenetClient.connect({ port: masterPort });
+  try {
+    const deadline = performance.now() + 60_000;
+    while ((await observer.listClusters()).length < count) {
+      if (performance.now() > deadline) throw new Error(`${count} cluster(s) never registered`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    await observer.close();
   }
 }

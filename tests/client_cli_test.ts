@@ -18,6 +18,7 @@ import {
   REPO_ROOT,
   type RoleProcess,
   spawnRole,
+  waitForClusters,
   waitForLine,
   writeTempConfig,
 } from "./_process.ts";
@@ -68,16 +69,7 @@ async function startServers(maxConnections = 0) {
     processes.push(clusterProcess);
     await waitForLine(clusterProcess, /^cluster cli-cluster listening on /);
     // Registration follows the ready line closely; wait until the master lists it.
-    const observer = await SustenetClient.connect({ port: masterPort });
-    try {
-      const deadline = performance.now() + 60_000;
-      while ((await observer.listClusters()).length === 0) {
-        if (performance.now() > deadline) throw new Error("the cluster never registered");
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    } finally {
-      await observer.close();
-    }
+    await waitForClusters(masterPort);
   } catch (error) {
     await close();
     throw error;

@@ -7,9 +7,15 @@
 import assert from "node:assert/strict";
 import { parse as parseToml } from "smol-toml";
 import { CHAT_SETTINGS } from "../plugins/chat.ts";
-import { SustenetClient } from "../client/mod.ts";
 import { generateKey } from "../shared/keys.ts";
-import { freePort, REPO_ROOT, type RoleProcess, spawnRole, waitForLine } from "./_process.ts";
+import {
+  freePort,
+  REPO_ROOT,
+  type RoleProcess,
+  spawnRole,
+  waitForClusters,
+  waitForLine,
+} from "./_process.ts";
 
 /** Overall bound of every wait below: generous, so a busy machine never fails a test. */
 const BOUND_MS = 60_000;
@@ -46,16 +52,7 @@ async function startFromRepoConfig() {
     ]);
     processes.push(cluster);
     await waitForLine(cluster, /^cluster .* listening on /);
-    const observer = await SustenetClient.connect({ port: masterPort });
-    try {
-      const started = performance.now();
-      while ((await observer.listClusters()).length === 0) {
-        if (performance.now() - started > BOUND_MS) throw new Error("the cluster never registered");
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    } finally {
-      await observer.close();
-    }
+    await waitForClusters(masterPort);
   } catch (error) {
     await close();
     throw error;
