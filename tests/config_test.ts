@@ -19,6 +19,7 @@ import {
   type Role,
   type SustenetConfig,
 } from "../shared/config.ts";
+import { runDeno } from "./_process.ts";
 
 const ROOT = new URL("..", import.meta.url);
 const ROOT_DIR = decodeURIComponent(ROOT.pathname).replace(/\/$/, "");
@@ -1330,18 +1331,13 @@ Deno.test("exitOnConfigError prints the message and exits with status 2", async 
       exitOnConfigError(err);
     }
   `;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--no-check", "--config", `${ROOT_DIR}/deno.json`, code],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
+  const out = await runDeno(["eval", "--no-check", "--config", `${ROOT_DIR}/deno.json`, code]);
   assert.equal(out.code, 2);
   assert.equal(
-    new TextDecoder().decode(out.stderr),
+    out.stderr,
     "error: Config.toml: all.port must be an integer 0..65535, got -1\n",
   );
-  assert.equal(out.stdout.byteLength, 0);
+  assert.equal(out.stdout.length, 0);
 });
 
 Deno.test("exitOnConfigError rethrows anything that is not a ConfigError", () => {

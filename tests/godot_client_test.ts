@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import type { PacketOf } from "../shared/protocol/packets.ts";
-import { Deployment, freePort, REPO_ROOT } from "./_process.ts";
+import { Deployment, freePort, REPO_ROOT, runDeno } from "./_process.ts";
 import { type ClusterJoin, joinCluster, requestTicket } from "./_raw_client.ts";
 
 const GODOT = "godot3-server";
@@ -30,14 +30,10 @@ async function godotInstalled(): Promise<boolean> {
 }
 
 async function denoTaskCerts(out: string): Promise<void> {
-  const result = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "certs", "--out", out, "localhost", "127.0.0.1"],
+  const result = await runDeno(["task", "certs", "--out", out, "localhost", "127.0.0.1"], {
     cwd: REPO_ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(result.success, new TextDecoder().decode(result.stderr));
+  });
+  assert.ok(result.success, result.stderr);
 }
 
 /** A bot on the plain port with the sealed session: retries until the cluster is listed. */

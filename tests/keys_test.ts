@@ -15,6 +15,7 @@ import {
   generateEphemeralKeyPair,
 } from "../shared/key_derivation.ts";
 import { generateAesKeyBytes, KeyError } from "../shared/security.ts";
+import { runDeno } from "./_process.ts";
 
 const IS_WINDOWS = Deno.build.os === "windows";
 const KEYGEN = new URL("../shared/keygen.ts", import.meta.url).pathname;
@@ -296,19 +297,11 @@ Deno.test("a corrupt or oversized .identity file is key_invalid", async () => {
   });
 });
 
-async function keygen(cwd: string, ...args: string[]) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-config", "--allow-read", `--allow-write=${cwd}`, KEYGEN, ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+function keygen(cwd: string, ...args: string[]) {
+  return runDeno(
+    ["run", "--no-config", "--allow-read", `--allow-write=${cwd}`, KEYGEN, ...args],
+    { cwd },
+  );
 }
 
 Deno.test("keygen writes keys/<name> mode 0600 and says where to copy it", async () => {
