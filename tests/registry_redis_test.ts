@@ -41,19 +41,37 @@ async function health(master: MasterServer): Promise<Record<string, unknown>> {
   return await response.json();
 }
 
+/** Polls `/health` until its status is `status` (300 tries, 50 ms apart); the last body. */
+async function healthUntil(
+  master: MasterServer,
+  status: "ok" | "degraded",
+): Promise<Record<string, unknown>> {
+  let body: Record<string, unknown> = {};
+  for (let i = 0; i < 300 && body.status !== status; i++) {
+    body = await health(master);
+    if (body.status !== status) await new Promise((r) => setTimeout(r, 50));
+  }
+  return body;
+}
+
+/** Cluster `eu-1` linked to the master on `masterPort`, heartbeating every 100 ms. */
+function startEu1(keysDir: string, masterPort: number): ReturnType<typeof startCluster> {
+  return startCluster({
+    port: 0,
+    keysDir,
+    serverName: "eu-1",
+    master: { hostname: "127.0.0.1", port: masterPort },
+    heartbeatIntervalMs: 100,
+  });
+}
+
 Deno.test("a cluster linked to one master is listed by another, whose tickets it accepts", async () => {
   await using redis = await startRedis();
   await withKeys(async (keysDir) => {
     const options = { port: 0, keysDir, redisUrl: redis.url, joinLimits: ONE_ADDRESS_FOR_ALL };
     await using a = await startMaster(options);
     await using b = await startMaster({ ...options, status: { port: 0 } });
-    await using cluster = await startCluster({
-      port: 0,
-      keysDir,
-      serverName: "eu-1",
-      master: { hostname: "127.0.0.1", port: a.addr.port },
-      heartbeatIntervalMs: 100,
-    });
+    await using cluster = await startEu1(keysDir, a.addr.port);
     await waitUntil(
       () => b.registry.list().some((r) => r.name === "eu-1"),
       "B lists eu-1",
@@ -198,21 +216,11 @@ Deno.test("Redis answering garbage or nothing: the master stays up, /health degr
         redisUrl: `redis://127.0.0.1:${proxy.port}`,
         status: { port: 0 },
       });
-      await using cluster = await startCluster({
-        port: 0,
-        keysDir,
-        serverName: "eu-1",
-        master: { hostname: "127.0.0.1", port: master.addr.port },
-        heartbeatIntervalMs: 100,
-      });
+      await using cluster = await startEu1(keysDir, master.addr.port);
       await waitUntil(() => master.registry.size === 1, "the cluster to be listed", WAIT_MS);
       for (const mode of ["garbage", "silent"] as const) {
         proxy.set(mode);
-        let body: Record<string, unknown> = {};
-        for (let i = 0; i < 300 && body.status !== "degraded"; i++) {
-          body = await health(master);
-          if (body.status !== "degraded") await new Promise((r) => setTimeout(r, 50));
-        }
+        let body = await healthUntil(master, "degraded");
         assert.equal(body.status, "degraded", `${mode}: ${JSON.stringify(body)}`);
         const registry = body.registry as Record<string, unknown>;
         assert.equal(registry.ok, false);
@@ -222,10 +230,7 @@ Deno.test("Redis answering garbage or nothing: the master stays up, /health degr
         const join = await playerJoins(master.addr.port, cluster.addr.port);
         await join.client.close();
         proxy.set("forward");
-        for (let i = 0; i < 300 && body.status !== "ok"; i++) {
-          body = await health(master);
-          if (body.status !== "ok") await new Promise((r) => setTimeout(r, 50));
-        }
+        body = await healthUntil(master, "ok");
         assert.equal(body.status, "ok", `${mode} recovery: ${JSON.stringify(body)}`);
       }
     });
@@ -259,13 +264,7 @@ Deno.test("a Redis restart: masters reconnect, rebuild, and never stop listing t
       const options = { port: 0, keysDir, redisUrl: redis.url, heartbeatTimeoutMs: 3000 };
       await using a = await startMaster(options);
       await using b = await startMaster(options);
-      await using _cluster = await startCluster({
-        port: 0,
-        keysDir,
-        serverName: "eu-1",
-        master: { hostname: "127.0.0.1", port: a.addr.port },
-        heartbeatIntervalMs: 100,
-      });
+      await using _cluster = await startEu1(keysDir, a.addr.port);
       await waitUntil(() => b.registry.size === 1, "B lists the cluster", WAIT_MS);
       await redis.stop("SIGKILL");
       const killedAt = performance.now();
@@ -498,13 +497,7 @@ Deno.test("a frozen Redis (SIGSTOP): /health degrades, joins carry on, and it re
       status: { port: 0 },
       joinLimits: ONE_ADDRESS_FOR_ALL,
     });
-    await using cluster = await startCluster({
-      port: 0,
-      keysDir,
-      serverName: "eu-1",
-      master: { hostname: "127.0.0.1", port: master.addr.port },
-      heartbeatIntervalMs: 100,
-    });
+    await using cluster = await startEu1(keysDir, master.addr.port);
     await waitUntil(() => master.registry.size === 1, "the cluster to be listed", WAIT_MS);
     redis.signal("SIGSTOP");
     try {
