@@ -474,3 +474,35 @@ export async function waitForClusters(masterPort: number, count = 1): Promise<vo
     await observer.close();
   }
 }
+
+/**
+ * Runs `run` with a new temporary folder (its real path) and removes the folder afterwards.
+ *
+ * @param prefix The folder name's start, e.g. `sustenet_keys_`.
+ * @param run Gets the folder.
+ * @returns What `run` returns.
+ */
+export async function withTempDir<T>(
+  prefix: string,
+  run: (dir: string) => Promise<T>,
+): Promise<T> {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix }));
+  try {
+    return await run(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
+ * Runs `run` with a temporary keys folder holding a new `cluster_key`, removed afterwards.
+ *
+ * @param run Gets the folder and the key's bytes.
+ * @returns What `run` returns.
+ */
+export function withKeysDir<T>(run: (keysDir: string, key: Uint8Array) => Promise<T>): Promise<T> {
+  return withTempDir("sustenet_keys_", async (keysDir) => {
+    await generateKey(keysDir, "cluster_key");
+    return await run(keysDir, await Deno.readFile(`${keysDir}/cluster_key`));
+  });
+}

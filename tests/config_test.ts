@@ -19,7 +19,7 @@ import {
   type Role,
   type SustenetConfig,
 } from "../shared/config.ts";
-import { runDeno } from "./_process.ts";
+import { runDeno, withTempDir } from "./_process.ts";
 
 const ROOT = new URL("..", import.meta.url);
 const ROOT_DIR = decodeURIComponent(ROOT.pathname).replace(/\/$/, "");
@@ -47,15 +47,6 @@ function assertConfigError(
 
 function parseAt(text: string): SustenetConfig {
   return parseConfig(text, { file: "/srv/game/Config.toml" });
-}
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "sustenet_config_test_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 Deno.test("an empty config gives every documented default", () => {
@@ -1063,7 +1054,7 @@ Deno.test("--fragments-bounds takes minX,minZ,maxX,maxZ, validated like the file
     );
     assert.equal(err.flag, "--fragments-bounds");
   }
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_config_test_", async (dir) => {
     const parsed = await configFromArgs(["--fragments-bounds=-100,-50,100,50"], "cluster", {
       cwd: dir,
     });
@@ -1191,7 +1182,7 @@ Deno.test("the README documents every key", async () => {
 });
 
 Deno.test("loadConfig reads a file and resolves paths against its directory", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_config_test_", async (dir) => {
     await Deno.mkdir(`${dir}/conf`);
     await Deno.writeTextFile(
       `${dir}/conf/server.toml`,
@@ -1219,7 +1210,7 @@ Deno.test("loadConfig reads a file and resolves paths against its directory", as
 });
 
 Deno.test("a missing, unreadable or non-TOML file is config_unreadable", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_config_test_", async (dir) => {
     await assert.rejects(loadConfig(`${dir}/missing.toml`), (err) => {
       assert.ok(err instanceof ConfigError);
       assert.equal(err.code, "config_unreadable");
@@ -1244,7 +1235,7 @@ Deno.test("a missing, unreadable or non-TOML file is config_unreadable", async (
 });
 
 Deno.test("configFromArgs: --config file, then flags", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_config_test_", async (dir) => {
     await Deno.writeTextFile(`${dir}/a.toml`, '[all]\nserver_name = "A"\nport = 1\n');
     const config = await configFromArgs(
       ["--config", "a.toml", "--port=7000", "--no-status-enabled", "--plaintext"],
@@ -1266,7 +1257,7 @@ Deno.test("configFromArgs: --config file, then flags", async () => {
 });
 
 Deno.test("configFromArgs uses ./Config.toml when present, else the defaults", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_config_test_", async (dir) => {
     const none = await configFromArgs([], "master", { cwd: dir });
     assert.deepEqual(none, defaultConfig());
     await Deno.writeTextFile(`${dir}/Config.toml`, "[cluster]\nmaster_port = 7100\n");
@@ -1283,7 +1274,7 @@ Deno.test("configFromArgs uses ./Config.toml when present, else the defaults", a
 });
 
 Deno.test("configFromArgs rejects unknown flags, stray arguments and the other role's keys", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_config_test_", async (dir) => {
     const cases: readonly [string[], Role, string | RegExp][] = [
       [["--prot", "1"], "master", "unknown flag --prot"],
       [["--bounds", "1"], "cluster", "unknown flag --bounds"],

@@ -15,25 +15,13 @@ import { RedisRegistryStore } from "../master/redis_registry_store.ts";
 import { ClusterRegistry } from "../master/registry.ts";
 import { RegistryStoreError } from "../master/registry_store.ts";
 import { RegistrySync } from "../master/registry_sync.ts";
-import { generateKey } from "../shared/keys.ts";
 import { createClient } from "redis";
 import { type RawCluster, registerRawCluster } from "./_master_peer.ts";
-import { freePort, spawnRole } from "./_process.ts";
+import { freePort, spawnRole, withKeysDir } from "./_process.ts";
 import { redisPing, startRedis } from "./_redis.ts";
 import { ONE_ADDRESS_FOR_ALL, playerJoins, requestTicket, waitUntil } from "./_raw_client.ts";
 
 const WAIT_MS = 30_000;
-
-async function withKeys<T>(run: (keysDir: string, key: Uint8Array) => Promise<T>): Promise<T> {
-  const keysDir = await Deno.makeTempDir();
-  try {
-    await generateKey(keysDir, "cluster_key");
-    const key = await Deno.readFile(`${keysDir}/cluster_key`);
-    return await run(keysDir, key);
-  } finally {
-    await Deno.remove(keysDir, { recursive: true });
-  }
-}
 
 async function health(master: MasterServer): Promise<Record<string, unknown>> {
   const addr = master.statusAddr!;
@@ -67,7 +55,7 @@ function startEu1(keysDir: string, masterPort: number): ReturnType<typeof startC
 
 Deno.test("a cluster linked to one master is listed by another, whose tickets it accepts", async () => {
   await using redis = await startRedis();
-  await withKeys(async (keysDir) => {
+  await withKeysDir(async (keysDir) => {
     const options = { port: 0, keysDir, redisUrl: redis.url, joinLimits: ONE_ADDRESS_FOR_ALL };
     await using a = await startMaster(options);
     await using b = await startMaster({ ...options, status: { port: 0 } });
@@ -209,7 +197,7 @@ Deno.test("Redis answering garbage or nothing: the master stays up, /health degr
   await using redis = await startRedis();
   const proxy = startProxy(redis.port);
   try {
-    await withKeys(async (keysDir) => {
+    await withKeysDir(async (keysDir) => {
       await using master = await startMaster({
         port: 0,
         keysDir,
@@ -243,7 +231,7 @@ Deno.test("Redis answering garbage at start: startMaster fails with store_unreac
   const proxy = startProxy(1);
   proxy.set("garbage", false);
   try {
-    await withKeys(async (keysDir) => {
+    await withKeysDir(async (keysDir) => {
       await assert.rejects(
         startMaster({ port: 0, keysDir, redisUrl: `redis://127.0.0.1:${proxy.port}` }),
         (error: unknown) =>
@@ -260,7 +248,7 @@ Deno.test("a Redis restart: masters reconnect, rebuild, and never stop listing t
   let redis = await startRedis();
   const port = redis.port;
   try {
-    await withKeys(async (keysDir) => {
+    await withKeysDir(async (keysDir) => {
       const options = { port: 0, keysDir, redisUrl: redis.url, heartbeatTimeoutMs: 3000 };
       await using a = await startMaster(options);
       await using b = await startMaster(options);
@@ -303,7 +291,7 @@ Deno.test("a Redis restart: masters reconnect, rebuild, and never stop listing t
 Deno.test("a join storm through two masters spreads by capacity; a full cluster gets no ticket", async () => {
   await using redis = await startRedis();
   assert.ok(await redisPing("127.0.0.1", redis.port));
-  await withKeys(async (keysDir, key) => {
+  await withKeysDir(async (keysDir, key) => {
     const options = {
       port: 0,
       keysDir,
@@ -385,7 +373,7 @@ Deno.test("a join storm through two masters spreads by capacity; a full cluster 
 
 Deno.test("a cluster fails over to the next master; a client skips a master that is gone", async () => {
   await using redis = await startRedis();
-  await withKeys(async (keysDir) => {
+  await withKeysDir(async (keysDir) => {
     const options = { port: 0, keysDir, redisUrl: redis.url, joinLimits: ONE_ADDRESS_FOR_ALL };
     const a = await startMaster(options);
     await using b = await startMaster(options);
@@ -438,7 +426,7 @@ Deno.test("a cluster fails over to the next master; a client skips a master that
 
 Deno.test("garbage written to Redis is never listed and never stops the master", async () => {
   await using redis = await startRedis();
-  await withKeys(async (keysDir) => {
+  await withKeysDir(async (keysDir) => {
     await using master = await startMaster({ port: 0, keysDir, redisUrl: redis.url });
     const writer = createClient({ url: redis.url });
     await writer.connect();
@@ -489,7 +477,7 @@ Deno.test("garbage written to Redis is never listed and never stops the master",
 
 Deno.test("a frozen Redis (SIGSTOP): /health degrades, joins carry on, and it recovers on SIGCONT", async () => {
   await using redis = await startRedis();
-  await withKeys(async (keysDir) => {
+  await withKeysDir(async (keysDir) => {
     await using master = await startMaster({
       port: 0,
       keysDir,
