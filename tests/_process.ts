@@ -506,3 +506,82 @@ export function withKeysDir<T>(run: (keysDir: string, key: Uint8Array) => Promis
     return await run(keysDir, await Deno.readFile(`${keysDir}/cluster_key`));
   });
 }
+
+/** A child driven line by line through its stdin (see {@linkcode spawnInteractive}). */
+export interface InteractiveChild {
+  /** Everything read from its stdout so far. */
+  readonly stdout: string;
+  /** Everything read from its stderr so far. */
+  readonly stderr: string;
+  /** Writes `text` to its stdin. */
+  write(text: string): Promise<void>;
+  /** Reads its stdout until `pattern` matches all read so far; fails if stdout ends first. */
+  readUntil(pattern: RegExp): Promise<void>;
+  /** Waits until `pattern` matches its stderr so far (60 s at most). */
+  stderrUntil(pattern: RegExp): Promise<void>;
+  /** Ends its stdin, reads stdout to its end and returns its exit code. */
+  finish(): Promise<number>;
+}
+
+/**
+ * Spawns `deno <args>` (`NO_COLOR=1`) with piped stdin, its output read as it comes; killed
+ * if it is still running 60 s after the start of `finish` or 120 s after its own start.
+ *
+ * @param args The arguments after `deno`.
+ * @returns The child.
+ */
+export function spawnInteractive(args: readonly string[]): InteractiveChild {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...args],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const bound = setTimeout(() => child.kill("SIGKILL"), 120_000);
+  let stdout = "";
+  let stderr = "";
+  const stderrDone = (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) stderr += chunk;
+  })();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const writer = child.stdin.getWriter();
+  return {
+    get stdout() {
+      return stdout;
+    },
+    get stderr() {
+      return stderr;
+    },
+    write: (text) => writer.write(new TextEncoder().encode(text)),
+    async readUntil(pattern) {
+      while (!pattern.test(stdout)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stdout ended before ${pattern}:\n${stdout}\n${stderr}`);
+        stdout += value;
+      }
+    },
+    async stderrUntil(pattern) {
+      const deadline = performance.now() + 60_000;
+      while (!pattern.test(stderr)) {
+        if (performance.now() > deadline) throw new Error(`no ${pattern} on stderr:\n${stderr}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
+    async finish() {
+      try {
+        await writer.close();
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          stdout += value;
+        }
+        const status = await child.status;
+        await stderrDone;
+        return status.code;
+      } finally {
+        clearTimeout(bound);
+      }
+    },
+  };
+}
