@@ -27,6 +27,7 @@ import {
   startWorld,
   waitUntil,
 } from "./_raw_client.ts";
+import { closeQuietly } from "../shared/tls_stream_listener.ts";
 
 const COUNTS_URL = new URL("../plugins/testing/counts.ts", import.meta.url).href;
 const ECHO_URL = new URL("../plugins/echo.ts", import.meta.url).href;
@@ -300,13 +301,7 @@ class ThrottledRelay implements AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     this.#listener.close();
-    for (const conn of this.#conns) {
-      try {
-        conn.close();
-      } catch (error) {
-        if (!(error instanceof Deno.errors.BadResource)) throw error; // already closed
-      }
-    }
+    for (const conn of this.#conns) closeQuietly(conn);
     await Promise.allSettled(this.#pumps);
   }
 }

@@ -19,6 +19,7 @@ import {
   waitUntil,
 } from "./_raw_client.ts";
 import { concatBytes } from "./_bytes.ts";
+import { closeQuietly } from "../shared/tls_stream_listener.ts";
 
 const HELLO_CLIENT = encodePacket({ kind: "Hello", version: 3, role: Role.Client });
 
@@ -324,13 +325,7 @@ class PausableRelay implements AsyncDisposable {
     this.#listener.close();
     this.#paused = false;
     this.#resume?.(); // a paused pump would wait forever
-    for (const conn of this.#conns) {
-      try {
-        conn.close();
-      } catch (error) {
-        if (!(error instanceof Deno.errors.BadResource)) throw error; // already closed
-      }
-    }
+    for (const conn of this.#conns) closeQuietly(conn);
     await Promise.allSettled(this.#pumps);
   }
 }
