@@ -10,74 +10,18 @@ import { saveKey } from "../shared/keys.ts";
 import { openJoinTicket, TicketVerifier } from "../shared/join_ticket.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { sha256 } from "../shared/security.ts";
-import { type MasterOptions, type MasterServer, startMaster } from "../master/mod.ts";
 import {
   answerOf,
-  challengeOf,
-  type RawCluster,
-  type RawClusterOptions,
-  RawPeer,
+  MASTER_KEY_NAME as KEY_NAME,
+  type RawPeer,
   registerRawCluster,
+  withMaster,
 } from "./_master_peer.ts";
 import { decrypt, importAesKey } from "../shared/security.ts";
 import { deriveMasterLinkKeys } from "../shared/key_derivation.ts";
 import { formatLogRecord } from "../shared/logging.ts";
 import { reset as resetLogging } from "@logtape/logtape";
 import { waitFor } from "./_wait.ts";
-
-const KEY_NAME = "cluster_key";
-
-interface Fixture {
-  readonly master: MasterServer;
-  readonly port: number;
-  readonly key: Uint8Array;
-  readonly keysDir: string;
-  /** Connects a raw peer that is closed when the test ends. */
-  hello(role: "client" | "cluster"): Promise<RawPeer>;
-  connect(): Promise<RawPeer>;
-  cluster(options?: Partial<RawClusterOptions>): Promise<RawCluster>;
-  challenge(keyName?: string): ReturnType<typeof challengeOf>;
-}
-
-async function withMaster(
-  options: MasterOptions,
-  run: (fixture: Fixture) => Promise<void>,
-): Promise<void> {
-  const keysDir = await Deno.makeTempDir({ prefix: "sustenet_master_test_" });
-  const key = crypto.getRandomValues(new Uint8Array(32));
-  await saveKey(keysDir, KEY_NAME, key);
-  const master = await startMaster({ port: 0, keysDir, ...options });
-  const peers: RawPeer[] = [];
-  const port = master.addr.port;
-  const keep = (peer: RawPeer) => {
-    peers.push(peer);
-    return peer;
-  };
-  try {
-    await run({
-      master,
-      port,
-      key,
-      keysDir,
-      hello: async (role) => keep(await RawPeer.hello(port, role)),
-      connect: async () => keep(await RawPeer.connect(port)),
-      cluster: async (extra = {}) => {
-        const cluster = await registerRawCluster(port, { keyName: KEY_NAME, key, ...extra });
-        keep(cluster.peer);
-        return cluster;
-      },
-      challenge: async (keyName = KEY_NAME) => {
-        const challenge = await challengeOf(port, keyName);
-        keep(challenge.peer);
-        return challenge;
-      },
-    });
-  } finally {
-    await Promise.all(peers.map((peer) => peer.close()));
-    await master.stop();
-    await Deno.remove(keysDir, { recursive: true });
-  }
-}
 
 const CLIENT_KEY = new Uint8Array(32).fill(9);
 
