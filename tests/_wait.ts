@@ -4,22 +4,24 @@
  */
 
 /**
- * Polls `check` every 10 ms until it holds; fails naming `what` after `timeoutMs`.
+ * Polls `check` every `intervalMs` until it holds; fails naming `what` after `timeoutMs`.
  *
  * @param what What is awaited, for the failure message.
- * @param check The condition.
+ * @param check The condition (may be async, e.g. a fetch).
  * @param timeoutMs The overall bound (default 60 s).
+ * @param intervalMs Time between two checks (default 10 ms; more for costly checks).
  */
 export async function waitFor(
   what: string,
-  check: () => boolean,
+  check: () => boolean | Promise<boolean>,
   timeoutMs = 60_000,
+  intervalMs = 10,
 ): Promise<void> {
   const deadline = performance.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (performance.now() > deadline) {
       throw new Error(`timed out waiting for ${what} (${timeoutMs} ms)`);
     }
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
