@@ -28,6 +28,7 @@ import {
   waitUntil,
 } from "./_raw_client.ts";
 import { closeQuietly } from "../shared/tls_stream_listener.ts";
+import { QUIET_CONSOLE } from "./_logs.ts";
 
 const COUNTS_URL = new URL("../plugins/testing/counts.ts", import.meta.url).href;
 const ECHO_URL = new URL("../plugins/echo.ts", import.meta.url).href;
@@ -215,7 +216,7 @@ Deno.test("a flood kick sends DisconnectCluster('rate limit exceeded'), tells pl
   const lines: string[] = [];
   await setupLogging({
     level: "info",
-    console: { debug() {}, info() {}, warn() {}, error() {} },
+    console: QUIET_CONSOLE,
     sinks: {
       memory(record: LogRecord) {
         if (record.category.includes("cluster")) lines.push(String(record.rawMessage));

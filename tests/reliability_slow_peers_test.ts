@@ -20,6 +20,7 @@ import {
 } from "./_raw_client.ts";
 import { concatBytes } from "./_bytes.ts";
 import { closeQuietly } from "../shared/tls_stream_listener.ts";
+import { QUIET_CONSOLE } from "./_logs.ts";
 
 const HELLO_CLIENT = encodePacket({ kind: "Hello", version: 3, role: Role.Client });
 
@@ -342,7 +343,7 @@ Deno.test("a cluster player that never reads while a plugin broadcasts is droppe
   let accepted = 0;
   await setupLogging({
     level: "warning",
-    console: { debug() {}, info() {}, warn() {}, error() {} },
+    console: QUIET_CONSOLE,
     sinks: {
       drops(record: LogRecord) {
         if (/outgoing queue above/.test(String(record.properties.reason))) dropped = true;
