@@ -210,6 +210,14 @@ export async function joinCluster(port: number, options: JoinClusterOptions): Pr
 export async function playerJoins(masterPort: number, clusterPort: number): Promise<ClusterJoin> {
   const grant = await requestTicket(masterPort);
   assert.equal(grant.answer.kind, "JoinTicket", JSON.stringify(grant.answer));
+  return await joinWithTicket(clusterPort, grant);
+}
+
+/** Joins the cluster with the ticket `grant` holds; asserts status 20. */
+async function joinWithTicket(
+  clusterPort: number,
+  grant: Awaited<ReturnType<typeof requestTicket>>,
+): Promise<ClusterJoin> {
   const ticket = grant.answer as PacketOf<"JoinTicket">;
   const join = await joinCluster(clusterPort, {
     ephemeral: grant.ephemeral,
@@ -244,16 +252,7 @@ export async function playerJoinsWhenListed(
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const grant = await requestTicket(masterPort);
-    if (grant.answer.kind === "JoinTicket") {
-      const ticket = grant.answer as PacketOf<"JoinTicket">;
-      const join = await joinCluster(clusterPort, {
-        ephemeral: grant.ephemeral,
-        ticket: ticket.ticket,
-        clusterPublicKey: ticket.clusterPublicKey,
-      });
-      assert.equal(join.auth.status, 20);
-      return join;
-    }
+    if (grant.answer.kind === "JoinTicket") return await joinWithTicket(clusterPort, grant);
     if (performance.now() > deadline) throw new Error(`no ticket: ${JSON.stringify(grant.answer)}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
