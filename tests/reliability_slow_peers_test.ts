@@ -10,14 +10,7 @@ import { ErrorCode, ProtocolError } from "../shared/protocol/protocol_error.ts";
 import { setupLogging } from "../shared/logging.ts";
 import { definePlugin } from "../shared/plugin.ts";
 import { RawPeer, registerRawCluster } from "./_master_peer.ts";
-import {
-  joinCluster,
-  playerJoins,
-  type RawClient,
-  requestTicket,
-  startWorld,
-  waitUntil,
-} from "./_raw_client.ts";
+import { playerJoins, type RawClient, startWorld, waitUntil } from "./_raw_client.ts";
 import { concatBytes } from "./_bytes.ts";
 import { closeQuietly } from "../shared/tls_stream_listener.ts";
 import { QUIET_CONSOLE } from "./_logs.ts";
@@ -364,14 +357,7 @@ Deno.test("a cluster player that never reads while a plugin broadcasts is droppe
   try {
     await using w = await startWorld({ plugins: [echo, shouter], maxQueueBytes });
     await using relay = new PausableRelay(w.cluster.addr.port);
-    const grant = await requestTicket(w.master.addr.port);
-    assert.ok(grant.answer.kind === "JoinTicket");
-    const slow = await joinCluster(relay.port, {
-      ephemeral: grant.ephemeral,
-      ticket: grant.answer.ticket,
-      clusterPublicKey: grant.answer.clusterPublicKey,
-    });
-    assert.equal(slow.auth.status, 20);
+    const slow = await playerJoins(w.master.addr.port, relay.port);
     const steady = await playerJoins(w.master.addr.port, w.cluster.addr.port);
     try {
       const beforePause = relay.fromServer;
