@@ -14,6 +14,7 @@
 
 import { DenoSustenetClient } from "../client/deno_sustenet_client.ts";
 import { generateKey } from "../shared/keys.ts";
+import { waitFor } from "./_wait.ts";
 
 /** Absolute path of the repository root (the folder holding deno.json). */
 export const REPO_ROOT: string = decodeURIComponent(new URL("../", import.meta.url).pathname);
@@ -584,4 +585,23 @@ export function spawnInteractive(args: readonly string[]): InteractiveChild {
       }
     },
   };
+}
+
+/**
+ * Waits until the cluster whose status server is on `statusPort` says in `/health` that it is
+ * registered with its master (60 s at most): the master can then issue tickets for it.
+ *
+ * @param statusPort The cluster's status port on 127.0.0.1.
+ */
+export async function waitForRegistered(statusPort: number): Promise<void> {
+  await waitFor(
+    `cluster on status port ${statusPort} registered`,
+    async () => {
+      const health: { masterLink?: string } =
+        await (await fetch(`http://127.0.0.1:${statusPort}/health`)).json();
+      return health.masterLink === "registered";
+    },
+    60_000,
+    50,
+  );
 }

@@ -18,7 +18,14 @@ import { renderPrometheus } from "../shared/metrics.ts";
 import { definePlugin } from "../shared/plugin.ts";
 import { encodePacket } from "../shared/protocol/codec.ts";
 import { generateKey } from "../shared/keys.ts";
-import { freePort, processRss, spawnRole, waitForLine, writeTempConfig } from "./_process.ts";
+import {
+  freePort,
+  processRss,
+  spawnRole,
+  waitForLine,
+  waitForRegistered,
+  writeTempConfig,
+} from "./_process.ts";
 import { playerJoins, type RawClient, startWorld, waitUntil } from "./_raw_client.ts";
 import { closeQuietly } from "../shared/tls_stream_listener.ts";
 import { QUIET_CONSOLE } from "./_logs.ts";
@@ -481,12 +488,7 @@ Deno.test("a real cluster process (deno task cluster, echo in a Worker) kicks a 
     await waitForLine(master, /^master listening on /);
     const ready = await waitForLine(cluster, /^cluster fair-1 listening on 127\.0\.0\.1:(\d+) /);
     const clusterPort = Number(ready[1]);
-    let health: { masterLink?: string } = {};
-    for (let i = 0; i < 200 && health.masterLink !== "registered"; i++) {
-      health = await (await fetch(`http://127.0.0.1:${statusPort}/health`)).json();
-      if (health.masterLink !== "registered") await delay(50);
-    }
-    assert.equal(health.masterLink, "registered");
+    await waitForRegistered(statusPort);
     const { client: steady } = await playerJoins(masterPort, clusterPort);
     // The flooder runs in a third process: the bystander's figures are the cluster's, not
     // those of a test process busy sealing 80 MB/s.
