@@ -19,6 +19,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { type BotScenario, BUILTIN_SCENARIOS, walkScenario } from "./client/bot_scenarios.ts";
 import { type BotRun, formatBotSummary, startBots } from "./client/bots.ts";
 import { formatClusterTable } from "./client/main.ts";
 import { SustenetClient } from "./client/mod.ts";
@@ -36,6 +37,17 @@ const SERVER_FLAGS = ["--allow-net", "--allow-read", "--allow-write", "--allow-e
 const CLUSTER_FLAGS = [...SERVER_FLAGS, "--allow-run"];
 /** Side of a fragment in the demo's clusters, in world units. */
 export const DEMO_FRAGMENT_SIZE = 64;
+/**
+ * What the demo's bots do: wander in the first fragment, in the page's x/y view, at about
+ * 5 units a second, chatting and echoing meanwhile (the `mixed` scenario).
+ */
+export const DEMO_BOT_SCENARIO: BotScenario = walkScenario({
+  area: DEMO_FRAGMENT_SIZE,
+  step: 0.5,
+  moveIntervalMs: 100,
+  ground: "y",
+  alongside: BUILTIN_SCENARIOS.mixed,
+});
 /** The WebSocket path of the demo's servers. */
 const WS_PATH = "/sustenet";
 /** Longest wait for a server's ready line, in ms. */
@@ -319,7 +331,7 @@ async function runDemo(
       count: options.bots,
       seconds: options.seconds,
       intervalMs: 200,
-      walk: { area: DEMO_FRAGMENT_SIZE },
+      scenario: DEMO_BOT_SCENARIO,
     });
     await run.allJoined;
     // Clusters report their load every 250 ms: list once the reports include the bots.
@@ -448,7 +460,7 @@ export async function main(args: readonly string[]): Promise<number> {
         count: options.bots,
         seconds: 3600,
         intervalMs: 5000, // a chat line each 5 s: people can still read the chat
-        walk: { area: DEMO_FRAGMENT_SIZE },
+        scenario: DEMO_BOT_SCENARIO,
       });
       const page = servers.page === undefined ? "" : `, open ${servers.page.url}`;
       console.log(

@@ -77,10 +77,99 @@ async function every(bot: BotContext, step: () => void): Promise<void> {
   }
 }
 
-/** Side of the square the `walk` bots wander in, in world units (a few 64-unit fragments). */
-const WALK_AREA = 256;
-/** Distance a `walk` bot covers per step, in world units. */
-const WALK_STEP = 4;
+/** How a walking bot wanders ({@linkcode walkScenario}). */
+export interface WalkOptions {
+  /**
+   * Side of the square it wanders in from the origin, in world units (64 is one fragment at
+   * the default fragment size).
+   *
+   * @default {256}
+   */
+  readonly area?: number;
+  /**
+   * Distance it covers per move, in world units.
+   *
+   * @default {4}
+   */
+  readonly step?: number;
+  /**
+   * Time between two moves, in ms.
+   *
+   * @default {the run's intervalMs}
+   */
+  readonly moveIntervalMs?: number;
+  /**
+   * The second ground axis: `z` (the fragments' x/z plane, y = 0) or `y` (a 2D view such as
+   * the demo page's, z = 0).
+   *
+   * @default {"z"}
+   */
+  readonly ground?: "z" | "y";
+  /** A scenario the bot plays meanwhile (the demo's bots chat and echo as they walk). */
+  readonly alongside?: BotScenario;
+}
+
+/**
+ * A walking scenario: from a random start in the square `[0, area]²`, a move every interval,
+ * turning a little at random each step and staying in the square, facing where it goes.
+ *
+ * @param options The square, the pace, the plane and what the bot does meanwhile.
+ * @returns The scenario.
+ * @throws {RangeError} If `area`, `step` or `moveIntervalMs` is not a positive number.
+ *
+ * @example
+ * ```ts
+ * import { type BotContext, walkScenario } from "./bot_scenarios.ts";
+ * import type { MoveState } from "../shared/protocol/move_state.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const moves: MoveState[] = [];
+ * let rounds = 3;
+ * const bot = {
+ *   bot: 1,
+ *   intervalMs: 1,
+ *   playing: () => rounds-- > 0,
+ *   sleep: () => Promise.resolve(),
+ *   move: (state: MoveState) => moves.push(state),
+ * } as unknown as BotContext;
+ * await walkScenario({ area: 64, ground: "y" })(bot);
+ * assert.equal(moves.length, 3);
+ * for (const m of moves) assert.ok(m.x >= 0 && m.x <= 64 && m.y >= 0 && m.y <= 64 && m.z === 0);
+ * ```
+ */
+export function walkScenario(options: WalkOptions = {}): BotScenario {
+  const area = options.area ?? 256;
+  const step = options.step ?? 4;
+  for (
+    const [name, value] of [["area", area], ["step", step], [
+      "moveIntervalMs",
+      options.moveIntervalMs ?? 1,
+    ]] as const
+  ) {
+    if (!Number.isFinite(value) || value <= 0) {
+      throw new RangeError(`walk: ${name} must be a number > 0, got ${value}`);
+    }
+  }
+  const inside = (v: number) => Math.min(area, Math.max(0, v));
+  return async (bot: BotContext) => {
+    let x = Math.random() * area, other = Math.random() * area;
+    let heading = Math.random() * 2 * Math.PI;
+    const walking = (async () => {
+      while (bot.playing()) {
+        heading += (Math.random() - 0.5) * 0.8;
+        x = inside(x + Math.cos(heading) * step);
+        other = inside(other + Math.sin(heading) * step);
+        bot.move(
+          options.ground === "y"
+            ? { x, y: other, z: 0, yaw: heading }
+            : { x, y: 0, z: other, yaw: heading },
+        );
+        await bot.sleep(options.moveIntervalMs ?? bot.intervalMs);
+      }
+    })();
+    await Promise.all([walking, options.alongside?.(bot)]);
+  };
+}
 
 /**
  * The built-in scenarios, by name.
@@ -110,16 +199,7 @@ export const BUILTIN_SCENARIOS: Readonly<Record<string, BotScenario>> = Object.f
     return every(bot, () => bot.chat(`bot ${bot.bot} says hello #${line++}`));
   },
   echo: (bot: BotContext) => every(bot, () => bot.echo()),
-  walk: (bot: BotContext) => {
-    let x = Math.random() * WALK_AREA, z = Math.random() * WALK_AREA;
-    let heading = Math.random() * 2 * Math.PI;
-    return every(bot, () => {
-      heading += (Math.random() - 0.5) * 0.8;
-      x = Math.min(WALK_AREA, Math.max(0, x + Math.cos(heading) * WALK_STEP));
-      z = Math.min(WALK_AREA, Math.max(0, z + Math.sin(heading) * WALK_STEP));
-      bot.move({ x, y: 0, z, yaw: heading });
-    });
-  },
+  walk: walkScenario(),
   mixed: (bot: BotContext) => {
     let line = 0;
     return every(bot, () => {

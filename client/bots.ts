@@ -52,67 +52,6 @@ export interface BotOptions {
    * @default {"auto"}
    */
   readonly cluster?: number | "auto";
-  /**
-   * Walk while playing: each bot circles its own point of the world, sending a Move every
-   * `moveIntervalMs` (so a cluster with fragments on shows players moving).
-   */
-  readonly walk?: BotWalk;
-}
-
-/** How bots walk ({@linkcode BotOptions.walk}). */
-export interface BotWalk {
-  /**
-   * Time between two moves of one bot, in ms.
-   *
-   * @default {100}
-   */
-  readonly moveIntervalMs?: number;
-  /**
-   * Bots spread over a square of this side from the origin, in world units (64 is one
-   * fragment at the default fragment size).
-   *
-   * @default {64}
-   */
-  readonly area?: number;
-}
-
-/**
- * Where bot `bot` stands at `timeMs`: a circle of its own around its own centre in the
- * square `[0, area)²`, one lap in 8 to 14 s, facing where it goes.
- *
- * @param bot The bot's number, from 1.
- * @param timeMs Time since it started walking, in ms.
- * @param area Side of the square the bots spread over.
- * @returns Its position (z = 0) and yaw in radians.
- *
- * @example
- * ```ts
- * import { botPosition } from "./bots.ts";
- * import assert from "node:assert/strict";
- *
- * const a = botPosition(1, 0, 64);
- * const b = botPosition(1, 1000, 64);
- * assert.notDeepEqual(a, b);
- * for (const p of [a, b]) assert.ok(p.x >= 0 && p.x < 64 && p.y >= 0 && p.y < 64);
- * ```
- */
-export function botPosition(
-  bot: number,
-  timeMs: number,
-  area: number,
-): { x: number; y: number; z: number; yaw: number } {
-  // A deterministic spread (golden-ratio steps) keeps bots apart without randomness.
-  const cx = area * (0.25 + 0.5 * ((bot * 0.618034) % 1));
-  const cy = area * (0.25 + 0.5 * ((bot * 0.381966 + 0.5) % 1));
-  const radius = area * (0.08 + 0.1 * ((bot * 0.7548777) % 1));
-  const lapMs = 8000 + (bot % 7) * 1000;
-  const angle = (2 * Math.PI * timeMs) / lapMs + bot;
-  return {
-    x: cx + radius * Math.cos(angle),
-    y: cy + radius * Math.sin(angle),
-    z: 0,
-    yaw: angle + Math.PI / 2,
-  };
 }
 
 /** What one bot did. */
@@ -393,24 +332,16 @@ async function runBot(
     };
     onJoinSettled();
     const replyWaitMs = options.client?.timeoutMs ?? 10_000;
-    // The demo's bots also walk around (its page shows them), whatever their scenario does.
-    const stopWalking = options.walk === undefined
-      ? undefined
-      : walk(report.bot, session, options.walk);
-    try {
-      await play(
-        report,
-        session,
-        scenario,
-        options.seconds * 1000,
-        intervalMs,
-        shared,
-        signal,
-        replyWaitMs,
-      );
-    } finally {
-      stopWalking?.();
-    }
+    await play(
+      report,
+      session,
+      scenario,
+      options.seconds * 1000,
+      intervalMs,
+      shared,
+      signal,
+      replyWaitMs,
+    );
     if (session.status === "joined") await session.leave();
   } catch (error) {
     report.errors.push(describeError(error));
@@ -449,27 +380,6 @@ async function joinPolitely(
 }
 
 /** Runs the scenario for one joined bot, measuring what it sends and gets back. */
-/** Starts bot `bot` walking ({@linkcode botPosition}); returns the function that stops it. */
-function walk(bot: number, session: ClusterSession, options: BotWalk): () => void {
-  const intervalMs = options.moveIntervalMs ?? 100;
-  const area = options.area ?? 64;
-  if (!Number.isFinite(intervalMs) || intervalMs < 1) {
-    throw new RangeError(`walk.moveIntervalMs must be a number >= 1, got ${intervalMs}`);
-  }
-  if (!Number.isFinite(area) || area <= 0) {
-    throw new RangeError(`walk.area must be a number > 0, got ${area}`);
-  }
-  const started = performance.now();
-  const move = () => {
-    if (session.status === "joined") {
-      session.move(botPosition(bot, performance.now() - started, area));
-    }
-  };
-  move();
-  const timer = setInterval(move, intervalMs);
-  return () => clearInterval(timer);
-}
-
 async function play(
   report: BotReport,
   session: ClusterSession,

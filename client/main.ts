@@ -19,6 +19,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { UsageError } from "../shared/command_line.ts";
 import { CHAT_COMMAND, CHAT_REFUSED_COMMAND } from "../plugins/chat.ts";
 import { type LogLevelName, setupLogging } from "../shared/logging.ts";
 import type { MoveState } from "../shared/protocol/move_state.ts";
@@ -93,14 +94,8 @@ Joined (join): each stdin line is one message
   as "no plugin handles 0xNN", players coming into / out of view and corrections of your own
   position (with [cluster.fragments] on).`;
 
-/** A bad command line; the message says what is wrong. */
-export class UsageError extends Error {
-  /** @param message What is wrong with the command line. */
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+// A bad command line; the message says what is wrong (the one class every command shares).
+export { UsageError };
 
 /** What the command line asks for. */
 export type CliCommand =

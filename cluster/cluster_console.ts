@@ -11,16 +11,7 @@
  * @module
  */
 import type { AdminAuth } from "../shared/admin_auth.ts";
-import {
-  asset,
-  CONSOLE_COMMON_JS,
-  CONSOLE_CSS,
-  guardAction,
-  json,
-  readJsonBody,
-  viewRefused,
-} from "../shared/console_http.ts";
-import { EventStreamHub } from "../shared/event_stream_hub.ts";
+import { type ConsoleAction, consolePage, ConsoleSite, json } from "../shared/console_http.ts";
 import type { Logger } from "../shared/logging.ts";
 import { SampleRing } from "../shared/sample_ring.ts";
 
@@ -140,11 +131,8 @@ const SAMPLES = 300;
  */
 export class ClusterConsole {
   readonly #source: ClusterConsoleSource;
-  readonly #auth: AdminAuth;
-  readonly #logger: Logger;
-  readonly #hub = new EventStreamHub();
   readonly #ring = new SampleRing<ClusterSample>(SAMPLES);
-  readonly #timer: ReturnType<typeof setInterval>;
+  readonly #site: ConsoleSite<ClusterConsoleState>;
   #last: { t: number; bytesIn: number; bytesOut: number } | undefined;
 
   /**
@@ -154,10 +142,16 @@ export class ClusterConsole {
    */
   constructor(source: ClusterConsoleSource, auth: AdminAuth, logger: Logger) {
     this.#source = source;
-    this.#auth = auth;
-    this.#logger = logger;
-    this.#timer = setInterval(() => this.#sample(), 1000);
-    Deno.unrefTimer(this.#timer);
+    this.#site = new ConsoleSite({
+      auth,
+      logger,
+      html: CLUSTER_PAGE_HTML,
+      script: { path: "/cluster.js", body: CLUSTER_PAGE_JS },
+      state: () => this.state(),
+      sample: () => this.#sample(),
+      action: (path) => this.#action(path),
+    });
+    this.routes = this.#site.routes;
   }
 
   #sample(): void {
@@ -173,7 +167,6 @@ export class ClusterConsole {
       tickP99Ms: s.tick.p99Ms,
     });
     this.#last = { t: now, bytesIn: s.traffic.bytesIn, bytesOut: s.traffic.bytesOut };
-    this.#hub.publish(this.state());
   }
 
   /** The state `/api/state` sends. */
@@ -184,106 +177,78 @@ export class ClusterConsole {
 
   /** Stops the sampler and ends the live streams. */
   close(): void {
-    clearInterval(this.#timer);
-    this.#hub.close();
+    this.#site.close();
   }
 
   /** The status server's `routes`. */
-  readonly routes = async (
-    request: Request,
-    url: URL,
-    remote: string,
-  ): Promise<Response | null> => {
-    const path = url.pathname;
-    const read = request.method === "GET" || request.method === "HEAD";
-    if (read) {
-      switch (path) {
-        case "/":
-          return asset(CLUSTER_PAGE_HTML, "text/html; charset=utf-8");
-        case "/console.css":
-          return asset(CONSOLE_CSS, "text/css; charset=utf-8");
-        case "/console-common.js":
-          return asset(CONSOLE_COMMON_JS, "text/javascript; charset=utf-8");
-        case "/cluster.js":
-          return asset(CLUSTER_PAGE_JS, "text/javascript; charset=utf-8");
-        case "/api/state":
-          return await this.#auth.canView(request) ? json(this.state()) : viewRefused();
-        case "/api/events":
-          return await this.#auth.canView(request) ? this.#hub.open(this.state()) : viewRefused();
-      }
-      return null;
-    }
-    return await this.#action(request, path, remote);
-  };
+  readonly routes: (request: Request, url: URL, remote: string) => Promise<Response | null>;
 
-  async #action(request: Request, path: string, remote: string): Promise<Response | null> {
+  #action(path: string): ConsoleAction | null {
     const kick = /^\/api\/players\/(\d{1,10})\/kick$/.exec(path);
-    const restart = /^\/api\/plugins\/([^/]{1,128})\/restart$/.exec(path);
-    let what: string;
-    if (kick !== null) what = `kick client ${kick[1]}`;
-    else if (restart !== null) what = `restart plugin ${decodeURIComponent(restart[1])}`;
-    else if (path === "/api/notice") what = "broadcast a notice";
-    else if (path === "/api/drain") what = "drain";
-    else return null;
-    const refused = await guardAction(this.#auth, request, remote, what, this.#logger);
-    if (refused !== null) return refused;
-    const body = await readJsonBody(request) ?? {};
     if (kick !== null) {
-      const reason = typeof body.reason === "string" && body.reason.trim() !== ""
-        ? body.reason.slice(0, 200)
-        : "kicked by an operator";
-      return this.#source.kick(Number(kick[1]), reason)
-        ? json({ ok: true })
-        : json({ error: "not_found", message: `no player with client id ${kick[1]}` }, 404);
+      return {
+        what: `kick client ${kick[1]}`,
+        run: (body) => {
+          const reason = typeof body.reason === "string" && body.reason.trim() !== ""
+            ? body.reason.slice(0, 200)
+            : "kicked by an operator";
+          return this.#source.kick(Number(kick[1]), reason)
+            ? json({ ok: true })
+            : json({ error: "not_found", message: `no player with client id ${kick[1]}` }, 404);
+        },
+      };
     }
+    const restart = /^\/api\/plugins\/([^/]{1,128})\/restart$/.exec(path);
     if (restart !== null) {
       const name = decodeURIComponent(restart[1]);
-      const result = this.#source.restartPlugin(name);
-      if (result === "unknown") {
-        return json({ error: "not_found", message: "no plugin with this name" }, 404);
-      }
-      if (result === "not_restartable") {
-        return json({
-          error: "conflict",
-          message: "only a running URL (sandboxed) plugin can be restarted",
-        }, 409);
-      }
-      return json({ ok: true });
+      return { what: `restart plugin ${name}`, run: () => this.#restart(name) };
     }
     if (path === "/api/notice") {
-      const text = typeof body.text === "string" ? body.text.trim() : "";
-      if (text === "" || text.length > 500) {
-        return json({ error: "bad_request", message: "text must be 1-500 characters" }, 400);
-      }
-      return json({ ok: true, players: this.#source.notice(text) });
+      return {
+        what: "broadcast a notice",
+        run: (body) => {
+          const text = typeof body.text === "string" ? body.text.trim() : "";
+          if (text === "" || text.length > 500) {
+            return json({ error: "bad_request", message: "text must be 1-500 characters" }, 400);
+          }
+          return json({ ok: true, players: this.#source.notice(text) });
+        },
+      };
     }
-    const on = body.on !== false;
-    this.#source.drain(on);
-    return json({ ok: true, draining: on });
+    if (path === "/api/drain") {
+      return {
+        what: "drain",
+        run: (body) => {
+          const on = body.on !== false;
+          this.#source.drain(on);
+          return json({ ok: true, draining: on });
+        },
+      };
+    }
+    return null;
+  }
+
+  #restart(name: string): Response {
+    const result = this.#source.restartPlugin(name);
+    if (result === "unknown") {
+      return json({ error: "not_found", message: "no plugin with this name" }, 404);
+    }
+    if (result === "not_restartable") {
+      return json({
+        error: "conflict",
+        message: "only a running URL (sandboxed) plugin can be restarted",
+      }, 409);
+    }
+    return json({ ok: true });
   }
 }
 
-const CLUSTER_PAGE_HTML = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sustenet cluster</title>
-<link rel="stylesheet" href="/console.css">
-<script src="/console-common.js" defer></script>
-<script src="/cluster.js" defer></script>
-</head>
-<body>
-<header>
-  <h1>Cluster <span id="name"></span></h1>
-  <span class="dim" id="ident"></span>
-  <span class="live" id="live">live</span>
-  <span class="spacer"></span>
-  <label class="note">operator <input id="operator" autocomplete="off" size="10" maxlength="64"></label>
-  <label class="note">admin token <input id="token" type="password" autocomplete="off" size="18"></label>
-</header>
-<main>
-  <div class="cards">
+const CLUSTER_PAGE_HTML = consolePage({
+  title: "Sustenet cluster",
+  heading: "Cluster",
+  script: "/cluster.js",
+  subtitleId: "ident",
+  main: `  <div class="cards">
     <div class="card"><div class="label">players</div><div class="value" id="players">–</div><div id="load"></div></div>
     <div class="card"><div class="label">tick p50 / p99</div><div class="value" id="tick">–</div></div>
     <div class="card"><div class="label">traffic in / out</div><div class="value" id="traffic">–</div></div>
@@ -305,11 +270,8 @@ const CLUSTER_PAGE_HTML = `<!doctype html>
   <section><h2>Plugins</h2><table><thead><tr><th>name</th><th>state</th><th>restarts</th><th>failures</th><th>last error</th><th></th></tr></thead><tbody id="plugins"></tbody></table></section>
   <section><h2>Players <span class="note" id="players-note"></span></h2><table><thead><tr><th>client id</th><th>player id</th><th>address</th><th>connected for</th><th>queued</th><th>fragment</th><th></th></tr></thead><tbody id="player-rows"></tbody></table></section>
   <section><h2>Populated fragments</h2><canvas id="fragment-map" class="map" hidden></canvas><div id="fragments" class="note">fragments are off</div></section>
-</main>
-<div id="toast"></div>
-</body>
-</html>
-`;
+`,
+});
 
 const CLUSTER_PAGE_JS = `"use strict";
 (() => {

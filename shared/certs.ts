@@ -18,7 +18,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { type CommandOutput, consoleOutput, runCommandLine, UsageError } from "./command_line.ts";
 import { isIp } from "./ip_address.ts";
 
 const USAGE = "usage: deno task certs [--out DIR] [--days N] [host-or-ip …]\n" +
@@ -31,31 +31,8 @@ const USAGE = "usage: deno task certs [--out DIR] [--days N] [host-or-ip …]\n"
   "  --days N      validity of the server certificate in days (default 90)\n" +
   "  -h, --help    this text";
 
-/**
- * Where {@linkcode runCerts} writes its lines.
- *
- * @example
- * ```ts
- * import type { CertsOutput } from "./certs.ts";
- * import assert from "node:assert/strict";
- *
- * const lines: string[] = [];
- * const output: CertsOutput = { out: (l) => lines.push(l), err: (l) => lines.push(l) };
- * output.err("x");
- * assert.deepEqual(lines, ["x"]);
- * ```
- */
-export interface CertsOutput {
-  /** Receives normal output lines. */
-  readonly out: (line: string) => void;
-  /** Receives error lines. */
-  readonly err: (line: string) => void;
-}
-
-const consoleOutput: CertsOutput = {
-  out: (line) => console.log(line),
-  err: (line) => console.error(line),
-};
+/** Where {@linkcode runCerts} writes its lines. */
+export type CertsOutput = CommandOutput;
 
 const HOST_NAME =
   /^(?=.{1,253}$)([A-Za-z0-9*]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
@@ -135,41 +112,39 @@ async function openssl(args: readonly string[], cwd: string): Promise<void> {
  * assert.equal(await runCerts(["not a host!"], output), 2);
  * ```
  */
-export async function runCerts(
+export function runCerts(
   args: readonly string[],
   output: CertsOutput = consoleOutput,
 ): Promise<number> {
-  let values: { out: string; days: string; help: boolean };
-  let positionals: string[];
-  try {
-    const parsed = parseArgs({
-      args: [...args],
-      allowPositionals: true,
-      strict: true,
+  return runCommandLine(
+    {
+      name: "certs",
+      usage: USAGE,
       options: {
         out: { type: "string", default: "certs" },
         days: { type: "string", default: "90" },
-        help: { type: "boolean", short: "h", default: false },
       },
-    });
-    values = parsed.values;
-    positionals = parsed.positionals;
-  } catch (cause) {
-    if (!(cause instanceof TypeError)) throw cause;
-    output.err(`certs: ${cause.message}`);
-    output.err(USAGE);
+      allowPositionals: true,
+      run: ({ values, positionals }) => writeCerts(values.out, values.days, positionals, output),
+    },
+    args,
+    output,
+  );
+}
+
+/** The certs command once its flags are parsed. */
+async function writeCerts(
+  dir: string,
+  daysText: string,
+  positionals: readonly string[],
+  output: CertsOutput,
+): Promise<number> {
+  const days = Number(daysText);
+  if (!/^\d+$/.test(daysText) || days < 1 || days > 3650) {
+    output.err(`certs: --days must be an integer 1..3650, got ${JSON.stringify(daysText)}`);
     return 2;
   }
-  if (values.help) {
-    output.out(USAGE);
-    return 0;
-  }
-  const days = Number(values.days);
-  if (!/^\d+$/.test(values.days) || days < 1 || days > 3650) {
-    output.err(`certs: --days must be an integer 1..3650, got ${JSON.stringify(values.days)}`);
-    return 2;
-  }
-  if (values.out === "") {
+  if (dir === "") {
     output.err("certs: --out must not be empty");
     return 2;
   }
@@ -178,11 +153,9 @@ export async function runCerts(
   try {
     san = subjectAltName(hosts);
   } catch (cause) {
-    output.err(`certs: ${(cause as TypeError).message}`);
-    output.err(USAGE);
-    return 2;
+    if (!(cause instanceof TypeError)) throw cause;
+    throw new UsageError(cause.message);
   }
-  const dir = values.out;
   try {
     await Deno.mkdir(dir, { recursive: true });
     const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];

@@ -1,13 +1,15 @@
 /**
  * The HTTP pieces both consoles (master and cluster) share: the static assets (CSS and the
- * small script library every page loads; no build step, nothing from elsewhere), the security
- * headers, and the guard of operator actions (token check, 401/403, an action log line naming
- * who and what — never the token).
+ * small script library every page loads; no build step, nothing from elsewhere), the page
+ * shell, the security headers, the guard of operator actions (token check, 401/403, an action
+ * log line naming who and what — never the token), and {@linkcode ConsoleSite}, the routes and
+ * live stream both consoles serve.
  *
  * @module
  */
 import type { Logger } from "./logging.ts";
 import type { AdminAuth } from "./admin_auth.ts";
+import { EventStreamHub } from "./event_stream_hub.ts";
 import { MAX_BODY_BYTES } from "./status_server.ts";
 
 /**
@@ -182,6 +184,189 @@ export async function readJsonBody(request: Request): Promise<Record<string, unk
   } catch (error) {
     if (error instanceof SyntaxError) return null;
     throw error;
+  }
+}
+
+/** The parts of a console page's HTML shell that differ between consoles. */
+export interface ConsolePageShell {
+  /** The document title before the page's script names the server, e.g. `Sustenet cluster`. */
+  readonly title: string;
+  /** The heading before the server's name, e.g. `Cluster`. */
+  readonly heading: string;
+  /** The page's own script, e.g. `/cluster.js` (loaded after `/console-common.js`). */
+  readonly script: string;
+  /** The id of the dim line beside the heading (the script fills it). */
+  readonly subtitleId: string;
+  /** The HTML inside `<main>` (no data: the script fills it with textContent only). */
+  readonly main: string;
+}
+
+/**
+ * A console page: the shared head (stylesheet, script library, the page's script), the header
+ * (name, live indicator, operator and token fields), `main`, and the toast.
+ *
+ * @example
+ * ```ts
+ * import { consolePage } from "./console_http.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const html = consolePage({
+ *   title: "Sustenet cluster",
+ *   heading: "Cluster",
+ *   script: "/cluster.js",
+ *   subtitleId: "ident",
+ *   main: "  <div class=\"cards\"></div>\n",
+ * });
+ * assert.match(html, /<script src="\/cluster.js" defer><\/script>/);
+ * assert.match(html, /<input id="token" type="password"/);
+ * ```
+ */
+export function consolePage(shell: ConsolePageShell): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${shell.title}</title>
+<link rel="stylesheet" href="/console.css">
+<script src="/console-common.js" defer></script>
+<script src="${shell.script}" defer></script>
+</head>
+<body>
+<header>
+  <h1>${shell.heading} <span id="name"></span></h1>
+  <span class="dim" id="${shell.subtitleId}"></span>
+  <span class="live" id="live">live</span>
+  <span class="spacer"></span>
+  <label class="note">operator <input id="operator" autocomplete="off" size="10" maxlength="64"></label>
+  <label class="note">admin token <input id="token" type="password" autocomplete="off" size="18"></label>
+</header>
+<main>
+${shell.main}</main>
+<div id="toast"></div>
+</body>
+</html>
+`;
+}
+
+/** An operator action a console recognised in a path, run once the token is checked. */
+export interface ConsoleAction {
+  /** What is asked, for the action log line, e.g. `kick client 7` (no secret in it). */
+  readonly what: string;
+  /** Does it, given the request's JSON object body (`{}` when absent or not an object). */
+  run(body: Record<string, unknown>): Response;
+}
+
+/** What a {@linkcode ConsoleSite} serves and does. */
+export interface ConsoleSiteOptions<State> {
+  /** Who may view and act. */
+  readonly auth: AdminAuth;
+  /** Where actions are logged. */
+  readonly logger: Logger;
+  /** The page at `/` (see {@linkcode consolePage}). */
+  readonly html: string;
+  /** The page's own script: its path (e.g. `/cluster.js`) and text. */
+  readonly script: { readonly path: string; readonly body: string };
+  /** The state `/api/state` sends and the live stream publishes. */
+  state(): State;
+  /** Called once a second before the state is published (the console takes its sample). */
+  sample(): void;
+  /** The action a POST path names, or null (404). */
+  action(path: string): ConsoleAction | null;
+  /** More read-only routes (GET/HEAD) by path; each checks its own access. */
+  readonly views?: Readonly<Record<string, (request: Request) => Promise<Response | null>>>;
+}
+
+/**
+ * The routes and the clock both consoles share: the page, stylesheet and scripts, `/api/state`
+ * and the `/api/events` live stream behind the view check, POST actions behind
+ * {@linkcode guardAction}, and a once-a-second sampler that publishes the state to the open
+ * streams.
+ *
+ * @example
+ * ```ts
+ * import { ConsoleSite, consolePage, json } from "./console_http.ts";
+ * import { AdminAuth } from "./admin_auth.ts";
+ * import { roleLogger } from "./logging.ts";
+ * import assert from "node:assert/strict";
+ *
+ * let drained = false;
+ * const site = new ConsoleSite({
+ *   auth: await AdminAuth.create({ token: "a-long-operator-token" }),
+ *   logger: roleLogger("cluster"),
+ *   html: consolePage({ title: "t", heading: "h", script: "/x.js", subtitleId: "s", main: "" }),
+ *   script: { path: "/x.js", body: "" },
+ *   state: () => ({ drained }),
+ *   sample: () => {},
+ *   action: (path) =>
+ *     path === "/api/drain" ? { what: "drain", run: () => json({ ok: (drained = true) }) } : null,
+ * });
+ * const url = new URL("http://x/api/drain");
+ * const post = (token: string) =>
+ *   new Request(url, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+ * assert.equal((await site.routes(post("wrong"), url, "127.0.0.1:1"))?.status, 401);
+ * assert.equal((await site.routes(post("a-long-operator-token"), url, "127.0.0.1:1"))?.status, 200);
+ * assert.equal(drained, true);
+ * site.close();
+ * ```
+ */
+export class ConsoleSite<State> {
+  readonly #options: ConsoleSiteOptions<State>;
+  readonly #hub = new EventStreamHub();
+  readonly #timer: ReturnType<typeof setInterval>;
+
+  /** @param options What to serve and do. */
+  constructor(options: ConsoleSiteOptions<State>) {
+    this.#options = options;
+    this.#timer = setInterval(() => {
+      options.sample();
+      this.#hub.publish(options.state());
+    }, 1000);
+    Deno.unrefTimer(this.#timer);
+  }
+
+  /** Stops the sampler and ends the live streams. */
+  close(): void {
+    clearInterval(this.#timer);
+    this.#hub.close();
+  }
+
+  /** The status server's `routes`: null for a path this console does not serve. */
+  readonly routes = async (
+    request: Request,
+    url: URL,
+    remote: string,
+  ): Promise<Response | null> => {
+    const path = url.pathname;
+    if (request.method === "GET" || request.method === "HEAD") {
+      return await this.#view(request, path);
+    }
+    const action = this.#options.action(path);
+    if (action === null) return null;
+    const { auth, logger } = this.#options;
+    const refused = await guardAction(auth, request, remote, action.what, logger);
+    if (refused !== null) return refused;
+    return action.run(await readJsonBody(request) ?? {});
+  };
+
+  async #view(request: Request, path: string): Promise<Response | null> {
+    const o = this.#options;
+    switch (path) {
+      case "/":
+        return asset(o.html, "text/html; charset=utf-8");
+      case "/console.css":
+        return asset(CONSOLE_CSS, "text/css; charset=utf-8");
+      case "/console-common.js":
+        return asset(CONSOLE_COMMON_JS, "text/javascript; charset=utf-8");
+      case o.script.path:
+        return asset(o.script.body, "text/javascript; charset=utf-8");
+      case "/api/state":
+        return await o.auth.canView(request) ? json(o.state()) : viewRefused();
+      case "/api/events":
+        return await o.auth.canView(request) ? this.#hub.open(o.state()) : viewRefused();
+    }
+    const views = o.views ?? {};
+    return Object.hasOwn(views, path) ? await views[path](request) : null;
   }
 }
 

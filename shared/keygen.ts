@@ -9,7 +9,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { type CommandOutput, consoleOutput, runCommandLine, UsageError } from "./command_line.ts";
 import { generateKey } from "./keys.ts";
 import { KeyError } from "./security.ts";
 
@@ -22,31 +22,8 @@ mode 0600. <name>: 1-64 of A-Z a-z 0-9 _ . - (the clusters' key_name, default cl
   --force          replace an existing key (default: refuse, exit 2)
   -h, --help       this text`;
 
-/**
- * Where {@linkcode runKeygen} writes its lines: normal output and errors.
- *
- * @example
- * ```ts
- * import type { KeygenOutput } from "./keygen.ts";
- * import assert from "node:assert/strict";
- *
- * const lines: string[] = [];
- * const output: KeygenOutput = { out: (l) => lines.push(l), err: (l) => lines.push(l) };
- * output.out("hi");
- * assert.deepEqual(lines, ["hi"]);
- * ```
- */
-export interface KeygenOutput {
-  /** Receives normal output lines. */
-  readonly out: (line: string) => void;
-  /** Receives error lines. */
-  readonly err: (line: string) => void;
-}
-
-const consoleOutput: KeygenOutput = {
-  out: (line) => console.log(line),
-  err: (line) => console.error(line),
-};
+/** Where {@linkcode runKeygen} writes its lines: normal output and errors. */
+export type KeygenOutput = CommandOutput;
 
 /**
  * Runs the keygen command line and returns its exit code: 0 written (or help), 2 usage error,
@@ -70,48 +47,43 @@ const consoleOutput: KeygenOutput = {
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function runKeygen(
+export function runKeygen(
   args: readonly string[],
   output: KeygenOutput = consoleOutput,
 ): Promise<number> {
-  let values: { "keys-dir": string; force: boolean; help: boolean };
-  let positionals: string[];
-  try {
-    const parsed = parseArgs({
-      args: [...args],
-      allowPositionals: true,
-      strict: true,
+  return runCommandLine(
+    {
+      name: "keygen",
+      usage: USAGE,
       options: {
         "keys-dir": { type: "string", default: "keys" },
         force: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
       },
-    });
-    values = parsed.values;
-    positionals = parsed.positionals;
-  } catch (cause) {
-    // parseArgs throws a TypeError for unknown options or a missing option value.
-    if (!(cause instanceof TypeError)) throw cause;
-    output.err(`keygen: ${cause.message}`);
-    output.err(USAGE);
-    return 2;
-  }
-  if (values.help) {
-    output.out(USAGE);
-    return 0;
-  }
+      allowPositionals: true,
+      run: ({ values, positionals }) =>
+        writeKey(values["keys-dir"], positionals, values.force, output),
+    },
+    args,
+    output,
+  );
+}
+
+/** The keygen command once its flags are parsed. */
+async function writeKey(
+  keysDir: string,
+  positionals: readonly string[],
+  force: boolean,
+  output: KeygenOutput,
+): Promise<number> {
   if (positionals.length !== 1) {
-    output.err(`keygen: expected exactly one key name, got ${positionals.length}`);
-    output.err(USAGE);
-    return 2;
+    throw new UsageError(`expected exactly one key name, got ${positionals.length}`);
   }
-  const keysDir = values["keys-dir"];
   if (keysDir === "") {
     output.err("keygen: --keys-dir must not be empty");
     return 2;
   }
   try {
-    const path = await generateKey(keysDir, positionals[0], { overwrite: values.force });
+    const path = await generateKey(keysDir, positionals[0], { overwrite: force });
     output.out(
       `wrote ${path} (32 bytes, mode 0600) — copy it to the master's keys directory`,
     );

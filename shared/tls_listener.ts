@@ -14,7 +14,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { ErrorCode } from "./protocol/protocol_error.ts";
+import { handOver } from "./accept_loop.ts";
 import {
   type CloseReason,
   FrameConnection,
@@ -102,20 +102,8 @@ export function listenTlsFrames(options: ListenTlsFramesOptions): FrameListener 
     key: options.key,
     handshakeTimeoutMs: options.handshakeTimeoutMs,
     maxHandshakes: options.maxHandshakes,
-    onStream: (stream) => {
-      const connection = new FrameConnection(stream, options);
-      connections.add(connection);
-      connection.closed.then(() => connections.delete(connection));
-      try {
-        options.onConnection?.(connection);
-      } catch (error) {
-        logger.error("onConnection failed for {remote}: {error}", {
-          remote: stream.remoteAddr.hostname,
-          error,
-        });
-        connection.close({ code: ErrorCode.Internal, message: "internal error" });
-      }
-    },
+    onStream: (stream) =>
+      handOver(new FrameConnection(stream, options), connections, options.onConnection, logger),
   });
   return {
     addr: streams.addr,

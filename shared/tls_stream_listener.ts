@@ -14,6 +14,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
+import { acceptLoop } from "./accept_loop.ts";
 import { LogThrottle } from "./log_throttle.ts";
 
 const logger = getLogger(["sustenet", "system", "tls"]);
@@ -341,59 +342,37 @@ export function listenTlsStreams(options: ListenTlsStreamsOptions): TlsStreamLis
   };
 
   // The internal side: each TLS stream is matched to its peer by the hop's port.
-  const acceptInner = async (): Promise<void> => {
-    while (!closing) {
-      let conn: Deno.TlsConn;
-      try {
-        conn = await inner.accept();
-      } catch (error) {
-        if (closing || error instanceof Deno.errors.BadResource) return;
-        logger.warn("TLS relay accept failed: {error}", { error });
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        continue;
-      }
-      const key = conn.remoteAddr.port;
-      const arrival = waiting.get(key);
-      if (arrival !== undefined) {
-        arrival.resolve(conn);
-        continue;
-      }
-      // Here before its peer was registered (or after it gave up): claimed soon, or dropped.
-      waiting.set(key, withValue(conn));
-      setTimeout(() => {
-        if (handshaking.has(key) || waiting.get(key) === undefined) return;
-        waiting.delete(key);
-        closeQuietly(conn);
-      }, handshakeTimeoutMs);
+  // The internal side: each TLS stream is matched to its peer by the hop's port.
+  const acceptInner = (conn: Deno.TlsConn): void => {
+    const key = conn.remoteAddr.port;
+    const arrival = waiting.get(key);
+    if (arrival !== undefined) {
+      arrival.resolve(conn);
+      return;
     }
+    // Here before its peer was registered (or after it gave up): claimed soon, or dropped.
+    waiting.set(key, withValue(conn));
+    setTimeout(() => {
+      if (handshaking.has(key) || waiting.get(key) === undefined) return;
+      waiting.delete(key);
+      closeQuietly(conn);
+    }, handshakeTimeoutMs);
   };
 
-  const accept = async (): Promise<void> => {
-    while (!closing) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
-        if (closing || error instanceof Deno.errors.BadResource) return;
-        logger.warn("{label} accept failed: {error}", { label, error });
-        // Back off briefly so a persistent failure (e.g. out of descriptors) does not spin.
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        continue;
-      }
-      if (closing) {
-        conn.close();
-        return;
-      }
-      if (handshaking.size >= maxHandshakes) {
-        refuse(conn, `${maxHandshakes} TLS handshakes in progress is the limit`);
-        continue;
-      }
-      conn.setNoDelay(true);
-      // Each handshake runs on its own: a stalled one never holds up the next accept.
-      handshake(conn).catch((error) => logger.error("TLS handshake task: {error}", { error }));
+  const acceptOuter = (conn: Deno.TcpConn): void => {
+    if (handshaking.size >= maxHandshakes) {
+      refuse(conn, `${maxHandshakes} TLS handshakes in progress is the limit`);
+      return;
     }
+    conn.setNoDelay(true);
+    // Each handshake runs on its own: a stalled one never holds up the next accept.
+    handshake(conn).catch((error) => logger.error("TLS handshake task: {error}", { error }));
   };
-  const loops = Promise.all([accept(), acceptInner()]);
+  const isClosing = () => closing;
+  const loops = Promise.all([
+    acceptLoop(listener, { logger, label, closing: isClosing, onConn: acceptOuter }),
+    acceptLoop(inner, { logger, label: "TLS relay", closing: isClosing, onConn: acceptInner }),
+  ]);
 
   return {
     addr: listener.addr,

@@ -23,8 +23,8 @@ import {
   type FrameSessionOptions,
   type PeerAddress,
 } from "./frame_session.ts";
-import { ErrorCode } from "./protocol/protocol_error.ts";
 import { createRecordCipher } from "./create_record_cipher.ts";
+import { acceptLoop, handOver } from "./accept_loop.ts";
 
 export {
   broadcast,
@@ -71,11 +71,6 @@ function toPeerAddress(addr: Deno.Addr): PeerAddress {
   return addr.transport === "tcp" || addr.transport === "udp"
     ? addr
     : { transport: addr.transport, hostname: "", port: 0 };
-}
-
-/** `host:port` of an address, for logs. */
-function formatAddr(addr: PeerAddress): string {
-  return `${addr.hostname}:${addr.port}`;
 }
 
 /** A `Deno.Conn` as a {@linkcode ByteChannel}. */
@@ -284,38 +279,15 @@ export function listenFrames(options: ListenFramesOptions): FrameListener {
   const connections = new Set<FrameConnection>();
   let closing = false;
 
-  const accept = async (): Promise<void> => {
-    while (!closing) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
-        if (closing || error instanceof Deno.errors.BadResource) return;
-        logger.warn("accept failed: {error}", { error });
-        // Back off briefly so a persistent failure (e.g. out of descriptors) does not spin.
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        continue;
-      }
-      if (closing) {
-        conn.close();
-        return;
-      }
+  const accepting = acceptLoop(listener, {
+    logger,
+    label: "TCP",
+    closing: () => closing,
+    onConn: (conn) => {
       conn.setNoDelay(true);
-      const connection = new FrameConnection(conn, options);
-      connections.add(connection);
-      connection.closed.then(() => connections.delete(connection));
-      try {
-        options.onConnection?.(connection);
-      } catch (error) {
-        logger.error("onConnection failed for {remote}: {error}", {
-          remote: formatAddr(connection.remoteAddr),
-          error,
-        });
-        connection.close({ code: ErrorCode.Internal, message: "internal error" });
-      }
-    }
-  };
-  const acceptLoop = accept();
+      handOver(new FrameConnection(conn, options), connections, options.onConnection, logger);
+    },
+  });
 
   return {
     addr: listener.addr,
@@ -325,7 +297,7 @@ export function listenFrames(options: ListenFramesOptions): FrameListener {
         closing = true;
         listener.close();
       }
-      await acceptLoop;
+      await accepting;
       await Promise.all([...connections].map((c) => c.close(reason)));
     },
   };

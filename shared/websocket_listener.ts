@@ -21,8 +21,8 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { CloseReason, FrameSessionOptions, FrameTransport } from "./frame_session.ts";
+import { handOver } from "./accept_loop.ts";
 import { LogThrottle } from "./log_throttle.ts";
-import { ErrorCode } from "./protocol/protocol_error.ts";
 import { webSocketSession } from "./websocket_transport.ts";
 import { createRecordCipher } from "./create_record_cipher.ts";
 import {
@@ -234,17 +234,7 @@ export function listenWebSocket(options: ListenWebSocketOptions): WebSocketListe
       ...options,
       remoteAddr: { transport: "tcp", hostname: remote.hostname, port: remote.port },
     });
-    connections.add(connection);
-    connection.closed.then(() => connections.delete(connection));
-    try {
-      options.onConnection?.(connection);
-    } catch (error) {
-      logger.error("onConnection failed for {remote}: {error}", {
-        remote: `${remote.hostname}:${remote.port}`,
-        error,
-      });
-      connection.close({ code: ErrorCode.Internal, message: "internal error" });
-    }
+    handOver(connection, connections, options.onConnection, logger);
     return response;
   });
 

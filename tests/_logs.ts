@@ -2,7 +2,7 @@
  * Log capture for tests: Sustenet's logging set up to print nothing and keep every record in an
  * array the test reads. The caller resets logging (`reset` from LogTape) when done.
  */
-import type { LogRecord } from "@logtape/logtape";
+import { type LogRecord, reset } from "@logtape/logtape";
 import { type LogLevelName, setupLogging } from "../shared/logging.ts";
 
 /** A console that prints nothing, for tests that read records instead. */
@@ -22,4 +22,19 @@ export async function captureLogs(level: LogLevelName = "debug"): Promise<LogRec
     sinks: { memory: (record) => records.push(record) },
   });
   return records;
+}
+
+/**
+ * Captures every record (debug and up, console silent) while `run` runs, then resets logging.
+ *
+ * @param run Gets the array the records go into.
+ * @returns What `run` returns.
+ */
+export async function withLogs<T>(run: (records: LogRecord[]) => Promise<T>): Promise<T> {
+  const records = await captureLogs();
+  try {
+    return await run(records);
+  } finally {
+    await reset();
+  }
 }

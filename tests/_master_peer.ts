@@ -8,6 +8,8 @@
  * @module
  */
 
+import { type MasterOptions, type MasterServer, startMaster } from "../master/mod.ts";
+import { saveKey } from "../shared/keys.ts";
 import { connectFrames, type FrameConnection, type SealingKeys } from "../shared/transport.ts";
 import { decodePacket, encodePacket } from "../shared/protocol/codec.ts";
 import {
@@ -208,15 +210,65 @@ export async function registerRawCluster(
   return { peer, clusterId: created.clusterId };
 }
 
-/** Polls `condition` every 10 ms until it holds, or fails after `timeoutMs`. */
-export async function waitFor(
-  condition: () => boolean,
-  timeoutMs = 60_000,
-  what = "condition",
+/** The key name {@linkcode withMaster} saves its cluster key under. */
+export const MASTER_KEY_NAME = "cluster_key";
+
+/** What {@linkcode withMaster} hands a test: the master and raw peers on it. */
+export interface MasterFixture {
+  readonly master: MasterServer;
+  readonly port: number;
+  readonly key: Uint8Array;
+  readonly keysDir: string;
+  /** Connects a raw peer that is closed when the test ends. */
+  hello(role: "client" | "cluster"): Promise<RawPeer>;
+  connect(): Promise<RawPeer>;
+  cluster(options?: Partial<RawClusterOptions>): Promise<RawCluster>;
+  challenge(keyName?: string): ReturnType<typeof challengeOf>;
+}
+
+/**
+ * Runs `run` against an in-process master on port 0 with a random `cluster_key`; every raw peer
+ * made through the fixture is closed, the master stopped and its keys folder removed after.
+ *
+ * @param options Master options (port and keysDir are set here).
+ * @param run The test.
+ */
+export async function withMaster(
+  options: MasterOptions,
+  run: (fixture: MasterFixture) => Promise<void>,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+  const keysDir = await Deno.makeTempDir({ prefix: "sustenet_master_test_" });
+  const key = crypto.getRandomValues(new Uint8Array(32));
+  await saveKey(keysDir, MASTER_KEY_NAME, key);
+  const master = await startMaster({ port: 0, keysDir, ...options });
+  const peers: RawPeer[] = [];
+  const port = master.addr.port;
+  const keep = (peer: RawPeer) => {
+    peers.push(peer);
+    return peer;
+  };
+  try {
+    await run({
+      master,
+      port,
+      key,
+      keysDir,
+      hello: async (role) => keep(await RawPeer.hello(port, role)),
+      connect: async () => keep(await RawPeer.connect(port)),
+      cluster: async (extra = {}) => {
+        const cluster = await registerRawCluster(port, { keyName: MASTER_KEY_NAME, key, ...extra });
+        keep(cluster.peer);
+        return cluster;
+      },
+      challenge: async (keyName = MASTER_KEY_NAME) => {
+        const challenge = await challengeOf(port, keyName);
+        keep(challenge.peer);
+        return challenge;
+      },
+    });
+  } finally {
+    await Promise.all(peers.map((peer) => peer.close()));
+    await master.stop();
+    await Deno.remove(keysDir, { recursive: true });
   }
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Deployment, freePort, REPO_ROOT, type RoleProcess } from "./_process.ts";
+import { Deployment, freePort, REPO_ROOT, type RoleProcess, waitForClusters } from "./_process.ts";
 import { SustenetClient } from "../client/mod.ts";
 import type { ClusterSession } from "../client/mod.ts";
 
@@ -94,16 +94,7 @@ export class OpsDeployment implements AsyncDisposable {
 
   /** Waits (60 s at most) until the master lists `count` clusters. */
   async waitRegistered(count: number): Promise<void> {
-    const observer = await SustenetClient.connect({ port: this.masterPort });
-    try {
-      const deadline = performance.now() + 60_000;
-      while ((await observer.listClusters()).length < count) {
-        if (performance.now() > deadline) throw new Error("the clusters never registered");
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    } finally {
-      await observer.close();
-    }
+    await waitForClusters(this.masterPort, count);
   }
 
   /** Joins `count` bots to cluster `clusterIndex` (through the master, as a game would). */

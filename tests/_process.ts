@@ -12,7 +12,9 @@
  * @module
  */
 
+import { DenoSustenetClient } from "../client/deno_sustenet_client.ts";
 import { generateKey } from "../shared/keys.ts";
+import { waitFor } from "./_wait.ts";
 
 /** Absolute path of the repository root (the folder holding deno.json). */
 export const REPO_ROOT: string = decodeURIComponent(new URL("../", import.meta.url).pathname);
@@ -399,4 +401,207 @@ export class Deployment implements AsyncDisposable {
     for (const proc of this.processes) await proc.close(2000);
     await Deno.remove(this.dir, { recursive: true });
   }
+}
+
+/** What {@linkcode runDeno} returns: the exit code and both outputs as text. */
+export interface DenoRun {
+  readonly code: number;
+  readonly success: boolean;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs `deno <args>` to its end (stdin closed or given, `NO_COLOR=1`) and returns its exit code
+ * and output.
+ *
+ * @param args The arguments after `deno`.
+ * @param options `cwd`; `env` added to this process's; `stdin` text to write.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { runDeno } from "./_process.ts";
+ * const run = await runDeno(["eval", "console.log(1 + 1)"]);
+ * assert.equal(run.stdout, "2\n");
+ * ```
+ */
+export async function runDeno(
+  args: readonly string[],
+  options: {
+    readonly cwd?: string;
+    readonly env?: Record<string, string>;
+    readonly stdin?: string;
+  } = {},
+): Promise<DenoRun> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...args],
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    env: { NO_COLOR: "1", ...options.env },
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const out = await child.output();
+  const decoder = new TextDecoder();
+  return {
+    code: out.code,
+    success: out.success,
+    stdout: decoder.decode(out.stdout),
+    stderr: decoder.decode(out.stderr),
+  };
+}
+
+/**
+ * Waits until the master on `masterPort` lists at least `count` clusters (60 s at most).
+ *
+ * @param masterPort The master's game port on 127.0.0.1.
+ * @param count How many clusters.
+ */
+export async function waitForClusters(masterPort: number, count = 1): Promise<void> {
+  const observer = await DenoSustenetClient.connect({ port: masterPort });
+  try {
+    const deadline = performance.now() + 60_000;
+    while ((await observer.listClusters()).length < count) {
+      if (performance.now() > deadline) throw new Error(`${count} cluster(s) never registered`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    await observer.close();
+  }
+}
+
+/**
+ * Runs `run` with a new temporary folder (its real path) and removes the folder afterwards.
+ *
+ * @param prefix The folder name's start, e.g. `sustenet_keys_`.
+ * @param run Gets the folder.
+ * @returns What `run` returns.
+ */
+export async function withTempDir<T>(
+  prefix: string,
+  run: (dir: string) => Promise<T>,
+): Promise<T> {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix }));
+  try {
+    return await run(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
+ * Runs `run` with a temporary keys folder holding a new `cluster_key`, removed afterwards.
+ *
+ * @param run Gets the folder and the key's bytes.
+ * @returns What `run` returns.
+ */
+export function withKeysDir<T>(run: (keysDir: string, key: Uint8Array) => Promise<T>): Promise<T> {
+  return withTempDir("sustenet_keys_", async (keysDir) => {
+    await generateKey(keysDir, "cluster_key");
+    return await run(keysDir, await Deno.readFile(`${keysDir}/cluster_key`));
+  });
+}
+
+/** A child driven line by line through its stdin (see {@linkcode spawnInteractive}). */
+export interface InteractiveChild {
+  /** Everything read from its stdout so far. */
+  readonly stdout: string;
+  /** Everything read from its stderr so far. */
+  readonly stderr: string;
+  /** Writes `text` to its stdin. */
+  write(text: string): Promise<void>;
+  /** Reads its stdout until `pattern` matches all read so far; fails if stdout ends first. */
+  readUntil(pattern: RegExp): Promise<void>;
+  /** Waits until `pattern` matches its stderr so far (60 s at most). */
+  stderrUntil(pattern: RegExp): Promise<void>;
+  /** Ends its stdin, reads stdout to its end and returns its exit code. */
+  finish(): Promise<number>;
+}
+
+/**
+ * Spawns `deno <args>` (`NO_COLOR=1`) with piped stdin, its output read as it comes; killed
+ * if it is still running 60 s after the start of `finish` or 120 s after its own start.
+ *
+ * @param args The arguments after `deno`.
+ * @returns The child.
+ */
+export function spawnInteractive(args: readonly string[]): InteractiveChild {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...args],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const bound = setTimeout(() => child.kill("SIGKILL"), 120_000);
+  let stdout = "";
+  let stderr = "";
+  const stderrDone = (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) stderr += chunk;
+  })();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const writer = child.stdin.getWriter();
+  return {
+    get stdout() {
+      return stdout;
+    },
+    get stderr() {
+      return stderr;
+    },
+    write: (text) => writer.write(new TextEncoder().encode(text)),
+    async readUntil(pattern) {
+      while (!pattern.test(stdout)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stdout ended before ${pattern}:\n${stdout}\n${stderr}`);
+        stdout += value;
+      }
+    },
+    async stderrUntil(pattern) {
+      const deadline = performance.now() + 60_000;
+      while (!pattern.test(stderr)) {
+        if (performance.now() > deadline) throw new Error(`no ${pattern} on stderr:\n${stderr}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
+    async finish() {
+      try {
+        await writer.close();
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          stdout += value;
+        }
+        const status = await child.status;
+        await stderrDone;
+        return status.code;
+      } finally {
+        clearTimeout(bound);
+      }
+    },
+  };
+}
+
+/**
+ * Waits until the cluster whose status server is on `statusPort` says in `/health` that it is
+ * registered with its master (60 s at most): the master can then issue tickets for it.
+ *
+ * @param statusPort The cluster's status port on 127.0.0.1.
+ */
+export async function waitForRegistered(statusPort: number): Promise<void> {
+  await waitFor(
+    `cluster on status port ${statusPort} registered`,
+    async () => {
+      const health: { masterLink?: string } =
+        await (await fetch(`http://127.0.0.1:${statusPort}/health`)).json();
+      return health.masterLink === "registered";
+    },
+    60_000,
+    50,
+  );
 }

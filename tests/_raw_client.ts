@@ -25,6 +25,7 @@ import type { RecordCipher } from "../shared/record_cipher.ts";
 import { createRecordCipher } from "../shared/create_record_cipher.ts";
 import { type CloseInfo, connectFrames, type FrameConnection } from "../shared/transport.ts";
 import { connectTlsFrames } from "../shared/tls_listener.ts";
+import { waitFor } from "./_wait.ts";
 
 /** How long a test waits for one packet before failing. */
 const DEFAULT_WAIT_MS = 60_000;
@@ -209,6 +210,14 @@ export async function joinCluster(port: number, options: JoinClusterOptions): Pr
 export async function playerJoins(masterPort: number, clusterPort: number): Promise<ClusterJoin> {
   const grant = await requestTicket(masterPort);
   assert.equal(grant.answer.kind, "JoinTicket", JSON.stringify(grant.answer));
+  return await joinWithTicket(clusterPort, grant);
+}
+
+/** Joins the cluster with the ticket `grant` holds; asserts status 20. */
+async function joinWithTicket(
+  clusterPort: number,
+  grant: Awaited<ReturnType<typeof requestTicket>>,
+): Promise<ClusterJoin> {
   const ticket = grant.answer as PacketOf<"JoinTicket">;
   const join = await joinCluster(clusterPort, {
     ephemeral: grant.ephemeral,
@@ -219,16 +228,33 @@ export async function playerJoins(masterPort: number, clusterPort: number): Prom
   return join;
 }
 
-/** Waits until `check()` holds, polling every 10 ms; fails after `timeoutMs`. */
-export async function waitUntil(
+/**
+ * Waits until `check()` holds ({@linkcode waitFor} of tests/_wait.ts, arguments in the order
+ * the raw-client tests use).
+ */
+export function waitUntil(
   check: () => boolean,
   what: string,
   timeoutMs = DEFAULT_WAIT_MS,
 ): Promise<void> {
+  return waitFor(what, check, timeoutMs);
+}
+
+/**
+ * Gets a ticket and joins, retrying the ticket every 100 ms while the master has no cluster to
+ * give (it is not listed yet), for at most `timeoutMs`; asserts status 20.
+ */
+export async function playerJoinsWhenListed(
+  masterPort: number,
+  clusterPort: number,
+  timeoutMs = DEFAULT_WAIT_MS,
+): Promise<ClusterJoin> {
   const deadline = performance.now() + timeoutMs;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+  for (;;) {
+    const grant = await requestTicket(masterPort);
+    if (grant.answer.kind === "JoinTicket") return await joinWithTicket(clusterPort, grant);
+    if (performance.now() > deadline) throw new Error(`no ticket: ${JSON.stringify(grant.answer)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 

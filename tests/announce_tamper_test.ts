@@ -5,9 +5,8 @@
  * attacker is a TCP proxy in this file that rewrites AnswerCluster with the codec.
  */
 
-import { captureLogs } from "./_logs.ts";
+import { withLogs } from "./_logs.ts";
 import assert from "node:assert/strict";
-import { reset as resetLogging } from "@logtape/logtape";
 import { startMaster } from "../master/mod.ts";
 import { startCluster } from "../cluster/mod.ts";
 import { SustenetClient } from "../client/mod.ts";
@@ -27,19 +26,10 @@ import { ProtocolError } from "../shared/protocol/protocol_error.ts";
 import { renderPrometheus } from "../shared/metrics.ts";
 import { joinCluster, requestTicket, waitUntil } from "./_raw_client.ts";
 import { answerOf, challengeOf, registerRawCluster } from "./_master_peer.ts";
+import { withKeysDir } from "./_process.ts";
 
 /** What the attacker puts into AnswerCluster: its own address and identity key. */
 const ATTACKER_KEY = new Uint8Array(32).fill(0x66);
-
-/** Captures every log record while `run` runs (the console stays quiet). */
-async function withLogs<T>(run: (records: LogRecord[]) => Promise<T>): Promise<T> {
-  const records = await captureLogs();
-  try {
-    return await run(records);
-  } finally {
-    await resetLogging();
-  }
-}
 
 function warnings(records: readonly LogRecord[], pattern: RegExp): string[] {
   return records.filter((r) => r.level === "warning").map((r) => formatLogRecord(r)).filter((
@@ -156,17 +146,6 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array<ArrayBuffer> {
   out.set(a);
   out.set(b, a.length);
   return out;
-}
-
-/** A keys dir with `cluster_key`, removed afterwards. */
-async function withKeysDir<T>(run: (keysDir: string) => Promise<T>): Promise<T> {
-  const keysDir = await Deno.makeTempDir({ prefix: "sustenet_announce_" });
-  try {
-    await generateKey(keysDir, "cluster_key");
-    return await run(keysDir);
-  } finally {
-    await Deno.remove(keysDir, { recursive: true });
-  }
 }
 
 const FAST_RETRIES = { heartbeatIntervalMs: 100, reconnectMinMs: 50, reconnectMaxMs: 200 };

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { parse as parseToml } from "smol-toml";
 import { CONFIG_KEYS } from "../shared/config_schema.ts";
-import { REPO_ROOT } from "./_process.ts";
+import { REPO_ROOT, runDeno } from "./_process.ts";
 
 interface DocProperty {
   readonly name: string;
@@ -16,13 +16,9 @@ interface DocProperty {
 }
 
 async function properties(file: string, iface: string): Promise<DocProperty[]> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["doc", "--json", `${REPO_ROOT}${file}`],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  const doc = JSON.parse(new TextDecoder().decode(out.stdout));
+  const out = await runDeno(["doc", "--json", `${REPO_ROOT}${file}`]);
+  assert.equal(out.code, 0, out.stderr);
+  const doc = JSON.parse(out.stdout);
   const symbols = (Object.values(doc.nodes)[0] as {
     symbols: { name: string; declarations: { def: { properties?: DocProperty[] } }[] }[];
   }).symbols;

@@ -15,6 +15,7 @@ import { startMaster } from "../master/mod.ts";
 import { generateKey } from "../shared/keys.ts";
 import { definePlugin } from "../shared/plugin.ts";
 import { startPostgres } from "./_postgres.ts";
+import { waitFor } from "./_wait.ts";
 
 const WHO = 0x90;
 
@@ -24,14 +25,6 @@ const whoPlugin = definePlugin({
     ctx.send(player.clientId, WHO, new TextEncoder().encode(player.playerId));
   },
 });
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 async function world(store: (dir: string) => Promise<AuthStoreChoice>, allowGuests: boolean) {
   const dir = await Deno.makeTempDir({ prefix: "sustenet_auth_join_" });

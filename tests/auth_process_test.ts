@@ -12,7 +12,7 @@ import { AuthClient, ClientError, SustenetClient } from "../client/mod.ts";
 import { startCluster } from "../cluster/mod.ts";
 import { definePlugin } from "../shared/plugin.ts";
 import { promtool, sampleValue, scrape } from "./_ops_deployment.ts";
-import { Deployment, freePort, REPO_ROOT, spawnRole, waitForLine } from "./_process.ts";
+import { Deployment, freePort, REPO_ROOT, runDeno, spawnRole, waitForLine } from "./_process.ts";
 
 async function startAuthProcess(dir: string) {
   const port = await freePort();
@@ -227,25 +227,8 @@ Deno.test("master/main.ts with auth_public_keys: a token joins as its account, a
   // The CLI: register (password on stdin) saves a token file; join --token-file uses it,
   // refreshing an access token about to expire first.
   const tokenFile = `${dir}/token.json`;
-  const cli = async (args: string[], stdin: string) => {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `${REPO_ROOT}client/main.ts`, ...args],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).spawn();
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(stdin));
-    await writer.close();
-    const out = await child.output();
-    const decoder = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-    };
-  };
+  const cli = (args: string[], stdin: string) =>
+    runDeno(["run", "-A", `${REPO_ROOT}client/main.ts`, ...args], { stdin });
   const authUrl = `http://127.0.0.1:${auth.addr.port}`;
   const registered = await cli(
     ["--auth", authUrl, "--token-file", tokenFile, "register", "CliUser"],

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { type AuthServer, type LoginLimits, signAccessToken, startAuth } from "../auth/mod.ts";
+import type { AuthOptions } from "../auth/start_auth.ts";
 import { INJECTIONS } from "./_injections.ts";
 
 const GENEROUS: LoginLimits = {
@@ -18,7 +19,7 @@ const GENEROUS: LoginLimits = {
 
 async function withAuth(
   body: (auth: AuthServer, base: string, dir: string) => Promise<void>,
-  limits: LoginLimits = GENEROUS,
+  options: Partial<AuthOptions> | ((dir: string) => Partial<AuthOptions>) = {},
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "sustenet_auth_service_" });
   const auth = await startAuth({
@@ -26,9 +27,10 @@ async function withAuth(
     store: { kind: "sqlite", path: `${dir}/auth.sqlite` },
     signingKeys: `${dir}/ring.json`,
     scrypt: { logN: 10, r: 8, p: 1 },
-    limits,
+    limits: GENEROUS,
     maxBodyBytes: 1024,
     accessTokenTtlS: 60,
+    ...(typeof options === "function" ? options(dir) : options),
   });
   try {
     await body(auth, `http://127.0.0.1:${auth.addr.port}`, dir);
@@ -62,6 +64,11 @@ async function call(
   };
 }
 
+/** Registers `username` with the password every test here uses. */
+function register(base: string, username: unknown) {
+  return post(base, "/v1/register", { username, password: "correct horse" });
+}
+
 function post(base: string, path: string, body: unknown, headers?: Record<string, string>) {
   return call(base, path, {
     body: JSON.stringify(body),
@@ -71,7 +78,7 @@ function post(base: string, path: string, body: unknown, headers?: Record<string
 
 Deno.test("register, log in, who-am-i, refresh with rotation, replay revokes all, log out", async () => {
   await withAuth(async (_auth, base) => {
-    const reg = await post(base, "/v1/register", { username: "Alice", password: "correct horse" });
+    const reg = await register(base, "Alice");
     assert.equal(reg.status, 201, JSON.stringify(reg.body));
     assert.equal(reg.body.username, "alice");
     assert.match(String(reg.body.account_id), /^[0-9a-f-]{36}$/);
@@ -145,7 +152,7 @@ Deno.test("changing the password revokes refresh tokens and the old password sto
 
 Deno.test("bad input gets a clear 4xx JSON error and changes nothing", async () => {
   await withAuth(async (auth, base) => {
-    await post(base, "/v1/register", { username: "existing", password: "correct horse" });
+    await register(base, "existing");
     const other = await crypto.subtle.generateKey({ name: "Ed25519" }, false, [
       "sign",
       "verify",
@@ -200,25 +207,25 @@ Deno.test("bad input gets a clear 4xx JSON error and changes nothing", async () 
       ["missing username", post(base, "/v1/login", { password: "x" }), 400, "bad_request"],
       [
         "over-long name",
-        post(base, "/v1/register", { username: "n".repeat(33), password: "correct horse" }),
+        register(base, "n".repeat(33)),
         400,
         "invalid_username",
       ],
       [
         "name with a space",
-        post(base, "/v1/register", { username: "a b c", password: "correct horse" }),
+        register(base, "a b c"),
         400,
         "invalid_username",
       ],
       [
         "name with a control character",
-        post(base, "/v1/register", { username: "abc\u0007", password: "correct horse" }),
+        register(base, "abc\u0007"),
         400,
         "invalid_username",
       ],
       [
         "name that is not a string",
-        post(base, "/v1/register", { username: 12345, password: "correct horse" }),
+        register(base, 12345),
         400,
         "invalid_username",
       ],
@@ -230,7 +237,7 @@ Deno.test("bad input gets a clear 4xx JSON error and changes nothing", async () 
       ],
       [
         "name taken (after normalisation)",
-        post(base, "/v1/register", { username: "ＥＸＩＳＴＩＮＧ", password: "correct horse" }),
+        register(base, "ＥＸＩＳＴＩＮＧ"),
         409,
         "username_taken",
       ],
@@ -301,8 +308,8 @@ Deno.test("bad input gets a clear 4xx JSON error and changes nothing", async () 
 
 Deno.test("log-in attempts are limited per account (429 with Retry-After), others carry on", async () => {
   await withAuth(async (_auth, base) => {
-    await post(base, "/v1/register", { username: "target", password: "correct horse" });
-    await post(base, "/v1/register", { username: "bystander", password: "correct horse" });
+    await register(base, "target");
+    await register(base, "bystander");
     for (let i = 0; i < 3; i++) {
       const miss = await post(base, "/v1/login", { username: "target", password: `guess ${i}xx` });
       assert.equal(miss.status, 401);
@@ -320,7 +327,9 @@ Deno.test("log-in attempts are limited per account (429 with Retry-After), other
       password: "correct horse",
     });
     assert.equal(other.status, 200);
-  }, { accountRatePerS: 0.01, accountBurst: 3, addressRatePerS: 1000, addressBurst: 1000 });
+  }, {
+    limits: { accountRatePerS: 0.01, accountBurst: 3, addressRatePerS: 1000, addressBurst: 1000 },
+  });
 });
 
 Deno.test("log-in and registration attempts are limited per address (429)", async () => {
@@ -338,45 +347,38 @@ Deno.test("log-in and registration attempts are limited per address (429)", asyn
     });
     assert.equal(register.status, 429);
     assert.match(String(register.body.message), /address/);
-  }, { accountRatePerS: 1000, accountBurst: 1000, addressRatePerS: 0.01, addressBurst: 5 });
+  }, {
+    limits: { accountRatePerS: 1000, accountBurst: 1000, addressRatePerS: 0.01, addressBurst: 5 },
+  });
 });
 
 Deno.test("no enumeration: an unknown user and a wrong password read the same and cost alike", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "sustenet_auth_enum_" });
   // A cost where the KDF dominates a request (~tens of ms), so timing would show a shortcut.
-  await using auth = await startAuth({
-    port: 0,
-    store: { kind: "sqlite", path: `${dir}/auth.sqlite` },
-    signingKeys: `${dir}/ring.json`,
-    scrypt: { logN: 14, r: 8, p: 1 },
-    limits: GENEROUS,
-  });
-  const base = `http://127.0.0.1:${auth.addr.port}`;
-  await post(base, "/v1/register", { username: "realuser", password: "correct horse" });
-  const time = async (username: string) => {
-    const started = performance.now();
-    const answer = await post(base, "/v1/login", { username, password: "wrong password" });
-    return { ms: performance.now() - started, answer };
-  };
-  const unknown: number[] = [];
-  const known: number[] = [];
-  for (let i = 0; i < 6; i++) {
-    const a = await time(`ghost${i}`);
-    const b = await time("realuser");
-    assert.deepEqual(a.answer.body, b.answer.body);
-    assert.equal(a.answer.status, 401);
-    assert.equal(b.answer.status, 401);
-    unknown.push(a.ms);
-    known.push(b.ms);
-  }
-  const median = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
-  // Without the dummy hash an unknown name answers in well under a millisecond.
-  assert.ok(
-    median(unknown) > 0.5 * median(known),
-    `unknown ${median(unknown).toFixed(1)} ms vs known ${median(known).toFixed(1)} ms`,
-  );
-  await auth.stop();
-  await Deno.remove(dir, { recursive: true });
+  await withAuth(async (_auth, base) => {
+    await register(base, "realuser");
+    const time = async (username: string) => {
+      const started = performance.now();
+      const answer = await post(base, "/v1/login", { username, password: "wrong password" });
+      return { ms: performance.now() - started, answer };
+    };
+    const unknown: number[] = [];
+    const known: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const a = await time(`ghost${i}`);
+      const b = await time("realuser");
+      assert.deepEqual(a.answer.body, b.answer.body);
+      assert.equal(a.answer.status, 401);
+      assert.equal(b.answer.status, 401);
+      unknown.push(a.ms);
+      known.push(b.ms);
+    }
+    const median = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
+    // Without the dummy hash an unknown name answers in well under a millisecond.
+    assert.ok(
+      median(unknown) > 0.5 * median(known),
+      `unknown ${median(unknown).toFixed(1)} ms vs known ${median(known).toFixed(1)} ms`,
+    );
+  }, { scrypt: { logN: 14, r: 8, p: 1 } });
 });
 
 Deno.test("a storm of concurrent registrations of one name makes exactly one account", async () => {
@@ -399,7 +401,7 @@ Deno.test("a storm of concurrent registrations of one name makes exactly one acc
 
 Deno.test("injection strings in every field are refused or stored as plain data", async () => {
   await withAuth(async (auth, base) => {
-    await post(base, "/v1/register", { username: "victim", password: "correct horse" });
+    await register(base, "victim");
     for (const evil of INJECTIONS) {
       const asName = await post(base, "/v1/register", {
         username: evil,
@@ -431,56 +433,37 @@ Deno.test("injection strings in every field are refused or stored as plain data"
 });
 
 Deno.test("/health, /metrics on the status port and the public keys at the well-known URL", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "sustenet_auth_status_" });
-  await using auth = await startAuth({
-    port: 0,
-    store: { kind: "sqlite", path: `${dir}/auth.sqlite` },
-    signingKeys: `${dir}/ring.json`,
-    publicKeysOut: `${dir}/public.json`,
-    scrypt: { logN: 10, r: 8, p: 1 },
-    status: { port: 0 },
-  });
-  const status = `http://127.0.0.1:${auth.statusAddr?.port}`;
-  const health = await (await fetch(`${status}/health`)).json();
-  assert.deepEqual(health, { status: "ok", role: "auth", store: "sqlite" });
-  const metrics = await (await fetch(`${status}/metrics`)).text();
-  assert.match(metrics, /^sustenet_auth_logins_total\{outcome="ok"\} 0$/m);
-  const jwks = await (await fetch(`http://127.0.0.1:${auth.addr.port}/.well-known/jwks.json`))
-    .json();
-  assert.deepEqual(jwks, JSON.parse(await Deno.readTextFile(`${dir}/public.json`)));
-  assert.equal(jwks.keys[0].kid, auth.keyRing.current.kid);
-  assert.equal(jwks.keys[0].d, undefined); // no private part
-  await auth.stop();
-  await Deno.remove(dir, { recursive: true });
+  await withAuth(async (auth, _base, dir) => {
+    const status = `http://127.0.0.1:${auth.statusAddr?.port}`;
+    const health = await (await fetch(`${status}/health`)).json();
+    assert.deepEqual(health, { status: "ok", role: "auth", store: "sqlite" });
+    const metrics = await (await fetch(`${status}/metrics`)).text();
+    assert.match(metrics, /^sustenet_auth_logins_total\{outcome="ok"\} 0$/m);
+    const jwks = await (await fetch(`http://127.0.0.1:${auth.addr.port}/.well-known/jwks.json`))
+      .json();
+    assert.deepEqual(jwks, JSON.parse(await Deno.readTextFile(`${dir}/public.json`)));
+    assert.equal(jwks.keys[0].kid, auth.keyRing.current.kid);
+    assert.equal(jwks.keys[0].d, undefined); // no private part
+  }, (dir) => ({ publicKeysOut: `${dir}/public.json`, status: { port: 0 } }));
 });
 
 Deno.test("past max_pending_hashes a log-in is answered 503 busy at once, not queued", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "sustenet_auth_busy_" });
-  await using auth = await startAuth({
-    port: 0,
-    store: { kind: "sqlite", path: `${dir}/auth.sqlite` },
-    signingKeys: `${dir}/ring.json`,
-    scrypt: { logN: 14, r: 8, p: 1 },
-    limits: GENEROUS,
-    maxPendingHashes: 1,
-  });
-  const base = `http://127.0.0.1:${auth.addr.port}`;
-  const answers = await Promise.all(
-    Array.from(
-      { length: 8 },
-      (_, i) => post(base, "/v1/login", { username: `nobody${i}`, password: "some password" }),
-    ),
-  );
-  const busy = answers.filter((a) => a.status === 503);
-  assert.ok(busy.length >= 1, answers.map((a) => a.status).join(","));
-  assert.ok(answers.some((a) => a.status === 401));
-  for (const a of busy) {
-    assert.equal(a.body.error, "busy");
-    assert.equal(a.headers.get("retry-after"), "1");
-  }
-  assert.equal(auth.service.metrics.busy.value, busy.length);
-  await auth.stop();
-  await Deno.remove(dir, { recursive: true });
+  await withAuth(async (auth, base) => {
+    const answers = await Promise.all(
+      Array.from(
+        { length: 8 },
+        (_, i) => post(base, "/v1/login", { username: `nobody${i}`, password: "some password" }),
+      ),
+    );
+    const busy = answers.filter((a) => a.status === 503);
+    assert.ok(busy.length >= 1, answers.map((a) => a.status).join(","));
+    assert.ok(answers.some((a) => a.status === 401));
+    for (const a of busy) {
+      assert.equal(a.body.error, "busy");
+      assert.equal(a.headers.get("retry-after"), "1");
+    }
+    assert.equal(auth.service.metrics.busy.value, busy.length);
+  }, { scrypt: { logN: 14, r: 8, p: 1 }, maxPendingHashes: 1 });
 });
 
 Deno.test("a device logs in without a name, keeps its account, and later links a username", async () => {
@@ -497,7 +480,7 @@ Deno.test("a device logs in without a name, keeps its account, and later links a
     assert.equal(byName.status, 401);
 
     const bearer = { authorization: `Bearer ${again.body.access_token}` };
-    await post(base, "/v1/register", { username: "taken", password: "correct horse" });
+    await register(base, "taken");
     const clash = await post(base, "/v1/device/link", {
       username: "TAKEN",
       password: "correct horse",

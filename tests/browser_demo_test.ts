@@ -10,7 +10,7 @@ import { type BotRun, startBots } from "../client/bots.ts";
 import type { ClusterSession } from "../client/cluster_session.ts";
 import { SustenetClient } from "../client/mod.ts";
 import {
-  DEMO_FRAGMENT_SIZE,
+  DEMO_BOT_SCENARIO,
   emptyDemoServers,
   restartDemoCluster,
   startDemoServers,
@@ -20,6 +20,7 @@ import {
 import { CHAT_COMMAND } from "../plugins/chat.ts";
 import { launchChromium } from "./_browser.ts";
 import { REPO_ROOT } from "./_process.ts";
+import { waitFor } from "./_wait.ts";
 
 /** What the page puts on `globalThis.sustenetDemo` (web/demo.js). */
 interface PageDemo {
@@ -72,14 +73,14 @@ Deno.test({
       const clusters = await observer.listClusters();
       const pageCluster = clusters.find((c) => c.name === joined.cluster);
       assert.ok(pageCluster !== undefined, `the master lists ${joined.cluster}`);
-      // Walking bots on the page's cluster (the demo's walk: circles in the first fragment).
+      // Walking bots on the page's cluster (the demo's: wandering in the first fragment).
       bots = startBots({
         master: { host: "127.0.0.1", port: servers.masterPort },
         cluster: pageCluster.id,
         count: 4,
         seconds: 600,
         intervalMs: 1000,
-        walk: { area: DEMO_FRAGMENT_SIZE },
+        scenario: DEMO_BOT_SCENARIO,
       });
       await bots.allJoined;
       assert.equal(bots.status().joined, 4);
@@ -137,12 +138,12 @@ Deno.test({
         WAIT,
       );
       await page.keyboard.up("ArrowRight");
-      await waitFor(() => seenPage.some((state) => state.x > startX + 2), "the page's moves");
+      await waitFor("the page's moves", () => seenPage.some((state) => state.x > startX + 2));
 
       // Chat from the page's form reaches the Deno client, and the Deno client's line the page.
       await page.locator("#chat-input").fill("hello from the browser");
       await page.locator("#chat-form button").click();
-      await waitFor(() => denoHeard.includes("hello from the browser"), "the page's chat");
+      await waitFor("the page's chat", () => denoHeard.includes("hello from the browser"));
       deno.send(CHAT_COMMAND, new TextEncoder().encode("hello from deno"));
       await page.waitForFunction(
         () =>
@@ -188,15 +189,6 @@ Deno.test({
     }
   },
 });
-
-/** Waits until `check()` holds, polling every 50 ms, for at most 60 s. */
-async function waitFor(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1200; i++) {
-    if (check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  assert.fail(`gave up waiting for ${what}`);
-}
 
 Deno.test({
   name: "`deno task demo --keep` serves a page that shows moving players, until Ctrl-C",

@@ -5,7 +5,7 @@
  * `// This module is browser compatible.` on their first line and use no `Deno.*` API.
  */
 import assert from "node:assert/strict";
-import { REPO_ROOT } from "./_process.ts";
+import { REPO_ROOT, runDeno } from "./_process.ts";
 
 /** npm packages the browser graph may hold: each runs in browsers. */
 const BROWSER_SAFE_NPM = new Set(["@logtape/logtape"]);
@@ -27,17 +27,9 @@ interface GraphModule {
 
 /** The modules reachable from `entry` through code (not type-only) imports. */
 async function runtimeGraph(entry: string): Promise<string[]> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", entry],
-    cwd: REPO_ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
-  const info: { roots: string[]; modules: GraphModule[] } = JSON.parse(
-    new TextDecoder().decode(output.stdout),
-  );
+  const output = await runDeno(["info", "--json", entry], { cwd: REPO_ROOT });
+  assert.equal(output.code, 0, output.stderr);
+  const info: { roots: string[]; modules: GraphModule[] } = JSON.parse(output.stdout);
   const byUrl = new Map(info.modules.map((m) => [m.specifier, m]));
   const seen = new Set<string>();
   const queue = [...info.roots];

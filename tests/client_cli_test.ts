@@ -17,7 +17,9 @@ import {
   freePort,
   REPO_ROOT,
   type RoleProcess,
+  spawnInteractive,
   spawnRole,
+  waitForClusters,
   waitForLine,
   writeTempConfig,
 } from "./_process.ts";
@@ -68,16 +70,7 @@ async function startServers(maxConnections = 0) {
     processes.push(clusterProcess);
     await waitForLine(clusterProcess, /^cluster cli-cluster listening on /);
     // Registration follows the ready line closely; wait until the master lists it.
-    const observer = await SustenetClient.connect({ port: masterPort });
-    try {
-      const deadline = performance.now() + 60_000;
-      while ((await observer.listClusters()).length === 0) {
-        if (performance.now() > deadline) throw new Error("the cluster never registered");
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    } finally {
-      await observer.close();
-    }
+    await waitForClusters(masterPort);
   } catch (error) {
     await close();
     throw error;
@@ -132,53 +125,34 @@ Deno.test("the library and the CLI work against real master and cluster processe
 
 Deno.test("`join` sends stdin lines as chat or any plugin command and prints what comes back", async () => {
   await using servers = await startServers();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      `${REPO_ROOT}client/main.ts`,
-      "--master",
-      `127.0.0.1:${servers.masterPort}`,
-      "join",
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const stderr = new Response(child.stderr).text();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const writer = child.stdin.getWriter();
-  let stdout = "";
+  const child = spawnInteractive([
+    "run",
+    "-A",
+    `${REPO_ROOT}client/main.ts`,
+    "--master",
+    `127.0.0.1:${servers.masterPort}`,
+    "join",
+  ]);
   try {
-    const readUntil = async (pattern: RegExp) => {
-      while (!pattern.test(stdout)) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`stdout ended before ${pattern}:\n${stdout}\n${await stderr}`);
-        stdout += value;
-      }
-    };
-    await readUntil(/joined cli-cluster \(cluster \d+\) as client (\d+)/);
-    await writer.write(new TextEncoder().encode("hello from stdin\n"));
-    await readUntil(/\[client \d+\] hello from stdin/);
+    await child.readUntil(/joined cli-cluster \(cluster \d+\) as client (\d+)/);
+    await child.write("hello from stdin\n");
+    await child.readUntil(/\[client \d+\] hello from stdin/);
     // Any plugin command: the echo plugin answers 0x80, printed with its command.
-    await writer.write(new TextEncoder().encode("/cmd 0x80 echo me\n"));
-    await readUntil(/^command 0x80: echo me$/m);
-    await writer.write(new TextEncoder().encode("/cmd 0x7f refused\n/hex 128 ff01\n"));
-    await readUntil(/^command 0x80: ff01$/m);
-    await writer.write(new TextEncoder().encode("//slash chat\n"));
-    await readUntil(/\[client \d+\] \/slash chat/);
+    await child.write("/cmd 0x80 echo me\n");
+    await child.readUntil(/^command 0x80: echo me$/m);
+    await child.write("/cmd 0x7f refused\n/hex 128 ff01\n");
+    await child.readUntil(/^command 0x80: ff01$/m);
+    await child.write("//slash chat\n");
+    await child.readUntil(/\[client \d+\] \/slash chat/);
   } finally {
-    await writer.close(); // end of stdin: the client leaves and exits
-    while (!(await reader.read()).done) {
-      // drain the rest of stdout
-    }
-    const status = await child.status;
-    const errors = await stderr;
-    assert.equal(status.code, 0, `${stdout}\n${errors}`);
+    const code = await child.finish(); // end of stdin: the client leaves and exits
+    assert.equal(code, 0, `${child.stdout}\n${child.stderr}`);
     // A command outside 0x80..0xff is not sent, and nothing came back for it.
-    assert.match(errors, /not sent: N must be a plugin command 0x80\.\.0xff, got "0x7f"/);
-    assert.doesNotMatch(stdout, /refused/);
+    assert.match(
+      child.stderr,
+      /not sent: N must be a plugin command 0x80\.\.0xff, got "0x7f"/,
+    );
+    assert.doesNotMatch(child.stdout, /refused/);
   }
 });
 

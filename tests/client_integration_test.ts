@@ -7,6 +7,7 @@ import { type ClusterOptions, type ClusterServer, startCluster } from "../cluste
 import { type MasterOptions, type MasterServer, startMaster } from "../master/mod.ts";
 import { generateKey } from "../shared/keys.ts";
 import { definePlugin } from "../shared/plugin.ts";
+import { waitFor } from "./_wait.ts";
 
 const ECHO = 0x80;
 
@@ -16,14 +17,6 @@ const echoPlugin = definePlugin({
     if (command === ECHO) ctx.send(from, ECHO, payload);
   },
 });
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 function hasCode(code: string) {
   return (e: unknown) => {

@@ -11,16 +11,9 @@ import { startCluster } from "../cluster/mod.ts";
 import { startMaster } from "../master/mod.ts";
 import chat, { CHAT_COMMAND } from "../plugins/chat.ts";
 import { generateKey } from "../shared/keys.ts";
+import { waitFor } from "./_wait.ts";
 
 /** Resolves once `check` holds, polling each event-loop turn a bounded number of times. */
-async function until(what: string, check: () => boolean): Promise<void> {
-  // Bounded in count (about 60 s at 10 ms per try), not by a clock.
-  for (let tries = 0; tries < 6000; tries++) {
-    if (check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`never happened: ${what}`);
-}
 
 /** The text of a chat broadcast (`u32 senderClientId | text`). */
 function chatText(payload: Uint8Array): string {
@@ -46,7 +39,7 @@ Deno.test("a WebSocket client and a TCP client chat through one cluster", async 
   });
   const clients: SustenetClient[] = [];
   try {
-    await until("cluster registered", () => master.registry.size === 1);
+    await waitFor("cluster registered", () => master.registry.size === 1);
     const ws = master.webSocketAddr;
     const clusterWs = cluster.webSocketAddr;
     assert.ok(ws !== null && clusterWs !== null);
@@ -74,11 +67,11 @@ Deno.test("a WebSocket client and a TCP client chat through one cluster", async 
       if (command === CHAT_COMMAND) heardByWs.push(chatText(payload));
     });
     wsSession.send(CHAT_COMMAND, new TextEncoder().encode("hello from a WebSocket"));
-    await until("the TCP client hears the WebSocket one", () => heardByTcp.length === 1);
+    await waitFor("the TCP client hears the WebSocket one", () => heardByTcp.length === 1);
     tcpSession.send(CHAT_COMMAND, new TextEncoder().encode("hello from TCP"));
-    await until("the WebSocket client hears the TCP one", () => heardByWs.length === 2);
+    await waitFor("the WebSocket client hears the TCP one", () => heardByWs.length === 2);
     // The chat room echoes to the sender too.
-    await until("the TCP client hears itself", () => heardByTcp.length === 2);
+    await waitFor("the TCP client hears itself", () => heardByTcp.length === 2);
     assert.deepEqual(heardByTcp, ["hello from a WebSocket", "hello from TCP"]);
     assert.deepEqual(heardByWs, ["hello from a WebSocket", "hello from TCP"]);
   } finally {
@@ -105,7 +98,7 @@ Deno.test("a WebSocket client refuses a cluster without a WebSocket endpoint", a
     url: `ws://${ws.hostname}:${ws.port}${ws.path}`,
   });
   try {
-    await until("cluster registered", () => master.registry.size === 1);
+    await waitFor("cluster registered", () => master.registry.size === 1);
     await assert.rejects(client.join("auto"), (error: unknown) => {
       assert.ok(error instanceof ClientError);
       assert.equal(error.code, "cluster_unreachable");

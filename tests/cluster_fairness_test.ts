@@ -18,15 +18,17 @@ import { renderPrometheus } from "../shared/metrics.ts";
 import { definePlugin } from "../shared/plugin.ts";
 import { encodePacket } from "../shared/protocol/codec.ts";
 import { generateKey } from "../shared/keys.ts";
-import { freePort, processRss, spawnRole, waitForLine, writeTempConfig } from "./_process.ts";
 import {
-  joinCluster,
-  playerJoins,
-  type RawClient,
-  requestTicket,
-  startWorld,
-  waitUntil,
-} from "./_raw_client.ts";
+  freePort,
+  processRss,
+  spawnRole,
+  waitForLine,
+  waitForRegistered,
+  writeTempConfig,
+} from "./_process.ts";
+import { playerJoins, type RawClient, startWorld, waitUntil } from "./_raw_client.ts";
+import { closeQuietly } from "../shared/tls_stream_listener.ts";
+import { QUIET_CONSOLE } from "./_logs.ts";
 
 const COUNTS_URL = new URL("../plugins/testing/counts.ts", import.meta.url).href;
 const ECHO_URL = new URL("../plugins/echo.ts", import.meta.url).href;
@@ -214,7 +216,7 @@ Deno.test("a flood kick sends DisconnectCluster('rate limit exceeded'), tells pl
   const lines: string[] = [];
   await setupLogging({
     level: "info",
-    console: { debug() {}, info() {}, warn() {}, error() {} },
+    console: QUIET_CONSOLE,
     sinks: {
       memory(record: LogRecord) {
         if (record.category.includes("cluster")) lines.push(String(record.rawMessage));
@@ -300,13 +302,7 @@ class ThrottledRelay implements AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     this.#listener.close();
-    for (const conn of this.#conns) {
-      try {
-        conn.close();
-      } catch (error) {
-        if (!(error instanceof Deno.errors.BadResource)) throw error; // already closed
-      }
-    }
+    for (const conn of this.#conns) closeQuietly(conn);
     await Promise.allSettled(this.#pumps);
   }
 }
@@ -356,14 +352,8 @@ Deno.test("one player chatting at 4 MB/s cannot make 10 honest readers (2 MB/s e
     for (let i = 0; i < readers; i++) {
       const relay = new ThrottledRelay(w.cluster.addr.port, 2_000_000);
       relays.push(relay);
-      const grant = await requestTicket(w.master.addr.port);
-      assert.ok(grant.answer.kind === "JoinTicket");
-      const join = await joinCluster(relay.port, {
-        ephemeral: grant.ephemeral,
-        ticket: grant.answer.ticket,
-        clusterPublicKey: grant.answer.clusterPublicKey,
-      });
-      assert.equal(join.auth.status, 20);
+      // Through the relay: the ticket names the cluster, not the port it is reached on.
+      const join = await playerJoins(w.master.addr.port, relay.port);
       honest.push(join.client);
     }
     // 4 MB/s offered: 40 lines of 1000 bytes every 10 ms, for 6 s (more than loopback socket
@@ -498,12 +488,7 @@ Deno.test("a real cluster process (deno task cluster, echo in a Worker) kicks a 
     await waitForLine(master, /^master listening on /);
     const ready = await waitForLine(cluster, /^cluster fair-1 listening on 127\.0\.0\.1:(\d+) /);
     const clusterPort = Number(ready[1]);
-    let health: { masterLink?: string } = {};
-    for (let i = 0; i < 200 && health.masterLink !== "registered"; i++) {
-      health = await (await fetch(`http://127.0.0.1:${statusPort}/health`)).json();
-      if (health.masterLink !== "registered") await delay(50);
-    }
-    assert.equal(health.masterLink, "registered");
+    await waitForRegistered(statusPort);
     const { client: steady } = await playerJoins(masterPort, clusterPort);
     // The flooder runs in a third process: the bystander's figures are the cluster's, not
     // those of a test process busy sealing 80 MB/s.

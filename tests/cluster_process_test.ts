@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { generateKey } from "../shared/keys.ts";
-import { freePort, REPO_ROOT, spawnRole, waitForLine, writeTempConfig } from "./_process.ts";
+import {
+  freePort,
+  REPO_ROOT,
+  spawnRole,
+  waitForLine,
+  waitForRegistered,
+  writeTempConfig,
+} from "./_process.ts";
 import { playerJoins } from "./_raw_client.ts";
 
 const ECHO_URL = new URL("../plugins/echo.ts", import.meta.url).href;
@@ -30,12 +37,7 @@ Deno.test("cluster/main.ts serves players through a real master and stops cleanl
     const clusterPort = Number(ready[1]);
     assert.equal(Number(ready[2]), statusPort);
     // Registration follows the ready line: wait until the master can issue tickets for it.
-    let health: { masterLink?: string } = {};
-    for (let i = 0; i < 100 && health.masterLink !== "registered"; i++) {
-      health = await (await fetch(`http://127.0.0.1:${statusPort}/health`)).json();
-      if (health.masterLink !== "registered") await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.equal(health.masterLink, "registered");
+    await waitForRegistered(statusPort);
     const { client } = await playerJoins(masterPort, clusterPort);
     try {
       client.send({ kind: "Plugin", command: 0x80, payload: new Uint8Array([42]) });

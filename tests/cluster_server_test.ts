@@ -23,6 +23,7 @@ import {
   type World,
 } from "./_raw_client.ts";
 import { keyedClusterClient } from "./_fuzz.ts";
+import { QUIET_CONSOLE } from "./_logs.ts";
 
 const echo = definePlugin({
   onMessage(ctx, from, command, payload) {
@@ -460,7 +461,7 @@ Deno.test("a missing cluster key is generated with a warning that the master nee
   const warnings: string[] = [];
   await setupLogging({
     level: "info",
-    console: { debug() {}, info() {}, warn() {}, error() {} },
+    console: QUIET_CONSOLE,
     sinks: {
       capture(record: LogRecord) {
         if (record.level !== "warning" || record.category[1] !== "cluster") return;

@@ -19,6 +19,7 @@ import {
   type ServerRole,
   type SustenetConfig,
 } from "../shared/config.ts";
+import { runDeno, withTempDir } from "./_process.ts";
 
 const ROOT = new URL("..", import.meta.url);
 const ROOT_DIR = decodeURIComponent(ROOT.pathname).replace(/\/$/, "");
@@ -46,15 +47,6 @@ function assertConfigError(
 
 function parseAt(text: string): SustenetConfig {
   return parseConfig(text, { file: "/srv/game/Config.toml" });
-}
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "sustenet_config_test_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 Deno.test("an empty config gives every documented default", () => {
@@ -1065,7 +1057,7 @@ Deno.test("--fragments-bounds takes minX,minZ,maxX,maxZ, validated like the file
     );
     assert.equal(err.flag, "--fragments-bounds");
   }
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_config_test_", async (dir) => {
     const parsed = await configFromArgs(["--fragments-bounds=-100,-50,100,50"], "cluster", {
       cwd: dir,
     });
@@ -1193,7 +1185,7 @@ Deno.test("the README documents every key", async () => {
 });
 
 Deno.test("loadConfig reads a file and resolves paths against its directory", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_config_test_", async (dir) => {
     await Deno.mkdir(`${dir}/conf`);
     await Deno.writeTextFile(
       `${dir}/conf/server.toml`,
@@ -1221,7 +1213,7 @@ Deno.test("loadConfig reads a file and resolves paths against its directory", as
 });
 
 Deno.test("a missing, unreadable or non-TOML file is config_unreadable", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_config_test_", async (dir) => {
     await assert.rejects(loadConfig(`${dir}/missing.toml`), (err) => {
       assert.ok(err instanceof ConfigError);
       assert.equal(err.code, "config_unreadable");
@@ -1246,7 +1238,7 @@ Deno.test("a missing, unreadable or non-TOML file is config_unreadable", async (
 });
 
 Deno.test("configFromArgs: --config file, then flags", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_config_test_", async (dir) => {
     await Deno.writeTextFile(`${dir}/a.toml`, '[all]\nserver_name = "A"\nport = 1\n');
     const config = await configFromArgs(
       ["--config", "a.toml", "--port=7000", "--no-status-enabled", "--plaintext"],
@@ -1268,7 +1260,7 @@ Deno.test("configFromArgs: --config file, then flags", async () => {
 });
 
 Deno.test("configFromArgs uses ./Config.toml when present, else the defaults", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_config_test_", async (dir) => {
     const none = await configFromArgs([], "master", { cwd: dir });
     assert.deepEqual(none, defaultConfig());
     await Deno.writeTextFile(`${dir}/Config.toml`, "[cluster]\nmaster_port = 7100\n");
@@ -1285,7 +1277,7 @@ Deno.test("configFromArgs uses ./Config.toml when present, else the defaults", a
 });
 
 Deno.test("configFromArgs rejects unknown flags, stray arguments and the other role's keys", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_config_test_", async (dir) => {
     const cases: readonly [string[], ServerRole, string | RegExp][] = [
       [["--prot", "1"], "master", "unknown flag --prot"],
       [["--bounds", "1"], "cluster", "unknown flag --bounds"],
@@ -1333,18 +1325,13 @@ Deno.test("exitOnConfigError prints the message and exits with status 2", async 
       exitOnConfigError(err);
     }
   `;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--no-check", "--config", `${ROOT_DIR}/deno.json`, code],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
+  const out = await runDeno(["eval", "--no-check", "--config", `${ROOT_DIR}/deno.json`, code]);
   assert.equal(out.code, 2);
   assert.equal(
-    new TextDecoder().decode(out.stderr),
+    out.stderr,
     "error: Config.toml: all.port must be an integer 0..65535, got -1\n",
   );
-  assert.equal(out.stdout.byteLength, 0);
+  assert.equal(out.stdout.length, 0);
 });
 
 Deno.test("exitOnConfigError rethrows anything that is not a ConfigError", () => {

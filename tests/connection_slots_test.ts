@@ -9,7 +9,6 @@ import assert from "node:assert/strict";
 import { reset as resetLogging } from "@logtape/logtape";
 import { type ClusterOptions, startCluster } from "../cluster/mod.ts";
 import echo, { ECHO_COMMAND } from "../plugins/echo.ts";
-import { type LogRecord, setupLogging } from "../shared/logging.ts";
 import { PER_ADDRESS_REASON, POOL_FULL_REASON } from "../shared/pending_gate.ts";
 import { clientSessionKeysForClient } from "../shared/key_derivation.ts";
 import type { PacketOf } from "../shared/protocol/packets.ts";
@@ -22,6 +21,7 @@ import {
   waitUntil,
   type World,
 } from "./_raw_client.ts";
+import { captureLogs } from "./_logs.ts";
 
 function world(cluster: ClusterOptions = {}): Promise<World> {
   return startWorld({ plugins: [echo], ...cluster });
@@ -203,13 +203,7 @@ Deno.test("pending connections that never authenticate are closed at the deadlin
 });
 
 Deno.test("a flood of bad pre-auth connections writes a few log lines with a count, not one per connection", async () => {
-  const records: LogRecord[] = [];
-  await setupLogging({
-    level: "debug",
-    color: false,
-    console: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
-    sinks: { memory: (record) => records.push(record) },
-  });
+  const records = await captureLogs();
   try {
     await using w = await world();
     const floods = 30;

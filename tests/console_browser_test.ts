@@ -15,15 +15,12 @@ import { startCluster } from "../cluster/mod.ts";
 import { SustenetClient } from "../client/mod.ts";
 import { generateKey } from "../shared/keys.ts";
 import { definePlugin } from "../shared/plugin.ts";
+import { waitFor } from "./_wait.ts";
 
 /** Waits (60 s at most) until `check` holds. */
-async function until(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
-  const deadline = performance.now() + 60_000;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+/** {@linkcode waitFor} at a browser's pace (each check may ask the page). */
+const until = (what: string, check: () => Promise<boolean> | boolean) =>
+  waitFor(what, check, 60_000, 100);
 
 async function cellText(page: Page, selector: string): Promise<string> {
   return (await page.locator(selector).first().textContent()) ?? "";

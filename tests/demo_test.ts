@@ -3,27 +3,10 @@
  * says (`deno task demo`, so with the task's permissions), and the script itself for flags.
  */
 import assert from "node:assert/strict";
-import { REPO_ROOT } from "./_process.ts";
+import { REPO_ROOT, runDeno as runDenoIn } from "./_process.ts";
 
-/** Runs `deno <args>` from the repository root and collects its output. */
-async function runDeno(
-  args: readonly string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [...args],
-    cwd: REPO_ROOT,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
+/** Runs `deno <args>` from the repository root. */
+const runDeno = (args: readonly string[]) => runDenoIn(args, { cwd: REPO_ROOT });
 
 Deno.test("`deno task demo` starts a master and two clusters, runs bots, summarises and exits 0", async () => {
   // Default arguments, as in the README: 6 bots for 4 seconds.

@@ -11,7 +11,7 @@ import { startCluster } from "../cluster/mod.ts";
 import { startMaster } from "../master/mod.ts";
 import { SustenetError } from "../shared/errors.ts";
 import { generateKey } from "../shared/keys.ts";
-import { freePort, REPO_ROOT, spawnRole, writeTempConfig } from "./_process.ts";
+import { freePort, REPO_ROOT, runDeno, spawnRole, writeTempConfig } from "./_process.ts";
 
 Deno.test("cluster.registered resolves with the id the master gave, once it lists the cluster", async () => {
   const keysDir = await Deno.makeTempDir({ prefix: "sustenet_embed_" });
@@ -81,14 +81,9 @@ Deno.test("without --unstable-worker-options a trusted plugin is a catchable err
         `  await Deno.remove(work, { recursive: true });\n` +
         `}\n`,
     );
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--no-lock", "main.ts"],
-      cwd: dir,
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-    }).output();
-    const stdout = new TextDecoder().decode(out.stdout).trim();
-    const stderr = new TextDecoder().decode(out.stderr);
+    const out = await runDeno(["run", "-A", "--no-lock", "main.ts"], { cwd: dir });
+    const stdout = out.stdout.trim();
+    const stderr = out.stderr;
     assert.equal(out.code, 3, `not Deno's exit 70:\n${stderr}`);
     assert.match(stderr, /plugin "echo" failed to load: .*--unstable-worker-options/);
     await assert.rejects(Deno.stat(stdout), Deno.errors.NotFound, "its temp dir is gone");
@@ -142,13 +137,15 @@ Deno.test("docs/EMBEDDING.md's script runs as written (package imports pointed a
   const dir = await Deno.makeTempDir({ prefix: "sustenet_embed_doc_" });
   try {
     await Deno.writeTextFile(`${dir}/main.ts`, local);
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--config", `${REPO_ROOT}deno.json`, `${dir}/main.ts`],
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-    }).output();
-    const stdout = new TextDecoder().decode(out.stdout);
-    assert.equal(out.code, 0, `${stdout}\n${new TextDecoder().decode(out.stderr)}`);
+    const out = await runDeno([
+      "run",
+      "-A",
+      "--config",
+      `${REPO_ROOT}deno.json`,
+      `${dir}/main.ts`,
+    ]);
+    const stdout = out.stdout;
+    assert.equal(out.code, 0, `${stdout}\n${out.stderr}`);
     assert.match(stdout, /command: 128.*on cluster \d+/s);
   } finally {
     await Deno.remove(dir, { recursive: true });

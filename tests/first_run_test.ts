@@ -7,12 +7,16 @@
 import assert from "node:assert/strict";
 import { parse as parseToml } from "smol-toml";
 import { CHAT_SETTINGS } from "../plugins/chat.ts";
-import { SustenetClient } from "../client/mod.ts";
 import { generateKey } from "../shared/keys.ts";
-import { freePort, REPO_ROOT, type RoleProcess, spawnRole, waitForLine } from "./_process.ts";
-
-/** Overall bound of every wait below: generous, so a busy machine never fails a test. */
-const BOUND_MS = 60_000;
+import {
+  freePort,
+  REPO_ROOT,
+  type RoleProcess,
+  spawnInteractive,
+  spawnRole,
+  waitForClusters,
+  waitForLine,
+} from "./_process.ts";
 
 /** Master and cluster from the repository's Config.toml, each on free ports. */
 async function startFromRepoConfig() {
@@ -46,16 +50,7 @@ async function startFromRepoConfig() {
     ]);
     processes.push(cluster);
     await waitForLine(cluster, /^cluster .* listening on /);
-    const observer = await SustenetClient.connect({ port: masterPort });
-    try {
-      const started = performance.now();
-      while ((await observer.listClusters()).length === 0) {
-        if (performance.now() - started > BOUND_MS) throw new Error("the cluster never registered");
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    } finally {
-      await observer.close();
-    }
+    await waitForClusters(masterPort);
   } catch (error) {
     await close();
     throw error;
@@ -80,60 +75,29 @@ Deno.test("README's plugin example sets only settings chat reads", async () => {
 
 Deno.test("first run with the repository's Config.toml: chat, /cmd 128 and an unowned command are answered", async () => {
   await using servers = await startFromRepoConfig();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      `${REPO_ROOT}client/main.ts`,
-      "--master",
-      `127.0.0.1:${servers.masterPort}`,
-      "join",
-      "auto",
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  let stderr = "";
-  const stderrDone = (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) stderr += chunk;
-  })();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const writer = child.stdin.getWriter();
-  let stdout = "";
-  const bound = setTimeout(() => child.kill("SIGKILL"), BOUND_MS);
+  const child = spawnInteractive([
+    "run",
+    "-A",
+    `${REPO_ROOT}client/main.ts`,
+    "--master",
+    `127.0.0.1:${servers.masterPort}`,
+    "join",
+    "auto",
+  ]);
   try {
-    const readUntil = async (pattern: RegExp, what = () => stdout) => {
-      while (!pattern.test(what())) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`stdout ended before ${pattern}:\n${stdout}\n${stderr}`);
-        stdout += value;
-      }
-    };
-    await readUntil(/joined Sustenet \(cluster \d+\) as client \d+/);
-    await writer.write(new TextEncoder().encode("hello newcomer\n"));
-    await readUntil(/\[client \d+\] hello newcomer/);
-    await writer.write(new TextEncoder().encode("/cmd 128 hi\n"));
-    await readUntil(/^command 0x80: hi$/m);
+    await child.readUntil(/joined Sustenet \(cluster \d+\) as client \d+/);
+    await child.write("hello newcomer\n");
+    await child.readUntil(/\[client \d+\] hello newcomer/);
+    await child.write("/cmd 128 hi\n");
+    await child.readUntil(/^command 0x80: hi$/m);
     // 0x90: no plugin handles it. The cluster answers (stderr), the session stays open.
-    await writer.write(new TextEncoder().encode("/cmd 0x90 anyone?\n"));
-    const asked = performance.now();
-    while (!/no plugin handles 0x90/.test(stderr)) {
-      if (performance.now() - asked > BOUND_MS) throw new Error(`no answer:\n${stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    await writer.write(new TextEncoder().encode("still here\n"));
-    await readUntil(/\[client \d+\] still here/);
+    await child.write("/cmd 0x90 anyone?\n");
+    await child.stderrUntil(/no plugin handles 0x90/);
+    await child.write("still here\n");
+    await child.readUntil(/\[client \d+\] still here/);
   } finally {
-    clearTimeout(bound);
-    await writer.close();
-    while (!(await reader.read()).done) {
-      // drain
-    }
-    const status = await child.status;
-    await stderrDone;
-    assert.equal(status.code, 0, `${stdout}\n${stderr}`);
+    const code = await child.finish();
+    assert.equal(code, 0, `${child.stdout}\n${child.stderr}`);
   }
   const metrics = await (await fetch(`http://127.0.0.1:${servers.clusterStatusPort}/metrics`))
     .text();

@@ -9,9 +9,8 @@
  * Skipped (with a message) when godot3-server is not installed; .ci/run installs it.
  */
 import assert from "node:assert/strict";
-import type { PacketOf } from "../shared/protocol/packets.ts";
-import { Deployment, freePort, REPO_ROOT } from "./_process.ts";
-import { type ClusterJoin, joinCluster, requestTicket } from "./_raw_client.ts";
+import { Deployment, freePort, REPO_ROOT, runDeno } from "./_process.ts";
+import { playerJoinsWhenListed } from "./_raw_client.ts";
 
 const GODOT = "godot3-server";
 const WAIT_MS = 60_000;
@@ -30,34 +29,10 @@ async function godotInstalled(): Promise<boolean> {
 }
 
 async function denoTaskCerts(out: string): Promise<void> {
-  const result = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "certs", "--out", out, "localhost", "127.0.0.1"],
+  const result = await runDeno(["task", "certs", "--out", out, "localhost", "127.0.0.1"], {
     cwd: REPO_ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(result.success, new TextDecoder().decode(result.stderr));
-}
-
-/** A bot on the plain port with the sealed session: retries until the cluster is listed. */
-async function botJoins(masterPort: number, clusterPort: number): Promise<ClusterJoin> {
-  const deadline = performance.now() + WAIT_MS;
-  for (;;) {
-    const grant = await requestTicket(masterPort);
-    if (grant.answer.kind === "JoinTicket") {
-      const ticket = grant.answer as PacketOf<"JoinTicket">;
-      const join = await joinCluster(clusterPort, {
-        ephemeral: grant.ephemeral,
-        ticket: ticket.ticket,
-        clusterPublicKey: ticket.clusterPublicKey,
-      });
-      assert.equal(join.auth.status, 20);
-      return join;
-    }
-    if (performance.now() > deadline) throw new Error(`no ticket: ${JSON.stringify(grant.answer)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  });
+  assert.ok(result.success, result.stderr);
 }
 
 Deno.test({
@@ -95,7 +70,7 @@ Deno.test({
       /cluster eu-1 listening on .* tls 127\.0\.0\.1:\d+/,
     );
 
-    const bot = await botJoins(masterPort, clusterPort);
+    const bot = await playerJoinsWhenListed(masterPort, clusterPort);
     let walking = true;
     const walk = (async () => {
       // Bounded in steps and time: 20 moves a second for at most the test's wait.

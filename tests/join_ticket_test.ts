@@ -58,6 +58,16 @@ function isTicketInvalid(err: unknown): boolean {
   return true;
 }
 
+/** The verifier of cluster 7 (identity {@linkcode IDENTITY}) at {@linkcode NOW}. */
+function verifierFor(clusterKey: Uint8Array): TicketVerifier {
+  return new TicketVerifier({
+    identityPublicKey: IDENTITY,
+    clusterKey,
+    clusterId: 7,
+    now: () => NOW,
+  });
+}
+
 Deno.test("a sealed ticket opens to the same claims", async () => {
   for (const playerId of ["guest-1", "", "プレイヤー🎮", "x".repeat(255)]) {
     const { clusterKey, claims } = await fixture({ playerId });
@@ -151,12 +161,7 @@ Deno.test("an authentic but malformed ticket is a TicketError", async () => {
 
 Deno.test("a valid ticket is accepted once, then refused as reused (44)", async () => {
   const { clusterKey, clientPublic, claims } = await fixture();
-  const verifier = new TicketVerifier({
-    identityPublicKey: IDENTITY,
-    clusterKey,
-    clusterId: 7,
-    now: () => NOW,
-  });
+  const verifier = verifierFor(clusterKey);
   const sealed = await sealJoinTicket(clusterKey, claims);
   assert.deepEqual(await verifier.verify(sealed, clientPublic), { ok: true, claims });
   assert.deepEqual(await verifier.verify(sealed, clientPublic), {
@@ -174,12 +179,7 @@ Deno.test("a valid ticket is accepted once, then refused as reused (44)", async 
 
 Deno.test("concurrent presentations of one ticket let exactly one through", async () => {
   const { clusterKey, clientPublic, claims } = await fixture();
-  const verifier = new TicketVerifier({
-    identityPublicKey: IDENTITY,
-    clusterKey,
-    clusterId: 7,
-    now: () => NOW,
-  });
+  const verifier = verifierFor(clusterKey);
   const sealed = await sealJoinTicket(clusterKey, claims);
   const verdicts = await Promise.all(
     Array.from({ length: 10 }, () => verifier.verify(sealed, clientPublic)),
@@ -216,12 +216,7 @@ Deno.test("an expired ticket is refused (44) and not remembered", async () => {
 
 Deno.test("a ticket for another cluster is refused (40)", async () => {
   const { clusterKey, clientPublic, claims } = await fixture({ clusterId: 8 });
-  const verifier = new TicketVerifier({
-    identityPublicKey: IDENTITY,
-    clusterKey,
-    clusterId: 7,
-    now: () => NOW,
-  });
+  const verifier = verifierFor(clusterKey);
   assert.deepEqual(await verifier.verify(await sealJoinTicket(clusterKey, claims), clientPublic), {
     ok: false,
     status: 40,
@@ -245,23 +240,13 @@ Deno.test("a ticket for another cluster's identity is refused (40) even with the
     reason: "wrong_cluster",
   });
   // Refused without being burnt: the cluster it was issued to still takes it.
-  const own = new TicketVerifier({
-    identityPublicKey: IDENTITY,
-    clusterKey,
-    clusterId: 7,
-    now: () => NOW,
-  });
+  const own = verifierFor(clusterKey);
   assert.equal((await own.verify(sealed, clientPublic)).ok, true);
 });
 
 Deno.test("a ticket sealed with another cluster's key or garbage is refused (40)", async () => {
   const { clusterKey, clientPublic, claims } = await fixture();
-  const verifier = new TicketVerifier({
-    identityPublicKey: IDENTITY,
-    clusterKey,
-    clusterId: 7,
-    now: () => NOW,
-  });
+  const verifier = verifierFor(clusterKey);
   const foreign = await sealJoinTicket(crypto.getRandomValues(new Uint8Array(32)), claims);
   const invalid = { ok: false, status: 40, reason: "invalid" };
   assert.deepEqual(await verifier.verify(foreign, clientPublic), invalid);
@@ -274,12 +259,7 @@ Deno.test("a ticket sealed with another cluster's key or garbage is refused (40)
 
 Deno.test("a stolen ticket presented with another key is refused (40) and not burned", async () => {
   const { clusterKey, clientPublic, claims } = await fixture();
-  const verifier = new TicketVerifier({
-    identityPublicKey: IDENTITY,
-    clusterKey,
-    clusterId: 7,
-    now: () => NOW,
-  });
+  const verifier = verifierFor(clusterKey);
   const sealed = await sealJoinTicket(clusterKey, claims);
   const thief = crypto.getRandomValues(new Uint8Array(32));
   const wrongKey = { ok: false, status: 40, reason: "wrong_key" };

@@ -15,18 +15,10 @@ import {
   generateEphemeralKeyPair,
 } from "../shared/key_derivation.ts";
 import { generateAesKeyBytes, KeyError } from "../shared/security.ts";
+import { runDeno, withTempDir } from "./_process.ts";
 
 const IS_WINDOWS = Deno.build.os === "windows";
 const KEYGEN = new URL("../shared/keygen.ts", import.meta.url).pathname;
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "sustenet_keys_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 async function modeOf(path: string): Promise<number | null> {
   const { mode } = await Deno.stat(path);
@@ -59,7 +51,7 @@ const BAD_NAMES = [
 ];
 
 Deno.test("a saved key loads back, mode 0600 in a new directory of mode 0700", async () => {
-  await withTempDir(async (root) => {
+  await withTempDir("sustenet_keys_", async (root) => {
     const dir = `${root}/nested/keys`;
     const key = generateAesKeyBytes();
     const path = await saveKey(dir, "eu-1", key);
@@ -73,7 +65,7 @@ Deno.test("a saved key loads back, mode 0600 in a new directory of mode 0700", a
 });
 
 Deno.test("an existing key is never overwritten unless asked", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_keys_", async (dir) => {
     const first = generateAesKeyBytes();
     await saveKey(dir, "eu-1", first);
     await assert.rejects(saveKey(dir, "eu-1", generateAesKeyBytes()), hasCode("key_exists"));
@@ -92,7 +84,7 @@ Deno.test("an existing key is never overwritten unless asked", async () => {
 });
 
 Deno.test("a key that is not 32 bytes is refused when saving, naming the length", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_keys_", async (dir) => {
     for (const length of [0, 16, 31, 33]) {
       await assert.rejects(saveKey(dir, "k", new Uint8Array(length)), (err: unknown) => {
         hasCode("key_invalid")(err);
@@ -105,7 +97,7 @@ Deno.test("a key that is not 32 bytes is refused when saving, naming the length"
 });
 
 Deno.test("unsafe key names are refused before touching the disk", async () => {
-  await withTempDir(async (root) => {
+  await withTempDir("sustenet_keys_", async (root) => {
     const dir = `${root}/keys`;
     await Deno.mkdir(dir);
     // A file outside the keys directory that a traversal would reach.
@@ -127,7 +119,7 @@ Deno.test("unsafe key names are refused before touching the disk", async () => {
 });
 
 Deno.test("loading a missing key is key_missing, a wrong-size one key_invalid", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_keys_", async (dir) => {
     await assert.rejects(loadKey(dir, "nope"), hasCode("key_missing"));
     await assert.rejects(loadKey(`${dir}/no-such-dir`, "nope"), hasCode("key_missing"));
     for (const length of [0, 31, 33, 4096]) {
@@ -144,7 +136,7 @@ Deno.test("loading a missing key is key_missing, a wrong-size one key_invalid", 
 });
 
 Deno.test("key file errors name the path and length, never the bytes", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_keys_", async (dir) => {
     await Deno.writeFile(`${dir}/k`, new Uint8Array(33).fill(0xcd));
     await assert.rejects(loadKey(dir, "k"), (err: Error) => {
       assert.ok(err.message.includes(`${dir}/k`));
@@ -155,7 +147,7 @@ Deno.test("key file errors name the path and length, never the bytes", async () 
 });
 
 Deno.test("generated keys are 32 random bytes with mode 0600", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_keys_", async (dir) => {
     const a = await generateKey(dir, "a");
     const b = await generateKey(dir, "b");
     assert.equal(a, `${dir}/a`);
@@ -166,7 +158,7 @@ Deno.test("generated keys are 32 random bytes with mode 0600", async () => {
 });
 
 Deno.test("loading all keys skips and reports everything that is not a key", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_keys_", async (dir) => {
     const a = generateAesKeyBytes();
     const b = generateAesKeyBytes();
     await saveKey(dir, "a", a);
@@ -205,7 +197,7 @@ Deno.test("loading all keys skips and reports everything that is not a key", asy
 });
 
 Deno.test("loading all keys from a missing directory reports it, without throwing", async () => {
-  await withTempDir(async (root) => {
+  await withTempDir("sustenet_keys_", async (root) => {
     const { keys, problems } = await loadAllKeys(`${root}/none`);
     assert.equal(keys.size, 0);
     assert.deepEqual(problems, [{
@@ -217,7 +209,7 @@ Deno.test("loading all keys from a missing directory reports it, without throwin
 });
 
 Deno.test("an identity is created once (0600 private, 0644 public) then loaded", async () => {
-  await withTempDir(async (root) => {
+  await withTempDir("sustenet_keys_", async (root) => {
     const dir = `${root}/keys`;
     const created = await loadOrCreateIdentity(dir, "cluster_identity");
     assert.equal(created.created, true);
@@ -256,7 +248,7 @@ Deno.test("an identity is created once (0600 private, 0644 public) then loaded",
 });
 
 Deno.test("a missing or wrong .pub is rewritten from the private key", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_keys_", async (dir) => {
     const first = await loadOrCreateIdentity(dir, "id");
     const publicPath = `${dir}/id.pub`;
     await Deno.remove(publicPath);
@@ -274,7 +266,7 @@ Deno.test("a missing or wrong .pub is rewritten from the private key", async () 
 });
 
 Deno.test("a .pub without its .identity is refused rather than replaced", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_keys_", async (dir) => {
     await loadOrCreateIdentity(dir, "id");
     const pinned = await Deno.readTextFile(`${dir}/id.pub`);
     await Deno.remove(`${dir}/id.identity`);
@@ -285,7 +277,7 @@ Deno.test("a .pub without its .identity is refused rather than replaced", async 
 });
 
 Deno.test("a corrupt or oversized .identity file is key_invalid", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_keys_", async (dir) => {
     for (const bytes of [new Uint8Array(0), new Uint8Array(48), new Uint8Array(5000)]) {
       await Deno.writeFile(`${dir}/id.identity`, bytes);
       await assert.rejects(loadOrCreateIdentity(dir, "id"), hasCode("key_invalid"));
@@ -296,23 +288,15 @@ Deno.test("a corrupt or oversized .identity file is key_invalid", async () => {
   });
 });
 
-async function keygen(cwd: string, ...args: string[]) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-config", "--allow-read", `--allow-write=${cwd}`, KEYGEN, ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+function keygen(cwd: string, ...args: string[]) {
+  return runDeno(
+    ["run", "--no-config", "--allow-read", `--allow-write=${cwd}`, KEYGEN, ...args],
+    { cwd },
+  );
 }
 
 Deno.test("keygen writes keys/<name> mode 0600 and says where to copy it", async () => {
-  await withTempDir(async (cwd) => {
+  await withTempDir("sustenet_keys_", async (cwd) => {
     const made = await keygen(cwd, "eu-1");
     assert.equal(made.code, 0, made.stderr);
     assert.equal(
@@ -329,7 +313,7 @@ Deno.test("keygen writes keys/<name> mode 0600 and says where to copy it", async
 });
 
 Deno.test("keygen exits 2 on an existing key unless --force, and on bad arguments", async () => {
-  await withTempDir(async (cwd) => {
+  await withTempDir("sustenet_keys_", async (cwd) => {
     assert.equal((await keygen(cwd, "eu-1")).code, 0);
     const before = await Deno.readFile(`${cwd}/keys/eu-1`);
     const exists = await keygen(cwd, "eu-1");

@@ -4,11 +4,7 @@
  * per-bot lines), JSON for CI, and exit codes.
  */
 import assert from "node:assert/strict";
-import { SustenetClient } from "../client/mod.ts";
-import { Deployment, freePort, spawnRole } from "./_process.ts";
-
-/** Overall bound of the waits below: generous, so a busy machine never fails a test. */
-const BOUND_MS = 60_000;
+import { Deployment, freePort, spawnRole, waitForClusters } from "./_process.ts";
 
 async function startServers() {
   const deployment = await Deployment.create("sustenet_load_");
@@ -35,16 +31,7 @@ async function startServers() {
         `[[cluster.plugins]]\nurl = "${plugin("chat.ts")}"\n`,
       /^cluster load-1 listening on /,
     );
-    const observer = await SustenetClient.connect({ port: masterPort });
-    try {
-      const started = performance.now();
-      while ((await observer.listClusters()).length === 0) {
-        if (performance.now() - started > BOUND_MS) throw new Error("the cluster never registered");
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    } finally {
-      await observer.close();
-    }
+    await waitForClusters(masterPort);
     return { deployment, master: `127.0.0.1:${masterPort}` };
   } catch (error) {
     await deployment[Symbol.asyncDispose]();

@@ -10,74 +10,18 @@ import { saveKey } from "../shared/keys.ts";
 import { openJoinTicket, TicketVerifier } from "../shared/join_ticket.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { sha256 } from "../shared/security.ts";
-import { type MasterOptions, type MasterServer, startMaster } from "../master/mod.ts";
 import {
   answerOf,
-  challengeOf,
-  type RawCluster,
-  type RawClusterOptions,
-  RawPeer,
+  MASTER_KEY_NAME as KEY_NAME,
+  type RawPeer,
   registerRawCluster,
-  waitFor,
+  withMaster,
 } from "./_master_peer.ts";
 import { decrypt, importAesKey } from "../shared/security.ts";
 import { deriveMasterLinkKeys } from "../shared/key_derivation.ts";
 import { formatLogRecord } from "../shared/logging.ts";
 import { reset as resetLogging } from "@logtape/logtape";
-
-const KEY_NAME = "cluster_key";
-
-interface Fixture {
-  readonly master: MasterServer;
-  readonly port: number;
-  readonly key: Uint8Array;
-  readonly keysDir: string;
-  /** Connects a raw peer that is closed when the test ends. */
-  hello(role: "client" | "cluster"): Promise<RawPeer>;
-  connect(): Promise<RawPeer>;
-  cluster(options?: Partial<RawClusterOptions>): Promise<RawCluster>;
-  challenge(keyName?: string): ReturnType<typeof challengeOf>;
-}
-
-async function withMaster(
-  options: MasterOptions,
-  run: (fixture: Fixture) => Promise<void>,
-): Promise<void> {
-  const keysDir = await Deno.makeTempDir({ prefix: "sustenet_master_test_" });
-  const key = crypto.getRandomValues(new Uint8Array(32));
-  await saveKey(keysDir, KEY_NAME, key);
-  const master = await startMaster({ port: 0, keysDir, ...options });
-  const peers: RawPeer[] = [];
-  const port = master.addr.port;
-  const keep = (peer: RawPeer) => {
-    peers.push(peer);
-    return peer;
-  };
-  try {
-    await run({
-      master,
-      port,
-      key,
-      keysDir,
-      hello: async (role) => keep(await RawPeer.hello(port, role)),
-      connect: async () => keep(await RawPeer.connect(port)),
-      cluster: async (extra = {}) => {
-        const cluster = await registerRawCluster(port, { keyName: KEY_NAME, key, ...extra });
-        keep(cluster.peer);
-        return cluster;
-      },
-      challenge: async (keyName = KEY_NAME) => {
-        const challenge = await challengeOf(port, keyName);
-        keep(challenge.peer);
-        return challenge;
-      },
-    });
-  } finally {
-    await Promise.all(peers.map((peer) => peer.close()));
-    await master.stop();
-    await Deno.remove(keysDir, { recursive: true });
-  }
-}
+import { waitFor } from "./_wait.ts";
 
 const CLIENT_KEY = new Uint8Array(32).fill(9);
 
@@ -107,7 +51,7 @@ Deno.test("a cluster with the right key registers, is listed and its link is sea
     peer.send({ kind: "Heartbeat", load: 7, maxConnections: 50 });
     peer.send({ kind: "Ping", value: 77 });
     assert.equal((await peer.expect("Pong")).value, 77);
-    await waitFor(() => master.registry.get(clusterId)?.load === 7);
+    await waitFor("load 7", () => master.registry.get(clusterId)?.load === 7);
 
     const client = await hello("client");
     client.send({ kind: "RequestClusters" });
@@ -220,7 +164,7 @@ Deno.test("a tampered sealed record from a cluster closes its link and unlists i
     assert.equal(master.registry.size, 1);
     peer.send({ kind: "Heartbeat", load: 1, maxConnections: 1 });
     await peer.waitClosed();
-    await waitFor(() => master.registry.get(created.clusterId) === undefined);
+    await waitFor("deregistration", () => master.registry.get(created.clusterId) === undefined);
   });
 });
 
@@ -252,7 +196,7 @@ Deno.test("a cluster that disconnects is removed at once", async () => {
   await withMaster({}, async ({ master, cluster, hello }) => {
     const { peer, clusterId } = await cluster();
     await peer.close();
-    await waitFor(() => master.registry.size === 0, 2000, "removal");
+    await waitFor("removal", () => master.registry.size === 0, 2000);
     const client = await hello("client");
     client.send({ kind: "RequestClusters" });
     assert.deepEqual((await client.expect("SendClusters")).clusters, []);
@@ -293,7 +237,7 @@ Deno.test("auto-join picks the least-loaded cluster with room", async () => {
       c.peer.send({ kind: "Heartbeat", load, maxConnections: 100 });
       clusters.push(c);
     }
-    await waitFor(() => master.registry.list().every((r) => r.load > 0));
+    await waitFor("every load reported", () => master.registry.list().every((r) => r.load > 0));
     const client = await hello("client");
     client.send(join(0));
     assert.equal((await client.expect("JoinTicket")).clusterId, clusters[1].clusterId);
@@ -316,7 +260,7 @@ Deno.test("a full cluster is refused with ClusterFull and the connection stays o
   await withMaster({}, async ({ master, cluster, hello }) => {
     const { peer, clusterId } = await cluster({ maxConnections: 2 });
     peer.send({ kind: "Heartbeat", load: 2, maxConnections: 2 });
-    await waitFor(() => master.registry.get(clusterId)?.load === 2);
+    await waitFor("load 2", () => master.registry.get(clusterId)?.load === 2);
     const client = await hello("client");
     client.send(join(clusterId));
     assert.equal((await client.expectError(ErrorCode.ClusterFull)).reason, "cluster is full");

@@ -7,64 +7,20 @@
 
 import { PROTOCOL_VERSION } from "../shared/protocol/packets.ts";
 import assert from "node:assert/strict";
-import { type MasterOptions, type MasterServer, startMaster } from "../master/mod.ts";
 import { resolveMasterOptions } from "../master/master_options.ts";
-import { saveKey } from "../shared/keys.ts";
 import { PER_ADDRESS_REASON, POOL_FULL_REASON } from "../shared/pending_gate.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
-import { RawPeer, registerRawCluster, waitFor } from "./_master_peer.ts";
-
-const KEY_NAME = "cluster_key";
-
-interface Fixture {
-  readonly master: MasterServer;
-  readonly port: number;
-  /** Opens a raw connection (closed at the end of the test). */
-  connect(): Promise<RawPeer>;
-  /** Connects and says Hello as `role`. */
-  hello(role: "client" | "cluster"): Promise<RawPeer>;
-  /** Registers a raw cluster named `name`. */
-  register(name: string): Promise<{ peer: RawPeer; clusterId: number }>;
-}
-
-async function withMaster(options: MasterOptions, run: (f: Fixture) => Promise<void>) {
-  const keysDir = await Deno.makeTempDir({ prefix: "sustenet_master_slots_" });
-  const key = crypto.getRandomValues(new Uint8Array(32));
-  await saveKey(keysDir, KEY_NAME, key);
-  const master = await startMaster({ port: 0, keysDir, ...options });
-  const port = master.addr.port;
-  const peers: RawPeer[] = [];
-  const keep = (peer: RawPeer) => {
-    peers.push(peer);
-    return peer;
-  };
-  try {
-    await run({
-      master,
-      port,
-      connect: async () => keep(await RawPeer.connect(port)),
-      hello: async (role) => keep(await RawPeer.hello(port, role)),
-      register: async (name) => {
-        const cluster = await registerRawCluster(port, { keyName: KEY_NAME, key, name });
-        keep(cluster.peer);
-        return cluster;
-      },
-    });
-  } finally {
-    await Promise.all(peers.map((peer) => peer.close()));
-    await master.stop();
-    await Deno.remove(keysDir, { recursive: true });
-  }
-}
+import { withMaster } from "./_master_peer.ts";
+import { waitFor } from "./_wait.ts";
 
 Deno.test("a master with max_connections = N and N idle client connections still registers and lists a cluster", async () => {
-  await withMaster({ maxConnections: 3 }, async ({ master, connect, hello, register }) => {
+  await withMaster({ maxConnections: 3 }, async ({ master, connect, hello, cluster }) => {
     const idle = [await hello("client"), await hello("client"), await hello("client")];
     const extra = await connect();
     extra.send({ kind: "Hello", version: PROTOCOL_VERSION, role: 1 });
     await extra.expectError(ErrorCode.ServerFull);
     await extra.waitClosed();
-    const { clusterId } = await register("eu-1");
+    const { clusterId } = await cluster({ name: "eu-1" });
     assert.equal(master.registry.get(clusterId)?.name, "eu-1");
     idle[0].send({ kind: "RequestClusters" });
     const list = await idle[0].expect("SendClusters");
@@ -74,8 +30,8 @@ Deno.test("a master with max_connections = N and N idle client connections still
 });
 
 Deno.test("max_clusters: a cluster past it gets ServerFull at its Hello; clients are unaffected", async () => {
-  await withMaster({ maxClusters: 1 }, async ({ master, connect, hello, register }) => {
-    await register("eu-1");
+  await withMaster({ maxClusters: 1 }, async ({ master, connect, hello, cluster }) => {
+    await cluster({ name: "eu-1" });
     const second = await connect();
     second.send({ kind: "Hello", version: PROTOCOL_VERSION, role: 2 });
     const error = await second.expectError(ErrorCode.ServerFull);
@@ -91,10 +47,10 @@ Deno.test("max_clusters: a cluster past it gets ServerFull at its Hello; clients
 Deno.test("connections that never say Hello hold no client or cluster slot: the full pending pool evicts the oldest", async () => {
   await withMaster(
     { maxConnections: 1, maxPendingConnections: 3, maxPendingPerAddress: 100 },
-    async ({ master, connect, hello, register }) => {
+    async ({ master, connect, hello, cluster }) => {
       const silent = [await connect(), await connect(), await connect()];
       // The cluster's connection takes the oldest one's place while it registers.
-      const { clusterId } = await register("eu-1");
+      const { clusterId } = await cluster({ name: "eu-1" });
       assert.ok(master.registry.get(clusterId) !== undefined);
       const error = await silent[0].expectError(ErrorCode.ServerFull);
       assert.equal(error.reason, POOL_FULL_REASON);
@@ -130,12 +86,12 @@ Deno.test("a pre-Hello peer announcing a 1 MiB frame is closed at once with Fram
     const error = await peer.expectError(ErrorCode.FrameTooLarge);
     assert.match(error.reason, /frame length 1048576 above max_frame_bytes 4096/);
     await peer.waitClosed();
-    await waitFor(() => master.metrics.preAuth.badInput.value === 1, 3000, "the count");
+    await waitFor("the count", () => master.metrics.preAuth.badInput.value === 1, 3000);
   });
 });
 
 Deno.test("a master's client frames stay within max_pending_frame_bytes; a registered cluster's link gets max_frame_bytes", async () => {
-  await withMaster({ maxPendingFrameBytes: 4096 }, async ({ master, hello, register }) => {
+  await withMaster({ maxPendingFrameBytes: 4096 }, async ({ master, hello, cluster }) => {
     const client = await hello("client");
     client.send({
       kind: "JoinCluster",
@@ -148,9 +104,9 @@ Deno.test("a master's client frames stay within max_pending_frame_bytes; a regis
     const registering = await hello("cluster");
     registering.send({ kind: "Deregister", reason: "x".repeat(10_000) });
     await registering.expectError(ErrorCode.FrameTooLarge);
-    const { peer, clusterId } = await register("eu-1");
+    const { peer, clusterId } = await cluster({ name: "eu-1" });
     peer.send({ kind: "Deregister", reason: "y".repeat(10_000) });
-    await waitFor(() => master.registry.get(clusterId) === undefined, 3000, "deregistration");
+    await waitFor("deregistration", () => master.registry.get(clusterId) === undefined, 3000);
     assert.equal(master.metrics.clustersRemoved.get("deregistered"), 1);
   });
 });
@@ -161,7 +117,7 @@ Deno.test("a master connection that never says Hello is closed at the deadline a
     const error = await silent.expectError(ErrorCode.Timeout);
     assert.equal(error.reason, "handshake timeout");
     await silent.waitClosed();
-    await waitFor(() => master.metrics.preAuth.timeouts.value === 1, 3000, "the count");
+    await waitFor("the count", () => master.metrics.preAuth.timeouts.value === 1, 3000);
     assert.equal(master.metrics.preAuth.pending, 0);
   });
 });

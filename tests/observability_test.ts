@@ -6,15 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { ADMIN_TOKEN, OpsDeployment, promtool, sampleValue, scrape } from "./_ops_deployment.ts";
+import { waitFor } from "./_wait.ts";
 
 /** Waits (60 s at most) until `check` holds. */
-async function until(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
-  const deadline = performance.now() + 60_000;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+/** {@linkcode waitFor} at the pace of a fetch per check. */
+const until = (what: string, check: () => Promise<boolean> | boolean) =>
+  waitFor(what, check, 60_000, 50);
 
 function post(url: string, body: unknown, token?: string): Promise<Response> {
   const headers: Record<string, string> = { "content-type": "application/json" };

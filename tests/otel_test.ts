@@ -5,15 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { ADMIN_TOKEN, OpsDeployment } from "./_ops_deployment.ts";
+import { waitFor } from "./_wait.ts";
 
 /** Waits (60 s at most) until `check` holds. */
-async function until(what: string, check: () => boolean): Promise<void> {
-  const deadline = performance.now() + 60_000;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 /** The block of lines the console exporter printed for the first span named `name`. */
 function spanBlock(text: string, name: string): string {
@@ -37,19 +31,19 @@ Deno.test("a join shows up as spans in the console exporter, counters as OTel me
   const [bot] = await ops.joinBots(1, 0);
   const master = ops.deployment.processes[0];
   const cluster = ops.clusters[0].process;
-  await until(
+  await waitFor(
     "the master's join span",
     () => master.stderrText().includes("SPAN sustenet.master.join "),
   );
-  await until(
+  await waitFor(
     "the cluster's admission span",
     () => cluster.stderrText().includes("SPAN sustenet.cluster.admission "),
   );
-  await until(
+  await waitFor(
     "the plugin's join span",
     () => cluster.stderrText().includes("SPAN sustenet.plugin.join "),
   );
-  await until(
+  await waitFor(
     "a game counter as an OTel metric",
     () => cluster.stderrText().includes("METRIC sustenet_cluster_players"),
   );
@@ -103,7 +97,7 @@ Deno.test("logs reach OTel as console records; with log_format = json their body
       const match = /^LOG \[(\w+)\] \S+ "(\{"time".*\})$/.exec(line);
       return match === null ? [] : [{ severity: match[1], body: JSON.parse(match[2]) }];
     });
-  await until(
+  await waitFor(
     "the join's JSON log line exported as an OTel log record",
     () =>
       records(cluster.stderrText()).some((r) =>
@@ -124,7 +118,7 @@ Deno.test("logs reach OTel as console records; with log_format = json their body
   });
   assert.equal(drain.status, 200, await drain.text());
   const master = ops.deployment.processes[0];
-  await until(
+  await waitFor(
     "the drain warning exported with severity WARN",
     () =>
       records(master.stderrText()).some((r) =>

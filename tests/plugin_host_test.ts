@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { configure, type LogRecord, reset } from "@logtape/logtape";
+import { withLogs } from "./_logs.ts";
 import { InProcessPluginHost } from "../cluster/in_process_plugin_host.ts";
 import type { PluginActions, PluginHost } from "../cluster/plugin_host.ts";
 import { PluginLoadError } from "../cluster/plugin_host.ts";
@@ -31,6 +31,7 @@ import echo from "../plugins/echo.ts";
 import motd from "../plugins/motd.ts";
 import referee from "../plugins/testing/referee.ts";
 import throws from "../plugins/testing/throws.ts";
+import { waitFor } from "./_wait.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -92,32 +93,6 @@ function workerHost(
     // Loading is not what these tests measure: a busy machine must not fail them.
     { loadTimeoutMs: 60_000, ...options },
   );
-}
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-// Captures every "sustenet" log record while `run` runs.
-async function withLogs(run: (records: LogRecord[]) => Promise<void>): Promise<void> {
-  const records: LogRecord[] = [];
-  await configure({
-    reset: true,
-    sinks: { memory: (record) => records.push(record) },
-    loggers: [
-      { category: ["sustenet"], sinks: ["memory"], lowestLevel: "debug" },
-      { category: ["logtape", "meta"], sinks: [], lowestLevel: "error" },
-    ],
-  });
-  try {
-    await run(records);
-  } finally {
-    await reset();
-  }
 }
 
 // Runs the same script against a host and returns what the plugin did.

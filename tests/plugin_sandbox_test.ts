@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { configure, type LogRecord, reset } from "@logtape/logtape";
+import { withLogs } from "./_logs.ts";
 import type { PluginActions } from "../cluster/plugin_host.ts";
 import { PluginLoadError } from "../cluster/plugin_host.ts";
 import { NO_PLUGIN_PERMISSIONS } from "../cluster/plugin_permissions.ts";
@@ -12,6 +12,8 @@ import {
   FORGE_SENDS_ANSWER,
   forgedSendBatches,
 } from "../plugins/testing/forges_sends.ts";
+import { waitFor } from "./_wait.ts";
+import { withTempDir } from "./_process.ts";
 
 // These tests run with -A: every Worker below proves it did not inherit that.
 
@@ -64,42 +66,9 @@ function host(
 const pluginUrl = (path: string) => new URL(`../plugins/${path}`, import.meta.url);
 const PLUGIN_API = new URL("../shared/plugin.ts", import.meta.url).href;
 
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-async function withLogs(run: (records: LogRecord[]) => Promise<void>): Promise<void> {
-  const records: LogRecord[] = [];
-  await configure({
-    reset: true,
-    sinks: { memory: (record) => records.push(record) },
-    loggers: [
-      { category: ["sustenet"], sinks: ["memory"], lowestLevel: "debug" },
-      { category: ["logtape", "meta"], sinks: [], lowestLevel: "error" },
-    ],
-  });
-  try {
-    await run(records);
-  } finally {
-    await reset();
-  }
-}
-
 // Throwaway plugin modules (broken ones cannot live in the repository: fmt and lint would
 // reject them). They are JavaScript so that `deno test`, which type-checks Worker module
 // graphs, does not spend a type check on each one.
-async function withTempDir(run: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "sustenet_plugins_" }));
-  try {
-    await run(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 function fileUrl(path: string): URL {
   const url = new URL("file:///");
@@ -111,7 +80,7 @@ function fileUrl(path: string): URL {
 // Permissions
 
 Deno.test("a Worker plugin has no permission at all by default, although the cluster has -A", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_plugins_", async (dir) => {
     await Deno.writeTextFile(
       `${dir}/probe.js`,
       `import { definePlugin } from ${JSON.stringify(PLUGIN_API)};
@@ -143,7 +112,7 @@ export default definePlugin({
 });
 
 Deno.test("a plugin without read permission gets NotCapable and keeps running; a grant lets it read", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_plugins_", async (dir) => {
     await Deno.writeTextFile(`${dir}/secret.txt`, "s3cret");
     const denied = recorder();
     const blind = host(pluginUrl("testing/reads_file.ts"), denied.actions);
@@ -170,7 +139,7 @@ Deno.test("a plugin without read permission gets NotCapable and keeps running; a
 });
 
 Deno.test("motd without read permission logs NotCapable, greets nobody, and the host carries on", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_plugins_", async (dir) => {
     await Deno.writeTextFile(`${dir}/motd.txt`, "hello");
     await withLogs(async (records) => {
       const { actions, sent } = recorder();
@@ -224,7 +193,7 @@ Deno.test("a plugin without net permission can neither fetch nor connect to a lo
 // Load failures
 
 Deno.test("a plugin with a syntax error fails start with a PluginLoadError naming it", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_plugins_", async (dir) => {
     await Deno.writeTextFile(`${dir}/broken.js`, "export default { onTick( ;\n");
     const broken = host(fileUrl(`${dir}/broken.js`), recorder().actions);
     const err = await broken.start().then(
@@ -259,7 +228,7 @@ Deno.test("a module whose default export is not a plugin fails start with a Plug
   const wrong = host(pluginUrl("testing/not_a_plugin.ts"), recorder().actions);
   await assert.rejects(wrong.start(), /plugin "not_a_plugin" failed to load: TypeError: a plugin/);
   await wrong.stop();
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_plugins_", async (dir) => {
     await Deno.writeTextFile(`${dir}/no_default.js`, "export const onTick = () => {};\n");
     const bare = host(fileUrl(`${dir}/no_default.js`), recorder().actions);
     await assert.rejects(bare.start(), /no default export/);
@@ -268,7 +237,7 @@ Deno.test("a module whose default export is not a plugin fails start with a Plug
 });
 
 Deno.test("a plugin importing a module it has no permission to read fails start; a grant fixes it", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_plugins_", async (dir) => {
     await Deno.writeTextFile(`${dir}/extra.js`, "export const greeting = 'hi';\n");
     // A computed specifier is not in the static module graph: loading it needs read access.
     await Deno.writeTextFile(
@@ -293,7 +262,7 @@ export default {};
 });
 
 Deno.test("a plugin that never finishes loading fails start after loadTimeoutMs", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("sustenet_plugins_", async (dir) => {
     await Deno.writeTextFile(
       `${dir}/stalls.js`,
       // A pending timer keeps a subprocess alive (an empty event loop would end it at once).

@@ -15,25 +15,13 @@ import { RedisRegistryStore } from "../master/redis_registry_store.ts";
 import { ClusterRegistry } from "../master/registry.ts";
 import { RegistryStoreError } from "../master/registry_store.ts";
 import { RegistrySync } from "../master/registry_sync.ts";
-import { generateKey } from "../shared/keys.ts";
 import { createClient } from "redis";
 import { type RawCluster, registerRawCluster } from "./_master_peer.ts";
-import { freePort, spawnRole } from "./_process.ts";
+import { freePort, spawnRole, withKeysDir } from "./_process.ts";
 import { redisPing, startRedis } from "./_redis.ts";
 import { ONE_ADDRESS_FOR_ALL, playerJoins, requestTicket, waitUntil } from "./_raw_client.ts";
 
 const WAIT_MS = 30_000;
-
-async function withKeys<T>(run: (keysDir: string, key: Uint8Array) => Promise<T>): Promise<T> {
-  const keysDir = await Deno.makeTempDir();
-  try {
-    await generateKey(keysDir, "cluster_key");
-    const key = await Deno.readFile(`${keysDir}/cluster_key`);
-    return await run(keysDir, key);
-  } finally {
-    await Deno.remove(keysDir, { recursive: true });
-  }
-}
 
 async function health(master: MasterServer): Promise<Record<string, unknown>> {
   const addr = master.statusAddr!;
@@ -41,19 +29,37 @@ async function health(master: MasterServer): Promise<Record<string, unknown>> {
   return await response.json();
 }
 
+/** Polls `/health` until its status is `status` (300 tries, 50 ms apart); the last body. */
+async function healthUntil(
+  master: MasterServer,
+  status: "ok" | "degraded",
+): Promise<Record<string, unknown>> {
+  let body: Record<string, unknown> = {};
+  for (let i = 0; i < 300 && body.status !== status; i++) {
+    body = await health(master);
+    if (body.status !== status) await new Promise((r) => setTimeout(r, 50));
+  }
+  return body;
+}
+
+/** Cluster `eu-1` linked to the master on `masterPort`, heartbeating every 100 ms. */
+function startEu1(keysDir: string, masterPort: number): ReturnType<typeof startCluster> {
+  return startCluster({
+    port: 0,
+    keysDir,
+    serverName: "eu-1",
+    master: { hostname: "127.0.0.1", port: masterPort },
+    heartbeatIntervalMs: 100,
+  });
+}
+
 Deno.test("a cluster linked to one master is listed by another, whose tickets it accepts", async () => {
   await using redis = await startRedis();
-  await withKeys(async (keysDir) => {
+  await withKeysDir(async (keysDir) => {
     const options = { port: 0, keysDir, redisUrl: redis.url, joinLimits: ONE_ADDRESS_FOR_ALL };
     await using a = await startMaster(options);
     await using b = await startMaster({ ...options, status: { port: 0 } });
-    await using cluster = await startCluster({
-      port: 0,
-      keysDir,
-      serverName: "eu-1",
-      master: { hostname: "127.0.0.1", port: a.addr.port },
-      heartbeatIntervalMs: 100,
-    });
+    await using cluster = await startEu1(keysDir, a.addr.port);
     await waitUntil(
       () => b.registry.list().some((r) => r.name === "eu-1"),
       "B lists eu-1",
@@ -191,28 +197,18 @@ Deno.test("Redis answering garbage or nothing: the master stays up, /health degr
   await using redis = await startRedis();
   const proxy = startProxy(redis.port);
   try {
-    await withKeys(async (keysDir) => {
+    await withKeysDir(async (keysDir) => {
       await using master = await startMaster({
         port: 0,
         keysDir,
         redisUrl: `redis://127.0.0.1:${proxy.port}`,
         status: { port: 0 },
       });
-      await using cluster = await startCluster({
-        port: 0,
-        keysDir,
-        serverName: "eu-1",
-        master: { hostname: "127.0.0.1", port: master.addr.port },
-        heartbeatIntervalMs: 100,
-      });
+      await using cluster = await startEu1(keysDir, master.addr.port);
       await waitUntil(() => master.registry.size === 1, "the cluster to be listed", WAIT_MS);
       for (const mode of ["garbage", "silent"] as const) {
         proxy.set(mode);
-        let body: Record<string, unknown> = {};
-        for (let i = 0; i < 300 && body.status !== "degraded"; i++) {
-          body = await health(master);
-          if (body.status !== "degraded") await new Promise((r) => setTimeout(r, 50));
-        }
+        let body = await healthUntil(master, "degraded");
         assert.equal(body.status, "degraded", `${mode}: ${JSON.stringify(body)}`);
         const registry = body.registry as Record<string, unknown>;
         assert.equal(registry.ok, false);
@@ -222,10 +218,7 @@ Deno.test("Redis answering garbage or nothing: the master stays up, /health degr
         const join = await playerJoins(master.addr.port, cluster.addr.port);
         await join.client.close();
         proxy.set("forward");
-        for (let i = 0; i < 300 && body.status !== "ok"; i++) {
-          body = await health(master);
-          if (body.status !== "ok") await new Promise((r) => setTimeout(r, 50));
-        }
+        body = await healthUntil(master, "ok");
         assert.equal(body.status, "ok", `${mode} recovery: ${JSON.stringify(body)}`);
       }
     });
@@ -238,7 +231,7 @@ Deno.test("Redis answering garbage at start: startMaster fails with store_unreac
   const proxy = startProxy(1);
   proxy.set("garbage", false);
   try {
-    await withKeys(async (keysDir) => {
+    await withKeysDir(async (keysDir) => {
       await assert.rejects(
         startMaster({ port: 0, keysDir, redisUrl: `redis://127.0.0.1:${proxy.port}` }),
         (error: unknown) =>
@@ -255,17 +248,11 @@ Deno.test("a Redis restart: masters reconnect, rebuild, and never stop listing t
   let redis = await startRedis();
   const port = redis.port;
   try {
-    await withKeys(async (keysDir) => {
+    await withKeysDir(async (keysDir) => {
       const options = { port: 0, keysDir, redisUrl: redis.url, heartbeatTimeoutMs: 3000 };
       await using a = await startMaster(options);
       await using b = await startMaster(options);
-      await using _cluster = await startCluster({
-        port: 0,
-        keysDir,
-        serverName: "eu-1",
-        master: { hostname: "127.0.0.1", port: a.addr.port },
-        heartbeatIntervalMs: 100,
-      });
+      await using _cluster = await startEu1(keysDir, a.addr.port);
       await waitUntil(() => b.registry.size === 1, "B lists the cluster", WAIT_MS);
       await redis.stop("SIGKILL");
       const killedAt = performance.now();
@@ -304,7 +291,7 @@ Deno.test("a Redis restart: masters reconnect, rebuild, and never stop listing t
 Deno.test("a join storm through two masters spreads by capacity; a full cluster gets no ticket", async () => {
   await using redis = await startRedis();
   assert.ok(await redisPing("127.0.0.1", redis.port));
-  await withKeys(async (keysDir, key) => {
+  await withKeysDir(async (keysDir, key) => {
     const options = {
       port: 0,
       keysDir,
@@ -386,7 +373,7 @@ Deno.test("a join storm through two masters spreads by capacity; a full cluster 
 
 Deno.test("a cluster fails over to the next master; a client skips a master that is gone", async () => {
   await using redis = await startRedis();
-  await withKeys(async (keysDir) => {
+  await withKeysDir(async (keysDir) => {
     const options = { port: 0, keysDir, redisUrl: redis.url, joinLimits: ONE_ADDRESS_FOR_ALL };
     const a = await startMaster(options);
     await using b = await startMaster(options);
@@ -439,7 +426,7 @@ Deno.test("a cluster fails over to the next master; a client skips a master that
 
 Deno.test("garbage written to Redis is never listed and never stops the master", async () => {
   await using redis = await startRedis();
-  await withKeys(async (keysDir) => {
+  await withKeysDir(async (keysDir) => {
     await using master = await startMaster({ port: 0, keysDir, redisUrl: redis.url });
     const writer = createClient({ url: redis.url });
     await writer.connect();
@@ -490,7 +477,7 @@ Deno.test("garbage written to Redis is never listed and never stops the master",
 
 Deno.test("a frozen Redis (SIGSTOP): /health degrades, joins carry on, and it recovers on SIGCONT", async () => {
   await using redis = await startRedis();
-  await withKeys(async (keysDir) => {
+  await withKeysDir(async (keysDir) => {
     await using master = await startMaster({
       port: 0,
       keysDir,
@@ -498,13 +485,7 @@ Deno.test("a frozen Redis (SIGSTOP): /health degrades, joins carry on, and it re
       status: { port: 0 },
       joinLimits: ONE_ADDRESS_FOR_ALL,
     });
-    await using cluster = await startCluster({
-      port: 0,
-      keysDir,
-      serverName: "eu-1",
-      master: { hostname: "127.0.0.1", port: master.addr.port },
-      heartbeatIntervalMs: 100,
-    });
+    await using cluster = await startEu1(keysDir, master.addr.port);
     await waitUntil(() => master.registry.size === 1, "the cluster to be listed", WAIT_MS);
     redis.signal("SIGSTOP");
     try {

@@ -10,15 +10,10 @@ import { ErrorCode, ProtocolError } from "../shared/protocol/protocol_error.ts";
 import { setupLogging } from "../shared/logging.ts";
 import { definePlugin } from "../shared/plugin.ts";
 import { RawPeer, registerRawCluster } from "./_master_peer.ts";
-import {
-  joinCluster,
-  playerJoins,
-  type RawClient,
-  requestTicket,
-  startWorld,
-  waitUntil,
-} from "./_raw_client.ts";
+import { playerJoins, type RawClient, startWorld, waitUntil } from "./_raw_client.ts";
 import { concatBytes } from "./_bytes.ts";
+import { closeQuietly } from "../shared/tls_stream_listener.ts";
+import { QUIET_CONSOLE } from "./_logs.ts";
 
 const HELLO_CLIENT = encodePacket({ kind: "Hello", version: 3, role: Role.Client });
 
@@ -324,13 +319,7 @@ class PausableRelay implements AsyncDisposable {
     this.#listener.close();
     this.#paused = false;
     this.#resume?.(); // a paused pump would wait forever
-    for (const conn of this.#conns) {
-      try {
-        conn.close();
-      } catch (error) {
-        if (!(error instanceof Deno.errors.BadResource)) throw error; // already closed
-      }
-    }
+    for (const conn of this.#conns) closeQuietly(conn);
     await Promise.allSettled(this.#pumps);
   }
 }
@@ -347,7 +336,7 @@ Deno.test("a cluster player that never reads while a plugin broadcasts is droppe
   let accepted = 0;
   await setupLogging({
     level: "warning",
-    console: { debug() {}, info() {}, warn() {}, error() {} },
+    console: QUIET_CONSOLE,
     sinks: {
       drops(record: LogRecord) {
         if (/outgoing queue above/.test(String(record.properties.reason))) dropped = true;
@@ -368,14 +357,7 @@ Deno.test("a cluster player that never reads while a plugin broadcasts is droppe
   try {
     await using w = await startWorld({ plugins: [echo, shouter], maxQueueBytes });
     await using relay = new PausableRelay(w.cluster.addr.port);
-    const grant = await requestTicket(w.master.addr.port);
-    assert.ok(grant.answer.kind === "JoinTicket");
-    const slow = await joinCluster(relay.port, {
-      ephemeral: grant.ephemeral,
-      ticket: grant.answer.ticket,
-      clusterPublicKey: grant.answer.clusterPublicKey,
-    });
-    assert.equal(slow.auth.status, 20);
+    const slow = await playerJoins(w.master.addr.port, relay.port);
     const steady = await playerJoins(w.master.addr.port, w.cluster.addr.port);
     try {
       const beforePause = relay.fromServer;

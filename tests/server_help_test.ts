@@ -4,17 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { CONFIG_KEYS } from "../shared/config_schema.ts";
-import { REPO_ROOT } from "./_process.ts";
+import { REPO_ROOT, runDeno } from "./_process.ts";
 
 for (const [role, flag] of [["master", "--help"], ["cluster", "-h"], ["auth", "--help"]] as const) {
   Deno.test(`${role}/main.ts ${flag} lists every flag of the ${role} with its default and exits 0`, async () => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `${REPO_ROOT}${role}/main.ts`, flag],
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-    }).output();
-    const text = new TextDecoder().decode(out.stdout);
-    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const out = await runDeno(["run", "-A", `${REPO_ROOT}${role}/main.ts`, flag]);
+    const text = out.stdout;
+    assert.equal(out.code, 0, out.stderr);
     assert.match(text, new RegExp(`^usage: deno task ${role} `));
     assert.doesNotMatch(text, /listening on/);
     for (const key of CONFIG_KEYS) {

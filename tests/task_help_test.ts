@@ -3,7 +3,7 @@
  * usage line naming the task, each flag with its default, and nothing started.
  */
 import assert from "node:assert/strict";
-import { REPO_ROOT } from "./_process.ts";
+import { REPO_ROOT, runDeno } from "./_process.ts";
 
 const tasks: Record<string, string> = JSON.parse(
   await Deno.readTextFile(`${REPO_ROOT}deno.json`),
@@ -13,13 +13,9 @@ const OURS = Object.keys(tasks).filter((name) => name !== "check" && name !== "t
 
 for (const name of OURS) {
   Deno.test(`deno task ${name} --help prints its flags with defaults and exits 0`, async () => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["task", "--config", `${REPO_ROOT}deno.json`, name, "--help"],
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-    }).output();
-    const text = new TextDecoder().decode(out.stdout);
-    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const out = await runDeno(["task", "--config", `${REPO_ROOT}deno.json`, name, "--help"]);
+    const text = out.stdout;
+    assert.equal(out.code, 0, out.stderr);
     assert.match(text, new RegExp(`usage:\\s+deno task ${name}\\b`, "i"));
     assert.match(text, /\(default /);
     assert.match(text, /^ +(-h, --help|--help, -h)\b/m);

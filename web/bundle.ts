@@ -10,7 +10,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { type CommandOutput, consoleOutput, runCommandLine } from "../shared/command_line.ts";
 import { fileURLToPath as fromFileUrl } from "node:url";
 
 /** Options of {@linkcode bundleForBrowser}. */
@@ -68,29 +68,45 @@ const USAGE = "usage: deno task bundle [--no-minify]\n" +
   "  --no-minify   keep it readable (default minified, names kept)\n" +
   "  -h, --help    this text";
 
-if (import.meta.main) {
-  let values: { "no-minify"?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: Deno.args,
-      options: {
-        "no-minify": { type: "boolean" },
-        help: { type: "boolean", short: "h" },
+/**
+ * Runs the bundle command line and returns its exit code: 0 written (or help), 2 usage error.
+ *
+ * @param args Command-line arguments, e.g. `Deno.args`.
+ * @param output Where lines go (default: the console).
+ *
+ * @example Help writes nothing
+ * ```ts
+ * import { runBundle } from "./bundle.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const lines: string[] = [];
+ * const output = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l) };
+ * assert.equal(await runBundle(["--help"], output), 0);
+ * assert.match(lines[0], /^usage: deno task bundle/);
+ * assert.equal(await runBundle(["extra"], output), 2);
+ * ```
+ */
+export function runBundle(
+  args: readonly string[],
+  output: CommandOutput = consoleOutput,
+): Promise<number> {
+  return runCommandLine(
+    {
+      name: "bundle",
+      usage: USAGE,
+      options: { "no-minify": { type: "boolean" } },
+      run: async ({ values }) => {
+        const out = new URL("../dist/sustenet.js", import.meta.url);
+        await Deno.mkdir(new URL(".", out), { recursive: true });
+        await bundleForBrowser(fromFileUrl(out), { minify: values["no-minify"] !== true });
+        const { size } = await Deno.stat(out);
+        output.out(`wrote ${fromFileUrl(out)} (${(size / 1024).toFixed(1)} KiB)`);
+        return 0;
       },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    console.error(`${error instanceof Error ? error.message : error}\n${USAGE}`);
-    Deno.exit(2);
-  }
-  if (values.help === true) {
-    console.log(USAGE);
-    Deno.exit(0);
-  }
-  const out = new URL("../dist/sustenet.js", import.meta.url);
-  await Deno.mkdir(new URL(".", out), { recursive: true });
-  await bundleForBrowser(fromFileUrl(out), { minify: values["no-minify"] !== true });
-  const { size } = await Deno.stat(out);
-  console.log(`wrote ${fromFileUrl(out)} (${(size / 1024).toFixed(1)} KiB)`);
+    },
+    args,
+    output,
+  );
 }
+
+if (import.meta.main) Deno.exit(await runBundle(Deno.args));

@@ -13,17 +13,13 @@
  */
 import type { AdminAuth } from "../../shared/admin_auth.ts";
 import {
-  asset,
-  CONSOLE_COMMON_JS,
-  CONSOLE_CSS,
   CONSOLE_HEADERS,
-  guardAction,
+  type ConsoleAction,
+  ConsoleSite,
   json,
-  readJsonBody,
   viewRefused,
 } from "../../shared/console_http.ts";
 import type { PluginSummary } from "../../shared/protocol/packets.ts";
-import { EventStreamHub } from "../../shared/event_stream_hub.ts";
 import type { Logger } from "../../shared/logging.ts";
 import { SampleRing } from "../../shared/sample_ring.ts";
 import { MASTER_CONSOLE_HTML, MASTER_CONSOLE_JS } from "./master_console_page.ts";
@@ -131,10 +127,8 @@ const SAMPLES = 300;
 export class MasterConsole {
   readonly #source: MasterConsoleSource;
   readonly #auth: AdminAuth;
-  readonly #logger: Logger;
-  readonly #hub = new EventStreamHub();
   readonly #ring = new SampleRing<MasterSample>(SAMPLES);
-  readonly #timer: ReturnType<typeof setInterval>;
+  readonly #site: ConsoleSite<MasterConsoleState>;
   #last: (MasterCounters & { t: number }) | undefined;
 
   /**
@@ -145,9 +139,17 @@ export class MasterConsole {
   constructor(source: MasterConsoleSource, auth: AdminAuth, logger: Logger) {
     this.#source = source;
     this.#auth = auth;
-    this.#logger = logger;
-    this.#timer = setInterval(() => this.#sample(), 1000);
-    Deno.unrefTimer(this.#timer);
+    this.#site = new ConsoleSite({
+      auth,
+      logger,
+      html: MASTER_CONSOLE_HTML,
+      script: { path: "/master.js", body: MASTER_CONSOLE_JS },
+      state: () => this.state(),
+      sample: () => this.#sample(),
+      action: (path) => this.#action(path),
+      views: { "/status": (request) => this.#plainPage(request) },
+    });
+    this.routes = this.#site.routes;
   }
 
   #sample(): void {
@@ -166,7 +168,6 @@ export class MasterConsole {
       bytesOutPerS: rate((x) => x.bytesOut),
     });
     this.#last = { ...c, t: now };
-    this.#hub.publish(this.state());
   }
 
   /** The state now. */
@@ -195,60 +196,37 @@ export class MasterConsole {
 
   /** Stops the sampler and ends the live streams. */
   close(): void {
-    clearInterval(this.#timer);
-    this.#hub.close();
+    this.#site.close();
   }
 
   /** The status server's `routes`. */
-  readonly routes = async (
-    request: Request,
-    url: URL,
-    remote: string,
-  ): Promise<Response | null> => {
-    const path = url.pathname;
-    if (request.method === "GET" || request.method === "HEAD") {
-      switch (path) {
-        case "/":
-          return asset(MASTER_CONSOLE_HTML, "text/html; charset=utf-8");
-        case "/console.css":
-          return asset(CONSOLE_CSS, "text/css; charset=utf-8");
-        case "/console-common.js":
-          return asset(CONSOLE_COMMON_JS, "text/javascript; charset=utf-8");
-        case "/master.js":
-          return asset(MASTER_CONSOLE_JS, "text/javascript; charset=utf-8");
-        case "/api/state":
-          return await this.#auth.canView(request) ? json(this.state()) : viewRefused();
-        case "/status":
-          if (this.#source.plainPage === undefined) return null;
-          if (!await this.#auth.canView(request)) return viewRefused();
-          // No script at all here; only its own inline stylesheet is allowed.
-          return new Response(this.#source.plainPage(), {
-            headers: {
-              ...CONSOLE_HEADERS,
-              "content-security-policy":
-                "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-              "content-type": "text/html; charset=utf-8",
-            },
-          });
-        case "/api/events":
-          return await this.#auth.canView(request) ? this.#hub.open(this.state()) : viewRefused();
-      }
-      return null;
-    }
+  readonly routes: (request: Request, url: URL, remote: string) => Promise<Response | null>;
+
+  async #plainPage(request: Request): Promise<Response | null> {
+    if (this.#source.plainPage === undefined) return null;
+    if (!await this.#auth.canView(request)) return viewRefused();
+    // No script at all here; only its own inline stylesheet is allowed.
+    return new Response(this.#source.plainPage(), {
+      headers: {
+        ...CONSOLE_HEADERS,
+        "content-security-policy":
+          "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        "content-type": "text/html; charset=utf-8",
+      },
+    });
+  }
+
+  #action(path: string): ConsoleAction | null {
     const drain = /^\/api\/clusters\/(\d{1,10})\/drain$/.exec(path);
     if (drain === null) return null;
-    const refused = await guardAction(
-      this.#auth,
-      request,
-      remote,
-      `drain cluster ${drain[1]}`,
-      this.#logger,
-    );
-    if (refused !== null) return refused;
-    const body = await readJsonBody(request) ?? {};
-    const on = body.on !== false;
-    return this.#source.drain(Number(drain[1]), on)
-      ? json({ ok: true, draining: on })
-      : json({ error: "not_found", message: `no cluster with id ${drain[1]}` }, 404);
-  };
+    return {
+      what: `drain cluster ${drain[1]}`,
+      run: (body) => {
+        const on = body.on !== false;
+        return this.#source.drain(Number(drain[1]), on)
+          ? json({ ok: true, draining: on })
+          : json({ error: "not_found", message: `no cluster with id ${drain[1]}` }, 404);
+      },
+    };
+  }
 }

@@ -5,29 +5,15 @@
  *
  * @module
  */
+import { consolePage } from "../../shared/console_http.ts";
 
 /** The console page. */
-export const MASTER_CONSOLE_HTML = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sustenet master</title>
-<link rel="stylesheet" href="/console.css">
-<script src="/console-common.js" defer></script>
-<script src="/master.js" defer></script>
-</head>
-<body>
-<header>
-  <h1>Master <span id="name"></span></h1>
-  <span class="dim" id="uptime"></span>
-  <span class="live" id="live">live</span>
-  <span class="spacer"></span>
-  <label class="note">operator <input id="operator" autocomplete="off" size="10" maxlength="64"></label>
-  <label class="note">admin token <input id="token" type="password" autocomplete="off" size="18"></label>
-</header>
-<main>
-  <div class="cards">
+export const MASTER_CONSOLE_HTML: string = consolePage({
+  title: "Sustenet master",
+  heading: "Master",
+  script: "/master.js",
+  subtitleId: "uptime",
+  main: `  <div class="cards">
     <div class="card"><div class="label">clusters</div><div class="value" id="t-clusters">–</div></div>
     <div class="card"><div class="label">players</div><div class="value" id="t-players">–</div><div id="t-load"></div></div>
     <div class="card"><div class="label">joins / s</div><div class="value" id="t-joins">–</div><div class="note" id="t-tickets"></div></div>
@@ -50,11 +36,8 @@ export const MASTER_CONSOLE_HTML = `<!doctype html>
     on each cluster's own page: the name links to it when the cluster sets <code>status_page_url</code>
     (else open its status address, printed in its ready line).</p>
   </section>
-</main>
-<div id="toast"></div>
-</body>
-</html>
-`;
+`,
+});
 
 /** The console script. */
 export const MASTER_CONSOLE_JS = `"use strict";
