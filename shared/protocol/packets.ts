@@ -196,9 +196,18 @@ export type AuthStatus = typeof AuthStatus[keyof typeof AuthStatus];
  * @example
  * ```ts
  * import { KEY_MATERIAL_BYTES } from "./packets.ts";
+ * import { decodePacket, encodePacket } from "./codec.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(KEY_MATERIAL_BYTES, 32);
+ * // BecomeCluster's nonce is a key32 field: exactly KEY_MATERIAL_BYTES, or it does not encode.
+ * const clusterNonce = crypto.getRandomValues(new Uint8Array(KEY_MATERIAL_BYTES));
+ * const frame = encodePacket({ kind: "BecomeCluster", keyName: "cluster_key", clusterNonce });
+ * const packet = decodePacket({ type: frame[4], payload: frame.subarray(5) });
+ * assert.ok(!(packet instanceof Error) && packet.kind === "BecomeCluster");
+ * assert.deepEqual(packet.clusterNonce, clusterNonce);
+ * assert.throws(() =>
+ *   encodePacket({ kind: "BecomeCluster", keyName: "k", clusterNonce: new Uint8Array(16) })
+ * );
  * ```
  */
 export const KEY_MATERIAL_BYTES = 32;
