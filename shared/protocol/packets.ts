@@ -723,11 +723,15 @@ export type PacketOf<K extends PacketKind> = Extract<Packet, { readonly kind: K 
  *
  * @example
  * ```ts
- * import { PACKET_KINDS } from "./packets.ts";
+ * import { PACKET_KINDS, type PacketKind } from "./packets.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(PACKET_KINDS.length, 33);
- * assert.equal(PACKET_KINDS[0], "Hello");
+ * // A per-kind counter for a metrics label, with every kind present from the start.
+ * const received = new Map<PacketKind, number>(PACKET_KINDS.map((kind) => [kind, 0]));
+ * received.set("Ping", (received.get("Ping") ?? 0) + 1);
+ * assert.equal(received.size, PACKET_KINDS.length);
+ * assert.equal(received.get("Ping"), 1);
+ * assert.equal(PACKET_KINDS.at(-1), "Plugin");
  * ```
  */
 export const PACKET_KINDS: readonly PacketKind[] = [
