@@ -169,11 +169,26 @@ export const RECORD_FIELDS = 4;
  *
  * @example
  * ```ts
- * import type { MessageBatcherOptions } from "./plugin_messages.ts";
+ * import {
+ *   MessageBatcher,
+ *   type MessageBatcherOptions,
+ *   type WorkerEvent,
+ * } from "./plugin_messages.ts";
  * import assert from "node:assert/strict";
  *
- * const options: MessageBatcherOptions = { initialBytes: 1024 };
- * assert.equal(options.initialBytes, 1024);
+ * // A caller-driven flush (e.g. once per game tick) instead of one per event-loop turn.
+ * let flushDue: (() => void) | undefined;
+ * const options: MessageBatcherOptions<WorkerEvent> = {
+ *   initialBytes: 1024,
+ *   schedule: (flush) => void (flushDue = flush),
+ * };
+ * const posts: number[] = [];
+ * const batcher = new MessageBatcher<WorkerEvent>((batch) => posts.push(batch.events.length), options);
+ * batcher.push({ kind: "pong", seq: 1 });
+ * batcher.push({ kind: "pong", seq: 2 });
+ * assert.deepEqual(posts, []);
+ * flushDue?.();
+ * assert.deepEqual(posts, [2]);
  * ```
  */
 export interface MessageBatcherOptions<E = unknown> {
