@@ -146,11 +146,19 @@ export type SessionEvent =
  *
  * @example
  * ```ts
- * import type { SessionDerived } from "./client_session.ts";
+ * import { ClientSession, type SessionDerived } from "./client_session.ts";
  * import assert from "node:assert/strict";
  *
- * const failed: SessionDerived = { kind: "ticket_error", message: "key store offline" };
- * assert.equal(failed.kind, "ticket_error");
+ * const session = new ClientSession({
+ *   serverName: "eu-1",
+ *   identity: { privateKey: {} as CryptoKey, publicKey: new Uint8Array(32), version: 1 },
+ *   tickets: () => undefined,
+ *   admit: () => undefined,
+ * });
+ * // The connection closed while a ticket check was in flight: its late result does nothing.
+ * session.closed();
+ * const late: SessionDerived = { kind: "ticket_error", message: "key store offline" };
+ * assert.deepEqual(session.derived(late, 0), []);
  * ```
  */
 export type SessionDerived =
