@@ -15,11 +15,15 @@
  *
  * @example
  * ```ts
- * import type { ReconnectBackoffOptions } from "./backoff.ts";
+ * import { ReconnectBackoff, type ReconnectBackoffOptions } from "./backoff.ts";
  * import assert from "node:assert/strict";
  *
+ * // Half a second first, doubling up to ten seconds (jitter keeps each delay at or below).
  * const options: ReconnectBackoffOptions = { minMs: 500, maxMs: 10_000 };
- * assert.equal(options.minMs, 500);
+ * const backoff = new ReconnectBackoff(options);
+ * const delays = Array.from({ length: 8 }, () => backoff.next());
+ * assert.ok(delays[0] <= 500);
+ * assert.ok(delays.every((delay) => delay > 0 && delay <= 10_000));
  * ```
  */
 export interface ReconnectBackoffOptions {

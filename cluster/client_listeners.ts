@@ -26,10 +26,18 @@ import {
  * @example
  * ```ts
  * import type { ClusterAddress } from "./client_listeners.ts";
+ * import { startCluster } from "./cluster_server.ts";
  * import assert from "node:assert/strict";
  *
- * const addr: ClusterAddress = { hostname: "127.0.0.1", port: 6257 };
- * assert.equal(addr.port, 6257);
+ * const keysDir = await Deno.makeTempDir();
+ * const cluster = await startCluster({ hostname: "127.0.0.1", port: 0, keysDir, master: null });
+ * // Port 0 was asked: the address holds the port the OS picked, ready to connect to.
+ * const addr: ClusterAddress = cluster.addr;
+ * assert.notEqual(addr.port, 0);
+ * const conn = await Deno.connect(addr);
+ * conn.close();
+ * await cluster.stop();
+ * await Deno.remove(keysDir, { recursive: true });
  * ```
  */
 export interface ClusterAddress {

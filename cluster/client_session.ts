@@ -43,11 +43,22 @@ const MAX_PEER_REASON_CHARS = 200;
  *
  * @example
  * ```ts
- * import type { ClientSessionState } from "./client_session.ts";
+ * import { ClientSession, type ClientSessionState } from "./client_session.ts";
+ * import { stepMachine } from "../shared/drive_machine.ts";
  * import assert from "node:assert/strict";
  *
- * const state: ClientSessionState = "hello";
- * assert.equal(state, "hello");
+ * const session = new ClientSession({
+ *   serverName: "eu-1",
+ *   identity: { privateKey: {} as CryptoKey, publicKey: new Uint8Array(32), version: 1 },
+ *   tickets: () => undefined,
+ *   admit: () => undefined,
+ * });
+ * const seen: ClientSessionState[] = [session.state];
+ * await stepMachine(session, { kind: "Hello", version: 3, role: 1 });
+ * seen.push(session.state);
+ * session.closed();
+ * seen.push(session.state);
+ * assert.deepEqual(seen, ["hello", "handshake", "closed"]);
  * ```
  */
 export type ClientSessionState =
@@ -135,11 +146,19 @@ export type SessionEvent =
  *
  * @example
  * ```ts
- * import type { SessionDerived } from "./client_session.ts";
+ * import { ClientSession, type SessionDerived } from "./client_session.ts";
  * import assert from "node:assert/strict";
  *
- * const failed: SessionDerived = { kind: "ticket_error", message: "key store offline" };
- * assert.equal(failed.kind, "ticket_error");
+ * const session = new ClientSession({
+ *   serverName: "eu-1",
+ *   identity: { privateKey: {} as CryptoKey, publicKey: new Uint8Array(32), version: 1 },
+ *   tickets: () => undefined,
+ *   admit: () => undefined,
+ * });
+ * // The connection closed while a ticket check was in flight: its late result does nothing.
+ * session.closed();
+ * const late: SessionDerived = { kind: "ticket_error", message: "key store offline" };
+ * assert.deepEqual(session.derived(late, 0), []);
  * ```
  */
 export type SessionDerived =
@@ -163,11 +182,33 @@ export type SessionDerived =
  *
  * @example
  * ```ts
- * import type { SessionAction } from "./client_session.ts";
+ * import { ClientSession, type SessionAction } from "./client_session.ts";
  * import assert from "node:assert/strict";
  *
- * const action: SessionAction = { type: "close", reason: "left", level: "debug" };
- * assert.equal(action.type, "close");
+ * // What an adapter's log line says about each action.
+ * function describe(action: SessionAction): string {
+ *   switch (action.type) {
+ *     case "send":
+ *       return `send ${action.frame.length} bytes`;
+ *     case "close":
+ *       return `close (${action.level ?? "warning"}): ${action.reason}`;
+ *     default:
+ *       return action.type;
+ *   }
+ * }
+ *
+ * const session = new ClientSession({
+ *   serverName: "eu-1",
+ *   identity: { privateKey: {} as CryptoKey, publicKey: new Uint8Array(32), version: 1 },
+ *   tickets: () => undefined,
+ *   admit: () => undefined,
+ * });
+ * const hello = session.receive({ kind: "Hello", version: 3, role: 1 }, 0);
+ * assert.match(hello.map(describe).join(), /^send \d+ bytes$/);
+ * const move = session.receive({ kind: "Move", state: { x: 0, y: 0, z: 0 } }, 0);
+ * assert.deepEqual(move.map(describe), [
+ *   "close (warning): Move not allowed before authentication",
+ * ]);
  * ```
  */
 export type SessionAction = MachineAction<SessionDerived, SessionEvent>;

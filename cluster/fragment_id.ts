@@ -18,9 +18,15 @@ export type FragmentId = number & { readonly __brand: "FragmentId" };
  *
  * @example
  * ```ts
- * import { FRAGMENT_COORD_LIMIT } from "./fragment_id.ts";
+ * import { FRAGMENT_COORD_LIMIT, fragmentCoords, fragmentId } from "./fragment_id.ts";
  * import assert from "node:assert/strict";
- * assert.equal(FRAGMENT_COORD_LIMIT, 2 ** 25);
+ * // The corners of the grid round-trip; one step past them is refused.
+ * const last = FRAGMENT_COORD_LIMIT - 1;
+ * assert.deepEqual(fragmentCoords(fragmentId(-FRAGMENT_COORD_LIMIT, last)), {
+ *   fx: -FRAGMENT_COORD_LIMIT,
+ *   fz: last,
+ * });
+ * assert.throws(() => fragmentId(FRAGMENT_COORD_LIMIT, 0), RangeError);
  * ```
  */
 export const FRAGMENT_COORD_LIMIT = 2 ** 25;

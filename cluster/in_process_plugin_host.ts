@@ -46,11 +46,23 @@ import {
  *
  * @example
  * ```ts
- * import type { InProcessPluginHostOptions } from "./in_process_plugin_host.ts";
+ * import { InProcessPluginHost, type InProcessPluginHostOptions } from "./in_process_plugin_host.ts";
+ * import chat, { CHAT_COMMAND, CHAT_REFUSED_COMMAND } from "../plugins/chat.ts";
+ * import { asClientId } from "../shared/plugin.ts";
  * import assert from "node:assert/strict";
  *
- * const options: InProcessPluginHostOptions = { name: "chat", settings: { maxLength: 80 } };
- * assert.equal(options.name, "chat");
+ * // The plugin reads its settings from here: chat with a 4-byte line limit.
+ * const options: InProcessPluginHostOptions = { name: "chat", settings: { maxLength: 4 } };
+ * const sent: number[] = [];
+ * const host = new InProcessPluginHost(chat, {
+ *   send: (_to, command) => sent.push(command),
+ *   broadcast() {},
+ *   kick() {},
+ * }, options);
+ * await host.start();
+ * host.message(asClientId(1), CHAT_COMMAND, new TextEncoder().encode("hello"));
+ * await host.stop();
+ * assert.deepEqual(sent, [CHAT_REFUSED_COMMAND]);
  * ```
  */
 export interface InProcessPluginHostOptions {

@@ -44,11 +44,33 @@ const PLUGINS_REFUSED: readonly string[] = [
  *
  * @example
  * ```ts
- * import type { MasterLinkState } from "./master_link.ts";
+ * import { MasterLink, type MasterLinkState } from "./master_link.ts";
  * import assert from "node:assert/strict";
  *
- * const state: MasterLinkState = "waiting";
- * assert.equal(state, "waiting");
+ * // A readiness probe: the cluster takes players only while the master knows it.
+ * function ready(state: MasterLinkState): boolean {
+ *   return state === "registered";
+ * }
+ *
+ * const link = new MasterLink({
+ *   hostname: "127.0.0.1",
+ *   port: 6256,
+ *   keyName: "cluster_key",
+ *   clusterKey: new Uint8Array(32),
+ *   announcement: {
+ *     name: "eu-1",
+ *     host: "127.0.0.1",
+ *     port: 6257,
+ *     maxConnections: 0,
+ *     keyVersion: 1,
+ *     publicKey: new Uint8Array(32),
+ *   },
+ *   load: () => 0,
+ * });
+ * assert.equal(link.state, "connecting"); // not started yet
+ * assert.equal(ready(link.state), false);
+ * await link.stop();
+ * assert.equal(link.state, "stopped");
  * ```
  */
 export type MasterLinkState = "connecting" | "registering" | "registered" | "waiting" | "stopped";

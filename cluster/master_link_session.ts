@@ -64,11 +64,29 @@ export type RegistrationDetails = Omit<AnswerClusterPacket, "kind" | "proof">;
  *
  * @example
  * ```ts
- * import type { MasterLinkSessionState } from "./master_link_session.ts";
+ * import { MasterLinkSession, type MasterLinkSessionState } from "./master_link_session.ts";
+ * import { PROTOCOL_VERSION, Role } from "../shared/protocol/packets.ts";
  * import assert from "node:assert/strict";
  *
- * const state: MasterLinkSessionState = "registered";
- * assert.equal(state, "registered");
+ * const session = new MasterLinkSession({
+ *   keyName: "cluster_key",
+ *   clusterKey: new Uint8Array(32),
+ *   announcement: {
+ *     name: "eu-1",
+ *     host: "127.0.0.1",
+ *     port: 6257,
+ *     maxConnections: 0,
+ *     keyVersion: 1,
+ *     publicKey: new Uint8Array(32),
+ *   },
+ * });
+ * const seen: MasterLinkSessionState[] = [session.state];
+ * const hello = { kind: "HelloOk", version: PROTOCOL_VERSION, role: Role.Master, serverName: "m" } as const;
+ * session.receive(hello, 0);
+ * seen.push(session.state); // BecomeCluster sent, waiting for the challenge
+ * session.receive({ kind: "Error", code: 10, reason: "unknown key" }, 0);
+ * seen.push(session.state);
+ * assert.deepEqual(seen, ["hello", "challenge", "failed"]);
  * ```
  */
 export type MasterLinkSessionState =
@@ -126,11 +144,47 @@ export type ChallengeAnswer =
  *
  * @example
  * ```ts
- * import type { MasterLinkAction } from "./master_link_session.ts";
+ * import { type MasterLinkAction, MasterLinkSession } from "./master_link_session.ts";
+ * import { PROTOCOL_VERSION, Role } from "../shared/protocol/packets.ts";
  * import assert from "node:assert/strict";
  *
- * const action: MasterLinkAction = { type: "close", reason: "master closed" };
- * assert.equal(action.type, "close");
+ * // What an adapter does with each action, as one line.
+ * function describe(action: MasterLinkAction): string {
+ *   switch (action.type) {
+ *     case "send":
+ *       return `send ${action.frame.length} bytes`;
+ *     case "registered":
+ *       return `registered as cluster ${action.clusterId}`;
+ *     case "close":
+ *       return `close: ${action.reason}`;
+ *     default:
+ *       return action.type;
+ *   }
+ * }
+ *
+ * const session = new MasterLinkSession({
+ *   keyName: "cluster_key",
+ *   clusterKey: new Uint8Array(32),
+ *   announcement: {
+ *     name: "eu-1",
+ *     host: "127.0.0.1",
+ *     port: 6257,
+ *     maxConnections: 0,
+ *     keyVersion: 1,
+ *     publicKey: new Uint8Array(32),
+ *   },
+ * });
+ * const helloOk = session.receive({
+ *   kind: "HelloOk",
+ *   version: PROTOCOL_VERSION,
+ *   role: Role.Master,
+ *   serverName: "master",
+ * }, 0);
+ * assert.match(helloOk.map(describe).join(), /^send \d+ bytes$/);
+ * const pong = session.receive({ kind: "Pong", value: 1 }, 0);
+ * assert.deepEqual(pong.map(describe), [
+ *   "close: unexpected Pong from the master in state challenge",
+ * ]);
  * ```
  */
 export type MasterLinkAction = MachineAction<ChallengeAnswer, MasterLinkEvent>;

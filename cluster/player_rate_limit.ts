@@ -201,11 +201,13 @@ export function playerRateLimitsOf(limits: Partial<PlayerRateLimits> = {}): Play
  *
  * @example
  * ```ts
- * import type { RateVerdict } from "./player_rate_limit.ts";
+ * import { PlayerRateLimit, type RateVerdict } from "./player_rate_limit.ts";
  * import assert from "node:assert/strict";
  *
- * const verdict: RateVerdict = "throttle";
- * assert.notEqual(verdict, "pass");
+ * // A Move flood: one passes, the next starts throttling, the rest are dropped quietly.
+ * const limit = new PlayerRateLimit({ movesPerS: 0.1, movesBurst: 1 });
+ * const verdicts: RateVerdict[] = [0, 0, 0].map((t) => limit.admit(0x2a, 25, t));
+ * assert.deepEqual(verdicts, ["pass", "throttle", "drop"]);
  * ```
  */
 export type RateVerdict = "pass" | "drop" | "throttle" | "kick";

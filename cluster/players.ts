@@ -46,11 +46,16 @@ export interface Player<C> {
  *
  * @example
  * ```ts
- * import type { PlayerTableOptions } from "./players.ts";
+ * import { PlayerTable, type PlayerTableOptions } from "./players.ts";
  * import assert from "node:assert/strict";
  *
- * const options: PlayerTableOptions = { maxPlayers: 100 };
- * assert.equal(options.maxPlayers, 100);
+ * // A cluster of two seats: the third join finds it full.
+ * const options: PlayerTableOptions = { maxPlayers: 2 };
+ * const table = new PlayerTable<string>(options);
+ * table.add("guest-1", "conn-1");
+ * table.add("guest-2", "conn-2");
+ * assert.equal(table.full, true);
+ * assert.equal(table.add("guest-3", "conn-3"), undefined);
  * ```
  */
 export interface PlayerTableOptions {

@@ -62,10 +62,19 @@ export interface PluginActions {
  * @example
  * ```ts
  * import type { PluginHostState } from "./plugin_host.ts";
+ * import { InProcessPluginHost } from "./in_process_plugin_host.ts";
+ * import echo from "../plugins/echo.ts";
  * import assert from "node:assert/strict";
  *
- * const state: PluginHostState = "running";
- * assert.equal(state, "running");
+ * const host = new InProcessPluginHost(echo, { send() {}, broadcast() {}, kick() {} }, {
+ *   name: "echo",
+ * });
+ * const seen: PluginHostState[] = [host.state];
+ * await host.start();
+ * seen.push(host.state);
+ * await host.stop();
+ * seen.push(host.state);
+ * assert.deepEqual(seen, ["idle", "running", "stopped"]);
  * ```
  */
 export type PluginHostState =

@@ -147,10 +147,19 @@ export interface MessageBatch<E> {
  *
  * @example
  * ```ts
- * import { RECORD_FIELDS } from "./plugin_messages.ts";
+ * import { checkSendRecord, payloadOf, RECORD_FIELDS } from "./plugin_messages.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(RECORD_FIELDS, 4);
+ * // Two sends packed as records, their payloads side by side in one byte buffer.
+ * const bytes = new Uint8Array([1, 2, 3]);
+ * const records = new Uint32Array([7, 0x80, 0, 2, 9, 0x81, 2, 1]);
+ * const sends: [number, number, number[]][] = [];
+ * for (let at = 0; at < records.length; at += RECORD_FIELDS) {
+ *   assert.equal(checkSendRecord(records, at, bytes.length), null);
+ *   const [to, command, offset, length] = records.subarray(at, at + RECORD_FIELDS);
+ *   sends.push([to, command, [...payloadOf(bytes, offset, length)]]);
+ * }
+ * assert.deepEqual(sends, [[7, 0x80, [1, 2]], [9, 0x81, [3]]]);
  * ```
  */
 export const RECORD_FIELDS = 4;
@@ -160,11 +169,26 @@ export const RECORD_FIELDS = 4;
  *
  * @example
  * ```ts
- * import type { MessageBatcherOptions } from "./plugin_messages.ts";
+ * import {
+ *   MessageBatcher,
+ *   type MessageBatcherOptions,
+ *   type WorkerEvent,
+ * } from "./plugin_messages.ts";
  * import assert from "node:assert/strict";
  *
- * const options: MessageBatcherOptions = { initialBytes: 1024 };
- * assert.equal(options.initialBytes, 1024);
+ * // A caller-driven flush (e.g. once per game tick) instead of one per event-loop turn.
+ * let flushDue: (() => void) | undefined;
+ * const options: MessageBatcherOptions<WorkerEvent> = {
+ *   initialBytes: 1024,
+ *   schedule: (flush) => void (flushDue = flush),
+ * };
+ * const posts: number[] = [];
+ * const batcher = new MessageBatcher<WorkerEvent>((batch) => posts.push(batch.events.length), options);
+ * batcher.push({ kind: "pong", seq: 1 });
+ * batcher.push({ kind: "pong", seq: 2 });
+ * assert.deepEqual(posts, []);
+ * flushDue?.();
+ * assert.deepEqual(posts, [2]);
  * ```
  */
 export interface MessageBatcherOptions<E = unknown> {
@@ -492,10 +516,13 @@ export function isMessageBatch(data: unknown): data is MessageBatch<unknown> {
  *
  * @example
  * ```ts
- * import { MAX_PLUGIN_LOG_CHARS } from "./plugin_messages.ts";
+ * import { MAX_PLUGIN_LOG_CHARS, parseWorkerEvent } from "./plugin_messages.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(MAX_PLUGIN_LOG_CHARS, 8192);
+ * const long = "x".repeat(MAX_PLUGIN_LOG_CHARS + 100);
+ * const event = parseWorkerEvent({ kind: "log", level: "info", message: long }, 0);
+ * assert.ok(typeof event === "object" && event.kind === "log");
+ * assert.equal(event.message, `${"x".repeat(MAX_PLUGIN_LOG_CHARS)}…`); // cut, and marked so
  * ```
  */
 export const MAX_PLUGIN_LOG_CHARS = 8192;
@@ -504,10 +531,13 @@ export const MAX_PLUGIN_LOG_CHARS = 8192;
  *
  * @example
  * ```ts
- * import { MAX_PLUGIN_REASON_CHARS } from "./plugin_messages.ts";
+ * import { MAX_PLUGIN_REASON_CHARS, parseWorkerEvent } from "./plugin_messages.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(MAX_PLUGIN_REASON_CHARS, 1024);
+ * const reason = "cheating ".repeat(MAX_PLUGIN_REASON_CHARS);
+ * const event = parseWorkerEvent({ kind: "kick", client: 4, reason }, 0);
+ * assert.ok(typeof event === "object" && event.kind === "kick");
+ * assert.equal(event.reason, `${reason.slice(0, MAX_PLUGIN_REASON_CHARS)}…`); // cut, and marked so
  * ```
  */
 export const MAX_PLUGIN_REASON_CHARS = 1024;

@@ -81,11 +81,17 @@ export type WorkerPermissionDescriptor = {
  *
  * @example
  * ```ts
- * import type { WorkerPermissionOptions } from "./plugin_permissions.ts";
+ * import {
+ *   buildPermissionFlags,
+ *   buildWorkerPermissions,
+ *   type WorkerPermissionOptions,
+ * } from "./plugin_permissions.ts";
  * import assert from "node:assert/strict";
  *
+ * // A plugin served over https may import from its own host, and only from there.
  * const options: WorkerPermissionOptions = { importHosts: ["plugins.example.com"] };
- * assert.equal(options.importHosts?.length, 1);
+ * assert.deepEqual(buildWorkerPermissions({}, options).import, ["plugins.example.com"]);
+ * assert.deepEqual(buildPermissionFlags({}, options), ["--allow-import=plugins.example.com"]);
  * ```
  */
 export interface WorkerPermissionOptions {

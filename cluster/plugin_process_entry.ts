@@ -25,10 +25,23 @@ import { runPluginWorker } from "./plugin_worker_entry.ts";
  *
  * @example
  * ```ts
- * import { PROCESS_BATCH_BYTES } from "./plugin_process_entry.ts";
+ * import { PROCESS_BATCH_BYTES, PROCESS_BATCH_EVENTS } from "./plugin_process_entry.ts";
+ * import { MessageBatcher, type WorkerEvent } from "./plugin_messages.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(PROCESS_BATCH_BYTES, 256 * 1024);
+ * // The subprocess's batcher: a flood of large payloads is posted in bounded batches.
+ * const posts: number[] = [];
+ * const batcher = new MessageBatcher<WorkerEvent>((batch) => posts.push(batch.bytes.length), {
+ *   maxBatchBytes: PROCESS_BATCH_BYTES,
+ *   maxBatchEvents: PROCESS_BATCH_EVENTS,
+ * });
+ * const payload = new Uint8Array(64 * 1024);
+ * for (let i = 0; i < 8; i++) {
+ *   const at = batcher.pack(payload);
+ *   batcher.push({ kind: "broadcast", command: 0x80, at, length: payload.length, options: {} });
+ * }
+ * await Promise.resolve(); // the end of the turn
+ * assert.deepEqual(posts, [PROCESS_BATCH_BYTES, PROCESS_BATCH_BYTES]);
  * ```
  */
 export const PROCESS_BATCH_BYTES = 256 * 1024;
@@ -38,10 +51,19 @@ export const PROCESS_BATCH_BYTES = 256 * 1024;
  *
  * @example
  * ```ts
- * import { PROCESS_BATCH_EVENTS } from "./plugin_process_entry.ts";
+ * import { PROCESS_BATCH_BYTES, PROCESS_BATCH_EVENTS } from "./plugin_process_entry.ts";
+ * import { MessageBatcher, type WorkerEvent } from "./plugin_messages.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(PROCESS_BATCH_EVENTS, 4096);
+ * // The subprocess's batcher: many small events are posted in batches of at most this many.
+ * const posts: number[] = [];
+ * const batcher = new MessageBatcher<WorkerEvent>((batch) => posts.push(batch.events.length), {
+ *   maxBatchBytes: PROCESS_BATCH_BYTES,
+ *   maxBatchEvents: PROCESS_BATCH_EVENTS,
+ * });
+ * for (let seq = 0; seq < PROCESS_BATCH_EVENTS + 10; seq++) batcher.push({ kind: "pong", seq });
+ * await Promise.resolve(); // the end of the turn
+ * assert.deepEqual(posts, [PROCESS_BATCH_EVENTS, 10]);
  * ```
  */
 export const PROCESS_BATCH_EVENTS = 4096;

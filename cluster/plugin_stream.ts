@@ -30,10 +30,18 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  *
  * @example
  * ```ts
- * import { MAX_PLUGIN_FRAME_BYTES } from "./plugin_stream.ts";
+ * import { MAX_PLUGIN_FRAME_BYTES, PluginFrameReader } from "./plugin_stream.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(MAX_PLUGIN_FRAME_BYTES, 16 * 1024 * 1024);
+ * // A reader with the default limit refuses a length prefix one byte above it.
+ * const prefix = new Uint8Array(4);
+ * new DataView(prefix.buffer).setUint32(0, MAX_PLUGIN_FRAME_BYTES + 1);
+ * const reader = new PluginFrameReader();
+ * assert.deepEqual(reader.push(prefix), []);
+ * assert.equal(
+ *   reader.error,
+ *   `a frame of ${MAX_PLUGIN_FRAME_BYTES + 1} bytes, above ${MAX_PLUGIN_FRAME_BYTES}`,
+ * );
  * ```
  */
 export const MAX_PLUGIN_FRAME_BYTES = 16 * 1024 * 1024;
@@ -110,11 +118,20 @@ function decodeBody(body: Uint8Array): MessageBatch<unknown> {
  *
  * @example
  * ```ts
- * import type { PluginFrameReaderOptions } from "./plugin_stream.ts";
+ * import {
+ *   encodePluginFrame,
+ *   PluginFrameReader,
+ *   type PluginFrameReaderOptions,
+ * } from "./plugin_stream.ts";
  * import assert from "node:assert/strict";
  *
+ * // A tighter limit than the default, e.g. for a plugin that only sends small notices.
  * const options: PluginFrameReaderOptions = { maxFrameBytes: 1024 };
- * assert.equal(options.maxFrameBytes, 1024);
+ * const reader = new PluginFrameReader(options);
+ * const small = encodePluginFrame({ events: [], bytes: new Uint8Array(100) });
+ * assert.equal(reader.push(small).length, 1);
+ * reader.push(encodePluginFrame({ events: [], bytes: new Uint8Array(2000) }));
+ * assert.match(reader.error ?? "", /above 1024$/);
  * ```
  */
 export interface PluginFrameReaderOptions {

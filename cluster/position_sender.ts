@@ -19,9 +19,22 @@ import type { EntityId, TickResult } from "./fragment_grid.ts";
  *
  * @example
  * ```ts
- * import { BEHIND_BYTES } from "./position_sender.ts";
+ * import { FragmentGrid } from "./fragment_grid.ts";
+ * import { BEHIND_BYTES, PositionSender } from "./position_sender.ts";
  * import assert from "node:assert/strict";
- * assert.equal(BEHIND_BYTES, 32 * 1024);
+ * const grid = new FragmentGrid({ size: 10, tickHz: 20, maxPlayersPerFragment: 8, crowdThreshold: 4 });
+ * grid.add(1, { x: 1, y: 0, z: 1 }, 0);
+ * grid.add(2, { x: 2, y: 0, z: 1 }, 0);
+ * grid.tick(0);
+ * const sender = new PositionSender();
+ * // Player 1 has exactly BEHIND_BYTES queued: it still gets player 2's move.
+ * grid.move(2, { x: 3, y: 0, z: 1 }, 50);
+ * sender.send(grid.tick(50), (id) => (id === 1 ? BEHIND_BYTES : 0), () => {});
+ * assert.equal(sender.isBehind(1), false);
+ * // One byte more and it skips the batch until it has drained.
+ * grid.move(2, { x: 4, y: 0, z: 1 }, 100);
+ * sender.send(grid.tick(100), (id) => (id === 1 ? BEHIND_BYTES + 1 : 0), () => {});
+ * assert.equal(sender.isBehind(1), true);
  * ```
  */
 export const BEHIND_BYTES = 32 * 1024;

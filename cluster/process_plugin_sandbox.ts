@@ -31,7 +31,13 @@ import { encodePluginFrame, PluginFrameReader, PluginFrameWriter } from "./plugi
  * import { RUNTIME_OVERHEAD_MB } from "./process_plugin_sandbox.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(RUNTIME_OVERHEAD_MB, 96);
+ * // Sizing a host: how many plugin processes with `max_memory_mb = 128` fit in 2 GiB.
+ * function pluginsThatFit(budgetMb: number, maxMemoryMb: number): number {
+ *   return Math.floor(budgetMb / (maxMemoryMb + RUNTIME_OVERHEAD_MB));
+ * }
+ * const fit = pluginsThatFit(2048, 128);
+ * assert.ok(fit * (128 + RUNTIME_OVERHEAD_MB) <= 2048);
+ * assert.ok((fit + 1) * (128 + RUNTIME_OVERHEAD_MB) > 2048);
  * ```
  */
 export const RUNTIME_OVERHEAD_MB = 96;
@@ -43,10 +49,23 @@ export const RUNTIME_OVERHEAD_MB = 96;
  *
  * @example
  * ```ts
- * import { MAX_INPUT_BACKLOG_BYTES } from "./process_plugin_sandbox.ts";
+ * import { MAX_INPUT_BACKLOG_BYTES, ProcessPluginSandbox } from "./process_plugin_sandbox.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(MAX_INPUT_BACKLOG_BYTES, 32 * 1024 * 1024);
+ * // A child that never reads its input: one batch past the bound ends it as hung.
+ * const failed = Promise.withResolvers<string>();
+ * const sandbox = new ProcessPluginSandbox(
+ *   {
+ *     bootstrapUrl: "data:application/javascript,setInterval(() => {}, 1000);",
+ *     permissionFlags: [],
+ *     maxMemoryMb: 64,
+ *   },
+ *   { batch() {}, invalid() {}, failed: (reason) => failed.resolve(reason), stderr() {} },
+ * );
+ * sandbox.post({ events: [], bytes: new Uint8Array(MAX_INPUT_BACKLOG_BYTES + 1) });
+ * assert.equal(await failed.promise, "hang");
+ * sandbox.terminate();
+ * await sandbox.closed;
  * ```
  */
 export const MAX_INPUT_BACKLOG_BYTES = 32 * 1024 * 1024;
@@ -60,15 +79,27 @@ const YIELD_AFTER_BYTES = 256 * 1024;
  *
  * @example
  * ```ts
- * import type { ProcessPluginSandboxOptions } from "./process_plugin_sandbox.ts";
+ * import {
+ *   ProcessPluginSandbox,
+ *   type ProcessPluginSandboxOptions,
+ * } from "./process_plugin_sandbox.ts";
  * import assert from "node:assert/strict";
  *
+ * // A child that writes one stderr line and exits at once.
  * const options: ProcessPluginSandboxOptions = {
- *   bootstrapUrl: "data:application/javascript,",
+ *   bootstrapUrl: `data:application/javascript,${encodeURIComponent('console.error("up")')}`,
  *   permissionFlags: ["--deny-import"],
  *   maxMemoryMb: 128,
  * };
- * assert.equal(options.maxMemoryMb, 128);
+ * const lines: string[] = [];
+ * const sandbox = new ProcessPluginSandbox(options, {
+ *   batch() {},
+ *   invalid() {},
+ *   failed() {},
+ *   stderr: (line) => lines.push(line),
+ * });
+ * await sandbox.closed;
+ * assert.deepEqual(lines, ["up"]);
  * ```
  */
 export interface ProcessPluginSandboxOptions {

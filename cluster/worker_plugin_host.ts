@@ -84,11 +84,23 @@ import { PluginQueueBound } from "./plugin_queue_bound.ts";
  *
  * @example
  * ```ts
- * import type { PluginIsolation } from "./worker_plugin_host.ts";
+ * import { type PluginIsolation, WorkerPluginHost } from "./worker_plugin_host.ts";
+ * import { NO_PLUGIN_PERMISSIONS } from "./plugin_permissions.ts";
  * import assert from "node:assert/strict";
  *
- * const isolation: PluginIsolation = "process";
- * assert.equal(isolation, "process");
+ * // The isolation follows the spec's trust unless forced (hosts are not started here).
+ * function isolationOf(trusted: boolean): PluginIsolation {
+ *   const host = new WorkerPluginHost({
+ *     url: new URL("../plugins/echo.ts", import.meta.url),
+ *     name: "echo",
+ *     settings: {},
+ *     permissions: NO_PLUGIN_PERMISSIONS,
+ *     trusted,
+ *   }, { send() {}, broadcast() {}, kick() {} });
+ *   return host.isolation;
+ * }
+ * assert.equal(isolationOf(false), "process");
+ * assert.equal(isolationOf(true), "worker");
  * ```
  */
 export type PluginIsolation = "process" | "worker";
@@ -98,11 +110,26 @@ export type PluginIsolation = "process" | "worker";
  *
  * @example
  * ```ts
- * import type { WorkerPluginHostOptions } from "./worker_plugin_host.ts";
+ * import { WorkerPluginHost, type WorkerPluginHostOptions } from "./worker_plugin_host.ts";
+ * import { NO_PLUGIN_PERMISSIONS } from "./plugin_permissions.ts";
+ * import { asClientId } from "../shared/plugin.ts";
  * import assert from "node:assert/strict";
  *
- * const options: WorkerPluginHostOptions = { watchdogMs: 1000, maxRestarts: 3 };
- * assert.equal(options.maxRestarts, 3);
+ * // A Worker instead of a subprocess, a tighter watchdog, and fewer restarts before unloading.
+ * const options: WorkerPluginHostOptions = { isolation: "worker", watchdogMs: 1000, maxRestarts: 3 };
+ * const sent: number[][] = [];
+ * const host = new WorkerPluginHost({
+ *   url: new URL("../plugins/echo.ts", import.meta.url),
+ *   name: "echo",
+ *   settings: {},
+ *   permissions: NO_PLUGIN_PERMISSIONS,
+ * }, { send: (_to, _command, payload) => sent.push([...payload]), broadcast() {}, kick() {} }, options);
+ * assert.equal(host.isolation, "worker");
+ * await host.start();
+ * host.message(asClientId(1), 0x80, new Uint8Array([7]));
+ * await host.flush();
+ * await host.stop();
+ * assert.deepEqual(sent, [[7]]);
  * ```
  */
 export interface WorkerPluginHostOptions {
@@ -193,11 +220,29 @@ export interface WorkerPluginHostOptions {
  *
  * @example
  * ```ts
- * import type { WorkerPluginHostStats } from "./worker_plugin_host.ts";
+ * import { WorkerPluginHost, type WorkerPluginHostStats } from "./worker_plugin_host.ts";
+ * import { NO_PLUGIN_PERMISSIONS } from "./plugin_permissions.ts";
+ * import { asClientId } from "../shared/plugin.ts";
  * import assert from "node:assert/strict";
  *
- * const stats: Pick<WorkerPluginHostStats, "restarts"> = { restarts: 0 };
- * assert.equal(stats.restarts, 0);
+ * // A health line as an operator's dashboard would show it.
+ * function health(stats: WorkerPluginHostStats): string {
+ *   const dropped = stats.droppedEvents + stats.droppedMessages + stats.invalidEvents;
+ *   return `restarts=${stats.restarts} dropped=${dropped} hookErrors=${stats.hookErrors}`;
+ * }
+ *
+ * const host = new WorkerPluginHost({
+ *   url: new URL("../plugins/echo.ts", import.meta.url),
+ *   name: "echo",
+ *   settings: {},
+ *   permissions: NO_PLUGIN_PERMISSIONS,
+ * }, { send() {}, broadcast() {}, kick() {} }, { isolation: "worker" });
+ * await host.start();
+ * host.message(asClientId(1), 0x80, new Uint8Array([1]));
+ * await host.flush();
+ * await host.stop();
+ * assert.ok(host.stats.eventsToWorker >= 1);
+ * assert.equal(health(host.stats), "restarts=0 dropped=0 hookErrors=0");
  * ```
  */
 export interface WorkerPluginHostStats {

@@ -49,10 +49,25 @@ import { TokenBucket } from "../shared/token_bucket.ts";
  *
  * @example
  * ```ts
- * import { CHAT_COMMAND } from "./chat.ts";
+ * import chat, { CHAT_COMMAND } from "./chat.ts";
+ * import { asClientId, createPluginContext } from "../shared/plugin.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(CHAT_COMMAND, 0x81);
+ * const sent: [number, string][] = [];
+ * const ctx = createPluginContext({
+ *   name: "chat",
+ *   settings: {},
+ *   players: () => [],
+ *   sink: {
+ *     send: (_to, command, payload) => sent.push([command, new TextDecoder().decode(payload)]),
+ *     broadcast: (command, payload) => sent.push([command, new TextDecoder().decode(payload.subarray(4))]),
+ *     kick() {},
+ *     log() {},
+ *   },
+ * });
+ * // A line from player 1 goes to everyone, prefixed with the sender's id.
+ * chat.onMessage?.(ctx, asClientId(1), CHAT_COMMAND, new TextEncoder().encode("hi all"));
+ * assert.deepEqual(sent, [[CHAT_COMMAND, "hi all"]]);
  * ```
  */
 export const CHAT_COMMAND = 0x81;
@@ -61,10 +76,25 @@ export const CHAT_COMMAND = 0x81;
  *
  * @example
  * ```ts
- * import { CHAT_REFUSED_COMMAND } from "./chat.ts";
+ * import chat, { CHAT_COMMAND, CHAT_REFUSED_COMMAND } from "./chat.ts";
+ * import { asClientId, createPluginContext } from "../shared/plugin.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(CHAT_REFUSED_COMMAND, 0x82);
+ * const sent: [number, string][] = [];
+ * const ctx = createPluginContext({
+ *   name: "chat",
+ *   settings: {},
+ *   players: () => [],
+ *   sink: {
+ *     send: (_to, command, payload) => sent.push([command, new TextDecoder().decode(payload)]),
+ *     broadcast: (command, payload) => sent.push([command, new TextDecoder().decode(payload.subarray(4))]),
+ *     kick() {},
+ *     log() {},
+ *   },
+ * });
+ * // A line that is not UTF-8 is refused to its sender only.
+ * chat.onMessage?.(ctx, asClientId(1), CHAT_COMMAND, new Uint8Array([0xff]));
+ * assert.deepEqual(sent, [[CHAT_REFUSED_COMMAND, "message is not valid UTF-8"]]);
  * ```
  */
 export const CHAT_REFUSED_COMMAND = 0x82;
@@ -73,10 +103,28 @@ export const CHAT_REFUSED_COMMAND = 0x82;
  *
  * @example
  * ```ts
- * import { DEFAULT_MAX_LENGTH } from "./chat.ts";
+ * import chat, { CHAT_COMMAND, CHAT_REFUSED_COMMAND, DEFAULT_MAX_LENGTH } from "./chat.ts";
+ * import { asClientId, createPluginContext } from "../shared/plugin.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(DEFAULT_MAX_LENGTH, 200);
+ * const sent: [number, string][] = [];
+ * const ctx = createPluginContext({
+ *   name: "chat",
+ *   settings: {},
+ *   players: () => [],
+ *   sink: {
+ *     send: (_to, command, payload) => sent.push([command, new TextDecoder().decode(payload)]),
+ *     broadcast: (command, payload) => sent.push([command, new TextDecoder().decode(payload.subarray(4))]),
+ *     kick() {},
+ *     log() {},
+ *   },
+ * });
+ * // No `maxLength` setting: a line one byte over the default is refused.
+ * chat.onMessage?.(ctx, asClientId(1), CHAT_COMMAND, new Uint8Array(DEFAULT_MAX_LENGTH + 1));
+ * assert.deepEqual(sent, [[
+ *   CHAT_REFUSED_COMMAND,
+ *   `message is ${DEFAULT_MAX_LENGTH + 1} bytes, the limit is ${DEFAULT_MAX_LENGTH}`,
+ * ]]);
  * ```
  */
 export const DEFAULT_MAX_LENGTH = 200;
@@ -85,10 +133,30 @@ export const DEFAULT_MAX_LENGTH = 200;
  *
  * @example
  * ```ts
- * import { DEFAULT_MESSAGES_PER_SECOND } from "./chat.ts";
+ * import chat, { CHAT_COMMAND, CHAT_REFUSED_COMMAND, DEFAULT_MESSAGES_PER_SECOND } from "./chat.ts";
+ * import { asClientId, createPluginContext } from "../shared/plugin.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(DEFAULT_MESSAGES_PER_SECOND, 5);
+ * const sent: [number, string][] = [];
+ * const ctx = createPluginContext({
+ *   name: "chat",
+ *   settings: { messageBurst: 1 },
+ *   players: () => [],
+ *   sink: {
+ *     send: (_to, command, payload) => sent.push([command, new TextDecoder().decode(payload)]),
+ *     broadcast: (command, payload) => sent.push([command, new TextDecoder().decode(payload.subarray(4))]),
+ *     kick() {},
+ *     log() {},
+ *   },
+ * });
+ * // A burst of one: the second line at once is over the default rate.
+ * const line = new TextEncoder().encode("gg");
+ * chat.onMessage?.(ctx, asClientId(1), CHAT_COMMAND, line);
+ * chat.onMessage?.(ctx, asClientId(1), CHAT_COMMAND, line);
+ * assert.deepEqual(sent[1], [
+ *   CHAT_REFUSED_COMMAND,
+ *   `too many messages, the limit is ${DEFAULT_MESSAGES_PER_SECOND} per second`,
+ * ]);
  * ```
  */
 export const DEFAULT_MESSAGES_PER_SECOND = 5;
@@ -97,10 +165,28 @@ export const DEFAULT_MESSAGES_PER_SECOND = 5;
  *
  * @example
  * ```ts
- * import { DEFAULT_MESSAGE_BURST } from "./chat.ts";
+ * import chat, { CHAT_COMMAND, CHAT_REFUSED_COMMAND, DEFAULT_MESSAGE_BURST } from "./chat.ts";
+ * import { asClientId, createPluginContext } from "../shared/plugin.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(DEFAULT_MESSAGE_BURST, 10);
+ * const sent: [number, string][] = [];
+ * const ctx = createPluginContext({
+ *   name: "chat",
+ *   settings: {},
+ *   players: () => [],
+ *   sink: {
+ *     send: (_to, command, payload) => sent.push([command, new TextDecoder().decode(payload)]),
+ *     broadcast: (command, payload) => sent.push([command, new TextDecoder().decode(payload.subarray(4))]),
+ *     kick() {},
+ *     log() {},
+ *   },
+ * });
+ * // One player sends a burst at once: the first DEFAULT_MESSAGE_BURST lines get through.
+ * for (let i = 0; i <= DEFAULT_MESSAGE_BURST; i++) {
+ *   chat.onMessage?.(ctx, asClientId(1), CHAT_COMMAND, new TextEncoder().encode(`line ${i}`));
+ * }
+ * assert.equal(sent.filter(([command]) => command === CHAT_COMMAND).length, DEFAULT_MESSAGE_BURST);
+ * assert.equal(sent.at(-1)?.[0], CHAT_REFUSED_COMMAND);
  * ```
  */
 export const DEFAULT_MESSAGE_BURST = 10;

@@ -34,10 +34,24 @@ import { definePlugin } from "../shared/plugin.ts";
  *
  * @example
  * ```ts
- * import { ECHO_COMMAND } from "./echo.ts";
+ * import echo, { ECHO_COMMAND } from "./echo.ts";
+ * import { asClientId, createPluginContext } from "../shared/plugin.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(ECHO_COMMAND, 0x80);
+ * const sent: [number, string][] = [];
+ * const ctx = createPluginContext({
+ *   name: "echo",
+ *   settings: {},
+ *   players: () => [],
+ *   sink: {
+ *     send: (_to, command, payload) => sent.push([command, new TextDecoder().decode(payload)]),
+ *     broadcast: (command, payload) => sent.push([command, new TextDecoder().decode(payload.subarray(4))]),
+ *     kick() {},
+ *     log() {},
+ *   },
+ * });
+ * echo.onMessage?.(ctx, asClientId(1), ECHO_COMMAND, new TextEncoder().encode("ping"));
+ * assert.deepEqual(sent, [[ECHO_COMMAND, "ping"]]);
  * ```
  */
 export const ECHO_COMMAND = 0x80;

@@ -38,10 +38,28 @@ import { definePlugin, type PluginContext } from "../shared/plugin.ts";
  *
  * @example
  * ```ts
- * import { MOTD_COMMAND } from "./motd.ts";
+ * import motd, { MOTD_COMMAND } from "./motd.ts";
+ * import { asClientId, createPluginContext } from "../shared/plugin.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(MOTD_COMMAND, 0x83);
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "Welcome!");
+ * const sent: [number, string][] = [];
+ * const ctx = createPluginContext({
+ *   name: "motd",
+ *   settings: { path },
+ *   players: () => [],
+ *   sink: {
+ *     send: (_to, command, payload) => sent.push([command, new TextDecoder().decode(payload)]),
+ *     broadcast() {},
+ *     kick() {},
+ *     log() {},
+ *   },
+ * });
+ * await motd.onStart?.(ctx);
+ * motd.onJoin?.(ctx, { clientId: asClientId(1), playerId: "guest-1" });
+ * assert.deepEqual(sent, [[MOTD_COMMAND, "Welcome!"]]);
+ * await Deno.remove(path);
  * ```
  */
 export const MOTD_COMMAND = 0x83;

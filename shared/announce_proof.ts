@@ -27,10 +27,18 @@ import { asBufferSource } from "./security.ts";
  *
  * @example
  * ```ts
- * import { ANNOUNCE_PROOF_BYTES } from "./announce_proof.ts";
+ * import { ANNOUNCE_PROOF_BYTES, proveAnnounce, verifyAnnounce } from "./announce_proof.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(ANNOUNCE_PROOF_BYTES, 32);
+ * const key = crypto.getRandomValues(new Uint8Array(32));
+ * const fields = {
+ *   name: "eu-1", host: "127.0.0.1", port: 6257, maxConnections: 0, keyVersion: 1,
+ *   publicKey: new Uint8Array(32),
+ * };
+ * const proof = await proveAnnounce(key, fields);
+ * assert.equal(proof.length, ANNOUNCE_PROOF_BYTES); // the size AnswerCluster's proof field has
+ * // A proof cut short never verifies.
+ * assert.equal(await verifyAnnounce(key, fields, proof.subarray(0, ANNOUNCE_PROOF_BYTES - 1)), false);
  * ```
  */
 export const ANNOUNCE_PROOF_BYTES = 32;

@@ -122,11 +122,16 @@ for (const key of CONFIG_KEYS) {
  *
  * @example
  * ```ts
- * import type { ConfigFromArgsOptions } from "./config.ts";
+ * import { configFromArgs, type ConfigFromArgsOptions } from "./config.ts";
  * import assert from "node:assert/strict";
  *
- * const options: ConfigFromArgsOptions = { cwd: "/srv/game" };
- * assert.equal(options.cwd, "/srv/game");
+ * // The game's directory holds its Config.toml; the server is started from elsewhere.
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/Config.toml`, "[all]\nport = 7001\n");
+ * const options: ConfigFromArgsOptions = { cwd: dir };
+ * const config = await configFromArgs([], "master", options);
+ * assert.equal(config.all.port, 7001);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export interface ConfigFromArgsOptions {

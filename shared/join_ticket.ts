@@ -318,11 +318,19 @@ export async function openJoinTicket(
  *
  * @example
  * ```ts
- * import type { TicketRejection } from "./join_ticket.ts";
+ * import { type TicketRejection, TicketVerifier } from "./join_ticket.ts";
  * import assert from "node:assert/strict";
  *
- * const reason: TicketRejection = "reused";
- * assert.equal(reason, "reused");
+ * // Refusals counted by reason, as a metric would label them.
+ * const refused = new Map<TicketRejection, number>();
+ * const verifier = new TicketVerifier({
+ *   clusterKey: new Uint8Array(32),
+ *   clusterId: 1,
+ *   identityPublicKey: new Uint8Array(32),
+ * });
+ * const verdict = await verifier.verify(new Uint8Array(10), new Uint8Array(32));
+ * if (!verdict.ok) refused.set(verdict.reason, (refused.get(verdict.reason) ?? 0) + 1);
+ * assert.deepEqual([...refused], [["invalid", 1]]);
  * ```
  */
 export type TicketRejection = "invalid" | "wrong_cluster" | "wrong_key" | "expired" | "reused";

@@ -17,11 +17,16 @@
  *
  * @example
  * ```ts
- * import type { LogThrottleOptions } from "./log_throttle.ts";
+ * import { LogThrottle, type LogThrottleOptions } from "./log_throttle.ts";
  * import assert from "node:assert/strict";
  *
- * const options: LogThrottleOptions = { intervalMs: 10_000, linesPerInterval: 5 };
- * assert.equal(options.linesPerInterval, 5);
+ * // Two lines per key every 10 s; the next line after the window says how many were left out.
+ * const options: LogThrottleOptions = { intervalMs: 10_000, linesPerInterval: 2 };
+ * const throttle = new LogThrottle(options);
+ * const key = "ticket flood 10.0.0.1";
+ * const got = [0, 1, 2, 3].map((t) => throttle.admit(key, t));
+ * assert.deepEqual(got, [0, 0, null, null]);
+ * assert.equal(throttle.admit(key, 10_000), 2);
  * ```
  */
 export interface LogThrottleOptions {

@@ -42,11 +42,14 @@ export type PendingAdmission<T> =
  *
  * @example
  * ```ts
- * import type { PendingConnectionsOptions } from "./pending_connections.ts";
+ * import { PendingConnections, type PendingConnectionsOptions } from "./pending_connections.ts";
  * import assert from "node:assert/strict";
  *
- * const options: PendingConnectionsOptions = { maxPending: 1024, maxPerAddress: 64 };
- * assert.equal(options.maxPending, 1024);
+ * // One address may hold at most two of the unauthenticated connections.
+ * const options: PendingConnectionsOptions = { maxPending: 1024, maxPerAddress: 2 };
+ * const pending = new PendingConnections<number>(options);
+ * const kinds = [1, 2, 3].map((conn) => pending.admit(conn, "10.0.0.1").kind);
+ * assert.deepEqual(kinds, ["admitted", "admitted", "refused"]);
  * ```
  */
 export interface PendingConnectionsOptions {

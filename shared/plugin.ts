@@ -288,11 +288,15 @@ export interface SustenetPlugin {
  *
  * @example
  * ```ts
- * import type { PluginHookName } from "./plugin.ts";
+ * import { definePlugin, type PluginHookName, pluginHooks } from "./plugin.ts";
  * import assert from "node:assert/strict";
  *
- * const hook: PluginHookName = "onTick";
- * assert.equal(hook, "onTick");
+ * // A host skips the tick timer for a plugin that has no onTick.
+ * function needsTicks(hooks: readonly PluginHookName[]): boolean {
+ *   return hooks.includes("onTick");
+ * }
+ * assert.equal(needsTicks(pluginHooks(definePlugin({ onJoin() {} }))), false);
+ * assert.equal(needsTicks(pluginHooks(definePlugin({ onTick() {} }))), true);
  * ```
  */
 export type PluginHookName = Exclude<keyof SustenetPlugin, "commands">;

@@ -115,10 +115,15 @@ export class NodeRecordCipher implements SyncRecordCipher {
  *
  * @example
  * ```ts
- * import { HYBRID_WEBCRYPTO_FROM_BYTES } from "./record_cipher_node.ts";
+ * import { HYBRID_WEBCRYPTO_FROM_BYTES, HybridRecordCipher } from "./record_cipher_node.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(HYBRID_WEBCRYPTO_FROM_BYTES, 1024);
+ * // With the default threshold, a record just below it is sealed synchronously, one at it not.
+ * const cipher = await HybridRecordCipher.create(new Uint8Array(32).fill(1));
+ * assert.ok(cipher.seal(0, new Uint8Array(HYBRID_WEBCRYPTO_FROM_BYTES - 1)) instanceof Uint8Array);
+ * const sealed = cipher.seal(1, new Uint8Array(HYBRID_WEBCRYPTO_FROM_BYTES));
+ * assert.ok(sealed instanceof Promise);
+ * await sealed;
  * ```
  */
 export const HYBRID_WEBCRYPTO_FROM_BYTES = 1024;

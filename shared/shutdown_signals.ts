@@ -16,10 +16,13 @@
  *
  * @example
  * ```ts
- * import { DUPLICATE_SIGNAL_MS } from "./shutdown_signals.ts";
+ * import { DUPLICATE_SIGNAL_MS, ShutdownSignalFilter } from "./shutdown_signals.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(DUPLICATE_SIGNAL_MS, 1500);
+ * const filter = new ShutdownSignalFilter();
+ * assert.equal(filter.receive(0), "stop");
+ * assert.equal(filter.receive(DUPLICATE_SIGNAL_MS - 1), "duplicate"); // still the same request
+ * assert.equal(filter.receive(DUPLICATE_SIGNAL_MS), "force"); // asked again: exit now
  * ```
  */
 export const DUPLICATE_SIGNAL_MS = 1500;

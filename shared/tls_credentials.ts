@@ -17,11 +17,24 @@ import { SustenetError } from "./errors.ts";
  *
  * @example
  * ```ts
- * import type { TlsCredentialsErrorCode } from "./tls_credentials.ts";
+ * import {
+ *   loadTlsCredentials,
+ *   TlsCredentialsError,
+ *   type TlsCredentialsErrorCode,
+ * } from "./tls_credentials.ts";
  * import assert from "node:assert/strict";
  *
- * const code: TlsCredentialsErrorCode = "tls_key_mismatch";
- * assert.equal(code, "tls_key_mismatch");
+ * // What an operator is told to fix, by code.
+ * function hint(code: TlsCredentialsErrorCode): string {
+ *   return code === "tls_file_unreadable" ? "check the path and its permissions" : "replace the files";
+ * }
+ * const cert = await Deno.makeTempFile();
+ * await Deno.writeTextFile(cert, "not a certificate");
+ * const error = await loadTlsCredentials(cert, cert).catch((e) => e);
+ * assert.ok(error instanceof TlsCredentialsError);
+ * assert.equal(error.code, "tls_cert_invalid");
+ * assert.equal(hint(error.code), "replace the files");
+ * await Deno.remove(cert);
  * ```
  */
 export type TlsCredentialsErrorCode =

@@ -16,11 +16,16 @@
  *
  * @example
  * ```ts
- * import type { TokenBucketOptions } from "./token_bucket.ts";
+ * import { TokenBucket, type TokenBucketOptions } from "./token_bucket.ts";
  * import assert from "node:assert/strict";
  *
- * const options: TokenBucketOptions = { ratePerS: 20, burst: 40 };
- * assert.equal(options.burst, 40);
+ * // 20 a second, bursts of 40, starting empty.
+ * const options: TokenBucketOptions = { ratePerS: 20, burst: 40, initial: 0 };
+ * const bucket = new TokenBucket(options);
+ * assert.equal(bucket.take(1, 0), false);
+ * assert.equal(bucket.take(1, 50), true); // 50 ms refill one token
+ * assert.equal(bucket.take(40, 60_000), true); // never more than the burst
+ * assert.equal(bucket.take(1, 60_000), false);
  * ```
  */
 export interface TokenBucketOptions {

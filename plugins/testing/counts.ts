@@ -18,10 +18,22 @@ import { definePlugin, type PluginContext } from "../../shared/plugin.ts";
  *
  * @example
  * ```ts
- * import { COUNTS_COMMAND } from "./counts.ts";
+ * import counts, { COUNTS_COMMAND } from "./counts.ts";
+ * import { asClientId, createPluginContext } from "../../shared/plugin.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(COUNTS_COMMAND, 0x90);
+ * const answers: Uint8Array[] = [];
+ * const ctx = createPluginContext({
+ *   name: "counts",
+ *   settings: {},
+ *   players: () => [],
+ *   sink: { send: (_to, _command, payload) => answers.push(payload), broadcast() {}, kick() {}, log() {} },
+ * });
+ * counts.onStart?.(ctx);
+ * counts.onMessage?.(ctx, asClientId(1), 0x80, new Uint8Array([1])); // echoed, and counted
+ * counts.onMessage?.(ctx, asClientId(1), COUNTS_COMMAND, new Uint8Array());
+ * const answer = new DataView(answers[1].buffer);
+ * assert.equal(answer.getUint32(4), 2); // messages seen, the query included
  * ```
  */
 export const COUNTS_COMMAND = 0x90;

@@ -53,10 +53,18 @@ const MOVE_ENTRY_MIN_SIZE = 4 + MOVE_STATE_MIN_SIZE;
  *
  * @example
  * ```ts
- * import { MOVE_BATCH_OVERHEAD } from "./packet_layouts.ts";
+ * import { MOVE_BATCH_OVERHEAD, moveEntrySize } from "./packet_layouts.ts";
+ * import { encodePacket } from "./codec.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(MOVE_BATCH_OVERHEAD, 3);
+ * // A MoveBatch's length field is the overhead plus the size of each entry.
+ * const entries = [
+ *   { clientId: 1, state: { x: 0, y: 0, z: 0 } },
+ *   { clientId: 2, state: { x: 1, y: 2, z: 3, yaw: 0.5 } },
+ * ];
+ * const frame = encodePacket({ kind: "MoveBatch", entries });
+ * const length = new DataView(frame.buffer, frame.byteOffset).getUint32(0);
+ * assert.equal(length, MOVE_BATCH_OVERHEAD + entries.map(moveEntrySize).reduce((a, b) => a + b));
  * ```
  */
 export const MOVE_BATCH_OVERHEAD: number = 1 + 2;

@@ -196,9 +196,18 @@ export type AuthStatus = typeof AuthStatus[keyof typeof AuthStatus];
  * @example
  * ```ts
  * import { KEY_MATERIAL_BYTES } from "./packets.ts";
+ * import { decodePacket, encodePacket } from "./codec.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(KEY_MATERIAL_BYTES, 32);
+ * // BecomeCluster's nonce is a key32 field: exactly KEY_MATERIAL_BYTES, or it does not encode.
+ * const clusterNonce = crypto.getRandomValues(new Uint8Array(KEY_MATERIAL_BYTES));
+ * const frame = encodePacket({ kind: "BecomeCluster", keyName: "cluster_key", clusterNonce });
+ * const packet = decodePacket({ type: frame[4], payload: frame.subarray(5) });
+ * assert.ok(!(packet instanceof Error) && packet.kind === "BecomeCluster");
+ * assert.deepEqual(packet.clusterNonce, clusterNonce);
+ * assert.throws(() =>
+ *   encodePacket({ kind: "BecomeCluster", keyName: "k", clusterNonce: new Uint8Array(16) })
+ * );
  * ```
  */
 export const KEY_MATERIAL_BYTES = 32;
@@ -714,11 +723,15 @@ export type PacketOf<K extends PacketKind> = Extract<Packet, { readonly kind: K 
  *
  * @example
  * ```ts
- * import { PACKET_KINDS } from "./packets.ts";
+ * import { PACKET_KINDS, type PacketKind } from "./packets.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(PACKET_KINDS.length, 33);
- * assert.equal(PACKET_KINDS[0], "Hello");
+ * // A per-kind counter for a metrics label, with every kind present from the start.
+ * const received = new Map<PacketKind, number>(PACKET_KINDS.map((kind) => [kind, 0]));
+ * received.set("Ping", (received.get("Ping") ?? 0) + 1);
+ * assert.equal(received.size, PACKET_KINDS.length);
+ * assert.equal(received.get("Ping"), 1);
+ * assert.equal(PACKET_KINDS.at(-1), "Plugin");
  * ```
  */
 export const PACKET_KINDS: readonly PacketKind[] = [

@@ -28,9 +28,18 @@ import type { MoveState } from "./move_state.ts";
  *
  * @example
  * ```ts
- * import { POSITION_BATCH_TYPE } from "./position_batch.ts";
+ * import { decodePositionBatch, encodePositionBatch, POSITION_BATCH_TYPE } from "./position_batch.ts";
+ * import { encodeFrame, FrameDecoder } from "./frame.ts";
  * import assert from "node:assert/strict";
- * assert.equal(POSITION_BATCH_TYPE, 0x2f);
+ * // The sender frames the payload under this type; the receiver dispatches on it.
+ * const bounds = { minX: 0, minZ: 0, maxX: 64, maxZ: 64 };
+ * const payload = encodePositionBatch([{ clientId: 9, state: { x: 8, y: 0, z: 8 } }], bounds);
+ * const decoder = new FrameDecoder();
+ * decoder.push(encodeFrame(POSITION_BATCH_TYPE, payload));
+ * const frame = decoder.next();
+ * assert.ok(frame !== undefined && !(frame instanceof Error));
+ * assert.equal(frame.type, POSITION_BATCH_TYPE);
+ * assert.equal(decodePositionBatch(frame.payload, bounds)[0].clientId, 9);
  * ```
  */
 export const POSITION_BATCH_TYPE = 0x2f;
@@ -40,9 +49,14 @@ export const POSITION_BATCH_TYPE = 0x2f;
  *
  * @example
  * ```ts
- * import { POSITION_ENTRY_BYTES } from "./position_batch.ts";
+ * import { encodePositionBatch, POSITION_ENTRY_BYTES } from "./position_batch.ts";
  * import assert from "node:assert/strict";
- * assert.equal(POSITION_ENTRY_BYTES, 11);
+ * // Sizing a batch: a u16 count, then fixed-size entries.
+ * const bounds = { minX: 0, minZ: 0, maxX: 64, maxZ: 64 };
+ * const entries = [1, 2, 3].map((clientId) => ({ clientId, state: { x: 1, y: 0, z: 1 } }));
+ * assert.equal(encodePositionBatch(entries, bounds).length, 2 + 3 * POSITION_ENTRY_BYTES);
+ * // How many entries one 1200-byte payload carries.
+ * assert.equal(Math.floor((1200 - 2) / POSITION_ENTRY_BYTES), 108);
  * ```
  */
 export const POSITION_ENTRY_BYTES = 11;
