@@ -324,10 +324,20 @@ Deno.test("a join storm through two masters spreads by capacity; a full cluster 
       port: 7199,
       maxConnections: 5,
     });
-    full.peer.send({ kind: "Heartbeat", load: 5, maxConnections: 5 });
+    // It reports its load as a real cluster does, every heartbeat interval (250 ms here) until
+    // both masters show it: one early Heartbeat alone can be overtaken on the other master by the
+    // registration's own record (load 0) under load; the next heartbeat corrects it.
+    let lastBeat = -Infinity;
     await waitUntil(
-      () =>
-        [a, b].every((m) => m.registry.size === 4 && m.registry.get(full.clusterId)?.load === 5),
+      () => {
+        if (performance.now() - lastBeat >= 250) {
+          full.peer.send({ kind: "Heartbeat", load: 5, maxConnections: 5 });
+          lastBeat = performance.now();
+        }
+        return [a, b].every((m) =>
+          m.registry.size === 4 && m.registry.get(full.clusterId)?.load === 5
+        );
+      },
       "both masters list all four",
       WAIT_MS,
     );
