@@ -10,21 +10,10 @@
  */
 
 import { FragmentGrid, type FragmentGridOptions } from "../cluster/fragment_grid.ts";
+import { prng } from "./world_layout.ts";
 
 const PLAYERS = 1000;
 const WORLD = 1000;
-
-/** Deterministic PRNG (mulberry32) so runs are comparable. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Scenario {
   readonly grid: FragmentGrid;
