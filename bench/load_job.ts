@@ -12,6 +12,7 @@
 
 import { SustenetError } from "../shared/errors.ts";
 import type { ServerLagFigures } from "./server_lag.ts";
+import type { MachineUsage } from "./process_stats.ts";
 
 /** Where the clients connect. */
 export type LoadTarget =
@@ -107,6 +108,11 @@ export interface ProcessFigures {
   readonly cpuPercent: number;
   /** Resident memory at the end of the window, bytes. */
   readonly rssBytes: number;
+  /**
+   * The main thread's run-queue wait over wall time × 100: the share of the window its event
+   * loop was ready to run but had no core (Linux scheduler statistics; absent where unknown).
+   */
+  readonly waitPercent?: number;
 }
 
 /** One measured window of a relay or echo run. */
@@ -142,6 +148,8 @@ export interface WindowResult {
    * generator's, so the window is re-run and left out of the verdict.
    */
   readonly generatorFault?: boolean;
+  /** How busy the machine's cores were over the window (all processes, the kernel included). */
+  readonly machine?: MachineUsage;
   /** The server's event-loop lag over the window, from its `/metrics` (Sustenet servers). */
   readonly serverLag?: ServerLagFigures;
 }

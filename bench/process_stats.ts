@@ -3,6 +3,11 @@
  * all threads) and `/proc/<pid>/status` (VmRSS), and the CPU % between two readings. The bench
  * uses it to put the load generator's cost beside the server's.
  *
+ * It also reads how long the process's main thread (the JavaScript event loop) was runnable but
+ * waiting for a core (`/proc/<pid>/task/<pid>/schedstat`, second field), and how busy the whole
+ * machine was (`/proc/stat`): an event loop that is late because the kernel ran something else
+ * shows up as run-queue wait, not as work of its own (issue 24's attribution).
+ *
  * It only reads `/proc`, never signals or changes a process, and fails with a typed error where
  * `/proc` is missing (not Linux) rather than returning made-up figures.
  *
@@ -32,6 +37,11 @@ export interface ProcessSample {
   readonly cpuMs: number;
   /** Resident set size, in bytes. */
   readonly rssBytes: number;
+  /**
+   * Time the main thread spent runnable but waiting for a core, ms since it started (0 where
+   * the kernel keeps no scheduler statistics).
+   */
+  readonly mainWaitMs: number;
 }
 
 /** CPU % and memory of a process over an interval. */
@@ -40,6 +50,8 @@ export interface ProcessUsage {
   readonly cpuPercent: number;
   /** RSS at the end of the interval, in bytes. */
   readonly rssBytes: number;
+  /** The main thread's run-queue wait over wall time × 100: late because it had no core. */
+  readonly waitPercent: number;
 }
 
 let clockTicksPerSecond: number | undefined;
@@ -135,6 +147,142 @@ export function sampleProcess(pid: number): ProcessSample {
     atMs: performance.timeOrigin + performance.now(),
     cpuMs: parseStatTicks(stat) * 1000 / clockTicks(),
     rssBytes: parseRssBytes(status),
+    mainWaitMs: mainThreadWaitMs(pid),
+  };
+}
+
+/**
+ * Parses a `/proc/<pid>/task/<tid>/schedstat` line: time on a core, time runnable but waiting
+ * for one (both ns), and the number of times it ran.
+ *
+ * @param line The file's contents.
+ * @returns The two times, in ms.
+ * @throws {RangeError} If the line is not three numbers.
+ *
+ * @example
+ * ```ts
+ * import { parseSchedstat } from "./process_stats.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(parseSchedstat("3705647 7339499 2\n"), { runMs: 3.705647, waitMs: 7.339499 });
+ * ```
+ */
+export function parseSchedstat(line: string): { runMs: number; waitMs: number } {
+  const fields = line.trim().split(" ").map(Number);
+  if (fields.length !== 3 || !fields.every(Number.isFinite)) {
+    throw new RangeError(`not a schedstat line: ${line.slice(0, 80)}`);
+  }
+  return { runMs: fields[0] / 1e6, waitMs: fields[1] / 1e6 };
+}
+
+function mainThreadWaitMs(pid: number): number {
+  let line: string;
+  try {
+    // A `deno run` program's JavaScript runs on the thread whose id is the pid; in this process
+    // it is the calling thread (`deno test` runs tests on another one).
+    line = Deno.readTextFileSync(
+      pid === Deno.pid ? "/proc/thread-self/schedstat" : `/proc/${pid}/task/${pid}/schedstat`,
+    );
+  } catch (error) {
+    // Kernels built without scheduler statistics have no such file: no wait is measured.
+    if (error instanceof Deno.errors.NotFound) return 0;
+    throw new ProcessStatsError(pid, error);
+  }
+  return parseSchedstat(line).waitMs;
+}
+
+/** The machine's CPU time counters (`/proc/stat`, first line), in clock ticks. */
+export interface MachineSample {
+  /** Ticks not idle (everything but idle and iowait), all cores together. */
+  readonly busyTicks: number;
+  /** Ticks in all. */
+  readonly totalTicks: number;
+  /** Ticks stolen by the hypervisor. */
+  readonly stealTicks: number;
+}
+
+/** How busy the machine's cores were over an interval. */
+export interface MachineUsage {
+  /** Busy share of all cores' time × 100 (100 = every core busy all the time). */
+  readonly busyPercent: number;
+  /** Share stolen by the hypervisor × 100. */
+  readonly stealPercent: number;
+}
+
+/**
+ * Parses the aggregate `cpu` line of `/proc/stat`.
+ *
+ * @param stat The file's contents.
+ * @returns The counters.
+ * @throws {RangeError} If there is no aggregate `cpu` line.
+ *
+ * @example
+ * ```ts
+ * import { parseMachineStat } from "./process_stats.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const sample = parseMachineStat("cpu  60 0 30 10 0 0 0 5 0 0\ncpu0 30 0 15 5 0 0 0 2 0 0\n");
+ * assert.deepEqual(sample, { busyTicks: 95, totalTicks: 105, stealTicks: 5 });
+ * ```
+ */
+export function parseMachineStat(stat: string): MachineSample {
+  const line = stat.split("\n").find((l) => l.startsWith("cpu "));
+  const fields = line?.trim().split(/\s+/).slice(1, 9).map(Number);
+  if (fields === undefined || fields.length < 8 || !fields.every(Number.isFinite)) {
+    throw new RangeError("no aggregate cpu line in /proc/stat");
+  }
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = fields;
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busyTicks: busy, totalTicks: busy + idle + iowait, stealTicks: steal };
+}
+
+/**
+ * Reads the machine's CPU counters now.
+ *
+ * @throws {ProcessStatsError} If `/proc/stat` cannot be read.
+ *
+ * @example
+ * ```ts
+ * import { sampleMachine } from "./process_stats.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(sampleMachine().totalTicks > 0);
+ * ```
+ */
+export function sampleMachine(): MachineSample {
+  try {
+    return parseMachineStat(Deno.readTextFileSync("/proc/stat"));
+  } catch (error) {
+    if (error instanceof RangeError) throw error;
+    throw new ProcessStatsError(0, error);
+  }
+}
+
+/**
+ * The machine's busy and stolen shares between two readings.
+ *
+ * @param before The earlier reading.
+ * @param after The later reading.
+ * @returns The shares (0 when no tick passed).
+ *
+ * @example
+ * ```ts
+ * import { machineUsageBetween } from "./process_stats.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const usage = machineUsageBetween(
+ *   { busyTicks: 100, totalTicks: 200, stealTicks: 0 },
+ *   { busyTicks: 280, totalTicks: 400, stealTicks: 2 },
+ * );
+ * assert.deepEqual(usage, { busyPercent: 90, stealPercent: 1 });
+ * ```
+ */
+export function machineUsageBetween(before: MachineSample, after: MachineSample): MachineUsage {
+  const total = after.totalTicks - before.totalTicks;
+  if (total <= 0) return { busyPercent: 0, stealPercent: 0 };
+  return {
+    busyPercent: (after.busyTicks - before.busyTicks) * 100 / total,
+    stealPercent: (after.stealTicks - before.stealTicks) * 100 / total,
   };
 }
 
@@ -151,10 +299,10 @@ export function sampleProcess(pid: number): ProcessSample {
  * import assert from "node:assert/strict";
  *
  * const usage = usageBetween(
- *   { pid: 1, atMs: 0, cpuMs: 100, rssBytes: 10 },
- *   { pid: 1, atMs: 1000, cpuMs: 600, rssBytes: 20 },
+ *   { pid: 1, atMs: 0, cpuMs: 100, rssBytes: 10, mainWaitMs: 5 },
+ *   { pid: 1, atMs: 1000, cpuMs: 600, rssBytes: 20, mainWaitMs: 105 },
  * );
- * assert.deepEqual(usage, { cpuPercent: 50, rssBytes: 20 });
+ * assert.deepEqual(usage, { cpuPercent: 50, rssBytes: 20, waitPercent: 10 });
  * ```
  */
 export function usageBetween(before: ProcessSample, after: ProcessSample): ProcessUsage {
@@ -164,5 +312,6 @@ export function usageBetween(before: ProcessSample, after: ProcessSample): Proce
   return {
     cpuPercent: (after.cpuMs - before.cpuMs) * 100 / (after.atMs - before.atMs),
     rssBytes: after.rssBytes,
+    waitPercent: (after.mainWaitMs - before.mainWaitMs) * 100 / (after.atMs - before.atMs),
   };
 }

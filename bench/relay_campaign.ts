@@ -63,6 +63,12 @@ export interface RelayRun {
   readonly serverLagMaxMs?: number | null;
   /** Server lag samples over 20 ms in the counted windows. */
   readonly serverStalls?: number;
+  /** Median share of the machine's cores busy over all windows measured, %. */
+  readonly machineBusyPercent?: number;
+  /** Median share of the time the server's main thread waited for a core, over all windows, %. */
+  readonly serverWaitPercent?: number;
+  /** The same for the generator's main thread, %. */
+  readonly generatorWaitPercent?: number;
   /** Whether it meets the sustained-load criterion. */
   readonly pass: boolean;
   /** Why not. */
@@ -210,8 +216,29 @@ export function summariseRelay(
     generatorCpuPercent: median(windows.map((w) => w.generator.cpuPercent)),
     skippedSends: windows.reduce((sum, w) => sum + w.skipped, 0),
     ...lag,
+    ...waitSummary(result.windows),
     pass: verdict.pass && !lost,
     reasons,
+  };
+}
+
+/**
+ * Whether the cores were the limit: the machine's busy share and each main thread's run-queue
+ * wait, medians over every window measured (re-run ones too: a stall is what they explain).
+ */
+function waitSummary(windows: readonly WindowResult[]): Partial<RelayRun> {
+  const busy = windows.flatMap((w) => w.machine === undefined ? [] : [w.machine.busyPercent]);
+  const serverWait = windows.flatMap((w) => {
+    const waits = w.servers.flatMap((s) => s.waitPercent === undefined ? [] : [s.waitPercent]);
+    return waits.length === 0 ? [] : [Math.max(...waits)];
+  });
+  const generatorWait = windows.flatMap((w) =>
+    w.generator.waitPercent === undefined ? [] : [w.generator.waitPercent]
+  );
+  return {
+    ...(busy.length === 0 ? {} : { machineBusyPercent: median(busy) }),
+    ...(serverWait.length === 0 ? {} : { serverWaitPercent: median(serverWait) }),
+    ...(generatorWait.length === 0 ? {} : { generatorWaitPercent: median(generatorWait) }),
   };
 }
 

@@ -392,7 +392,22 @@ function formatEcho(echo: PluginEchoComparison): string[] {
  */
 export function relayRow(label: string, run: RelayRun): string[] {
   if (!run.ok) {
-    return [label, run.phase, String(run.clients), "", "", "", "", "", "", "", "", "", "failed"];
+    return [
+      label,
+      run.phase,
+      String(run.clients),
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      "failed",
+    ];
   }
   return [
     label,
@@ -407,8 +422,21 @@ export function relayRow(label: string, run: RelayRun): string[] {
     `${run.generatorCpuPercent.toFixed(0)} %`,
     formatGeneratorLag(run),
     formatServerLag(run),
+    formatWaits(run),
     run.pass ? "pass" : "FAIL",
   ];
+}
+
+/**
+ * The machine's busy share, then the server's and the generator's main-thread run-queue wait
+ * (`93 / 9 / 7`: cores 93 % busy; the loops were ready but had no core 9 % and 7 % of the time).
+ */
+function formatWaits(run: RelayRun): string {
+  if (run.machineBusyPercent === undefined) return "";
+  const part = (value: number | undefined) => value === undefined ? "?" : value.toFixed(0);
+  return `${part(run.machineBusyPercent)} / ${part(run.serverWaitPercent)} / ${
+    part(run.generatorWaitPercent)
+  }`;
 }
 
 /** The generator's worst lag in ms, with the windows re-run because it stalled (`+2 re-run`). */
@@ -440,6 +468,7 @@ export const RELAY_HEADERS: readonly string[] = [
   "gen CPU",
   "gen lag ms",
   "srv lag ms",
+  "busy/wait %",
   "verdict",
 ];
 

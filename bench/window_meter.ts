@@ -14,7 +14,14 @@
 import { EventLoopLagSampler } from "../shared/event_loop_lag.ts";
 import { LatencyHistogram } from "./latency_histogram.ts";
 import type { ProcessFigures, WindowResult } from "./load_job.ts";
-import { type ProcessSample, sampleProcess, usageBetween } from "./process_stats.ts";
+import {
+  type MachineSample,
+  machineUsageBetween,
+  type ProcessSample,
+  sampleMachine,
+  sampleProcess,
+  usageBetween,
+} from "./process_stats.ts";
 import { STALL_MS } from "./server_lag.ts";
 
 /** How often the generator samples its own event-loop lag, ms (as the servers do). */
@@ -61,6 +68,7 @@ export class WindowMeter {
   readonly #serverPids: readonly number[];
   #startMs = 0;
   #before: ProcessSample[] = [];
+  #machineBefore: MachineSample | undefined;
 
   /** @param serverPids Server processes to measure beside this one. */
   constructor(serverPids: readonly number[]) {
@@ -83,6 +91,7 @@ export class WindowMeter {
     this.histogram.reset();
     this.lag.reset();
     this.#before = [Deno.pid, ...this.#serverPids].map(sampleProcess);
+    this.#machineBefore = sampleMachine();
     this.#startMs = performance.now();
     this.measuring = true;
   }
@@ -101,8 +110,10 @@ export class WindowMeter {
         pid: before.pid,
         cpuPercent: round(usage.cpuPercent, 1),
         rssBytes: usage.rssBytes,
+        waitPercent: round(usage.waitPercent, 1),
       };
     });
+    const machine = machineUsageBetween(this.#machineBefore!, sampleMachine());
     const h = this.histogram;
     const lagMaxMs = round(this.lag.maxMicros / 1000, 3);
     return {
@@ -120,6 +131,10 @@ export class WindowMeter {
       servers: figures.slice(1),
       generatorLag: { p99Ms: this.lag.percentileMicros(99) / 1000, maxMs: lagMaxMs },
       generatorFault: lagMaxMs > STALL_MS,
+      machine: {
+        busyPercent: round(machine.busyPercent, 1),
+        stealPercent: round(machine.stealPercent, 1),
+      },
     };
   }
 }

@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
 import {
+  machineUsageBetween,
+  parseMachineStat,
   parseRssBytes,
+  parseSchedstat,
   parseStatTicks,
   ProcessStatsError,
+  sampleMachine,
   sampleProcess,
   usageBetween,
 } from "../process_stats.ts";
@@ -40,7 +44,67 @@ Deno.test("malformed stat lines are refused; a status without VmRSS is 0", () =>
 });
 
 Deno.test("samples of two processes or out of order are refused", () => {
-  const a = { pid: 1, atMs: 10, cpuMs: 0, rssBytes: 0 };
+  const a = { pid: 1, atMs: 10, cpuMs: 0, rssBytes: 0, mainWaitMs: 0 };
   assert.throws(() => usageBetween(a, { ...a, pid: 2, atMs: 20 }), RangeError);
   assert.throws(() => usageBetween(a, a), RangeError);
+});
+
+Deno.test("a main thread that shares the cores with more busy processes than cores waits for them", async () => {
+  // One busy child per core, and this thread busy too: someone must wait on the run queue,
+  // and over a second this thread does (the scheduler shares the cores fairly).
+  const children = Array.from(
+    { length: navigator.hardwareConcurrency },
+    () =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "eval",
+          "console.log('busy'); const t = performance.now() + 4000; while (performance.now() < t);",
+        ],
+        stdout: "piped",
+        stderr: "null",
+      }).spawn(),
+  );
+  // Each child is spinning once it has said so.
+  await Promise.all(children.map(async (child) => {
+    const reader = child.stdout.getReader();
+    await reader.read();
+    reader.releaseLock();
+    await child.stdout.cancel();
+  }));
+  const before = sampleProcess(Deno.pid);
+  const machineBefore = sampleMachine();
+  const until = performance.now() + 1000;
+  let x = 0;
+  while (performance.now() < until) x += Math.sqrt(x + 1);
+  // A running thread's wait is brought up to date when it is next scheduled: yield once.
+  await new Promise((resolve) => setTimeout(resolve, 1));
+  const after = sampleProcess(Deno.pid);
+  const machine = machineUsageBetween(machineBefore, sampleMachine());
+  await Promise.all(children.map((child) => child.status));
+  assert.ok(x > 0);
+  assert.ok(
+    after.mainWaitMs > before.mainWaitMs,
+    `the main thread waited for a core: ${before.mainWaitMs} → ${after.mainWaitMs}`,
+  );
+  assert.ok(usageBetween(before, after).waitPercent > 0);
+  assert.ok(machine.busyPercent > 50, `machine busy ${machine.busyPercent} %`);
+});
+
+Deno.test("schedstat and /proc/stat lines parse; malformed ones are refused", () => {
+  assert.deepEqual(parseSchedstat("2000000 500000 7"), { runMs: 2, waitMs: 0.5 });
+  assert.throws(() => parseSchedstat("1 2"), RangeError);
+  assert.throws(() => parseSchedstat("a b c"), RangeError);
+  assert.deepEqual(parseMachineStat("cpu  1 2 3 4 5 6 7 8 9 10\nintr 1\n"), {
+    busyTicks: 1 + 2 + 3 + 6 + 7 + 8,
+    totalTicks: 1 + 2 + 3 + 4 + 5 + 6 + 7 + 8,
+    stealTicks: 8,
+  });
+  assert.throws(() => parseMachineStat("cpu0 1 2 3 4 5 6 7 8\n"), RangeError);
+  assert.deepEqual(
+    machineUsageBetween(
+      { busyTicks: 5, totalTicks: 10, stealTicks: 0 },
+      { busyTicks: 5, totalTicks: 10, stealTicks: 0 },
+    ),
+    { busyPercent: 0, stealPercent: 0 },
+  );
 });
