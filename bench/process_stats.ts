@@ -14,6 +14,7 @@
  * @module
  */
 
+import { cpuWaitMs } from "../shared/cpu_wait.ts";
 import { SustenetError } from "../shared/errors.ts";
 
 /** A process could not be measured (gone, or no `/proc` on this system). */
@@ -151,44 +152,13 @@ export function sampleProcess(pid: number): ProcessSample {
   };
 }
 
-/**
- * Parses a `/proc/<pid>/task/<tid>/schedstat` line: time on a core, time runnable but waiting
- * for one (both ns), and the number of times it ran.
- *
- * @param line The file's contents.
- * @returns The two times, in ms.
- * @throws {RangeError} If the line is not three numbers.
- *
- * @example
- * ```ts
- * import { parseSchedstat } from "./process_stats.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(parseSchedstat("3705647 7339499 2\n"), { runMs: 3.705647, waitMs: 7.339499 });
- * ```
- */
-export function parseSchedstat(line: string): { runMs: number; waitMs: number } {
-  const fields = line.trim().split(" ").map(Number);
-  if (fields.length !== 3 || !fields.every(Number.isFinite)) {
-    throw new RangeError(`not a schedstat line: ${line.slice(0, 80)}`);
-  }
-  return { runMs: fields[0] / 1e6, waitMs: fields[1] / 1e6 };
-}
-
 function mainThreadWaitMs(pid: number): number {
-  let line: string;
   try {
-    // A `deno run` program's JavaScript runs on the thread whose id is the pid; in this process
-    // it is the calling thread (`deno test` runs tests on another one).
-    line = Deno.readTextFileSync(
-      pid === Deno.pid ? "/proc/thread-self/schedstat" : `/proc/${pid}/task/${pid}/schedstat`,
-    );
-  } catch (error) {
     // Kernels built without scheduler statistics have no such file: no wait is measured.
-    if (error instanceof Deno.errors.NotFound) return 0;
+    return cpuWaitMs(pid) ?? 0;
+  } catch (error) {
     throw new ProcessStatsError(pid, error);
   }
-  return parseSchedstat(line).waitMs;
 }
 
 /** The machine's CPU time counters (`/proc/stat`, first line), in clock ticks. */

@@ -1,6 +1,7 @@
 /**
  * Process-level metrics every server exports on `/metrics`: build info, resident memory, heap,
- * CPU time, start time, event-loop lag (a histogram of timer lateness sampled every few ms) and
+ * CPU time, start time, event-loop lag (a histogram of timer lateness sampled every few ms), the
+ * event loop's wait for a CPU core (Linux: lag with wait rising = too few cores, not own work) and
  * garbage-collection pauses (count and seconds by V8 GC type, read from `node:v8`'s
  * `GCProfiler`, which Deno 2.9 implements; `PerformanceObserver` "gc" entries are never
  * delivered by Deno, so they are not used).
@@ -13,6 +14,7 @@
 import v8 from "node:v8";
 import process from "node:process";
 import denoJson from "../deno.json" with { type: "json" };
+import { cpuWaitMs } from "./cpu_wait.ts";
 import { EventLoopLagSampler } from "./event_loop_lag.ts";
 import { Gauge, Histogram, type MetricFamily } from "./metrics.ts";
 
@@ -189,6 +191,15 @@ export class RuntimeMetrics {
         "Longest event-loop lag seen since start",
         () => this.maxLagSeconds,
       ),
+      {
+        name: "sustenet_event_loop_cpu_wait_seconds_total",
+        help: "Time the event loop's thread was ready to run but waited for a CPU core (Linux)",
+        kind: "counter",
+        samples: () => {
+          const waitMs = cpuWaitMs();
+          return waitMs === undefined ? [] : [{ value: waitMs / 1000 }];
+        },
+      },
       {
         name: "sustenet_gc_pause_seconds_total",
         help: "Time spent in V8 garbage collection, by GC type",

@@ -60,3 +60,44 @@ Deno.test("SUSTENET_GC_METRICS=1 is what turns GC metrics on in the servers", ()
     else Deno.env.set("SUSTENET_GC_METRICS", before);
   }
 });
+
+Deno.test("the event loop's wait for a core is exported and grows while more threads than cores spin", async () => {
+  const metrics = new RuntimeMetrics({ role: "test" });
+  const waitOf = () => {
+    const text = renderPrometheus(metrics.families());
+    const match = /^sustenet_event_loop_cpu_wait_seconds_total (\S+)$/m.exec(text);
+    return match === null ? undefined : Number(match[1]);
+  };
+  // One busy child per core: this loop then has to wait for a core too.
+  const children = Array.from(
+    { length: navigator.hardwareConcurrency },
+    () =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "eval",
+          "console.log('busy'); const t = performance.now() + 4000; while (performance.now() < t);",
+        ],
+        stdout: "piped",
+        stderr: "null",
+      }).spawn(),
+  );
+  try {
+    await Promise.all(children.map(async (child) => {
+      const reader = child.stdout.getReader();
+      await reader.read();
+      reader.releaseLock();
+      await child.stdout.cancel();
+    }));
+    const before = waitOf();
+    assert.ok(before !== undefined && before >= 0, "exported on Linux");
+    const until = performance.now() + 1000;
+    let x = 0;
+    while (performance.now() < until) x += Math.sqrt(x + 1);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    assert.ok(x > 0);
+    assert.ok(waitOf()! > before, "the wait grew");
+  } finally {
+    metrics.stop();
+    await Promise.all(children.map((child) => child.status));
+  }
+});

@@ -3,13 +3,13 @@ import {
   machineUsageBetween,
   parseMachineStat,
   parseRssBytes,
-  parseSchedstat,
   parseStatTicks,
   ProcessStatsError,
   sampleMachine,
   sampleProcess,
   usageBetween,
 } from "../process_stats.ts";
+import { parseSchedstat } from "../../shared/cpu_wait.ts";
 
 Deno.test("a busy process shows CPU time between two samples", () => {
   const before = sampleProcess(Deno.pid);
