@@ -10,6 +10,7 @@
  * @module
  */
 
+import { logSuccess, roleLogger } from "../shared/logging.ts";
 import type { Endpoint } from "../shared/protocol/packets.ts";
 import type { CloseReason } from "../shared/frame_session.ts";
 import { listenTlsFrames, type TlsListenOptions } from "../shared/tls_listener.ts";
@@ -19,6 +20,8 @@ import {
   type WebSocketListener,
   type WebSocketServerOptions,
 } from "../shared/websocket_listener.ts";
+
+const logger = roleLogger("cluster");
 
 /**
  * A host and port.
@@ -210,6 +213,30 @@ export class ClientListeners {
     const tls = this.#tls;
     if (tls !== undefined) endpoints.push({ kind: "tls", port: tls.addr.port, path: "" });
     return endpoints.length === 0 ? undefined : endpoints;
+  }
+
+  /**
+   * Logs where clients connect: the TCP address (as a success), and the WebSocket URL if any.
+   *
+   * @param name The cluster's name, to start each line with.
+   * @throws {TypeError} Before `listen`.
+   */
+  logListening(name: string): void {
+    const addr = this.addr;
+    logSuccess(logger, "cluster {name} listening on {host}:{port}", {
+      name,
+      host: addr.hostname,
+      port: addr.port,
+    });
+    const ws = this.webSocketAddr;
+    if (ws === null) return;
+    logger.info("cluster {name} WebSocket on {scheme}://{host}:{port}{path}", {
+      name,
+      scheme: ws.scheme,
+      host: ws.hostname,
+      port: ws.port,
+      path: ws.path,
+    });
   }
 
   /**

@@ -2,12 +2,11 @@
  * The cluster server: {@linkcode startCluster} loads the cluster's keys, starts its plugins,
  * listens for clients ({@linkcode ClientListeners}), keeps its listing at the master
  * ({@linkcode MasterListing}) and serves `/health`, `/metrics` and the console
- * ({@linkcode ClusterStatus}). It accepts connections and drives their handshake: each client
- * connection runs a {@linkcode ClientSession}, authenticated players live in a
- * {@linkcode PlayerTable}, their frames are weighed against their {@linkcode PlayerRateLimit}
- * before anything decodes them ({@linkcode FloodResponse} handles the rest), and their plugin
- * commands and moves go to the {@linkcode GameRoom} (plugins, fragments, plugin actions), which
- * writes back through the {@linkcode PlayerOutbox}.
+ * ({@linkcode ClusterStatus}). This file is the wiring, the tick and the stop: each client
+ * connection is taken from accept to cleanup by {@linkcode ClientAdmission} (pending pool,
+ * handshake, rate limits, joins and leaves), authenticated players live in a
+ * {@linkcode PlayerTable}, and their plugin commands and moves go to the {@linkcode GameRoom}
+ * (plugins, fragments, plugin actions), which writes back through the {@linkcode PlayerOutbox}.
  *
  * It must never let one connection's bad input or one plugin's failure reach another player
  * (each bad input closes only its connection, with a logged reason), never leave a promise
@@ -18,16 +17,12 @@
  */
 
 import { warnIfFfiUnavailable } from "../shared/create_record_cipher.ts";
-import { logSuccess, roleLogger } from "../shared/logging.ts";
-import type { Frame } from "../shared/protocol/frame.ts";
+import { roleLogger } from "../shared/logging.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
-import type { ClientId } from "../shared/plugin.ts";
 import { importAesKey } from "../shared/security.ts";
-import { recordSpan } from "../shared/telemetry.ts";
-import { PendingGate } from "../shared/pending_gate.ts";
-import { broadcast, type CloseInfo, type FrameTransport } from "../shared/transport.ts";
-import { peerLabel } from "../shared/peer_label.ts";
-import { ClientSession, type ClientSessionOptions, type SessionEvent } from "./client_session.ts";
+import type { FrameTransport } from "../shared/transport.ts";
+import { ClientAdmission } from "./client_admission.ts";
+import type { ClientSessionOptions } from "./client_session.ts";
 import { type ClusterOptions, type Settings, settingsOf } from "./cluster_options.ts";
 import { loadClusterKey } from "./cluster_key.ts";
 import { loadClusterIdentity } from "./cluster_identity.ts";
@@ -37,25 +32,12 @@ import { ClusterStatus, NOTICE_COMMAND } from "./cluster_status.ts";
 import { GameRoom } from "./game_room.ts";
 import { MasterListing } from "./master_listing.ts";
 import type { MasterLinkState } from "./master_link.ts";
-import { driveMachine } from "../shared/drive_machine.ts";
-import type { CloseAction } from "../shared/machine_action.ts";
 import { ClusterMetrics } from "./metrics.ts";
-import { FloodResponse } from "./flood_response.ts";
-import { PlayerRateLimit } from "./player_rate_limit.ts";
 import { PlayerOutbox } from "./player_outbox.ts";
 import { PlayerTable, type PlayerView } from "./players.ts";
-import { disconnectFrame } from "./disconnect_frame.ts";
 import { WorkerPluginHost } from "./worker_plugin_host.ts";
 
 const logger = roleLogger("cluster");
-
-/**
- * How a broadcast's wait grows with the players it goes to, in ms per player, up to
- * `broadcast_flush_ms`: 1 ms at 50 players, 10 ms from 500. Batching saves one write per player
- * per hand-out, so this keeps a cluster's broadcast writes near 50 000 a second whatever its size,
- * and a small room's broadcasts nearly as prompt as with no batching.
- */
-const BROADCAST_FLUSH_MS_PER_PLAYER = 0.02;
 
 export type { ClusterAddress };
 
@@ -160,38 +142,19 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
 
 export { NOTICE_COMMAND };
 
-/** What the cluster keeps per accepted client connection. */
-interface ConnectionRecord {
-  readonly session: ClientSession;
-  /** When it connected (Unix ms), for the console's "connected for". */
-  readonly acceptedAt: number;
-  /** Why the player is leaving, when the cluster decided it (kick, shutdown, protocol). */
-  leaveReason: string | undefined;
-  /** Settles once the close was cleaned up (player removed, plugins told). */
-  cleanedUp: Promise<void> | undefined;
-  /** The player's inbound limits, from its authentication on. */
-  limit: PlayerRateLimit | undefined;
-}
-
 /** The running cluster's state and wiring (one instance per startCluster). */
 class ClusterRuntime {
   readonly #options: ClusterOptions;
   readonly #settings: Settings;
   readonly #startedAt = performance.now();
-  #turnTime = -1;
-  readonly #endTurn = () => this.#turnTime = -1;
   readonly #players: PlayerTable<FrameTransport>;
   /** The players' connections as the game room writes to them. */
   readonly #outbox: PlayerOutbox;
   /** Plugins, fragments and the plugin actions. */
   readonly #room: GameRoom;
-  readonly #connections = new Map<FrameTransport, ConnectionRecord>();
-  /** Connections not authenticated yet: their own pool, so they never take a player's slot. */
-  readonly #pending: PendingGate;
+  /** The client connections, from accept to cleanup. */
+  readonly #admission: ClientAdmission;
   readonly metrics: ClusterMetrics;
-  /** What happens to the frames players' rate limits drop. */
-  readonly #flood: FloodResponse;
-  #clusterAesKey: CryptoKey | undefined;
   #identity: { privateKey: CryptoKey; publicKey: Uint8Array; version: number } | undefined;
   #sessionOptions: Omit<ClientSessionOptions, "admit"> | undefined;
   readonly #listeners: ClientListeners;
@@ -214,22 +177,16 @@ class ClusterRuntime {
     });
     this.#outbox = new PlayerOutbox({
       players: this.#players,
-      broadcast: {
-        flushIntervalMs: this.#settings.broadcastFlushMs,
-        flushMsPerMember: BROADCAST_FLUSH_MS_PER_PLAYER,
-      },
-      kicking: (connection, reason) => {
-        const record = this.#connections.get(connection);
-        if (record !== undefined) record.leaveReason = `kicked: ${reason}`;
-      },
+      broadcastFlushMs: this.#settings.broadcastFlushMs,
+      kicking: (connection, reason) => this.#admission.leaving(connection, `kicked: ${reason}`),
     });
     const fragments = options.fragments;
     this.metrics = new ClusterMetrics({
       players: () => this.#players.size,
-      connections: () => this.#connections.keys(),
+      connections: () => this.#admission.connections(),
       masterLinkState: () => this.#link.state,
       fragments: () => this.#room.fragmentStats(),
-      pending: () => this.#pending.size,
+      pending: () => this.#admission.pendingSize,
       plugins: () =>
         this.#room.plugins.flatMap((host) => host instanceof WorkerPluginHost ? [host.stats] : []),
     });
@@ -254,7 +211,7 @@ class ClusterRuntime {
       idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
       ...(options.tls === undefined ? {} : { tls: options.tls }),
       ...(options.webSocket === undefined ? {} : { webSocket: options.webSocket }),
-      onConnection: (connection, tls) => this.#accept(connection, tls),
+      onConnection: (connection, tls) => this.#admission.accept(connection, tls),
     });
     this.#status = new ClusterStatus(options.status, {
       name: this.#settings.serverName,
@@ -263,27 +220,31 @@ class ClusterRuntime {
       players: this.#players,
       room: this.#room,
       metrics: this.metrics,
-      connections: () => this.#connections.size,
-      acceptedAt: (connection) => this.#connections.get(connection)?.acceptedAt,
+      connections: () => this.#admission.size,
+      acceptedAt: (connection) => this.#admission.acceptedAt(connection),
       clusterId: () => this.#link.clusterId ?? null,
       masterLink: () => this.#link.state,
       stopping: () => this.#closing,
       draining: () => this.#draining,
       setDraining: (on) => this.#draining = on,
     });
-    this.#flood = new FloodResponse({ metrics: this.metrics, players: this.#players });
-    this.#pending = new PendingGate({
-      maxPending: this.#settings.maxPendingConnections,
-      maxPerAddress: this.#settings.maxPendingPerAddress,
-      metrics: this.metrics.preAuth,
-      logger,
+    this.#admission = new ClientAdmission({
+      players: this.#players,
+      outbox: this.#outbox,
+      room: this.#room,
+      metrics: this.metrics,
+      settings: this.#settings,
+      sessionOptions: () => this.#sessionOptions!,
+      closing: () => this.#closing,
+      draining: () => this.#draining,
+      clusterId: () => this.#link.clusterId,
     });
   }
 
   async start(): Promise<void> {
     const s = this.#settings;
     const clusterKey = await loadClusterKey(s.keysDir, s.keyName);
-    this.#clusterAesKey = await importAesKey(clusterKey);
+    const clusterAesKey = await importAesKey(clusterKey);
     const identity = await loadClusterIdentity(
       s.keysDir,
       s.identityKeyName,
@@ -307,28 +268,13 @@ class ClusterRuntime {
       await this.#teardown("start failed");
       throw error;
     }
-    this.#startLink(clusterKey);
+    this.#startLink(clusterKey, clusterAesKey);
     if (this.#room.plugins.length > 0 || this.#room.hasFragments) {
       this.#lastTick = performance.now();
       this.#tickTimer = setInterval(this.#tick, 1000 / s.tickHz);
     }
-    const addr = this.#listeners.addr;
     warnIfFfiUnavailable(logger);
-    logSuccess(logger, "cluster {name} listening on {host}:{port}", {
-      name: s.serverName,
-      host: addr.hostname,
-      port: addr.port,
-    });
-    const ws = this.#listeners.webSocketAddr;
-    if (ws !== null) {
-      logger.info("cluster {name} WebSocket on {scheme}://{host}:{port}{path}", {
-        name: s.serverName,
-        scheme: ws.scheme,
-        host: ws.hostname,
-        port: ws.port,
-        path: ws.path,
-      });
-    }
+    this.#listeners.logListening(s.serverName);
   }
 
   server(): ClusterServer {
@@ -358,7 +304,7 @@ class ClusterRuntime {
 
   // ---------------------------------------------------------------- startup pieces
 
-  #startLink(clusterKey: Uint8Array): void {
+  #startLink(clusterKey: Uint8Array, clusterAesKey: CryptoKey): void {
     const s = this.#settings;
     const o = this.#options;
     const identity = this.#identity!;
@@ -369,7 +315,7 @@ class ClusterRuntime {
       name: s.serverName,
       keyName: s.keyName,
       clusterKey,
-      clusterAesKey: this.#clusterAesKey!,
+      clusterAesKey,
       identityPublicKey: identity.publicKey,
       announcement: {
         name: s.serverName,
@@ -398,166 +344,6 @@ class ClusterRuntime {
     });
   }
 
-  // ---------------------------------------------------------------- client connections
-
-  #accept(connection: FrameTransport, tls: boolean): void {
-    if (this.#closing || this.#draining) {
-      this.metrics.connectionsRefused.inc();
-      connection.close({
-        code: ErrorCode.ShuttingDown,
-        message: this.#closing ? "cluster shutting down" : "cluster draining: no new players",
-      });
-      return;
-    }
-    // max_connections counts players, checked when a ticket is accepted (PlayerTable); a new
-    // connection only needs a pending slot.
-    if (!this.#pending.accept(connection)) return;
-    this.metrics.connectionsAccepted.inc();
-    const session = new ClientSession({
-      ...this.#sessionOptions!,
-      tls,
-      admit: (claims) => {
-        const player = this.#players.add(claims.playerId, connection);
-        if (player !== undefined) this.#outbox.join(connection);
-        return player?.clientId;
-      },
-    });
-    const record: ConnectionRecord = {
-      session,
-      acceptedAt: Date.now(),
-      leaveReason: undefined,
-      cleanedUp: undefined,
-      limit: undefined,
-    };
-    this.#connections.set(connection, record);
-    record.cleanedUp = connection.closed.then((info) => this.#closed(connection, record, info))
-      .catch((error: unknown) => {
-        logger.error("cleaning up after {remote} failed: {error}", {
-          remote: peerLabel(connection.remoteAddr),
-          error,
-        });
-      });
-    driveMachine(connection, session, {
-      now: this.#turnNow,
-      admit: (frame) => this.#admitFrame(frame, connection, record),
-      onEvent: (event) => this.#sessionEvent(event, connection, record),
-      onClose: (action) => this.#sessionClose(action, connection, record),
-      onDeriveError: (error) => {
-        logger.error("handshake step failed for {remote}: {error}", {
-          remote: peerLabel(connection.remoteAddr),
-          error,
-        });
-      },
-    });
-  }
-
-  // The time of this turn of the event loop, read once per turn rather than once per frame (a
-  // clock read per frame was 4-7 % of the cluster's CPU under echo load); a rate limit is
-  // none the worse for a clock that is a turn old.
-  readonly #turnNow = (): number => {
-    if (this.#turnTime < 0) {
-      this.#turnTime = performance.now();
-      queueMicrotask(this.#endTurn);
-    }
-    return this.#turnTime;
-  };
-
-  /**
-   * Weighs an authenticated player's frame before it is even decoded: a flood is dropped here,
-   * before any plugin, fragment or broadcast sees it.
-   */
-  #admitFrame(frame: Frame, connection: FrameTransport, record: ConnectionRecord): boolean {
-    const limit = record.limit;
-    if (limit === undefined) return true;
-    const bytes = frame.payload.length + 1;
-    const now = this.#turnNow();
-    const verdict = limit.admit(frame.type, bytes, now);
-    if (verdict === "pass") return true;
-    this.#flood.dropped(verdict, bytes, now, connection, record, limit);
-    return false;
-  }
-
-  #sessionEvent(event: SessionEvent, connection: FrameTransport, record: ConnectionRecord): void {
-    switch (event.type) {
-      case "authenticated":
-        record.limit = new PlayerRateLimit(this.#settings.playerRateLimits);
-        this.#joined(connection, event.clientId);
-        recordSpan("sustenet.cluster.admission", {
-          "sustenet.admission.status": 20,
-          "sustenet.cluster.id": this.#link?.clusterId ?? 0,
-          "sustenet.client.id": event.clientId,
-          "sustenet.player.id": this.#players.get(event.clientId)?.playerId ?? "",
-          "net.peer.address": peerLabel(connection.remoteAddr),
-        }, record.acceptedAt);
-        return;
-      case "refused":
-        this.metrics.authResult(event.status);
-        recordSpan(
-          "sustenet.cluster.admission",
-          {
-            "sustenet.admission.status": event.status,
-            "sustenet.cluster.id": this.#link?.clusterId ?? 0,
-            "net.peer.address": peerLabel(connection.remoteAddr),
-          },
-          record.acceptedAt,
-          event.reason,
-        );
-        return;
-      case "plugin":
-        this.#room.message(record.session.clientId as ClientId, event.command, event.payload);
-        return;
-      case "move":
-        this.#room.move(record.session.clientId as ClientId, event.state, performance.now());
-        return;
-    }
-  }
-
-  #sessionClose(action: CloseAction, connection: FrameTransport, record: ConnectionRecord): void {
-    // Bad input before authentication is counted and logged rate-limited by the gate.
-    if (this.#pending.isPending(connection) && isBadInput(action.code)) {
-      logger.debug("closing {remote}: {reason}", {
-        remote: peerLabel(connection.remoteAddr),
-        reason: action.reason,
-      });
-    } else {
-      logClose(connection, action);
-    }
-    record.leaveReason ??= action.reason;
-  }
-
-  #joined(connection: FrameTransport, clientId: number): void {
-    connection.markEstablished();
-    // Out of the pending pool, and full frame and record bounds from the next byte on.
-    this.#pending.authenticated(connection);
-    this.metrics.authResult(20);
-    const player = this.#players.player(clientId);
-    if (player === undefined) return;
-    logger.info("player {playerId} joined as client {clientId} from {remote}", {
-      playerId: player.playerId,
-      clientId,
-      remote: peerLabel(connection.remoteAddr),
-    });
-    this.#room.join(player.info);
-  }
-
-  #closed(connection: FrameTransport, record: ConnectionRecord, info: CloseInfo): void {
-    this.#connections.delete(connection);
-    this.metrics.connectionClosed(connection);
-    if (info.code === ErrorCode.SlowConsumer) this.metrics.slowConsumers.inc();
-    const clientId = record.session.clientId;
-    if (!record.session.closed()) return;
-    const player = this.#players.remove(clientId);
-    if (player === undefined) return;
-    this.#outbox.leave(connection);
-    const reason = record.leaveReason ?? info.reason;
-    logger.info("player {playerId} (client {clientId}) left: {reason}", {
-      playerId: player.playerId,
-      clientId,
-      reason,
-    });
-    this.#room.leave(player.info, reason);
-  }
-
   readonly #tick = (): void => {
     // A timer callback that throws would take the process down: contain it here.
     try {
@@ -565,7 +351,7 @@ class ClusterRuntime {
       const dtMs = Math.max(0, now - this.#lastTick);
       this.#lastTick = now;
       this.#room.tick(now, dtMs);
-      this.#flood.drainLog(now);
+      this.#admission.drainLog(now);
       // Grid work, encoding and queueing; the socket writes themselves happen after.
       this.metrics.recordTick((performance.now() - now) / 1000);
     } catch (error) {
@@ -585,41 +371,17 @@ class ClusterRuntime {
     if (this.#tickTimer !== undefined) clearInterval(this.#tickTimer);
     this.#tickTimer = undefined;
     // Players first: they are told why, then their queues drain as the sockets close.
-    const players = [...this.#players.players()];
-    if (players.length > 0) {
-      broadcast(this.#players.connections, disconnectFrame(reason));
-      for (const player of players) {
-        const record = this.#connections.get(player.connection);
-        if (record !== undefined) record.leaveReason = reason;
-        player.connection.close();
-      }
-    }
+    this.#admission.disconnectPlayers(reason);
     const link = this.#link.stop(reason);
     const shuttingDown = { code: ErrorCode.ShuttingDown, message: reason };
     await this.#listeners.close(shuttingDown);
-    await Promise.all([...this.#connections.values()].map((r) => r.cleanedUp));
+    await this.#admission.cleanedUp();
     await link;
     await this.#room.stopPlugins();
     // Plugins may have broadcast while stopping: nobody is left to take it, but no timer stays.
     this.#outbox.flush();
-    this.#flood.drainLog(Infinity);
+    this.#admission.stop();
     await this.#status.close();
-    this.#pending.stop();
     logger.info("cluster {name} stopped", { name: this.#settings.serverName });
   }
-}
-
-/** Whether an Error code blames the peer's input (BadHello .. UnexpectedPacket). */
-function isBadInput(code: number | undefined): boolean {
-  return code !== undefined && code >= ErrorCode.BadHello && code <= ErrorCode.UnexpectedPacket;
-}
-
-/** The LogTape method of each close level. */
-const LOG_METHOD = { debug: "debug", info: "info", warning: "warn", error: "error" } as const;
-
-function logClose(connection: FrameTransport, action: CloseAction): void {
-  logger[LOG_METHOD[action.level ?? "warning"]]("closing {remote}: {reason}", {
-    remote: peerLabel(connection.remoteAddr),
-    reason: action.reason,
-  });
 }
