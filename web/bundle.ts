@@ -19,6 +19,8 @@ export interface BundleOptions {
   readonly entry?: string | URL;
   /** Minify the output. @default {true} */
   readonly minify?: boolean;
+  /** Aborting it kills `deno bundle` (the call then throws). */
+  readonly signal?: AbortSignal;
 }
 
 /** The package's browser entry point. */
@@ -54,6 +56,7 @@ export async function bundleForBrowser(
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
   }).output();
   if (!output.success) {
     const text = new TextDecoder().decode(output.stderr) + new TextDecoder().decode(output.stdout);
