@@ -6,8 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { ConfigError, parseConfig } from "../shared/config_schema.ts";
+import { loadOrCreateIdentity } from "../shared/keys.ts";
 import { listenWebSocket } from "../shared/websocket_listener.ts";
 import { livePageOptionsFromConfig, startLivePage } from "../web/live_page.ts";
+import { Deployment, freePort, spawnRole, waitForLine } from "./_process.ts";
 
 Deno.test("ws_page needs the WebSocket listener, and a path the page does not own", () => {
   assert.throws(
@@ -87,4 +89,38 @@ Deno.test("a listener without the page answers only its upgrade path", async () 
   } finally {
     await listener.close();
   }
+});
+
+Deno.test("`deno task cluster` with ws_page serves the page with the task's own permissions", async () => {
+  // The task may write only keys/ and run subprocesses: the bundle goes from deno bundle's
+  // stdout to memory, and the master's URL is derived (no master is needed to serve it).
+  await using deployment = await Deployment.create("sustenet_page_task_");
+  const config = `${deployment.dir}/cluster.toml`;
+  const [port, wsPort] = [await freePort(), await freePort()];
+  await Deno.writeTextFile(
+    config,
+    `[all]\nserver_name = "eu-page"\nport = ${port}\nkeys_dir = "keys"\nstatus_enabled = false\n` +
+      `ws_enabled = true\nws_port = ${wsPort}\n[cluster]\nmaster_port = ${await freePort()}\n` +
+      "ws_page = true\n",
+  );
+  // The task may write under ./keys only: the identity exists before it starts.
+  await loadOrCreateIdentity(`${deployment.dir}/keys`, "cluster_identity");
+  const cluster = spawnRole("cluster", ["--config", config], { viaTask: true });
+  deployment.processes.push(cluster);
+  await waitForLine(cluster, /cluster eu-page listening on /);
+  const base = `http://127.0.0.1:${wsPort}`;
+  const index = await fetch(`${base}/`);
+  assert.equal(index.status, 200, cluster.stderrText());
+  assert.match(await index.text(), /<canvas/);
+  const bundle = await fetch(`${base}/sustenet.js`);
+  assert.equal(bundle.status, 200, cluster.stderrText());
+  assert.match(await bundle.text(), /SustenetClient/);
+  assert.deepEqual(await (await fetch(`${base}/config.json`)).json(), {
+    masterUrl: "ws://127.0.0.1:6290/sustenet",
+    fragmentSize: 64,
+    clusterName: "eu-page",
+  });
+  const other = await fetch(`${base}/cluster.toml`);
+  assert.equal(other.status, 404);
+  await other.body?.cancel();
 });
