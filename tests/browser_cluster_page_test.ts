@@ -23,6 +23,7 @@ interface PageDemo {
   state: string;
   cluster: string;
   clientId: number;
+  me: { x: number; y: number };
   players: Record<string, { x: number; y: number }>;
   movesReceived: number;
   error: string | undefined;
@@ -123,6 +124,17 @@ size = 64
         WAIT,
       );
       assert.ok(Number(await page.locator("#world").getAttribute("data-players")) > 0);
+
+      // The player walks with WASD too ("d": right), after a click on the map.
+      await page.locator("#world").click();
+      const startX = await page.evaluate(() => (globalThis as PageGlobal).sustenetDemo!.me.x);
+      await page.keyboard.down("d");
+      await page.waitForFunction(
+        (startX) => (globalThis as PageGlobal).sustenetDemo!.me.x > startX + 5,
+        startX,
+        WAIT,
+      );
+      await page.keyboard.up("d");
 
       // The same port: another path is a 404 (in the browser too), the upgrade path only
       // upgrades, and a POST to the page is no page.

@@ -107,7 +107,11 @@ Deno.test("`deno task cluster` with ws_page serves the page with the task's own 
   await loadOrCreateIdentity(`${deployment.dir}/keys`, "cluster_identity");
   const cluster = spawnRole("cluster", ["--config", config], { viaTask: true });
   deployment.processes.push(cluster);
-  await waitForLine(cluster, /cluster eu-page listening on /);
+  // The ready line ends with the page's URL.
+  await waitForLine(
+    cluster,
+    new RegExp(`^cluster eu-page listening on .* page http://127\\.0\\.0\\.1:${wsPort}/$`),
+  );
   const base = `http://127.0.0.1:${wsPort}`;
   const index = await fetch(`${base}/`);
   assert.equal(index.status, 200, cluster.stderrText());
