@@ -14,7 +14,9 @@ import { DEMO_BOT_SCENARIO } from "../demo.ts";
 import { startMaster } from "../master/mod.ts";
 import { parseConfig } from "../shared/config_schema.ts";
 import { generateKey } from "../shared/keys.ts";
+import { reset } from "@logtape/logtape";
 import { launchChromium } from "./_browser.ts";
+import { captureLogs } from "./_logs.ts";
 import { freePort } from "./_process.ts";
 import { waitFor } from "./_wait.ts";
 
@@ -40,6 +42,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
+    const logs = await captureLogs("warning");
     const keysDir = await Deno.makeTempDir({ prefix: "sustenet_cluster_page_" });
     await generateKey(keysDir, "cluster_key");
     // The page's origin is the cluster's WebSocket port: known before either server starts.
@@ -136,6 +139,10 @@ size = 64
       );
       await page.keyboard.up("d");
 
+      // Loading and playing made no refused request (no favicon, no origin refusal).
+      const refused = logs.filter((r) => r.message.join("").includes("refused WebSocket request"));
+      assert.deepEqual(refused.map((r) => r.properties), []);
+
       // The same port: another path is a 404 (in the browser too), the upgrade path only
       // upgrades, and a POST to the page is no page.
       const missing = await page.goto(`${pageOrigin}/keys/cluster_key`);
@@ -165,6 +172,7 @@ size = 64
       await cluster.stop();
       await master.stop();
       await Deno.remove(keysDir, { recursive: true });
+      await reset();
     }
   },
 });
