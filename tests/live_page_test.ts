@@ -9,6 +9,7 @@ import { ConfigError, parseConfig } from "../shared/config_schema.ts";
 import { loadOrCreateIdentity } from "../shared/keys.ts";
 import { listenWebSocket } from "../shared/websocket_listener.ts";
 import { livePageOptionsFromConfig, startLivePage } from "../web/live_page.ts";
+import { makeTestCerts } from "./_certs.ts";
 import { Deployment, freePort, spawnRole, waitForLine } from "./_process.ts";
 
 Deno.test("ws_page needs the WebSocket listener, and a path the page does not own", () => {
@@ -127,4 +128,30 @@ Deno.test("`deno task cluster` with ws_page serves the page with the task's own 
   const other = await fetch(`${base}/cluster.toml`);
   assert.equal(other.status, 404);
   await other.body?.cancel();
+});
+
+Deno.test("with a certificate the page is served over https on the wss port, other paths 404", async () => {
+  await using certs = await makeTestCerts();
+  const listener = listenWebSocket({
+    port: 0,
+    tls: { cert: certs.cert, key: certs.key },
+    page: { masterUrl: "wss://localhost:6290/sustenet" },
+  });
+  const client = Deno.createHttpClient({ caCerts: [certs.ca] });
+  try {
+    assert.equal(listener.scheme, "wss");
+    const base = `https://localhost:${listener.addr.port}`;
+    const index = await fetch(`${base}/`, { client });
+    assert.equal(index.status, 200);
+    assert.match(await index.text(), /<canvas/);
+    // The same TLS connection (keep-alive) serves the next request through the relay.
+    const config = await fetch(`${base}/config.json`, { client });
+    assert.equal((await config.json()).masterUrl, "wss://localhost:6290/sustenet");
+    const other = await fetch(`${base}/keys/cluster_key`, { client });
+    assert.equal(other.status, 404);
+    await other.body?.cancel();
+  } finally {
+    client.close();
+    await listener.close();
+  }
 });
