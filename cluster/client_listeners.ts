@@ -169,6 +169,7 @@ export class ClientListeners {
         port: ws.port,
         path: ws.path,
         allowedOrigins: ws.allowedOrigins,
+        page: ws.page, // the live page (web/live_page.ts), when `ws_page` is on
         ...connectionOptions,
         // With a certificate, wss:// only (announced as a wss endpoint).
         ...(tls === undefined ? {} : { tls: { cert: tls.cert, key: tls.key } }),

@@ -8,6 +8,7 @@
 
 import type { TlsListenOptions } from "../shared/tls_listener.ts";
 import type { WebSocketServerOptions } from "../shared/websocket_listener.ts";
+import { livePageOptionsFromConfig } from "../web/live_page.ts";
 import {
   type FragmentBounds,
   isLoopbackIp,
@@ -471,6 +472,7 @@ export function clusterOptionsFromConfig(config: SustenetConfig): ClusterOptions
         port: resolvedWsPort(config, "cluster"),
         path: all.wsPath,
         allowedOrigins: all.wsAllowedOrigins,
+        ...(cluster.wsPage ? { page: livePageOptionsFromConfig(config) } : {}),
       }
       : false,
     pluginSpecs: cluster.plugins.map((p) => ({

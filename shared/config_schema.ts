@@ -17,6 +17,7 @@ import { isKeyName, KEY_NAME_RULE } from "./key_name.ts";
 import { LOG_FORMATS, LOG_LEVEL_NAMES, type LogFormat, type LogLevelName } from "./logging.ts";
 import { dirnameOf, isAbsolutePath, pathToFileHref, resolvePath } from "./file_paths.ts";
 import { isHostName, isIp, isLoopbackIp, isUnspecifiedIp } from "./ip_address.ts";
+import { LIVE_PAGE_PATHS } from "../web/live_page_paths.ts";
 
 import {
   type AllSettings,
@@ -207,6 +208,19 @@ const pageUrlKind: Kind<string | null> = {
     if (typeof raw !== "string" || raw.length > 512 || !URL.canParse(raw)) return undefined;
     const protocol = new URL(raw).protocol;
     return protocol === "https:" || protocol === "http:" ? raw : undefined;
+  },
+  fromText: (text) => text,
+  toToml: (value) => value ?? "",
+};
+
+const wsUrlKind: Kind<string | null> = {
+  expect: 'a ws: or wss: URL of at most 512 characters, or "" for the derived one',
+  flag: "string",
+  read: (raw) => {
+    if (raw === "") return null;
+    if (typeof raw !== "string" || raw.length > 512 || !URL.canParse(raw)) return undefined;
+    const protocol = new URL(raw).protocol;
+    return protocol === "ws:" || protocol === "wss:" ? raw : undefined;
   },
   fromText: (text) => text,
   toToml: (value) => value ?? "",
@@ -425,6 +439,8 @@ const CLUSTER_FIELDS: Fields<ClusterScalars> = {
   masterAddresses: field("master_addresses", hostPortListKind, []),
   domainPubKey: field("domain_pub_key", domainPubKeyKind, null),
   statusPageUrl: field("status_page_url", pageUrlKind, null),
+  wsPage: field("ws_page", boolKind, false),
+  wsPageMasterUrl: field("ws_page_master_url", wsUrlKind, null),
   publicIp: field("public_ip", publicHostKind, ""),
   identityKeyName: field("identity_key_name", keyNameKind, "cluster_identity"),
   heartbeatIntervalMs: field("heartbeat_interval_ms", msKind, 1_000),
@@ -975,6 +991,25 @@ function validate(doc: TomlTable, v: Validation): SustenetConfig {
       "all.bind_ip",
       `must be a loopback address while cluster.plaintext = true (plaintext mode sends game ` +
       `traffic unencrypted), got ${show(all.bindIp)}`,
+    ]);
+  }
+  if (scalars.wsPage && !all.wsEnabled) {
+    conflict(v, [
+      "cluster.ws_page",
+      "= true needs all.ws_enabled = true: the page is served on the WebSocket listener's port",
+    ], [
+      "all.ws_enabled",
+      "must be true while cluster.ws_page = true (the page is served on its port)",
+    ]);
+  }
+  if (scalars.wsPage && LIVE_PAGE_PATHS.includes(all.wsPath)) {
+    conflict(v, [
+      "all.ws_path",
+      `must not be one of the live page's paths (${LIVE_PAGE_PATHS.join(", ")}) while ` +
+      `cluster.ws_page = true, got ${show(all.wsPath)}`,
+    ], [
+      "cluster.ws_page",
+      `= true is refused while all.ws_path (${all.wsPath}) is one of the live page's paths`,
     ]);
   }
   if ((all.tlsCert === "") !== (all.tlsKey === "")) {

@@ -404,6 +404,13 @@ export interface ClusterSettings {
   readonly domainPubKey: string | null;
   /** URL of this cluster's status page the master console links to, or null. */
   readonly statusPageUrl: string | null;
+  /** Serve the live browser page on the WebSocket listener's port (needs `ws_enabled`). */
+  readonly wsPage: boolean;
+  /**
+   * The master's WebSocket URL the live page joins through, or null for
+   * `ws://<master_ip>:6290<ws_path>` (`wss://` when the cluster has `tls_cert`).
+   */
+  readonly wsPageMasterUrl: string | null;
   /** Address announced to clients; "" = bindIp (see {@linkcode resolvedPublicIp}). */
   readonly publicIp: string;
   /** Name of the identity key pair file in keysDir. */

@@ -120,8 +120,13 @@ export async function runServerMain<S extends RunningServer>(
   const wsPart = ws === undefined || ws === null
     ? ""
     : ` ws ${ws.scheme ?? "ws"}://${ws.hostname}:${ws.port}${ws.path}`;
+  // A cluster's live page (`ws_page`), on the WebSocket port: the URL to open.
+  const pagePart = ws === undefined || ws === null || role !== "cluster" || !config.cluster.wsPage
+    ? ""
+    : ` page ${ws.scheme === "wss" ? "https" : "http"}://${ws.hostname}:${ws.port}/`;
   console.log(
-    `${plan.name} listening on ${addr.hostname}:${addr.port}${statusPart}${tlsPart}${wsPart}`,
+    `${plan.name} listening on ${addr.hostname}:${addr.port}${statusPart}${tlsPart}${wsPart}` +
+      pagePart,
   );
   return server;
 }

@@ -9,6 +9,11 @@
  * `"*"`), else refused with 403 before any upgrade. Another path is 404, a plain HTTP request
  * on the path 426. Each refusal is logged, rate-limited per kind.
  *
+ * The live page (`page` option, config `ws_page`): the same port also answers GET for the
+ * page's own paths (`web/live_page.ts`: `/`, `/index.html`, `/demo.js`, `/sustenet.js`,
+ * `/config.json`), with no origin check (they are public static files; the origin policy is the
+ * WebSocket's); every other path stays 404.
+ *
  * `wss://`: with the `tls` option the public port speaks TLS. Each socket's handshake runs in
  * `listenTlsStreams` (the relay of the TLS listener, so a stalled handshake is closed at the
  * handshake timeout and a plain client is refused with a logged reason), and the decrypted
@@ -25,6 +30,8 @@ import { handOver } from "./accept_loop.ts";
 import { LogThrottle } from "./log_throttle.ts";
 import { webSocketSession } from "./websocket_transport.ts";
 import { createRecordCipher } from "./create_record_cipher.ts";
+import { type LivePage, type LivePageOptions, startLivePage } from "../web/live_page.ts";
+import { LIVE_PAGE_PATHS } from "../web/live_page_paths.ts";
 import {
   closeQuietly,
   listenTlsStreams,
@@ -71,6 +78,20 @@ export interface WebSocketServerOptions {
    * @default {[]}
    */
   readonly allowedOrigins?: readonly string[];
+  /**
+   * Also serve the live browser page on this port (config `ws_page`; `web/live_page.ts`),
+   * telling it where the master is; its bundle is made once, when the listener starts.
+   *
+   * @default {undefined} (no page)
+   */
+  readonly page?: {
+    /** The master's WebSocket URL (`ws://host:port/path` or `wss://…`) the page joins through. */
+    readonly masterUrl: string;
+    /** Side of a fragment in world units (the grid the page draws); default 64. */
+    readonly fragmentSize?: number;
+    /** The cluster the page joins, by server name; the master's choice when absent. */
+    readonly clusterName?: string;
+  };
 }
 
 /** Options of {@linkcode listenWebSocket}; session options apply to every accepted socket. */
@@ -98,6 +119,13 @@ export interface ListenWebSocketOptions extends FrameSessionOptions {
   readonly allowedOrigins?: readonly string[];
   /** Called with each accepted connection; set its handler here unless `onFrame` is given. */
   readonly onConnection?: (connection: FrameTransport) => void;
+  /**
+   * Also serve the live browser page (`web/live_page.ts`) at `/` and its files, beside `path`
+   * (which must not be one of them). Its `deno bundle` starts now; requests wait for it.
+   *
+   * @default {undefined} (no page)
+   */
+  readonly page?: LivePageOptions;
   /**
    * Serve `wss://`: the certificate chain and key (PEM, checked first with
    * `loadTlsCredentials`); the TLS handshake and the upgrade request must come within
@@ -140,6 +168,7 @@ const REFUSAL_LOG_INTERVAL_MS = 10_000;
  *
  * @param options Address, path, origins, session options and the callbacks.
  * @returns The listener; its `addr.port` is the real port.
+ * @throws {TypeError} If `page` is given and `path` is one of the page's paths.
  *
  * @example
  * ```ts
@@ -165,6 +194,9 @@ const REFUSAL_LOG_INTERVAL_MS = 10_000;
  */
 export function listenWebSocket(options: ListenWebSocketOptions): WebSocketListener {
   const path = options.path ?? "/sustenet";
+  if (options.page !== undefined && LIVE_PAGE_PATHS.includes(path)) {
+    throw new TypeError(`the WebSocket path ${path} is one of the live page's paths`);
+  }
   const origins = new Set(options.allowedOrigins ?? []);
   const anyOrigin = origins.has("*");
   const connections = new Set<FrameTransport>();
@@ -213,6 +245,8 @@ export function listenWebSocket(options: ListenWebSocketOptions): WebSocketListe
     const url = new URL(request.url);
     if (closing) return new Response("shutting down\n", { status: 503 });
     if (url.pathname !== path) {
+      const served = page?.respond(request);
+      if (served !== undefined) return served;
       return refuse(404, "path", `wrong path ${JSON.stringify(url.pathname.slice(0, 64))}`, remote);
     }
     const origin = request.headers.get("origin");
@@ -237,6 +271,11 @@ export function listenWebSocket(options: ListenWebSocketOptions): WebSocketListe
     handOver(connection, connections, options.onConnection, logger);
     return response;
   });
+
+  // After Deno.serve bound (a bind error leaves no bundle running).
+  const page: LivePage | undefined = options.page === undefined
+    ? undefined
+    : startLivePage(options.page);
 
   let tlsStreams: TlsStreamListener | undefined;
   if (tls !== undefined) {
@@ -286,6 +325,7 @@ export function listenWebSocket(options: ListenWebSocketOptions): WebSocketListe
       });
     } catch (error) {
       server.shutdown();
+      page?.close();
       throw error;
     }
   }
@@ -297,7 +337,7 @@ export function listenWebSocket(options: ListenWebSocketOptions): WebSocketListe
     connections,
     async close(reason?: CloseReason): Promise<void> {
       closing = true;
-      await Promise.all([...connections].map((c) => c.close(reason)));
+      await Promise.all([...[...connections].map((c) => c.close(reason)), page?.close()]);
       // After the HTTP side let its sockets go (the close frames are through the relay), the
       // streams still open (idle after TLS, or mid-request) end with their relay.
       await server.shutdown();

@@ -108,6 +108,8 @@ Deno.test("an empty config gives every documented default", () => {
       masterAddresses: [],
       domainPubKey: null,
       statusPageUrl: null,
+      wsPage: false,
+      wsPageMasterUrl: null,
       publicIp: "",
       identityKeyName: "cluster_identity",
       heartbeatIntervalMs: 1000,
@@ -288,6 +290,8 @@ master_port = 7100
 master_addresses = ["m1.example.com:6256", "10.0.0.2:7000", "[::1]:6256"]
 domain_pub_key = "https://cdn.example.com/pubkey.pub"
 status_page_url = "https://ops.example.com/eu-1/"
+ws_page = true
+ws_page_master_url = "wss://game.example/play/ws"
 public_ip = "game.example.com"
 identity_key_name = "identity_2"
 heartbeat_interval_ms = 250
@@ -368,6 +372,8 @@ crowd_threshold = 1
     masterAddresses: ["m1.example.com:6256", "10.0.0.2:7000", "[::1]:6256"],
     domainPubKey: "https://cdn.example.com/pubkey.pub",
     statusPageUrl: "https://ops.example.com/eu-1/",
+    wsPage: true,
+    wsPageMasterUrl: "wss://game.example/play/ws",
     publicIp: "game.example.com",
     identityKeyName: "identity_2",
     heartbeatIntervalMs: 250,
@@ -474,6 +480,8 @@ const BAD_VALUES: readonly [string, string, string, string, string][] = [
   ["cluster", "domain_pub_key", '"ftp://x/key"', "an https:, http: or file: URL", '"ftp://x'],
   ["cluster", "domain_pub_key", '"not a url"', "an https:, http: or file: URL", '"not a url"'],
   ["cluster", "status_page_url", '"javascript:alert(1)"', "an http: or https: URL", '"javascript'],
+  ["cluster", "ws_page", '"yes"', "true or false", '"yes"'],
+  ["cluster", "ws_page_master_url", '"http://m/ws"', "a ws: or wss: URL", '"http://m/ws"'],
   ["cluster", "public_ip", '"0.0.0.0"', "an IP address or host name other than", '"0.0.0.0"'],
   ["cluster", "public_ip", '"::"', "an IP address or host name other than", '"::"'],
   ["cluster", "identity_key_name", '"a/b"', "a key file name", '"a/b"'],

@@ -19,6 +19,8 @@ export interface BundleOptions {
   readonly entry?: string | URL;
   /** Minify the output. @default {true} */
   readonly minify?: boolean;
+  /** Aborting it kills `deno bundle` (the call then throws). */
+  readonly signal?: AbortSignal;
 }
 
 /** The package's browser entry point. */
@@ -42,23 +44,53 @@ export async function bundleForBrowser(
   outFile: string,
   options: BundleOptions = {},
 ): Promise<void> {
+  await runDenoBundle(["--output", outFile], options);
+}
+
+/**
+ * Bundles `entry` as {@linkcode bundleForBrowser} does and returns the module's bytes, written
+ * nowhere (a server that may not write files, such as `deno task cluster`, can serve them).
+ *
+ * @param options Which entry, whether to minify, a signal to stop it.
+ * @returns The bundle.
+ * @throws {Error} If `deno bundle` fails or is aborted; the message holds its output.
+ *
+ * @example
+ * ```ts ignore
+ * import { bundleBrowserModule } from "./bundle.ts";
+ *
+ * const bytes = await bundleBrowserModule();
+ * console.log(`${bytes.length} bytes`);
+ * ```
+ */
+export async function bundleBrowserModule(options: BundleOptions = {}): Promise<Uint8Array> {
+  return await runDenoBundle([], options);
+}
+
+/** Runs `deno bundle` with `extraArgs` before the entry; returns its stdout. */
+async function runDenoBundle(
+  extraArgs: readonly string[],
+  options: BundleOptions,
+): Promise<Uint8Array> {
   const entry = options.entry ?? BROWSER_ENTRY;
   const entryPath = entry instanceof URL ? fromFileUrl(entry) : entry;
   const args = ["bundle", "--platform", "browser", "--format", "esm", "--quiet"];
   // Names kept: errors report their class name (`RecordError`), which minifying would mangle.
   if (options.minify ?? true) args.push("--minify", "--keep-names");
-  args.push("--output", outFile, entryPath);
+  args.push(...extraArgs, entryPath);
   const output = await new Deno.Command(Deno.execPath(), {
     args,
     cwd: fromFileUrl(new URL("..", import.meta.url)),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
   }).output();
   if (!output.success) {
     const text = new TextDecoder().decode(output.stderr) + new TextDecoder().decode(output.stdout);
     throw new Error(`deno bundle ${entryPath} failed (exit ${output.code}):\n${text}`);
   }
+  return output.stdout;
 }
 
 const USAGE = "usage: deno task bundle [--no-minify]\n" +

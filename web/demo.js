@@ -260,7 +260,7 @@ ui.chatForm.addEventListener("submit", (event) => {
 });
 ui.canvas.addEventListener("click", () => ui.canvas.focus());
 
-/** `config.json` from the demo server: `{ masterUrl, fragmentSize }`. */
+/** `config.json` from the server: `{ masterUrl, fragmentSize, clusterName? }`. */
 let config;
 
 async function start() {
@@ -273,7 +273,11 @@ async function start() {
       keepaliveMs: 2000,
       reconnect: { minMs: 250, maxMs: 2000 },
     });
-    watch(await client.join("auto"));
+    // A cluster serving the page names itself: join it (the master's choice if not listed).
+    const named = config.clusterName === undefined
+      ? undefined
+      : (await client.listClusters()).find((c) => c.name === config.clusterName);
+    watch(await client.join(named?.id ?? "auto"));
   } catch (error) {
     demo.error = error instanceof Error ? error.message : String(error);
     setState("failed", demo.error);

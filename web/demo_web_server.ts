@@ -4,12 +4,12 @@
  * `config.json` (the master's WebSocket URL) on 127.0.0.1. 127.0.0.1 is a secure context, so the
  * page has WebCrypto X25519; a page served from a real host needs https and `wss://`.
  *
- * It must never serve a file outside the four it names, and binds to loopback only.
+ * It must never serve a path `live_page.ts` does not name, and binds to loopback only.
  *
  * @module
  */
 
-import { bundleForBrowser } from "./bundle.ts";
+import { startLivePage } from "./live_page.ts";
 
 /** Options of {@linkcode serveDemoPage}. */
 export interface DemoPageOptions {
@@ -35,18 +35,12 @@ export interface DemoPageServer extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-const TYPES: Readonly<Record<string, string>> = {
-  "/": "text/html; charset=utf-8",
-  "/demo.js": "text/javascript; charset=utf-8",
-  "/sustenet.js": "text/javascript; charset=utf-8",
-  "/config.json": "application/json",
-};
-
 /**
- * Bundles the library and serves the demo page.
+ * Bundles the library and serves the demo page (the routes of `live_page.ts`, as a cluster
+ * with `ws_page` serves them).
  *
  * @param options Where the master is, the fragment size, the port.
- * @returns The running server.
+ * @returns The running server, once the bundle is made.
  * @throws {Error} If bundling fails.
  *
  * @example
@@ -61,38 +55,19 @@ const TYPES: Readonly<Record<string, string>> = {
  * ```
  */
 export async function serveDemoPage(options: DemoPageOptions): Promise<DemoPageServer> {
-  const dir = await Deno.makeTempDir({ prefix: "sustenet_demo_page_" });
-  let bundle: Uint8Array;
+  const page = startLivePage({ masterUrl: options.masterUrl, fragmentSize: options.fragmentSize });
   try {
-    await bundleForBrowser(`${dir}/sustenet.js`);
-    bundle = await Deno.readFile(`${dir}/sustenet.js`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+    await page.ready;
+  } catch (error) {
+    await page.close();
+    throw error;
   }
-  const files = new Map<string, Uint8Array | string>([
-    ["/", await Deno.readFile(new URL("./demo.html", import.meta.url))],
-    ["/demo.js", await Deno.readFile(new URL("./demo.js", import.meta.url))],
-    ["/sustenet.js", bundle],
-    [
-      "/config.json",
-      JSON.stringify({ masterUrl: options.masterUrl, fragmentSize: options.fragmentSize }),
-    ],
-  ]);
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: options.port ?? 0, onListen() {} },
-    (request) => {
-      const path = new URL(request.url).pathname;
-      const body = files.get(path === "/index.html" ? "/" : path);
-      if (body === undefined || request.method !== "GET") {
-        return new Response("not found", { status: 404 });
-      }
-      return new Response(body as BodyInit, {
-        headers: { "content-type": TYPES[path] ?? TYPES["/"], "cache-control": "no-store" },
-      });
-    },
+    (request) => page.respond(request) ?? new Response("not found", { status: 404 }),
   );
   const origin = `http://127.0.0.1:${server.addr.port}`;
   let closing: Promise<void> | undefined;
-  const close = () => closing ??= server.shutdown();
+  const close = () => closing ??= server.shutdown().then(() => page.close());
   return { url: `${origin}/`, origin, close, [Symbol.asyncDispose]: close };
 }
