@@ -261,14 +261,16 @@ export async function deriveMasterLinkKeys(
 export async function generateEphemeralKeyPair(): Promise<EphemeralKeyPair> {
   const node = nodeCrypto();
   if (node !== undefined) {
-    // A third of WebCrypto's CPU (its raw export alone costs more than this whole path); the
+    // A fifth of WebCrypto's CPU (its raw export alone costs more than this whole path); the
     // node:crypto view of the private key is kept for the exchange that follows.
     const pair = node.generateKeyPairSync("x25519");
+    // `toCryptoKey` is recent in Node (Deno has it); without it, WebCrypto as before.
+    const privateKey = pair.privateKey.toCryptoKey?.("X25519", false, ["deriveBits"]);
     const x = pair.publicKey.export({ format: "jwk" }).x;
-    if (x === undefined) throw new TypeError("X25519 JWK export has no public key");
-    const privateKey = pair.privateKey.toCryptoKey("X25519", false, ["deriveBits"]);
-    nodePrivateKeys.set(privateKey, pair.privateKey);
-    return { privateKey, publicRaw: fromBase64Url(x) };
+    if (privateKey !== undefined && x !== undefined) {
+      nodePrivateKeys.set(privateKey, pair.privateKey);
+      return { privateKey, publicRaw: fromBase64Url(x) };
+    }
   }
   const pair = await crypto.subtle.generateKey({ name: "X25519" }, false, [
     "deriveBits",

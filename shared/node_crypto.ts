@@ -21,8 +21,8 @@ export interface NodeKeyObject {
   readonly asymmetricKeyType?: string;
   /** Exports the key (the join path only asks for JWK). */
   export(options: { format: "jwk" }): { readonly x?: string };
-  /** The same key as a WebCrypto key. */
-  toCryptoKey(algorithm: "X25519", extractable: boolean, usages: KeyUsage[]): CryptoKey;
+  /** The same key as a WebCrypto key (absent in older Node). */
+  toCryptoKey?(algorithm: "X25519", extractable: boolean, usages: KeyUsage[]): CryptoKey;
 }
 
 /** The state of one `createCipheriv` / `createDecipheriv` call. */
@@ -102,13 +102,22 @@ export function nodeCrypto(): NodeCrypto | undefined {
   return found;
 }
 
-/** The test switch; reading the environment may be denied, which means "not set". */
+/** The environment variable that turns the `node:crypto` backend off (tests). */
+const WEBCRYPTO_ONLY = "SUSTENET_WEBCRYPTO_ONLY";
+
+interface DenoEnvironment {
+  readonly permissions?: {
+    querySync?(descriptor: { name: "env"; variable: string }): { readonly state: string };
+  };
+  readonly env: { get(name: string): string | undefined };
+}
+
+/**
+ * The test switch. Read only where env access is already granted, so a client run without
+ * `--allow-env` is never prompted for it.
+ */
 function webCryptoOnly(): boolean {
-  const deno = (globalThis as { Deno?: { env: { get(name: string): string | undefined } } }).Deno;
-  try {
-    return deno?.env.get("SUSTENET_WEBCRYPTO_ONLY") === "1";
-  } catch (error) {
-    if (error instanceof Error && error.name === "NotCapable") return false;
-    throw error;
-  }
+  const deno = (globalThis as { Deno?: DenoEnvironment }).Deno;
+  const state = deno?.permissions?.querySync?.({ name: "env", variable: WEBCRYPTO_ONLY }).state;
+  return state === "granted" && deno?.env.get(WEBCRYPTO_ONLY) === "1";
 }
