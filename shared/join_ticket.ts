@@ -372,7 +372,10 @@ export async function openJoinTicket(
   clusterKey: Uint8Array | CryptoKey,
   sealed: Uint8Array,
 ): Promise<JoinTicketClaims> {
-  const key = await toKey(clusterKey);
+  return await openWith(await toKey(clusterKey), sealed);
+}
+
+async function openWith(key: TicketKey, sealed: Uint8Array): Promise<JoinTicketClaims> {
   let plain: Uint8Array<ArrayBuffer>;
   try {
     plain = await open(key, sealed);
@@ -516,6 +519,8 @@ export class TicketVerifier {
   readonly #now: () => number;
   readonly #maxUsed: number;
   readonly #rawKey: Uint8Array | CryptoKey;
+  /** The key made once, on first use. */
+  #key: Promise<TicketKey> | undefined;
   /** Used ticket id (hex) → its expiry; insertion order is the eviction order. */
   readonly #used = new Map<string, number>();
 
@@ -616,9 +621,10 @@ export class TicketVerifier {
    * ```
    */
   async verify(sealed: Uint8Array, clientPublicRaw: Uint8Array): Promise<TicketVerdict> {
+    this.#key ??= toKey(this.#rawKey);
     let claims: JoinTicketClaims;
     try {
-      claims = await openJoinTicket(this.#rawKey, sealed);
+      claims = await openWith(await this.#key, sealed);
     } catch (cause) {
       if (cause instanceof TicketError) return reject("invalid");
       throw cause;
