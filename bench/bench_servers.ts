@@ -84,6 +84,8 @@ export interface SustenetServers extends BenchServer {
   readonly masterPort: number;
   /** The cluster process (the one measured). */
   readonly clusterPid: number;
+  /** The master process (the join storm's CPU budget reads it). */
+  readonly masterPid: number;
   /** `false` when the cluster runs with `plaintext = true`. */
   readonly sealed: boolean;
   /** Where the cluster's echo plugin runs. */
@@ -187,6 +189,8 @@ export interface SustenetServersOptions {
   readonly webSocket?: boolean;
   /** Extra Deno flags for the cluster process (e.g. `--cpu-prof`). */
   readonly clusterDenoFlags?: string[];
+  /** Extra Deno flags for the master process (e.g. `--cpu-prof`). */
+  readonly masterDenoFlags?: string[];
   /** Working directory of the cluster process (where `--cpu-prof` writes). */
   readonly clusterCwd?: string;
   /**
@@ -253,7 +257,12 @@ export async function startSustenetServers(
       `${dir}/master.toml`,
       benchConfig("bench-master", masterPort, MASTER_SECTION),
     );
-    const master = denoScript("master", "master/main.ts", ["--config", `${dir}/master.toml`]);
+    const master = denoScript(
+      "master",
+      "master/main.ts",
+      ["--config", `${dir}/master.toml`],
+      options.masterDenoFlags,
+    );
     children.push(master);
     await master.waitForLine(/^master listening on /, READY_TIMEOUT_MS);
 
@@ -303,6 +312,7 @@ export async function startSustenetServers(
       masterPort,
       metricsUrl: `http://127.0.0.1:${statusPort}/metrics`,
       clusterPid: cluster.pid,
+      masterPid: master.pid,
       clusterStdout: () => cluster.stdoutLines,
       sealed: options.sealed,
       echo,

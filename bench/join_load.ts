@@ -15,7 +15,7 @@ import type { LoadResult, LoadTarget } from "./load_job.ts";
 import { LatencyHistogram } from "./latency_histogram.ts";
 import { closeAll, connectClients, mapConcurrent } from "./load_clients.ts";
 import { joinViaMaster, MasterTicketSource } from "./sustenet_join.ts";
-import { sampleProcess } from "./process_stats.ts";
+import { type ProcessSample, ProcessStatsError, sampleProcess } from "./process_stats.ts";
 
 type SustenetTarget = Extract<LoadTarget, { readonly kind: "sustenet" }>;
 
@@ -35,21 +35,35 @@ async function oneJoin(target: SustenetTarget): Promise<number> {
   return performance.now() - started;
 }
 
+/** A process's CPU so far, or `undefined` where `/proc` is not there (not Linux). */
+function trySample(pid: number): ProcessSample | undefined {
+  try {
+    return sampleProcess(pid);
+  } catch (error) {
+    if (error instanceof ProcessStatsError) return undefined;
+    throw error;
+  }
+}
+
 /**
  * Runs a join storm.
  *
  * @param target The master to join through.
  * @param joins Number of joins.
  * @param concurrency Joins in flight at once.
+ * @param serverPids Server processes whose CPU per join is reported (Linux `/proc`).
  */
 export async function runJoinStorm(
   target: SustenetTarget,
   joins: number,
   concurrency: number,
+  serverPids: readonly number[] = [],
 ): Promise<LoadResult> {
   const histogram = new LatencyHistogram();
   let failures = 0;
   let firstError: string | undefined;
+  const pids = [Deno.pid, ...serverPids];
+  const before = pids.map(trySample);
   const started = performance.now();
   await mapConcurrent(joins, concurrency, async () => {
     try {
@@ -60,6 +74,11 @@ export async function runJoinStorm(
     }
   });
   const durationMs = performance.now() - started;
+  const after = pids.map(trySample);
+  const perJoin = pids.map((_, i) => {
+    const [a, b] = [before[i], after[i]];
+    return a === undefined || b === undefined ? -1 : Math.round((b.cpuMs - a.cpuMs) * 1000 / joins);
+  });
   const result = {
     kind: "join",
     ok: true,
@@ -69,6 +88,9 @@ export async function runJoinStorm(
     joinsPerSecond: Math.round((joins - failures) * 1000 / durationMs),
     p50Ms: histogram.percentileMicros(50) / 1000,
     p99Ms: histogram.percentileMicros(99) / 1000,
+    ...(perJoin.every((us) => us >= 0)
+      ? { cpuUsPerJoin: { generator: perJoin[0], servers: perJoin.slice(1) } }
+      : {}),
   } as const;
   return firstError === undefined ? result : { ...result, firstError };
 }

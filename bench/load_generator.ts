@@ -66,7 +66,7 @@ export async function runJob(job: LoadJob): Promise<LoadResult> {
           return { kind: scenario.kind, ok: false, error: "needs a Sustenet target" };
         }
         if (scenario.kind === "join") {
-          return await runJoinStorm(target, scenario.joins, scenario.concurrency);
+          return await runJoinStorm(target, scenario.joins, scenario.concurrency, job.serverPids);
         }
         const pid = job.serverPids[0];
         if (pid === undefined) return { kind: "idle", ok: false, error: "needs a server pid" };

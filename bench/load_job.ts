@@ -182,6 +182,15 @@ export type LoadResult =
     readonly joinsPerSecond: number;
     readonly p50Ms: number;
     readonly p99Ms: number;
+    /**
+     * CPU per join, µs: this generator's own (it shares the machine, so it counts), then each
+     * of the job's `serverPids` in order (the bench passes the cluster, then the master);
+     * absent where `/proc` cannot be read.
+     */
+    readonly cpuUsPerJoin?: {
+      readonly generator: number;
+      readonly servers: readonly number[];
+    };
     /** First failure message, if any. */
     readonly firstError?: string;
   }

@@ -594,8 +594,12 @@ function scenarioLine(name: string, result: LoadResult): string {
       return `${name}: ${result.joins} joins (${result.failures} failed) in ${result.durationMs} ms: ` +
         `${result.joinsPerSecond} joins/s, p50 ${result.p50Ms.toFixed(1)} ms p99 ` +
         `${result.p99Ms.toFixed(1)} ms${
-          result.firstError === undefined ? "" : ` (first error: ${result.firstError})`
-        }`;
+          result.cpuUsPerJoin === undefined
+            ? ""
+            : `; CPU per join: generator ${result.cpuUsPerJoin.generator} µs, servers ${
+              result.cpuUsPerJoin.servers.join(" + ")
+            } µs (cluster first)`
+        }${result.firstError === undefined ? "" : ` (first error: ${result.firstError})`}`;
     case "idle":
       return `${name}: ${result.clients} idle authenticated clients: cluster RSS ` +
         `${formatBytes(result.rssBeforeBytes)} → ${formatBytes(result.rssAfterBytes)}, ` +

@@ -13,6 +13,7 @@
  */
 
 import { SustenetError } from "./errors.ts";
+import { type NodeCrypto, nodeCrypto, type NodeKeyObject } from "./node_crypto.ts";
 import {
   AES_KEY_BYTES,
   constantTimeEqual,
@@ -39,6 +40,8 @@ const TICKET_ID_BYTES = 16;
 const FIXED_PLAINTEXT_BYTES = 1 + 4 + CLUSTER_KEY_HASH_BYTES + 1 + 8 + CLIENT_KEY_HASH_BYTES +
   TICKET_ID_BYTES;
 const MAX_PLAYER_ID_BYTES = 255;
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
@@ -126,7 +129,14 @@ export function newTicketId(): Uint8Array<ArrayBuffer> {
  * ```
  */
 export async function clientKeyHash(clientPublicRaw: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
-  return await sha256(clientPublicRaw);
+  return await hash(clientPublicRaw);
+}
+
+/** SHA-256: synchronous `node:crypto` where the runtime has it (no async op), else WebCrypto. */
+async function hash(bytes: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
+  const node = nodeCrypto();
+  if (node === undefined) return await sha256(bytes);
+  return new Uint8Array(node.createHash("sha256").update(bytes).digest());
 }
 
 /**
@@ -143,11 +153,71 @@ export async function clientKeyHash(clientPublicRaw: Uint8Array): Promise<Uint8A
 export async function clusterKeyHash(
   clusterPublicRaw: Uint8Array,
 ): Promise<Uint8Array<ArrayBuffer>> {
-  return await sha256(clusterPublicRaw);
+  return await hash(clusterPublicRaw);
 }
 
-async function toKey(clusterKey: Uint8Array | CryptoKey): Promise<CryptoKey> {
-  return clusterKey instanceof Uint8Array ? await importAesKey(clusterKey) : clusterKey;
+/** A cluster key ready for sealing: a `node:crypto` key where the runtime has it. */
+type TicketKey = { readonly node: NodeKeyObject; readonly crypto: NodeCrypto } | CryptoKey;
+
+/** `node:crypto` views of CryptoKeys (immutable, so safe to remember), made once per key. */
+const nodeKeys = new WeakMap<CryptoKey, NodeKeyObject>();
+
+async function toKey(clusterKey: Uint8Array | CryptoKey): Promise<TicketKey> {
+  const node = nodeCrypto();
+  if (clusterKey instanceof Uint8Array) {
+    if (node === undefined) return await importAesKey(clusterKey);
+    if (clusterKey.length !== AES_KEY_BYTES) {
+      throw new KeyError(
+        "key_invalid",
+        `AES-256 key must be ${AES_KEY_BYTES} bytes, got ${clusterKey.length}`,
+      );
+    }
+    // Raw bytes may change under us, so they are not remembered; a secret key object is cheap.
+    return { node: node.createSecretKey(clusterKey.slice()), crypto: node };
+  }
+  if (node === undefined) return clusterKey;
+  let key = nodeKeys.get(clusterKey);
+  if (key === undefined) {
+    key = node.KeyObject.from(clusterKey);
+    nodeKeys.set(clusterKey, key);
+  }
+  return { node: key, crypto: node };
+}
+
+/** AES-256-GCM seal, `nonce[12] ‖ ciphertext ‖ tag[16]`, as `security.ts` `encrypt` makes it. */
+async function seal(key: TicketKey, plain: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
+  if (key instanceof CryptoKey) return await encrypt(key, plain, TICKET_AAD);
+  const nonce = crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
+  const cipher = key.crypto.createCipheriv("aes-256-gcm", key.node, nonce).setAAD(TICKET_AAD);
+  const body = cipher.update(plain);
+  const rest = cipher.final();
+  const out = new Uint8Array(NONCE_BYTES + body.length + rest.length + TAG_BYTES);
+  out.set(nonce, 0);
+  out.set(body, NONCE_BYTES);
+  out.set(rest, NONCE_BYTES + body.length);
+  out.set(cipher.getAuthTag(), NONCE_BYTES + body.length + rest.length);
+  return out;
+}
+
+/** Opens what {@linkcode seal} made; any failure is a DecryptError, as `decrypt` reports it. */
+async function open(key: TicketKey, sealed: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
+  if (key instanceof CryptoKey) return await decrypt(key, sealed, TICKET_AAD);
+  if (sealed.length < NONCE_BYTES + TAG_BYTES) throw new DecryptError();
+  try {
+    const decipher = key.crypto.createDecipheriv(
+      "aes-256-gcm",
+      key.node,
+      sealed.subarray(0, NONCE_BYTES),
+    ).setAAD(TICKET_AAD).setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+    const body = decipher.update(sealed.subarray(NONCE_BYTES, sealed.length - TAG_BYTES));
+    const rest = decipher.final();
+    const out = new Uint8Array(body.length + rest.length);
+    out.set(body, 0);
+    out.set(rest, body.length);
+    return out;
+  } catch (cause) {
+    throw new DecryptError({ cause });
+  }
 }
 
 function encodeClaims(claims: JoinTicketClaims): Uint8Array<ArrayBuffer> {
@@ -275,7 +345,7 @@ export async function sealJoinTicket(
   claims: JoinTicketClaims,
 ): Promise<Uint8Array<ArrayBuffer>> {
   const plain = encodeClaims(claims);
-  return await encrypt(await toKey(clusterKey), plain, TICKET_AAD);
+  return await seal(await toKey(clusterKey), plain);
 }
 
 /**
@@ -302,10 +372,13 @@ export async function openJoinTicket(
   clusterKey: Uint8Array | CryptoKey,
   sealed: Uint8Array,
 ): Promise<JoinTicketClaims> {
-  const key = await toKey(clusterKey);
+  return await openWith(await toKey(clusterKey), sealed);
+}
+
+async function openWith(key: TicketKey, sealed: Uint8Array): Promise<JoinTicketClaims> {
   let plain: Uint8Array<ArrayBuffer>;
   try {
-    plain = await decrypt(key, sealed, TICKET_AAD);
+    plain = await open(key, sealed);
   } catch (cause) {
     if (!(cause instanceof DecryptError)) throw cause;
     throw new TicketError("ticket cannot be opened", { cause });
@@ -446,7 +519,8 @@ export class TicketVerifier {
   readonly #now: () => number;
   readonly #maxUsed: number;
   readonly #rawKey: Uint8Array | CryptoKey;
-  #key: Promise<CryptoKey> | undefined;
+  /** The key made once, on first use. */
+  #key: Promise<TicketKey> | undefined;
   /** Used ticket id (hex) → its expiry; insertion order is the eviction order. */
   readonly #used = new Map<string, number>();
 
@@ -550,7 +624,7 @@ export class TicketVerifier {
     this.#key ??= toKey(this.#rawKey);
     let claims: JoinTicketClaims;
     try {
-      claims = await openJoinTicket(await this.#key, sealed);
+      claims = await openWith(await this.#key, sealed);
     } catch (cause) {
       if (cause instanceof TicketError) return reject("invalid");
       throw cause;

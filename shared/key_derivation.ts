@@ -12,7 +12,8 @@
  */
 
 import { importX25519PublicKey, X25519_PUBLIC_KEY_BYTES } from "./identity_key.ts";
-import { AES_KEY_BYTES, asBufferSource, KeyError } from "./security.ts";
+import { type NodeCrypto, nodeCrypto, type NodeKeyObject } from "./node_crypto.ts";
+import { AES_KEY_BYTES, asBufferSource, fromBase64Url, KeyError, toBase64Url } from "./security.ts";
 
 /** Bytes of the cluster nonce sent in BecomeCluster and of each handshake random. */
 const RANDOM_BYTES = 32;
@@ -108,13 +109,18 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-/** HKDF-SHA-256 to `bytes` bytes. */
+/**
+ * HKDF-SHA-256 to `bytes` bytes: `node:crypto`'s `hkdfSync` where the runtime has it (a third
+ * of WebCrypto's CPU per join), WebCrypto otherwise; the same bytes either way.
+ */
 async function hkdf(
   ikm: Uint8Array,
   salt: Uint8Array<ArrayBuffer>,
   info: Uint8Array<ArrayBuffer>,
   bytes: number,
 ): Promise<Uint8Array<ArrayBuffer>> {
+  const node = nodeCrypto();
+  if (node !== undefined) return new Uint8Array(node.hkdfSync("sha256", ikm, salt, info, bytes));
   const base = await crypto.subtle.importKey("raw", asBufferSource(ikm), "HKDF", false, [
     "deriveBits",
   ]);
@@ -136,7 +142,48 @@ async function hkdfPair(
   return [okm.slice(0, AES_KEY_BYTES), okm.slice(AES_KEY_BYTES)];
 }
 
+/** `node:crypto` views of private CryptoKeys, made once per key (the cluster's identity). */
+const nodePrivateKeys = new WeakMap<CryptoKey, NodeKeyObject>();
+
+/**
+ * X25519 with `node:crypto`: no key import through WebCrypto, no async op. An all-zero
+ * secret (a low-order peer key) is refused as WebCrypto refuses it.
+ */
+function nodeX25519(
+  node: NodeCrypto,
+  privateKey: CryptoKey,
+  peerPublicRaw: Uint8Array,
+): Uint8Array {
+  if (peerPublicRaw.length !== X25519_PUBLIC_KEY_BYTES) {
+    throw new KeyError(
+      "key_invalid",
+      `X25519 public key must be ${X25519_PUBLIC_KEY_BYTES} bytes, got ${peerPublicRaw.length}`,
+    );
+  }
+  let shared: Uint8Array;
+  try {
+    let own = nodePrivateKeys.get(privateKey);
+    if (own === undefined) {
+      own = node.KeyObject.from(privateKey);
+      nodePrivateKeys.set(privateKey, own);
+    }
+    const peer = node.createPublicKey({
+      key: { kty: "OKP", crv: "X25519", x: toBase64Url(peerPublicRaw) },
+      format: "jwk",
+    });
+    shared = node.diffieHellman({ privateKey: own, publicKey: peer });
+  } catch (cause) {
+    throw new KeyError("key_invalid", "X25519 key agreement failed for these keys", { cause });
+  }
+  if (shared.every((byte) => byte === 0)) {
+    throw new KeyError("key_invalid", "X25519 key agreement failed for these keys");
+  }
+  return shared;
+}
+
 async function x25519(privateKey: CryptoKey, peerPublicRaw: Uint8Array): Promise<Uint8Array> {
+  const node = nodeCrypto();
+  if (node !== undefined) return nodeX25519(node, privateKey, peerPublicRaw);
   const peer = await importX25519PublicKey(peerPublicRaw);
   try {
     return new Uint8Array(
@@ -212,6 +259,19 @@ export async function deriveMasterLinkKeys(
  * ```
  */
 export async function generateEphemeralKeyPair(): Promise<EphemeralKeyPair> {
+  const node = nodeCrypto();
+  if (node !== undefined) {
+    // A fifth of WebCrypto's CPU (its raw export alone costs more than this whole path); the
+    // node:crypto view of the private key is kept for the exchange that follows.
+    const pair = node.generateKeyPairSync("x25519");
+    // `toCryptoKey` is recent in Node (Deno has it); without it, WebCrypto as before.
+    const privateKey = pair.privateKey.toCryptoKey?.("X25519", false, ["deriveBits"]);
+    const x = pair.publicKey.export({ format: "jwk" }).x;
+    if (privateKey !== undefined && x !== undefined) {
+      nodePrivateKeys.set(privateKey, pair.privateKey);
+      return { privateKey, publicRaw: fromBase64Url(x) };
+    }
+  }
   const pair = await crypto.subtle.generateKey({ name: "X25519" }, false, [
     "deriveBits",
   ]) as CryptoKeyPair;

@@ -44,11 +44,15 @@ Deno.test("sealed: relay, echo, join storm and idle run against a real master an
 
   const join = await runGenerator({
     ...base,
+    serverPids: [servers.clusterPid, servers.masterPid],
     scenario: { kind: "join", joins: 8, concurrency: 4 },
   });
   assert.ok(join.ok && join.kind === "join", JSON.stringify(join));
   assert.equal(join.failures, 0, join.firstError);
   assert.ok(join.joinsPerSecond > 0 && join.p99Ms >= join.p50Ms);
+  // Every process a join runs in is accounted (CPU ticks are coarse: ≥ 0, not > 0).
+  assert.equal(join.cpuUsPerJoin?.servers.length, 2, JSON.stringify(join));
+  assert.ok(join.cpuUsPerJoin.generator >= 0);
 
   const idle = await runGenerator({
     ...base,
