@@ -343,6 +343,53 @@ export async function writeTempConfig(text: string): Promise<TempFile> {
   return { path, remove, [Symbol.asyncDispose]: remove };
 }
 
+/** The configs {@linkcode writeEchoDeployment} wrote; disposing removes them and the keys. */
+export interface EchoDeployment extends AsyncDisposable {
+  /** The master's game port. */
+  readonly masterPort: number;
+  /** The cluster's status HTTP port. */
+  readonly statusPort: number;
+  /** The master's config (no status server). */
+  readonly masterConfig: string;
+  /** The cluster's config: the echo plugin in a Worker, reconnecting after 100 ms. */
+  readonly clusterConfig: string;
+}
+
+/**
+ * Writes the configs of a master and one cluster named `name` running plugins/echo.ts, on free
+ * ports and sharing a fresh `cluster_key`, for the tests that start them as real processes.
+ *
+ * @param name The cluster's `server_name`.
+ * @param clusterAll More `[all]` lines of the cluster's config (e.g. its `log_level`).
+ */
+export async function writeEchoDeployment(name: string, clusterAll = ""): Promise<EchoDeployment> {
+  const keysDir = await Deno.makeTempDir();
+  await generateKey(keysDir, "cluster_key");
+  const masterPort = await freePort();
+  const master = await writeTempConfig(
+    `[all]\nport = ${masterPort}\nkeys_dir = "${keysDir}"\nstatus_enabled = false\n`,
+  );
+  const statusPort = await freePort();
+  const echo = new URL("../plugins/echo.ts", import.meta.url).href;
+  const cluster = await writeTempConfig(
+    `[all]\nserver_name = "${name}"\nport = ${await freePort()}\nkeys_dir = "${keysDir}"\n` +
+      `status_port = ${statusPort}\n${clusterAll}` +
+      `[cluster]\nmaster_port = ${masterPort}\nreconnect_min_ms = 100\n` +
+      `[[cluster.plugins]]\nurl = "${echo}"\n`,
+  );
+  return {
+    masterPort,
+    statusPort,
+    masterConfig: master.path,
+    clusterConfig: cluster.path,
+    async [Symbol.asyncDispose]() {
+      await cluster.remove();
+      await master.remove();
+      await Deno.remove(keysDir, { recursive: true });
+    },
+  };
+}
+
 /** Reads a process's resident set size in bytes from /proc (Linux), or `undefined`. */
 export async function processRss(pid: number): Promise<number | undefined> {
   try {
