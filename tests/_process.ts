@@ -555,6 +555,25 @@ export function withKeysDir<T>(run: (keysDir: string, key: Uint8Array) => Promis
   });
 }
 
+/**
+ * Starts `client/main.ts --master 127.0.0.1:<masterPort> join [joinArgs…]`, driven through its
+ * stdin (see {@linkcode spawnInteractive}).
+ *
+ * @param masterPort The master's game port on 127.0.0.1.
+ * @param joinArgs What follows `join` (e.g. `auto`).
+ */
+export function spawnJoiningClient(masterPort: number, ...joinArgs: string[]): InteractiveChild {
+  return spawnInteractive([
+    "run",
+    "-A",
+    `${REPO_ROOT}client/main.ts`,
+    "--master",
+    `127.0.0.1:${masterPort}`,
+    "join",
+    ...joinArgs,
+  ]);
+}
+
 /** A child driven line by line through its stdin (see {@linkcode spawnInteractive}). */
 export interface InteractiveChild {
   /** Everything read from its stdout so far. */
