@@ -27,6 +27,7 @@ import {
 import { playerJoins, type RawClient, startWorld, waitUntil } from "./_raw_client.ts";
 import { closeQuietly } from "../shared/tls_stream_listener.ts";
 import { QUIET_CONSOLE } from "./_logs.ts";
+import { isSocketGone } from "./_socket_gone.ts";
 
 const COUNTS_URL = new URL("../plugins/testing/counts.ts", import.meta.url).href;
 const FLOODER = decodeURIComponent(new URL("./_flooder.ts", import.meta.url).pathname);
@@ -320,12 +321,7 @@ async function pump(from: Deno.Conn, to: Deno.Conn, bytesPerS: number): Promise<
       if (dueMs > 0) await delay(dueMs);
     }
   } catch (error) {
-    if (
-      !(error instanceof Deno.errors.ConnectionReset) &&
-      !(error instanceof Deno.errors.BrokenPipe) &&
-      !(error instanceof Deno.errors.BadResource) &&
-      !(error instanceof Deno.errors.Interrupted)
-    ) throw error;
+    if (!isSocketGone(error)) throw error;
   }
 }
 
