@@ -20,6 +20,7 @@ import {
   type PeerAddress,
 } from "../shared/transport.ts";
 import { concatBytes as concat } from "./_bytes.ts";
+import { waitFor } from "./_wait.ts";
 
 const CLIENT_KEY = new Uint8Array(32).fill(0x11); // client → server
 const SERVER_KEY = new Uint8Array(32).fill(0x22); // server → client
@@ -52,13 +53,9 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Polls `done` until it holds, failing after `timeoutMs` (a bound, not a speed check). */
-async function waitUntil(done: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!done()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(2);
-  }
+/** Polls `done` every 2 ms until it holds ({@linkcode waitFor}, with its 60 s bound). */
+function waitUntil(done: () => boolean, what: string): Promise<void> {
+  return waitFor(what, done, 60_000, 2);
 }
 
 function copyFrame(f: Frame): Frame {
