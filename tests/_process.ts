@@ -390,6 +390,50 @@ export async function writeEchoDeployment(name: string, clusterAll = ""): Promis
   };
 }
 
+/**
+ * Starts one child per core that spins for `ms`, and resolves once every one is spinning: a
+ * thread of this process that then keeps busy too must wait for a core (the CPU-wait tests).
+ *
+ * @param ms How long each child spins.
+ * @returns `exited`, which resolves when every child has ended.
+ */
+export async function spinEveryCore(ms = 4000): Promise<{ readonly exited: Promise<void> }> {
+  const children = Array.from(
+    { length: navigator.hardwareConcurrency },
+    () =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "eval",
+          `console.log('busy'); const t = performance.now() + ${ms}; while (performance.now() < t);`,
+        ],
+        stdout: "piped",
+        stderr: "null",
+      }).spawn(),
+  );
+  // Each child is spinning once it has said so.
+  await Promise.all(children.map(async (child) => {
+    const reader = child.stdout.getReader();
+    await reader.read();
+    reader.releaseLock();
+    await child.stdout.cancel();
+  }));
+  return { exited: Promise.all(children.map((child) => child.status)).then(() => {}) };
+}
+
+/**
+ * Keeps this thread busy for `ms`, then yields once (a running thread's run-queue wait is brought
+ * up to date when it is next scheduled).
+ *
+ * @returns The work done, so that it is not optimised away (always > 0).
+ */
+export async function spinThisThread(ms: number): Promise<number> {
+  const until = performance.now() + ms;
+  let x = 0;
+  while (performance.now() < until) x += Math.sqrt(x + 1);
+  await new Promise((resolve) => setTimeout(resolve, 1));
+  return x;
+}
+
 /** Reads a process's resident set size in bytes from /proc (Linux), or `undefined`. */
 export async function processRss(pid: number): Promise<number | undefined> {
   try {
