@@ -172,3 +172,43 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
 /** The statement creating the migrations table (both engines). */
 export const MIGRATIONS_TABLE =
   "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)";
+
+/** An `accounts` row as both engines return it (`created_at` is a BIGINT: text, number or bigint). */
+export interface AccountRow {
+  /** The `id` column. */
+  readonly id: string;
+  /** The `username` column. */
+  readonly username: string;
+  /** The `password_hash` column. */
+  readonly password_hash: string;
+  /** The `created_at` column, ms since the epoch. */
+  readonly created_at: string | number | bigint;
+}
+
+/**
+ * The {@linkcode AccountRecord} of an `accounts` row; `undefined` (no such row) stays undefined.
+ *
+ * @example
+ * ```ts
+ * import { accountFromRow } from "./account_store.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const row = { id: "a1", username: "ada", password_hash: "scrypt$…", created_at: 5n };
+ * assert.deepEqual(accountFromRow(row), {
+ *   id: "a1",
+ *   username: "ada",
+ *   passwordHash: "scrypt$…",
+ *   createdAt: 5,
+ * });
+ * assert.equal(accountFromRow(undefined), undefined);
+ * ```
+ */
+export function accountFromRow(row: AccountRow | undefined): AccountRecord | undefined {
+  if (row === undefined) return undefined;
+  return {
+    id: row.id,
+    username: row.username,
+    passwordHash: row.password_hash,
+    createdAt: Number(row.created_at),
+  };
+}

@@ -24,6 +24,7 @@
  */
 
 import { roleLogger } from "../shared/logging.ts";
+import { readBoundedBody } from "../shared/read_bounded_body.ts";
 import {
   Counter,
   LabeledCounter,
@@ -355,30 +356,11 @@ export class AuthService {
   }
 
   async #readBounded(request: Request): Promise<Uint8Array> {
-    if (request.body === null) return new Uint8Array();
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    const reader = request.body.getReader();
-    while (true) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      total += value.length;
-      if (total > this.#maxBodyBytes) {
-        await reader.cancel();
-        throw new AuthError(
-          "payload_too_large",
-          `body must be at most ${this.#maxBodyBytes} bytes`,
-        );
-      }
-      chunks.push(value);
+    const bytes = await readBoundedBody(request.body, this.#maxBodyBytes);
+    if (bytes === undefined) {
+      throw new AuthError("payload_too_large", `body must be at most ${this.#maxBodyBytes} bytes`);
     }
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const chunk of chunks) {
-      out.set(chunk, at);
-      at += chunk.length;
-    }
-    return out;
+    return bytes;
   }
 
   #limit(account: string | null, address: string, counter: LabeledCounter<AuthOutcome>): void {

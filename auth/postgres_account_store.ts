@@ -10,7 +10,9 @@
 
 import postgres from "postgres";
 import {
+  accountFromRow,
   type AccountRecord,
+  type AccountRow,
   type AccountStore,
   MIGRATIONS,
   MIGRATIONS_TABLE,
@@ -22,23 +24,6 @@ type Sql = postgres.Sql<Record<string, never>>;
 
 /** Arbitrary constant naming the migration lock (pg_advisory_xact_lock). */
 const MIGRATION_LOCK = 0x5375_7374;
-
-interface AccountRow {
-  id: string;
-  username: string;
-  password_hash: string;
-  created_at: string | number | bigint;
-}
-
-function toAccount(row: AccountRow | undefined): AccountRecord | undefined {
-  if (row === undefined) return undefined;
-  return {
-    id: row.id,
-    username: row.username,
-    passwordHash: row.password_hash,
-    createdAt: Number(row.created_at),
-  };
-}
 
 function isUniqueViolation(error: unknown): boolean {
   return (error as { code?: unknown })?.code === "23505"; // unique_violation
@@ -103,12 +88,12 @@ export class PostgresAccountStore implements AccountStore {
 
   async findByUsername(username: string): Promise<AccountRecord | undefined> {
     const rows = await this.#sql<AccountRow[]>`SELECT * FROM accounts WHERE username = ${username}`;
-    return toAccount(rows[0]);
+    return accountFromRow(rows[0]);
   }
 
   async findById(id: string): Promise<AccountRecord | undefined> {
     const rows = await this.#sql<AccountRow[]>`SELECT * FROM accounts WHERE id = ${id}`;
-    return toAccount(rows[0]);
+    return accountFromRow(rows[0]);
   }
 
   async setPasswordHash(id: string, passwordHash: string, nowMs: number): Promise<void> {
@@ -189,7 +174,7 @@ export class PostgresAccountStore implements AccountStore {
     const rows = await this.#sql<AccountRow[]>`
       SELECT a.* FROM accounts a JOIN devices d ON d.account_id = a.id
       WHERE d.device_hash = ${deviceHash}`;
-    return toAccount(rows[0]);
+    return accountFromRow(rows[0]);
   }
 
   async setCredentials(

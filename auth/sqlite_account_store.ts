@@ -10,7 +10,9 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import {
+  accountFromRow,
   type AccountRecord,
+  type AccountRow,
   type AccountStore,
   MIGRATIONS,
   MIGRATIONS_TABLE,
@@ -18,22 +20,9 @@ import {
   type RotateResult,
 } from "./account_store.ts";
 
-interface AccountRow {
-  id: string;
-  username: string;
-  password_hash: string;
-  created_at: number | bigint;
-}
-
+// node:sqlite types a row as a generic record; the accounts table's columns make it an AccountRow.
 function toAccount(row: unknown): AccountRecord | undefined {
-  if (row === undefined) return undefined;
-  const r = row as AccountRow;
-  return {
-    id: r.id,
-    username: r.username,
-    passwordHash: r.password_hash,
-    createdAt: Number(r.created_at),
-  };
+  return accountFromRow(row as AccountRow | undefined);
 }
 
 function isUniqueViolation(error: unknown): boolean {

@@ -11,22 +11,13 @@
  */
 
 import { COLYSEUS_DIR } from "./bench_servers.ts";
+import { pathExists } from "../shared/path_exists.ts";
 
 /** Whether the Colyseus baseline can run, and why not. */
 export type ColyseusAvailability = { readonly ok: true } | {
   readonly ok: false;
   readonly why: string;
 };
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
 
 async function run(command: string, args: string[]): Promise<Deno.CommandOutput | undefined> {
   try {
@@ -45,7 +36,7 @@ async function run(command: string, args: string[]): Promise<Deno.CommandOutput 
 export async function ensureColyseus(offline: boolean): Promise<ColyseusAvailability> {
   const node = await run("node", ["--version"]);
   if (node === undefined || !node.success) return { ok: false, why: "node is not installed" };
-  if (await exists(`${COLYSEUS_DIR}/node_modules/@colyseus/core/package.json`)) {
+  if (await pathExists(`${COLYSEUS_DIR}/node_modules/@colyseus/core/package.json`)) {
     return { ok: true };
   }
   const args = ["install", "--prefix", COLYSEUS_DIR, "--no-audit", "--no-fund"];

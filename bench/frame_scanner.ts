@@ -138,10 +138,7 @@ export class FrameScanner {
       this.#carryReady = false;
       visit(this.#carryView as DataView, FRAME_HEADER_BYTES, this.#carryLength, context as C);
       visited++;
-      if (this.#stopped) {
-        this.#keep(chunk, pos);
-        return visited;
-      }
+      if (this.#keptAfterStop(chunk, pos)) return visited;
     }
     const view = this.#viewOf(chunk);
     const base = chunk.byteOffset;
@@ -153,10 +150,7 @@ export class FrameScanner {
       visit(view, base + pos + FRAME_HEADER_BYTES, length, context as C);
       visited++;
       pos += FRAME_HEADER_BYTES + length;
-      if (this.#stopped) {
-        this.#keep(chunk, pos);
-        return visited;
-      }
+      if (this.#keptAfterStop(chunk, pos)) return visited;
     }
     return this.#carryTail(chunk, pos) ?? visited;
   }
@@ -208,10 +202,7 @@ export class FrameScanner {
         context as C,
       );
       visited++;
-      if (this.#stopped) {
-        this.#keep(chunk, pos);
-        return visited;
-      }
+      if (this.#keptAfterStop(chunk, pos)) return visited;
     }
     const view = this.#viewOf(chunk);
     const base = chunk.byteOffset;
@@ -230,11 +221,15 @@ export class FrameScanner {
     }
     if (pos > runStart) visitRun(view, base + runStart, base + pos, context as C);
     if (failure !== undefined) return failure;
-    if (this.#stopped) {
-      this.#keep(chunk, pos);
-      return visited;
-    }
+    if (this.#keptAfterStop(chunk, pos)) return visited;
     return this.#carryTail(chunk, pos) ?? visited;
+  }
+
+  /** After a visit: when it called {@linkcode stop}, keeps `chunk` from `pos` and says so. */
+  #keptAfterStop(chunk: Uint8Array, pos: number): boolean {
+    if (!this.#stopped) return false;
+    this.#keep(chunk, pos);
+    return true;
   }
 
   /**

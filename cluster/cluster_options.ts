@@ -15,10 +15,10 @@ import {
   parseHostPort,
   resolvedMasterPort,
   resolvedPort,
-  resolvedStatusPort,
   resolvedWsPort,
   type SustenetConfig,
 } from "../shared/config.ts";
+import { type StatusOptions, statusOptionsFromConfig } from "../shared/status_options.ts";
 import { roleLogger } from "../shared/logging.ts";
 import type { SustenetPlugin } from "../shared/plugin.ts";
 import type { FragmentGridOptions } from "./fragment_grid.ts";
@@ -70,26 +70,7 @@ export interface ClusterMasterAddress {
  * await Deno.remove(keysDir, { recursive: true });
  * ```
  */
-export interface ClusterStatusOptions {
-  /**
-   * Address to bind.
-   *
-   * @default {"127.0.0.1"}
-   */
-  readonly hostname?: string;
-  /** Port; 0 lets the OS choose. */
-  readonly port: number;
-  /** Operator token for the console's actions (null/absent: actions answer 403). */
-  readonly adminToken?: string | null;
-  /** File whose first line is the operator token; read at start, wins over `adminToken`. */
-  readonly adminTokenFile?: string | null;
-  /**
-   * Whether the read-only console is open without the token.
-   *
-   * @default {true}
-   */
-  readonly consolePublic?: boolean;
-}
+export type ClusterStatusOptions = StatusOptions;
 
 /**
  * A trusted plugin run in-process, with its name and settings.
@@ -458,15 +439,7 @@ export function clusterOptionsFromConfig(config: SustenetConfig): ClusterOptions
     maxQueueBytes: all.maxQueueBytes,
     handshakeTimeoutMs: all.handshakeTimeoutMs,
     idleTimeoutMs: all.idleTimeoutMs,
-    status: all.statusEnabled
-      ? {
-        hostname: all.statusIp,
-        port: resolvedStatusPort(config, "cluster"),
-        adminToken: all.adminToken,
-        adminTokenFile: all.adminTokenFile,
-        consolePublic: all.consolePublic,
-      }
-      : false,
+    status: statusOptionsFromConfig(config, "cluster"),
     webSocket: all.wsEnabled
       ? {
         port: resolvedWsPort(config, "cluster"),

@@ -318,6 +318,14 @@ class Fragment {
   }
 }
 
+/** A rectangle of cells, bounds included. */
+interface CellArea {
+  x0: number;
+  x1: number;
+  z0: number;
+  z1: number;
+}
+
 /** The grid's state, shared by the grid facade and the TickResult it hands out. */
 class GridCore {
   readonly size: number;
@@ -345,6 +353,8 @@ class GridCore {
   bytesOut = 0;
   /** Reused by moveBatchFor: the due fragments in one player's area. */
   readonly scratch: Fragment[] = [];
+  /** Reused by {@linkcode GridCore.areaAround}. */
+  readonly area: CellArea = { x0: 0, x1: 0, z0: 0, z1: 0 };
 
   constructor(o: FragmentGridOptions) {
     if (!(o.size > 0 && Number.isFinite(o.size))) {
@@ -415,6 +425,21 @@ class GridCore {
   cellX(x: number): number {
     const c = Math.floor((x - this.originX) / this.size);
     return c < this.minCell ? this.minCell : c > this.maxCellX ? this.maxCellX : c;
+  }
+
+  /**
+   * The cells within viewDistance of (fx, fz), clamped to the grid, written into one reused
+   * object (the area loops run per player per tick and allocate nothing): callers destructure
+   * it into locals at once, so a nested call cannot change a loop's bounds.
+   */
+  areaAround(fx: number, fz: number): CellArea {
+    const vd = this.viewDistance;
+    const a = this.area;
+    a.x0 = Math.max(this.minCell, fx - vd);
+    a.x1 = Math.min(this.maxCellX, fx + vd);
+    a.z0 = Math.max(this.minCell, fz - vd);
+    a.z1 = Math.min(this.maxCellZ, fz + vd);
+    return a;
   }
 
   cellZ(z: number): number {
@@ -511,10 +536,7 @@ class GridCore {
   ): void {
     const vd = this.viewDistance;
     const ef = e.fragment;
-    const x0 = Math.max(this.minCell, cx - vd);
-    const x1 = Math.min(this.maxCellX, cx + vd);
-    const z0 = Math.max(this.minCell, cz - vd);
-    const z1 = Math.min(this.maxCellZ, cz + vd);
+    const { x0, x1, z0, z1 } = this.areaAround(cx, cz);
     for (let gx = x0; gx <= x1; gx++) {
       for (let gz = z0; gz <= z1; gz++) {
         if (skip && Math.abs(gx - sx) <= vd && Math.abs(gz - sz) <= vd) continue;
@@ -541,11 +563,8 @@ class GridCore {
   recompute(p: Entity, changes: Map<EntityId, { entered: EntityState[]; left: EntityId[] }>): void {
     const f = p.fragment as Fragment;
     const stamp = ++this.stamp;
-    const vd = this.viewDistance;
-    const x1 = Math.min(this.maxCellX, f.fx + vd);
-    const z0 = Math.max(this.minCell, f.fz - vd);
-    const z1 = Math.min(this.maxCellZ, f.fz + vd);
-    for (let gx = Math.max(this.minCell, f.fx - vd); gx <= x1; gx++) {
+    const { x0, x1, z0, z1 } = this.areaAround(f.fx, f.fz);
+    for (let gx = x0; gx <= x1; gx++) {
       for (let gz = z0; gz <= z1; gz++) {
         const g = this.fragmentAt(gx, gz);
         if (g === undefined) continue;
@@ -642,11 +661,8 @@ class GridCore {
     const out = this.scratch;
     out.length = 0;
     const f = p.fragment as Fragment;
-    const vd = this.viewDistance;
-    const x1 = Math.min(this.maxCellX, f.fx + vd);
-    const z0 = Math.max(this.minCell, f.fz - vd);
-    const z1 = Math.min(this.maxCellZ, f.fz + vd);
-    for (let gx = Math.max(this.minCell, f.fx - vd); gx <= x1; gx++) {
+    const { x0, x1, z0, z1 } = this.areaAround(f.fx, f.fz);
+    for (let gx = x0; gx <= x1; gx++) {
       for (let gz = z0; gz <= z1; gz++) {
         const g = this.fragmentAt(gx, gz);
         if (g !== undefined && g.blockTick === nowTick) out.push(g);
@@ -728,15 +744,12 @@ class GridCore {
       );
     }
     const due = this.fragmentScratch;
-    const vd = this.viewDistance;
     for (const f of this.fragments.values()) {
       due.length = 0;
-      const x1 = Math.min(this.maxCellX, f.fx + vd);
-      const z0 = Math.max(this.minCell, f.fz - vd);
-      const z1 = Math.min(this.maxCellZ, f.fz + vd);
+      const { x0, x1, z0, z1 } = this.areaAround(f.fx, f.fz);
       let otherBytes = 0;
       let otherCount = 0;
-      for (let gx = Math.max(this.minCell, f.fx - vd); gx <= x1; gx++) {
+      for (let gx = x0; gx <= x1; gx++) {
         for (let gz = z0; gz <= z1; gz++) {
           const g = gx === f.fx && gz === f.fz ? f : this.fragmentAt(gx, gz);
           if (g === undefined || g === f || g.blockTick !== nowTick) continue;
@@ -912,11 +925,8 @@ class GridCore {
 
   /** Ids of the players whose area includes (fx, fz), i.e. who see that fragment. */
   playersAround(fx: number, fz: number, into: Set<EntityId> | EntityId[], skip?: Entity): void {
-    const vd = this.viewDistance;
-    const x1 = Math.min(this.maxCellX, fx + vd);
-    const z0 = Math.max(this.minCell, fz - vd);
-    const z1 = Math.min(this.maxCellZ, fz + vd);
-    for (let gx = Math.max(this.minCell, fx - vd); gx <= x1; gx++) {
+    const { x0, x1, z0, z1 } = this.areaAround(fx, fz);
+    for (let gx = x0; gx <= x1; gx++) {
       for (let gz = z0; gz <= z1; gz++) {
         const g = this.fragmentAt(gx, gz);
         if (g === undefined) continue;

@@ -27,6 +27,7 @@ import {
   type PluginMove,
 } from "../shared/plugin.ts";
 import type { LogLevelName } from "../shared/log_level_name.ts";
+import type { PluginStateName } from "../shared/protocol/packets.ts";
 
 /**
  * What plugins do to the cluster, already checked (command in 0x80..0xFF, valid client ids).
@@ -57,7 +58,8 @@ export interface PluginActions {
 }
 
 /**
- * Lifecycle state of a plugin host: `failed` means unloaded after too many restarts.
+ * Lifecycle state of a plugin host (the states ClusterPlugins reports, but `unknown`): `failed`
+ * means unloaded after too many restarts.
  *
  * @example
  * ```ts
@@ -77,14 +79,7 @@ export interface PluginActions {
  * assert.deepEqual(seen, ["idle", "running", "stopped"]);
  * ```
  */
-export type PluginHostState =
-  | "idle"
-  | "starting"
-  | "running"
-  | "restarting"
-  | "stopping"
-  | "stopped"
-  | "failed";
+export type PluginHostState = Exclude<PluginStateName, "unknown">;
 
 /**
  * A loaded plugin as the cluster sees it. Calls never throw because of the plugin: a hook

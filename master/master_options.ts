@@ -7,12 +7,8 @@
  * @module
  */
 
-import {
-  resolvedPort,
-  resolvedStatusPort,
-  resolvedWsPort,
-  type SustenetConfig,
-} from "../shared/config_schema.ts";
+import { resolvedPort, resolvedWsPort, type SustenetConfig } from "../shared/config_schema.ts";
+import { type StatusOptions, statusOptionsFromConfig } from "../shared/status_options.ts";
 import type { MetricFamily } from "../shared/metrics.ts";
 import type { TlsListenOptions } from "../shared/tls_listener.ts";
 import type { WebSocketServerOptions } from "../shared/websocket_listener.ts";
@@ -62,26 +58,7 @@ const JOIN_LIMIT_DEFAULTS: ResolvedJoinLimits = {
 };
 
 /** Where the status HTTP server listens. */
-export interface MasterStatusOptions {
-  /**
-   * Address to bind.
-   *
-   * @default {"127.0.0.1"}
-   */
-  readonly hostname?: string;
-  /** Port; 0 lets the OS choose. */
-  readonly port: number;
-  /** Operator token for the console's actions (null/absent: actions answer 403). */
-  readonly adminToken?: string | null;
-  /** File whose first line is the operator token; read at start, wins over `adminToken`. */
-  readonly adminTokenFile?: string | null;
-  /**
-   * Whether the read-only console is open without the token.
-   *
-   * @default {true}
-   */
-  readonly consolePublic?: boolean;
-}
+export type MasterStatusOptions = StatusOptions;
 
 /** Options of `startMaster()`. Every field has a default. */
 export interface MasterOptions {
@@ -295,15 +272,7 @@ export function masterOptionsFromConfig(config: SustenetConfig): MasterOptions {
       reservationsPerPlayer: master.reservationsPerPlayer,
     },
     redisUrl: master.redisUrl,
-    status: all.statusEnabled
-      ? {
-        hostname: all.statusIp,
-        port: resolvedStatusPort(config, "master"),
-        adminToken: all.adminToken,
-        adminTokenFile: all.adminTokenFile,
-        consolePublic: all.consolePublic,
-      }
-      : false,
+    status: statusOptionsFromConfig(config, "master"),
     webSocket: all.wsEnabled
       ? {
         port: resolvedWsPort(config, "master"),

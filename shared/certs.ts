@@ -20,6 +20,7 @@
 
 import { type CommandOutput, consoleOutput, runCommandLine, UsageError } from "./command_line.ts";
 import { isIp } from "./ip_address.ts";
+import { pathExists } from "./path_exists.ts";
 
 const USAGE = "usage: deno task certs [--out DIR] [--days N] [host-or-ip …]\n" +
   "  makes <out>/ca.pem + ca.key (development CA, reused if present) and\n" +
@@ -65,16 +66,6 @@ export function subjectAltName(hosts: readonly string[]): string {
     }
   }
   return names.join(",");
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
 
 async function openssl(args: readonly string[], cwd: string): Promise<void> {
@@ -159,7 +150,7 @@ async function writeCerts(
   try {
     await Deno.mkdir(dir, { recursive: true });
     const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-    if (await exists(`${dir}/ca.pem`) && await exists(`${dir}/ca.key`)) {
+    if (await pathExists(`${dir}/ca.pem`) && await pathExists(`${dir}/ca.key`)) {
       output.out(`reusing the CA in ${dir}/ca.pem`);
     } else {
       await openssl([

@@ -11,6 +11,7 @@ import type { Logger } from "./logging.ts";
 import type { AdminAuth } from "./admin_auth.ts";
 import { EventStreamHub } from "./event_stream_hub.ts";
 import { MAX_BODY_BYTES } from "./status_server.ts";
+import { readBoundedBody } from "./read_bounded_body.ts";
 
 /**
  * Headers of every console response: same-origin scripts and styles only, no framing, no
@@ -156,26 +157,9 @@ function operatorOf(request: Request): string {
 export async function readJsonBody(request: Request): Promise<Record<string, unknown> | null> {
   const length = Number(request.headers.get("content-length") ?? "0");
   if (length > MAX_BODY_BYTES) return null;
-  const reader = request.body?.getReader();
-  if (reader === undefined) return null;
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  while (true) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_BODY_BYTES) {
-      await reader.cancel();
-      return null;
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
+  if (request.body === null) return null;
+  const bytes = await readBoundedBody(request.body, MAX_BODY_BYTES);
+  if (bytes === undefined) return null;
   try {
     const value: unknown = JSON.parse(new TextDecoder().decode(bytes));
     return typeof value === "object" && value !== null && !Array.isArray(value)

@@ -343,6 +343,97 @@ export async function writeTempConfig(text: string): Promise<TempFile> {
   return { path, remove, [Symbol.asyncDispose]: remove };
 }
 
+/** The configs {@linkcode writeEchoDeployment} wrote; disposing removes them and the keys. */
+export interface EchoDeployment extends AsyncDisposable {
+  /** The master's game port. */
+  readonly masterPort: number;
+  /** The cluster's status HTTP port. */
+  readonly statusPort: number;
+  /** The master's config (no status server). */
+  readonly masterConfig: string;
+  /** The cluster's config: the echo plugin in a Worker, reconnecting after 100 ms. */
+  readonly clusterConfig: string;
+}
+
+/**
+ * Writes the configs of a master and one cluster named `name` running plugins/echo.ts, on free
+ * ports and sharing a fresh `cluster_key`, for the tests that start them as real processes.
+ *
+ * @param name The cluster's `server_name`.
+ * @param clusterAll More `[all]` lines of the cluster's config (e.g. its `log_level`).
+ */
+export async function writeEchoDeployment(name: string, clusterAll = ""): Promise<EchoDeployment> {
+  const keysDir = await Deno.makeTempDir();
+  await generateKey(keysDir, "cluster_key");
+  const masterPort = await freePort();
+  const master = await writeTempConfig(
+    `[all]\nport = ${masterPort}\nkeys_dir = "${keysDir}"\nstatus_enabled = false\n`,
+  );
+  const statusPort = await freePort();
+  const echo = new URL("../plugins/echo.ts", import.meta.url).href;
+  const cluster = await writeTempConfig(
+    `[all]\nserver_name = "${name}"\nport = ${await freePort()}\nkeys_dir = "${keysDir}"\n` +
+      `status_port = ${statusPort}\n${clusterAll}` +
+      `[cluster]\nmaster_port = ${masterPort}\nreconnect_min_ms = 100\n` +
+      `[[cluster.plugins]]\nurl = "${echo}"\n`,
+  );
+  return {
+    masterPort,
+    statusPort,
+    masterConfig: master.path,
+    clusterConfig: cluster.path,
+    async [Symbol.asyncDispose]() {
+      await cluster.remove();
+      await master.remove();
+      await Deno.remove(keysDir, { recursive: true });
+    },
+  };
+}
+
+/**
+ * Starts one child per core that spins for `ms`, and resolves once every one is spinning: a
+ * thread of this process that then keeps busy too must wait for a core (the CPU-wait tests).
+ *
+ * @param ms How long each child spins.
+ * @returns `exited`, which resolves when every child has ended.
+ */
+export async function spinEveryCore(ms = 4000): Promise<{ readonly exited: Promise<void> }> {
+  const children = Array.from(
+    { length: navigator.hardwareConcurrency },
+    () =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "eval",
+          `console.log('busy'); const t = performance.now() + ${ms}; while (performance.now() < t);`,
+        ],
+        stdout: "piped",
+        stderr: "null",
+      }).spawn(),
+  );
+  // Each child is spinning once it has said so.
+  await Promise.all(children.map(async (child) => {
+    const reader = child.stdout.getReader();
+    await reader.read();
+    reader.releaseLock();
+    await child.stdout.cancel();
+  }));
+  return { exited: Promise.all(children.map((child) => child.status)).then(() => {}) };
+}
+
+/**
+ * Keeps this thread busy for `ms`, then yields once (a running thread's run-queue wait is brought
+ * up to date when it is next scheduled).
+ *
+ * @returns The work done, so that it is not optimised away (always > 0).
+ */
+export async function spinThisThread(ms: number): Promise<number> {
+  const until = performance.now() + ms;
+  let x = 0;
+  while (performance.now() < until) x += Math.sqrt(x + 1);
+  await new Promise((resolve) => setTimeout(resolve, 1));
+  return x;
+}
+
 /** Reads a process's resident set size in bytes from /proc (Linux), or `undefined`. */
 export async function processRss(pid: number): Promise<number | undefined> {
   try {
@@ -506,6 +597,25 @@ export function withKeysDir<T>(run: (keysDir: string, key: Uint8Array) => Promis
     await generateKey(keysDir, "cluster_key");
     return await run(keysDir, await Deno.readFile(`${keysDir}/cluster_key`));
   });
+}
+
+/**
+ * Starts `client/main.ts --master 127.0.0.1:<masterPort> join [joinArgs…]`, driven through its
+ * stdin (see {@linkcode spawnInteractive}).
+ *
+ * @param masterPort The master's game port on 127.0.0.1.
+ * @param joinArgs What follows `join` (e.g. `auto`).
+ */
+export function spawnJoiningClient(masterPort: number, ...joinArgs: string[]): InteractiveChild {
+  return spawnInteractive([
+    "run",
+    "-A",
+    `${REPO_ROOT}client/main.ts`,
+    "--master",
+    `127.0.0.1:${masterPort}`,
+    "join",
+    ...joinArgs,
+  ]);
 }
 
 /** A child driven line by line through its stdin (see {@linkcode spawnInteractive}). */

@@ -8,7 +8,7 @@
 import { withLogs } from "./_logs.ts";
 import assert from "node:assert/strict";
 import { startMaster } from "../master/mod.ts";
-import { startCluster } from "../cluster/mod.ts";
+import { type ClusterOptions, type ClusterServer, startCluster } from "../cluster/mod.ts";
 import { SustenetClient } from "../client/mod.ts";
 import { ClientError } from "../client/errors.ts";
 import { parseCliArgs } from "../client/main.ts";
@@ -150,18 +150,28 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array<ArrayBuffer> {
 
 const FAST_RETRIES = { heartbeatIntervalMs: 100, reconnectMinMs: 50, reconnectMaxMs: 200 };
 
+/** A cluster "eu-1" of `keysDir` registering with the master (or proxy) on `masterPort`. */
+function startLinkedCluster(
+  keysDir: string,
+  masterPort: number,
+  more: Partial<ClusterOptions> = {},
+): Promise<ClusterServer> {
+  return startCluster({
+    port: 0,
+    keysDir,
+    serverName: "eu-1",
+    master: { hostname: "127.0.0.1", port: masterPort },
+    ...FAST_RETRIES,
+    ...more,
+  });
+}
+
 Deno.test("a proxy that passes AnswerCluster unchanged lets the cluster register (control)", async () => {
   await withKeysDir(async (keysDir) => {
     await using master = await startMaster({ port: 0, keysDir });
     const proxy = startProxy(master.addr.port, (answer) => answer);
     try {
-      await using cluster = await startCluster({
-        port: 0,
-        keysDir,
-        serverName: "eu-1",
-        master: { hostname: "127.0.0.1", port: proxy.port },
-        ...FAST_RETRIES,
-      });
+      await using cluster = await startLinkedCluster(keysDir, proxy.port);
       await waitUntil(() => cluster.clusterId !== undefined, "registration through the proxy");
       const [record] = master.registry.list();
       assert.equal(record.name, "eu-1");
@@ -196,13 +206,7 @@ Deno.test("a man in the middle rewriting AnswerCluster's host, port and key is r
       }));
       const started = performance.now();
       try {
-        await using cluster = await startCluster({
-          port: 0,
-          keysDir,
-          serverName: "eu-1",
-          master: { hostname: "127.0.0.1", port: proxy.port },
-          ...FAST_RETRIES,
-        });
+        await using cluster = await startLinkedCluster(keysDir, proxy.port);
         // Every attempt of the cluster is rewritten and refused; wait for three of them.
         await waitUntil(
           () => master.metrics.authFailures.get("wrong_proof") >= 3,
@@ -250,21 +254,13 @@ Deno.test("clusters with a wrong or an unknown key are warned about and counted 
         // Another key under the same name: the cluster cannot open the challenge.
         await generateKey(otherKeys, "cluster_key");
         await generateKey(otherKeys, "nobody_has_this");
-        await using wrong = await startCluster({
-          port: 0,
-          keysDir: otherKeys,
+        await using wrong = await startLinkedCluster(otherKeys, master.addr.port, {
           serverName: "wrong",
-          master: { hostname: "127.0.0.1", port: master.addr.port },
-          ...FAST_RETRIES,
         });
-        await using unknown = await startCluster({
-          port: 0,
-          keysDir: otherKeys,
+        await using unknown = await startLinkedCluster(otherKeys, master.addr.port, {
+          serverName: "unknown",
           keyName: "nobody_has_this",
           identityKeyName: "unknown_identity",
-          serverName: "unknown",
-          master: { hostname: "127.0.0.1", port: master.addr.port },
-          ...FAST_RETRIES,
         });
         await waitUntil(
           () =>
@@ -342,13 +338,7 @@ Deno.test("a flood of failed registrations is counted exactly but logged as one 
 Deno.test("a pinned client (by name) refuses a listing whose key differs, before connecting", async () => {
   await withKeysDir(async (keysDir) => {
     await using master = await startMaster({ port: 0, keysDir });
-    await using real = await startCluster({
-      port: 0,
-      keysDir,
-      serverName: "eu-1",
-      master: { hostname: "127.0.0.1", port: master.addr.port },
-      ...FAST_RETRIES,
-    });
+    await using real = await startLinkedCluster(keysDir, master.addr.port);
     await waitUntil(() => real.clusterId !== undefined, "the real cluster to register");
     // A second registration named "eu-1" (a holder of the cluster key, or a compromised
     // listing) at another address with another identity key.
@@ -470,13 +460,7 @@ Deno.test("a restarted master gives a cluster a new id, and the old ids' tickets
     const port = first.addr.port;
     let restarted: Awaited<ReturnType<typeof startMaster>> | undefined;
     try {
-      await using cluster = await startCluster({
-        port: 0,
-        keysDir,
-        serverName: "eu-1",
-        master: { hostname: "127.0.0.1", port },
-        ...FAST_RETRIES,
-      });
+      await using cluster = await startLinkedCluster(keysDir, port);
       await waitUntil(() => cluster.clusterId !== undefined, "the first registration");
       const oldId = cluster.clusterId!;
       const grant = await requestTicket(port, oldId);

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { BroadcastGroup, BroadcastGroupError } from "../shared/broadcast_group.ts";
+import {
+  BroadcastGroup,
+  BroadcastGroupError,
+  type BroadcastGroupOptions,
+} from "../shared/broadcast_group.ts";
 import { encodeFrame, type Frame } from "../shared/protocol/frame.ts";
 import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import type { RecordCipherKind } from "../shared/record_cipher.ts";
@@ -16,6 +20,7 @@ import {
   type PeerAddress,
 } from "../shared/transport.ts";
 import { concatBytes as concat } from "./_bytes.ts";
+import { waitFor } from "./_wait.ts";
 
 const CLIENT_KEY = new Uint8Array(32).fill(0x11); // client → server
 const SERVER_KEY = new Uint8Array(32).fill(0x22); // server → client
@@ -48,13 +53,9 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Polls `done` until it holds, failing after `timeoutMs` (a bound, not a speed check). */
-async function waitUntil(done: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!done()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(2);
-  }
+/** Polls `done` every 2 ms until it holds ({@linkcode waitFor}, with its 60 s bound). */
+function waitUntil(done: () => boolean, what: string): Promise<void> {
+  return waitFor(what, done, 60_000, 2);
 }
 
 function copyFrame(f: Frame): Frame {
@@ -120,6 +121,17 @@ async function bench(
       await listener.close();
     },
   };
+}
+
+/** A bench of `count` peers, all of them members of one new group made with `options`. */
+async function groupBench(
+  count: number,
+  options?: BroadcastGroupOptions,
+): Promise<{ b: Bench; group: BroadcastGroup }> {
+  const b = await bench(count);
+  const group = new BroadcastGroup(options);
+  for (const p of b.peers) group.add(p.member);
+  return { b, group };
 }
 
 /** Reads exactly `length` bytes from a raw socket, failing after `timeoutMs`. */
@@ -336,10 +348,8 @@ Deno.test(
   "direct sends interleave with broadcasts exactly as per-connection queuing would",
   OPS,
   async () => {
-    const b = await bench(3);
+    const { b, group } = await groupBench(3);
     const [p0, p1, p2] = b.peers;
-    const group = new BroadcastGroup();
-    for (const p of b.peers) group.add(p.member);
     const A = tagged(1), B = tagged(2), C = tagged(3), D = tagged(4);
     const E = tagged(5, 2000), F = tagged(6, 3000), G = tagged(7);
     group.broadcastFrame(BROADCAST, A);
@@ -449,10 +459,8 @@ Deno.test(
   "a member whose client closes leaves the group; the others get everything",
   OPS,
   async () => {
-    const b = await bench(3);
+    const { b, group } = await groupBench(3);
     const [p0, p1, p2] = b.peers;
-    const group = new BroadcastGroup();
-    for (const p of b.peers) group.add(p.member);
     group.broadcastFrame(BROADCAST, tagged(1));
     await expectFrames(b.peers, [[f(BROADCAST, tagged(1))], [f(BROADCAST, tagged(1))], [
       f(BROADCAST, tagged(1)),
@@ -476,10 +484,8 @@ Deno.test(
   "a member the server closes mid-turn gets what came before, then its Error frame",
   OPS,
   async () => {
-    const b = await bench(3);
+    const { b, group } = await groupBench(3);
     const [p0, p1, p2] = b.peers;
-    const group = new BroadcastGroup();
-    for (const p of b.peers) group.add(p.member);
     const clientClosed = p1.client.closed;
     group.broadcastFrame(BROADCAST, tagged(1));
     group.broadcastFrame(BROADCAST, tagged(2, 1000));
@@ -657,9 +663,7 @@ function runProgram(
 // ---------------------------------------------------------------- 6. large turns
 
 Deno.test("a turn of broadcasts well over 256 KiB arrives complete and in order", OPS, async () => {
-  const b = await bench(3);
-  const group = new BroadcastGroup();
-  for (const p of b.peers) group.add(p.member);
+  const { b, group } = await groupBench(3);
   const steps: Step[] = [];
   for (let n = 0; n < 600; n++) {
     steps.push({
@@ -799,9 +803,7 @@ Deno.test(
   "with flushIntervalMs 30, broadcasts a few ms apart are all delivered, in order",
   OPS,
   async () => {
-    const b = await bench(2);
-    const group = new BroadcastGroup({ flushIntervalMs: 30 });
-    for (const p of b.peers) group.add(p.member);
+    const { b, group } = await groupBench(2, { flushIntervalMs: 30 });
     const expected: Frame[] = [];
     for (let n = 0; n < 4; n++) {
       group.broadcastFrame(BROADCAST, tagged(n), b.peers[1].member);
@@ -817,11 +819,8 @@ Deno.test(
 Deno.test(
   "senders left out of their own broadcasts get one write per hand-out, like the rest",
   OPS,
-  async () => {
-    const b = await bench(3);
-    // Long enough that the six sends below fall in one interval even on a busy machine.
-    const group = new BroadcastGroup({ flushIntervalMs: 1000 });
-    for (const p of b.peers) group.add(p.member);
+  async () => { // Long enough that the six sends below fall in one interval even on a busy machine.
+    const { b, group } = await groupBench(3, { flushIntervalMs: 1000 });
     // A first hand-out starts the interval: the broadcasts below wait for its end.
     group.broadcastFrame(BROADCAST, tagged(9));
     await expectFrames(b.peers, b.peers.map(() => [f(BROADCAST, tagged(9))]));

@@ -15,9 +15,8 @@ import {
 import { generateKey } from "../shared/keys.ts";
 import {
   freePort,
-  REPO_ROOT,
   type RoleProcess,
-  spawnInteractive,
+  spawnJoiningClient,
   spawnRole,
   waitForClusters,
   waitForLine,
@@ -125,14 +124,7 @@ Deno.test("the library and the CLI work against real master and cluster processe
 
 Deno.test("`join` sends stdin lines as chat or any plugin command and prints what comes back", async () => {
   await using servers = await startServers();
-  const child = spawnInteractive([
-    "run",
-    "-A",
-    `${REPO_ROOT}client/main.ts`,
-    "--master",
-    `127.0.0.1:${servers.masterPort}`,
-    "join",
-  ]);
+  const child = spawnJoiningClient(servers.masterPort);
   try {
     await child.readUntil(/joined cli-cluster \(cluster \d+\) as client (\d+)/);
     await child.write("hello from stdin\n");

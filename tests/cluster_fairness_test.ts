@@ -17,21 +17,19 @@ import { setupLogging } from "../shared/logging.ts";
 import { renderPrometheus } from "../shared/metrics.ts";
 import { definePlugin } from "../shared/plugin.ts";
 import { encodePacket } from "../shared/protocol/codec.ts";
-import { generateKey } from "../shared/keys.ts";
 import {
-  freePort,
   processRss,
   spawnRole,
   waitForLine,
   waitForRegistered,
-  writeTempConfig,
+  writeEchoDeployment,
 } from "./_process.ts";
 import { playerJoins, type RawClient, startWorld, waitUntil } from "./_raw_client.ts";
 import { closeQuietly } from "../shared/tls_stream_listener.ts";
 import { QUIET_CONSOLE } from "./_logs.ts";
+import { isSocketGone } from "./_socket_gone.ts";
 
 const COUNTS_URL = new URL("../plugins/testing/counts.ts", import.meta.url).href;
-const ECHO_URL = new URL("../plugins/echo.ts", import.meta.url).href;
 const FLOODER = decodeURIComponent(new URL("./_flooder.ts", import.meta.url).pathname);
 const MiB = 1024 * 1024;
 /** The RSS growth a flood may cause, generously: the unlimited attack measured 74 → 700 MB. */
@@ -323,12 +321,7 @@ async function pump(from: Deno.Conn, to: Deno.Conn, bytesPerS: number): Promise<
       if (dueMs > 0) await delay(dueMs);
     }
   } catch (error) {
-    if (
-      !(error instanceof Deno.errors.ConnectionReset) &&
-      !(error instanceof Deno.errors.BrokenPipe) &&
-      !(error instanceof Deno.errors.BadResource) &&
-      !(error instanceof Deno.errors.Interrupted)
-    ) throw error;
+    if (!isSocketGone(error)) throw error;
   }
 }
 
@@ -468,21 +461,10 @@ async function* flooderLines(child: Deno.ChildProcess): AsyncGenerator<string> {
 }
 
 Deno.test("a real cluster process (deno task cluster, echo in a Worker) kicks a flooder and counts it in /metrics; the bystander carries on", async () => {
-  const keysDir = await Deno.makeTempDir();
-  await generateKey(keysDir, "cluster_key");
-  const masterPort = await freePort();
-  await using masterConfig = await writeTempConfig(
-    `[all]\nport = ${masterPort}\nkeys_dir = "${keysDir}"\nstatus_enabled = false\n`,
-  );
-  const statusPort = await freePort();
-  await using clusterConfig = await writeTempConfig(
-    `[all]\nserver_name = "fair-1"\nport = ${await freePort()}\nkeys_dir = "${keysDir}"\n` +
-      `status_port = ${statusPort}\nlog_level = "warning"\n` +
-      `[cluster]\nmaster_port = ${masterPort}\nreconnect_min_ms = 100\n` +
-      `[[cluster.plugins]]\nurl = "${ECHO_URL}"\n`,
-  );
-  await using master = spawnRole("master", ["--config", masterConfig.path]);
-  await using cluster = spawnRole("cluster", ["--config", clusterConfig.path]);
+  await using deployment = await writeEchoDeployment("fair-1", 'log_level = "warning"\n');
+  const { masterPort, statusPort } = deployment;
+  await using master = spawnRole("master", ["--config", deployment.masterConfig]);
+  await using cluster = spawnRole("cluster", ["--config", deployment.clusterConfig]);
   const scrape = async () => await (await fetch(`http://127.0.0.1:${statusPort}/metrics`)).text();
   try {
     await waitForLine(master, /^master listening on /);
@@ -559,6 +541,5 @@ Deno.test("a real cluster process (deno task cluster, echo in a Worker) kicks a 
     master.kill("SIGTERM");
     await cluster.waitExit();
     await master.waitExit();
-    await Deno.remove(keysDir, { recursive: true });
   }
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MasterLink } from "../cluster/master_link.ts";
+import { MasterLink, type MasterLinkOptions } from "../cluster/master_link.ts";
 import {
   type MasterLinkAction,
   MasterLinkSession,
@@ -56,6 +56,26 @@ async function challenge(clusterKey: Uint8Array, passphrase: Uint8Array): Promis
 }
 
 const HELLO_OK: Packet = { kind: "HelloOk", version: 3, role: 3, serverName: "master" };
+
+/**
+ * A MasterLink to the fake master on `port` announcing {@linkcode ANNOUNCEMENT} with no load;
+ * `more` adds or overrides options.
+ */
+function linkTo(
+  port: number,
+  clusterKey: Uint8Array,
+  more: Partial<MasterLinkOptions> = {},
+): MasterLink {
+  return new MasterLink({
+    hostname: "127.0.0.1",
+    port,
+    keyName: "cluster_key",
+    clusterKey,
+    announcement: ANNOUNCEMENT,
+    load: () => 0,
+    ...more,
+  });
+}
 
 Deno.test("registration runs Hello, BecomeCluster, AnswerCluster and derives the link keys", async () => {
   const clusterKey = crypto.getRandomValues(new Uint8Array(32));
@@ -323,12 +343,7 @@ Deno.test("the link registers, heartbeats and deregisters on stop", async () => 
   const clusterKey = crypto.getRandomValues(new Uint8Array(32));
   const master = fakeMaster(clusterKey, 77);
   const registered = Promise.withResolvers<number>();
-  const link = new MasterLink({
-    hostname: "127.0.0.1",
-    port: master.port,
-    keyName: "cluster_key",
-    clusterKey,
-    announcement: ANNOUNCEMENT,
+  const link = linkTo(master.port, clusterKey, {
     load: () => 3,
     heartbeatIntervalMs: 20,
     onRegistered: (id) => registered.resolve(id),
@@ -358,13 +373,7 @@ Deno.test("a lost master is reconnected to and registered with again", async () 
   const port = master.port;
   const lost = Promise.withResolvers<string>();
   let registrations = Promise.withResolvers<number>();
-  const link = new MasterLink({
-    hostname: "127.0.0.1",
-    port,
-    keyName: "cluster_key",
-    clusterKey,
-    announcement: ANNOUNCEMENT,
-    load: () => 0,
+  const link = linkTo(port, clusterKey, {
     reconnectMinMs: 20,
     reconnectMaxMs: 40,
     onRegistered: (id) => registrations.resolve(id),
@@ -392,13 +401,7 @@ Deno.test("a lost master is reconnected to and registered with again", async () 
 
 Deno.test("a master without our key refuses us and the link keeps retrying", async () => {
   const master = fakeMaster(crypto.getRandomValues(new Uint8Array(32)), 1);
-  const link = new MasterLink({
-    hostname: "127.0.0.1",
-    port: master.port,
-    keyName: "cluster_key",
-    clusterKey: crypto.getRandomValues(new Uint8Array(32)),
-    announcement: ANNOUNCEMENT,
-    load: () => 0,
+  const link = linkTo(master.port, crypto.getRandomValues(new Uint8Array(32)), {
     reconnectMinMs: 10,
     reconnectMaxMs: 20,
   });
@@ -418,13 +421,7 @@ Deno.test("the link sends its plugins after registering and again only when they
   const clusterKey = crypto.getRandomValues(new Uint8Array(32));
   const master = fakeMaster(clusterKey, 5);
   let state: "running" | "restarting" = "running";
-  const link = new MasterLink({
-    hostname: "127.0.0.1",
-    port: master.port,
-    keyName: "cluster_key",
-    clusterKey,
-    announcement: ANNOUNCEMENT,
-    load: () => 0,
+  const link = linkTo(master.port, clusterKey, {
     heartbeatIntervalMs: 20,
     plugins: () => [{ name: "echo", state, restarts: state === "running" ? 0 : 1 }],
   });
@@ -454,13 +451,7 @@ Deno.test("the link sends its plugins after registering and again only when they
 Deno.test("a master from before ClusterPlugins drops the link once; the next link goes without", async () => {
   const clusterKey = crypto.getRandomValues(new Uint8Array(32));
   const master = fakeMaster(clusterKey, 6, 0, "ClusterPlugins");
-  const link = new MasterLink({
-    hostname: "127.0.0.1",
-    port: master.port,
-    keyName: "cluster_key",
-    clusterKey,
-    announcement: ANNOUNCEMENT,
-    load: () => 0,
+  const link = linkTo(master.port, clusterKey, {
     heartbeatIntervalMs: 20,
     reconnectMinMs: 10,
     reconnectMaxMs: 20,

@@ -1,58 +1,41 @@
 import assert from "node:assert/strict";
-import { generateKey } from "../shared/keys.ts";
 import {
   freePort,
   REPO_ROOT,
   spawnRole,
   waitForLine,
   waitForRegistered,
+  writeEchoDeployment,
   writeTempConfig,
 } from "./_process.ts";
 import { playerJoins } from "./_raw_client.ts";
 
-const ECHO_URL = new URL("../plugins/echo.ts", import.meta.url).href;
-
 Deno.test("cluster/main.ts serves players through a real master and stops cleanly on SIGTERM", async () => {
-  const keysDir = await Deno.makeTempDir();
-  await generateKey(keysDir, "cluster_key");
-  const masterPort = await freePort();
-  await using masterConfig = await writeTempConfig(
-    `[all]\nport = ${masterPort}\nkeys_dir = "${keysDir}"\nstatus_enabled = false\n`,
+  await using deployment = await writeEchoDeployment("proc-1");
+  const { masterPort, statusPort } = deployment;
+  await using master = spawnRole("master", ["--config", deployment.masterConfig]);
+  await using cluster = spawnRole("cluster", ["--config", deployment.clusterConfig]);
+  await waitForLine(master, /^master listening on /);
+  const ready = await waitForLine(
+    cluster,
+    /^cluster proc-1 listening on 127\.0\.0\.1:(\d+) status http:\/\/127\.0\.0\.1:(\d+)\/$/,
   );
-  const statusPort = await freePort();
-  await using clusterConfig = await writeTempConfig(
-    `[all]\nserver_name = "proc-1"\nport = ${await freePort()}\nkeys_dir = "${keysDir}"\n` +
-      `status_port = ${statusPort}\n` +
-      `[cluster]\nmaster_port = ${masterPort}\nreconnect_min_ms = 100\n` +
-      `[[cluster.plugins]]\nurl = "${ECHO_URL}"\n`,
-  );
-  await using master = spawnRole("master", ["--config", masterConfig.path]);
-  await using cluster = spawnRole("cluster", ["--config", clusterConfig.path]);
+  const clusterPort = Number(ready[1]);
+  assert.equal(Number(ready[2]), statusPort);
+  // Registration follows the ready line: wait until the master can issue tickets for it.
+  await waitForRegistered(statusPort);
+  const { client } = await playerJoins(masterPort, clusterPort);
   try {
-    await waitForLine(master, /^master listening on /);
-    const ready = await waitForLine(
-      cluster,
-      /^cluster proc-1 listening on 127\.0\.0\.1:(\d+) status http:\/\/127\.0\.0\.1:(\d+)\/$/,
-    );
-    const clusterPort = Number(ready[1]);
-    assert.equal(Number(ready[2]), statusPort);
-    // Registration follows the ready line: wait until the master can issue tickets for it.
-    await waitForRegistered(statusPort);
-    const { client } = await playerJoins(masterPort, clusterPort);
-    try {
-      client.send({ kind: "Plugin", command: 0x80, payload: new Uint8Array([42]) });
-      assert.deepEqual([...(await client.expect("Plugin")).payload], [42]);
-      cluster.kill("SIGTERM");
-      const bye = await client.expect("DisconnectCluster");
-      assert.match(bye.reason, /shutting down/);
-      await client.closed;
-    } finally {
-      await client.close();
-    }
-    assert.equal((await cluster.waitExit()).code, 0);
+    client.send({ kind: "Plugin", command: 0x80, payload: new Uint8Array([42]) });
+    assert.deepEqual([...(await client.expect("Plugin")).payload], [42]);
+    cluster.kill("SIGTERM");
+    const bye = await client.expect("DisconnectCluster");
+    assert.match(bye.reason, /shutting down/);
+    await client.closed;
   } finally {
-    await Deno.remove(keysDir, { recursive: true });
+    await client.close();
   }
+  assert.equal((await cluster.waitExit()).code, 0);
 });
 
 Deno.test("cluster/main.ts exits 1 naming a plugin that cannot be loaded", async () => {

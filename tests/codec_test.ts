@@ -15,6 +15,8 @@ import {
   PACKET_KINDS,
   type PacketKind,
   PacketType,
+  PLUGIN_STATES,
+  type PluginStateName,
   Role,
 } from "../shared/protocol/packets.ts";
 import { ErrorCode, ProtocolError } from "../shared/protocol/protocol_error.ts";
@@ -119,16 +121,7 @@ const ARBITRARIES: { readonly [K in PacketKind]: fc.Arbitrary<Extract<Packet, { 
     plugins: fc.array(
       record({
         name: str8,
-        state: fc.constantFrom(
-          "idle",
-          "starting",
-          "running",
-          "restarting",
-          "stopping",
-          "stopped",
-          "failed",
-          "unknown",
-        ),
+        state: fc.constantFrom<PluginStateName>(...PLUGIN_STATES, "unknown"),
         restarts: u32,
       }),
       { maxLength: 32 },

@@ -5,7 +5,7 @@
  * points at the broken files, with --allow-ffi granted, so only the library is at fault.
  */
 import assert from "node:assert/strict";
-import { REPO_ROOT } from "./_process.ts";
+import { REPO_ROOT, runDeno } from "./_process.ts";
 
 const PROBE = `
 import { createRecordCipher, warnIfFfiUnavailable } from "./shared/create_record_cipher.ts";
@@ -28,17 +28,12 @@ Deno.test({
       }
       const probe = `${dir}/probe.ts`;
       await Deno.writeTextFile(probe, PROBE.replace("./shared/", `${REPO_ROOT}shared/`));
-      const output = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "--allow-ffi", probe],
+      const run = await runDeno(["run", "--allow-ffi", probe], {
         cwd: REPO_ROOT,
         env: { LD_LIBRARY_PATH: dir },
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const stderr = new TextDecoder().decode(output.stderr);
-      assert.equal(output.code, 0, stderr);
-      const result = JSON.parse(new TextDecoder().decode(output.stdout));
+      });
+      assert.equal(run.code, 0, run.stderr);
+      const result = JSON.parse(run.stdout);
       assert.equal(result.warned, true);
       assert.equal(result.lines.length, 1);
       assert.match(result.lines[0].message, /libcrypto through FFI is unavailable/);

@@ -12,7 +12,7 @@ import {
   freePort,
   REPO_ROOT,
   type RoleProcess,
-  spawnInteractive,
+  spawnJoiningClient,
   spawnRole,
   waitForClusters,
   waitForLine,
@@ -75,15 +75,7 @@ Deno.test("README's plugin example sets only settings chat reads", async () => {
 
 Deno.test("first run with the repository's Config.toml: chat, /cmd 128 and an unowned command are answered", async () => {
   await using servers = await startFromRepoConfig();
-  const child = spawnInteractive([
-    "run",
-    "-A",
-    `${REPO_ROOT}client/main.ts`,
-    "--master",
-    `127.0.0.1:${servers.masterPort}`,
-    "join",
-    "auto",
-  ]);
+  const child = spawnJoiningClient(servers.masterPort, "auto");
   try {
     await child.readUntil(/joined Sustenet \(cluster \d+\) as client \d+/);
     await child.write("hello newcomer\n");

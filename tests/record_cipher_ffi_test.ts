@@ -4,6 +4,7 @@ import { type RecordCipher, RecordError, WebCryptoRecordCipher } from "../shared
 import { createRecordCipher } from "../shared/create_record_cipher.ts";
 import { FfiCipherError, FfiRecordCipher } from "../shared/record_cipher_ffi.ts";
 import { HybridRecordCipher, NodeRecordCipher } from "../shared/record_cipher_node.ts";
+import { REPO_ROOT, runDeno } from "./_process.ts";
 
 const ffi = FfiRecordCipher.available();
 const ignore = !ffi;
@@ -283,16 +284,9 @@ console.log(JSON.stringify({
 }));
 `,
     );
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-read", script],
-      cwd: ROOT,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stderr = new TextDecoder().decode(output.stderr);
-    assert.equal(output.code, 0, stderr);
-    const result = JSON.parse(new TextDecoder().decode(output.stdout));
+    const run = await runDeno(["run", "--allow-read", script], { cwd: REPO_ROOT });
+    assert.equal(run.code, 0, run.stderr);
+    const result = JSON.parse(run.stdout);
     assert.equal(result.available, false);
     assert.match(result.reason, /ffi permission/);
     assert.notEqual(result.kind, "FfiRecordCipher");

@@ -14,6 +14,7 @@ import { playerJoins, type RawClient, startWorld, waitUntil } from "./_raw_clien
 import { concatBytes } from "./_bytes.ts";
 import { closeQuietly } from "../shared/tls_stream_listener.ts";
 import { QUIET_CONSOLE } from "./_logs.ts";
+import { isSocketGone } from "./_socket_gone.ts";
 
 const HELLO_CLIENT = encodePacket({ kind: "Hello", version: 3, role: Role.Client });
 
@@ -292,12 +293,7 @@ class PausableRelay implements AsyncDisposable {
       }
     } catch (error) {
       // Either side may be reset or closed under the pump when a test ends it.
-      if (
-        !(error instanceof Deno.errors.ConnectionReset) &&
-        !(error instanceof Deno.errors.BrokenPipe) &&
-        !(error instanceof Deno.errors.BadResource) &&
-        !(error instanceof Deno.errors.Interrupted)
-      ) throw error;
+      if (!isSocketGone(error)) throw error;
     }
   }
 

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { renderPrometheus } from "../shared/metrics.ts";
 import { gcMetricsRequested, RuntimeMetrics } from "../shared/runtime_metrics.ts";
+import { spinEveryCore, spinThisThread } from "./_process.ts";
 
 // Makes garbage until `done` says so, at most `rounds` times (each round ~4 MiB).
 async function churn(done: () => boolean, rounds = 500): Promise<void> {
@@ -69,35 +70,15 @@ Deno.test("the event loop's wait for a core is exported and grows while more thr
     return match === null ? undefined : Number(match[1]);
   };
   // One busy child per core: this loop then has to wait for a core too.
-  const children = Array.from(
-    { length: navigator.hardwareConcurrency },
-    () =>
-      new Deno.Command(Deno.execPath(), {
-        args: [
-          "eval",
-          "console.log('busy'); const t = performance.now() + 4000; while (performance.now() < t);",
-        ],
-        stdout: "piped",
-        stderr: "null",
-      }).spawn(),
-  );
+  const children = await spinEveryCore();
   try {
-    await Promise.all(children.map(async (child) => {
-      const reader = child.stdout.getReader();
-      await reader.read();
-      reader.releaseLock();
-      await child.stdout.cancel();
-    }));
     const before = waitOf();
     assert.ok(before !== undefined && before >= 0, "exported on Linux");
-    const until = performance.now() + 1000;
-    let x = 0;
-    while (performance.now() < until) x += Math.sqrt(x + 1);
-    await new Promise((resolve) => setTimeout(resolve, 1));
+    const x = await spinThisThread(1000);
     assert.ok(x > 0);
     assert.ok(waitOf()! > before, "the wait grew");
   } finally {
     metrics.stop();
-    await Promise.all(children.map((child) => child.status));
+    await children.exited;
   }
 });

@@ -10,6 +10,7 @@ import {
   usageBetween,
 } from "../process_stats.ts";
 import { parseSchedstat } from "../../shared/cpu_wait.ts";
+import { spinEveryCore, spinThisThread } from "../../tests/_process.ts";
 
 Deno.test("a busy process shows CPU time between two samples", () => {
   const before = sampleProcess(Deno.pid);
@@ -52,35 +53,13 @@ Deno.test("samples of two processes or out of order are refused", () => {
 Deno.test("a main thread that shares the cores with more busy processes than cores waits for them", async () => {
   // One busy child per core, and this thread busy too: someone must wait on the run queue,
   // and over a second this thread does (the scheduler shares the cores fairly).
-  const children = Array.from(
-    { length: navigator.hardwareConcurrency },
-    () =>
-      new Deno.Command(Deno.execPath(), {
-        args: [
-          "eval",
-          "console.log('busy'); const t = performance.now() + 4000; while (performance.now() < t);",
-        ],
-        stdout: "piped",
-        stderr: "null",
-      }).spawn(),
-  );
-  // Each child is spinning once it has said so.
-  await Promise.all(children.map(async (child) => {
-    const reader = child.stdout.getReader();
-    await reader.read();
-    reader.releaseLock();
-    await child.stdout.cancel();
-  }));
+  const children = await spinEveryCore();
   const before = sampleProcess(Deno.pid);
   const machineBefore = sampleMachine();
-  const until = performance.now() + 1000;
-  let x = 0;
-  while (performance.now() < until) x += Math.sqrt(x + 1);
-  // A running thread's wait is brought up to date when it is next scheduled: yield once.
-  await new Promise((resolve) => setTimeout(resolve, 1));
+  const x = await spinThisThread(1000);
   const after = sampleProcess(Deno.pid);
   const machine = machineUsageBetween(machineBefore, sampleMachine());
-  await Promise.all(children.map((child) => child.status));
+  await children.exited;
   assert.ok(x > 0);
   assert.ok(
     after.mainWaitMs > before.mainWaitMs,

@@ -1,10 +1,29 @@
 import assert from "node:assert/strict";
-import { type EchoPluginMode, startSustenetServers } from "../bench_servers.ts";
+import {
+  type EchoPluginMode,
+  startSustenetServers,
+  type SustenetServers,
+} from "../bench_servers.ts";
+import type { LoadResult } from "../load_job.ts";
 import { runGenerator } from "../run_generator.ts";
 import { closeAll, connectClients } from "../load_clients.ts";
 import { ECHO_COMMAND, probeFrame, probeNowMs } from "../probe_frame.ts";
 
 const short = { warmupMs: 300, windowMs: 700, windows: 1 };
+
+/** What every run against `servers` shares: its target and pids, and a 30 s deadline. */
+function against(servers: SustenetServers) {
+  return { target: servers.target, serverPids: servers.pids, deadlineMs: 30_000 };
+}
+
+/** Asserts that a relay or echo run succeeded and its first window received something. */
+function assertReceived(
+  result: LoadResult,
+  kind: "relay" | "echo",
+): asserts result is Extract<LoadResult, { kind: "relay" | "echo" }> {
+  assert.ok(result.ok && result.kind === kind, JSON.stringify(result));
+  assert.ok(result.windows[0].received > 0);
+}
 
 Deno.test("sealed: relay, echo, join storm and idle run against a real master and cluster", async () => {
   await using servers = await startSustenetServers({ sealed: true });
@@ -14,15 +33,14 @@ Deno.test("sealed: relay, echo, join storm and idle run against a real master an
     masterPort: servers.masterPort,
     sealed: true,
   });
-  const base = { target: servers.target, serverPids: servers.pids, deadlineMs: 30_000 };
+  const base = against(servers);
 
   const relay = await runGenerator({
     ...base,
     serverMetricsUrl: servers.metricsUrl,
     scenario: { kind: "relay", clients: 4, hz: 20, ...short },
   });
-  assert.ok(relay.ok && relay.kind === "relay", JSON.stringify(relay));
-  assert.ok(relay.windows[0].received > 0);
+  assertReceived(relay, "relay");
   assert.equal(relay.windows[0].servers[0].pid, servers.clusterPid);
   // Both loops' lag is measured in every window: the cluster's from its /metrics, the
   // generator's own by its sampler (a stalled window is re-run, so there may be more).
@@ -39,8 +57,7 @@ Deno.test("sealed: relay, echo, join storm and idle run against a real master an
     ...base,
     scenario: { kind: "echo", clients: 2, inflight: 4, ...short },
   });
-  assert.ok(echo.ok && echo.kind === "echo", JSON.stringify(echo));
-  assert.ok(echo.windows[0].received > 0);
+  assertReceived(echo, "echo");
 
   const join = await runGenerator({
     ...base,
@@ -97,35 +114,28 @@ Deno.test("in-process echo: the bench cluster's own echo answers each request on
 Deno.test("sandboxed echo: the echo load runs through the Worker plugin", async () => {
   await using servers = await startSustenetServers({ sealed: true, echo: "sandboxed" });
   const echo = await runGenerator({
-    target: servers.target,
+    ...against(servers),
     scenario: { kind: "echo", clients: 2, inflight: 4, ...short },
-    serverPids: servers.pids,
-    deadlineMs: 30_000,
   });
-  assert.ok(echo.ok && echo.kind === "echo", JSON.stringify(echo));
-  assert.ok(echo.windows[0].received > 0);
+  assertReceived(echo, "echo");
 });
 
 Deno.test("plaintext: the relay runs against a cluster with plaintext = true", async () => {
   await using servers = await startSustenetServers({ sealed: false });
   assert.equal(servers.label, "sustenet-plaintext");
   const relay = await runGenerator({
-    target: servers.target,
+    ...against(servers),
     scenario: { kind: "relay", clients: 3, hz: 20, ...short },
-    serverPids: servers.pids,
-    deadlineMs: 30_000,
   });
-  assert.ok(relay.ok && relay.kind === "relay", JSON.stringify(relay));
-  assert.ok(relay.windows[0].received > 0);
+  assertReceived(relay, "relay");
 });
 
 Deno.test("a sealed generator against a plaintext cluster fails its handshake, reported", async () => {
   await using servers = await startSustenetServers({ sealed: false });
   const result = await runGenerator({
+    ...against(servers),
     target: { ...servers.target, sealed: true },
     scenario: { kind: "relay", clients: 2, hz: 20, ...short },
-    serverPids: servers.pids,
-    deadlineMs: 30_000,
   });
   assert.equal(result.ok, false);
 });
@@ -145,11 +155,8 @@ Deno.test("ws-sealed: the relay runs over the cluster's WebSocket listener", asy
   assert.equal(servers.label, "sustenet-ws-sealed");
   assert.equal(servers.target.kind === "sustenet" && servers.target.webSocket, true);
   const relay = await runGenerator({
-    target: servers.target,
+    ...against(servers),
     scenario: { kind: "relay", clients: 3, hz: 20, ...short },
-    serverPids: servers.pids,
-    deadlineMs: 30_000,
   });
-  assert.ok(relay.ok && relay.kind === "relay", JSON.stringify(relay));
-  assert.ok(relay.windows[0].received > 0);
+  assertReceived(relay, "relay");
 });

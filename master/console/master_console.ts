@@ -19,22 +19,20 @@ import {
   json,
   viewRefused,
 } from "../../shared/console_http.ts";
-import type { PluginSummary } from "../../shared/protocol/packets.ts";
+import type { ClusterInfo, PluginSummary } from "../../shared/protocol/packets.ts";
 import type { Logger } from "../../shared/logging.ts";
 import { SampleRing } from "../../shared/sample_ring.ts";
 import { MASTER_CONSOLE_HTML, MASTER_CONSOLE_JS } from "./master_console_page.ts";
 
-/** One cluster row of the console. */
-export interface ConsoleCluster {
-  readonly id: number;
-  readonly name: string;
-  readonly host: string;
-  readonly port: number;
-  readonly load: number;
-  readonly maxConnections: number;
+/** One cluster row of the console: what SendClusters lists of it, and its registry state. */
+export interface ConsoleCluster
+  extends
+    Pick<ClusterInfo, "id" | "name" | "host" | "port" | "load" | "maxConnections" | "keyVersion"> {
+  /** Milliseconds since its last heartbeat. */
   readonly heartbeatAgeMs: number;
-  readonly keyVersion: number;
+  /** Milliseconds since it registered. */
   readonly registeredForMs: number;
+  /** Whether an operator drains it (no new players are sent to it). */
   readonly draining: boolean;
   /** The cluster's own page (its `status_page_url`), or null when it did not say. */
   readonly pageUrl: string | null;

@@ -23,6 +23,7 @@ import {
   type PacketKind,
   type PacketOf,
   PacketType,
+  PLUGIN_STATES,
   type PluginStateName,
   type PluginSummary,
   PROTOCOL_MAGIC,
@@ -184,15 +185,6 @@ const PLUGIN_STATE_CODES: Readonly<Record<PluginStateName, number>> = {
   failed: 6,
   unknown: 255,
 };
-const PLUGIN_STATES: readonly PluginStateName[] = [
-  "idle",
-  "starting",
-  "running",
-  "restarting",
-  "stopping",
-  "stopped",
-  "failed",
-];
 
 /** Most endpoints one list may hold (u8 count). */
 const MAX_ENDPOINTS = 255;

@@ -444,8 +444,8 @@ export interface ClusterPagePacket {
 }
 
 /**
- * A plugin's lifecycle state as ClusterPlugins carries it (wire codes 0..6 in this order;
- * `unknown` is 255, and any code a master does not know decodes to it).
+ * A plugin's lifecycle state as ClusterPlugins carries it (wire codes 0..6 in the order of
+ * {@linkcode PLUGIN_STATES}; `unknown` is 255, and any code a master does not know decodes to it).
  */
 export type PluginStateName =
   | "idle"
@@ -456,6 +456,28 @@ export type PluginStateName =
   | "stopped"
   | "failed"
   | "unknown";
+
+/**
+ * The plugin lifecycle states a cluster reports, in wire-code order (a state's code is its
+ * index, 0..6); `unknown` (255) is not among them.
+ *
+ * @example
+ * ```ts
+ * import { PLUGIN_STATES } from "./packets.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(PLUGIN_STATES.indexOf("running"), 2); // the wire code of "running"
+ * ```
+ */
+export const PLUGIN_STATES: readonly Exclude<PluginStateName, "unknown">[] = Object.freeze([
+  "idle",
+  "starting",
+  "running",
+  "restarting",
+  "stopping",
+  "stopped",
+  "failed",
+]);
 
 /**
  * One plugin in a ClusterPlugins summary.
