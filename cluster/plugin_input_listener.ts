@@ -11,22 +11,22 @@
  * the listener stays open until {@linkcode PluginInputListener.close}, so the one address the
  * plugin may reach stays the host's, never another process's. It must never hand out a
  * connection that did not prove the secret, and never let a connection that sends nothing hold
- * up the child's own (each is checked on its own, at most
- * {@linkcode MAX_PENDING_PLUGIN_CONNECTIONS} at a time).
+ * up the child's own (each is checked on its own; past
+ * {@linkcode MAX_PENDING_PLUGIN_CONNECTIONS} at a time the oldest is closed).
  *
  * @module
  */
 
 /**
- * Unproven connections checked at once; more are closed at once (only a hostile plugin, or
- * another local process, opens them).
+ * Unproven connections checked at once; a new one past this closes the oldest (only a hostile
+ * plugin, or another local process, holds connections open without the secret).
  *
  * @example
  * ```ts
  * import { MAX_PENDING_PLUGIN_CONNECTIONS, PluginInputListener } from "./plugin_input_listener.ts";
  * import assert from "node:assert/strict";
  *
- * // Connections that send nothing: those past the limit are closed by the host at once.
+ * // Connections that send nothing: one past the limit closes the oldest.
  * const input = new PluginInputListener();
  * input.channel.catch(() => {}); // never found here
  * const silent = await Promise.all(
@@ -34,7 +34,7 @@
  *     Deno.connect({ hostname: "127.0.0.1", port: input.port })),
  * );
  * const ended = await Promise.race(silent.map((conn) => conn.read(new Uint8Array(1))));
- * assert.equal(ended, null); // one was closed unread; the others wait for their secret
+ * assert.equal(ended, null); // the oldest was closed unread; the others wait for their secret
  * for (const conn of silent) conn.close();
  * input.close();
  * ```
@@ -143,8 +143,11 @@ export class PluginInputListener {
         return;
       }
       if (this.#pending.size >= MAX_PENDING_PLUGIN_CONNECTIONS) {
-        conn.close();
-        continue;
+        // The oldest goes, not the newest: connections held open without a secret cannot keep
+        // the child's own (which sends its secret at once) from being checked.
+        const oldest = this.#pending.values().next().value as Deno.TcpConn;
+        this.#pending.delete(oldest);
+        oldest.close();
       }
       this.#pending.add(conn);
       this.#check(conn);

@@ -8,7 +8,10 @@
 import assert from "node:assert/strict";
 import { WorkerPluginHost } from "../cluster/worker_plugin_host.ts";
 import { NO_PLUGIN_PERMISSIONS } from "../cluster/plugin_permissions.ts";
-import { PluginInputListener } from "../cluster/plugin_input_listener.ts";
+import {
+  MAX_PENDING_PLUGIN_CONNECTIONS,
+  PluginInputListener,
+} from "../cluster/plugin_input_listener.ts";
 import { PROBE_COMMAND } from "../plugins/testing/probes_input.ts";
 import { asClientId, type ClientId } from "../shared/plugin.ts";
 
@@ -68,6 +71,26 @@ Deno.test("a stranger connecting first with a wrong secret, or with none, never 
   while (used < 3) used += (await child.read(got.subarray(used))) ?? 3;
   assert.deepEqual(got, new Uint8Array([1, 2, 3]));
   for (const c of [silent, wrong, child]) c.close();
+  input.close();
+});
+
+Deno.test("connections held open without the secret cannot keep the child's own out", async () => {
+  const input = new PluginInputListener();
+  const [port, secret] = input.hello.trim().split(" ");
+  const address = { hostname: "127.0.0.1", port: Number(port) };
+  // Every slot taken by a connection that never sends anything.
+  const silent: Deno.TcpConn[] = [];
+  for (let i = 0; i < MAX_PENDING_PLUGIN_CONNECTIONS; i++) silent.push(await Deno.connect(address));
+  const child = await Deno.connect(address);
+  await child.write(new TextEncoder().encode(secret));
+  const conn = await input.channel;
+  // Each silent one is closed: the oldest to make room, the rest once the channel was found.
+  for (const c of silent) assert.equal(await c.read(new Uint8Array(1)), null);
+  await conn.write(new Uint8Array([9]));
+  const got = new Uint8Array(1);
+  assert.equal(await child.read(got), 1);
+  assert.equal(got[0], 9);
+  for (const c of [...silent, child]) c.close();
   input.close();
 });
 
