@@ -125,6 +125,16 @@ export interface ProcessPluginSandboxOptions {
   readonly denoPath?: string;
 }
 
+// The plugin's flags plus net access to `address` (the input listener). Deno takes the last
+// `--allow-net` it is given, a list narrowing a bare `--allow-net` (measured on 2.9.6): a grant
+// of all net stays as it is, a list gets the address appended, else the flag is added.
+function withNetGrant(flags: readonly string[], address: string): string[] {
+  if (flags.includes("--allow-net")) return [...flags];
+  const list = flags.findIndex((flag) => flag.startsWith("--allow-net="));
+  if (list < 0) return [...flags, `--allow-net=${address}`];
+  return flags.map((flag, i) => i === list ? `${flag},${address}` : flag);
+}
+
 // Resident bytes of a process from /proc (Linux); null where it cannot be read.
 function residentBytes(pid: number): number | null {
   try {
@@ -189,8 +199,7 @@ export class ProcessPluginSandbox implements PluginSandbox {
         "--no-prompt",
         "--no-config",
         `--v8-flags=--max-old-space-size=${heapMb}`,
-        ...options.permissionFlags,
-        `--allow-net=127.0.0.1:${this.#input.port}`,
+        ...withNetGrant(options.permissionFlags, `127.0.0.1:${this.#input.port}`),
         options.bootstrapUrl,
       ],
       cwd: "/",

@@ -51,6 +51,44 @@ Deno.test("a plugin reaches only its own input port, and its connection there wi
   }
 });
 
+Deno.test("a plugin granted all net, or a list, keeps it beside its input's address", async () => {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () => new Response("hi"),
+  );
+  const address = `127.0.0.1:${server.addr.port}`;
+  try {
+    for (const net of [true, ["127.0.0.1"]]) {
+      const sent: string[] = [];
+      const both = Promise.withResolvers<void>();
+      const host = new WorkerPluginHost({
+        url: new URL("../plugins/testing/uses_net.ts", import.meta.url),
+        name: "uses-net",
+        settings: {},
+        permissions: { ...NO_PLUGIN_PERMISSIONS, net },
+      }, {
+        send(_to: ClientId, _command: number, payload: Uint8Array) {
+          sent.push(new TextDecoder().decode(payload));
+          if (sent.length === 2) both.resolve();
+        },
+        broadcast() {},
+        kick() {},
+      }, { loadTimeoutMs: 60_000 });
+      assert.equal(host.isolation, "process");
+      await host.start();
+      try {
+        host.message(asClientId(1), 0x90, new TextEncoder().encode(address));
+        await both.promise;
+        assert.deepEqual(sent, ["ok", "ok"], `net = ${JSON.stringify(net)}`);
+      } finally {
+        await host.stop();
+      }
+    }
+  } finally {
+    await server.shutdown();
+  }
+});
+
 Deno.test("a stranger connecting first with a wrong secret, or with none, never gets the channel", async () => {
   const input = new PluginInputListener();
   const [port, secret] = input.hello.trim().split(" ");
