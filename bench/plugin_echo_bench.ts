@@ -2,8 +2,8 @@
  * Echo throughput through a plugin host, sandboxed versus in-process (issue 6): each
  * iteration pushes a burst of echo messages (command 0x80, 32-byte payload) into the host and
  * waits with `flush()` until every echo came back through `PluginActions.send`. The
- * in-process host is the baseline; the Worker host (plugins/echo.ts, no permissions) should
- * reach at least 0.7× of it on bursts. Messages/s = burst size × iterations/s in the report.
+ * in-process host is the baseline; the Worker host and the subprocess host (plugins/echo.ts, no
+ * permissions) should reach at least 0.7× of it on bursts. Messages/s = burst size × iterations/s in the report.
  *
  * Run with `deno bench -A bench/plugin_echo_bench.ts`. Hosts are started once at load, outside
  * the timed part, and stopped on `unload`. It must never run as part of a test and never
@@ -16,7 +16,7 @@ import echo, { ECHO_COMMAND } from "../plugins/echo.ts";
 import { InProcessPluginHost } from "../cluster/in_process_plugin_host.ts";
 import type { PluginActions, PluginHost } from "../cluster/plugin_host.ts";
 import { NO_PLUGIN_PERMISSIONS } from "../cluster/plugin_permissions.ts";
-import { WorkerPluginHost } from "../cluster/worker_plugin_host.ts";
+import { type PluginIsolation, WorkerPluginHost } from "../cluster/worker_plugin_host.ts";
 import { asClientId } from "../shared/plugin.ts";
 
 const PAYLOAD_BYTES = 32;
@@ -52,21 +52,27 @@ function inProcess(): Subject {
   return { label: "in-process", host, counter };
 }
 
-function sandboxed(): Subject {
+// plugins/echo.ts with no permissions, in a Worker (`trusted`) or its own subprocess (the
+// default for untrusted plugins).
+function sandboxed(isolation: PluginIsolation): Subject {
   const counter = new EchoCounter();
-  const host = new WorkerPluginHost({
-    url: new URL("../plugins/echo.ts", import.meta.url),
-    name: "echo-worker",
-    settings: {},
-    permissions: NO_PLUGIN_PERMISSIONS,
-  }, counter);
-  return { label: "worker", host, counter };
+  const host = new WorkerPluginHost(
+    {
+      url: new URL("../plugins/echo.ts", import.meta.url),
+      name: `echo-${isolation}`,
+      settings: {},
+      permissions: NO_PLUGIN_PERMISSIONS,
+    },
+    counter,
+    { isolation },
+  );
+  return { label: isolation === "worker" ? "worker" : "subprocess", host, counter };
 }
 
-const subjects: readonly Subject[] = [inProcess(), sandboxed()];
+const subjects: readonly Subject[] = [inProcess(), sandboxed("worker"), sandboxed("process")];
 await Promise.all(subjects.map((s) => s.host.start()));
 
-// Stop the hosts (the Worker and its watchdog timer) once every bench has run.
+// Stop the hosts (the Worker, the subprocess and their watchdog timers) once every bench has run.
 globalThis.addEventListener("unload", () => {
   for (const { host } of subjects) {
     host.stop().catch((err: unknown) => console.error(`stopping ${host.name}:`, err));

@@ -1,7 +1,7 @@
 /**
  * The first module a plugin subprocess evaluates (the generated bootstrap imports it before
- * the plugin, and ES modules evaluate in import order): it takes the host channel (stdin,
- * stdout, exit) for the entry, and takes away from the plugin what its Deno permissions do not
+ * the plugin, and ES modules evaluate in import order): it takes the host channel (the input
+ * connection, stdout, exit) for the entry, and takes away from the plugin what its Deno permissions do not
  * cover.
  *
  * - `caches`, `localStorage`, `sessionStorage` write under Deno's directory without any
@@ -16,7 +16,11 @@
  *
  * - SIGINT, SIGTERM and SIGHUP are ignored: a signal to the cluster's process group (Ctrl-C,
  *   systemd) must not end the plugin before the cluster has drained and run its `onStop`; the
- *   host ends it by closing its stdin, or with SIGKILL.
+ *   host ends it by closing its input, or with SIGKILL.
+ * - The host's batches come over a loopback socket, not stdin: the channel's first read takes
+ *   `<port> <secret>` from stdin and connects to `127.0.0.1:<port>` (the process's only net
+ *   grant beyond the plugin's), proving the connection with the secret; the host accepts no
+ *   other, so the plugin gains no reachable address but its own host's.
  *
  * What it cannot take: `Deno.kill(Deno.pid, …)` needs no permission and still works, but it
  * now only ends this subprocess (the host restarts it); signalling any other process, the
@@ -43,7 +47,10 @@ type ConsoleLevel = "debug" | "info" | "warning" | "error";
  * ```
  */
 export interface HostChannel {
-  /** Reads the host's batches (the process's stdin): bytes read, or `null` at its end. */
+  /**
+   * Reads the host's batches (the loopback connection proven with the secret from stdin): bytes
+   * read, or `null` at its end.
+   */
   readonly read: (into: Uint8Array) => Promise<number | null>;
   /** Writes batches to the host (the process's stdout); may write part: the count is returned. */
   readonly write: (bytes: Uint8Array) => Promise<number>;
@@ -62,10 +69,54 @@ const EARLY_LINES = 100;
 
 let channel: HostChannel | null = null;
 
+const HELLO_MAX_BYTES = 128;
+
+// The host's batches come over a loopback TCP connection, not stdin: Deno reads a process's
+// stdin on a blocking thread (a thread hand-off, two more wake-ups, per read), a socket from
+// its event loop. The host writes `<port> <secret>\n` on stdin at spawn; the entry's first read
+// takes it (not this module at import: a test importing it must not block on its own stdin),
+// connects and proves the connection with the secret: the host accepts no other. The secret
+// guards against other local processes, not the plugin: the plugin is this process already.
+function connectToHost(stdin: typeof Deno.stdin): (into: Uint8Array) => Promise<number | null> {
+  let connection: Promise<Deno.TcpConn> | null = null;
+  let conn: Deno.TcpConn | null = null;
+  return async (into) => {
+    connection ??= connect(readHello(stdin));
+    conn ??= await connection;
+    return await conn.read(into);
+  };
+}
+
+// `<port> <32 hex digits>\n` from the host, read synchronously (the host wrote it at spawn).
+function readHello(stdin: typeof Deno.stdin): { port: number; secret: string } {
+  const hello = new Uint8Array(HELLO_MAX_BYTES);
+  let used = 0;
+  while (!hello.subarray(0, used).includes(0x0a)) {
+    if (used === hello.length) throw new Error("the host's hello is too long");
+    const n = stdin.readSync(hello.subarray(used));
+    if (n === null) throw new Error("stdin ended before the host's hello");
+    used += n;
+  }
+  const line = new TextDecoder().decode(hello.subarray(0, hello.indexOf(0x0a)));
+  const [portText, secret] = line.split(" ");
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port <= 0 || port > 65535 || !/^[0-9a-f]{32}$/.test(secret)) {
+    throw new Error("a malformed hello from the host");
+  }
+  return { port, secret };
+}
+
+async function connect({ port, secret }: { port: number; secret: string }): Promise<Deno.TcpConn> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  conn.setNoDelay(true);
+  const proof = new TextEncoder().encode(secret);
+  for (let at = 0; at < proof.length;) at += await conn.write(proof.subarray(at));
+  return conn;
+}
+
 function lock(): void {
   const exit = Deno.exit.bind(Deno);
-  const stdin = Deno.stdin;
-  const read = (into: Uint8Array) => stdin.read(into);
+  const read = connectToHost(Deno.stdin);
   const stdout = Deno.stdout;
   const write = (bytes: Uint8Array) => stdout.write(bytes);
   const writeSync = (bytes: Uint8Array) => stdout.writeSync(bytes);
@@ -126,7 +177,7 @@ function lock(): void {
   }
 
   // The plugin shares its cluster's process group: Ctrl-C in a terminal or systemd's SIGTERM
-  // to the group reaches it too. Only the supervisor ends a plugin (stdin's end, or SIGKILL),
+  // to the group reaches it too. Only the supervisor ends a plugin (its input's end, or SIGKILL),
   // so the cluster can drain first and still run the plugin's onStop.
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     Deno.addSignalListener(signal, () => {});

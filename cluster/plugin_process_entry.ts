@@ -1,7 +1,8 @@
 /**
  * The code a plugin subprocess runs around the plugin: the same event loop as a Worker's
- * ({@linkcode runPluginWorker}), its batches carried as frames over stdin/stdout
- * (`plugin_stream.ts`) instead of `postMessage`.
+ * ({@linkcode runPluginWorker}), its batches carried as frames (`plugin_stream.ts`) instead of
+ * `postMessage`: from the host over the loopback socket the lockdown connects, to the host on
+ * stdout.
  *
  * The process's main module is a bootstrap the host generates (a `data:` URL, so nothing is
  * written to disk) that statically imports, in this order, `plugin_lockdown.ts`, the plugin
@@ -10,7 +11,7 @@
  *
  * It must never let the plugin's output reach the host unframed (console output becomes log
  * events), never send an unbounded batch (it flushes every {@linkcode PROCESS_BATCH_BYTES} or
- * {@linkcode PROCESS_BATCH_EVENTS}), and it exits when the host closes its stdin.
+ * {@linkcode PROCESS_BATCH_EVENTS}), and it exits when the host closes its input.
  *
  * @module
  */
@@ -69,7 +70,8 @@ export const PROCESS_BATCH_BYTES = 256 * 1024;
 export const PROCESS_BATCH_EVENTS = 4096;
 
 /**
- * Runs a loaded plugin module in this subprocess, talking to the host over stdin/stdout.
+ * Runs a loaded plugin module in this subprocess, talking to the host over the lockdown's input
+ * connection and stdout.
  *
  * @param module The plugin module's namespace (`import * as plugin from "…"`).
  *
@@ -114,17 +116,24 @@ export function runPluginProcess(module: unknown): void {
   const log = runPluginWorker(module, scope, {
     maxBatchBytes: PROCESS_BATCH_BYTES,
     maxBatchEvents: PROCESS_BATCH_EVENTS,
+    // The host's input is a socket: only a timer turn gets its reads (and pings) delivered.
+    yieldTurn: () => new Promise((resolve) => setTimeout(resolve, 0)),
   });
   channel.setConsoleSink(log);
   const deliver = (batch: MessageBatch<HostEvent>) => {
     const event = { data: batch } as MessageEvent;
     for (const listener of listeners) listener(event);
   };
-  readHost(channel.read, deliver).then(() => channel.exit(0), () => channel.exit(1));
+  readHost(channel.read, deliver).then(() => channel.exit(0), (err: unknown) => {
+    // Why the input broke (e.g. the connect to the host failed) goes to the host's log.
+    const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    Deno.stderr.writeSync(new TextEncoder().encode(`the host's input failed: ${reason}\n`));
+    channel.exit(1);
+  });
 }
 
-// Reads stdin straight from its resource (no stream layer: it costs a pipe round trip about a
-// third of its time); the frame reader copies what it keeps, so one buffer is reused.
+// Reads the input connection straight from its resource (no stream layer: it cost a pipe round
+// trip about a third of its time); the frame reader copies what it keeps, so one buffer is reused.
 async function readHost(
   read: (into: Uint8Array) => Promise<number | null>,
   deliver: (batch: MessageBatch<HostEvent>) => void,

@@ -1,8 +1,11 @@
 /**
  * A {@linkcode PluginSandbox} in its own `deno run` subprocess: the isolation unit of every
  * untrusted plugin. The child gets exactly the plugin's grants as `--allow-*` flags (none by
- * default), `--no-prompt`, a V8 heap cap (`--max-old-space-size`), cwd `/`, and speaks to the
- * host over stdin/stdout in frames (`plugin_stream.ts`). Its stderr is read line by line and
+ * default) plus `--allow-net` for the host's input listener only (`plugin_input_listener.ts`),
+ * `--no-prompt`, a V8 heap cap (`--max-old-space-size`), cwd `/`. Frames (`plugin_stream.ts`)
+ * go to it over that loopback socket (its stdin carries only the listener's port and secret: a
+ * socket is read on the child's event loop, stdin on a blocking thread) and come back on its
+ * stdout. Its stderr is read line by line and
  * handed to the host raw (the host escapes and rate-limits it into the plugin's log).
  *
  * What the process boundary buys over a Worker: `Deno.kill(Deno.pid)` ends only the child;
@@ -21,6 +24,7 @@
 import type { HostEvent, MessageBatch } from "./plugin_messages.ts";
 import type { PluginFailure, PluginSandbox, PluginSandboxListener } from "./plugin_sandbox.ts";
 import { encodePluginFrame, PluginFrameReader, PluginFrameWriter } from "./plugin_stream.ts";
+import { PluginInputListener } from "./plugin_input_listener.ts";
 
 /**
  * Resident memory a plugin subprocess may use beyond its `max_memory_mb` heap: the Deno
@@ -121,6 +125,16 @@ export interface ProcessPluginSandboxOptions {
   readonly denoPath?: string;
 }
 
+// The plugin's flags plus net access to `address` (the input listener). Deno takes the last
+// `--allow-net` it is given, a list narrowing a bare `--allow-net` (measured on 2.9.6): a grant
+// of all net stays as it is, a list gets the address appended, else the flag is added.
+function withNetGrant(flags: readonly string[], address: string): string[] {
+  if (flags.includes("--allow-net")) return [...flags];
+  const list = flags.findIndex((flag) => flag.startsWith("--allow-net="));
+  if (list < 0) return [...flags, `--allow-net=${address}`];
+  return flags.map((flag, i) => i === list ? `${flag},${address}` : flag);
+}
+
 // Resident bytes of a process from /proc (Linux); null where it cannot be read.
 function residentBytes(pid: number): number | null {
   try {
@@ -161,6 +175,7 @@ export class ProcessPluginSandbox implements PluginSandbox {
   readonly #rssLimit: number;
   readonly #memoryTimer: ReturnType<typeof setInterval>;
   readonly #closed: Promise<void>;
+  readonly #input: PluginInputListener;
   #backlog = 0;
   #terminated = false;
   #outOfMemory = false;
@@ -176,6 +191,7 @@ export class ProcessPluginSandbox implements PluginSandbox {
     this.#listener = listener;
     const heapMb = Math.max(1, Math.floor(options.maxMemoryMb));
     this.#rssLimit = (heapMb + RUNTIME_OVERHEAD_MB) * 1024 * 1024;
+    this.#input = new PluginInputListener();
     const command = new Deno.Command(options.denoPath ?? Deno.execPath(), {
       args: [
         "run",
@@ -183,7 +199,7 @@ export class ProcessPluginSandbox implements PluginSandbox {
         "--no-prompt",
         "--no-config",
         `--v8-flags=--max-old-space-size=${heapMb}`,
-        ...options.permissionFlags,
+        ...withNetGrant(options.permissionFlags, `127.0.0.1:${this.#input.port}`),
         options.bootstrapUrl,
       ],
       cwd: "/",
@@ -194,12 +210,14 @@ export class ProcessPluginSandbox implements PluginSandbox {
     });
     this.#child = command.spawn();
     this.#writer = this.#child.stdin.getWriter();
+    // The child reads this line before its plugin's first one; stdin carries nothing more.
+    this.#writer.write(new TextEncoder().encode(this.#input.hello)).catch(() => {});
     // One write in flight; frames posted meanwhile are joined into the next one (one copy, one
     // syscall, one wake-up of the child instead of a stream write per batch).
-    const writer = this.#writer;
     this.#frames = new PluginFrameWriter(async (bytes) => {
       try {
-        await writer.write(bytes);
+        const conn = this.#input.connection ?? await this.#input.channel;
+        for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
       } finally {
         this.#backlog -= bytes.length;
       }
@@ -251,6 +269,7 @@ export class ProcessPluginSandbox implements PluginSandbox {
       // Already exited: nothing to kill.
     }
     this.#writer.abort().catch(() => {});
+    this.#input.close();
   }
 
   #fail(reason: PluginFailure, message: string): void {
