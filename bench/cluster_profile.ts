@@ -11,7 +11,7 @@
 
 import { REPO_ROOT, startSustenetServers, type SustenetServers } from "./bench_servers.ts";
 import { SustenetError } from "../shared/errors.ts";
-import { type ProfileEntry, summariseProfile } from "./profile_summary.ts";
+import { type ProfileEntry, summariseLargestProfile } from "./profile_summary.ts";
 import { relayJob, runGenerator } from "./run_generator.ts";
 
 /** Profiling did not produce a profile. */
@@ -61,18 +61,10 @@ export async function profileCluster(
     // SIGTERM: the cluster stops gracefully and Deno writes the profile as it exits.
     await servers.stop();
     servers = undefined;
-    let largest: { path: string; size: number } | undefined;
-    for await (const entry of Deno.readDir(dir)) {
-      if (!entry.name.endsWith(".cpuprofile")) continue;
-      const path = `${dir}/${entry.name}`;
-      const size = (await Deno.stat(path)).size;
-      if (largest === undefined || size > largest.size) largest = { path, size };
-    }
+    const largest = await summariseLargestProfile(dir, 20, `file://${REPO_ROOT}`);
     if (largest === undefined) throw new ProfileRunError("the cluster wrote no .cpuprofile");
-    const profile: unknown = JSON.parse(await Deno.readTextFile(largest.path));
-    const top = summariseProfile(profile, 20, `file://${REPO_ROOT}`);
     await Deno.copyFile(largest.path, keepAs);
-    return { clients, top, path: keepAs };
+    return { clients, top: largest.top, path: keepAs };
   } finally {
     await servers?.stop();
     await Deno.remove(dir, { recursive: true });

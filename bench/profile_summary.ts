@@ -1,10 +1,10 @@
-// This module is browser compatible.
 /**
  * Summarises a V8 `.cpuprofile` (as written by `deno run --cpu-prof`) into the functions that
  * took the most self time: sample time attributed to each node, summed per function and source
  * location, as a share of the non-idle time. docs/PERFORMANCE.md quotes it.
  *
- * It only reads the profile object; a malformed one is a typed error, not a crash.
+ * It only reads: the profile object, or the profile directory a profiled run wrote; a malformed
+ * profile is a typed error, not a crash.
  *
  * @module
  */
@@ -121,4 +121,60 @@ export function summariseProfile(profile: unknown, top = 15, rootUrl = ""): Prof
       selfMs: Math.round(e.us / 100) / 10,
       percent: totalUs === 0 ? 0 : Math.round(e.us * 1000 / totalUs) / 10,
     }));
+}
+
+/** The largest profile of a directory and its summary. */
+export interface LargestProfile {
+  /** Path of the `.cpuprofile` file. */
+  readonly path: string;
+  /** Its top functions by self time ({@linkcode summariseProfile}). */
+  readonly top: ProfileEntry[];
+}
+
+/**
+ * Summarises the largest `.cpuprofile` in `dir`: a profiled run's directory holds one file per
+ * Deno process that exited, and the busiest process (the cluster under load) wrote the largest.
+ *
+ * @param dir The `--cpu-prof-dir` directory.
+ * @param top How many entries.
+ * @param rootUrl Prefix removed from locations (e.g. the repository's file URL).
+ * @returns The file and its summary, or `undefined` when `dir` holds no `.cpuprofile`.
+ * @throws {ProfileFormatError} If the largest file is not a CPU profile.
+ *
+ * @example
+ * ```ts
+ * import { summariseLargestProfile } from "./profile_summary.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const profile = (n: number) =>
+ *   JSON.stringify({
+ *     nodes: [{ id: 1, callFrame: { functionName: "tick", url: "", lineNumber: 0 } }],
+ *     samples: new Array(n).fill(1),
+ *     timeDeltas: new Array(n).fill(1000),
+ *   });
+ * assert.equal(await summariseLargestProfile(dir), undefined);
+ * await Deno.writeTextFile(`${dir}/small.cpuprofile`, profile(1));
+ * await Deno.writeTextFile(`${dir}/large.cpuprofile`, profile(5));
+ * const largest = await summariseLargestProfile(dir);
+ * assert.equal(largest?.path, `${dir}/large.cpuprofile`);
+ * assert.deepEqual(largest?.top.map((e) => [e.functionName, e.selfMs]), [["tick", 5]]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function summariseLargestProfile(
+  dir: string,
+  top = 15,
+  rootUrl = "",
+): Promise<LargestProfile | undefined> {
+  let largest: { path: string; size: number } | undefined;
+  for await (const entry of Deno.readDir(dir)) {
+    if (!entry.name.endsWith(".cpuprofile")) continue;
+    const path = `${dir}/${entry.name}`;
+    const size = (await Deno.stat(path)).size;
+    if (largest === undefined || size > largest.size) largest = { path, size };
+  }
+  if (largest === undefined) return undefined;
+  const profile: unknown = JSON.parse(await Deno.readTextFile(largest.path));
+  return { path: largest.path, top: summariseProfile(profile, top, rootUrl) };
 }

@@ -23,7 +23,7 @@ import { ProfileRunError } from "./cluster_profile.ts";
 import { confirmationCandidates, MaxClientsSearch } from "./max_clients_search.ts";
 import { sampleProcess } from "./process_stats.ts";
 import { formatTable } from "./report.ts";
-import { type ProfileEntry, summariseProfile } from "./profile_summary.ts";
+import { type ProfileEntry, summariseLargestProfile } from "./profile_summary.ts";
 import { freePort } from "../tests/_process.ts";
 import type { WorldLoadReport, WorldOrder } from "./world_load.ts";
 import {
@@ -293,19 +293,9 @@ export async function runWorld(spec: RunSpec): Promise<WorldRun> {
 
 /** The top functions of the largest `.cpuprofile` in `dir`. */
 async function largestProfile(dir: string): Promise<ProfileEntry[]> {
-  let largest: { path: string; size: number } | undefined;
-  for await (const entry of Deno.readDir(dir)) {
-    if (!entry.name.endsWith(".cpuprofile")) continue;
-    const path = `${dir}/${entry.name}`;
-    const size = (await Deno.stat(path)).size;
-    if (largest === undefined || size > largest.size) largest = { path, size };
-  }
+  const largest = await summariseLargestProfile(dir, 15, `file://${REPO_ROOT}`);
   if (largest === undefined) throw new ProfileRunError(`the cluster wrote no .cpuprofile`);
-  return summariseProfile(
-    JSON.parse(await Deno.readTextFile(largest.path)),
-    15,
-    `file://${REPO_ROOT}`,
-  );
+  return largest.top;
 }
 
 /** Table headers of {@linkcode worldRow}. */

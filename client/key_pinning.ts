@@ -24,6 +24,7 @@
  */
 
 import { parsePublicKeyFile, X25519_PUBLIC_KEY_BYTES } from "../shared/identity_key.ts";
+import { readBoundedBody } from "../shared/read_bounded_body.ts";
 import { KeyError } from "../shared/security.ts";
 import { ClientError } from "./errors.ts";
 
@@ -130,23 +131,9 @@ function describe(source: PinnedKeySource): string {
 
 /** Reads a response body of at most {@linkcode MAX_KEY_TEXT_BYTES}, never buffering more. */
 async function readSmallBody(response: Response, url: string): Promise<string> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  if (response.body !== null) {
-    for await (const chunk of response.body) {
-      total += chunk.length;
-      if (total > MAX_KEY_TEXT_BYTES) {
-        // Leaving the loop early cancels the stream.
-        throw new ClientError("key_unavailable", `${url} is not a small key file`);
-      }
-      chunks.push(chunk);
-    }
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
+  const bytes = await readBoundedBody(response.body, MAX_KEY_TEXT_BYTES);
+  if (bytes === undefined) {
+    throw new ClientError("key_unavailable", `${url} is not a small key file`);
   }
   return new TextDecoder().decode(bytes);
 }

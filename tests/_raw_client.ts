@@ -11,7 +11,7 @@
 
 import assert from "node:assert/strict";
 import { type ClusterOptions, type ClusterServer, startCluster } from "../cluster/mod.ts";
-import { type MasterServer, startMaster } from "../master/mod.ts";
+import { type MasterOptions, type MasterServer, startMaster } from "../master/mod.ts";
 import { generateKey } from "../shared/keys.ts";
 import {
   clientSessionKeysForClient,
@@ -294,8 +294,16 @@ export interface World extends AsyncDisposable {
   readonly cluster: ClusterServer;
 }
 
-/** Starts a master and a cluster (fast heartbeats and reconnects) and waits for the listing. */
-export async function startWorld(cluster: ClusterOptions = {}): Promise<World> {
+/**
+ * Starts a master and a cluster (fast heartbeats and reconnects) and waits for the listing.
+ *
+ * @param cluster Cluster options over the defaults (e.g. plugins, a WebSocket listener).
+ * @param masterOptions Master options over the defaults (e.g. TLS, a WebSocket listener).
+ */
+export async function startWorld(
+  cluster: ClusterOptions = {},
+  masterOptions: MasterOptions = {},
+): Promise<World> {
   const keysDir = await Deno.makeTempDir();
   await generateKey(keysDir, "cluster_key");
   const master = await startMaster({
@@ -303,6 +311,7 @@ export async function startWorld(cluster: ClusterOptions = {}): Promise<World> {
     keysDir,
     heartbeatTimeoutMs: 2000,
     joinLimits: ONE_ADDRESS_FOR_ALL,
+    ...masterOptions,
   });
   let started: ClusterServer | undefined;
   try {

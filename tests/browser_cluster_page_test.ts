@@ -16,25 +16,10 @@ import { parseConfig } from "../shared/config_schema.ts";
 import { generateKey } from "../shared/keys.ts";
 import { reset } from "@logtape/logtape";
 import { launchChromium } from "./_browser.ts";
+import { waitForJoined, waitForMovingPlayers, walkRight } from "./_demo_page.ts";
 import { captureLogs } from "./_logs.ts";
 import { freePort } from "./_process.ts";
 import { waitFor } from "./_wait.ts";
-
-/** What the page puts on `globalThis.sustenetDemo` (web/demo.js). */
-interface PageDemo {
-  state: string;
-  cluster: string;
-  clientId: number;
-  me: { x: number; y: number };
-  players: Record<string, { x: number; y: number }>;
-  movesReceived: number;
-  error: string | undefined;
-}
-
-type PageGlobal = { sustenetDemo?: PageDemo };
-
-/** Generous bound for each wait: the machine is shared. */
-const WAIT = { timeout: 60_000, polling: 100 } as const;
 
 Deno.test({
   name: "a cluster with ws_page serves the live page; loaded from it, the page joins and sees bots",
@@ -101,43 +86,15 @@ size = 64
       const page = await browser.newPage();
       page.on("pageerror", (error) => pageErrors.push(error.message));
       await page.goto(`${pageOrigin}/`);
-      await page.waitForFunction(
-        () => (globalThis as PageGlobal).sustenetDemo?.state === "joined",
-        undefined,
-        WAIT,
-      );
-      const joined = await page.evaluate(() => (globalThis as PageGlobal).sustenetDemo!);
+      const joined = await waitForJoined(page);
       assert.equal(joined.cluster, "page-cluster", joined.error);
       assert.ok(joined.clientId > 0);
       // The bots walk in the page's fragment: it sees them and their moves.
-      await page.waitForFunction(
-        () => Object.keys((globalThis as PageGlobal).sustenetDemo!.players).length > 0,
-        undefined,
-        WAIT,
-      );
-      const before = await page.evaluate(() => (globalThis as PageGlobal).sustenetDemo!.players);
-      await page.waitForFunction(
-        (before) => {
-          const now = (globalThis as PageGlobal).sustenetDemo!.players;
-          return Object.entries(now).some(([id, p]) =>
-            before[id] !== undefined && (p.x !== before[id].x || p.y !== before[id].y)
-          );
-        },
-        before,
-        WAIT,
-      );
+      await waitForMovingPlayers(page);
       assert.ok(Number(await page.locator("#world").getAttribute("data-players")) > 0);
 
       // The player walks with WASD too ("d": right), after a click on the map.
-      await page.locator("#world").click();
-      const startX = await page.evaluate(() => (globalThis as PageGlobal).sustenetDemo!.me.x);
-      await page.keyboard.down("d");
-      await page.waitForFunction(
-        (startX) => (globalThis as PageGlobal).sustenetDemo!.me.x > startX + 5,
-        startX,
-        WAIT,
-      );
-      await page.keyboard.up("d");
+      await walkRight(page, "d");
 
       // Loading and playing made no refused request (no favicon, no origin refusal).
       const refused = logs.filter((r) => r.message.join("").includes("refused WebSocket request"));

@@ -19,27 +19,15 @@ import {
 } from "../demo.ts";
 import { CHAT_COMMAND } from "../plugins/chat.ts";
 import { launchChromium } from "./_browser.ts";
+import {
+  PAGE_WAIT,
+  type PageGlobal,
+  waitForJoined,
+  waitForMovingPlayers,
+  walkRight,
+} from "./_demo_page.ts";
 import { REPO_ROOT } from "./_process.ts";
 import { waitFor } from "./_wait.ts";
-
-/** What the page puts on `globalThis.sustenetDemo` (web/demo.js). */
-interface PageDemo {
-  state: string;
-  cluster: string;
-  clientId: number;
-  me: { x: number; y: number };
-  players: Record<string, { x: number; y: number; playerId: string }>;
-  movesReceived: number;
-  chat: string[];
-  rttMs: number | undefined;
-  reconnects: number;
-  error: string | undefined;
-}
-
-type PageGlobal = { sustenetDemo?: PageDemo };
-
-/** Generous bound for each wait: the machine is shared. */
-const WAIT = { timeout: 60_000, polling: 100 } as const;
 
 Deno.test({
   name: "the demo page joins over WebSocket, shows walking bots, chats with Deno and rejoins",
@@ -62,12 +50,7 @@ Deno.test({
       const page = await browser.newPage({ viewport: { width: 1040, height: 560 } });
       page.on("pageerror", (error) => pageErrors.push(error.message));
       await page.goto(servers.page.url);
-      await page.waitForFunction(
-        () => (globalThis as PageGlobal).sustenetDemo?.state === "joined",
-        undefined,
-        WAIT,
-      );
-      const joined = await page.evaluate(() => (globalThis as PageGlobal).sustenetDemo!);
+      const joined = await waitForJoined(page);
       assert.ok(joined.clientId > 0);
       assert.match(await page.locator("#state").innerText(), /^joined/);
       const clusters = await observer.listClusters();
@@ -86,28 +69,13 @@ Deno.test({
       assert.equal(bots.status().joined, 4);
 
       // The bots walk in the page's fragment: the page sees players and their moves.
-      await page.waitForFunction(
-        () => Object.keys((globalThis as PageGlobal).sustenetDemo!.players).length > 0,
-        undefined,
-        WAIT,
-      );
-      const before = await page.evaluate(() => (globalThis as PageGlobal).sustenetDemo!.players);
-      await page.waitForFunction(
-        (before) => {
-          const now = (globalThis as PageGlobal).sustenetDemo!.players;
-          return Object.entries(now).some(([id, p]) =>
-            before[id] !== undefined && (p.x !== before[id].x || p.y !== before[id].y)
-          );
-        },
-        before,
-        WAIT,
-      );
+      await waitForMovingPlayers(page);
       assert.ok(Number(await page.locator("#players").innerText()) > 0);
       assert.ok(Number(await page.locator("#world").getAttribute("data-players")) > 0);
       await page.waitForFunction(
         () => (globalThis as PageGlobal).sustenetDemo!.rttMs !== undefined,
         undefined,
-        WAIT,
+        PAGE_WAIT,
       );
       assert.match(await page.locator("#latency").innerText(), /^\d+\.\d ms$/);
 
@@ -129,15 +97,7 @@ Deno.test({
       deno.move({ x: joined.me.x, y: joined.me.y, z: 0 });
 
       // The player walks right with the arrow key; the Deno client sees the page move.
-      await page.locator("#world").click();
-      const startX = await page.evaluate(() => (globalThis as PageGlobal).sustenetDemo!.me.x);
-      await page.keyboard.down("ArrowRight");
-      await page.waitForFunction(
-        (startX) => (globalThis as PageGlobal).sustenetDemo!.me.x > startX + 5,
-        startX,
-        WAIT,
-      );
-      await page.keyboard.up("ArrowRight");
+      const startX = await walkRight(page, "ArrowRight");
       await waitFor("the page's moves", () => seenPage.some((state) => state.x > startX + 2));
 
       // Chat from the page's form reaches the Deno client, and the Deno client's line the page.
@@ -151,9 +111,9 @@ Deno.test({
             l.endsWith(": hello from deno")
           ),
         undefined,
-        WAIT,
+        PAGE_WAIT,
       );
-      await page.locator("#chat-log li", { hasText: "hello from deno" }).waitFor(WAIT);
+      await page.locator("#chat-log li", { hasText: "hello from deno" }).waitFor(PAGE_WAIT);
       await page.screenshot({ path: `${shots}/demo_page.png` });
       console.log(`screenshot: ${shots}/demo_page.png`);
 
@@ -165,7 +125,7 @@ Deno.test({
           return demo.reconnects >= 1 && demo.state === "joined";
         },
         undefined,
-        WAIT,
+        PAGE_WAIT,
       );
       await page.evaluate(() =>
         (globalThis as unknown as { sustenetDemo: { say(t: string): boolean } })
@@ -174,7 +134,7 @@ Deno.test({
       await page.waitForFunction(
         () => (globalThis as PageGlobal).sustenetDemo!.chat.includes("you: back again"),
         undefined,
-        WAIT,
+        PAGE_WAIT,
       );
       await page.screenshot({ path: `${shots}/demo_page_rejoined.png` });
       assert.deepEqual(pageErrors, []);
@@ -222,16 +182,12 @@ Deno.test({
 
       const page = await browser.newPage();
       await page.goto(pageUrl);
-      await page.waitForFunction(
-        () => (globalThis as PageGlobal).sustenetDemo?.state === "joined",
-        undefined,
-        WAIT,
-      );
+      await waitForJoined(page);
       // Walkers join both clusters; the page's has some once they spread, and they move.
       await page.waitForFunction(
         () => (globalThis as PageGlobal).sustenetDemo!.movesReceived > 20,
         undefined,
-        WAIT,
+        PAGE_WAIT,
       );
       assert.ok(
         Object.keys(await page.evaluate(() => (globalThis as PageGlobal).sustenetDemo!.players))

@@ -6,7 +6,7 @@
  * tests/client_integration_test.ts covers it in-process.)
  */
 import assert from "node:assert/strict";
-import { ClientError, SustenetClient, type SustenetClientOptions } from "../client/mod.ts";
+import { SustenetClient, type SustenetClientOptions } from "../client/mod.ts";
 import {
   exportIdentity,
   formatPublicKeyFile,
@@ -22,16 +22,9 @@ import {
   waitForLine,
   writeTempConfig,
 } from "./_process.ts";
+import { hasCode } from "./_has_code.ts";
 
 const decoder = new TextDecoder();
-
-function hasCode(code: string) {
-  return (e: unknown) => {
-    assert.ok(e instanceof ClientError, `expected a ClientError, got ${e}`);
-    assert.equal(e.code, code, e.message);
-    return true;
-  };
-}
 
 /**
  * A master and one cluster (echo + chat plugins) as processes, sharing a temp keys dir.

@@ -5,21 +5,14 @@
  * master that does not answer.
  */
 import assert from "node:assert/strict";
-import { ClientError, type ClientPlugin, SustenetClient } from "../client/mod.ts";
+import { type ClientError, type ClientPlugin, SustenetClient } from "../client/mod.ts";
 import { startCluster } from "../cluster/mod.ts";
 import { clientSessionKeysForCluster, generateEphemeralKeyPair } from "../shared/key_derivation.ts";
 import { decodePacket, encodePacket, encodePluginFrame } from "../shared/protocol/codec.ts";
 import { encodeFrame, type Frame } from "../shared/protocol/frame.ts";
 import type { Packet } from "../shared/protocol/packets.ts";
 import { type FrameListener, type FrameTransport, listenFrames } from "../shared/transport.ts";
-
-function hasCode(code: string) {
-  return (e: unknown) => {
-    assert.ok(e instanceof ClientError, `expected a ClientError, got ${e}`);
-    assert.equal(e.code, code, e.message);
-    return true;
-  };
-}
+import { hasCode } from "./_has_code.ts";
 
 function decode(frame: Frame): Packet {
   const packet = decodePacket(frame);

@@ -2,12 +2,13 @@
  * The client library against a real master and real clusters, in-process on 127.0.0.1 port 0.
  */
 import assert from "node:assert/strict";
-import { ClientError, type ClusterSession, SustenetClient } from "../client/mod.ts";
+import { type ClientError, type ClusterSession, SustenetClient } from "../client/mod.ts";
 import { type ClusterOptions, type ClusterServer, startCluster } from "../cluster/mod.ts";
 import { type MasterOptions, type MasterServer, startMaster } from "../master/mod.ts";
 import { generateKey } from "../shared/keys.ts";
 import { definePlugin } from "../shared/plugin.ts";
 import { waitFor } from "./_wait.ts";
+import { hasCode } from "./_has_code.ts";
 
 const ECHO = 0x80;
 
@@ -17,14 +18,6 @@ const echoPlugin = definePlugin({
     if (command === ECHO) ctx.send(from, ECHO, payload);
   },
 });
-
-function hasCode(code: string) {
-  return (e: unknown) => {
-    assert.ok(e instanceof ClientError, `expected a ClientError, got ${e}`);
-    assert.equal(e.code, code, e.message);
-    return true;
-  };
-}
 
 interface World extends AsyncDisposable {
   readonly keysDir: string;

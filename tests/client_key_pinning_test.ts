@@ -1,16 +1,12 @@
 import assert from "node:assert/strict";
-import { ClientError } from "../client/errors.ts";
 import { KeyPinning } from "../client/key_pinning.ts";
 import { readKeyFile } from "../client/tcp_connector.ts";
 import { formatPublicKeyFile } from "../shared/identity_key.ts";
+import { hasCode } from "./_has_code.ts";
 
 const KEY_A = new Uint8Array(32).fill(0xa1);
 const KEY_B = new Uint8Array(32).fill(0xb2);
 const TARGET = { host: "127.0.0.1", port: 7001, name: "eu-1" };
-
-function hasCode(code: string) {
-  return (e: unknown) => e instanceof ClientError && e.code === code;
-}
 
 /** Serves `body` with `status` on a free port, counting requests. */
 function serveKey(body: string, status = 200) {

@@ -7,13 +7,9 @@
 
 import assert from "node:assert/strict";
 import { ClientError, SustenetClient } from "../client/mod.ts";
-import { startCluster } from "../cluster/mod.ts";
-import { startMaster } from "../master/mod.ts";
 import chat, { CHAT_COMMAND } from "../plugins/chat.ts";
-import { generateKey } from "../shared/keys.ts";
+import { startWorld } from "./_raw_client.ts";
 import { waitFor } from "./_wait.ts";
-
-/** Resolves once `check` holds, polling each event-loop turn a bounded number of times. */
 
 /** The text of a chat broadcast (`u32 senderClientId | text`). */
 function chatText(payload: Uint8Array): string {
@@ -21,25 +17,13 @@ function chatText(payload: Uint8Array): string {
 }
 
 Deno.test("a WebSocket client and a TCP client chat through one cluster", async () => {
-  const keysDir = await Deno.makeTempDir({ prefix: "sustenet_ws_client_test_" });
-  await generateKey(keysDir, "cluster_key");
-  const master = await startMaster({
-    port: 0,
-    keysDir,
-    webSocket: { port: 0, path: "/sustenet" },
-  });
-  const cluster = await startCluster({
-    port: 0,
-    keysDir,
-    serverName: "eu-1",
-    master: { hostname: "127.0.0.1", port: master.addr.port },
-    heartbeatIntervalMs: 50,
-    plugins: [chat],
-    webSocket: { port: 0, path: "/play" },
-  });
+  await using world = await startWorld(
+    { heartbeatIntervalMs: 50, plugins: [chat], webSocket: { port: 0, path: "/play" } },
+    { webSocket: { port: 0, path: "/sustenet" } },
+  );
+  const { master, cluster } = world;
   const clients: SustenetClient[] = [];
   try {
-    await waitFor("cluster registered", () => master.registry.size === 1);
     const ws = master.webSocketAddr;
     const clusterWs = cluster.webSocketAddr;
     assert.ok(ws !== null && clusterWs !== null);
@@ -76,29 +60,17 @@ Deno.test("a WebSocket client and a TCP client chat through one cluster", async 
     assert.deepEqual(heardByWs, ["hello from a WebSocket", "hello from TCP"]);
   } finally {
     for (const client of clients) await client.close();
-    await cluster.stop();
-    await master.stop();
-    await Deno.remove(keysDir, { recursive: true });
   }
 });
 
 Deno.test("a WebSocket client refuses a cluster without a WebSocket endpoint", async () => {
-  const keysDir = await Deno.makeTempDir({ prefix: "sustenet_ws_client_test_" });
-  await generateKey(keysDir, "cluster_key");
-  const master = await startMaster({ port: 0, keysDir, webSocket: { port: 0 } });
-  const cluster = await startCluster({
-    port: 0,
-    keysDir,
-    master: { hostname: "127.0.0.1", port: master.addr.port },
-    heartbeatIntervalMs: 50,
-  });
-  const ws = master.webSocketAddr;
+  await using world = await startWorld({ heartbeatIntervalMs: 50 }, { webSocket: { port: 0 } });
+  const ws = world.master.webSocketAddr;
   assert.ok(ws !== null);
   const client = await SustenetClient.connect({
     url: `ws://${ws.hostname}:${ws.port}${ws.path}`,
   });
   try {
-    await waitFor("cluster registered", () => master.registry.size === 1);
     await assert.rejects(client.join("auto"), (error: unknown) => {
       assert.ok(error instanceof ClientError);
       assert.equal(error.code, "cluster_unreachable");
@@ -107,8 +79,5 @@ Deno.test("a WebSocket client refuses a cluster without a WebSocket endpoint", a
     });
   } finally {
     await client.close();
-    await cluster.stop();
-    await master.stop();
-    await Deno.remove(keysDir, { recursive: true });
   }
 });

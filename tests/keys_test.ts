@@ -16,6 +16,7 @@ import {
 } from "../shared/key_derivation.ts";
 import { generateAesKeyBytes, KeyError } from "../shared/security.ts";
 import { runDeno, withTempDir } from "./_process.ts";
+import { hasCode } from "./_has_code.ts";
 
 const IS_WINDOWS = Deno.build.os === "windows";
 const KEYGEN = new URL("../shared/keygen.ts", import.meta.url).pathname;
@@ -23,14 +24,6 @@ const KEYGEN = new URL("../shared/keygen.ts", import.meta.url).pathname;
 async function modeOf(path: string): Promise<number | null> {
   const { mode } = await Deno.stat(path);
   return mode === null ? null : mode & 0o777;
-}
-
-function hasCode(code: string): (err: unknown) => boolean {
-  return (err: unknown) => {
-    assert.ok(err instanceof KeyError, `expected KeyError ${code}, got ${String(err)}`);
-    assert.equal(err.code, code);
-    return true;
-  };
 }
 
 const BAD_NAMES = [
@@ -68,8 +61,11 @@ Deno.test("an existing key is never overwritten unless asked", async () => {
   await withTempDir("sustenet_keys_", async (dir) => {
     const first = generateAesKeyBytes();
     await saveKey(dir, "eu-1", first);
-    await assert.rejects(saveKey(dir, "eu-1", generateAesKeyBytes()), hasCode("key_exists"));
-    await assert.rejects(generateKey(dir, "eu-1"), hasCode("key_exists"));
+    await assert.rejects(
+      saveKey(dir, "eu-1", generateAesKeyBytes()),
+      hasCode("key_exists", KeyError),
+    );
+    await assert.rejects(generateKey(dir, "eu-1"), hasCode("key_exists", KeyError));
     assert.deepEqual(await loadKey(dir, "eu-1"), first);
     if (!IS_WINDOWS) await Deno.chmod(`${dir}/eu-1`, 0o644);
     const second = generateAesKeyBytes();
@@ -87,7 +83,7 @@ Deno.test("a key that is not 32 bytes is refused when saving, naming the length"
   await withTempDir("sustenet_keys_", async (dir) => {
     for (const length of [0, 16, 31, 33]) {
       await assert.rejects(saveKey(dir, "k", new Uint8Array(length)), (err: unknown) => {
-        hasCode("key_invalid")(err);
+        hasCode("key_invalid", KeyError)(err);
         assert.match((err as Error).message, new RegExp(`got ${length}$`));
         return true;
       });
@@ -103,11 +99,18 @@ Deno.test("unsafe key names are refused before touching the disk", async () => {
     // A file outside the keys directory that a traversal would reach.
     await Deno.writeFile(`${root}/x`, new Uint8Array(32));
     for (const name of BAD_NAMES) {
-      assert.throws(() => validateKeyName(name), hasCode("key_name_invalid"), JSON.stringify(name));
-      assert.throws(() => keyPath(dir, name), hasCode("key_name_invalid"));
-      await assert.rejects(saveKey(dir, name, generateAesKeyBytes()), hasCode("key_name_invalid"));
-      await assert.rejects(loadKey(dir, name), hasCode("key_name_invalid"));
-      await assert.rejects(loadOrCreateIdentity(dir, name), hasCode("key_name_invalid"));
+      assert.throws(
+        () => validateKeyName(name),
+        hasCode("key_name_invalid", KeyError),
+        JSON.stringify(name),
+      );
+      assert.throws(() => keyPath(dir, name), hasCode("key_name_invalid", KeyError));
+      await assert.rejects(
+        saveKey(dir, name, generateAesKeyBytes()),
+        hasCode("key_name_invalid", KeyError),
+      );
+      await assert.rejects(loadKey(dir, name), hasCode("key_name_invalid", KeyError));
+      await assert.rejects(loadOrCreateIdentity(dir, name), hasCode("key_name_invalid", KeyError));
     }
     const left = [];
     for await (const entry of Deno.readDir(dir)) left.push(entry.name);
@@ -120,18 +123,18 @@ Deno.test("unsafe key names are refused before touching the disk", async () => {
 
 Deno.test("loading a missing key is key_missing, a wrong-size one key_invalid", async () => {
   await withTempDir("sustenet_keys_", async (dir) => {
-    await assert.rejects(loadKey(dir, "nope"), hasCode("key_missing"));
-    await assert.rejects(loadKey(`${dir}/no-such-dir`, "nope"), hasCode("key_missing"));
+    await assert.rejects(loadKey(dir, "nope"), hasCode("key_missing", KeyError));
+    await assert.rejects(loadKey(`${dir}/no-such-dir`, "nope"), hasCode("key_missing", KeyError));
     for (const length of [0, 31, 33, 4096]) {
       await Deno.writeFile(`${dir}/k${length}`, new Uint8Array(length));
       await assert.rejects(loadKey(dir, `k${length}`), (err: unknown) => {
-        hasCode("key_invalid")(err);
+        hasCode("key_invalid", KeyError)(err);
         assert.match((err as Error).message, new RegExp(`got ${length}$`));
         return true;
       });
     }
     await Deno.mkdir(`${dir}/adir`);
-    await assert.rejects(loadKey(dir, "adir"), hasCode("key_invalid"));
+    await assert.rejects(loadKey(dir, "adir"), hasCode("key_invalid", KeyError));
   });
 });
 
@@ -270,7 +273,7 @@ Deno.test("a .pub without its .identity is refused rather than replaced", async 
     await loadOrCreateIdentity(dir, "id");
     const pinned = await Deno.readTextFile(`${dir}/id.pub`);
     await Deno.remove(`${dir}/id.identity`);
-    await assert.rejects(loadOrCreateIdentity(dir, "id"), hasCode("key_missing"));
+    await assert.rejects(loadOrCreateIdentity(dir, "id"), hasCode("key_missing", KeyError));
     assert.equal(await Deno.readTextFile(`${dir}/id.pub`), pinned);
     await assert.rejects(Deno.stat(`${dir}/id.identity`), Deno.errors.NotFound);
   });
@@ -280,11 +283,11 @@ Deno.test("a corrupt or oversized .identity file is key_invalid", async () => {
   await withTempDir("sustenet_keys_", async (dir) => {
     for (const bytes of [new Uint8Array(0), new Uint8Array(48), new Uint8Array(5000)]) {
       await Deno.writeFile(`${dir}/id.identity`, bytes);
-      await assert.rejects(loadOrCreateIdentity(dir, "id"), hasCode("key_invalid"));
+      await assert.rejects(loadOrCreateIdentity(dir, "id"), hasCode("key_invalid", KeyError));
     }
     await Deno.remove(`${dir}/id.identity`);
     await Deno.mkdir(`${dir}/id.identity`);
-    await assert.rejects(loadOrCreateIdentity(dir, "id"), hasCode("key_invalid"));
+    await assert.rejects(loadOrCreateIdentity(dir, "id"), hasCode("key_invalid", KeyError));
   });
 });
 

@@ -9,10 +9,7 @@
 import assert from "node:assert/strict";
 import { reset } from "@logtape/logtape";
 import { ClientError, SustenetClient } from "../client/mod.ts";
-import { startCluster } from "../cluster/mod.ts";
-import { startMaster } from "../master/mod.ts";
 import echo, { ECHO_COMMAND } from "../plugins/echo.ts";
-import { generateKey } from "../shared/keys.ts";
 import { listenWebSocket } from "../shared/websocket_listener.ts";
 import { connectWebSocket, WebSocketConnectError } from "../shared/websocket_transport.ts";
 import { encodeFrame } from "../shared/protocol/frame.ts";
@@ -20,7 +17,7 @@ import { ErrorCode } from "../shared/protocol/protocol_error.ts";
 import { makeTestCerts } from "./_certs.ts";
 import { captureLogs } from "./_logs.ts";
 import { Deployment, freePort, REPO_ROOT } from "./_process.ts";
-import { waitUntil } from "./_raw_client.ts";
+import { startWorld, waitUntil } from "./_raw_client.ts";
 
 const WAIT_MS = 60_000;
 
@@ -30,24 +27,15 @@ function logged(logs: readonly { message: readonly unknown[] }[], text: string):
 
 Deno.test("a Deno client joins over wss:// and talks to the echo plugin", async () => {
   await using certs = await makeTestCerts();
-  const keysDir = await Deno.makeTempDir({ prefix: "sustenet_wss_test_" });
-  await generateKey(keysDir, "cluster_key");
   const tls = { port: 0, cert: certs.cert, key: certs.key };
-  const master = await startMaster({ port: 0, keysDir, tls, webSocket: { port: 0 } });
-  const cluster = await startCluster({
-    port: 0,
-    keysDir,
-    serverName: "eu-1",
-    master: { hostname: "127.0.0.1", port: master.addr.port },
-    heartbeatIntervalMs: 50,
-    plugins: [echo],
-    tls,
-    webSocket: { port: 0, path: "/play" },
-  });
+  await using world = await startWorld(
+    { heartbeatIntervalMs: 50, plugins: [echo], tls, webSocket: { port: 0, path: "/play" } },
+    { tls, webSocket: { port: 0 } },
+  );
+  const { cluster } = world;
   const clients: SustenetClient[] = [];
   try {
-    await waitUntil(() => master.registry.size === 1, "cluster registered", WAIT_MS);
-    const ws = master.webSocketAddr;
+    const ws = world.master.webSocketAddr;
     const clusterWs = cluster.webSocketAddr;
     assert.ok(ws !== null && clusterWs !== null && cluster.tlsAddr !== null);
     assert.equal(ws.scheme, "wss");
@@ -106,9 +94,6 @@ Deno.test("a Deno client joins over wss:// and talks to the echo plugin", async 
     assert.equal(await again.promise, "still here");
   } finally {
     for (const client of clients) await client.close();
-    await cluster.stop();
-    await master.stop();
-    await Deno.remove(keysDir, { recursive: true });
   }
 });
 

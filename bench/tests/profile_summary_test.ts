@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { ProfileFormatError, summariseProfile } from "../profile_summary.ts";
+import {
+  ProfileFormatError,
+  summariseLargestProfile,
+  summariseProfile,
+} from "../profile_summary.ts";
 
 const frame = (functionName: string, url = "") => ({ functionName, url, lineNumber: 0 });
 
@@ -31,4 +35,30 @@ Deno.test("an empty profile gives nothing; a malformed one is a ProfileFormatErr
   }
   const unknownNode = { nodes: [], samples: [9], timeDeltas: [1] };
   assert.throws(() => summariseProfile(unknownNode), /unknown node/);
+});
+
+Deno.test("the largest .cpuprofile of a directory is summarised; other files are not candidates", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const profile = (name: string, samples: number) =>
+      JSON.stringify({
+        nodes: [{ id: 1, callFrame: frame(name, "file:///r/a.ts") }],
+        samples: new Array(samples).fill(1),
+        timeDeltas: new Array(samples).fill(1000),
+      });
+    assert.equal(await summariseLargestProfile(dir), undefined);
+    await Deno.writeTextFile(`${dir}/other.json`, profile("notAProfileFile", 50));
+    assert.equal(await summariseLargestProfile(dir), undefined);
+    await Deno.writeTextFile(`${dir}/worker.cpuprofile`, profile("worker", 1));
+    await Deno.writeTextFile(`${dir}/cluster.cpuprofile`, profile("cluster", 9));
+    const largest = await summariseLargestProfile(dir, 5, "file:///r/");
+    assert.equal(largest?.path, `${dir}/cluster.cpuprofile`);
+    assert.deepEqual(largest?.top, [
+      { functionName: "cluster", location: "a.ts:1", selfMs: 9, percent: 100 },
+    ]);
+    await Deno.writeTextFile(`${dir}/z.cpuprofile`, JSON.stringify({ nodes: "x".repeat(500) }));
+    await assert.rejects(summariseLargestProfile(dir), ProfileFormatError);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
