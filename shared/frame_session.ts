@@ -53,6 +53,9 @@ const ERROR_FRAME_TYPE = 0x03;
 /** Largest join buffer a connection keeps between writes. */
 const KEEP_JOIN_BUFFER_BYTES = 64 * 1024;
 
+/** First size of a join buffer: small, for links that write little (a handshake, pings). */
+const MIN_JOIN_BUFFER_BYTES = 256;
+
 /** Frames below this size are copied into a staging buffer when queued back to back. */
 const STAGE_FRAME_BYTES = 512;
 
@@ -279,7 +282,7 @@ export interface FrameSessionOptions {
    * `length` are `Error(FrameTooLarge)` and, once sealed, records above
    * `pendingMaxFrameBytes + 4 + 16` fail, until {@linkcode FrameSession.raiseReadLimits}
    * lifts them to `maxFrameBytes` / `maxRecordBytes` (call it when the peer authenticates). The
-   * read buffer does not grow past its first 4 KiB meanwhile either, so a pending connection
+   * read buffer does not grow past its first 1 KiB meanwhile either, so a pending connection
    * holds a few KiB whatever its peer announces. While these bounds hold and the connection is
    * not established ({@linkcode FrameSession.markEstablished}), closes for bad input and the
    * handshake timeout are logged at debug only: an unauthenticated peer causes them at will,
@@ -332,7 +335,7 @@ export interface FrameSessionOptions {
   ) => Promise<RecordCipher>;
   /**
    * Largest size of the read buffer of stream transports (TCP), reused for every read of this
-   * connection. It starts at 4 KiB (or this, if smaller), doubles whenever a read fills it, and
+   * connection. It starts at 1 KiB (or this, if smaller), doubles whenever a read fills it, and
    * shrinks back after a long run of small reads, so idle connections hold little.
    *
    * @default {65536}
@@ -1009,7 +1012,9 @@ export class FrameSession implements FrameTransport {
       const records = this.#records;
       const reader = records instanceof Promise ? await records : records;
       if (reader === undefined) return;
-      reader.push(chunk);
+      // Read in place: the chunk stays untouched until this drain has given the reader "need
+      // more", which copies only the start of a record cut off at the chunk's end.
+      reader.pushView(chunk);
     } else {
       this.#decoder.push(chunk);
     }
@@ -1265,7 +1270,7 @@ export class FrameSession implements FrameTransport {
     } else {
       if (this.#joinBuffer.length < total) {
         this.#joinBuffer = new Uint8Array(
-          Math.min(KEEP_JOIN_BUFFER_BYTES, Math.max(total * 2, 4096)),
+          Math.min(KEEP_JOIN_BUFFER_BYTES, Math.max(total * 2, MIN_JOIN_BUFFER_BYTES)),
         );
       }
       out = this.#joinBuffer.subarray(0, total);
