@@ -1,7 +1,7 @@
 /**
  * What one idle connection costs a server process, measured inside it: `deno run -A
  * bench/idle_probe.ts [--clients N] [--server cluster|bare|frame|sealed] [--snapshot FILE]
- * [--read-bytes N (bare)] [--idle-ms N (frame, sealed)]`.
+ * [--read-bytes N (bare)] [--idle-ms N] [--trim-ms N (frame, sealed: `idleTrimMs`)]`.
  *
  * The server runs in its own process with `--inspect` on a loopback port; through the inspector
  * the probe collects garbage and reads `Deno.memoryUsage()` before and after `N` clients
@@ -127,7 +127,12 @@ const SEND_KEY = new Uint8Array(32).fill(1);
 const RECEIVE_KEY = new Uint8Array(32).fill(2);
 
 /** The server side of the `bare`, `frame` and `sealed` probes (run in the child process). */
-function serveFloor(kind: string, readBytes: number, idleTimeoutMs: number): void {
+function serveFloor(
+  kind: string,
+  readBytes: number,
+  idleTimeoutMs: number,
+  idleTrimMs: number,
+): void {
   if (kind === "bare") {
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     console.log(`port ${(listener.addr as Deno.NetAddr).port}`);
@@ -146,6 +151,7 @@ function serveFloor(kind: string, readBytes: number, idleTimeoutMs: number): voi
   const server = listenFrames({
     port: 0,
     idleTimeoutMs,
+    idleTrimMs,
     handshakeTimeoutMs: 0,
     onFrame: (_frame, conn) => {
       if (kind === "sealed" && !conn.sealed) {
@@ -212,10 +218,16 @@ async function main(): Promise<void> {
       settle: { type: "string", default: "1000" },
       "read-bytes": { type: "string", default: "4096" },
       "idle-ms": { type: "string", default: "0" },
+      "trim-ms": { type: "string", default: "1000" },
     },
   });
   if (values.serve !== undefined) {
-    return serveFloor(values.serve, Number(values["read-bytes"]), Number(values["idle-ms"]));
+    return serveFloor(
+      values.serve,
+      Number(values["read-bytes"]),
+      Number(values["idle-ms"]),
+      Number(values["trim-ms"]),
+    );
   }
   const clients = Number(values.clients);
   const kind = values.server;
@@ -248,6 +260,8 @@ async function main(): Promise<void> {
         values["read-bytes"],
         "--idle-ms",
         values["idle-ms"],
+        "--trim-ms",
+        values["trim-ms"],
       ],
     });
     stop = async () => {

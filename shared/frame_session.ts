@@ -20,6 +20,7 @@
 import { getLogger } from "@logtape/logtape";
 import type { BroadcastGroup } from "./broadcast_group.ts";
 import { SustenetError } from "./errors.ts";
+import { type IdleSweep, type IdleSweepMember, sharedIdleSweep } from "./idle_sweep.ts";
 import {
   DEFAULT_MAX_FRAME_BYTES,
   encodeFrame,
@@ -334,6 +335,15 @@ export interface FrameSessionOptions {
     options: RecordCipherOptions,
   ) => Promise<RecordCipher>;
   /**
+   * A connection that neither reads nor writes for one to two of these periods gives back what
+   * it can rebuild on its next traffic: its write buffers (staging, join, sealed output) and
+   * its record ciphers' native contexts, so an idle player holds little more than its socket.
+   * One timer per process and period serves every connection; 0 = never.
+   *
+   * @default {1000}
+   */
+  readonly idleTrimMs?: number;
+  /**
    * Largest size of the read buffer of stream transports (TCP), reused for every read of this
    * connection. It starts at 1 KiB (or this, if smaller), doubles whenever a read fills it, and
    * shrinks back after a long run of small reads, so idle connections hold little.
@@ -548,6 +558,16 @@ export class FrameSession implements FrameTransport {
   #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
 
+  // Idle trimming (see `idleTrimMs`).
+  readonly #sweep: IdleSweep | undefined;
+  /** What the sweep calls; made on the first traffic. */
+  #sweepMember: IdleSweepMember | undefined;
+  /** In the sweep: traffic since the last trim. */
+  #inSweep = false;
+  /** Traffic since the sweep's last call. */
+  #active = false;
+  #idleTrims = 0;
+
   // Counters.
   #framesIn = 0;
   #framesOut = 0;
@@ -608,6 +628,10 @@ export class FrameSession implements FrameTransport {
       "closeFlushTimeoutMs",
       options.closeFlushTimeoutMs ?? 1000,
     );
+    const idleTrimMs = options.idleTrimMs ?? 1000;
+    if (idleTrimMs !== 0) {
+      this.#sweep = sharedIdleSweep(checkPositiveInteger("idleTrimMs", idleTrimMs));
+    }
     this.#recordCipher = options.recordCipher;
     this.#createRecordCipher = options.createRecordCipher ??
       ((key) => WebCryptoRecordCipher.create(key));
@@ -648,6 +672,29 @@ export class FrameSession implements FrameTransport {
   /** Bytes written to the socket (record overhead included once sealed). */
   get bytesOut(): number {
     return this.#bytesOut;
+  }
+
+  /**
+   * Times this connection gave back its idle memory (option `idleTrimMs`).
+   *
+   * @example
+   * ```ts
+   * import { connectFrames, listenFrames } from "./transport.ts";
+   * import { encodeFrame } from "./protocol/frame.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const server = listenFrames({ port: 0, onFrame: (f, conn) => conn.send(encodeFrame(f.type, f.payload)) });
+   * const echoed = Promise.withResolvers<void>();
+   * const client = await connectFrames({ port: server.addr.port, idleTrimMs: 10, onFrame: () => echoed.resolve() });
+   * client.send(encodeFrame(0x80, new Uint8Array(3)));
+   * await echoed.promise;
+   * while (client.idleTrims === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+   * await client.close();
+   * await server.close();
+   * ```
+   */
+  get idleTrims(): number {
+    return this.#idleTrims;
   }
 
   /** Socket writes completed: one per flushed batch, however many frames it held. */
@@ -991,6 +1038,7 @@ export class FrameSession implements FrameTransport {
     receive: (chunk: Uint8Array): Promise<void> => {
       this.#bytesIn += chunk.length;
       this.#lastReceived = performance.now();
+      this.#trafficSeen();
       return this.#ingest(chunk);
     },
     resumed: (): void => {
@@ -1072,6 +1120,47 @@ export class FrameSession implements FrameTransport {
     }
   };
 
+  // ---------------------------------------------------------------- idle trimming
+
+  /** Notes traffic (one store per read or write); joins the sweep again after a trim. */
+  #trafficSeen(): void {
+    this.#active = true;
+    if (this.#inSweep || this.#sweep === undefined || this.#state !== "open") return;
+    this.#inSweep = true;
+    this.#sweep.add(this.#sweepMember ??= { sweep: () => this.#sweepIdle() });
+  }
+
+  /**
+   * The sweep's call: after a whole period without traffic (and nothing being written), gives
+   * back the write buffers and the ciphers' contexts, and leaves the sweep until the next
+   * traffic. The read buffer is not the session's: the channel shrinks its own.
+   */
+  #sweepIdle(): boolean {
+    if (this.#state !== "open") {
+      this.#inSweep = false;
+      return true;
+    }
+    if (this.#active) {
+      this.#active = false;
+      return false;
+    }
+    if (this.#writeLoop !== undefined || this.#queue.length > 0 || this.#flushScheduled) {
+      return false;
+    }
+    this.#joinBuffer = NO_STAGE;
+    this.#stage = NO_STAGE;
+    this.#spareStage = NO_STAGE;
+    this.#stageUsed = 0;
+    this.#spareQueue = [];
+    const sealer = this.#sealer;
+    if (sealer instanceof SealedRecordWriter) sealer.trim();
+    const records = this.#records;
+    if (records instanceof SealedRecordReader) records.trim();
+    this.#idleTrims++;
+    this.#inSweep = false;
+    return true;
+  }
+
   // ---------------------------------------------------------------- writing
 
   #scheduleFlush(): void {
@@ -1112,6 +1201,7 @@ export class FrameSession implements FrameTransport {
           offset += await this.#channel.write(offset === 0 ? bytes : bytes.subarray(offset));
         }
         this.#writes++;
+        this.#trafficSeen();
         this.#bytesOut += bytes.length;
         this.#framesOut += this.#inflightFrames;
         this.#inflightBytes = 0;
@@ -1343,6 +1433,8 @@ export class FrameSession implements FrameTransport {
     this.#closeInfo = code === undefined ? { reason, by } : { reason, code, by };
     if (this.#handshakeTimer !== undefined) clearTimeout(this.#handshakeTimer);
     if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    if (this.#inSweep && this.#sweepMember !== undefined) this.#sweep?.delete(this.#sweepMember);
+    this.#inSweep = false;
     this.#handshakeTimer = undefined;
     this.#idleTimer = undefined;
     if (code !== undefined && !this.#writeFailed) {

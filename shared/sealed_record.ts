@@ -206,6 +206,16 @@ export class SealedRecordWriter {
     return joinRecords(ready);
   }
 
+  /**
+   * Gives back the reused output buffer and the cipher's rebuildable state (see
+   * `RecordCipher.trim`), for a link idle for a while: the next {@linkcode seal} allocates
+   * again. Call it only once the last sealed output was written.
+   */
+  trim(): void {
+    if (this.#output !== undefined) this.#output.buffer = NO_BYTES;
+    this.#cipher.trim?.();
+  }
+
   #takeCounter(): number {
     if (this.#counter >= Number.MAX_SAFE_INTEGER) {
       throw new RecordError("record_counter_exhausted", "record counter exhausted; rekey the link");
@@ -463,6 +473,20 @@ export class SealedRecordReader {
     }
     this.#end += bytes;
     this.#checkHeader();
+  }
+
+  /**
+   * Gives back the reader's own buffer when nothing is buffered, and the cipher's rebuildable
+   * state (see `RecordCipher.trim`), for a link idle for a while.
+   */
+  trim(): void {
+    if (!this.#borrowed && this.#start === this.#end) {
+      this.#own = NO_BYTES;
+      this.#buf = NO_BYTES;
+      this.#start = 0;
+      this.#end = 0;
+    }
+    this.#cipher.trim?.();
   }
 
   /** Makes `#buf` hold at least `length` free bytes after `#end`. */
