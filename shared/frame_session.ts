@@ -791,7 +791,7 @@ export class FrameSession implements FrameTransport {
       throw new TransportError("transport_already_started", "frame handler already set");
     }
     this.#onFrame = onFrame;
-    if (this.#state === "open") this.#channel.startReading(this.#sink);
+    if (this.#state === "open") this.#channel.startReading(new FrameSession.#Sink(this));
   }
 
   /** Ends the handshake period: the handshake timeout no longer applies. */
@@ -1027,32 +1027,56 @@ export class FrameSession implements FrameTransport {
   // ---------------------------------------------------------------- reading
 
   /** The channel's way back in; only the channel calls it. */
-  readonly #sink: ChannelSink = {
-    isOpen: (): boolean => this.#state === "open",
-    readLimitsRaised: (): boolean => this.#readLimitsRaised,
-    bufferedBytes: (): number => {
-      if (!this.#readerSealed) return this.#decoder.bufferedBytes;
-      const records = this.#records;
+  /**
+   * The channel's way back in; only the channel calls it. A class rather than an object of
+   * arrow functions: one small object per connection, its methods shared by all of them.
+   */
+  static readonly #Sink = class SessionSink implements ChannelSink {
+    readonly #session: FrameSession;
+
+    constructor(session: FrameSession) {
+      this.#session = session;
+    }
+
+    isOpen(): boolean {
+      return this.#session.#state === "open";
+    }
+
+    readLimitsRaised(): boolean {
+      return this.#session.#readLimitsRaised;
+    }
+
+    bufferedBytes(): number {
+      const session = this.#session;
+      if (!session.#readerSealed) return session.#decoder.bufferedBytes;
+      const records = session.#records;
       return records instanceof SealedRecordReader ? records.bufferedBytes : 0;
-    },
-    receive: (chunk: Uint8Array): Promise<void> => {
-      this.#bytesIn += chunk.length;
-      this.#lastReceived = performance.now();
-      this.#trafficSeen();
-      return this.#ingest(chunk);
-    },
-    resumed: (): void => {
-      this.#lastReceived = performance.now();
-    },
-    ended: (reason: string): void => {
-      this.#beginClose(reason, undefined, "remote");
-    },
-    failed: (operation: "read" | "write", error: unknown): void => {
-      if (this.#state === "open") this.#socketFailed(operation, error);
-    },
-    violation: (code: number, reason: string): void => {
-      this.#fail(code, reason, "warning");
-    },
+    }
+
+    receive(chunk: Uint8Array): Promise<void> {
+      const session = this.#session;
+      session.#bytesIn += chunk.length;
+      session.#lastReceived = performance.now();
+      session.#trafficSeen();
+      return session.#ingest(chunk);
+    }
+
+    resumed(): void {
+      this.#session.#lastReceived = performance.now();
+    }
+
+    ended(reason: string): void {
+      this.#session.#beginClose(reason, undefined, "remote");
+    }
+
+    failed(operation: "read" | "write", error: unknown): void {
+      const session = this.#session;
+      if (session.#state === "open") session.#socketFailed(operation, error);
+    }
+
+    violation(code: number, reason: string): void {
+      this.#session.#fail(code, reason, "warning");
+    }
   };
 
   async #ingest(chunk: Uint8Array): Promise<void> {
