@@ -1,11 +1,12 @@
 // This module is browser compatible.
 
 /**
- * {@linkcode IdleSweep}: one interval timer shared by many connections, which tells each that
- * saw no traffic for a whole period to give back the memory it can rebuild (write buffers,
- * cipher contexts). A timer per connection would cost more than some of what it frees.
+ * {@linkcode IdleSweep}: one interval timer shared by many connections. It tells each that saw
+ * no traffic for a whole period to give back the memory it can rebuild (write buffers, cipher
+ * contexts), and checks their idle timeouts: a timer per connection would cost an idle player
+ * more than its session does.
  *
- * It never calls a member more than once per period, holds a member only until it is trimmed or
+ * It never calls a member more than once per period, holds a member only until it leaves or is
  * removed, and runs its timer only while it has members, so an idle process (or a test) has no
  * timer left behind.
  *
@@ -15,10 +16,11 @@
 /** What an {@linkcode IdleSweep} calls. */
 export interface IdleSweepMember {
   /**
-   * Called once per period. Returns `true` when the member trimmed itself and leaves the sweep
-   * (it adds itself back on its next traffic), `false` to stay.
+   * Called once per period with the time (`performance.now()`, read once per period). Returns
+   * `true` to leave the sweep (e.g. a connection that trimmed itself, and adds itself back on
+   * its next traffic), `false` to stay.
    */
-  sweep(): boolean;
+  sweep(now: number): boolean;
 }
 
 /**
@@ -77,8 +79,9 @@ export class IdleSweep {
   }
 
   readonly #tick = (): void => {
+    const now = performance.now();
     for (const member of this.#members) {
-      if (member.sweep()) this.#members.delete(member);
+      if (member.sweep(now)) this.#members.delete(member);
     }
     if (this.#members.size === 0) this.#stop();
   };
