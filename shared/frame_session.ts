@@ -286,7 +286,7 @@ export interface FrameSessionOptions {
    * `length` are `Error(FrameTooLarge)` and, once sealed, records above
    * `pendingMaxFrameBytes + 4 + 16` fail, until {@linkcode FrameSession.raiseReadLimits}
    * lifts them to `maxFrameBytes` / `maxRecordBytes` (call it when the peer authenticates). The
-   * read buffer does not grow past its first 1 KiB meanwhile either, so a pending connection
+   * read buffer does not grow past its first 512 bytes meanwhile either, so a pending connection
    * holds a few KiB whatever its peer announces. While these bounds hold and the connection is
    * not established ({@linkcode FrameSession.markEstablished}), closes for bad input and the
    * handshake timeout are logged at debug only: an unauthenticated peer causes them at will,
@@ -349,7 +349,7 @@ export interface FrameSessionOptions {
   readonly idleTrimMs?: number;
   /**
    * Largest size of the read buffer of stream transports (TCP), reused for every read of this
-   * connection. It starts at 1 KiB (or this, if smaller), doubles whenever a read fills it, and
+   * connection. It starts at 512 bytes (or this, if smaller), doubles whenever a read fills it, and
    * shrinks back after a long run of small reads, so idle connections hold little.
    *
    * @default {65536}

@@ -53,10 +53,10 @@ const logger = getLogger(["sustenet", "system", "transport"]);
 /**
  * First size of the read buffer; it doubles (up to `readBufferBytes`) when a read fills it. A
  * pending read holds its buffer for as long as the peer is quiet, so this is what every idle
- * connection pays: 1 KiB holds a handshake frame or a few dozen small records, and busier
+ * connection pays: 512 bytes hold a handshake frame or a dozen small records, and busier
  * links grow past it on their first full reads.
  */
-const INITIAL_READ_BUFFER_BYTES = 1024;
+const INITIAL_READ_BUFFER_BYTES = 512;
 
 /** Consecutive reads using under a quarter of a grown read buffer before it shrinks back. */
 const SHRINK_AFTER_SMALL_READS = 64;
