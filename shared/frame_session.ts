@@ -20,6 +20,7 @@
 import { getLogger } from "@logtape/logtape";
 import type { BroadcastGroup } from "./broadcast_group.ts";
 import { SustenetError } from "./errors.ts";
+import { type IdleSweep, type IdleSweepMember, sharedIdleSweep } from "./idle_sweep.ts";
 import {
   DEFAULT_MAX_FRAME_BYTES,
   encodeFrame,
@@ -53,6 +54,9 @@ const ERROR_FRAME_TYPE = 0x03;
 /** Largest join buffer a connection keeps between writes. */
 const KEEP_JOIN_BUFFER_BYTES = 64 * 1024;
 
+/** First size of a join buffer: small, for links that write little (a handshake, pings). */
+const MIN_JOIN_BUFFER_BYTES = 256;
+
 /** Frames below this size are copied into a staging buffer when queued back to back. */
 const STAGE_FRAME_BYTES = 512;
 
@@ -64,6 +68,9 @@ const MAX_STAGE_BYTES = 64 * 1024;
 
 /** Shared empty buffer: connections allocate staging space only once they stage frames. */
 const NO_STAGE = new Uint8Array(0);
+
+/** The idle timeout is checked this many times per timeout (so it fires up to 1/8 late). */
+const IDLE_CHECKS_PER_TIMEOUT = 8;
 
 /** Longest reason, in UTF-8 bytes, put in an Error frame the transport sends. */
 const MAX_REASON_BYTES = 1024;
@@ -279,7 +286,7 @@ export interface FrameSessionOptions {
    * `length` are `Error(FrameTooLarge)` and, once sealed, records above
    * `pendingMaxFrameBytes + 4 + 16` fail, until {@linkcode FrameSession.raiseReadLimits}
    * lifts them to `maxFrameBytes` / `maxRecordBytes` (call it when the peer authenticates). The
-   * read buffer does not grow past its first 4 KiB meanwhile either, so a pending connection
+   * read buffer does not grow past its first 512 bytes meanwhile either, so a pending connection
    * holds a few KiB whatever its peer announces. While these bounds hold and the connection is
    * not established ({@linkcode FrameSession.markEstablished}), closes for bad input and the
    * handshake timeout are logged at debug only: an unauthenticated peer causes them at will,
@@ -301,7 +308,8 @@ export interface FrameSessionOptions {
    */
   readonly handshakeTimeoutMs?: number;
   /**
-   * Time without receiving a byte before `Error(Timeout)`; 0 = none.
+   * Time without receiving a byte before `Error(Timeout)`; 0 = none. Checked every eighth of
+   * it by a timer shared with the other connections, so the close comes up to 1/8 later.
    *
    * @default {30000}
    */
@@ -331,8 +339,17 @@ export interface FrameSessionOptions {
     options: RecordCipherOptions,
   ) => Promise<RecordCipher>;
   /**
+   * A connection that neither reads nor writes for one to two of these periods gives back what
+   * it can rebuild on its next traffic: its write buffers (staging, join, sealed output) and
+   * its record ciphers' native contexts, so an idle player holds little more than its socket.
+   * One timer per process and period serves every connection; 0 = never.
+   *
+   * @default {1000}
+   */
+  readonly idleTrimMs?: number;
+  /**
    * Largest size of the read buffer of stream transports (TCP), reused for every read of this
-   * connection. It starts at 4 KiB (or this, if smaller), doubles whenever a read fills it, and
+   * connection. It starts at 512 bytes (or this, if smaller), doubles whenever a read fills it, and
    * shrinks back after a long run of small reads, so idle connections hold little.
    *
    * @default {65536}
@@ -543,7 +560,18 @@ export class FrameSession implements FrameTransport {
 
   // Timers.
   #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
-  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The idle-timeout check in the shared sweep of this timeout (no timer per connection). */
+  #idleCheck: { sweep: IdleSweepMember; in: IdleSweep } | undefined;
+
+  // Idle trimming (see `idleTrimMs`).
+  readonly #sweep: IdleSweep | undefined;
+  /** What the sweep calls; made on the first traffic. */
+  #sweepMember: IdleSweepMember | undefined;
+  /** In the sweep: traffic since the last trim. */
+  #inSweep = false;
+  /** Traffic since the sweep's last call. */
+  #active = false;
+  #idleTrims = 0;
 
   // Counters.
   #framesIn = 0;
@@ -605,6 +633,10 @@ export class FrameSession implements FrameTransport {
       "closeFlushTimeoutMs",
       options.closeFlushTimeoutMs ?? 1000,
     );
+    const idleTrimMs = options.idleTrimMs ?? 1000;
+    if (idleTrimMs !== 0) {
+      this.#sweep = sharedIdleSweep(checkPositiveInteger("idleTrimMs", idleTrimMs));
+    }
     this.#recordCipher = options.recordCipher;
     this.#createRecordCipher = options.createRecordCipher ??
       ((key) => WebCryptoRecordCipher.create(key));
@@ -622,7 +654,14 @@ export class FrameSession implements FrameTransport {
       }, handshakeMs);
     }
     if (this.#idleTimeoutMs > 0) {
-      this.#idleTimer = setTimeout(this.#checkIdle, this.#idleTimeoutMs);
+      // Checked every eighth of the timeout by one timer shared with every connection of the
+      // same timeout: a timer per connection costs an idle player more than its session does.
+      const period = Math.max(1, Math.floor(this.#idleTimeoutMs / IDLE_CHECKS_PER_TIMEOUT));
+      this.#idleCheck = {
+        sweep: { sweep: (now) => this.#checkIdle(now) },
+        in: sharedIdleSweep(period),
+      };
+      this.#idleCheck.in.add(this.#idleCheck.sweep);
     }
     if (options.onFrame !== undefined) this.start(options.onFrame);
   }
@@ -645,6 +684,29 @@ export class FrameSession implements FrameTransport {
   /** Bytes written to the socket (record overhead included once sealed). */
   get bytesOut(): number {
     return this.#bytesOut;
+  }
+
+  /**
+   * Times this connection gave back its idle memory (option `idleTrimMs`).
+   *
+   * @example
+   * ```ts
+   * import { connectFrames, listenFrames } from "./transport.ts";
+   * import { encodeFrame } from "./protocol/frame.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const server = listenFrames({ port: 0, onFrame: (f, conn) => conn.send(encodeFrame(f.type, f.payload)) });
+   * const echoed = Promise.withResolvers<void>();
+   * const client = await connectFrames({ port: server.addr.port, idleTrimMs: 10, onFrame: () => echoed.resolve() });
+   * client.send(encodeFrame(0x80, new Uint8Array(3)));
+   * await echoed.promise;
+   * while (client.idleTrims === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+   * await client.close();
+   * await server.close();
+   * ```
+   */
+  get idleTrims(): number {
+    return this.#idleTrims;
   }
 
   /** Socket writes completed: one per flushed batch, however many frames it held. */
@@ -741,7 +803,7 @@ export class FrameSession implements FrameTransport {
       throw new TransportError("transport_already_started", "frame handler already set");
     }
     this.#onFrame = onFrame;
-    if (this.#state === "open") this.#channel.startReading(this.#sink);
+    if (this.#state === "open") this.#channel.startReading(new FrameSession.#Sink(this));
   }
 
   /** Ends the handshake period: the handshake timeout no longer applies. */
@@ -977,31 +1039,56 @@ export class FrameSession implements FrameTransport {
   // ---------------------------------------------------------------- reading
 
   /** The channel's way back in; only the channel calls it. */
-  readonly #sink: ChannelSink = {
-    isOpen: (): boolean => this.#state === "open",
-    readLimitsRaised: (): boolean => this.#readLimitsRaised,
-    bufferedBytes: (): number => {
-      if (!this.#readerSealed) return this.#decoder.bufferedBytes;
-      const records = this.#records;
+  /**
+   * The channel's way back in; only the channel calls it. A class rather than an object of
+   * arrow functions: one small object per connection, its methods shared by all of them.
+   */
+  static readonly #Sink = class SessionSink implements ChannelSink {
+    readonly #session: FrameSession;
+
+    constructor(session: FrameSession) {
+      this.#session = session;
+    }
+
+    isOpen(): boolean {
+      return this.#session.#state === "open";
+    }
+
+    readLimitsRaised(): boolean {
+      return this.#session.#readLimitsRaised;
+    }
+
+    bufferedBytes(): number {
+      const session = this.#session;
+      if (!session.#readerSealed) return session.#decoder.bufferedBytes;
+      const records = session.#records;
       return records instanceof SealedRecordReader ? records.bufferedBytes : 0;
-    },
-    receive: (chunk: Uint8Array): Promise<void> => {
-      this.#bytesIn += chunk.length;
-      this.#lastReceived = performance.now();
-      return this.#ingest(chunk);
-    },
-    resumed: (): void => {
-      this.#lastReceived = performance.now();
-    },
-    ended: (reason: string): void => {
-      this.#beginClose(reason, undefined, "remote");
-    },
-    failed: (operation: "read" | "write", error: unknown): void => {
-      if (this.#state === "open") this.#socketFailed(operation, error);
-    },
-    violation: (code: number, reason: string): void => {
-      this.#fail(code, reason, "warning");
-    },
+    }
+
+    receive(chunk: Uint8Array): Promise<void> {
+      const session = this.#session;
+      session.#bytesIn += chunk.length;
+      session.#lastReceived = performance.now();
+      session.#trafficSeen();
+      return session.#ingest(chunk);
+    }
+
+    resumed(): void {
+      this.#session.#lastReceived = performance.now();
+    }
+
+    ended(reason: string): void {
+      this.#session.#beginClose(reason, undefined, "remote");
+    }
+
+    failed(operation: "read" | "write", error: unknown): void {
+      const session = this.#session;
+      if (session.#state === "open") session.#socketFailed(operation, error);
+    }
+
+    violation(code: number, reason: string): void {
+      this.#session.#fail(code, reason, "warning");
+    }
   };
 
   async #ingest(chunk: Uint8Array): Promise<void> {
@@ -1009,7 +1096,9 @@ export class FrameSession implements FrameTransport {
       const records = this.#records;
       const reader = records instanceof Promise ? await records : records;
       if (reader === undefined) return;
-      reader.push(chunk);
+      // Read in place: the chunk stays untouched until this drain has given the reader "need
+      // more", which copies only the start of a record cut off at the chunk's end.
+      reader.pushView(chunk);
     } else {
       this.#decoder.push(chunk);
     }
@@ -1055,17 +1144,54 @@ export class FrameSession implements FrameTransport {
     }
   }
 
-  readonly #checkIdle = (): void => {
-    this.#idleTimer = undefined;
-    if (this.#state !== "open") return;
-    const quiet = performance.now() - this.#lastReceived;
-    if (quiet >= this.#idleTimeoutMs) {
-      this.#fail(ErrorCode.Timeout, "idle timeout", "info");
-    } else {
-      // One timer per connection, re-armed lazily rather than reset on every read.
-      this.#idleTimer = setTimeout(this.#checkIdle, this.#idleTimeoutMs - quiet);
+  /** The idle sweep's call: closes after `idleTimeoutMs` without a byte; `true` = leave. */
+  #checkIdle(now: number): boolean {
+    if (this.#state !== "open") return true;
+    if (now - this.#lastReceived < this.#idleTimeoutMs) return false;
+    this.#fail(ErrorCode.Timeout, "idle timeout", "info");
+    return true;
+  }
+
+  // ---------------------------------------------------------------- idle trimming
+
+  /** Notes traffic (one store per read or write); joins the sweep again after a trim. */
+  #trafficSeen(): void {
+    this.#active = true;
+    if (this.#inSweep || this.#sweep === undefined || this.#state !== "open") return;
+    this.#inSweep = true;
+    this.#sweep.add(this.#sweepMember ??= { sweep: () => this.#sweepIdle() });
+  }
+
+  /**
+   * The sweep's call: after a whole period without traffic (and nothing being written), gives
+   * back the write buffers and the ciphers' contexts, and leaves the sweep until the next
+   * traffic. The read buffer is not the session's: the channel shrinks its own.
+   */
+  #sweepIdle(): boolean {
+    if (this.#state !== "open") {
+      this.#inSweep = false;
+      return true;
     }
-  };
+    if (this.#active) {
+      this.#active = false;
+      return false;
+    }
+    if (this.#writeLoop !== undefined || this.#queue.length > 0 || this.#flushScheduled) {
+      return false;
+    }
+    this.#joinBuffer = NO_STAGE;
+    this.#stage = NO_STAGE;
+    this.#spareStage = NO_STAGE;
+    this.#stageUsed = 0;
+    this.#spareQueue = [];
+    const sealer = this.#sealer;
+    if (sealer instanceof SealedRecordWriter) sealer.trim();
+    const records = this.#records;
+    if (records instanceof SealedRecordReader) records.trim();
+    this.#idleTrims++;
+    this.#inSweep = false;
+    return true;
+  }
 
   // ---------------------------------------------------------------- writing
 
@@ -1107,6 +1233,7 @@ export class FrameSession implements FrameTransport {
           offset += await this.#channel.write(offset === 0 ? bytes : bytes.subarray(offset));
         }
         this.#writes++;
+        this.#trafficSeen();
         this.#bytesOut += bytes.length;
         this.#framesOut += this.#inflightFrames;
         this.#inflightBytes = 0;
@@ -1265,7 +1392,7 @@ export class FrameSession implements FrameTransport {
     } else {
       if (this.#joinBuffer.length < total) {
         this.#joinBuffer = new Uint8Array(
-          Math.min(KEEP_JOIN_BUFFER_BYTES, Math.max(total * 2, 4096)),
+          Math.min(KEEP_JOIN_BUFFER_BYTES, Math.max(total * 2, MIN_JOIN_BUFFER_BYTES)),
         );
       }
       out = this.#joinBuffer.subarray(0, total);
@@ -1337,9 +1464,11 @@ export class FrameSession implements FrameTransport {
     this.#state = "closing";
     this.#closeInfo = code === undefined ? { reason, by } : { reason, code, by };
     if (this.#handshakeTimer !== undefined) clearTimeout(this.#handshakeTimer);
-    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    if (this.#idleCheck !== undefined) this.#idleCheck.in.delete(this.#idleCheck.sweep);
+    this.#idleCheck = undefined;
+    if (this.#inSweep && this.#sweepMember !== undefined) this.#sweep?.delete(this.#sweepMember);
+    this.#inSweep = false;
     this.#handshakeTimer = undefined;
-    this.#idleTimer = undefined;
     if (code !== undefined && !this.#writeFailed) {
       // Bypasses the queue bound on purpose: one small frame, and it is the last.
       const frame = encodeErrorFrame(code, reason);

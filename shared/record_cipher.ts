@@ -112,6 +112,11 @@ export interface RecordCipher {
    * @returns The number of plaintext bytes written.
    */
   openInto?(counter: RecordCounter, sealed: Uint8Array, out: Uint8Array): number;
+  /**
+   * Optional: frees what the cipher can rebuild on its next operation (native contexts), for a
+   * link that has been idle for a while. Operations after it work as before.
+   */
+  trim?(): void;
 }
 
 /** A {@linkcode RecordCipher} whose operations always complete synchronously (`node:crypto`). */

@@ -482,6 +482,30 @@ export class FfiRecordCipher implements SyncRecordCipher, Disposable {
     freeContexts(contexts);
   }
 
+  /**
+   * Frees the libcrypto contexts of an idle cipher; the next operation makes and keys its
+   * context again (about a microsecond). A link's cipher serves one direction, so it keeps its
+   * key copy for that; once both directions were used the key is wiped and this does nothing.
+   *
+   * @example
+   * ```ts
+   * import { FfiRecordCipher } from "./record_cipher_ffi.ts";
+   * import assert from "node:assert/strict";
+   *
+   * if (FfiRecordCipher.available()) {
+   *   using cipher = FfiRecordCipher.create(new Uint8Array(32));
+   *   const first = cipher.seal(1, new Uint8Array([7]));
+   *   cipher.trim();
+   *   assert.deepEqual(cipher.seal(1, new Uint8Array([7])), first);
+   * }
+   * ```
+   */
+  trim(): void {
+    const contexts = this.#contexts;
+    if (contexts === undefined || this.#key === undefined) return;
+    freeContexts(contexts);
+  }
+
   /** Same as {@linkcode close}, for `using`. */
   [Symbol.dispose](): void {
     this.close();

@@ -45,6 +45,16 @@ const FRAME_HEADER_BYTES = 4;
 /** A read buffer larger than this is dropped when it empties, so idle links hold little. */
 const KEEP_BUFFER_BYTES = 64 * 1024;
 
+/**
+ * Least size of a reused output or read buffer. Small, so that a link that only ever carries a
+ * handshake and a few pings keeps a few hundred bytes, not kilobytes; busy links double it to
+ * what their traffic needs on their first batches.
+ */
+const MIN_BUFFER_BYTES = 256;
+
+/** Shared empty buffer: a reader owns no buffer until a record is split across chunks. */
+const NO_BYTES: Uint8Array = new Uint8Array(0);
+
 /** Options of {@linkcode SealedRecordWriter} and {@linkcode SealedRecordReader}. */
 export interface SealedRecordOptions {
   /**
@@ -196,6 +206,16 @@ export class SealedRecordWriter {
     return joinRecords(ready);
   }
 
+  /**
+   * Gives back the reused output buffer and the cipher's rebuildable state (see
+   * `RecordCipher.trim`), for a link idle for a while: the next {@linkcode seal} allocates
+   * again. Call it only once the last sealed output was written.
+   */
+  trim(): void {
+    if (this.#output !== undefined) this.#output.buffer = NO_BYTES;
+    this.#cipher.trim?.();
+  }
+
   #takeCounter(): number {
     if (this.#counter >= Number.MAX_SAFE_INTEGER) {
       throw new RecordError("record_counter_exhausted", "record counter exhausted; rekey the link");
@@ -242,8 +262,8 @@ export class SealedRecordWriter {
 /**
  * Opens records received in any chunking and gives back their plaintexts in order.
  *
- * Push bytes with {@linkcode push} (they are copied), then call {@linkcode next} until it gives
- * `undefined`. The length prefix of a record is checked as soon as its 4 bytes are in, before
+ * Push bytes with {@linkcode push} (they are copied) or {@linkcode pushView} (read in place),
+ * then call {@linkcode next} until it gives `undefined`. The length prefix of a record is checked as soon as its 4 bytes are in, before
  * any of its body is kept: a record above `maxRecordBytes` (or too short to hold a tag) fails
  * the reader at once. The counter advances once per record, so a record that was tampered with,
  * replayed, dropped or reordered fails its tag. Every failure is final.
@@ -275,10 +295,16 @@ export class SealedRecordReader {
   #maxRecordBytes: number;
   readonly #inPlace: boolean;
   #counter = 0;
-  /** Received bytes not yet consumed live in `#buf[#start, #end)`. */
-  #buf = new Uint8Array(0);
+  /**
+   * Received bytes not yet consumed live in `#buf[#start, #end)`: the reader's own buffer
+   * (`#own`), or a caller's chunk lent by {@linkcode pushView} (`#borrowed`).
+   */
+  #buf: Uint8Array = NO_BYTES;
   #start = 0;
   #end = 0;
+  /** The reader's own buffer: empty until a record is split across chunks (then kept). */
+  #own: Uint8Array = NO_BYTES;
+  #borrowed = false;
   #failed: RecordError | undefined;
 
   /**
@@ -358,9 +384,50 @@ export class SealedRecordReader {
    */
   push(bytes: Uint8Array): void {
     if (this.#failed !== undefined || bytes.length === 0) return;
+    if (this.#borrowed) this.#keepRest();
     this.#makeRoom(bytes.length);
     this.#buf.set(bytes, this.#end);
     this.#end += bytes.length;
+    this.#checkHeader();
+  }
+
+  /**
+   * Appends received bytes without copying them when nothing is buffered: records are read
+   * where they lie in `bytes`, and only the start of a record cut off at its end is copied, once
+   * {@linkcode next} gives `undefined`. So a link whose reads hold whole records never copies
+   * them, and owns no buffer while idle. The caller must leave `bytes` untouched until `next`
+   * has given `undefined` (or an error), or until the next `push`, `pushView` or `space`. With
+   * `inPlace`, or when bytes are already buffered, it copies like {@linkcode push}.
+   *
+   * @param bytes Any number of bytes, records split anywhere.
+   *
+   * @example
+   * ```ts
+   * import { SealedRecordReader, SealedRecordWriter } from "./sealed_record.ts";
+   * import { NodeRecordCipher } from "./record_cipher_node.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const cipher = new NodeRecordCipher(new Uint8Array(32));
+   * const writer = new SealedRecordWriter(cipher);
+   * const one = writer.seal(new Uint8Array([0, 0, 0, 1, 4])) as Uint8Array;
+   * const two = writer.seal(new Uint8Array([0, 0, 0, 1, 5])) as Uint8Array;
+   * const chunk = new Uint8Array([...one, ...two.subarray(0, 7)]);
+   * const reader = new SealedRecordReader(cipher);
+   * reader.pushView(chunk);
+   * assert.deepEqual(reader.next(), new Uint8Array([0, 0, 0, 1, 4]));
+   * assert.equal(reader.next(), undefined); // the 7 bytes of `two` were copied
+   * chunk.fill(0); // so the caller may reuse its buffer now
+   * reader.pushView(two.subarray(7));
+   * assert.deepEqual(reader.next(), new Uint8Array([0, 0, 0, 1, 5]));
+   * ```
+   */
+  pushView(bytes: Uint8Array): void {
+    if (this.#start !== this.#end || this.#inPlace) return this.push(bytes);
+    if (this.#failed !== undefined || bytes.length === 0) return;
+    this.#buf = bytes;
+    this.#start = 0;
+    this.#end = bytes.length;
+    this.#borrowed = true;
     this.#checkHeader();
   }
 
@@ -388,6 +455,7 @@ export class SealedRecordReader {
    */
   space(minBytes: number): Uint8Array {
     if (this.#failed !== undefined) return new Uint8Array(0);
+    if (this.#borrowed) this.#keepRest();
     this.#makeRoom(Math.max(1, minBytes));
     return this.#buf.subarray(this.#end);
   }
@@ -407,6 +475,20 @@ export class SealedRecordReader {
     this.#checkHeader();
   }
 
+  /**
+   * Gives back the reader's own buffer when nothing is buffered, and the cipher's rebuildable
+   * state (see `RecordCipher.trim`), for a link idle for a while.
+   */
+  trim(): void {
+    if (!this.#borrowed && this.#start === this.#end) {
+      this.#own = NO_BYTES;
+      this.#buf = NO_BYTES;
+      this.#start = 0;
+      this.#end = 0;
+    }
+    this.#cipher.trim?.();
+  }
+
   /** Makes `#buf` hold at least `length` free bytes after `#end`. */
   #makeRoom(length: number): void {
     const used = this.#end - this.#start;
@@ -415,12 +497,28 @@ export class SealedRecordReader {
       this.#buf.copyWithin(0, this.#start, this.#end);
     } else {
       // Grows to what is received, never to what a header announces.
-      const grown = new Uint8Array(Math.max(used + length, this.#buf.length * 2, 4096));
+      const grown = new Uint8Array(
+        Math.max(used + length, this.#buf.length * 2, MIN_BUFFER_BYTES),
+      );
       grown.set(this.#buf.subarray(this.#start, this.#end));
       this.#buf = grown;
+      this.#own = grown;
     }
     this.#start = 0;
     this.#end = used;
+  }
+
+  /** Copies what is left of a lent chunk into the reader's own buffer, and gives the chunk back. */
+  #keepRest(): void {
+    const rest = this.#buf.subarray(this.#start, this.#end);
+    this.#borrowed = false;
+    this.#buf = this.#own;
+    this.#start = 0;
+    this.#end = 0;
+    if (rest.length === 0) return;
+    this.#makeRoom(rest.length);
+    this.#buf.set(rest);
+    this.#end = rest.length;
   }
 
   /**
@@ -434,9 +532,15 @@ export class SealedRecordReader {
   next(): RecordReadResult | Promise<Uint8Array | RecordError> {
     if (this.#failed !== undefined) return this.#failed;
     const header = this.#checkHeader();
-    if (header === undefined) return this.#failed;
+    if (header === undefined) {
+      if (this.#borrowed && this.#failed === undefined) this.#keepRest();
+      return this.#failed;
+    }
     const end = this.#start + RECORD_HEADER_BYTES + header;
-    if (end > this.#end) return undefined;
+    if (end > this.#end) {
+      if (this.#borrowed) this.#keepRest();
+      return undefined;
+    }
     if (this.#counter >= Number.MAX_SAFE_INTEGER) {
       return this.#fail(
         new RecordError("record_counter_exhausted", "record counter exhausted; rekey the link"),
@@ -471,13 +575,15 @@ export class SealedRecordReader {
     );
   }
 
-  /** Marks `[#start, end)` consumed; frees a large buffer once it is empty. */
+  /** Marks `[#start, end)` consumed; gives back a lent chunk, frees a large buffer, once empty. */
   #consume(end: number): void {
     this.#start = end;
     if (this.#start === this.#end) {
       this.#start = 0;
       this.#end = 0;
-      if (this.#buf.length > KEEP_BUFFER_BYTES) this.#buf = new Uint8Array(0);
+      this.#borrowed = false;
+      if (this.#own.length > KEEP_BUFFER_BYTES) this.#own = NO_BYTES;
+      this.#buf = this.#own;
     }
   }
 
@@ -516,7 +622,9 @@ export class SealedRecordReader {
   #fail(error: RecordError): RecordError {
     this.#failed ??= error;
     // The stream cannot be resynchronised: free what is buffered.
-    this.#buf = new Uint8Array(0);
+    this.#buf = NO_BYTES;
+    this.#own = NO_BYTES;
+    this.#borrowed = false;
     this.#start = 0;
     this.#end = 0;
     return this.#failed;
@@ -559,7 +667,9 @@ function sealGroupsInto(
     out = new Uint8Array(size);
   } else {
     if (output.buffer.length < size) {
-      output.buffer = new Uint8Array(Math.min(KEEP_BUFFER_BYTES, Math.max(size * 2, 4096)));
+      output.buffer = new Uint8Array(
+        Math.min(KEEP_BUFFER_BYTES, Math.max(size * 2, MIN_BUFFER_BYTES)),
+      );
     }
     out = output.buffer.subarray(0, size);
   }

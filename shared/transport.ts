@@ -50,8 +50,13 @@ export {
 
 const logger = getLogger(["sustenet", "system", "transport"]);
 
-/** First size of the read buffer; it doubles (up to `readBufferBytes`) when a read fills it. */
-const INITIAL_READ_BUFFER_BYTES = 4096;
+/**
+ * First size of the read buffer; it doubles (up to `readBufferBytes`) when a read fills it. A
+ * pending read holds its buffer for as long as the peer is quiet, so this is what every idle
+ * connection pays: 512 bytes hold a handshake frame or a dozen small records, and busier
+ * links grow past it on their first full reads.
+ */
+const INITIAL_READ_BUFFER_BYTES = 512;
 
 /** Consecutive reads using under a quarter of a grown read buffer before it shrinks back. */
 const SHRINK_AFTER_SMALL_READS = 64;

@@ -171,6 +171,66 @@ Deno.test("records arrive intact in any chunking", async () => {
   );
 });
 
+Deno.test("records read in place arrive intact in any chunking, the lent chunk reused after", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.array(fc.nat({ max: 300 }), { minLength: 1, maxLength: 4 }), {
+        minLength: 1,
+        maxLength: 8,
+      }),
+      fc.array(fc.nat({ max: 10_000 }), { maxLength: 12 }),
+      fc.boolean(),
+      fc.boolean(),
+      async (batchSizes, cuts, asynchronous, mixCopies) => {
+        const cipher = asynchronous
+          ? await WebCryptoRecordCipher.create(KEY)
+          : new NodeRecordCipher(KEY);
+        const writer = new SealedRecordWriter(cipher);
+        const reader = new SealedRecordReader(cipher);
+        const batches = batchSizes.map((sizes) => sizes.map((s, i) => frame(0x80 + i, s)));
+        const records = await Promise.all(batches.map((batch) => writer.seal(batch)));
+        const stream = concat(records);
+        const points = [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b);
+        // One buffer for every chunk, as a socket's read buffer: scribbled over once the reader
+        // has said "need more", so anything it did not copy by then is lost.
+        const readBuffer = new Uint8Array(stream.length);
+        const got: (Uint8Array | RecordError)[] = [];
+        let start = 0;
+        for (const [i, point] of [...points, stream.length].entries()) {
+          const chunk = readBuffer.subarray(0, point - start);
+          chunk.set(stream.subarray(start, point));
+          if (mixCopies && i % 2 === 1) reader.push(chunk);
+          else reader.pushView(chunk);
+          for (const plaintext of await drain(reader)) {
+            got.push(plaintext instanceof Uint8Array ? plaintext.slice() : plaintext);
+          }
+          readBuffer.fill(0xee);
+          start = point;
+        }
+        assert.deepEqual(got, batches.map(concat));
+        assert.equal(reader.bufferedBytes, 0);
+      },
+    ),
+    { numRuns: 150 },
+  );
+});
+
+Deno.test("a lent chunk's bad record fails the reader for good, as a pushed one does", () => {
+  const { writer, reader } = syncPair();
+  const record = sealSync(writer, frame(0x80, 20));
+  record[10] ^= 1;
+  reader.pushView(record);
+  const failed = reader.next();
+  assert.ok(failed instanceof RecordError);
+  assert.equal(failed.code, "record_auth_failed");
+  reader.pushView(sealSync(writer, frame(0x81, 2)));
+  assert.equal(reader.next(), failed);
+  const oversize = new Uint8Array([0xff, 0xff, 0xff, 0xff]);
+  const fresh = new SealedRecordReader(new NodeRecordCipher(KEY));
+  fresh.pushView(oversize);
+  assert.equal((fresh.next() as RecordError).code, "record_too_large");
+});
+
 Deno.test("a batch above the record bound is split into several records between frames", async () => {
   const { writer, reader } = syncPair({ maxRecordBytes: 16 + 100 });
   assert.equal(writer.maxPlaintextBytes, 100);
@@ -535,7 +595,14 @@ Deno.test("a writer reusing its output gives the same records as one that alloca
   using b = FfiRecordCipher.create(KEY);
   const reusing = new SealedRecordWriter(a, { reuseOutput: true });
   const fresh = new SealedRecordWriter(b);
-  const batches = [[frame(0x80, 40)], [frame(0x81, 3), frame(0x82, 900)], [frame(0x83, 70_000)]];
+  // The second batch fits the buffer the first one made; the third grows it; the last is larger
+  // than a writer keeps.
+  const batches = [
+    [frame(0x80, 40)],
+    [frame(0x81, 3), frame(0x82, 90)],
+    [frame(0x84, 900)],
+    [frame(0x83, 70_000)],
+  ];
   const first = reusing.seal(batches[0]) as Uint8Array;
   const kept = first.slice();
   assert.deepEqual(kept, fresh.seal(batches[0]));

@@ -22,6 +22,7 @@ import {
   TransportError,
 } from "../shared/transport.ts";
 import { concatBytes as concat } from "./_bytes.ts";
+import { waitFor } from "./_wait.ts";
 
 const CLIENT_KEY = new Uint8Array(32).fill(0x11); // client → server
 const SERVER_KEY = new Uint8Array(32).fill(0x22); // server → client
@@ -665,7 +666,7 @@ Deno.test("a 200 KiB frame in one write arrives whole, and so do many small fram
   await server.listener.close();
 });
 
-Deno.test("a read buffer bound below 4 KiB still carries frames larger than it", async () => {
+Deno.test("a read buffer bound below the first read size still carries frames larger than it", async () => {
   const got = Promise.withResolvers<Frame>();
   const server = serve({ readBufferBytes: 100, onFrame: (f) => got.resolve(copyFrame(f)) });
   const raw = await rawConnect(server.listener);
@@ -917,4 +918,59 @@ Deno.test("pauseReading: nothing is read until the pause ends, and a close ends 
     await client.close();
     await server.close();
   }
+});
+
+Deno.test("an idle sealed link gives back its buffers and contexts, and seals as before after", async () => {
+  // Echoes each frame back; the first one switches both sides to sealed records.
+  const server = serve({
+    idleTrimMs: 5,
+    onFrame: (f, conn) => {
+      if (!conn.sealed) conn.startSealing({ sendKey: SERVER_KEY, receiveKey: CLIENT_KEY });
+      conn.send(encodeFrame(f.type, f.payload));
+    },
+  });
+  const got: Frame[] = [];
+  let wanted = 0;
+  let arrived = Promise.withResolvers<void>();
+  const client = await connectFrames({
+    port: server.listener.addr.port,
+    idleTrimMs: 5,
+    onFrame: (f) => {
+      got.push(copyFrame(f));
+      if (got.length === wanted) arrived.resolve();
+    },
+  });
+  const conn = await server.next();
+  // A turn of small frames (staged), a large one (by reference) and a multi-frame array.
+  const turn = (round: number) => [
+    ...Array.from({ length: 50 }, (_, i) => frame(0x80, 20 + i, round)),
+    frame(0x81, 40_000, round),
+    concat([frame(0x82, 3, round), frame(0x83, 4, round)]),
+  ];
+  const exchange = async (round: number, first: boolean) => {
+    const frames = turn(round);
+    const expected = decodeAll(concat([...(first ? [frame(SWITCH, 1, round)] : []), ...frames]));
+    got.length = 0;
+    wanted = expected.length;
+    arrived = Promise.withResolvers<void>();
+    if (first) {
+      client.send(frame(SWITCH, 1, round));
+      client.startSealing({ sendKey: CLIENT_KEY, receiveKey: SERVER_KEY });
+    }
+    for (const f of frames) client.send(f, f[4] === 0x82 ? 2 : 1);
+    // A close (a bug) would never deliver them all: fail then rather than hang.
+    await Promise.race([arrived.promise, client.closed.then(() => assert.fail("closed"))]);
+    assert.deepEqual(got, expected);
+  };
+  await exchange(1, true);
+  for (let round = 2; round <= 3; round++) {
+    const trims = [client.idleTrims, conn.idleTrims];
+    await waitFor(
+      "both ends trimmed",
+      () => client.idleTrims > trims[0] && conn.idleTrims > trims[1],
+    );
+    await exchange(round, false);
+  }
+  await client.close();
+  await server.listener.close();
 });
