@@ -19,7 +19,7 @@ import {
   type ListenFramesOptions,
   type PeerAddress,
 } from "../shared/transport.ts";
-import { concatBytes as concat } from "./_bytes.ts";
+import { concatBytes as concat, errorCodeOf, readExactly } from "./_bytes.ts";
 import { waitFor } from "./_wait.ts";
 
 const CLIENT_KEY = new Uint8Array(32).fill(0x11); // client → server
@@ -28,7 +28,6 @@ const SWITCH = 0x17; // the client's last plaintext frame
 const BROADCAST = 0x80;
 const DIRECT = 0x81;
 const MARKER = 0x82;
-const ERROR_FRAME = 0x03;
 
 /** Deno 2.9's default sanitizers let a pending timer pass; on, a leaked flush timer fails. */
 const OPS = { sanitizeOps: true } as const;
@@ -69,11 +68,6 @@ function tagged(step: number, size = 3, sub = 0): Uint8Array {
   payload[1] = step & 0xff;
   payload[2] = sub;
   return payload;
-}
-
-function errorCodeOf(f: Frame): number {
-  assert.equal(f.type, ERROR_FRAME);
-  return (f.payload[0] << 8) | f.payload[1];
 }
 
 function portOf(addr: Deno.Addr | PeerAddress): number {
@@ -132,33 +126,6 @@ async function groupBench(
   const group = new BroadcastGroup(options);
   for (const p of b.peers) group.add(p.member);
   return { b, group };
-}
-
-/** Reads exactly `length` bytes from a raw socket, failing after `timeoutMs`. */
-async function readExactly(
-  conn: Deno.Conn,
-  length: number,
-  timeoutMs = 60_000,
-): Promise<Uint8Array> {
-  const out = new Uint8Array(length);
-  let offset = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`timed out after ${offset} of ${length} bytes`)),
-      timeoutMs,
-    );
-  });
-  try {
-    while (offset < length) {
-      const n = await Promise.race([conn.read(out.subarray(offset)), timeout]);
-      assert.notEqual(n, null, `peer closed after ${offset} of ${length} bytes`);
-      offset += n ?? 0;
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-  return out;
 }
 
 /** A short readable name of a frame: type, first payload bytes (the step), size. */

@@ -11,7 +11,7 @@ import { setupLogging } from "../shared/logging.ts";
 import { definePlugin } from "../shared/plugin.ts";
 import { RawPeer, registerRawCluster } from "./_master_peer.ts";
 import { playerJoins, type RawClient, startWorld, waitUntil } from "./_raw_client.ts";
-import { concatBytes } from "./_bytes.ts";
+import { concatBytes, errorCodeOf } from "./_bytes.ts";
 import { closeQuietly } from "../shared/tls_stream_listener.ts";
 import { QUIET_CONSOLE } from "./_logs.ts";
 import { isSocketGone } from "./_socket_gone.ts";
@@ -51,11 +51,6 @@ async function readAllFrames(conn: Deno.Conn): Promise<(Frame | ProtocolError)[]
     }
   }
   return frames;
-}
-
-function errorCodeOf(frame: Frame | ProtocolError | undefined): number | undefined {
-  if (frame === undefined || frame instanceof ProtocolError || frame.type !== 0x03) return;
-  return new DataView(frame.payload.buffer, frame.payload.byteOffset).getUint16(0);
 }
 
 function connectionsOf(master: MasterServer): number {

@@ -21,7 +21,7 @@ import {
   recordBytesFor,
   TransportError,
 } from "../shared/transport.ts";
-import { concatBytes as concat } from "./_bytes.ts";
+import { concatBytes as concat, errorCodeOf, readExactly } from "./_bytes.ts";
 import { waitFor } from "./_wait.ts";
 
 const CLIENT_KEY = new Uint8Array(32).fill(0x11); // client → server
@@ -73,11 +73,6 @@ function decodeAll(bytes: Uint8Array, maxFrameBytes?: number): Frame[] {
     if (f instanceof Error) throw f;
     frames.push(copyFrame(f));
   }
-}
-
-function errorCodeOf(f: Frame): number {
-  assert.equal(f.type, 0x03);
-  return (f.payload[0] << 8) | f.payload[1];
 }
 
 /** A listener whose accepted connections are handed out through `next()`. */
@@ -588,18 +583,6 @@ Deno.test("a writer with a large record bound packs frames only up to 1 MiB per 
   assert.deepEqual(back.map((f) => f.type), [0x81, 0x82, 0x83]);
   assert.throws(() => writer.seal(frame(0x84, 4 * 1024 * 1024)), RangeError);
 });
-
-/** Reads exactly `length` bytes from a raw socket (fails if the peer closes first). */
-async function readExactly(conn: Deno.Conn, length: number): Promise<Uint8Array> {
-  const out = new Uint8Array(length);
-  let offset = 0;
-  while (offset < length) {
-    const n = await conn.read(out.subarray(offset));
-    assert.notEqual(n, null, `peer closed after ${offset} of ${length} bytes`);
-    offset += n ?? 0;
-  }
-  return out;
-}
 
 Deno.test({
   name: "with libcrypto a mid-batch switch writes exactly the plaintext, then the records",
