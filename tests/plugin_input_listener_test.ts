@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { WorkerPluginHost } from "../cluster/worker_plugin_host.ts";
 import { NO_PLUGIN_PERMISSIONS } from "../cluster/plugin_permissions.ts";
+import type { PluginPermissions } from "../shared/config_types.ts";
 import {
   MAX_PENDING_PLUGIN_CONNECTIONS,
   PluginInputListener,
@@ -15,23 +16,33 @@ import {
 import { PROBE_COMMAND } from "../plugins/testing/probes_input.ts";
 import { asClientId, type ClientId } from "../shared/plugin.ts";
 
-Deno.test("a plugin reaches only its own input port, and its connection there with a guessed secret gets nothing", async () => {
-  const answers: { command: number; payload: Uint8Array }[] = [];
-  let answered = Promise.withResolvers<void>();
+/** A host running `plugins/testing/<file>` in its own subprocess; its sends go to `onSend`. */
+function processHost(
+  file: string,
+  permissions: PluginPermissions,
+  onSend: (command: number, payload: Uint8Array) => void,
+): WorkerPluginHost {
   const host = new WorkerPluginHost({
-    url: new URL("../plugins/testing/probes_input.ts", import.meta.url),
-    name: "probes-input",
+    url: new URL(`../plugins/testing/${file}`, import.meta.url),
+    name: file.replace(/\.ts$/, "").replaceAll("_", "-"),
     settings: {},
-    permissions: NO_PLUGIN_PERMISSIONS,
+    permissions,
   }, {
-    send(_to: ClientId, command: number, payload: Uint8Array) {
-      answers.push({ command, payload: payload.slice() });
-      answered.resolve();
-    },
+    send: (_to: ClientId, command: number, payload: Uint8Array) => onSend(command, payload),
     broadcast() {},
     kick() {},
   }, { loadTimeoutMs: 60_000 });
   assert.equal(host.isolation, "process");
+  return host;
+}
+
+Deno.test("a plugin reaches only its own input port, and its connection there with a guessed secret gets nothing", async () => {
+  const answers: { command: number; payload: Uint8Array }[] = [];
+  let answered = Promise.withResolvers<void>();
+  const host = processHost("probes_input.ts", NO_PLUGIN_PERMISSIONS, (command, payload) => {
+    answers.push({ command, payload: payload.slice() });
+    answered.resolve();
+  });
   await host.start();
   try {
     // The host's batches reach the plugin (its echo comes back): the channel is the entry's.
@@ -61,20 +72,10 @@ Deno.test("a plugin granted all net, or a list, keeps it beside its input's addr
     for (const net of [true, ["127.0.0.1"]]) {
       const sent: string[] = [];
       const both = Promise.withResolvers<void>();
-      const host = new WorkerPluginHost({
-        url: new URL("../plugins/testing/uses_net.ts", import.meta.url),
-        name: "uses-net",
-        settings: {},
-        permissions: { ...NO_PLUGIN_PERMISSIONS, net },
-      }, {
-        send(_to: ClientId, _command: number, payload: Uint8Array) {
-          sent.push(new TextDecoder().decode(payload));
-          if (sent.length === 2) both.resolve();
-        },
-        broadcast() {},
-        kick() {},
-      }, { loadTimeoutMs: 60_000 });
-      assert.equal(host.isolation, "process");
+      const host = processHost("uses_net.ts", { ...NO_PLUGIN_PERMISSIONS, net }, (_, payload) => {
+        sent.push(new TextDecoder().decode(payload));
+        if (sent.length === 2) both.resolve();
+      });
       await host.start();
       try {
         host.message(asClientId(1), 0x90, new TextEncoder().encode(address));

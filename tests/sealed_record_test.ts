@@ -140,14 +140,18 @@ Deno.test("a length too short to hold a tag is refused", () => {
   }
 });
 
+/** Batches of frame sizes, and where to cut the sealed stream into reads. */
+const BATCH_SIZES = fc.array(fc.array(fc.nat({ max: 300 }), { minLength: 1, maxLength: 4 }), {
+  minLength: 1,
+  maxLength: 8,
+});
+const CUT_POINTS = fc.array(fc.nat({ max: 10_000 }), { maxLength: 12 });
+
 Deno.test("records arrive intact in any chunking", async () => {
   await fc.assert(
     fc.asyncProperty(
-      fc.array(fc.array(fc.nat({ max: 300 }), { minLength: 1, maxLength: 4 }), {
-        minLength: 1,
-        maxLength: 8,
-      }),
-      fc.array(fc.nat({ max: 10_000 }), { maxLength: 12 }),
+      BATCH_SIZES,
+      CUT_POINTS,
       async (batchSizes, cuts) => {
         const { writer, reader } = syncPair();
         const batches = batchSizes.map((sizes) => sizes.map((s, i) => frame(0x80 + i, s)));
@@ -174,11 +178,8 @@ Deno.test("records arrive intact in any chunking", async () => {
 Deno.test("records read in place arrive intact in any chunking, the lent chunk reused after", async () => {
   await fc.assert(
     fc.asyncProperty(
-      fc.array(fc.array(fc.nat({ max: 300 }), { minLength: 1, maxLength: 4 }), {
-        minLength: 1,
-        maxLength: 8,
-      }),
-      fc.array(fc.nat({ max: 10_000 }), { maxLength: 12 }),
+      BATCH_SIZES,
+      CUT_POINTS,
       fc.boolean(),
       fc.boolean(),
       async (batchSizes, cuts, asynchronous, mixCopies) => {
