@@ -23,23 +23,52 @@ export const REPO_ROOT: string = decodeURIComponent(new URL("../", import.meta.u
 export type Role = "master" | "cluster" | "client" | "auth" | `${string}.ts`;
 
 /**
- * Returns a TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read it, close).
- * Another process can take it in between; tests that can pass port 0 in-process should.
+ * Returns a TCP port on 127.0.0.1 that is free now, taken from below the kernel's ephemeral
+ * range: a port-0 bind or an outgoing connection (which draw from that range) cannot take it
+ * between this check and the caller's bind, as happened to a `ws_port` under `--parallel`.
+ * A port handed out once is not handed out again by this process; another process's random
+ * pick colliding before the bind is left (1 in ~10,000 per pair).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { freePort } from "./_process.ts";
- * const port = await freePort();
- * assert.ok(port > 0 && port < 65536);
+ * const [a, b] = [await freePort(), await freePort()];
+ * assert.ok(a > 0 && a < 65536 && a !== b);
  * ```
  */
 export function freePort(): Promise<number> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return Promise.resolve(port);
+  const [low, high] = FREE_PORT_RANGE;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (handedOut.has(port)) continue;
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+    } catch (error) {
+      if (error instanceof Deno.errors.AddrInUse) continue;
+      throw error;
+    }
+    handedOut.add(port);
+    return Promise.resolve(port);
+  }
+  throw new Error(`no free port in ${low}–${high} after 200 tries`);
 }
+
+const handedOut = new Set<number>();
+
+/** [first, end) of the ports {@link freePort} picks: up to 12,000 just below the ephemeral range. */
+const FREE_PORT_RANGE: readonly [number, number] = (() => {
+  let ephemeralLow = 32768;
+  try {
+    const text = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range");
+    const first = Number(text.trim().split(/\s+/)[0]);
+    if (Number.isInteger(first) && first > 2048) ephemeralLow = first;
+  } catch (error) {
+    // Not Linux (or no /proc): the IANA ephemeral range starts at 49152, Linux's at 32768.
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return [Math.max(1024, ephemeralLow - 12_000), ephemeralLow];
+})();
 
 /** Options for {@link spawnRole}. */
 export interface SpawnRoleOptions {
