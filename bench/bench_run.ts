@@ -43,6 +43,7 @@ import {
   relayRow,
   steadinessGoal,
 } from "./report.ts";
+import type { BacklogFigures } from "./receive_backlog.ts";
 import { relayJob, runGenerator } from "./run_generator.ts";
 import { measureSealing } from "./seal_throughput.ts";
 import {
@@ -74,6 +75,13 @@ function relayJobs(server: BenchServer): RelayJobFactory {
       deadlineFor(clients, run),
       server.metricsUrl,
     );
+}
+
+/** `; unread: 14.2 ms in the generator's sockets, 0.9 in the cluster's (mean wait)`, or "". */
+function unreadNote(backlog: BacklogFigures | undefined): string {
+  if (backlog?.generatorWaitMs === undefined) return "";
+  return `; unread: ${backlog.generatorWaitMs} ms in the generator's sockets, ` +
+    `${backlog.serverWaitMs} in the cluster's (mean wait)`;
 }
 
 function messageOf(error: unknown): string {
@@ -214,7 +222,9 @@ class BenchRun {
       const s = this.steadiness;
       this.#log(
         `  p99 ${s.p99Ms} ms, p99.9 ${s.p999Ms} ms (≤ ${STEADY_P999_MS}), cluster stalls > 20 ms: ` +
-          `${s.serverStalls ?? "?"}; ${s.pass ? "pass" : `FAIL: ${s.reasons.join("; ")}`}`,
+          `${s.serverStalls ?? "?"}${unreadNote(s.receiveBacklog)}; ${
+            s.pass ? "pass" : `FAIL: ${s.reasons.join("; ")}`
+          }`,
       );
     } catch (error) {
       this.skipped.push({ what: "steady", why: messageOf(error) });

@@ -13,6 +13,7 @@
 import { SustenetError } from "../shared/errors.ts";
 import type { ServerLagFigures } from "./server_lag.ts";
 import type { MachineUsage } from "./process_stats.ts";
+import type { BacklogFigures } from "./receive_backlog.ts";
 
 /** Where the clients connect. */
 export type LoadTarget =
@@ -150,6 +151,8 @@ export interface WindowResult {
   readonly generatorFault?: boolean;
   /** How busy the machine's cores were over the window (all processes, the kernel included). */
   readonly machine?: MachineUsage;
+  /** Bytes left unread in the generator's sockets and in the server's ends, sampled. */
+  readonly receiveBacklog?: BacklogFigures;
   /** The server's event-loop lag over the window, from its `/metrics` (Sustenet servers). */
   readonly serverLag?: ServerLagFigures;
 }

@@ -69,6 +69,14 @@ export interface RelayRun {
   readonly serverWaitPercent?: number;
   /** The same for the generator's main thread, %. */
   readonly generatorWaitPercent?: number;
+  /**
+   * Median over the counted windows of the mean time a received byte waited unread in the
+   * generator's sockets, ms (`bench/receive_backlog.ts`): time the generator added, not the
+   * server; an upper bound.
+   */
+  readonly generatorReceiveWaitMs?: number;
+  /** The same in the server's ends of the connections: time the server added. */
+  readonly serverReceiveWaitMs?: number;
   /** Whether it meets the sustained-load criterion. */
   readonly pass: boolean;
   /** Why not. */
@@ -217,6 +225,7 @@ export function summariseRelay(
     skippedSends: windows.reduce((sum, w) => sum + w.skipped, 0),
     ...lag,
     ...waitSummary(result.windows),
+    ...backlogSummary(windows),
     pass: verdict.pass && !lost,
     reasons,
   };
@@ -239,6 +248,16 @@ function waitSummary(windows: readonly WindowResult[]): Partial<RelayRun> {
     ...(busy.length === 0 ? {} : { machineBusyPercent: median(busy) }),
     ...(serverWait.length === 0 ? {} : { serverWaitPercent: median(serverWait) }),
     ...(generatorWait.length === 0 ? {} : { generatorWaitPercent: median(generatorWait) }),
+  };
+}
+
+/** Where received bytes waited, each side: medians over the counted windows. */
+function backlogSummary(windows: readonly WindowResult[]): Partial<RelayRun> {
+  const generator = windows.flatMap((w) => w.receiveBacklog?.generatorWaitMs ?? []);
+  const server = windows.flatMap((w) => w.receiveBacklog?.serverWaitMs ?? []);
+  return {
+    ...(generator.length === 0 ? {} : { generatorReceiveWaitMs: median(generator) }),
+    ...(server.length === 0 ? {} : { serverReceiveWaitMs: median(server) }),
   };
 }
 

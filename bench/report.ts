@@ -423,6 +423,7 @@ export function relayRow(label: string, run: RelayRun): string[] {
     formatGeneratorLag(run),
     formatServerLag(run),
     formatWaits(run),
+    formatBacklog(run),
     run.pass ? "pass" : "FAIL",
   ];
 }
@@ -437,6 +438,16 @@ function formatWaits(run: RelayRun): string {
   return `${part(run.machineBusyPercent)} / ${part(run.serverWaitPercent)} / ${
     part(run.generatorWaitPercent)
   }`;
+}
+
+/**
+ * Mean time a received byte sat unread in the generator's sockets, then in the server's, ms
+ * (`14.2 / 0.9`: the frames' wait was the generator's).
+ */
+function formatBacklog(run: RelayRun): string {
+  if (run.generatorReceiveWaitMs === undefined) return "";
+  const ms = (value: number | undefined) => value === undefined ? "?" : value.toFixed(1);
+  return `${ms(run.generatorReceiveWaitMs)} / ${ms(run.serverReceiveWaitMs)}`;
 }
 
 /** The generator's worst lag in ms, with the windows re-run because it stalled (`+2 re-run`). */
@@ -469,6 +480,7 @@ export const RELAY_HEADERS: readonly string[] = [
   "gen lag ms",
   "srv lag ms",
   "busy/wait %",
+  "unread ms g/s",
   "verdict",
 ];
 

@@ -11,6 +11,7 @@
 
 import { LatencyHistogram } from "./latency_histogram.ts";
 import type { WindowResult } from "./load_job.ts";
+import type { BacklogFigures } from "./receive_backlog.ts";
 import { STALL_MS } from "./server_lag.ts";
 
 /** Largest acceptable p99.9 one-way latency, ms. */
@@ -39,6 +40,8 @@ export interface SteadinessResult {
   readonly serverLagMaxMs?: number | null;
   /** The generator's worst lag, ms. */
   readonly generatorLagMaxMs?: number;
+  /** Bytes left unread in the generator's sockets and in the cluster's ends, sampled. */
+  readonly receiveBacklog?: BacklogFigures;
   /** `true` when the generator stalled: the window says nothing about the server. */
   readonly generatorFault: boolean;
   /** Both conditions hold (and the window was the server's). */
@@ -100,6 +103,7 @@ export function judgeSteadiness(
     deliveredRatio: Math.round(deliveredRatio * 10000) / 10000,
     ...(lag === undefined ? {} : { serverStalls: lag.stalls, serverLagMaxMs: lag.maxBoundMs }),
     ...(window.generatorLag === undefined ? {} : { generatorLagMaxMs: window.generatorLag.maxMs }),
+    ...(window.receiveBacklog === undefined ? {} : { receiveBacklog: window.receiveBacklog }),
     generatorFault,
     pass: reasons.length === 0,
     reasons,

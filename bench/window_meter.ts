@@ -4,7 +4,9 @@
  * {@linkcode WindowMeter.start} and {@linkcode WindowMeter.finish}, read from `/proc` at exactly
  * the window's edges, and the generator's own event-loop lag (a timer every
  * {@linkcode LAG_SAMPLE_MS} ms): a window in which the generator itself stalled over
- * `STALL_MS` is marked a generator fault, so its tail is never blamed on the server.
+ * `STALL_MS` is marked a generator fault, so its tail is never blamed on the server. It also
+ * samples the bytes left unread in the generator's sockets and in the server's ends
+ * ({@linkcode ReceiveBacklogSampler}): where a frame's wait sat when no loop stalled.
  *
  * It must never allocate per sample (counters and a fixed histogram only).
  *
@@ -22,6 +24,8 @@ import {
   sampleProcess,
   usageBetween,
 } from "./process_stats.ts";
+import { PROBE_FRAME_BYTES } from "./probe_frame.ts";
+import { ReceiveBacklogSampler } from "./receive_backlog.ts";
 import { STALL_MS } from "./server_lag.ts";
 
 /** How often the generator samples its own event-loop lag, ms (as the servers do). */
@@ -59,11 +63,14 @@ export class WindowMeter {
   skipped = 0;
   /** Frames received in this window. */
   received = 0;
+  /** Bytes of one frame sent and received (for the receive waits); the probe frame's. */
+  frameBytes: number = PROBE_FRAME_BYTES;
   /** `true` between start and finish. */
   measuring = false;
   /** The generator's event-loop lag in this window. */
   readonly lag: LatencyHistogram = new LatencyHistogram();
   readonly #lagSampler: EventLoopLagSampler;
+  readonly #backlog: ReceiveBacklogSampler;
 
   readonly #serverPids: readonly number[];
   #startMs = 0;
@@ -73,14 +80,24 @@ export class WindowMeter {
   /** @param serverPids Server processes to measure beside this one. */
   constructor(serverPids: readonly number[]) {
     this.#serverPids = serverPids;
+    this.#backlog = new ReceiveBacklogSampler();
     this.#lagSampler = new EventLoopLagSampler(LAG_SAMPLE_MS, (lateMs) => {
-      if (this.measuring) this.lag.recordMicros(lateMs * 1000);
+      // A sample due before the window began is late because of what came before it (the
+      // window's own start reads /proc), not a stall inside the window.
+      if (this.measuring && performance.now() - lateMs >= this.#startMs) {
+        this.lag.recordMicros(lateMs * 1000);
+      }
     });
+    // The slow first-time work of a window's edges, done now rather than at the first window's
+    // start: the Worker's start (~40 ms) and the clock-tick lookup (a `getconf` child).
+    this.#backlog.start();
+    sampleProcess(Deno.pid);
   }
 
   /** Stops the lag sampler (the meter is done). */
   stop(): void {
     this.#lagSampler.stop();
+    this.#backlog.stop();
   }
 
   /** Resets the counters and reads every process's CPU time. */
@@ -93,6 +110,7 @@ export class WindowMeter {
     this.#before = [Deno.pid, ...this.#serverPids].map(sampleProcess);
     this.#machineBefore = sampleMachine();
     this.#startMs = performance.now();
+    this.#backlog.start();
     this.measuring = true;
   }
 
@@ -104,6 +122,13 @@ export class WindowMeter {
   finish(openClients: number): WindowResult {
     this.measuring = false;
     const durationMs = performance.now() - this.#startMs;
+    // Frame bytes only (a sealed record's header and tag are left out): the waits are upper
+    // bounds, close for the generator (one record carries dozens of frames), looser for the
+    // server (each record it reads carries one frame).
+    const receiveBacklog = this.#backlog.finish({
+      ownBytesPerSecond: this.received * this.frameBytes * 1000 / durationMs,
+      peerBytesPerSecond: this.sent * this.frameBytes * 1000 / durationMs,
+    });
     const figures: ProcessFigures[] = this.#before.map((before) => {
       const usage = usageBetween(before, sampleProcess(before.pid));
       return {
@@ -131,6 +156,7 @@ export class WindowMeter {
       servers: figures.slice(1),
       generatorLag: { p99Ms: this.lag.percentileMicros(99) / 1000, maxMs: lagMaxMs },
       generatorFault: lagMaxMs > STALL_MS,
+      ...(receiveBacklog === undefined ? {} : { receiveBacklog }),
       machine: {
         busyPercent: round(machine.busyPercent, 1),
         stealPercent: round(machine.stealPercent, 1),
