@@ -43,6 +43,8 @@ export interface BenchOptions {
   readonly resultsDir: string;
   /** Generator processes sharing each relay run's clients (every system alike). */
   readonly generators: number;
+  /** Servers and generators on separate cores (`--pin`). */
+  readonly pin: boolean;
 }
 
 /** A command line that cannot be run. */
@@ -55,7 +57,7 @@ export class BenchUsageError extends SustenetError {
 
 /** The `--help` text. */
 export const BENCH_USAGE =
-  `usage: deno task bench [--quick] [--only PARTS] [--profile] [--generators N] [--results DIR]
+  `usage: deno task bench [--quick] [--only PARTS] [--profile] [--generators N] [--pin] [--results DIR]
 
   --quick          under a minute: one fixed-size relay run per system (R = 50, Colyseus 20),
                    short echo / join / idle runs; Colyseus only if installable offline
@@ -71,6 +73,8 @@ export const BENCH_USAGE =
   --profile        also profile the sealed cluster under relay load (--cpu-prof) and summarise
   --generators N   share each relay run's clients over N generator processes, for every system
                    (default 1: on 2 cores a second one costs more than it saves; 1..8)
+  --pin            servers on the first half of the cores, load generators on the other half
+                   (taskset; Linux), as if on two machines: neither takes the other's core
   --results DIR    where to write <ISO date>.json (default bench/results)
   -h, --help       this text`;
 
@@ -109,6 +113,7 @@ export function parseBenchArgs(
         profile: { type: "boolean", default: false },
         results: { type: "string", default: defaultResultsDir },
         generators: { type: "string", default: "1" },
+        pin: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
     }));
@@ -135,5 +140,6 @@ export function parseBenchArgs(
     profile: values.profile,
     resultsDir: values.results,
     generators,
+    pin: values.pin,
   };
 }

@@ -45,6 +45,7 @@ import {
 } from "./report.ts";
 import type { BacklogFigures } from "./receive_backlog.ts";
 import { relayJob, runGenerator } from "./run_generator.ts";
+import { placeChildren } from "./child_process.ts";
 import { measureSealing } from "./seal_throughput.ts";
 import {
   judgeSteadiness,
@@ -362,10 +363,14 @@ export async function runBench(
   const started = new Date();
   const startMs = performance.now();
   const machine = await machineInfo();
+  const placement = placeChildren(options.pin);
   log(
     `Sustenet bench (${options.quick ? "quick" : "full"}): ${machine.nproc} × ` +
       `${machine.cpuModel}, Deno ${machine.deno}, load ` +
-      machine.loadAverage.map((l) => l.toFixed(2)).join(" "),
+      machine.loadAverage.map((l) => l.toFixed(2)).join(" ") +
+      (placement === undefined
+        ? options.pin ? "; --pin ignored (needs Linux, taskset and 2 cores)" : ""
+        : `; servers on cores ${placement.server}, generators on ${placement.generator}`),
   );
   const run = new BenchRun(options, log);
   let sealing: BenchResults["sealing"] = [];
@@ -403,6 +408,7 @@ export async function runBench(
     durationS: Math.round((performance.now() - startMs) / 1000),
     mode: options.quick ? "quick" : "full",
     machine,
+    ...(placement === undefined ? {} : { placement }),
     sealing,
     relay: run.relay,
     goals: options.quick ? [] : [...checkGoals(run.relay), ...steadinessGoal(run.steadiness)],

@@ -118,6 +118,7 @@ function denoScript(name: string, script: string, args: readonly string[], flags
     command: Deno.execPath(),
     args: ["run", "-A", ...flags, `${REPO_ROOT}${script}`, ...args],
     cwd: REPO_ROOT,
+    side: "server",
   });
 }
 
@@ -294,6 +295,7 @@ export async function startSustenetServers(
         `${dir}/cluster.toml`,
       ],
       cwd: options.clusterCwd ?? REPO_ROOT,
+      side: "server",
     });
     children.push(cluster);
     await cluster.waitForLine(/^cluster \S+ listening on /, READY_TIMEOUT_MS);
@@ -355,6 +357,7 @@ export async function startColyseusServer(): Promise<ColyseusServer> {
     command: "node",
     args: [`${COLYSEUS_DIR}/server.mjs`, "--port", String(port)],
     cwd: COLYSEUS_DIR,
+    side: "server",
   });
   return await singleProcess(child, /^colyseus listening on /, "colyseus", () => ({
     kind: "colyseus",

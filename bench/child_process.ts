@@ -41,6 +41,58 @@ export interface BenchChildOptions {
   readonly env?: Record<string, string>;
   /** Give it a stdin to write lines to ({@linkcode BenchChild.writeLine}); else none. */
   readonly stdin?: boolean;
+  /**
+   * Which side of a measurement it is: with {@linkcode placeChildren} on, servers run on the
+   * first half of the cores and load generators on the other half.
+   */
+  readonly side?: "server" | "generator";
+}
+
+/** The cores each side of a measurement is held to, as `taskset -c` lists (`"0"`, `"2-3"`). */
+export interface Placement {
+  /** The servers' cores. */
+  readonly server: string;
+  /** The load generators' cores. */
+  readonly generator: string;
+}
+
+let placement: Placement | undefined;
+
+/**
+ * Holds servers and load generators to separate cores from now on (`bench --pin`), as if they
+ * ran on two machines: on a 2-core machine the two otherwise take cores from each other in
+ * bursts, and a stall of either shows in the other's figures (docs/PERFORMANCE.md, issue 24).
+ * Needs Linux's `taskset` and at least two cores.
+ *
+ * @param on Place children (`true`) or let them run anywhere again (`false`).
+ * @returns The placement now in force, `undefined` if children run anywhere.
+ *
+ * @example
+ * ```ts
+ * import { placeChildren } from "./child_process.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(placeChildren(false), undefined);
+ * ```
+ */
+export function placeChildren(on: boolean): Placement | undefined {
+  placement = undefined;
+  const cores = navigator.hardwareConcurrency;
+  if (!on || cores < 2 || Deno.build.os !== "linux" || !hasTaskset()) return undefined;
+  const half = Math.floor(cores / 2);
+  const range = (from: number, to: number) => from === to ? `${from}` : `${from}-${to}`;
+  placement = { server: range(0, half - 1), generator: range(half, cores - 1) };
+  return placement;
+}
+
+function hasTaskset(): boolean {
+  try {
+    return new Deno.Command("taskset", { args: ["-V"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
 }
 
 /** Someone waiting for a stdout line. */
@@ -69,8 +121,12 @@ export class BenchChild implements AsyncDisposable {
 
   private constructor(options: BenchChildOptions) {
     this.name = options.name;
-    this.#child = new Deno.Command(options.command, {
-      args: [...options.args],
+    // taskset execs the program: the pid stays the program's.
+    const cores = options.side === undefined ? undefined : placement?.[options.side];
+    this.#child = new Deno.Command(cores === undefined ? options.command : "taskset", {
+      args: cores === undefined
+        ? [...options.args]
+        : ["-c", cores, options.command, ...options.args],
       cwd: options.cwd,
       env: { NO_COLOR: "1", ...options.env },
       stdin: options.stdin === true ? "piped" : "null",

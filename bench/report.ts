@@ -12,6 +12,7 @@
 
 import { type AccountsFigures, formatAccounts } from "./auth_bench.ts";
 import type { LoadResult } from "./load_job.ts";
+import type { Placement } from "./child_process.ts";
 import type { MachineInfo } from "./machine_info.ts";
 import type { ProfileEntry } from "./profile_summary.ts";
 import type { RelayRun, SystemResult } from "./relay_campaign.ts";
@@ -87,6 +88,8 @@ export interface BenchResults {
   readonly mode: "quick" | "full";
   /** Where it ran. */
   readonly machine: MachineInfo;
+  /** The cores servers and generators were held to (`--pin`); absent: anywhere. */
+  readonly placement?: Placement;
   /** Sealing throughput. */
   readonly sealing: readonly SealFigure[];
   /** One relay campaign per system. */
@@ -496,7 +499,11 @@ export function formatReport(results: BenchResults): string {
   out.push(
     `Sustenet bench (${results.mode}) — ${m.nproc} × ${m.cpuModel}${
       m.aesNi ? " (AES-NI)" : ""
-    }, Deno ${m.deno}, Node ${m.node}, load ${m.loadAverage.map((l) => l.toFixed(2)).join(" ")}`,
+    }, Deno ${m.deno}, Node ${m.node}, load ${m.loadAverage.map((l) => l.toFixed(2)).join(" ")}${
+      results.placement === undefined
+        ? ""
+        : `; servers on cores ${results.placement.server}, generators on ${results.placement.generator}`
+    }`,
   );
   if (results.sealing.length > 0) {
     out.push("", "Sealing (AES-256-GCM, one record per seal)");

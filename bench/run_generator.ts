@@ -181,6 +181,7 @@ function spawnGenerator(job: LoadJob | ColyseusJob, stdin: boolean): BenchChild 
       args: [`${COLYSEUS_DIR}/load_generator.mjs`, "--job", JSON.stringify(job)],
       cwd: COLYSEUS_DIR,
       stdin,
+      side: "generator",
     })
     : BenchChild.spawn({
       name: "load generator",
@@ -188,6 +189,7 @@ function spawnGenerator(job: LoadJob | ColyseusJob, stdin: boolean): BenchChild 
       args: ["run", "-A", `${REPO_ROOT}bench/load_generator.ts`, "--job", JSON.stringify(job)],
       cwd: REPO_ROOT,
       stdin,
+      side: "generator",
     });
 }
 

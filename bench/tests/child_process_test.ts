@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BenchChild, ChildProcessError } from "../child_process.ts";
+import { BenchChild, ChildProcessError, placeChildren } from "../child_process.ts";
 
 function denoEval(code: string): BenchChild {
   return BenchChild.spawn({ name: "child", command: Deno.execPath(), args: ["eval", code] });
@@ -67,4 +67,28 @@ Deno.test("writeLine reaches a child started with a stdin; without one it is chi
     assert.equal(error.code, "child_stdin");
     return true;
   });
+});
+
+Deno.test("with placement on, servers and generators run on separate cores", async () => {
+  const placement = placeChildren(true);
+  try {
+    if (placement === undefined) return; // One core, no taskset, or not Linux: nothing to hold.
+    const cores: Record<string, string> = {};
+    for (const side of ["server", "generator"] as const) {
+      await using child = BenchChild.spawn({
+        name: side,
+        command: Deno.execPath(),
+        args: [
+          "eval",
+          `console.log(Deno.readTextFileSync("/proc/self/status").match(/Cpus_allowed_list:\\s*(\\S+)/)[1])`,
+        ],
+        side,
+      });
+      cores[side] = (await child.waitForLine(/^(\S+)$/, 30_000))[1];
+    }
+    assert.deepEqual(cores, { server: placement.server, generator: placement.generator });
+    assert.notEqual(placement.server, placement.generator);
+  } finally {
+    assert.equal(placeChildren(false), undefined);
+  }
 });
