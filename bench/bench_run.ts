@@ -44,6 +44,7 @@ import {
   steadinessGoal,
 } from "./report.ts";
 import type { BacklogFigures } from "./receive_backlog.ts";
+import type { WriteDelayFigures } from "./server_lag.ts";
 import { relayJob, runGenerator } from "./run_generator.ts";
 import { placeChildren } from "./child_process.ts";
 import { measureSealing } from "./seal_throughput.ts";
@@ -83,6 +84,15 @@ function unreadNote(backlog: BacklogFigures | undefined): string {
   if (backlog?.generatorWaitMs === undefined) return "";
   return `; unread: ${backlog.generatorWaitMs} ms in the generator's sockets, ` +
     `${backlog.serverWaitMs} in the cluster's (mean wait)`;
+}
+
+/** `; cluster writes: p99 ≤20 ms, worst ≤100 ms`, or "". */
+function writeNote(delay: WriteDelayFigures | undefined): string {
+  if (delay === undefined || delay.writes === 0) return "";
+  const bound = (ms: number | null) => ms === null ? ">1000" : `≤${ms}`;
+  return `; cluster writes waited p99 ${bound(delay.p99BoundMs)} ms, worst ${
+    bound(delay.maxBoundMs)
+  } ms`;
 }
 
 function messageOf(error: unknown): string {
@@ -223,7 +233,7 @@ class BenchRun {
       const s = this.steadiness;
       this.#log(
         `  p99 ${s.p99Ms} ms, p99.9 ${s.p999Ms} ms (≤ ${STEADY_P999_MS}), cluster stalls > 20 ms: ` +
-          `${s.serverStalls ?? "?"}${unreadNote(s.receiveBacklog)}; ${
+          `${s.serverStalls ?? "?"}${unreadNote(s.receiveBacklog)}${writeNote(s.writeDelay)}; ${
             s.pass ? "pass" : `FAIL: ${s.reasons.join("; ")}`
           }`,
       );

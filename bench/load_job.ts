@@ -11,7 +11,7 @@
  */
 
 import { SustenetError } from "../shared/errors.ts";
-import type { ServerLagFigures } from "./server_lag.ts";
+import type { ServerLagFigures, WriteDelayFigures } from "./server_lag.ts";
 import type { MachineUsage } from "./process_stats.ts";
 import type { BacklogFigures } from "./receive_backlog.ts";
 
@@ -155,6 +155,8 @@ export interface WindowResult {
   readonly receiveBacklog?: BacklogFigures;
   /** The server's event-loop lag over the window, from its `/metrics` (Sustenet servers). */
   readonly serverLag?: ServerLagFigures;
+  /** The cluster's write delays (queued to written) over the window, from its `/metrics`. */
+  readonly serverWriteDelay?: WriteDelayFigures;
 }
 
 /** One process's event-loop lag over a window, ms. */

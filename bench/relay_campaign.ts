@@ -77,6 +77,11 @@ export interface RelayRun {
   readonly generatorReceiveWaitMs?: number;
   /** The same in the server's ends of the connections: time the server added. */
   readonly serverReceiveWaitMs?: number;
+  /**
+   * Median over the counted windows of the cluster's 99th-percentile write delay (queued to
+   * written, `sustenet_cluster_write_delay_seconds`) as a bucket bound, ms; `null` over 1 s.
+   */
+  readonly serverWriteP99Ms?: number | null;
   /** Whether it meets the sustained-load criterion. */
   readonly pass: boolean;
   /** Why not. */
@@ -251,13 +256,20 @@ function waitSummary(windows: readonly WindowResult[]): Partial<RelayRun> {
   };
 }
 
-/** Where received bytes waited, each side: medians over the counted windows. */
+/** Where bytes waited: each side's receive queues, the cluster's writes; medians over windows. */
 function backlogSummary(windows: readonly WindowResult[]): Partial<RelayRun> {
   const generator = windows.flatMap((w) => w.receiveBacklog?.generatorWaitMs ?? []);
   const server = windows.flatMap((w) => w.receiveBacklog?.serverWaitMs ?? []);
+  const writes = windows.flatMap((w) =>
+    w.serverWriteDelay === undefined ? [] : [w.serverWriteDelay.p99BoundMs ?? Infinity]
+  );
+  const writeP99 = writes.length === 0 ? undefined : median(writes);
   return {
     ...(generator.length === 0 ? {} : { generatorReceiveWaitMs: median(generator) }),
     ...(server.length === 0 ? {} : { serverReceiveWaitMs: median(server) }),
+    ...(writeP99 === undefined ? {} : {
+      serverWriteP99Ms: writeP99 === Infinity ? null : writeP99,
+    }),
   };
 }
 

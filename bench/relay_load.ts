@@ -24,7 +24,13 @@ import {
 import { SendSchedule } from "./send_schedule.ts";
 import { FRAME_HEADER_BYTES } from "../shared/protocol/frame.ts";
 import { WindowMeter } from "./window_meter.ts";
-import { lagBetween, scrapeLagBuckets } from "./server_lag.ts";
+import {
+  lagBetween,
+  parseLagBuckets,
+  scrapeMetrics,
+  WRITE_DELAY_METRIC,
+  writeDelayBetween,
+} from "./server_lag.ts";
 
 /** Sender tick, ms: a tenth of a 20 Hz period, so sends are spread over 10 slots. */
 const TICK_MS = 5;
@@ -61,6 +67,19 @@ export interface MeasureOptions {
  * server's own lag is read just before and after each window.
  */
 
+/** A window with the server's lag and, for a cluster, its write delays, from two scrapes. */
+function withServerFigures(window: WindowResult, before: string, after: string): WindowResult {
+  const writesBefore = parseLagBuckets(before, WRITE_DELAY_METRIC);
+  const writesAfter = parseLagBuckets(after, WRITE_DELAY_METRIC);
+  return {
+    ...window,
+    serverLag: lagBetween(parseLagBuckets(before), parseLagBuckets(after)),
+    ...(writesAfter.size === 0
+      ? {}
+      : { serverWriteDelay: writeDelayBetween(writesBefore, writesAfter) }),
+  };
+}
+
 async function measureWindows(
   run: WindowedRun,
   meter: WindowMeter,
@@ -77,13 +96,13 @@ async function measureWindows(
     while (clean < run.windows) {
       const before = serverMetricsUrl === undefined
         ? undefined
-        : await scrapeLagBuckets(serverMetricsUrl);
+        : await scrapeMetrics(serverMetricsUrl);
       meter.start();
       await sleep(run.windowMs);
       const window = meter.finish(openCount(conns));
       const result = before === undefined || serverMetricsUrl === undefined
         ? window
-        : { ...window, serverLag: lagBetween(before, await scrapeLagBuckets(serverMetricsUrl)) };
+        : withServerFigures(window, before, await scrapeMetrics(serverMetricsUrl));
       results.push(result);
       if (result.generatorFault === true && reruns < maxReruns) {
         reruns++;

@@ -427,6 +427,7 @@ export function relayRow(label: string, run: RelayRun): string[] {
     formatServerLag(run),
     formatWaits(run),
     formatBacklog(run),
+    formatWriteDelay(run),
     run.pass ? "pass" : "FAIL",
   ];
 }
@@ -451,6 +452,12 @@ function formatBacklog(run: RelayRun): string {
   if (run.generatorReceiveWaitMs === undefined) return "";
   const ms = (value: number | undefined) => value === undefined ? "?" : value.toFixed(1);
   return `${ms(run.generatorReceiveWaitMs)} / ${ms(run.serverReceiveWaitMs)}`;
+}
+
+/** The cluster's p99 write delay as its bucket bound (`≤20`, `>1000`). */
+function formatWriteDelay(run: RelayRun): string {
+  if (run.serverWriteP99Ms === undefined) return "";
+  return run.serverWriteP99Ms === null ? ">1000" : `≤${run.serverWriteP99Ms}`;
 }
 
 /** The generator's worst lag in ms, with the windows re-run because it stalled (`+2 re-run`). */
@@ -484,6 +491,7 @@ export const RELAY_HEADERS: readonly string[] = [
   "srv lag ms",
   "busy/wait %",
   "unread ms g/s",
+  "write p99 ms",
   "verdict",
 ];
 

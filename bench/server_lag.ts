@@ -13,6 +13,9 @@
 /** The lag histogram's name on `/metrics`. */
 const LAG_METRIC = "sustenet_event_loop_lag_seconds_bucket";
 
+/** The cluster's write-delay histogram (queued to written, per write) on `/metrics`. */
+export const WRITE_DELAY_METRIC = "sustenet_cluster_write_delay_seconds_bucket";
+
 /** Lag above this is a stall, ms (issue 24's steadiness bound). */
 export const STALL_MS = 20;
 
@@ -33,10 +36,12 @@ export interface ServerLagFigures {
 }
 
 /**
- * Reads the lag histogram's cumulative buckets out of Prometheus text.
+ * Reads a histogram's cumulative buckets out of Prometheus text: the event-loop lag's, or
+ * another one named by `metric`.
  *
  * @param text A `/metrics` body.
- * @returns The buckets (empty if the server exports no lag histogram).
+ * @param metric The `…_bucket` series to read.
+ * @returns The buckets (empty if the server exports no such histogram).
  *
  * @example
  * ```ts
@@ -48,9 +53,9 @@ export interface ServerLagFigures {
  * assert.deepEqual([...parseLagBuckets(text)], [[0.02, 7], [Infinity, 9]]);
  * ```
  */
-export function parseLagBuckets(text: string): LagBuckets {
+export function parseLagBuckets(text: string, metric: string = LAG_METRIC): LagBuckets {
   const buckets = new Map<number, number>();
-  const line = new RegExp(`^${LAG_METRIC}\\{le="([^"]+)"\\} (\\d+)$`, "gm");
+  const line = new RegExp(`^${metric}\\{le="([^"]+)"\\} (\\d+)$`, "gm");
   for (const [, le, count] of text.matchAll(line)) {
     buckets.set(le === "+Inf" ? Infinity : Number(le), Number(count));
   }
@@ -95,15 +100,50 @@ export function lagBetween(before: LagBuckets, after: LagBuckets): ServerLagFigu
   return { samples, stalls, maxBoundMs };
 }
 
+/** What a cluster's write path did over one window (`sustenet_cluster_write_delay_seconds`). */
+export interface WriteDelayFigures {
+  /** Writes to clients in the window. */
+  readonly writes: number;
+  /** Upper bound of the bucket holding the 99th-percentile write, ms (`null`: over the largest). */
+  readonly p99BoundMs: number | null;
+  /** Upper bound of the highest bucket that gained a write, ms (`null`: over the largest). */
+  readonly maxBoundMs: number | null;
+}
+
 /**
- * Reads a server's lag buckets from its `/metrics` (loopback only).
+ * The window's write delays from two scrapes of the cluster's write-delay buckets.
+ *
+ * @example
+ * ```ts
+ * import { writeDelayBetween } from "./server_lag.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const before = new Map([[0.005, 10], [0.05, 10], [Infinity, 10]]);
+ * const after = new Map([[0.005, 1000], [0.05, 1009], [Infinity, 1010]]);
+ * assert.deepEqual(writeDelayBetween(before, after), { writes: 1000, p99BoundMs: 5, maxBoundMs: null });
+ * ```
+ */
+export function writeDelayBetween(before: LagBuckets, after: LagBuckets): WriteDelayFigures {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const gained = (bound: number) => (after.get(bound) ?? 0) - (before.get(bound) ?? 0);
+  const writes = gained(Infinity);
+  const boundFor = (share: number): number | null => {
+    const bound = bounds.find((b) => gained(b) >= share * writes);
+    return bound === undefined || bound === Infinity ? null : Math.round(bound * 1e6) / 1000;
+  };
+  if (writes <= 0) return { writes: 0, p99BoundMs: 0, maxBoundMs: 0 };
+  return { writes, p99BoundMs: boundFor(0.99), maxBoundMs: boundFor(1) };
+}
+
+/**
+ * Reads a server's `/metrics` text (loopback only).
  *
  * @param url The server's metrics URL, e.g. `http://127.0.0.1:6281/metrics`.
  * @throws {Error} If the server does not answer 200.
  */
-export async function scrapeLagBuckets(url: string): Promise<LagBuckets> {
+export async function scrapeMetrics(url: string): Promise<string> {
   const response = await fetch(url);
   const text = await response.text();
   if (!response.ok) throw new Error(`GET ${url}: ${response.status}`);
-  return parseLagBuckets(text);
+  return text;
 }

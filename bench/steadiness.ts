@@ -12,7 +12,7 @@
 import { LatencyHistogram } from "./latency_histogram.ts";
 import type { WindowResult } from "./load_job.ts";
 import type { BacklogFigures } from "./receive_backlog.ts";
-import { STALL_MS } from "./server_lag.ts";
+import { STALL_MS, type WriteDelayFigures } from "./server_lag.ts";
 
 /** Largest acceptable p99.9 one-way latency, ms. */
 export const STEADY_P999_MS = 50;
@@ -42,6 +42,8 @@ export interface SteadinessResult {
   readonly generatorLagMaxMs?: number;
   /** Bytes left unread in the generator's sockets and in the cluster's ends, sampled. */
   readonly receiveBacklog?: BacklogFigures;
+  /** The cluster's write delays over the window. */
+  readonly writeDelay?: WriteDelayFigures;
   /** `true` when the generator stalled: the window says nothing about the server. */
   readonly generatorFault: boolean;
   /** Both conditions hold (and the window was the server's). */
@@ -104,6 +106,7 @@ export function judgeSteadiness(
     ...(lag === undefined ? {} : { serverStalls: lag.stalls, serverLagMaxMs: lag.maxBoundMs }),
     ...(window.generatorLag === undefined ? {} : { generatorLagMaxMs: window.generatorLag.maxMs }),
     ...(window.receiveBacklog === undefined ? {} : { receiveBacklog: window.receiveBacklog }),
+    ...(window.serverWriteDelay === undefined ? {} : { writeDelay: window.serverWriteDelay }),
     generatorFault,
     pass: reasons.length === 0,
     reasons,

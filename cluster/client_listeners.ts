@@ -92,6 +92,8 @@ export interface ClientListenersOptions {
   readonly webSocket?: WebSocketServerOptions | false;
   /** Each new connection, and whether it came through the TLS listener. */
   readonly onConnection: (connection: FrameTransport, tls: boolean) => void;
+  /** After each write to a client: how long its oldest bytes waited since queued, ms. */
+  readonly onWritten?: (waitedMs: number) => void;
 }
 
 /**
@@ -150,6 +152,7 @@ export class ClientListeners {
       maxQueueBytes: o.maxQueueBytes,
       handshakeTimeoutMs: o.handshakeTimeoutMs,
       idleTimeoutMs: o.idleTimeoutMs,
+      ...(o.onWritten === undefined ? {} : { onWritten: o.onWritten }),
       onConnection: (connection: FrameTransport) => o.onConnection(connection, false),
     };
     this.#tcp = listenFrames({ hostname: o.hostname, port: o.port, ...connectionOptions });

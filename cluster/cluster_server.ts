@@ -212,6 +212,7 @@ class ClusterRuntime {
       ...(options.tls === undefined ? {} : { tls: options.tls }),
       ...(options.webSocket === undefined ? {} : { webSocket: options.webSocket }),
       onConnection: (connection, tls) => this.#admission.accept(connection, tls),
+      onWritten: (waitedMs) => this.metrics.writeDelay.observe(waitedMs / 1000),
     });
     this.#status = new ClusterStatus(options.status, {
       name: this.#settings.serverName,

@@ -353,6 +353,16 @@ export class ClusterMetrics {
     "Tick duration (plugins' onTick plus fragment updates)",
     [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25],
   );
+  /**
+   * Each write to a client: how long its oldest bytes waited from queued to written (behind
+   * the connection's previous write, then for the event loop to run it). A rising tail with a
+   * calm event-loop lag is a congested write path, not a stalled loop (issue 24).
+   */
+  readonly writeDelay: Histogram = new Histogram(
+    "sustenet_cluster_write_delay_seconds",
+    "Time a client's bytes waited from queued to written by the socket",
+    [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1],
+  );
   /** Players dropped because they stopped reading (outgoing queue over its bound). */
   readonly slowConsumers: Counter = new Counter(
     "sustenet_cluster_slow_consumers_dropped_total",
@@ -517,6 +527,7 @@ export class ClusterMetrics {
         `p99 tick duration over the latest ${TICK_WINDOW} ticks (0 before any)`,
         () => this.tickSeconds.quantile(0.99),
       ),
+      this.writeDelay,
       this.slowConsumers,
       new Gauge("sustenet_cluster_master_link", "Master link state (1 = current)", () => {
         const current = sources.masterLinkState();

@@ -355,6 +355,13 @@ export interface FrameSessionOptions {
    * @default {65536}
    */
   readonly readBufferBytes?: number;
+  /**
+   * Called after each write the socket took whole, with how long its oldest bytes waited since
+   * they were queued, in ms: the time a frame spends in this process after the game queued it
+   * (waiting for the connection's previous write, then for the event loop to run the write).
+   * The cluster exports it as `sustenet_cluster_write_delay_seconds`.
+   */
+  readonly onWritten?: (waitedMs: number) => void;
 }
 
 /** Codes of {@linkcode TransportError}. */
@@ -534,6 +541,9 @@ export class FrameSession implements FrameTransport {
   /** The array of the previous batch, reused as the next queue (no allocation per write). */
   #spareQueue: Uint8Array[] = [];
   #queuedBytes = 0;
+  /** When the queue's oldest bytes were queued (kept only for `onWritten`). */
+  #queuedAt = 0;
+  readonly #onWritten: ((waitedMs: number) => void) | undefined;
   #inflightBytes = 0;
   /** Frames (sends) in `#queue`, and in the batch being written. */
   #queuedFrames = 0;
@@ -638,6 +648,7 @@ export class FrameSession implements FrameTransport {
       this.#sweep = sharedIdleSweep(checkPositiveInteger("idleTrimMs", idleTrimMs));
     }
     this.#recordCipher = options.recordCipher;
+    this.#onWritten = options.onWritten;
     this.#createRecordCipher = options.createRecordCipher ??
       ((key) => WebCryptoRecordCipher.create(key));
 
@@ -833,6 +844,9 @@ export class FrameSession implements FrameTransport {
     const length = frameBytes.length;
     if (!this.#admit(length)) return false;
     if (length === 0) return true;
+    if (this.#queuedBytes === 0 && this.#onWritten !== undefined) {
+      this.#queuedAt = performance.now();
+    }
     if (length < STAGE_FRAME_BYTES) this.#stageSmall(frameBytes);
     else this.#enqueue(frameBytes);
     this.#queuedBytes += length;
@@ -882,6 +896,9 @@ export class FrameSession implements FrameTransport {
     }
     if (this.group !== undefined) this.group.catchUp(this);
     if (!this.#admit(length)) return false;
+    if (this.#queuedBytes === 0 && this.#onWritten !== undefined) {
+      this.#queuedAt = performance.now();
+    }
     this.#stageFrame(type, payload, length);
     this.#queuedBytes += length;
     this.#queuedFrames++;
@@ -1221,6 +1238,7 @@ export class FrameSession implements FrameTransport {
         this.#queuedBytes = 0;
         this.#inflightFrames = this.#queuedFrames;
         this.#queuedFrames = 0;
+        const queuedAt = this.#queuedAt;
         // The batch keeps its staging buffer until written; the free one takes new runs.
         const stage = this.#stage;
         this.#stage = this.#spareStage;
@@ -1233,6 +1251,7 @@ export class FrameSession implements FrameTransport {
           offset += await this.#channel.write(offset === 0 ? bytes : bytes.subarray(offset));
         }
         this.#writes++;
+        this.#onWritten?.(performance.now() - queuedAt);
         this.#trafficSeen();
         this.#bytesOut += bytes.length;
         this.#framesOut += this.#inflightFrames;

@@ -42,6 +42,8 @@ Deno.test("promtool accepts the master's and a cluster's /metrics with bots play
   }
   const clusterText = await scrape(cluster);
   assert.match(clusterText, /^# TYPE sustenet_cluster_tick_seconds histogram$/m);
+  // Every echo was written to its bot: each write's wait from queued to written is counted.
+  assert.ok((sampleValue(clusterText, "sustenet_cluster_write_delay_seconds_count") ?? 0) >= 4);
   assert.equal(
     sampleValue(clusterText, 'sustenet_cluster_auth_results_total{status="20",reason="ok"}'),
     4,
