@@ -117,3 +117,35 @@ Deno.test("frame session: a transport rule broken by the peer closes with its co
   // The Error frame was still handed to the channel before it closed.
   assert.equal(frames(channel.writes[0])[0].type, 0x03);
 });
+
+Deno.test("frame session: onWritten reports how long each write's oldest bytes waited, queue included", async () => {
+  // A channel whose first write completes only when released (a peer that reads late).
+  const channel = new MemoryChannel();
+  let release = (): void => {};
+  const record = channel.write.bind(channel);
+  channel.write = (bytes: Uint8Array) => {
+    void record(bytes); // recorded, and resolved at once: the completion given here is ours
+    const done = Promise.withResolvers<number>();
+    release = () => done.resolve(bytes.length);
+    channel.write = record;
+    return done.promise;
+  };
+  const waits: number[] = [];
+  const session = new FrameSession(channel, { ...quiet, onWritten: (ms) => waits.push(ms) });
+  session.sendFrame(0x80, new Uint8Array([1]));
+  const firstQueuedBy = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, 0)); // the first write is in flight
+  session.sendFrame(0x80, new Uint8Array([2])); // waits behind it
+  const secondQueuedBy = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const releasedAt = performance.now();
+  release();
+  for (let turns = 0; waits.length < 2 && turns < 1000; turns++) {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  assert.equal(waits.length, 2);
+  assert.ok(waits[0] >= releasedAt - firstQueuedBy, `${waits[0]}`);
+  assert.ok(waits[1] >= releasedAt - secondQueuedBy, `${waits[1]}`);
+  assert.equal(session.writes, 2);
+  await session.close();
+});
