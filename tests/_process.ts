@@ -64,8 +64,12 @@ const FREE_PORT_RANGE: readonly [number, number] = (() => {
     const first = Number(text.trim().split(/\s+/)[0]);
     if (Number.isInteger(first) && first > 2048) ephemeralLow = first;
   } catch (error) {
-    // Not Linux (or no /proc): the IANA ephemeral range starts at 49152, Linux's at 32768.
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    // Not Linux (or no /proc), or a caller without --allow-all (`/proc` needs it, e.g. the
+    // demo): Linux's default range starts at 32768 (the IANA one at 49152, above it).
+    if (
+      !(error instanceof Deno.errors.NotFound) && !(error instanceof Deno.errors.NotCapable) &&
+      !(error instanceof Deno.errors.PermissionDenied)
+    ) throw error;
   }
   return [Math.max(1024, ephemeralLow - 12_000), ephemeralLow];
 })();
