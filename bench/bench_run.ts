@@ -378,6 +378,8 @@ export async function runBench(
     `Sustenet bench (${options.quick ? "quick" : "full"}): ${machine.nproc} × ` +
       `${machine.cpuModel}, Deno ${machine.deno}, load ` +
       machine.loadAverage.map((l) => l.toFixed(2)).join(" ") +
+      // The leading candidate for long runs' stalls (docs/PERFORMANCE.md, issue 24).
+      (machine.damon === "on" ? "; DAMON reclaim is on (long runs may stall)" : "") +
       (placement === undefined
         ? options.pin ? "; --pin ignored (needs Linux, taskset and 2 cores)" : ""
         : `; servers on cores ${placement.server}, generators on ${placement.generator}`),

@@ -29,6 +29,26 @@ export interface MachineInfo {
   readonly v8: string;
   /** `node --version`, or "unknown". */
   readonly node: string;
+  /**
+   * Whether a DAMON monitor (`kdamond`) runs: proactive memory reclaim some hosts enable, the
+   * leading candidate for the stalls of long runs (docs/PERFORMANCE.md). Absent where the
+   * kernel has no DAMON admin interface.
+   */
+  readonly damon?: "on" | "off";
+}
+
+/** Where the kernel lists its DAMON monitors. */
+const DAMON_KDAMONDS = "/sys/kernel/mm/damon/admin/kdamonds";
+
+/** `"on"` if any DAMON monitor runs, `"off"` if none does, `undefined` without DAMON. */
+async function damonState(): Promise<"on" | "off" | undefined> {
+  const text = await readOr(`${DAMON_KDAMONDS}/nr_kdamonds`);
+  const count = Number(text.trim());
+  if (text === "" || !Number.isInteger(count)) return undefined;
+  for (let i = 0; i < count; i++) {
+    if ((await readOr(`${DAMON_KDAMONDS}/${i}/state`)).trim() === "on") return "on";
+  }
+  return "off";
 }
 
 /**
@@ -100,5 +120,11 @@ export async function machineInfo(): Promise<MachineInfo> {
     deno: Deno.version.deno,
     v8: Deno.version.v8,
     node: await nodeVersion(),
+    ...await damonField(),
   };
+}
+
+async function damonField(): Promise<{ damon?: "on" | "off" }> {
+  const damon = await damonState();
+  return damon === undefined ? {} : { damon };
 }

@@ -508,6 +508,8 @@ export function formatReport(results: BenchResults): string {
     `Sustenet bench (${results.mode}) — ${m.nproc} × ${m.cpuModel}${
       m.aesNi ? " (AES-NI)" : ""
     }, Deno ${m.deno}, Node ${m.node}, load ${m.loadAverage.map((l) => l.toFixed(2)).join(" ")}${
+      m.damon === "on" ? ", DAMON reclaim on" : ""
+    }${
       results.placement === undefined
         ? ""
         : `; servers on cores ${results.placement.server}, generators on ${results.placement.generator}`
