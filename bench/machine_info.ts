@@ -110,6 +110,7 @@ async function nodeVersion(): Promise<string> {
  */
 export async function machineInfo(): Promise<MachineInfo> {
   const cpu = parseCpuInfo(await readOr("/proc/cpuinfo"));
+  const damon = await damonState();
   const mem = /^MemTotal:\s+(\d+)\s+kB/m.exec(await readOr("/proc/meminfo"));
   return {
     nproc: navigator.hardwareConcurrency,
@@ -120,11 +121,6 @@ export async function machineInfo(): Promise<MachineInfo> {
     deno: Deno.version.deno,
     v8: Deno.version.v8,
     node: await nodeVersion(),
-    ...await damonField(),
+    ...(damon === undefined ? {} : { damon }),
   };
-}
-
-async function damonField(): Promise<{ damon?: "on" | "off" }> {
-  const damon = await damonState();
-  return damon === undefined ? {} : { damon };
 }

@@ -66,9 +66,9 @@ self.addEventListener("message", (event) => {
       epoch = now;
       own = ownSocketInodes();
     }
+    if (own.size === 0) return;
     const text = readTable();
     if (text === undefined) return;
-    if (own.size === 0) return;
     const backlog = backlogOf(parseTcpTable(text), own);
     if (Atomics.load(control, 0) !== epoch) return;
     const slot = Atomics.load(control, 1);

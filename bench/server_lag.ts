@@ -80,24 +80,37 @@ export function parseLagBuckets(text: string, metric: string = LAG_METRIC): LagB
  * ```
  */
 export function lagBetween(before: LagBuckets, after: LagBuckets): ServerLagFigures {
+  const window = bucketWindow(before, after);
+  if (window.count <= 0) return { samples: 0, stalls: 0, maxBoundMs: 0 };
+  const stallBound = window.bounds.find((b) => b * 1000 >= STALL_MS);
+  const stalls = stallBound === undefined ? 0 : window.count - window.gained(stallBound);
+  return { samples: window.count, stalls, maxBoundMs: window.boundMs(1) };
+}
+
+/** What a cumulative histogram gained between two scrapes. */
+interface BucketWindow {
+  /** Upper bounds, ascending (`Infinity` last). */
+  readonly bounds: readonly number[];
+  /** Observations at or under `bound` in the window. */
+  readonly gained: (bound: number) => number;
+  /** Observations in the window. */
+  readonly count: number;
+  /**
+   * The bound, ms, of the lowest bucket holding `share` of the window's observations (1: the
+   * worst one's); `null` when that is the unbounded bucket.
+   */
+  readonly boundMs: (share: number) => number | null;
+}
+
+function bucketWindow(before: LagBuckets, after: LagBuckets): BucketWindow {
   const bounds = [...after.keys()].sort((a, b) => a - b);
   const gained = (bound: number) => (after.get(bound) ?? 0) - (before.get(bound) ?? 0);
-  const samples = gained(Infinity);
-  if (samples <= 0) return { samples: 0, stalls: 0, maxBoundMs: 0 };
-  const stallBound = bounds.find((b) => b * 1000 >= STALL_MS);
-  const stalls = stallBound === undefined ? 0 : samples - gained(stallBound);
-  let maxBound: number | undefined;
-  // Cumulative buckets: the worst sample is in the lowest bucket whose count equals the total.
-  for (const bound of bounds) {
-    if (gained(bound) === samples) {
-      maxBound = bound;
-      break;
-    }
-  }
-  const maxBoundMs = maxBound === undefined || maxBound === Infinity
-    ? null
-    : Math.round(maxBound * 1e6) / 1000;
-  return { samples, stalls, maxBoundMs };
+  const count = gained(Infinity);
+  const boundMs = (share: number): number | null => {
+    const bound = bounds.find((b) => gained(b) >= share * count);
+    return bound === undefined || bound === Infinity ? null : Math.round(bound * 1e6) / 1000;
+  };
+  return { bounds, gained, count, boundMs };
 }
 
 /** What a cluster's write path did over one window (`sustenet_cluster_write_delay_seconds`). */
@@ -124,15 +137,9 @@ export interface WriteDelayFigures {
  * ```
  */
 export function writeDelayBetween(before: LagBuckets, after: LagBuckets): WriteDelayFigures {
-  const bounds = [...after.keys()].sort((a, b) => a - b);
-  const gained = (bound: number) => (after.get(bound) ?? 0) - (before.get(bound) ?? 0);
-  const writes = gained(Infinity);
-  const boundFor = (share: number): number | null => {
-    const bound = bounds.find((b) => gained(b) >= share * writes);
-    return bound === undefined || bound === Infinity ? null : Math.round(bound * 1e6) / 1000;
-  };
-  if (writes <= 0) return { writes: 0, p99BoundMs: 0, maxBoundMs: 0 };
-  return { writes, p99BoundMs: boundFor(0.99), maxBoundMs: boundFor(1) };
+  const window = bucketWindow(before, after);
+  if (window.count <= 0) return { writes: 0, p99BoundMs: 0, maxBoundMs: 0 };
+  return { writes: window.count, p99BoundMs: window.boundMs(0.99), maxBoundMs: window.boundMs(1) };
 }
 
 /**

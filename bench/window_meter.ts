@@ -63,8 +63,6 @@ export class WindowMeter {
   skipped = 0;
   /** Frames received in this window. */
   received = 0;
-  /** Bytes of one frame sent and received (for the receive waits); the probe frame's. */
-  frameBytes: number = PROBE_FRAME_BYTES;
   /** `true` between start and finish. */
   measuring = false;
   /** The generator's event-loop lag in this window. */
@@ -126,8 +124,8 @@ export class WindowMeter {
     // bounds, close for the generator (one record carries dozens of frames), looser for the
     // server (each record it reads carries one frame).
     const receiveBacklog = this.#backlog.finish({
-      ownBytesPerSecond: this.received * this.frameBytes * 1000 / durationMs,
-      peerBytesPerSecond: this.sent * this.frameBytes * 1000 / durationMs,
+      ownBytesPerSecond: this.received * PROBE_FRAME_BYTES * 1000 / durationMs,
+      peerBytesPerSecond: this.sent * PROBE_FRAME_BYTES * 1000 / durationMs,
     });
     const figures: ProcessFigures[] = this.#before.map((before) => {
       const usage = usageBetween(before, sampleProcess(before.pid));
