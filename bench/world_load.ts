@@ -1,7 +1,8 @@
 /**
  * The world benchmark's generator process (issue 23): `deno run -A bench/world_load.ts <order
  * json>`. Joins N players through the master (sealed or plaintext), then each walks random
- * waypoints at walking speed and sends a Move every tick; it decodes every MoveBatch (0x2B) and
+ * waypoints at walking speed and sends a Move `hz` times a second (the players' sends spread
+ * over the period, as real clients' are); it decodes every MoveBatch (0x2B) and
  * PositionBatch (0x2F) it receives and measures, over one window:
  *
  * - move-to-screen latency on the generator's clock: from the send of the Move whose position
@@ -23,6 +24,7 @@ import { POSITION_BATCH_TYPE, positionPrecision } from "../shared/protocol/posit
 import { PacketType } from "../shared/protocol/packets.ts";
 import type { BenchConnection } from "./bench_connection.ts";
 import { LatencyHistogram } from "./latency_histogram.ts";
+import { SendSchedule } from "./send_schedule.ts";
 import { closeAll, mapConcurrent } from "./load_clients.ts";
 import { joinViaMaster, MasterTicketSource } from "./sustenet_join.ts";
 import {
@@ -177,6 +179,10 @@ export async function runWorldLoad(order: WorldOrder): Promise<WorldLoadReport> 
   const walkers = conns.map((_, i) => new Walker(i < residents ? town : world, random));
   const xs = new Float64Array(n);
   const zs = new Float64Array(n);
+  walkers.forEach((w, i) => {
+    xs[i] = w.x;
+    zs[i] = w.z;
+  });
   // Ring of each sender's recent sends: time, x, z.
   const ringT = new Float64Array(n * RING);
   const ringX = new Float64Array(n * RING);
@@ -248,46 +254,52 @@ export async function runWorldLoad(order: WorldOrder): Promise<WorldLoadReport> 
     Math.max(1, Math.round(order.side / order.fragmentSize)),
   );
   const lag = new LatencyHistogram();
-  const tickMs = 1000 / order.hz;
-  let ticks = 0;
+  const periodMs = 1000 / order.hz;
+  // Players send spread over the period (as real clients do, each on its own clock), not all in
+  // one burst: a burst would make every position wait for the same cluster tick.
+  const schedule = new SendSchedule({ clients: n, hz: order.hz });
+  const sendMove = (i: number) => {
+    const w = walkers[i];
+    w.step(1 / order.hz);
+    xs[i] = w.x;
+    zs[i] = w.z;
+    const head = (ringHead[i] + 1) % RING;
+    ringHead[i] = head;
+    const slot = i * RING + head;
+    // What the cluster stores (f32), so the MoveBatch match is exact.
+    ringX[slot] = Math.fround(w.x);
+    ringZ[slot] = Math.fround(w.z);
+    ringT[slot] = performance.now();
+    conns[i].send(encodePacket({ kind: "Move", state: { x: w.x, y: 0, z: w.z, yaw: w.yaw } }));
+  };
+  let periods = 0;
   const started = performance.now();
   let stopped = false;
   const tick = () => {
     if (stopped) return;
-    const now = performance.now();
-    const dueAt = started + ticks * tickMs;
-    lag.recordMicros(Math.max(0, Math.round((now - dueAt) * 1000)));
-    ticks++;
-    for (let i = 0; i < n; i++) {
-      const w = walkers[i];
-      if (!order.idle) w.step(1 / order.hz);
-      xs[i] = w.x;
-      zs[i] = w.z;
-      if (order.idle) continue;
-      const head = (ringHead[i] + 1) % RING;
-      ringHead[i] = head;
-      const slot = i * RING + head;
-      // What the cluster stores (f32), so the MoveBatch match is exact.
-      ringX[slot] = Math.fround(w.x);
-      ringZ[slot] = Math.fround(w.z);
-      ringT[slot] = now;
-      conns[i].send(encodePacket({ kind: "Move", state: { x: w.x, y: 0, z: w.z, yaw: w.yaw } }));
-    }
-    if (measuring && !order.idle) {
-      const counts = counter.count(xs, zs);
-      for (let i = 0; i < n; i++) {
-        all.expected += counts[i];
-        all.neighbourSum += counts[i];
-        if (residents > 0 && isOutside(i)) {
-          outside.expected += counts[i];
-          outside.neighbourSum += counts[i];
+    const elapsed = performance.now() - started;
+    lag.recordMicros(Math.max(0, Math.round((elapsed - schedule.nextDueMs) * 1000)));
+    if (!order.idle) schedule.due(elapsed, sendMove);
+    // Expected positions: each period, every player's neighbours by the fragment rule.
+    const period = Math.floor(elapsed / periodMs);
+    if (period > periods) {
+      periods = period;
+      if (measuring && !order.idle) {
+        const counts = counter.count(xs, zs);
+        for (let i = 0; i < n; i++) {
+          all.expected += counts[i];
+          all.neighbourSum += counts[i];
+          if (residents > 0 && isOutside(i)) {
+            outside.expected += counts[i];
+            outside.neighbourSum += counts[i];
+          }
         }
+        all.samples += n;
+        if (residents > 0) outside.samples += n - residents;
       }
-      all.samples += n;
-      if (residents > 0) outside.samples += n - residents;
     }
-    // Next tick on the schedule, not 50 ms after this one ended: a slow tick is caught up.
-    setTimeout(tick, Math.max(0, started + ticks * tickMs - performance.now()));
+    // The next slot on the schedule, not a fixed delay after this one: a slow one is caught up.
+    setTimeout(tick, Math.max(0, schedule.nextDueMs - (performance.now() - started)));
   };
   tick();
   await sleep(order.warmupMs);
