@@ -22,6 +22,7 @@ import { BenchChild } from "./child_process.ts";
 import { REPO_ROOT, startSustenetServers, type SustenetServers } from "./bench_servers.ts";
 import { ProfileRunError } from "./cluster_profile.ts";
 import { confirmationCandidates, MaxClientsSearch } from "./max_clients_search.ts";
+import { InspectorSession } from "./inspector_session.ts";
 import { sampleProcess } from "./process_stats.ts";
 import { formatTable } from "./report.ts";
 import { type ProfileEntry, summariseLargestProfile } from "./profile_summary.ts";
@@ -79,7 +80,10 @@ export interface WorldRun {
   readonly tickP50Ms: number;
   /** p99. */
   readonly tickP99Ms: number;
-  /** (cluster RSS in the window − RSS before anyone joined) / players, bytes. */
+  /**
+   * (cluster RSS in the window − RSS before anyone joined) / players, bytes; for idle runs both
+   * read after a full garbage collection.
+   */
   readonly rssPerPlayerBytes: number;
   /** p99 ≤ 50 ms and ≥ 97 % delivered (for everyone; outside the town for the town). */
   readonly pass: boolean;
@@ -212,16 +216,26 @@ function judge(spec: RunSpec, load: WorldLoadReport): { pass: boolean; reasons: 
 export async function runWorld(spec: RunSpec): Promise<WorldRun> {
   const world = worldFor(spec.players);
   const statusPort = await freePort();
+  // Idle memory is read after a full collection (through the cluster's inspector), so it is what
+  // the idle players hold, not the garbage their joins left.
+  const inspectPort = spec.idle === true ? await freePort() : undefined;
+  const clusterDenoFlags = [
+    ...(spec.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${spec.profileDir}`]),
+    ...(inspectPort === undefined ? [] : [`--inspect=127.0.0.1:${inspectPort}`]),
+  ];
   let servers: SustenetServers | undefined;
+  let inspector: InspectorSession | undefined;
   try {
     servers = await startSustenetServers({
       sealed: spec.sealed,
       clusterExtraToml: fragmentsToml(spec, world),
       clusterStatusPort: statusPort,
-      ...(spec.profileDir === undefined
-        ? {}
-        : { clusterDenoFlags: ["--cpu-prof", `--cpu-prof-dir=${spec.profileDir}`] }),
+      ...(clusterDenoFlags.length === 0 ? {} : { clusterDenoFlags }),
     });
+    if (inspectPort !== undefined) {
+      inspector = await InspectorSession.open(inspectPort);
+      await inspector.measure();
+    }
     const base = sampleProcess(servers.clusterPid);
     const order: WorldOrder = {
       masterPort: servers.masterPort,
@@ -256,8 +270,9 @@ export async function runWorld(spec: RunSpec): Promise<WorldRun> {
     const before = sampleProcess(servers.clusterPid);
     const bucketsBefore = await tickBuckets(statusPort);
     await load.waitForLine(/^WORLD_WINDOW_END$/, spec.windowMs + 30_000);
-    const after = sampleProcess(servers.clusterPid);
     const bucketsAfter = await tickBuckets(statusPort);
+    await inspector?.measure();
+    const after = sampleProcess(servers.clusterPid);
     const done = await load.waitForLine(/^WORLD_DONE (.+)$/, 60_000);
     const report = JSON.parse(done[1]) as WorldLoadReport;
     const cpuMs = after.cpuMs - before.cpuMs;
@@ -291,12 +306,14 @@ export async function runWorld(spec: RunSpec): Promise<WorldRun> {
       tickP50Ms: bucketQuantileMs(bucketsBefore, bucketsAfter, 0.5),
       tickP99Ms: bucketQuantileMs(bucketsBefore, bucketsAfter, 0.99),
       rssPerPlayerBytes: Math.round(
-        (Math.max(before.rssBytes, after.rssBytes) - base.rssBytes) / spec.players,
+        ((inspector === undefined ? Math.max(before.rssBytes, after.rssBytes) : after.rssBytes) -
+          base.rssBytes) / spec.players,
       ),
       pass,
       reasons,
     };
   } finally {
+    inspector?.close();
     await servers?.stop();
   }
 }
@@ -547,11 +564,7 @@ export async function runWorldBench(
     sealed: true,
     players: quick ? 200 : 10_000,
     idle: true,
-    // Idle players are idle for minutes in a game: give the cluster's idle trim (1 s) and V8's
-    // memory reducer (which collects once the allocation rate falls) the time they take, so the
-    // figure is what idle players hold, not the garbage their joins left (measured at 10,000:
-    // 20.1 KiB each after 2 s idle, 13.3 KiB after 15 s).
-    warmupMs: quick ? 500 : 15_000,
+    warmupMs: quick ? 500 : 2000,
     windowMs: 1000,
   });
   if (options.profile === true) {

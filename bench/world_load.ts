@@ -279,7 +279,8 @@ export async function runWorldLoad(order: WorldOrder): Promise<WorldLoadReport> 
     if (stopped) return;
     const elapsed = performance.now() - started;
     lag.recordMicros(Math.max(0, Math.round((elapsed - schedule.nextDueMs) * 1000)));
-    if (!order.idle) schedule.due(elapsed, sendMove);
+    // Idle players send nothing, but the slots still pass (the lag above stays the timer's own).
+    schedule.due(elapsed, order.idle ? () => {} : sendMove);
     // Expected positions: each period, every player's neighbours by the fragment rule.
     const period = Math.floor(elapsed / periodMs);
     if (period > periods) {
