@@ -270,9 +270,10 @@ export async function runWorld(spec: RunSpec): Promise<WorldRun> {
     const before = sampleProcess(servers.clusterPid);
     const bucketsBefore = await tickBuckets(statusPort);
     await load.waitForLine(/^WORLD_WINDOW_END$/, spec.windowMs + 30_000);
+    const after = sampleProcess(servers.clusterPid);
     const bucketsAfter = await tickBuckets(statusPort);
     await inspector?.measure();
-    const after = sampleProcess(servers.clusterPid);
+    const held = sampleProcess(servers.clusterPid).rssBytes;
     const done = await load.waitForLine(/^WORLD_DONE (.+)$/, 60_000);
     const report = JSON.parse(done[1]) as WorldLoadReport;
     const cpuMs = after.cpuMs - before.cpuMs;
@@ -306,7 +307,7 @@ export async function runWorld(spec: RunSpec): Promise<WorldRun> {
       tickP50Ms: bucketQuantileMs(bucketsBefore, bucketsAfter, 0.5),
       tickP99Ms: bucketQuantileMs(bucketsBefore, bucketsAfter, 0.99),
       rssPerPlayerBytes: Math.round(
-        ((inspector === undefined ? Math.max(before.rssBytes, after.rssBytes) : after.rssBytes) -
+        ((inspector === undefined ? Math.max(before.rssBytes, after.rssBytes) : held) -
           base.rssBytes) / spec.players,
       ),
       pass,
