@@ -378,8 +378,10 @@ export async function runBench(
     `Sustenet bench (${options.quick ? "quick" : "full"}): ${machine.nproc} × ` +
       `${machine.cpuModel}, Deno ${machine.deno}, load ` +
       machine.loadAverage.map((l) => l.toFixed(2)).join(" ") +
-      // The leading candidate for long runs' stalls (docs/PERFORMANCE.md, issue 24).
-      (machine.damon === "on" ? "; DAMON reclaim is on (long runs may stall)" : "") +
+      // Alternated runs tied the long runs' stalls to it (docs/PERFORMANCE.md, issue 24).
+      (machine.damon === "on"
+        ? '; DAMON reclaim is on: expect 20-100 ms stalls in both loops (docs/PERFORMANCE.md, "DAMON")'
+        : "") +
       (placement === undefined
         ? options.pin ? "; --pin ignored (needs Linux, taskset and 2 cores)" : ""
         : `; servers on cores ${placement.server}, generators on ${placement.generator}`),
