@@ -272,8 +272,11 @@ export async function runWorld(spec: RunSpec): Promise<WorldRun> {
     await load.waitForLine(/^WORLD_WINDOW_END$/, spec.windowMs + 30_000);
     const after = sampleProcess(servers.clusterPid);
     const bucketsAfter = await tickBuckets(statusPort);
-    await inspector?.measure();
-    const held = sampleProcess(servers.clusterPid).rssBytes;
+    let heldRss: number | undefined;
+    if (inspector !== undefined) {
+      await inspector.measure();
+      heldRss = sampleProcess(servers.clusterPid).rssBytes;
+    }
     const done = await load.waitForLine(/^WORLD_DONE (.+)$/, 60_000);
     const report = JSON.parse(done[1]) as WorldLoadReport;
     const cpuMs = after.cpuMs - before.cpuMs;
@@ -307,8 +310,7 @@ export async function runWorld(spec: RunSpec): Promise<WorldRun> {
       tickP50Ms: bucketQuantileMs(bucketsBefore, bucketsAfter, 0.5),
       tickP99Ms: bucketQuantileMs(bucketsBefore, bucketsAfter, 0.99),
       rssPerPlayerBytes: Math.round(
-        ((inspector === undefined ? Math.max(before.rssBytes, after.rssBytes) : held) -
-          base.rssBytes) / spec.players,
+        ((heldRss ?? Math.max(before.rssBytes, after.rssBytes)) - base.rssBytes) / spec.players,
       ),
       pass,
       reasons,
