@@ -18,7 +18,8 @@ import { NodeRecordCipher } from "../shared/record_cipher_node.ts";
 import { type RecordCipher, RecordError } from "../shared/record_cipher.ts";
 import { SealedRecordReader, SealedRecordWriter } from "../shared/sealed_record.ts";
 import { BatchedWriter } from "./batched_writer.ts";
-import { type BenchSocket, WebSocketStream } from "./websocket_stream.ts";
+import type { BenchSocket } from "./bench_socket.ts";
+import { RawWebSocket } from "./raw_websocket.ts";
 import { type FrameRunVisitor, FrameScanner, type FrameVisitor } from "./frame_scanner.ts";
 
 /** Options of {@linkcode BenchConnection.connect}. */
@@ -139,7 +140,7 @@ export class BenchConnection {
 
   /**
    * Connects over WebSocket (`ws://host:port/path`): the same connection, each batch one
-   * binary message ({@linkcode WebSocketStream}).
+   * masked binary message ({@linkcode RawWebSocket}).
    *
    * @param url The cluster's WebSocket URL.
    * @param options Buffer and queue sizes.
@@ -148,7 +149,7 @@ export class BenchConnection {
     url: string,
     options: BenchConnectionOptions = {},
   ): Promise<BenchConnection> {
-    return new BenchConnection(await WebSocketStream.connect(url), options);
+    return new BenchConnection(await RawWebSocket.connect(url), options);
   }
 
   /**
