@@ -74,6 +74,8 @@ export interface PluginEchoComparison {
   readonly target: number;
   /** `undefined` when it could not be measured. */
   readonly met?: boolean;
+  /** Runs per variant, alternated; the figures are then each variant's median run. */
+  readonly rounds?: number;
 }
 
 /** Everything a bench run produced. */
@@ -365,7 +367,8 @@ function formatEcho(echo: PluginEchoComparison): string[] {
   return [
     "",
     "Echo through a sealed cluster: plugins/echo.ts in-process vs sandboxed (Worker, trusted) " +
-    "vs subprocess (deno run, no permissions)",
+    "vs subprocess (deno run, no permissions)" +
+    ((echo.rounds ?? 1) > 1 ? `, each the median of ${echo.rounds} alternated runs` : ""),
     formatTable(
       ["plugin", "clients", "echoes/s", "RTT p50 ms", "RTT p99 ms", "cluster CPU", "gen CPU"],
       [
