@@ -65,7 +65,8 @@ export const BENCH_USAGE =
                    confirmation), echo, join storm, idle 1k and 10k, sealing; about 6 minutes
                    (echo runs the echo plugin in-process, echo-sandboxed the same load with
                    it loaded by URL into a Worker (trusted), echo-subprocess into its own
-                   deno run subprocess (the untrusted default); ratios to in-process reported)
+                   deno run subprocess (the untrusted default); ratios to in-process reported;
+                   full mode alternates the three over five rounds and keeps each one's median)
   --only PARTS     comma-separated subset of: ${BENCH_PARTS.join(",")}
                    e.g. a sealed-only quick run: --quick --only sealed
                    (auth: token checks/s at the master, joins/s with tokens beside guests,
