@@ -39,6 +39,7 @@ import {
   checkGoals,
   compareEcho,
   formatTable,
+  medianEchoRun,
   RELAY_HEADERS,
   relayRow,
   steadinessGoal,
@@ -454,11 +455,3 @@ export async function runBench(
 
 /** Rounds of the echo parts in full mode (odd, so the median is a run). */
 const ECHO_ROUNDS = 5;
-
-/** The run with the median echoes/s (a failed run counts as 0). */
-function medianEchoRun(results: readonly LoadResult[]): LoadResult {
-  const rate = (r: LoadResult) =>
-    r.ok && r.kind === "echo" ? r.windows[r.windows.length - 1]?.receivedPerSecond ?? 0 : 0;
-  const sorted = [...results].sort((a, b) => rate(a) - rate(b));
-  return sorted[Math.floor((sorted.length - 1) / 2)];
-}

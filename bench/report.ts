@@ -294,6 +294,38 @@ function echoFigures(result: LoadResult | undefined): EchoFigures | undefined {
 }
 
 /**
+ * The run with the median echoes/s of one variant's alternated rounds (a failed run counts as
+ * 0 echoes/s; with an even count, the lower of the middle two).
+ *
+ * @param results The variant's runs, at least one.
+ *
+ * @example
+ * ```ts
+ * import { medianEchoRun } from "./report.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const run = (perSecond: number) => ({
+ *   kind: "echo", ok: true, clients: 16, connectMs: 1,
+ *   windows: [{
+ *     durationMs: 1000, sent: perSecond, skipped: 0, received: perSecond,
+ *     receivedPerSecond: perSecond, p50Ms: 1, p99Ms: 3, maxMs: 4, latencyBuckets: [],
+ *     openClients: 16, generator: { pid: 1, cpuPercent: 80, rssBytes: 1 },
+ *     servers: [{ pid: 2, cpuPercent: 60, rssBytes: 1 }],
+ *   }],
+ * } as const);
+ * const failed = { kind: "echo", ok: false, error: "no cluster" } as const;
+ * const median = medianEchoRun([run(700), failed, run(900), run(500), run(800)]);
+ * assert.ok(median.ok && median.kind === "echo" && median.windows[0].receivedPerSecond === 700);
+ * ```
+ */
+export function medianEchoRun(results: readonly LoadResult[]): LoadResult {
+  const rate = (r: LoadResult) =>
+    r.ok && r.kind === "echo" ? r.windows[r.windows.length - 1]?.receivedPerSecond ?? 0 : 0;
+  const sorted = [...results].sort((a, b) => rate(a) - rate(b));
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+/**
  * Compares the echo runs with the plugin in-process and sandboxed (issue 6: sandboxed ≥ 0.7 ×
  * in-process, in echoes per second); a run that is missing or failed leaves its side out.
  *
