@@ -48,7 +48,10 @@ export class RawWebSocket implements BenchSocket {
   readonly #unframer = new WebSocketUnframer();
   /** Bytes that came with the handshake's response, not yet read. */
   #early: Uint8Array | undefined;
+  /** No more data will be read: the server closed, the stream ended, or {@linkcode close}. */
   #ended = false;
+  /** {@linkcode close} was called: the socket is closed or closing. */
+  #closed = false;
   /** xorshift32 state for the masking keys (a mask hides nothing on loopback). */
   #seed: number;
   /** The write in progress: frames (a pong among messages) never interleave. */
@@ -135,8 +138,15 @@ export class RawWebSocket implements BenchSocket {
   }
 
   close(): void {
-    if (this.#ended) return;
+    if (this.#closed) return;
+    this.#closed = true;
+    const peerEnded = this.#ended;
     this.#ended = true;
+    if (peerEnded) {
+      // The server closed (its close frame or the end of the stream): nothing left to say.
+      this.#conn.close();
+      return;
+    }
     // A close frame (1000) first, then the socket. The frame may not get out if the peer has
     // gone; the socket is closed either way, which is all a bench connection needs.
     const closing = this.#send(0x88, new Uint8Array([0x03, 0xe8]));
