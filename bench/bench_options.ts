@@ -62,7 +62,7 @@ export const BENCH_USAGE =
   --quick          under a minute: one fixed-size relay run per system (R = 50, Colyseus 20),
                    short echo / join / idle runs; Colyseus only if installable offline
   (default)        full: max sustained clients per system (probes, then 3 × 10 s
-                   confirmation), echo, join storm, idle 1k and 10k, sealing; about 6 minutes
+                   confirmation), echo, join storm, idle 1k and 10k, sealing, world; about 13 minutes
                    (echo runs the echo plugin in-process, echo-sandboxed the same load with
                    it loaded by URL into a Worker (trusted), echo-subprocess into its own
                    deno run subprocess (the untrusted default); ratios to in-process reported;
