@@ -321,7 +321,7 @@ class BenchRun {
       ["echo-sandboxed", "sandboxed"],
       ["echo-subprocess", "subprocess"],
     ];
-    const rounds = quick ? 1 : ECHO_ROUNDS;
+    const rounds = this.#echoRounds;
     const runs = new Map<EchoPluginMode, LoadResult[]>();
     for (let round = 1; round <= rounds; round++) {
       for (const [part, echo] of variants) {
@@ -343,6 +343,11 @@ class BenchRun {
     for (const [echo, results] of runs) this.echo.set(echo, medianEchoRun(results));
   }
 
+  /** Rounds of each echo variant: one in quick mode. */
+  get #echoRounds(): number {
+    return this.#options.quick ? 1 : ECHO_ROUNDS;
+  }
+
   /** Issue 6's comparison, when either echo part ran. */
   echoComparison(): BenchResults["pluginEcho"] {
     const parts = this.#options.parts;
@@ -355,7 +360,7 @@ class BenchRun {
         this.echo.get("sandboxed"),
         this.echo.get("subprocess"),
       ),
-      rounds: this.#options.quick ? 1 : ECHO_ROUNDS,
+      rounds: this.#echoRounds,
     };
   }
 

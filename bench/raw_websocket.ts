@@ -79,18 +79,16 @@ export class RawWebSocket implements BenchSocket {
     });
     try {
       conn.setNoDelay(true);
-      const key = base64(crypto.getRandomValues(new Uint8Array(16)));
+      const key = crypto.getRandomValues(new Uint8Array(16)).toBase64();
       const request =
         `GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\n` +
         `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\n` +
         `Sec-WebSocket-Version: 13\r\n\r\n`;
       await writeAll(conn, new TextEncoder().encode(request));
       const { head, early } = await readResponseHead(conn);
-      const accept = base64(
-        new Uint8Array(
-          await crypto.subtle.digest("SHA-1", new TextEncoder().encode(key + ACCEPT_GUID)),
-        ),
-      );
+      const accept = new Uint8Array(
+        await crypto.subtle.digest("SHA-1", new TextEncoder().encode(key + ACCEPT_GUID)),
+      ).toBase64();
       const status = head.slice(0, head.indexOf("\r\n"));
       if (!/^HTTP\/1\.1 101 /.test(status)) throw new Error(`upgrade refused: ${status}`);
       if (!new RegExp(`^sec-websocket-accept: *${escape(accept)} *$`, "im").test(head)) {
@@ -220,10 +218,6 @@ async function readResponseHead(
     }
   }
   throw new Error(`upgrade response head over ${MAX_RESPONSE_HEAD_BYTES} bytes`);
-}
-
-function base64(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes));
 }
 
 function escape(text: string): string {

@@ -319,8 +319,7 @@ function echoFigures(result: LoadResult | undefined): EchoFigures | undefined {
  * ```
  */
 export function medianEchoRun(results: readonly LoadResult[]): LoadResult {
-  const rate = (r: LoadResult) =>
-    r.ok && r.kind === "echo" ? r.windows[r.windows.length - 1]?.receivedPerSecond ?? 0 : 0;
+  const rate = (r: LoadResult) => echoFigures(r)?.echoesPerSecond ?? 0;
   const sorted = [...results].sort((a, b) => rate(a) - rate(b));
   return sorted[Math.floor((sorted.length - 1) / 2)];
 }
